@@ -1,0 +1,118 @@
+"""Activity status (active / dozing / asleep) as a pure event-time state machine.
+
+The worker and the offline reference run the *same* machine: the worker feeds it a student's
+activity times in batches as the event-time watermark advances; the reference feeds all of them
+at once. Transition times depend only on activity times (dozing exactly `dozing_days` after the
+last activity), never on when the worker noticed, so a replay of history emits exactly the
+alerts live operation would have.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+DAY = 86_400.0
+NEW, ACTIVE, DOZING, ASLEEP = "new", "active", "dozing", "asleep"
+STATUSES = (ACTIVE, DOZING, ASLEEP)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    dozing_days: float = 7.0
+    asleep_days: float = 20.0
+
+
+@dataclass(frozen=True)
+class Transition:
+    user_id: int
+    from_status: str
+    to_status: str
+    at: float  # event time of the change
+    last_activity: float
+    days_inactive: float
+
+    @property
+    def alert_id(self) -> str:
+        """Deterministic: the same transition found twice (redelivery, replay) has the same id."""
+        text = f"{self.user_id}|{self.from_status}|{self.to_status}|{self.at:.0f}"
+        return hashlib.sha1(text.encode()).hexdigest()[:24]
+
+
+@dataclass
+class StatusMachine:
+    """One student's status. `pending` holds activity times not yet reached by the watermark
+    (kept sorted); `horizon` is the event time up to which the machine has been advanced."""
+
+    user_id: int
+    status: str = NEW
+    since: float | None = None
+    last: float | None = None  # last activity (or registration) time the machine has consumed
+    horizon: float | None = None
+    pending: list[float] = field(default_factory=list)
+
+    def add(self, ts: float) -> bool:
+        """Queue an activity time; returns False if it is older than the horizon (a late event)."""
+        late = self.horizon is not None and ts < self.horizon
+        bisect.insort(self.pending, max(ts, self.horizon) if late else ts)
+        return not late
+
+    def next_due(self, thresholds: Thresholds) -> float | None:
+        """Earliest event time at which advancing could change something."""
+        candidates = [self.pending[0]] if self.pending else []
+        if self.last is not None and self.status == ACTIVE:
+            candidates.append(self.last + thresholds.dozing_days * DAY)
+        elif self.last is not None and self.status == DOZING:
+            candidates.append(self.last + thresholds.asleep_days * DAY)
+        return min(candidates) if candidates else None
+
+    def advance(self, watermark: float, thresholds: Thresholds) -> list[Transition]:
+        """Consume pending activity up to `watermark` and emit every transition that happened by then."""
+        out: list[Transition] = []
+        cut = bisect.bisect_right(self.pending, watermark)
+        ready, self.pending = self.pending[:cut], self.pending[cut:]
+        for ts in ready:
+            self._fall_asleep_until(ts, thresholds, out, inclusive=False)
+            if self.status == NEW:
+                self.status, self.since = ACTIVE, ts  # enrolment is not a critical point: no alert
+            elif self.status != ACTIVE:
+                out.append(self._move(ACTIVE, ts))
+            self.last = ts if self.last is None else max(self.last, ts)
+        self._fall_asleep_until(watermark, thresholds, out, inclusive=True)
+        self.horizon = watermark if self.horizon is None else max(self.horizon, watermark)
+        return out
+
+    def _fall_asleep_until(self, until: float, thresholds: Thresholds, out: list[Transition], *, inclusive: bool) -> None:
+        if self.last is None:
+            return
+        for target, days in ((DOZING, thresholds.dozing_days), (ASLEEP, thresholds.asleep_days)):
+            due = self.last + days * DAY
+            reached = due <= until if inclusive else due < until
+            if reached and STATUSES.index(self.status) < STATUSES.index(target):
+                out.append(self._move(target, due))
+
+    def _move(self, to_status: str, at: float) -> Transition:
+        assert self.last is not None
+        transition = Transition(self.user_id, self.status, to_status, at, self.last, (at - self.last) / DAY)
+        self.status, self.since = to_status, at
+        return transition
+
+    def to_json(self) -> dict:
+        return {"st": self.status, "since": self.since, "last": self.last, "hz": self.horizon, "pend": self.pending}
+
+    @classmethod
+    def from_json(cls, user_id: int, doc: dict | None) -> "StatusMachine":
+        if not doc:
+            return cls(user_id)
+        return cls(user_id, doc["st"], doc["since"], doc["last"], doc["hz"], list(doc["pend"]))
+
+
+def reference_transitions(
+    user_id: int, activity_times: Iterable[float], watermark: float, thresholds: Thresholds = Thresholds()
+) -> list[Transition]:
+    """What live operation would emit for one student, given all activity times at once."""
+    machine = StatusMachine(user_id)
+    for ts in activity_times:
+        machine.add(ts)
+    return machine.advance(watermark, thresholds)

@@ -1,0 +1,51 @@
+"""Prometheus metrics of a scorer process: the one catalogue the dashboards and alert rules use.
+
+Labels are bounded sets (topic, reason, status, operation, model): never a student id.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS_CONSUMED = Counter(
+    "scorer_events_consumed_total", "Input records read, by topic.", ["topic"], registry=REGISTRY)
+EVENTS_APPLIED = Counter(
+    "scorer_events_applied_total", "Records that changed student state (duplicates excluded).",
+    ["topic"], registry=REGISTRY)
+EVENTS_DUPLICATE = Counter(
+    "scorer_events_duplicate_total", "Redelivered records skipped by the offset fence.",
+    ["topic"], registry=REGISTRY)
+DEAD_LETTERS = Counter(
+    "scorer_dead_letters_total", "Records sent to the dead-letter topic, by source topic and reason.",
+    ["topic", "reason"], registry=REGISTRY)
+PROCESSING_LATENCY = Histogram(
+    "scorer_processing_latency_seconds", "From a record's Kafka timestamp to its student being scored.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY)
+BATCH_SIZE = Histogram(
+    "scorer_batch_size_records", "Records handled per processing batch.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=REGISTRY)
+CONSUMER_LAG = Gauge(
+    "scorer_consumer_lag_records", "Records between the committed position and the high watermark.",
+    ["topic", "partition"], registry=REGISTRY)
+WATERMARK = Gauge(
+    "scorer_event_time_watermark_seconds", "Event-time watermark (epoch seconds) per partition.",
+    ["partition"], registry=REGISTRY)
+STUDENTS_BY_STATUS = Gauge(
+    "scorer_students", "Students per activity status, as seen by this worker's partitions.",
+    ["status"], registry=REGISTRY)
+ALERTS = Counter(
+    "scorer_alerts_total", "Critical-point alerts emitted, by transition.",
+    ["from_status", "to_status"], registry=REGISTRY)
+MODEL_VERSION = Gauge(
+    "scorer_model_version", "Model version currently used for scoring.", ["model"], registry=REGISTRY)
+MODEL_ROLLING_ERROR = Gauge(
+    "scorer_model_rolling_error", "Rolling error on labels as they arrive (MAE for progress, log loss for classifiers).",
+    ["model", "metric"], registry=REGISTRY)
+LABELS = Counter(
+    "scorer_labels_total", "Outcome labels learned from.", registry=REGISTRY)
+STORE_LATENCY = Histogram(
+    "scorer_store_latency_seconds", "Latency of Redis and Postgres calls.", ["store", "operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=REGISTRY)
+STORE_ERRORS = Counter(
+    "scorer_store_errors_total", "Failed Redis and Postgres calls.", ["store", "operation"], registry=REGISTRY)

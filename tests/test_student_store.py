@@ -1,0 +1,40 @@
+import pytest
+
+from storage.student_store import Commit, StudentStore
+
+
+@pytest.fixture
+async def store(redis_url, prefix):
+    s = StudentStore.from_url(redis_url, prefix)
+    yield s
+    keys = [k async for k in s.redis.scan_iter(f"{prefix}*")]
+    if keys:
+        await s.redis.delete(*keys)
+    await s.close()
+
+
+async def test_commit_is_compare_and_set(store):
+    assert (await store.load([1]))[1] == (0, None)
+    assert await store.commit([Commit(1, 0, 0, {"a": 1}, 100.0, "", "active")]) == []
+    version, doc = (await store.load([1]))[1]
+    assert (version, doc) == (1, {"a": 1})
+    # a second writer that read version 0 loses and is told to redo the student
+    assert await store.commit([Commit(1, 0, 0, {"a": 2}, 100.0, "", "active")]) == [1]
+    assert (await store.load([1]))[1] == (1, {"a": 1})
+    assert await store.status_counts() == {"active": 1}
+
+
+async def test_due_set_and_status_counts_follow_commits(store):
+    await store.commit([Commit(1, 2, 0, {}, 10.0, "", "active"), Commit(2, 2, 0, {}, 50.0, "", "active")])
+    assert await store.due(2, 20.0) == [1]
+    await store.commit([Commit(1, 2, 1, {}, None, "active", "asleep")])
+    assert await store.due(2, 100.0) == [2]
+    assert await store.status_counts() == {"active": 1, "asleep": 1}
+
+
+async def test_schedule_rows_are_idempotent(store):
+    row = {"course_id": 3, "activity_id": 8719, "flows": 1, "ts": "2023-12-01T00:00:00"}
+    await store.put_schedule([row])
+    await store.put_schedule([row])
+    assert await store.schedule_records(3) == [row]
+    assert await store.schedule_version() == 2
