@@ -1,0 +1,23 @@
+"""The pure in-memory reference: what the streaming worker's stored states must equal."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from features.state import apply, new_state
+
+#: Course-keyed records carry no student fact; they build a CourseSchedule instead.
+_NOT_STUDENT = frozenset({"schedule_activity"})
+
+
+def fold(records: Iterable[tuple[str, dict[str, Any]]]) -> dict[int, dict[str, Any]]:
+    """(kind, record) pairs -> {user_id: state}. Schedule records are skipped; an unknown kind raises."""
+    states: dict[int, dict[str, Any]] = {}
+    for kind, record in records:
+        if kind in _NOT_STUDENT:
+            continue
+        user_id = int(record["user_id"])
+        state = states.get(user_id)
+        if state is None:
+            state = states[user_id] = new_state()
+        apply(state, kind, record)
+    return states

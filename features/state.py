@@ -1,0 +1,138 @@
+"""A student's facts as a small JSON document that any arrival order folds to the same value.
+
+Layout (short keys; times are int epoch seconds; every list is kept sorted, so a list is a
+multiset and insertion order cannot show through):
+
+    a: [ts, ...]                                    logins
+    v: {"t<task_id>"|"a<activity_id>": [ts, ...]}   page views per page
+    x: {"<activity_id>": [[ts, result, success]]}   exercise attempts; result -1 = skipped
+    w: {"<webinar_id>": [[ts, event, online]]}      event 1 connect / 0 disconnect;
+                                                    online 1 / 0 offline / -1 unknown
+    p: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num]}   profile versions
+    o: {"<module>": [ts, course_id, progress, attestation, attestation_ts]}   late labels
+
+Every fact keeps its time so features can be taken as of any moment. Profile versions are
+kept per ts (a snapshot uses the newest one not after it); the outcome is a label, so only
+its newest version per module is kept. Same-ts conflicts are settled by the larger
+canonical JSON, which is an order-free rule.
+"""
+from __future__ import annotations
+
+import json
+from bisect import insort
+from typing import Any
+
+from features.schedule import page_key, parse_ts
+
+SKIPPED = -1
+UNKNOWN = -1
+_CONNECT = "Подключение"
+_FORMAT = {"онлайн": 1, "офлайн": 0}
+
+
+def new_state() -> dict[str, Any]:
+    return {"a": [], "v": {}, "x": {}, "w": {}, "p": {}, "o": {}}
+
+
+def _secs(text: str) -> int:
+    return int(parse_ts(text) // 1)
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _keep_larger(table: dict[str, list[Any]], key: str, value: list[Any]) -> None:
+    current = table.get(key)
+    if current is None or _canon(value) > _canon(current):
+        table[key] = value
+
+
+def _authorization(state: dict[str, Any], r: dict[str, Any]) -> None:
+    insort(state["a"], _secs(r["ts"]))
+
+
+def _page_view(state: dict[str, Any], r: dict[str, Any]) -> None:
+    insort(state["v"].setdefault(page_key(r["page_type"], r["page_id"]), []), _secs(r["ts"]))
+
+
+def _exercise_result(state: dict[str, Any], r: dict[str, Any]) -> None:
+    result = SKIPPED if r["result"] is None else int(r["result"])
+    insort(state["x"].setdefault(str(r["activity_id"]), []), [_secs(r["ts"]), result, int(r["success"])])
+
+
+def _webinar_event(state: dict[str, Any], r: dict[str, Any]) -> None:
+    fact = [_secs(r["ts"]), int(r["event"] == _CONNECT), _FORMAT.get(r.get("conn_format"), UNKNOWN)]
+    insort(state["w"].setdefault(str(r["webinar_id"]), []), fact)
+
+
+def _student(state: dict[str, Any], r: dict[str, Any]) -> None:
+    online = r.get("online")
+    version = [
+        r["course_id"], r.get("age"), r.get("tg_bot"), r.get("payment"),
+        None if online is None else int(online), r.get("flow_num"),
+    ]
+    _keep_larger(state["p"], str(_secs(r["ts"])), version)
+
+
+def _outcome(state: dict[str, Any], r: dict[str, Any]) -> None:
+    when = r.get("attestation_date")
+    label = [_secs(r["ts"]), r.get("course_id"), r["progress"], r["attestation"], None if when is None else _secs(when)]
+    current = state["o"].get(str(r["module"]))
+    if current is None or (label[0], _canon(label)) > (current[0], _canon(current)):
+        state["o"][str(r["module"])] = label
+
+
+_APPLY = {
+    "authorization": _authorization,
+    "page_view": _page_view,
+    "exercise_result": _exercise_result,
+    "webinar_event": _webinar_event,
+    "student": _student,
+    "outcome": _outcome,
+}
+
+
+def apply(state: dict[str, Any], kind: str, record: dict[str, Any]) -> None:
+    """Add one record's fact in place: O(log n) search plus a short list insert."""
+    try:
+        handler = _APPLY[kind]
+    except KeyError:
+        raise ValueError(f"not a student record kind: {kind!r}") from None
+    handler(state, record)
+
+
+def last_activity(state: dict[str, Any]) -> float | None:
+    """Latest time of a login, page view, exercise attempt or webinar event, if any."""
+    ends = [state["a"][-1]] if state["a"] else []
+    ends += [views[-1] for views in state["v"].values()]
+    ends += [facts[-1][0] for table in (state["x"], state["w"]) for facts in table.values()]
+    return float(max(ends)) if ends else None
+
+
+def profile(state: dict[str, Any], as_of: float) -> dict[str, Any] | None:
+    """The newest profile version with ts <= as_of (None before the first one)."""
+    known = [int(ts) for ts in state["p"] if int(ts) <= as_of]
+    if not known:
+        return None
+    course_id, age, tg_bot, payment, online, flow_num = state["p"][str(max(known))]
+    return {"course_id": course_id, "age": age, "tg_bot": tg_bot, "payment": payment,
+            "online": None if online is None else bool(online), "flow_num": flow_num}
+
+
+def outcome(state: dict[str, Any], module: int | None = None) -> dict[str, Any] | None:
+    """The newest outcome (label) of a module, or of the highest module when none is named."""
+    if not state["o"]:
+        return None
+    key = str(module) if module is not None else max(state["o"], key=int)
+    if key not in state["o"]:
+        return None
+    ts, course_id, progress, attestation, attestation_ts = state["o"][key]
+    return {"module": int(key), "ts": float(ts), "course_id": course_id, "progress": progress,
+            "attestation": attestation,
+            "attestation_ts": None if attestation_ts is None else float(attestation_ts)}
+
+
+def canonical(state: dict[str, Any]) -> str:
+    """Canonical JSON: equal states give equal strings."""
+    return _canon(state)
