@@ -1,0 +1,138 @@
+"""The `scorer` command."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from streams.settings import Settings
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from streams.lms.synthetic import generate
+
+    summary = generate(Path(args.out), students=args.students, seed=args.seed, bad_rows=args.bad_rows)
+    print(json.dumps(summary.as_dict() if hasattr(summary, "as_dict") else str(summary), ensure_ascii=False, default=str))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from streams.replay import replay
+
+    settings = Settings.from_env()
+    if not settings.kafka_url:
+        print("replay needs SCORER_KAFKA_URL (`scorer demo` runs one on an embedded broker)", file=sys.stderr)
+        return 2
+    report = asyncio.run(replay(settings, Path(args.directory), speed=args.speed, online_only=args.online_only))
+    print(json.dumps(report.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from streams.embedded import embedded_stack
+    from streams.worker import run_worker
+
+    with embedded_stack(Settings.from_env()) as settings:
+        return run_worker(settings, loglevel=args.loglevel)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from storage.migrate import upgrade
+
+    settings = Settings.from_env()
+    if not settings.database_url:
+        print("migrate needs SCORER_DATABASE_URL", file=sys.stderr)
+        return 2
+    upgrade(settings.database_url)
+    return 0
+
+
+def _critical_points(args: argparse.Namespace) -> int:
+    from storage.critical_points import critical_points, format_table
+
+    settings = Settings.from_env()
+    rows = critical_points(settings.database_url, course_id=args.course, limit=args.limit)
+    print(json.dumps(rows, ensure_ascii=False, default=str) if args.json else format_table(rows))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(students=args.students, seed=args.seed, out=Path(args.out))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from online_models.evaluate import run
+
+    return run(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from streams.bench import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scorer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="write a synthetic LMS export (the seed's nine CSV files + ground truth)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--students", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bad-rows", type=int, default=0, help="append this many malformed rows")
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("replay", help="publish an LMS CSV export to the topics in event-time order")
+    p.add_argument("directory")
+    p.add_argument("--speed", type=float, default=0.0, help="event-time seconds per wall second; 0 = as fast as possible")
+    p.add_argument("--online-only", action="store_true", help="only students the seed's online filter keeps")
+    p.set_defaults(func=_replay)
+
+    p = sub.add_parser("worker", help="run a scoring worker (embedded servers for any URL not set)")
+    p.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
+    p.set_defaults(func=_worker)
+
+    p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")
+    p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("critical-points", help="where in a course students most often fall into dozing/asleep")
+    p.add_argument("--course", type=int)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_critical_points)
+
+    p = sub.add_parser("demo", help="end to end on embedded servers: generate -> replay -> score -> report")
+    p.add_argument("--students", type=int, default=300)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="out/demo")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("evaluate", help="time-ordered evaluation of the online models vs the per-week forest")
+    try:
+        from online_models.evaluate import add_arguments
+        add_arguments(p)
+    except ImportError:  # pragma: no cover - evaluate is optional at import time
+        p.add_argument("directory")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("bench", help="throughput and latency of the full pipeline vs a raw consumer (JSON)")
+    p.add_argument("--events", type=int, default=50_000)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

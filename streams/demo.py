@@ -1,0 +1,95 @@
+"""`scorer demo`: the whole job end to end on embedded servers, then a report.
+
+generate a synthetic LMS -> start a worker process -> replay the history -> wait until every
+record is scored -> print statuses, alerts, critical points and model versions.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+from streams.embedded import embedded_stack, export_env, free_port
+from streams.settings import Settings
+
+
+def worker_process(settings: Settings, web_port: int, log_path: Path) -> subprocess.Popen:
+    env = {**export_env(settings), "SCORER_WEB_PORT": str(web_port)}
+    log = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def scrape(web_port: int) -> dict[str, float]:
+    """Sum each metric family over its labels (enough for progress checks)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.match(r"^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$", line)
+        if match:
+            totals[match.group(1)] = totals.get(match.group(1), 0.0) + float(match.group(3))
+    return totals
+
+
+def wait_until_scored(web_port: int, expected: int, process: subprocess.Popen, timeout: float = 900) -> dict[str, float]:
+    """Until the worker has read every record and its alert count has settled."""
+    deadline = time.monotonic() + timeout
+    last_alerts, stable = -1.0, 0
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}")
+        try:
+            totals = scrape(web_port)
+        except OSError:
+            time.sleep(0.5)
+            continue
+        consumed = totals.get("scorer_events_consumed_total", 0)
+        alerts = totals.get("scorer_alerts_total", 0)
+        stable = stable + 1 if consumed >= expected and alerts == last_alerts else 0
+        last_alerts = alerts
+        if stable >= 4:
+            return totals
+        time.sleep(0.5)
+    raise TimeoutError("worker did not finish scoring in time")
+
+
+def run_demo(students: int, seed: int, out: Path) -> int:
+    from storage.critical_points import critical_points, format_table
+    from storage.migrate import upgrade
+    from storage.queries import status_summary
+    from streams.lms.synthetic import generate
+    from streams.replay import replay
+
+    out.mkdir(parents=True, exist_ok=True)
+    settings = replace(Settings.from_env(), state_dir=str((out / "var").resolve()))
+    print(f"1/4 generating {students} students into {out / 'lms'}")
+    generate(out / "lms", students=students, seed=seed, bad_rows=5)
+    with embedded_stack(settings) as settings:
+        upgrade(settings.database_url)
+        web_port = free_port()
+        worker = worker_process(settings, web_port, out / "worker.log")
+        try:
+            print("2/4 replaying the LMS history to the topics")
+            report = asyncio.run(replay(settings, out / "lms"))
+            published = sum(report.published.values())
+            print(f"    {json.dumps(report.as_dict(), ensure_ascii=False)}")
+            print(f"3/4 scoring {published} records (worker log: {out / 'worker.log'})")
+            totals = wait_until_scored(web_port, published, worker)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+        print("4/4 results")
+        print(f"    records consumed: {totals.get('scorer_events_consumed_total', 0):.0f}, "
+              f"dead letters: {totals.get('scorer_dead_letters_total', 0) + report.dead_letters:.0f}, "
+              f"alerts: {totals.get('scorer_alerts_total', 0):.0f}")
+        print("    students by status:", json.dumps(status_summary(settings.database_url)))
+        print("    where students fall asleep (course_critical_points):")
+        print(format_table(critical_points(settings.database_url, limit=10)))
+    return 0

@@ -1,0 +1,107 @@
+"""The faust-streaming worker: one agent over every input topic, batching into the Pipeline.
+
+Faust supplies consumer-group membership, partition assignment, offset commits and the web
+server; the scoring logic lives in streams.pipeline. Per-student state is in Redis, not in
+Faust tables (their changelog restore loses updates on the embedded broker).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import faust
+
+from streams import metrics
+from streams.contract import INPUT_TOPICS
+from streams.pipeline import InputRecord, Pipeline
+from streams.runtime import Runtime
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 2000
+BATCH_WITHIN = 0.25  # seconds a batch may wait to fill
+RETRY_SECONDS = (0.5, 1, 2, 5, 10)
+
+
+def build_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.kafka_url,
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_allow_declare=False,  # topics are created explicitly (streams.kafka.ensure_topics)
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        producer_acks=1,
+        web_port=settings.web_port,
+        web_bind="0.0.0.0",
+        web_enabled=True,
+        datadir=f"{settings.state_dir}/faust-{settings.web_port}",
+    )
+    runtime = Runtime(settings)
+    app.conf.runtime = runtime  # type: ignore[attr-defined]
+    source = app.topic(*(t.physical(settings.topic_prefix) for t in INPUT_TOPICS),
+                       key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @app.task(on_leader=False)
+    async def _start() -> None:
+        await runtime.start()
+
+    @app.agent(source)
+    async def score(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            records = [InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                                   e.message.value, e.message.timestamp) for e in events]
+            await _process_until_done(app, runtime, records)
+
+    @app.timer(interval=1.0)
+    async def tick() -> None:
+        """Advance watermarks and due students even when no records arrive."""
+        if runtime.ready:
+            await _process_until_done(app, runtime, [])
+            await runtime.scoring.train_pending()
+
+    from streams.web import register_views
+
+    register_views(app, runtime)
+    return app
+
+
+def _offsets(app: faust.App, runtime: Runtime) -> dict[tuple[str, int], tuple[int | None, int | None]]:
+    consumer = app.consumer
+    result = {}
+    for tp in consumer.assignment():
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - not fetched yet
+            highwater = None
+        position = runtime.committed.get((tp.topic, tp.partition))
+        if position is None:  # nothing processed since this worker got the partition: resume point
+            position = consumer._committed_offset.get(tp) or 0
+        result[(tp.topic, tp.partition)] = (position, highwater)
+        if highwater is not None and position is not None:
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+    return result
+
+
+async def _process_until_done(app: faust.App, runtime: Runtime, records: list[InputRecord]) -> None:
+    """Faust acks a batch once we return, so we only return when it is processed."""
+    await runtime.started.wait()
+    for record in records:
+        runtime.committed[(record.topic, record.partition)] = record.offset + 1
+    for attempt, pause in enumerate((*RETRY_SECONDS, *([RETRY_SECONDS[-1]] * 10_000))):
+        try:
+            await runtime.pipeline.process(records, _offsets(app, runtime))
+            return
+        except Exception:  # noqa: BLE001 - any failure: keep the batch, retry, never ack unprocessed work
+            log.exception("batch of %d records failed (attempt %d); retrying in %.1fs", len(records), attempt + 1, pause)
+            await asyncio.sleep(pause)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Run until stopped (SIGTERM/SIGINT); faust handles rebalances and commits."""
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
