@@ -1,0 +1,75 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "edu-scorer.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: release-chart, or the release name alone if it already contains the chart name. */}}
+{{- define "edu-scorer.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "edu-scorer.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels that select the workers (Deployment, Service, PDB, HPA). */}}
+{{- define "edu-scorer.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "edu-scorer.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: worker
+{{- end }}
+
+{{/* Labels of every object, without the component. */}}
+{{- define "edu-scorer.commonLabels" -}}
+helm.sh/chart: {{ include "edu-scorer.chart" . }}
+app.kubernetes.io/name: {{ include "edu-scorer.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: edu-scorer
+{{- end }}
+
+{{- define "edu-scorer.labels" -}}
+{{ include "edu-scorer.commonLabels" . }}
+app.kubernetes.io/component: worker
+{{- end }}
+
+{{- define "edu-scorer.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "edu-scorer.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "edu-scorer.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The connection URLs, from the existing Secret: never inlined. */}}
+{{- define "edu-scorer.secretEnv" -}}
+- name: SCORER_KAFKA_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secret.name }}
+      key: {{ .Values.secret.keys.kafkaUrl }}
+- name: SCORER_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secret.name }}
+      key: {{ .Values.secret.keys.redisUrl }}
+- name: SCORER_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secret.name }}
+      key: {{ .Values.secret.keys.databaseUrl }}
+{{- end }}
