@@ -1,0 +1,64 @@
+"""Engines and instrumentation for PostgreSQL calls.
+
+Readers share one pooled engine per URL per process; a writer owns its engine so closing it
+cannot pull connections from under a reader. Every call goes through `timed` so the
+dashboards see Postgres latency and errors next to Redis.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import time
+from datetime import date, datetime
+from typing import Any, Iterator
+
+from sqlalchemy import Engine, create_engine
+
+from streams.metrics import STORE_ERRORS, STORE_LATENCY
+
+
+def make_engine(database_url: str) -> Engine:
+    """A new engine; JSONB values go through `dumps_json` so feature dicts from numpy/River store cleanly."""
+    if database_url.startswith("postgres://"):  # the Heroku/libpq spelling SQLAlchemy rejects
+        database_url = "postgresql://" + database_url.removeprefix("postgres://")
+    return create_engine(database_url, pool_pre_ping=True, json_serializer=dumps_json)
+
+
+@functools.cache
+def shared_engine(database_url: str) -> Engine:
+    """The process-wide engine for reads of `database_url`."""
+    return make_engine(database_url)
+
+
+@contextlib.contextmanager
+def timed(operation: str) -> Iterator[None]:
+    """Observe latency and count failures of one Postgres operation."""
+    start = time.perf_counter()
+    try:
+        yield
+    except Exception:
+        STORE_ERRORS.labels(store="postgres", operation=operation).inc()
+        raise
+    finally:
+        STORE_LATENCY.labels(store="postgres", operation=operation).observe(time.perf_counter() - start)
+
+
+def dumps_json(value: Any) -> str:
+    """JSON for a JSONB column: NaN/inf become null (Postgres rejects them), numpy scalars become numbers."""
+    return json.dumps(_jsonable(value), allow_nan=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
