@@ -83,4 +83,4 @@ class OnlineScoring:
 
 
 def _x(features: dict[str, float]) -> dict[str, float]:
-    return model_input(features, int(features.get("course_week", 0)), features.get("days_since_course_start", 0.0))
+    return model_input(features)

@@ -6,6 +6,7 @@ record is scored -> print statuses, alerts, critical points and model versions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import subprocess
@@ -19,11 +20,21 @@ from streams.embedded import embedded_stack, export_env, free_port
 from streams.settings import Settings
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when the process that started it dies, even by SIGKILL."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def worker_process(settings: Settings, web_port: int, log_path: Path) -> subprocess.Popen:
     env = {**export_env(settings), "SCORER_WEB_PORT": str(web_port)}
     log = log_path.open("ab")
     return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
 
 def scrape(web_port: int) -> dict[str, float]:

@@ -9,7 +9,7 @@ import asyncio
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 from sqlalchemy import text
 
 from storage import queries
@@ -26,7 +26,8 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
         if runtime.store is not None:
             for status, count in (await runtime.store.status_counts()).items():
                 STUDENTS_BY_STATUS.labels(status).set(count)
-        return web.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; Prometheus' text format is UTF-8 anyway
+        return web.bytes(generate_latest(REGISTRY), content_type="text/plain; version=0.0.4")
 
     @app.page("/healthz")
     async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
