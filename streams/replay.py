@@ -59,30 +59,23 @@ async def replay(settings: Settings, directory: Path, *, speed: float = 0.0, onl
             await producer.send(dlq, encode(dead_letter(row.file, error, value=str(row.raw).encode(), key=None)))
             report.dead_letters += 1
         first_ts = parse_ts(events[0][1]["ts"]) if events else 0.0
-        boundary = None
-        pending = []
+        boundary, unflushed = None, 0
         for topic, record in tqdm(events, disable=not progress, unit="ev", desc="replay", mininterval=1.0):
             ts = parse_ts(record["ts"])
             if boundary is None or ts >= boundary:
-                await _settle(pending)
+                if unflushed:
+                    await producer.flush()  # sends at once (no linger) and waits for every ack
+                    unflushed = 0
                 boundary = (ts // lateness + 1) * lateness
             if speed > 0:
                 delay = (ts - first_ts) / speed - (time.monotonic() - started)
                 if delay > 0:
                     await asyncio.sleep(delay)
-            pending.append(await producer.send(topic.physical(settings.topic_prefix), encode(record),
-                                               key=key_of(topic, record)))
+            await producer.send(topic.physical(settings.topic_prefix), encode(record), key=key_of(topic, record))
+            unflushed += 1
             report.published[topic.value] += 1
-        await _settle(pending)
         await producer.flush()
     finally:
         await producer.stop()
     report.seconds = time.monotonic() - started
     return report
-
-
-async def _settle(pending: list[asyncio.Future]) -> None:
-    """Wait until every record sent so far is acknowledged by the broker."""
-    if pending:
-        await asyncio.gather(*pending)
-        pending.clear()

@@ -60,7 +60,7 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
 async def _readiness(app: faust.App, runtime: Runtime, database_url: str) -> dict[str, bool]:
     checks = {"started": runtime.ready, "kafka": False, "redis": False, "postgres": False}
     try:
-        checks["kafka"] = bool(app.consumer.assignment()) or app.consumer is not None
+        checks["kafka"] = runtime.producer is not None and bool(runtime.producer.client.cluster.brokers())
     except Exception:  # noqa: BLE001 - not started yet
         pass
     try:
