@@ -43,7 +43,9 @@ class Transition:
 @dataclass
 class StatusMachine:
     """One student's status. `pending` holds activity times not yet reached by the watermark
-    (kept sorted); `horizon` is the event time up to which the machine has been advanced."""
+    (kept sorted); `horizon` is the event time up to which the machine has been advanced.
+    `start` is when the student's course (flow) begins: nobody is dozing before there is
+    anything to study, so the inactivity clock runs from max(last activity, start)."""
 
     user_id: int
     status: str = NEW
@@ -51,6 +53,7 @@ class StatusMachine:
     last: float | None = None  # last activity (or registration) time the machine has consumed
     horizon: float | None = None
     pending: list[float] = field(default_factory=list)
+    start: float | None = None
 
     def add(self, ts: float) -> bool:
         """Queue an activity time; returns False if it is older than the horizon (a late event)."""
@@ -61,11 +64,17 @@ class StatusMachine:
     def next_due(self, thresholds: Thresholds) -> float | None:
         """Earliest event time at which advancing could change something."""
         candidates = [self.pending[0]] if self.pending else []
-        if self.last is not None and self.status == ACTIVE:
-            candidates.append(self.last + thresholds.dozing_days * DAY)
-        elif self.last is not None and self.status == DOZING:
-            candidates.append(self.last + thresholds.asleep_days * DAY)
+        base = self._clock_base()
+        if base is not None and self.status == ACTIVE:
+            candidates.append(base + thresholds.dozing_days * DAY)
+        elif base is not None and self.status == DOZING:
+            candidates.append(base + thresholds.asleep_days * DAY)
         return min(candidates) if candidates else None
+
+    def _clock_base(self) -> float | None:
+        if self.last is None or self.start is None:
+            return self.last
+        return max(self.last, self.start)
 
     def advance(self, watermark: float, thresholds: Thresholds) -> list[Transition]:
         """Consume pending activity up to `watermark` and emit every transition that happened by then."""
@@ -84,35 +93,39 @@ class StatusMachine:
         return out
 
     def _fall_asleep_until(self, until: float, thresholds: Thresholds, out: list[Transition], *, inclusive: bool) -> None:
-        if self.last is None:
+        base = self._clock_base()
+        if base is None:
             return
         for target, days in ((DOZING, thresholds.dozing_days), (ASLEEP, thresholds.asleep_days)):
-            due = self.last + days * DAY
+            due = base + days * DAY
             reached = due <= until if inclusive else due < until
             if reached and STATUSES.index(self.status) < STATUSES.index(target):
                 out.append(self._move(target, due))
 
     def _move(self, to_status: str, at: float) -> Transition:
-        assert self.last is not None
-        transition = Transition(self.user_id, self.status, to_status, at, self.last, (at - self.last) / DAY)
+        base = self._clock_base()
+        assert self.last is not None and base is not None
+        transition = Transition(self.user_id, self.status, to_status, at, self.last, (at - base) / DAY)
         self.status, self.since = to_status, at
         return transition
 
     def to_json(self) -> dict:
-        return {"st": self.status, "since": self.since, "last": self.last, "hz": self.horizon, "pend": self.pending}
+        return {"st": self.status, "since": self.since, "last": self.last, "hz": self.horizon,
+                "pend": self.pending, "start": self.start}
 
     @classmethod
     def from_json(cls, user_id: int, doc: dict | None) -> "StatusMachine":
         if not doc:
             return cls(user_id)
-        return cls(user_id, doc["st"], doc["since"], doc["last"], doc["hz"], list(doc["pend"]))
+        return cls(user_id, doc["st"], doc["since"], doc["last"], doc["hz"], list(doc["pend"]), doc.get("start"))
 
 
 def reference_transitions(
-    user_id: int, activity_times: Iterable[float], watermark: float, thresholds: Thresholds = Thresholds()
+    user_id: int, activity_times: Iterable[float], watermark: float, thresholds: Thresholds = Thresholds(),
+    start: float | None = None,
 ) -> list[Transition]:
     """What live operation would emit for one student, given all activity times at once."""
-    machine = StatusMachine(user_id)
+    machine = StatusMachine(user_id, start=start)
     for ts in activity_times:
         machine.add(ts)
     return machine.advance(watermark, thresholds)

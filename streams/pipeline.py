@@ -94,25 +94,26 @@ class Pipeline:
         self.scoring = scoring
         self.sink = sink
         self.thresholds = Thresholds(settings.dozing_days, settings.asleep_days)
-        self.watermarks = WatermarkTracker(settings.allowed_lateness_hours * 3600, live=settings.clock == "live")
+        self.watermarks = WatermarkTracker(settings.allowed_lateness_hours * 3600, live=settings.clock == "live",
+                                           shared=frozenset({Topic.SCHEDULE.value}))
         self._logical = {t.physical(settings.topic_prefix): t for t in Topic}
         self._schedules: dict[tuple[int, int | None], CourseSchedule | None] = {}
         self._schedule_version = -1
         self._lock = asyncio.Lock()
 
     # -- entry point -------------------------------------------------------------------------
-    async def process(self, records: list[InputRecord],
-                      offsets: dict[tuple[str, int], tuple[int | None, int | None]]) -> BatchOutcome:
-        """Handle a batch; `offsets` gives (position, highwater) of every assigned topic-partition."""
+    async def process(self, records: list[InputRecord], offsets: dict[tuple[str, int], tuple]) -> BatchOutcome:
+        """Handle a batch; `offsets` gives (resume position, highwater[, wall time the highwater
+        was read]) of every assigned topic-partition."""
         async with self._lock:
             started = time.time()
             outcome = BatchOutcome()
             per_student, schedule_rows = await self._decode(records, outcome)
             if schedule_rows:
                 await self.store.put_schedule(schedule_rows)
-            for (topic, partition), (position, highwater) in offsets.items():
-                if self._logical.get(topic) not in (None, Topic.SCHEDULE):
-                    self.watermarks.set_offsets(self._logical[topic].value, partition, position, highwater)
+            for (topic, partition), reading in offsets.items():
+                if topic in self._logical:
+                    self.watermarks.set_offsets(self._logical[topic].value, partition, *reading)
             await self._refresh_schedules()
             for attempt in range(5):
                 conflicts = await self._run_students(per_student, outcome, first=attempt == 0)
@@ -143,13 +144,12 @@ class Pipeline:
                 outcome.dead_letters.append(dead_letter(r.topic, error, value=r.value, key=r.key,
                                                         partition=r.partition, offset=r.offset))
                 metrics.DEAD_LETTERS.labels(topic.value, error.reason).inc()
-                if topic is not Topic.SCHEDULE:
-                    self.watermarks.observe_offset(topic.value, r.partition, r.offset)
+                self.watermarks.observe_offset(topic.value, r.partition, r.offset)
                 continue
+            self.watermarks.observe(topic.value, r.partition, r.offset, parse_ts(record["ts"]))
             if topic is Topic.SCHEDULE:
                 schedule_rows.append(record)
                 continue
-            self.watermarks.observe(topic.value, r.partition, r.offset, parse_ts(record["ts"]))
             per_student[record["user_id"]].append((topic, r.partition, r.offset, record))
         if outcome.dead_letters:
             dlq = Topic.DEAD_LETTERS.physical(self.settings.topic_prefix)
@@ -198,8 +198,10 @@ class Pipeline:
             if doc["part"] is None:
                 continue  # only a redelivered duplicate of a student we never stored
             mark = watermarks.get(doc["part"])
-            transitions = machine.advance(mark, self.thresholds) if mark is not None else []
             schedule = await self._schedule(schedule_key(doc["course"], doc["flow"]))
+            if schedule is not None:  # the inactivity clock runs from the flow's start; the schedule may
+                machine.start = schedule.start  # still be filling in, but no clock runs until it is read
+            transitions = machine.advance(mark, self.thresholds) if mark is not None else []
             as_of = mark if mark is not None else student_state.last_activity(doc["state"]) or 0.0
             scores = await self._score(user_id, doc, schedule, as_of, machine)
             for label_outcome in labels:

@@ -19,7 +19,6 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.started = asyncio.Event()
-        self.committed: dict[tuple[str, int], int] = {}  # next offset per topic-partition, as processed
         self.store: StudentStore | None = None
         self.producer: AIOKafkaProducer | None = None
         self.pipeline: Pipeline | None = None

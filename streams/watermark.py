@@ -6,8 +6,12 @@ the minimum of the latest event time seen in each one that still has unread reco
 topic-partition that is fully read (position at its high watermark) cannot hold anything older
 than what the producer has already flushed, so it does not hold the others back; the overall
 newest time seen minus `lateness` caps the result (replay flushes at every `lateness` of event
-time, live producers are near real time). In live mode a quiet, fully read partition also
+time, live producers are near real time). "Fully read" needs a high watermark read *after* the
+newest record was processed: a paused partition's old reading would otherwise pass for the
+end of a log that has grown since. In live mode a quiet, fully read partition also
 advances with the wall clock, so students fall asleep even when nobody is doing anything.
+A `shared` topic (the course schedule, keyed by course) holds back every partition: no
+student's clock may run before the schedule it is measured against has been read.
 """
 from __future__ import annotations
 
@@ -20,37 +24,47 @@ class _Progress:
     latest_ts: float | None = None
     next_offset: int = 0
     highwater: int | None = None
-
-    @property
-    def caught_up(self) -> bool:
-        return self.highwater is not None and self.next_offset >= self.highwater
+    highwater_read_at: float = float("-inf")  # wall clock of the reading
 
 
 @dataclass
 class WatermarkTracker:
     lateness: float  # seconds of event time
     live: bool = False
+    shared: frozenset[str] = frozenset()  # topics whose every partition bounds every watermark
     _tps: dict[tuple[str, int], _Progress] = field(default_factory=dict)
     _newest: float | None = None
+    _newest_raised_at: float = float("-inf")  # wall clock
     _emitted: dict[int, float] = field(default_factory=dict)
+
+    def _caught_up(self, progress: _Progress) -> bool:
+        return (progress.highwater is not None and progress.next_offset >= progress.highwater
+                and progress.highwater_read_at >= self._newest_raised_at)
 
     def observe(self, topic: str, partition: int, offset: int, ts: float) -> None:
         progress = self._tps.setdefault((topic, partition), _Progress())
         progress.latest_ts = ts if progress.latest_ts is None else max(progress.latest_ts, ts)
         progress.next_offset = max(progress.next_offset, offset + 1)
-        self._newest = ts if self._newest is None else max(self._newest, ts)
+        if self._newest is None or ts > self._newest:
+            self._newest, self._newest_raised_at = ts, time.time()
 
     def observe_offset(self, topic: str, partition: int, offset: int) -> None:
         """A record without a usable time (dead-lettered) still moves the read position."""
         progress = self._tps.setdefault((topic, partition), _Progress())
         progress.next_offset = max(progress.next_offset, offset + 1)
 
-    def set_offsets(self, topic: str, partition: int, position: int | None, highwater: int | None) -> None:
-        """From the consumer: where it will read next (after a restart: the committed offset) and the log end."""
+    def set_offsets(self, topic: str, partition: int, position: int | None, highwater: int | None,
+                    read_at: float | None = None) -> None:
+        """From the consumer: where it resumes (the committed offset), the log end and when
+        that log end was read (wall clock; default now)."""
         progress = self._tps.setdefault((topic, partition), _Progress())
         if position is not None:
             progress.next_offset = max(progress.next_offset, position)
-        progress.highwater = highwater
+        if highwater is not None and (progress.highwater is None or highwater >= progress.highwater):
+            # a reading taken before a newer one may arrive after it (callers wait on a lock):
+            # a log end never moves back, and a stale one would make a partition look fully read
+            progress.highwater = highwater
+            progress.highwater_read_at = max(progress.highwater_read_at, time.time() if read_at is None else read_at)
 
     def forget(self, topic: str, partition: int) -> None:
         """Partition revoked: another worker owns it now."""
@@ -58,15 +72,15 @@ class WatermarkTracker:
         self._emitted.pop(partition, None)
 
     def partitions(self) -> set[int]:
-        return {p for (_, p) in self._tps}
+        return {p for (topic, p) in self._tps if topic not in self.shared}
 
     def watermark(self, partition: int, now: float | None = None) -> float | None:
         """Never goes backwards; None until anything is known."""
-        members = [prog for (_, p), prog in self._tps.items() if p == partition]
+        members = [prog for (topic, p), prog in self._tps.items() if p == partition or topic in self.shared]
         if not members or self._newest is None:
             return self._emitted.get(partition)
         cap = self._newest - self.lateness
-        behind = [prog.latest_ts for prog in members if not prog.caught_up]
+        behind = [prog.latest_ts for prog in members if not self._caught_up(prog)]
         if any(ts is None for ts in behind):
             value = None  # a topic-partition with unread records we have not seen yet
         else:

@@ -30,6 +30,7 @@ def build_app(settings: Settings) -> faust.App:
         store="memory://",
         topic_partitions=settings.partitions,
         topic_allow_declare=False,  # topics are created explicitly (streams.kafka.ensure_topics)
+        topic_disable_leader=True,  # no leader-only work, so no extra topic to create on real clusters
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=10,
         broker_heartbeat_interval=1,
@@ -68,31 +69,34 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
-def _offsets(app: faust.App, runtime: Runtime) -> dict[tuple[str, int], tuple[int | None, int | None]]:
+def _offsets(app: faust.App) -> dict[tuple[str, int], tuple[int | None, int | None, float | None]]:
+    """(resume position, log end, when the log end was read) per assigned topic-partition.
+
+    The position given here is only the committed offset (where a restarted worker resumes):
+    what this worker has read since is known to the pipeline from the records it processed.
+    Reporting a batch as read before processing it would let the watermark pass its records.
+    """
     consumer = app.consumer
+    kafka = consumer._thread._ensure_consumer()  # the aiokafka consumer: it knows when it fetched
     result = {}
     for tp in consumer.assignment():
         try:
-            highwater = consumer.highwater(tp)
+            highwater, read_ms = kafka.highwater(tp), kafka.last_poll_timestamp(tp)
         except Exception:  # noqa: BLE001 - not fetched yet
-            highwater = None
-        position = runtime.committed.get((tp.topic, tp.partition))
-        if position is None:  # nothing processed since this worker got the partition: resume point
-            position = consumer._committed_offset.get(tp) or 0
-        result[(tp.topic, tp.partition)] = (position, highwater)
-        if highwater is not None and position is not None:
-            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            highwater, read_ms = None, None
+        committed = consumer._committed_offset.get(tp)
+        result[(tp.topic, tp.partition)] = (committed, highwater, read_ms / 1000 if read_ms else None)
+        if highwater is not None and committed is not None:
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - committed))
     return result
 
 
 async def _process_until_done(app: faust.App, runtime: Runtime, records: list[InputRecord]) -> None:
     """Faust acks a batch once we return, so we only return when it is processed."""
     await runtime.started.wait()
-    for record in records:
-        runtime.committed[(record.topic, record.partition)] = record.offset + 1
     for attempt, pause in enumerate((*RETRY_SECONDS, *([RETRY_SECONDS[-1]] * 10_000))):
         try:
-            await runtime.pipeline.process(records, _offsets(app, runtime))
+            await runtime.pipeline.process(records, _offsets(app))
             return
         except Exception:  # noqa: BLE001 - any failure: keep the batch, retry, never ack unprocessed work
             log.exception("batch of %d records failed (attempt %d); retrying in %.1fs", len(records), attempt + 1, pause)

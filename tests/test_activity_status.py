@@ -55,3 +55,15 @@ def test_next_due_points_at_the_threshold():
     machine.add(DAY)
     machine.advance(2 * DAY, Thresholds())
     assert machine.next_due(Thresholds()) == 8 * DAY
+
+
+def test_nobody_dozes_before_the_course_starts():
+    # enrolled and logged in on day 0, the course starts on day 30: the clock starts then
+    out = reference_transitions(1, [0.0], 60 * DAY, Thresholds(), start=30 * DAY)
+    assert [(t.to_status, t.at / DAY, t.days_inactive) for t in out] == [("dozing", 37.0, 7.0), ("asleep", 50.0, 20.0)]
+    assert out[0].last_activity == 0.0
+
+
+def test_start_survives_a_round_trip():
+    machine = StatusMachine(3, start=5.0)
+    assert StatusMachine.from_json(3, machine.to_json()).start == 5.0

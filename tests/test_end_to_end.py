@@ -12,6 +12,8 @@ import json
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +25,8 @@ from sqlalchemy import text
 
 from features import canonical, fold
 from features.activity_status import Thresholds, reference_transitions
+from features.schedule import CourseSchedule
+from storage.critical_points import critical_points
 from storage.db import shared_engine
 from storage.migrate import upgrade
 from storage.student_store import StudentStore
@@ -30,6 +34,7 @@ from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, parse_ts
 from streams.demo import scrape, wait_until_scored, worker_process
 from streams.embedded import free_port
 from streams.lms.synthetic import generate
+from streams.pipeline import schedule_key, select_flow
 from streams.replay import load_records, replay
 
 pytestmark = pytest.mark.slow
@@ -60,17 +65,24 @@ def expected_alert_ids(events, settings) -> set[str]:
         - settings.allowed_lateness_hours * 3600
     times: dict[int, list[float]] = {}
     registered: dict[int, float] = {}
+    flow_of: dict[int, tuple[int, int | None]] = {}
+    schedules: dict[int, list[dict]] = {}
     for topic, record in events:
         if topic in ACTIVITY_TOPICS:
             times.setdefault(record["user_id"], []).append(parse_ts(record["ts"]))
         elif topic is Topic.STUDENTS:
             user = record["user_id"]
             registered[user] = min(registered.get(user, float("inf")), parse_ts(record["ts"]))
+            flow_of.setdefault(user, schedule_key(record["course_id"], record.get("flow_num")))
+        elif topic is Topic.SCHEDULE:
+            schedules.setdefault(record["course_id"], []).append(record)
     ids = set()
     for user in set(times) | set(registered):
         points = times.get(user, []) + ([registered[user]] if user in registered else [])
+        course, flow = flow_of.get(user, (None, None))
+        start = CourseSchedule.from_records(select_flow(schedules[course], flow)).start if course in schedules else None
         ids |= {t.alert_id for t in reference_transitions(user, points, watermark, Thresholds(
-            settings.dozing_days, settings.asleep_days))}
+            settings.dozing_days, settings.asleep_days), start=start)}
     return ids
 
 
@@ -99,7 +111,11 @@ async def _check_results(settings, events, dataset: Path, tmp_path: Path) -> Non
 
     # every reference transition alerted, none extra, none lost (duplicates share an id)
     alerts = await read_topic(settings, Topic.ALERTS)
-    assert {a["alert_id"] for a in alerts} == expected_alert_ids(events, settings)
+    expected_ids = expected_alert_ids(events, settings)
+    extra = [a for a in alerts if a["alert_id"] not in expected_ids]
+    missing = expected_ids - {a["alert_id"] for a in alerts}
+    assert not extra and not missing, (len(extra), len(missing), [
+        (a["user_id"], a["from_status"], a["to_status"], a["ts"], a["last_activity_ts"]) for a in extra[:4]])
     assert Counter(a["to_status"] for a in alerts).keys() >= {"dozing", "asleep"}
 
     # Postgres has one current row per tracked student and every transition once
@@ -109,6 +125,11 @@ async def _check_results(settings, events, dataset: Path, tmp_path: Path) -> Non
         transitions = connection.execute(text("select count(*) from status_transitions")).scalar()
     assert current == counts
     assert transitions == len({a["alert_id"] for a in alerts})
+    with engine.connect() as connection:
+        versions = connection.execute(text("select count(*) from model_versions")).scalar()
+    assert versions >= 1  # labels arrived, the trainer published, the version reached Postgres
+    worst = critical_points(settings.database_url, limit=5)
+    assert worst and worst[0]["to_asleep"] + worst[0]["to_dozing"] > 0
 
     # ground truth: students who dropped out end asleep far more often than those who did not
     truth = pd.read_csv(dataset / "ground_truth.csv")
@@ -119,6 +140,33 @@ async def _check_results(settings, events, dataset: Path, tmp_path: Path) -> Non
     assert len(dropped) >= 5 and len(stayed) >= 5
     assert dropped["asleep"].mean() >= 0.8
     assert dropped["asleep"].mean() > stayed["asleep"].mean() + 0.3
+
+
+def _get(port: int, path: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _check_http_api(port: int, settings) -> None:
+    """The read API answers from the Postgres snapshot; readiness sees every dependency."""
+    status, ready = _get(port, "/readyz")
+    assert status == 200 and all(ready["checks"].values()), ready
+    with shared_engine(settings.database_url).connect() as connection:
+        user_id, course_id, db_status = connection.execute(text(
+            "select user_id, course_id, status from students_current where status = 'asleep' limit 1")).one()
+    status, body = _get(port, f"/students/{user_id}")
+    assert status == 200 and body["status"] == db_status and 0 <= body["p_dropout"] <= 1
+    assert _get(port, "/students/999999999")[0] == 404
+    assert _get(port, "/students/abc")[0] == 400
+    status, body = _get(port, f"/courses/{course_id}/at-risk?limit=5")
+    assert status == 200 and 0 < len(body["students"]) <= 5
+    assert body["students"][0]["status"] == "asleep"  # the most urgent first
+    metrics_text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'scorer_students{status="asleep"}' in metrics_text
+    assert "user_id" not in metrics_text  # no student identifiers in labels
 
 
 async def test_generate_replay_score_end_to_end(settings, dataset, tmp_path):
@@ -135,6 +183,7 @@ async def test_generate_replay_score_end_to_end(settings, dataset, tmp_path):
         assert len(dead) == len(rejected) >= 6 and all(d["reason"] and d["error"] for d in dead)
         await asyncio.to_thread(wait_until_scored, port, sum(expected.values()), worker)
         assert scrape(port)["scorer_events_consumed_total"] == sum(expected.values())
+        await asyncio.to_thread(_check_http_api, port, settings)
     finally:
         worker.terminate()
         worker.wait(30)
