@@ -10,8 +10,9 @@ students who fell asleep never scans everyone.
 """
 from __future__ import annotations
 
-import json
 import time
+
+import orjson
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -87,7 +88,7 @@ class StudentStore:
                     pipe.hmget(self._student_key(user_id), "v", "doc")
                 rows = await pipe.execute()
         return {
-            user_id: (int(version or 0), json.loads(doc) if doc else None)
+            user_id: (int(version or 0), orjson.loads(doc) if doc else None)
             for user_id, (version, doc) in zip(ids, rows)
         }
 
@@ -101,7 +102,7 @@ class StudentStore:
                     await self._commit(
                         keys=[self._student_key(c.user_id), self._due_key(c.partition), self._status_key],
                         args=[c.expected_version, c.expected_version + 1,
-                              json.dumps(c.doc, separators=(",", ":")), c.user_id,
+                              orjson.dumps(c.doc), c.user_id,
                               "" if c.due is None else repr(c.due), c.old_status, c.new_status],
                         client=pipe,
                     )
@@ -123,7 +124,7 @@ class StudentStore:
         """Schedule rows, one hash per course; setting the same row twice is harmless."""
         by_course: dict[int, dict[str, str]] = {}
         for record in records:
-            by_course.setdefault(record["course_id"], {})[f'{record.get("flows")}:{record["activity_id"]}'] = json.dumps(record)
+            by_course.setdefault(record["course_id"], {})[f'{record.get("flows")}:{record["activity_id"]}'] = orjson.dumps(record)
         with _Timed("put_schedule"):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for course_id, fields in by_course.items():
@@ -138,7 +139,7 @@ class StudentStore:
     async def schedule_records(self, course_id: int) -> list[dict[str, Any]]:
         with _Timed("schedule_records"):
             raw = await self.redis.hvals(f"{self.prefix}sched:{course_id}")
-        return [json.loads(v) for v in raw]
+        return [orjson.loads(v) for v in raw]
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())

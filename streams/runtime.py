@@ -23,6 +23,7 @@ class Runtime:
         self.producer: AIOKafkaProducer | None = None
         self.pipeline: Pipeline | None = None
         self.scoring = None
+        self.last_batch_at = 0.0  # monotonic time the agent last finished a batch
 
     @property
     def ready(self) -> bool:

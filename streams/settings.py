@@ -22,7 +22,8 @@ class Settings:
     dozing_days: float = 7.0  # inactive this many days -> dozing (seed: 7-19 days)
     asleep_days: float = 20.0  # inactive this many days -> asleep (seed: 20+ days)
     clock: str = "event"  # "event": time only moves with events; "live": also wall clock when idle
-    allowed_lateness_hours: float = 1.0  # live mode: how far behind wall clock the watermark trails
+    allowed_lateness_hours: float = 1.0  # how far the watermark trails the newest record (and wall clock, live)
+    score_every_minutes: float = 60.0  # event time between re-scorings of a student (transitions always re-score)
     app_id: str = "edu-scorer"
     web_port: int = 6066  # HTTP read API and /metrics of a worker
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"))
@@ -39,6 +40,7 @@ class Settings:
             asleep_days=float(_env("ASLEEP_DAYS", "20")),
             clock=_env("CLOCK", "event"),
             allowed_lateness_hours=float(_env("ALLOWED_LATENESS_HOURS", "1")),
+            score_every_minutes=float(_env("SCORE_EVERY_MINUTES", "60")),
             app_id=_env("APP_ID", "edu-scorer"),
             web_port=int(_env("WEB_PORT", "6066")),
             state_dir=_env("STATE_DIR", os.path.join(os.getcwd(), "var")),

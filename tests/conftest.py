@@ -49,6 +49,26 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.close()
 
 
+@pytest.fixture(scope="session")
+def migrated(postgres_url: str) -> str:
+    from storage.migrate import upgrade
+
+    upgrade(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+def db(migrated: str) -> Iterator[str]:
+    """The migrated database with every table emptied, for tests that count rows."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(migrated)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions"))
+    engine.dispose()
+    yield migrated
+
+
 # ---------------------------------------------------------------------------
 # Broker, Redis and Settings: see stack_fixtures.py
 # ---------------------------------------------------------------------------

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import count
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from storage.critical_points import critical_points, format_table
-from storage.migrate import upgrade
 from storage.queries import at_risk, status_summary, student
 from storage.snapshots import SnapshotWriter
 
@@ -17,19 +15,6 @@ T0 = datetime(2023, 12, 5, 11, 0)
 _alert_ids = count()
 
 
-@pytest.fixture(scope="module")
-def migrated(postgres_url: str) -> str:
-    upgrade(postgres_url)
-    return postgres_url
-
-
-@pytest.fixture
-def db(migrated: str) -> Iterator[str]:
-    engine = create_engine(migrated)
-    with engine.begin() as connection:
-        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions"))
-    engine.dispose()
-    yield migrated
 
 
 def write(url: str, scores: list[dict[str, Any]] = (), transitions: list[dict[str, Any]] = ()) -> None:

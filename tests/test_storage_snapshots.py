@@ -8,26 +8,12 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from storage.migrate import upgrade
 from storage.snapshots import SnapshotWriter
 
 T0 = datetime(2023, 12, 5, 11, 0)
 TABLES = ("students_current", "score_history", "status_transitions", "model_versions")
 
 
-@pytest.fixture(scope="module")
-def migrated(postgres_url: str) -> str:
-    upgrade(postgres_url)
-    return postgres_url
-
-
-@pytest.fixture
-def db(migrated: str) -> Iterator[str]:
-    engine = create_engine(migrated)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
-    yield migrated
-    engine.dispose()
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ what does not match with a reason that lands on the dead-letter topic.
 from __future__ import annotations
 
 import json
+
+import orjson
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -114,14 +116,15 @@ def decode(topic: Topic, raw: bytes | None) -> dict[str, Any]:
     if raw is None:
         raise InvalidEvent("empty_value", "record has no value")
     try:
-        record = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:  # also invalid UTF-8
         raise InvalidEvent("malformed_json", str(exc)[:500]) from exc
     return validate(topic, record)
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON (orjson: several times faster than json on this hot path)."""
+    return orjson.dumps(record)
 
 
 def key_of(topic: Topic, record: dict[str, Any]) -> bytes:

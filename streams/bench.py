@@ -1,0 +1,199 @@
+"""`scorer bench --json`: throughput and latency of the full pipeline, with the raw limit beside it.
+
+One run, one machine, so the figures compare (these machines are noisy):
+- raw: an aiokafka consumer reading the same records with getmany and doing nothing: the limit;
+- pipeline: the worker's Pipeline driven by a plain aiokafka consumer (no Faust), all stores real;
+- worker: the real `scorer worker` process (Faust + Pipeline), from its first record to its last;
+- latency: with the worker caught up, records are produced at a steady rate; p50/p99 of
+  produced -> scored come from the worker's own histogram.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from storage.sink import PostgresSink
+from storage.student_store import StudentStore
+from streams.contract import INPUT_TOPICS, Topic, encode, format_ts, key_of, parse_ts
+from streams.demo import scrape, worker_process
+from streams.embedded import embedded_stack, free_port
+from streams.kafka import ensure_topics, new_producer
+from streams.pipeline import InputRecord, Pipeline
+from streams.replay import load_records, replay
+from streams.settings import Settings
+
+
+async def _drain(settings: Settings, expected: int, handle=None, group: str | None = None) -> float:
+    """Seconds to read `expected` records (from the first one), optionally handing batches on."""
+    topics = [t.physical(settings.topic_prefix) for t in INPUT_TOPICS]
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                                auto_offset_reset="earliest", group_id=group, max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    partitions = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    seen, started = 0, None
+    try:
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            records = [r for rs in batch.values() for r in rs]
+            if records and started is None:
+                started = time.perf_counter()
+            seen += len(records)
+            if handle is not None and records:
+                await handle(records, consumer)
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - (started or time.perf_counter())
+
+
+async def _pipeline_rate(settings: Settings, expected: int) -> float:
+    store = StudentStore.from_url(settings.redis_url, settings.topic_prefix)
+    sink = await PostgresSink.open(settings.database_url)
+    producer = new_producer(settings)
+    await producer.start()
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        await (await producer.send(topic, value, key=key))
+
+    pipeline = Pipeline(settings, store, send, sink=sink)
+
+    async def handle(records, consumer) -> None:
+        offsets = {}
+        for tp in consumer.assignment():
+            offsets[(tp.topic, tp.partition)] = (await consumer.position(tp), consumer.highwater(tp))
+        await pipeline.process([InputRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000)
+                                for r in records], offsets)
+
+    try:
+        return await _drain(settings, expected, handle)
+    finally:
+        await producer.stop()
+        await store.close()
+
+
+def _worker_rate(settings: Settings, expected: int, work: Path) -> tuple[float, int, Any]:
+    port = free_port()
+    process = worker_process(settings, port, work / "bench-worker.log")
+    started = None
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}; see {work / 'bench-worker.log'}")
+        try:
+            consumed = scrape(port).get("scorer_events_consumed_total", 0)
+        except OSError:
+            consumed = 0
+        if consumed and started is None:
+            started = time.perf_counter()
+        if consumed >= expected:
+            return time.perf_counter() - started, port, process
+        time.sleep(0.05)
+
+
+def _quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """Histogram quantile (Prometheus-style linear interpolation) from cumulative (le, count)."""
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            return upper if upper == float("inf") else lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = upper, count
+    return None
+
+
+def _latency_buckets(port: int) -> list[tuple[float, float]]:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = []
+    for line in text.splitlines():
+        if line.startswith("scorer_processing_latency_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            out.append((float(le), float(line.rsplit(" ", 1)[1])))
+    return out
+
+
+async def _steady_load(settings: Settings, records: list[tuple[Topic, dict]], rate: float, seconds: float) -> int:
+    """Produce fresh records (new event times after the history) at `rate` per second."""
+    producer = new_producer(settings, linger_ms=0)
+    await producer.start()
+    sent, started = 0, time.perf_counter()
+    last_ts = max(parse_ts(r["ts"]) for _, r in records)
+    try:
+        while time.perf_counter() - started < seconds:
+            topic, record = records[sent % len(records)]
+            if topic not in (Topic.AUTHORIZATIONS, Topic.PAGE_VIEWS):
+                sent += 1
+                continue
+            fresh = {**record, "ts": format_ts(last_ts + 60 + sent)}
+            await producer.send(topic.physical(settings.topic_prefix), encode(fresh), key=key_of(topic, fresh))
+            sent += 1
+            await asyncio.sleep(max(0.0, sent / rate - (time.perf_counter() - started)))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def run(args: argparse.Namespace) -> int:
+    from streams.lms.synthetic import generate
+
+    with TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        students = max(20, args.events // 120)  # the generator writes ~120 records a student
+        generate(work / "lms", students=students, seed=1)
+        events, _ = load_records(work / "lms")
+        base = replace(Settings.from_env(), state_dir=str(work / "var"))
+        with embedded_stack(base) as settings:
+            figures = asyncio.run(_measure(settings, events, work))
+    figures["students"] = students
+    print(json.dumps(figures, indent=None if args.json else 2))
+    return 0
+
+
+async def _measure(settings: Settings, events, work: Path) -> dict[str, Any]:
+    expected = len(events)
+    await ensure_topics(settings)
+    await replay(settings, work / "lms", progress=False)
+    raw = await _drain(settings, expected)
+    pipeline_seconds = await _pipeline_rate(settings, expected)
+    await _forget_state(settings)  # the worker must do the same work again, not find it fenced
+    worker_seconds, port, process = await asyncio.to_thread(_worker_rate, settings, expected, work)
+    try:
+        before = _latency_buckets(port)
+        sent = await _steady_load(settings, events, rate=500, seconds=5)
+        await asyncio.sleep(2)
+        after = _latency_buckets(port)
+    finally:
+        process.terminate()
+        process.wait(30)
+    delta = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
+    return {
+        "records": expected,
+        "raw_consumer_records_per_s": round(expected / raw, 1),
+        "pipeline_records_per_s": round(expected / pipeline_seconds, 1),
+        "worker_records_per_s": round(expected / worker_seconds, 1),
+        "pipeline_vs_raw": round(raw / pipeline_seconds, 4),
+        "worker_vs_raw": round(raw / worker_seconds, 4),
+        "latency_records": sent,
+        "latency_p50_s": _quantile(delta, 0.5),
+        "latency_p99_s": _quantile(delta, 0.99),
+    }
+
+
+async def _forget_state(settings: Settings) -> None:
+    store = StudentStore.from_url(settings.redis_url, settings.topic_prefix)
+    keys = [k async for k in store.redis.scan_iter(f"{settings.topic_prefix}scorer:*", count=1000)]
+    for start in range(0, len(keys), 1000):
+        await store.redis.delete(*keys[start:start + 1000])
+    await store.close()
