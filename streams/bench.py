@@ -2,7 +2,7 @@
 
 One run, one machine, so the figures compare (these machines are noisy):
 - raw: an aiokafka consumer reading the same records with getmany and doing nothing: the limit;
-- pipeline: the worker's Pipeline driven by a plain aiokafka consumer (no Faust), all stores real;
+- pipeline: the worker's Pipeline (with model scoring) driven by a plain aiokafka consumer, no Faust;
 - worker: the real `scorer worker` process (Faust + Pipeline), from its first record to its last;
 - latency: with the worker caught up, records are produced at a steady rate; p50/p99 of
   produced -> scored come from the worker's own histogram.
@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from online_models.scoring import OnlineScoring
 from storage.sink import PostgresSink
 from storage.student_store import StudentStore
 from streams.contract import INPUT_TOPICS, Topic, encode, format_ts, key_of, parse_ts
@@ -64,7 +65,9 @@ async def _pipeline_rate(settings: Settings, expected: int) -> float:
     async def send(topic: str, key: bytes, value: bytes) -> None:
         await (await producer.send(topic, value, key=key))
 
-    pipeline = Pipeline(settings, store, send, sink=sink)
+    scoring = OnlineScoring.connect(settings.redis_url, f"{settings.topic_prefix}scorer:", settings.asleep_days,
+                                    on_publish=sink.write_model_version)
+    pipeline = Pipeline(settings, store, send, scoring=scoring, sink=sink)
 
     async def handle(records, consumer) -> None:
         offsets = {}
@@ -86,7 +89,8 @@ def _worker_rate(settings: Settings, expected: int, work: Path) -> tuple[float, 
     started = None
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"worker exited with {process.returncode}; see {work / 'bench-worker.log'}")
+            tail = (work / "bench-worker.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"worker exited with {process.returncode}:\n{tail}")
         try:
             consumed = scrape(port).get("scorer_events_consumed_total", 0)
         except OSError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 import faust
 
 from streams import metrics
@@ -25,6 +26,7 @@ RETRY_SECONDS = (0.5, 1, 2, 5, 10)
 
 
 def build_app(settings: Settings) -> faust.App:
+    Path(settings.state_dir).mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = faust.App(
         settings.app_id,
         broker=settings.kafka_url,
