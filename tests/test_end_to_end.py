@@ -15,7 +15,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +27,6 @@ from features.activity_status import Thresholds, reference_transitions
 from features.schedule import CourseSchedule
 from storage.critical_points import critical_points
 from storage.db import shared_engine
-from storage.migrate import upgrade
 from storage.student_store import StudentStore
 from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, parse_ts
 from streams.demo import scrape, wait_until_scored, worker_process
@@ -169,8 +167,7 @@ def _check_http_api(port: int, settings) -> None:
     assert "user_id" not in metrics_text  # no student identifiers in labels
 
 
-async def test_generate_replay_score_end_to_end(settings, dataset, tmp_path):
-    upgrade(settings.database_url)
+async def test_generate_replay_score_end_to_end(db, settings, dataset, tmp_path):
     events, rejected = load_records(dataset)
     worker, port = _start_worker(settings, tmp_path)
     try:
@@ -190,11 +187,7 @@ async def test_generate_replay_score_end_to_end(settings, dataset, tmp_path):
     await _check_results(settings, events, dataset, tmp_path)
 
 
-async def test_kill_9_mid_stream_loses_and_double_counts_nothing(settings, dataset, tmp_path):
-    settings = replace(settings, topic_prefix=settings.topic_prefix + "k9.")
-    upgrade(settings.database_url)
-    with shared_engine(settings.database_url).begin() as connection:  # same database as the first test
-        connection.execute(text("truncate students_current, score_history, status_transitions"))
+async def test_kill_9_mid_stream_loses_and_double_counts_nothing(db, settings, dataset, tmp_path):
     events, _ = load_records(dataset)
     worker, port = _start_worker(settings, tmp_path)
     replay_task = asyncio.create_task(replay(settings, dataset, speed=0, progress=False))
