@@ -1,0 +1,111 @@
+"""Model versions in Redis, so one trainer can publish and every worker can hot-swap.
+
+Keys (under `prefix`): `models:seq` (version counter), `models:blob:<v>` (pickled
+ScoringModels), `models:meta:<v>` (JSON metadata), `models:latest` (newest version, only
+ever moved forward). Version 0 is never stored: it is the untrained ScoringModels.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from online_models.models import ScoringModels
+
+Metadata = dict[str, Any]
+
+# Move `latest` forward only, so a slow publisher can never roll the workers back.
+_ADVANCE_LATEST = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
+return 0
+"""
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        prefix: str = "",
+        keep: int = 10,
+        on_publish: Callable[[Metadata], None] | None = None,
+        new_models: Callable[[], ScoringModels] = ScoringModels,
+    ) -> None:
+        """`keep` blobs are retained (older ones are deleted, their metadata stays);
+        `on_publish` receives each version's metadata row (the lead stores it in Postgres);
+        `new_models` builds version 0."""
+        self._redis = redis_client
+        self._prefix = f"{prefix}models:"
+        self._keep = keep
+        self._on_publish = on_publish
+        self._new_models = new_models
+        self._advance = redis_client.register_script(_ADVANCE_LATEST)
+
+    def _key(self, *parts: object) -> str:
+        return self._prefix + ":".join(str(p) for p in parts)
+
+    def publish(self, models: ScoringModels) -> int:
+        """Store a new version of `models` (its `version` is set to the new number) and point `latest` at it."""
+        version = int(self._redis.incr(self._key("seq")))
+        models.version = version
+        meta: Metadata = {
+            "version": version,
+            "family": models.family,
+            "n_labels": models.n_labels,
+            "published_at": time.time(),
+            "metrics": models.metrics(),
+        }
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self._key("blob", version), models.to_bytes())
+        pipe.set(self._key("meta", version), json.dumps(meta))
+        if version > self._keep:
+            pipe.delete(self._key("blob", version - self._keep))
+        pipe.execute()
+        self._advance(keys=[self._key("latest")], args=[version])
+        if self._on_publish is not None:
+            self._on_publish(meta)
+        return version
+
+    def latest_version(self) -> int:
+        return int(self._redis.get(self._key("latest")) or 0)
+
+    def metadata(self, version: int) -> Metadata | None:
+        raw = self._redis.get(self._key("meta", version))
+        return None if raw is None else json.loads(raw)
+
+    def load(self, version: int | None = None) -> ScoringModels:
+        """A version's models (default: the latest); version 0 is a fresh, untrained bundle."""
+        if version is None:
+            version = self.latest_version()
+        if version == 0:
+            return self._new_models()
+        blob = self._redis.get(self._key("blob", version))
+        if blob is None:
+            raise KeyError(f"model version {version} is not stored (only the last {self._keep} are kept)")
+        return ScoringModels.from_bytes(blob)
+
+
+class ModelCache:
+    """What a worker scores with: the newest published version, re-checked at most every
+    `check_every` seconds so scoring costs no Redis round trip per event."""
+
+    def __init__(
+        self, registry: ModelRegistry, check_every: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._registry = registry
+        self._check_every = check_every
+        self._clock = clock
+        self._models = registry.load()
+        self._checked_at = clock()
+
+    def current(self) -> ScoringModels:
+        now = self._clock()
+        if now - self._checked_at >= self._check_every:
+            self._checked_at = now
+            latest = self._registry.latest_version()
+            if latest != self._models.version:
+                self._models = self._registry.load(latest)
+        return self._models

