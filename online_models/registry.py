@@ -47,8 +47,11 @@ class ModelRegistry:
     def _key(self, *parts: object) -> str:
         return self._prefix + ":".join(str(p) for p in parts)
 
-    def publish(self, models: ScoringModels) -> int:
-        """Store a new version of `models` (its `version` is set to the new number) and point `latest` at it."""
+    def publish(self, models: ScoringModels, also: Callable[[redis.client.Pipeline], None] | None = None) -> int:
+        """Store a new version of `models` (its `version` is set to the new number) and point `latest` at it.
+
+        `also` adds the caller's own writes to the same transaction (the trainer marks what the
+        version has learned), so a crash leaves either all of it or none."""
         version = int(self._redis.incr(self._key("seq")))
         models.version = version
         meta: Metadata = {
@@ -63,8 +66,10 @@ class ModelRegistry:
         pipe.set(self._key("meta", version), json.dumps(meta))
         if version > self._keep:
             pipe.delete(self._key("blob", version - self._keep))
+        self._advance(keys=[self._key("latest")], args=[version], client=pipe)
+        if also is not None:
+            also(pipe)
         pipe.execute()
-        self._advance(keys=[self._key("latest")], args=[version])
         if self._on_publish is not None:
             self._on_publish(meta)
         return version

@@ -1,13 +1,9 @@
 """The pipeline's model side: score with the newest published version, keep weekly
-snapshots, and hand late labels to the single trainer.
-
-Labels go through a Redis list so any worker can receive an outcome while only the process
-holding the trainer lock learns from it (see online_models.trainer).
+snapshots, and hand late labels to the single trainer (online_models.trainer).
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, Callable
 
@@ -20,19 +16,17 @@ from online_models.trainer import LockHeldElsewhere, SnapshotStore, Trainer
 from streams import metrics
 
 log = logging.getLogger(__name__)
-DAY = 86_400.0
 
 
 class OnlineScoring:
     def __init__(self, client: redis.Redis, prefix: str, asleep_days: float,
                  on_publish: Callable[[dict[str, Any]], None] | None = None, publish_every: int = 50) -> None:
-        self.redis = client
         self.asleep_days = asleep_days
         self.registry = ModelRegistry(client, prefix=prefix, on_publish=on_publish)
         self.cache = ModelCache(self.registry)
         self.snapshots = SnapshotStore(client, prefix=prefix)
         self.trainer = Trainer(client, self.registry, self.snapshots, publish_every=publish_every, prefix=prefix)
-        self._queue = f"{prefix}labels:pending"
+        self._unsaved: list[tuple[int, int, dict[str, float]]] = []
 
     @classmethod
     def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> "OnlineScoring":
@@ -40,47 +34,36 @@ class OnlineScoring:
 
     def score(self, features: dict[str, float]) -> dict[str, Any]:
         models = self.cache.current()
-        scores = models.predict(_x(features))
+        scores = models.predict(model_input(features))
         metrics.MODEL_VERSION.labels(models.family).set(models.version)
         return {"progress": scores.progress, "p_dropout": scores.p_dropout, "p_success": scores.p_success,
                 "model_version": scores.model_version}
 
     async def snapshot(self, user_id: int, week: int, features: dict[str, float]) -> None:
-        await asyncio.to_thread(self.snapshots.put, user_id, week, _x(features))
+        """Buffered: written by `flush`, before the batch that took them is committed."""
+        self._unsaved.append((user_id, week, model_input(features)))
+
+    async def flush(self) -> None:
+        unsaved, self._unsaved = self._unsaved, []
+        await asyncio.to_thread(self.snapshots.put_many, unsaved)
 
     async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None:
         label = label_from_outcome(outcome, days_inactive, self.asleep_days)
-        payload = json.dumps({"user_id": user_id, "progress": label.progress, "dropout": label.dropout,
-                              "success": label.success})
-        await asyncio.to_thread(self.redis.rpush, self._queue, payload)
+        await asyncio.to_thread(self.trainer.enqueue, user_id, label)
 
     async def train_pending(self, limit: int = 1000) -> int:
-        """Learn from queued labels if this process is the trainer; returns labels learned."""
+        """Learn from queued labels if this process is the trainer; returns students learned."""
         return await asyncio.to_thread(self._train_pending, limit)
 
     def _train_pending(self, limit: int) -> int:
-        from online_models.labels import Label
-
         try:
-            self.trainer.ensure_lock()
+            learned = self.trainer.drain(limit)
         except LockHeldElsewhere:
             return 0
-        learned = 0
-        for _ in range(limit):
-            raw = self.redis.lpop(self._queue)
-            if raw is None:
-                break
-            item = json.loads(raw)
-            if self.trainer.on_label(item["user_id"], Label(item["progress"], item["dropout"], item["success"])):
-                learned += 1
-                metrics.LABELS.inc()
+        metrics.LABELS.inc(learned)
         version = self.trainer.maybe_publish()
         if version is not None:
             for name, value in self.trainer.models.metrics().items():
                 metrics.MODEL_ROLLING_ERROR.labels(self.trainer.models.family, name).set(value)
             log.info("published model version %d", version)
         return learned
-
-
-def _x(features: dict[str, float]) -> dict[str, float]:
-    return model_input(features)

@@ -7,11 +7,16 @@ learns (x_week, label) for every stored week, so the one model learns what week-
 who ended like this looked like, and week-5 ones, and so on.
 
 Exactly one process trains (a Redis lock, SET NX PX, renewed on use); the others only read
-published versions through `ModelCache`.
+published versions through `ModelCache`. Learning is exactly-once across crashes: labels wait in
+a Redis queue and snapshots stay where they are until a published version contains them; the
+publish, "these students are trained", the queue trim and the snapshot clean-up are one
+transaction. A trainer that dies before publishing leaves all of it for its successor, which
+relearns from the last published version.
 """
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import redis
@@ -42,23 +47,22 @@ class SnapshotStore:
         self._redis = redis_client
         self._prefix = f"{prefix}snapshots:"
 
-    def _key(self, user_id: int) -> str:
+    def key(self, user_id: int) -> str:
         return f"{self._prefix}{user_id}"
 
-    def put(self, user_id: int, week: int, x: dict[str, float]) -> None:
-        key = self._key(user_id)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(key, str(week), json.dumps(x))
-        pipe.expire(key, SNAPSHOT_TTL_S)
+    def put_many(self, items: list[tuple[int, int, dict[str, float]]]) -> None:
+        """(user_id, week, x) triples in one round trip."""
+        if not items:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for user_id, week, x in items:
+            pipe.hset(self.key(user_id), str(week), json.dumps(x))
+            pipe.expire(self.key(user_id), SNAPSHOT_TTL_S)
         pipe.execute()
 
-    def pop_all(self, user_id: int) -> dict[int, dict[str, float]]:
-        """All of a student's snapshots, removed atomically (by week, ascending)."""
-        key = self._key(user_id)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hgetall(key)
-        pipe.delete(key)
-        raw, _ = pipe.execute()
+    def read_all(self, user_id: int) -> dict[int, dict[str, float]]:
+        """A student's snapshots by week, ascending; left in place until a version has learned them."""
+        raw = self._redis.hgetall(self.key(user_id))
         return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}
 
 
@@ -67,13 +71,7 @@ class LockHeldElsewhere(RuntimeError):
 
 
 class Trainer:
-    """The single writer of the model.
-
-    Idempotency: a student's id is added to a Redis set *before* learning (SADD is the claim),
-    so a redelivered outcome is skipped. The price is at-most-once: a crash between the claim
-    and the next publish loses those labels' learning, which an online model shrugs off,
-    whereas training twice on the same student would bias it silently.
-    """
+    """The single writer of the model; see the module docstring for why learning is exactly-once."""
 
     def __init__(
         self,
@@ -83,32 +81,40 @@ class Trainer:
         publish_every: int = 50,
         prefix: str = "",
         lock_ttl_ms: int = 30_000,
+        publish_after_s: float = 30.0,
     ) -> None:
         self._redis = redis_client
         self._registry = registry
         self._snapshots = snapshots
         self._publish_every = publish_every
+        self._publish_after_s = publish_after_s
         self._lock_key = f"{prefix}trainer:lock"
         self._trained_key = f"{prefix}trainer:trained"
+        self._queue_key = f"{prefix}trainer:labels"
         self._lock_ttl_ms = lock_ttl_ms
         self._token = uuid.uuid4().hex
         self._renew = redis_client.register_script(_RENEW)
         self._release = redis_client.register_script(_RELEASE)
         self._holding = False
-        self._labels_since_publish = 0
+        self._learned: set[str] = set()  # students in self.models but not yet in a published version
+        self._queued_read = 0  # queue entries this trainer has consumed since the last publish
+        self._first_unpublished_at: float | None = None
         self.models: ScoringModels = registry.load()
 
     def ensure_lock(self) -> None:
         """Renew our lock or take a free one; raise LockHeldElsewhere if another trainer has it.
-        On (re)gaining the lock, switch to the latest version if someone else published meanwhile."""
+        On (re)gaining the lock, start again from the latest published version: whatever was learned
+        and not published is still queued and will be learned again."""
         if self._holding and self._renew(keys=[self._lock_key], args=[self._token, self._lock_ttl_ms]):
             return
         self._holding = bool(self._redis.set(self._lock_key, self._token, nx=True, px=self._lock_ttl_ms))
         if not self._holding:
             raise LockHeldElsewhere(self._lock_key)
-        if self._registry.latest_version() != self.models.version:
+        if self._learned or self._registry.latest_version() != self.models.version:
             self.models = self._registry.load()
-            self._labels_since_publish = 0
+        self._learned.clear()
+        self._queued_read = 0
+        self._first_unpublished_at = None
 
     def release(self) -> None:
         """Give the lock up (on shutdown) so a standby trainer can take over at once."""
@@ -116,22 +122,50 @@ class Trainer:
             self._release(keys=[self._lock_key], args=[self._token])
             self._holding = False
 
-    def on_label(self, user_id: int, label: Label) -> bool:
-        """Learn from every stored weekly snapshot of `user_id`; False if this student was already trained."""
+    def enqueue(self, user_id: int, label: Label) -> None:
+        """Any process: hand a label to whichever process is the trainer."""
+        self._redis.rpush(self._queue_key, json.dumps([user_id, label.progress, label.dropout, label.success]))
+
+    def drain(self, limit: int = 1000) -> int:
+        """Learn from queued labels (lock holder only); returns how many students were learned."""
         self.ensure_lock()
-        if not self._redis.sadd(self._trained_key, str(user_id)):
+        raw = self._redis.lrange(self._queue_key, self._queued_read, self._queued_read + limit - 1)
+        self._queued_read += len(raw)
+        learned = 0
+        for item in raw:
+            user_id, progress, dropout, success = json.loads(item)
+            learned += self.on_label(user_id, Label(progress, dropout, success))
+        return learned
+
+    def on_label(self, user_id: int, label: Label) -> bool:
+        """Learn from every stored weekly snapshot of `user_id`; False if this student was already learned."""
+        self.ensure_lock()
+        if str(user_id) in self._learned or self._redis.sismember(self._trained_key, str(user_id)):
             return False
-        snapshots = list(self._snapshots.pop_all(user_id).values())
+        snapshots = list(self._snapshots.read_all(user_id).values())
         if snapshots:
             self.models.learn_many(snapshots, label)
-        self._labels_since_publish += 1
+        self._learned.add(str(user_id))
+        self._first_unpublished_at = self._first_unpublished_at or time.monotonic()
         return True
 
     def maybe_publish(self) -> int | None:
-        """Publish a new version once `publish_every` labels have been learned since the last one."""
-        if self._labels_since_publish < self._publish_every:
+        """Publish once `publish_every` students were learned, or any were learned `publish_after_s` ago."""
+        if not self._learned:
+            return None
+        waited = time.monotonic() - (self._first_unpublished_at or time.monotonic())
+        if len(self._learned) < self._publish_every and waited < self._publish_after_s:
             return None
         self.ensure_lock()
-        version = self._registry.publish(self.models)
-        self._labels_since_publish = 0
+        learned, consumed = sorted(self._learned), self._queued_read
+
+        def mark_learned(pipe: redis.client.Pipeline) -> None:
+            pipe.sadd(self._trained_key, *learned)
+            pipe.ltrim(self._queue_key, consumed, -1)
+            pipe.delete(*(self._snapshots.key(int(user_id)) for user_id in learned))
+
+        version = self._registry.publish(self.models, also=mark_learned)
+        self._learned.clear()
+        self._queued_read = 0
+        self._first_unpublished_at = None
         return version

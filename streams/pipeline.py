@@ -49,6 +49,7 @@ class Scoring(Protocol):
 
     def score(self, features: dict[str, float]) -> dict[str, Any]: ...  # progress, p_dropout, p_success, model_version
     async def snapshot(self, user_id: int, week: int, features: dict[str, float]) -> None: ...
+    async def flush(self) -> None: ...  # snapshots durable before the batch's Redis commit
     async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None: ...
 
 
@@ -220,6 +221,8 @@ class Pipeline:
             commits.append(Commit(user_id, doc["part"], version, doc, self._next_due(machine, schedule, doc),
                                   "" if old_status == NEW else old_status,
                                   "" if machine.status == NEW else machine.status))
+        if self.scoring is not None:
+            await self.scoring.flush()
         if alerts:
             topic = Topic.ALERTS.physical(self.settings.topic_prefix)
             await asyncio.gather(*(self.send(topic, str(a["user_id"]).encode(), encode(a)) for a in alerts))

@@ -95,11 +95,11 @@ def test_registry_publish_load_and_hot_swap(redis_db):
 
 def test_snapshots_overwrite_per_week(redis_db):
     store = SnapshotStore(redis_db, prefix="t:")
-    store.put(7, 2, {"a": 1.0})
-    store.put(7, 1, {"a": 0.0})
-    store.put(7, 2, {"a": 2.0})
-    assert store.pop_all(7) == {1: {"a": 0.0}, 2: {"a": 2.0}}
-    assert store.pop_all(7) == {}
+    store.put_many([(7, 2, {"a": 1.0})])
+    store.put_many([(7, 1, {"a": 0.0})])
+    store.put_many([(7, 2, {"a": 2.0})])
+    assert store.read_all(7) == {1: {"a": 0.0}, 2: {"a": 2.0}}
+    assert store.read_all(7) == {1: {"a": 0.0}, 2: {"a": 2.0}}  # kept until a version has learned them
 
 
 def test_trainer_is_idempotent_and_publishes(redis_db):
@@ -108,17 +108,18 @@ def test_trainer_is_idempotent_and_publishes(redis_db):
     trainer = Trainer(redis_db, registry, store, publish_every=2, prefix="t:")
     label = Label(70.0, False, True)
     for week in (1, 2, 3):
-        store.put(5, week, {"progress": 10.0 * week, "course_week": float(week)})
+        store.put_many([(5, week, {"progress": 10.0 * week, "course_week": float(week)})])
     assert trainer.on_label(5, label) is True
     assert trainer.models.n_labels == 3
-    store.put(5, 4, {"progress": 40.0, "course_week": 4.0})  # a late snapshot, then a redelivered outcome
+    store.put_many([(5, 4, {"progress": 40.0, "course_week": 4.0})])  # a late snapshot, then a redelivered outcome
     assert trainer.on_label(5, label) is False
     assert trainer.models.n_labels == 3
     assert trainer.maybe_publish() is None
-    store.put(6, 1, {"progress": 5.0, "course_week": 1.0})
+    store.put_many([(6, 1, {"progress": 5.0, "course_week": 1.0})])
     assert trainer.on_label(6, Label(None, True, False)) is True
     assert trainer.maybe_publish() == 1
     assert registry.load().n_labels == 4
+    assert store.read_all(5) == {}  # learned and published: snapshots cleaned up with the publish
 
 
 def test_trainer_lock_excludes_a_second_trainer(redis_db):
@@ -126,14 +127,14 @@ def test_trainer_lock_excludes_a_second_trainer(redis_db):
     store = SnapshotStore(redis_db, prefix="t:")
     first = Trainer(redis_db, registry, store, prefix="t:")
     second = Trainer(redis_db, registry, store, prefix="t:")
-    store.put(1, 1, {"progress": 1.0})
+    store.put_many([(1, 1, {"progress": 1.0})])
     first.on_label(1, Label(50.0, False, False))
-    store.put(2, 1, {"progress": 2.0})
+    store.put_many([(2, 1, {"progress": 2.0})])
     with pytest.raises(LockHeldElsewhere):
         second.on_label(2, Label(50.0, False, False))
-    assert store.pop_all(2) == {1: {"progress": 2.0}}  # untouched by the refused trainer
+    assert store.read_all(2) == {1: {"progress": 2.0}}  # untouched by the refused trainer
     first.release()
-    store.put(2, 1, {"progress": 2.0})
+    store.put_many([(2, 1, {"progress": 2.0})])
     assert second.on_label(2, Label(50.0, False, False)) is True
 
 
@@ -141,13 +142,35 @@ def test_an_expired_lock_passes_to_the_standby_with_the_published_model(redis_db
     registry = ModelRegistry(redis_db, prefix="t:")
     store = SnapshotStore(redis_db, prefix="t:")
     first = Trainer(redis_db, registry, store, publish_every=1, prefix="t:", lock_ttl_ms=200)
-    store.put(1, 1, {"progress": 1.0})
+    store.put_many([(1, 1, {"progress": 1.0})])
     first.on_label(1, Label(50.0, False, False))
     assert first.maybe_publish() == 1
     time.sleep(0.3)  # first stalls past its lease
     standby = Trainer(redis_db, registry, store, prefix="t:")
-    store.put(2, 1, {"progress": 2.0})
+    store.put_many([(2, 1, {"progress": 2.0})])
     assert standby.on_label(2, Label(60.0, False, True)) is True
     assert standby.models.n_labels == 2  # continued from version 1, not from scratch
     with pytest.raises(LockHeldElsewhere):
         first.on_label(3, Label(60.0, False, True))
+
+
+def test_a_trainer_killed_before_publishing_loses_no_label(redis_db):
+    """Labels learned but not yet published are learned again by the next trainer, once."""
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = SnapshotStore(redis_db, prefix="t:")
+    doomed = Trainer(redis_db, registry, store, publish_every=100, prefix="t:", lock_ttl_ms=200)
+    for user_id in (1, 2, 3):
+        store.put_many([(user_id, 1, {"progress": float(user_id)}), (user_id, 2, {"progress": 2.0 * user_id})])
+        doomed.enqueue(user_id, Label(50.0 + user_id, False, True))
+    assert doomed.drain() == 3 and doomed.models.n_labels == 6
+    # killed here: no publish, no release; its lease runs out
+    time.sleep(0.3)
+    successor = Trainer(redis_db, registry, store, publish_every=3, prefix="t:")
+    doomed_again = Trainer(redis_db, registry, store, prefix="t:")
+    successor.enqueue(3, Label(53.0, False, True))  # a redelivered outcome on top
+    assert successor.drain() == 3
+    assert successor.maybe_publish() == 1
+    assert registry.load().n_labels == 6  # each student's two snapshots, exactly once
+    assert successor.drain() == 0 and successor.maybe_publish() is None
+    with pytest.raises(LockHeldElsewhere):
+        doomed_again.drain()
