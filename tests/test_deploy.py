@@ -345,13 +345,13 @@ def test_docker_compose_config() -> None:
 def test_compose_matches_the_compose_spec_schema() -> None:
     import importlib.util
 
-    import jsonschema
-
     spec = importlib.util.find_spec("check_jsonschema")  # locates the package without importing it
     schema_file = (Path(spec.origin).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
                    if spec and spec.origin else None)
     if schema_file is None or not schema_file.is_file():
         pytest.skip("check-jsonschema (vendored compose-spec schema) not installed")
+    import jsonschema  # check-jsonschema depends on it
+
     schema = json.loads(schema_file.read_text(encoding="utf-8"))
 
     validator_cls = jsonschema.validators.validator_for(schema)
