@@ -16,6 +16,9 @@ EVENTS_APPLIED = Counter(
 EVENTS_DUPLICATE = Counter(
     "scorer_events_duplicate_total", "Redelivered records skipped by the offset fence.",
     ["topic"], registry=REGISTRY)
+LATE_EVENTS = Counter(
+    "scorer_late_events_total", "Activity older than the watermark when it arrived (counted at the watermark).",
+    ["topic"], registry=REGISTRY)
 DEAD_LETTERS = Counter(
     "scorer_dead_letters_total", "Records sent to the dead-letter topic, by source topic and reason.",
     ["topic", "reason"], registry=REGISTRY)

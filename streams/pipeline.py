@@ -66,7 +66,6 @@ class BatchOutcome:
     late: int = 0
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    touched: int = 0
 
 
 def new_doc() -> dict[str, Any]:
@@ -107,7 +106,6 @@ class Pipeline:
         """Handle a batch; `offsets` gives (resume position, highwater[, wall time the highwater
         was read]) of every assigned topic-partition."""
         async with self._lock:
-            started = time.time()
             outcome = BatchOutcome()
             per_student, schedule_rows = await self._decode(records, outcome)
             if schedule_rows:
@@ -123,8 +121,9 @@ class Pipeline:
                 per_student = {uid: per_student.get(uid, []) for uid in conflicts}
             else:
                 raise RuntimeError(f"{len(conflicts)} students kept changing under this worker")
+            scored_at = time.time()
             for record in records:
-                metrics.PROCESSING_LATENCY.observe(max(0.0, started - record.timestamp))
+                metrics.PROCESSING_LATENCY.observe(max(0.0, scored_at - record.timestamp))
             metrics.BATCH_SIZE.observe(len(records))
             return outcome
 
@@ -233,7 +232,6 @@ class Pipeline:
         for a in committed:
             metrics.ALERTS.labels(a["from_status"], a["to_status"]).inc()
         outcome.alerts.extend(committed)
-        outcome.touched += len(commits) - len(conflicts)
         return conflicts
 
     def _apply(self, doc: dict[str, Any], machine: StatusMachine, events, outcome: BatchOutcome) -> list[dict[str, Any]]:
@@ -251,6 +249,7 @@ class Pipeline:
             if topic in ACTIVITY_TOPICS:
                 if not machine.add(ts):
                     outcome.late += 1
+                    metrics.LATE_EVENTS.labels(topic.value).inc()
             elif topic is Topic.STUDENTS:
                 if doc["prof_ts"] is None:
                     machine.add(ts)  # the inactivity clock starts at enrolment
