@@ -102,6 +102,16 @@ def _worker_rate(settings: Settings, expected: int, work: Path) -> tuple[float, 
         time.sleep(0.05)
 
 
+def _wait_idle(port: int, quiet_polls: int = 4) -> None:
+    """Until the worker has scored nothing new for `quiet_polls` half-second polls."""
+    last, quiet = -1.0, 0
+    while quiet < quiet_polls:
+        count = scrape(port).get("scorer_processing_latency_seconds_count", 0.0)
+        quiet = quiet + 1 if count == last else 0
+        last = count
+        time.sleep(0.5)
+
+
 def _quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
     """Histogram quantile (Prometheus-style linear interpolation) from cumulative (le, count)."""
     total = buckets[-1][1] if buckets else 0
@@ -174,6 +184,7 @@ async def _measure(settings: Settings, events, work: Path) -> dict[str, Any]:
     await _forget_state(settings)  # the worker must do the same work again, not find it fenced
     worker_seconds, port, process = await asyncio.to_thread(_worker_rate, settings, expected, work)
     try:
+        await asyncio.to_thread(_wait_idle, port)  # the backlog's last batches must not count as latency
         before = _latency_buckets(port)
         sent = await _steady_load(settings, events, rate=500, seconds=5)
         await asyncio.sleep(2)
