@@ -37,38 +37,65 @@ def worker_process(settings: Settings, web_port: int, log_path: Path) -> subproc
                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
 
-def scrape(web_port: int) -> dict[str, float]:
-    """Sum each metric family over its labels (enough for progress checks)."""
+def _samples(web_port: int) -> list[tuple[str, str, float]]:
+    """(metric name, label text, value) of every sample the worker exposes."""
     with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    totals: dict[str, float] = {}
+    out = []
     for line in text.splitlines():
         match = re.match(r"^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$", line)
         if match:
-            totals[match.group(1)] = totals.get(match.group(1), 0.0) + float(match.group(3))
+            out.append((match.group(1), match.group(2) or "", float(match.group(3))))
+    return out
+
+
+def scrape_totals(samples: list[tuple[str, str, float]]) -> dict[str, float]:
+    """Each metric family summed over its labels (enough for progress checks)."""
+    totals: dict[str, float] = {}
+    for name, _, value in samples:
+        totals[name] = totals.get(name, 0.0) + value
     return totals
 
 
-def wait_until_scored(web_port: int, expected: int, process: subprocess.Popen, timeout: float = 900) -> dict[str, float]:
-    """Until the worker has read every record and its alert count has settled."""
+def scrape(web_port: int) -> dict[str, float]:
+    return scrape_totals(_samples(web_port))
+
+
+def wait_until_scored(web_port: int, expected: int, process: subprocess.Popen, final_watermark: float,
+                      partitions: int, timeout: float = 900) -> dict[str, float]:
+    """Until the worker has read every record, every partition's watermark has reached
+    `final_watermark`, and two whole processing passes have finished since."""
     deadline = time.monotonic() + timeout
-    last_alerts, stable = -1.0, 0
+    passes_at_watermark = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"worker exited with {process.returncode}")
         try:
-            totals = scrape(web_port)
+            samples = _samples(web_port)
         except OSError:
             time.sleep(0.5)
             continue
-        consumed = totals.get("scorer_events_consumed_total", 0)
-        alerts = totals.get("scorer_alerts_total", 0)
-        stable = stable + 1 if consumed >= expected and alerts == last_alerts else 0
-        last_alerts = alerts
-        if stable >= 4:
+        totals = scrape_totals(samples)
+        marks = [v for name, _, v in samples if name == "scorer_event_time_watermark_seconds"]
+        passes = totals.get("scorer_batch_size_records_count", 0)
+        reached = (totals.get("scorer_events_consumed_total", 0) >= expected and len(marks) >= partitions
+                   and min(marks) >= final_watermark)
+        if reached and passes_at_watermark is None:
+            passes_at_watermark = passes
+        if passes_at_watermark is not None and passes >= passes_at_watermark + 2:
             return totals
         time.sleep(0.5)
     raise TimeoutError("worker did not finish scoring in time")
+
+
+def final_watermark(settings: Settings, directory: Path) -> float:
+    """Where the worker's watermark ends once it has read a whole export."""
+    from streams.contract import Topic, parse_ts
+    from streams.replay import load_records
+
+    events, _ = load_records(directory)
+    newest = max(parse_ts(record["ts"]) for topic, record in events if topic is not Topic.SCHEDULE)
+    return newest - settings.allowed_lateness_hours * 3600
 
 
 def run_demo(students: int, seed: int, out: Path) -> int:
@@ -92,7 +119,8 @@ def run_demo(students: int, seed: int, out: Path) -> int:
             published = sum(report.published.values())
             print(f"    {json.dumps(report.as_dict(), ensure_ascii=False)}")
             print(f"3/4 scoring {published} records (worker log: {out / 'worker.log'})")
-            totals = wait_until_scored(web_port, published, worker)
+            totals = wait_until_scored(web_port, published, worker, final_watermark(settings, out / "lms"),
+                                       settings.partitions)
         finally:
             worker.terminate()
             worker.wait(30)

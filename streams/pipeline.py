@@ -146,7 +146,7 @@ class Pipeline:
                 metrics.DEAD_LETTERS.labels(topic.value, error.reason).inc()
                 self.watermarks.observe_offset(topic.value, r.partition, r.offset)
                 continue
-            self.watermarks.observe(topic.value, r.partition, r.offset, parse_ts(record["ts"]))
+            self.watermarks.observe(topic.value, r.partition, r.offset, parse_ts(record["ts"]), r.timestamp)
             if topic is Topic.SCHEDULE:
                 schedule_rows.append(record)
                 continue

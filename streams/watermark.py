@@ -6,9 +6,10 @@ the minimum of the latest event time seen in each one that still has unread reco
 topic-partition that is fully read (position at its high watermark) cannot hold anything older
 than what the producer has already flushed, so it does not hold the others back; the overall
 newest time seen minus `lateness` caps the result (replay flushes at every `lateness` of event
-time, live producers are near real time). "Fully read" needs a high watermark read *after* the
-newest record was processed: a paused partition's old reading would otherwise pass for the
-end of a log that has grown since. In live mode a quiet, fully read partition also
+time, live producers are near real time). "Fully read" needs a high watermark read after the
+newest record was *produced* (its Kafka timestamp): everything the cap lets through was
+acknowledged before that record was sent, so such a reading covers it, while a paused
+partition's older reading would pass for the end of a log that has grown since. In live mode a quiet, fully read partition also
 advances with the wall clock, so students fall asleep even when nobody is doing anything.
 A `shared` topic (the course schedule, keyed by course) holds back every partition: no
 student's clock may run before the schedule it is measured against has been read.
@@ -34,19 +35,20 @@ class WatermarkTracker:
     shared: frozenset[str] = frozenset()  # topics whose every partition bounds every watermark
     _tps: dict[tuple[str, int], _Progress] = field(default_factory=dict)
     _newest: float | None = None
-    _newest_raised_at: float = float("-inf")  # wall clock
+    _newest_raised_at: float = float("-inf")  # wall clock when the newest record was produced
     _emitted: dict[int, float] = field(default_factory=dict)
 
     def _caught_up(self, progress: _Progress) -> bool:
         return (progress.highwater is not None and progress.next_offset >= progress.highwater
                 and progress.highwater_read_at >= self._newest_raised_at)
 
-    def observe(self, topic: str, partition: int, offset: int, ts: float) -> None:
+    def observe(self, topic: str, partition: int, offset: int, ts: float, produced_at: float | None = None) -> None:
+        """A record read: its event time `ts` and when it was produced (wall clock; default now)."""
         progress = self._tps.setdefault((topic, partition), _Progress())
         progress.latest_ts = ts if progress.latest_ts is None else max(progress.latest_ts, ts)
         progress.next_offset = max(progress.next_offset, offset + 1)
         if self._newest is None or ts > self._newest:
-            self._newest, self._newest_raised_at = ts, time.time()
+            self._newest, self._newest_raised_at = ts, time.time() if produced_at is None else produced_at
 
     def observe_offset(self, topic: str, partition: int, offset: int) -> None:
         """A record without a usable time (dead-lettered) still moves the read position."""

@@ -71,3 +71,16 @@ def test_log_end_read_before_the_newest_record_is_not_trusted():
     assert w.watermark(0) == 5.0  # a is not taken as fully read
     w.set_offsets("a", 0, 3, 3)  # a fresh reading: a really is at its end
     assert w.watermark(0) == 40.0
+
+
+def test_a_reading_taken_after_the_newest_record_was_produced_is_fresh():
+    """Under continuous traffic every batch raises the newest time; readings taken before the
+    batch but after its records were produced must still count, or quiet partitions stall."""
+    w = WatermarkTracker(lateness=0)
+    w.set_offsets("empty", 0, None, 0, read_at=100.0)  # an empty partition, read at t=100
+    w.set_offsets("a", 0, 0, 1, read_at=100.0)
+    w.observe("a", 0, 0, 50.0, produced_at=99.0)
+    assert w.watermark(0) == 50.0
+    w.observe("a", 0, 1, 60.0, produced_at=101.0)  # produced after the last reading
+    w.set_offsets("a", 0, None, 2, read_at=100.0)
+    assert w.watermark(0) == 50.0  # the empty partition's reading predates it: not trusted
