@@ -115,4 +115,8 @@ def export_env(settings: Settings) -> dict[str, str]:
         "SCORER_TOPIC_PREFIX": settings.topic_prefix,
         "SCORER_PARTITIONS": str(settings.partitions),
         "SCORER_STATE_DIR": settings.state_dir,
+        "SCORER_CLOCK": settings.clock,
+        "SCORER_ALLOWED_LATENESS_HOURS": str(settings.allowed_lateness_hours),
+        "SCORER_DOZING_DAYS": str(settings.dozing_days),
+        "SCORER_ASLEEP_DAYS": str(settings.asleep_days),
     }
