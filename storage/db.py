@@ -47,18 +47,19 @@ def timed(operation: str) -> Iterator[None]:
 
 def dumps_json(value: Any) -> str:
     """JSON for a JSONB column: NaN/inf become null (Postgres rejects them), numpy scalars become numbers."""
-    return json.dumps(_jsonable(value), allow_nan=False)
+    return json.dumps(jsonable(value), allow_nan=False)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: datetimes as ISO text, numpy as numbers, NaN/inf as null."""
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if hasattr(value, "tolist"):  # numpy scalar or array
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

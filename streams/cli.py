@@ -15,7 +15,7 @@ def _generate(args: argparse.Namespace) -> int:
     from streams.lms.synthetic import generate
 
     summary = generate(Path(args.out), students=args.students, seed=args.seed, bad_rows=args.bad_rows)
-    print(json.dumps(summary.as_dict() if hasattr(summary, "as_dict") else str(summary), ensure_ascii=False, default=str))
+    print(json.dumps(summary.as_dict(), ensure_ascii=False, default=str))
     return 0
 
 
@@ -114,11 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("evaluate", help="time-ordered evaluation of the online models vs the per-week forest")
-    try:
-        from online_models.evaluate import add_arguments
-        add_arguments(p)
-    except ImportError:  # pragma: no cover - evaluate is optional at import time
-        p.add_argument("directory")
+    from online_models.evaluate import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("bench", help="throughput and latency of the full pipeline vs a raw consumer (JSON)")

@@ -61,9 +61,8 @@ class SnapshotSink(Protocol):
 
 @dataclass
 class BatchOutcome:
-    applied: int = 0
-    duplicates: int = 0
-    late: int = 0
+    """What a batch produced (counts of applied, duplicate and late records are metrics)."""
+
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -194,7 +193,7 @@ class Pipeline:
             doc = doc or new_doc()
             old_status = (doc["sm"] or {}).get("st", NEW)
             machine = StatusMachine.from_json(user_id, doc["sm"])
-            labels = self._apply(doc, machine, per_student.get(user_id, ()), outcome)
+            labels = self._apply(doc, machine, per_student.get(user_id, ()))
             if doc["part"] is None:
                 continue  # only a redelivered duplicate of a student we never stored
             mark = watermarks.get(doc["part"])
@@ -211,7 +210,7 @@ class Pipeline:
                 if self.scoring is not None:
                     await self.scoring.label(user_id, label_outcome, max(0.0, days))
             for t in transitions:
-                alert = self._alert(t, doc, scores, schedule)
+                alert = self._alert(t, doc, scores)
                 alerts.append(alert)
                 transition_rows.append(self._transition_row(alert, t, schedule))
             doc["sm"] = machine.to_json()
@@ -234,12 +233,11 @@ class Pipeline:
         outcome.alerts.extend(committed)
         return conflicts
 
-    def _apply(self, doc: dict[str, Any], machine: StatusMachine, events, outcome: BatchOutcome) -> list[dict[str, Any]]:
+    def _apply(self, doc: dict[str, Any], machine: StatusMachine, events) -> list[dict[str, Any]]:
         """Apply new events to the document; the offset fence skips what was applied before."""
         labels = []
         for topic, partition, offset, record in events:
             if offset <= doc["off"].get(topic.value, -1):
-                outcome.duplicates += 1
                 metrics.EVENTS_DUPLICATE.labels(topic.value).inc()
                 continue
             doc["off"][topic.value] = offset
@@ -248,7 +246,6 @@ class Pipeline:
             ts = parse_ts(record["ts"])
             if topic in ACTIVITY_TOPICS:
                 if not machine.add(ts):
-                    outcome.late += 1
                     metrics.LATE_EVENTS.labels(topic.value).inc()
             elif topic is Topic.STUDENTS:
                 if doc["prof_ts"] is None:
@@ -257,7 +254,6 @@ class Pipeline:
                     doc["prof_ts"], doc["course"], doc["flow"] = ts, record["course_id"], record.get("flow_num")
             elif topic is Topic.OUTCOMES:
                 labels.append(record)
-            outcome.applied += 1
             metrics.EVENTS_APPLIED.labels(topic.value).inc()
         return labels
 
@@ -283,7 +279,7 @@ class Pipeline:
         return due
 
     # -- outputs -----------------------------------------------------------------------------
-    def _alert(self, t: Transition, doc, scores: dict[str, Any], schedule: CourseSchedule | None) -> dict[str, Any]:
+    def _alert(self, t: Transition, doc, scores: dict[str, Any]) -> dict[str, Any]:
         features = scores.get("features", {})
         reasons = [f"no activity for {t.days_inactive:.0f} days"] if t.to_status != "active" else ["activity resumed"]
         if features.get("missed_deadlines"):

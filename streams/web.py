@@ -6,14 +6,13 @@ so any worker can answer for any student, whichever partitions it owns.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import faust
 from prometheus_client import generate_latest
 from sqlalchemy import text
 
 from storage import queries
-from storage.db import shared_engine
+from storage.db import jsonable, shared_engine
 from streams.metrics import REGISTRY, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
 
@@ -46,7 +45,7 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
         row = await asyncio.to_thread(queries.student, database_url, int(user_id))
         if row is None:
             return web.json({"error": "unknown student"}, status=404)
-        return web.json(_jsonable(row))
+        return web.json(jsonable(row))
 
     @app.page("/courses/{course_id}/at-risk")
     async def at_risk(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
@@ -54,7 +53,7 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
             return web.json({"error": "course_id must be an integer"}, status=400)
         limit = min(int(request.query.get("limit", "50")), 1000)
         rows = await asyncio.to_thread(queries.at_risk, database_url, int(course_id), limit)
-        return web.json({"course_id": int(course_id), "students": [_jsonable(r) for r in rows]})
+        return web.json({"course_id": int(course_id), "students": [jsonable(r) for r in rows]})
 
 
 async def _readiness(app: faust.App, runtime: Runtime, database_url: str) -> dict[str, bool]:
@@ -77,7 +76,3 @@ async def _readiness(app: faust.App, runtime: Runtime, database_url: str) -> dic
 def _postgres_ok(database_url: str) -> bool:
     with shared_engine(database_url).connect() as connection:
         return connection.execute(text("select 1")).scalar() == 1
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}

@@ -7,6 +7,7 @@ Faust tables (their changelog restore loses updates on the embedded broker).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -99,7 +100,8 @@ def _offsets(app: faust.App) -> dict[tuple[str, int], tuple[int | None, int | No
 async def _process_until_done(app: faust.App, runtime: Runtime, records: list[InputRecord]) -> None:
     """Faust acks a batch once we return, so we only return when it is processed."""
     await runtime.started.wait()
-    for attempt, pause in enumerate((*RETRY_SECONDS, *([RETRY_SECONDS[-1]] * 10_000))):
+    for attempt in itertools.count():  # forever: unprocessed work is never acked
+        pause = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
         try:
             await runtime.pipeline.process(records, _offsets(app))
             return
