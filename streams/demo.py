@@ -88,16 +88,6 @@ def wait_until_scored(web_port: int, expected: int, process: subprocess.Popen, f
     raise TimeoutError("worker did not finish scoring in time")
 
 
-def final_watermark(settings: Settings, directory: Path) -> float:
-    """Where the worker's watermark ends once it has read a whole export."""
-    from streams.contract import Topic, parse_ts
-    from streams.replay import load_records
-
-    events, _ = load_records(directory)
-    newest = max(parse_ts(record["ts"]) for topic, record in events if topic is not Topic.SCHEDULE)
-    return newest - settings.allowed_lateness_hours * 3600
-
-
 def run_demo(students: int, seed: int, out: Path) -> int:
     from storage.critical_points import critical_points, format_table
     from storage.migrate import upgrade
@@ -119,7 +109,7 @@ def run_demo(students: int, seed: int, out: Path) -> int:
             published = sum(report.published.values())
             print(f"    {json.dumps(report.as_dict(), ensure_ascii=False)}")
             print(f"3/4 scoring {published} records (worker log: {out / 'worker.log'})")
-            totals = wait_until_scored(web_port, published, worker, final_watermark(settings, out / "lms"),
+            totals = wait_until_scored(web_port, published, worker, report.final_watermark(settings),
                                        settings.partitions)
         finally:
             worker.terminate()

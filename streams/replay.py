@@ -28,6 +28,11 @@ class ReplayReport:
     published: Counter = field(default_factory=Counter)  # logical topic -> records
     dead_letters: int = 0
     seconds: float = 0.0
+    newest_ts: float | None = None  # newest student-keyed event time published
+
+    def final_watermark(self, settings: Settings) -> float | None:
+        """Where a worker's watermark ends once it has read everything published."""
+        return None if self.newest_ts is None else self.newest_ts - settings.allowed_lateness_hours * 3600
 
     def as_dict(self) -> dict[str, Any]:
         return {"published": dict(self.published), "dead_letters": self.dead_letters,
@@ -74,6 +79,8 @@ async def replay(settings: Settings, directory: Path, *, speed: float = 0.0, onl
             await producer.send(topic.physical(settings.topic_prefix), encode(record), key=key_of(topic, record))
             unflushed += 1
             report.published[topic.value] += 1
+            if topic is not Topic.SCHEDULE:
+                report.newest_ts = ts if report.newest_ts is None else max(report.newest_ts, ts)
         await producer.flush()
     finally:
         await producer.stop()

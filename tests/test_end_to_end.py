@@ -29,7 +29,7 @@ from storage.critical_points import critical_points
 from storage.db import shared_engine
 from storage.student_store import StudentStore
 from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, parse_ts
-from streams.demo import final_watermark, scrape, wait_until_scored, worker_process
+from streams.demo import scrape, wait_until_scored, worker_process
 from streams.embedded import free_port
 from streams.lms.synthetic import generate
 from streams.pipeline import schedule_key, select_flow
@@ -179,7 +179,7 @@ async def test_generate_replay_score_end_to_end(db, settings, dataset, tmp_path)
         dead = await read_topic(settings, Topic.DEAD_LETTERS)
         assert len(dead) == len(rejected) >= 6 and all(d["reason"] and d["error"] for d in dead)
         await asyncio.to_thread(wait_until_scored, port, sum(expected.values()), worker,
-                                final_watermark(settings, dataset), settings.partitions)
+                                report.final_watermark(settings), settings.partitions)
         assert scrape(port)["scorer_events_consumed_total"] == sum(expected.values())
         await asyncio.to_thread(_check_http_api, port, settings)
     finally:
