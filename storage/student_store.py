@@ -32,6 +32,13 @@ end
 return 1
 """
 
+_RAISE_NEWEST = """
+local current = redis.call('HMGET', KEYS[1], 'ts', 'at')
+if current[1] and tonumber(current[1]) >= tonumber(ARGV[1]) then return current end
+redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'at', ARGV[2])
+return {ARGV[1], ARGV[2]}
+"""
+
 
 @dataclass
 class Commit:
@@ -64,6 +71,7 @@ class StudentStore:
         self.redis = client
         self.prefix = f"{prefix}scorer:"
         self._commit = client.register_script(_COMMIT)
+        self._raise_newest = client.register_script(_RAISE_NEWEST)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "") -> "StudentStore":
@@ -114,6 +122,12 @@ class StudentStore:
         with _Timed("due"):
             members = await self.redis.zrangebyscore(self._due_key(partition), "-inf", until, start=0, num=limit)
         return [int(m) for m in members]
+
+    async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:
+        """The group's newest event time (and when it was produced), raised to `ts` if newer."""
+        with _Timed("raise_newest"):
+            newest, at = await self._raise_newest(keys=[f"{self.prefix}newest"], args=[repr(ts), repr(produced_at)])
+        return float(newest), float(at)
 
     async def status_counts(self) -> dict[str, int]:
         with _Timed("status_counts"):

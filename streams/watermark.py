@@ -11,6 +11,8 @@ newest record was *produced* (its Kafka timestamp): everything the cap lets thro
 acknowledged before that record was sent, so such a reading covers it, while a paused
 partition's older reading would pass for the end of a log that has grown since. In live mode a quiet, fully read partition also
 advances with the wall clock, so students fall asleep even when nobody is doing anything.
+The newest time is shared by the workers of a group (through Redis), so a worker whose own
+partitions went quiet, or that just took partitions over, is not held back by them.
 A `shared` topic (the course schedule, keyed by course) holds back every partition: no
 student's clock may run before the schedule it is measured against has been read.
 """
@@ -47,8 +49,18 @@ class WatermarkTracker:
         progress = self._tps.setdefault((topic, partition), _Progress())
         progress.latest_ts = ts if progress.latest_ts is None else max(progress.latest_ts, ts)
         progress.next_offset = max(progress.next_offset, offset + 1)
+        self.adopt_newest(ts, time.time() if produced_at is None else produced_at)
+
+    @property
+    def newest(self) -> tuple[float, float] | None:
+        """(newest event time seen, when that record was produced)."""
+        return None if self._newest is None else (self._newest, self._newest_raised_at)
+
+    def adopt_newest(self, ts: float, produced_at: float) -> None:
+        """A newer event time, seen here or by another worker of the group. The producers are
+        shared, so what one worker saw bounds what every partition has already been sent."""
         if self._newest is None or ts > self._newest:
-            self._newest, self._newest_raised_at = ts, time.time() if produced_at is None else produced_at
+            self._newest, self._newest_raised_at = ts, produced_at
 
     def observe_offset(self, topic: str, partition: int, offset: int) -> None:
         """A record without a usable time (dead-lettered) still moves the read position."""

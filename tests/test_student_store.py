@@ -38,3 +38,9 @@ async def test_schedule_rows_are_idempotent(store):
     await store.put_schedule([row])
     assert await store.schedule_records(3) == [row]
     assert await store.schedule_version() == 2
+
+
+async def test_newest_event_time_is_the_groups_maximum(store):
+    assert await store.raise_newest(100.0, 5.0) == (100.0, 5.0)
+    assert await store.raise_newest(90.0, 9.0) == (100.0, 5.0)  # an older time never lowers it
+    assert await store.raise_newest(100.5, 7.0) == (100.5, 7.0)

@@ -84,3 +84,17 @@ def test_a_reading_taken_after_the_newest_record_was_produced_is_fresh():
     w.observe("a", 0, 1, 60.0, produced_at=101.0)  # produced after the last reading
     w.set_offsets("a", 0, None, 2, read_at=100.0)
     assert w.watermark(0) == 50.0  # the empty partition's reading predates it: not trusted
+
+
+def test_a_newer_time_seen_by_another_worker_moves_quiet_partitions():
+    """A worker whose partitions are fully read is capped by the group's newest time, not its own."""
+    w = WatermarkTracker(lateness=10)
+    w.set_offsets("a", 0, 0, 1, read_at=100.0)
+    w.observe("a", 0, 0, 50.0, produced_at=99.0)
+    assert w.watermark(0) == 40.0
+    w.adopt_newest(80.0, 99.5)  # another worker read a record of t=80, produced before our reading
+    assert w.watermark(0) == 70.0
+    w.adopt_newest(90.0, 150.0)  # produced after our reading: our log end may be stale now
+    assert w.watermark(0) == 70.0
+    w.adopt_newest(60.0, 1.0)  # older than what we know: ignored
+    assert w.newest == (90.0, 150.0)
