@@ -2,7 +2,9 @@
 
 One run, one machine, so the figures compare (these machines are noisy):
 - raw: an aiokafka consumer reading the same records with getmany and doing nothing: the limit;
-- pipeline: the worker's Pipeline (with model scoring) driven by a plain aiokafka consumer, no Faust;
+- faust_agent: a Faust agent that only counts the same records (why the worker does not read
+  through a Faust agent: see streams.consumer);
+- pipeline: the worker's Pipeline (with model scoring) driven by a plain aiokafka consumer, in process;
 - worker: the real `scorer worker` process (Faust + Pipeline), from its first record to its last;
 - latency: with the worker caught up, records are produced at a steady rate; p50/p99 of
   produced -> scored come from the worker's own histogram.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,23 +24,23 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from online_models.scoring import OnlineScoring
-from storage.sink import PostgresSink
 from storage.student_store import StudentStore
+from streams.consumer import BATCH_MAX, BatchConsumer
 from streams.contract import INPUT_TOPICS, Topic, encode, format_ts, key_of, parse_ts
 from streams.demo import scrape, worker_process
-from streams.embedded import embedded_stack, free_port
+from streams.embedded import embedded_stack, export_env, free_port
 from streams.kafka import ensure_topics, new_producer
-from streams.pipeline import InputRecord, Pipeline
+from streams.pipeline import InputRecord
+from streams.runtime import Runtime
 from streams.replay import load_records, replay
 from streams.settings import Settings
 
 
-async def _drain(settings: Settings, expected: int, handle=None, group: str | None = None) -> float:
-    """Seconds to read `expected` records (from the first one), optionally handing batches on."""
+async def _drain(settings: Settings, expected: int) -> float:
+    """Seconds for a bare aiokafka consumer to read `expected` records (from the first one)."""
     topics = [t.physical(settings.topic_prefix) for t in INPUT_TOPICS]
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
-                                auto_offset_reset="earliest", group_id=group, max_partition_fetch_bytes=4 << 20)
+                                auto_offset_reset="earliest", group_id=None, max_partition_fetch_bytes=4 << 20)
     await consumer.start()
     partitions = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
     consumer.assign(partitions)
@@ -44,43 +48,45 @@ async def _drain(settings: Settings, expected: int, handle=None, group: str | No
     seen, started = 0, None
     try:
         while seen < expected:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            records = [r for rs in batch.values() for r in rs]
+            batch = await consumer.getmany(timeout_ms=1000, max_records=BATCH_MAX)
+            records = sum(len(rs) for rs in batch.values())
             if records and started is None:
                 started = time.perf_counter()
-            seen += len(records)
-            if handle is not None and records:
-                await handle(records, consumer)
+            seen += records
     finally:
         await consumer.stop()
     return time.perf_counter() - (started or time.perf_counter())
 
 
-async def _pipeline_rate(settings: Settings, expected: int) -> float:
-    store = StudentStore.from_url(settings.redis_url, settings.topic_prefix)
-    sink = await PostgresSink.open(settings.database_url)
-    producer = new_producer(settings)
-    await producer.start()
+async def _pipeline_seconds(settings: Settings, expected: int) -> float:
+    """The worker's own Runtime and BatchConsumer in this process: the worker without Faust and HTTP."""
+    settings = replace(settings, app_id=f"{settings.app_id}-bench-pipeline")
+    runtime = Runtime(settings)
+    await runtime.start()
+    seen, started, finished = 0, 0.0, asyncio.Event()
 
-    async def send(topic: str, key: bytes, value: bytes) -> None:
-        await (await producer.send(topic, value, key=key))
+    async def process(records: list[InputRecord], offsets) -> None:
+        nonlocal seen, started
+        if records and not started:
+            started = time.perf_counter()
+        await runtime.pipeline.process(records, offsets)
+        seen += len(records)
+        if seen >= expected:
+            finished.set()
 
-    scoring = OnlineScoring.connect(settings.redis_url, f"{settings.topic_prefix}scorer:", settings.asleep_days,
-                                    on_publish=sink.write_model_version)
-    pipeline = Pipeline(settings, store, send, scoring=scoring, sink=sink)
-
-    async def handle(records, consumer) -> None:
-        offsets = {}
-        for tp in consumer.assignment():
-            offsets[(tp.topic, tp.partition)] = (await consumer.position(tp), consumer.highwater(tp))
-        await pipeline.process([InputRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000)
-                                for r in records], offsets)
-
+    consumer = BatchConsumer(settings, process, runtime.pipeline.forget)
+    consuming = asyncio.create_task(consumer.run())
+    waiting = asyncio.create_task(finished.wait())
     try:
-        return await _drain(settings, expected, handle)
+        await asyncio.wait([consuming, waiting], return_when=asyncio.FIRST_COMPLETED)
+        if consuming.done():
+            consuming.result()  # it can only have stopped by failing: raise that
+        return time.perf_counter() - started
     finally:
-        await producer.stop()
-        await store.close()
+        consumer.stop()
+        waiting.cancel()
+        await asyncio.gather(consuming, waiting, return_exceptions=True)
+        await runtime.stop()
 
 
 def _worker_rate(settings: Settings, expected: int, work: Path) -> tuple[float, int, Any]:
@@ -92,14 +98,30 @@ def _worker_rate(settings: Settings, expected: int, work: Path) -> tuple[float, 
             tail = (work / "bench-worker.log").read_text(errors="replace")[-3000:]
             raise RuntimeError(f"worker exited with {process.returncode}:\n{tail}")
         try:
-            consumed = scrape(port).get("scorer_events_consumed_total", 0)
+            figures = scrape(port)
         except OSError:
-            consumed = 0
-        if consumed and started is None:
-            started = time.perf_counter()
+            figures = {}
+        consumed = figures.get("scorer_events_consumed_total", 0)
+        if figures.get("scorer_assigned_partitions") and started is None:
+            started = time.perf_counter()  # from its first fetch: a batch counts as consumed only once read
         if consumed >= expected:
             return time.perf_counter() - started, port, process
         time.sleep(0.05)
+
+
+def _faust_agent_seconds(settings: Settings, expected: int, work: Path, timeout: float = 600) -> float:
+    result = work / "faust-probe.txt"
+    with (work / "faust-probe.log").open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "streams.faust_agent_probe", str(expected), str(result)],
+                                   env=export_env(settings), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            process.wait(timeout)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    if not result.exists():
+        raise RuntimeError(f"faust probe failed: {(work / 'faust-probe.log').read_text(errors='replace')[-3000:]}")
+    return float(result.read_text())
 
 
 def _wait_idle(port: int, quiet_polls: int = 4) -> None:
@@ -180,7 +202,9 @@ async def _measure(settings: Settings, events, work: Path) -> dict[str, Any]:
     await ensure_topics(settings)
     await replay(settings, work / "lms", progress=False)
     raw = await _drain(settings, expected)
-    pipeline_seconds = await _pipeline_rate(settings, expected)
+    faust_agent_seconds = await asyncio.to_thread(_faust_agent_seconds, settings, expected, work)
+    await _forget_state(settings)  # a Redis kept from an earlier run would fence every record off
+    pipeline_seconds = await _pipeline_seconds(settings, expected)
     await _forget_state(settings)  # the worker must do the same work again, not find it fenced
     worker_seconds, port, process = await asyncio.to_thread(_worker_rate, settings, expected, work)
     try:
@@ -196,8 +220,10 @@ async def _measure(settings: Settings, events, work: Path) -> dict[str, Any]:
     return {
         "records": expected,
         "raw_consumer_records_per_s": round(expected / raw, 1),
+        "faust_agent_records_per_s": round(expected / faust_agent_seconds, 1),
         "pipeline_records_per_s": round(expected / pipeline_seconds, 1),
         "worker_records_per_s": round(expected / worker_seconds, 1),
+        "faust_agent_vs_raw": round(raw / faust_agent_seconds, 4),
         "pipeline_vs_raw": round(raw / pipeline_seconds, 4),
         "worker_vs_raw": round(raw / worker_seconds, 4),
         "latency_records": sent,

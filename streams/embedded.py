@@ -113,6 +113,7 @@ def export_env(settings: Settings) -> dict[str, str]:
         "SCORER_REDIS_URL": settings.redis_url,
         "SCORER_DATABASE_URL": settings.database_url,
         "SCORER_TOPIC_PREFIX": settings.topic_prefix,
+        "SCORER_APP_ID": settings.app_id,
         "SCORER_PARTITIONS": str(settings.partitions),
         "SCORER_STATE_DIR": settings.state_dir,
         "SCORER_CLOCK": settings.clock,

@@ -31,6 +31,9 @@ BATCH_SIZE = Histogram(
 CONSUMER_LAG = Gauge(
     "scorer_consumer_lag_records", "Records between the committed position and the high watermark.",
     ["topic", "partition"], registry=REGISTRY)
+ASSIGNED_PARTITIONS = Gauge(
+    "scorer_assigned_partitions", "Input topic-partitions this worker owns in the consumer group.",
+    registry=REGISTRY)
 WATERMARK = Gauge(
     "scorer_event_time_watermark_seconds", "Event-time watermark (epoch seconds) per partition.",
     ["partition"], registry=REGISTRY)

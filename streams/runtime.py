@@ -1,4 +1,4 @@
-"""Everything a worker process connects to, built once from Settings and shared by the agent,
+"""Everything a worker process connects to, built once from Settings and shared by the consumer,
 the timer and the HTTP views."""
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ class Runtime:
         self.producer: AIOKafkaProducer | None = None
         self.pipeline: Pipeline | None = None
         self.scoring = None
-        self.last_batch_at = 0.0  # monotonic time the agent last finished a batch
 
     @property
     def ready(self) -> bool:
@@ -44,6 +43,14 @@ class Runtime:
         self.pipeline = Pipeline(settings, self.store, self._send, scoring=self.scoring, sink=sink)
         self.started.set()
         log.info("worker ready: partitions=%d clock=%s", settings.partitions, settings.clock)
+
+    async def stop(self) -> None:
+        """Flush what is in flight (alerts, dead letters) and close connections."""
+        self.started.clear()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.store is not None:
+            await self.store.close()
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         assert self.producer is not None

@@ -46,4 +46,4 @@ def prefix() -> str:
 @pytest.fixture
 def settings(kafka_url, redis_url, postgres_url, prefix, tmp_path) -> Settings:
     return Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=postgres_url, topic_prefix=prefix,
-                    partitions=4, state_dir=str(tmp_path))
+                    app_id=f"edu-scorer-{prefix}", partitions=4, state_dir=str(tmp_path))

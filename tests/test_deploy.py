@@ -277,7 +277,7 @@ def test_kafka_init_creates_every_topic_with_the_workers_partition_count() -> No
     worker_env = environment(next(iter(workers().values())))
     assert env["SCORER_PARTITIONS"] == worker_env["SCORER_PARTITIONS"]
     assert env["SCORER_TOPIC_PREFIX"] == worker_env["SCORER_TOPIC_PREFIX"]
-    assert "__assignor-__leader" not in script  # the worker runs with topic_disable_leader
+    assert "__assignor-__leader" not in script  # no Faust consumer, so no Faust leader topic
     assert int(compose_default(env["SCORER_PARTITIONS"])) >= 2
 
 

@@ -28,7 +28,7 @@ from features.schedule import CourseSchedule
 from storage.critical_points import critical_points
 from storage.db import shared_engine
 from storage.student_store import StudentStore
-from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, parse_ts
+from streams.contract import ACTIVITY_TOPICS, INPUT_TOPICS, TOPIC_SCHEMA, Topic, parse_ts
 from streams.demo import scrape, wait_until_scored, worker_process
 from streams.embedded import free_port
 from streams.lms.synthetic import generate
@@ -221,3 +221,43 @@ async def _eventually(check, seconds: float) -> None:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(3)
+
+
+async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings, dataset, tmp_path):
+    """A second worker joins mid-stream (the group splits the partitions), then the first one is
+    stopped (SIGTERM: it commits and leaves); the survivor finishes with nothing lost or doubled."""
+    events, _ = load_records(dataset)
+    total = len(INPUT_TOPICS) * settings.partitions
+    first, first_port = _start_worker(settings, tmp_path)
+    replay_task = asyncio.create_task(replay(settings, dataset, speed=0, progress=False))
+    second = None
+    try:
+        await _until(lambda: _metric(first_port, "scorer_events_applied_total") > len(events) * 0.2)
+        second, second_port = _start_worker(settings, tmp_path)
+        await _until(lambda: 0 < _metric(second_port, "scorer_assigned_partitions") < total
+                     and _metric(first_port, "scorer_assigned_partitions") < total)
+        assert _metric(first_port, "scorer_assigned_partitions") + _metric(second_port, "scorer_assigned_partitions") == total
+        await replay_task
+        first.terminate()
+        assert first.wait(30) == 0
+        await _until(lambda: _metric(second_port, "scorer_assigned_partitions") == total)
+        await _eventually(lambda: _check_results(settings, events, dataset, tmp_path), seconds=180)
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                worker.wait(30)
+
+
+def _metric(port: int, name: str) -> float:
+    try:
+        return scrape(port).get(name, 0.0)
+    except OSError:  # not listening yet
+        return 0.0
+
+
+async def _until(condition, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not await asyncio.to_thread(condition):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.3)
