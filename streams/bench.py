@@ -4,8 +4,9 @@ One run, one machine, so the figures compare (these machines are noisy):
 - raw: an aiokafka consumer reading the same records with getmany and doing nothing: the limit;
 - faust_agent: a Faust agent that only counts the same records (why the worker does not read
   through a Faust agent: see streams.consumer);
-- pipeline: the worker's Pipeline (with model scoring) driven by a plain aiokafka consumer, in process;
-- worker: the real `scorer worker` process (Faust + Pipeline), from its first record to its last;
+- pipeline: the worker's BatchConsumer and Pipeline (with model scoring) in this process, no trainer;
+- worker: the real `scorer worker` process, from its partition assignment to its last record;
+- two_workers: two worker processes in one consumer group, the same way (scale-out);
 - latency: with the worker caught up, records are produced at a steady rate; p50/p99 of
   produced -> scored come from the worker's own histogram.
 """
@@ -89,24 +90,49 @@ async def _pipeline_seconds(settings: Settings, expected: int) -> float:
         await runtime.stop()
 
 
-def _worker_rate(settings: Settings, expected: int, work: Path) -> tuple[float, int, Any]:
-    port = free_port()
-    process = worker_process(settings, port, work / "bench-worker.log")
+def _workers_rate(settings: Settings, expected: int, work: Path, count: int = 1) -> tuple[float, list[int], list[Any]]:
+    """`count` worker processes in one group: seconds from the first partition assignment (the
+    workers' own clock reading) until they have read `expected` records between them."""
+    ports = [free_port() for _ in range(count)]
+    processes = [worker_process(settings, port, work / f"bench-worker-{port}.log") for port in ports]
     started = None
-    while True:
-        if process.poll() is not None:
-            tail = (work / "bench-worker.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"worker exited with {process.returncode}:\n{tail}")
+    try:
+        while True:
+            for port, process in zip(ports, processes):
+                if process.poll() is not None:
+                    tail = (work / f"bench-worker-{port}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"worker exited with {process.returncode}:\n{tail}")
+            figures = [_scrape_or_empty(port) for port in ports]
+            assigned_at = [f["scorer_assignment_timestamp_seconds"] for f in figures
+                           if f.get("scorer_assignment_timestamp_seconds")]
+            if started is None and assigned_at:
+                started = min(assigned_at)
+            if sum(f.get("scorer_events_consumed_total", 0) for f in figures) >= expected:
+                return time.time() - started, ports, processes
+            time.sleep(0.05)
+    except BaseException:
+        _stop(processes)
+        raise
+
+
+def _scrape_or_empty(port: int) -> dict[str, float]:
+    try:
+        return scrape(port)
+    except OSError:  # not listening yet
+        return {}
+
+
+def _stop(processes: list[Any]) -> None:
+    """SIGTERM, then SIGKILL after 30 s: the measurement is taken. (Once, a worker of the two-worker
+    phase did not exit within 30 s of SIGTERM; the cause is not established.)"""
+    for process in processes:
+        process.terminate()
+    for process in processes:
         try:
-            figures = scrape(port)
-        except OSError:
-            figures = {}
-        consumed = figures.get("scorer_events_consumed_total", 0)
-        if figures.get("scorer_assigned_partitions") and started is None:
-            started = time.perf_counter()  # from its first fetch: a batch counts as consumed only once read
-        if consumed >= expected:
-            return time.perf_counter() - started, port, process
-        time.sleep(0.05)
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 def _faust_agent_seconds(settings: Settings, expected: int, work: Path, timeout: float = 600) -> float:
@@ -160,17 +186,16 @@ def _latency_buckets(port: int) -> list[tuple[float, float]]:
 
 
 async def _steady_load(settings: Settings, records: list[tuple[Topic, dict]], rate: float, seconds: float) -> int:
-    """Produce fresh records (new event times after the history) at `rate` per second."""
+    """Produce fresh logins and page views (new event times after the history) at `rate` per second;
+    returns how many were produced."""
+    activity = [(t, r) for t, r in records if t in (Topic.AUTHORIZATIONS, Topic.PAGE_VIEWS)]
     producer = new_producer(settings, linger_ms=0)
     await producer.start()
     sent, started = 0, time.perf_counter()
     last_ts = max(parse_ts(r["ts"]) for _, r in records)
     try:
         while time.perf_counter() - started < seconds:
-            topic, record = records[sent % len(records)]
-            if topic not in (Topic.AUTHORIZATIONS, Topic.PAGE_VIEWS):
-                sent += 1
-                continue
+            topic, record = activity[sent % len(activity)]
             fresh = {**record, "ts": format_ts(last_ts + 60 + sent)}
             await producer.send(topic.physical(settings.topic_prefix), encode(fresh), key=key_of(topic, fresh))
             sent += 1
@@ -206,7 +231,7 @@ async def _measure(settings: Settings, events, work: Path) -> dict[str, Any]:
     await _forget_state(settings)  # a Redis kept from an earlier run would fence every record off
     pipeline_seconds = await _pipeline_seconds(settings, expected)
     await _forget_state(settings)  # the worker must do the same work again, not find it fenced
-    worker_seconds, port, process = await asyncio.to_thread(_worker_rate, settings, expected, work)
+    worker_seconds, (port,), processes = await asyncio.to_thread(_workers_rate, settings, expected, work)
     try:
         await asyncio.to_thread(_wait_idle, port)  # the backlog's last batches must not count as latency
         before = _latency_buckets(port)
@@ -214,8 +239,12 @@ async def _measure(settings: Settings, events, work: Path) -> dict[str, Any]:
         await asyncio.sleep(2)
         after = _latency_buckets(port)
     finally:
-        process.terminate()
-        process.wait(30)
+        _stop(processes)
+    await _forget_state(settings)
+    pair = replace(settings, app_id=f"{settings.app_id}-bench-pair")  # a new group: reads from the start
+    pair_records = expected + sent  # the latency phase added records
+    pair_seconds, _, processes = await asyncio.to_thread(_workers_rate, pair, pair_records, work, 2)
+    _stop(processes)
     delta = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
     return {
         "records": expected,
@@ -226,6 +255,8 @@ async def _measure(settings: Settings, events, work: Path) -> dict[str, Any]:
         "faust_agent_vs_raw": round(raw / faust_agent_seconds, 4),
         "pipeline_vs_raw": round(raw / pipeline_seconds, 4),
         "worker_vs_raw": round(raw / worker_seconds, 4),
+        "two_workers_records_per_s": round(pair_records / pair_seconds, 1),
+        "two_workers_vs_one": round(pair_records / pair_seconds / (expected / worker_seconds), 3),
         "latency_records": sent,
         "latency_p50_s": _quantile(delta, 0.5),
         "latency_p99_s": _quantile(delta, 0.99),

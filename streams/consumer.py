@@ -145,5 +145,6 @@ class BatchConsumer(ConsumerRebalanceListener):
         async with self._batch_lock:
             self._owned |= assigned
             metrics.ASSIGNED_PARTITIONS.set(len(self._owned))
+            metrics.ASSIGNED_AT.set_to_current_time()
         log.info("partitions assigned: %d", len(assigned))
 

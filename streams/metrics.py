@@ -34,6 +34,9 @@ CONSUMER_LAG = Gauge(
 ASSIGNED_PARTITIONS = Gauge(
     "scorer_assigned_partitions", "Input topic-partitions this worker owns in the consumer group.",
     registry=REGISTRY)
+ASSIGNED_AT = Gauge(
+    "scorer_assignment_timestamp_seconds", "When this worker's current partition assignment began (a rebalance resets it).",
+    registry=REGISTRY)
 WATERMARK = Gauge(
     "scorer_event_time_watermark_seconds", "Event-time watermark (epoch seconds) per partition.",
     ["partition"], registry=REGISTRY)

@@ -31,7 +31,6 @@ def build_app(settings: Settings) -> faust.App:
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = ScorerApp(
         settings.app_id,
-        broker=settings.kafka_url,
         store="memory://",
         web_port=settings.web_port,
         web_bind="0.0.0.0",
