@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from storage.student_store import StudentStore
 from streams.consumer import BATCH_MAX, BatchConsumer
 from streams.contract import INPUT_TOPICS, Topic, encode, format_ts, key_of, parse_ts
-from streams.demo import scrape, worker_process
+from streams.demo import scrape, scrape_if_up, worker_process
 from streams.embedded import embedded_stack, export_env, free_port
 from streams.kafka import ensure_topics, new_producer
 from streams.pipeline import InputRecord
@@ -102,7 +102,7 @@ def _workers_rate(settings: Settings, expected: int, work: Path, count: int = 1)
                 if process.poll() is not None:
                     tail = (work / f"bench-worker-{port}.log").read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"worker exited with {process.returncode}:\n{tail}")
-            figures = [_scrape_or_empty(port) for port in ports]
+            figures = [scrape_if_up(port) for port in ports]
             assigned_at = [f["scorer_assignment_timestamp_seconds"] for f in figures
                            if f.get("scorer_assignment_timestamp_seconds")]
             if started is None and assigned_at:
@@ -113,13 +113,6 @@ def _workers_rate(settings: Settings, expected: int, work: Path, count: int = 1)
     except BaseException:
         _stop(processes)
         raise
-
-
-def _scrape_or_empty(port: int) -> dict[str, float]:
-    try:
-        return scrape(port)
-    except OSError:  # not listening yet
-        return {}
 
 
 def _stop(processes: list[Any]) -> None:

@@ -61,6 +61,14 @@ def scrape(web_port: int) -> dict[str, float]:
     return scrape_totals(_samples(web_port))
 
 
+def scrape_if_up(web_port: int) -> dict[str, float]:
+    """Like `scrape`, but empty while the worker is not listening yet (starting, or gone)."""
+    try:
+        return scrape(web_port)
+    except OSError:
+        return {}
+
+
 def wait_until_scored(web_port: int, expected: int, process: subprocess.Popen, final_watermark: float,
                       partitions: int, timeout: float = 900) -> dict[str, float]:
     """Until the worker has read every record, every partition's watermark has reached

@@ -147,12 +147,11 @@ class Pipeline:
     async def _decode(self, records: list[InputRecord], outcome: BatchOutcome):
         per_student: dict[int, list[tuple[Topic, int, int, dict[str, Any], float]]] = defaultdict(list)
         schedule_rows: list[dict[str, Any]] = []
-        consumed: Counter[str] = Counter()
         for r in records:
             topic = self._logical.get(r.topic)
             if topic is None:
                 continue
-            consumed[topic.value] += 1
+            self._tally[metrics.EVENTS_CONSUMED, topic.value] += 1
             try:
                 record = decode(topic, r.value)
                 if r.key is not None and r.key != key_of(topic, record):
@@ -169,8 +168,7 @@ class Pipeline:
                 schedule_rows.append(record)
                 continue
             per_student[record["user_id"]].append((topic, r.partition, r.offset, record, ts))
-        for topic_name, count in consumed.items():  # now, not at the batch's end: progress shows as it reads
-            metrics.EVENTS_CONSUMED.labels(topic_name).inc(count)
+        self._flush_tally()  # records read show now, not at the batch's end: progress is visible
         if outcome.dead_letters:
             dlq = Topic.DEAD_LETTERS.physical(self.settings.topic_prefix)
             await asyncio.gather(*(self.send(dlq, (d["key"] or "").encode(), encode(d)) for d in outcome.dead_letters))

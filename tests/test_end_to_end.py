@@ -29,7 +29,7 @@ from storage.critical_points import critical_points
 from storage.db import shared_engine
 from storage.student_store import StudentStore
 from streams.contract import ACTIVITY_TOPICS, INPUT_TOPICS, TOPIC_SCHEMA, Topic, parse_ts
-from streams.demo import scrape, wait_until_scored, worker_process
+from streams.demo import scrape, scrape_if_up, wait_until_scored, worker_process
 from streams.embedded import free_port
 from streams.lms.synthetic import generate
 from streams.pipeline import schedule_key, select_flow
@@ -196,11 +196,8 @@ async def test_kill_9_mid_stream_loses_and_double_counts_nothing(db, settings, d
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # kill once it is well into the stream
             await asyncio.sleep(0.3)
-            try:
-                if scrape(port).get("scorer_events_applied_total", 0) > len(events) * 0.3:
-                    break
-            except OSError:
-                pass
+            if scrape_if_up(port).get("scorer_events_applied_total", 0) > len(events) * 0.3:
+                break
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(10)
         await replay_task
@@ -250,10 +247,7 @@ async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings,
 
 
 def _metric(port: int, name: str) -> float:
-    try:
-        return scrape(port).get(name, 0.0)
-    except OSError:  # not listening yet
-        return 0.0
+    return scrape_if_up(port).get(name, 0.0)
 
 
 async def _until(condition, seconds: float = 120) -> None:
