@@ -1,26 +1,49 @@
-"""Student engagement features, pure and offline-reusable (no streaming imports).
+"""The school's student logic, pure: no streaming, storage or model imports, nothing of ours.
 
-Records fold into a small order-independent state (`state.apply`), and `engagement.compute`
-turns a state plus the course schedule into the seed's features as of any moment.
+Records fold into a small order-independent state (`state.apply`); `engagement.compute` turns a
+state plus the course schedule into the seed's features as of any moment; `activity_status`
+is the event-time status machine (active / dozing / asleep); `eventtime` is the one clock.
 """
+from features.activity_status import (
+    ACTIVE, ASLEEP, DEFAULT_THRESHOLDS, DOZING, NEW, STATUSES, StatusMachine, Thresholds, Transition,
+    reference_transitions,
+)
 from features.engagement import DESCRIPTIONS, FEATURE_NAMES, compute
+from features.eventtime import DAY, WEEK, format_ts, parse_ts, to_db_time
 from features.fold import fold
-from features.schedule import DAY, Activity, CourseSchedule, parse_ts
-from features.state import apply, canonical, last_activity, new_state, outcome, profile
+from features.schedule import Activity, CourseSchedule, ScheduleKey, schedule_key, select_flow
+from features.state import FeatureState, apply, canonical, last_activity, new_state, outcome, profile
 
 __all__ = [
+    "ACTIVE",
+    "ASLEEP",
     "DAY",
+    "DEFAULT_THRESHOLDS",
     "DESCRIPTIONS",
+    "DOZING",
     "FEATURE_NAMES",
+    "NEW",
+    "STATUSES",
+    "WEEK",
     "Activity",
     "CourseSchedule",
+    "FeatureState",
+    "ScheduleKey",
+    "StatusMachine",
+    "Thresholds",
+    "Transition",
     "apply",
     "canonical",
     "compute",
     "fold",
+    "format_ts",
     "last_activity",
     "new_state",
     "outcome",
     "parse_ts",
     "profile",
+    "reference_transitions",
+    "schedule_key",
+    "select_flow",
+    "to_db_time",
 ]

@@ -11,17 +11,37 @@ from __future__ import annotations
 import bisect
 import hashlib
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, TypedDict
 
-DAY = 86_400.0
+from features.eventtime import DAY
+
 NEW, ACTIVE, DOZING, ASLEEP = "new", "active", "dozing", "asleep"
+#: The statuses a scored student can have; "new" is only where a first transition starts from.
 STATUSES = (ACTIVE, DOZING, ASLEEP)
+FROM_STATUSES = (NEW, *STATUSES)
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    dozing_days: float = 7.0
-    asleep_days: float = 20.0
+    """Days of inactivity after which a student is dozing / asleep."""
+
+    dozing_days: float
+    asleep_days: float
+
+
+#: The seed's numbers: dozing after 7 days without activity, asleep after 20.
+DEFAULT_THRESHOLDS = Thresholds(dozing_days=7.0, asleep_days=20.0)
+
+
+class MachineState(TypedDict):
+    """A StatusMachine as stored in the student's document."""
+
+    status: str
+    since: float | None
+    last_activity: float | None
+    horizon: float | None
+    pending: list[float]
+    start: float | None
 
 
 @dataclass(frozen=True)
@@ -109,19 +129,20 @@ class StatusMachine:
         self.status, self.since = to_status, at
         return transition
 
-    def to_json(self) -> dict:
-        return {"st": self.status, "since": self.since, "last": self.last, "hz": self.horizon,
-                "pend": self.pending, "start": self.start}
+    def to_json(self) -> MachineState:
+        return {"status": self.status, "since": self.since, "last_activity": self.last, "horizon": self.horizon,
+                "pending": self.pending, "start": self.start}
 
     @classmethod
-    def from_json(cls, user_id: int, doc: dict | None) -> "StatusMachine":
-        if not doc:
+    def from_json(cls, user_id: int, state: MachineState | None) -> StatusMachine:
+        if not state:
             return cls(user_id)
-        return cls(user_id, doc["st"], doc["since"], doc["last"], doc["hz"], list(doc["pend"]), doc.get("start"))
+        return cls(user_id, state["status"], state["since"], state["last_activity"], state["horizon"],
+                   list(state["pending"]), state["start"])
 
 
 def reference_transitions(
-    user_id: int, activity_times: Iterable[float], watermark: float, thresholds: Thresholds = Thresholds(),
+    user_id: int, activity_times: Iterable[float], watermark: float, thresholds: Thresholds = DEFAULT_THRESHOLDS,
     start: float | None = None,
 ) -> list[Transition]:
     """What live operation would emit for one student, given all activity times at once."""

@@ -16,8 +16,9 @@ from math import fsum, sqrt
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from features.schedule import DAY, Activity, CourseSchedule, Opened
-from features.state import SKIPPED, profile
+from features.eventtime import DAY
+from features.schedule import Activity, CourseSchedule, Opened
+from features.state import SKIPPED, FeatureState, profile
 
 EARLY_N = 3
 _TS = itemgetter(0)
@@ -93,13 +94,13 @@ def _mean(values: list[float]) -> float:
     return fsum(values) / len(values) if values else 0.0
 
 
-def compute(state: dict[str, Any], schedule: CourseSchedule | None, as_of: float) -> dict[str, float]:
+def compute(state: FeatureState, schedule: CourseSchedule | None, as_of: float) -> dict[str, float]:
     """Every FEATURE_NAMES value as a float (never NaN); schedule-relative ones are 0 without a schedule."""
     attempts = _attempts(state, as_of)
-    first_views = {key: views[0] for key, views in state["v"].items() if views[0] <= as_of}
+    first_views = {key: views[0] for key, views in state["views"].items() if views[0] <= as_of}
     out = dict.fromkeys(FEATURE_NAMES, 0.0)
     out.update(_profile(state, as_of))
-    out.update(_logins(state["a"][: bisect_right(state["a"], as_of)]))
+    out.update(_logins(state["logins"][: bisect_right(state["logins"], as_of)]))
     out.update(_webinars(state, as_of))
     out.update(_exercises(attempts))
     out.update(_rhythm(state, schedule, as_of))
@@ -119,14 +120,14 @@ def compute(state: dict[str, Any], schedule: CourseSchedule | None, as_of: float
     return {name: float(out[name]) for name in FEATURE_NAMES}
 
 
-def _profile(state: dict[str, Any], as_of: float) -> dict[str, float]:
+def _profile(state: FeatureState, as_of: float) -> dict[str, float]:
     known = profile(state, as_of) or {}
     return {name: float(known.get(name) or 0) for name in ("age", "tg_bot", "payment", "online", "flow_num")}
 
 
-def _attempts(state: dict[str, Any], as_of: float) -> dict[int, Attempts]:
+def _attempts(state: FeatureState, as_of: float) -> dict[int, Attempts]:
     out: dict[int, Attempts] = {}
-    for key, facts in state["x"].items():
+    for key, facts in state["attempts"].items():
         if facts[0][0] > as_of:
             continue
         done = facts if facts[-1][0] <= as_of else facts[: bisect_right(facts, as_of, key=_TS)]
@@ -147,9 +148,9 @@ def _logins(logins: list[int]) -> dict[str, float]:
     return {"sum_auth": len(logins), "login_gap_mean_days": mean, "login_gap_std_days": std}
 
 
-def _webinars(state: dict[str, Any], as_of: float) -> dict[str, float]:
+def _webinars(state: FeatureState, as_of: float) -> dict[str, float]:
     connections = online = seconds = 0
-    for facts in state["w"].values():
+    for facts in state["webinars"].values():
         since: int | None = None
         for ts, connect, fmt in facts[: bisect_right(facts, as_of, key=_TS)]:
             if connect:
@@ -176,15 +177,15 @@ def _exercises(attempts: dict[int, Attempts]) -> dict[str, float]:
     }
 
 
-def _activity_times(state: dict[str, Any], as_of: float) -> list[int]:
+def _activity_times(state: FeatureState, as_of: float) -> list[int]:
     """Times of every login, view, attempt and webinar event by as_of."""
-    times = [ts for ts in state["a"] if ts <= as_of]
-    times += [ts for views in state["v"].values() for ts in views if ts <= as_of]
-    times += [f[0] for table in (state["x"], state["w"]) for facts in table.values() for f in facts if f[0] <= as_of]
+    times = [ts for ts in state["logins"] if ts <= as_of]
+    times += [ts for views in state["views"].values() for ts in views if ts <= as_of]
+    times += [f[0] for table in (state["attempts"], state["webinars"]) for facts in table.values() for f in facts if f[0] <= as_of]
     return times
 
 
-def _rhythm(state: dict[str, Any], schedule: CourseSchedule | None, as_of: float) -> dict[str, float]:
+def _rhythm(state: FeatureState, schedule: CourseSchedule | None, as_of: float) -> dict[str, float]:
     times = _activity_times(state, as_of)
     today = int(as_of // DAY)
     days = {ts // int(DAY) for ts in times if ts >= (today - 13) * DAY}

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from features.state import apply, new_state
+from features.state import FeatureState, apply, new_state
 
 #: Course-keyed records carry no student fact; they build a CourseSchedule instead.
 _NOT_STUDENT = frozenset({"schedule_activity"})
 
 
-def fold(records: Iterable[tuple[str, dict[str, Any]]]) -> dict[int, dict[str, Any]]:
+def fold(records: Iterable[tuple[str, dict[str, Any]]]) -> dict[int, FeatureState]:
     """(kind, record) pairs -> {user_id: state}. Schedule records are skipped; an unknown kind raises."""
-    states: dict[int, dict[str, Any]] = {}
+    states: dict[int, FeatureState] = {}
     for kind, record in records:
         if kind in _NOT_STUDENT:
             continue

@@ -1,15 +1,15 @@
 """A student's facts as a small JSON document that any arrival order folds to the same value.
 
-Layout (short keys; times are int epoch seconds; every list is kept sorted, so a list is a
+Layout (`FeatureState`; times are int epoch seconds; every list is kept sorted, so a list is a
 multiset and insertion order cannot show through):
 
-    a: [ts, ...]                                    logins
-    v: {"t<task_id>"|"a<activity_id>": [ts, ...]}   page views per page
-    x: {"<activity_id>": [[ts, result, success]]}   exercise attempts; result -1 = skipped
-    w: {"<webinar_id>": [[ts, event, online]]}      event 1 connect / 0 disconnect;
-                                                    online 1 / 0 offline / -1 unknown
-    p: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num]}   profile versions
-    o: {"<module>": [ts, course_id, progress, attestation, attestation_ts]}   late labels
+    logins:   [ts, ...]
+    views:    {"t<task_id>"|"a<activity_id>": [ts, ...]}   page views per page
+    attempts: {"<activity_id>": [[ts, result, success]]}   exercise attempts; result -1 = skipped
+    webinars: {"<webinar_id>": [[ts, event, online]]}      event 1 connect / 0 disconnect;
+                                                           online 1 / 0 offline / -1 unknown
+    profiles: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num]}   profile versions
+    outcomes: {"<module>": [ts, course_id, progress, attestation, attestation_ts]}   late labels
 
 Every fact keeps its time so features can be taken as of any moment. Profile versions are
 kept per ts (a snapshot uses the newest one not after it); the outcome is a label, so only
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 from bisect import insort
-from typing import Any
+from typing import Any, TypedDict
 
-from features.schedule import page_key, parse_ts
+from features.eventtime import parse_ts
+from features.schedule import page_key
 
 SKIPPED = -1
 UNKNOWN = -1
@@ -30,8 +31,19 @@ _CONNECT = "Подключение"
 _FORMAT = {"онлайн": 1, "офлайн": 0}
 
 
-def new_state() -> dict[str, Any]:
-    return {"a": [], "v": {}, "x": {}, "w": {}, "p": {}, "o": {}}
+class FeatureState(TypedDict):
+    """A student's facts (see the module docstring for each list's layout)."""
+
+    logins: list[int]
+    views: dict[str, list[int]]
+    attempts: dict[str, list[list[int]]]
+    webinars: dict[str, list[list[int]]]
+    profiles: dict[str, list[Any]]
+    outcomes: dict[str, list[Any]]
+
+
+def new_state() -> FeatureState:
+    return {"logins": [], "views": {}, "attempts": {}, "webinars": {}, "profiles": {}, "outcomes": {}}
 
 
 def _secs(text: str) -> int:
@@ -48,39 +60,39 @@ def _keep_larger(table: dict[str, list[Any]], key: str, value: list[Any]) -> Non
         table[key] = value
 
 
-def _authorization(state: dict[str, Any], r: dict[str, Any]) -> None:
-    insort(state["a"], _secs(r["ts"]))
+def _authorization(state: FeatureState, r: dict[str, Any]) -> None:
+    insort(state["logins"], _secs(r["ts"]))
 
 
-def _page_view(state: dict[str, Any], r: dict[str, Any]) -> None:
-    insort(state["v"].setdefault(page_key(r["page_type"], r["page_id"]), []), _secs(r["ts"]))
+def _page_view(state: FeatureState, r: dict[str, Any]) -> None:
+    insort(state["views"].setdefault(page_key(r["page_type"], r["page_id"]), []), _secs(r["ts"]))
 
 
-def _exercise_result(state: dict[str, Any], r: dict[str, Any]) -> None:
+def _exercise_result(state: FeatureState, r: dict[str, Any]) -> None:
     result = SKIPPED if r["result"] is None else int(r["result"])
-    insort(state["x"].setdefault(str(r["activity_id"]), []), [_secs(r["ts"]), result, int(r["success"])])
+    insort(state["attempts"].setdefault(str(r["activity_id"]), []), [_secs(r["ts"]), result, int(r["success"])])
 
 
-def _webinar_event(state: dict[str, Any], r: dict[str, Any]) -> None:
+def _webinar_event(state: FeatureState, r: dict[str, Any]) -> None:
     fact = [_secs(r["ts"]), int(r["event"] == _CONNECT), _FORMAT.get(r.get("conn_format"), UNKNOWN)]
-    insort(state["w"].setdefault(str(r["webinar_id"]), []), fact)
+    insort(state["webinars"].setdefault(str(r["webinar_id"]), []), fact)
 
 
-def _student(state: dict[str, Any], r: dict[str, Any]) -> None:
+def _student(state: FeatureState, r: dict[str, Any]) -> None:
     online = r.get("online")
     version = [
         r["course_id"], r.get("age"), r.get("tg_bot"), r.get("payment"),
         None if online is None else int(online), r.get("flow_num"),
     ]
-    _keep_larger(state["p"], str(_secs(r["ts"])), version)
+    _keep_larger(state["profiles"], str(_secs(r["ts"])), version)
 
 
-def _outcome(state: dict[str, Any], r: dict[str, Any]) -> None:
+def _outcome(state: FeatureState, r: dict[str, Any]) -> None:
     when = r.get("attestation_date")
     label = [_secs(r["ts"]), r.get("course_id"), r["progress"], r["attestation"], None if when is None else _secs(when)]
-    current = state["o"].get(str(r["module"]))
+    current = state["outcomes"].get(str(r["module"]))
     if current is None or (label[0], _canon(label)) > (current[0], _canon(current)):
-        state["o"][str(r["module"])] = label
+        state["outcomes"][str(r["module"])] = label
 
 
 _APPLY = {
@@ -93,7 +105,7 @@ _APPLY = {
 }
 
 
-def apply(state: dict[str, Any], kind: str, record: dict[str, Any]) -> None:
+def apply(state: FeatureState, kind: str, record: dict[str, Any]) -> None:
     """Add one record's fact in place: O(log n) search plus a short list insert."""
     try:
         handler = _APPLY[kind]
@@ -102,37 +114,37 @@ def apply(state: dict[str, Any], kind: str, record: dict[str, Any]) -> None:
     handler(state, record)
 
 
-def last_activity(state: dict[str, Any]) -> float | None:
+def last_activity(state: FeatureState) -> float | None:
     """Latest time of a login, page view, exercise attempt or webinar event, if any."""
-    ends = [state["a"][-1]] if state["a"] else []
-    ends += [views[-1] for views in state["v"].values()]
-    ends += [facts[-1][0] for table in (state["x"], state["w"]) for facts in table.values()]
+    ends = [state["logins"][-1]] if state["logins"] else []
+    ends += [views[-1] for views in state["views"].values()]
+    ends += [facts[-1][0] for table in (state["attempts"], state["webinars"]) for facts in table.values()]
     return float(max(ends)) if ends else None
 
 
-def profile(state: dict[str, Any], as_of: float) -> dict[str, Any] | None:
+def profile(state: FeatureState, as_of: float) -> dict[str, Any] | None:
     """The newest profile version with ts <= as_of (None before the first one)."""
-    known = [int(ts) for ts in state["p"] if int(ts) <= as_of]
+    known = [int(ts) for ts in state["profiles"] if int(ts) <= as_of]
     if not known:
         return None
-    course_id, age, tg_bot, payment, online, flow_num = state["p"][str(max(known))]
+    course_id, age, tg_bot, payment, online, flow_num = state["profiles"][str(max(known))]
     return {"course_id": course_id, "age": age, "tg_bot": tg_bot, "payment": payment,
             "online": None if online is None else bool(online), "flow_num": flow_num}
 
 
-def outcome(state: dict[str, Any], module: int | None = None) -> dict[str, Any] | None:
+def outcome(state: FeatureState, module: int | None = None) -> dict[str, Any] | None:
     """The newest outcome (label) of a module, or of the highest module when none is named."""
-    if not state["o"]:
+    if not state["outcomes"]:
         return None
-    key = str(module) if module is not None else max(state["o"], key=int)
-    if key not in state["o"]:
+    key = str(module) if module is not None else max(state["outcomes"], key=int)
+    if key not in state["outcomes"]:
         return None
-    ts, course_id, progress, attestation, attestation_ts = state["o"][key]
+    ts, course_id, progress, attestation, attestation_ts = state["outcomes"][key]
     return {"module": int(key), "ts": float(ts), "course_id": course_id, "progress": progress,
             "attestation": attestation,
             "attestation_ts": None if attestation_ts is None else float(attestation_ts)}
 
 
-def canonical(state: dict[str, Any]) -> str:
+def canonical(state: FeatureState) -> str:
     """Canonical JSON: equal states give equal strings."""
     return _canon(state)

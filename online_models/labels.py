@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from features.activity_status import DEFAULT_THRESHOLDS
+
 SUCCESS_THRESHOLD = 50
 
 
@@ -36,7 +38,8 @@ def is_success(progress: float | None, attestation: float | None) -> bool:
     )
 
 
-def label_from_outcome(outcome: dict[str, Any], days_inactive_at_end: float, asleep_days: float = 20) -> Label:
+def label_from_outcome(outcome: dict[str, Any], days_inactive_at_end: float,
+                       asleep_days: float = DEFAULT_THRESHOLDS.asleep_days) -> Label:
     """Turn an `outcome` record into a Label; `days_inactive_at_end` is measured at the outcome's ts."""
     progress = outcome.get("progress")
     success = is_success(progress, outcome.get("attestation"))

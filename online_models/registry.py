@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from online_models.models import ScoringModels
+from online_models.learners import ScoringModels
 
 Metadata = dict[str, Any]
 
@@ -76,10 +76,6 @@ class ModelRegistry:
 
     def latest_version(self) -> int:
         return int(self._redis.get(self._key("latest")) or 0)
-
-    def metadata(self, version: int) -> Metadata | None:
-        raw = self._redis.get(self._key("meta", version))
-        return None if raw is None else json.loads(raw)
 
     def load(self, version: int | None = None) -> ScoringModels:
         """A version's models (default: the latest); version 0 is a fresh, untrained bundle."""

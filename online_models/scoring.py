@@ -1,58 +1,104 @@
-"""The pipeline's model side: score with the newest published version, keep weekly
-snapshots, and hand late labels to the single trainer (online_models.trainer).
+"""The model side of the pipeline: the `Scoring` interface, a no-op one, and the online one.
+
+OnlineScoring scores with the newest published model version, keeps each student's weekly
+features for the trainer, and hands late labels to the single trainer (online_models.trainer).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import redis
 
 from online_models.labels import label_from_outcome
-from online_models.models import model_input
+from online_models.learners import model_input
 from online_models.registry import ModelCache, ModelRegistry
-from online_models.trainer import LockHeldElsewhere, SnapshotStore, Trainer
+from online_models.trainer import LockHeldElsewhere, Trainer
+from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
+from streams.contract.outputs import Scores
 
 log = logging.getLogger(__name__)
+
+
+class Scoring(Protocol):
+    """What the pipeline asks of the models."""
+
+    def score(self, features: dict[str, float]) -> Scores:
+        """Predictions for one student's features (as the per-student step's Scorer)."""
+
+    def keep_weeks(self, user_id: int, weeks: list[tuple[int, dict[str, float]]]) -> None:
+        """Buffer finished course weeks' features for the trainer; `flush` makes them durable."""
+
+    async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None:
+        """An outcome arrived: queue the student's label for the trainer."""
+
+    async def flush(self) -> None:
+        """Weekly features durable (before the batch that took them is committed)."""
+
+    async def train_pending(self) -> int:
+        """Learn from queued labels if this process trains; returns students learned."""
+
+    async def close(self) -> None:
+        """Give up the trainer's lock and release connections."""
+
+
+class NoScoring:
+    """Scores nothing and learns nothing (tests, and the pipeline benchmarked without models)."""
+
+    def score(self, features: dict[str, float]) -> Scores:
+        return Scores()
+
+    def keep_weeks(self, user_id: int, weeks: list[tuple[int, dict[str, float]]]) -> None:
+        return None
+
+    async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None:
+        return None
+
+    async def flush(self) -> None:
+        return None
+
+    async def train_pending(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        return None
 
 
 class OnlineScoring:
     def __init__(self, client: redis.Redis, prefix: str, asleep_days: float,
                  on_publish: Callable[[dict[str, Any]], None] | None = None, publish_every: int = 50) -> None:
         self.asleep_days = asleep_days
+        self._redis = client
         self.registry = ModelRegistry(client, prefix=prefix, on_publish=on_publish)
         self.cache = ModelCache(self.registry)
-        self.snapshots = SnapshotStore(client, prefix=prefix)
-        self.trainer = Trainer(client, self.registry, self.snapshots, publish_every=publish_every, prefix=prefix)
+        self.weeks = WeeklyFeatureStore(client, prefix=prefix)
+        self.trainer = Trainer(client, self.registry, self.weeks, publish_every=publish_every, prefix=prefix)
         self._unsaved: list[tuple[int, int, dict[str, float]]] = []
 
     @classmethod
-    def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> "OnlineScoring":
+    def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> OnlineScoring:
         return cls(redis.Redis.from_url(redis_url), prefix, asleep_days, **kwargs)
 
-    def score(self, features: dict[str, float]) -> dict[str, Any]:
+    def score(self, features: dict[str, float]) -> Scores:
         models = self.cache.current()
-        scores = models.predict(model_input(features))
+        prediction = models.predict(model_input(features))
         metrics.MODEL_VERSION.labels(models.family).set(models.version)
-        return {"progress": scores.progress, "p_dropout": scores.p_dropout, "p_success": scores.p_success,
-                "model_version": scores.model_version}
+        return Scores(prediction.progress, prediction.p_dropout, prediction.p_success, prediction.model_version)
 
-    async def snapshot(self, user_id: int, week: int, features: dict[str, float]) -> None:
-        """Buffered: written by `flush`, before the batch that took them is committed."""
-        self._unsaved.append((user_id, week, model_input(features)))
+    def keep_weeks(self, user_id: int, weeks: list[tuple[int, dict[str, float]]]) -> None:
+        self._unsaved.extend((user_id, week, model_input(features)) for week, features in weeks)
 
     async def flush(self) -> None:
         unsaved, self._unsaved = self._unsaved, []
-        await asyncio.to_thread(self.snapshots.put_many, unsaved)
+        await asyncio.to_thread(self.weeks.put_many, unsaved)
 
     async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None:
         label = label_from_outcome(outcome, days_inactive, self.asleep_days)
         await asyncio.to_thread(self.trainer.enqueue, user_id, label)
 
     async def train_pending(self, limit: int = 1000) -> int:
-        """Learn from queued labels if this process is the trainer; returns students learned."""
         return await asyncio.to_thread(self._train_pending, limit)
 
     def _train_pending(self, limit: int) -> int:
@@ -67,3 +113,12 @@ class OnlineScoring:
                 metrics.MODEL_ROLLING_ERROR.labels(self.trainer.models.family, name).set(value)
             log.info("published model version %d", version)
         return learned
+
+    async def close(self) -> None:
+        def release() -> None:
+            try:
+                self.trainer.release()
+            finally:
+                self._redis.close()
+
+        await asyncio.to_thread(release)

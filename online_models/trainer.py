@@ -1,15 +1,14 @@
-"""Delayed labels: keep each student's weekly feature snapshots until their outcome arrives,
-then learn from all of them in one go.
+"""Delayed labels: learn from each student's weekly features (online_models.weekly_features)
+when their outcome arrives, all weeks in one go.
 
-A label arrives when a module ends, weeks after the features that should predict it. The
-worker stores one snapshot per (student, course week); when the outcome comes, the Trainer
-learns (x_week, label) for every stored week, so the one model learns what week-1 students
-who ended like this looked like, and week-5 ones, and so on.
+A label arrives when a module ends, weeks after the features that should predict it; when the
+outcome comes, the Trainer learns (x_week, label) for every stored week, so the one model
+learns what week-1 students who ended like this looked like, and week-5 ones, and so on.
 
 Exactly one process trains (a Redis lock, SET NX PX, renewed on use); the others only read
 published versions through `ModelCache`. Learning is exactly-once across crashes: labels wait in
-a Redis queue and snapshots stay where they are until a published version contains them; the
-publish, "these students are trained", the queue trim and the snapshot clean-up are one
+a Redis queue and weekly features stay where they are until a published version contains them; the
+publish, "these students are trained", the queue trim and the weekly-features clean-up are one
 transaction. A trainer that dies before publishing leaves all of it for its successor, which
 relearns from the last published version.
 """
@@ -22,11 +21,9 @@ import uuid
 import redis
 
 from online_models.labels import Label
-from online_models.models import ScoringModels
+from online_models.learners import ScoringModels
 from online_models.registry import ModelRegistry
-
-#: Snapshots of students whose label never arrives expire instead of piling up.
-SNAPSHOT_TTL_S = 400 * 86400
+from online_models.weekly_features import WeeklyFeatureStore
 
 # Extend / drop the lock only if we still own it.
 _RENEW = """
@@ -37,33 +34,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-class SnapshotStore:
-    """One Redis hash per student: field = course week, value = that week's model input (JSON).
-    Writing the same week again overwrites it, so replays and redeliveries are harmless."""
-
-    def __init__(self, redis_client: redis.Redis, prefix: str = "") -> None:
-        self._redis = redis_client
-        self._prefix = f"{prefix}snapshots:"
-
-    def key(self, user_id: int) -> str:
-        return f"{self._prefix}{user_id}"
-
-    def put_many(self, items: list[tuple[int, int, dict[str, float]]]) -> None:
-        """(user_id, week, x) triples in one round trip."""
-        if not items:
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        for user_id, week, x in items:
-            pipe.hset(self.key(user_id), str(week), json.dumps(x))
-            pipe.expire(self.key(user_id), SNAPSHOT_TTL_S)
-        pipe.execute()
-
-    def read_all(self, user_id: int) -> dict[int, dict[str, float]]:
-        """A student's snapshots by week, ascending; left in place until a version has learned them."""
-        raw = self._redis.hgetall(self.key(user_id))
-        return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}
 
 
 class LockHeldElsewhere(RuntimeError):
@@ -77,7 +47,7 @@ class Trainer:
         self,
         redis_client: redis.Redis,
         registry: ModelRegistry,
-        snapshots: SnapshotStore,
+        weeks: WeeklyFeatureStore,
         publish_every: int = 50,
         prefix: str = "",
         lock_ttl_ms: int = 30_000,
@@ -85,7 +55,7 @@ class Trainer:
     ) -> None:
         self._redis = redis_client
         self._registry = registry
-        self._snapshots = snapshots
+        self._weeks = weeks
         self._publish_every = publish_every
         self._publish_after_s = publish_after_s
         self._lock_key = f"{prefix}trainer:lock"
@@ -138,13 +108,13 @@ class Trainer:
         return learned
 
     def on_label(self, user_id: int, label: Label) -> bool:
-        """Learn from every stored weekly snapshot of `user_id`; False if this student was already learned."""
+        """Learn from every stored course week of `user_id`; False if this student was already learned."""
         self.ensure_lock()
         if str(user_id) in self._learned or self._redis.sismember(self._trained_key, str(user_id)):
             return False
-        snapshots = list(self._snapshots.read_all(user_id).values())
-        if snapshots:
-            self.models.learn_many(snapshots, label)
+        weeks = list(self._weeks.read_all(user_id).values())
+        if weeks:
+            self.models.learn_weeks(weeks, label)
         self._learned.add(str(user_id))
         self._first_unpublished_at = self._first_unpublished_at or time.monotonic()
         return True
@@ -162,7 +132,7 @@ class Trainer:
         def mark_learned(pipe: redis.client.Pipeline) -> None:
             pipe.sadd(self._trained_key, *learned)
             pipe.ltrim(self._queue_key, consumed, -1)
-            pipe.delete(*(self._snapshots.key(int(user_id)) for user_id in learned))
+            pipe.delete(*(self._weeks.key(int(user_id)) for user_id in learned))
 
         version = self._registry.publish(self.models, also=mark_learned)
         self._learned.clear()

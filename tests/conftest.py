@@ -33,7 +33,7 @@ def _local_postgres_admin():
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     admin = _local_postgres_admin()
     if admin is None:
-        from streams.embedded import postgres_server
+        from streams.tools.embedded import postgres_server
 
         with postgres_server(Path(tmp_path_factory.mktemp("postgres"))) as url:
             yield url
@@ -51,7 +51,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated(postgres_url: str) -> str:
-    from storage.migrate import upgrade
+    from storage.postgres.migrate import upgrade
 
     upgrade(postgres_url)
     return postgres_url
@@ -72,4 +72,4 @@ def db(migrated: str) -> Iterator[str]:
 # ---------------------------------------------------------------------------
 # Broker, Redis and Settings: see stack_fixtures.py
 # ---------------------------------------------------------------------------
-from stack_fixtures import kafka_url, prefix, redis_url, settings  # noqa: E402,F401
+from helpers.stack import kafka_url, prefix, redis_url, settings  # noqa: E402,F401

@@ -1,0 +1,321 @@
+"""Time-ordered evaluation: the online model as it would have run live vs the seed's per-week forests.
+
+    scorer evaluate DIR --json [--plot out.png] [--family blend] [--weeks 10]
+
+DIR is an LMS export (the seed's CSV files, e.g. from `scorer generate`). Every student gets
+a feature snapshot at the end of each course week of their flow; then time runs forward:
+each snapshot is scored by the online model *as it stands at that moment*, and each
+module outcome (the label) teaches the model from all that student's earlier snapshots when
+it arrives. The forests are trained offline on the earlier flows and scored on the same
+(student, week) pairs as the online model. Module outcomes arrive weeks after the
+features, and flows overlap, so the strict replay is reported next to a "warm" one that gives
+the online model the forest's training set first (see the JSON's `protocol`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from features import (
+    DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, ScheduleKey, compute, fold, outcome, profile,
+    schedule_key, select_flow,
+)
+from online_models.evaluation.forest import WeeklyForest
+from online_models.labels import Label, label_from_outcome
+from online_models.learners import (
+    DEFAULT_FAMILY,
+    EXCLUDED_FEATURES,
+    FAMILIES,
+    ScoringModels,
+    model_input,
+    prior_progress,
+)
+from streams.contract import TOPIC_SCHEMA
+from streams.lms.events import export_to_events
+from streams.lms.readers import load_export
+
+TRAIN_SHARE = 0.5
+#: The forest gets the online model's inputs, minus course_week (constant within a week's forest).
+FOREST_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in EXCLUDED_FEATURES | {"course_week"})
+
+
+@dataclass
+class Student:
+    user_id: int
+    course_id: int
+    flow: int | None
+    schedule: CourseSchedule
+    label: Label | None
+    label_ts: float | None
+    weekly: dict[int, dict[str, float]] = field(default_factory=dict)  # week -> model input
+
+    def week_end(self, week: int) -> float:
+        """Last second of course week `week` of the student's flow."""
+        return self.schedule.start + week * WEEK - 1
+
+    def open_at(self, week: int) -> bool:
+        """Is the outcome still unknown at the end of that week (so a prediction is worth making)?"""
+        return self.label_ts is None or self.week_end(week) < self.label_ts
+
+
+class _Schedules:
+    """The schedule each (course, flow) follows, by the worker's rule (features.schedule.select_flow)."""
+
+    def __init__(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+        self._rows: dict[int, list[dict[str, Any]]] = {}
+        for kind, record in records:
+            if kind == "schedule_activity":
+                self._rows.setdefault(int(record["course_id"]), []).append(record)
+        self._built: dict[ScheduleKey, CourseSchedule] = {}
+
+    def get(self, key: ScheduleKey) -> CourseSchedule | None:
+        course, flow = key
+        if course not in self._rows:
+            return None
+        if key not in self._built:
+            self._built[key] = CourseSchedule.from_records(select_flow(self._rows[course], flow))
+        return self._built[key]
+
+
+def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRESHOLDS.asleep_days) -> list[Student]:
+    """Every student with a known course schedule, their label and weekly features (weeks 1..weeks)."""
+    events, _rejected = export_to_events(load_export(Path(directory)))
+    records = [(TOPIC_SCHEMA[topic], record) for topic, record in events]
+    schedules = _Schedules(records)
+    students = []
+    for user_id, state in sorted(fold(records).items()):
+        known = profile(state, math.inf)
+        key = None if known is None else schedule_key(known["course_id"], known["flow_num"])
+        schedule = None if key is None else schedules.get(key)
+        if key is None or schedule is None:
+            continue
+        flow = key[1]
+        result = outcome(state)
+        label = label_ts = None
+        if result is not None:
+            label_ts = result["ts"]
+            inactive = compute(state, schedule, label_ts)["days_inactive"]
+            label = label_from_outcome(result, inactive, asleep_days)
+        student = Student(user_id, key[0], flow, schedule, label, label_ts)
+        for week in range(1, weeks + 1):
+            student.weekly[week] = model_input(compute(state, schedule, student.week_end(week)))
+        students.append(student)
+    return students
+
+
+def split_by_flow(students: Sequence[Student], train_share: float = TRAIN_SHARE, seed: int = 0) -> tuple[set[int], set[int]]:
+    """(train ids, test ids) among labelled students: whole flows, earliest start first, go to
+    train until `train_share` of the students; the later flows are the test set. With a single
+    flow there is no "later", so the students are split at random instead."""
+    labelled = [s for s in students if s.label is not None]
+    flows: dict[tuple[int, int | None], list[Student]] = {}
+    for s in labelled:
+        flows.setdefault((s.course_id, s.flow), []).append(s)
+    if len(flows) < 2:
+        ids = sorted(s.user_id for s in labelled)
+        random.Random(seed).shuffle(ids)
+        cut = int(len(ids) * train_share)
+        return set(ids[:cut]), set(ids[cut:])
+    order = sorted(flows.values(), key=lambda group: (group[0].schedule.start, group[0].course_id))
+    train: set[int] = set()
+    for group in order[:-1]:
+        if len(train) >= train_share * len(labelled):
+            break
+        train.update(s.user_id for s in group)
+    return train, {s.user_id for s in labelled} - train
+
+
+@dataclass
+class OnlineRun:
+    """What the online model said about each (student, week), and how many labels it had seen."""
+
+    predictions: dict[tuple[int, int], tuple[float, float, float]]
+    labels_seen: dict[tuple[int, int], int]
+    models: ScoringModels
+
+
+def run_online(students: Sequence[Student], family: str, seed: int, warm: frozenset[int] = frozenset()) -> OnlineRun:
+    """Replay snapshots and labels in time order (at equal times a snapshot comes first: the
+    label cannot have been used for it). A label teaches every snapshot taken before it.
+    Students in `warm` are learned up front, before time starts (a model bootstrapped from
+    history), so their labels are not replayed."""
+    by_id = {s.user_id: s for s in students}
+    models = ScoringModels(family=family, seed=seed)
+
+    def learn(s: Student) -> None:
+        models.learn_weeks([s.weekly[w] for w in sorted(s.weekly) if s.open_at(w)], s.label)
+
+    for s in sorted((by_id[u] for u in warm), key=lambda s: (s.label_ts, s.user_id)):
+        learn(s)
+    timeline: list[tuple[float, int, int, int]] = []  # (time, 0 snapshot / 1 label, user, week)
+    for s in students:
+        timeline += [(s.week_end(w), 0, s.user_id, w) for w in s.weekly if s.open_at(w)]
+        if s.label is not None and s.user_id not in warm:
+            timeline.append((s.label_ts, 1, s.user_id, 0))
+    timeline.sort()
+    run = OnlineRun({}, {}, models)
+    labels = len(warm)
+    for _, is_label, user_id, week in timeline:
+        s = by_id[user_id]
+        if is_label:
+            learn(s)
+            labels += 1
+        else:
+            scores = models.predict(s.weekly[week])
+            run.predictions[(user_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
+            run.labels_seen[(user_id, week)] = labels
+    return run
+
+
+def _mae(pairs: list[tuple[float | None, float]]) -> float | None:
+    known = [abs(truth - guess) for truth, guess in pairs if truth is not None]
+    return round(float(np.mean(known)), 3) if known else None
+
+
+def _auc(truth: list[bool], scores: list[float]) -> float | None:
+    if len(set(truth)) < 2:
+        return None
+    return round(float(roc_auc_score(truth, scores)), 3)
+
+
+def _metrics(labels: list[Label], progress: Sequence[float], dropout: Sequence[float], success: Sequence[float]) -> dict[str, float | None]:
+    return {
+        "mae": _mae([(label.progress, float(p)) for label, p in zip(labels, progress)]),
+        "auc_dropout": _auc([label.dropout for label in labels], [float(p) for p in dropout]),
+        "auc_success": _auc([label.success for label in labels], [float(p) for p in success]),
+    }
+
+
+def _week_rows(students: Sequence[Student], train: set[int], test: set[int], runs: dict[str, OnlineRun],
+               weeks: int, seed: int) -> list[dict[str, Any]]:
+    by_id = {s.user_id: s for s in students}
+    weekly = {s.user_id: s.weekly for s in students}
+    train_labels = {u: by_id[u].label for u in train}
+    courses = {u: by_id[u].course_id for u in train}
+    rows = []
+    for week in range(1, weeks + 1):
+        users = sorted(u for u in test if by_id[u].open_at(week))
+        row: dict[str, Any] = {"week": week, "n": len(users)}
+        if users:
+            labels = [by_id[u].label for u in users]
+            forest = WeeklyForest(week, FOREST_FEATURES, seed).fit(weekly, train_labels, courses)
+            for name, run in runs.items():
+                row[name] = _metrics(labels, *zip(*(run.predictions[(u, week)] for u in users)))
+                row[f"{name}_labels_seen"] = round(float(np.mean([run.labels_seen[(u, week)] for u in users])), 1)
+            row["forest"] = _metrics(labels, *forest.predict(weekly, users))
+            row["prior"] = {"mae": _mae([(l.progress, prior_progress(weekly[u][week])) for l, u in zip(labels, users)])}
+        rows.append(row)
+    return rows
+
+
+METRICS = (("mae", True), ("auc_dropout", False), ("auc_success", False))  # (name, lower is better)
+
+
+def _versus_forest(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
+    """Per metric: means over the weeks both methods have a value, and the weeks `method` is worse."""
+    out: dict[str, Any] = {}
+    for metric, lower_is_better in METRICS:
+        pairs = [(r["week"], r[method][metric], r["forest"][metric]) for r in rows
+                 if r["n"] and r[method][metric] is not None and r["forest"][metric] is not None]
+        out[metric] = {
+            method: round(float(np.mean([o for _, o, _ in pairs])), 3) if pairs else None,
+            "forest": round(float(np.mean([f for _, _, f in pairs])), 3) if pairs else None,
+            "worse_weeks": [w for w, o, f in pairs if (o > f if lower_is_better else o < f)],
+        }
+    out["matches_or_beats_forest_every_week"] = not any(m["worse_weeks"] for m in out.values())
+    return out
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    strict, warm = _versus_forest(rows, "online"), _versus_forest(rows, "online_warm")
+    starved = [r["week"] for r in rows if r["n"] and r["online_labels_seen"] < 1]
+    return {
+        "online_vs_forest": strict,
+        "online_warm_vs_forest": warm,
+        "notes": (
+            "online (strict time order) can only learn from outcomes that have arrived; flows overlap, so "
+            f"in weeks {starved or 'none'} of the test flows it had seen no label at all and scores with the "
+            "version-0 prior, while the forest was fitted on the earlier flows' outcomes, which arrive only "
+            "after those predictions (it uses labels from the future of the prediction). online_warm gives "
+            "the online model exactly the forest's training students first and then continues online: that "
+            "compares the models on equal information."
+        ),
+    }
+
+
+def evaluate(directory: str | Path, *, weeks: int = 10, seed: int = 0, family: str = DEFAULT_FAMILY,
+             train_share: float = TRAIN_SHARE) -> dict[str, Any]:
+    """The per-week comparison table (see the module docstring); JSON-ready."""
+    return evaluate_students(load_students(Path(directory), weeks), weeks=weeks, seed=seed, family=family,
+                             train_share=train_share)
+
+
+def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int = 0,
+                      family: str = DEFAULT_FAMILY, train_share: float = TRAIN_SHARE) -> dict[str, Any]:
+    """`evaluate` on students already loaded (load_students is the slow part)."""
+    train, test = split_by_flow(students, train_share, seed)
+    runs = {"online": run_online(students, family, seed),
+            "online_warm": run_online(students, family, seed, warm=frozenset(train))}
+    rows = _week_rows(students, train, test, runs, weeks, seed)
+    flows = sorted({(s.course_id, s.flow) for s in students if s.user_id in test}, key=str)
+    return {
+        "protocol": {
+            "split": "test = the later flows (whole flows by start date, until half the students), forest train "
+            "= the earlier flows' students; with one flow only, a random half",
+            "forest": "the seed's method: one RandomForestRegressor (+ RandomForestClassifier for dropout and "
+            "success) per course week k, seed hyper-parameters per week, columns = every feature at the end "
+            "of weeks 1..k, trained offline on all train students' labels, course-balanced sample weights",
+            "online": f"one River model ({family}) for all weeks, replayed in time order: each (student, week) "
+            "snapshot is scored by the model as it stood then (only outcomes that had arrived earlier, any "
+            "flow), and each arriving outcome teaches all that student's earlier snapshots",
+            "online_warm": "the same, but the model first learns the forest's train students (their snapshots "
+            "and outcomes), then replays the test flows in time order, learning their outcomes as they arrive",
+            "scored": "test students at the end of each course week of their flow while their outcome is not "
+            "yet known; all methods score exactly the same (student, week) pairs",
+            "labels": "success = attestation>=50 and progress>=50; dropout = not success and inactive "
+            ">= 20 days at the outcome (or no progress data); progress MAE skips 'Нет данных'",
+            "prior": "version-0 model, no labels: final progress = max(progress, 100 * required_done_share), "
+            "i.e. the student keeps the share of due work they have done so far",
+        },
+        "family": family,
+        "students": {"total": len(students), "labelled": sum(s.label is not None for s in students),
+                     "train": len(train), "test": len(test), "test_flows": [list(f) for f in flows]},
+        "weeks": rows,
+        "online_prequential": runs["online"].models.metrics(),
+        "summary": _summary(rows),
+    }
+
+
+def _table(result: dict[str, Any]) -> str:
+    methods = {"online": "strict", "online_warm": "warm", "forest": "forest"}
+
+    def fmt(value: float | None) -> str:
+        return "     -" if value is None else f"{value:6.3f}"
+
+    head = " | ".join(f"{metric:<11} " + " ".join(f"{short:>6}" for short in methods.values()) for metric, _ in METRICS)
+    lines = [f"week    n | {head}"]
+    for r in result["weeks"]:
+        cells = [" " * 12 + " ".join(fmt(r[m][metric]) if r["n"] else "     -" for m in methods)
+                 for metric, _ in METRICS]
+        lines.append(f"{r['week']:4d} {r['n']:4d} | " + " | ".join(cells))
+    return "\n".join(lines)
+
+
+def run(directory: Path, *, weeks: int = 10, seed: int = 0, family: str = DEFAULT_FAMILY,
+        train_share: float = TRAIN_SHARE, plot: Path | None = None, as_json: bool = False) -> int:
+    """`scorer evaluate`: print the per-week table (or the whole result as JSON), plot it if asked."""
+    result = evaluate(directory, weeks=weeks, seed=seed, family=family, train_share=train_share)
+    if plot is not None:
+        from online_models.evaluation.plot import plot_weeks
+
+        plot_weeks(result, plot)
+    print(json.dumps(result, ensure_ascii=False, indent=2) if as_json else _table(result))
+    return 0

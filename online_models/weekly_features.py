@@ -1,0 +1,42 @@
+"""Each student's features at the end of every course week, kept in Redis until their label arrives.
+
+The worker writes them (through online_models.scoring) as course weeks end; the trainer reads
+them when the student's outcome comes and deletes them in the transaction that publishes the
+model version that learned them.
+"""
+from __future__ import annotations
+
+import json
+
+import redis
+
+from features.eventtime import DAY
+
+#: Weekly features of students whose label never arrives expire instead of piling up.
+TTL_SECONDS = int(400 * DAY)
+
+class WeeklyFeatureStore:
+    """One Redis hash per student: field = course week, value = that week's model input (JSON).
+    Writing the same week again overwrites it, so replays and redeliveries are harmless."""
+
+    def __init__(self, redis_client: redis.Redis, prefix: str = "") -> None:
+        self._redis = redis_client
+        self._prefix = f"{prefix}weeks:"
+
+    def key(self, user_id: int) -> str:
+        return f"{self._prefix}{user_id}"
+
+    def put_many(self, items: list[tuple[int, int, dict[str, float]]]) -> None:
+        """(user_id, week, x) triples in one round trip."""
+        if not items:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for user_id, week, x in items:
+            pipe.hset(self.key(user_id), str(week), json.dumps(x))
+            pipe.expire(self.key(user_id), TTL_SECONDS)
+        pipe.execute()
+
+    def read_all(self, user_id: int) -> dict[int, dict[str, float]]:
+        """A student's features by course week, ascending; left in place until a version has learned them."""
+        raw = self._redis.hgetall(self.key(user_id))
+        return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}

@@ -1,0 +1,48 @@
+"""Reads of students_current for the HTTP read API. Values keep their Python types (datetime, dict)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func, nulls_last, select, text
+
+from storage.postgres.db import shared_engine, timed
+from storage.postgres.tables import STATUSES, StudentCurrent
+
+_CURRENT = StudentCurrent.__table__
+#: Asleep students need help first, then dozing ones, then the active ones most likely to drop out.
+_STATUS_RANK = case({"asleep": 0, "dozing": 1}, value=_CURRENT.c.status, else_=2)
+
+
+def student(database_url: str, user_id: int) -> dict[str, Any] | None:
+    """The student's newest score row, or None if the scorer has not seen them."""
+    with timed("student"), shared_engine(database_url).connect() as connection:
+        row = connection.execute(select(_CURRENT).where(_CURRENT.c.user_id == user_id)).mappings().first()
+        return dict(row) if row else None
+
+
+def at_risk(database_url: str, course_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """A course's students, asleep then dozing then active, each group by highest P(dropout)."""
+    query = (
+        select(_CURRENT)
+        .where(_CURRENT.c.course_id == course_id)
+        .order_by(_STATUS_RANK, nulls_last(_CURRENT.c.p_dropout.desc()), _CURRENT.c.user_id)
+        .limit(limit)
+    )
+    with timed("at_risk"), shared_engine(database_url).connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def status_summary(database_url: str, course_id: int | None = None) -> dict[str, int]:
+    """Students per status, the demo's and dashboard's headline; every status present, zeros included."""
+    query = select(_CURRENT.c.status, func.count()).group_by(_CURRENT.c.status)
+    if course_id is not None:
+        query = query.where(_CURRENT.c.course_id == course_id)
+    with timed("status_summary"), shared_engine(database_url).connect() as connection:
+        counts = {status: n for status, n in connection.execute(query)}
+    return {status: counts.get(status, 0) for status in STATUSES}
+
+
+def ping(database_url: str) -> bool:
+    """Does the database answer a query?"""
+    with timed("ping"), shared_engine(database_url).connect() as connection:
+        return bool(connection.execute(text("select 1")).scalar() == 1)

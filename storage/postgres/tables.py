@@ -1,0 +1,123 @@
+"""The tables the worker writes (score rows, status transitions, model versions) and analysts and the HTTP API read.
+
+Event times (status_since, last_activity_at, updated_at, as_of, at, created_at) are naive
+timestamps in school-local time, exactly as the LMS sends them, so they compare with the
+events themselves; only `updated_wall` is server time. The migrations in
+storage/postgres/migrations create this schema; a test checks that the two agree.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Double, Index, Integer, String, func, literal_column
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from features.activity_status import FROM_STATUSES, STATUSES
+
+#: score_history stores "no model yet" as NULL; the dedupe key must still treat NULLs as equal.
+NO_MODEL_VERSION = literal_column("-1")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        int: BigInteger,  # LMS ids; small counters say Integer explicitly
+        float: Double,
+        datetime: DateTime(timezone=False),
+        dict[str, Any]: JSONB(none_as_null=True),
+        list[str]: JSONB(none_as_null=True),
+    }
+
+
+class StudentCurrent(Base):
+    """The newest score row of each student; never moves back in event time."""
+
+    __tablename__ = "students_current"
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="ck_students_current_status"),
+        Index("ix_students_current_course_status", "course_id", "status"),
+    )
+
+    user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    course_id: Mapped[int | None]
+    flow_num: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    status_since: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]
+    days_inactive: Mapped[float | None]
+    progress_pred: Mapped[float | None]
+    p_dropout: Mapped[float | None]
+    p_success: Mapped[float | None]
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    features: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime]
+    updated_wall: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ScoreHistory(Base):
+    """Every score the worker produced, for calibration and "how did this student drift" questions."""
+
+    __tablename__ = "score_history"
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="ck_score_history_status"),
+        Index("uq_score_history_key", "user_id", "as_of", func.coalesce(literal_column("model_version"),
+                                                                         NO_MODEL_VERSION), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int]
+    course_id: Mapped[int | None]
+    as_of: Mapped[datetime]
+    progress_pred: Mapped[float | None]
+    p_dropout: Mapped[float | None]
+    p_success: Mapped[float | None]
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class StatusTransition(Base):
+    """One alert: a status change, with where in the course the student was when it happened."""
+
+    __tablename__ = "status_transitions"
+    __table_args__ = (
+        CheckConstraint(_in("from_status", FROM_STATUSES), name="ck_status_transitions_from_status"),
+        CheckConstraint(_in("to_status", STATUSES), name="ck_status_transitions_to_status"),
+        Index("ix_status_transitions_course_to_status", "course_id", "to_status"),
+        Index("ix_status_transitions_user_at", "user_id", "at"),
+    )
+
+    alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[int]
+    course_id: Mapped[int | None]
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    days_inactive: Mapped[float | None]
+    last_activity_at: Mapped[datetime | None]
+    course_week: Mapped[int | None] = mapped_column(Integer)
+    module: Mapped[int | None] = mapped_column(Integer)
+    task_id: Mapped[int | None]
+    activity_id: Mapped[int | None]
+    progress_pred: Mapped[float | None]
+    p_dropout: Mapped[float | None]
+    p_success: Mapped[float | None]
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    reasons: Mapped[list[str] | None]
+
+
+class ModelVersion(Base):
+    """What each published model version was trained on and how well it did."""
+
+    __tablename__ = "model_versions"
+
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime | None]
+    n_labels: Mapped[int | None]
+    metrics: Mapped[dict[str, Any] | None]
+    params: Mapped[dict[str, Any] | None]

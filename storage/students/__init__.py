@@ -1,0 +1,6 @@
+"""Per-student rolling state: the StudentStore interface and its implementations."""
+from storage.students.base import Commit, Document, StudentStore
+from storage.students.memory import InMemoryStudentStore
+from storage.students.redis import RedisStudentStore
+
+__all__ = ["Commit", "Document", "InMemoryStudentStore", "RedisStudentStore", "StudentStore"]

@@ -1,0 +1,62 @@
+"""What the pipeline needs from a student store, beside its implementations (Redis, in memory).
+
+A student's document and its redelivery fence are swapped in together by compare-and-set on a
+version, so "apply the event" and "remember it was applied" are one atomic step; the same
+commit keeps a per-partition "due" index (when each student next needs a look) and the
+per-status counters, so finding students who fell asleep never scans everyone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Protocol
+
+#: A student's document as the store keeps it: a JSON object (see streams.core.step.StudentDoc).
+Document = Mapping[str, Any]
+
+
+@dataclass
+class Commit:
+    user_id: int
+    partition: int
+    expected_version: int
+    doc: Document
+    due: float | None  # next time this student needs attention; None: never (until an event)
+    old_status: str  # "" for a student not counted yet
+    new_status: str
+
+
+class StudentStore(Protocol):
+    async def load(self, user_ids: Iterable[int]) -> dict[int, tuple[int, dict[str, Any] | None]]:
+        """Version and document of each student (version 0, None for a student never seen)."""
+
+    async def commit(self, commits: list[Commit]) -> list[int]:
+        """Swap in new documents; returns the students whose version moved under us (to redo)."""
+
+    async def due(self, partition: int, until: float, limit: int = 5000) -> list[int]:
+        """Students of a partition whose next attention time has come."""
+
+    async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:
+        """The group's newest event time (and when it was produced), raised to `ts` if newer."""
+
+    async def status_counts(self) -> dict[str, int]:
+        """Students per status."""
+
+    async def put_schedule(self, records: list[dict[str, Any]]) -> None:
+        """Course schedule rows; the same row twice is harmless, and the schedule version moves."""
+
+    async def schedule_version(self) -> int:
+        """Moves whenever schedule rows are put: cached schedules older than it are stale."""
+
+    async def schedule_records(self, course_id: int) -> list[dict[str, Any]]:
+        """Every schedule row of a course."""
+
+    async def ping(self) -> bool:
+        """Is the store reachable?"""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+def schedule_field(record: Mapping[str, Any]) -> str:
+    """A schedule row's identity within its course: republishing it replaces it."""
+    return f'{record.get("flows")}:{record["activity_id"]}'

@@ -1,0 +1,78 @@
+"""A StudentStore in process memory, with the Redis store's semantics, for fast tests and tools.
+
+Documents are copied in and out as JSON, so a caller can never change what is stored
+without a commit (as with Redis).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable
+
+import orjson
+
+from storage.students.base import Commit, schedule_field
+
+
+class InMemoryStudentStore:
+    def __init__(self) -> None:
+        self.docs: dict[int, tuple[int, bytes]] = {}
+        self.due_at: dict[int, dict[int, float]] = {}  # partition -> user -> due time
+        self.counts: Counter[str] = Counter()
+        self.newest: tuple[float, float] | None = None
+        self.schedules: dict[int, dict[str, dict[str, Any]]] = {}
+        self.schedule_puts = 0
+
+    async def load(self, user_ids: Iterable[int]) -> dict[int, tuple[int, dict[str, Any] | None]]:
+        out: dict[int, tuple[int, dict[str, Any] | None]] = {}
+        for user_id in user_ids:
+            version, raw = self.docs.get(user_id, (0, b""))
+            out[user_id] = (version, orjson.loads(raw) if raw else None)
+        return out
+
+    async def commit(self, commits: list[Commit]) -> list[int]:
+        conflicts = []
+        for c in commits:
+            if self.docs.get(c.user_id, (0, b""))[0] != c.expected_version:
+                conflicts.append(c.user_id)
+                continue
+            self.docs[c.user_id] = (c.expected_version + 1, orjson.dumps(c.doc))
+            partition = self.due_at.setdefault(c.partition, {})
+            if c.due is None:
+                partition.pop(c.user_id, None)
+            else:
+                partition[c.user_id] = c.due
+            if c.old_status != c.new_status:
+                if c.old_status:
+                    self.counts[c.old_status] -= 1
+                if c.new_status:
+                    self.counts[c.new_status] += 1
+        return conflicts
+
+    async def due(self, partition: int, until: float, limit: int = 5000) -> list[int]:
+        ready = sorted((at, user) for user, at in self.due_at.get(partition, {}).items() if at <= until)
+        return [user for _, user in ready[:limit]]
+
+    async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:
+        if self.newest is None or ts > self.newest[0]:
+            self.newest = (ts, produced_at)
+        return self.newest
+
+    async def status_counts(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    async def put_schedule(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            self.schedules.setdefault(record["course_id"], {})[schedule_field(record)] = dict(record)
+        self.schedule_puts += 1
+
+    async def schedule_version(self) -> int:
+        return self.schedule_puts
+
+    async def schedule_records(self, course_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.schedules.get(course_id, {}).values()]
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

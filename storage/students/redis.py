@@ -1,0 +1,147 @@
+"""The student store in Redis: per-student rolling state written atomically with its own redelivery fence.
+
+Each student is one hash: `v` (a version for compare-and-set) and `doc` (JSON: feature state,
+status machine, and the last applied Kafka offset per topic). One Lua script swaps the
+document in, and keeps the per-partition `due` sorted set (when a student next needs a look:
+inactivity thresholds, pending activity, week ends) and the status counters in the same step.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+import orjson
+import redis.asyncio as aioredis
+
+from storage.students.base import Commit, schedule_field
+from streams.metrics import STORE_ERRORS, STORE_LATENCY
+
+_COMMIT = """
+local current = redis.call('HGET', KEYS[1], 'v')
+if (current or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
+if ARGV[5] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
+if ARGV[6] ~= ARGV[7] then
+  if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[6], -1) end
+  if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[7], 1) end
+end
+return 1
+"""
+
+_RAISE_NEWEST = """
+local current = redis.call('HMGET', KEYS[1], 'ts', 'at')
+if current[1] and tonumber(current[1]) >= tonumber(ARGV[1]) then return current end
+redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'at', ARGV[2])
+return {ARGV[1], ARGV[2]}
+"""
+
+
+class _Timed:
+    """Latency and error metrics for one store operation."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, exc_type: type | None, *_: object) -> None:
+        STORE_LATENCY.labels("redis", self.operation).observe(time.perf_counter() - self.started)
+        if exc_type is not None:
+            STORE_ERRORS.labels("redis", self.operation).inc()
+
+
+class RedisStudentStore:
+    def __init__(self, client: aioredis.Redis, prefix: str = "") -> None:
+        self.redis = client
+        self.prefix = f"{prefix}scorer:"
+        self._commit = client.register_script(_COMMIT)
+        self._raise_newest = client.register_script(_RAISE_NEWEST)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "") -> RedisStudentStore:
+        return cls(aioredis.Redis.from_url(url), prefix)
+
+    def _student_key(self, user_id: int) -> str:
+        return f"{self.prefix}st:{user_id}"
+
+    def _due_key(self, partition: int) -> str:
+        return f"{self.prefix}due:{partition}"
+
+    @property
+    def _status_key(self) -> str:
+        return f"{self.prefix}status_counts"
+
+    async def load(self, user_ids: Iterable[int]) -> dict[int, tuple[int, dict[str, Any] | None]]:
+        """Version and document of each student (version 0, None for a student never seen)."""
+        ids = list(user_ids)
+        with _Timed("load"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for user_id in ids:
+                    pipe.hmget(self._student_key(user_id), "v", "doc")
+                rows = await pipe.execute()
+        return {
+            user_id: (int(version or 0), orjson.loads(doc) if doc else None)
+            for user_id, (version, doc) in zip(ids, rows)
+        }
+
+    async def commit(self, commits: list[Commit]) -> list[int]:
+        """Swap in new documents; returns the students whose version moved under us (to redo)."""
+        if not commits:
+            return []
+        with _Timed("commit"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for c in commits:
+                    await self._commit(
+                        keys=[self._student_key(c.user_id), self._due_key(c.partition), self._status_key],
+                        args=[c.expected_version, c.expected_version + 1,
+                              orjson.dumps(c.doc), c.user_id,
+                              "" if c.due is None else repr(c.due), c.old_status, c.new_status],
+                        client=pipe,
+                    )
+                results = await pipe.execute()
+        return [c.user_id for c, ok in zip(commits, results) if not ok]
+
+    async def due(self, partition: int, until: float, limit: int = 5000) -> list[int]:
+        """Students of a partition whose next attention time has come."""
+        with _Timed("due"):
+            members = await self.redis.zrangebyscore(self._due_key(partition), "-inf", until, start=0, num=limit)
+        return [int(m) for m in members]
+
+    async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:
+        """The group's newest event time (and when it was produced), raised to `ts` if newer."""
+        with _Timed("raise_newest"):
+            newest, at = await self._raise_newest(keys=[f"{self.prefix}newest"], args=[repr(ts), repr(produced_at)])
+        return float(newest), float(at)
+
+    async def status_counts(self) -> dict[str, int]:
+        with _Timed("status_counts"):
+            raw = await self.redis.hgetall(self._status_key)
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def put_schedule(self, records: list[dict[str, Any]]) -> None:
+        """Schedule rows, one hash per course; setting the same row twice is harmless."""
+        by_course: dict[int, dict[str, str]] = {}
+        for record in records:
+            by_course.setdefault(record["course_id"], {})[schedule_field(record)] = orjson.dumps(record)
+        with _Timed("put_schedule"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for course_id, fields in by_course.items():
+                    pipe.hset(f"{self.prefix}sched:{course_id}", mapping=fields)
+                pipe.incr(f"{self.prefix}sched_version")
+                await pipe.execute()
+
+    async def schedule_version(self) -> int:
+        with _Timed("schedule_version"):
+            return int(await self.redis.get(f"{self.prefix}sched_version") or 0)
+
+    async def schedule_records(self, course_id: int) -> list[dict[str, Any]]:
+        with _Timed("schedule_records"):
+            raw = await self.redis.hvals(f"{self.prefix}sched:{course_id}")
+        return [orjson.loads(v) for v in raw]
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    async def close(self) -> None:
+        await self.redis.aclose()

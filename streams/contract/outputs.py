@@ -1,0 +1,86 @@
+"""What the scorer produces: model scores, alerts (critical points) and score rows.
+
+The per-student step builds these; the Kafka producer sends `Alert.to_message()` (the
+`alert` schema) and the Postgres sink stores alerts as status transitions and score rows as
+student snapshots. Times are epoch seconds of event time (see features.eventtime).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from features.eventtime import format_ts
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """The three predictions and the model version that made them (None: not scored yet)."""
+
+    progress: float | None = None
+    p_dropout: float | None = None
+    p_success: float | None = None
+    model_version: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"progress": self.progress, "p_dropout": self.p_dropout, "p_success": self.p_success,
+                "model_version": self.model_version}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Scores:
+        return cls(data.get("progress"), data.get("p_dropout"), data.get("p_success"), data.get("model_version"))
+
+
+@dataclass(frozen=True, slots=True)
+class CoursePosition:
+    """Where in the course calendar a moment falls (the latest schedule row shown by then)."""
+
+    course_week: int | None = None
+    module: int | None = None
+    task_id: int | None = None
+    activity_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A critical point: the student's activity status changed at event time `at`."""
+
+    alert_id: str  # deterministic: the same transition found twice has the same id
+    user_id: int
+    course_id: int | None
+    from_status: str
+    to_status: str
+    at: float
+    days_inactive: float
+    last_activity: float | None
+    scores: Scores
+    reasons: tuple[str, ...]
+    position: CoursePosition = field(default_factory=CoursePosition)
+
+    def to_message(self) -> dict[str, Any]:
+        """The `alert` record the notification service reads."""
+        return {
+            "alert_id": self.alert_id, "user_id": self.user_id, "course_id": self.course_id,
+            "from_status": self.from_status, "to_status": self.to_status, "ts": format_ts(self.at),
+            "days_inactive": round(self.days_inactive, 3),
+            "last_activity_ts": None if self.last_activity is None else format_ts(self.last_activity),
+            "scores": {"progress": self.scores.progress, "p_dropout": self.scores.p_dropout,
+                       "p_success": self.scores.p_success},
+            "model_version": self.scores.model_version, "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRow:
+    """A student's snapshot as of event time `updated_at`: status, scores and the features behind them."""
+
+    user_id: int
+    course_id: int | None
+    flow_num: int | None
+    status: str
+    status_since: float | None
+    last_activity_at: float | None
+    days_inactive: float | None
+    scores: Scores
+    features: dict[str, float]
+    updated_at: float
+    new_history_day: bool  # the first row of this student's event-time day: score history keeps it

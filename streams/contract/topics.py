@@ -1,0 +1,38 @@
+"""The topics: logical names (the physical name adds the settings' prefix) and what each carries."""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Topic(str, Enum):
+    AUTHORIZATIONS = "lms.authorizations"
+    PAGE_VIEWS = "lms.page_views"
+    EXERCISE_RESULTS = "lms.exercise_results"
+    WEBINAR_EVENTS = "lms.webinar_events"
+    STUDENTS = "lms.students"
+    SCHEDULE = "lms.schedule"
+    OUTCOMES = "lms.outcomes"
+    ALERTS = "scorer.alerts"
+    DEAD_LETTERS = "scorer.dead_letters"
+
+    def physical(self, prefix: str = "") -> str:
+        return f"{prefix}{self.value}"
+
+
+#: Record kind carried by each topic (the name of its JSON Schema).
+TOPIC_SCHEMA: dict[Topic, str] = {
+    Topic.AUTHORIZATIONS: "authorization",
+    Topic.PAGE_VIEWS: "page_view",
+    Topic.EXERCISE_RESULTS: "exercise_result",
+    Topic.WEBINAR_EVENTS: "webinar_event",
+    Topic.STUDENTS: "student",
+    Topic.SCHEDULE: "schedule_activity",
+    Topic.OUTCOMES: "outcome",
+    Topic.ALERTS: "alert",
+    Topic.DEAD_LETTERS: "dead_letter",
+}
+
+#: What a student does: these move the inactivity clock.
+ACTIVITY_TOPICS = (Topic.AUTHORIZATIONS, Topic.PAGE_VIEWS, Topic.EXERCISE_RESULTS, Topic.WEBINAR_EVENTS)
+#: Everything the LMS publishes (keyed by student, except the schedule which is keyed by course).
+INPUT_TOPICS = (*ACTIVITY_TOPICS, Topic.STUDENTS, Topic.SCHEDULE, Topic.OUTCOMES)

@@ -1,0 +1,337 @@
+"""One synthetic student living through module 2, day by day.
+
+The behaviour is driven by two latent traits: motivation (how much the student wants to study)
+and skill (how well attempts go). Engagement drifts around motivation and is what the LMS can
+see: how often the student logs in, how much they do per session, whether they come to
+webinars. Failing exercises lowers engagement, much more in the first three weeks (the seed's
+hypothesis that early failure drives dropout). Low engagement makes the student doze off
+(7-19 idle days) or fall asleep (20+ days); some come back, some leave for good. Those who
+stay keep logging in now and then after the module (the next one has begun), so going quiet
+for good is what leaving looks like in the export.
+
+Times are whole epoch seconds, naive school time read as UTC (the contract's convention).
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from features.eventtime import DAY as _DAY
+from streams.lms.synthetic.course import MODULE, WEBINAR_DAY, WEEKS, Activity, Course, Lesson
+from streams.lms.tags import OFFLINE_TAG as OFFLINE
+from streams.lms.tags import ONLINE_TAG as ONLINE
+
+DAY = int(_DAY)  # whole seconds: the simulation steps through days with integer arithmetic
+EARLY = 21 * DAY  # "the first weeks" of the seed's early-failure hypothesis
+HOLIDAYS = (datetime(2023, 12, 30), datetime(2024, 1, 9))  # New Year: everyone studies less
+PAID, COMPLETED = "#M1-оплачен", "#M2-завершил"
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=timezone.utc).timestamp())
+
+
+_HOLIDAYS = tuple(epoch(d) for d in HOLIDAYS)
+
+
+@dataclass(frozen=True)
+class Traits:
+    user_id: int
+    unti_id: int
+    course: Course
+    flow: int
+    motivation: float  # 0..1
+    skill: float  # ~N(0, 1)
+    hour: float  # usual session start, school time
+    weekend: float  # activity multiplier on Saturdays and Sundays
+    online: bool  # learning format at enrolment
+    switch_day: int | None  # day after the flow start the format tag flips
+    typo: str | None  # misspelt online tag at enrolment (the seed filter's #оулайн/#оглайн)
+    paid_day: int | None  # day after the flow start the payment tag is added (< 0: at enrolment)
+    set_form: bool  # enrolment logged as 'Установлен хештег "…"' instead of "Были хештеги: …"
+    ghost: bool  # enrolled but never studies
+    user_agent: str
+    window: tuple[int, int]
+
+
+@dataclass
+class Rows:
+    """Output rows per file, times as epoch seconds."""
+
+    authorization: list[tuple] = field(default_factory=list)
+    views: list[tuple] = field(default_factory=list)
+    results: list[tuple] = field(default_factory=list)
+    webinars: list[tuple] = field(default_factory=list)
+    logs: list[tuple] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    progress: int  # share of the module's graded activities passed, 0..100
+    attestation: int | None  # None = not passed
+    attestation_ts: int | None
+    dropout: bool  # left for good before the module ended, without succeeding
+    dropout_ts: int | None  # the last thing the LMS saw of them
+    attempted: bool  # tried any exercise; if not, the LMS may report 'Нет данных'
+
+    @property
+    def success(self) -> bool:
+        """The seed analysts' rule: attestation >= 50 and progress >= 50."""
+        return self.attestation is not None and self.attestation >= 50 and self.progress >= 50
+
+
+def _minute(t: int) -> int:
+    """Files with the dd.mm.yyyy HH:MM layout only keep minutes."""
+    return t - t % 60
+
+
+class StudentSim:
+    def __init__(self, traits: Traits, rng: random.Random, rows: Rows, horizon: int) -> None:
+        """`horizon`: when the export was taken (epoch seconds), at or after this flow's end."""
+        self.s, self.rng, self.rows, self.horizon = traits, rng, rows, horizon
+        course = traits.course
+        self.start = epoch(course.shown(traits.flow, 0))
+        self.day0 = self.start - self.start % DAY
+        self.end = epoch(course.end(traits.flow))
+        self.shown = [epoch(course.shown(traits.flow, w)) for w in range(WEEKS)]
+        self.next_activity = [0] * len(course.lessons)
+        self.best: dict[int, int] = {}  # graded activity -> best result
+        self.passed: set[int] = set()
+        self.engagement = min(0.98, max(0.02, traits.motivation + rng.gauss(0, 0.1)))
+        self.early_failures = 0
+        self.last: int | None = None
+        self.attestation_ts: int | None = None
+        self.tags: list[str] = []
+        self.switch_ts = None if traits.switch_day is None else self.day0 + traits.switch_day * DAY + 10 * 3600
+
+    # -- tags -------------------------------------------------------------------------------
+    def online_at(self, t: int) -> bool:
+        flipped = self.switch_ts is not None and t >= self.switch_ts
+        return self.s.online != flipped
+
+    def _tag_log(self, t: int, before: list[str], after: list[str]) -> None:
+        comment = f"Были хештеги: {' '.join(before)}, стали: {' '.join(after)}"
+        self.rows.logs.append((self.s.user_id, _minute(t), "tags-changed", comment))
+
+    def enrol(self) -> int:
+        """Enrolment tags a few days before the flow starts, then the administrative changes:
+        typo fix, payment, format switch. Returns the enrolment time."""
+        s, rng = self.s, self.rng
+        t = self.day0 - rng.randint(1, 6) * DAY + rng.randint(9 * 3600, 20 * 3600)
+        fmt = ONLINE if s.online else OFFLINE
+        if s.set_form:
+            tags = [fmt]
+            self.rows.logs.append((s.user_id, _minute(t), "tags-changed", f'Установлен хештег "{fmt}"'))
+        else:
+            tags = ["#entry-email", s.typo or fmt] + ([PAID] if s.paid_day is not None and s.paid_day < 0 else [])
+            self._tag_log(t, [], tags)
+        changes: list[tuple[int, str]] = []
+        if s.typo:
+            changes.append((t + rng.randint(1, 3) * DAY, "typo"))
+        if s.paid_day is not None and s.paid_day >= 0:
+            changes.append((self.day0 + s.paid_day * DAY + rng.randint(9 * 3600, 21 * 3600), "paid"))
+        if self.switch_ts is not None:
+            changes.append((self.switch_ts, "switch"))
+        for when, kind in sorted(changes):
+            after = list(tags)
+            if kind == "typo":
+                after[after.index(s.typo)] = ONLINE
+            elif kind == "paid":
+                after.append(PAID)
+            else:
+                old, new = (ONLINE, OFFLINE) if s.online else (OFFLINE, ONLINE)
+                after = [new if tag == old else tag for tag in after]
+            self._tag_log(when, tags, after)
+            tags = after
+        self.tags = tags
+        return t
+
+    # -- activity ---------------------------------------------------------------------------
+    def login(self, t: int) -> None:
+        width, height = self.s.window
+        height -= self.rng.choice((0, 0, 14, 28))  # browser bars come and go, as in the seed's 932/918
+        self.rows.authorization.append((self.s.user_id, t, self.s.user_agent, f"{width}x{height}"))
+        self.last = t
+
+    def view(self, t: int, lesson: Lesson, activity: Activity | None) -> None:
+        if activity is None:
+            self.rows.views.append((self.s.user_id, t, "занятие", lesson.task_id, MODULE, lesson.attestation, ""))
+        else:
+            self.rows.views.append((self.s.user_id, t, "активность", activity.activity_id, MODULE, lesson.attestation,
+                                    activity.kind))
+        self.last = t
+
+    def attempt(self, t: int, activity: Activity) -> int:
+        """Attempts at one graded activity until it is passed, skipped or given up; returns the
+        time after the last attempt."""
+        rng, s = self.rng, self.s
+        if rng.random() < 0.03 + 0.12 * (1 - self.engagement):
+            self.rows.results.append((MODULE, activity.activity_id, s.user_id, t, "Пропуск", 0))
+            self.best.setdefault(activity.activity_id, 0)
+            self.last = t
+            return t
+        for tries in range(4):
+            logit = 1.3 * s.skill + 1.5 * (self.engagement - 0.5) - activity.difficulty + 0.5 * tries
+            if rng.random() < 1 / (1 + math.exp(-logit)):
+                result = 100 if activity.kind == "question" or rng.random() < 0.6 else rng.randint(60, 99)
+                self.passed.add(activity.activity_id)
+                self.engagement = min(0.98, self.engagement + 0.015)
+            else:
+                result = 0 if activity.kind == "question" else rng.randint(0, 59)
+                early = t - self.start < EARLY
+                self.early_failures += early
+                self.engagement = max(0.02, self.engagement - (0.06 if early else 0.015))
+            self.rows.results.append((MODULE, activity.activity_id, s.user_id, t, str(result), int(result >= 60)))
+            self.best[activity.activity_id] = max(result, self.best.get(activity.activity_id, 0))
+            if activity.attestation:
+                self.attestation_ts = t
+            if result >= 60 or rng.random() > 0.4 + 0.5 * self.engagement:
+                break
+            t += rng.randint(120, 900)
+        self.last = t
+        return t
+
+    def pick_lesson(self, t: int, rush: bool) -> int | None:
+        """The earliest open lesson with work left; the attestation first when `rush`."""
+        lessons = self.s.course.lessons
+        open_ = [i for i, shown in enumerate(self.shown)
+                 if shown <= t and self.next_activity[i] < len(lessons[i].activities)]
+        if not open_:
+            return None
+        return open_[-1] if rush and lessons[open_[-1]].attestation else open_[0]
+
+    def usual_time(self, day: int) -> int:
+        """A moment of `day` (midnight, epoch) near the hour this student usually studies."""
+        hour = min(23.5, max(6.5, self.s.hour + self.rng.gauss(0, 1.0)))
+        return day + int(hour * 3600) + self.rng.randint(0, 59)
+
+    def session(self, day: int) -> None:
+        rng, lessons = self.rng, self.s.course.lessons
+        t = self.usual_time(day)
+        self.login(t)
+        if rng.random() < 0.2:  # a second device or an expired token
+            self.login(t + rng.randint(60, 1800))
+        budget = 1 + int(rng.expovariate(1 / (2 + 9 * self.engagement)))
+        rush = rng.random() < 0.8
+        current = None
+        while budget > 0:
+            index = self.pick_lesson(t, rush)
+            if index is None:
+                return
+            lesson = lessons[index]
+            if index != current:
+                t += rng.randint(20, 120)
+                self.view(t, lesson, None)
+                current = index
+            if rng.random() < 0.08 and index > 0:  # a look back at an earlier lesson
+                back = lessons[rng.randrange(index)]
+                t += rng.randint(30, 300)
+                self.view(t, back, rng.choice(back.activities))
+            activity = lesson.activities[self.next_activity[index]]
+            t += rng.randint(30, 240)
+            self.view(t, lesson, activity)
+            if activity.graded:
+                t = self.attempt(t + rng.randint(120, 1200), activity)
+            else:
+                t += rng.randint(60, 600)
+            self.next_activity[index] += 1
+            budget -= 1
+
+    def webinar(self, week: int) -> None:
+        """Connect/disconnect pairs; sometimes the connection drops and comes back."""
+        rng, s = self.rng, self.s
+        start = self.shown[week] + int(WEBINAR_DAY.total_seconds())
+        joined = start + rng.randint(-300, 1200)
+        left = joined + rng.randint(900, 5400)
+        fmt = "онлайн" if self.online_at(joined) else "офлайн"
+        intro = int(week == 0)
+        webinar_id = s.course.webinar_id(s.flow, week)
+        moments = [joined, left]
+        if rng.random() < 0.15:
+            drop = rng.randint(joined + 300, left - 300)
+            moments = [joined, drop, drop + rng.randint(60, 300), left]
+        for i, moment in enumerate(moments):
+            event = "Подключение" if i % 2 == 0 else "Отключение"
+            self.rows.webinars.append((s.user_id, _minute(moment), event, webinar_id, fmt, intro, MODULE))
+        self.last = left
+
+    # -- the module -------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return all(n == len(lesson.activities) for n, lesson in zip(self.next_activity, self.s.course.lessons))
+
+    def _day_factor(self, day: int) -> float:
+        weekend = self.s.weekend if (day // DAY + 3) % 7 >= 5 else 1.0  # 1970-01-01 was a Thursday
+        return weekend * (0.45 if _HOLIDAYS[0] <= day < _HOLIDAYS[1] else 1.0)
+
+    def run(self) -> Outcome:
+        rng, s = self.rng, self.s
+        enrolled = self.enrol()
+        if s.ghost:
+            if rng.random() < 0.5:
+                self.login(enrolled + rng.randint(3600, 5 * DAY))
+            return self._outcome(dropped_at=self.last or enrolled)
+        for _ in range(int(rng.random() * 10 * s.motivation)):  # module 1, before this one
+            self.login(self.usual_time(self.day0 - rng.randint(8, 49) * DAY))
+        webinar_days = {(self.shown[w] + int(WEBINAR_DAY.total_seconds()) - self.day0) // DAY: w for w in range(WEEKS)}
+        idle_until, dropped_at, resume = -99, None, self.end
+        for d in range(-3, (self.end - self.day0) // DAY):
+            day = self.day0 + d * DAY
+            resume = day + DAY
+            if d < idle_until:
+                continue
+            if d == idle_until:  # back from a break, with some of the old drive
+                self.engagement = (self.engagement + s.motivation) / 2
+            if self.last is not None and d >= 0:
+                apathy = 1 - self.engagement
+                phase = 1.5 - min(1.0, max(0.0, (day - self.start) / (self.end - self.start)))  # most leave early
+                if rng.random() < 0.0005 + 0.02 * apathy ** 3 * phase * (1 + 0.5 * min(self.early_failures, 6)):
+                    dropped_at = self.last  # leaves for good
+                    break
+                if rng.random() < 0.003 + 0.03 * apathy ** 2:
+                    idle = rng.randint(7, 19) if rng.random() < 0.6 else rng.randint(20, 35)
+                    idle_until = d + idle
+                    resume = self.day0 + idle_until * DAY
+                    if resume >= self.end:  # the break outlasts the module: asleep = gone, dozing = back later
+                        dropped_at = self.last if idle >= 20 else None
+                        break
+                    continue
+            self.engagement = min(0.98, max(0.02, self.engagement + 0.08 * (s.motivation - self.engagement)
+                                            + rng.gauss(0, 0.03)))
+            if d in webinar_days and rng.random() < 0.1 + 0.55 * self.engagement:
+                self.webinar(webinar_days[d])
+            if rng.random() < (0.15 + 0.6 * self.engagement) * self._day_factor(day):
+                self.session(day)
+                if self.finished:
+                    break
+        if dropped_at is None:
+            self.linger(resume)
+        return self._outcome(dropped_at)
+
+    def linger(self, first_day: int) -> None:
+        """A student who stayed keeps logging in now and then after finishing the module: the
+        next module has begun, which this export does not cover."""
+        for day in range(first_day, self.horizon, DAY):
+            if self.rng.random() < (0.1 + 0.3 * self.s.motivation) * self._day_factor(day):
+                self.login(self.usual_time(day))
+
+    def _outcome(self, dropped_at: int | None) -> Outcome:
+        course = self.s.course
+        graded = course.graded
+        progress = round(100 * sum(a.activity_id in self.passed for a in graded) / len(graded))
+        exam = [a for a in graded if a.attestation]
+        score = round(sum(self.best.get(a.activity_id, 0) for a in exam) / len(exam))
+        attestation = score if score >= 50 else None
+        passed = Outcome(progress, attestation, self.attestation_ts if attestation is not None else None,
+                         False, None, bool(self.best))
+        if attestation is not None:
+            self.tags_completed(self.attestation_ts)
+        if dropped_at is None or passed.success:
+            return passed
+        return replace(passed, dropout=True, dropout_ts=dropped_at)
+
+    def tags_completed(self, t: int) -> None:
+        """The LMS tags a student who passed the module (the seed's #M2-завершил)."""
+        self._tag_log(t + 3600, self.tags, [*self.tags, COMPLETED])

@@ -1,0 +1,234 @@
+"""`scorer bench --json`: throughput and latency of the full pipeline, with the raw limit beside it.
+
+One run, one machine, so the figures compare (these machines are noisy):
+- raw: an aiokafka consumer reading the same records with getmany and doing nothing: the limit;
+- faust_agent: a Faust agent that only counts the same records (why the worker does not read
+  through a Faust agent: see streams.consumer);
+- pipeline: the worker's BatchConsumer and Pipeline (with model scoring) in this process, no trainer;
+- worker: the real `scorer worker` process, from its partition assignment to its last record;
+- two_workers: two worker processes in one consumer group, the same way (scale-out);
+- latency: with the worker caught up, records are produced at a steady rate; p50/p99 of
+  produced -> scored come from the worker's own histogram.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from features.eventtime import format_ts, parse_ts
+from streams.contract import INPUT_TOPICS, Topic, encode, key_of
+from streams.kafka.admin import ensure_topics, new_producer
+from streams.kafka.consumer import BATCH_MAX, BatchConsumer, InputRecord, Offsets
+from streams.lms.events import Event
+from streams.lms.synthetic import generate
+from streams.runtime import running
+from streams.settings import Settings
+from streams.tools.embedded import embedded_stack, free_port
+from streams.tools.processes import (
+    histogram_buckets, histogram_quantile, samples, scrape, scrape_if_up, stop, worker_process,
+)
+from streams.tools.replay import load_records, replay
+
+LATENCY = "scorer_processing_latency_seconds"
+
+
+async def _drain(settings: Settings, expected: int) -> float:
+    """Seconds for a bare aiokafka consumer to read `expected` records (from the first one)."""
+    topics = [t.physical(settings.topic_prefix) for t in INPUT_TOPICS]
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                                auto_offset_reset="earliest", group_id=None, max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    partitions = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    seen, started = 0, None
+    try:
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=BATCH_MAX)
+            records = sum(len(rs) for rs in batch.values())
+            if records and started is None:
+                started = time.perf_counter()
+            seen += records
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - (started or time.perf_counter())
+
+
+async def _pipeline_seconds(settings: Settings, expected: int) -> float:
+    """The worker's own Runtime and BatchConsumer in this process: the worker without Faust and HTTP."""
+    settings = settings.copy(app_id=f"{settings.app_id}-bench-pipeline")
+    async with running(settings) as runtime:
+        assert runtime.pipeline is not None
+        pipeline = runtime.pipeline
+        seen, started, finished = 0, 0.0, asyncio.Event()
+
+        async def process(records: list[InputRecord], offsets: Offsets) -> None:
+            nonlocal seen, started
+            if records and not started:
+                started = time.perf_counter()
+            await pipeline.process(records, offsets)
+            seen += len(records)
+            if seen >= expected:
+                finished.set()
+
+        consumer = BatchConsumer(settings, process, pipeline.forget)
+        consuming = asyncio.create_task(consumer.run())
+        waiting = asyncio.create_task(finished.wait())
+        try:
+            await asyncio.wait([consuming, waiting], return_when=asyncio.FIRST_COMPLETED)
+            if consuming.done():
+                consuming.result()  # it can only have stopped by failing: raise that
+            return time.perf_counter() - started
+        finally:
+            consumer.stop()
+            waiting.cancel()
+            await asyncio.gather(consuming, waiting, return_exceptions=True)
+
+
+def _workers_rate(settings: Settings, expected: int, work: Path,
+                  count: int = 1) -> tuple[float, list[int], list[subprocess.Popen[bytes]]]:
+    """`count` worker processes in one group: seconds from the first partition assignment (the
+    workers' own clock reading) until they have read `expected` records between them."""
+    ports = [free_port() for _ in range(count)]
+    processes = [worker_process(settings, port, work / f"bench-worker-{port}.log") for port in ports]
+    started = None
+    try:
+        while True:
+            for port, process in zip(ports, processes):
+                if process.poll() is not None:
+                    tail = (work / f"bench-worker-{port}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"worker exited with {process.returncode}:\n{tail}")
+            figures = [scrape_if_up(port) for port in ports]
+            assigned_at = [f["scorer_assignment_timestamp_seconds"] for f in figures
+                           if f.get("scorer_assignment_timestamp_seconds")]
+            if started is None and assigned_at:
+                started = min(assigned_at)
+            if sum(f.get("scorer_events_consumed_total", 0) for f in figures) >= expected:
+                return time.time() - started, ports, processes
+            time.sleep(0.05)
+    except BaseException:
+        stop(processes)
+        raise
+
+
+def _faust_agent_seconds(settings: Settings, expected: int, work: Path, timeout: float = 600) -> float:
+    result = work / "faust-probe.txt"
+    with (work / "faust-probe.log").open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "faust-probe", str(expected), str(result)],
+                                   env={**os.environ, **settings.to_env()}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            process.wait(timeout)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    if not result.exists():
+        raise RuntimeError(f"faust probe failed: {(work / 'faust-probe.log').read_text(errors='replace')[-3000:]}")
+    return float(result.read_text())
+
+
+def _wait_idle(port: int, quiet_polls: int = 4) -> None:
+    """Until the worker has scored nothing new for `quiet_polls` half-second polls."""
+    last, quiet = -1.0, 0
+    while quiet < quiet_polls:
+        count = scrape(port).get(f"{LATENCY}_count", 0.0)
+        quiet = quiet + 1 if count == last else 0
+        last = count
+        time.sleep(0.5)
+
+
+async def _steady_load(settings: Settings, records: list[Event], rate: float, seconds: float) -> int:
+    """Produce fresh logins and page views (new event times after the history) at `rate` per second;
+    returns how many were produced."""
+    activity = [(t, r) for t, r in records if t in (Topic.AUTHORIZATIONS, Topic.PAGE_VIEWS)]
+    producer = new_producer(settings, linger_ms=0)
+    await producer.start()
+    sent, started = 0, time.perf_counter()
+    last_ts = max(parse_ts(r["ts"]) for _, r in records)
+    try:
+        while time.perf_counter() - started < seconds:
+            topic, record = activity[sent % len(activity)]
+            fresh = {**record, "ts": format_ts(last_ts + 60 + sent)}
+            await producer.send(topic.physical(settings.topic_prefix), encode(fresh), key=key_of(topic, fresh))
+            sent += 1
+            await asyncio.sleep(max(0.0, sent / rate - (time.perf_counter() - started)))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def run(events: int = 50_000, as_json: bool = False) -> int:
+    """`scorer bench`: generate ~`events` records, measure, print the figures as JSON."""
+    with TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        students = max(20, events // 120)  # the generator writes ~120 records a student
+        generate(work / "lms", students=students, seed=1)
+        records, _ = load_records(work / "lms")
+        base = Settings.from_env().copy(state_dir=str(work / "var"))
+        with embedded_stack(base) as settings:
+            figures = asyncio.run(_measure(settings, records, work))
+    figures["students"] = students
+    print(json.dumps(figures, indent=None if as_json else 2))
+    return 0
+
+
+async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[str, Any]:
+    expected = len(events)
+    await ensure_topics(settings)
+    await replay(settings, work / "lms", progress=False)
+    raw = await _drain(settings, expected)
+    faust_agent_seconds = await asyncio.to_thread(_faust_agent_seconds, settings, expected, work)
+    await _forget_state(settings)  # a Redis kept from an earlier run would fence every record off
+    pipeline_seconds = await _pipeline_seconds(settings, expected)
+    await _forget_state(settings)  # the worker must do the same work again, not find it fenced
+    worker_seconds, (port,), processes = await asyncio.to_thread(_workers_rate, settings, expected, work)
+    try:
+        await asyncio.to_thread(_wait_idle, port)  # the backlog's last batches must not count as latency
+        before = histogram_buckets(samples(port), LATENCY)
+        sent = await _steady_load(settings, events, rate=500, seconds=5)
+        await asyncio.sleep(2)
+        after = histogram_buckets(samples(port), LATENCY)
+    finally:
+        stop(processes)
+    await _forget_state(settings)
+    pair = settings.copy(app_id=f"{settings.app_id}-bench-pair")  # a new group: reads from the start
+    pair_records = expected + sent  # the latency phase added records
+    pair_seconds, _, processes = await asyncio.to_thread(_workers_rate, pair, pair_records, work, 2)
+    stop(processes)
+    delta = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
+    return {
+        "records": expected,
+        "raw_consumer_records_per_s": round(expected / raw, 1),
+        "faust_agent_records_per_s": round(expected / faust_agent_seconds, 1),
+        "pipeline_records_per_s": round(expected / pipeline_seconds, 1),
+        "worker_records_per_s": round(expected / worker_seconds, 1),
+        "faust_agent_vs_raw": round(raw / faust_agent_seconds, 4),
+        "pipeline_vs_raw": round(raw / pipeline_seconds, 4),
+        "worker_vs_raw": round(raw / worker_seconds, 4),
+        "two_workers_records_per_s": round(pair_records / pair_seconds, 1),
+        "two_workers_vs_one": round(pair_records / pair_seconds / (expected / worker_seconds), 3),
+        "latency_records": sent,
+        "latency_p50_s": histogram_quantile(delta, 0.5),
+        "latency_p99_s": histogram_quantile(delta, 0.99),
+    }
+
+
+async def _forget_state(settings: Settings) -> None:
+    """Delete every scorer key in Redis: a measured phase must find no state from an earlier one."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(f"{settings.topic_prefix}scorer:*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await client.delete(*keys[start:start + 1000])
+    finally:
+        await client.aclose()

@@ -1,0 +1,119 @@
+"""Worker processes for the dev tools and tests: start one, read its /metrics, wait for it, stop it."""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.settings import Settings
+
+#: (sample name, labels, value) of one exposed sample.
+Sample = tuple[str, dict[str, str], float]
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when the process that started it dies, even by SIGKILL."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def worker_process(settings: Settings, web_port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """`scorer worker` in a child process on these settings, its HTTP on `web_port`, output to `log_path`."""
+    from os import environ
+
+    env = {**environ, **settings.copy(web_port=web_port).to_env()}
+    log = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+
+
+def stop(processes: list[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
+    """SIGTERM each, then SIGKILL what has not exited after `grace` seconds."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def samples(web_port: int) -> list[Sample]:
+    """Every sample the worker on `web_port` exposes (Prometheus text format, parsed by prometheus_client)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def totals(found: list[Sample]) -> dict[str, float]:
+    """Each sample name summed over its labels (enough for progress checks)."""
+    out: dict[str, float] = {}
+    for name, _, value in found:
+        out[name] = out.get(name, 0.0) + value
+    return out
+
+
+def scrape(web_port: int) -> dict[str, float]:
+    return totals(samples(web_port))
+
+
+def scrape_if_up(web_port: int) -> dict[str, float]:
+    """Like `scrape`, but empty while the worker is not listening yet (starting, or gone)."""
+    try:
+        return scrape(web_port)
+    except OSError:
+        return {}
+
+
+def histogram_buckets(found: list[Sample], name: str) -> list[tuple[float, float]]:
+    """Cumulative (upper bound, count) of histogram `name`, by upper bound."""
+    return sorted((float(labels["le"]), value) for sample, labels, value in found if sample == f"{name}_bucket")
+
+
+def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """Quantile of a histogram from cumulative (le, count), interpolated as Prometheus does."""
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            return upper if upper == float("inf") else lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = upper, count
+    return None
+
+
+def wait_until_scored(web_port: int, expected: int, process: subprocess.Popen[bytes], final_watermark: float,
+                      partitions: int, timeout: float = 900) -> dict[str, float]:
+    """Until the worker has read every record, every partition's watermark has reached
+    `final_watermark`, and two whole processing passes have finished since."""
+    deadline = time.monotonic() + timeout
+    passes_at_watermark = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}")
+        try:
+            found = samples(web_port)
+        except OSError:
+            time.sleep(0.5)
+            continue
+        summed = totals(found)
+        marks = [v for name, _, v in found if name == "scorer_event_time_watermark_seconds"]
+        passes = summed.get("scorer_batch_size_records_count", 0)
+        reached = (summed.get("scorer_events_consumed_total", 0) >= expected and len(marks) >= partitions
+                   and min(marks) >= final_watermark)
+        if reached and passes_at_watermark is None:
+            passes_at_watermark = passes
+        if passes_at_watermark is not None and passes >= passes_at_watermark + 2:
+            return summed
+        time.sleep(0.5)
+    raise TimeoutError("worker did not finish scoring in time")

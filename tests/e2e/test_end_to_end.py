@@ -1,0 +1,238 @@
+"""generate -> replay -> worker process, on the real embedded broker, Redis and Postgres.
+
+Checks what the issues' "done when" ask: records per topic, bad rows on the dead-letter
+topic, Redis state equal to the pure fold, alerts equal to the reference machine (each once),
+statuses against the generator's ground truth, and a worker killed with SIGKILL mid-stream
+that, restarted, loses nothing and double-counts nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from features import (
+    CourseSchedule, Thresholds, canonical, fold, parse_ts, reference_transitions, schedule_key, select_flow,
+)
+from storage.postgres.critical_points import critical_points
+from storage.postgres.db import shared_engine
+from storage.students import RedisStudentStore
+from streams.contract import ACTIVITY_TOPICS, INPUT_TOPICS, TOPIC_SCHEMA, Topic
+from streams.lms.synthetic import generate
+from streams.tools.embedded import free_port
+from streams.tools.processes import scrape, scrape_if_up, wait_until_scored, worker_process
+from streams.tools.replay import load_records, replay
+
+from helpers.topics import read_topic
+
+pytestmark = pytest.mark.slow
+STUDENTS = 120
+
+
+def expected_alert_ids(events, settings) -> set[str]:
+    """The reference machine over each student's whole history, up to the final watermark."""
+    watermark = max(parse_ts(r["ts"]) for t, r in events if t is not Topic.SCHEDULE) - settings.allowed_lateness_seconds
+    times: dict[int, list[float]] = {}
+    registered: dict[int, float] = {}
+    flow_of: dict[int, tuple[int, int | None]] = {}
+    schedules: dict[int, list[dict]] = {}
+    for topic, record in events:
+        if topic in ACTIVITY_TOPICS:
+            times.setdefault(record["user_id"], []).append(parse_ts(record["ts"]))
+        elif topic is Topic.STUDENTS:
+            user = record["user_id"]
+            registered[user] = min(registered.get(user, float("inf")), parse_ts(record["ts"]))
+            flow_of.setdefault(user, schedule_key(record["course_id"], record.get("flow_num")))
+        elif topic is Topic.SCHEDULE:
+            schedules.setdefault(record["course_id"], []).append(record)
+    ids = set()
+    for user in set(times) | set(registered):
+        points = times.get(user, []) + ([registered[user]] if user in registered else [])
+        course, flow = flow_of.get(user, (None, None))
+        start = CourseSchedule.from_records(select_flow(schedules[course], flow)).start if course in schedules else None
+        ids |= {t.alert_id for t in reference_transitions(user, points, watermark, Thresholds(
+            settings.dozing_days, settings.asleep_days), start=start)}
+    return ids
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("lms")
+    generate(out, students=STUDENTS, seed=11, bad_rows=6)
+    return out
+
+
+def _start_worker(settings, tmp_path: Path):
+    port = free_port()
+    return worker_process(settings, port, tmp_path / f"worker-{port}.log"), port
+
+
+async def _check_results(settings, events, dataset: Path, tmp_path: Path) -> None:
+    # Redis state equals the pure in-memory fold over the same records
+    expected_states = fold((TOPIC_SCHEMA[t], r) for t, r in events if t is not Topic.SCHEDULE)
+    store = RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix)
+    loaded = await store.load(expected_states)
+    mismatched = [u for u, s in expected_states.items() if loaded[u][1] is None
+                  or canonical(loaded[u][1]["facts"]) != canonical(s)]
+    assert not mismatched, f"{len(mismatched)} students differ from the fold"
+    counts = await store.status_counts()
+    await store.close()
+
+    # every reference transition alerted, none extra, none lost (duplicates share an id)
+    alerts = await read_topic(settings, Topic.ALERTS)
+    expected_ids = expected_alert_ids(events, settings)
+    extra = [a for a in alerts if a["alert_id"] not in expected_ids]
+    missing = expected_ids - {a["alert_id"] for a in alerts}
+    assert not extra and not missing, (len(extra), len(missing), [
+        (a["user_id"], a["from_status"], a["to_status"], a["ts"], a["last_activity_ts"]) for a in extra[:4]])
+    assert Counter(a["to_status"] for a in alerts).keys() >= {"dozing", "asleep"}
+
+    # Postgres has one current row per tracked student and every transition once
+    engine = shared_engine(settings.database_url)
+    with engine.connect() as connection:
+        current = dict(connection.execute(text("select status, count(*) from students_current group by status")).all())
+        transitions = connection.execute(text("select count(*) from status_transitions")).scalar()
+    assert current == counts
+    assert transitions == len({a["alert_id"] for a in alerts})
+    with engine.connect() as connection:
+        versions = connection.execute(text("select count(*) from model_versions")).scalar()
+    assert versions >= 1  # labels arrived, the trainer published, the version reached Postgres
+    worst = critical_points(settings.database_url, limit=5)
+    assert worst and worst[0]["to_asleep"] + worst[0]["to_dozing"] > 0
+
+    # ground truth: students who dropped out end asleep far more often than those who did not
+    truth = pd.read_csv(dataset / "ground_truth.csv")
+    with engine.connect() as connection:
+        status = dict(connection.execute(text("select user_id, status from students_current")).all())
+    truth["asleep"] = truth["user_id"].map(lambda u: status.get(u) == "asleep")
+    dropped, stayed = truth[truth["dropout"] == 1], truth[truth["dropout"] == 0]
+    assert len(dropped) >= 5 and len(stayed) >= 5
+    assert dropped["asleep"].mean() >= 0.8
+    assert dropped["asleep"].mean() > stayed["asleep"].mean() + 0.3
+
+
+def _get(port: int, path: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _check_http_api(port: int, settings) -> None:
+    """The read API answers from the Postgres snapshot; readiness sees every dependency."""
+    status, ready = _get(port, "/readyz")
+    assert status == 200 and all(ready["checks"].values()), ready
+    with shared_engine(settings.database_url).connect() as connection:
+        user_id, course_id, db_status = connection.execute(text(
+            "select user_id, course_id, status from students_current where status = 'asleep' limit 1")).one()
+    status, body = _get(port, f"/students/{user_id}")
+    assert status == 200 and body["status"] == db_status and 0 <= body["p_dropout"] <= 1
+    assert _get(port, "/students/999999999")[0] == 404
+    assert _get(port, "/students/abc")[0] == 400
+    status, body = _get(port, f"/courses/{course_id}/at-risk?limit=5")
+    assert status == 200 and 0 < len(body["students"]) <= 5
+    assert body["students"][0]["status"] == "asleep"  # the most urgent first
+    metrics_text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'scorer_students{status="asleep"}' in metrics_text
+    assert "user_id" not in metrics_text  # no student identifiers in labels
+
+
+async def test_generate_replay_score_end_to_end(db, settings, dataset, tmp_path):
+    events, rejected = load_records(dataset)
+    worker, port = _start_worker(settings, tmp_path)
+    try:
+        report = await replay(settings, dataset, progress=False)
+        expected = Counter(t.value for t, _ in events)
+        assert dict(report.published) == dict(expected)
+        for topic in (Topic.AUTHORIZATIONS, Topic.WEBINAR_EVENTS, Topic.STUDENTS, Topic.SCHEDULE):
+            assert len(await read_topic(settings, topic)) == expected[topic.value], topic
+        dead = await read_topic(settings, Topic.DEAD_LETTERS)
+        assert len(dead) == len(rejected) >= 6 and all(d["reason"] and d["error"] for d in dead)
+        await asyncio.to_thread(wait_until_scored, port, sum(expected.values()), worker,
+                                report.final_watermark(settings), settings.partitions)
+        assert scrape(port)["scorer_events_consumed_total"] == sum(expected.values())
+        await asyncio.to_thread(_check_http_api, port, settings)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    await _check_results(settings, events, dataset, tmp_path)
+
+
+async def test_kill_9_mid_stream_loses_and_double_counts_nothing(db, settings, dataset, tmp_path):
+    events, _ = load_records(dataset)
+    worker, port = _start_worker(settings, tmp_path)
+    replay_task = asyncio.create_task(replay(settings, dataset, speed=0, progress=False))
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # kill once it is well into the stream
+            await asyncio.sleep(0.3)
+            if scrape_if_up(port).get("scorer_events_applied_total", 0) > len(events) * 0.3:
+                break
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        await replay_task
+        worker, port = _start_worker(settings, tmp_path)
+        # the dead member's session must expire before the restarted worker gets its partitions
+        await _eventually(lambda: _check_results(settings, events, dataset, tmp_path), seconds=180)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+async def _eventually(check, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(3)
+
+
+async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings, dataset, tmp_path):
+    """A second worker joins mid-stream (the group splits the partitions), then the first one is
+    stopped (SIGTERM: it commits and leaves); the survivor finishes with nothing lost or doubled."""
+    events, _ = load_records(dataset)
+    total = len(INPUT_TOPICS) * settings.partitions
+    first, first_port = _start_worker(settings, tmp_path)
+    replay_task = asyncio.create_task(replay(settings, dataset, speed=0, progress=False))
+    second = None
+    try:
+        await _until(lambda: _metric(first_port, "scorer_events_applied_total") > len(events) * 0.2)
+        second, second_port = _start_worker(settings, tmp_path)
+        await _until(lambda: 0 < _metric(second_port, "scorer_assigned_partitions") < total
+                     and _metric(first_port, "scorer_assigned_partitions") < total)
+        assert _metric(first_port, "scorer_assigned_partitions") + _metric(second_port, "scorer_assigned_partitions") == total
+        await replay_task
+        first.terminate()
+        assert first.wait(30) == 0
+        await _until(lambda: _metric(second_port, "scorer_assigned_partitions") == total)
+        await _eventually(lambda: _check_results(settings, events, dataset, tmp_path), seconds=180)
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                worker.wait(30)
+
+
+def _metric(port: int, name: str) -> float:
+    return scrape_if_up(port).get(name, 0.0)
+
+
+async def _until(condition, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not await asyncio.to_thread(condition):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.3)

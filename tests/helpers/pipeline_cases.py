@@ -1,0 +1,115 @@
+"""A random school history, laid out in topic-partitions as Kafka would hold it, and a driver
+that feeds it to a Pipeline in random batches with redeliveries: the same case runs against
+in-memory stores (unit) and real Redis and Postgres (integration)."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from features import DAY, DEFAULT_THRESHOLDS, canonical, fold, format_ts, parse_ts, reference_transitions
+from storage.students import StudentStore
+from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, encode, key_of
+from streams.kafka.consumer import InputRecord
+from streams.pipeline import Pipeline
+
+START = 1_701_388_800.0  # 2023-12-01
+LATENESS = 3600.0
+Event = tuple[Topic, dict[str, Any]]
+
+
+def _record(topic: Topic, user_id: int, ts: float, rng: random.Random) -> dict[str, Any]:
+    base: dict[str, Any] = {"user_id": user_id, "ts": format_ts(ts)}
+    if topic is Topic.AUTHORIZATIONS:
+        return base
+    if topic is Topic.PAGE_VIEWS:
+        return {**base, "page_type": "активность", "page_id": rng.randint(1, 20), "module": 2}
+    if topic is Topic.EXERCISE_RESULTS:
+        return {**base, "activity_id": rng.randint(1, 20), "result": rng.choice([None, 40, 100]),
+                "success": rng.randint(0, 1)}
+    return {**base, "event": rng.choice(["Подключение", "Отключение"]), "webinar_id": 5, "conn_format": "онлайн"}
+
+
+def history(rng: random.Random, students: int) -> list[Event]:
+    """Students with bursts of activity and silences of up to 25 days, in event-time order."""
+    events: list[Event] = []
+    for user_id in range(1, students + 1):
+        events.append((Topic.STUDENTS, {"user_id": user_id, "ts": format_ts(START), "course_id": 3, "flow_num": 1,
+                                        "payment": 1, "tags": ["#онлайн"], "online": True}))
+        t = START + rng.uniform(0, 2) * DAY
+        while t < START + 90 * DAY:
+            topic = rng.choice(ACTIVITY_TOPICS)
+            events.append((topic, _record(topic, user_id, t, rng)))
+            t += rng.choice([0.1, 0.5, 1, 2, 9, 25]) * DAY * rng.random()
+    events.sort(key=lambda item: parse_ts(item[1]["ts"]))
+    return events
+
+
+@dataclass
+class Sent:
+    """What the pipeline sent, by topic suffix."""
+
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        self.records.append((topic, json.loads(value)))
+
+    def on(self, suffix: str) -> list[dict[str, Any]]:
+        return [r for topic, r in self.records if topic.endswith(suffix)]
+
+
+async def drive(pipeline: Pipeline, prefix: str, events: list[Event], rng: random.Random, *,
+                redeliver: bool, bad: int = 0) -> None:
+    """Feed `events` (4 partitions, keyed) to the pipeline in random chunks of random topic-partitions;
+    with `redeliver`, some batches are processed twice (a crash before the offset commit); `bad`
+    schema-invalid records are slipped in."""
+    parts: dict[tuple[str, int], list[InputRecord]] = {}
+    for topic, record in events:
+        name, partition = topic.physical(prefix), record["user_id"] % 4
+        log = parts.setdefault((name, partition), [])
+        log.append(InputRecord(name, partition, len(log), key_of(topic, record), encode(record), 0.0))
+    for _ in range(bad):
+        name = Topic.PAGE_VIEWS.physical(prefix)
+        part = parts.setdefault((name, 0), [])
+        part.insert(rng.randrange(len(part) + 1), InputRecord(name, 0, -1, b"0", b'{"user_id": "oops"}', 0.0))
+    for part in parts.values():  # renumber offsets after inserting bad records
+        for offset, r in enumerate(part):
+            part[offset] = r._replace(offset=offset)
+    positions = {tp: 0 for tp in parts}
+    while any(positions[tp] < len(recs) for tp, recs in parts.items()):
+        tp = rng.choice([tp for tp, recs in parts.items() if positions[tp] < len(recs)])
+        batch = parts[tp][positions[tp]:positions[tp] + rng.randint(1, 40)]
+        positions[tp] += len(batch)
+        offsets = {t: (positions[t], len(recs), None) for t, recs in parts.items()}
+        await pipeline.process(batch, offsets)
+        if redeliver and rng.random() < 0.2:
+            await pipeline.process(batch, offsets)
+    await pipeline.process([], {t: (len(recs), len(recs), None) for t, recs in parts.items()})
+
+
+async def assert_equals_fold_and_reference(store: StudentStore, sent: Sent, events: list[Event], bad: int) -> None:
+    """Stored facts equal the pure fold; alerts equal the reference machine's, each once; bad records
+    are dead-lettered; every student is counted under one status."""
+    expected_states = fold((TOPIC_SCHEMA[t], r) for t, r in events)
+    loaded = await store.load(expected_states)
+    for user_id, state in expected_states.items():
+        doc = loaded[user_id][1]
+        assert doc is not None and canonical(doc["facts"]) == canonical(state), user_id
+
+    watermark = max(parse_ts(r["ts"]) for _, r in events) - LATENESS
+    expected_alerts = []
+    for user_id in expected_states:
+        times = [parse_ts(r["ts"]) for t, r in events if r["user_id"] == user_id and t in ACTIVITY_TOPICS]
+        registration = min(parse_ts(r["ts"]) for t, r in events if r["user_id"] == user_id and t is Topic.STUDENTS)
+        expected_alerts += reference_transitions(user_id, [registration, *times], watermark, DEFAULT_THRESHOLDS)
+    alerts = sent.on("scorer.alerts")
+    assert sorted(a["alert_id"] for a in alerts) == sorted(t.alert_id for t in expected_alerts)
+    assert len(expected_alerts) > 5  # the history really has dozing and asleep spells
+    assert {a["to_status"] for a in alerts} >= {"dozing", "asleep", "active"}
+
+    dead = sent.on("scorer.dead_letters")
+    # at-least-once: a redelivered bad record may be dead-lettered twice, with the same source offset
+    assert len({(d["partition"], d["offset"]) for d in dead}) == bad
+    assert {d["reason"] for d in dead} == ({"missing_field"} if bad else set())
+    assert sum((await store.status_counts()).values()) == len(expected_states)

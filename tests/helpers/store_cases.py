@@ -1,0 +1,52 @@
+"""What every StudentStore must do: imported by the test module of each implementation, which
+provides the `store` fixture (the contract tests run once per store)."""
+from __future__ import annotations
+
+from storage.students import Commit, StudentStore
+
+
+async def test_commit_is_compare_and_set(store: StudentStore) -> None:
+    assert (await store.load([1]))[1] == (0, None)
+    assert await store.commit([Commit(1, 0, 0, {"a": 1}, 100.0, "", "active")]) == []
+    version, doc = (await store.load([1]))[1]
+    assert (version, doc) == (1, {"a": 1})
+    # a second writer that read version 0 loses and is told to redo the student
+    assert await store.commit([Commit(1, 0, 0, {"a": 2}, 100.0, "", "active")]) == [1]
+    assert (await store.load([1]))[1] == (1, {"a": 1})
+    assert await store.status_counts() == {"active": 1}
+
+
+async def test_loaded_documents_are_copies(store: StudentStore) -> None:
+    await store.commit([Commit(1, 0, 0, {"a": [1]}, None, "", "active")])
+    _, doc = (await store.load([1]))[1]
+    assert doc is not None
+    doc["a"].append(2)  # a caller's change is not stored without a commit
+    assert (await store.load([1]))[1] == (1, {"a": [1]})
+
+
+async def test_due_set_and_status_counts_follow_commits(store: StudentStore) -> None:
+    await store.commit([Commit(1, 2, 0, {}, 10.0, "", "active"), Commit(2, 2, 0, {}, 50.0, "", "active")])
+    assert await store.due(2, 20.0) == [1]
+    assert await store.due(3, 100.0) == []  # another partition's students are not due here
+    await store.commit([Commit(1, 2, 1, {}, None, "active", "asleep")])
+    assert await store.due(2, 100.0) == [2]
+    assert await store.status_counts() == {"active": 1, "asleep": 1}
+
+
+async def test_schedule_rows_are_idempotent(store: StudentStore) -> None:
+    row = {"course_id": 3, "activity_id": 8719, "flows": 1, "ts": "2023-12-01T00:00:00"}
+    await store.put_schedule([row])
+    await store.put_schedule([row])
+    assert await store.schedule_records(3) == [row]
+    assert await store.schedule_records(4) == []
+    assert await store.schedule_version() == 2
+
+
+async def test_newest_event_time_is_the_groups_maximum(store: StudentStore) -> None:
+    assert await store.raise_newest(100.0, 5.0) == (100.0, 5.0)
+    assert await store.raise_newest(90.0, 9.0) == (100.0, 5.0)  # an older time never lowers it
+    assert await store.raise_newest(100.5, 7.0) == (100.5, 7.0)
+
+
+async def test_ping(store: StudentStore) -> None:
+    assert await store.ping()

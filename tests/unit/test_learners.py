@@ -1,0 +1,52 @@
+"""Online models in memory: labels, the version-0 priors, every family learning and round-tripping."""
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from online_models.labels import Label, label_from_outcome
+from online_models.learners import FAMILIES, ScoringModels
+
+
+def _student(rng: random.Random) -> tuple[dict[str, float], Label]:
+    motivation = rng.random()
+    x = {"progress": 60 * motivation * rng.uniform(0.6, 1.0), "noise": rng.random(), "course_week": 3.0}
+    final = min(100.0, 100 * motivation + rng.gauss(0, 5))
+    return x, Label(progress=final, dropout=final < 30, success=final >= 50)
+
+
+def test_label_from_outcome_follows_seed_success_rule():
+    assert label_from_outcome({"progress": 80, "attestation": 50}, 0) == Label(80.0, False, True)
+    assert label_from_outcome({"progress": 80, "attestation": None}, 0) == Label(80.0, False, False)
+    assert label_from_outcome({"progress": 40, "attestation": 90}, 25) == Label(40.0, True, False)
+    assert label_from_outcome({"progress": 40, "attestation": 90}, 5) == Label(40.0, False, False)
+    assert label_from_outcome({"progress": None, "attestation": None}, 0) == Label(None, True, False)
+
+
+def test_version_zero_predicts_label_free_priors():
+    keen = {"progress": 10.0, "required_done_share": 0.9, "days_inactive": 1.0, "course_week": 2.0}
+    idle = {"progress": 2.0, "required_done_share": 0.1, "days_inactive": 15.0, "course_week": 2.0}
+    models = ScoringModels()
+    assert models.predict({"progress": 140.0}).progress == 100.0
+    assert models.predict(keen).progress == 90.0 and models.predict(idle).progress == 10.0
+    assert models.predict(keen).p_success > 0.8 > models.predict(idle).p_dropout > 0.5 > models.predict(keen).p_dropout
+    assert models.predict(keen).model_version == 0
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_learns_and_round_trips(family):
+    rng = random.Random(1)
+    data = [_student(rng) for _ in range(400)]
+    models = ScoringModels(family=family)
+    for x, label in data:
+        models.learn_weeks([x], label)
+    held_out = [_student(rng) for _ in range(150)]
+    mae = sum(abs(models.predict(x).progress - l.progress) for x, l in held_out) / len(held_out)
+    prior_mae = sum(abs(ScoringModels().predict(x).progress - l.progress) for x, l in held_out) / len(held_out)
+    assert mae < 0.7 * prior_mae
+    assert models.n_labels == 400 and models.metrics()["progress_mae"] < prior_mae
+    assert models.metrics()["success_auc"] > 0.8
+    copy = ScoringModels.from_bytes(models.to_bytes())
+    assert copy.predict(held_out[0][0]) == models.predict(held_out[0][0])

@@ -1,0 +1,40 @@
+"""Settings: declared once, read from the environment, handed to child workers, documented."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.settings import Settings, documented
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_setting_reads_its_scorer_variable() -> None:
+    env = {"SCORER_PARTITIONS": "8", "SCORER_ASLEEP_DAYS": "21.5", "SCORER_CLOCK": "live",
+           "SCORER_REDIS_URL": "redis://r:6379/0", "UNRELATED": "x"}
+    settings = Settings.from_env(env)
+    assert (settings.partitions, settings.asleep_days, settings.clock) == (8, 21.5, "live")
+    assert settings.redis_url == "redis://r:6379/0" and settings.kafka_url == ""
+
+
+def test_a_child_worker_gets_exactly_these_settings() -> None:
+    settings = Settings(kafka_url="kafka://k:9092", partitions=6, dozing_days=5, score_every_minutes=7.5,
+                        state_dir="/tmp/x", app_id="group-7")
+    assert Settings.from_env(settings.to_env()) == settings
+    assert set(settings.to_env()) == {name for name, _, _ in documented()}
+
+
+def test_invalid_settings_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Settings(dozing_days=20, asleep_days=7)
+    with pytest.raises(ValueError):
+        Settings.from_env({"SCORER_CLOCK": "sundial"})
+    with pytest.raises(ValueError):
+        Settings.from_env({"SCORER_PARTITIONS": "four"})
+
+
+def test_the_readme_documents_every_setting() -> None:
+    text = README.read_text(encoding="utf-8")
+    missing = [name for name, _, _ in documented() if f"`{name}`" not in text]
+    assert not missing, f"README's settings table lacks {missing}"
