@@ -5,7 +5,15 @@ state plus the course schedule into the seed's features as of any moment; `activ
 is the event-time status machine (active / dozing / asleep); `eventtime` is the one clock.
 """
 from features.activity_status import (
-    ACTIVE, ASLEEP, DEFAULT_THRESHOLDS, DOZING, NEW, STATUSES, StatusMachine, Thresholds, Transition,
+    ACTIVE,
+    ASLEEP,
+    DEFAULT_THRESHOLDS,
+    DOZING,
+    NEW,
+    STATUSES,
+    StatusMachine,
+    Thresholds,
+    Transition,
     reference_transitions,
 )
 from features.engagement import DESCRIPTIONS, FEATURE_NAMES, compute

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, TypedDict
+from typing import TypedDict
 
 from features.eventtime import DAY
 
@@ -112,7 +113,8 @@ class StatusMachine:
         self.horizon = watermark if self.horizon is None else max(self.horizon, watermark)
         return out
 
-    def _fall_asleep_until(self, until: float, thresholds: Thresholds, out: list[Transition], *, inclusive: bool) -> None:
+    def _fall_asleep_until(self, until: float, thresholds: Thresholds, out: list[Transition], *,
+                           inclusive: bool) -> None:
         base = self._clock_base()
         if base is None:
             return

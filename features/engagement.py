@@ -12,9 +12,10 @@ Float sums use math.fsum, so a value does not depend on the order facts are iter
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import pairwise
 from math import fsum, sqrt
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from features.eventtime import DAY
 from features.schedule import Activity, CourseSchedule, Opened
@@ -142,7 +143,7 @@ def _attempts(state: FeatureState, as_of: float) -> dict[int, Attempts]:
 
 def _logins(logins: list[int]) -> dict[str, float]:
     days = sorted({ts // int(DAY) for ts in logins})
-    gaps = [b - a for a, b in zip(days, days[1:])]
+    gaps = [b - a for a, b in pairwise(days)]
     mean = sum(gaps) / len(gaps) if gaps else 0.0
     std = sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps)) if gaps else 0.0
     return {"sum_auth": len(logins), "login_gap_mean_days": mean, "login_gap_std_days": std}
@@ -181,7 +182,8 @@ def _activity_times(state: FeatureState, as_of: float) -> list[int]:
     """Times of every login, view, attempt and webinar event by as_of."""
     times = [ts for ts in state["logins"] if ts <= as_of]
     times += [ts for views in state["views"].values() for ts in views if ts <= as_of]
-    times += [f[0] for table in (state["attempts"], state["webinars"]) for facts in table.values() for f in facts if f[0] <= as_of]
+    times += [f[0] for table in (state["attempts"], state["webinars"]) for facts in table.values()
+              for f in facts if f[0] <= as_of]
     return times
 
 

@@ -14,13 +14,13 @@ datetime.datetime(2023, 12, 1, 10, 0)
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 DAY = 86_400.0
 WEEK = 7 * DAY
 
 _EPOCH = datetime(1970, 1, 1)
-_EPOCH_UTC = _EPOCH.replace(tzinfo=timezone.utc)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
 
 
 def parse_ts(text: str) -> float:
@@ -32,7 +32,7 @@ def parse_ts(text: str) -> float:
 
 def to_db_time(epoch: float) -> datetime:
     """Epoch seconds -> the naive wall time Postgres stores (the inverse of `parse_ts`)."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, tz=UTC).replace(tzinfo=None)
 
 
 def format_ts(epoch: float) -> str:

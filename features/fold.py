@@ -1,7 +1,8 @@
 """The pure in-memory reference: what the streaming worker's stored states must equal."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from features.state import FeatureState, apply, new_state
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from features.eventtime import DAY, WEEK, parse_ts
 
@@ -135,7 +136,7 @@ class CourseSchedule:
         )
 
     @classmethod
-    def from_records(cls, records: Iterable[dict[str, Any]]) -> "CourseSchedule":
+    def from_records(cls, records: Iterable[dict[str, Any]]) -> CourseSchedule:
         """Schedule of ONE course from its schedule_activity records (any order, republished rows allowed)."""
         rows = {key: _activity(record) for key, record in _newest(records).items()}
         courses = {a.course_id for a in rows.values()}

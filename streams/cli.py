@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="publish an LMS CSV export to the topics in event-time order")
     p.add_argument("directory")
-    p.add_argument("--speed", type=float, default=0.0, help="event-time seconds per wall second; 0 = as fast as possible")
+    p.add_argument("--speed", type=float, default=0.0,
+                   help="event-time seconds per wall second; 0 = as fast as possible")
     p.add_argument("--online-only", action="store_true", help="only students the seed's online filter keeps")
     p.set_defaults(func=_replay)
 

@@ -35,7 +35,8 @@ ASSIGNED_PARTITIONS = Gauge(
     "scorer_assigned_partitions", "Input topic-partitions this worker owns in the consumer group.",
     registry=REGISTRY)
 ASSIGNED_AT = Gauge(
-    "scorer_assignment_timestamp_seconds", "When this worker's current partition assignment began (a rebalance resets it).",
+    "scorer_assignment_timestamp_seconds",
+    "When this worker's current partition assignment began (a rebalance resets it).",
     registry=REGISTRY)
 WATERMARK = Gauge(
     "scorer_event_time_watermark_seconds", "Event-time watermark (epoch seconds) per partition.",
@@ -49,7 +50,8 @@ ALERTS = Counter(
 MODEL_VERSION = Gauge(
     "scorer_model_version", "Model version currently used for scoring.", ["model"], registry=REGISTRY)
 MODEL_ROLLING_ERROR = Gauge(
-    "scorer_model_rolling_error", "Rolling error on labels as they arrive (MAE for progress, log loss for classifiers).",
+    "scorer_model_rolling_error",
+    "Rolling error on labels as they arrive (MAE for progress, log loss for classifiers).",
     ["model", "metric"], registry=REGISTRY)
 LABELS = Counter(
     "scorer_labels_total", "Outcome labels learned from.", registry=REGISTRY)

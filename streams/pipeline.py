@@ -12,10 +12,12 @@ import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from features.activity_status import NEW
+from features.eventtime import parse_ts
 from features.schedule import CourseSchedule, ScheduleKey, select_flow
 from online_models.scoring import Scoring
 from storage.row_sink import RowSink
@@ -24,7 +26,6 @@ from streams import metrics
 from streams.contract import InvalidEvent, Topic, dead_letter, decode, encode, key_of
 from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
 from streams.core.watermark import WatermarkTracker
-from features.eventtime import parse_ts
 from streams.kafka.consumer import InputRecord, Offsets
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,8 @@ class Pipeline:
     async def _run_students(self, per_student: dict[int, list[StudentEvent]]) -> None:
         """Step every student with new events or whose due time has come; students whose document
         changed under this worker meanwhile (another worker took the partition) are redone."""
-        watermarks = {p: mark for p in self.watermarks.partitions() if (mark := self.watermarks.watermark(p)) is not None}
+        watermarks = {p: mark for p in self.watermarks.partitions()
+                      if (mark := self.watermarks.watermark(p)) is not None}
         for partition, mark in watermarks.items():
             metrics.WATERMARK.labels(str(partition)).set(mark)
         user_ids = set(per_student)

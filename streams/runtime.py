@@ -79,7 +79,7 @@ class Runtime:
                 continue
             try:
                 await close()
-            except Exception:  # noqa: BLE001 - stopping: report and close the rest
+            except Exception:
                 log.exception("closing %s failed", name)
         await asyncio.to_thread(dispose_shared_engines)  # the read API's pooled connections
         self.producer = self.scoring = self.sink = self.store = self.pipeline = None

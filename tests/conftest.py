@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 
 # ---------------------------------------------------------------------------
 # PostgreSQL: `postgres_url` (session-scoped SQLAlchemy URL of an empty database)

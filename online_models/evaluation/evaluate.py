@@ -25,15 +25,23 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from features import (
-    DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, ScheduleKey, compute, fold, outcome, profile,
-    schedule_key, select_flow,
+    DEFAULT_THRESHOLDS,
+    FEATURE_NAMES,
+    WEEK,
+    CourseSchedule,
+    ScheduleKey,
+    compute,
+    fold,
+    outcome,
+    profile,
+    schedule_key,
+    select_flow,
 )
 from online_models.evaluation.forest import WeeklyForest
 from online_models.labels import Label, label_from_outcome
 from online_models.learners import (
     DEFAULT_FAMILY,
     EXCLUDED_FEATURES,
-    FAMILIES,
     ScoringModels,
     model_input,
     prior_progress,
@@ -111,7 +119,8 @@ def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRE
     return students
 
 
-def split_by_flow(students: Sequence[Student], train_share: float = TRAIN_SHARE, seed: int = 0) -> tuple[set[int], set[int]]:
+def split_by_flow(students: Sequence[Student], train_share: float = TRAIN_SHARE,
+                  seed: int = 0) -> tuple[set[int], set[int]]:
     """(train ids, test ids) among labelled students: whole flows, earliest start first, go to
     train until `train_share` of the students; the later flows are the test set. With a single
     flow there is no "later", so the students are split at random instead."""
@@ -186,7 +195,8 @@ def _auc(truth: list[bool], scores: list[float]) -> float | None:
     return round(float(roc_auc_score(truth, scores)), 3)
 
 
-def _metrics(labels: list[Label], progress: Sequence[float], dropout: Sequence[float], success: Sequence[float]) -> dict[str, float | None]:
+def _metrics(labels: list[Label], progress: Sequence[float], dropout: Sequence[float],
+             success: Sequence[float]) -> dict[str, float | None]:
     return {
         "mae": _mae([(label.progress, float(p)) for label, p in zip(labels, progress)]),
         "auc_dropout": _auc([label.dropout for label in labels], [float(p) for p in dropout]),
@@ -211,7 +221,8 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
                 row[name] = _metrics(labels, *zip(*(run.predictions[(u, week)] for u in users)))
                 row[f"{name}_labels_seen"] = round(float(np.mean([run.labels_seen[(u, week)] for u in users])), 1)
             row["forest"] = _metrics(labels, *forest.predict(weekly, users))
-            row["prior"] = {"mae": _mae([(l.progress, prior_progress(weekly[u][week])) for l, u in zip(labels, users)])}
+            row["prior"] = {"mae": _mae([(label.progress, prior_progress(weekly[u][week]))
+                                         for label, u in zip(labels, users)])}
         rows.append(row)
     return rows
 

@@ -11,8 +11,9 @@ import json
 import math
 import threading
 import time
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Engine, create_engine
 

@@ -14,8 +14,15 @@ from sqlalchemy import Connection, Table, and_, func, literal_column, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.postgres.db import make_engine, timed
-from storage.postgres.tables import (FROM_STATUSES, NO_MODEL_VERSION, STATUSES, ModelVersion, ScoreHistory,
-                                     StatusTransition, StudentCurrent)
+from storage.postgres.tables import (
+    FROM_STATUSES,
+    NO_MODEL_VERSION,
+    STATUSES,
+    ModelVersion,
+    ScoreHistory,
+    StatusTransition,
+    StudentCurrent,
+)
 
 CURRENT: Table = StudentCurrent.__table__
 HISTORY: Table = ScoreHistory.__table__

@@ -8,7 +8,7 @@ storage/postgres/migrations create this schema; a test checks that the two agree
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Double, Index, Integer, String, func, literal_column
 from sqlalchemy.dialects.postgresql import JSONB
@@ -25,7 +25,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         int: BigInteger,  # LMS ids; small counters say Integer explicitly
         float: Double,
         datetime: DateTime(timezone=False),

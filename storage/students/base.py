@@ -7,8 +7,9 @@ per-status counters, so finding students who fell asleep never scans everyone.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 #: A student's document as the store keeps it: a JSON object (see streams.core.step.StudentDoc).
 Document = Mapping[str, Any]

@@ -8,7 +8,8 @@ inactivity thresholds, pending activity, week ends) and the status counters in t
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis

@@ -7,7 +7,7 @@ the scorer itself produces (scores, alerts, score rows).
 """
 from streams.contract.codec import InvalidEvent, decode, encode, key_of, schema, validate
 from streams.contract.dead_letters import dead_letter
-from streams.contract.outputs import Alert, CoursePosition, Scores, ScoreRow
+from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores
 from streams.contract.topics import ACTIVITY_TOPICS, INPUT_TOPICS, TOPIC_SCHEMA, Topic
 
 __all__ = [

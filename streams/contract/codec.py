@@ -6,10 +6,11 @@ by the worker; see the README's performance section for what that bought.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import fastjsonschema
 import orjson
@@ -32,14 +33,14 @@ class InvalidEvent(Exception):
         return f"{self.reason}: {self.detail}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(kind: str) -> dict[str, Any]:
     text = resources.files(__package__).joinpath("schemas", f"{kind}.schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(kind: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(schema(kind))  # type: ignore[no-any-return]
 

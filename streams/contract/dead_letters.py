@@ -1,7 +1,7 @@
 """The dead-letter record: enough to find, fix and replay what the scorer could not use."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.contract.codec import InvalidEvent
@@ -19,5 +19,5 @@ def dead_letter(
         "value": value.decode("utf-8", "backslashreplace") if value is not None else "",
         "reason": error.reason,
         "error": error.detail,
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -1,6 +1,13 @@
 """The worker's pure core: the per-student step and the event-time watermark. No I/O, no asyncio."""
 from streams.core.step import (
-    OutcomeLabel, Scorer, StepConfig, StepResult, StudentDoc, StudentEvent, new_doc, step,
+    OutcomeLabel,
+    Scorer,
+    StepConfig,
+    StepResult,
+    StudentDoc,
+    StudentEvent,
+    new_doc,
+    step,
 )
 from streams.core.watermark import WatermarkTracker
 

@@ -24,7 +24,7 @@ from features.activity_status import NEW, MachineState, StatusMachine, Threshold
 from features.eventtime import DAY, WEEK, parse_ts
 from features.schedule import CourseSchedule, ScheduleKey, schedule_key
 from features.state import FeatureState, apply, last_activity, new_state
-from streams.contract.outputs import Alert, CoursePosition, Scores, ScoreRow
+from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores
 from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
 
 #: Course weeks whose end-of-week features are kept for the trainer (the seed's ten weekly models).
@@ -165,7 +165,8 @@ def _apply(doc: StudentDoc, machine: StatusMachine, events: Sequence[StudentEven
     return outcomes
 
 
-def _finished_weeks(doc: StudentDoc, schedule: CourseSchedule | None, as_of: float) -> list[tuple[int, dict[str, float]]]:
+def _finished_weeks(doc: StudentDoc, schedule: CourseSchedule | None,
+                    as_of: float) -> list[tuple[int, dict[str, float]]]:
     """Each course week that ended since the last look, with the features as of its end: the
     trainer learns (week's features, final outcome) pairs from them when the label arrives."""
     if schedule is None:

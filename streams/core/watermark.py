@@ -9,11 +9,11 @@ newest time seen minus `lateness` caps the result (replay flushes at every `late
 time, live producers are near real time). "Fully read" needs a high watermark read after the
 newest record was *produced* (its Kafka timestamp): everything the cap lets through was
 acknowledged before that record was sent, so such a reading covers it, while a paused
-partition's older reading would pass for the end of a log that has grown since. In live mode a quiet, fully read partition also
-advances with the wall clock, so students fall asleep even when nobody is doing anything.
-The newest time is shared by the workers of a group (through Redis), so a worker whose own
-partitions went quiet, or that just took partitions over, is not held back by them.
-A `shared` topic (the course schedule, keyed by course) holds back every partition: no
+partition's older reading would pass for the end of a log that has grown since. In live mode a
+quiet, fully read partition also advances with the wall clock, so students fall asleep even
+when nobody is doing anything. The newest time is shared by the workers of a group (through
+Redis), so a worker whose own partitions went quiet, or that just took partitions over, is not
+held back by them. A `shared` topic (the course schedule, keyed by course) holds back every partition: no
 student's clock may run before the schedule it is measured against has been read.
 """
 from __future__ import annotations

@@ -18,7 +18,8 @@ import contextlib
 import itertools
 import logging
 import time
-from typing import Awaitable, Callable, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -110,7 +111,7 @@ class BatchConsumer(ConsumerRebalanceListener):
             try:
                 await self._process(records, await self.offsets())
                 return
-            except Exception:  # noqa: BLE001 - any failure: keep the batch and retry
+            except Exception:
                 pause = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
                 log.exception("batch of %d records failed (attempt %d); retrying in %.1fs",
                               len(records), attempt + 1, pause)

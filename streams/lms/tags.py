@@ -22,8 +22,8 @@ Where they disagree:
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache
 
 ONLINE_TAG = "#онлайн"
 OFFLINE_TAG = "#офлайн"
@@ -44,7 +44,7 @@ _SET = re.compile(r"^\s*Установлен\w*\s+хештег\w*(?P<tags>.*)$",
 _PAYMENT = re.compile(r"#[MМ]\d+-оплачен")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _like_regex(pattern: str) -> re.Pattern[str]:
     """PostgreSQL LIKE (case-sensitive, whole string): % = any run, _ = one character."""
     body = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)

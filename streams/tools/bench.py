@@ -35,7 +35,13 @@ from streams.runtime import running
 from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
 from streams.tools.processes import (
-    histogram_buckets, histogram_quantile, samples, scrape, scrape_if_up, stop, worker_process,
+    histogram_buckets,
+    histogram_quantile,
+    samples,
+    scrape,
+    scrape_if_up,
+    stop,
+    worker_process,
 )
 from streams.tools.replay import load_records, replay
 

@@ -87,7 +87,9 @@ def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float | 
     rank, lower, below = q * total, 0.0, 0.0
     for upper, count in buckets:
         if count >= rank:
-            return upper if upper == float("inf") else lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
+            if upper == float("inf"):
+                return upper
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
         lower, below = upper, count
     return None
 

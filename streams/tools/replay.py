@@ -19,8 +19,8 @@ from tqdm import tqdm
 from features.eventtime import parse_ts
 from streams.contract import InvalidEvent, Topic, dead_letter, encode, key_of
 from streams.kafka.admin import ensure_topics, new_producer
-from streams.lms.events import Event, export_to_events
 from streams.lms.csvfile import RejectedRow
+from streams.lms.events import Event, export_to_events
 from streams.lms.readers import load_export
 from streams.settings import Settings
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.tools.embedded import kafka_broker, redis_server
 from streams.settings import Settings
+from streams.tools.embedded import kafka_broker, redis_server
 
 
 def _listening(port: int) -> bool:

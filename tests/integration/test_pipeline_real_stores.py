@@ -12,8 +12,8 @@ from helpers.pipeline_cases import Sent, assert_equals_fold_and_reference, drive
 from online_models.scoring import NoScoring
 from storage.postgres.sink import PostgresSink
 from storage.students import RedisStudentStore
-from streams.runtime import pipeline_config
 from streams.pipeline import Pipeline
+from streams.runtime import pipeline_config
 from streams.settings import Settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata

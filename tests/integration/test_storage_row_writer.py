@@ -1,8 +1,9 @@
 """RowWriter against real PostgreSQL: idempotent upserts, no going back in time, dedupe."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest

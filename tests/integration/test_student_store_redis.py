@@ -1,7 +1,7 @@
 """The StudentStore contract (helpers.store_cases) on Redis."""
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 

@@ -29,7 +29,7 @@ def test_batches_driven_by_watermark_equal_reference():
         end = 130 * DAY
         expected = reference_transitions(7, times, end, Thresholds(7, 20))
         machine, got, i = StatusMachine(7), [], 0
-        marks = sorted(rng.uniform(0, end) for _ in range(rng.randint(1, 15))) + [end]
+        marks = [*sorted(rng.uniform(0, end) for _ in range(rng.randint(1, 15))), end]
         for mark in marks:
             while i < len(times) and times[i] <= mark:  # everything up to the watermark has arrived
                 machine.add(times[i])

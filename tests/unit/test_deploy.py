@@ -12,8 +12,9 @@ import re
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -161,7 +162,8 @@ def test_dashboard_json_parses() -> None:
 
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    lines = [ln.strip() for ln in re.sub(r"\\\n", " ", text).splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    lines = [ln.strip() for ln in re.sub(r"\\\n", " ", text).splitlines()
+             if ln.strip() and not ln.strip().startswith("#")]
     froms = [ln for ln in lines if ln.upper().startswith("FROM ")]
     assert froms and all(ln.split()[1] == "python:3.11-slim" for ln in froms), froms
     final = lines[lines.index(froms[-1]):]

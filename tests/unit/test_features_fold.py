@@ -78,7 +78,8 @@ def student_events(user_id: int, diligence: float, rng: random.Random) -> list[t
 
 def all_events() -> list[tuple[str, dict]]:
     rng = random.Random(49)
-    return [e for user_id, diligence in ((1, 0.95), (2, 0.6), (3, 0.25)) for e in student_events(user_id, diligence, rng)]
+    return [e for user_id, diligence in ((1, 0.95), (2, 0.6), (3, 0.25))
+            for e in student_events(user_id, diligence, rng)]
 
 
 SCHEDULE = CourseSchedule.from_records(schedule_records())

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -43,8 +42,8 @@ def test_every_family_learns_and_round_trips(family):
     for x, label in data:
         models.learn_weeks([x], label)
     held_out = [_student(rng) for _ in range(150)]
-    mae = sum(abs(models.predict(x).progress - l.progress) for x, l in held_out) / len(held_out)
-    prior_mae = sum(abs(ScoringModels().predict(x).progress - l.progress) for x, l in held_out) / len(held_out)
+    mae = sum(abs(models.predict(x).progress - y.progress) for x, y in held_out) / len(held_out)
+    prior_mae = sum(abs(ScoringModels().predict(x).progress - y.progress) for x, y in held_out) / len(held_out)
     assert mae < 0.7 * prior_mae
     assert models.n_labels == 400 and models.metrics()["progress_mae"] < prior_mae
     assert models.metrics()["success_auc"] > 0.8

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from features.eventtime import DAY as _DAY
 from streams.lms.synthetic.course import MODULE, WEBINAR_DAY, WEEKS, Activity, Course, Lesson
@@ -30,7 +30,7 @@ PAID, COMPLETED = "#M1-оплачен", "#M2-завершил"
 
 
 def epoch(moment: datetime) -> int:
-    return int(moment.replace(tzinfo=timezone.utc).timestamp())
+    return int(moment.replace(tzinfo=UTC).timestamp())
 
 
 _HOLIDAYS = tuple(epoch(d) for d in HOLIDAYS)
