@@ -78,9 +78,11 @@ class StatusMachine:
 
     def add(self, ts: float) -> bool:
         """Queue an activity time; returns False if it is older than the horizon (a late event)."""
-        late = self.horizon is not None and ts < self.horizon
-        bisect.insort(self.pending, max(ts, self.horizon) if late else ts)
-        return not late
+        if self.horizon is not None and ts < self.horizon:
+            bisect.insort(self.pending, self.horizon)  # late: queued at the horizon
+            return False
+        bisect.insort(self.pending, ts)
+        return True
 
     def next_due(self, thresholds: Thresholds) -> float | None:
         """Earliest event time at which advancing could change something."""

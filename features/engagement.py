@@ -12,6 +12,7 @@ Float sums use math.fsum, so a value does not depend on the order facts are iter
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from itertools import pairwise
 from math import fsum, sqrt
 from operator import itemgetter
@@ -84,14 +85,14 @@ FEATURE_NAMES: tuple[str, ...] = tuple(DESCRIPTIONS)
 class Attempts(NamedTuple):
     """One activity's attempts by as_of."""
 
-    count: int
+    n_attempts: int
     best: int
     first_ts: int
     first_result: int
     pass_ts: int | None
 
 
-def _mean(values: list[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
     return fsum(values) / len(values) if values else 0.0
 
 
@@ -171,7 +172,7 @@ def _exercises(attempts: dict[int, Attempts]) -> dict[str, float]:
     early = sorted(attempts.items(), key=lambda item: (item[1].first_ts, item[0]))[:EARLY_N]
     return {
         "sum_exercise": sum(a.pass_ts is not None for a in tried),
-        "sum_exercise_attempts_mean": sum(a.count for a in tried) / len(tried) if tried else 0.0,
+        "sum_exercise_attempts_mean": sum(a.n_attempts for a in tried) / len(tried) if tried else 0.0,
         "sum_result": total,
         "mean_result": total / len(tried) if tried else 0.0,
         "early_result": sum(a.first_result for _, a in early) / len(early) if early else 0.0,

@@ -74,7 +74,7 @@ def _exercise_result(state: FeatureState, r: dict[str, Any]) -> None:
 
 
 def _webinar_event(state: FeatureState, r: dict[str, Any]) -> None:
-    fact = [_secs(r["ts"]), int(r["event"] == _CONNECT), _FORMAT.get(r.get("conn_format"), UNKNOWN)]
+    fact = [_secs(r["ts"]), int(r["event"] == _CONNECT), _FORMAT.get(r.get("conn_format") or "", UNKNOWN)]
     insort(state["webinars"].setdefault(str(r["webinar_id"]), []), fact)
 
 

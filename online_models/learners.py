@@ -12,12 +12,14 @@ hold its own against the seed's ten per-week forests (see `scorer evaluate`):
 """
 from __future__ import annotations
 
+import abc
 import math
 import pickle
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
 from river import (
     base,
@@ -115,43 +117,115 @@ def weekly_interactions(x: dict[str, float]) -> dict[str, float]:
     return {**x, **{f"{name}@{week}": value for name, value in x.items()}}
 
 
-class Prior(base.Estimator):
-    """The version-0 prior as a blend member that never learns: residual 0 for progress, the
-    prior probability for a classifier."""
+# -- blend members and blends -----------------------------------------------------------------
+# River's base classes declare a model input as `dict[Hashable, Any]`, which our `dict[str, float]`
+# inputs are not to mypy (dict is invariant in its key type), and type compose.Pipeline as neither
+# regressor nor classifier; so what the blends and ScoringModels call is spelled as protocols, and
+# the River methods overridden below take `RiverX`, which is compatible with both.
+
+#: `x` of the River methods overridden below (see above).
+RiverX = dict[Any, float]
+Y = TypeVar("Y")
+Y_contra = TypeVar("Y_contra", contravariant=True)
+
+
+class Learner(Protocol[Y_contra]):
+    """Anything that learns from (x, y) one example at a time."""
+
+    def learn_one(self, x: dict[str, float], y: Y_contra) -> None: ...
+
+
+class RegressorLike(Learner[float], Protocol):
+    """A River regressor, or a pipeline ending in one, as the blends and ScoringModels use it."""
+
+    def predict_one(self, x: dict[str, float]) -> float | None: ...
+
+
+class ClassifierLike(Learner[base.typing.ClfTarget], Protocol):
+    """A River classifier, or a pipeline ending in one, as the blends and ScoringModels use it."""
+
+    def predict_proba_one(self, x: dict[str, float]) -> dict[Any, float]: ...
+
+
+M = TypeVar("M", bound=Learner[Any])
+
+
+class Prior(base.Classifier):
+    """The version-0 prior as a classifier blend member that never learns: P(True) = `prior(x)`
+    (0.5 without a prior)."""
 
     def __init__(self, prior: Callable[[dict[str, float]], float] | None = None) -> None:
         self.prior = prior
 
-    def learn_one(self, x: dict[str, float], y: float | bool) -> None:
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"prior": prior_dropout}
+
+    def learn_one(self, x: RiverX, y: base.typing.ClfTarget) -> None:
         return None
 
-    def predict_one(self, x: dict[str, float]) -> float:
-        return 0.0
-
-    def predict_proba_one(self, x: dict[str, float]) -> dict[bool, float]:
+    def predict_proba_one(self, x: RiverX, **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
         p = self.prior(x) if self.prior is not None else 0.5
         return {True: p, False: 1.0 - p}
 
 
-class PerWeek(base.Estimator):
-    """One learner per course week, the online twin of the seed's per-week forests. A week with
-    no example yet has no opinion: 0 (no change, on the residual target) or no probability."""
+class PriorResidual(base.Regressor):
+    """The progress prior as a blend member that never learns: on the residual target
+    `final - prior_progress` it predicts 0, "the prior is right"."""
 
-    def __init__(self, factory: partial) -> None:
+    def learn_one(self, x: RiverX, y: float) -> None:
+        return None
+
+    def predict_one(self, x: RiverX) -> float:
+        return 0.0
+
+
+class _PerWeek(base.Estimator, Generic[M]):
+    """One learner per course week (`course_week`, 0 when absent), made by `factory` on the
+    week's first example."""
+
+    def __init__(self, factory: Callable[[], M]) -> None:
         self.factory = factory
-        self.models: dict[int, base.Estimator] = {}
+        self.models: dict[int, M] = {}
 
-    def learn_one(self, x: dict[str, float], y: float | bool) -> None:
+    def _week_learner(self, x: dict[str, float]) -> M:
         week = course_week(x)
         if week not in self.models:
             self.models[week] = self.factory()
-        self.models[week].learn_one(x, y)
+        return self.models[week]
 
-    def predict_one(self, x: dict[str, float]) -> float:
+
+class PerWeek(_PerWeek[RegressorLike], base.Regressor):
+    """One regressor per course week, the online twin of the seed's per-week forests. A week with
+    no example yet has no opinion: 0 (no change, on the residual target)."""
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"factory": partial(forest.AMFRegressor, n_estimators=2, max_nodes=16, seed=1)}
+
+    def learn_one(self, x: RiverX, y: float) -> None:
+        self._week_learner(x).learn_one(x, y)
+
+    def predict_one(self, x: RiverX) -> float:
         model = self.models.get(course_week(x))
         return 0.0 if model is None else float(model.predict_one(x) or 0.0)
 
-    def predict_proba_one(self, x: dict[str, float]) -> dict[bool, float]:
+
+class PerWeekClassifier(_PerWeek[ClassifierLike], base.Classifier):
+    """One classifier per course week. A week with no example yet has no opinion: no probability."""
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"factory": partial(forest.AMFClassifier, n_estimators=2, max_nodes=16, seed=1)}
+
+    @property
+    def _multiclass(self) -> bool:
+        return bool(getattr(self.factory(), "_multiclass", False))  # as multi-class as its learners
+
+    def learn_one(self, x: RiverX, y: base.typing.ClfTarget) -> None:
+        self._week_learner(x).learn_one(x, y)
+
+    def predict_proba_one(self, x: RiverX, **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
         model = self.models.get(course_week(x))
         return {} if model is None else model.predict_proba_one(x)
 
@@ -161,17 +235,23 @@ def _log_loss(y: bool, p: float) -> float:
     return -math.log(p if y else 1 - p)
 
 
-class WeekBlend(base.Estimator):
+class _WeekBlend(base.Estimator, Generic[M, Y]):
     """Weighted average of members, weights per course week ~ (moving average loss) ** -BLEND_POWER,
-    because no single learner wins every week. Losses are prequential (absolute error for
-    regression, log loss of P(True) for classification), and `learn_batch` scores a whole batch
-    before learning any of it: a label's weeks share one y, so scoring week 3 after
+    because no single learner wins every week. Losses are prequential, and `learn_batch` scores a
+    whole batch before learning any of it: a label's weeks share one y, so scoring week 3 after
     learning week 2 would reward the member that memorises the current student."""
 
-    def __init__(self, members: list[base.Estimator], classify: bool = False) -> None:
+    def __init__(self, members: list[M]) -> None:
         self.members = members
-        self.classify = classify
         self.losses: dict[int, list[float]] = {}
+
+    @abc.abstractmethod
+    def _outputs(self, x: dict[str, float]) -> list[float]:
+        """Each member's output: a prediction, or P(True) for a classifier."""
+
+    @abc.abstractmethod
+    def _loss(self, y: Y, output: float) -> float:
+        """A member's loss on one example, given its output."""
 
     def _weights(self, x: dict[str, float]) -> list[float]:
         losses = self.losses.get(course_week(x))
@@ -180,40 +260,69 @@ class WeekBlend(base.Estimator):
         inverse = [max(loss, 1e-6) ** -BLEND_POWER for loss in losses]
         return [w / sum(inverse) for w in inverse]
 
-    def _outputs(self, x: dict[str, float]) -> list[float]:
-        if self.classify:
-            return [m.predict_proba_one(x).get(True, 0.5) for m in self.members]
-        return [float(m.predict_one(x) or 0.0) for m in self.members]
-
-    def predict_one(self, x: dict[str, float]) -> float:
+    def _blend(self, x: dict[str, float]) -> float:
         return sum(w * out for w, out in zip(self._weights(x), self._outputs(x)))
 
-    def predict_proba_one(self, x: dict[str, float]) -> dict[bool, float]:
-        p = self.predict_one(x)
-        return {True: p, False: 1.0 - p}
-
-    def _record(self, x: dict[str, float], y: float | bool) -> None:
-        outs = self._outputs(x)
-        losses = [_log_loss(bool(y), p) if self.classify else abs(p - float(y)) for p in outs]
+    def _record(self, x: dict[str, float], y: Y) -> None:
+        losses = [self._loss(y, out) for out in self._outputs(x)]
         week = course_week(x)
         old = self.losses.get(week)
         self.losses[week] = losses if old is None else [
             (1 - LOSS_DECAY) * a + LOSS_DECAY * b for a, b in zip(old, losses)
         ]
 
-    def learn_batch(self, xs: list[dict[str, float]], ys: list[float | bool]) -> None:
+    def learn_batch(self, xs: Sequence[dict[str, float]], ys: Sequence[Y]) -> None:
         for x, y in zip(xs, ys):
             self._record(x, y)
         for x, y in zip(xs, ys):
             for member in self.members:
                 member.learn_one(x, y)
 
-    def learn_one(self, x: dict[str, float], y: float | bool) -> None:
+
+class WeekBlend(_WeekBlend[RegressorLike, float], base.Regressor):
+    """Blend of regressors; a member's loss is its absolute error."""
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        small_forest = partial(forest.AMFRegressor, n_estimators=2, max_nodes=16, seed=1)
+        yield {"members": [PriorResidual(), PerWeek(small_forest)]}
+
+    def _outputs(self, x: dict[str, float]) -> list[float]:
+        return [float(m.predict_one(x) or 0.0) for m in self.members]
+
+    def _loss(self, y: float, output: float) -> float:
+        return abs(output - float(y))
+
+    def learn_one(self, x: RiverX, y: float) -> None:
         self.learn_batch([x], [y])
 
+    def predict_one(self, x: RiverX) -> float:
+        return self._blend(x)
 
-def _learn_batch(learner: base.Estimator, xs: list[dict[str, float]], ys: list[float | bool]) -> None:
-    if isinstance(learner, WeekBlend):
+
+class WeekBlendClassifier(_WeekBlend[ClassifierLike, base.typing.ClfTarget], base.Classifier):
+    """Blend of binary classifiers' P(True); a member's loss is its log loss."""
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"members": [Prior(prior_dropout), _logistic()]}
+
+    def _outputs(self, x: dict[str, float]) -> list[float]:
+        return [m.predict_proba_one(x).get(True, 0.5) for m in self.members]
+
+    def _loss(self, y: base.typing.ClfTarget, output: float) -> float:
+        return _log_loss(bool(y), output)
+
+    def learn_one(self, x: RiverX, y: base.typing.ClfTarget) -> None:
+        self.learn_batch([x], [y])
+
+    def predict_proba_one(self, x: RiverX, **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
+        p = self._blend(x)
+        return {True: p, False: 1.0 - p}
+
+
+def _learn_batch(learner: Learner[Y], xs: list[dict[str, float]], ys: list[Y]) -> None:
+    if isinstance(learner, _WeekBlend):
         learner.learn_batch(xs, ys)
     else:
         for x, y in zip(xs, ys):
@@ -223,10 +332,10 @@ def _learn_batch(learner: base.Estimator, xs: list[dict[str, float]], ys: list[f
 # -- model families ----------------------------------------------------------------------------
 
 #: (progress regressor on the residual `final - prior_progress`, dropout classifier, success classifier)
-Learners = tuple[base.Estimator, base.Estimator, base.Estimator]
+Learners = tuple[RegressorLike, ClassifierLike, ClassifierLike]
 
 
-def _logistic() -> base.Estimator:
+def _logistic() -> ClassifierLike:
     return (compose.FuncTransformer(with_priors) | compose.FuncTransformer(weekly_interactions)
             | preprocessing.StandardScaler() | linear_model.LogisticRegression(optimizer=optim.Adam(0.001)))
 
@@ -245,17 +354,22 @@ def _arf(seed: int) -> Learners:
     )
 
 
+class AMFParams(TypedDict):
+    n_estimators: int
+    max_nodes: int
+
+
 #: Mondrian trees grow with every example unless capped; 10 trees x 32 nodes per week keeps a
 #: published version at a few MB whatever the volume (unbounded: 375 MB after 9,600 examples,
 #: for 0.25 MAE better on the evaluation).
-AMF_PARAMS = {"n_estimators": 10, "max_nodes": 32}
+AMF_PARAMS: AMFParams = {"n_estimators": 10, "max_nodes": 32}
 
 
 def _weekly_amf(seed: int) -> Learners:
     return (
         PerWeek(partial(forest.AMFRegressor, **AMF_PARAMS, seed=seed)),
-        PerWeek(partial(forest.AMFClassifier, **AMF_PARAMS, seed=seed)),
-        PerWeek(partial(forest.AMFClassifier, **AMF_PARAMS, seed=seed + 1)),
+        PerWeekClassifier(partial(forest.AMFClassifier, **AMF_PARAMS, seed=seed)),
+        PerWeekClassifier(partial(forest.AMFClassifier, **AMF_PARAMS, seed=seed + 1)),
     )
 
 
@@ -264,9 +378,9 @@ def _blend(seed: int) -> Learners:
     top of the priors for the probabilities (per-week trees were weaker there), each blended
     with the prior itself, which wins while labels are few."""
     return (
-        WeekBlend([Prior(), _weekly_amf(seed)[0]]),
-        WeekBlend([Prior(prior_dropout), _logistic()], classify=True),
-        WeekBlend([Prior(prior_success), _logistic()], classify=True),
+        WeekBlend([PriorResidual(), _weekly_amf(seed)[0]]),
+        WeekBlendClassifier([Prior(prior_dropout), _logistic()]),
+        WeekBlendClassifier([Prior(prior_success), _logistic()]),
     )
 
 
@@ -290,7 +404,7 @@ class Prediction:
     model_version: int
 
 
-def _p_true(model: base.Estimator, x: dict[str, float]) -> float:
+def _p_true(model: ClassifierLike, x: dict[str, float]) -> float:
     proba = model.predict_proba_one(x)
     return _clip(proba.get(True, 0.5) if proba else 0.5, P_FLOOR, 1.0 - P_FLOOR)
 
@@ -309,7 +423,7 @@ class ScoringModels:
     n_labels: int = 0
     n_progress_labels: int = 0
     learners: Learners = field(init=False)
-    rolling: dict[str, utils.Rolling] = field(init=False)
+    rolling: dict[str, utils.Rolling[metrics.base.Metric]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.learners = FAMILIES[self.family](self.seed)
@@ -350,7 +464,7 @@ class ScoringModels:
         self.n_labels += len(xs)
 
     def metrics(self) -> dict[str, float]:
-        return {name: float(metric.get()) for name, metric in self.rolling.items()}
+        return {name: float(metric.obj.get()) for name, metric in self.rolling.items()}
 
     def to_bytes(self) -> bytes:
         """Pickle, zlib-compressed: feature names repeat in every tree node, so it shrinks ~4x."""

@@ -86,6 +86,8 @@ class ModelRegistry:
         blob = self._redis.get(self._key("blob", version))
         if blob is None:
             raise KeyError(f"model version {version} is not stored (only the last {self._keep} are kept)")
+        if not isinstance(blob, bytes):
+            raise TypeError("model blobs are binary: the registry needs a Redis client that does not decode responses")
         return ScoringModels.from_bytes(blob)
 
 

@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from features.activity_status import NEW
 from features.eventtime import parse_ts
@@ -176,8 +176,9 @@ class Pipeline:
             await self._schedules.prefetch(_courses(loaded, per_student))
             stepped: dict[int, tuple[int, StepResult]] = {}
             for user_id in user_ids:
-                version, doc = loaded[user_id]
-                result = step(user_id, doc, per_student.get(user_id, ()), watermarks,  # type: ignore[arg-type]
+                version, raw = loaded[user_id]
+                doc = cast("StudentDoc | None", raw)  # the store keeps the documents `step` returned, as JSON
+                result = step(user_id, doc, per_student.get(user_id, ()), watermarks,
                               self._schedules.get, self.config.step, self.scoring)
                 for (kind, topic), count in result.counts.items():
                     self._tally[_STEP_COUNTERS[kind], topic] += count

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
 
@@ -90,7 +90,7 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings):  # type: ignore[no-untyped-def]
+async def running(settings: Settings) -> AsyncIterator[Runtime]:
     """A started Runtime, stopped on the way out (for the benchmark and tests)."""
     runtime = Runtime(settings)
     try:

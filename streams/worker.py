@@ -40,7 +40,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     runtime = Runtime(settings)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def consume() -> None:
         try:
             pipeline = await runtime.start()
@@ -48,7 +48,7 @@ def build_app(settings: Settings) -> faust.App:
         finally:
             await runtime.stop()
 
-    @app.timer(interval=1.0)
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def train() -> None:
         """Learn from queued labels and publish a new model version when due."""
         if runtime.ready and runtime.scoring is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,11 @@ class Student:
     def open_at(self, week: int) -> bool:
         """Is the outcome still unknown at the end of that week (so a prediction is worth making)?"""
         return self.label_ts is None or self.week_end(week) < self.label_ts
+
+
+def _outcomes(students: Iterable[Student]) -> dict[int, tuple[Label, float]]:
+    """(label, label time) of each labelled student: the only students the models learn from."""
+    return {s.user_id: (s.label, s.label_ts) for s in students if s.label is not None and s.label_ts is not None}
 
 
 class _Schedules:
@@ -157,25 +162,27 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     Students in `warm` are learned up front, before time starts (a model bootstrapped from
     history), so their labels are not replayed."""
     by_id = {s.user_id: s for s in students}
+    outcomes = _outcomes(students)
     models = ScoringModels(family=family, seed=seed)
 
-    def learn(s: Student) -> None:
-        models.learn_weeks([s.weekly[w] for w in sorted(s.weekly) if s.open_at(w)], s.label)
+    def learn(user_id: int) -> None:
+        s = by_id[user_id]
+        models.learn_weeks([s.weekly[w] for w in sorted(s.weekly) if s.open_at(w)], outcomes[user_id][0])
 
-    for s in sorted((by_id[u] for u in warm), key=lambda s: (s.label_ts, s.user_id)):
-        learn(s)
+    for user_id in sorted(warm, key=lambda u: (outcomes[u][1], u)):
+        learn(user_id)
     timeline: list[tuple[float, int, int, int]] = []  # (time, 0 snapshot / 1 label, user, week)
     for s in students:
         timeline += [(s.week_end(w), 0, s.user_id, w) for w in s.weekly if s.open_at(w)]
-        if s.label is not None and s.user_id not in warm:
-            timeline.append((s.label_ts, 1, s.user_id, 0))
+        if s.user_id in outcomes and s.user_id not in warm:
+            timeline.append((outcomes[s.user_id][1], 1, s.user_id, 0))
     timeline.sort()
     run = OnlineRun({}, {}, models)
     labels = len(warm)
     for _, is_label, user_id, week in timeline:
         s = by_id[user_id]
         if is_label:
-            learn(s)
+            learn(user_id)
             labels += 1
         else:
             scores = models.predict(s.weekly[week])
@@ -195,8 +202,8 @@ def _auc(truth: list[bool], scores: list[float]) -> float | None:
     return round(float(roc_auc_score(truth, scores)), 3)
 
 
-def _metrics(labels: list[Label], progress: Sequence[float], dropout: Sequence[float],
-             success: Sequence[float]) -> dict[str, float | None]:
+def _metrics(labels: list[Label], progress: Iterable[float], dropout: Iterable[float],
+             success: Iterable[float]) -> dict[str, float | None]:
     return {
         "mae": _mae([(label.progress, float(p)) for label, p in zip(labels, progress)]),
         "auc_dropout": _auc([label.dropout for label in labels], [float(p) for p in dropout]),
@@ -207,15 +214,16 @@ def _metrics(labels: list[Label], progress: Sequence[float], dropout: Sequence[f
 def _week_rows(students: Sequence[Student], train: set[int], test: set[int], runs: dict[str, OnlineRun],
                weeks: int, seed: int) -> list[dict[str, Any]]:
     by_id = {s.user_id: s for s in students}
+    label_of = {u: label for u, (label, _) in _outcomes(students).items()}  # train and test are labelled
     weekly = {s.user_id: s.weekly for s in students}
-    train_labels = {u: by_id[u].label for u in train}
+    train_labels = {u: label_of[u] for u in train}
     courses = {u: by_id[u].course_id for u in train}
     rows = []
     for week in range(1, weeks + 1):
         users = sorted(u for u in test if by_id[u].open_at(week))
         row: dict[str, Any] = {"week": week, "n": len(users)}
         if users:
-            labels = [by_id[u].label for u in users]
+            labels = [label_of[u] for u in users]
             forest = WeeklyForest(week, FOREST_FEATURES, seed).fit(weekly, train_labels, courses)
             for name, run in runs.items():
                 row[name] = _metrics(labels, *zip(*(run.predictions[(u, week)] for u in users)))

@@ -54,14 +54,16 @@ def course_weights(courses: Sequence[int]) -> np.ndarray:
     """1 / course size, scaled to mean 1: every course weighs the same in training."""
     counts = Counter(courses)
     weights = np.array([1.0 / counts[c] for c in courses])
-    return weights * len(weights) / weights.sum()
+    total = float(weights.sum())
+    return weights * len(weights) / total
 
 
 def _p_true(model: ClassifierMixin, rows: np.ndarray) -> np.ndarray:
     classes = list(model.classes_)
     if True not in classes:
         return np.zeros(len(rows))
-    return model.predict_proba(rows)[:, classes.index(True)]
+    p_true: np.ndarray = model.predict_proba(rows)[:, classes.index(True)]  # scikit-learn is untyped
+    return p_true
 
 
 class WeeklyForest:

@@ -5,12 +5,13 @@ from typing import Any
 
 from sqlalchemy import case, func, nulls_last, select, text
 
+from features.activity_status import ASLEEP, DOZING, STATUSES
 from storage.postgres.db import shared_engine, timed
-from storage.postgres.tables import STATUSES, StudentCurrent
+from storage.postgres.tables import StudentCurrent
 
 _CURRENT = StudentCurrent.__table__
 #: Asleep students need help first, then dozing ones, then the active ones most likely to drop out.
-_STATUS_RANK = case({"asleep": 0, "dozing": 1}, value=_CURRENT.c.status, else_=2)
+_STATUS_RANK = case({ASLEEP: 0, DOZING: 1}, value=_CURRENT.c.status, else_=2)
 
 
 def student(database_url: str, user_id: int) -> dict[str, Any] | None:

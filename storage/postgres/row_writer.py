@@ -13,21 +13,29 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, func, literal_column, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
+from features.activity_status import FROM_STATUSES, STATUSES
 from storage.postgres.db import make_engine, timed
 from storage.postgres.tables import (
-    FROM_STATUSES,
     NO_MODEL_VERSION,
-    STATUSES,
+    Base,
     ModelVersion,
     ScoreHistory,
     StatusTransition,
     StudentCurrent,
 )
 
-CURRENT: Table = StudentCurrent.__table__
-HISTORY: Table = ScoreHistory.__table__
-TRANSITIONS: Table = StatusTransition.__table__
-VERSIONS: Table = ModelVersion.__table__
+
+def _table(mapped: type[Base]) -> Table:
+    """A declarative class's Table (SQLAlchemy types `__table__` as any FromClause)."""
+    table = mapped.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+CURRENT = _table(StudentCurrent)
+HISTORY = _table(ScoreHistory)
+TRANSITIONS = _table(StatusTransition)
+VERSIONS = _table(ModelVersion)
 
 #: Keys of a score row: one students_current row, of which score_history keeps a copy.
 SCORE_KEYS = tuple(c.name for c in CURRENT.columns if c.name != "updated_wall")
@@ -53,7 +61,7 @@ class RowWriter:
         self._transitions: dict[str, dict[str, Any]] = {}
         self._versions: dict[tuple[str, int], dict[str, Any]] = {}
 
-    def add_scores(self, rows: list[dict]) -> None:
+    def add_scores(self, rows: list[dict[str, Any]]) -> None:
         """Buffer score rows: each row updates students_current and, unless its `history`
         key is False (the worker keeps one history row per student per day), score_history."""
         for raw in rows:
@@ -69,7 +77,7 @@ class RowWriter:
             history = {key: row.get(key) for key in HISTORY_KEYS} | {"as_of": row["updated_at"]}
             self._history[(row["user_id"], row["updated_at"], row["model_version"])] = history
 
-    def add_transitions(self, rows: list[dict]) -> None:
+    def add_transitions(self, rows: list[dict[str, Any]]) -> None:
         """Buffer status transitions (alerts), deduplicated by their deterministic alert_id."""
         for raw in rows:
             row = _row(raw, TRANSITION_KEYS, required=("alert_id", "user_id", "from_status", "to_status", "at"))
@@ -77,7 +85,7 @@ class RowWriter:
             _check_status(row["to_status"], STATUSES)
             self._transitions[row["alert_id"]] = row
 
-    def add_model_version(self, row: dict) -> None:
+    def add_model_version(self, row: dict[str, Any]) -> None:
         """Buffer the description of a published model version."""
         version = _row(row, VERSION_KEYS, required=("model", "version"))
         self._versions[(version["model"], version["version"])] = version
@@ -127,7 +135,7 @@ def _upsert(connection: Connection, table: Table, buffer: dict[Any, dict[str, An
     return len(connection.execute(statement.returning(literal_column("1")), rows).all())
 
 
-def _row(raw: dict, keys: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
+def _row(raw: dict[str, Any], keys: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
     """Every key present (executemany needs one shape), unknown keys refused early, times parsed."""
     unknown = raw.keys() - set(keys)
     if unknown:

@@ -10,14 +10,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Double, Index, Integer, String, func, literal_column
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ColumnClause,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    String,
+    func,
+    literal_column,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from features.activity_status import FROM_STATUSES, STATUSES
 
 #: score_history stores "no model yet" as NULL; the dedupe key must still treat NULLs as equal.
-NO_MODEL_VERSION = literal_column("-1")
+NO_MODEL_VERSION: ColumnClause[Any] = literal_column("-1")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from storage.students.base import Commit, schedule_field
 from streams.metrics import STORE_ERRORS, STORE_LATENCY
@@ -35,6 +36,11 @@ if current[1] and tonumber(current[1]) >= tonumber(ARGV[1]) then return current 
 redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'at', ARGV[2])
 return {ARGV[1], ARGV[2]}
 """
+
+
+def _text(value: bytes | str) -> str:
+    """A reply element as text (the client does not decode responses: they come as bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class _Timed:
@@ -107,7 +113,8 @@ class RedisStudentStore:
         """Students of a partition whose next attention time has come."""
         with _Timed("due"):
             members = await self.redis.zrangebyscore(self._due_key(partition), "-inf", until, start=0, num=limit)
-        return [int(m) for m in members]
+        # without withscores the reply is a list of members (redis-py types both reply shapes as one union)
+        return [int(m) for m in cast("list[bytes]", members)]
 
     async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:
         """The group's newest event time (and when it was produced), raised to `ts` if newer."""
@@ -118,11 +125,11 @@ class RedisStudentStore:
     async def status_counts(self) -> dict[str, int]:
         with _Timed("status_counts"):
             raw = await self.redis.hgetall(self._status_key)
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {_text(k): int(v) for k, v in raw.items()}
 
     async def put_schedule(self, records: list[dict[str, Any]]) -> None:
         """Schedule rows, one hash per course; setting the same row twice is harmless."""
-        by_course: dict[int, dict[str, str]] = {}
+        by_course: dict[int, dict[FieldT, EncodableT]] = {}
         for record in records:
             by_course.setdefault(record["course_id"], {})[schedule_field(record)] = orjson.dumps(record)
         with _Timed("put_schedule"):

@@ -42,7 +42,7 @@ def schema(kind: str) -> dict[str, Any]:
 
 @cache
 def _validator(kind: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(schema(kind))  # type: ignore[no-any-return]
+    return fastjsonschema.compile(schema(kind))
 
 
 def validate(topic: Topic, record: Any) -> dict[str, Any]:

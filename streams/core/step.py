@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, TypedDict
 
 from features import engagement
-from features.activity_status import NEW, MachineState, StatusMachine, Thresholds, Transition
+from features.activity_status import ACTIVE, NEW, MachineState, StatusMachine, Thresholds, Transition
 from features.eventtime import DAY, WEEK, parse_ts
 from features.schedule import CourseSchedule, ScheduleKey, schedule_key
 from features.state import FeatureState, apply, last_activity, new_state
@@ -105,8 +105,8 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     """One student's new events and the watermarks of the worker's partitions -> the new document
     and everything it implies. `doc` is changed in place (and returned)."""
     doc = doc or new_doc()
-    old_status = (doc["machine"] or {}).get("status", NEW)
     machine = StatusMachine.from_json(user_id, doc["machine"])
+    old_status = machine.status  # the stored status, NEW without a stored machine
     result = StepResult(doc, old_status=old_status)
     outcomes = _apply(doc, machine, events, result.counts)
     if doc["partition"] is None:
@@ -188,7 +188,7 @@ def _next_due(machine: StatusMachine, schedule: CourseSchedule | None, doc: Stud
 
 
 def _reasons(t: Transition, scores: Scores, features: dict[str, float]) -> tuple[str, ...]:
-    reasons = [f"no activity for {t.days_inactive:.0f} days"] if t.to_status != "active" else ["activity resumed"]
+    reasons = [f"no activity for {t.days_inactive:.0f} days"] if t.to_status != ACTIVE else ["activity resumed"]
     if features.get("missed_deadlines"):
         reasons.append(f"{features['missed_deadlines']:.0f} deadlines missed")
     if scores.p_dropout is not None and scores.p_dropout >= 0.5:

@@ -95,11 +95,13 @@ class WatermarkTracker:
             return self._emitted.get(partition)
         cap = self._newest - self.lateness
         behind = [prog.latest_ts for prog in members if not self._caught_up(prog)]
-        if any(ts is None for ts in behind):
+        known = [ts for ts in behind if ts is not None]
+        value: float | None
+        if len(known) < len(behind):
             value = None  # a topic-partition with unread records we have not seen yet
         else:
-            value = min([cap, *behind])  # type: ignore[list-item]
-            if self.live and not behind:
+            value = min([cap, *known])
+            if self.live and not known:
                 value = max(value, (now or time.time()) - self.lateness)
         previous = self._emitted.get(partition)
         if value is None or (previous is not None and value <= previous):

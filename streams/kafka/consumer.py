@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
@@ -54,7 +54,7 @@ Process = Callable[[list[InputRecord], Offsets], Awaitable[object]]
 Forget = Callable[[list[tuple[str, int]]], Awaitable[None]]
 
 
-class BatchConsumer(ConsumerRebalanceListener):
+class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
     def __init__(self, settings: Settings, process: Process, forget: Forget) -> None:
         self.settings = settings
         self._process = process
@@ -93,7 +93,7 @@ class BatchConsumer(ConsumerRebalanceListener):
         finally:
             await self.consumer.stop()
 
-    async def _handle(self, batch: dict[TopicPartition, list]) -> None:
+    async def _handle(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         # a batch fetched before a rebalance may hold records of partitions revoked since: their new
         # owner reads them too, and here they would drive a watermark that no longer sees the
         # partition's other topics (a student could be advanced past events it has not applied)

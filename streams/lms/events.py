@@ -66,11 +66,13 @@ def _py(series: pd.Series) -> list[Any]:
     """Column values as JSON-ready Python objects (None for NA, ISO strings for times)."""
     if pd.api.types.is_datetime64_any_dtype(series):
         series = series.dt.strftime(TS_FORMAT)
-    return series.astype(object).where(series.notna(), None).tolist()
+    values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
+    return values
 
 
 def _micros(series: pd.Series) -> list[int]:
-    return series.astype("datetime64[us]").astype("int64").tolist()
+    micros: list[int] = series.astype("datetime64[us]").astype("int64").tolist()
+    return micros
 
 
 def _rows(frame: pd.DataFrame, fields: dict[str, str]) -> Iterable[tuple[int, dict[str, Any]]]:
@@ -142,7 +144,8 @@ def _first_seen(export: LmsExport) -> pd.Series:
 
 def _raw(frame: pd.DataFrame, line: int) -> str:
     """A parsed row as JSON, for the dead-letter topic."""
-    return frame.loc[[line]].to_json(orient="records", force_ascii=False, date_format="iso")
+    text: str = frame.loc[[line]].to_json(orient="records", force_ascii=False, date_format="iso")
+    return text
 
 
 def _profiles(export: LmsExport) -> tuple[pd.DataFrame, list[RejectedRow]]:

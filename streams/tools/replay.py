@@ -27,7 +27,7 @@ from streams.settings import Settings
 
 @dataclass
 class ReplayReport:
-    published: Counter = field(default_factory=Counter)  # logical topic -> records
+    published: Counter[str] = field(default_factory=Counter)  # logical topic -> records
     dead_letters: int = 0
     seconds: float = 0.0
     newest_ts: float | None = None  # newest student-keyed event time published

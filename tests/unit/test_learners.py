@@ -49,3 +49,4 @@ def test_every_family_learns_and_round_trips(family):
     assert models.metrics()["success_auc"] > 0.8
     copy = ScoringModels.from_bytes(models.to_bytes())
     assert copy.predict(held_out[0][0]) == models.predict(held_out[0][0])
+

@@ -121,7 +121,7 @@ def test_bad_rows_are_rejected_with_reasons(tmp_path):
         "2,13278,72002,2023-12-01 08:53:00,,1\n"
         "2,13278.5,72002,2023-12-01 08:53:00,100,1\n",
         encoding="utf-8")
-    frame, rejected = readers.read_exercise_results(path)
+    frame, rejected = readers.read_file(path, SPECS["exercise_results.csv"])
     assert frame.index.tolist() == [2, 5]
     assert frame["result"].isna().tolist() == [False, True]  # 'Пропуск' = skipped = no result
     reasons = {r.line: r.reason for r in rejected}
@@ -143,7 +143,7 @@ def test_semicolons_and_cp1251_from_russian_excel(tmp_path):
             "1;982;3;1,00;Остановлен;Нет данных;75;2024-02-01 10:00:00\n"
             "2;983;3;2.00;Подключен;40;Не сдана;\n")
     path.write_bytes(text.encode("cp1251"))
-    frame, rejected = readers.read_users(path)
+    frame, rejected = readers.read_file(path, SPECS["users.csv"])
     assert rejected == []
     assert frame["flow_num"].tolist() == [1.0, 2.0] and frame["tg_bot"].tolist() == [2, 1]
     assert frame["m2_progress"].isna().tolist() == [True, False]
@@ -154,7 +154,7 @@ def test_semicolons_and_cp1251_from_russian_excel(tmp_path):
 def test_missing_header_column_is_a_format_error(tmp_path):
     (tmp_path / "users_logs.csv").write_text("user_id,created_at,event,comment\n1,14.11.2023 15:07,x,y\n")
     with pytest.raises(ExportFormatError, match="created_a"):
-        readers.read_users_logs(tmp_path / "users_logs.csv")
+        readers.read_file(tmp_path / "users_logs.csv", SPECS["users_logs.csv"])
 
 
 def test_missing_optional_file_is_an_empty_table(tmp_path):

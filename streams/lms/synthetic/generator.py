@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,11 +51,11 @@ class GenerationSummary:
     bad_rows: int
     seconds: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "out_dir": str(self.out_dir), "seconds": round(self.seconds, 2)}
 
 
-def _traits(n: int, seed: int, courses: list[Course]) -> tuple[list[Traits], list[tuple]]:
+def _traits(n: int, seed: int, courses: list[Course]) -> tuple[list[Traits], list[tuple[Any, ...]]]:
     """Every student's latent traits and profile, drawn column-wise; also the users_age_timezone rows."""
     g = np.random.default_rng(seed)
     user_ids = g.choice(np.arange(1000, 1000 + max(100_000, 20 * n)), n, replace=False)
@@ -95,7 +96,7 @@ def _tg_bot(rng: random.Random, motivation: float) -> str:
     return "Остановлен" if roll < 0.25 + 0.3 * motivation else "—"
 
 
-def _schedule_rows(courses: list[Course]) -> list[tuple]:
+def _schedule_rows(courses: list[Course]) -> list[tuple[Any, ...]]:
     rows = []
     for course in courses:
         for flow in range(1, FLOWS + 1):
@@ -108,26 +109,26 @@ def _schedule_rows(courses: list[Course]) -> list[tuple]:
     return rows
 
 
-def _guide_rows(courses: list[Course]) -> list[tuple]:
+def _guide_rows(courses: list[Course]) -> list[tuple[Any, ...]]:
     return [(c.course_id, c.name, "1T", MODULE, lesson.theme_id, lesson.theme, lesson.task_id, lesson.name,
              lesson.position, lesson.attestation, a.activity_id, a.kind, a.name, a.required, "{}")
             for c in courses for lesson in c.lessons for a in lesson.activities]
 
 
-def _users_row(rng: random.Random, t: Traits, outcome: Outcome) -> tuple:
+def _users_row(rng: random.Random, t: Traits, outcome: Outcome) -> tuple[Any, ...]:
     progress = str(outcome.progress) if outcome.attempted or rng.random() < 0.5 else "Нет данных"
     attestation = "Не сдана" if outcome.attestation is None else str(outcome.attestation)
     return (t.unti_id, t.user_id, t.course.course_id, f"{t.flow:.2f}", _tg_bot(rng, t.motivation), progress,
             attestation, outcome.attestation_ts)
 
 
-def _truth_row(t: Traits, outcome: Outcome) -> tuple:
+def _truth_row(t: Traits, outcome: Outcome) -> tuple[Any, ...]:
     return (t.user_id, t.course.course_id, float(t.flow), outcome.progress,
             "" if outcome.attestation is None else outcome.attestation, int(outcome.success), int(outcome.dropout),
             outcome.dropout_ts, round(t.motivation, 3))
 
 
-def _frame(header: list[str], rows: list[tuple], times: dict[int, str], chronological: bool) -> pd.DataFrame:
+def _frame(header: list[str], rows: list[tuple[Any, ...]], times: dict[int, str], chronological: bool) -> pd.DataFrame:
     """Epoch-second columns written in the file's date layout; a log file is in time order."""
     frame = pd.DataFrame(rows, columns=header)
     if chronological:
@@ -138,7 +139,7 @@ def _frame(header: list[str], rows: list[tuple], times: dict[int, str], chronolo
     return frame
 
 
-def _csv_text(fields: list) -> str:
+def _csv_text(fields: list[Any]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(fields)
     return out.getvalue()

@@ -17,6 +17,7 @@ import math
 import random
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from features.eventtime import DAY as _DAY
 from streams.lms.synthetic.course import MODULE, WEBINAR_DAY, WEEKS, Activity, Course, Lesson
@@ -60,11 +61,11 @@ class Traits:
 class Rows:
     """Output rows per file, times as epoch seconds."""
 
-    authorization: list[tuple] = field(default_factory=list)
-    views: list[tuple] = field(default_factory=list)
-    results: list[tuple] = field(default_factory=list)
-    webinars: list[tuple] = field(default_factory=list)
-    logs: list[tuple] = field(default_factory=list)
+    authorization: list[tuple[Any, ...]] = field(default_factory=list)
+    views: list[tuple[Any, ...]] = field(default_factory=list)
+    results: list[tuple[Any, ...]] = field(default_factory=list)
+    webinars: list[tuple[Any, ...]] = field(default_factory=list)
+    logs: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class StudentSim:
         for when, kind in sorted(changes):
             after = list(tags)
             if kind == "typo":
+                assert s.typo is not None  # a "typo" change is only queued for a student with one
                 after[after.index(s.typo)] = ONLINE
             elif kind == "paid":
                 after.append(PAID)
@@ -327,6 +329,7 @@ class StudentSim:
         passed = Outcome(progress, attestation, self.attestation_ts if attestation is not None else None,
                          False, None, bool(self.best))
         if attestation is not None:
+            assert self.attestation_ts is not None  # a passing exam score means an exam attempt set it
             self.tags_completed(self.attestation_ts)
         if dropped_at is None or passed.success:
             return passed
