@@ -1,0 +1,152 @@
+"""The Kafka behaviour the scorer relies on, checked against a real Apache Kafka 4.x broker.
+
+Tansu (the embedded default) keeps nothing on restart and answers ListOffsets 'latest'
+wrongly, so durability, committed offsets, end offsets and transactions are checked here on
+the broker production runs. Skipped, with the reason, where Java 17+ or Maven is missing.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import TopicPartition
+
+from streams.tools.apache_kafka import ApacheKafkaBroker, missing_requirements
+
+pytestmark = pytest.mark.slow
+PARTITIONS = 4
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafkaBroker]:
+    reason = missing_requirements()
+    if reason is not None:
+        pytest.skip(reason)
+    with ApacheKafkaBroker(tmp_path_factory.mktemp("apache-kafka")) as running:
+        yield running
+
+
+async def new_topic(broker: ApacheKafkaBroker, name: str) -> list[TopicPartition]:
+    """Created explicitly: the broker's auto-create would give num.partitions=1."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)])
+    finally:
+        await admin.close()
+    return [TopicPartition(name, p) for p in range(PARTITIONS)]
+
+
+async def drain(broker: ApacheKafkaBroker, partitions: list[TopicPartition],
+                isolation: str = "read_uncommitted", timeout: float = 60.0) -> list[ConsumerRecord]:
+    """Every record from the beginning up to the end offsets (the LSO under read_committed), via getmany."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, isolation_level=isolation)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            assert time.monotonic() < deadline, f"not drained within {timeout}s: {len(records)} records read"
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def produce_keyed(broker: ApacheKafkaBroker, topic: str, count: int) -> Counter[int]:
+    """`count` records over 37 keys; returns records per partition as the broker acknowledged them."""
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, key=f"student-{i % 37}".encode(), value=str(i).encode())
+                for i in range(count)]
+        acknowledged = await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    return Counter(metadata.partition for metadata in acknowledged)
+
+
+async def test_keyed_records_round_trip(broker: ApacheKafkaBroker) -> None:
+    topic = f"keyed-{uuid.uuid4().hex[:8]}"
+    partitions = await new_topic(broker, topic)
+    per_partition = await produce_keyed(broker, topic, 1000)
+
+    records = await drain(broker, partitions)
+
+    assert len(records) == 1000
+    assert sorted(int(r.value) for r in records) == list(range(1000))
+    assert Counter(r.partition for r in records) == per_partition
+    partitions_of: defaultdict[bytes, set[int]] = defaultdict(set)
+    values_of: defaultdict[bytes, list[int]] = defaultdict(list)
+    for record in records:
+        partitions_of[record.key].add(record.partition)
+        values_of[record.key].append(int(record.value))
+    assert all(len(found) == 1 for found in partitions_of.values()), "a key landed on two partitions"
+    assert all(values == sorted(values) for values in values_of.values()), "a key's records out of order"
+    assert len(per_partition) > 1, "37 keys all hashed to one partition"
+
+
+async def test_restart_keeps_records_and_committed_offsets(broker: ApacheKafkaBroker) -> None:
+    topic, group = f"durable-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
+    partitions = await new_topic(broker, topic)
+    per_partition = await produce_keyed(broker, topic, 300)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=group,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        seen = 0
+        deadline = time.monotonic() + 60
+        while seen < 300:
+            assert time.monotonic() < deadline, f"group consumer read only {seen} of 300"
+            seen += sum(len(batch) for batch in (await consumer.getmany(timeout_ms=500)).values())
+        await consumer.commit()
+        committed = {tp: await consumer.committed(tp) for tp in partitions}
+    finally:
+        await consumer.stop()
+    assert committed == {tp: per_partition[tp.partition] for tp in partitions}
+
+    broker.restart()
+
+    checker = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False)
+    await checker.start()
+    try:
+        assert {tp: await checker.committed(tp) for tp in partitions} == committed
+        assert await checker.end_offsets(partitions) == {tp: per_partition[tp.partition] for tp in partitions}
+        assert await checker.beginning_offsets(partitions) == dict.fromkeys(partitions, 0)
+    finally:
+        await checker.stop()
+    assert sorted(int(r.value) for r in await drain(broker, partitions)) == list(range(300))
+
+
+async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:
+    topic = f"tx-{uuid.uuid4().hex[:8]}"
+    partitions = await new_topic(broker, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=f"tx-{uuid.uuid4().hex[:8]}")
+    await producer.start()
+    try:
+        async with producer.transaction():
+            for i in range(10):
+                await producer.send_and_wait(topic, key=f"k{i}".encode(), value=f"committed-{i}".encode())
+        await producer.begin_transaction()
+        for i in range(5):  # written to the log (send_and_wait), then aborted
+            await producer.send_and_wait(topic, key=f"k{i}".encode(), value=f"aborted-{i}".encode())
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+    committed = await drain(broker, partitions, isolation="read_committed")
+    everything = await drain(broker, partitions, isolation="read_uncommitted")
+
+    assert sorted(r.value for r in committed) == sorted(f"committed-{i}".encode() for i in range(10))
+    assert sorted(r.value for r in everything if r.value.startswith(b"aborted")) == [
+        f"aborted-{i}".encode() for i in range(5)]
