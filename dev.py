@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """One entry point for a fresh machine that has only Python 3.11.
 
-    python3 dev.py demo   # generate -> replay -> score, all on embedded servers
-    python3 dev.py test   # the whole test suite
+    python3 dev.py demo    # generate -> replay -> score, all on embedded servers
+    python3 dev.py test    # everything CI runs: lint, types, layers, unit, integration, end-to-end
+    python3 dev.py check   # only the static checks (ruff, mypy, import contracts): seconds
+    python3 dev.py unit    # only the unit tier (no servers): seconds
 
 It creates `.venv/` next to this file and installs the project (with its embedded
 servers and test tools) there, re-installing only when pyproject.toml changes.
-Every other argument is passed on: `python3 dev.py test -k readers`,
-`python3 dev.py scorer generate --out out/lms`.
+`python3 dev.py test ARGS...` runs pytest over the whole suite with ARGS
+(e.g. `-k readers`); `python3 dev.py scorer ...` runs any `scorer` command.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -22,6 +25,18 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed-pyproject"
+PYTEST = [str(BIN / "python"), "-m", "pytest", "-q"]
+
+#: (name, command) of each static check.
+CHECKS = (
+    ("lint (ruff)", [str(BIN / "ruff"), "check", "."]),
+    ("types (mypy; strict on the core)", [str(BIN / "mypy")]),
+    ("layers (import-linter)", [str(BIN / "lint-imports")]),
+)
+#: The unit tier also runs the core's docstring examples.
+UNIT = ("unit tests (no servers)", [*PYTEST, "tests/unit", "features", "--doctest-modules"])
+SERVERS = ("integration and end-to-end tests (real broker, Redis, Postgres)",
+           [*PYTEST, "tests/integration", "tests/e2e"])
 
 
 def _ensure_venv() -> None:
@@ -41,18 +56,31 @@ def _ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def _run_steps(steps: tuple[tuple[str, list[str]], ...]) -> int:
+    """Each step in turn, stopping at the first that fails."""
+    for name, command in steps:
+        print(f"== {name}", flush=True)
+        started = time.monotonic()
+        code = subprocess.call(command, cwd=ROOT)
+        print(f"== {name}: {'ok' if code == 0 else f'FAILED ({code})'} in {time.monotonic() - started:.0f} s",
+              flush=True)
+        if code != 0:
+            return code
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "scorer", "bench"}:
+    if not argv or argv[0] not in {"demo", "test", "check", "unit", "scorer", "bench"}:
         print(__doc__)
         return 2
     _ensure_venv()
     command, rest = argv[0], argv[1:]
-    if command == "test":
-        cmd = [str(BIN / "python"), "-m", "pytest", "-q", *rest]
-    elif command == "scorer":
-        cmd = [str(BIN / "scorer"), *rest]
-    else:
-        cmd = [str(BIN / "scorer"), command, *rest]
+    if command == "test" and rest:
+        return subprocess.call([*PYTEST, *rest], cwd=ROOT)
+    if command in {"test", "check", "unit"}:
+        steps = {"test": (*CHECKS, UNIT, SERVERS), "check": CHECKS, "unit": (UNIT,)}[command]
+        return _run_steps(steps)
+    cmd = [str(BIN / "scorer"), *rest] if command == "scorer" else [str(BIN / "scorer"), command, *rest]
     return subprocess.call(cmd, cwd=ROOT)
 
 

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
 
-    p = sub.add_parser("faust-probe")  # bench's child process (streams.tools.faust_agent_probe)
+    p = sub.add_parser("faust-probe", help="internal: the bench's counting Faust agent, run as its child process")
     p.add_argument("expected", type=int)
     p.add_argument("result")
     p.set_defaults(func=_faust_probe)
