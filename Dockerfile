@@ -20,6 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     SCORER_WEB_PORT=6066 \
+    SCORER_WEB_BIND=0.0.0.0 \
     SCORER_STATE_DIR=/var/lib/scorer/state
 RUN groupadd --system --gid 10001 scorer \
  && useradd --system --uid 10001 --gid scorer --home-dir /var/lib/scorer --create-home \

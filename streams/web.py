@@ -1,29 +1,165 @@
 """HTTP on the worker (Faust's web server): Prometheus metrics, health, and a read API.
 
 The read API serves the Postgres snapshot (what analysts and the notification service see),
-so any worker can answer for any student, whichever partitions it owns.
+so any worker can answer for any student, whichever partitions it owns. Its pages carry
+student data, so each needs `Authorization: Bearer <SCORER_API_TOKEN>`; with no token
+configured they refuse every request. `/metrics`, `/healthz` and `/readyz` carry none and
+stay open (probes and Prometheus do not authenticate). Every input is checked by the small
+pure functions below, so no path or query string can make a page fail with a 500.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import faust
 from prometheus_client import generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
 from storage.postgres import queries
 from storage.postgres.db import jsonable
 from streams.metrics import REGISTRY, STUDENTS_BY_STATUS
-from streams.runtime import Runtime
+from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
+
+log = logging.getLogger(__name__)
+
+#: Ids are Postgres BIGINTs: 1 .. 2**63-1, at most 19 ASCII digits (checked before int() sees them).
+MAX_ID = 2**63 - 1
+MAX_ID_DIGITS = len(str(MAX_ID))
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+#: ASCII only: `str.isdigit()` takes '²', and `int()` takes '١٢', '１２' and ' 1'.
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_REALM = 'Bearer realm="edu-scorer"'
+
+if TYPE_CHECKING:  # faust.web loads lazily: only annotations name it
+    Handler = Callable[..., Awaitable[faust.web.Response]]
+
+
+class InvalidParameter(ValueError):
+    """A path or query parameter that is not what the page accepts: answered with a 400."""
+
+    def __init__(self, parameter: str, expected: str) -> None:
+        super().__init__(f"{parameter} must be {expected}")
+        self.parameter = parameter
+
+
+def _ascii_int(raw: str, max_digits: int) -> int | None:
+    """The integer `raw` spells in at most `max_digits` ASCII digits, else None (the length is
+    checked first so a 5,000-digit value never reaches int())."""
+    if len(raw) > max_digits or not _ASCII_DIGITS.fullmatch(raw):
+        return None
+    return int(raw)
+
+
+def parse_id(raw: str, parameter: str) -> int:
+    """A student or course id from the URL: 1 .. 2**63-1 (what Postgres' BIGINT holds)."""
+    value = _ascii_int(raw, MAX_ID_DIGITS)
+    if value is None or not 1 <= value <= MAX_ID:
+        raise InvalidParameter(parameter, f"an integer from 1 to {MAX_ID} in ASCII digits")
+    return value
+
+
+def parse_limit(raw: str | None) -> int:
+    """`?limit=`: 1 .. MAX_LIMIT rows, DEFAULT_LIMIT when absent (bounds the query and the response)."""
+    if raw is None:
+        return DEFAULT_LIMIT
+    value = _ascii_int(raw, MAX_ID_DIGITS)
+    if value is None or not 1 <= value <= MAX_LIMIT:
+        raise InvalidParameter("limit", f"an integer from 1 to {MAX_LIMIT} in ASCII digits")
+    return value
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request for student data is turned away, as the HTTP answer."""
+
+    status: int
+    error: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def bearer_credentials(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), else None."""
+    if not header:
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    return credentials if scheme.lower() == "bearer" and credentials else None
+
+
+def token_matches(given: str, expected: str) -> bool:
+    """Constant-time comparison, as bytes: compare_digest refuses non-ASCII str, and a header
+    may hold anything (surrogatepass encodes every str, lone surrogates included)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def check_bearer(header: str | None, configured: str) -> Refusal | None:
+    """None if the request may read student data; an empty configured token refuses everyone."""
+    if not configured:
+        return Refusal(503, "the read API token is not configured (SCORER_API_TOKEN is empty): all requests refused")
+    given = bearer_credentials(header)
+    if given is None:
+        return Refusal(401, "missing bearer token", {"WWW-Authenticate": _REALM})
+    if not token_matches(given, configured):
+        return Refusal(401, "invalid bearer token", {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
+    return None
+
+
+def student_data(token: str) -> Callable[[Handler], Handler]:
+    """Wrap a view that serves student data: bearer token first, then its handler, whose
+    InvalidParameter becomes a 400 and whose database failure a 503 (logged without the query's
+    values; the engine hides bound parameters too)."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
+            refusal = check_bearer(request.headers.get("Authorization"), token)
+            if refusal is not None:
+                return web.json({"error": refusal.error}, status=refusal.status, headers=refusal.headers)
+            try:
+                return await handler(web, request, **match)
+            except InvalidParameter as error:
+                return web.json({"error": str(error), "parameter": error.parameter}, status=400)
+            except SQLAlchemyError as error:
+                log.warning("read API: %s failed: %s", handler.__name__, type(error).__name__)
+                return web.json({"error": "database unavailable"}, status=503)
+
+        return guarded
+
+    return decorate
+
+
+async def refresh_status_counts(runtime: Runtime) -> None:
+    """Best effort: `scorer_students` from Redis. With Redis down /metrics still renders (the
+    other series are what tell the operator Redis is down); logs the failure's type only."""
+    store = runtime.store
+    if store is None:
+        return
+    try:
+        counts = await asyncio.wait_for(store.status_counts(), CHECK_TIMEOUT_SECONDS)
+    except Exception as error:  # noqa: BLE001 - any failure: keep the previous values
+        log.warning("scorer_students not refreshed: status counts from Redis failed (%s)", type(error).__name__)
+        return
+    for status, count in counts.items():
+        STUDENTS_BY_STATUS.labels(status).set(count)
 
 
 def register_views(app: faust.App, runtime: Runtime) -> None:
     database_url = runtime.settings.database_url
+    guarded = student_data(runtime.settings.api_token)
+    if not runtime.settings.api_token:
+        log.warning("SCORER_API_TOKEN is empty: /students and /courses refuse every request")
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        if runtime.store is not None:
-            for status, count in (await runtime.store.status_counts()).items():
-                STUDENTS_BY_STATUS.labels(status).set(count)
+        await refresh_status_counts(runtime)
         # aiohttp refuses a charset inside content_type; Prometheus' text format is UTF-8 anyway
         return web.bytes(generate_latest(REGISTRY), content_type="text/plain; version=0.0.4")
 
@@ -33,40 +169,22 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
 
     @app.page("/readyz")
     async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        checks = await _readiness(app, runtime, database_url)
+        checks = await runtime.readiness()
         ready = all(checks.values())
         return web.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     @app.page("/students/{user_id}")
+    @guarded
     async def student(web: faust.web.View, request: faust.web.Request, user_id: str) -> faust.web.Response:
-        if not user_id.isdigit():
-            return web.json({"error": "user_id must be an integer"}, status=400)
-        row = await asyncio.to_thread(queries.student, database_url, int(user_id))
+        row = await asyncio.to_thread(queries.student, database_url, parse_id(user_id, "user_id"))
         if row is None:
             return web.json({"error": "unknown student"}, status=404)
         return web.json(jsonable(row))
 
     @app.page("/courses/{course_id}/at-risk")
+    @guarded
     async def at_risk(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
-        if not course_id.isdigit():
-            return web.json({"error": "course_id must be an integer"}, status=400)
-        limit = min(int(request.query.get("limit", "50")), 1000)
-        rows = await asyncio.to_thread(queries.at_risk, database_url, int(course_id), limit)
-        return web.json({"course_id": int(course_id), "students": [jsonable(r) for r in rows]})
-
-
-async def _readiness(app: faust.App, runtime: Runtime, database_url: str) -> dict[str, bool]:
-    checks = {"started": runtime.ready, "kafka": False, "redis": False, "postgres": False}
-    try:
-        checks["kafka"] = runtime.producer is not None and bool(runtime.producer.client.cluster.brokers())
-    except Exception:  # noqa: BLE001 - not started yet
-        pass
-    try:
-        checks["redis"] = runtime.store is not None and await runtime.store.ping()
-    except Exception:  # noqa: BLE001
-        pass
-    try:
-        checks["postgres"] = await asyncio.to_thread(queries.ping, database_url)
-    except Exception:  # noqa: BLE001
-        pass
-    return checks
+        course = parse_id(course_id, "course_id")
+        limit = parse_limit(request.query.get("limit"))
+        rows = await asyncio.to_thread(queries.at_risk, database_url, course, limit)
+        return web.json({"course_id": course, "students": [jsonable(r) for r in rows]})

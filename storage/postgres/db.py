@@ -21,10 +21,13 @@ from streams.metrics import STORE_ERRORS, STORE_LATENCY
 
 
 def make_engine(database_url: str) -> Engine:
-    """A new engine; JSONB values go through `dumps_json` so feature dicts from numpy/River store cleanly."""
+    """A new engine; JSONB values go through `dumps_json` so feature dicts from numpy/River store cleanly.
+
+    `hide_parameters`: errors and SQL logs omit the bound values, which are whole student rows
+    (features, scores), so a failed write never prints them into the logs."""
     if database_url.startswith("postgres://"):  # the Heroku/libpq spelling SQLAlchemy rejects
         database_url = "postgresql://" + database_url.removeprefix("postgres://")
-    return create_engine(database_url, pool_pre_ping=True, json_serializer=dumps_json)
+    return create_engine(database_url, pool_pre_ping=True, json_serializer=dumps_json, hide_parameters=True)
 
 
 _SHARED: dict[str, Engine] = {}

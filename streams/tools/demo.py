@@ -1,12 +1,16 @@
 """`scorer demo`: the whole job end to end on embedded servers, then a report.
 
 generate a synthetic LMS -> start a worker process -> replay the history -> wait until every
-record is scored -> print statuses, alerts, critical points and model versions.
+record is scored -> print statuses, alerts, critical points and model versions, and how to
+query the read API (with a token generated for the run unless SCORER_API_TOKEN is set).
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from storage.postgres.critical_points import critical_points, format_table
@@ -19,9 +23,51 @@ from streams.tools.processes import stop, wait_until_scored, worker_process
 from streams.tools.replay import replay
 
 
+def with_api_token(settings: Settings) -> tuple[Settings, bool]:
+    """Settings whose read API has a token (the worker refuses every read without one), and
+    whether it was generated here rather than taken from SCORER_API_TOKEN."""
+    if settings.api_token:
+        return settings, False
+    return settings.copy(api_token=secrets.token_urlsafe(24)), True
+
+
+def example_path(database_url: str) -> str:
+    """A read-API path worth showing: the at-risk list of the course with the worst critical point."""
+    worst = critical_points(database_url, limit=1)
+    course = worst[0]["course_id"] if worst else 1
+    return f"/courses/{course}/at-risk?limit=5"
+
+
+def try_read_api(url: str, token: str) -> str:
+    """What the running worker answers to `url` with the token (the demo checks its own advice)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return f"HTTP {error.code}"
+    except (OSError, ValueError) as error:
+        return f"no answer ({type(error).__name__})"
+    return f"HTTP {response.status}, {len(body.get('students', []))} students"
+
+
+def print_read_api(url: str, token: str, generated: bool, answer: str) -> None:
+    """How to query the API; a token from the environment is not echoed (it is the operator's secret)."""
+    print("    read API (served by `scorer worker` while it runs; the demo's worker has stopped):")
+    if generated:
+        print(f"      token generated for this run (set SCORER_API_TOKEN to choose one): {token}")
+        header = f"Authorization: Bearer {token}"
+    else:
+        print("      token: SCORER_API_TOKEN")
+        header = "Authorization: Bearer $SCORER_API_TOKEN"
+    print(f"      curl -H \"{header}\" '{url}'")
+    print(f"      answered during the run: {answer}")
+
+
 def run_demo(students: int, seed: int, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    settings = Settings.from_env().copy(state_dir=str((out / "var").resolve()))
+    settings, generated = with_api_token(
+        Settings.from_env().copy(state_dir=str((out / "var").resolve()), web_bind="127.0.0.1"))
     print(f"1/4 generating {students} students into {out / 'lms'}")
     generate(out / "lms", students=students, seed=seed, bad_rows=5)
     with embedded_stack(settings) as settings:
@@ -38,6 +84,8 @@ def run_demo(students: int, seed: int, out: Path) -> int:
             if final_watermark is None:
                 raise RuntimeError("the replay published no student events")
             totals = wait_until_scored(web_port, published, worker, final_watermark, settings.partitions)
+            api_url = f"http://127.0.0.1:{web_port}{example_path(settings.database_url)}"
+            api_answer = try_read_api(api_url, settings.api_token)
         finally:
             stop([worker])
         print("4/4 results")
@@ -47,4 +95,5 @@ def run_demo(students: int, seed: int, out: Path) -> int:
         print("    students by status:", json.dumps(status_summary(settings.database_url)))
         print("    where students fall asleep (course_critical_points):")
         print(format_table(critical_points(settings.database_url, limit=10)))
+        print_read_api(api_url, settings.api_token, generated, api_answer)
     return 0

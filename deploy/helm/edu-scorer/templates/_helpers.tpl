@@ -73,3 +73,12 @@ app.kubernetes.io/component: worker
       name: {{ .Values.secret.name }}
       key: {{ .Values.secret.keys.databaseUrl }}
 {{- end }}
+
+{{/* The read API's bearer token, from its existing Secret (workers only; the migration needs none). */}}
+{{- define "edu-scorer.apiTokenEnv" -}}
+- name: SCORER_API_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "readApi.existingSecret: the Secret holding the read API's token" .Values.readApi.existingSecret }}
+      key: {{ .Values.readApi.existingSecretKey }}
+{{- end }}

@@ -1,0 +1,204 @@
+"""The read API of a real worker process on the embedded broker, Redis and Postgres: bearer
+token, hostile ids and limits (400, never 500), none of Faust's own pages, loopback only.
+
+One worker serves every check (starting one takes seconds); the rows are written straight to
+students_current, as the worker's sink would.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import socket
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from storage.postgres.row_writer import RowWriter
+from streams.settings import Settings
+from streams.tools.embedded import free_port
+from streams.tools.processes import stop, worker_process
+
+pytestmark = pytest.mark.slow
+
+T0 = datetime(2024, 3, 1, 12, 0)
+COURSE = 77
+HOSTILE_IDS = ["²", "１２", "-1", "0", "1.0", " 1", "9" * 5000, "9223372036854775808", "%00", "abc",
+               "1e3", "+1", "0x1", "٣", "", "99999999999999999999"]
+HOSTILE_LIMITS = ["abc", "0", "1001", "-5", "1e3", "9" * 5000, "", "1.5", "+5", "５", "%00"]
+
+
+def _score(user_id: int, status: str, p_dropout: float, course_id: int = COURSE) -> dict[str, Any]:
+    return {"user_id": user_id, "course_id": course_id, "status": status, "p_dropout": p_dropout,
+            "updated_at": T0, "features": {"logins_7d": user_id % 5, "ratio": 0.25}}
+
+
+def _write_rows(database_url: str) -> None:
+    """A course's students (and one of another course) on an emptied students_current."""
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions"))
+    engine.dispose()
+    writer = RowWriter(database_url)
+    writer.add_scores([_score(1, "active", 0.9), _score(2, "asleep", 0.3), _score(3, "dozing", 0.6),
+                       _score(4, "asleep", 0.8), _score(5, "active", 0.1, course_id=78)])
+    writer.close()
+
+
+@pytest.fixture(scope="module")
+def api(kafka_url: str, redis_url: str, migrated: str,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
+    """(port, token) of one worker process for the whole module, on its own topics and keys."""
+    _write_rows(migrated)
+    state = tmp_path_factory.mktemp("read-api")
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
+                        app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state),
+                        api_token=secrets.token_urlsafe(24), web_bind="127.0.0.1")
+    port = free_port()
+    worker = worker_process(settings, port, state / "worker.log")
+    try:
+        _wait_ready(port, worker, state / "worker.log")
+        yield port, settings.api_token
+    finally:
+        stop([worker])
+
+
+def _wait_ready(port: int, worker: Any, log: Path, seconds: float = 120) -> None:
+    """Until /readyz answers 200: HTTP up, the Runtime started, every dependency answering."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, f"worker exited: {log.read_text(errors='replace')[-2000:]}"
+        with contextlib.suppress(OSError):
+            if _get(port, "/readyz")[0] == 200:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"worker not ready: {log.read_text(errors='replace')[-2000:]}")
+
+
+def _get(port: int, path: str, token: str | None = None, authorization: str | None = None,
+         method: str = "GET") -> tuple[int, dict[str, str], Any]:
+    """(status, headers, JSON body or None) of one request; `path` is sent as given (already quoted)."""
+    headers = {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            status, got, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, got, raw = error.code, dict(error.headers), error.read()
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    return status, got, body
+
+
+def _quoted(raw: str) -> str:
+    """A path segment or query value as a client would send it; '%00' is sent raw (the server decodes it)."""
+    return raw if raw == "%00" else urllib.parse.quote(raw, safe="")
+
+
+def test_student_data_needs_the_token(api: tuple[int, str]) -> None:
+    port, token = api
+    paths = ("/students/2", f"/courses/{COURSE}/at-risk", "/students/%C2%B2", f"/courses/{COURSE}/at-risk?limit=abc")
+    for path in paths:
+        for authorization in (None, "Bearer", f"Bearer {token}x", f"Bearer {token[:-1]}", f"Basic {token}",
+                              token, "Bearer sécret"):
+            status, headers, body = _get(port, path, authorization=authorization)
+            assert status == 401, (path, authorization, status, body)
+            assert headers.get("WWW-Authenticate", "").startswith("Bearer"), headers
+            assert body and "error" in body and "students" not in body and "user_id" not in body
+
+
+def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:
+    port, token = api
+    status, _, body = _get(port, "/students/4", token)
+    assert status == 200, body
+    assert (body["user_id"], body["course_id"], body["status"], body["p_dropout"]) == (4, COURSE, "asleep", 0.8)
+    assert body["features"] == {"logins_7d": 4, "ratio": 0.25} and body["updated_at"].startswith("2024-03-01T12:00")
+    assert _get(port, "/students/999999", token)[0] == 404
+    assert _get(port, "/students/0000000000000000004", token)[0] == 200  # 19 digits, leading zeros
+    status, _, body = _get(port, f"/courses/{COURSE}/at-risk", token)
+    assert status == 200 and body["course_id"] == COURSE
+    assert [s["user_id"] for s in body["students"]] == [4, 2, 3, 1]  # asleep, dozing, then by P(dropout)
+    _, _, body = _get(port, f"/courses/{COURSE}/at-risk?limit=2&unknown=x", token)
+    assert [s["user_id"] for s in body["students"]] == [4, 2]
+    assert _get(port, f"/courses/{COURSE}/at-risk?limit=1000", token)[0] == 200
+    assert _get(port, "/courses/9223372036854775807/at-risk?limit=1", token)[2] == {
+        "course_id": 9223372036854775807, "students": []}
+
+
+@pytest.mark.parametrize("raw", HOSTILE_IDS, ids=lambda r: repr(r[:12]))
+def test_hostile_ids_are_400_never_500(api: tuple[int, str], raw: str) -> None:
+    port, token = api
+    segment = _quoted(raw)
+    if not segment:  # an empty segment is another route: no page there
+        assert _get(port, "/students/", token)[0] == 404
+        return
+    for path, parameter in ((f"/students/{segment}", "user_id"), (f"/courses/{segment}/at-risk", "course_id")):
+        status, _, body = _get(port, path, token)
+        assert status == 400, (path[:60], status, body)
+        assert body["parameter"] == parameter and parameter in body["error"]
+
+
+@pytest.mark.parametrize("raw", HOSTILE_LIMITS, ids=lambda r: repr(r[:12]))
+def test_hostile_limits_are_400_never_500(api: tuple[int, str], raw: str) -> None:
+    port, token = api
+    status, _, body = _get(port, f"/courses/{COURSE}/at-risk?limit={_quoted(raw)}", token)
+    assert status == 400, (raw[:20], status, body)
+    assert body["parameter"] == "limit" and "limit" in body["error"]
+
+
+def test_faust_pages_are_not_served(api: tuple[int, str]) -> None:
+    port, token = api
+    for path in ("/router/", "/router", "/table/", "/table", "/graph/", "/assignment/", "/performance/",
+                 "/router/topics", "/table/x/"):
+        assert _get(port, path)[0] == 404, path
+        assert _get(port, path, token)[0] == 404, path
+    assert _get(port, "/students/2", token, method="POST")[0] == 405
+
+
+def test_health_and_metrics_stay_open_and_readyz_lists_the_checks(api: tuple[int, str]) -> None:
+    port, _ = api
+    assert _get(port, "/healthz")[:1] == (200,)
+    status, _, body = _get(port, "/readyz")
+    assert status == 200 and body["ready"] is True
+    assert set(body["checks"]) >= {"started", "kafka", "redis", "postgres"} and all(body["checks"].values())
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.status == 200 and b"scorer_students" in response.read()
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets listening on `port`, from /proc/net/tcp and tcp6 (hex, as the kernel writes)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table, encoding="ascii") as f:
+            for line in list(f)[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, _, hex_port = local.rpartition(":")
+                if int(hex_port, 16) == port and state == "0A":  # TCP_LISTEN
+                    found.add(address)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/net/tcp; 127.0.0.2 is loopback on Linux")
+def test_listens_on_loopback_only(api: tuple[int, str]) -> None:
+    port, _ = api
+    assert _listening_addresses(port) == {"0100007F"}, "expected 127.0.0.1 only (little-endian hex)"
+    # 127.0.0.2 is another loopback address: a socket bound to 0.0.0.0 would accept it, 127.0.0.1's refuses
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.2", port), timeout=2):
+        pass
