@@ -34,6 +34,13 @@ WEB_PORT = 6066
 SECRET_URL_VARS = {"SCORER_KAFKA_URL", "SCORER_REDIS_URL", "SCORER_DATABASE_URL"}
 # Labels Prometheus adds at scrape time or that histograms carry, beyond a metric's own labels.
 TARGET_LABELS = {"instance", "job", "le", "__name__"}
+# Labels whose values are a fixed set (as documented in streams/metrics.py): a query matching any
+# other value silently selects nothing.
+LABEL_VALUES = {
+    ("scorer_events_duplicate_total", "by"): {"offset", "event_id"},
+    ("scorer_processing_failures_total", "kind"): {"dependency", "record"},
+    ("scorer_dependency_up", "dependency"): {"kafka", "redis", "postgres"},
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,13 +412,69 @@ def test_alert_rules_cover_the_failure_modes() -> None:
         "lag growing": ("deriv(scorer_consumer_lag_records",),
         "dead letters sustained": ("rate(scorer_dead_letters_total",),
         "latency p99": ("histogram_quantile(0.99", "scorer_processing_latency_seconds_bucket"),
-        "stuck": ("scorer_consumer_lag_records", "scorer_events_consumed_total"),
+        # Progress is a commit, not a record read: a worker retrying a failing batch reads (and
+        # counts) records forever, so consumed counters cannot tell it is stuck.
+        "stuck": ("scorer_seconds_since_commit", "scorer_consumer_lag_records"),
+        "dependency down": ("scorer_dependency_up", "== 0"),
+        "records quarantined": ('scorer_dead_letters_total{reason="processing_failed"}',),
+        "offset reset": ("scorer_offset_resets_total",),
         "store errors": ("scorer_store_errors_total",),
         "model degraded": ("scorer_model_rolling_error",),
         "status surge": ("scorer_alerts_total", "dozing", "asleep"),
     }
     missing = [what for what, needles in wanted.items() if not covered(*needles)]
     assert not missing, f"no rule for: {missing}"
+    stuck = exprs["ScorerStuck"]
+    assert "scorer_events_consumed_total" not in stuck, "retries count as consumed: not a sign of progress"
+
+
+# Labels an annotation may show: all bounded (a worker, a topic-partition, a store...), never a student.
+ANNOTATION_LABELS = {"instance", "job", "topic", "partition", "reason", "store", "operation", "model", "metric",
+                     "from_status", "to_status", "dependency", "kind", "by"}
+
+
+def test_alert_annotations_show_no_student_data() -> None:
+    for rule in alert_rules():
+        for key, text in rule["annotations"].items():
+            labels = set(re.findall(r"\$labels\.(\w+)", text))
+            assert labels <= ANNOTATION_LABELS, f"{rule['alert']}.{key} shows {labels - ANNOTATION_LABELS}"
+            assert not re.search(r"user_id|student_id|\$labels\s*\.?\s*(user|student)", text), \
+                f"{rule['alert']}.{key} may show a student id"
+        assert not set(rule.get("labels", {})) - {"severity"}, f"{rule['alert']}: extra static labels"
+
+
+def promtool_unit_tests() -> list[dict[str, Any]]:
+    return [test for path in PROM_TESTS for test in load_yaml(path)["tests"]]
+
+
+def test_every_alert_rule_has_a_unit_test_where_it_fires() -> None:
+    fired = {case["alertname"] for test in promtool_unit_tests() for case in test.get("alert_rule_test", [])
+             if case.get("exp_alerts")}
+    names = {r["alert"] for r in alert_rules()}
+    assert names <= fired, f"no promtool test expects these to fire: {sorted(names - fired)}"
+    for path in PROM_TESTS:
+        assert load_yaml(path)["rule_files"] == [ALERTS.name], path
+
+
+def test_stuck_worker_unit_test_reproduces_the_retry_loop() -> None:
+    """The promtool case for ScorerStuck must be the one the old rule missed: consumed counter and
+    seconds since commit rising, lag above 0, and it must expect the alert with its partition labels."""
+    def series(test: dict[str, Any], name: str) -> list[dict[str, Any]]:
+        return [s for s in test["input_series"] if s["series"].startswith(name + "{")]
+
+    cases = [t for t in promtool_unit_tests()
+             if any(c["alertname"] == "ScorerStuck" and c.get("exp_alerts") for c in t["alert_rule_test"])]
+    assert cases, "no promtool test fires ScorerStuck"
+    for test in cases:
+        assert series(test, "scorer_events_consumed_total"), test["name"]
+        assert series(test, "scorer_seconds_since_commit") and series(test, "scorer_consumer_lag_records")
+        for case in test["alert_rule_test"]:
+            for alert in case.get("exp_alerts") or []:
+                assert {"instance", "topic", "partition"} <= set(alert["exp_labels"]), test["name"]
+    quiet = [t for t in promtool_unit_tests() if series(t, "scorer_seconds_since_commit")
+             and any(c["alertname"] == "ScorerStuck" and not c.get("exp_alerts") for c in t["alert_rule_test"])
+             and not any(c["alertname"] == "ScorerStuck" and c.get("exp_alerts") for c in t["alert_rule_test"])]
+    assert len(quiet) >= 2, "expected a busy and an idle worker that do not fire ScorerStuck"
 
 
 def promtool() -> str:
@@ -430,9 +493,14 @@ def test_promtool_check_rules_and_config() -> None:
 
 def test_promtool_alert_unit_tests() -> None:
     tool = promtool()
-    result = subprocess.run([tool, "test", "rules", *map(str, PROM_TESTS)],
+    assert all(path.is_file() for path in PROM_TESTS), PROM_TESTS
+    result = subprocess.run([tool, "test", "rules", *(path.name for path in PROM_TESTS)],
                             capture_output=True, text=True, timeout=120, cwd=PROM_DIR)
-    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for path in PROM_TESTS:
+        assert f"Unit Testing:  {path.name}" in output, output  # each file was run...
+    assert output.count("SUCCESS") == len(PROM_TESTS) and "FAILED" not in output, output  # ...and passed
 
 
 def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
@@ -464,6 +532,12 @@ def test_every_scorer_metric_used_exists_in_streams_metrics() -> None:
     assert not unknown, f"not in streams.metrics: {unknown}"
 
 
+def test_fixed_label_values_are_on_the_metrics() -> None:
+    catalogue = metric_catalogue()
+    for name, label in LABEL_VALUES:
+        assert label in catalogue.get(name, set()), f"{name} has no label {label}"
+
+
 def test_labels_used_exist_on_the_metrics() -> None:
     from features.activity_status import NEW, STATUSES
 
@@ -476,6 +550,9 @@ def test_labels_used_exist_on_the_metrics() -> None:
                 if label in {"status", "from_status", "to_status"}:
                     values = value.split("|") if op.endswith("~") else [value]
                     assert set(values) <= statuses, f"{where}: unknown status in {value!r}"
+                if (name, label) in LABEL_VALUES:
+                    values = value.split("|") if op.endswith("~") else [value]
+                    assert set(values) <= LABEL_VALUES[name, label], f"{where}: {name} has no {label}={value!r}"
         names = SCORER_NAME.findall(expr)
         if not names:
             continue
@@ -491,8 +568,11 @@ def test_dashboard_covers_the_metrics() -> None:
               "scorer_processing_latency_seconds_bucket", "scorer_consumer_lag_records", "scorer_students",
               "scorer_alerts_total", "scorer_model_version", "scorer_model_rolling_error",
               "scorer_store_latency_seconds_bucket", "scorer_store_errors_total",
-              "scorer_event_time_watermark_seconds"}
+              "scorer_event_time_watermark_seconds", "scorer_seconds_since_commit", "scorer_dependency_up",
+              "scorer_processing_failures_total", "scorer_offset_resets_total", "scorer_events_duplicate_total"}
     assert wanted <= used, f"no panel for {wanted - used}"
+    exprs = " ".join(re.sub(r"\s+", " ", e) for e in dashboard_exprs())
+    assert "by (kind)" in exprs and "by (by)" in exprs, "processing failures by kind, duplicates by `by`"
 
 
 # --------------------------------------------------------------------------------------------
