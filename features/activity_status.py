@@ -77,12 +77,10 @@ class StatusMachine:
     start: float | None = None
 
     def add(self, ts: float) -> bool:
-        """Queue an activity time; returns False if it is older than the horizon (a late event)."""
-        if self.horizon is not None and ts < self.horizon:
-            bisect.insort(self.pending, self.horizon)  # late: queued at the horizon
-            return False
+        """Queue an activity time; returns False if it is older than the horizon (a late event,
+        handled by `_late` when the machine next advances)."""
         bisect.insort(self.pending, ts)
-        return True
+        return self.horizon is None or ts >= self.horizon
 
     def next_due(self, thresholds: Thresholds) -> float | None:
         """Earliest event time at which advancing could change something."""
@@ -104,7 +102,12 @@ class StatusMachine:
         out: list[Transition] = []
         cut = bisect.bisect_right(self.pending, watermark)
         ready, self.pending = self.pending[:cut], self.pending[cut:]
-        for ts in ready:
+        horizon = self.horizon
+        late = bisect.bisect_left(ready, horizon) if horizon is not None and self.status != NEW else 0
+        for ts in ready[:late]:
+            assert horizon is not None
+            self._late(ts, horizon, thresholds, out)
+        for ts in ready[late:]:
             self._fall_asleep_until(ts, thresholds, out, inclusive=False)
             if self.status == NEW:
                 self.status, self.since = ACTIVE, ts  # enrolment is not a critical point: no alert
@@ -114,6 +117,18 @@ class StatusMachine:
         self._fall_asleep_until(watermark, thresholds, out, inclusive=True)
         self.horizon = watermark if self.horizon is None else max(self.horizon, watermark)
         return out
+
+    def _late(self, ts: float, horizon: float, thresholds: Thresholds, out: list[Transition]) -> None:
+        """Activity older than the horizon: transitions up to the horizon are out already, so the
+        past is not rewritten (nothing back-dated, nothing out of order). The activity counts as
+        the student's latest if it is; it wakes a dozing or asleep student, at the horizon, only
+        if it is recent enough that they would be active there (under `dozing_days` before it).
+        An older one leaves the status as it is, and the inactivity clock runs from it."""
+        self.last = ts if self.last is None else max(self.last, ts)
+        base = self._clock_base()
+        assert base is not None
+        if self.status in (DOZING, ASLEEP) and horizon - base < thresholds.dozing_days * DAY:
+            out.append(self._move(ACTIVE, horizon))
 
     def _fall_asleep_until(self, until: float, thresholds: Thresholds, out: list[Transition], *,
                            inclusive: bool) -> None:

@@ -92,8 +92,9 @@ class ModelRegistry:
 
 
 class ModelCache:
-    """What a worker scores with: the newest published version, re-checked at most every
-    `check_every` seconds so scoring costs no Redis round trip per event."""
+    """What a worker scores with: the newest published version. Scoring reads `current()`, which
+    does no I/O; `refresh()` (the training timer's thread) looks for a newer version at most every
+    `check_every` seconds, so scoring never waits on Redis."""
 
     def __init__(
         self, registry: ModelRegistry, check_every: float = 5.0, clock: Callable[[], float] = time.monotonic
@@ -105,10 +106,12 @@ class ModelCache:
         self._checked_at = clock()
 
     def current(self) -> ScoringModels:
+        return self._models
+
+    def refresh(self) -> None:
         now = self._clock()
         if now - self._checked_at >= self._check_every:
             self._checked_at = now
             latest = self._registry.latest_version()
             if latest != self._models.version:
                 self._models = self._registry.load(latest)
-        return self._models

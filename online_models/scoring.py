@@ -19,6 +19,7 @@ from online_models.trainer import LockHeldElsewhere, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
 from streams.contract.outputs import Scores
+from streams.settings import REDIS_CLIENT_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class OnlineScoring:
 
     @classmethod
     def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> OnlineScoring:
-        return cls(redis.Redis.from_url(redis_url), prefix, asleep_days, **kwargs)
+        return cls(redis.Redis.from_url(redis_url, **REDIS_CLIENT_OPTIONS), prefix, asleep_days, **kwargs)
 
     def score(self, features: dict[str, float]) -> Scores:
         models = self.cache.current()
@@ -103,6 +104,7 @@ class OnlineScoring:
         return await asyncio.to_thread(self._train_pending, limit)
 
     def _train_pending(self, limit: int) -> int:
+        self.cache.refresh()  # a version another worker's trainer published
         try:
             learned = self.trainer.drain(limit)
         except LockHeldElsewhere:

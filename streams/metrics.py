@@ -14,8 +14,9 @@ EVENTS_APPLIED = Counter(
     "scorer_events_applied_total", "Records that changed student state (duplicates excluded).",
     ["topic"], registry=REGISTRY)
 EVENTS_DUPLICATE = Counter(
-    "scorer_events_duplicate_total", "Redelivered records skipped by the offset fence.",
-    ["topic"], registry=REGISTRY)
+    "scorer_events_duplicate_total",
+    "Records skipped as already applied: a Kafka redelivery (offset fence) or an LMS copy (event id).",
+    ["topic", "by"], registry=REGISTRY)
 LATE_EVENTS = Counter(
     "scorer_late_events_total", "Activity older than the watermark when it arrived (counted at the watermark).",
     ["topic"], registry=REGISTRY)
@@ -29,8 +30,26 @@ BATCH_SIZE = Histogram(
     "scorer_batch_size_records", "Records handled per processing batch.",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=REGISTRY)
 CONSUMER_LAG = Gauge(
-    "scorer_consumer_lag_records", "Records between the committed position and the high watermark.",
+    "scorer_consumer_lag_records", "Records between this worker's last committed offset and the log end.",
     ["topic", "partition"], registry=REGISTRY)
+SECONDS_SINCE_COMMIT = Gauge(
+    "scorer_seconds_since_commit",
+    "Seconds since an assigned partition's offset last moved forward or was last seen fully read "
+    "(grows only while records wait: a stuck worker).",
+    ["topic", "partition"], registry=REGISTRY)
+OFFSET_RESETS = Counter(
+    "scorer_offset_resets_total",
+    "Records behind a student's offset fence whose LMS event id was never applied: the partition's "
+    "log was reset (topic recreated, broker data lost). They are applied, not skipped.",
+    ["topic"], registry=REGISTRY)
+PROCESSING_FAILURES = Counter(
+    "scorer_processing_failures_total",
+    "Failed attempts to process a batch: `dependency` (Redis, Postgres or Kafka unavailable; retried "
+    "until it is back) or `record` (retried, then the record is quarantined to the dead-letter topic).",
+    ["kind"], registry=REGISTRY)
+DEPENDENCY_UP = Gauge(
+    "scorer_dependency_up", "1 while a dependency answered its last call or check, 0 while it fails.",
+    ["dependency"], registry=REGISTRY)
 ASSIGNED_PARTITIONS = Gauge(
     "scorer_assigned_partitions", "Input topic-partitions this worker owns in the consumer group.",
     registry=REGISTRY)

@@ -23,18 +23,24 @@ from online_models.scoring import Scoring
 from storage.row_sink import RowSink
 from storage.students import Commit, StudentStore
 from streams import metrics
-from streams.contract import InvalidEvent, Topic, dead_letter, decode, encode, key_of
+from streams.contract import InvalidEvent, Topic, check_event_time, dead_letter, decode, encode, key_of
 from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
 from streams.core.watermark import WatermarkTracker
-from streams.kafka.consumer import InputRecord, Offsets
+from streams.kafka.consumer import InputRecord, Offsets, PartitionCounts
+from streams.kafka.partitioning import partition_of
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[str, bytes, bytes], Awaitable[None]]
 
-#: Which counter a step's count goes to.
-_STEP_COUNTERS = {"applied": metrics.EVENTS_APPLIED, "duplicate": metrics.EVENTS_DUPLICATE,
-                  "late": metrics.LATE_EVENTS}
+#: Which counter (and extra label values) a step's count goes to.
+_STEP_COUNTERS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "applied": (metrics.EVENTS_APPLIED, ()),
+    "duplicate_offset": (metrics.EVENTS_DUPLICATE, ("offset",)),
+    "duplicate_event_id": (metrics.EVENTS_DUPLICATE, ("event_id",)),
+    "late": (metrics.LATE_EVENTS, ()),
+    "behind_fence": (metrics.OFFSET_RESETS, ()),
+}
 #: Tries of a batch's students before giving up (their documents keep changing under this worker).
 _COMMIT_TRIES = 5
 
@@ -47,6 +53,7 @@ class PipelineConfig:
     step: StepConfig
     lateness: float  # seconds of event time the watermark trails the newest record
     live_clock: bool  # quiet, fully read partitions also follow the wall clock
+    max_skew: float  # seconds an event time may lead its Kafka timestamp, and that the wall clock
 
 
 class ScheduleCache:
@@ -89,15 +96,18 @@ class Pipeline:
         self._logical = {t.physical(config.topic_prefix): t for t in Topic}
         self._schedules = ScheduleCache(store)
         self._lock = asyncio.Lock()
-        self._tally: Counter[tuple[Any, str]] = Counter()  # (counter metric, topic) -> records this batch
+        #: (counter metric, label values) -> records of this batch; flushed once the batch is done
+        self._tally: Counter[tuple[Any, tuple[str, ...]]] = Counter()
+        #: highest offset per (topic, partition) already counted as read: a retried batch counts once
+        self._counted: dict[tuple[str, int], int] = {}
 
     # -- entry points (the consumer's) --------------------------------------------------------
-    async def process(self, records: list[InputRecord], offsets: Offsets) -> None:
+    async def process(self, records: list[InputRecord], offsets: Offsets, partitions: PartitionCounts) -> None:
         """Handle a batch; `offsets` gives (resume position, highwater, wall time the highwater
-        was read) of every assigned topic-partition."""
+        was read) of every assigned topic-partition, `partitions` each topic's partition count."""
         async with self._lock:
             self._tally.clear()  # a failed attempt's counts are dropped; the retry counts once
-            per_student, schedule_rows = await self._decode(records)
+            per_student, schedule_rows = await self._decode(records, partitions)
             if self.watermarks.newest is not None:
                 self.watermarks.adopt_newest(*await self.store.raise_newest(*self.watermarks.newest))
             if schedule_rows:
@@ -119,44 +129,80 @@ class Pipeline:
                 if topic in self._logical:
                     self.watermarks.forget(self._logical[topic].value, partition)
 
+    async def quarantine(self, record: InputRecord, error: BaseException) -> None:
+        """A record that failed processing again and again (a poison pill) goes to the dead-letter
+        topic with the error, so the records after it can be processed."""
+        async with self._lock:
+            topic = self._logical.get(record.topic)
+            failure = InvalidEvent("processing_failed", f"{type(error).__name__}: {error}")
+            await self._send_dead_letters([dead_letter(record.topic, failure, value=record.value, key=record.key,
+                                                       partition=record.partition, offset=record.offset)])
+            if topic is not None:
+                metrics.DEAD_LETTERS.labels(topic.value, failure.reason).inc()
+                self.watermarks.observe_offset(topic.value, record.partition, record.offset)
+
     def _flush_tally(self) -> None:
-        """Per-topic counters are summed per batch, not incremented per record (a hot path)."""
-        for (metric, topic), count in self._tally.items():
-            metric.labels(topic).inc(count)
+        """Counters are summed per batch, not incremented per record (a hot path)."""
+        for (metric, labels), count in self._tally.items():
+            metric.labels(*labels).inc(count)
         self._tally.clear()
 
     # -- decoding and dead letters -----------------------------------------------------------
-    async def _decode(self, records: list[InputRecord]) -> tuple[dict[int, list[StudentEvent]], list[dict[str, Any]]]:
+    async def _decode(self, records: list[InputRecord],
+                      partitions: PartitionCounts) -> tuple[dict[int, list[StudentEvent]], list[dict[str, Any]]]:
         """Records -> each student's valid events and the schedule rows; the rest are dead letters."""
         per_student: dict[int, list[StudentEvent]] = defaultdict(list)
         schedule_rows: list[dict[str, Any]] = []
         dead_letters: list[dict[str, Any]] = []
+        now = time.time()
         for r in records:
             topic = self._logical.get(r.topic)
             if topic is None:
                 continue
-            self._tally[metrics.EVENTS_CONSUMED, topic.value] += 1
+            fresh = r.offset > self._counted.get((r.topic, r.partition), -1)
+            if fresh:
+                self._tally[metrics.EVENTS_CONSUMED, (topic.value,)] += 1
             try:
-                record = decode(topic, r.value)
-                if r.key is not None and r.key != key_of(topic, record):
-                    raise InvalidEvent("key_mismatch", f"key {r.key!r} does not match the record's id")
+                record, ts = self._valid(topic, r, partitions, now)
             except InvalidEvent as error:
                 dead_letters.append(dead_letter(r.topic, error, value=r.value, key=r.key,
                                                 partition=r.partition, offset=r.offset))
-                metrics.DEAD_LETTERS.labels(topic.value, error.reason).inc()
+                if fresh:
+                    self._tally[metrics.DEAD_LETTERS, (topic.value, error.reason)] += 1
                 self.watermarks.observe_offset(topic.value, r.partition, r.offset)
                 continue
-            ts = parse_ts(record["ts"])
             self.watermarks.observe(topic.value, r.partition, r.offset, ts, r.timestamp)
             if topic is Topic.SCHEDULE:
                 schedule_rows.append(record)
                 continue
             per_student[record["user_id"]].append(StudentEvent(topic, r.partition, r.offset, record, ts))
+        for r in records:
+            tp = (r.topic, r.partition)
+            self._counted[tp] = max(self._counted.get(tp, -1), r.offset)
         self._flush_tally()  # records read show now, not at the batch's end: progress is visible
+        await self._send_dead_letters(dead_letters)
+        return per_student, schedule_rows
+
+    def _valid(self, topic: Topic, r: InputRecord, partitions: PartitionCounts,
+               now: float) -> tuple[dict[str, Any], float]:
+        """The record and its event time, if the scorer can use it; else InvalidEvent with the reason."""
+        if r.key is None:
+            raise InvalidEvent("missing_key", "records are keyed by student id (the schedule by course id)")
+        record = decode(topic, r.value)
+        if r.key != key_of(topic, record):
+            raise InvalidEvent("key_mismatch", f"key {r.key[:40]!r} does not match the record's id")
+        count = partitions.get(r.topic)
+        if count is not None and partition_of(r.key, count) != r.partition:
+            raise InvalidEvent("wrong_partition", f"key belongs in partition {partition_of(r.key, count)} of "
+                               f"{count} (Kafka's default partitioner), not {r.partition}")
+        ts = parse_ts(record["ts"])
+        check_event_time(ts, r.timestamp, now, self.config.max_skew)
+        return record, ts
+
+    async def _send_dead_letters(self, dead_letters: list[dict[str, Any]]) -> None:
         if dead_letters:
             dlq = Topic.DEAD_LETTERS.physical(self.config.topic_prefix)
             await asyncio.gather(*(self.send(dlq, (d["key"] or "").encode(), encode(d)) for d in dead_letters))
-        return per_student, schedule_rows
 
     # -- students ----------------------------------------------------------------------------
     async def _run_students(self, per_student: dict[int, list[StudentEvent]]) -> None:
@@ -181,7 +227,8 @@ class Pipeline:
                 result = step(user_id, doc, per_student.get(user_id, ()), watermarks,
                               self._schedules.get, self.config.step, self.scoring)
                 for (kind, topic), count in result.counts.items():
-                    self._tally[_STEP_COUNTERS[kind], topic] += count
+                    metric, labels = _STEP_COUNTERS[kind]
+                    self._tally[metric, (topic, *labels)] += count
                 if result.stored:
                     stepped[user_id] = (version, result)
             user_ids = set(await self._commit(stepped))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -15,15 +16,21 @@ from aiokafka import AIOKafkaProducer
 
 from features.activity_status import Thresholds
 from online_models.scoring import OnlineScoring
+from storage.postgres import queries
 from storage.postgres.db import dispose_shared_engines
 from storage.postgres.sink import PostgresSink
 from storage.students import RedisStudentStore
+from streams import failures, metrics
 from streams.core.step import StepConfig
 from streams.kafka.admin import ensure_topics, new_producer
+from streams.kafka.consumer import BatchConsumer
 from streams.pipeline import Pipeline, PipelineConfig
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: A readiness check that takes longer than this counts as failed (a hung broker or database).
+CHECK_TIMEOUT_SECONDS = 2.0
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -33,6 +40,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         step=StepConfig(Thresholds(settings.dozing_days, settings.asleep_days), settings.score_every_minutes * 60),
         lateness=settings.allowed_lateness_seconds,
         live_clock=settings.clock == "live",
+        max_skew=settings.max_clock_skew_minutes * 60,
     )
 
 
@@ -45,6 +53,7 @@ class Runtime:
         self.sink: PostgresSink | None = None
         self.scoring: OnlineScoring | None = None
         self.pipeline: Pipeline | None = None
+        self.consumer: BatchConsumer | None = None
 
     @property
     def ready(self) -> bool:
@@ -60,9 +69,24 @@ class Runtime:
         self.scoring = OnlineScoring.connect(settings.redis_url, f"{settings.topic_prefix}scorer:",
                                              settings.asleep_days, on_publish=self.sink.write_model_version)
         self.pipeline = Pipeline(pipeline_config(settings), self.store, self._send, self.scoring, self.sink)
+        self.consumer = BatchConsumer(settings, self.pipeline, self)
         self.started.set()
         log.info("worker ready: partitions=%d clock=%s", settings.partitions, settings.clock)
         return self.pipeline
+
+    async def start_when_possible(self) -> Pipeline:
+        """`start`, retried with backoff until every dependency answers: a worker started while
+        Redis, Postgres or the broker is down waits for it (not ready meanwhile) instead of dying."""
+        for attempt in itertools.count():
+            try:
+                return await self.start()
+            except Exception as error:  # noqa: BLE001 - reported, then tried again
+                await self.stop()
+                pause = min(30.0, 2.0 ** attempt)
+                log.warning("worker could not start (%s: %s); retrying in %.0f s", type(error).__name__,
+                            str(error)[:200], pause)
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     async def stop(self) -> None:
         """Flush what is in flight (alerts, dead letters, rows), give up the trainer's lock, close
@@ -82,7 +106,48 @@ class Runtime:
             except Exception:
                 log.exception("closing %s failed", name)
         await asyncio.to_thread(dispose_shared_engines)  # the read API's pooled connections
-        self.producer = self.scoring = self.sink = self.store = self.pipeline = None
+        self.producer = self.scoring = self.sink = self.store = self.pipeline = self.consumer = None
+
+    async def train(self) -> None:
+        """The training timer's work: learn queued labels, pick up new model versions. A failure
+        (Redis down, say) is logged and retried on the next tick: it must not stop the worker."""
+        if not self.ready or self.scoring is None:
+            return
+        try:
+            await self.scoring.train_pending()
+            metrics.DEPENDENCY_UP.labels("redis").set(1)
+        except Exception as error:  # noqa: BLE001 - logged, counted, retried next tick
+            dependency = failures.dependency_of(error) or "redis"
+            metrics.DEPENDENCY_UP.labels(dependency).set(0)
+            log.warning("training skipped this tick (%s: %s)", type(error).__name__, str(error)[:200])
+
+    # -- what the consumer asks (streams.kafka.consumer.Dependencies) ----------------------------
+    dependency_of = staticmethod(failures.dependency_of)
+
+    async def healthy(self) -> bool:
+        checks = await self.readiness()
+        return all(checks[name] for name in ("kafka", "redis", "postgres"))
+
+    async def readiness(self) -> dict[str, bool]:
+        """Can this worker do its job right now? Each check asks the dependency itself (with a
+        timeout), not a cached view: started, partitions assigned by the group (an empty share
+        counts: more workers than partitions), the broker, Redis and Postgres answering."""
+        checks = {"started": self.ready,
+                  "assigned": self.consumer is not None and self.consumer.has_assignment,
+                  "kafka": False, "redis": False, "postgres": False}
+        probes = {
+            "kafka": self.producer.client.fetch_all_metadata() if self.producer else None,
+            "redis": self.store.ping() if self.store else None,
+            "postgres": asyncio.to_thread(queries.ping, self.settings.database_url) if self.ready else None,
+        }
+        for name, probe in probes.items():
+            if probe is None:
+                continue
+            try:
+                checks[name] = bool(await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS))
+            except Exception:  # noqa: BLE001 - any failure or timeout: not ready
+                checks[name] = False
+        return checks
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         assert self.producer is not None

@@ -14,6 +14,10 @@ from typing import Any
 from features.activity_status import DEFAULT_THRESHOLDS
 
 PREFIX = "SCORER_"
+#: How every Redis client of the worker connects: a paused or unreachable Redis must fail a call
+#: within seconds (the worker then waits it out) rather than hang it.
+REDIS_CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0,
+                                        "health_check_interval": 30}
 
 
 def _setting(default: Any, meaning: str) -> Any:
@@ -38,6 +42,12 @@ class Settings:
     app_id: str = _setting("edu-scorer", "consumer group: workers with the same id share the partitions")
     web_port: int = _setting(6066, "worker HTTP: `/metrics`, `/healthz`, `/readyz`, `/students/{id}`, "
                              "`/courses/{id}/at-risk`")
+    web_bind: str = _setting("127.0.0.1", "address the worker's HTTP listens on (`0.0.0.0` in containers)")
+    api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "
+                              "pages refuse every request (health and metrics stay open)")
+    max_clock_skew_minutes: float = _setting(10.0, "how far a record's event time may run ahead of its Kafka "
+                                             "timestamp, and that timestamp ahead of the wall clock; beyond: "
+                                             "dead-lettered")
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),
                            metadata={"meaning": "local scratch (Faust's data dir, embedded servers' files)",
                                      "default": "`./var`"})

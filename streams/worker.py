@@ -12,7 +12,6 @@ from pathlib import Path
 import faust
 from faust.app.base import BootStrategy
 
-from streams.kafka.consumer import BatchConsumer
 from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.web import register_views
@@ -34,8 +33,15 @@ def build_app(settings: Settings) -> faust.App:
         settings.app_id,
         store="memory://",
         web_port=settings.web_port,
-        web_bind="0.0.0.0",
+        web_bind=settings.web_bind,  # 127.0.0.1 unless deployed (containers set 0.0.0.0)
         web_enabled=True,
+        # Faust's own pages show cluster topology, tables, sensors and the service graph:
+        # none of them is ours to serve (the read API has its own pages and token).
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         datadir=f"{settings.state_dir}/faust-{settings.web_port}",
     )
     runtime = Runtime(settings)
@@ -43,16 +49,16 @@ def build_app(settings: Settings) -> faust.App:
     @app.task  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def consume() -> None:
         try:
-            pipeline = await runtime.start()
-            await BatchConsumer(settings, pipeline.process, pipeline.forget).run()
+            await runtime.start_when_possible()
+            assert runtime.consumer is not None
+            await runtime.consumer.run()
         finally:
             await runtime.stop()
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def train() -> None:
-        """Learn from queued labels and publish a new model version when due."""
-        if runtime.ready and runtime.scoring is not None:
-            await runtime.scoring.train_pending()
+        """Learn from queued labels and publish a new model version when due (never raises)."""
+        await runtime.train()
 
     register_views(app, runtime)
     return app

@@ -17,6 +17,7 @@ from redis.typing import EncodableT, FieldT
 
 from storage.students.base import Commit, schedule_field
 from streams.metrics import STORE_ERRORS, STORE_LATENCY
+from streams.settings import REDIS_CLIENT_OPTIONS
 
 _COMMIT = """
 local current = redis.call('HGET', KEYS[1], 'v')
@@ -67,7 +68,7 @@ class RedisStudentStore:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "") -> RedisStudentStore:
-        return cls(aioredis.Redis.from_url(url), prefix)
+        return cls(aioredis.Redis.from_url(url, **REDIS_CLIENT_OPTIONS), prefix)
 
     def _student_key(self, user_id: int) -> str:
         return f"{self.prefix}st:{user_id}"

@@ -5,7 +5,7 @@ is the single source of truth: producers are told what to send, and the worker r
 what does not match with a reason that lands on the dead-letter topic. `outputs` holds what
 the scorer itself produces (scores, alerts, score rows).
 """
-from streams.contract.codec import InvalidEvent, decode, encode, key_of, schema, validate
+from streams.contract.codec import InvalidEvent, check_event_time, decode, encode, key_of, schema, validate
 from streams.contract.dead_letters import dead_letter
 from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores
 from streams.contract.topics import ACTIVITY_TOPICS, INPUT_TOPICS, TOPIC_SCHEMA, Topic
@@ -20,6 +20,7 @@ __all__ = [
     "ScoreRow",
     "Scores",
     "Topic",
+    "check_event_time",
     "dead_letter",
     "decode",
     "encode",

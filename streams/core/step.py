@@ -14,6 +14,7 @@ commits (the shape of bytewax's `stateful_map`). In order:
 """
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from features import engagement
 from features.activity_status import ACTIVE, NEW, MachineState, StatusMachine, Thresholds, Transition
 from features.eventtime import DAY, WEEK, parse_ts
 from features.schedule import CourseSchedule, ScheduleKey, schedule_key
-from features.state import FeatureState, apply, last_activity, new_state
+from features.state import FeatureState, apply, new_state
 from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores
 from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
 
@@ -34,7 +35,8 @@ SCORED_WEEKS = 10
 class StudentDoc(TypedDict):
     """One student's stored document (a JSON object in the student store)."""
 
-    offsets: dict[str, int]  # topic -> last applied offset: the redelivery fence
+    offsets: dict[str, int]  # "topic:partition" -> highest applied offset: the Kafka redelivery fence
+    seen: list[str]  # event_key of every applied record that carried an LMS event id
     facts: FeatureState
     machine: MachineState | None
     course_id: int | None  # from the newest profile
@@ -48,7 +50,7 @@ class StudentDoc(TypedDict):
 
 
 def new_doc() -> StudentDoc:
-    return {"offsets": {}, "facts": new_state(), "machine": None, "course_id": None, "flow": None,
+    return {"offsets": {}, "seen": [], "facts": new_state(), "machine": None, "course_id": None, "flow": None,
             "profile_ts": None, "partition": None, "weeks_kept": 0, "history_day": None, "scores": {},
             "scored_at": None}
 
@@ -93,7 +95,8 @@ class StepResult:
     next_due: float | None = None  # when the student next needs a look (None: at their next event)
     old_status: str = NEW
     new_status: str = NEW
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # ("applied"|"duplicate"|"late", topic)
+    #: ("applied" | "duplicate_offset" | "duplicate_event_id" | "late" | "behind_fence", topic) -> records
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     stored: bool = True  # False: nothing to keep (only a redelivered copy of a student never stored)
 
 
@@ -117,8 +120,17 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     schedule = schedules(key) if key is not None else None
     if schedule is not None:  # the inactivity clock runs from the flow's start; the schedule may
         machine.start = schedule.start  # still be filling in, but no clock runs until it is read
-    transitions = machine.advance(mark, config.thresholds) if mark is not None else []
-    as_of = mark if mark is not None else last_activity(doc["facts"]) or 0.0
+    if mark is None:
+        # no event time is known for the partition yet (the worker just started or took it over):
+        # the facts are kept, but nothing is advanced, scored or written until there is one (a
+        # score row as of a fact's time would run ahead of the watermark and shadow later rows)
+        result.labels = _labels(outcomes, machine)
+        doc["machine"] = machine.to_json()
+        result.new_status = machine.status
+        result.next_due = machine.next_due(config.thresholds)
+        return result
+    transitions = machine.advance(mark, config.thresholds)
+    as_of = mark
     scored_at = doc["scored_at"]
     rescore = bool(transitions or outcomes) or scored_at is None or as_of - scored_at >= config.score_every
     features: dict[str, float] = {}
@@ -127,9 +139,7 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
         result.weeks = _finished_weeks(doc, schedule, as_of)
         doc["scores"], doc["scored_at"] = scorer.score(features).to_json(), as_of
     scores = Scores.from_json(doc["scores"])
-    for outcome in outcomes:
-        at = parse_ts(outcome["ts"])
-        result.labels.append(OutcomeLabel(outcome, max(0.0, (at - (machine.last or at)) / DAY)))
+    result.labels = _labels(outcomes, machine)
     result.alerts = [_alert(t, doc, schedule, scores, features) for t in transitions]
     doc["machine"] = machine.to_json()
     result.new_status = machine.status
@@ -139,16 +149,48 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     return result
 
 
+def _labels(outcomes: list[dict[str, Any]], machine: StatusMachine) -> list[OutcomeLabel]:
+    """Each arrived outcome, with how long the student had been inactive at its time."""
+    labels = []
+    for outcome in outcomes:
+        at = parse_ts(outcome["ts"])
+        labels.append(OutcomeLabel(outcome, max(0.0, (at - (machine.last or at)) / DAY)))
+    return labels
+
+
+def event_key(record: dict[str, Any]) -> str | None:
+    """A short, fixed-size name for the record's LMS event id (None without one)."""
+    event_id = record.get("event_id")
+    return None if event_id is None else hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
+
+
 def _apply(doc: StudentDoc, machine: StatusMachine, events: Sequence[StudentEvent],
            counts: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Apply new events to the document; the offset fence skips what was applied before.
-    Returns the outcomes (labels) among them."""
+    """Apply new events to the document, each once; returns the outcomes (labels) among them.
+
+    Two fences: Kafka redelivers what a crashed worker read (offset at or behind this student's
+    highest applied offset of that topic-partition), and an LMS may publish a record twice
+    (same event id, another offset). A record behind the offset fence whose event id was never
+    applied is new: the partition's log was reset (topic recreated, broker data lost), and it
+    is applied and counted as `behind_fence`. Without an event id, the offset fence decides."""
     outcomes = []
+    seen = set(doc["seen"])
     for topic, partition, offset, record, ts in events:
-        if offset <= doc["offsets"].get(topic.value, -1):
-            counts["duplicate", topic.value] += 1
+        fence_key = f"{topic.value}:{partition}"
+        fence = doc["offsets"].get(fence_key, -1)
+        key = event_key(record)
+        if key is not None and key in seen:
+            counts["duplicate_event_id" if offset > fence else "duplicate_offset", topic.value] += 1
             continue
-        doc["offsets"][topic.value] = offset
+        if offset <= fence:
+            if key is None:
+                counts["duplicate_offset", topic.value] += 1
+                continue
+            counts["behind_fence", topic.value] += 1
+        if key is not None:
+            seen.add(key)
+            doc["seen"].append(key)
+        doc["offsets"][fence_key] = max(fence, offset)
         doc["partition"] = partition
         apply(doc["facts"], TOPIC_SCHEMA[topic], record)
         if topic in ACTIVITY_TOPICS:

@@ -9,17 +9,22 @@ server); this class owns consumption and commits.
 A batch is processed, then its offsets committed; only then is the next batch fetched.
 A rebalance waits for the batch in hand (so revoked partitions are committed before another
 worker takes them) and drops the revoked partitions' watermarks. A crash between processing
-and commit redelivers the batch, which the pipeline's per-student offset fence skips.
+and commit redelivers the batch, which the pipeline's per-student fences skip.
+
+When processing fails, the error decides (`dependency_of`): a dependency that is down (Redis,
+Postgres, the broker) holds the batch until it is back, however long; any other error is
+retried RECORD_ATTEMPTS times, then the batch is split in halves until the records that fail on
+their own are found, and each of those is quarantined to the dead-letter topic with its error
+(after a health check, so an outage is never mistaken for a poison pill). The worker moves on.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -34,7 +39,8 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 5000  # a backlog coalesces into large batches: each student is loaded, scored
 POLL_SECONDS = 0.5  # and committed once per batch, so per-record cost falls with batch size
 IDLE_PASS_SECONDS = 1.0  # with no records, still advance watermarks and due students this often
-RETRY_SECONDS = (0.5, 1, 2, 5, 10)
+RETRY_SECONDS = (0.5, 1, 2, 5, 10)  # waits between attempts (the last one repeats)
+RECORD_ATTEMPTS = 3  # tries of a batch, and of a lone record, before it counts as a poison pill
 
 
 class InputRecord(NamedTuple):
@@ -50,18 +56,40 @@ class InputRecord(NamedTuple):
 
 #: (read position, log end, wall time that log end was read) per assigned (topic, partition).
 Offsets = dict[tuple[str, int], tuple[int | None, int | None, float | None]]
-Process = Callable[[list[InputRecord], Offsets], Awaitable[object]]
-Forget = Callable[[list[tuple[str, int]]], Awaitable[None]]
+#: Partitions of each topic, as the cluster metadata says.
+PartitionCounts = dict[str, int]
+
+
+class BatchHandler(Protocol):
+    """What the consumer feeds (the pipeline)."""
+
+    async def process(self, records: list[InputRecord], offsets: Offsets, partitions: PartitionCounts) -> None: ...
+    async def quarantine(self, record: InputRecord, error: BaseException) -> None: ...
+    async def forget(self, partitions: list[tuple[str, int]]) -> None: ...
+
+
+class Dependencies(Protocol):
+    """How the worker tells a dependency outage from a bad record."""
+
+    def dependency_of(self, error: BaseException) -> str | None:
+        """The dependency an error says is unavailable ("redis", "postgres", "kafka"), or None."""
+
+    async def healthy(self) -> bool:
+        """Do all dependencies answer right now?"""
 
 
 class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
-    def __init__(self, settings: Settings, process: Process, forget: Forget) -> None:
+    def __init__(self, settings: Settings, handler: BatchHandler, dependencies: Dependencies) -> None:
         self.settings = settings
-        self._process = process
-        self._forget = forget
+        self._handler = handler
+        self._dependencies = dependencies
         self._batch_lock = asyncio.Lock()  # a rebalance waits for the batch in hand
         self._last_pass = 0.0
         self._owned: set[TopicPartition] = set()  # as the listener last said (aiokafka's view lags)
+        self.has_assignment = False  # the group has given this member its share (maybe none) at least once
+        self._committed: dict[TopicPartition, int] = {}  # this member's last commit (or the group's at assignment)
+        self._progress_at: dict[TopicPartition, float] = {}  # wall time a partition last committed or was read up
+        self._poll_stamps: dict[TopicPartition, tuple[int, int | None]] = {}  # (latest, previous) fetch stamps, ms
         self._stopping = False
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
@@ -100,22 +128,54 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         batch = {tp: rs for tp, rs in batch.items() if tp in self._owned}
         records = [InputRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000)
                    for tp_records in batch.values() for r in tp_records]
-        await self._process_until_done(records)
+        await self._settle(records, later=[], attempts=RECORD_ATTEMPTS)
         self._last_pass = time.monotonic()
         if batch:
             await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
 
-    async def _process_until_done(self, records: list[InputRecord]) -> None:
-        """An unprocessed batch is never committed: retry it, forever, with backoff."""
-        for attempt in itertools.count():
+    async def _settle(self, records: list[InputRecord], later: list[InputRecord], attempts: int) -> None:
+        """Process `records` (`later` are the batch's records after them, not processed yet)
+        until done, waiting out dependency outages; a part that keeps failing is split, and a
+        lone record that keeps failing is quarantined."""
+        failures = 0
+        last_error: BaseException = RuntimeError("not attempted")
+        for wait in _waits():
             try:
-                await self._process(records, await self.offsets())
+                await self._handler.process(records, await self.offsets(before=later), self._partition_counts())
+                metrics.DEPENDENCY_UP.labels("kafka").set(1)
+                for name in ("redis", "postgres"):
+                    metrics.DEPENDENCY_UP.labels(name).set(1)
                 return
-            except Exception:
-                pause = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
-                log.exception("batch of %d records failed (attempt %d); retrying in %.1fs",
-                              len(records), attempt + 1, pause)
-                await asyncio.sleep(pause)
+            except Exception as error:  # noqa: BLE001 - classified below: an outage, or the records
+                last_error = error
+                dependency = self._dependencies.dependency_of(error)
+                if dependency is not None:
+                    metrics.PROCESSING_FAILURES.labels("dependency").inc()
+                    metrics.DEPENDENCY_UP.labels(dependency).set(0)
+                    log.warning("%s unavailable (%s); %d records wait %.1f s", dependency, type(error).__name__,
+                                len(records), wait)
+                    await asyncio.sleep(wait)
+                    continue
+                metrics.PROCESSING_FAILURES.labels("record").inc()
+                failures += 1
+                log.warning("processing %d records failed (%s: %s), attempt %d of %d", len(records),
+                            type(error).__name__, str(error)[:200], failures, attempts)
+                if failures >= attempts:
+                    break
+                await asyncio.sleep(wait)
+        if len(records) > 1:  # the failure is in the records: find which, without their neighbours
+            half = len(records) // 2
+            await self._settle(records[:half], records[half:] + later, attempts=1)
+            await self._settle(records[half:], later, attempts=1)
+        elif attempts < RECORD_ATTEMPTS:  # a lone record gets its full tries before it is condemned
+            await self._settle(records, later, attempts=RECORD_ATTEMPTS)
+        elif not await self._dependencies.healthy():  # not the record: something is down
+            await self._settle(records, later, attempts=RECORD_ATTEMPTS)
+        else:
+            (record,) = records
+            log.error("quarantined the record at %s[%d] offset %d after %d failures: %s", record.topic,
+                      record.partition, record.offset, failures, type(last_error).__name__)
+            await self._handler.quarantine(record, last_error)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -124,40 +184,109 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
             # the group moved on (session lost, rebalance): the new owner re-reads from the last
             # commit and the offset fence skips what this worker already applied
             log.warning("offset commit failed (%s); the partitions' new owner will redeliver", error)
+            return
+        now = time.time()
+        for tp, offset in offsets.items():
+            if offset > self._committed.get(tp, -1):
+                self._committed[tp] = offset
+                self._progress_at[tp] = now
 
-    async def offsets(self) -> Offsets:
-        """(read position, log end, wall time that log end was read) per assigned partition.
+    async def offsets(self, before: Sequence[InputRecord] = ()) -> Offsets:
+        """(read position, log end, a time the broker read that log end after) per assigned partition.
 
-        The position is after the batch in hand: the pipeline observes a batch's records
-        before it reads these, so the watermark never passes a record it has not seen.
+        The position is after the records handed to the pipeline with these offsets (so the
+        watermark never passes a record it has not seen): the end of the batch in hand, or the
+        first of `before`, the batch's records not handed over yet.
+
+        The time is a lower bound the watermark can trust: aiokafka stamps a log end when it gets
+        round to the fetch response, which on a busy event loop is well after the broker read it,
+        so that stamp could pass a stale log end for a fresh one. But aiokafka sends a node's next
+        fetch only after it has handled the previous response, so the broker read the newest log
+        end after the previous response's stamp: that earlier stamp is the one reported (and no
+        log end at all until a partition has two readings).
+
+        Refreshes the lag (from the last commit) and progress gauges on the way.
         """
+        first_later: dict[tuple[str, int], int] = {}
+        for r in before:
+            first_later.setdefault((r.topic, r.partition), r.offset)
         result: Offsets = {}
+        now = time.time()
         for tp in self._owned:
             try:
                 position = await self.consumer.position(tp)
             except IllegalStateError:  # revoked meanwhile
                 continue
-            highwater, read_ms = self.consumer.highwater(tp), self.consumer.last_poll_timestamp(tp)
-            result[(tp.topic, tp.partition)] = (position, highwater, read_ms / 1000 if read_ms else None)
+            key = (tp.topic, tp.partition)
+            position = min(position, first_later.get(key, position))
+            highwater, read_at = self.consumer.highwater(tp), self._read_after(tp)
+            result[key] = (position, highwater if read_at is not None else None, read_at)
             if highwater is not None:
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+                committed = self._committed.get(tp, position)
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - committed))
+                if committed >= highwater:
+                    self._progress_at[tp] = now  # nothing waits: a quiet partition is not a stuck one
         return result
+
+    def _read_after(self, tp: TopicPartition) -> float | None:
+        """A wall time (seconds) the broker read `tp`'s current log end after: the stamp of the
+        fetch response before the latest one (see `offsets`)."""
+        stamp = self.consumer.last_poll_timestamp(tp)
+        latest, previous = self._poll_stamps.get(tp, (None, None))
+        if stamp and stamp != latest:
+            latest, previous = stamp, latest
+            self._poll_stamps[tp] = (latest, previous)
+        return previous / 1000 if previous else None
+
+    def _partition_counts(self) -> PartitionCounts:
+        counts: PartitionCounts = {}
+        for topic in {tp.topic for tp in self._owned}:
+            partitions = self.consumer.partitions_for_topic(topic)
+            if partitions:
+                counts[topic] = len(partitions)
+        return counts
 
     # -- rebalance listener (aiokafka awaits these inside the rebalance) -------------------
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._batch_lock:  # the batch in hand finishes and commits first
             self._owned -= revoked
             metrics.ASSIGNED_PARTITIONS.set(len(self._owned))
-            await self._forget([(tp.topic, tp.partition) for tp in revoked])
+            await self._handler.forget([(tp.topic, tp.partition) for tp in revoked])
             for tp in revoked:  # another worker reports these now
-                with contextlib.suppress(KeyError):
-                    metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+                self._committed.pop(tp, None)
+                self._progress_at.pop(tp, None)
+                self._poll_stamps.pop(tp, None)
+                for gauge in (metrics.CONSUMER_LAG, metrics.SECONDS_SINCE_COMMIT):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(tp.topic, str(tp.partition))
         log.info("partitions revoked: %d", len(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._batch_lock:
+            now = time.time()
+            for tp in assigned:
+                with contextlib.suppress(KafkaError):
+                    committed = await self.consumer.committed(tp)
+                    if committed is not None:
+                        self._committed[tp] = committed
+                self._progress_at[tp] = now
+                metrics.SECONDS_SINCE_COMMIT.labels(tp.topic, str(tp.partition)).set_function(
+                    _since(self._progress_at, tp))
             self._owned |= assigned
+            self.has_assignment = True
             metrics.ASSIGNED_PARTITIONS.set(len(self._owned))
             metrics.ASSIGNED_AT.set_to_current_time()
         log.info("partitions assigned: %d", len(assigned))
 
+
+def _waits() -> Iterator[float]:
+    """RETRY_SECONDS, then its last value forever."""
+    attempt = 0
+    while True:
+        yield RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+        attempt += 1
+
+
+def _since(progress_at: dict[TopicPartition, float], tp: TopicPartition) -> Callable[[], float]:
+    """Seconds since the partition last made progress, read when Prometheus scrapes."""
+    return lambda: time.time() - progress_at.get(tp, time.time())

@@ -29,9 +29,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from features.eventtime import format_ts, parse_ts
 from streams.contract import INPUT_TOPICS, Topic, encode, key_of
 from streams.kafka.admin import ensure_topics, new_producer
-from streams.kafka.consumer import BATCH_MAX, BatchConsumer, InputRecord, Offsets
+from streams.kafka.consumer import BATCH_MAX, BatchConsumer, InputRecord, Offsets, PartitionCounts
 from streams.lms.events import Event
 from streams.lms.synthetic import generate
+from streams.pipeline import Pipeline
 from streams.runtime import running
 from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
@@ -72,31 +73,37 @@ async def _drain(settings: Settings, expected: int) -> float:
     return time.perf_counter() - (started or time.perf_counter())
 
 
+class _Counting:
+    """The pipeline, timed from its first record until it has processed `expected` of them."""
+
+    def __init__(self, pipeline: Pipeline, expected: int) -> None:
+        self.pipeline, self.expected = pipeline, expected
+        self.seen, self.started, self.finished = 0, 0.0, asyncio.Event()
+        self.quarantine, self.forget = pipeline.quarantine, pipeline.forget
+
+    async def process(self, records: list[InputRecord], offsets: Offsets, partitions: PartitionCounts) -> None:
+        if records and not self.started:
+            self.started = time.perf_counter()
+        await self.pipeline.process(records, offsets, partitions)
+        self.seen += len(records)
+        if self.seen >= self.expected:
+            self.finished.set()
+
+
 async def _pipeline_seconds(settings: Settings, expected: int) -> float:
     """The worker's own Runtime and BatchConsumer in this process: the worker without Faust and HTTP."""
     settings = settings.copy(app_id=f"{settings.app_id}-bench-pipeline")
     async with running(settings) as runtime:
         assert runtime.pipeline is not None
-        pipeline = runtime.pipeline
-        seen, started, finished = 0, 0.0, asyncio.Event()
-
-        async def process(records: list[InputRecord], offsets: Offsets) -> None:
-            nonlocal seen, started
-            if records and not started:
-                started = time.perf_counter()
-            await pipeline.process(records, offsets)
-            seen += len(records)
-            if seen >= expected:
-                finished.set()
-
-        consumer = BatchConsumer(settings, process, pipeline.forget)
+        counting = _Counting(runtime.pipeline, expected)
+        consumer = BatchConsumer(settings, counting, runtime)
         consuming = asyncio.create_task(consumer.run())
-        waiting = asyncio.create_task(finished.wait())
+        waiting = asyncio.create_task(counting.finished.wait())
         try:
             await asyncio.wait([consuming, waiting], return_when=asyncio.FIRST_COMPLETED)
             if consuming.done():
                 consuming.result()  # it can only have stopped by failing: raise that
-            return time.perf_counter() - started
+            return time.perf_counter() - counting.started
         finally:
             consumer.stop()
             waiting.cancel()

@@ -43,6 +43,7 @@ from streams.tools.replay import load_records, replay
 
 pytestmark = pytest.mark.slow
 STUDENTS = 120
+API_TOKEN = "e2e-read-api-token"  # the read API refuses every request without a configured token
 
 
 def expected_alert_ids(events, settings) -> set[str]:
@@ -80,7 +81,7 @@ def dataset(tmp_path_factory) -> Path:
 
 def _start_worker(settings, tmp_path: Path):
     port = free_port()
-    return worker_process(settings, port, tmp_path / f"worker-{port}.log"), port
+    return worker_process(settings.copy(api_token=API_TOKEN), port, tmp_path / f"worker-{port}.log"), port
 
 
 async def _check_results(settings, events, dataset: Path, tmp_path: Path) -> None:
@@ -110,6 +111,13 @@ async def _check_results(settings, events, dataset: Path, tmp_path: Path) -> Non
         transitions = connection.execute(text("select count(*) from status_transitions")).scalar()
     assert current == counts
     assert transitions == len({a["alert_id"] for a in alerts})
+    # and each student's row says what their Redis document says (no row left behind by a crash)
+    with engine.connect() as connection:
+        rows = {u: (st, last) for u, st, last in connection.execute(
+            text("select user_id, status, last_activity_at from students_current"))}
+    stale = [u for u, (_, doc) in loaded.items() if doc is not None and doc["machine"] is not None
+             and doc["machine"]["status"] != "new" and rows.get(u, (None,))[0] != doc["machine"]["status"]]
+    assert not stale, f"{len(stale)} students' rows disagree with their state, e.g. {stale[:3]}"
     with engine.connect() as connection:
         versions = connection.execute(text("select count(*) from model_versions")).scalar()
     assert versions >= 1  # labels arrived, the trainer published, the version reached Postgres
@@ -129,7 +137,9 @@ async def _check_results(settings, events, dataset: Path, tmp_path: Path) -> Non
 
 def _get(port: int, path: str) -> tuple[int, dict]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                         headers={"Authorization": f"Bearer {API_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())

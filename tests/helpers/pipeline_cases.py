@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +13,12 @@ from features import DAY, DEFAULT_THRESHOLDS, canonical, fold, format_ts, parse_
 from storage.students import StudentStore
 from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, encode, key_of
 from streams.kafka.consumer import InputRecord
+from streams.kafka.partitioning import partition_of
 from streams.pipeline import Pipeline
 
 START = 1_701_388_800.0  # 2023-12-01
 LATENESS = 3600.0
+PARTITIONS = 4
 Event = tuple[Topic, dict[str, Any]]
 
 
@@ -61,18 +64,21 @@ class Sent:
 
 async def drive(pipeline: Pipeline, prefix: str, events: list[Event], rng: random.Random, *,
                 redeliver: bool, bad: int = 0) -> None:
-    """Feed `events` (4 partitions, keyed) to the pipeline in random chunks of random topic-partitions;
-    with `redeliver`, some batches are processed twice (a crash before the offset commit); `bad`
-    schema-invalid records are slipped in."""
+    """Feed `events` (PARTITIONS partitions, keyed as Kafka's default partitioner would) to the
+    pipeline in random chunks of random topic-partitions; with `redeliver`, some batches are
+    processed twice (a crash before the offset commit); `bad` schema-invalid records are slipped in."""
+    produced = time.time()
     parts: dict[tuple[str, int], list[InputRecord]] = {}
     for topic, record in events:
-        name, partition = topic.physical(prefix), record["user_id"] % 4
+        key = key_of(topic, record)
+        name, partition = topic.physical(prefix), partition_of(key, PARTITIONS)
         log = parts.setdefault((name, partition), [])
-        log.append(InputRecord(name, partition, len(log), key_of(topic, record), encode(record), 0.0))
+        log.append(InputRecord(name, partition, len(log), key, encode(record), produced))
     for _ in range(bad):
-        name = Topic.PAGE_VIEWS.physical(prefix)
-        part = parts.setdefault((name, 0), [])
-        part.insert(rng.randrange(len(part) + 1), InputRecord(name, 0, -1, b"0", b'{"user_id": "oops"}', 0.0))
+        name, partition = Topic.PAGE_VIEWS.physical(prefix), partition_of(b"1", PARTITIONS)
+        part = parts.setdefault((name, partition), [])
+        part.insert(rng.randrange(len(part) + 1),
+                    InputRecord(name, partition, -1, b"1", b'{"user_id": "oops"}', produced))
     for part in parts.values():  # renumber offsets after inserting bad records
         for offset, r in enumerate(part):
             part[offset] = r._replace(offset=offset)
@@ -82,10 +88,12 @@ async def drive(pipeline: Pipeline, prefix: str, events: list[Event], rng: rando
         batch = parts[tp][positions[tp]:positions[tp] + rng.randint(1, 40)]
         positions[tp] += len(batch)
         offsets = {t: (positions[t], len(recs), None) for t, recs in parts.items()}
-        await pipeline.process(batch, offsets)
+        counts = {name: PARTITIONS for name, _ in parts}
+        await pipeline.process(batch, offsets, counts)
         if redeliver and rng.random() < 0.2:
-            await pipeline.process(batch, offsets)
-    await pipeline.process([], {t: (len(recs), len(recs), None) for t, recs in parts.items()})
+            await pipeline.process(batch, offsets, counts)
+    await pipeline.process([], {t: (len(recs), len(recs), None) for t, recs in parts.items()},
+                           {name: PARTITIONS for name, _ in parts})
 
 
 async def assert_equals_fold_and_reference(store: StudentStore, sent: Sent, events: list[Event], bad: int) -> None:

@@ -50,12 +50,16 @@ def test_registry_publish_load_and_hot_swap(redis_db):
     loaded = registry.load(1)
     assert loaded.n_labels == 20 and loaded.version == 1
 
+    assert cache.current().version == 0  # scoring reads what the last refresh found
     now[0] = 4.9
+    cache.refresh()
     assert cache.current().version == 0  # not re-checked yet
     now[0] = 5.0
+    cache.refresh()
     assert cache.current().version == 1
     assert registry.publish(models) == 2
     now[0] = 10.0
+    cache.refresh()
     assert cache.current().version == 2
 
 

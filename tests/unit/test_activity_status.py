@@ -42,12 +42,39 @@ def test_batches_driven_by_watermark_equal_reference():
         assert _key(got) == _key(expected), trial
 
 
-def test_late_event_is_reported_and_clamped():
+def _asleep_since_day_20() -> StatusMachine:
     machine = StatusMachine(1)
     machine.add(0.0)
-    machine.advance(10 * DAY, DEFAULT_THRESHOLDS)
-    assert machine.add(5 * DAY) is False
-    assert machine.pending == [10 * DAY]
+    machine.advance(40 * DAY, DEFAULT_THRESHOLDS)
+    assert machine.status == "asleep" and machine.horizon == 40 * DAY
+    return machine
+
+
+def test_old_late_activity_neither_wakes_nor_back_dates():
+    """Day 25 activity learnt at day 40: the student has been quiet for 15 days there, so the
+    alerts already sent stand and none is added (the reference would have woken them on day 25)."""
+    machine = _asleep_since_day_20()
+    assert machine.add(25 * DAY) is False  # late
+    assert machine.advance(41 * DAY, DEFAULT_THRESHOLDS) == []
+    assert machine.status == "asleep" and machine.last == 25 * DAY  # the clock runs from it now
+
+
+def test_recent_late_activity_wakes_at_the_horizon_never_before():
+    machine = _asleep_since_day_20()
+    machine.add(36 * DAY)  # four days before the horizon: they are active at day 40
+    (woke,) = machine.advance(41 * DAY, DEFAULT_THRESHOLDS)
+    assert (woke.from_status, woke.to_status, woke.at) == ("asleep", "active", 40 * DAY)
+    assert woke.last_activity == 36 * DAY and woke.days_inactive == 4.0
+    assert machine.next_due(DEFAULT_THRESHOLDS) == 43 * DAY  # dozing 7 days after day 36
+
+
+def test_late_activity_of_an_active_student_only_moves_the_clock():
+    machine = StatusMachine(1)
+    machine.add(0.0)
+    machine.advance(5 * DAY, DEFAULT_THRESHOLDS)
+    machine.add(3 * DAY)
+    assert machine.advance(9 * DAY, DEFAULT_THRESHOLDS) == []  # not dozing at day 7 any more
+    assert machine.next_due(DEFAULT_THRESHOLDS) == 10 * DAY
 
 
 def test_next_due_points_at_the_threshold():

@@ -15,7 +15,7 @@ from streams.core.step import StepConfig
 from streams.pipeline import Pipeline, PipelineConfig
 
 CONFIG = PipelineConfig(topic_prefix="t.", step=StepConfig(DEFAULT_THRESHOLDS, 3600.0), lateness=LATENESS,
-                        live_clock=False)
+                        live_clock=False, max_skew=600.0)
 
 
 def _pipeline() -> tuple[Pipeline, InMemoryStudentStore, MemoryRowSink, Sent]:

@@ -70,7 +70,7 @@ def test_a_redelivered_event_changes_nothing_and_is_counted() -> None:
     again = step(1, first.doc, [login(5, START + DAY), login(4, START + 2 * DAY)], {2: START + DAY},
                  schedules, CONFIG, scorer)
     assert repr(again.doc["facts"]) == facts  # offset 5 and older were applied before
-    assert again.counts[("duplicate", Topic.AUTHORIZATIONS.value)] == 2
+    assert again.counts[("duplicate_offset", Topic.AUTHORIZATIONS.value)] == 2
     assert again.counts[("applied", Topic.AUTHORIZATIONS.value)] == 0
 
 
@@ -126,3 +126,49 @@ def test_no_clock_runs_before_the_flow_starts() -> None:
     assert result.alerts == [] and result.new_status == ACTIVE
     later = step(1, result.doc, [], {2: START + 8 * DAY}, schedules, CONFIG, scorer)
     assert [a.at for a in later.alerts] == [START + 7 * DAY]  # 7 days after the start, not the enrolment
+
+
+def _login_with_id(offset: int, at: float, event_id: str, partition: int = 2) -> StudentEvent:
+    record = {"user_id": 1, "ts": format_ts(at), "event_id": event_id}
+    return StudentEvent(Topic.AUTHORIZATIONS, partition, offset, record, at)
+
+
+def test_an_lms_copy_of_a_record_is_applied_once() -> None:
+    """The LMS published the same login three times (offsets 1, 2, 3): its event id tells."""
+    copies = [_login_with_id(offset, START + DAY, "lms-42") for offset in (1, 2, 3)]
+    result = step(1, None, [enrol(), *copies], {2: START + DAY}, schedules, CONFIG, CountingScorer())
+    assert len(result.doc["facts"]["logins"]) == 1
+    assert result.counts[("duplicate_event_id", Topic.AUTHORIZATIONS.value)] == 2
+
+
+def test_fences_are_per_topic_partition() -> None:
+    """A stray record on another partition must not fence off the student's own partition."""
+    stray = _login_with_id(900, START + DAY, "stray", partition=3)
+    own = _login_with_id(5, START + 2 * DAY, "own")
+    result = step(1, None, [enrol(), stray, own], {2: START + 3 * DAY}, schedules, CONFIG, CountingScorer())
+    assert len(result.doc["facts"]["logins"]) == 2
+    assert result.doc["offsets"] == {"lms.students:2": 0, "lms.authorizations:3": 900, "lms.authorizations:2": 5}
+
+
+def test_records_behind_the_fence_that_were_never_applied_are_applied_and_counted() -> None:
+    """After a log reset (topic recreated), offsets start again below the fence: new event ids
+    are new facts; a redelivered one is still a duplicate."""
+    first = step(1, None, [enrol(), _login_with_id(5000, START + DAY, "old")], {2: START + DAY}, schedules,
+                 CONFIG, CountingScorer())
+    after_reset = [_login_with_id(0, START + 2 * DAY, "new"), _login_with_id(1, START + DAY, "old")]
+    result = step(1, first.doc, after_reset, {2: START + 2 * DAY}, schedules, CONFIG, CountingScorer())
+    assert len(result.doc["facts"]["logins"]) == 2
+    assert result.counts[("behind_fence", Topic.AUTHORIZATIONS.value)] == 1
+    assert result.counts[("duplicate_offset", Topic.AUTHORIZATIONS.value)] == 1
+    assert result.doc["offsets"]["lms.authorizations:2"] == 5000  # the fence never moves back
+
+
+def test_nothing_is_scored_or_written_before_the_partition_has_a_watermark() -> None:
+    """A worker that just took the partition over knows no event time yet: a row as of the
+    newest fact would run ahead of the watermark and shadow every later, correct row."""
+    scorer = CountingScorer()
+    early = step(1, None, [enrol(), login(0, START + 40 * DAY)], {}, schedules, CONFIG, scorer)
+    assert early.stored and early.score_row is None and early.alerts == [] and scorer.calls == 0
+    later = step(1, early.doc, [], {2: START + 40 * DAY}, schedules, CONFIG, scorer)
+    assert later.score_row is not None and later.score_row.updated_at == START + 40 * DAY
+    assert later.score_row.status == ACTIVE and later.score_row.days_inactive == 0.0

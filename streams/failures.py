@@ -1,0 +1,30 @@
+"""Which errors mean "a dependency is down" (wait for it) rather than "this record cannot be
+processed" (retry a few times, then quarantine it). Getting this wrong either way is costly: an
+outage mistaken for bad records would dead-letter good ones, so anything that looks like a lost
+connection, a timeout or a server refusing work counts as an outage."""
+from __future__ import annotations
+
+import redis.exceptions as redis_errors
+from aiokafka import errors as kafka_errors
+from sqlalchemy import exc as sql_errors
+
+#: Redis replies that are the server's state, not the command's fault.
+_REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUSY", "TRYAGAIN", "NOREPLICAS")
+
+
+def dependency_of(error: BaseException) -> str | None:
+    """"redis", "postgres" or "kafka" when `error` says that dependency is unavailable; None
+    when the error is the batch's own (a bad value, a bug)."""
+    if isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError):
+        return "redis"
+    if isinstance(error, redis_errors.ResponseError) and str(error).startswith(_REDIS_STATES):
+        return "redis"
+    if isinstance(error, sql_errors.OperationalError | sql_errors.InterfaceError | sql_errors.DisconnectionError):
+        return "postgres"
+    if isinstance(error, sql_errors.DBAPIError) and error.connection_invalidated:
+        return "postgres"
+    if isinstance(error, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
+        return "kafka"
+    if isinstance(error, kafka_errors.KafkaError) and error.retriable:
+        return "kafka"
+    return None  # unclassified: retried as the records' own failure, with a health check before quarantine

@@ -1,0 +1,118 @@
+"""How the worker's consumer handles failures, with the broker and the pipeline stood in for:
+an outage holds the batch until it is over; a poison record is found and quarantined alone,
+and its neighbours are processed; an outage is never mistaken for a poison record."""
+from __future__ import annotations
+
+import pytest
+import redis.exceptions
+from aiokafka import TopicPartition
+
+from streams import failures
+from streams.kafka import consumer as consumer_module
+from streams.kafka.consumer import BatchConsumer, InputRecord, Offsets, PartitionCounts
+from streams.settings import Settings
+
+TOPIC = "lms.page_views"
+
+
+class FakeKafka:
+    """The aiokafka consumer calls `offsets()` makes: position at 8, log end 8."""
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 8
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return 8
+
+    def last_poll_timestamp(self, tp: TopicPartition) -> int:
+        return 0
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0, 1, 2, 3}
+
+
+class Handler:
+    def __init__(self, fail: object) -> None:
+        self.fail = fail  # (records) -> exception to raise, or None
+        self.done: list[int] = []
+        self.positions: list[int | None] = []
+        self.quarantined: list[tuple[int, str]] = []
+
+    async def process(self, records: list[InputRecord], offsets: Offsets, partitions: PartitionCounts) -> None:
+        error = self.fail(records)  # type: ignore[operator]
+        if error is not None:
+            raise error
+        self.done += [r.offset for r in records]
+        self.positions.append(offsets[(TOPIC, 0)][0])
+
+    async def quarantine(self, record: InputRecord, error: BaseException) -> None:
+        self.quarantined.append((record.offset, type(error).__name__))
+
+    async def forget(self, partitions: list[tuple[str, int]]) -> None:
+        return None
+
+
+class Dependencies:
+    def __init__(self, healthy_after: int = 0) -> None:
+        self.checks = 0
+        self.healthy_after = healthy_after
+
+    dependency_of = staticmethod(failures.dependency_of)
+
+    async def healthy(self) -> bool:
+        self.checks += 1
+        return self.checks > self.healthy_after
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(consumer_module, "RETRY_SECONDS", (0.0,))
+
+
+def _consumer(handler: Handler, dependencies: Dependencies) -> BatchConsumer:
+    consumer = BatchConsumer(Settings(kafka_url="kafka://127.0.0.1:9"), handler, dependencies)
+    consumer.consumer = FakeKafka()
+    consumer._owned = {TopicPartition(TOPIC, 0)}
+    return consumer
+
+
+BATCH = [InputRecord(TOPIC, 0, offset, b"1", b"{}", 0.0) for offset in range(8)]
+
+
+async def test_an_outage_holds_the_batch_until_it_is_over() -> None:
+    calls = []
+
+    def fail(records: list[InputRecord]) -> Exception | None:
+        calls.append(1)
+        return redis.exceptions.ConnectionError("Connection refused") if len(calls) <= 5 else None
+
+    handler = Handler(fail)
+    await _consumer(handler, Dependencies())._settle(BATCH, later=[], attempts=3)
+    assert handler.done == list(range(8)) and handler.quarantined == []
+    assert len(calls) == 6  # five failed attempts, whatever the retry limit for bad records
+
+
+async def test_a_poison_record_is_quarantined_alone_and_its_neighbours_processed() -> None:
+    handler = Handler(lambda records: ValueError("integer out of range") if any(r.offset == 5 for r in records)
+                      else None)
+    await _consumer(handler, Dependencies())._settle(BATCH, later=[], attempts=3)
+    assert sorted(handler.done) == [0, 1, 2, 3, 4, 6, 7]
+    assert handler.quarantined == [(5, "ValueError")]
+    # a part processed before the rest of the batch never reports a position past its own records
+    assert handler.positions[0] == 4 and max(handler.positions) == 8
+
+
+async def test_an_unexplained_failure_during_an_outage_is_not_a_poison_pill() -> None:
+    """The error is not one `dependency_of` knows, but the health check says something is down:
+    the record waits instead of being quarantined."""
+    outage = {"left": 12}
+
+    def fail(records: list[InputRecord]) -> Exception | None:
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            return RuntimeError("connection pool exhausted")
+        return None
+
+    handler = Handler(fail)
+    await _consumer(handler, Dependencies(healthy_after=100))._settle(BATCH[:1], later=[], attempts=3)
+    assert handler.quarantined == [] and handler.done == [0]

@@ -1,0 +1,93 @@
+"""Records that must not harm other students, on the in-memory pipeline: each is dead-lettered
+with its reason, counted once, and moves no watermark; the others are applied as usual."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from features import DEFAULT_THRESHOLDS, format_ts
+from helpers.pipeline_cases import PARTITIONS, Sent
+from online_models.scoring import NoScoring
+from storage.row_sink import MemoryRowSink
+from storage.students import InMemoryStudentStore
+from streams.contract import Topic, encode, key_of
+from streams.core.step import StepConfig
+from streams.kafka.consumer import InputRecord
+from streams.kafka.partitioning import partition_of
+from streams.metrics import REGISTRY
+from streams.pipeline import Pipeline, PipelineConfig
+
+PREFIX = "h."
+CONFIG = PipelineConfig(topic_prefix=PREFIX, step=StepConfig(DEFAULT_THRESHOLDS, 3600.0), lateness=3600.0,
+                        live_clock=False, max_skew=600.0)
+LOGINS = Topic.AUTHORIZATIONS.physical(PREFIX)
+NOW = float(int(time.time()))  # whole seconds: event times travel as ISO text
+
+
+def _record(user_id: int, ts: float, offset: int, *, key: bytes | None = b"", partition: int | None = None,
+            value: bytes | None = None, produced: float = NOW) -> InputRecord:
+    record = {"user_id": user_id, "ts": format_ts(ts)}
+    key = key_of(Topic.AUTHORIZATIONS, record) if key == b"" else key
+    partition = partition_of(key_of(Topic.AUTHORIZATIONS, record), PARTITIONS) if partition is None else partition
+    return InputRecord(LOGINS, partition, offset, key, encode(record) if value is None else value, produced)
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def _process(pipeline: Pipeline, records: list[InputRecord]) -> None:
+    offsets = {(LOGINS, p): (max((r.offset + 1 for r in records if r.partition == p), default=0), None, None)
+               for p in range(PARTITIONS)}
+    await pipeline.process(records, offsets, {LOGINS: PARTITIONS})
+
+
+World = tuple[Pipeline, InMemoryStudentStore, Sent]
+
+
+@pytest.fixture
+def world() -> World:
+    store, sent = InMemoryStudentStore(), Sent()
+    return Pipeline(CONFIG, store, sent.send, NoScoring(), MemoryRowSink()), store, sent
+
+
+async def test_each_bad_record_is_dead_lettered_with_its_reason(world: World) -> None:
+    pipeline, store, sent = world
+    good_ts = NOW - 86_400
+    home = partition_of(b"7", PARTITIONS)
+    records = [
+        _record(7, good_ts, 0),
+        _record(7, good_ts + 60, 1, key=None),  # no key: it could be on any partition
+        _record(7, good_ts + 60, 0, partition=(home + 1) % PARTITIONS),  # a partition the key does not map to
+        _record(7, NOW + 86_400 * 365 * 80, 2),  # dated 2100-ish: would carry every watermark into the future
+        _record(7, good_ts, 3, produced=NOW + 7200),  # produced "in the future"
+        _record(7, good_ts, 4, value=b'{"user_id": 7.0, "ts": "2023-12-01T10:00:00"}'),
+    ]
+    await _process(pipeline, records)
+    reasons = [d["reason"] for d in sent.on("scorer.dead_letters")]
+    assert reasons == ["missing_key", "wrong_partition", "event_time_in_future", "produced_in_future",
+                       "not_an_integer"]
+    doc = (await store.load([7]))[7][1]
+    assert doc is not None and len(doc["facts"]["logins"]) == 1  # only the good login
+    assert pipeline.watermarks.newest is not None and pipeline.watermarks.newest[0] == good_ts
+
+
+async def test_a_retried_batch_is_counted_once(world: World) -> None:
+    pipeline, _, _ = world
+    consumed = _sample("scorer_events_consumed_total", topic=Topic.AUTHORIZATIONS.value)
+    dead = _sample("scorer_dead_letters_total", topic=Topic.AUTHORIZATIONS.value, reason="missing_key")
+    batch = [_record(8, NOW - 3600, 0), _record(8, NOW - 3500, 1, key=None)]
+    for _ in range(3):  # a crash after processing: the consumer hands the batch over again
+        await _process(pipeline, batch)
+    assert _sample("scorer_events_consumed_total", topic=Topic.AUTHORIZATIONS.value) == consumed + 2
+    assert _sample("scorer_dead_letters_total", topic=Topic.AUTHORIZATIONS.value, reason="missing_key") == dead + 1
+
+
+async def test_a_quarantined_record_reaches_the_dead_letters_with_the_error(world: World) -> None:
+    pipeline, _, sent = world
+    poison = _record(9, NOW - 60, 41)
+    await pipeline.quarantine(poison, ValueError("integer out of range"))
+    (letter,) = sent.on("scorer.dead_letters")
+    assert letter["reason"] == "processing_failed" and "integer out of range" in letter["error"]
+    assert (letter["topic"], letter["offset"]) == (LOGINS, 41)
