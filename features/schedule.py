@@ -180,6 +180,11 @@ class CourseSchedule:
         """1-based course week of a moment (week 1 starts at the first opening), never below 1."""
         return max(1, int((ts - self.start) // WEEK) + 1)
 
+    @property
+    def weeks(self) -> int:
+        """How many course weeks the schedule spans: up to the week of its last opening."""
+        return self.week_of(self.end)
+
     def position_at(self, ts: float) -> Activity | None:
         """Where the course is at ts: the latest row shown by then (ties: highest activity_id)."""
         n = bisect_right(self._shown, ts)

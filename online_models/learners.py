@@ -463,8 +463,15 @@ class ScoringModels:
         _learn_batch(success, xs, [label.success] * len(xs))
         self.n_labels += len(xs)
 
-    def metrics(self) -> dict[str, float]:
-        return {name: float(metric.obj.get()) for name, metric in self.rolling.items()}
+    def metrics(self) -> dict[str, float | None]:
+        """Each rolling metric, or None where its window cannot define it: nothing learned yet, or
+        (ROC AUC) only one class in the window, where River reports -0.0, which looks measured."""
+        out: dict[str, float | None] = {}
+        for name, metric in self.rolling.items():
+            labels = {args[0] for args, _ in metric.window}
+            defined = len(labels) == 2 if name.endswith("_auc") else bool(labels)
+            out[name] = float(metric.obj.get()) if defined else None
+        return out
 
     def to_bytes(self) -> bytes:
         """Pickle, zlib-compressed: feature names repeat in every tree node, so it shrinks ~4x."""

@@ -6,6 +6,7 @@ features for the trainer, and hands late labels to the single trainer (online_mo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -112,8 +113,13 @@ class OnlineScoring:
         metrics.LABELS.inc(learned)
         version = self.trainer.maybe_publish()
         if version is not None:
+            family = self.trainer.models.family
             for name, value in self.trainer.models.metrics().items():
-                metrics.MODEL_ROLLING_ERROR.labels(self.trainer.models.family, name).set(value)
+                if value is None:  # undefined (one class in the window): no sample, not a fake number
+                    with contextlib.suppress(KeyError):
+                        metrics.MODEL_ROLLING_ERROR.remove(family, name)
+                else:
+                    metrics.MODEL_ROLLING_ERROR.labels(family, name).set(value)
             log.info("published model version %d", version)
         return learned
 

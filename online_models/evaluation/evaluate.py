@@ -99,7 +99,8 @@ class _Schedules:
 
 
 def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRESHOLDS.asleep_days) -> list[Student]:
-    """Every student with a known course schedule, their label and weekly features (weeks 1..weeks)."""
+    """Every student with a known course schedule, their label and weekly features (weeks 1..weeks
+    of their course, as far as its schedule goes)."""
     events, _rejected = export_to_events(load_export(Path(directory)))
     records = [(TOPIC_SCHEMA[topic], record) for topic, record in events]
     schedules = _Schedules(records)
@@ -118,7 +119,7 @@ def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRE
             inactive = compute(state, schedule, label_ts)["days_inactive"]
             label = label_from_outcome(result, inactive, asleep_days)
         student = Student(user_id, key[0], flow, schedule, label, label_ts)
-        for week in range(1, weeks + 1):
+        for week in range(1, min(weeks, schedule.weeks) + 1):  # the course's own weeks, as the worker keeps
             student.weekly[week] = model_input(compute(state, schedule, student.week_end(week)))
         students.append(student)
     return students
@@ -220,7 +221,7 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
     courses = {u: by_id[u].course_id for u in train}
     rows = []
     for week in range(1, weeks + 1):
-        users = sorted(u for u in test if by_id[u].open_at(week))
+        users = sorted(u for u in test if week in by_id[u].weekly and by_id[u].open_at(week))
         row: dict[str, Any] = {"week": week, "n": len(users)}
         if users:
             labels = [label_of[u] for u in users]

@@ -28,9 +28,6 @@ from features.state import FeatureState, apply, new_state
 from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores
 from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
 
-#: Course weeks whose end-of-week features are kept for the trainer (the seed's ten weekly models).
-SCORED_WEEKS = 10
-
 
 class StudentDoc(TypedDict):
     """One student's stored document (a JSON object in the student store)."""
@@ -209,11 +206,12 @@ def _apply(doc: StudentDoc, machine: StatusMachine, events: Sequence[StudentEven
 
 def _finished_weeks(doc: StudentDoc, schedule: CourseSchedule | None,
                     as_of: float) -> list[tuple[int, dict[str, float]]]:
-    """Each course week that ended since the last look, with the features as of its end: the
-    trainer learns (week's features, final outcome) pairs from them when the label arrives."""
+    """Each course week that ended since the last look, up to the schedule's last week, with the
+    features as of its end: the trainer learns (week's features, final outcome) pairs from them
+    when the label arrives."""
     if schedule is None:
         return []
-    finished = min(schedule.week_of(as_of) - 1, SCORED_WEEKS) if as_of >= schedule.start else 0
+    finished = min(schedule.week_of(as_of) - 1, schedule.weeks) if as_of >= schedule.start else 0
     weeks = [(week, engagement.compute(doc["facts"], schedule, schedule.start + week * WEEK))
              for week in range(doc["weeks_kept"] + 1, finished + 1)]
     doc["weeks_kept"] = max(doc["weeks_kept"], finished)
@@ -223,7 +221,7 @@ def _finished_weeks(doc: StudentDoc, schedule: CourseSchedule | None,
 def _next_due(machine: StatusMachine, schedule: CourseSchedule | None, doc: StudentDoc,
               thresholds: Thresholds) -> float | None:
     due = machine.next_due(thresholds)
-    if schedule is not None and doc["weeks_kept"] < SCORED_WEEKS:
+    if schedule is not None and doc["weeks_kept"] < schedule.weeks:
         week_end = schedule.start + (doc["weeks_kept"] + 1) * WEEK
         due = week_end if due is None else min(due, week_end)
     return due

@@ -29,6 +29,7 @@ def test_basic_shape() -> None:
     schedule = CourseSchedule.from_records(ROWS)
     assert schedule.course_id == 3 and set(schedule.activities) == {1, 2, 3, 4, 5}
     assert schedule.start == START and schedule.end == parse_ts("2023-12-18T10:00:00")
+    assert schedule.weeks == 3  # the last row opens on the first day of week 3
     first = schedule.activities[1]
     assert first.type == "активность" and first.required and not first.is_attestation and first.module == 2
     assert schedule.exercises == {2, 3, 4, 5}

@@ -50,3 +50,14 @@ def test_every_family_learns_and_round_trips(family):
     copy = ScoringModels.from_bytes(models.to_bytes())
     assert copy.predict(held_out[0][0]) == models.predict(held_out[0][0])
 
+
+
+def test_rolling_auc_is_undefined_not_zero_while_its_window_holds_one_class():
+    models = ScoringModels()
+    assert models.metrics()["dropout_auc"] is None and models.metrics()["progress_mae"] is None
+    rng = random.Random(3)
+    for x, label in (_student(rng) for _ in range(200)):
+        if not label.dropout:
+            models.learn_weeks([x], label)  # only students who stayed: one class
+    assert models.metrics()["dropout_auc"] is None
+    assert models.metrics()["progress_mae"] is not None and models.metrics()["progress_mae"] >= 0

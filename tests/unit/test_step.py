@@ -5,7 +5,7 @@ from typing import Any
 
 from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, NEW, WEEK, CourseSchedule, format_ts
 from streams.contract import Scores, Topic
-from streams.core.step import SCORED_WEEKS, StepConfig, StudentEvent, step
+from streams.core.step import StepConfig, StudentEvent, step
 
 START = 1_701_424_800.0  # 2023-12-01T10:00, the course start
 CONFIG = StepConfig(DEFAULT_THRESHOLDS, score_every=3600.0)
@@ -110,11 +110,13 @@ def test_an_outcome_becomes_a_label_with_the_inactivity_at_its_time() -> None:
     assert label.outcome["progress"] == 30 and label.days_inactive == 25.0
 
 
-def test_weekly_features_stop_after_the_scored_weeks() -> None:
+def test_weekly_features_cover_every_course_week_and_stop_with_the_schedule() -> None:
+    """The schedule opens rows in weeks 1..12 (a course longer than the seed's ten weeks)."""
     scorer = CountingScorer()
     doc = step(1, None, [enrol(), login(0, START + DAY)], {2: START + DAY}, schedules, CONFIG, scorer).doc
     result = step(1, doc, [], {2: START + 15 * WEEK}, schedules, CONFIG, scorer)
-    assert [week for week, _ in result.weeks] == list(range(1, SCORED_WEEKS + 1))
+    assert SCHEDULE.weeks == 12
+    assert [week for week, _ in result.weeks] == list(range(1, 13))
     assert result.weeks[0][1]["course_week"] == 2.0  # as of the end of week 1: the first second of week 2
     assert result.next_due is None  # asleep, every week kept: nothing left to wake up for
 
