@@ -45,6 +45,10 @@ class Settings:
     web_bind: str = _setting("127.0.0.1", "address the worker's HTTP listens on (`0.0.0.0` in containers)")
     api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "
                               "pages refuse every request (health and metrics stay open)")
+    ingest_port: int = _setting(8077, "`scorer ingest` HTTP port (xAPI statements and native records in)")
+    ingest_token: str = _setting("", "bearer token `scorer ingest` requires; empty: it refuses every request")
+    ingest_mapping: str = _setting("", "path of the identifier mapping file `scorer ingest` and `scorer replay` "
+                                   "use for xAPI, Open edX and Moodle input (see streams/ingest)")
     max_clock_skew_minutes: float = _setting(10.0, "how far a record's event time may run ahead of its Kafka "
                                              "timestamp, and that timestamp ahead of the wall clock; beyond: "
                                              "dead-lettered")
