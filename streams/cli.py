@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 
 from online_models.learners import DEFAULT_FAMILY, FAMILIES
@@ -20,6 +21,14 @@ def _generate(args: argparse.Namespace) -> int:
     from streams.lms.synthetic import generate
 
     summary = generate(Path(args.out), students=args.students, seed=args.seed, bad_rows=args.bad_rows)
+    print(json.dumps(summary.as_dict(), ensure_ascii=False, default=str))
+    return 0
+
+
+def _import_oulad(args: argparse.Namespace) -> int:
+    from streams.lms.oulad import import_oulad
+
+    summary = import_oulad(Path(args.raw_dir), Path(args.out), anchor=args.anchor)
     print(json.dumps(summary.as_dict(), ensure_ascii=False, default=str))
     return 0
 
@@ -101,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bad-rows", type=int, default=0, help="append this many malformed rows")
     p.set_defaults(func=_generate)
+
+    p = sub.add_parser("import", help="convert a public dataset into a seed-format LMS export")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = kinds.add_parser("oulad", help="OULAD tables (studentInfo, studentVle, ...) -> the seed's CSV files")
+    p.add_argument("raw_dir", help="directory of OULAD CSV files (studentVle may be .csv.gz)")
+    p.add_argument("--out", required=True, help="export directory to write")
+    p.add_argument("--anchor", type=date.fromisoformat,
+                   help="date of day 0 (default: 1 Feb for a YYYYB presentation, 1 Oct for YYYYJ)")
+    p.set_defaults(func=_import_oulad)
 
     p = sub.add_parser("replay", help="publish an LMS CSV export to the topics in event-time order")
     p.add_argument("directory")
