@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 5000  # a backlog coalesces into large batches: each student is loaded, scored
 POLL_SECONDS = 0.5  # and committed once per batch, so per-record cost falls with batch size
 IDLE_PASS_SECONDS = 1.0  # with no records, still advance watermarks and due students this often
-RETRY_SECONDS = (0.5, 1, 2, 5)  # waits between attempts (the last one repeats: a dependency back resumes work within it)
+RETRY_SECONDS = (0.5, 1, 2, 5)  # waits between attempts; the last repeats (work resumes within it)
 RECORD_ATTEMPTS = 3  # tries of a batch, and of a lone record, before it counts as a poison pill
 
 
