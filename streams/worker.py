@@ -7,6 +7,8 @@ the embedded broker).
 """
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import faust
@@ -48,6 +50,9 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.task  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def consume() -> None:
+        quiet = QuietKafkaClient()
+        for handler in logging.getLogger().handlers:  # set up by the Faust worker by now
+            handler.addFilter(quiet)
         try:
             await runtime.start_when_possible()
             assert runtime.consumer is not None
@@ -62,6 +67,26 @@ def build_app(settings: Settings) -> faust.App:
 
     register_views(app, runtime)
     return app
+
+
+class QuietKafkaClient(logging.Filter):
+    """Lets each distinct Kafka-client message through at most once per `seconds`: while the broker
+    is down, aiokafka logs the same connection error ~100 times a second, which would bury
+    everything else (the worker's own warnings and metrics say what is down)."""
+
+    def __init__(self, seconds: float = 30.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka"):
+            return True
+        key, now = (record.name, record.msg), time.monotonic()
+        if now - self._last.get(key, -self.seconds) < self.seconds:
+            return False
+        self._last[key] = now
+        return True
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
