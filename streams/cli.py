@@ -34,14 +34,35 @@ def _import_oulad(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from streams.tools.replay import replay
+    from streams.ingest.mapping import MappingError
+    from streams.tools.replay import replay, replay_file
 
     settings = Settings.from_env()
     if not settings.kafka_url:
         print("replay needs SCORER_KAFKA_URL (`scorer demo` runs one on an embedded broker)", file=sys.stderr)
         return 2
-    report = asyncio.run(replay(settings, Path(args.directory), speed=args.speed, online_only=args.online_only))
+    if args.format == "csv":
+        report = asyncio.run(replay(settings, Path(args.directory), speed=args.speed, online_only=args.online_only))
+    else:
+        try:
+            report = asyncio.run(replay_file(settings, Path(args.directory), args.format, speed=args.speed))
+        except MappingError as error:
+            print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
+            return 2
     print(json.dumps(report.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from streams.ingest.server import serve
+
+    return serve(Settings.from_env())
+
+
+def _ingest_load(args: argparse.Namespace) -> int:
+    from streams.tools.ingest_load import run
+
+    print(json.dumps(run(Settings.from_env(), seconds=args.seconds, clients=args.clients, batch=args.batch)))
     return 0
 
 
@@ -120,12 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="date of day 0 (default: 1 Feb for a YYYYB presentation, 1 Oct for YYYYJ)")
     p.set_defaults(func=_import_oulad)
 
-    p = sub.add_parser("replay", help="publish an LMS CSV export to the topics in event-time order")
-    p.add_argument("directory")
+    p = sub.add_parser("replay", help="publish an LMS export or log to the topics in event-time order")
+    p.add_argument("directory", help="a seed-format export directory, or (--format) an xAPI / Open edX / Moodle file")
+    p.add_argument("--format", choices=["csv", "xapi", "openedx", "moodle"], default="csv",
+                   help="csv: a seed-format export directory; xapi/openedx: a JSON-lines file (.gz ok); "
+                        "moodle: a logstore_standard_log CSV (identifiers through SCORER_INGEST_MAPPING)")
     p.add_argument("--speed", type=float, default=0.0,
                    help="event-time seconds per wall second; 0 = as fast as possible")
     p.add_argument("--online-only", action="store_true", help="only students the seed's online filter keeps")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("ingest", help="HTTP endpoint: xAPI statements and native records in, to the topics")
+    p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("ingest-load", help="load test of `scorer ingest` on loopback (JSON)")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--batch", type=int, default=100)
+    p.set_defaults(func=_ingest_load)
 
     p = sub.add_parser("worker", help="run a scoring worker (embedded servers for any URL not set)")
     p.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])

@@ -4,6 +4,10 @@ The producer is flushed every time event time crosses a `lateness` boundary: onc
 at time t is in the log, everything before floor(t) is too, which is the promise the
 worker's watermark relies on (see streams.core.watermark). Rows that cannot become valid records
 go straight to the dead-letter topic with the reason, so nothing read disappears.
+
+`replay_file` does the same for an export in another LMS format: xAPI statements, an Open edX
+tracking log or a Moodle standard log (mapped by streams.ingest with the identifier mapping of
+SCORER_INGEST_MAPPING); statements and events the scorer has no use for are only counted.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from tqdm import tqdm
 
 from features.eventtime import parse_ts
 from streams.contract import InvalidEvent, Topic, dead_letter, encode, key_of
+from streams.ingest.files import FORMATS, load_file
+from streams.ingest.mapping import IdMapping
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.lms.csvfile import RejectedRow
 from streams.lms.events import Event, export_to_events
@@ -29,6 +35,7 @@ from streams.settings import Settings
 class ReplayReport:
     published: Counter[str] = field(default_factory=Counter)  # logical topic -> records
     dead_letters: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)  # reason -> items of no use to the scorer
     seconds: float = 0.0
     newest_ts: float | None = None  # newest student-keyed event time published
 
@@ -37,9 +44,12 @@ class ReplayReport:
         return None if self.newest_ts is None else self.newest_ts - settings.allowed_lateness_seconds
 
     def as_dict(self) -> dict[str, Any]:
-        return {"published": dict(self.published), "dead_letters": self.dead_letters,
-                "seconds": round(self.seconds, 3),
-                "records_per_second": round(sum(self.published.values()) / self.seconds, 1) if self.seconds else None}
+        out = {"published": dict(self.published), "dead_letters": self.dead_letters,
+               "seconds": round(self.seconds, 3),
+               "records_per_second": round(sum(self.published.values()) / self.seconds, 1) if self.seconds else None}
+        if self.ignored:
+            out["ignored"] = dict(self.ignored)
+        return out
 
 
 def load_records(directory: Path, online_only: bool = False) -> tuple[list[Event], list[RejectedRow]]:
@@ -53,17 +63,38 @@ async def replay(settings: Settings, directory: Path, *, speed: float = 0.0, onl
                  progress: bool = True) -> ReplayReport:
     """Publish the export; `speed` = event-time seconds per wall second (0: as fast as possible)."""
     events, rejected = load_records(directory, online_only)
-    await ensure_topics(settings)
+    letters = [dead_letter(row.file, InvalidEvent(f"csv_{row.reason.split(':')[0].strip().replace(' ', '_')[:40]}",
+                                                  row.reason), value=str(row.raw).encode(), key=None)
+               for row in rejected]
+    return await _publish(settings, events, letters, ReplayReport(), speed=speed, progress=progress)
+
+
+async def replay_file(settings: Settings, path: Path, fmt: str, *, speed: float = 0.0, progress: bool = True,
+                      mapping: IdMapping | None = None) -> ReplayReport:
+    """Publish an export in another LMS format (`fmt`: xapi, openedx or moodle; see
+    streams.ingest.files), identifiers mapped by `mapping` (default: SCORER_INGEST_MAPPING's)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
+    mapping = mapping or IdMapping.load(settings.ingest_mapping)
+    events, rejections = load_file(path, fmt, mapping)
     report = ReplayReport()
+    report.ignored.update(r.reason for r in rejections if not r.dead_lettered)
+    letters = [r.dead_letter() for r in rejections if r.dead_lettered]
+    return await _publish(settings, events, letters, report, speed=speed, progress=progress)
+
+
+async def _publish(settings: Settings, events: list[Event], letters: list[dict[str, Any]], report: ReplayReport, *,
+                   speed: float, progress: bool) -> ReplayReport:
+    """Dead letters first, then the records in event-time order, flushed at every lateness boundary."""
+    await ensure_topics(settings)
     lateness = settings.allowed_lateness_seconds
     producer = new_producer(settings)
     await producer.start()
     started = time.monotonic()
     try:
         dlq = Topic.DEAD_LETTERS.physical(settings.topic_prefix)
-        for row in rejected:
-            error = InvalidEvent(f"csv_{row.reason.split(':')[0].strip().replace(' ', '_')[:40]}", row.reason)
-            await producer.send(dlq, encode(dead_letter(row.file, error, value=str(row.raw).encode(), key=None)))
+        for letter in letters:
+            await producer.send(dlq, encode(letter))
             report.dead_letters += 1
         first_ts = parse_ts(events[0][1]["ts"]) if events else 0.0
         boundary, unflushed = None, 0

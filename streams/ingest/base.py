@@ -1,0 +1,147 @@
+"""What every adapter returns: contract records, or a rejection that says why.
+
+An adapter maps one input item (an xAPI statement, an Open edX tracking-log event, a Moodle
+log row) to zero or more contract records, each validated against its topic's JSON Schema,
+or to one `Rejection`. A rejection's `kind` says what becomes of it:
+
+| kind          | meaning                                                        | dead-lettered | HTTP |
+|---------------|----------------------------------------------------------------|---------------|------|
+| `invalid`     | the input breaks its own format or the contract (bad JSON,     | yes           | 400  |
+|               | missing actor, bad timestamp, a record the schema refuses)     |               |      |
+| `unmapped`    | well formed, but an identifier has no mapping and no numeric   | yes           | 200  |
+|               | fallback applies: fix the mapping file and replay it           |               |      |
+| `unsupported` | a fact the contract cannot carry yet (a withdrawal, a voided   | yes           | 200  |
+|               | statement, a course-level grade)                               |               |      |
+| `ignored`     | an event the scorer has no use for (forum posts, video pauses) | no (counted)  | 200  |
+
+`reason` is a short stable label (a metric label value); `detail` is for people.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from streams.contract import InvalidEvent, Topic, dead_letter, encode, validate
+
+log = logging.getLogger(__name__)
+
+INVALID, UNMAPPED, UNSUPPORTED, IGNORED = "invalid", "unmapped", "unsupported", "ignored"
+KINDS = (INVALID, UNMAPPED, UNSUPPORTED, IGNORED)
+
+#: A contract record and its topic.
+Record = tuple[Topic, dict[str, Any]]
+
+
+class Reject(Exception):
+    """Raised inside an adapter; the item boundary turns it into a Rejection."""
+
+    def __init__(self, reason: str, detail: str, kind: str = INVALID) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.kind = kind
+
+
+def raw_bytes(raw: Any) -> bytes:
+    """The original input as bytes for the dead-letter topic (text as is, JSON values as JSON)."""
+    if isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "backslashreplace")
+    try:
+        return orjson.dumps(raw)
+    except (TypeError, orjson.JSONEncodeError):  # a huge integer, a lone surrogate, a non-JSON object
+        return json.dumps(raw, ensure_ascii=True, default=repr).encode("ascii")
+
+
+def digest(raw: Any) -> str:
+    """A stable content hash (sorted keys): equal inputs give equal digests."""
+    try:
+        text = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        try:
+            text = json.dumps(raw, ensure_ascii=True, sort_keys=True, default=repr).encode("ascii")
+        except (TypeError, ValueError, RecursionError):
+            text = repr(raw).encode("utf-8", "backslashreplace")
+    return hashlib.sha1(text).hexdigest()
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input item that did not become records, with why."""
+
+    reason: str
+    detail: str
+    raw: Any
+    kind: str = INVALID
+    source: str = ""  # "xapi", "openedx", "moodle", or the physical topic of a native record
+    ref: str | None = None  # statement id, event id or line number, when known
+
+    @property
+    def dead_lettered(self) -> bool:
+        return self.kind != IGNORED
+
+    def dead_letter(self) -> dict[str, Any]:
+        """The contract's dead-letter record (raw value capped, with its size and hash)."""
+        letter = dead_letter(self.source or "ingest", InvalidEvent(self.reason, self.detail),
+                             value=raw_bytes(self.raw), key=None)
+        letter["kind"] = self.kind
+        if self.ref is not None:
+            letter["ref"] = self.ref[:128]
+        return letter
+
+
+@dataclass
+class Mapped:
+    """What one input item became: records, or a rejection (never both)."""
+
+    ref: str | None
+    raw: Any
+    records: list[Record] = field(default_factory=list)
+    rejection: Rejection | None = None
+
+
+def checked(topic: Topic, record: dict[str, Any]) -> Record:
+    """A record the contract accepts and orjson can write, else Reject (kind invalid)."""
+    try:
+        validate(topic, record)
+        encode(record)
+    except InvalidEvent as error:
+        raise Reject(error.reason, error.detail) from None
+    except (TypeError, orjson.JSONEncodeError) as error:
+        raise Reject("unencodable", str(error)[:200]) from None
+    return topic, record
+
+
+def guarded(source: str, raw: Any, ref: str | None, build: Callable[[], list[Record]]) -> Mapped:
+    """Run one item's mapping; whatever it raises becomes a Rejection, so no input can stop a batch.
+    An unexpected exception is a bug: it is logged and rejected as `internal_error` (the property
+    tests assert that none occurs)."""
+    try:
+        return Mapped(ref, raw, build())
+    except Reject as rejected:
+        return Mapped(ref, raw, rejection=Rejection(rejected.reason, rejected.detail[:1000], raw, rejected.kind,
+                                                    source, ref))
+    except RecursionError:
+        return Mapped(ref, raw, rejection=Rejection("too_deep", "nesting too deep", raw, INVALID, source, ref))
+    except Exception as error:  # the boundary of one input item: a bug must not stop the batch
+        log.exception("mapping a %s item failed", source)
+        return Mapped(ref, raw, rejection=Rejection("internal_error", f"{type(error).__name__}: {error}"[:1000], raw,
+                                                    INVALID, source, ref))
+
+
+def split(items: Iterable[Mapped]) -> tuple[list[Record], list[Rejection]]:
+    """All records (in input order) and all rejections of a batch."""
+    records: list[Record] = []
+    rejections: list[Rejection] = []
+    for item in items:
+        records.extend(item.records)
+        if item.rejection is not None:
+            rejections.append(item.rejection)
+    return records, rejections

@@ -1,0 +1,91 @@
+"""Export files of each format (the fixtures, written from the formats' public references) ->
+records in event-time order, as `scorer replay FILE --format ...` publishes them."""
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from features.eventtime import parse_ts
+from streams.contract import Topic, validate
+from streams.ingest.files import load_file, map_file, map_xapi_text
+from streams.ingest.mapping import IdMapping
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "lms_formats"
+MAPPING = IdMapping.load(FIXTURES / "mapping.yaml")
+FILES = {"xapi": FIXTURES / "xapi_statements.jsonl", "openedx": FIXTURES / "openedx_tracking.log",
+         "moodle": FIXTURES / "moodle_logstore.csv"}
+
+
+def outcome(fmt: str) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    records, rejections = load_file(FILES[fmt], fmt, MAPPING)
+    for topic, record in records:
+        validate(topic, record)
+    times = [parse_ts(r["ts"]) for _, r in records]
+    assert times == sorted(times)
+    assert len({r["event_id"] for _, r in records}) == len(records)  # every record its own event id
+    return Counter(t.value for t, _ in records), Counter((r.kind, r.reason) for r in rejections)
+
+
+def test_the_xapi_fixture():
+    topics, rejected = outcome("xapi")
+    assert topics == {"lms.authorizations": 2, "lms.page_views": 2, "lms.exercise_results": 2,
+                      "lms.webinar_events": 4, "lms.students": 1}
+    assert rejected == {("ignored", "unused_verb"): 2, ("unmapped", "unmapped_user"): 1,
+                        ("unsupported", "voided_statement"): 1, ("invalid", "bad_actor"): 1,
+                        ("invalid", "malformed_json"): 1}
+
+
+def test_the_openedx_fixture():
+    topics, rejected = outcome("openedx")
+    assert topics == {"lms.students": 1, "lms.page_views": 3, "lms.exercise_results": 2}
+    assert rejected == {("ignored", "browser_problem_check"): 1, ("ignored", "duplicate_of_problem_check"): 1,
+                        ("ignored", "unused_event"): 2, ("ignored", "not_courseware"): 1,
+                        ("unsupported", "unsupported_event"): 1, ("unmapped", "unmapped_page"): 1,
+                        ("invalid", "bad_timestamp"): 1, ("invalid", "malformed_json"): 1}
+
+
+def test_the_moodle_fixture():
+    topics, rejected = outcome("moodle")
+    assert topics == {"lms.students": 1, "lms.authorizations": 2, "lms.page_views": 2, "lms.exercise_results": 2,
+                      "lms.webinar_events": 2}
+    assert rejected == {("ignored", "unused_event"): 1, ("unsupported", "withdrawal"): 1,
+                        ("invalid", "missing_user"): 1, ("invalid", "bad_timestamp"): 1}
+
+
+def test_a_student_profile_precedes_activity_at_the_same_time(tmp_path):
+    rows = ("id,eventname,userid,relateduserid,courseid,contextinstanceid,timecreated\n"
+            "2,\\core\\event\\user_loggedin,17,,,,1704870000\n"
+            "1,\\core\\event\\user_enrolment_created,2,17,12,,1704870000\n")
+    path = tmp_path / "log.csv"
+    path.write_text(rows)
+    records, _ = load_file(path, "moodle", MAPPING)
+    assert [t for t, _ in records] == [Topic.STUDENTS, Topic.AUTHORIZATIONS]
+
+
+def test_xapi_exports_as_an_array_a_statement_result_or_gzip(tmp_path):
+    statements = [json.loads(line) for line in FILES["xapi"].read_text().splitlines() if line.startswith("{")]
+    lines = map_xapi_text(FILES["xapi"].read_text(), MAPPING)
+    as_array = map_xapi_text(json.dumps(statements), MAPPING)
+    as_result = map_xapi_text(json.dumps({"statements": statements, "more": ""}), MAPPING)
+    assert [m.records for m in as_array] == [m.records for m in as_result] == [m.records for m in lines[:-1]]
+    packed = tmp_path / "statements.jsonl.gz"
+    packed.write_bytes(gzip.compress(FILES["xapi"].read_bytes()))
+    assert [m.records for m in map_file(packed, "xapi", MAPPING)] == [m.records for m in lines]
+
+
+def test_a_statement_repeated_in_a_file_counts_once():
+    statement = FILES["xapi"].read_text().splitlines()[1]
+    changed = statement.replace("09:15:00", "09:16:00")
+    mapped = map_xapi_text("\n".join([statement, statement, changed]), MAPPING)
+    assert [m.records != [] for m in mapped] == [True, False, False]
+    assert [(m.rejection.kind, m.rejection.reason) for m in mapped[1:]] == [
+        ("ignored", "duplicate_statement"), ("invalid", "conflicting_statement_id")]
+
+
+def test_an_unknown_format():
+    with pytest.raises(ValueError, match="unknown format"):
+        map_file(FILES["xapi"], "scorm", MAPPING)
