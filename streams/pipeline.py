@@ -14,10 +14,11 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any, cast
 
 from features.activity_status import NEW
-from features.eventtime import parse_ts
+from features.eventtime import local_to_utc, parse_ts, utc_to_local
 from features.schedule import CourseSchedule, ScheduleKey, select_flow
 from online_models.scoring import Scoring
 from storage.row_sink import RowSink
@@ -54,6 +55,7 @@ class PipelineConfig:
     lateness: float  # seconds of event time the watermark trails the newest record
     live_clock: bool  # quiet, fully read partitions also follow the wall clock
     max_skew: float  # seconds an event time may lead its Kafka timestamp, and that the wall clock
+    zone: tzinfo = UTC  # the school's: event times are its wall-clock times
 
 
 class ScheduleCache:
@@ -92,7 +94,8 @@ class Pipeline:
         self.scoring = scoring
         self.sink = sink
         self.watermarks = WatermarkTracker(config.lateness, live=config.live_clock,
-                                           shared=frozenset({Topic.SCHEDULE.value}))
+                                           shared=frozenset({Topic.SCHEDULE.value}),
+                                           local_now=lambda: utc_to_local(time.time(), config.zone))
         self._logical = {t.physical(config.topic_prefix): t for t in Topic}
         self._schedules = ScheduleCache(store)
         self._lock = asyncio.Lock()
@@ -196,7 +199,7 @@ class Pipeline:
             raise InvalidEvent("wrong_partition", f"key belongs in partition {partition_of(r.key, count)} of "
                                f"{count} (Kafka's default partitioner), not {r.partition}")
         ts = parse_ts(record["ts"])
-        check_event_time(ts, r.timestamp, now, self.config.max_skew)
+        check_event_time(local_to_utc(ts, self.config.zone), r.timestamp, now, self.config.max_skew)
         return record, ts
 
     async def _send_dead_letters(self, dead_letters: list[dict[str, Any]]) -> None:

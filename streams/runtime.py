@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiokafka import AIOKafkaProducer
 
 from features.activity_status import Thresholds
+from features.eventtime import zone_named
 from online_models.scoring import OnlineScoring
 from storage.postgres import queries
 from storage.postgres.db import dispose_shared_engines
@@ -41,6 +42,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         lateness=settings.allowed_lateness_seconds,
         live_clock=settings.clock == "live",
         max_skew=settings.max_clock_skew_minutes * 60,
+        zone=zone_named(settings.school_time_zone),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 from features.activity_status import DEFAULT_THRESHOLDS
+from features.eventtime import zone_named
 
 PREFIX = "SCORER_"
 #: How every Redis client of the worker connects: a paused or unreachable Redis must fail a call
@@ -34,6 +35,9 @@ class Settings:
     partitions: int = _setting(4, "partitions of every keyed topic (all equal, so a student's records co-partition)")
     dozing_days: float = _setting(DEFAULT_THRESHOLDS.dozing_days, "inactive this many days: dozing (the seed's 7)")
     asleep_days: float = _setting(DEFAULT_THRESHOLDS.asleep_days, "inactive this many days: asleep (the seed's 20)")
+    school_time_zone: str = _setting("UTC", "the school's time zone (IANA name such as `Europe/Moscow`, or "
+                                     "`+03:00`): contract times are its wall-clock times; the seed's school: "
+                                     "`Europe/Moscow`")
     clock: str = _setting("event", "`event`: time moves only with events (replays); `live`: quiet partitions "
                           "also follow the wall clock")
     allowed_lateness_hours: float = _setting(1.0, "how far the event-time watermark trails the newest record")
@@ -63,6 +67,7 @@ class Settings:
             raise ValueError("clock must be 'event' or 'live'")
         if self.partitions < 1:
             raise ValueError("partitions must be >= 1")
+        zone_named(self.school_time_zone)  # raises ValueError for an unknown zone
 
     @staticmethod
     def env_name(name: str) -> str:

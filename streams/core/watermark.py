@@ -19,6 +19,7 @@ student's clock may run before the schedule it is measured against has been read
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -35,6 +36,7 @@ class WatermarkTracker:
     lateness: float  # seconds of event time
     live: bool = False
     shared: frozenset[str] = frozenset()  # topics whose every partition bounds every watermark
+    local_now: Callable[[], float] = time.time  # the wall clock in event time (the school's zone), for live mode
     _tps: dict[tuple[str, int], _Progress] = field(default_factory=dict)
     _newest: float | None = None
     _newest_raised_at: float = float("-inf")  # wall clock when the newest record was produced
@@ -102,7 +104,7 @@ class WatermarkTracker:
         else:
             value = min([cap, *known])
             if self.live and not known:
-                value = max(value, (now or time.time()) - self.lateness)
+                value = max(value, (now or self.local_now()) - self.lateness)
         previous = self._emitted.get(partition)
         if value is None or (previous is not None and value <= previous):
             return previous

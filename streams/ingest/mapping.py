@@ -6,7 +6,6 @@ file (YAML or JSON; its path is `SCORER_INGEST_MAPPING`, empty: the defaults bel
 is which. Example, every key optional:
 
 ```yaml
-time_zone: Europe/Moscow   # the school's zone: contract times are its naive local times (default UTC)
 numeric_fallback: true     # unmapped ids -> their trailing integer (true, false, or a list of sections)
 pass_percent: 50           # a score at least this is a success when the source states no pass/fail
                            # (null: never inferred, success 0)
@@ -77,7 +76,7 @@ VERB_KINDS = ("authorization", "page_view", "exercise_result", "webinar_connect"
               "enrollment", "withdrawal", "ignore")
 MAX_ID = 2**63 - 1
 MAX_MODULE = 2**31 - 1
-_TOP_LEVEL = {"time_zone", "numeric_fallback", "pass_percent", "lms_roots", "verbs", *SECTIONS}
+_TOP_LEVEL = {"numeric_fallback", "pass_percent", "lms_roots", "verbs", *SECTIONS}
 _TARGET_FIELDS = {"id", "page_type", "module", "activity_type"}
 _TRAILING = re.compile(r"(?:^|[/:@+#=?&.,;_-])([0-9]{1,19})/?$")
 _WHOLE = re.compile(r"[0-9]{1,19}")
@@ -181,17 +180,20 @@ class IdMapping:
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: object) -> IdMapping:
+    def from_dict(cls, data: object, time_zone: str = "UTC") -> IdMapping:
+        """The mapping file's content; `time_zone` is the school's (the setting SCORER_SCHOOL_TIME_ZONE,
+        which the worker reads too: one zone for both)."""
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise MappingError("the mapping file must hold an object (a YAML mapping or a JSON object)")
+        if "time_zone" in data:
+            raise MappingError("time_zone is the setting SCORER_SCHOOL_TIME_ZONE (the worker reads it too), "
+                               "not a mapping entry")
         unknown = set(data) - _TOP_LEVEL
         if unknown:
             raise MappingError(f"unknown entries {sorted(map(str, unknown))}; known: {sorted(_TOP_LEVEL)}")
-        zone_name = data.get("time_zone") or "UTC"
-        if not isinstance(zone_name, str):
-            raise MappingError("time_zone must be a zone name such as Europe/Moscow")
+        zone_name = time_zone
         try:
             zone = zone_named(zone_name)
         except ValueError as error:
@@ -209,18 +211,18 @@ class IdMapping:
         )
 
     @classmethod
-    def load(cls, path: str | Path | None) -> IdMapping:
+    def load(cls, path: str | Path | None, time_zone: str = "UTC") -> IdMapping:
         """The mapping file at `path` (.json: JSON; otherwise YAML, which also reads JSON); an
         empty path: the defaults."""
         if not path:
-            return cls()
+            return cls.from_dict({}, time_zone)
         text = Path(path).read_text("utf-8")
         try:
             data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as error:
             raise MappingError(f"{path}: {error}") from None
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data, time_zone)
         except MappingError as error:
             raise MappingError(f"{path}: {error}") from None
 

@@ -229,7 +229,7 @@ class IngestServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        mapping = self.mapping or IdMapping.load(self.settings.ingest_mapping)
+        mapping = self.mapping or IdMapping.load(self.settings.ingest_mapping, self.settings.school_time_zone)
         _warn_about_zone(mapping, self.settings)
         await ensure_topics(self.settings)
         self._producer = new_producer(self.settings)
@@ -289,7 +289,7 @@ def serve(settings: Settings, limits: Limits | None = None) -> int:
         print("ingest needs SCORER_KAFKA_URL (the broker the workers read)", file=sys.stderr)
         return 2
     try:
-        mapping = IdMapping.load(settings.ingest_mapping)
+        mapping = IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
     except (MappingError, OSError) as error:
         print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
         return 2

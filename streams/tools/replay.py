@@ -75,7 +75,7 @@ async def replay_file(settings: Settings, path: Path, fmt: str, *, speed: float 
     streams.ingest.files), identifiers mapped by `mapping` (default: SCORER_INGEST_MAPPING's)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
-    mapping = mapping or IdMapping.load(settings.ingest_mapping)
+    mapping = mapping or IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
     events, rejections = load_file(path, fmt, mapping)
     report = ReplayReport()
     report.ignored.update(r.reason for r in rejections if not r.dead_lettered)

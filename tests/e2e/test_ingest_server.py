@@ -166,7 +166,7 @@ async def test_load_smoke(settings):
 
 
 async def test_replay_of_an_xapi_export(settings):
-    mapping = IdMapping.load(FIXTURES / "mapping.yaml")
+    mapping = IdMapping.load(FIXTURES / "mapping.yaml", "Europe/Moscow")
     report = await replay_file(settings, FIXTURES / "xapi_statements.jsonl", "xapi", progress=False, mapping=mapping)
     assert report.published == {"lms.authorizations": 2, "lms.page_views": 2, "lms.exercise_results": 2,
                                 "lms.webinar_events": 4, "lms.students": 1}

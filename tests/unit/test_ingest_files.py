@@ -15,7 +15,7 @@ from streams.ingest.files import load_file, map_file, map_xapi_text
 from streams.ingest.mapping import IdMapping
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "lms_formats"
-MAPPING = IdMapping.load(FIXTURES / "mapping.yaml")
+MAPPING = IdMapping.load(FIXTURES / "mapping.yaml", "Europe/Moscow")
 FILES = {"xapi": FIXTURES / "xapi_statements.jsonl", "openedx": FIXTURES / "openedx_tracking.log",
          "moodle": FIXTURES / "moodle_logstore.csv"}
 

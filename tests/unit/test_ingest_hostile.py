@@ -29,7 +29,7 @@ from streams.ingest.mapping import IdMapping
 from streams.ingest.service import Ingestor, Limits
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "lms_formats"
-MAPPING = IdMapping.load(FIXTURES / "mapping.yaml")
+MAPPING = IdMapping.load(FIXTURES / "mapping.yaml", "Europe/Moscow")
 XAPI_SAMPLES = [json.loads(line) for line in (FIXTURES / "xapi_statements.jsonl").read_text().splitlines()
                 if line.startswith("{")]
 OPENEDX_SAMPLES = [json.loads(line[line.index("{"):]) for line in

@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "lms_formats"
 
 
 def test_the_fixture_mapping_file_loads_as_documented():
-    mapping = IdMapping.load(FIXTURES / "mapping.yaml")
+    mapping = IdMapping.load(FIXTURES / "mapping.yaml", "Europe/Moscow")
     assert mapping.zone_name == "Europe/Moscow" and mapping.pass_percent == 60
     assert mapping.lms_roots == frozenset({"https://lms.example.edu"})
     assert mapping.user(["mailto:Example.Learner@adlnet.gov"]) == 1001
@@ -44,7 +44,7 @@ def test_yaml_numeric_keys_are_identifiers(tmp_path):
 @pytest.mark.parametrize(("data", "message"), [
     ([], "must hold an object"),
     ({"user": {}}, "unknown entries"),
-    ({"time_zone": "Mars/Olympus"}, "unknown time zone"),
+    ({"time_zone": "Europe/Moscow"}, "SCORER_SCHOOL_TIME_ZONE"),
     ({"users": {"a": 0}}, "from 1"), ({"users": {"a": True}}, "integer"), ({"users": {"a": 1.5}}, "integer"),
     ({"courses": {"a": -1}}, "from 0"), ({"pages": {"a": {"page_type": "lesson"}}}, "needs `id`"),
     ({"pages": {"a": {"id": 1, "page_type": "video"}}}, "lesson or activity"),

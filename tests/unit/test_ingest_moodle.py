@@ -11,12 +11,12 @@ from streams.ingest import moodle
 from streams.ingest.mapping import IdMapping
 
 MAPPING = IdMapping.from_dict({
-    "time_zone": "Europe/Moscow", "pass_percent": 60,
+    "pass_percent": 60,
     "users": {"moodle:17": 1007}, "courses": {"moodle:12": 3},
     "pages": {"moodle:345": {"id": 8719, "page_type": "activity", "module": 2}},
     "activities": {"moodle:346": 13280, "moodle:gradeitem:91": {"id": 13281, "module": 2}},
     "webinars": {"moodle:400": 13379},
-})
+}, time_zone="Europe/Moscow")
 TS = "2024-01-10T10:00:00"  # 1704870000 = 2024-01-10T07:00:00Z
 BASE = {"event_id": "moodle:5002", "user_id": 1007, "ts": TS}
 

@@ -16,13 +16,13 @@ PROBLEM = "block-v1:edX+DemoX+Demo_Course+type@problem+block@389a51ad148a4a09bd9
 VERTICAL = "block-v1:edX+DemoX+Demo_Course+type@vertical+block@vertical_98cf62510471"
 SEQUENTIAL = "block-v1:edX+DemoX+Demo_Course+type@sequential+block@basic_questions"
 MAPPING = IdMapping.from_dict({
-    "time_zone": "Europe/Moscow", "pass_percent": 60,
+    "pass_percent": 60,
     "users": {"openedx:user_id:7": 1006, "openedx:username:erin": 1005},
     "courses": {COURSE: 3},
     "pages": {VERTICAL: {"id": 3016, "page_type": "lesson", "module": 2},
               "7e9b434e6de3435ab99bd3fb25bde807": {"id": 8720, "activity_type": "video"}},
     "activities": {PROBLEM: 13278, SEQUENTIAL: {"id": 13279, "module": 2}},
-})
+}, time_zone="Europe/Moscow")
 TS = "2024-01-10T17:30:34"  # 14:30:34Z in Moscow
 
 

@@ -17,7 +17,7 @@ TINCAN = "http://id.tincanapi.com/verb/"
 AS = "http://activitystrea.ms/schema/1.0/"
 SID = "fd41c918-b88b-4b20-a0a5-a4c32391aaa0"
 MAPPING = IdMapping.from_dict({
-    "time_zone": "Europe/Moscow", "lms_roots": [LMS], "pass_percent": 60,
+    "lms_roots": [LMS], "pass_percent": 60,
     "users": {"mailto:example.learner@adlnet.gov": 1001, "account:https://lms.example.edu|dave": 1004,
               "sha1:ebd31e95054c018b10727ccffd2ef2ec3a016ee9": 1002, "openid:https://id.example.edu/carol": 1003},
     "courses": {f"{LMS}/courses/python": 3},
@@ -26,7 +26,7 @@ MAPPING = IdMapping.from_dict({
     "webinars": {f"{LMS}/webinars/kickoff": 13378},
     "verbs": {"https://example.edu/verbs/watched": "page_view", ADL + "experienced": "page_view",
               ADL + "progressed": "ignore"},
-})
+}, time_zone="Europe/Moscow")
 LEARNER = {"objectType": "Agent", "name": "Example Learner", "mbox": "mailto:example.learner@adlnet.gov"}
 
 
@@ -68,7 +68,7 @@ def test_logged_in_is_an_authorization(verb):
 def test_launching_the_lms_itself_is_an_authorization(verb, root):
     assert records(statement(verb, root)) == [(Topic.AUTHORIZATIONS, BASE)]
     configured_with_slash = IdMapping.from_dict({"lms_roots": [LMS + "/"], "users": {
-        "mailto:example.learner@adlnet.gov": 1001}, "time_zone": "Europe/Moscow"})
+        "mailto:example.learner@adlnet.gov": 1001}}, time_zone="Europe/Moscow")
     assert records(statement(verb, root), configured_with_slash)[0][0] is Topic.AUTHORIZATIONS
 
 

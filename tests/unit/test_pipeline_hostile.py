@@ -91,3 +91,20 @@ async def test_a_quarantined_record_reaches_the_dead_letters_with_the_error(worl
     (letter,) = sent.on("scorer.dead_letters")
     assert letter["reason"] == "processing_failed" and "integer out of range" in letter["error"]
     assert (letter["topic"], letter["offset"]) == (LOGINS, 41)
+
+
+async def test_live_records_of_a_school_east_of_utc_are_not_from_the_future() -> None:
+    """Event times are the school's wall clock: at +03:00 a login made now is dated three hours
+    ahead of UTC, and must be judged in the school's zone, not refused."""
+    from dataclasses import replace
+
+    from features.eventtime import utc_to_local, zone_named
+
+    moscow = zone_named("Europe/Moscow")
+    store, sent = InMemoryStudentStore(), Sent()
+    pipeline = Pipeline(replace(CONFIG, zone=moscow), store, sent.send, NoScoring(), MemoryRowSink())
+    local_now = float(int(utc_to_local(NOW, moscow)))
+    await _process(pipeline, [_record(11, local_now, 0), _record(11, local_now + 4 * 3600, 1)])
+    assert [d["reason"] for d in sent.on("scorer.dead_letters")] == ["event_time_in_future"]  # 4 h ahead
+    doc = (await store.load([11]))[11][1]
+    assert doc is not None and len(doc["facts"]["logins"]) == 1
