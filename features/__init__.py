@@ -16,7 +16,7 @@ from features.activity_status import (
     Transition,
     reference_transitions,
 )
-from features.engagement import DESCRIPTIONS, FEATURE_NAMES, compute
+from features.engagement import DESCRIPTIONS, FEATURE_NAMES, compute, task_due_times, time_zone_hours
 from features.eventtime import DAY, WEEK, format_ts, parse_ts, to_db_time
 from features.fold import fold
 from features.schedule import Activity, CourseSchedule, ScheduleKey, schedule_key, select_flow
@@ -53,5 +53,7 @@ __all__ = [
     "reference_transitions",
     "schedule_key",
     "select_flow",
+    "task_due_times",
+    "time_zone_hours",
     "to_db_time",
 ]

@@ -8,7 +8,12 @@ multiset and insertion order cannot show through):
     attempts: {"<activity_id>": [[ts, result, success]]}   exercise attempts; result -1 = skipped
     webinars: {"<webinar_id>": [[ts, event, online]]}      event 1 connect / 0 disconnect;
                                                            online 1 / 0 offline / -1 unknown
-    profiles: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num]}   profile versions
+    profiles: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num, time_zone, unti_id]}
+                                                           profile versions; time_zone is the
+                                                           contract's text ('+03:00'). Documents
+                                                           written before time_zone/unti_id were
+                                                           kept hold 6-item lists: the missing
+                                                           trailing items read as unknown (None)
     outcomes: {"<module>": [ts, course_id, progress, attestation, attestation_ts]}   late labels
 
 Every fact keeps its time so features can be taken as of any moment. Profile versions are
@@ -82,7 +87,7 @@ def _student(state: FeatureState, r: dict[str, Any]) -> None:
     online = r.get("online")
     version = [
         r["course_id"], r.get("age"), r.get("tg_bot"), r.get("payment"),
-        None if online is None else int(online), r.get("flow_num"),
+        None if online is None else int(online), r.get("flow_num"), r.get("time_zone"), r.get("unti_id"),
     ]
     _keep_larger(state["profiles"], str(_secs(r["ts"])), version)
 
@@ -122,14 +127,21 @@ def last_activity(state: FeatureState) -> float | None:
     return float(max(ends)) if ends else None
 
 
+_PROFILE_FIELDS = 8
+
+
 def profile(state: FeatureState, as_of: float) -> dict[str, Any] | None:
-    """The newest profile version with ts <= as_of (None before the first one)."""
+    """The newest profile version with ts <= as_of (None before the first one). A version
+    stored before a field was kept (a shorter list) reads that field as None (unknown)."""
     known = [int(ts) for ts in state["profiles"] if int(ts) <= as_of]
     if not known:
         return None
-    course_id, age, tg_bot, payment, online, flow_num = state["profiles"][str(max(known))]
+    version = state["profiles"][str(max(known))]
+    course_id, age, tg_bot, payment, online, flow_num, time_zone, unti_id = (
+        [*version, *[None] * _PROFILE_FIELDS])[:_PROFILE_FIELDS]
     return {"course_id": course_id, "age": age, "tg_bot": tg_bot, "payment": payment,
-            "online": None if online is None else bool(online), "flow_num": flow_num}
+            "online": None if online is None else bool(online), "flow_num": flow_num,
+            "time_zone": time_zone, "unti_id": unti_id}
 
 
 def outcome(state: FeatureState, module: int | None = None) -> dict[str, Any] | None:

@@ -108,6 +108,20 @@ def _evaluate(args: argparse.Namespace) -> int:
                plot=Path(args.plot) if args.plot else None, as_json=args.json, **options)
 
 
+def _dataset(args: argparse.Namespace) -> int:
+    from online_models.evaluation.dataset import run
+
+    return run(Path(args.directory), Path(args.out), days=args.days, online_only=args.online_only,
+               workers=args.workers)
+
+
+def _hypotheses(args: argparse.Namespace) -> int:
+    from online_models.evaluation.hypotheses import run
+
+    return run(Path(args.directory), week=args.week, plot=Path(args.plot) if args.plot else None,
+               as_json=args.json, online_only=args.online_only)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from streams.tools.bench import run
 
@@ -188,6 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", default=DEFAULT_FAMILY, choices=sorted(FAMILIES))
     p.add_argument("--train-share", type=float, help="share of labelled students the forest trains on (default 0.5)")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("dataset", help="the school's daily 39-column time series, one row per student per day "
+                       "(CSV or Parquet by the file's extension)")
+    p.add_argument("directory", help="LMS export directory (seed-format CSV files)")
+    p.add_argument("--out", required=True, help="dataset.csv or dataset.parquet (Parquet needs pyarrow)")
+    p.add_argument("--days", type=int, help="rows per student from their flow's start (default: through the day "
+                   "the last task falls due, at most 210; 210 gives the seed's shape)")
+    p.add_argument("--online-only", action="store_true", help="only students the seed's online filter keeps")
+    p.add_argument("--workers", type=int, default=1, help="processes to spread the students over")
+    p.set_defaults(func=_dataset)
+
+    p = sub.add_parser("hypotheses", help="the school's four hypotheses against outcomes: rates per band of each "
+                       "measure, effect sizes, verdicts")
+    p.add_argument("directory", help="LMS export directory (seed-format CSV files)")
+    p.add_argument("--week", type=int, default=4, help="cut-off: the end of this course week (default 4)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--plot", help="write the outcome rates per band, one panel per hypothesis, to this PNG")
+    p.add_argument("--online-only", action="store_true", help="only students the seed's online filter keeps")
+    p.set_defaults(func=_hypotheses)
 
     p = sub.add_parser("bench", help="throughput and latency of the full pipeline vs a raw consumer (JSON)")
     p.add_argument("--events", type=int, default=50_000)

@@ -10,11 +10,14 @@ it arrives. The forests are trained offline on the earlier flows and scored on t
 (student, week) pairs as the online model. Module outcomes arrive weeks after the
 features, and flows overlap, so the strict replay is reported next to a "warm" one that gives
 the online model the forest's training set first (see the JSON's `protocol`).
+
+Per week and method: progress MAE and MSE (the seed's two error measures) and the ROC AUC of
+P(dropout) and P(success); the JSON's `courses` repeats the table per course, as the seed
+validated per course. The text table shows MAE and the AUCs.
 """
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,20 +27,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from features import (
-    DEFAULT_THRESHOLDS,
-    FEATURE_NAMES,
-    WEEK,
-    CourseSchedule,
-    ScheduleKey,
-    compute,
-    fold,
-    outcome,
-    profile,
-    schedule_key,
-    select_flow,
-)
+from features import DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, compute, outcome
 from online_models.evaluation.forest import WeeklyForest
+from online_models.evaluation.history import Schedules, load_history
 from online_models.labels import Label, label_from_outcome
 from online_models.learners import (
     DEFAULT_FAMILY,
@@ -46,9 +38,6 @@ from online_models.learners import (
     model_input,
     prior_progress,
 )
-from streams.contract import TOPIC_SCHEMA
-from streams.lms.events import export_to_events
-from streams.lms.readers import load_export
 
 TRAIN_SHARE = 0.5
 #: The forest gets the online model's inputs, minus course_week (constant within a week's forest).
@@ -79,46 +68,28 @@ def _outcomes(students: Iterable[Student]) -> dict[int, tuple[Label, float]]:
     return {s.user_id: (s.label, s.label_ts) for s in students if s.label is not None and s.label_ts is not None}
 
 
-class _Schedules:
-    """The schedule each (course, flow) follows, by the worker's rule (features.schedule.select_flow)."""
-
-    def __init__(self, records: list[tuple[str, dict[str, Any]]]) -> None:
-        self._rows: dict[int, list[dict[str, Any]]] = {}
-        for kind, record in records:
-            if kind == "schedule_activity":
-                self._rows.setdefault(int(record["course_id"]), []).append(record)
-        self._built: dict[ScheduleKey, CourseSchedule] = {}
-
-    def get(self, key: ScheduleKey) -> CourseSchedule | None:
-        course, flow = key
-        if course not in self._rows:
-            return None
-        if key not in self._built:
-            self._built[key] = CourseSchedule.from_records(select_flow(self._rows[course], flow))
-        return self._built[key]
+#: Kept for callers of the old name: the schedules now live in history.py with the loader.
+_Schedules = Schedules
 
 
-def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRESHOLDS.asleep_days) -> list[Student]:
+def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRESHOLDS.asleep_days,
+                  *, online_only: bool = False) -> list[Student]:
     """Every student with a known course schedule, their label and weekly features (weeks 1..weeks
     of their course, as far as its schedule goes)."""
-    events, _rejected = export_to_events(load_export(Path(directory)))
-    records = [(TOPIC_SCHEMA[topic], record) for topic, record in events]
-    schedules = _Schedules(records)
+    history = load_history(Path(directory), online_only=online_only)
     students = []
-    for user_id, state in sorted(fold(records).items()):
-        known = profile(state, math.inf)
-        key = None if known is None else schedule_key(known["course_id"], known["flow_num"])
-        schedule = None if key is None else schedules.get(key)
-        if key is None or schedule is None:
+    for user_id, state in sorted(history.states.items()):
+        found = history.schedule_of(user_id)
+        if found is None:
             continue
-        flow = key[1]
+        (course_id, flow), schedule = found
         result = outcome(state)
         label = label_ts = None
         if result is not None:
             label_ts = result["ts"]
             inactive = compute(state, schedule, label_ts)["days_inactive"]
             label = label_from_outcome(result, inactive, asleep_days)
-        student = Student(user_id, key[0], flow, schedule, label, label_ts)
+        student = Student(user_id, course_id, flow, schedule, label, label_ts)
         for week in range(1, min(weeks, schedule.weeks) + 1):  # the course's own weeks, as the worker keeps
             student.weekly[week] = model_input(compute(state, schedule, student.week_end(week)))
         students.append(student)
@@ -197,6 +168,11 @@ def _mae(pairs: list[tuple[float | None, float]]) -> float | None:
     return round(float(np.mean(known)), 3) if known else None
 
 
+def _mse(pairs: list[tuple[float | None, float]]) -> float | None:
+    known = [(truth - guess) ** 2 for truth, guess in pairs if truth is not None]
+    return round(float(np.mean(known)), 3) if known else None
+
+
 def _auc(truth: list[bool], scores: list[float]) -> float | None:
     if len(set(truth)) < 2:
         return None
@@ -205,35 +181,57 @@ def _auc(truth: list[bool], scores: list[float]) -> float | None:
 
 def _metrics(labels: list[Label], progress: Iterable[float], dropout: Iterable[float],
              success: Iterable[float]) -> dict[str, float | None]:
+    pairs = [(label.progress, float(p)) for label, p in zip(labels, progress)]
     return {
-        "mae": _mae([(label.progress, float(p)) for label, p in zip(labels, progress)]),
+        "mae": _mae(pairs),
+        "mse": _mse(pairs),
         "auc_dropout": _auc([label.dropout for label in labels], [float(p) for p in dropout]),
         "auc_success": _auc([label.success for label in labels], [float(p) for p in success]),
     }
 
 
+#: (student, week) -> (progress, P(dropout), P(success)) of one method.
+Predictions = dict[tuple[int, int], tuple[float, float, float]]
+
+
+def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[int, dict[int, dict[str, float]]],
+         methods: dict[str, Predictions], runs: dict[str, OnlineRun]) -> dict[str, Any]:
+    """One week's metrics of every method on `users` (all test students, or one course's)."""
+    row: dict[str, Any] = {"week": week, "n": len(users)}
+    if not users:
+        return row
+    labels = [label_of[u] for u in users]
+    for name, predictions in methods.items():
+        row[name] = _metrics(labels, *zip(*(predictions[(u, week)] for u in users)))
+        if name in runs:
+            row[f"{name}_labels_seen"] = round(float(np.mean([runs[name].labels_seen[(u, week)] for u in users])), 1)
+    prior = [(label.progress, prior_progress(weekly[u][week])) for label, u in zip(labels, users)]
+    row["prior"] = {"mae": _mae(prior), "mse": _mse(prior)}
+    return row
+
+
 def _week_rows(students: Sequence[Student], train: set[int], test: set[int], runs: dict[str, OnlineRun],
-               weeks: int, seed: int) -> list[dict[str, Any]]:
+               weeks: int, seed: int) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+    """(the per-week rows over all test students, the same rows per course): the seed validates per course."""
     by_id = {s.user_id: s for s in students}
     label_of = {u: label for u, (label, _) in _outcomes(students).items()}  # train and test are labelled
     weekly = {s.user_id: s.weekly for s in students}
     train_labels = {u: label_of[u] for u in train}
     courses = {u: by_id[u].course_id for u in train}
     rows = []
+    per_course: dict[int, list[dict[str, Any]]] = {c: [] for c in sorted({by_id[u].course_id for u in test})}
     for week in range(1, weeks + 1):
         users = sorted(u for u in test if week in by_id[u].weekly and by_id[u].open_at(week))
-        row: dict[str, Any] = {"week": week, "n": len(users)}
+        methods: dict[str, Predictions] = {name: run.predictions for name, run in runs.items()}
         if users:
-            labels = [label_of[u] for u in users]
             forest = WeeklyForest(week, FOREST_FEATURES, seed).fit(weekly, train_labels, courses)
-            for name, run in runs.items():
-                row[name] = _metrics(labels, *zip(*(run.predictions[(u, week)] for u in users)))
-                row[f"{name}_labels_seen"] = round(float(np.mean([run.labels_seen[(u, week)] for u in users])), 1)
-            row["forest"] = _metrics(labels, *forest.predict(weekly, users))
-            row["prior"] = {"mae": _mae([(label.progress, prior_progress(weekly[u][week]))
-                                         for label, u in zip(labels, users)])}
-        rows.append(row)
-    return rows
+            methods["forest"] = {(u, week): (float(p), float(d), float(c))
+                                 for u, p, d, c in zip(users, *forest.predict(weekly, users))}
+        rows.append(_row(week, users, label_of, weekly, methods, runs))
+        for course, course_rows in per_course.items():
+            mine = [u for u in users if by_id[u].course_id == course]
+            course_rows.append(_row(week, mine, label_of, weekly, methods, runs))
+    return rows, per_course
 
 
 METRICS = (("mae", True), ("auc_dropout", False), ("auc_success", False))  # (name, lower is better)
@@ -284,7 +282,7 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
     train, test = split_by_flow(students, train_share, seed)
     runs = {"online": run_online(students, family, seed),
             "online_warm": run_online(students, family, seed, warm=frozenset(train))}
-    rows = _week_rows(students, train, test, runs, weeks, seed)
+    rows, per_course = _week_rows(students, train, test, runs, weeks, seed)
     flows = sorted({(s.course_id, s.flow) for s in students if s.user_id in test}, key=str)
     return {
         "protocol": {
@@ -301,7 +299,10 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "scored": "test students at the end of each course week of their flow while their outcome is not "
             "yet known; all methods score exactly the same (student, week) pairs",
             "labels": "success = attestation>=50 and progress>=50; dropout = not success and inactive "
-            ">= 20 days at the outcome (or no progress data); progress MAE skips 'Нет данных'",
+            ">= 20 days at the outcome (or no progress data); progress MAE and MSE skip 'Нет данных'",
+            "courses": "`courses` repeats the weekly rows for each course's test students alone (the seed "
+            "validates per course): the same models and predictions, metrics on that course's subset; a "
+            "course with one outcome class in a week has no AUC (null)",
             "prior": "version-0 model, no labels: final progress = max(progress, 100 * required_done_share), "
             "i.e. the student keeps the share of due work they have done so far",
         },
@@ -309,6 +310,7 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
         "students": {"total": len(students), "labelled": sum(s.label is not None for s in students),
                      "train": len(train), "test": len(test), "test_flows": [list(f) for f in flows]},
         "weeks": rows,
+        "courses": {str(course): course_rows for course, course_rows in per_course.items()},
         "online_prequential": runs["online"].models.metrics(),
         "summary": _summary(rows),
     }

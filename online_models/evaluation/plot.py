@@ -50,3 +50,38 @@ def plot_weeks(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_hypotheses(result: dict[str, Any], path: Path) -> None:
+    """One column of panels per hypothesis (and one for the controls): the outcome rate per band of
+    each measure, lowest band left, with Wilson 95% intervals; dropout on top, success below."""
+    groups = [*result["hypotheses"], result["controls"]]
+    fig, axes = plt.subplots(2, len(groups), figsize=(4.2 * len(groups), 7.6), sharey="row", squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for column, group in enumerate(groups):
+        for row, outcome in enumerate(("dropout", "success")):
+            ax = axes[row][column]
+            for k, measure in enumerate(group["measures"]):
+                bands = measure["bands"]
+                x = [b["band"] for b in bands]
+                rate = [b[outcome]["rate"] for b in bands]
+                low = [b[outcome]["rate"] - b[outcome]["ci"][0] for b in bands]
+                high = [b[outcome]["ci"][1] - b[outcome]["rate"] for b in bands]
+                effect = measure[outcome]
+                star = "*" if effect.get("separates") else ""
+                auc = "" if effect.get("auc") is None else f" (AUC {effect['auc']:.2f}{star})"
+                ax.errorbar([v + 0.06 * (k - 1) for v in x], rate, yerr=[low, high], color=colors(k), marker="o",
+                            capsize=3, label=measure["name"] + auc)
+            ax.set_title(f"{group['title']}: {group['verdict']}" if row == 0 else "", fontsize=10)
+            ax.set_xlabel("band of the measure (1 = lowest)")
+            ax.set_xticks(range(1, 1 + max((len(m["bands"]) for m in group["measures"]), default=1)))
+            if column == 0:
+                ax.set_ylabel(f"{outcome} rate")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    population = result["population"]
+    fig.suptitle(f"Outcome rates by band at the end of course week {result['cutoff']['week']} "
+                 f"({population['students']} students; * = AUC interval excludes 0.5)", fontsize=12)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -62,10 +62,20 @@ def test_evaluate_reports_every_week_for_both_methods(students):
         assert row["n"] > 0
         for method in ("online", "online_warm", "forest"):
             assert row[method]["mae"] is not None and 0 <= row[method]["mae"] <= 100
+            assert row[method]["mae"] ** 2 <= row[method]["mse"] <= 100 ** 2  # MSE >= MAE^2 (Jensen)
             assert 0 <= row[method]["auc_dropout"] <= 1
     forest_mae = [row["forest"]["mae"] for row in result["weeks"]]
     assert forest_mae[-1] < forest_mae[0]  # the seed's finding: later weeks predict better
     assert "online_warm_vs_forest" in result["summary"]
+    # the seed validates per course: every test course, every week, the same metrics on its own students
+    courses = result["courses"]
+    assert set(courses) == {str(c) for c, _ in result["students"]["test_flows"]}
+    for week, row in enumerate(result["weeks"]):
+        parts = [rows[week] for rows in courses.values()]
+        assert sum(p["n"] for p in parts) == row["n"]
+        known = [p for p in parts if p["n"]]
+        assert all(set(p["forest"]) == {"mae", "mse", "auc_dropout", "auc_success"} for p in known)
+        assert any(p["forest"]["mse"] is not None for p in known)
     json.dumps(result)
 
 

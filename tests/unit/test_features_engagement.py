@@ -50,9 +50,9 @@ def webinar(ts: str, webinar_id: int, event: str, fmt: str | None) -> tuple[str,
 
 EVENTS = [
     ("student", {"user_id": USER, "ts": "2023-12-01T00:00:00", "course_id": 5, "age": 17, "tg_bot": 1,
-                 "payment": 1, "online": True, "flow_num": 2.0}),
+                 "payment": 1, "online": True, "flow_num": 2.0, "time_zone": "+05:00"}),
     ("student", {"user_id": USER, "ts": "2023-12-25T00:00:00", "course_id": 5, "age": 18, "tg_bot": 2,
-                 "payment": 0, "online": False, "flow_num": 3.0}),
+                 "payment": 0, "online": False, "flow_num": 3.0, "time_zone": "+03:00"}),
     login("2023-12-04T09:00:00"), login("2023-12-04T18:00:00"), login("2023-12-06T12:00:00"),
     login("2023-12-11T08:00:00"), login("2023-12-18T20:00:00"), login("2023-12-20T08:00:00"),
     view("2023-12-04T11:00:00", "занятие", 10), view("2023-12-05T09:00:00", "занятие", 10),
@@ -73,40 +73,62 @@ EVENTS = [
 ]
 
 # Worked out by hand in the comments; see features.engagement.DESCRIPTIONS for the rules.
+# Due dates: task 10 is due when task 20 opens (12-11 10:00), task 20 when task 30 opens
+# (12-18 10:00); task 30 is the last, due a median task gap (7 days) after it opens: 12-25 10:00.
+# The delay, view-count and time-zone values changed with the seed definitions (delays from
+# the due date with accrual, lesson-only view_delay_sum, views counted as views).
 EXPECTED = {
     "age": 17, "tg_bot": 1, "payment": 1, "online": 1, "flow_num": 2,  # the 12-25 version is after as_of
+    "time_zone": 5,  # '+05:00' of the version in force
+    "m2_delay": 0,  # attestation 301 is due 12-25 10:00: not passed by as_of, not due yet
     "sum_auth": 5,  # the 12-20 login is after as_of
     "sum_schedule_activities": 8, "sum_required_activity": 4, "sum_attestation_activity": 1,
     # viewed rows 100 (+1h), 101 (+2h), 102 (+1d), 201 (-1d: viewed before shown); page 999 is unscheduled
     "view_delay_first": (1 / 24 + 2 / 24 + 1 - 1) / 4,
-    "view_delay_sum": 8 + 7 + 1 + 1,  # unviewed opened rows 200, 202, 300, 301
-    "sum_activity_viewed": 4, "sum_required_activity_viewed": 2, "sum_attestation_activity_viewed": 0,
+    "view_delay_sum": 1 / 24 + 8 + 1,  # lessons: 100 viewed after 1h; 200 and 300 unviewed, open 8 and 1 days
+    "sum_activity_viewed": 5,  # lesson 10 twice, 101, 102, 201 once each
+    "sum_required_activity_viewed": 2, "sum_attestation_activity_viewed": 0,  # 101, 102
+    "rows_viewed": 4,  # 100, 101, 102, 201
     "w_view_hours": 1.5 + 0.75,  # 18:00-19:30 (the 18:05 connect is inside), 18:00-18:45; 19:00 still open
     "sum_exercise": 3,  # 102, 202, 555 (unscheduled); 301 passes after as_of
     "sum_required_exercises": 2, "sum_attestation_exercises": 0,
-    "exercise_delay_first": (25 / 24 + 1 + 167 / 24) / 3,  # 102, 201, 202 first attempts
-    "exercise_delay_sum": 25 / 24 + 1 + 167 / 24,
-    "result_delay_mean": (26 / 24 + 167 / 24) / 2, "result_delay_sum": 26 / 24 + 167 / 24,
+    # first attempts vs due: 102 12-05 11:00 vs 12-11 10:00 (-143h), 201 12-12 10:00 vs 12-18 10:00 (-144h),
+    # 202 12-19 09:00 vs 12-18 10:00 (+23h); every due exercise was attempted, so nothing accrues
+    "exercise_delay_first": (-143 - 144 + 23) / 24 / 3,
+    "exercise_delay_sum": (-143 - 144 + 23) / 24,
+    # first passes vs due: 102 -142h, 202 +23h; 201 is due and not passed: as_of - due = +24h
+    "result_delay_mean": (-142 + 24 + 23) / 24 / 3, "result_delay_sum": (-142 + 24 + 23) / 24,
     "sum_exercise_attempts_mean": (2 + 2 + 1 + 1) / 4,
     "mean_required_result": (90 + 100) / 2, "mean_non_req_result": 30, "mean_attestation_result": 0,
     "sum_result": 90 + 30 + 100 + 70, "mean_result": 290 / 4,
     "conn": 4, "online_rate": 2 / 4,
     "progress": 50,  # exercises 102, 201, 202, 301: 102 and 202 passed
     "days_inactive": 1 / 24,  # last: the 12-19 09:00 attempt
-    "login_gap_mean_days": 14 / 3,  # login days 12-04, 12-06, 12-11, 12-18: gaps 2, 5, 7
-    "login_gap_std_days": math.sqrt(((2 - 14 / 3) ** 2 + (5 - 14 / 3) ** 2 + (7 - 14 / 3) ** 2) / 3),
+    # login days 12-04, 12-06, 12-11, 12-18: gaps 2, 5, 7, and the gap still open on as_of's day (12-19): 1
+    # (the open gap counts since the seed definitions: a student who stops coming must not look regular)
+    "login_gap_mean_days": 15 / 4,
+    "login_gap_std_days": math.sqrt(((2 - 3.75) ** 2 + (5 - 3.75) ** 2 + (7 - 3.75) ** 2 + (1 - 3.75) ** 2) / 4),
     "active_days_last_7": 3,  # 12-14, 12-18, 12-19
     "active_days_last_14": 8,  # + 12-06, 12-07, 12-10, 12-11, 12-12
+    "activities_done_share": 4 / 8,  # 100, 101 viewed; 102, 202 passed (201 viewed but is an exercise)
     "required_done_share": 3 / 4,  # 101 viewed, 102 and 202 passed; 301 not
+    "optional_done_share": 1 / 4,  # optional rows 100, 200, 201, 300: 100 done
+    "success_index": 3 / 6,  # attempts 102 x2, 201 x2, 202, 555: successes 102, 202, 555
+    "mean_success_score": (90 + 100 + 70) / 3,
+    "mean_attempt_score": (40 + 90 + 0 + 30 + 100 + 70) / 6,  # the skip counts 0
+    "activities_done_per_week": 4 / (15 / 7),  # 4 rows done in 15 days
     "early_result": (40 + 70 + 0) / 3,  # first attempts of 102, 555, 201 (a skip is 0)
+    # the course's first exercises 102, 201, 202: passed after 26h, not passed (open 8 days), passed after 167h
+    "early_pass_days": (26 / 24 + 8 + 167 / 24) / 3,
     "missed_deadlines": 2,  # due by as_of: 102 (on time), 201 (never passed), 202 (passed after 12-18 10:00)
     "deadline_delay_mean": (-142 / 24 + 23 / 24) / 2,  # 102 vs 12-11 10:00, 202 vs 12-18 10:00
     "days_since_course_start": 15, "course_week": 3,
 }
-SCHEDULE_FREE = {"age", "tg_bot", "payment", "online", "flow_num", "sum_auth", "w_view_hours", "sum_exercise",
+SCHEDULE_FREE = {"age", "tg_bot", "payment", "online", "flow_num", "time_zone", "sum_auth", "w_view_hours",
+                 "sum_exercise",
                  "sum_exercise_attempts_mean", "sum_result", "conn", "online_rate", "mean_result", "days_inactive",
                  "login_gap_mean_days", "login_gap_std_days", "active_days_last_7", "active_days_last_14",
-                 "early_result"}
+                 "early_result", "success_index", "mean_success_score", "mean_attempt_score"}
 
 
 def test_every_feature_is_described_and_expected() -> None:
@@ -130,8 +152,14 @@ def test_empty_state_is_all_zero_but_the_course_clock() -> None:
     features = compute(new_state(), SCHEDULE, AS_OF)
     assert all(isinstance(v, float) and not math.isnan(v) for v in features.values())
     nonzero = {k: v for k, v in features.items() if v}
+    # an idle student is never punctual: the due exercises 102 (8 days late), 201 and 202 (1 day) accrue
+    # delay, and so do the unviewed lessons 100, 200, 300 (open 15, 8 and 1 days); view_delay_sum
+    # counts lessons only now, not every opened row
     assert nonzero == {"sum_schedule_activities": 8, "sum_required_activity": 4, "sum_attestation_activity": 1,
-                       "view_delay_sum": 3 * 15 + 2 * 8 + 7 + 2 * 1, "missed_deadlines": 3,  # 102, 201, 202 are due
+                       "view_delay_sum": 15 + 8 + 1, "missed_deadlines": 3,  # 102, 201, 202 are due
+                       "exercise_delay_first": 10 / 3, "exercise_delay_sum": 10,
+                       "result_delay_mean": 10 / 3, "result_delay_sum": 10,
+                       "early_pass_days": (15 + 8 + 7) / 3,  # 102, 201, 202 open and not passed
                        "days_inactive": 15, "days_since_course_start": 15, "course_week": 3}
     assert compute(new_state(), None, AS_OF) == dict.fromkeys(FEATURE_NAMES, 0.0)
 

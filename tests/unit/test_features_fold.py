@@ -37,11 +37,13 @@ def schedule_records() -> list[dict]:
 def student_events(user_id: int, diligence: float, rng: random.Random) -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = [
         ("student", {"user_id": user_id, "ts": "2023-12-01T00:00:00", "course_id": 49, "age": 15 + user_id,
-                     "tg_bot": user_id % 3, "payment": 1, "online": True, "flow_num": 1.0}),
+                     "tg_bot": user_id % 3, "payment": 1, "online": True, "flow_num": 1.0,
+                     "time_zone": "+03:00"}),  # time_zone: a feature since the seed definitions
         ("student", {"user_id": user_id, "ts": "2024-01-10T00:00:00", "course_id": 49, "age": 15 + user_id,
                      "tg_bot": 2, "payment": 1, "online": True, "flow_num": 1.0}),
         ("student", {"user_id": user_id, "ts": "2024-01-10T00:00:00", "course_id": 49, "age": 16 + user_id,
-                     "tg_bot": 0, "payment": 0, "online": False, "flow_num": 2.0}),  # same-ts conflict
+                     "tg_bot": 0, "payment": 0, "online": False, "flow_num": 2.0,
+                     "time_zone": "+05:00"}),  # same-ts conflict
         ("outcome", {"user_id": user_id, "ts": "2024-02-15T00:00:00", "course_id": 49, "module": 2,
                      "progress": int(100 * diligence), "attestation": None}),
         ("outcome", {"user_id": user_id, "ts": "2024-02-15T00:00:00", "course_id": 49, "module": 2,

@@ -138,6 +138,14 @@ def test_early_failure_raises_dropout(export, truth, flow_dates):
     assert frame.loc[struggling, "dropout"].mean() > frame.loc[~struggling, "dropout"].mean() + 0.1
 
 
+def test_irregular_students_drop_out_more(truth):
+    """The planted regularity effect: `cadence` (drawn independently of motivation) spaces the
+    sessions out, and a week without a session may end it for good."""
+    irregular = truth["cadence"] < truth["cadence"].median()
+    assert truth.loc[irregular, "dropout"].mean() > truth.loc[~irregular, "dropout"].mean() + 0.08
+    assert abs(truth["cadence"].corr(truth["motivation"])) < 0.15
+
+
 def test_students_doze_off_and_fall_asleep(activity):
     gaps = activity.groupby("user_id")["created_at"].diff() / DAY
     longest = gaps.groupby(activity["user_id"]).max()

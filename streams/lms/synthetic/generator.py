@@ -79,11 +79,12 @@ def _traits(n: int, seed: int, courses: list[Course]) -> tuple[list[Traits], lis
     weekend = g.uniform(0.5, 1.3, n)
     age = np.clip(np.round(g.normal(29, 9, n)), 14, 68).astype(int)
     has_age = g.random(n) < 0.97
+    cadence = 1 - 0.65 * g.beta(1.2, 2.5, n)  # drawn last: the columns above keep their values for a seed
     traits = [Traits(int(user_ids[i]), int(unti_ids[i]), courses[course[i]], int(flow[i]), float(motivation[i]),
                      float(skill[i]), float(local_hour[i] - shift[i]), float(weekend[i]), bool(online[i]),
                      int(switch_day[i]) if switch_day[i] >= 0 else None, str(typo[i]) or None,
                      int(paid_day[i]) if paid_day[i] > -99 else None, bool(set_form[i]), bool(ghost[i]),
-                     USER_AGENTS[agent[i]], WINDOWS[window[i]]) for i in range(n)]
+                     USER_AGENTS[agent[i]], WINDOWS[window[i]], float(cadence[i])) for i in range(n)]
     ages = [(int(user_ids[i]), TIME_ZONES[zones[i]][0], int(age[i])) for i in range(n) if has_age[i]]
     return traits, ages
 
@@ -125,7 +126,7 @@ def _users_row(rng: random.Random, t: Traits, outcome: Outcome) -> tuple[Any, ..
 def _truth_row(t: Traits, outcome: Outcome) -> tuple[Any, ...]:
     return (t.user_id, t.course.course_id, float(t.flow), outcome.progress,
             "" if outcome.attestation is None else outcome.attestation, int(outcome.success), int(outcome.dropout),
-            outcome.dropout_ts, round(t.motivation, 3))
+            outcome.dropout_ts, round(t.motivation, 3), round(t.cadence, 3))
 
 
 def _frame(header: list[str], rows: list[tuple[Any, ...]], times: dict[int, str], chronological: bool) -> pd.DataFrame:
@@ -204,7 +205,7 @@ def generate(out_dir: Path, students: int, seed: int, bad_rows: int = 0) -> Gene
     for file, lines in texts.items():
         (out_dir / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
     header = ["user_id", "course_id", "flow_num", "final_progress", "attestation", "success", "dropout",
-              "dropout_ts", "motivation"]
+              "dropout_ts", "motivation", "cadence"]
     _frame(header, truth, {7: ISO}, False).to_csv(out_dir / "ground_truth.csv", index=False)
     return GenerationSummary(out_dir, students, seed, {f: len(lines) - 1 for f, lines in texts.items()}, bad_rows,
                              time.perf_counter() - began)

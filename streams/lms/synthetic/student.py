@@ -9,6 +9,21 @@ hypothesis that early failure drives dropout). Low engagement makes the student 
 stay keep logging in now and then after the module (the next one has begun), so going quiet
 for good is what leaving looks like in the export.
 
+Planted effects: on top of what motivation does to everything, each of the seed's four
+hypotheses (SPEC section 5) has a direct cause of leaving built in, so that `scorer
+hypotheses` has known answers to find on generated data:
+1. progress: the daily hazard of leaving grows with the backlog, the share of the opened
+   graded activities not passed (BACKLOG_HAZARD);
+2. regularity: `cadence`, a trait drawn independently of motivation, scales the chance of a
+   session on any day; each time a week passes without a session, the student leaves for good
+   with probability GAP_LEAVE (so students with long gaps between visits drop out more);
+3. timeliness: each graded activity not passed when its lesson falls due (the next lesson
+   opens) costs engagement (DEADLINE_HIT);
+4. early success: a failed attempt costs much more engagement in the first three weeks
+   (EARLY_HIT) and early failures raise the hazard (EARLY_FAILURE_HAZARD).
+Planted nulls: age and time zone drive nothing (nothing here reads them), so they must not
+separate the outcomes.
+
 Times are whole epoch seconds, naive school time read as UTC (the contract's convention).
 """
 from __future__ import annotations
@@ -26,6 +41,12 @@ from streams.lms.tags import ONLINE_TAG as ONLINE
 
 DAY = int(_DAY)  # whole seconds: the simulation steps through days with integer arithmetic
 EARLY = 21 * DAY  # "the first weeks" of the seed's early-failure hypothesis
+BACKLOG_HAZARD = 1.5  # hazard x (1 + this x share of opened graded activities not passed)
+GAP_DAYS, GAP_LEAVE = 7, 0.2  # a week without a session: the chance of never coming back
+DEADLINE_HIT = 0.03  # engagement lost per graded activity not passed when its lesson falls due
+DEADLINE_HIT_MAX = 0.12  # ... at most this much per lesson
+EARLY_HIT, LATE_HIT = 0.06, 0.015  # engagement lost per failed attempt, in the first three weeks / later
+EARLY_FAILURE_HAZARD = 0.5  # hazard x (1 + this x early failures, at most 6)
 HOLIDAYS = (datetime(2023, 12, 30), datetime(2024, 1, 9))  # New Year: everyone studies less
 PAID, COMPLETED = "#M1-оплачен", "#M2-завершил"
 
@@ -55,6 +76,7 @@ class Traits:
     ghost: bool  # enrolled but never studies
     user_agent: str
     window: tuple[int, int]
+    cadence: float = 1.0  # 0..1, independent of motivation: scales the daily chance of a session
 
 
 @dataclass
@@ -106,6 +128,12 @@ class StudentSim:
         self.attestation_ts: int | None = None
         self.tags: list[str] = []
         self.switch_ts = None if traits.switch_day is None else self.day0 + traits.switch_day * DAY + 10 * 3600
+        graded = [sum(a.graded for a in lesson.activities) for lesson in course.lessons]
+        self.graded_opened = [sum(graded[:k]) for k in range(len(graded) + 1)]  # graded in the first k lessons
+        self.due = [*self.shown[1:], self.end]  # a lesson falls due when the next one opens
+        self.due_seen = 0  # lessons whose due time has been taken into account
+        self.last_session = self.start
+        self.gap_counted = False  # the current gap between sessions already had its chance to end it all
 
     # -- tags -------------------------------------------------------------------------------
     def online_at(self, t: int) -> bool:
@@ -184,7 +212,7 @@ class StudentSim:
                 result = 0 if activity.kind == "question" else rng.randint(0, 59)
                 early = t - self.start < EARLY
                 self.early_failures += early
-                self.engagement = max(0.02, self.engagement - (0.06 if early else 0.015))
+                self.engagement = max(0.02, self.engagement - (EARLY_HIT if early else LATE_HIT))
             self.rows.results.append((MODULE, activity.activity_id, s.user_id, t, str(result), int(result >= 60)))
             self.best[activity.activity_id] = max(result, self.best.get(activity.activity_id, 0))
             if activity.attestation:
@@ -213,6 +241,7 @@ class StudentSim:
         rng, lessons = self.rng, self.s.course.lessons
         t = self.usual_time(day)
         self.login(t)
+        self.last_session, self.gap_counted = t, False
         if rng.random() < 0.2:  # a second device or an expired token
             self.login(t + rng.randint(60, 1800))
         budget = 1 + int(rng.expovariate(1 / (2 + 9 * self.engagement)))
@@ -264,6 +293,34 @@ class StudentSim:
     def finished(self) -> bool:
         return all(n == len(lesson.activities) for n, lesson in zip(self.next_activity, self.s.course.lessons))
 
+    def backlog(self, day: int) -> float:
+        """Share of the graded activities opened by `day` not passed yet (planted effect 1)."""
+        opened = self.graded_opened[sum(shown <= day for shown in self.shown)]
+        return 1 - len(self.passed) / opened if opened else 0.0
+
+    def deadlines(self, day: int) -> None:
+        """Lessons that fell due by `day`: each graded activity not passed costs engagement (effect 3)."""
+        lessons = self.s.course.lessons
+        while self.due_seen < len(lessons) and self.due[self.due_seen] <= day:
+            missed = sum(a.graded and a.activity_id not in self.passed for a in lessons[self.due_seen].activities)
+            self.engagement = max(0.02, self.engagement - min(DEADLINE_HIT_MAX, DEADLINE_HIT * missed))
+            self.due_seen += 1
+
+    def hazard(self, day: int) -> float:
+        """The daily chance of leaving for good: apathy, mostly early in the module, raised by
+        early failures and the backlog (effects 1 and 4)."""
+        apathy = 1 - self.engagement
+        phase = 1.5 - min(1.0, max(0.0, (day - self.start) / (self.end - self.start)))  # most leave early
+        return ((0.0001 + 0.003 * apathy ** 3 * phase) * (1 + EARLY_FAILURE_HAZARD * min(self.early_failures, 6))
+                * (1 + BACKLOG_HAZARD * self.backlog(day)))
+
+    def gives_up_after_a_gap(self, day: int) -> bool:
+        """A week without a session ends it for good with probability GAP_LEAVE, once per gap (effect 2)."""
+        if self.gap_counted or day - self.last_session < GAP_DAYS * DAY:
+            return False
+        self.gap_counted = True
+        return self.rng.random() < GAP_LEAVE
+
     def _day_factor(self, day: int) -> float:
         weekend = self.s.weekend if (day // DAY + 3) % 7 >= 5 else 1.0  # 1970-01-01 was a Thursday
         return weekend * (0.45 if _HOLIDAYS[0] <= day < _HOLIDAYS[1] else 1.0)
@@ -287,9 +344,9 @@ class StudentSim:
             if d == idle_until:  # back from a break, with some of the old drive
                 self.engagement = (self.engagement + s.motivation) / 2
             if self.last is not None and d >= 0:
+                self.deadlines(day)
                 apathy = 1 - self.engagement
-                phase = 1.5 - min(1.0, max(0.0, (day - self.start) / (self.end - self.start)))  # most leave early
-                if rng.random() < 0.0005 + 0.02 * apathy ** 3 * phase * (1 + 0.5 * min(self.early_failures, 6)):
+                if rng.random() < self.hazard(day) or self.gives_up_after_a_gap(day):
                     dropped_at = self.last  # leaves for good
                     break
                 if rng.random() < 0.003 + 0.03 * apathy ** 2:
@@ -304,7 +361,7 @@ class StudentSim:
                                             + rng.gauss(0, 0.03)))
             if d in webinar_days and rng.random() < 0.1 + 0.55 * self.engagement:
                 self.webinar(webinar_days[d])
-            if rng.random() < (0.15 + 0.6 * self.engagement) * self._day_factor(day):
+            if rng.random() < (0.15 + 0.6 * self.engagement) * self._day_factor(day) * s.cadence:
                 self.session(day)
                 if self.finished:
                     break
