@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiokafka import AIOKafkaProducer
 
 from features.activity_status import Thresholds
+from features.eventtime import DAY
 from online_models.scoring import OnlineScoring
 from storage.postgres import queries
 from storage.postgres.db import dispose_shared_engines
@@ -37,7 +38,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     """The part of the settings the pipeline uses."""
     return PipelineConfig(
         topic_prefix=settings.topic_prefix,
-        step=StepConfig(Thresholds(settings.dozing_days, settings.asleep_days), settings.score_every_minutes * 60),
+        step=StepConfig(Thresholds(settings.dozing_days, settings.asleep_days), settings.score_every_minutes * 60,
+                        grace=settings.course_grace_days * DAY),
         lateness=settings.allowed_lateness_seconds,
         live_clock=settings.clock == "live",
         max_skew=settings.max_clock_skew_minutes * 60,

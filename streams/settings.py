@@ -34,6 +34,9 @@ class Settings:
     partitions: int = _setting(4, "partitions of every keyed topic (all equal, so a student's records co-partition)")
     dozing_days: float = _setting(DEFAULT_THRESHOLDS.dozing_days, "inactive this many days: dozing (the seed's 7)")
     asleep_days: float = _setting(DEFAULT_THRESHOLDS.asleep_days, "inactive this many days: asleep (the seed's 20)")
+    course_grace_days: float = _setting(7.0, "an enrolment's lifecycle ends this many days after its flow's last "
+                                        "scheduled opening (or at its outcome, if earlier): status `finished`, "
+                                        "no inactivity alerts after it")
     clock: str = _setting("event", "`event`: time moves only with events (replays); `live`: quiet partitions "
                           "also follow the wall clock")
     allowed_lateness_hours: float = _setting(1.0, "how far the event-time watermark trails the newest record")

@@ -176,10 +176,11 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
     @app.page("/students/{user_id}")
     @guarded
     async def student(web: faust.web.View, request: faust.web.Request, user_id: str) -> faust.web.Response:
-        row = await asyncio.to_thread(queries.student, database_url, parse_id(user_id, "user_id"))
-        if row is None:
+        student_id = parse_id(user_id, "user_id")
+        rows = await asyncio.to_thread(queries.student, database_url, student_id)
+        if not rows:
             return web.json({"error": "unknown student"}, status=404)
-        return web.json(jsonable(row))
+        return web.json({"user_id": student_id, "enrolments": [jsonable(r) for r in rows]})
 
     @app.page("/courses/{course_id}/at-risk")
     @guarded

@@ -46,7 +46,8 @@ class Base(DeclarativeBase):
 
 
 class StudentCurrent(Base):
-    """The newest score row of each student; never moves back in event time."""
+    """The newest score row of each enrolment (a student's flow of a course); never moves back in
+    event time."""
 
     __tablename__ = "students_current"
     __table_args__ = (
@@ -55,6 +56,7 @@ class StudentCurrent(Base):
     )
 
     user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    enrolment: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
     course_id: Mapped[int | None]
     flow_num: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
@@ -76,12 +78,13 @@ class ScoreHistory(Base):
     __tablename__ = "score_history"
     __table_args__ = (
         CheckConstraint(_in("status", STATUSES), name="ck_score_history_status"),
-        Index("uq_score_history_key", "user_id", "as_of", func.coalesce(literal_column("model_version"),
-                                                                         NO_MODEL_VERSION), unique=True),
+        Index("uq_score_history_key", "user_id", "enrolment", "as_of",
+              func.coalesce(literal_column("model_version"), NO_MODEL_VERSION), unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int]
+    enrolment: Mapped[str] = mapped_column(String(64), server_default="")
     course_id: Mapped[int | None]
     as_of: Mapped[datetime]
     progress_pred: Mapped[float | None]
@@ -92,7 +95,8 @@ class ScoreHistory(Base):
 
 
 class StatusTransition(Base):
-    """One alert: a status change, with where in the course the student was when it happened."""
+    """One alert: an enrolment's status change, with where in the course the student stopped
+    (the course position of their last activity) for a move into dozing or asleep."""
 
     __tablename__ = "status_transitions"
     __table_args__ = (
@@ -104,7 +108,9 @@ class StatusTransition(Base):
 
     alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     user_id: Mapped[int]
+    enrolment: Mapped[str] = mapped_column(String(64), server_default="")
     course_id: Mapped[int | None]
+    flow_num: Mapped[int | None] = mapped_column(Integer)
     from_status: Mapped[str] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime]

@@ -7,7 +7,7 @@ the scorer itself produces (scores, alerts, score rows).
 """
 from streams.contract.codec import InvalidEvent, check_event_time, decode, encode, key_of, schema, validate
 from streams.contract.dead_letters import dead_letter
-from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores
+from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import ACTIVITY_TOPICS, INPUT_TOPICS, TOPIC_SCHEMA, Topic
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "dead_letter",
     "decode",
     "encode",
+    "enrolment_key",
     "key_of",
     "schema",
     "validate",

@@ -40,9 +40,19 @@ class CoursePosition:
     activity_id: int | None = None
 
 
+def enrolment_key(course_id: int | None, flow: int | None) -> str:
+    """An enrolment's name in a student's document, rows and alert ids: "course:flow"."""
+    return f"{'-' if course_id is None else course_id}:{'-' if flow is None else flow}"
+
+
+#: Version of the alert record: 1 had no kind, flow or course position; later fields are additive.
+ALERT_SCHEMA_VERSION = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A critical point: the student's activity status changed at event time `at`."""
+    """A critical point: an enrolment's activity status changed at event time `at` (or its
+    lifecycle ended: to_status "finished")."""
 
     alert_id: str  # deterministic: the same transition found twice has the same id
     user_id: int
@@ -55,10 +65,18 @@ class Alert:
     scores: Scores
     reasons: tuple[str, ...]
     position: CoursePosition = field(default_factory=CoursePosition)
+    flow_num: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """What a sender does with it: "status_change" (a critical point, or a return to activity)
+        or "finished" (the enrolment is over: stop any follow-up)."""
+        return "finished" if self.to_status == "finished" else "status_change"
 
     def to_message(self) -> dict[str, Any]:
         """The `alert` record the notification service reads."""
         return {
+            "schema_version": ALERT_SCHEMA_VERSION, "kind": self.kind, "flow_num": self.flow_num,
             "alert_id": self.alert_id, "user_id": self.user_id, "course_id": self.course_id,
             "from_status": self.from_status, "to_status": self.to_status, "ts": format_ts(self.at),
             "days_inactive": round(self.days_inactive, 3),
@@ -71,9 +89,10 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class ScoreRow:
-    """A student's snapshot as of event time `updated_at`: status, scores and the features behind them."""
+    """An enrolment's snapshot as of event time `updated_at`: status, scores and the features behind them."""
 
     user_id: int
+    enrolment: str  # "course:flow" (streams.core.step.enrolment_key)
     course_id: int | None
     flow_num: int | None
     status: str

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from features import DEFAULT_THRESHOLDS, DOZING
-from helpers.pipeline_cases import LATENESS, Sent, assert_equals_fold_and_reference, drive, history
+from helpers.pipeline_cases import ENROLMENT, LATENESS, Sent, assert_equals_fold_and_reference, drive, history
 from online_models.scoring import NoScoring
 from storage.row_sink import MemoryRowSink
 from storage.students import InMemoryStudentStore
@@ -41,9 +41,10 @@ async def test_score_rows_follow_the_newest_status() -> None:
     pipeline, store, sink, sent = _pipeline()
     await drive(pipeline, "t.", events, rng, redeliver=False)
     counts = await store.status_counts()
-    for user_id, row in sink.current.items():
+    for (user_id, enrolment), row in sink.current.items():
         doc = (await store.load([user_id]))[user_id][1]
-        assert doc is not None and doc["machine"]["status"] == row.status
+        assert enrolment == ENROLMENT
+        assert doc is not None and doc["enrolments"][enrolment]["machine"]["status"] == row.status
         assert row.days_inactive is not None and row.days_inactive >= 0
     assert sum(counts.values()) == 5
     assert any(a["to_status"] == DOZING for a in sent.on("scorer.alerts"))
