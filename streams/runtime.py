@@ -24,7 +24,7 @@ from storage.students import RedisStudentStore
 from streams import failures, metrics
 from streams.core.step import StepConfig
 from streams.kafka.admin import ensure_topics, new_producer
-from streams.kafka.consumer import BatchConsumer
+from streams.kafka.consumer import BatchConsumer, summarize
 from streams.pipeline import Pipeline, PipelineConfig
 from streams.settings import Settings
 
@@ -86,7 +86,7 @@ class Runtime:
                 await self.stop()
                 pause = min(30.0, 2.0 ** attempt)
                 log.warning("worker could not start (%s: %s); retrying in %.0f s", type(error).__name__,
-                            str(error)[:200], pause)
+                            summarize(error), pause)
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 
@@ -121,7 +121,7 @@ class Runtime:
         except Exception as error:  # noqa: BLE001 - logged, counted, retried next tick
             dependency = failures.dependency_of(error) or "redis"
             metrics.DEPENDENCY_UP.labels(dependency).set(0)
-            log.warning("training skipped this tick (%s: %s)", type(error).__name__, str(error)[:200])
+            log.warning("training skipped this tick (%s: %s)", type(error).__name__, summarize(error))
 
     # -- what the consumer asks (streams.kafka.consumer.Dependencies) ----------------------------
     dependency_of = staticmethod(failures.dependency_of)

@@ -46,7 +46,7 @@ HISTORY_KEYS = tuple(c.name for c in HISTORY.columns if c.name != "id")
 HISTORY_CONFLICT = [HISTORY.c.user_id, HISTORY.c.enrolment, HISTORY.c.as_of,
                     func.coalesce(HISTORY.c.model_version, NO_MODEL_VERSION)]
 #: Row keys that hold event times; ISO-8601 strings are parsed so rows compare by time.
-TIME_KEYS = frozenset({"status_since", "last_activity_at", "updated_at", "at", "created_at"})
+TIME_KEYS = frozenset({"status_since", "last_activity_at", "updated_at", "at", "created_at", "next_due_at"})
 
 
 class RowWriter:
@@ -88,6 +88,7 @@ class RowWriter:
             _check_status(row["from_status"], FROM_STATUSES)
             _check_status(row["to_status"], STATUSES)
             row["enrolment"] = row["enrolment"] or ""
+            row["kind"] = row["kind"] or "status_change"
             self._transitions[row["alert_id"]] = row
 
     def add_model_version(self, row: dict[str, Any]) -> None:

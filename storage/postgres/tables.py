@@ -111,6 +111,7 @@ class StatusTransition(Base):
     enrolment: Mapped[str] = mapped_column(String(64), server_default="")
     course_id: Mapped[int | None]
     flow_num: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), server_default="status_change")
     from_status: Mapped[str] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime]
@@ -118,8 +119,13 @@ class StatusTransition(Base):
     last_activity_at: Mapped[datetime | None]
     course_week: Mapped[int | None] = mapped_column(Integer)
     module: Mapped[int | None] = mapped_column(Integer)
+    theme_id: Mapped[int | None]
+    theme: Mapped[str | None] = mapped_column(String(500))
     task_id: Mapped[int | None]
+    task_name: Mapped[str | None] = mapped_column(String(500))
     activity_id: Mapped[int | None]
+    next_task_id: Mapped[int | None]
+    next_due_at: Mapped[datetime | None]
     progress_pred: Mapped[float | None]
     p_dropout: Mapped[float | None]
     p_success: Mapped[float | None]

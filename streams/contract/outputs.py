@@ -32,12 +32,24 @@ class Scores:
 
 @dataclass(frozen=True, slots=True)
 class CoursePosition:
-    """Where in the course calendar a moment falls (the latest schedule row shown by then)."""
+    """Where in the course calendar a moment falls (the latest schedule row shown by then), and
+    which task fell due next after it."""
 
     course_week: int | None = None
     module: int | None = None
+    theme_id: int | None = None
+    theme: str | None = None
     task_id: int | None = None
+    task_name: str | None = None
     activity_id: int | None = None
+    next_task_id: int | None = None
+    next_due_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"course_week": self.course_week, "module": self.module, "theme_id": self.theme_id,
+                "theme": self.theme, "task_id": self.task_id, "task_name": self.task_name,
+                "activity_id": self.activity_id, "next_task_id": self.next_task_id,
+                "next_due_ts": None if self.next_due_at is None else format_ts(self.next_due_at)}
 
 
 def enrolment_key(course_id: int | None, flow: int | None) -> str:
@@ -84,6 +96,7 @@ class Alert:
             "scores": {"progress": self.scores.progress, "p_dropout": self.scores.p_dropout,
                        "p_success": self.scores.p_success},
             "model_version": self.scores.model_version, "reasons": list(self.reasons),
+            "position": self.position.to_json(),
         }
 
 

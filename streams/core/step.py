@@ -400,12 +400,15 @@ def _alert(t: Transition, enrolment: EnrolmentDoc, schedule: CourseSchedule | No
 
 
 def _position(schedule: CourseSchedule | None, at: float) -> CoursePosition:
+    """Where the course stood at `at`, and what fell due next after it."""
     if schedule is None:
         return CoursePosition()
+    next_task, next_due = schedule.next_due_after(at) or (None, None)
     row = schedule.position_at(at)
     if row is None:
-        return CoursePosition(course_week=schedule.week_of(at))
-    return CoursePosition(schedule.week_of(at), row.module, row.task_id, row.activity_id)
+        return CoursePosition(course_week=schedule.week_of(at), next_task_id=next_task, next_due_at=next_due)
+    return CoursePosition(schedule.week_of(at), row.module, row.theme_id, row.theme, row.task_id, row.task_name,
+                          row.activity_id, next_task, next_due)
 
 
 def _score_row(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine, scores: Scores,

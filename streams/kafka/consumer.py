@@ -159,7 +159,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
                 metrics.PROCESSING_FAILURES.labels("record").inc()
                 failures += 1
                 log.warning("processing %d records failed (%s: %s), attempt %d of %d", len(records),
-                            type(error).__name__, str(error)[:200], failures, attempts)
+                            type(error).__name__, summarize(error), failures, attempts)
                 if failures >= attempts:
                     break
                 await asyncio.sleep(wait)
@@ -277,6 +277,12 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
             metrics.ASSIGNED_PARTITIONS.set(len(self._owned))
             metrics.ASSIGNED_AT.set_to_current_time()
         log.info("partitions assigned: %d", len(assigned))
+
+
+def summarize(error: BaseException) -> str:
+    """An error's summary without the details a database appends (Postgres's DETAIL quotes the
+    row: a student's data must not reach the logs)."""
+    return str(error).split("\n", 1)[0][:200]
 
 
 def _waits() -> Iterator[float]:

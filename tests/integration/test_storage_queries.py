@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from storage.postgres.critical_points import critical_points, format_table
+from storage.postgres.critical_points import critical_points, format_table, plot
 from storage.postgres.queries import at_risk, status_summary, student
 from storage.postgres.row_writer import RowWriter
 
@@ -65,10 +66,22 @@ def test_critical_points_filter_by_course_and_limit(db: str) -> None:
 def test_format_table_shows_places_and_shares(db: str) -> None:
     write(db, scores=[score(1), score(2)], transitions=[moved(1, "asleep", task_id=10)])
     lines = format_table(critical_points(db)).splitlines()
-    assert lines[0].split() == ["course", "module", "week", "task", "->dozing", "->asleep", "students",
+    assert lines[0].split() == ["course", "module", "theme", "week", "task", "->dozing", "->asleep", "students",
                                 "of", "course", "share"]
-    assert lines[1].split() == ["7", "1", "2", "10", "0", "1", "1", "2", "50.0%"]
+    assert lines[1].split() == ["7", "1", "-", "2", "10", "0", "1", "1", "2", "50.0%"]
     assert format_table([]) == "no transitions into dozing or asleep yet"
+
+
+def test_places_are_grouped_by_theme_with_its_name_and_plotted(db: str, tmp_path: Path) -> None:
+    themed = {"theme_id": 5, "theme": "Циклы и условия"}
+    write(db, scores=[score(1), score(2), score(3)],
+          transitions=[moved(1, "asleep", task_id=10) | themed, moved(2, "dozing", task_id=10) | themed,
+                       moved(3, "asleep", task_id=12, course_week=4)])
+    worst = critical_points(db)[0]
+    assert (worst["theme_id"], worst["theme"], worst["to_asleep"], worst["to_dozing"]) == (5, "Циклы и условия", 1, 1)
+    chart = tmp_path / "where.png"
+    plot(critical_points(db, limit=100), chart)
+    assert chart.stat().st_size > 5_000
 
 
 def test_at_risk_puts_asleep_then_dozing_then_highest_dropout(db: str) -> None:
