@@ -39,7 +39,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     return PipelineConfig(
         topic_prefix=settings.topic_prefix,
         step=StepConfig(Thresholds(settings.dozing_days, settings.asleep_days), settings.score_every_minutes * 60,
-                        grace=settings.course_grace_days * DAY),
+                        grace=settings.course_grace_days * DAY, at_risk_on=settings.at_risk_threshold,
+                        at_risk_off=settings.at_risk_clear, online_only=settings.alerted_students == "online"),
         lateness=settings.allowed_lateness_seconds,
         live_clock=settings.clock == "live",
         max_skew=settings.max_clock_skew_minutes * 60,

@@ -37,6 +37,13 @@ class Settings:
     course_grace_days: float = _setting(7.0, "an enrolment's lifecycle ends this many days after its flow's last "
                                         "scheduled opening (or at its outcome, if earlier): status `finished`, "
                                         "no inactivity alerts after it")
+    alerted_students: str = _setting("online", "`online`: alert only the students the seed's online filter keeps "
+                                     "(the #онлайн tag in their current tags; the others are kept and scored, never "
+                                     "alerted); `all`: every student")
+    at_risk_threshold: float = _setting(0.6, "an active student whose P(dropout) reaches this gets an early-warning "
+                                        "alert (kind `at_risk`)")
+    at_risk_clear: float = _setting(0.45, "a new early warning needs P(dropout) to have fallen below this first "
+                                    "(or the student to have gone dozing)")
     clock: str = _setting("event", "`event`: time moves only with events (replays); `live`: quiet partitions "
                           "also follow the wall clock")
     allowed_lateness_hours: float = _setting(1.0, "how far the event-time watermark trails the newest record")
@@ -62,6 +69,10 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 < self.dozing_days < self.asleep_days:
             raise ValueError("need 0 < dozing_days < asleep_days")
+        if self.alerted_students not in {"online", "all"}:
+            raise ValueError("alerted_students must be 'online' or 'all'")
+        if not 0 <= self.at_risk_clear <= self.at_risk_threshold <= 1:
+            raise ValueError("need 0 <= at_risk_clear <= at_risk_threshold <= 1")
         if self.clock not in {"event", "live"}:
             raise ValueError("clock must be 'event' or 'live'")
         if self.partitions < 1:

@@ -57,14 +57,21 @@ def enrolment_key(course_id: int | None, flow: int | None) -> str:
     return f"{'-' if course_id is None else course_id}:{'-' if flow is None else flow}"
 
 
-#: Version of the alert record: 1 had no kind, flow or course position; later fields are additive.
+#: Version of the alert record: 1 had no kind, flow, course position, scored_at or recipient; the
+#: later fields are additive (a version-1 reader ignores them).
 ALERT_SCHEMA_VERSION = 2
+
+
+#: What a sender does with an alert: "status_change" (a critical point, or a return to activity),
+#: "at_risk" (an early warning: still active, but the dropout forecast crossed the threshold) or
+#: "finished" (the enrolment is over: stop any follow-up).
+ALERT_KINDS = ("status_change", "at_risk", "finished")
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A critical point: an enrolment's activity status changed at event time `at` (or its
-    lifecycle ended: to_status "finished")."""
+    """A critical point: an enrolment's activity status changed at event time `at`, its lifecycle
+    ended (to_status "finished"), or an early warning (kind "at_risk", status unchanged)."""
 
     alert_id: str  # deterministic: the same transition found twice has the same id
     user_id: int
@@ -78,12 +85,10 @@ class Alert:
     reasons: tuple[str, ...]
     position: CoursePosition = field(default_factory=CoursePosition)
     flow_num: int | None = None
-
-    @property
-    def kind(self) -> str:
-        """What a sender does with it: "status_change" (a critical point, or a return to activity)
-        or "finished" (the enrolment is over: stop any follow-up)."""
-        return "finished" if self.to_status == "finished" else "status_change"
+    kind: str = "status_change"  # one of ALERT_KINDS
+    scored_at: float | None = None  # event time of the scores
+    time_zone: str | None = None  # the student's, to send at a decent local hour
+    tg_bot: int | None = None  # Telegram bot: 0 not connected, 1 connected, 2 stopped (which channel reaches them)
 
     def to_message(self) -> dict[str, Any]:
         """The `alert` record the notification service reads."""
@@ -97,6 +102,8 @@ class Alert:
                        "p_success": self.scores.p_success},
             "model_version": self.scores.model_version, "reasons": list(self.reasons),
             "position": self.position.to_json(),
+            "scored_at": None if self.scored_at is None else format_ts(self.scored_at),
+            "recipient": {"time_zone": self.time_zone, "tg_bot": self.tg_bot},
         }
 
 

@@ -40,7 +40,7 @@ from features.activity_status import (
 )
 from features.eventtime import DAY, WEEK, parse_ts
 from features.schedule import CourseSchedule, ScheduleKey, page_key
-from features.state import FeatureState, apply, new_state
+from features.state import FeatureState, apply, new_state, profile
 from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
 
@@ -57,6 +57,7 @@ class EnrolmentDoc(TypedDict):
     history_day: int | None  # event-time day of the last score-history row
     scores: dict[str, Any]  # the last Scores, as JSON
     scored_at: float | None  # event time of those scores
+    at_risk_since: float | None  # an early-warning episode is open since then
 
 
 class StudentDoc(TypedDict):
@@ -99,6 +100,9 @@ class StepConfig:
     thresholds: Thresholds
     score_every: float  # seconds of event time between re-scorings
     grace: float = 7 * DAY  # an enrolment's lifecycle ends this long after its schedule's last opening
+    at_risk_on: float = 0.6  # an active enrolment whose P(dropout) reaches this gets an early warning,
+    at_risk_off: float = 0.45  # and a new one only after it fell below this (hysteresis) or went quiet
+    online_only: bool = True  # alert only students the seed's online filter keeps (the others are kept)
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,12 @@ def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: St
         result.weeks += [(learner, week, x) for week, x in _finished_weeks(enrolment, facts, schedule, as_of)]
         enrolment["scores"], enrolment["scored_at"] = scorer.score(features).to_json(), as_of
     scores = Scores.from_json(enrolment["scores"])
-    result.alerts += [_alert(t, enrolment, schedule, scores, features) for t in transitions]
+    alerts = [_alert(t, enrolment, schedule, scores, features, facts) for t in transitions]
+    warning = _early_warning(user_id, key, enrolment, machine, schedule, scores, features, facts, as_of, config)
+    if warning is not None:
+        alerts.append(warning)
+    if not config.online_only or _online(facts, as_of):
+        result.alerts += alerts
     if machine.status != NEW and (rescore or transitions):
         result.score_rows.append(_score_row(user_id, key, enrolment, machine, scores, features, as_of))
 
@@ -259,7 +268,7 @@ def _open_enrolments(doc: StudentDoc, applied: Iterable[StudentEvent]) -> list[s
         if enrolment is None:
             doc["enrolments"][key] = {
                 "course_id": record["course_id"], "flow": flow, "started": ts, "machine": None, "outcome_ts": None,
-                "weeks_kept": 0, "history_day": None, "scores": {}, "scored_at": None,
+                "weeks_kept": 0, "history_day": None, "scores": {}, "scored_at": None, "at_risk_since": None,
             }
             opened.append(key)
         elif ts < enrolment["started"]:
@@ -379,15 +388,31 @@ def _reasons(t: Transition, scores: Scores, features: dict[str, float]) -> tuple
         reasons = ["activity resumed"]
     else:
         reasons = [f"no activity for {t.days_inactive:.0f} days"]
-    if features.get("missed_deadlines"):
-        reasons.append(f"{features['missed_deadlines']:.0f} deadlines missed")
+    reasons += _reasons_of_features(features)
     if t.to_status != FINISHED and scores.p_dropout is not None and scores.p_dropout >= 0.5:
         reasons.append(f"dropout risk {scores.p_dropout:.0%}")
     return tuple(reasons)
 
 
+def _reasons_of_features(features: dict[str, float]) -> list[str]:
+    return [f"{features['missed_deadlines']:.0f} deadlines missed"] if features.get("missed_deadlines") else []
+
+
+def _online(facts: FeatureState, at: float) -> bool:
+    """Does the seed's online filter keep the student at `at`? (The profile's tag-state reading:
+    #онлайн in the current tag set; see streams.lms.tags.)"""
+    known = profile(facts, at)
+    return bool(known and known["online"])
+
+
+def _recipient(facts: FeatureState, at: float) -> dict[str, Any]:
+    """What a sender needs from the profile: the time zone and the Telegram bot's state."""
+    known = profile(facts, at) or {}
+    return {"time_zone": known.get("time_zone"), "tg_bot": known.get("tg_bot")}
+
+
 def _alert(t: Transition, enrolment: EnrolmentDoc, schedule: CourseSchedule | None, scores: Scores,
-           features: dict[str, float]) -> Alert:
+           features: dict[str, float], facts: FeatureState) -> Alert:
     # a critical point is filed where the student stopped (their last activity), not where the
     # calendar stood when the silence was noticed, 7 or 20 days later
     stopped = t.to_status in (DOZING, ASLEEP)
@@ -396,6 +421,33 @@ def _alert(t: Transition, enrolment: EnrolmentDoc, schedule: CourseSchedule | No
         to_status=t.to_status, at=t.at, days_inactive=t.days_inactive, last_activity=t.last_activity,
         scores=scores, reasons=_reasons(t, scores, features),
         position=_position(schedule, t.last_activity if stopped else t.at), flow_num=enrolment["flow"],
+        kind="finished" if t.to_status == FINISHED else "status_change", scored_at=enrolment["scored_at"],
+        **_recipient(facts, t.at),
+    )
+
+
+def _early_warning(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine,
+                   schedule: CourseSchedule | None, scores: Scores, features: dict[str, float],
+                   facts: FeatureState, as_of: float, config: StepConfig) -> Alert | None:
+    """An early warning: the enrolment is still active, but its dropout forecast crossed
+    `at_risk_on`. One per episode: the next only after the forecast fell below `at_risk_off` or
+    the student went quiet (then the critical points take over)."""
+    risk = scores.p_dropout
+    if enrolment["at_risk_since"] is not None:
+        if machine.status != ACTIVE or risk is None or risk < config.at_risk_off:
+            enrolment["at_risk_since"] = None
+        return None
+    if machine.status != ACTIVE or risk is None or risk < config.at_risk_on:
+        return None
+    enrolment["at_risk_since"] = as_of
+    last = machine.last if machine.last is not None else as_of
+    alert_id = hashlib.sha1(f"{user_id}|{key}|at_risk|{as_of:.0f}".encode()).hexdigest()[:24]
+    reasons = (f"dropout risk {risk:.0%}", *_reasons_of_features(features))
+    return Alert(
+        alert_id=alert_id, user_id=user_id, course_id=enrolment["course_id"], from_status=ACTIVE, to_status=ACTIVE,
+        at=as_of, days_inactive=max(0.0, (as_of - last) / DAY), last_activity=machine.last, scores=scores,
+        reasons=reasons, position=_position(schedule, as_of), flow_num=enrolment["flow"], kind="at_risk",
+        scored_at=enrolment["scored_at"], **_recipient(facts, as_of),
     )
 
 

@@ -30,7 +30,7 @@ def schedules(key: tuple[int, int | None]) -> CourseSchedule | None:
 class CountingScorer:
     """Scores every student alike and counts the calls (the step decides when to re-score)."""
 
-    def __init__(self, p_dropout: float = 0.7) -> None:
+    def __init__(self, p_dropout: float = 0.55) -> None:  # risky enough for a reason, not for a warning
         self.calls = 0
         self.p_dropout = p_dropout
 
@@ -39,8 +39,10 @@ class CountingScorer:
         return Scores(progress=42.0, p_dropout=self.p_dropout, p_success=0.2, model_version=3)
 
 
-def enrol(offset: int = 0, at: float = START, course_id: int = 3, flow: float = 1.0) -> StudentEvent:
-    record = {"user_id": 1, "ts": format_ts(at), "course_id": course_id, "flow_num": flow}
+def enrol(offset: int = 0, at: float = START, course_id: int = 3, flow: float = 1.0,
+          online: bool = True) -> StudentEvent:
+    record = {"user_id": 1, "ts": format_ts(at), "course_id": course_id, "flow_num": flow, "online": online,
+              "tg_bot": 1}
     return StudentEvent(Topic.STUDENTS, 2, offset, record, at)
 
 
@@ -86,7 +88,7 @@ def test_silence_gives_dozing_then_asleep_filed_where_the_student_stopped() -> N
     # filed where the student stopped: the week and task of the last activity (day 1), not day 8's
     assert (dozing.position.course_week, dozing.position.task_id) == (1, 100)
     assert (asleep.position.course_week, asleep.position.task_id) == (1, 100)
-    assert dozing.reasons[0] == "no activity for 7 days" and "dropout risk 70%" in dozing.reasons
+    assert dozing.reasons[0] == "no activity for 7 days" and "dropout risk 55%" in dozing.reasons
     assert (dozing.course_id, dozing.flow_num, dozing.kind) == (3, 1, "status_change")
     assert later.status_delta == {ACTIVE: -1, ASLEEP: 1}
     assert [learner for learner, _, _ in later.weeks] == ["1:3:1"] * 4
@@ -241,3 +243,23 @@ def test_records_behind_the_fence_that_were_never_applied_are_applied_and_counte
     assert result.counts[("behind_fence", Topic.AUTHORIZATIONS.value)] == 1
     assert result.counts[("duplicate_offset", Topic.AUTHORIZATIONS.value)] == 1
     assert result.doc["offsets"]["lms.authorizations:2"] == 5000  # the fence never moves back
+
+
+def test_offline_students_are_kept_and_scored_but_never_alerted() -> None:
+    first = run(None, [enrol(online=False), login(0, START + DAY)], START + DAY)
+    later = run(first.doc, [], START + 30 * DAY)
+    assert later.alerts == [] and status(later) == ASLEEP and later.score_rows  # tracked, silent
+
+
+def test_an_early_warning_once_per_episode_while_still_active() -> None:
+    risky, calm = CountingScorer(p_dropout=0.7), CountingScorer(p_dropout=0.3)
+    first = run(None, [enrol(), login(0, START + DAY)], START + DAY, risky)
+    (warning,) = first.alerts
+    assert (warning.kind, warning.from_status, warning.to_status, warning.at) == ("at_risk", ACTIVE, ACTIVE, START + DAY)
+    assert warning.tg_bot == 1 and warning.reasons[0] == "dropout risk 70%"
+    again = run(first.doc, [login(1, START + 2 * DAY)], START + 2 * DAY, risky)
+    assert again.alerts == []  # the episode is open: no second warning
+    cleared = run(again.doc, [login(2, START + 3 * DAY)], START + 3 * DAY, calm)
+    assert cleared.alerts == [] and cleared.doc["enrolments"][KEY]["at_risk_since"] is None
+    renewed = run(cleared.doc, [login(3, START + 4 * DAY)], START + 4 * DAY, risky)
+    assert [a.kind for a in renewed.alerts] == ["at_risk"] and renewed.alerts[0].alert_id != warning.alert_id
