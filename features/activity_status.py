@@ -1,10 +1,15 @@
-"""Activity status (active / dozing / asleep) as a pure event-time state machine.
+"""Activity status (active / dozing / asleep, then finished) as a pure event-time state machine.
 
-The worker and the offline reference run the *same* machine: the worker feeds it a student's
-activity times in batches as the event-time watermark advances; the reference feeds all of them
-at once. Transition times depend only on activity times (dozing exactly `dozing_days` after the
-last activity), never on when the worker noticed, so a replay of history emits exactly the
-alerts live operation would have.
+One machine per enrolment: a student's time in one flow of one course. The worker and the
+offline reference run the *same* machine: the worker feeds it activity times in batches as the
+event-time watermark advances; the reference feeds all of them at once. Transition times depend
+only on activity times (dozing exactly `dozing_days` after the last activity), never on when the
+worker noticed, so a replay of history emits exactly the alerts live operation would have.
+
+The lifecycle ends (`end`): when the enrolment's outcome arrives, or when its flow's schedule is
+over plus a grace period, whichever is first. Then the status becomes `finished`, with one last
+transition, and nothing moves it again: graduates are not nagged, and a later enrolment starts a
+machine of its own.
 """
 from __future__ import annotations
 
@@ -16,10 +21,13 @@ from typing import TypedDict
 
 from features.eventtime import DAY
 
-NEW, ACTIVE, DOZING, ASLEEP = "new", "active", "dozing", "asleep"
-#: The statuses a scored student can have; "new" is only where a first transition starts from.
-STATUSES = (ACTIVE, DOZING, ASLEEP)
-FROM_STATUSES = (NEW, *STATUSES)
+NEW, ACTIVE, DOZING, ASLEEP, FINISHED = "new", "active", "dozing", "asleep", "finished"
+#: The statuses a scored enrolment can have; "new" is only where a first transition starts from.
+STATUSES = (ACTIVE, DOZING, ASLEEP, FINISHED)
+#: Inactivity statuses, least to most inactive.
+_INACTIVE_ORDER = (ACTIVE, DOZING, ASLEEP)
+#: Where a transition can start: nothing leaves "finished".
+FROM_STATUSES = (NEW, *_INACTIVE_ORDER)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class MachineState(TypedDict):
     horizon: float | None
     pending: list[float]
     start: float | None
+    end: float | None
 
 
 @dataclass(frozen=True)
@@ -53,20 +62,21 @@ class Transition:
     at: float  # event time of the change
     last_activity: float
     days_inactive: float
+    scope: str = ""  # the enrolment ("course:flow"): two enrolments' transitions never share an id
 
     @property
     def alert_id(self) -> str:
         """Deterministic: the same transition found twice (redelivery, replay) has the same id."""
-        text = f"{self.user_id}|{self.from_status}|{self.to_status}|{self.at:.0f}"
+        text = f"{self.user_id}|{self.scope}|{self.from_status}|{self.to_status}|{self.at:.0f}"
         return hashlib.sha1(text.encode()).hexdigest()[:24]
 
 
 @dataclass
 class StatusMachine:
-    """One student's status. `pending` holds activity times not yet reached by the watermark
+    """One enrolment's status. `pending` holds activity times not yet reached by the watermark
     (kept sorted); `horizon` is the event time up to which the machine has been advanced.
-    `start` is when the student's course (flow) begins: nobody is dozing before there is
-    anything to study, so the inactivity clock runs from max(last activity, start)."""
+    `start` is when the flow begins: nobody is dozing before there is anything to study, so the
+    inactivity clock runs from max(last activity, start). `end` ends the lifecycle (see above)."""
 
     user_id: int
     status: str = NEW
@@ -75,21 +85,29 @@ class StatusMachine:
     horizon: float | None = None
     pending: list[float] = field(default_factory=list)
     start: float | None = None
+    end: float | None = None
+    scope: str = ""
 
     def add(self, ts: float) -> bool:
         """Queue an activity time; returns False if it is older than the horizon (a late event,
         handled by `_late` when the machine next advances)."""
+        if self.status == FINISHED:
+            return True  # the lifecycle is over: nothing moves it again
         bisect.insort(self.pending, ts)
         return self.horizon is None or ts >= self.horizon
 
     def next_due(self, thresholds: Thresholds) -> float | None:
         """Earliest event time at which advancing could change something."""
+        if self.status == FINISHED:
+            return None
         candidates = [self.pending[0]] if self.pending else []
         base = self._clock_base()
         if base is not None and self.status == ACTIVE:
             candidates.append(base + thresholds.dozing_days * DAY)
         elif base is not None and self.status == DOZING:
             candidates.append(base + thresholds.asleep_days * DAY)
+        if self.end is not None:
+            candidates.append(self.end)
         return min(candidates) if candidates else None
 
     def _clock_base(self) -> float | None:
@@ -100,7 +118,14 @@ class StatusMachine:
     def advance(self, watermark: float, thresholds: Thresholds) -> list[Transition]:
         """Consume pending activity up to `watermark` and emit every transition that happened by then."""
         out: list[Transition] = []
-        cut = bisect.bisect_right(self.pending, watermark)
+        if self.status == FINISHED:
+            return out
+        # an end known only now, behind the horizon, takes effect at the horizon: nothing back-dated
+        end = None if self.end is None else max(self.end, self.horizon or self.end)
+        until = watermark if end is None else min(watermark, end)
+        cut = bisect.bisect_right(self.pending, until)
+        if end is not None and cut and self.pending[cut - 1] == end:
+            cut = bisect.bisect_left(self.pending, end)  # activity at the end itself is after it
         ready, self.pending = self.pending[:cut], self.pending[cut:]
         horizon = self.horizon
         late = bisect.bisect_left(ready, horizon) if horizon is not None and self.status != NEW else 0
@@ -114,9 +139,21 @@ class StatusMachine:
             elif self.status != ACTIVE:
                 out.append(self._move(ACTIVE, ts))
             self.last = ts if self.last is None else max(self.last, ts)
-        self._fall_asleep_until(watermark, thresholds, out, inclusive=True)
+        if end is not None and watermark >= end:
+            self._fall_asleep_until(end, thresholds, out, inclusive=False)
+            self._finish(end, out)
+        else:
+            self._fall_asleep_until(watermark, thresholds, out, inclusive=True)
         self.horizon = watermark if self.horizon is None else max(self.horizon, watermark)
         return out
+
+    def _finish(self, at: float, out: list[Transition]) -> None:
+        """The last transition of the lifecycle; an enrolment that never had a status ends quietly."""
+        if self.status == NEW:
+            self.status, self.since = FINISHED, at
+        else:
+            out.append(self._move(FINISHED, at))
+        self.pending = []
 
     def _late(self, ts: float, horizon: float, thresholds: Thresholds, out: list[Transition]) -> None:
         """Activity older than the horizon: transitions up to the horizon are out already, so the
@@ -133,39 +170,40 @@ class StatusMachine:
     def _fall_asleep_until(self, until: float, thresholds: Thresholds, out: list[Transition], *,
                            inclusive: bool) -> None:
         base = self._clock_base()
-        if base is None:
+        if base is None or self.status not in _INACTIVE_ORDER:
             return
         for target, days in ((DOZING, thresholds.dozing_days), (ASLEEP, thresholds.asleep_days)):
             due = base + days * DAY
             reached = due <= until if inclusive else due < until
-            if reached and STATUSES.index(self.status) < STATUSES.index(target):
+            if reached and _INACTIVE_ORDER.index(self.status) < _INACTIVE_ORDER.index(target):
                 out.append(self._move(target, due))
 
     def _move(self, to_status: str, at: float) -> Transition:
         base = self._clock_base()
         assert self.last is not None and base is not None
-        transition = Transition(self.user_id, self.status, to_status, at, self.last, (at - base) / DAY)
+        days = max(0.0, (at - base) / DAY)
+        transition = Transition(self.user_id, self.status, to_status, at, self.last, days, self.scope)
         self.status, self.since = to_status, at
         return transition
 
     def to_json(self) -> MachineState:
         return {"status": self.status, "since": self.since, "last_activity": self.last, "horizon": self.horizon,
-                "pending": self.pending, "start": self.start}
+                "pending": self.pending, "start": self.start, "end": self.end}
 
     @classmethod
-    def from_json(cls, user_id: int, state: MachineState | None) -> StatusMachine:
+    def from_json(cls, user_id: int, state: MachineState | None, scope: str = "") -> StatusMachine:
         if not state:
-            return cls(user_id)
+            return cls(user_id, scope=scope)
         return cls(user_id, state["status"], state["since"], state["last_activity"], state["horizon"],
-                   list(state["pending"]), state["start"])
+                   list(state["pending"]), state["start"], state["end"], scope)
 
 
 def reference_transitions(
     user_id: int, activity_times: Iterable[float], watermark: float, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-    start: float | None = None,
+    start: float | None = None, end: float | None = None, scope: str = "",
 ) -> list[Transition]:
-    """What live operation would emit for one student, given all activity times at once."""
-    machine = StatusMachine(user_id, start=start)
+    """What live operation would emit for one enrolment, given all activity times at once."""
+    machine = StatusMachine(user_id, start=start, end=end, scope=scope)
     for ts in activity_times:
         machine.add(ts)
     return machine.advance(watermark, thresholds)

@@ -60,6 +60,9 @@ class Activity:
     date_shown: float
     module: int | None
     task_position: int | None
+    theme_id: int | None = None
+    theme: str | None = None  # the activities guide's name of the theme
+    task_name: str | None = None
 
     @property
     def page(self) -> str:
@@ -88,6 +91,9 @@ def _activity(record: dict[str, Any]) -> Activity:
         date_shown=parse_ts(record["date_shown"]),
         module=record.get("module"),
         task_position=record.get("task_position"),
+        theme_id=record.get("theme_id"),
+        theme=record.get("theme"),
+        task_name=record.get("task_name"),
     )
 
 
@@ -184,6 +190,15 @@ class CourseSchedule:
     def weeks(self) -> int:
         """How many course weeks the schedule spans: up to the week of its last opening."""
         return self.week_of(self.end)
+
+    def next_due_after(self, ts: float) -> tuple[int, float] | None:
+        """(task_id, due time) of the first task falling due after `ts`: what was due next for a
+        student who stopped then."""
+        upcoming = [(due, task) for task, due in self.due.items() if due > ts]
+        if not upcoming:
+            return None
+        due, task = min(upcoming)
+        return task, due
 
     def position_at(self, ts: float) -> Activity | None:
         """Where the course is at ts: the latest row shown by then (ties: highest activity_id)."""

@@ -33,6 +33,8 @@ from river import (
 )
 
 from features.activity_status import DEFAULT_THRESHOLDS
+from features.hypotheses import Factor
+from online_models.explain import CohortNorms, explain
 from online_models.labels import Label
 
 #: Rolling window (in learned examples) of the prequential metrics.
@@ -423,6 +425,7 @@ class ScoringModels:
     n_labels: int = 0
     n_progress_labels: int = 0
     learners: Learners = field(init=False)
+    norms: CohortNorms = field(init=False, default_factory=CohortNorms)  # what reasons compare with
     rolling: dict[str, utils.Rolling[metrics.base.Metric]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -444,6 +447,13 @@ class ScoringModels:
             return Prediction(progress, prior_dropout(x), prior_success(x), self.version)
         return Prediction(progress, _p_true(dropout, x), _p_true(success, x), self.version)
 
+    def p_dropout(self, x: dict[str, float]) -> float:
+        return _p_true(self.learners[1], x) if self.n_labels else prior_dropout(x)
+
+    def explain(self, x: dict[str, float]) -> tuple[Factor, ...]:
+        """The hypotheses behind this student's P(dropout) (online_models.explain)."""
+        return explain(self.p_dropout, x, self.norms)
+
     def learn_weeks(self, xs: list[dict[str, float]], label: Label) -> None:
         """Learn one label from each course week's features. All are scored first (the honest, prequential error:
         none of them has been learned yet), then learned."""
@@ -460,6 +470,8 @@ class ScoringModels:
             _learn_batch(regressor, xs, [label.progress - prior_progress(x) for x in xs])
             self.n_progress_labels += len(xs)
         _learn_batch(dropout, xs, [label.dropout] * len(xs))
+        for x in xs:
+            self.norms.learn_one(x)
         _learn_batch(success, xs, [label.success] * len(xs))
         self.n_labels += len(xs)
 
@@ -482,4 +494,6 @@ class ScoringModels:
         models = pickle.loads(zlib.decompress(blob))
         if not isinstance(models, cls):
             raise TypeError(f"expected {cls.__name__}, got {type(models).__name__}")
+        if not hasattr(models, "norms"):  # a version published before reasons: no cohort seen yet
+            models.norms = CohortNorms()
         return models

@@ -31,11 +31,12 @@ class Scoring(Protocol):
     def score(self, features: dict[str, float]) -> Scores:
         """Predictions for one student's features (as the per-student step's Scorer)."""
 
-    def keep_weeks(self, user_id: int, weeks: list[tuple[int, dict[str, float]]]) -> None:
-        """Buffer finished course weeks' features for the trainer; `flush` makes them durable."""
+    def keep_weeks(self, weeks: list[tuple[str, int, dict[str, float]]]) -> None:
+        """Buffer finished course weeks' features, (learner, week, features), for the trainer; `flush`
+        makes them durable. A learner is an enrolment (streams.core.step.learner_key)."""
 
-    async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None:
-        """An outcome arrived: queue the student's label for the trainer."""
+    async def label(self, learner: str, outcome: dict[str, Any], days_inactive: float) -> None:
+        """An outcome arrived: queue the enrolment's label for the trainer."""
 
     async def flush(self) -> None:
         """Weekly features durable (before the batch that took them is committed)."""
@@ -53,10 +54,10 @@ class NoScoring:
     def score(self, features: dict[str, float]) -> Scores:
         return Scores()
 
-    def keep_weeks(self, user_id: int, weeks: list[tuple[int, dict[str, float]]]) -> None:
+    def keep_weeks(self, weeks: list[tuple[str, int, dict[str, float]]]) -> None:
         return None
 
-    async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None:
+    async def label(self, learner: str, outcome: dict[str, Any], days_inactive: float) -> None:
         return None
 
     async def flush(self) -> None:
@@ -78,7 +79,7 @@ class OnlineScoring:
         self.cache = ModelCache(self.registry)
         self.weeks = WeeklyFeatureStore(client, prefix=prefix)
         self.trainer = Trainer(client, self.registry, self.weeks, publish_every=publish_every, prefix=prefix)
-        self._unsaved: list[tuple[int, int, dict[str, float]]] = []
+        self._unsaved: list[tuple[str, int, dict[str, float]]] = []
 
     @classmethod
     def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> OnlineScoring:
@@ -86,20 +87,22 @@ class OnlineScoring:
 
     def score(self, features: dict[str, float]) -> Scores:
         models = self.cache.current()
-        prediction = models.predict(model_input(features))
+        x = model_input(features)
+        prediction = models.predict(x)
         metrics.MODEL_VERSION.labels(models.family).set(models.version)
-        return Scores(prediction.progress, prediction.p_dropout, prediction.p_success, prediction.model_version)
+        return Scores(prediction.progress, prediction.p_dropout, prediction.p_success, prediction.model_version,
+                      models.explain(x))
 
-    def keep_weeks(self, user_id: int, weeks: list[tuple[int, dict[str, float]]]) -> None:
-        self._unsaved.extend((user_id, week, model_input(features)) for week, features in weeks)
+    def keep_weeks(self, weeks: list[tuple[str, int, dict[str, float]]]) -> None:
+        self._unsaved.extend((learner, week, model_input(features)) for learner, week, features in weeks)
 
     async def flush(self) -> None:
         unsaved, self._unsaved = self._unsaved, []
         await asyncio.to_thread(self.weeks.put_many, unsaved)
 
-    async def label(self, user_id: int, outcome: dict[str, Any], days_inactive: float) -> None:
+    async def label(self, learner: str, outcome: dict[str, Any], days_inactive: float) -> None:
         label = label_from_outcome(outcome, days_inactive, self.asleep_days)
-        await asyncio.to_thread(self.trainer.enqueue, user_id, label)
+        await asyncio.to_thread(self.trainer.enqueue, learner, label)
 
     async def train_pending(self, limit: int = 1000) -> int:
         return await asyncio.to_thread(self._train_pending, limit)

@@ -66,7 +66,7 @@ class Trainer:
         self._renew = redis_client.register_script(_RENEW)
         self._release = redis_client.register_script(_RELEASE)
         self._holding = False
-        self._learned: set[str] = set()  # students in self.models but not yet in a published version
+        self._learned: set[str] = set()  # learners in self.models but not yet in a published version
         self._queued_read = 0  # queue entries this trainer has consumed since the last publish
         self._first_unpublished_at: float | None = None
         self.models: ScoringModels = registry.load()
@@ -92,9 +92,9 @@ class Trainer:
             self._release(keys=[self._lock_key], args=[self._token])
             self._holding = False
 
-    def enqueue(self, user_id: int, label: Label) -> None:
+    def enqueue(self, learner: str, label: Label) -> None:
         """Any process: hand a label to whichever process is the trainer."""
-        self._redis.rpush(self._queue_key, json.dumps([user_id, label.progress, label.dropout, label.success]))
+        self._redis.rpush(self._queue_key, json.dumps([learner, label.progress, label.dropout, label.success]))
 
     def drain(self, limit: int = 1000) -> int:
         """Learn from queued labels (lock holder only); returns how many students were learned."""
@@ -103,19 +103,19 @@ class Trainer:
         self._queued_read += len(raw)
         learned = 0
         for item in raw:
-            user_id, progress, dropout, success = json.loads(item)
-            learned += self.on_label(user_id, Label(progress, dropout, success))
+            learner, progress, dropout, success = json.loads(item)
+            learned += self.on_label(str(learner), Label(progress, dropout, success))
         return learned
 
-    def on_label(self, user_id: int, label: Label) -> bool:
-        """Learn from every stored course week of `user_id`; False if this student was already learned."""
+    def on_label(self, learner: str, label: Label) -> bool:
+        """Learn from every stored course week of `learner` (an enrolment); False if it was already learned."""
         self.ensure_lock()
-        if str(user_id) in self._learned or self._redis.sismember(self._trained_key, str(user_id)):
+        if learner in self._learned or self._redis.sismember(self._trained_key, learner):
             return False
-        weeks = list(self._weeks.read_all(user_id).values())
+        weeks = list(self._weeks.read_all(learner).values())
         if weeks:
             self.models.learn_weeks(weeks, label)
-        self._learned.add(str(user_id))
+        self._learned.add(learner)
         self._first_unpublished_at = self._first_unpublished_at or time.monotonic()
         return True
 
@@ -132,7 +132,7 @@ class Trainer:
         def mark_learned(pipe: redis.client.Pipeline) -> None:
             pipe.sadd(self._trained_key, *learned)
             pipe.ltrim(self._queue_key, consumed, -1)
-            pipe.delete(*(self._weeks.key(int(user_id)) for user_id in learned))
+            pipe.delete(*(self._weeks.key(learner) for learner in learned))
 
         version = self._registry.publish(self.models, also=mark_learned)
         self._learned.clear()

@@ -16,27 +16,28 @@ from features.eventtime import DAY
 TTL_SECONDS = int(400 * DAY)
 
 class WeeklyFeatureStore:
-    """One Redis hash per student: field = course week, value = that week's model input (JSON).
-    Writing the same week again overwrites it, so replays and redeliveries are harmless."""
+    """One Redis hash per learner (an enrolment: "user:course:flow"): field = course week, value =
+    that week's model input (JSON). Writing the same week again overwrites it, so replays and
+    redeliveries are harmless."""
 
     def __init__(self, redis_client: redis.Redis, prefix: str = "") -> None:
         self._redis = redis_client
         self._prefix = f"{prefix}weeks:"
 
-    def key(self, user_id: int) -> str:
-        return f"{self._prefix}{user_id}"
+    def key(self, learner: str) -> str:
+        return f"{self._prefix}{learner}"
 
-    def put_many(self, items: list[tuple[int, int, dict[str, float]]]) -> None:
-        """(user_id, week, x) triples in one round trip."""
+    def put_many(self, items: list[tuple[str, int, dict[str, float]]]) -> None:
+        """(learner, week, x) triples in one round trip."""
         if not items:
             return
         pipe = self._redis.pipeline(transaction=False)
-        for user_id, week, x in items:
-            pipe.hset(self.key(user_id), str(week), json.dumps(x))
-            pipe.expire(self.key(user_id), TTL_SECONDS)
+        for learner, week, x in items:
+            pipe.hset(self.key(learner), str(week), json.dumps(x))
+            pipe.expire(self.key(learner), TTL_SECONDS)
         pipe.execute()
 
-    def read_all(self, user_id: int) -> dict[int, dict[str, float]]:
+    def read_all(self, learner: str) -> dict[int, dict[str, float]]:
         """A student's features by course week, ascending; left in place until a version has learned them."""
-        raw = self._redis.hgetall(self.key(user_id))
+        raw = self._redis.hgetall(self.key(learner))
         return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}

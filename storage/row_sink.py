@@ -19,17 +19,17 @@ class RowSink(Protocol):
 
 
 class MemoryRowSink:
-    """Keeps the newest score row per student and every transition by alert id, like the tables."""
+    """Keeps the newest score row per enrolment and every transition by alert id, like the tables."""
 
     def __init__(self) -> None:
-        self.current: dict[int, ScoreRow] = {}
+        self.current: dict[tuple[int, str], ScoreRow] = {}
         self.transitions: dict[str, Alert] = {}
 
     async def write(self, scores: list[ScoreRow], transitions: list[Alert]) -> None:
         for row in scores:
-            stored = self.current.get(row.user_id)
+            stored = self.current.get((row.user_id, row.enrolment))
             if stored is None or stored.updated_at <= row.updated_at:
-                self.current[row.user_id] = row
+                self.current[(row.user_id, row.enrolment)] = row
         self.transitions.update((alert.alert_id, alert) for alert in transitions)
 
     async def close(self) -> None:

@@ -86,10 +86,12 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _critical_points(args: argparse.Namespace) -> int:
-    from storage.postgres.critical_points import critical_points, format_table
+    from storage.postgres.critical_points import critical_points, format_table, plot
 
     settings = Settings.from_env()
     rows = critical_points(settings.database_url, course_id=args.course, limit=args.limit)
+    if args.plot:
+        plot(critical_points(settings.database_url, course_id=args.course, limit=10_000), Path(args.plot))
     print(json.dumps(rows, ensure_ascii=False, default=str) if args.json else format_table(rows))
     return 0
 
@@ -181,10 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")
     p.set_defaults(func=_migrate)
 
-    p = sub.add_parser("critical-points", help="where in a course students most often fall into dozing/asleep")
+    p = sub.add_parser("critical-points", help="where in a course students stop: module, theme, task and week of "
+                                               "their last activity before going dozing/asleep")
     p.add_argument("--course", type=int)
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", help="also draw the per-course chart of where students stop to this PNG")
     p.set_defaults(func=_critical_points)
 
     p = sub.add_parser("demo", help="end to end on embedded servers: generate -> replay -> score -> report")

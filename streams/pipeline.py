@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any, cast
 
-from features.activity_status import NEW
 from features.eventtime import local_to_utc, parse_ts, utc_to_local
 from features.schedule import CourseSchedule, ScheduleKey, select_flow
 from online_models.scoring import Scoring
 from storage.row_sink import RowSink
 from storage.students import Commit, StudentStore
 from streams import metrics
-from streams.contract import InvalidEvent, Topic, check_event_time, dead_letter, decode, encode, key_of
+from streams.contract import GLOBAL_TOPICS, InvalidEvent, Topic, check_event_time, dead_letter, decode, encode, key_of
 from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
 from streams.core.watermark import WatermarkTracker
 from streams.kafka.consumer import InputRecord, Offsets, PartitionCounts
@@ -94,7 +93,7 @@ class Pipeline:
         self.scoring = scoring
         self.sink = sink
         self.watermarks = WatermarkTracker(config.lateness, live=config.live_clock,
-                                           shared=frozenset({Topic.SCHEDULE.value}),
+                                           shared=frozenset(t.value for t in GLOBAL_TOPICS),
                                            local_now=lambda: utc_to_local(time.time(), config.zone))
         self._logical = {t.physical(config.topic_prefix): t for t in Topic}
         self._schedules = ScheduleCache(store)
@@ -148,6 +147,9 @@ class Pipeline:
         """Counters are summed per batch, not incremented per record (a hot path)."""
         for (metric, labels), count in self._tally.items():
             metric.labels(*labels).inc(count)
+            if metric is metrics.OFFSET_RESETS:
+                log.warning("%d records of %s were behind their students' offset fences but never applied: the "
+                            "log was reset (topic recreated, broker data lost); applied as new", count, labels[0])
         self._tally.clear()
 
     # -- decoding and dead letters -----------------------------------------------------------
@@ -245,20 +247,20 @@ class Pipeline:
         3. score rows and transitions upserted to Postgres;
         4. each student's document (with its offset fence) swapped into the store, if its version
            is still the one loaded.
-        A crash before 4 redelivers the batch: 1-3 are idempotent (the trainer learns a student
+        A crash before 4 redelivers the batch: 1-3 are idempotent (the trainer learns an enrolment
         once, alerts carry deterministic ids, rows are upserts) and the fence skips what 4 stored.
         """
         results = [result for _, result in stepped.values()]
-        for user_id, (_, result) in stepped.items():
+        for result in results:
             for label in result.labels:
-                await self.scoring.label(user_id, label.outcome, label.days_inactive)
-            self.scoring.keep_weeks(user_id, result.weeks)
+                await self.scoring.label(label.learner, label.outcome, label.days_inactive)
+            self.scoring.keep_weeks(result.weeks)
         await self.scoring.flush()
         alerts = [alert for result in results for alert in result.alerts]
         if alerts:
             topic = Topic.ALERTS.physical(self.config.topic_prefix)
             await asyncio.gather(*(self.send(topic, str(a.user_id).encode(), encode(a.to_message())) for a in alerts))
-        score_rows = [result.score_row for result in results if result.score_row is not None]
+        score_rows = [row for result in results for row in result.score_rows]
         if score_rows or alerts:
             await self.sink.write(score_rows, alerts)
         conflicts = await self.store.commit([_commit_of(user_id, version, result)
@@ -271,8 +273,8 @@ class Pipeline:
 
 def _courses(loaded: dict[int, tuple[int, dict[str, Any] | None]],
              per_student: dict[int, list[StudentEvent]]) -> set[int]:
-    """Every course a batch's students may follow: their stored one and any new profile's."""
-    courses = {doc["course_id"] for _, doc in loaded.values() if doc is not None and doc["course_id"] is not None}
+    """Every course a batch's students may follow: their enrolments' and any new profile's."""
+    courses = {e["course_id"] for _, doc in loaded.values() if doc is not None for e in doc["enrolments"].values()}
     courses.update(e.record["course_id"] for events in per_student.values() for e in events
                    if e.topic is Topic.STUDENTS)
     return courses
@@ -281,6 +283,4 @@ def _courses(loaded: dict[int, tuple[int, dict[str, Any] | None]],
 def _commit_of(user_id: int, version: int, result: StepResult) -> Commit:
     doc: StudentDoc = result.doc
     assert doc["partition"] is not None  # a stored student has had an event
-    return Commit(user_id, doc["partition"], version, doc, result.next_due,
-                  "" if result.old_status == NEW else result.old_status,
-                  "" if result.new_status == NEW else result.new_status)
+    return Commit(user_id, doc["partition"], version, doc, result.next_due, result.status_delta)

@@ -11,11 +11,13 @@ import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 from aiokafka import AIOKafkaProducer
 
 from features.activity_status import Thresholds
-from features.eventtime import zone_named
+from features.eventtime import DAY, zone_named
+from features.hypotheses import Language
 from online_models.scoring import OnlineScoring
 from storage.postgres import queries
 from storage.postgres.db import dispose_shared_engines
@@ -24,7 +26,7 @@ from storage.students import RedisStudentStore
 from streams import failures, metrics
 from streams.core.step import StepConfig
 from streams.kafka.admin import ensure_topics, new_producer
-from streams.kafka.consumer import BatchConsumer
+from streams.kafka.consumer import BatchConsumer, summarize
 from streams.pipeline import Pipeline, PipelineConfig
 from streams.settings import Settings
 
@@ -38,7 +40,10 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     """The part of the settings the pipeline uses."""
     return PipelineConfig(
         topic_prefix=settings.topic_prefix,
-        step=StepConfig(Thresholds(settings.dozing_days, settings.asleep_days), settings.score_every_minutes * 60),
+        step=StepConfig(Thresholds(settings.dozing_days, settings.asleep_days), settings.score_every_minutes * 60,
+                        grace=settings.course_grace_days * DAY, at_risk_on=settings.at_risk_threshold,
+                        at_risk_off=settings.at_risk_clear, online_only=settings.alerted_students == "online",
+                        language=cast("Language", settings.reason_language)),
         lateness=settings.allowed_lateness_seconds,
         live_clock=settings.clock == "live",
         max_skew=settings.max_clock_skew_minutes * 60,
@@ -86,7 +91,7 @@ class Runtime:
                 await self.stop()
                 pause = min(30.0, 2.0 ** attempt)
                 log.warning("worker could not start (%s: %s); retrying in %.0f s", type(error).__name__,
-                            str(error)[:200], pause)
+                            summarize(error), pause)
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 
@@ -121,7 +126,7 @@ class Runtime:
         except Exception as error:  # noqa: BLE001 - logged, counted, retried next tick
             dependency = failures.dependency_of(error) or "redis"
             metrics.DEPENDENCY_UP.labels(dependency).set(0)
-            log.warning("training skipped this tick (%s: %s)", type(error).__name__, str(error)[:200])
+            log.warning("training skipped this tick (%s: %s)", type(error).__name__, summarize(error))
 
     # -- what the consumer asks (streams.kafka.consumer.Dependencies) ----------------------------
     dependency_of = staticmethod(failures.dependency_of)

@@ -13,6 +13,7 @@ from typing import Any
 
 from features.activity_status import DEFAULT_THRESHOLDS
 from features.eventtime import zone_named
+from features.hypotheses import LANGUAGES
 
 PREFIX = "SCORER_"
 #: How every Redis client of the worker connects: a paused or unreachable Redis must fail a call
@@ -38,6 +39,19 @@ class Settings:
     school_time_zone: str = _setting("UTC", "the school's time zone (IANA name such as `Europe/Moscow`, or "
                                      "`+03:00`): contract times are its wall-clock times; the seed's school: "
                                      "`Europe/Moscow`")
+    course_grace_days: float = _setting(7.0, "an enrolment's lifecycle ends this many days after its flow's last "
+                                        "scheduled opening (or at its outcome, if earlier): status `finished`, "
+                                        "no inactivity alerts after it")
+    alerted_students: str = _setting("online", "`online`: alert only the students the seed's online filter keeps "
+                                     "(the #онлайн tag in their current tags; the others are kept and scored, never "
+                                     "alerted; a profile that does not say, as from an xAPI, Moodle or Open edX "
+                                     "LMS, is kept); `all`: every student")
+    at_risk_threshold: float = _setting(0.6, "an active student whose P(dropout) reaches this gets an early-warning "
+                                        "alert (kind `at_risk`)")
+    at_risk_clear: float = _setting(0.45, "a new early warning needs P(dropout) to have fallen below this first "
+                                    "(or the student to have gone dozing)")
+    reason_language: str = _setting("ru", "language of the reasons' sentences in alerts, snapshots and the read "
+                                    "API: `ru` (the school's) or `en`")
     clock: str = _setting("event", "`event`: time moves only with events (replays); `live`: quiet partitions "
                           "also follow the wall clock")
     allowed_lateness_hours: float = _setting(1.0, "how far the event-time watermark trails the newest record")
@@ -63,6 +77,12 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 < self.dozing_days < self.asleep_days:
             raise ValueError("need 0 < dozing_days < asleep_days")
+        if self.alerted_students not in {"online", "all"}:
+            raise ValueError("alerted_students must be 'online' or 'all'")
+        if not 0 <= self.at_risk_clear <= self.at_risk_threshold <= 1:
+            raise ValueError("need 0 <= at_risk_clear <= at_risk_threshold <= 1")
+        if self.reason_language not in LANGUAGES:
+            raise ValueError(f"reason_language must be one of {', '.join(LANGUAGES)}")
         if self.clock not in {"event", "live"}:
             raise ValueError("clock must be 'event' or 'live'")
         if self.partitions < 1:

@@ -22,6 +22,7 @@ import faust
 from prometheus_client import generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
+from features.activity_status import STATUSES
 from storage.postgres import queries
 from storage.postgres.db import jsonable
 from streams.metrics import REGISTRY, STUDENTS_BY_STATUS
@@ -147,8 +148,8 @@ async def refresh_status_counts(runtime: Runtime) -> None:
     except Exception as error:  # noqa: BLE001 - any failure: keep the previous values
         log.warning("scorer_students not refreshed: status counts from Redis failed (%s)", type(error).__name__)
         return
-    for status, count in counts.items():
-        STUDENTS_BY_STATUS.labels(status).set(count)
+    for status in STATUSES:  # every status a series, zeros included: a missing series is not a zero
+        STUDENTS_BY_STATUS.labels(status).set(counts.get(status, 0))
 
 
 def register_views(app: faust.App, runtime: Runtime) -> None:
@@ -176,10 +177,11 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
     @app.page("/students/{user_id}")
     @guarded
     async def student(web: faust.web.View, request: faust.web.Request, user_id: str) -> faust.web.Response:
-        row = await asyncio.to_thread(queries.student, database_url, parse_id(user_id, "user_id"))
-        if row is None:
+        student_id = parse_id(user_id, "user_id")
+        rows = await asyncio.to_thread(queries.student, database_url, student_id)
+        if not rows:
             return web.json({"error": "unknown student"}, status=404)
-        return web.json(jsonable(row))
+        return web.json({"user_id": student_id, "enrolments": [jsonable(r) for r in rows]})
 
     @app.page("/courses/{course_id}/at-risk")
     @guarded

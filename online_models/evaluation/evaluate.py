@@ -28,6 +28,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from features import DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, compute, outcome
+from online_models.evaluation.early_warning import QuietTimes, activity_times, quiet_times
+from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
 from online_models.evaluation.history import Schedules, load_history
 from online_models.labels import Label, label_from_outcome
@@ -38,8 +40,11 @@ from online_models.learners import (
     model_input,
     prior_progress,
 )
+from streams.core.step import StepConfig
 
 TRAIN_SHARE = 0.5
+#: An enrolment's lifecycle ends this long after its flow's last opening (the worker's default).
+COURSE_GRACE = StepConfig.grace
 #: The forest gets the online model's inputs, minus course_week (constant within a week's forest).
 FOREST_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in EXCLUDED_FEATURES | {"course_week"})
 
@@ -53,6 +58,8 @@ class Student:
     label: Label | None
     label_ts: float | None
     weekly: dict[int, dict[str, float]] = field(default_factory=dict)  # week -> model input
+    #: when the reference machine took them to dozing / asleep
+    quiet: QuietTimes = field(default_factory=lambda: QuietTimes(None, None))
 
     def week_end(self, week: int) -> float:
         """Last second of course week `week` of the student's flow."""
@@ -89,7 +96,9 @@ def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRE
             label_ts = result["ts"]
             inactive = compute(state, schedule, label_ts)["days_inactive"]
             label = label_from_outcome(result, inactive, asleep_days)
-        student = Student(user_id, course_id, flow, schedule, label, label_ts)
+        end = min(schedule.end + COURSE_GRACE, label_ts if label_ts is not None else float("inf"))
+        quiet = quiet_times(user_id, activity_times(state), schedule.start, end)
+        student = Student(user_id, course_id, flow, schedule, label, label_ts, quiet=quiet)
         for week in range(1, min(weeks, schedule.weeks) + 1):  # the course's own weeks, as the worker keeps
             student.weekly[week] = model_input(compute(state, schedule, student.week_end(week)))
         students.append(student)
@@ -303,6 +312,9 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "courses": "`courses` repeats the weekly rows for each course's test students alone (the seed "
             "validates per course): the same models and predictions, metrics on that course's subset; a "
             "course with one outcome class in a week has no AUC (null)",
+            "early_warning": "the worker's at_risk rule over the strict replay's forecasts at each week end "
+            "(online_models.evaluation.early_warning): precision, recall and median lead time against the "
+            "students the reference status machine took to asleep, or whose outcome is dropout",
             "prior": "version-0 model, no labels: final progress = max(progress, 100 * required_done_share), "
             "i.e. the student keeps the share of due work they have done so far",
         },
@@ -312,6 +324,8 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
         "weeks": rows,
         "courses": {str(course): course_rows for course, course_rows in per_course.items()},
         "online_prequential": runs["online"].models.metrics(),
+        "early_warning": early_warning_report(students, runs["online"], on=StepConfig.at_risk_on,
+                                              off=StepConfig.at_risk_off),
         "summary": _summary(rows),
     }
 

@@ -43,44 +43,13 @@ import numpy as np
 from scipy.stats import norm, rankdata
 
 from features import DEFAULT_THRESHOLDS, DESCRIPTIONS, WEEK, compute, outcome
+from features.hypotheses import CONTROLS, HYPOTHESES, Measure
 from online_models.evaluation.history import History, load_history
 from online_models.labels import label_from_outcome
 
 Z95 = float(norm.ppf(0.975))
 CUTOFF_WEEK = 4
 OUTCOMES = ("dropout", "success")
-
-
-@dataclass(frozen=True)
-class Measure:
-    name: str
-    lower_means_dropout: bool  # the hypothesis's predicted direction
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    key: str
-    title: str
-    claim: str
-    measures: tuple[Measure, ...]
-
-
-HYPOTHESES: tuple[Hypothesis, ...] = (
-    Hypothesis("progress", "1. Progress", "Students who have not finished a share of tasks and activities (viewing "
-               "material included) by a cut-off date drop out more often.",
-               (Measure("activities_done_share", True), Measure("required_done_share", True),
-                Measure("optional_done_share", True), Measure("success_index", True),
-                Measure("mean_success_score", True), Measure("mean_attempt_score", True))),
-    Hypothesis("regularity", "2. Regularity", "Long gaps between visits lead to dropout.",
-               (Measure("login_gap_mean_days", False), Measure("activities_done_per_week", True))),
-    Hypothesis("timeliness", "3. Timeliness", "Missed deadlines and late submissions (a task is due when the next "
-               "task opens) go with dropout.",
-               (Measure("missed_deadlines", False), Measure("exercise_delay_first", False))),
-    Hypothesis("early_success", "4. Early success", "A lack of early success raises dropout.",
-               (Measure("early_result", True), Measure("early_pass_days", False))),
-)
-CONTROLS = Hypothesis("controls", "Controls", "Negative controls: no hypothesis is about them; they should not "
-                      "separate the outcomes.", (Measure("age", False), Measure("time_zone", False)))
 
 
 # -- statistics ------------------------------------------------------------------------------

@@ -5,24 +5,27 @@ from typing import Any
 
 from sqlalchemy import case, func, nulls_last, select, text
 
-from features.activity_status import ASLEEP, DOZING, STATUSES
+from features.activity_status import ACTIVE, ASLEEP, DOZING, STATUSES
 from storage.postgres.db import shared_engine, timed
 from storage.postgres.tables import StudentCurrent
 
 _CURRENT = StudentCurrent.__table__
-#: Asleep students need help first, then dozing ones, then the active ones most likely to drop out.
-_STATUS_RANK = case({ASLEEP: 0, DOZING: 1}, value=_CURRENT.c.status, else_=2)
+#: Asleep students need help first, then dozing ones, then the active ones most likely to drop out;
+#: finished enrolments (nothing left to act on) last.
+_STATUS_RANK = case({ASLEEP: 0, DOZING: 1, ACTIVE: 2}, value=_CURRENT.c.status, else_=3)
 
 
-def student(database_url: str, user_id: int) -> dict[str, Any] | None:
-    """The student's newest score row, or None if the scorer has not seen them."""
+def student(database_url: str, user_id: int) -> list[dict[str, Any]]:
+    """The newest score row of each of the student's enrolments, newest enrolment first (empty if
+    the scorer has not seen them)."""
+    query = select(_CURRENT).where(_CURRENT.c.user_id == user_id).order_by(_CURRENT.c.updated_at.desc())
     with timed("student"), shared_engine(database_url).connect() as connection:
-        row = connection.execute(select(_CURRENT).where(_CURRENT.c.user_id == user_id)).mappings().first()
-        return dict(row) if row else None
+        return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def at_risk(database_url: str, course_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    """A course's students, asleep then dozing then active, each group by highest P(dropout)."""
+    """A course's enrolments, asleep then dozing then active (each group by highest P(dropout)),
+    finished last."""
     query = (
         select(_CURRENT)
         .where(_CURRENT.c.course_id == course_id)
@@ -34,7 +37,7 @@ def at_risk(database_url: str, course_id: int, limit: int = 50) -> list[dict[str
 
 
 def status_summary(database_url: str, course_id: int | None = None) -> dict[str, int]:
-    """Students per status, the demo's and dashboard's headline; every status present, zeros included."""
+    """Enrolments per status, the demo's and dashboard's headline; every status present, zeros included."""
     query = select(_CURRENT.c.status, func.count()).group_by(_CURRENT.c.status)
     if course_id is not None:
         query = query.where(_CURRENT.c.course_id == course_id)

@@ -43,9 +43,10 @@ TRANSITION_KEYS = tuple(c.name for c in TRANSITIONS.columns)
 VERSION_KEYS = tuple(c.name for c in VERSIONS.columns)
 HISTORY_KEYS = tuple(c.name for c in HISTORY.columns if c.name != "id")
 #: Matches the unique index uq_score_history_key (NULL model_version dedupes too).
-HISTORY_CONFLICT = [HISTORY.c.user_id, HISTORY.c.as_of, func.coalesce(HISTORY.c.model_version, NO_MODEL_VERSION)]
+HISTORY_CONFLICT = [HISTORY.c.user_id, HISTORY.c.enrolment, HISTORY.c.as_of,
+                    func.coalesce(HISTORY.c.model_version, NO_MODEL_VERSION)]
 #: Row keys that hold event times; ISO-8601 strings are parsed so rows compare by time.
-TIME_KEYS = frozenset({"status_since", "last_activity_at", "updated_at", "at", "created_at"})
+TIME_KEYS = frozenset({"status_since", "last_activity_at", "updated_at", "at", "created_at", "next_due_at"})
 
 
 class RowWriter:
@@ -56,26 +57,29 @@ class RowWriter:
         self._batch_size = batch_size  # rows per INSERT statement
         # Keyed by conflict target, so a batch never holds two rows for one key (Postgres
         # refuses to update a row twice in one statement) and the newest one wins.
-        self._current: dict[int, dict[str, Any]] = {}
+        self._current: dict[tuple[int, str], dict[str, Any]] = {}
         self._history: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._transitions: dict[str, dict[str, Any]] = {}
         self._versions: dict[tuple[str, int], dict[str, Any]] = {}
 
     def add_scores(self, rows: list[dict[str, Any]]) -> None:
         """Buffer score rows: each row updates students_current and, unless its `history`
-        key is False (the worker keeps one history row per student per day), score_history."""
+        key is False (the worker keeps one history row per enrolment per day), score_history.
+        A row without an `enrolment` is the student's only one ("")."""
         for raw in rows:
             keep_history = raw.get("history", True)
             row = _row({k: v for k, v in raw.items() if k != "history"}, SCORE_KEYS,
                        required=("user_id", "status", "updated_at"))
             _check_status(row["status"], STATUSES)
-            stored = self._current.get(row["user_id"])
+            key = (row["user_id"], row["enrolment"] or "")
+            row["enrolment"] = key[1]
+            stored = self._current.get(key)
             if stored is None or stored["updated_at"] <= row["updated_at"]:
-                self._current[row["user_id"]] = row
+                self._current[key] = row
             if not keep_history:
                 continue
-            history = {key: row.get(key) for key in HISTORY_KEYS} | {"as_of": row["updated_at"]}
-            self._history[(row["user_id"], row["updated_at"], row["model_version"])] = history
+            history = {name: row.get(name) for name in HISTORY_KEYS} | {"as_of": row["updated_at"]}
+            self._history[(row["user_id"], key[1], row["updated_at"], row["model_version"])] = history
 
     def add_transitions(self, rows: list[dict[str, Any]]) -> None:
         """Buffer status transitions (alerts), deduplicated by their deterministic alert_id."""
@@ -83,6 +87,8 @@ class RowWriter:
             row = _row(raw, TRANSITION_KEYS, required=("alert_id", "user_id", "from_status", "to_status", "at"))
             _check_status(row["from_status"], FROM_STATUSES)
             _check_status(row["to_status"], STATUSES)
+            row["enrolment"] = row["enrolment"] or ""
+            row["kind"] = row["kind"] or "status_change"
             self._transitions[row["alert_id"]] = row
 
     def add_model_version(self, row: dict[str, Any]) -> None:
@@ -101,7 +107,8 @@ class RowWriter:
             connection.execution_options(insertmanyvalues_page_size=self._batch_size)
             written = (
                 _upsert(connection, VERSIONS, self._versions, [VERSIONS.c.model, VERSIONS.c.version])
-                + _upsert(connection, CURRENT, self._current, [CURRENT.c.user_id], newer_only=True)
+                + _upsert(connection, CURRENT, self._current, [CURRENT.c.user_id, CURRENT.c.enrolment],
+                          newer_only=True)
                 + _upsert(connection, HISTORY, self._history, HISTORY_CONFLICT)
                 + _upsert(connection, TRANSITIONS, self._transitions, [TRANSITIONS.c.alert_id])
             )

@@ -8,7 +8,7 @@ from typing import Any
 from features.eventtime import to_db_time
 from storage.postgres.migrate import upgrade
 from storage.postgres.row_writer import RowWriter
-from streams.contract.outputs import Alert, ScoreRow
+from streams.contract.outputs import Alert, ScoreRow, enrolment_key
 
 
 def _db_time(epoch: float | None) -> Any:
@@ -18,10 +18,12 @@ def _db_time(epoch: float | None) -> Any:
 def score_columns(row: ScoreRow) -> dict[str, Any]:
     """A ScoreRow as students_current columns (plus `history`: whether score_history keeps it)."""
     return {
-        "user_id": row.user_id, "course_id": row.course_id, "flow_num": row.flow_num, "status": row.status,
+        "user_id": row.user_id, "enrolment": row.enrolment, "course_id": row.course_id, "flow_num": row.flow_num,
+        "status": row.status,
         "status_since": _db_time(row.status_since), "last_activity_at": _db_time(row.last_activity_at),
         "days_inactive": row.days_inactive, "progress_pred": row.scores.progress, "p_dropout": row.scores.p_dropout,
         "p_success": row.scores.p_success, "model_version": row.scores.model_version, "features": row.features,
+        "factors": row.scores.factors_json(row.language),
         "updated_at": to_db_time(row.updated_at), "history": row.new_history_day,
     }
 
@@ -30,13 +32,16 @@ def transition_columns(alert: Alert) -> dict[str, Any]:
     """An alert as a status_transitions row: the transition and where the course stood then."""
     return {
         "alert_id": alert.alert_id, "user_id": alert.user_id, "course_id": alert.course_id,
+        "flow_num": alert.flow_num, "enrolment": enrolment_key(alert.course_id, alert.flow_num),
         "from_status": alert.from_status, "to_status": alert.to_status, "at": to_db_time(alert.at),
         "days_inactive": alert.days_inactive, "last_activity_at": _db_time(alert.last_activity),
-        "course_week": alert.position.course_week, "module": alert.position.module,
-        "task_id": alert.position.task_id, "activity_id": alert.position.activity_id,
+        "kind": alert.kind, "course_week": alert.position.course_week, "module": alert.position.module,
+        "theme_id": alert.position.theme_id, "theme": alert.position.theme, "task_id": alert.position.task_id,
+        "task_name": alert.position.task_name, "activity_id": alert.position.activity_id,
+        "next_task_id": alert.position.next_task_id, "next_due_at": _db_time(alert.position.next_due_at),
         "progress_pred": alert.scores.progress, "p_dropout": alert.scores.p_dropout,
         "p_success": alert.scores.p_success, "model_version": alert.scores.model_version,
-        "reasons": list(alert.reasons),
+        "reasons": list(alert.reasons), "factors": alert.scores.factors_json(alert.language),
     }
 
 

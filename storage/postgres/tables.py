@@ -42,11 +42,13 @@ class Base(DeclarativeBase):
         datetime: DateTime(timezone=False),
         dict[str, Any]: JSONB(none_as_null=True),
         list[str]: JSONB(none_as_null=True),
+        list[dict[str, Any]]: JSONB(none_as_null=True),
     }
 
 
 class StudentCurrent(Base):
-    """The newest score row of each student; never moves back in event time."""
+    """The newest score row of each enrolment (a student's flow of a course); never moves back in
+    event time."""
 
     __tablename__ = "students_current"
     __table_args__ = (
@@ -55,6 +57,7 @@ class StudentCurrent(Base):
     )
 
     user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    enrolment: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
     course_id: Mapped[int | None]
     flow_num: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
@@ -66,6 +69,7 @@ class StudentCurrent(Base):
     p_success: Mapped[float | None]
     model_version: Mapped[int | None] = mapped_column(Integer)
     features: Mapped[dict[str, Any] | None]
+    factors: Mapped[list[dict[str, Any]] | None]  # the model's reasons (online_models.explain)
     updated_at: Mapped[datetime]
     updated_wall: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -76,12 +80,13 @@ class ScoreHistory(Base):
     __tablename__ = "score_history"
     __table_args__ = (
         CheckConstraint(_in("status", STATUSES), name="ck_score_history_status"),
-        Index("uq_score_history_key", "user_id", "as_of", func.coalesce(literal_column("model_version"),
-                                                                         NO_MODEL_VERSION), unique=True),
+        Index("uq_score_history_key", "user_id", "enrolment", "as_of",
+              func.coalesce(literal_column("model_version"), NO_MODEL_VERSION), unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int]
+    enrolment: Mapped[str] = mapped_column(String(64), server_default="")
     course_id: Mapped[int | None]
     as_of: Mapped[datetime]
     progress_pred: Mapped[float | None]
@@ -92,7 +97,8 @@ class ScoreHistory(Base):
 
 
 class StatusTransition(Base):
-    """One alert: a status change, with where in the course the student was when it happened."""
+    """One alert: an enrolment's status change, with where in the course the student stopped
+    (the course position of their last activity) for a move into dozing or asleep."""
 
     __tablename__ = "status_transitions"
     __table_args__ = (
@@ -104,7 +110,10 @@ class StatusTransition(Base):
 
     alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     user_id: Mapped[int]
+    enrolment: Mapped[str] = mapped_column(String(64), server_default="")
     course_id: Mapped[int | None]
+    flow_num: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), server_default="status_change")
     from_status: Mapped[str] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime]
@@ -112,13 +121,19 @@ class StatusTransition(Base):
     last_activity_at: Mapped[datetime | None]
     course_week: Mapped[int | None] = mapped_column(Integer)
     module: Mapped[int | None] = mapped_column(Integer)
+    theme_id: Mapped[int | None]
+    theme: Mapped[str | None] = mapped_column(String(500))
     task_id: Mapped[int | None]
+    task_name: Mapped[str | None] = mapped_column(String(500))
     activity_id: Mapped[int | None]
+    next_task_id: Mapped[int | None]
+    next_due_at: Mapped[datetime | None]
     progress_pred: Mapped[float | None]
     p_dropout: Mapped[float | None]
     p_success: Mapped[float | None]
     model_version: Mapped[int | None] = mapped_column(Integer)
     reasons: Mapped[list[str] | None]
+    factors: Mapped[list[dict[str, Any]] | None]
 
 
 class ModelVersion(Base):

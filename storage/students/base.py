@@ -8,7 +8,7 @@ per-status counters, so finding students who fell asleep never scans everyone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 #: A student's document as the store keeps it: a JSON object (see streams.core.step.StudentDoc).
@@ -22,8 +22,7 @@ class Commit:
     expected_version: int
     doc: Document
     due: float | None  # next time this student needs attention; None: never (until an event)
-    old_status: str  # "" for a student not counted yet
-    new_status: str
+    status_delta: Mapping[str, int] = field(default_factory=dict)  # status -> enrolments gained (+) / lost (-)
 
 
 class StudentStore(Protocol):
@@ -40,7 +39,7 @@ class StudentStore(Protocol):
         """The group's newest event time (and when it was produced), raised to `ts` if newer."""
 
     async def status_counts(self) -> dict[str, int]:
-        """Students per status."""
+        """Enrolments per status."""
 
     async def put_schedule(self, records: list[dict[str, Any]]) -> None:
         """Course schedule rows; the same row twice is harmless, and the schedule version moves."""

@@ -42,11 +42,8 @@ class InMemoryStudentStore:
                 partition.pop(c.user_id, None)
             else:
                 partition[c.user_id] = c.due
-            if c.old_status != c.new_status:
-                if c.old_status:
-                    self.counts[c.old_status] -= 1
-                if c.new_status:
-                    self.counts[c.new_status] += 1
+            for status, change in c.status_delta.items():
+                self.counts[status] += change
         return conflicts
 
     async def due(self, partition: int, until: float, limit: int = 5000) -> list[int]:

@@ -24,10 +24,7 @@ local current = redis.call('HGET', KEYS[1], 'v')
 if (current or '0') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
 if ARGV[5] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
-if ARGV[6] ~= ARGV[7] then
-  if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[6], -1) end
-  if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[7], 1) end
-end
+for i = 6, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
@@ -104,7 +101,8 @@ class RedisStudentStore:
                         keys=[self._student_key(c.user_id), self._due_key(c.partition), self._status_key],
                         args=[c.expected_version, c.expected_version + 1,
                               orjson.dumps(c.doc), c.user_id,
-                              "" if c.due is None else repr(c.due), c.old_status, c.new_status],
+                              "" if c.due is None else repr(c.due),
+                              *(x for status, change in c.status_delta.items() if change for x in (status, change))],
                         client=pipe,
                     )
                 results = await pipe.execute()

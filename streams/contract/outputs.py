@@ -10,39 +10,76 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from features.eventtime import format_ts
+from features.hypotheses import Factor, Language
 
 
 @dataclass(frozen=True, slots=True)
 class Scores:
-    """The three predictions and the model version that made them (None: not scored yet)."""
+    """The three predictions, the model version that made them (None: not scored yet) and the
+    hypotheses behind the dropout forecast, strongest first."""
 
     progress: float | None = None
     p_dropout: float | None = None
     p_success: float | None = None
     model_version: int | None = None
+    factors: tuple[Factor, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"progress": self.progress, "p_dropout": self.p_dropout, "p_success": self.p_success,
-                "model_version": self.model_version}
+                "model_version": self.model_version, "factors": [f.to_json() for f in self.factors]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Scores:
-        return cls(data.get("progress"), data.get("p_dropout"), data.get("p_success"), data.get("model_version"))
+        return cls(data.get("progress"), data.get("p_dropout"), data.get("p_success"), data.get("model_version"),
+                   tuple(Factor.from_json(f) for f in data.get("factors") or ()))
+
+    def factors_json(self, language: Language) -> list[dict[str, Any]]:
+        """The factors as alerts and rows carry them, each with its sentence in `language`."""
+        return [f.to_json(language) for f in self.factors]
 
 
 @dataclass(frozen=True, slots=True)
 class CoursePosition:
-    """Where in the course calendar a moment falls (the latest schedule row shown by then)."""
+    """Where in the course calendar a moment falls (the latest schedule row shown by then), and
+    which task fell due next after it."""
 
     course_week: int | None = None
     module: int | None = None
+    theme_id: int | None = None
+    theme: str | None = None
     task_id: int | None = None
+    task_name: str | None = None
     activity_id: int | None = None
+    next_task_id: int | None = None
+    next_due_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"course_week": self.course_week, "module": self.module, "theme_id": self.theme_id,
+                "theme": self.theme, "task_id": self.task_id, "task_name": self.task_name,
+                "activity_id": self.activity_id, "next_task_id": self.next_task_id,
+                "next_due_ts": None if self.next_due_at is None else format_ts(self.next_due_at)}
+
+
+def enrolment_key(course_id: int | None, flow: int | None) -> str:
+    """An enrolment's name in a student's document, rows and alert ids: "course:flow"."""
+    return f"{'-' if course_id is None else course_id}:{'-' if flow is None else flow}"
+
+
+#: Version of the alert record: 1 had no kind, flow, course position, scored_at or recipient; 2 had
+#: no factors; the later fields are additive (an older reader ignores them).
+ALERT_SCHEMA_VERSION = 3
+
+
+#: What a sender does with an alert: "status_change" (a critical point, or a return to activity),
+#: "at_risk" (an early warning: still active, but the dropout forecast crossed the threshold) or
+#: "finished" (the enrolment is over: stop any follow-up).
+ALERT_KINDS = ("status_change", "at_risk", "finished")
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A critical point: the student's activity status changed at event time `at`."""
+    """A critical point: an enrolment's activity status changed at event time `at`, its lifecycle
+    ended (to_status "finished"), or an early warning (kind "at_risk", status unchanged)."""
 
     alert_id: str  # deterministic: the same transition found twice has the same id
     user_id: int
@@ -55,10 +92,17 @@ class Alert:
     scores: Scores
     reasons: tuple[str, ...]
     position: CoursePosition = field(default_factory=CoursePosition)
+    flow_num: int | None = None
+    kind: str = "status_change"  # one of ALERT_KINDS
+    scored_at: float | None = None  # event time of the scores
+    time_zone: str | None = None  # the student's, to send at a decent local hour
+    tg_bot: int | None = None  # Telegram bot: 0 not connected, 1 connected, 2 stopped (which channel reaches them)
+    language: Language = "ru"  # of the reasons' and factors' sentences
 
     def to_message(self) -> dict[str, Any]:
         """The `alert` record the notification service reads."""
         return {
+            "schema_version": ALERT_SCHEMA_VERSION, "kind": self.kind, "flow_num": self.flow_num,
             "alert_id": self.alert_id, "user_id": self.user_id, "course_id": self.course_id,
             "from_status": self.from_status, "to_status": self.to_status, "ts": format_ts(self.at),
             "days_inactive": round(self.days_inactive, 3),
@@ -66,14 +110,19 @@ class Alert:
             "scores": {"progress": self.scores.progress, "p_dropout": self.scores.p_dropout,
                        "p_success": self.scores.p_success},
             "model_version": self.scores.model_version, "reasons": list(self.reasons),
+            "factors": self.scores.factors_json(self.language),
+            "position": self.position.to_json(),
+            "scored_at": None if self.scored_at is None else format_ts(self.scored_at),
+            "recipient": {"time_zone": self.time_zone, "tg_bot": self.tg_bot},
         }
 
 
 @dataclass(frozen=True, slots=True)
 class ScoreRow:
-    """A student's snapshot as of event time `updated_at`: status, scores and the features behind them."""
+    """An enrolment's snapshot as of event time `updated_at`: status, scores and the features behind them."""
 
     user_id: int
+    enrolment: str  # "course:flow" (streams.core.step.enrolment_key)
     course_id: int | None
     flow_num: int | None
     status: str
@@ -84,3 +133,4 @@ class ScoreRow:
     features: dict[str, float]
     updated_at: float
     new_history_day: bool  # the first row of this student's event-time day: score history keeps it
+    language: Language = "ru"  # of the factors' sentences

@@ -36,3 +36,8 @@ TOPIC_SCHEMA: dict[Topic, str] = {
 ACTIVITY_TOPICS = (Topic.AUTHORIZATIONS, Topic.PAGE_VIEWS, Topic.EXERCISE_RESULTS, Topic.WEBINAR_EVENTS)
 #: Everything the LMS publishes (keyed by student, except the schedule which is keyed by course).
 INPUT_TOPICS = (*ACTIVITY_TOPICS, Topic.STUDENTS, Topic.SCHEDULE, Topic.OUTCOMES)
+#: Reference data every worker reads whole, like a global table: the schedule is keyed by course,
+#: so the worker that owns a student's partitions would otherwise not own the rows its clock needs.
+GLOBAL_TOPICS = (Topic.SCHEDULE,)
+#: What the consumer group splits between workers (co-partitioned by student).
+GROUP_TOPICS = tuple(t for t in INPUT_TOPICS if t not in GLOBAL_TOPICS)

@@ -1,32 +1,64 @@
-"""The per-student step: (document, new events, watermark, schedule, settings, scorer) -> (document, outputs).
+"""The per-student step: (document, new events, watermark, schedules, settings, scorer) -> (document, outputs).
 
 Everything the worker decides about one student happens here, as a plain function with no
 I/O, so it is tested in memory and the pipeline around it only loads, sends, writes and
-commits (the shape of bytewax's `stateful_map`). In order:
+commits (the shape of bytewax's `stateful_map`). A student's records share one Kafka key and
+one document; statuses, scores, rows and labels are per *enrolment*: one flow of one course,
+which a student may hold several of (two courses at once, or the same course again later).
+In order:
 
-1. apply the new events to the student's facts, skipping what the offset fence says was
-   applied before (a redelivery) and collecting outcomes (late labels);
-2. advance the status machine to the watermark: every transition that happened by then;
-3. re-score when something changed or `score_every` of event time passed, and hand the
-   trainer each finished course week's features;
-4. build the alerts (critical points) and the score row, and say when the student next
-   needs a look (`next_due`), so inactivity is found without scanning students.
+1. apply the new events to the student's facts, each once (an offset fence per topic-partition
+   against Kafka redeliveries, event ids against LMS copies), and open an enrolment for each new
+   (course, flow) profile;
+2. give each enrolment the activity that concerns it (see `_concerns`) and its outcome, and
+   advance its status machine to the watermark: every transition that happened by then, up to
+   the end of its lifecycle (the outcome, or the flow's schedule end plus `grace`);
+3. re-score an enrolment when something changed or `score_every` of event time passed, and hand
+   the trainer each finished course week's features;
+4. build the alerts (critical points) and the score rows, and say when the student next needs
+   a look (`next_due`), so inactivity is found without scanning students.
 """
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, TypedDict
+from typing import Any, NamedTuple, NotRequired, Protocol, TypedDict
 
 from features import engagement
-from features.activity_status import ACTIVE, NEW, MachineState, StatusMachine, Thresholds, Transition
+from features.activity_status import (
+    ACTIVE,
+    ASLEEP,
+    DOZING,
+    FINISHED,
+    NEW,
+    MachineState,
+    StatusMachine,
+    Thresholds,
+    Transition,
+)
 from features.eventtime import DAY, WEEK, parse_ts
-from features.schedule import CourseSchedule, ScheduleKey, schedule_key
-from features.state import FeatureState, apply, new_state
-from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores
+from features.hypotheses import Language, describe
+from features.schedule import CourseSchedule, ScheduleKey, page_key
+from features.state import FeatureState, apply, new_state, profile
+from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
+
+
+class EnrolmentDoc(TypedDict):
+    """One enrolment (a flow of a course) in the student's document."""
+
+    course_id: int
+    flow: int | None
+    started: float  # event time of its first profile: activity before it belongs to other enrolments
+    machine: MachineState | None
+    outcome_ts: float | None  # its outcome arrived then: the lifecycle ends
+    weeks_kept: int  # course weeks whose features went to the trainer
+    history_day: int | None  # event-time day of the last score-history row
+    scores: dict[str, Any]  # the last Scores, as JSON
+    scored_at: float | None  # event time of those scores
+    at_risk_since: float | None  # an early-warning episode is open since then
 
 
 class StudentDoc(TypedDict):
@@ -35,21 +67,26 @@ class StudentDoc(TypedDict):
     offsets: dict[str, int]  # "topic:partition" -> highest applied offset: the Kafka redelivery fence
     seen: list[str]  # event_key of every applied record that carried an LMS event id
     facts: FeatureState
-    machine: MachineState | None
-    course_id: int | None  # from the newest profile
-    flow: float | None
-    profile_ts: float | None  # event time of that profile
     partition: int | None  # where the student's records are (their watermark)
-    weeks_kept: int  # course weeks whose features went to the trainer
-    history_day: int | None  # event-time day of the last score-history row
-    scores: dict[str, Any]  # the last Scores, as JSON
-    scored_at: float | None  # event time of those scores
+    enrolments: dict[str, EnrolmentDoc]  # by enrolment_key
+    #: outcomes read before any enrolment of their course (topics are read in any order): each is
+    #: assigned once one opens. Absent in documents stored before it existed.
+    waiting_outcomes: NotRequired[list[tuple[dict[str, Any], float]]]
+
+
+#: Outcomes a document keeps waiting for their enrolment (bounded: a course never enrolled in
+#: must not grow the document).
+MAX_WAITING_OUTCOMES = 8
 
 
 def new_doc() -> StudentDoc:
-    return {"offsets": {}, "seen": [], "facts": new_state(), "machine": None, "course_id": None, "flow": None,
-            "profile_ts": None, "partition": None, "weeks_kept": 0, "history_day": None, "scores": {},
-            "scored_at": None}
+    return {"offsets": {}, "seen": [], "facts": new_state(), "partition": None, "enrolments": {},
+            "waiting_outcomes": []}
+
+
+def learner_key(user_id: int, key: str) -> str:
+    """What the trainer calls an enrolment: its weekly features and its label meet under it."""
+    return f"{user_id}:{key}"
 
 
 class StudentEvent(NamedTuple):
@@ -72,12 +109,18 @@ class Scorer(Protocol):
 class StepConfig:
     thresholds: Thresholds
     score_every: float  # seconds of event time between re-scorings
+    grace: float = 7 * DAY  # an enrolment's lifecycle ends this long after its schedule's last opening
+    at_risk_on: float = 0.6  # an active enrolment whose P(dropout) reaches this gets an early warning,
+    at_risk_off: float = 0.45  # and a new one only after it fell below this (hysteresis) or went quiet
+    online_only: bool = True  # alert only students the seed's online filter keeps (the others are kept)
+    language: Language = "ru"  # of the reasons' sentences
 
 
 @dataclass(frozen=True)
 class OutcomeLabel:
-    """A module outcome that arrived, with how long the student had been inactive by then."""
+    """A module outcome that arrived for an enrolment, with how long it had been inactive by then."""
 
+    learner: str  # learner_key of the enrolment
     outcome: dict[str, Any]
     days_inactive: float
 
@@ -86,12 +129,11 @@ class OutcomeLabel:
 class StepResult:
     doc: StudentDoc
     alerts: list[Alert] = field(default_factory=list)
-    score_row: ScoreRow | None = None
-    weeks: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (course week, its features)
+    score_rows: list[ScoreRow] = field(default_factory=list)
+    weeks: list[tuple[str, int, dict[str, float]]] = field(default_factory=list)  # (learner, course week, features)
     labels: list[OutcomeLabel] = field(default_factory=list)
     next_due: float | None = None  # when the student next needs a look (None: at their next event)
-    old_status: str = NEW
-    new_status: str = NEW
+    status_delta: Counter[str] = field(default_factory=Counter)  # status -> enrolments gained (+) or lost (-)
     #: ("applied" | "duplicate_offset" | "duplicate_event_id" | "late" | "behind_fence", topic) -> records
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     stored: bool = True  # False: nothing to keep (only a redelivered copy of a student never stored)
@@ -105,53 +147,83 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     """One student's new events and the watermarks of the worker's partitions -> the new document
     and everything it implies. `doc` is changed in place (and returned)."""
     doc = doc or new_doc()
-    machine = StatusMachine.from_json(user_id, doc["machine"])
-    old_status = machine.status  # the stored status, NEW without a stored machine
-    result = StepResult(doc, old_status=old_status)
-    outcomes = _apply(doc, machine, events, result.counts)
+    result = StepResult(doc)
+    applied = _apply(doc, events, result.counts)
     if doc["partition"] is None:
         result.stored = False
         return result
+    opened = _open_enrolments(doc, applied)
+    plans = {key: schedules((e["course_id"], e["flow"])) for key, e in sorted(doc["enrolments"].items())}
+    machines = {key: StatusMachine.from_json(user_id, e["machine"], scope=key) for key, e in doc["enrolments"].items()}
+    for key in opened:
+        _seed(machines[key], doc["facts"], doc["enrolments"][key]["started"], key, plans)
+    _attribute(applied, doc["enrolments"], machines, plans, opened, result.counts)
+    outcomes = _assign_outcomes(doc, applied)
     mark = watermarks.get(doc["partition"])
-    key = schedule_key(doc["course_id"], doc["flow"])
-    schedule = schedules(key) if key is not None else None
+    dues = []
+    for key, schedule in plans.items():
+        enrolment, machine = doc["enrolments"][key], machines[key]
+        old_status = machine.status
+        _step_enrolment(user_id, key, enrolment, machine, schedule, outcomes.get(key, []), doc["facts"], mark,
+                        config, scorer, result)
+        if machine.status != old_status:
+            if old_status != NEW:
+                result.status_delta[old_status] -= 1
+            if machine.status != NEW:
+                result.status_delta[machine.status] += 1
+        enrolment["machine"] = machine.to_json()
+        dues.append(_next_due(machine, schedule, enrolment, config.thresholds))
+    result.next_due = min((d for d in dues if d is not None), default=None)
+    return result
+
+
+def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine,
+                    schedule: CourseSchedule | None, outcomes: list[dict[str, Any]], facts: FeatureState,
+                    mark: float | None, config: StepConfig, scorer: Scorer, result: StepResult) -> None:
+    """Advance, score and report one enrolment (see the module docstring, steps 2-4)."""
+    was_finished = machine.status == FINISHED
     if schedule is not None:  # the inactivity clock runs from the flow's start; the schedule may
         machine.start = schedule.start  # still be filling in, but no clock runs until it is read
+    # recomputed each step, never accumulated: a schedule still filling in has an early end
+    # that the rest of its rows move later
+    ends = (enrolment["outcome_ts"], None if schedule is None else schedule.end + config.grace)
+    machine.end = min((t for t in ends if t is not None), default=None)
     if mark is None:
         # no event time is known for the partition yet (the worker just started or took it over):
         # the facts are kept, but nothing is advanced, scored or written until there is one (a
         # score row as of a fact's time would run ahead of the watermark and shadow later rows)
-        result.labels = _labels(outcomes, machine)
-        doc["machine"] = machine.to_json()
-        result.new_status = machine.status
-        result.next_due = machine.next_due(config.thresholds)
-        return result
+        result.labels += _labels(user_id, key, outcomes, machine)
+        return
     transitions = machine.advance(mark, config.thresholds)
-    as_of = mark
-    scored_at = doc["scored_at"]
+    result.labels += _labels(user_id, key, outcomes, machine)
+    if was_finished:
+        return  # its last row and alert are out: a finished enrolment is never scored again
+    as_of = machine.since if machine.status == FINISHED and machine.since is not None else mark
+    scored_at = enrolment["scored_at"]
     rescore = bool(transitions or outcomes) or scored_at is None or as_of - scored_at >= config.score_every
     features: dict[str, float] = {}
     if rescore:
-        features = engagement.compute(doc["facts"], schedule, as_of)
-        result.weeks = _finished_weeks(doc, schedule, as_of)
-        doc["scores"], doc["scored_at"] = scorer.score(features).to_json(), as_of
-    scores = Scores.from_json(doc["scores"])
-    result.labels = _labels(outcomes, machine)
-    result.alerts = [_alert(t, doc, schedule, scores, features) for t in transitions]
-    doc["machine"] = machine.to_json()
-    result.new_status = machine.status
-    if machine.status != NEW and (rescore or transitions or machine.status != old_status):
-        result.score_row = _score_row(user_id, doc, machine, scores, features, as_of)
-    result.next_due = _next_due(machine, schedule, doc, config.thresholds)
-    return result
+        features = engagement.compute(facts, schedule, as_of)
+        learner = learner_key(user_id, key)
+        result.weeks += [(learner, week, x) for week, x in _finished_weeks(enrolment, facts, schedule, as_of)]
+        enrolment["scores"], enrolment["scored_at"] = scorer.score(features).to_json(), as_of
+    scores = Scores.from_json(enrolment["scores"])
+    alerts = [_alert(t, enrolment, schedule, scores, facts, config.language) for t in transitions]
+    warning = _early_warning(user_id, key, enrolment, machine, schedule, scores, facts, as_of, config)
+    if warning is not None:
+        alerts.append(warning)
+    result.alerts += [a for a in alerts if not config.online_only or _online(facts, a.at)]
+    if machine.status != NEW and (rescore or transitions):
+        result.score_rows.append(_score_row(user_id, key, enrolment, machine, scores, features, as_of,
+                                             config.language))
 
 
-def _labels(outcomes: list[dict[str, Any]], machine: StatusMachine) -> list[OutcomeLabel]:
-    """Each arrived outcome, with how long the student had been inactive at its time."""
+def _labels(user_id: int, key: str, outcomes: list[dict[str, Any]], machine: StatusMachine) -> list[OutcomeLabel]:
+    """Each arrived outcome, with how long the enrolment had been inactive at its time."""
     labels = []
     for outcome in outcomes:
         at = parse_ts(outcome["ts"])
-        labels.append(OutcomeLabel(outcome, max(0.0, (at - (machine.last or at)) / DAY)))
+        labels.append(OutcomeLabel(learner_key(user_id, key), outcome, max(0.0, (at - (machine.last or at)) / DAY)))
     return labels
 
 
@@ -161,18 +233,18 @@ def event_key(record: dict[str, Any]) -> str | None:
     return None if event_id is None else hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
 
 
-def _apply(doc: StudentDoc, machine: StatusMachine, events: Sequence[StudentEvent],
-           counts: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Apply new events to the document, each once; returns the outcomes (labels) among them.
+def _apply(doc: StudentDoc, events: Sequence[StudentEvent], counts: Counter[tuple[str, str]]) -> list[StudentEvent]:
+    """Apply new events to the student's facts, each once; returns those applied.
 
     Two fences: Kafka redelivers what a crashed worker read (offset at or behind this student's
     highest applied offset of that topic-partition), and an LMS may publish a record twice
     (same event id, another offset). A record behind the offset fence whose event id was never
     applied is new: the partition's log was reset (topic recreated, broker data lost), and it
     is applied and counted as `behind_fence`. Without an event id, the offset fence decides."""
-    outcomes = []
+    applied = []
     seen = set(doc["seen"])
-    for topic, partition, offset, record, ts in events:
+    for event in events:
+        topic, partition, offset, record, _ = event
         fence_key = f"{topic.value}:{partition}"
         fence = doc["offsets"].get(fence_key, -1)
         key = event_key(record)
@@ -190,21 +262,118 @@ def _apply(doc: StudentDoc, machine: StatusMachine, events: Sequence[StudentEven
         doc["offsets"][fence_key] = max(fence, offset)
         doc["partition"] = partition
         apply(doc["facts"], TOPIC_SCHEMA[topic], record)
-        if topic in ACTIVITY_TOPICS:
-            if not machine.add(ts):
-                counts["late", topic.value] += 1
-        elif topic is Topic.STUDENTS:
-            if doc["profile_ts"] is None:
-                machine.add(ts)  # the inactivity clock starts at enrolment
-            if doc["profile_ts"] is None or ts >= doc["profile_ts"]:
-                doc["profile_ts"], doc["course_id"], doc["flow"] = ts, record["course_id"], record.get("flow_num")
-        elif topic is Topic.OUTCOMES:
-            outcomes.append(record)
+        applied.append(event)
         counts["applied", topic.value] += 1
-    return outcomes
+    return applied
 
 
-def _finished_weeks(doc: StudentDoc, schedule: CourseSchedule | None,
+def _open_enrolments(doc: StudentDoc, applied: Iterable[StudentEvent]) -> list[str]:
+    """An enrolment per (course, flow) of the student's profiles, started at its earliest one;
+    returns the keys opened by these events."""
+    opened = []
+    for topic, _, _, record, ts in applied:
+        if topic is not Topic.STUDENTS:
+            continue
+        flow = None if record.get("flow_num") is None else int(record["flow_num"])
+        key = enrolment_key(record["course_id"], flow)
+        enrolment = doc["enrolments"].get(key)
+        if enrolment is None:
+            doc["enrolments"][key] = {
+                "course_id": record["course_id"], "flow": flow, "started": ts, "machine": None, "outcome_ts": None,
+                "weeks_kept": 0, "history_day": None, "scores": {}, "scored_at": None, "at_risk_since": None,
+            }
+            opened.append(key)
+        elif ts < enrolment["started"]:
+            enrolment["started"] = ts  # an earlier profile arrived later (replays are not ordered across topics)
+    return opened
+
+
+def _claims(schedule: CourseSchedule | None, topic: Topic, record: dict[str, Any]) -> bool:
+    """Is the record about this course? A page view or exercise result of one of its rows is."""
+    if schedule is None:
+        return False
+    if topic is Topic.PAGE_VIEWS:
+        return page_key(record["page_type"], record["page_id"]) in schedule.pages
+    if topic is Topic.EXERCISE_RESULTS:
+        return int(record["activity_id"]) in schedule.activities
+    return False
+
+
+def _concerns(key: str, enrolment: EnrolmentDoc, topic: Topic, record: dict[str, Any], ts: float,
+              plans: dict[str, CourseSchedule | None]) -> bool:
+    """Does an activity count for this enrolment? Only from its start; a page view or exercise
+    result of a course's row counts for that course's enrolments only, while logins, webinar
+    events and pages no enrolment's schedule knows count for every enrolment of the student."""
+    if ts < enrolment["started"]:
+        return False
+    claimed_by = [k for k, schedule in plans.items() if _claims(schedule, topic, record)]
+    return not claimed_by or key in claimed_by
+
+
+def _attribute(applied: Sequence[StudentEvent], enrolments: dict[str, EnrolmentDoc],
+               machines: dict[str, StatusMachine], plans: dict[str, CourseSchedule | None], opened: list[str],
+               counts: Counter[tuple[str, str]]) -> None:
+    """Each new activity to the machines of the enrolments it concerns (those opened now were
+    seeded from all the facts, these included); late ones counted once per record."""
+    for topic, _, _, record, ts in applied:
+        if topic not in ACTIVITY_TOPICS:
+            continue
+        late = False
+        for key, enrolment in enrolments.items():
+            if key not in opened and _concerns(key, enrolment, topic, record, ts, plans):
+                late = not machines[key].add(ts) or late
+        if late:
+            counts["late", topic.value] += 1
+
+
+def _seed(machine: StatusMachine, facts: FeatureState, started: float, key: str,
+          plans: dict[str, CourseSchedule | None]) -> None:
+    """A new enrolment's machine: its registration, and the student's activity since it started
+    that concerns it (activity may arrive before the profile that opens the enrolment)."""
+    machine.add(started)  # the inactivity clock starts at enrolment
+    times: list[float] = [float(ts) for ts in facts["logins"] if ts >= started]
+    times += [float(f[0]) for facts_ in facts["webinars"].values() for f in facts_ if f[0] >= started]
+    for page, views in facts["views"].items():
+        record = {"page_type": "занятие" if page[0] == "t" else "активность", "page_id": int(page[1:])}
+        if any(_claims(s, Topic.PAGE_VIEWS, record) for s in plans.values()) and not _claims(
+                plans[key], Topic.PAGE_VIEWS, record):
+            continue
+        times += [float(ts) for ts in views if ts >= started]
+    for activity, attempts in facts["attempts"].items():
+        record = {"activity_id": int(activity)}
+        if any(_claims(s, Topic.EXERCISE_RESULTS, record) for s in plans.values()) and not _claims(
+                plans[key], Topic.EXERCISE_RESULTS, record):
+            continue
+        times += [float(a[0]) for a in attempts if a[0] >= started]
+    for ts in times:
+        machine.add(ts)
+
+
+def _assign_outcomes(doc: StudentDoc, applied: Sequence[StudentEvent]) -> dict[str, list[dict[str, Any]]]:
+    """Each new outcome (and each still waiting for an enrolment) to its enrolment: of its course
+    (any, when it names none), the latest one started by its time (or the earliest, for an
+    outcome older than every start). One with no enrolment of its course yet waits in the document."""
+    enrolments = doc["enrolments"]
+    arrived = [(record, ts) for topic, _, _, record, ts in applied if topic is Topic.OUTCOMES]
+    out: dict[str, list[dict[str, Any]]] = {}
+    waiting = []
+    for record, ts in [*doc.get("waiting_outcomes", []), *arrived]:
+        course = record.get("course_id")
+        candidates = sorted((e["started"], key) for key, e in enrolments.items()
+                            if course is None or e["course_id"] == course)
+        if not candidates:
+            waiting.append((record, ts))
+            continue
+        before = [key for started, key in candidates if started <= ts]
+        key = before[-1] if before else candidates[0][1]
+        enrolment = enrolments[key]
+        enrolment["outcome_ts"] = ts if enrolment["outcome_ts"] is None else min(enrolment["outcome_ts"], ts)
+        out.setdefault(key, []).append(record)
+    doc["waiting_outcomes"] = waiting[-MAX_WAITING_OUTCOMES:]  # outcomes of courses never enrolled in stay facts
+    return out
+
+
+def _finished_weeks(enrolment: EnrolmentDoc, facts: FeatureState, schedule: CourseSchedule | None,
                     as_of: float) -> list[tuple[int, dict[str, float]]]:
     """Each course week that ended since the last look, up to the schedule's last week, with the
     features as of its end: the trainer learns (week's features, final outcome) pairs from them
@@ -212,62 +381,129 @@ def _finished_weeks(doc: StudentDoc, schedule: CourseSchedule | None,
     if schedule is None:
         return []
     finished = min(schedule.week_of(as_of) - 1, schedule.weeks) if as_of >= schedule.start else 0
-    weeks = [(week, engagement.compute(doc["facts"], schedule, schedule.start + week * WEEK))
-             for week in range(doc["weeks_kept"] + 1, finished + 1)]
-    doc["weeks_kept"] = max(doc["weeks_kept"], finished)
+    weeks = [(week, engagement.compute(facts, schedule, schedule.start + week * WEEK))
+             for week in range(enrolment["weeks_kept"] + 1, finished + 1)]
+    enrolment["weeks_kept"] = max(enrolment["weeks_kept"], finished)
     return weeks
 
 
-def _next_due(machine: StatusMachine, schedule: CourseSchedule | None, doc: StudentDoc,
+def _next_due(machine: StatusMachine, schedule: CourseSchedule | None, enrolment: EnrolmentDoc,
               thresholds: Thresholds) -> float | None:
     due = machine.next_due(thresholds)
-    if schedule is not None and doc["weeks_kept"] < schedule.weeks:
-        week_end = schedule.start + (doc["weeks_kept"] + 1) * WEEK
+    if machine.status != FINISHED and schedule is not None and enrolment["weeks_kept"] < schedule.weeks:
+        week_end = schedule.start + (enrolment["weeks_kept"] + 1) * WEEK
         due = week_end if due is None else min(due, week_end)
     return due
 
 
-def _reasons(t: Transition, scores: Scores, features: dict[str, float]) -> tuple[str, ...]:
-    reasons = [f"no activity for {t.days_inactive:.0f} days"] if t.to_status != ACTIVE else ["activity resumed"]
-    if features.get("missed_deadlines"):
-        reasons.append(f"{features['missed_deadlines']:.0f} deadlines missed")
-    if scores.p_dropout is not None and scores.p_dropout >= 0.5:
-        reasons.append(f"dropout risk {scores.p_dropout:.0%}")
-    return tuple(reasons)
+def _reasons(t: Transition, scores: Scores, language: Language) -> tuple[str, ...]:
+    """What happened, then the model's factors, then the risk: sentences for a curator."""
+    if t.to_status == FINISHED:
+        return (_STATUS_WORDS["finished"][language],)
+    if t.to_status == ACTIVE:
+        head = _STATUS_WORDS["resumed"][language]
+    else:
+        head = _STATUS_WORDS["silent"][language].format(days=t.days_inactive)
+    return (head, *_risk_reasons(scores, language))
 
 
-def _alert(t: Transition, doc: StudentDoc, schedule: CourseSchedule | None, scores: Scores,
-           features: dict[str, float]) -> Alert:
+def _risk_reasons(scores: Scores, language: Language) -> list[str]:
+    reasons = [describe(f, language) for f in scores.factors]
+    if scores.p_dropout is not None:
+        reasons.append(_STATUS_WORDS["risk"][language].format(p=scores.p_dropout))
+    return reasons
+
+
+_STATUS_WORDS: dict[str, dict[Language, str]] = {
+    "finished": {"en": "the enrolment is over", "ru": "обучение на потоке завершено"},
+    "resumed": {"en": "activity resumed", "ru": "активность возобновилась"},
+    "silent": {"en": "no activity for {days:.0f} days", "ru": "нет активности {days:.0f} дн."},
+    "risk": {"en": "dropout risk {p:.0%}", "ru": "риск отчисления {p:.0%}"},
+}
+
+
+def _online(facts: FeatureState, at: float) -> bool:
+    """Does the seed's online filter keep the student at `at`? (The profile's tag-state reading:
+    #онлайн in the current tag set; see streams.lms.tags.) Only a student known to be offline is
+    left out: an LMS without the school's tags (xAPI, Moodle, Open edX) does not say either way."""
+    known = profile(facts, at)
+    return known is None or known["online"] is not False
+
+
+def _recipient(facts: FeatureState, at: float) -> dict[str, Any]:
+    """What a sender needs from the profile: the time zone and the Telegram bot's state."""
+    known = profile(facts, at) or {}
+    return {"time_zone": known.get("time_zone"), "tg_bot": known.get("tg_bot")}
+
+
+def _alert(t: Transition, enrolment: EnrolmentDoc, schedule: CourseSchedule | None, scores: Scores,
+           facts: FeatureState, language: Language) -> Alert:
+    # a critical point is filed where the student stopped (their last activity), not where the
+    # calendar stood when the silence was noticed, 7 or 20 days later
+    stopped = t.to_status in (DOZING, ASLEEP)
     return Alert(
-        alert_id=t.alert_id, user_id=t.user_id, course_id=doc["course_id"], from_status=t.from_status,
+        alert_id=t.alert_id, user_id=t.user_id, course_id=enrolment["course_id"], from_status=t.from_status,
         to_status=t.to_status, at=t.at, days_inactive=t.days_inactive, last_activity=t.last_activity,
-        scores=scores, reasons=_reasons(t, scores, features), position=_position(schedule, t.at),
+        scores=scores, reasons=_reasons(t, scores, language), language=language,
+        position=_position(schedule, t.last_activity if stopped else t.at), flow_num=enrolment["flow"],
+        kind="finished" if t.to_status == FINISHED else "status_change", scored_at=enrolment["scored_at"],
+        **_recipient(facts, t.at),
+    )
+
+
+def _early_warning(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine,
+                   schedule: CourseSchedule | None, scores: Scores, facts: FeatureState, as_of: float,
+                   config: StepConfig) -> Alert | None:
+    """An early warning: the enrolment is still active, but its dropout forecast crossed
+    `at_risk_on`. One per episode: the next only after the forecast fell below `at_risk_off` or
+    the student went quiet (then the critical points take over)."""
+    risk = scores.p_dropout
+    if enrolment["at_risk_since"] is not None:
+        if machine.status != ACTIVE or risk is None or risk < config.at_risk_off:
+            enrolment["at_risk_since"] = None
+        return None
+    if machine.status != ACTIVE or risk is None or risk < config.at_risk_on:
+        return None
+    enrolment["at_risk_since"] = as_of
+    last = machine.last if machine.last is not None else as_of
+    alert_id = hashlib.sha1(f"{user_id}|{key}|at_risk|{as_of:.0f}".encode()).hexdigest()[:24]
+    reasons = tuple(_risk_reasons(scores, config.language))
+    return Alert(
+        alert_id=alert_id, user_id=user_id, course_id=enrolment["course_id"], from_status=ACTIVE, to_status=ACTIVE,
+        at=as_of, days_inactive=max(0.0, (as_of - last) / DAY), last_activity=machine.last, scores=scores,
+        reasons=reasons, position=_position(schedule, as_of), flow_num=enrolment["flow"], kind="at_risk",
+        language=config.language,
+        scored_at=enrolment["scored_at"], **_recipient(facts, as_of),
     )
 
 
 def _position(schedule: CourseSchedule | None, at: float) -> CoursePosition:
+    """Where the course stood at `at`, and what fell due next after it."""
     if schedule is None:
         return CoursePosition()
+    next_task, next_due = schedule.next_due_after(at) or (None, None)
     row = schedule.position_at(at)
     if row is None:
-        return CoursePosition(course_week=schedule.week_of(at))
-    return CoursePosition(schedule.week_of(at), row.module, row.task_id, row.activity_id)
+        return CoursePosition(course_week=schedule.week_of(at), next_task_id=next_task, next_due_at=next_due)
+    return CoursePosition(schedule.week_of(at), row.module, row.theme_id, row.theme, row.task_id, row.task_name,
+                          row.activity_id, next_task, next_due)
 
 
-def _score_row(user_id: int, doc: StudentDoc, machine: StatusMachine, scores: Scores,
-               features: dict[str, float], as_of: float) -> ScoreRow:
+def _score_row(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine, scores: Scores,
+               features: dict[str, float], as_of: float, language: Language) -> ScoreRow:
     return ScoreRow(
-        user_id=user_id, course_id=doc["course_id"], flow_num=None if doc["flow"] is None else int(doc["flow"]),
+        user_id=user_id, enrolment=key, course_id=enrolment["course_id"], flow_num=enrolment["flow"],
         status=machine.status, status_since=machine.since, last_activity_at=machine.last,
         days_inactive=(as_of - machine.last) / DAY if machine.last is not None else None,
-        scores=scores, features=features, updated_at=as_of, new_history_day=_new_history_day(doc, as_of),
+        scores=scores, features=features, updated_at=as_of, new_history_day=_new_history_day(enrolment, as_of),
+        language=language,
     )
 
 
-def _new_history_day(doc: StudentDoc, as_of: float) -> bool:
-    """Score history keeps one row per student per event-time day, not one per batch."""
+def _new_history_day(enrolment: EnrolmentDoc, as_of: float) -> bool:
+    """Score history keeps one row per enrolment per event-time day, not one per batch."""
     day = int(as_of // DAY)
-    if doc["history_day"] == day:
+    if enrolment["history_day"] == day:
         return False
-    doc["history_day"] = day
+    enrolment["history_day"] = day
     return True

@@ -14,7 +14,12 @@ quiet, fully read partition also advances with the wall clock, so students fall 
 when nobody is doing anything. The newest time is shared by the workers of a group (through
 Redis), so a worker whose own partitions went quiet, or that just took partitions over, is not
 held back by them. A `shared` topic (the course schedule, keyed by course) holds back every partition: no
-student's clock may run before the schedule it is measured against has been read.
+student's clock may run before the schedule it is measured against has been read. Its partitions count
+as fully read at the log end last seen, whenever that was read: reference data is published ahead of
+the activity it plans, and while activity streams in, every reading of a quiet reference log is older
+than the newest record, so the freshness rule would hold every watermark until the traffic stopped. A
+schedule row published later is applied when read (the step recomputes each enrolment's start and end
+from its schedule every time).
 """
 from __future__ import annotations
 
@@ -42,9 +47,9 @@ class WatermarkTracker:
     _newest_raised_at: float = float("-inf")  # wall clock when the newest record was produced
     _emitted: dict[int, float] = field(default_factory=dict)
 
-    def _caught_up(self, progress: _Progress) -> bool:
+    def _caught_up(self, topic: str, progress: _Progress) -> bool:
         return (progress.highwater is not None and progress.next_offset >= progress.highwater
-                and progress.highwater_read_at >= self._newest_raised_at)
+                and (topic in self.shared or progress.highwater_read_at >= self._newest_raised_at))
 
     def observe(self, topic: str, partition: int, offset: int, ts: float, produced_at: float | None = None) -> None:
         """A record read: its event time `ts` and when it was produced (wall clock; default now)."""
@@ -92,11 +97,11 @@ class WatermarkTracker:
 
     def watermark(self, partition: int, now: float | None = None) -> float | None:
         """Never goes backwards; None until anything is known."""
-        members = [prog for (topic, p), prog in self._tps.items() if p == partition or topic in self.shared]
+        members = [(topic, prog) for (topic, p), prog in self._tps.items() if p == partition or topic in self.shared]
         if not members or self._newest is None:
             return self._emitted.get(partition)
         cap = self._newest - self.lateness
-        behind = [prog.latest_ts for prog in members if not self._caught_up(prog)]
+        behind = [prog.latest_ts for topic, prog in members if not self._caught_up(topic, prog)]
         known = [ts for ts in behind if ts is not None]
         value: float | None
         if len(known) < len(behind):

@@ -1,4 +1,5 @@
-"""The worker's input: one aiokafka consumer-group member reading whole batches with getmany.
+"""The worker's input: one aiokafka consumer-group member reading whole batches with getmany,
+beside a group-less reader of the reference topics (the schedule) that every worker reads whole.
 
 Why not a Faust agent: Faust's fetcher hands every record to its stream through
 `wait_first(callback(message), ...)`, four asyncio tasks per record, which caps an agent far
@@ -6,7 +7,13 @@ below a `getmany` loop on the same broker (`scorer bench` measures both; figures
 performance section). Faust still runs the process (lifecycle, signals, timers, the web
 server); this class owns consumption and commits.
 
-A batch is processed, then its offsets committed; only then is the next batch fetched.
+The schedule is keyed by course, so no student partition holds the rows its students' clocks are
+measured against: each worker reads every schedule partition from the start (a global table,
+nothing committed) and the watermark waits for all of them, so two workers never disagree on
+when a course ends. A bad schedule row is dead-lettered by each worker that reads it (the same
+topic, partition and offset).
+
+A batch is processed, then its group offsets committed; only then is the next batch fetched.
 A rebalance waits for the batch in hand (so revoked partitions are committed before another
 worker takes them) and drops the revoked partitions' watermarks. A crash between processing
 and commit redelivers the batch, which the pipeline's per-student fences skip.
@@ -31,7 +38,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from streams import metrics
-from streams.contract.topics import INPUT_TOPICS
+from streams.contract.topics import GLOBAL_TOPICS, GROUP_TOPICS
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,6 +93,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         self._batch_lock = asyncio.Lock()  # a rebalance waits for the batch in hand
         self._last_pass = 0.0
         self._owned: set[TopicPartition] = set()  # as the listener last said (aiokafka's view lags)
+        self._global: set[TopicPartition] = set()  # every partition of the reference topics
         self.has_assignment = False  # the group has given this member its share (maybe none) at least once
         self._committed: dict[TopicPartition, int] = {}  # this member's last commit (or the group's at assignment)
         self._progress_at: dict[TopicPartition, float] = {}  # wall time a partition last committed or was read up
@@ -103,6 +111,9 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
+        self.reference = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                          enable_auto_commit=False, auto_offset_reset="earliest",
+                                          max_partition_fetch_bytes=4 << 20)
 
     def stop(self) -> None:
         """Finish the batch in hand, then leave the group (cancelling `run` works too)."""
@@ -111,27 +122,45 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
     async def run(self) -> None:
         """Consume until stopped or cancelled; leaves the group on the way out."""
         await self.consumer.start()
-        self.consumer.subscribe([t.physical(self.settings.topic_prefix) for t in INPUT_TOPICS], listener=self)
+        await self.reference.start()
+        self.consumer.subscribe([t.physical(self.settings.topic_prefix) for t in GROUP_TOPICS], listener=self)
         try:
             while not self._stopping:
-                batch = await self.consumer.getmany(timeout_ms=int(POLL_SECONDS * 1000), max_records=BATCH_MAX)
+                batch = {}
+                if not self._global:
+                    await self._assign_reference()
+                if self._global:  # an unassigned consumer's getmany waits for an assignment, whatever the timeout
+                    batch = dict(await self.reference.getmany(timeout_ms=0, max_records=BATCH_MAX))
+                batch.update(await self.consumer.getmany(timeout_ms=int(POLL_SECONDS * 1000), max_records=BATCH_MAX))
                 if batch or time.monotonic() - self._last_pass >= IDLE_PASS_SECONDS:
                     async with self._batch_lock:
                         await self._handle(batch)
         finally:
             await self.consumer.stop()
+            await self.reference.stop()
+
+    async def _assign_reference(self) -> None:
+        """Every partition of the reference topics, read from the start (once the metadata lists them).
+        A consumer's own metadata covers only the topics it reads, so the cluster's is fetched."""
+        cluster = await self.reference._client.fetch_all_metadata()
+        names = [t.physical(self.settings.topic_prefix) for t in GLOBAL_TOPICS]
+        tps = {TopicPartition(name, p) for name in names for p in cluster.partitions_for_topic(name) or ()}
+        if {tp.topic for tp in tps} == set(names):
+            self.reference.assign(sorted(tps))
+            self._global = tps
 
     async def _handle(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         # a batch fetched before a rebalance may hold records of partitions revoked since: their new
         # owner reads them too, and here they would drive a watermark that no longer sees the
         # partition's other topics (a student could be advanced past events it has not applied)
-        batch = {tp: rs for tp, rs in batch.items() if tp in self._owned}
+        batch = {tp: rs for tp, rs in batch.items() if tp in self._owned or tp in self._global}
         records = [InputRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000)
                    for tp_records in batch.values() for r in tp_records]
         await self._settle(records, later=[], attempts=RECORD_ATTEMPTS)
         self._last_pass = time.monotonic()
-        if batch:
-            await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+        offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if tp in self._owned}
+        if offsets:
+            await self._commit(offsets)
 
     async def _settle(self, records: list[InputRecord], later: list[InputRecord], attempts: int) -> None:
         """Process `records` (`later` are the batch's records after them, not processed yet)
@@ -159,7 +188,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
                 metrics.PROCESSING_FAILURES.labels("record").inc()
                 failures += 1
                 log.warning("processing %d records failed (%s: %s), attempt %d of %d", len(records),
-                            type(error).__name__, str(error)[:200], failures, attempts)
+                            type(error).__name__, summarize(error), failures, attempts)
                 if failures >= attempts:
                     break
                 await asyncio.sleep(wait)
@@ -192,7 +221,8 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
                 self._progress_at[tp] = now
 
     async def offsets(self, before: Sequence[InputRecord] = ()) -> Offsets:
-        """(read position, log end, a time the broker read that log end after) per assigned partition.
+        """(read position, log end, a time the broker read that log end after) per assigned
+        partition and reference partition.
 
         The position is after the records handed to the pipeline with these offsets (so the
         watermark never passes a record it has not seen): the end of the batch in hand, or the
@@ -212,14 +242,14 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
             first_later.setdefault((r.topic, r.partition), r.offset)
         result: Offsets = {}
         now = time.time()
-        for tp in self._owned:
+        for tp, consumer in self._readers():
             try:
-                position = await self.consumer.position(tp)
+                position = await consumer.position(tp)
             except IllegalStateError:  # revoked meanwhile
                 continue
             key = (tp.topic, tp.partition)
             position = min(position, first_later.get(key, position))
-            highwater, read_at = self.consumer.highwater(tp), self._read_after(tp)
+            highwater, read_at = consumer.highwater(tp), self._read_after(tp, consumer)
             result[key] = (position, highwater if read_at is not None else None, read_at)
             if highwater is not None:
                 committed = self._committed.get(tp, position)
@@ -228,10 +258,14 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
                     self._progress_at[tp] = now  # nothing waits: a quiet partition is not a stuck one
         return result
 
-    def _read_after(self, tp: TopicPartition) -> float | None:
+    def _readers(self) -> list[tuple[TopicPartition, AIOKafkaConsumer]]:
+        """Each partition this worker reads, with the consumer that reads it."""
+        return [(tp, self.consumer) for tp in self._owned] + [(tp, self.reference) for tp in self._global]
+
+    def _read_after(self, tp: TopicPartition, consumer: AIOKafkaConsumer) -> float | None:
         """A wall time (seconds) the broker read `tp`'s current log end after: the stamp of the
         fetch response before the latest one (see `offsets`)."""
-        stamp = self.consumer.last_poll_timestamp(tp)
+        stamp = consumer.last_poll_timestamp(tp)
         latest, previous = self._poll_stamps.get(tp, (None, None))
         if stamp and stamp != latest:
             latest, previous = stamp, latest
@@ -240,8 +274,8 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
 
     def _partition_counts(self) -> PartitionCounts:
         counts: PartitionCounts = {}
-        for topic in {tp.topic for tp in self._owned}:
-            partitions = self.consumer.partitions_for_topic(topic)
+        for topic in {tp.topic for tp in self._owned | self._global}:
+            partitions = self.consumer.partitions_for_topic(topic) or self.reference.partitions_for_topic(topic)
             if partitions:
                 counts[topic] = len(partitions)
         return counts
@@ -277,6 +311,12 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
             metrics.ASSIGNED_PARTITIONS.set(len(self._owned))
             metrics.ASSIGNED_AT.set_to_current_time()
         log.info("partitions assigned: %d", len(assigned))
+
+
+def summarize(error: BaseException) -> str:
+    """An error's summary without the details a database appends (Postgres's DETAIL quotes the
+    row: a student's data must not reach the logs)."""
+    return str(error).split("\n", 1)[0][:200]
 
 
 def _waits() -> Iterator[float]:

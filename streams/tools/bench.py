@@ -9,7 +9,10 @@ One run, one machine, so the figures compare (these machines are noisy):
 - worker: the real `scorer worker` process, from its partition assignment to its last record;
 - two_workers: two worker processes in one consumer group, the same way (scale-out);
 - latency: with the worker caught up, records are produced at a steady rate; p50/p99 of
-  produced -> scored come from the worker's own histogram.
+  produced -> scored come from the worker's own histogram;
+- model: the default model family, trained on the export's outcomes, scoring the export's
+  students' features with and without their reasons (online_models.explain asks the model
+  again once per hypothesis): scores per second and the cost ratio.
 """
 from __future__ import annotations
 
@@ -26,8 +29,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from features import CourseSchedule, compute, fold, last_activity, outcome, select_flow
 from features.eventtime import format_ts, parse_ts
-from streams.contract import INPUT_TOPICS, Topic, encode, key_of
+from online_models.labels import label_from_outcome
+from online_models.learners import ScoringModels, model_input
+from streams.contract import INPUT_TOPICS, TOPIC_SCHEMA, Topic, encode, key_of
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.consumer import BATCH_MAX, BatchConsumer, InputRecord, Offsets, PartitionCounts
 from streams.lms.events import Event
@@ -194,6 +200,7 @@ def run(events: int = 50_000, as_json: bool = False) -> int:
         with embedded_stack(base) as settings:
             figures = asyncio.run(_measure(settings, records, work))
     figures["students"] = students
+    figures.update(_model_figures(records))
     print(json.dumps(figures, indent=None if as_json else 2))
     return 0
 
@@ -237,6 +244,37 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
         "latency_p50_s": histogram_quantile(delta, 0.5),
         "latency_p99_s": histogram_quantile(delta, 0.99),
     }
+
+
+def _model_figures(events: list[Event]) -> dict[str, Any]:
+    """Scoring alone, with and without reasons, on every student's features at their last activity."""
+    states = fold((TOPIC_SCHEMA[t], r) for t, r in events if t is not Topic.SCHEDULE)
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for topic, record in events:
+        if topic is Topic.SCHEDULE:
+            rows.setdefault(record["course_id"], []).append(record)
+    models, xs = ScoringModels(), []
+    for state in states.values():
+        known, last = outcome(state), last_activity(state)
+        if known is None or last is None or known["course_id"] not in rows:
+            continue
+        flows = [p[5] for p in state["profiles"].values() if p[0] == known["course_id"]]
+        flow = None if not flows or flows[-1] is None else int(flows[-1])
+        x = model_input(compute(state, CourseSchedule.from_records(select_flow(rows[known["course_id"]], flow)), last))
+        models.learn_weeks([x], label_from_outcome(known, x["days_inactive"]))
+        xs.append(x)
+    began = time.perf_counter()
+    for x in xs:
+        models.predict(x)
+    plain = time.perf_counter() - began
+    began = time.perf_counter()
+    for x in xs:
+        models.predict(x)
+        models.explain(x)
+    explained = time.perf_counter() - began
+    return {"model_students": len(xs), "model_scores_per_s": round(len(xs) / plain, 1),
+            "model_scores_with_reasons_per_s": round(len(xs) / explained, 1),
+            "reasons_cost_ratio": round(explained / plain, 2)}
 
 
 async def _forget_state(settings: Settings) -> None:

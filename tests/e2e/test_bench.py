@@ -21,3 +21,6 @@ def test_bench_prints_the_figures(capsys, monkeypatch, tmp_path, redis_url, post
         assert figures[key] > 0
     assert 0 < figures["worker_vs_raw"] < 1.5
     assert figures["latency_records"] > 0 and figures["latency_p50_s"] is not None
+    # the model scored the export's labelled students with and without reasons
+    assert figures["model_students"] > 0 and figures["model_scores_with_reasons_per_s"] > 0
+    assert figures["reasons_cost_ratio"] > 1  # reasons ask the model again: never free

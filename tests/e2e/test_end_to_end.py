@@ -23,7 +23,7 @@ from sqlalchemy import text
 from helpers.results import check_results, eventually
 from helpers.topics import read_topic
 from storage.postgres.db import shared_engine
-from streams.contract import INPUT_TOPICS, Topic
+from streams.contract import GROUP_TOPICS, Topic
 from streams.lms.synthetic import generate
 from streams.tools.embedded import free_port
 from streams.tools.processes import scrape, scrape_if_up, wait_until_scored, worker_process
@@ -61,17 +61,20 @@ def _check_http_api(port: int, settings) -> None:
     status, ready = _get(port, "/readyz")
     assert status == 200 and all(ready["checks"].values()), ready
     with shared_engine(settings.database_url).connect() as connection:
-        user_id, course_id, db_status = connection.execute(text(
-            "select user_id, course_id, status from students_current where status = 'asleep' limit 1")).one()
+        user_id, course_id, key, db_status = connection.execute(text(  # the most urgent enrolment
+            "select user_id, course_id, enrolment, status from students_current order by case status"
+            " when 'asleep' then 0 when 'dozing' then 1 when 'active' then 2 else 3 end, user_id limit 1")).one()
     status, body = _get(port, f"/students/{user_id}")
-    assert status == 200 and body["status"] == db_status and 0 <= body["p_dropout"] <= 1
+    enrolment = next(e for e in body["enrolments"] if e["enrolment"] == key)
+    assert status == 200 and enrolment["status"] == db_status and 0 <= enrolment["p_dropout"] <= 1
+    assert isinstance(enrolment["factors"], list)  # the model's reasons, as stored with the snapshot
     assert _get(port, "/students/999999999")[0] == 404
     assert _get(port, "/students/abc")[0] == 400
     status, body = _get(port, f"/courses/{course_id}/at-risk?limit=5")
     assert status == 200 and 0 < len(body["students"]) <= 5
-    assert body["students"][0]["status"] == "asleep"  # the most urgent first
+    assert body["students"][0]["status"] == db_status  # the most urgent first
     metrics_text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    assert 'scorer_students{status="asleep"}' in metrics_text
+    assert all(f'scorer_students{{status="{s}"}}' in metrics_text for s in ("active", "dozing", "asleep", "finished"))
     assert "user_id" not in metrics_text  # no student identifiers in labels
 
 
@@ -121,7 +124,7 @@ async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings,
     """A second worker joins mid-stream (the group splits the partitions), then the first one is
     stopped (SIGTERM: it commits and leaves); the survivor finishes with nothing lost or doubled."""
     events, _ = load_records(dataset)
-    total = len(INPUT_TOPICS) * settings.partitions
+    total = len(GROUP_TOPICS) * settings.partitions  # the group splits these; the schedule is read whole
     first, first_port = _start_worker(settings, tmp_path)
     replay_task = asyncio.create_task(replay(settings, dataset, speed=0, progress=False))
     second = None

@@ -177,18 +177,20 @@ async def test_replay_of_an_xapi_export(settings):
 
 
 async def test_statements_in_alerts_out(db, settings, tmp_path, http):
-    """A worker fed only through the endpoint: a student who stops sending statements dozes at
-    +7 days and falls asleep at +20 (event time moves with another student's statements)."""
+    """A worker fed only through the endpoint: two students register for a course (statuses are
+    per enrolment), then one stops sending statements: they doze at +7 days and fall asleep at
+    +20 (event time moves with the other student's statements)."""
     worker = worker_process(settings, free_port(), tmp_path / "worker.log")
     try:
         async with IngestServer(settings.copy(ingest_token=TOKEN), mapping=MAPPING, port=0) as ingest:
             start = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+            registered = [statement(user, "registered", f"{LMS}/courses/7", start) for user in (301, 302)]
             quiet = [statement(301, "launched", LMS, start + timedelta(days=d)) for d in range(3)]
             busy = [statement(302, verb, f"{LMS}/lessons/{d}", start + timedelta(days=d, hours=1))
                     for d in range(26) for verb in ("launched", "experienced")]
             for day in range(26):  # a day's statements at a time, as an LMS sends them
                 date = f"{start + timedelta(days=day):%Y-%m-%d}"
-                batch = [s for s in quiet + busy if s["timestamp"].startswith(date)]
+                batch = [s for s in registered + quiet + busy if s["timestamp"].startswith(date)]
                 assert (await post(http, f"{ingest.url}/xapi/statements", batch))[0] == 200
         last = parse_ts(format_ts((start + timedelta(days=2)).timestamp()))
         deadline, mine = time.monotonic() + 120, []

@@ -38,9 +38,10 @@ HOSTILE_IDS = ["²", "１２", "-1", "0", "1.0", " 1", "9" * 5000, "922337203685
 HOSTILE_LIMITS = ["abc", "0", "1001", "-5", "1e3", "9" * 5000, "", "1.5", "+5", "５", "%00"]
 
 
-def _score(user_id: int, status: str, p_dropout: float, course_id: int = COURSE) -> dict[str, Any]:
-    return {"user_id": user_id, "course_id": course_id, "status": status, "p_dropout": p_dropout,
-            "updated_at": T0, "features": {"logins_7d": user_id % 5, "ratio": 0.25}}
+def _score(user_id: int, status: str, p_dropout: float, course_id: int = COURSE,
+           updated_at: datetime = T0) -> dict[str, Any]:
+    return {"user_id": user_id, "course_id": course_id, "enrolment": f"{course_id}:1", "status": status,
+            "p_dropout": p_dropout, "updated_at": updated_at, "features": {"logins_7d": user_id % 5, "ratio": 0.25}}
 
 
 def _write_rows(database_url: str) -> None:
@@ -51,7 +52,8 @@ def _write_rows(database_url: str) -> None:
     engine.dispose()
     writer = RowWriter(database_url)
     writer.add_scores([_score(1, "active", 0.9), _score(2, "asleep", 0.3), _score(3, "dozing", 0.6),
-                       _score(4, "asleep", 0.8), _score(5, "active", 0.1, course_id=78)])
+                       _score(4, "asleep", 0.8), _score(5, "active", 0.1, course_id=78),
+                       _score(4, "finished", 0.5, course_id=78, updated_at=datetime(2024, 1, 1))])
     writer.close()
 
 
@@ -128,8 +130,12 @@ def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:
     port, token = api
     status, _, body = _get(port, "/students/4", token)
     assert status == 200, body
-    assert (body["user_id"], body["course_id"], body["status"], body["p_dropout"]) == (4, COURSE, "asleep", 0.8)
-    assert body["features"] == {"logins_7d": 4, "ratio": 0.25} and body["updated_at"].startswith("2024-03-01T12:00")
+    assert body["user_id"] == 4 and len(body["enrolments"]) == 2  # one per enrolment, the newest first
+    newest, older = body["enrolments"]
+    assert (newest["course_id"], newest["enrolment"], newest["status"], newest["p_dropout"]) == (
+        COURSE, f"{COURSE}:1", "asleep", 0.8)
+    assert newest["features"] == {"logins_7d": 4, "ratio": 0.25} and newest["updated_at"].startswith("2024-03-01T12:00")
+    assert (older["course_id"], older["status"]) == (78, "finished")
     assert _get(port, "/students/999999", token)[0] == 404
     assert _get(port, "/students/0000000000000000004", token)[0] == 200  # 19 digits, leading zeros
     status, _, body = _get(port, f"/courses/{COURSE}/at-risk", token)

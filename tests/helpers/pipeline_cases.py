@@ -11,12 +11,13 @@ from typing import Any
 
 from features import DAY, DEFAULT_THRESHOLDS, canonical, fold, format_ts, parse_ts, reference_transitions
 from storage.students import StudentStore
-from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, encode, key_of
+from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, encode, enrolment_key, key_of
 from streams.kafka.consumer import InputRecord
 from streams.kafka.partitioning import partition_of
 from streams.pipeline import Pipeline
 
 START = 1_701_388_800.0  # 2023-12-01
+ENROLMENT = enrolment_key(3, 1)  # every student of `history` is in course 3, flow 1
 LATENESS = 3600.0
 PARTITIONS = 4
 Event = tuple[Topic, dict[str, Any]]
@@ -110,7 +111,8 @@ async def assert_equals_fold_and_reference(store: StudentStore, sent: Sent, even
     for user_id in expected_states:
         times = [parse_ts(r["ts"]) for t, r in events if r["user_id"] == user_id and t in ACTIVITY_TOPICS]
         registration = min(parse_ts(r["ts"]) for t, r in events if r["user_id"] == user_id and t is Topic.STUDENTS)
-        expected_alerts += reference_transitions(user_id, [registration, *times], watermark, DEFAULT_THRESHOLDS)
+        expected_alerts += reference_transitions(user_id, [registration, *times], watermark, DEFAULT_THRESHOLDS,
+                                                 scope=ENROLMENT)
     alerts = sent.on("scorer.alerts")
     assert sorted(a["alert_id"] for a in alerts) == sorted(t.alert_id for t in expected_alerts)
     assert len(expected_alerts) > 5  # the history really has dozing and asleep spells

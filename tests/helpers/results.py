@@ -15,47 +15,91 @@ import pandas as pd
 from sqlalchemy import text
 
 from features import (
+    DAY,
     CourseSchedule,
     Thresholds,
     canonical,
     fold,
     parse_ts,
     reference_transitions,
-    schedule_key,
     select_flow,
 )
+from features.hypotheses import HYPOTHESES
+from features.schedule import page_key
 from helpers.topics import read_topic
 from storage.postgres.critical_points import critical_points
 from storage.postgres.db import shared_engine
 from storage.students import RedisStudentStore
-from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
+from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, enrolment_key
 
 T = TypeVar("T")
+HYPOTHESIS_KEYS = {h.key for h in HYPOTHESES}
+
+
+def _claims(schedule: CourseSchedule | None, topic: Topic, record: dict[str, Any]) -> bool:
+    if schedule is None:
+        return False
+    if topic is Topic.PAGE_VIEWS:
+        return page_key(record["page_type"], record["page_id"]) in schedule.pages
+    if topic is Topic.EXERCISE_RESULTS:
+        return int(record["activity_id"]) in schedule.activities
+    return False
 
 
 def expected_alert_ids(events, settings) -> set[str]:
-    """The reference machine over each student's whole history, up to the final watermark."""
+    """The reference machines over each enrolment's whole history, up to the final watermark, written
+    from the rules rather than the worker's code: an enrolment per (course, flow) of a student's
+    profiles, from its first one; activity counts for it from then on, unless it is a page or an
+    exercise of another of the student's courses; its lifecycle ends at its outcome or a grace
+    period after its flow's last opening; only students the online filter keeps at a transition's
+    time are alerted (early warnings depend on the model and are not predicted here)."""
     watermark = max(parse_ts(r["ts"]) for t, r in events if t is not Topic.SCHEDULE) - settings.allowed_lateness_seconds
-    times: dict[int, list[float]] = {}
-    registered: dict[int, float] = {}
-    flow_of: dict[int, tuple[int, int | None]] = {}
-    schedules: dict[int, list[dict]] = {}
+    rows: dict[int, list[dict[str, Any]]] = {}
+    started: dict[tuple[int, str], tuple[float, int, int | None]] = {}
+    online: dict[int, list[tuple[float, bool]]] = {}
+    activity: dict[int, list[tuple[Topic, dict[str, Any], float]]] = {}
+    outcomes: list[dict[str, Any]] = []
     for topic, record in events:
-        if topic in ACTIVITY_TOPICS:
-            times.setdefault(record["user_id"], []).append(parse_ts(record["ts"]))
+        ts = parse_ts(record["ts"])
+        if topic is Topic.SCHEDULE:
+            rows.setdefault(record["course_id"], []).append(record)
         elif topic is Topic.STUDENTS:
-            user = record["user_id"]
-            registered[user] = min(registered.get(user, float("inf")), parse_ts(record["ts"]))
-            flow_of.setdefault(user, schedule_key(record["course_id"], record.get("flow_num")))
-        elif topic is Topic.SCHEDULE:
-            schedules.setdefault(record["course_id"], []).append(record)
+            user, flow = record["user_id"], None if record.get("flow_num") is None else int(record["flow_num"])
+            key = (user, enrolment_key(record["course_id"], flow))
+            if key not in started or ts < started[key][0]:
+                started[key] = (ts, record["course_id"], flow)
+            online.setdefault(user, []).append((ts, record.get("online") is not False))
+        elif topic in ACTIVITY_TOPICS:
+            activity.setdefault(record["user_id"], []).append((topic, record, ts))
+        elif topic is Topic.OUTCOMES:
+            outcomes.append(record)
+    plans = {key: CourseSchedule.from_records(select_flow(rows[course], flow)) if course in rows else None
+             for key, (_, course, flow) in started.items()}
+    ends: dict[tuple[int, str], float] = {}
+    for record in outcomes:  # to the enrolment of its course latest started by its time
+        ts = parse_ts(record["ts"])
+        mine = sorted((start, key) for key, (start, course, _) in started.items() if key[0] == record["user_id"]
+                      and (record.get("course_id") is None or course == record["course_id"]))
+        if mine:
+            before = [key for start, key in mine if start <= ts]
+            key = before[-1] if before else mine[0][1]
+            ends[key] = min(ends.get(key, ts), ts)
+    grace = settings.course_grace_days * DAY
+    thresholds = Thresholds(settings.dozing_days, settings.asleep_days)
     ids = set()
-    for user in set(times) | set(registered):
-        points = times.get(user, []) + ([registered[user]] if user in registered else [])
-        course, flow = flow_of.get(user, (None, None))
-        start = CourseSchedule.from_records(select_flow(schedules[course], flow)).start if course in schedules else None
-        ids |= {t.alert_id for t in reference_transitions(user, points, watermark, Thresholds(
-            settings.dozing_days, settings.asleep_days), start=start)}
+    for key, (start, _, _) in started.items():
+        user, scope = key
+        plan = plans[key]
+        others = [plans[k] for k in plans if k[0] == user and k != key]
+        times = [start] + [ts for topic, record, ts in activity.get(user, []) if ts >= start and (
+            _claims(plan, topic, record) or not any(_claims(o, topic, record) for o in others))]
+        end_candidates = [t for t in (ends.get(key), None if plan is None else plan.end + grace) if t is not None]
+        transitions = reference_transitions(user, times, watermark, thresholds, start=None if plan is None else
+                                            plan.start, end=min(end_candidates, default=None), scope=scope)
+        flags = sorted(online.get(user, []))
+        ids |= {t.alert_id for t in transitions
+                if settings.alerted_students == "all" or (any(ok for ts, ok in flags if ts <= t.at)
+                and [ok for ts, ok in flags if ts <= t.at][-1])}
     return ids
 
 
@@ -85,27 +129,35 @@ async def check_results(settings, events, dataset: Path, *, ground_truth: bool =
 
     # every reference transition alerted, none extra, none lost (duplicates share an id)
     alerts = await read_topic(settings, Topic.ALERTS)
-    expected_ids = expected_alert_ids(events, settings)
+    warnings = [a for a in alerts if a["kind"] == "at_risk"]  # the model's: not predicted by the reference
+    assert all(a["from_status"] == a["to_status"] == "active" for a in warnings)
+    expected_ids = expected_alert_ids(events, settings) | {a["alert_id"] for a in warnings}
     extra = [a for a in alerts if a["alert_id"] not in expected_ids]
     missing = expected_ids - {a["alert_id"] for a in alerts}
     assert not extra and not missing, (len(extra), len(missing), [
         (a["user_id"], a["from_status"], a["to_status"], a["ts"], a["last_activity_ts"]) for a in extra[:4]])
     assert Counter(a["to_status"] for a in alerts).keys() >= {"dozing", "asleep"}
+    # reasons as data: a student gone quiet is explained by the model, in the hypotheses' terms
+    quiet = [a for a in alerts if a["to_status"] in ("dozing", "asleep")]
+    explained = [a for a in quiet if a["factors"]]
+    assert len(explained) >= len(quiet) / 2, f"{len(explained)} of {len(quiet)} critical points have factors"
+    assert all(f["hypothesis"] in HYPOTHESIS_KEYS and f["effect"] > 0 for a in explained for f in a["factors"])
 
     # Postgres has one current row per tracked student and every transition once
     engine = shared_engine(settings.database_url)
     with engine.connect() as connection:
         current = dict(connection.execute(text("select status, count(*) from students_current group by status")).all())
         transitions = connection.execute(text("select count(*) from status_transitions")).scalar()
-    assert current == counts
+    assert current == {s: n for s, n in counts.items() if n}, (current, counts)
     assert transitions == len({a["alert_id"] for a in alerts})
-    # and each student's row says what their Redis document says (no row left behind by a crash)
+    # and each enrolment's row says what its Redis document says (no row left behind by a crash)
     with engine.connect() as connection:
-        rows = {u: (st, last) for u, st, last in connection.execute(
-            text("select user_id, status, last_activity_at from students_current"))}
-    stale = [u for u, (_, doc) in loaded.items() if doc is not None and doc["machine"] is not None
-             and doc["machine"]["status"] != "new" and rows.get(u, (None,))[0] != doc["machine"]["status"]]
-    assert not stale, f"{len(stale)} students' rows disagree with their state, e.g. {stale[:3]}"
+        rows = {(u, e): st for u, e, st in connection.execute(
+            text("select user_id, enrolment, status from students_current"))}
+    stale = [(u, key) for u, (_, doc) in loaded.items() if doc is not None
+             for key, e in doc["enrolments"].items() if e["machine"] is not None
+             and e["machine"]["status"] != "new" and rows.get((u, key)) != e["machine"]["status"]]
+    assert not stale, f"{len(stale)} enrolments' rows disagree with their state, e.g. {stale[:3]}"
     with engine.connect() as connection:
         versions = connection.execute(text("select count(*) from model_versions")).scalar()
     assert versions >= 1  # labels arrived, the trainer published, the version reached Postgres
@@ -113,15 +165,17 @@ async def check_results(settings, events, dataset: Path, *, ground_truth: bool =
     assert worst and worst[0]["to_asleep"] + worst[0]["to_dozing"] > 0
 
     if ground_truth:
-        # students who dropped out end asleep far more often than those who did not
+        # students who dropped out fell asleep far more often than those who did not (not all of
+        # them: a lifecycle that ends first, at the outcome or the flow's end, stops the clock)
         truth = pd.read_csv(dataset / "ground_truth.csv")
         with engine.connect() as connection:
-            status = dict(connection.execute(text("select user_id, status from students_current")).all())
-        truth["asleep"] = truth["user_id"].map(lambda u: status.get(u) == "asleep")
+            slept = {u for (u,) in connection.execute(
+                text("select distinct user_id from status_transitions where to_status = 'asleep'"))}
+        truth["asleep"] = truth["user_id"].map(lambda u: u in slept)
         dropped, stayed = truth[truth["dropout"] == 1], truth[truth["dropout"] == 0]
         assert len(dropped) >= 5 and len(stayed) >= 5
-        assert dropped["asleep"].mean() >= 0.8
-        assert dropped["asleep"].mean() > stayed["asleep"].mean() + 0.3
+        rates = (dropped["asleep"].mean(), stayed["asleep"].mean())
+        assert rates[0] >= 0.6 and rates[0] > rates[1] + 0.3, f"asleep rate dropped/stayed {rates}"
     return Results(alerts=alerts, status_counts=counts)
 
 

@@ -7,17 +7,17 @@ from storage.students import Commit, StudentStore
 
 async def test_commit_is_compare_and_set(store: StudentStore) -> None:
     assert (await store.load([1]))[1] == (0, None)
-    assert await store.commit([Commit(1, 0, 0, {"a": 1}, 100.0, "", "active")]) == []
+    assert await store.commit([Commit(1, 0, 0, {"a": 1}, 100.0, {"active": 1})]) == []
     version, doc = (await store.load([1]))[1]
     assert (version, doc) == (1, {"a": 1})
     # a second writer that read version 0 loses and is told to redo the student
-    assert await store.commit([Commit(1, 0, 0, {"a": 2}, 100.0, "", "active")]) == [1]
+    assert await store.commit([Commit(1, 0, 0, {"a": 2}, 100.0, {"active": 1})]) == [1]
     assert (await store.load([1]))[1] == (1, {"a": 1})
     assert await store.status_counts() == {"active": 1}
 
 
 async def test_loaded_documents_are_copies(store: StudentStore) -> None:
-    await store.commit([Commit(1, 0, 0, {"a": [1]}, None, "", "active")])
+    await store.commit([Commit(1, 0, 0, {"a": [1]}, None, {"active": 1})])
     _, doc = (await store.load([1]))[1]
     assert doc is not None
     doc["a"].append(2)  # a caller's change is not stored without a commit
@@ -25,10 +25,10 @@ async def test_loaded_documents_are_copies(store: StudentStore) -> None:
 
 
 async def test_due_set_and_status_counts_follow_commits(store: StudentStore) -> None:
-    await store.commit([Commit(1, 2, 0, {}, 10.0, "", "active"), Commit(2, 2, 0, {}, 50.0, "", "active")])
+    await store.commit([Commit(1, 2, 0, {}, 10.0, {"active": 1}), Commit(2, 2, 0, {}, 50.0, {"active": 1})])
     assert await store.due(2, 20.0) == [1]
     assert await store.due(3, 100.0) == []  # another partition's students are not due here
-    await store.commit([Commit(1, 2, 1, {}, None, "active", "asleep")])
+    await store.commit([Commit(1, 2, 1, {}, None, {"active": -1, "asleep": 1})])
     assert await store.due(2, 100.0) == [2]
     assert await store.status_counts() == {"active": 1, "asleep": 1}
 

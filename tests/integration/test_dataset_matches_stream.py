@@ -51,9 +51,9 @@ class RecordingScoring(NoScoring):
     def __init__(self) -> None:
         self.weeks: dict[tuple[int, int], dict[str, float]] = {}
 
-    def keep_weeks(self, user_id: int, weeks: list[tuple[int, dict[str, float]]]) -> None:
-        for week, features in weeks:
-            self.weeks[(user_id, week)] = features
+    def keep_weeks(self, weeks: list[tuple[str, int, dict[str, float]]]) -> None:
+        for learner, week, features in weeks:  # learner: "user:course:flow", one enrolment per student here
+            self.weeks[(int(learner.split(":")[0]), week)] = features
 
 
 @pytest.fixture(scope="module")

@@ -86,3 +86,19 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     printed = json.loads(capsys.readouterr().out)
     assert [row["week"] for row in printed["weeks"]] == [1, 2]
     assert png.stat().st_size > 10_000
+
+
+def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students):
+    """The at_risk rule over the strict replay: warned students go quiet more often than students
+    at large, and the warning comes days before the transition."""
+    from online_models.evaluation.early_warning import report
+
+    result = report(students, run_online(students, "blend", 0), on=0.6, off=0.45)
+    rule = result["rule"]
+    assert rule["went_quiet"] >= 10 and rule["warned"] >= 5, rule
+    assert rule["precision"] > rule["base_rate"], rule
+    assert 0 < rule["recall"] <= 1 and rule["median_lead_days_to_asleep"] > 7, rule
+    recalls = [row["recall"] for row in result["sweep"]]
+    assert recalls == sorted(recalls, reverse=True)  # a higher threshold warns fewer students
+    quiet = [s for s in students if s.quiet.asleep is not None]
+    assert quiet and all(s.quiet.dozing is not None and s.quiet.dozing < s.quiet.asleep for s in quiet)

@@ -54,7 +54,31 @@ def test_upgrade_creates_tables_and_view(empty_url: str) -> None:
     tables, views, head = _schema(empty_url)
     assert tables == TABLES
     assert views == {"course_critical_points"}
-    assert head == "0001"
+    assert head == "0003"
+
+
+def test_rows_from_before_enrolments_survive_the_upgrade(empty_url: str) -> None:
+    """0002 keys rows by enrolment: a 0001 database's rows stay, as each student's "" enrolment."""
+    from alembic import command
+    from alembic.config import Config
+
+    from storage.postgres.migrate import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text("INSERT INTO students_current (user_id, status, updated_at) "
+                                "VALUES (7, 'asleep', '2024-01-01')"))
+    upgrade(empty_url)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT user_id, enrolment, status FROM students_current")).all() == [
+            (7, "", "asleep")]
+        connection.execute(text("INSERT INTO students_current (user_id, enrolment, status, updated_at) "
+                                "VALUES (7, '3:2', 'finished', '2024-06-01')"))  # a second enrolment
+    engine.dispose()
 
 
 def test_upgrade_twice_is_a_noop_and_keeps_data(empty_url: str) -> None:

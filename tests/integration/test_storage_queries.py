@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from storage.postgres.critical_points import critical_points, format_table
+from storage.postgres.critical_points import critical_points, format_table, plot
 from storage.postgres.queries import at_risk, status_summary, student
 from storage.postgres.row_writer import RowWriter
 
@@ -24,8 +25,10 @@ def write(url: str, scores: list[dict[str, Any]] = (), transitions: list[dict[st
     writer.close()
 
 
-def score(user_id: int, course_id: int = 7, status: str = "active", p_dropout: float | None = 0.1) -> dict[str, Any]:
-    return {"user_id": user_id, "course_id": course_id, "status": status, "p_dropout": p_dropout, "updated_at": T0}
+def score(user_id: int, course_id: int = 7, status: str = "active", p_dropout: float | None = 0.1,
+          flow: int = 1, updated_at: Any = T0) -> dict[str, Any]:
+    return {"user_id": user_id, "enrolment": f"{course_id}:{flow}", "course_id": course_id, "flow_num": flow,
+            "status": status, "p_dropout": p_dropout, "updated_at": updated_at}
 
 
 def moved(user_id: int, to_status: str, task_id: int, course_id: int = 7, module: int = 1,
@@ -63,10 +66,22 @@ def test_critical_points_filter_by_course_and_limit(db: str) -> None:
 def test_format_table_shows_places_and_shares(db: str) -> None:
     write(db, scores=[score(1), score(2)], transitions=[moved(1, "asleep", task_id=10)])
     lines = format_table(critical_points(db)).splitlines()
-    assert lines[0].split() == ["course", "module", "week", "task", "->dozing", "->asleep", "students",
+    assert lines[0].split() == ["course", "module", "theme", "week", "task", "->dozing", "->asleep", "students",
                                 "of", "course", "share"]
-    assert lines[1].split() == ["7", "1", "2", "10", "0", "1", "1", "2", "50.0%"]
+    assert lines[1].split() == ["7", "1", "-", "2", "10", "0", "1", "1", "2", "50.0%"]
     assert format_table([]) == "no transitions into dozing or asleep yet"
+
+
+def test_places_are_grouped_by_theme_with_its_name_and_plotted(db: str, tmp_path: Path) -> None:
+    themed = {"theme_id": 5, "theme": "Циклы и условия"}
+    write(db, scores=[score(1), score(2), score(3)],
+          transitions=[moved(1, "asleep", task_id=10) | themed, moved(2, "dozing", task_id=10) | themed,
+                       moved(3, "asleep", task_id=12, course_week=4)])
+    worst = critical_points(db)[0]
+    assert (worst["theme_id"], worst["theme"], worst["to_asleep"], worst["to_dozing"]) == (5, "Циклы и условия", 1, 1)
+    chart = tmp_path / "where.png"
+    plot(critical_points(db, limit=100), chart)
+    assert chart.stat().st_size > 5_000
 
 
 def test_at_risk_puts_asleep_then_dozing_then_highest_dropout(db: str) -> None:
@@ -83,15 +98,17 @@ def test_at_risk_puts_asleep_then_dozing_then_highest_dropout(db: str) -> None:
     assert [row["user_id"] for row in at_risk(db, 7, limit=2)] == [3, 4]
 
 
-def test_student_lookup(db: str) -> None:
-    write(db, scores=[score(1, status="dozing", p_dropout=0.4)])
-    found = student(db, 1)
-    assert found is not None
-    assert (found["status"], found["p_dropout"], found["course_id"], found["updated_at"]) == ("dozing", 0.4, 7, T0)
-    assert student(db, 2) is None
+def test_student_lookup_gives_every_enrolment_newest_first(db: str) -> None:
+    later = T0.replace(year=T0.year + 1)
+    write(db, scores=[score(1, status="dozing", p_dropout=0.4),
+                      score(1, status="active", flow=2, updated_at=later)])
+    current, first = student(db, 1)
+    assert (current["enrolment"], current["status"], current["updated_at"]) == ("7:2", "active", later)
+    assert (first["enrolment"], first["status"], first["p_dropout"], first["course_id"]) == ("7:1", "dozing", 0.4, 7)
+    assert student(db, 2) == []
 
 
 def test_status_summary_counts_every_status(db: str) -> None:
     write(db, scores=[score(1, status="asleep"), score(2, status="asleep"), score(3, course_id=8, status="dozing")])
-    assert status_summary(db) == {"active": 0, "dozing": 1, "asleep": 2}
-    assert status_summary(db, course_id=7) == {"active": 0, "dozing": 0, "asleep": 2}
+    assert status_summary(db) == {"active": 0, "dozing": 1, "asleep": 2, "finished": 0}
+    assert status_summary(db, course_id=7) == {"active": 0, "dozing": 0, "asleep": 2, "finished": 0}

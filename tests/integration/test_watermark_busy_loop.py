@@ -18,6 +18,7 @@ import pytest
 
 from features import fold
 from helpers.pipeline_cases import Sent
+from helpers.results import expected_alert_ids
 from online_models.scoring import NoScoring
 from storage.row_sink import MemoryRowSink
 from storage.students import InMemoryStudentStore
@@ -31,9 +32,6 @@ from streams.pipeline import Pipeline
 from streams.runtime import pipeline_config
 from streams.settings import Settings
 from streams.tools.replay import load_records
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # TEMPORARY until the shared results helper lands
-from test_end_to_end import expected_alert_ids
 
 
 class _Healthy:

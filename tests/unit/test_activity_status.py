@@ -94,3 +94,27 @@ def test_nobody_dozes_before_the_course_starts():
 def test_start_survives_a_round_trip():
     machine = StatusMachine(3, start=5.0)
     assert StatusMachine.from_json(3, machine.to_json()).start == 5.0
+
+
+def test_the_lifecycle_end_stops_the_inactivity_clock() -> None:
+    out = reference_transitions(1, [0.0], 60 * DAY, DEFAULT_THRESHOLDS, end=15 * DAY)
+    assert [(t.to_status, t.at / DAY) for t in out] == [("dozing", 7.0), ("finished", 15.0)]
+    quiet = reference_transitions(1, [0.0], 60 * DAY, DEFAULT_THRESHOLDS, end=5 * DAY)
+    assert [(t.from_status, t.to_status) for t in quiet] == [("active", "finished")]
+
+
+def test_an_end_learnt_after_the_horizon_finishes_at_the_horizon() -> None:
+    machine = StatusMachine(1)
+    machine.add(0.0)
+    machine.advance(10 * DAY, DEFAULT_THRESHOLDS)
+    machine.end = 3 * DAY  # the outcome dated day 3 arrived only now
+    (finished,) = machine.advance(11 * DAY, DEFAULT_THRESHOLDS)
+    assert (finished.from_status, finished.to_status, finished.at) == ("dozing", "finished", 10 * DAY)
+    machine.add(12 * DAY)
+    assert machine.advance(40 * DAY, DEFAULT_THRESHOLDS) == [] and machine.next_due(DEFAULT_THRESHOLDS) is None
+
+
+def test_scopes_keep_two_enrolments_alert_ids_apart() -> None:
+    first = reference_transitions(1, [0.0], 10 * DAY, DEFAULT_THRESHOLDS, scope="3:1")
+    second = reference_transitions(1, [0.0], 10 * DAY, DEFAULT_THRESHOLDS, scope="5:1")
+    assert first[0].alert_id != second[0].alert_id

@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features import DAY, DEFAULT_THRESHOLDS, canonical, fold, format_ts, parse_ts, reference_transitions
-from helpers.pipeline_cases import LATENESS, PARTITIONS, START, Sent, history
+from helpers.pipeline_cases import ENROLMENT, LATENESS, PARTITIONS, START, Sent, history
 from online_models.scoring import NoScoring
 from storage.row_sink import MemoryRowSink
 from storage.students import InMemoryStudentStore
@@ -70,7 +70,8 @@ def _reference_ids() -> list[str]:
     for user in HISTORY_USERS:
         times = [parse_ts(r["ts"]) for t, r in HISTORY if r["user_id"] == user and t in ACTIVITY_TOPICS]
         registered = min(parse_ts(r["ts"]) for t, r in HISTORY if r["user_id"] == user and t is Topic.STUDENTS)
-        ids += [t.alert_id for t in reference_transitions(user, [registered, *times], watermark, DEFAULT_THRESHOLDS)]
+        ids += [t.alert_id for t in reference_transitions(user, [registered, *times], watermark, DEFAULT_THRESHOLDS,
+                                                          scope=ENROLMENT)]
     return sorted(ids)
 
 
@@ -316,5 +317,6 @@ def test_hostile_records_never_harm_the_others(hostiles: list[Hostile], seed: in
             assert doc is not None and canonical(doc["facts"]) == canonical(facts), user_id
     counted = asyncio.run(result.store.status_counts())
     everyone = asyncio.run(result.store.load(HISTORY_USERS | set(applied_facts)))
-    tracked = [u for u, (_, doc) in everyone.items() if doc and doc["machine"] and doc["machine"]["status"] != "new"]
+    tracked = [key for _, doc in everyone.values() if doc for key, e in doc["enrolments"].items()
+               if e["machine"] and e["machine"]["status"] != "new"]
     assert sum(counted.values()) == len(tracked) >= len(HISTORY_USERS)

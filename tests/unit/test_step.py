@@ -1,43 +1,52 @@
-"""The per-student step in memory: what one student's events and the watermark imply."""
+"""The per-student step in memory: what one student's events and the watermark imply, per enrolment."""
 from __future__ import annotations
 
 from typing import Any
 
-from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, NEW, WEEK, CourseSchedule, format_ts
+from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FINISHED, WEEK, CourseSchedule, format_ts
+from features.hypotheses import Factor, describe
 from streams.contract import Scores, Topic
-from streams.core.step import StepConfig, StudentEvent, step
+from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
 
 START = 1_701_424_800.0  # 2023-12-01T10:00, the course start
-CONFIG = StepConfig(DEFAULT_THRESHOLDS, score_every=3600.0)
+CONFIG = StepConfig(DEFAULT_THRESHOLDS, score_every=3600.0, grace=7 * DAY)
+KEY = "3:1"  # course 3, flow 1
 
 
-def _row(activity_id: int, task_id: int, shown: float, module: int = 2) -> dict[str, Any]:
-    return {"course_id": 3, "ts": "2023-11-01T00:00:00", "type": "активность", "task_id": task_id,
+def _row(course_id: int, activity_id: int, task_id: int, shown: float, module: int = 2) -> dict[str, Any]:
+    return {"course_id": course_id, "ts": "2023-11-01T00:00:00", "type": "активность", "task_id": task_id,
             "activity_id": activity_id, "activity_type": "exercise", "is_attestation": 0, "required": 1,
             "date_shown": format_ts(shown), "module": module, "task_position": 1}
 
 
-SCHEDULE = CourseSchedule.from_records([_row(10 + w, 100 + w, START + w * WEEK) for w in range(12)])
+#: Course 3 opens a row a week for 12 weeks (longer than the seed's ten); course 5 runs in parallel.
+SCHEDULE = CourseSchedule.from_records([_row(3, 10 + w, 100 + w, START + w * WEEK) for w in range(12)])
+OTHER = CourseSchedule.from_records([_row(5, 500 + w, 600 + w, START + w * WEEK) for w in range(4)])
 
 
 def schedules(key: tuple[int, int | None]) -> CourseSchedule | None:
-    return SCHEDULE if key[0] == 3 else None
+    return {3: SCHEDULE, 5: OTHER}.get(key[0])
+
+
+LATE = Factor("timeliness", "missed_deadlines", 2.0, 0.0, "target", 0.1)
 
 
 class CountingScorer:
     """Scores every student alike and counts the calls (the step decides when to re-score)."""
 
-    def __init__(self, p_dropout: float = 0.7) -> None:
+    def __init__(self, p_dropout: float = 0.55) -> None:  # risky enough for a reason, not for a warning
         self.calls = 0
         self.p_dropout = p_dropout
 
     def score(self, features: dict[str, float]) -> Scores:
         self.calls += 1
-        return Scores(progress=42.0, p_dropout=self.p_dropout, p_success=0.2, model_version=3)
+        return Scores(progress=42.0, p_dropout=self.p_dropout, p_success=0.2, model_version=3, factors=(LATE,))
 
 
-def enrol(offset: int = 0, at: float = START) -> StudentEvent:
-    record = {"user_id": 1, "ts": format_ts(at), "course_id": 3, "flow_num": 1.0}
+def enrol(offset: int = 0, at: float = START, course_id: int = 3, flow: float = 1.0,
+          online: bool = True) -> StudentEvent:
+    record = {"user_id": 1, "ts": format_ts(at), "course_id": course_id, "flow_num": flow, "online": online,
+              "tg_bot": 1, "time_zone": "+05:00"}
     return StudentEvent(Topic.STUDENTS, 2, offset, record, at)
 
 
@@ -45,45 +54,145 @@ def login(offset: int, at: float) -> StudentEvent:
     return StudentEvent(Topic.AUTHORIZATIONS, 2, offset, {"user_id": 1, "ts": format_ts(at)}, at)
 
 
-def test_silence_gives_dozing_then_asleep_with_course_position_and_reasons() -> None:
+def attempt(offset: int, at: float, activity_id: int) -> StudentEvent:
+    record = {"user_id": 1, "ts": format_ts(at), "activity_id": activity_id, "result": 80, "success": 1}
+    return StudentEvent(Topic.EXERCISE_RESULTS, 2, offset, record, at)
+
+
+def outcome(offset: int, at: float, course_id: int = 3) -> StudentEvent:
+    record = {"user_id": 1, "ts": format_ts(at), "course_id": course_id, "module": 2, "progress": 30,
+              "attestation": None}
+    return StudentEvent(Topic.OUTCOMES, 2, offset, record, at)
+
+
+def run(doc: StudentDoc | None, events: list[StudentEvent], mark: float | None,
+        scorer: CountingScorer | None = None) -> StepResult:
+    return step(1, doc, events, {} if mark is None else {2: mark}, schedules, CONFIG, scorer or CountingScorer())
+
+
+def status(result: StepResult, key: str = KEY) -> str:
+    machine = result.doc["enrolments"][key]["machine"]
+    assert machine is not None
+    return machine["status"]
+
+
+def test_silence_gives_dozing_then_asleep_filed_where_the_student_stopped() -> None:
     scorer = CountingScorer()
-    first = step(1, None, [enrol(), login(0, START + DAY)], {2: START + DAY}, schedules, CONFIG, scorer)
-    assert (first.old_status, first.new_status, first.alerts) == (NEW, ACTIVE, [])  # enrolment is no alert
-    assert first.score_row is not None and first.score_row.scores.model_version == 3
+    first = run(None, [enrol(), login(0, START + DAY)], START + DAY, scorer)
+    assert first.alerts == [] and status(first) == ACTIVE  # enrolment is no alert
+    assert first.status_delta == {ACTIVE: 1}
+    (row,) = first.score_rows
+    assert (row.enrolment, row.scores.model_version) == (KEY, 3)
     assert first.next_due == START + WEEK  # the end of course week 1 comes before dozing (day 8)
 
-    later = step(1, first.doc, [], {2: START + 30 * DAY}, schedules, CONFIG, scorer)
+    later = run(first.doc, [], START + 30 * DAY, scorer)
     assert [(a.from_status, a.to_status) for a in later.alerts] == [(ACTIVE, DOZING), (DOZING, ASLEEP)]
     dozing, asleep = later.alerts
     assert dozing.at == START + 8 * DAY and asleep.at == START + 21 * DAY  # 7 / 20 days after the login
-    assert dozing.position.course_week == 2 and dozing.position.task_id == 101  # where the course stood
-    assert dozing.reasons[0] == "no activity for 7 days" and "dropout risk 70%" in dozing.reasons
-    assert (later.old_status, later.new_status) == (ACTIVE, ASLEEP)
-    assert [week for week, _ in later.weeks] == [1, 2, 3, 4]  # each finished course week, once
-    assert later.doc["weeks_kept"] == 4
+    # filed where the student stopped: the week and task of the last activity (day 1), not day 8's
+    assert (dozing.position.course_week, dozing.position.task_id) == (1, 100)
+    assert (asleep.position.course_week, asleep.position.task_id) == (1, 100)
+    # what happened, the model's factors, the risk: in the school's language by default
+    assert dozing.reasons == ("нет активности 7 дн.", describe(LATE, "ru"), "риск отчисления 55%")
+    assert dozing.to_message()["factors"] == [LATE.to_json("ru")] and dozing.to_message()["schema_version"] == 3
+    assert (dozing.course_id, dozing.flow_num, dozing.kind) == (3, 1, "status_change")
+    assert later.status_delta == {ACTIVE: -1, ASLEEP: 1}
+    assert [learner for learner, _, _ in later.weeks] == ["1:3:1"] * 4
+    assert [week for _, week, _ in later.weeks] == [1, 2, 3, 4]  # each finished course week, once
+
+
+def test_the_lifecycle_ends_with_one_finished_alert_and_no_inactivity_after_it() -> None:
+    """The flow's last row opens in week 12; a week's grace later the enrolment is over: a quiet
+    student is not reported dozing or asleep after that, and is never scored again."""
+    first = run(None, [enrol(), login(0, START + 70 * DAY)], START + 70 * DAY)
+    end = SCHEDULE.end + CONFIG.grace
+    later = run(first.doc, [], START + 200 * DAY)
+    assert [(a.to_status, a.at) for a in later.alerts] == [(DOZING, START + 77 * DAY), (FINISHED, end)]
+    assert later.alerts[-1].kind == "finished" and later.next_due is None
+    assert later.score_rows[-1].status == FINISHED and later.score_rows[-1].updated_at == end
+    again = run(later.doc, [login(1, START + 201 * DAY)], START + 230 * DAY)
+    assert again.alerts == [] and again.score_rows == [] and status(again) == FINISHED
+
+
+def test_a_schedule_still_filling_in_does_not_end_the_lifecycle_early() -> None:
+    """Only the first two weeks of the schedule are read at the first step (an end of day 14);
+    the rest arrives before the watermark passes that end. The end follows the whole schedule."""
+    partial = CourseSchedule.from_records([_row(3, 10 + w, 100 + w, START + w * WEEK) for w in range(2)])
+    first = step(1, None, [enrol(), login(0, START + 10 * DAY)], {2: START + 10 * DAY},
+                 lambda key: partial if key[0] == 3 else None, CONFIG, CountingScorer())
+    assert status(first) == ACTIVE
+    later = run(first.doc, [login(1, START + 25 * DAY)], START + 26 * DAY)  # the full schedule now
+    assert [a.to_status for a in later.alerts] == [DOZING, ACTIVE] and status(later) == ACTIVE
+
+
+def test_an_outcome_ends_the_lifecycle_at_its_time_and_becomes_the_enrolments_label() -> None:
+    doc = run(None, [enrol(), login(0, START + DAY)], START + DAY).doc
+    result = run(doc, [outcome(0, START + 26 * DAY)], START + 27 * DAY)
+    (label,) = result.labels
+    assert label.learner == "1:3:1" and label.outcome["progress"] == 30 and label.days_inactive == 25.0
+    assert [(a.to_status, a.at) for a in result.alerts] == [
+        (DOZING, START + 8 * DAY), (ASLEEP, START + 21 * DAY), (FINISHED, START + 26 * DAY)]
+
+
+def test_an_outcome_read_before_the_profile_waits_for_its_enrolment() -> None:
+    """Topics are read in any order: the outcome comes first (no watermark yet), the profile later;
+    the outcome still ends the lifecycle at its time and becomes the label."""
+    early = run(None, [outcome(0, START + 26 * DAY)], None)
+    assert early.doc["enrolments"] == {} and len(early.doc["waiting_outcomes"]) == 1
+    result = run(early.doc, [enrol(), login(0, START + DAY)], START + 27 * DAY)
+    assert [label.learner for label in result.labels] == ["1:3:1"] and result.doc["waiting_outcomes"] == []
+    assert [(a.to_status, a.at) for a in result.alerts][-1] == (FINISHED, START + 26 * DAY)
+
+
+def test_a_second_enrolment_starts_a_lifecycle_of_its_own() -> None:
+    """The same course again in flow 2, after flow 1 is over: its own status, rows and alert ids;
+    flow 1 stays finished."""
+    first = run(None, [enrol(), login(0, START + DAY), outcome(1, START + 30 * DAY)], START + 31 * DAY)
+    assert status(first) == FINISHED
+    second = run(first.doc, [enrol(2, at=START + 40 * DAY, flow=2.0), login(3, START + 41 * DAY)], START + 41 * DAY)
+    assert status(second, "3:2") == ACTIVE and status(second) == FINISHED
+    later = run(second.doc, [], START + 49 * DAY)
+    (dozing,) = later.alerts
+    assert (dozing.flow_num, dozing.at, dozing.to_status) == (2, START + 48 * DAY, DOZING)
+    assert dozing.alert_id not in {a.alert_id for a in first.alerts}
+    assert {row.enrolment for row in later.score_rows} == {"3:2"}
+
+
+def test_course_work_counts_for_its_course_and_logins_for_every_course() -> None:
+    """Enrolled in courses 3 and 5 at once: exercises of course 5 keep course 5 active only; a
+    login keeps both."""
+    doc = run(None, [enrol(), enrol(1, course_id=5, flow=1.0), login(0, START + DAY)], START + DAY).doc
+    result = run(doc, [attempt(0, START + 6 * DAY, 501)], START + 10 * DAY)
+    assert [(a.course_id, a.to_status) for a in result.alerts] == [(3, DOZING)]
+    assert status(result, "5:1") == ACTIVE
+
+
+def test_activity_before_the_profile_counts_from_the_enrolment_on() -> None:
+    """A login published before the profile that opens the enrolment is not lost to it."""
+    early = run(None, [login(0, START + 2 * DAY)], START + 2 * DAY)
+    assert early.doc["enrolments"] == {}
+    result = run(early.doc, [enrol(0, at=START + DAY)], START + 9 * DAY + 60)
+    assert [(a.to_status, a.at) for a in result.alerts] == [(DOZING, START + 9 * DAY)]  # 7 days after the login
 
 
 def test_a_redelivered_event_changes_nothing_and_is_counted() -> None:
-    scorer = CountingScorer()
-    first = step(1, None, [enrol(), login(5, START + DAY)], {2: START + DAY}, schedules, CONFIG, scorer)
+    first = run(None, [enrol(), login(5, START + DAY)], START + DAY)
     facts = repr(first.doc["facts"])
-    again = step(1, first.doc, [login(5, START + DAY), login(4, START + 2 * DAY)], {2: START + DAY},
-                 schedules, CONFIG, scorer)
+    again = run(first.doc, [login(5, START + DAY), login(4, START + 2 * DAY)], START + DAY)
     assert repr(again.doc["facts"]) == facts  # offset 5 and older were applied before
     assert again.counts[("duplicate_offset", Topic.AUTHORIZATIONS.value)] == 2
     assert again.counts[("applied", Topic.AUTHORIZATIONS.value)] == 0
 
 
 def test_only_duplicates_of_an_unknown_student_store_nothing() -> None:
-    result = step(1, None, [], {2: START}, schedules, CONFIG, CountingScorer())
-    assert not result.stored and result.alerts == [] and result.score_row is None
+    result = run(None, [], START)
+    assert not result.stored and result.alerts == [] and result.score_rows == []
 
 
 def test_activity_older_than_the_watermark_is_late_and_never_back_dated() -> None:
-    scorer = CountingScorer()
-    first = step(1, None, [enrol(), login(0, START + DAY)], {2: START + 10 * DAY}, schedules, CONFIG, scorer)
+    first = run(None, [enrol(), login(0, START + DAY)], START + 10 * DAY)
     assert [a.to_status for a in first.alerts] == [DOZING]
-    late = step(1, first.doc, [login(1, START + 5 * DAY)], {2: START + 10 * DAY + 60}, schedules, CONFIG, scorer)
+    late = run(first.doc, [login(1, START + 5 * DAY)], START + 10 * DAY + 60)
     assert late.counts[("late", Topic.AUTHORIZATIONS.value)] == 1
     (woke,) = late.alerts
     assert (woke.from_status, woke.to_status) == (DOZING, ACTIVE)
@@ -92,42 +201,41 @@ def test_activity_older_than_the_watermark_is_late_and_never_back_dated() -> Non
 
 def test_scores_are_refreshed_at_most_every_score_every_unless_something_happens() -> None:
     scorer = CountingScorer()
-    doc = step(1, None, [enrol(), login(0, START + DAY)], {2: START + DAY}, schedules, CONFIG, scorer).doc
+    doc = run(None, [enrol(), login(0, START + DAY)], START + DAY, scorer).doc
     assert scorer.calls == 1
-    quiet = step(1, doc, [login(1, START + DAY + 60)], {2: START + DAY + 120}, schedules, CONFIG, scorer)
-    assert scorer.calls == 1 and quiet.score_row is None  # a minute later: the stored scores stand
-    step(1, quiet.doc, [], {2: START + DAY + 2 * 3600}, schedules, CONFIG, scorer)
+    quiet = run(doc, [login(1, START + DAY + 60)], START + DAY + 120, scorer)
+    assert scorer.calls == 1 and quiet.score_rows == []  # a minute later: the stored scores stand
+    run(quiet.doc, [], START + DAY + 2 * 3600, scorer)
     assert scorer.calls == 2  # an hour of event time later: re-scored
 
 
-def test_an_outcome_becomes_a_label_with_the_inactivity_at_its_time() -> None:
-    scorer = CountingScorer()
-    doc = step(1, None, [enrol(), login(0, START + DAY)], {2: START + DAY}, schedules, CONFIG, scorer).doc
-    outcome = {"user_id": 1, "ts": format_ts(START + 26 * DAY), "module": 2, "progress": 30, "attestation": None}
-    result = step(1, doc, [StudentEvent(Topic.OUTCOMES, 2, 0, outcome, START + 26 * DAY)], {2: START + 26 * DAY},
-                  schedules, CONFIG, scorer)
-    (label,) = result.labels
-    assert label.outcome["progress"] == 30 and label.days_inactive == 25.0
-
-
 def test_weekly_features_cover_every_course_week_and_stop_with_the_schedule() -> None:
-    """The schedule opens rows in weeks 1..12 (a course longer than the seed's ten weeks)."""
-    scorer = CountingScorer()
-    doc = step(1, None, [enrol(), login(0, START + DAY)], {2: START + DAY}, schedules, CONFIG, scorer).doc
-    result = step(1, doc, [], {2: START + 15 * WEEK}, schedules, CONFIG, scorer)
+    doc = run(None, [enrol(), login(0, START + DAY)], START + DAY).doc
+    result = run(doc, [], START + 11 * WEEK + DAY)
     assert SCHEDULE.weeks == 12
-    assert [week for week, _ in result.weeks] == list(range(1, 13))
-    assert result.weeks[0][1]["course_week"] == 2.0  # as of the end of week 1: the first second of week 2
-    assert result.next_due is None  # asleep, every week kept: nothing left to wake up for
+    assert [week for _, week, _ in result.weeks] == list(range(1, 12))
+    assert result.weeks[0][2]["course_week"] == 2.0  # as of the end of week 1: the first second of week 2
+    rest = run(result.doc, [], START + 30 * WEEK)
+    assert [week for _, week, _ in rest.weeks] == [12] and rest.next_due is None  # finished: nothing left
 
 
 def test_no_clock_runs_before_the_flow_starts() -> None:
     early = START - 20 * DAY  # enrolled three weeks before the course begins
-    scorer = CountingScorer()
-    result = step(1, None, [enrol(at=early)], {2: START + 6 * DAY}, schedules, CONFIG, scorer)
-    assert result.alerts == [] and result.new_status == ACTIVE
-    later = step(1, result.doc, [], {2: START + 8 * DAY}, schedules, CONFIG, scorer)
+    result = run(None, [enrol(at=early)], START + 6 * DAY)
+    assert result.alerts == [] and status(result) == ACTIVE
+    later = run(result.doc, [], START + 8 * DAY)
     assert [a.at for a in later.alerts] == [START + 7 * DAY]  # 7 days after the start, not the enrolment
+
+
+def test_nothing_is_scored_or_written_before_the_partition_has_a_watermark() -> None:
+    """A worker that just took the partition over knows no event time yet: a row as of the
+    newest fact would run ahead of the watermark and shadow every later, correct row."""
+    scorer = CountingScorer()
+    early = run(None, [enrol(), login(0, START + 40 * DAY)], None, scorer)
+    assert early.stored and early.score_rows == [] and early.alerts == [] and scorer.calls == 0
+    later = run(early.doc, [], START + 40 * DAY, scorer)
+    (row,) = later.score_rows
+    assert row.updated_at == START + 40 * DAY and row.status == ACTIVE and row.days_inactive == 0.0
 
 
 def _login_with_id(offset: int, at: float, event_id: str, partition: int = 2) -> StudentEvent:
@@ -138,7 +246,7 @@ def _login_with_id(offset: int, at: float, event_id: str, partition: int = 2) ->
 def test_an_lms_copy_of_a_record_is_applied_once() -> None:
     """The LMS published the same login three times (offsets 1, 2, 3): its event id tells."""
     copies = [_login_with_id(offset, START + DAY, "lms-42") for offset in (1, 2, 3)]
-    result = step(1, None, [enrol(), *copies], {2: START + DAY}, schedules, CONFIG, CountingScorer())
+    result = run(None, [enrol(), *copies], START + DAY)
     assert len(result.doc["facts"]["logins"]) == 1
     assert result.counts[("duplicate_event_id", Topic.AUTHORIZATIONS.value)] == 2
 
@@ -147,7 +255,7 @@ def test_fences_are_per_topic_partition() -> None:
     """A stray record on another partition must not fence off the student's own partition."""
     stray = _login_with_id(900, START + DAY, "stray", partition=3)
     own = _login_with_id(5, START + 2 * DAY, "own")
-    result = step(1, None, [enrol(), stray, own], {2: START + 3 * DAY}, schedules, CONFIG, CountingScorer())
+    result = run(None, [enrol(), stray, own], START + 3 * DAY)
     assert len(result.doc["facts"]["logins"]) == 2
     assert result.doc["offsets"] == {"lms.students:2": 0, "lms.authorizations:3": 900, "lms.authorizations:2": 5}
 
@@ -155,22 +263,31 @@ def test_fences_are_per_topic_partition() -> None:
 def test_records_behind_the_fence_that_were_never_applied_are_applied_and_counted() -> None:
     """After a log reset (topic recreated), offsets start again below the fence: new event ids
     are new facts; a redelivered one is still a duplicate."""
-    first = step(1, None, [enrol(), _login_with_id(5000, START + DAY, "old")], {2: START + DAY}, schedules,
-                 CONFIG, CountingScorer())
+    first = run(None, [enrol(), _login_with_id(5000, START + DAY, "old")], START + DAY)
     after_reset = [_login_with_id(0, START + 2 * DAY, "new"), _login_with_id(1, START + DAY, "old")]
-    result = step(1, first.doc, after_reset, {2: START + 2 * DAY}, schedules, CONFIG, CountingScorer())
+    result = run(first.doc, after_reset, START + 2 * DAY)
     assert len(result.doc["facts"]["logins"]) == 2
     assert result.counts[("behind_fence", Topic.AUTHORIZATIONS.value)] == 1
     assert result.counts[("duplicate_offset", Topic.AUTHORIZATIONS.value)] == 1
     assert result.doc["offsets"]["lms.authorizations:2"] == 5000  # the fence never moves back
 
 
-def test_nothing_is_scored_or_written_before_the_partition_has_a_watermark() -> None:
-    """A worker that just took the partition over knows no event time yet: a row as of the
-    newest fact would run ahead of the watermark and shadow every later, correct row."""
-    scorer = CountingScorer()
-    early = step(1, None, [enrol(), login(0, START + 40 * DAY)], {}, schedules, CONFIG, scorer)
-    assert early.stored and early.score_row is None and early.alerts == [] and scorer.calls == 0
-    later = step(1, early.doc, [], {2: START + 40 * DAY}, schedules, CONFIG, scorer)
-    assert later.score_row is not None and later.score_row.updated_at == START + 40 * DAY
-    assert later.score_row.status == ACTIVE and later.score_row.days_inactive == 0.0
+def test_offline_students_are_kept_and_scored_but_never_alerted() -> None:
+    first = run(None, [enrol(online=False), login(0, START + DAY)], START + DAY)
+    later = run(first.doc, [], START + 30 * DAY)
+    assert later.alerts == [] and status(later) == ASLEEP and later.score_rows  # tracked, silent
+
+
+def test_an_early_warning_once_per_episode_while_still_active() -> None:
+    risky, calm = CountingScorer(p_dropout=0.7), CountingScorer(p_dropout=0.3)
+    first = run(None, [enrol(), login(0, START + DAY)], START + DAY, risky)
+    (warning,) = first.alerts
+    assert (warning.kind, warning.from_status, warning.to_status) == ("at_risk", ACTIVE, ACTIVE)
+    assert warning.at == START + DAY and warning.reasons == (describe(LATE, "ru"), "риск отчисления 70%")
+    assert (warning.tg_bot, warning.time_zone) == (1, "+05:00")  # what a sender needs to reach them
+    again = run(first.doc, [login(1, START + 2 * DAY)], START + 2 * DAY, risky)
+    assert again.alerts == []  # the episode is open: no second warning
+    cleared = run(again.doc, [login(2, START + 3 * DAY)], START + 3 * DAY, calm)
+    assert cleared.alerts == [] and cleared.doc["enrolments"][KEY]["at_risk_since"] is None
+    renewed = run(cleared.doc, [login(3, START + 4 * DAY)], START + 4 * DAY, risky)
+    assert [a.kind for a in renewed.alerts] == ["at_risk"] and renewed.alerts[0].alert_id != warning.alert_id

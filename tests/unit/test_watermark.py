@@ -51,6 +51,21 @@ def test_unread_schedule_holds_back_every_partition():
     assert w.watermark(0) == 10.0
 
 
+def test_a_quiet_schedule_read_to_its_end_does_not_hold_back_streaming_activity():
+    """Activity keeps arriving, so every reading of the quiet schedule log is older than the newest
+    record: the schedule read to its end still lets the watermark move (unread rows hold it back)."""
+    w = WatermarkTracker(lateness=0, shared=frozenset({"schedule"}))
+    w.set_offsets("schedule", 1, 0, 1, read_at=100.0)
+    w.observe("schedule", 1, 0, 1.0, produced_at=50.0)
+    w.set_offsets("a", 0, 0, 10, read_at=100.0)
+    w.observe("a", 0, 0, 20.0, produced_at=200.0)  # produced after every reading so far
+    w.observe("a", 0, 1, 30.0, produced_at=201.0)
+    assert w.watermark(0) == 30.0
+    w.set_offsets("schedule", 1, 1, 2, read_at=300.0)  # a new schedule row, not read yet
+    w.observe("a", 0, 2, 40.0, produced_at=301.0)
+    assert w.watermark(0) == 30.0
+
+
 def test_stale_highwater_reading_cannot_fake_caught_up():
     w = WatermarkTracker(lateness=0)
     w.set_offsets("a", 0, 0, 10)

@@ -1,0 +1,116 @@
+"""How good the early warning (`at_risk` alerts) is, measured in time order.
+
+The worker warns an *active* enrolment whose P(dropout) reaches `at_risk_on`, once per episode
+(the next only after the forecast fell below `at_risk_off`, or the student went quiet). Here
+the same rule runs over the strict online replay's forecasts (`evaluate.run_online`: each
+snapshot scored by the model as it stood then), one look per course week end, so a warning is
+dated at most a week later than the worker, which looks every `score_every`, would raise it.
+
+A student "went quiet" when the reference status machine over their activity took them to
+asleep (20+ days inactive) before their lifecycle ended, or their outcome says dropout.
+Precision: the warned students who went quiet after the warning; recall: the students who went
+quiet that were warned before it; lead time: days from the first warning to the transition
+(to dozing, and to asleep), median over the warned students who went quiet.
+"""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from features import ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FeatureState, Thresholds, reference_transitions
+
+if TYPE_CHECKING:
+    from online_models.evaluation.evaluate import OnlineRun, Student
+
+#: Thresholds reported besides the configured pair, for the precision/recall trade-off.
+SWEEP = (0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def activity_times(state: FeatureState) -> list[float]:
+    """Every login, page view, exercise attempt and webinar event time of a student."""
+    times = [float(t) for t in state["logins"]]
+    times += [float(t) for views in state["views"].values() for t in views]
+    times += [float(a[0]) for attempts in state["attempts"].values() for a in attempts]
+    times += [float(w[0]) for events in state["webinars"].values() for w in events]
+    return sorted(times)
+
+
+@dataclass(frozen=True)
+class QuietTimes:
+    """When the reference machine first took a student to dozing and to asleep (None: never)."""
+
+    dozing: float | None
+    asleep: float | None
+
+
+def quiet_times(user_id: int, times: Sequence[float], start: float, end: float,
+                thresholds: Thresholds = DEFAULT_THRESHOLDS) -> QuietTimes:
+    transitions = reference_transitions(user_id, [start, *times], end, thresholds, start=start, end=end)
+    first = {status: min((t.at for t in transitions if t.to_status == status), default=None)
+             for status in (DOZING, ASLEEP)}
+    return QuietTimes(first[DOZING], first[ASLEEP])
+
+
+def _warnings(student: Student, run: OnlineRun, on: float, off: float, dozing_days: float) -> list[float]:
+    """Times of the warnings the worker's rule would raise at the student's week ends."""
+    out, in_episode = [], False
+    for week in sorted(student.weekly):
+        if (student.user_id, week) not in run.predictions:
+            continue
+        p_dropout = run.predictions[(student.user_id, week)][1]
+        active = student.weekly[week].get("days_inactive", 0.0) < dozing_days
+        if in_episode:
+            in_episode = active and p_dropout >= off
+        elif active and p_dropout >= on:
+            out.append(student.week_end(week))
+            in_episode = True
+    return out
+
+
+def _quiet_at(student: Student) -> float | None:
+    """When the student went quiet: asleep, or for a dropout never asleep, their outcome's time."""
+    if student.quiet.asleep is not None:
+        return student.quiet.asleep
+    if student.label is not None and student.label.dropout:
+        return student.label_ts
+    return None
+
+
+def early_warning_quality(students: Sequence[Student], run: OnlineRun, *, on: float, off: float,
+                          dozing_days: float = DEFAULT_THRESHOLDS.dozing_days) -> dict[str, Any]:
+    """Precision, recall and lead times of the rule at (on, off); see the module docstring."""
+    scored = [s for s in students if any((s.user_id, w) in run.predictions for w in s.weekly)]
+    quiet = {s.user_id: _quiet_at(s) for s in scored}
+    warned = tp = 0
+    lead_dozing: list[float] = []
+    lead_asleep: list[float] = []
+    for s in scored:
+        went = quiet[s.user_id]
+        warnings = _warnings(s, run, on, off, dozing_days)
+        if went is not None:
+            warnings_before = [t for t in warnings if t < went]
+            if warnings_before:
+                tp += 1
+                first = warnings_before[0]
+                lead_asleep.append((went - first) / DAY)
+                if s.quiet.dozing is not None and s.quiet.dozing > first:
+                    lead_dozing.append((s.quiet.dozing - first) / DAY)
+        warned += bool(warnings)
+    positives = sum(went is not None for went in quiet.values())
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median(values), 1) if values else None
+
+    return {"threshold": on, "clear": off, "students": len(scored), "went_quiet": positives, "warned": warned,
+            "warned_then_quiet": tp, "precision": round(tp / warned, 3) if warned else None,
+            "recall": round(tp / positives, 3) if positives else None,
+            "base_rate": round(positives / len(scored), 3) if scored else None,
+            "median_lead_days_to_dozing": median(lead_dozing), "median_lead_days_to_asleep": median(lead_asleep)}
+
+
+def report(students: Sequence[Student], run: OnlineRun, *, on: float, off: float) -> dict[str, Any]:
+    """The configured rule, and the same rule over SWEEP (clearing `on - off` lower)."""
+    sweep = [early_warning_quality(students, run, on=t, off=round(max(0.0, t - (on - off)), 3)) for t in SWEEP]
+    return {"rule": early_warning_quality(students, run, on=on, off=off), "sweep": sweep}
