@@ -4,7 +4,7 @@
     python3 dev.py demo    # generate -> replay -> score, all on embedded servers
     python3 dev.py test    # everything CI runs: lint, types, layers, unit, integration, end-to-end
     python3 dev.py check   # only the static checks (ruff, mypy, import contracts): seconds
-    python3 dev.py unit    # only the unit tier (no servers): seconds
+    python3 dev.py unit    # only the unit tier (no servers): about a minute
 
 It creates `.venv/` next to this file and installs the project (with its embedded
 servers and test tools) there, re-installing only when pyproject.toml changes.

@@ -26,6 +26,10 @@ DEAD_LETTERS = Counter(
 PROCESSING_LATENCY = Histogram(
     "scorer_processing_latency_seconds", "From a record's Kafka timestamp to its student being scored.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY)
+EVENT_LOOP_LAG = Histogram(
+    "scorer_event_loop_lag_seconds", "How late the event loop woke a probe that slept a quarter second: time it "
+    "spent on something else (a long batch, training's share of the interpreter), which every record waits too.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
 BATCH_SIZE = Histogram(
     "scorer_batch_size_records", "Records handled per processing batch.",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=REGISTRY)

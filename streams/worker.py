@@ -7,6 +7,7 @@ the embedded broker).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -14,9 +15,12 @@ from pathlib import Path
 import faust
 from faust.app.base import BootStrategy
 
+from streams.metrics import EVENT_LOOP_LAG
 from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.web import register_views
+
+LOOP_PROBE_SECONDS = 0.25
 
 
 class _Boot(BootStrategy):
@@ -59,6 +63,14 @@ def build_app(settings: Settings) -> faust.App:
             await runtime.consumer.run()
         finally:
             await runtime.stop()
+
+    @app.task  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
+    async def probe_event_loop() -> None:
+        """`scorer_event_loop_lag_seconds`: how long the loop keeps a sleeping task waiting."""
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(LOOP_PROBE_SECONDS)
+            EVENT_LOOP_LAG.observe(max(0.0, time.monotonic() - began - LOOP_PROBE_SECONDS))
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def train() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import time
 import urllib.error
@@ -76,6 +77,8 @@ def _check_http_api(port: int, settings) -> None:
     metrics_text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     assert all(f'scorer_students{{status="{s}"}}' in metrics_text for s in ("active", "dozing", "asleep", "finished"))
     assert "user_id" not in metrics_text  # no student identifiers in labels
+    lag_probes = re.search(r"^scorer_event_loop_lag_seconds_count (\S+)$", metrics_text, re.MULTILINE)
+    assert lag_probes is not None and float(lag_probes.group(1)) > 0  # the loop is watched while it works
 
 
 async def test_generate_replay_score_end_to_end(db, settings, dataset, tmp_path):

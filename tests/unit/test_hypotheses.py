@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from features.hypotheses import CONTROLS, HYPOTHESES
 from online_models.evaluation.history import load_history
 from online_models.evaluation.hypotheses import (
-    CONTROLS,
-    HYPOTHESES,
     bands,
     delong_auc,
     holm,
