@@ -64,8 +64,8 @@ from typing import Any
 
 import yaml
 
+from features.eventtime import zone_named
 from streams.ingest.base import UNMAPPED, Reject
-from streams.ingest.times import zone_named
 
 SECTIONS = ("users", "courses", "pages", "activities", "webinars")
 _SINGULAR = {"users": "user", "courses": "course", "pages": "page", "activities": "activity", "webinars": "webinar"}

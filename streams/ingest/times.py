@@ -78,20 +78,3 @@ def parse_duration(text: object) -> float:
     if total > 366 * 86_400:
         raise Reject("bad_duration", f"{text[:40]!r} is longer than a year")
     return total
-
-
-def zone_named(name: str) -> tzinfo:
-    """An IANA zone name (Europe/Moscow), UTC, or a fixed offset like +03:00."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if name.upper() in {"UTC", "Z"}:
-        return UTC
-    fixed = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", name)
-    if fixed:
-        sign, hours, minutes = fixed.groups()
-        offset = timedelta(hours=int(hours), minutes=int(minutes)) * (1 if sign == "+" else -1)
-        return timezone(offset)
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(f"unknown time zone {name!r}") from error

@@ -240,61 +240,52 @@ async def _score_through(settings: Settings, dataset: Path, tmp_path: Path, faul
 # ---------------------------------------------------------------------------------------------
 # a. Redis hangs; b. Redis stops and restarts; c. Postgres stops and starts
 # ---------------------------------------------------------------------------------------------
-async def test_redis_paused_mid_stream(fault_settings: Settings, fault_redis: RedisProcess, dataset: Path,
-                                       tmp_path: Path) -> None:
-    """SIGSTOP: connections open, nothing answers (a hung Redis). The worker's HTTP must stay responsive."""
+def _outage(name: str, begin: Callable[[], object], end: Callable[[], object], *, in_thread: bool = False) -> Fault:
+    """A fault: `begin` the outage, ask the worker about it for OUTAGE_SECONDS, `end` it, and time
+    the recovery. `in_thread` for server calls that take seconds (pg_ctl), so the paced replay
+    keeps going; never for redis-server, which dies with the thread that started it."""
 
-    async def pause(port: int) -> Outage:
-        outage = Outage("Redis paused (SIGSTOP)")
+    async def call(action: Callable[[], object]) -> None:
+        if in_thread:
+            await asyncio.to_thread(action)
+        else:
+            action()
+
+    async def fault(port: int) -> Outage:
+        outage = Outage(name)
         began = time.monotonic()
-        fault_redis.pause()
+        await call(begin)
         try:
             await _observe_outage(port, outage, OUTAGE_SECONDS)
         finally:
-            fault_redis.resume()
+            await call(end)
             outage.seconds = time.monotonic() - began
         await _ready_again(port, outage)
         return outage
 
-    await _score_through(fault_settings, dataset, tmp_path, pause)
+    return fault
+
+
+async def test_redis_paused_mid_stream(fault_settings: Settings, fault_redis: RedisProcess, dataset: Path,
+                                       tmp_path: Path) -> None:
+    """SIGSTOP: connections open, nothing answers (a hung Redis). The worker's HTTP must stay responsive."""
+    await _score_through(fault_settings, dataset, tmp_path,
+                         _outage("Redis paused (SIGSTOP)", fault_redis.pause, fault_redis.resume))
 
 
 async def test_redis_stopped_and_restarted_mid_stream(fault_settings: Settings, fault_redis: RedisProcess,
                                                       dataset: Path, tmp_path: Path) -> None:
     """SIGTERM, then a new redis-server on the same port and append-only file."""
-
-    async def stop_and_start(port: int) -> Outage:
-        outage = Outage("Redis stopped (SIGTERM) and restarted")
-        began = time.monotonic()
-        fault_redis.stop()
-        try:
-            await _observe_outage(port, outage, OUTAGE_SECONDS)
-        finally:
-            fault_redis.start()
-            outage.seconds = time.monotonic() - began
-        await _ready_again(port, outage)
-        return outage
-
-    await _score_through(fault_settings, dataset, tmp_path, stop_and_start)
+    await _score_through(fault_settings, dataset, tmp_path,
+                         _outage("Redis stopped (SIGTERM) and restarted", fault_redis.stop, fault_redis.start))
 
 
 async def test_postgres_stopped_and_started_mid_stream(fault_settings: Settings, fault_postgres: PostgresProcess,
                                                        dataset: Path, tmp_path: Path) -> None:
     """`pg_ctl stop -m fast` (connections cut, open transactions rolled back), then started again."""
-
-    async def stop_and_start(port: int) -> Outage:
-        outage = Outage("Postgres stopped (pg_ctl stop -m fast) and started")
-        began = time.monotonic()
-        await asyncio.to_thread(fault_postgres.stop)
-        try:
-            await _observe_outage(port, outage, OUTAGE_SECONDS)
-        finally:
-            await asyncio.to_thread(fault_postgres.start)
-            outage.seconds = time.monotonic() - began
-        await _ready_again(port, outage)
-        return outage
-
-    await _score_through(fault_settings, dataset, tmp_path, stop_and_start)
+    await _score_through(fault_settings, dataset, tmp_path,
+                         _outage("Postgres stopped (pg_ctl stop -m fast) and started", fault_postgres.stop,
+                                 fault_postgres.start, in_thread=True))
 
 
 # ---------------------------------------------------------------------------------------------

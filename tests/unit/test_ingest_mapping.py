@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from features.eventtime import zone_named
 from streams.ingest.base import Reject
 from streams.ingest.mapping import IdMapping, MappingError, Target, trailing_integer, whole_integer
-from streams.ingest.times import local_ts, parse_duration, parse_instant, unix_local_ts, zone_named
+from streams.ingest.times import local_ts, parse_duration, parse_instant, unix_local_ts
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "lms_formats"
 
