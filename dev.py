@@ -4,7 +4,7 @@
     python3 dev.py demo    # generate -> replay -> score, all on embedded servers
     python3 dev.py test    # everything CI runs: lint, types, layers, unit, integration, end-to-end
     python3 dev.py check   # only the static checks (ruff, mypy, import contracts): seconds
-    python3 dev.py unit    # only the unit tier (no servers): about a minute
+    python3 dev.py unit    # only the fast unit tier (no servers): seconds
 
 It creates `.venv/` next to this file and installs the project (with its embedded
 servers and test tools) there, re-installing only when pyproject.toml changes.
@@ -33,8 +33,10 @@ CHECKS = (
     ("types (mypy; strict on the core)", [str(BIN / "mypy")]),
     ("layers (import-linter)", [str(BIN / "lint-imports")]),
 )
-#: The unit tier also runs the core's docstring examples.
-UNIT = ("unit tests (no servers)", [*PYTEST, "tests/unit", "features", "--doctest-modules"])
+#: The fast tier also runs the core's docstring examples; the `heavy` in-memory tests (model fits,
+#: generated exports, property sweeps) follow it, so a broken invariant fails within seconds.
+UNIT = ("unit tests (no servers)", [*PYTEST, "tests/unit", "features", "--doctest-modules", "-m", "not heavy"])
+HEAVY = ("heavy in-memory tests (no servers)", [*PYTEST, "tests/unit", "-m", "heavy"])
 SERVERS = ("integration and end-to-end tests (real broker, Redis, Postgres)",
            [*PYTEST, "tests/integration", "tests/e2e"])
 
@@ -78,7 +80,7 @@ def main(argv: list[str]) -> int:
     if command == "test" and rest:
         return subprocess.call([*PYTEST, *rest], cwd=ROOT)
     if command in {"test", "check", "unit"}:
-        steps = {"test": (*CHECKS, UNIT, SERVERS), "check": CHECKS, "unit": (UNIT,)}[command]
+        steps = {"test": (*CHECKS, UNIT, HEAVY, SERVERS), "check": CHECKS, "unit": (UNIT,)}[command]
         return _run_steps(steps)
     cmd = [str(BIN / "scorer"), *rest] if command == "scorer" else [str(BIN / "scorer"), command, *rest]
     return subprocess.call(cmd, cwd=ROOT)

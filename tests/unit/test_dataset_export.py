@@ -102,6 +102,7 @@ def idle_row(day: int) -> dict[str, float]:
     return row
 
 
+@pytest.mark.heavy
 def test_columns_are_the_seeds_39_in_order(frame) -> None:
     assert tuple(frame.columns) == SEED_COLUMNS and len(SEED_COLUMNS) == 39
     assert SEED_COLUMNS[0] == "user_id" and SEED_COLUMNS[-1] == "cur_date"
@@ -184,10 +185,12 @@ def test_parquet_by_extension(frame, tmp_path) -> None:
         write_dataset(frame, tmp_path / "dataset.xlsx")
 
 
+@pytest.mark.heavy
 def test_worker_processes_give_the_same_frame(export_dir, frame) -> None:
     pd.testing.assert_frame_equal(build_dataset(export_dir, workers=2), frame)
 
 
+@pytest.mark.heavy
 def test_run_writes_and_summarises(export_dir, tmp_path, capsys) -> None:
     out = tmp_path / "sub" / "ds.csv"
     assert run(export_dir, out, days=20) == 0

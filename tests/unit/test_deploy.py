@@ -491,6 +491,7 @@ def test_promtool_check_rules_and_config() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.heavy
 def test_promtool_alert_unit_tests() -> None:
     tool = promtool()
     assert all(path.is_file() for path in PROM_TESTS), PROM_TESTS

@@ -35,6 +35,7 @@ def _school(seed: int, planted: str, n: int = 600) -> list[tuple[dict[str, float
     return out
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("planted", "hypothesis"), [("missed_deadlines", "timeliness"),
                                                      ("login_gap_mean_days", "regularity")])
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -54,6 +55,7 @@ def test_a_planted_cause_is_the_top_reason(family: str, planted: str, hypothesis
     assert all(f.hypothesis != hypothesis or f.effect < top.effect / 2 for f in calm)
 
 
+@pytest.mark.heavy
 def test_the_same_model_explains_the_same_student_the_same_way() -> None:
     models = ScoringModels()
     for x, label in _school(2, "missed_deadlines"):

@@ -9,6 +9,8 @@ import json
 import random
 from datetime import datetime, timedelta
 
+import pytest
+
 from features import FEATURE_NAMES, CourseSchedule, apply, canonical, compute, fold, new_state, parse_ts
 
 START = datetime(2023, 12, 4, 10, 0)
@@ -104,6 +106,7 @@ def test_the_example_is_realistic() -> None:
     assert lit == set(FEATURE_NAMES)  # so the snapshot test below checks every feature
 
 
+@pytest.mark.heavy
 def test_any_arrival_order_folds_to_the_same_state() -> None:
     reference = canon(REFERENCE)
     rng = random.Random(2024)
@@ -113,6 +116,7 @@ def test_any_arrival_order_folds_to_the_same_state() -> None:
         assert canon(fold(events)) == reference
 
 
+@pytest.mark.heavy
 def test_interleaved_topics_with_storage_round_trips() -> None:
     """Like the worker: one topic at a time in bursts, the state re-read from JSON between bursts."""
     reference = canon(REFERENCE)
@@ -141,6 +145,7 @@ def test_features_do_not_depend_on_arrival_order() -> None:
         assert {u: compute(s, SCHEDULE, as_of) for u, s in fold(events).items()} == want
 
 
+@pytest.mark.heavy
 def test_snapshots_are_exact_as_of() -> None:
     """A snapshot taken after later events arrived equals one taken from the events up to it."""
     for as_of in SNAPSHOTS:

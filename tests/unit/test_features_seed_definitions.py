@@ -162,6 +162,7 @@ def test_hypothesis_measures() -> None:
     assert f["early_pass_days"] == pytest.approx((1 + 1 + 0) / 3)  # 1002 after 1 day, 1102 after 1, 1202 open now
 
 
+@pytest.mark.heavy
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 40), st.sampled_from(EXERCISES), st.booleans()), max_size=12),
        st.floats(0, 60), st.floats(0, 20))

@@ -29,6 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,8 @@ from streams.core.step import StepConfig
 from streams.kafka.consumer import InputRecord
 from streams.kafka.partitioning import partition_of
 from streams.pipeline import Pipeline, PipelineConfig
+
+pytestmark = pytest.mark.heavy
 
 PREFIX = "hp."
 MAX_SKEW = 600.0

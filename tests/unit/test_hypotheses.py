@@ -87,6 +87,7 @@ def _measure(result, group: str, name: str) -> dict:
     return next(m for m in groups[group]["measures"] if m["name"] == name)
 
 
+@pytest.mark.heavy
 def test_the_population_is_measured_before_its_outcome(result) -> None:
     population = result["population"]
     assert population["students"] > 0.8 * STUDENTS
@@ -96,6 +97,7 @@ def test_the_population_is_measured_before_its_outcome(result) -> None:
     json.dumps(result)  # JSON-ready
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("group", "name"), PLANTED.items())
 def test_each_hypothesis_has_its_planted_effect_found(result, group: str, name: str) -> None:
     measure = _measure(result, group, name)
@@ -111,10 +113,12 @@ def test_each_hypothesis_has_its_planted_effect_found(result, group: str, name: 
         assert low <= rate <= high and band["dropout"]["k"] == round(rate * band["n"])
 
 
+@pytest.mark.heavy
 def test_every_hypothesis_is_supported(result) -> None:
     assert {g["key"]: g["verdict"] for g in result["hypotheses"]} == dict.fromkeys(PLANTED, "supported")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [m.name for m in CONTROLS.measures])
 def test_the_planted_nulls_do_not_separate(result, name: str) -> None:
     """Age and time zone drive nothing in the generator. With a 95% interval a null separates on
@@ -127,6 +131,7 @@ def test_the_planted_nulls_do_not_separate(result, name: str) -> None:
     assert result["controls"]["verdict"] == "no effect (as expected)"
 
 
+@pytest.mark.heavy
 def test_cli_text_json_and_plot(tmp_path, capsys) -> None:
     generate(tmp_path / "lms", students=60, seed=5)
     png = tmp_path / "hypotheses.png"

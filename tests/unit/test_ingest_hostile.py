@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,8 @@ from streams.ingest import moodle, openedx, xapi
 from streams.ingest.base import KINDS, Mapped
 from streams.ingest.mapping import IdMapping
 from streams.ingest.service import Ingestor, Limits
+
+pytestmark = pytest.mark.heavy
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "lms_formats"
 MAPPING = IdMapping.load(FIXTURES / "mapping.yaml", "Europe/Moscow")

@@ -43,6 +43,7 @@ def _cases() -> list[Any]:
     return cases
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("estimator", "check"), _cases())
 def test_river_check(estimator: base.Estimator, check: Any) -> None:
     check(estimator.clone())

@@ -34,6 +34,7 @@ def test_version_zero_predicts_label_free_priors():
     assert models.predict(keen).model_version == 0
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_learns_and_round_trips(family):
     rng = random.Random(1)

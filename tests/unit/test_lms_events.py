@@ -12,6 +12,8 @@ from streams.lms.events import export_to_events
 from streams.lms.readers import load_export
 from streams.lms.synthetic import generate
 
+pytestmark = pytest.mark.heavy
+
 SEED = Path(__file__).parents[1] / "fixtures" / "seed_sample"
 RANK = {Topic.SCHEDULE: 0, Topic.STUDENTS: 1, Topic.OUTCOMES: 3}
 

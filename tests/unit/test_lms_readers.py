@@ -43,6 +43,7 @@ def seed():
     return load_export(SEED)
 
 
+@pytest.mark.heavy
 def test_every_table_has_the_seed_column_names(seed):
     for file, columns in SEED_COLUMNS.items():
         assert list(seed.table(file).columns) == columns, file
@@ -157,6 +158,7 @@ def test_missing_header_column_is_a_format_error(tmp_path):
         readers.read_file(tmp_path / "users_logs.csv", SPECS["users_logs.csv"])
 
 
+@pytest.mark.heavy
 def test_missing_optional_file_is_an_empty_table(tmp_path):
     for file in ("users.csv", "schedule.csv"):
         shutil.copy(SEED / file, tmp_path / file)

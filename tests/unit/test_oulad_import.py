@@ -54,6 +54,7 @@ def test_identity_and_anchor_rules():
         flow_of("2013X")
 
 
+@pytest.mark.heavy
 def test_every_file_is_written_with_the_seed_headers(export):
     assert sorted(p.name for p in export.iterdir()) == sorted(FILES)
     assert _rows(export / "webinars_logs.csv") == [
@@ -115,6 +116,7 @@ def test_withdrawn_student_22(export):
     assert _of(export / "users_age_timezone.csv", "22") == [["22", "+00:00", "26"]]
 
 
+@pytest.mark.heavy
 def test_schedule_blocks_make_the_oulad_due_dates_the_seed_deadlines(export):
     schedule = [row[2:6] + row[8:] for row in _rows(export / "schedule.csv")[1:]]
     assert schedule == [
@@ -138,6 +140,7 @@ def test_schedule_blocks_make_the_oulad_due_dates_the_seed_deadlines(export):
     assert due == {1752: parse_ts("2013-10-12T00:00:00"), 1753: parse_ts("2013-10-22T00:00:00"), 1754: None}
 
 
+@pytest.mark.heavy
 def test_readers_and_events_accept_the_export(export):
     loaded = load_export(export)
     assert loaded.rejected == []
@@ -153,6 +156,7 @@ def test_readers_and_events_accept_the_export(export):
     assert (outcomes[22]["progress"], outcomes[22]["attestation"]) == (50, None)
 
 
+@pytest.mark.heavy
 def test_same_input_same_bytes_and_gzip_is_the_same_input(export, tmp_path):
     again = tmp_path / "again"
     import_oulad(SAMPLE, again)
@@ -168,6 +172,7 @@ def test_same_input_same_bytes_and_gzip_is_the_same_input(export, tmp_path):
         assert (from_gz / name).read_bytes() == (export / name).read_bytes(), name
 
 
+@pytest.mark.heavy
 def test_a_student_on_two_presentations_gets_a_user_each(tmp_path):
     """The same two students on 2013J and 2014B: the later registration becomes id + 10**7."""
     raw = tmp_path / "raw"
@@ -199,6 +204,7 @@ def test_a_student_on_two_presentations_gets_a_user_each(tmp_path):
         import_oulad(raw, tmp_path / "refused", anchor=date(2013, 10, 1))  # two codes, one anchor
 
 
+@pytest.mark.heavy
 def test_cli_import_oulad(tmp_path, capsys, export):
     out = tmp_path / "cli"
     assert main(["import", "oulad", str(SAMPLE), "--out", str(out), "--anchor", "2013-10-01"]) == 0

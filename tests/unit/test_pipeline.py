@@ -51,6 +51,7 @@ async def test_score_rows_follow_the_newest_status() -> None:
     assert any(a["to_status"] == DOZING for a in sent.on("scorer.alerts"))
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("seed", range(2))
 async def test_a_generated_export_in_any_read_order_gives_the_reference_alerts(tmp_path, seed: int) -> None:
     """Schedules, profiles, outcomes and activity of a generated export, their topic-partitions read

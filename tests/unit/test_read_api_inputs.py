@@ -180,6 +180,7 @@ async def test_status_counts_are_best_effort(caplog: pytest.LogCaptureFixture) -
 # the Faust app: bind address from the settings, none of Faust's own pages
 # --------------------------------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_the_app_binds_the_configured_address_and_serves_no_faust_pages(tmp_path: Any) -> None:
     from streams.worker import build_app
 

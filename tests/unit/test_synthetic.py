@@ -54,6 +54,7 @@ def activity(export, flow_dates):
     return rows.sort_values(["user_id", "created_at"], kind="stable")
 
 
+@pytest.mark.heavy
 def test_files_keep_the_raw_seed_formats(export_dir):
     for file, spec in SPECS.items():
         header = (export_dir / file).read_text(encoding="utf-8").split("\n", 1)[0]
@@ -68,6 +69,7 @@ def test_files_keep_the_raw_seed_formats(export_dir):
     assert "Установлен хештег" in text["users_logs.csv"]
 
 
+@pytest.mark.heavy
 def test_readers_take_everything(export):
     assert export.rejected == []
     assert len(export.users) == STUDENTS
@@ -78,6 +80,7 @@ def test_readers_take_everything(export):
     assert export.activities_guide["obyaz_priznak"].sum() > 0 and export.activities_guide["att_priznak"].sum() > 0
 
 
+@pytest.mark.heavy
 def test_flows_start_weeks_apart_and_lessons_open_weekly(export):
     plan = export.schedule[export.schedule["course_id"] == 3]
     starts = plan.groupby("flows")["date_shown"].min().sort_values()
@@ -87,6 +90,7 @@ def test_flows_start_weeks_apart_and_lessons_open_weekly(export):
     assert (weekly == pd.Timedelta(weeks=1)).all() and len(weekly) >= 9
 
 
+@pytest.mark.heavy
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
     for name, seed in (("a", 9), ("b", 9), ("c", 10)):
         generate(tmp_path / name, students=40, seed=seed, bad_rows=3)
@@ -95,6 +99,7 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
     assert (tmp_path / "a" / "users.csv").read_bytes() != (tmp_path / "c" / "users.csv").read_bytes()
 
 
+@pytest.mark.heavy
 def test_ground_truth_is_consistent(export, truth):
     attestation = pd.to_numeric(truth["attestation"], errors="coerce")
     success = (attestation >= 50) & (truth["final_progress"] >= 50)
@@ -111,6 +116,7 @@ def test_ground_truth_is_consistent(export, truth):
     assert set(users.index[~known]).isdisjoint(set(export.exercise_results["user_id"]))
 
 
+@pytest.mark.heavy
 def test_progress_is_what_the_student_actually_passed(export, truth):
     guide = export.activities_guide
     graded = guide[guide["activity_type"].isin(GRADED)]
@@ -129,6 +135,7 @@ def test_dropouts_do_less_late_in_the_course(activity, truth, flow_dates):
     assert per_user[dropout].mean() < 0.5 * per_user[~dropout].mean()
 
 
+@pytest.mark.heavy
 def test_early_failure_raises_dropout(export, truth, flow_dates):
     results = export.exercise_results
     early = results[results["created_at"] < results["user_id"].map(flow_dates["start"]) + 21 * DAY]
@@ -153,6 +160,7 @@ def test_students_doze_off_and_fall_asleep(activity):
     assert (longest >= 20).sum() >= 5  # asleep 20+ days, and came back
 
 
+@pytest.mark.heavy
 def test_format_tags(export):
     logs = export.users_logs
     assert logs["comment"].str.contains("стали:.*#онлайн").sum() > logs["comment"].str.contains("стали:.*#офлайн").sum()
@@ -166,6 +174,7 @@ def test_format_tags(export):
     assert (pairs["Подключение"] == pairs["Отключение"]).all()
 
 
+@pytest.mark.heavy
 def test_bad_rows_reach_the_dead_letter_path(tmp_path):
     generate(tmp_path, students=40, seed=4, bad_rows=9)
     export = load_export(tmp_path)
@@ -176,6 +185,7 @@ def test_bad_rows_reach_the_dead_letter_path(tmp_path):
     assert {r.reason.split(":")[0] for r in everything} >= {"bad_int", "bad_ts", "field_count", "schema_violation"}
 
 
+@pytest.mark.heavy
 def test_two_thousand_students_generate(tmp_path):
     summary = generate(tmp_path, students=2000, seed=1)
     assert summary.rows["users.csv"] == 2000 and summary.as_dict()["students"] == 2000
