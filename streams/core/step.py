@@ -158,6 +158,10 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     for key in opened:
         _seed(machines[key], doc["facts"], doc["enrolments"][key]["started"], key, plans)
     _attribute(applied, doc["enrolments"], machines, plans, opened, result.counts)
+    if len(machines) > 1:
+        for key, machine in machines.items():
+            if machine.status != FINISHED:
+                _resync(machine, doc["facts"], doc["enrolments"][key]["started"], key, plans)
     outcomes = _assign_outcomes(doc, applied)
     mark = watermarks.get(doc["partition"])
     dues = []
@@ -330,8 +334,29 @@ def _seed(machine: StatusMachine, facts: FeatureState, started: float, key: str,
           plans: dict[str, CourseSchedule | None]) -> None:
     """A new enrolment's machine: its registration, and the student's activity since it started
     that concerns it (activity may arrive before the profile that opens the enrolment)."""
-    machine.add(started)  # the inactivity clock starts at enrolment
-    times: list[float] = [float(ts) for ts in facts["logins"] if ts >= started]
+    for ts in _concerning_times(facts, started, key, plans):
+        machine.add(ts)
+
+
+def _resync(machine: StatusMachine, facts: FeatureState, started: float, key: str,
+            plans: dict[str, CourseSchedule | None]) -> None:
+    """A student with several enrolments: which of them an activity concerns depends on the
+    schedules, which may still be filling in when it arrives (topics are read in any order). So
+    the activity the machine has not yet consumed is re-derived from the facts with the schedules
+    as they are now; by the time the watermark passes an activity, every schedule row before it
+    has been read, so the machine consumes it attributed as a complete schedule would. Activity at
+    or behind the horizon was queued this step (late or exactly at it) and stays."""
+    horizon = machine.horizon
+    kept = [] if horizon is None else [ts for ts in machine.pending if ts <= horizon]
+    fresh = [ts for ts in _concerning_times(facts, started, key, plans) if horizon is None or ts > horizon]
+    machine.pending = sorted(kept + fresh)
+
+
+def _concerning_times(facts: FeatureState, started: float, key: str,
+                      plans: dict[str, CourseSchedule | None]) -> list[float]:
+    """The enrolment's registration and the student's activity since it started that concerns it."""
+    times: list[float] = [started]  # the inactivity clock starts at enrolment
+    times += [float(ts) for ts in facts["logins"] if ts >= started]
     times += [float(f[0]) for facts_ in facts["webinars"].values() for f in facts_ if f[0] >= started]
     for page, views in facts["views"].items():
         record = {"page_type": "занятие" if page[0] == "t" else "активность", "page_id": int(page[1:])}
@@ -345,22 +370,23 @@ def _seed(machine: StatusMachine, facts: FeatureState, started: float, key: str,
                 plans[key], Topic.EXERCISE_RESULTS, record):
             continue
         times += [float(a[0]) for a in attempts if a[0] >= started]
-    for ts in times:
-        machine.add(ts)
+    return times
 
 
 def _assign_outcomes(doc: StudentDoc, applied: Sequence[StudentEvent]) -> dict[str, list[dict[str, Any]]]:
-    """Each new outcome (and each still waiting for an enrolment) to its enrolment: of its course
-    (any, when it names none), the latest one started by its time (or the earliest, for an
-    outcome older than every start). One with no enrolment of its course yet waits in the document."""
+    """Each new outcome (and each still waiting for an enrolment) to its enrolment: the one of its
+    course and flow when it names both; else of its course (any, when it names none), the latest
+    one started by its time (or the earliest, for an outcome older than every start). One with no
+    such enrolment yet waits in the document."""
     enrolments = doc["enrolments"]
     arrived = [(record, ts) for topic, _, _, record, ts in applied if topic is Topic.OUTCOMES]
     out: dict[str, list[dict[str, Any]]] = {}
     waiting = []
     for record, ts in [*doc.get("waiting_outcomes", []), *arrived]:
-        course = record.get("course_id")
+        course, flow = record.get("course_id"), record.get("flow_num")
         candidates = sorted((e["started"], key) for key, e in enrolments.items()
-                            if course is None or e["course_id"] == course)
+                            if (course is None or e["course_id"] == course)
+                            and (flow is None or course is None or e["flow"] == int(flow)))
         if not candidates:
             waiting.append((record, ts))
             continue

@@ -149,10 +149,13 @@ def _raw(frame: pd.DataFrame, line: int) -> str:
 
 
 def _profiles(export: LmsExport) -> tuple[pd.DataFrame, list[RejectedRow]]:
-    """One users.csv row per student with age and time zone; a repeated user id is rejected."""
+    """One users.csv row per enrolment (student, course, flow) with the student's age and time
+    zone; a student may take several courses, or the same course again in a later flow. A
+    repeated enrolment is rejected."""
     users = export.users
-    repeated = users["user_id"].duplicated()
-    rejected = [RejectedRow("users.csv", line, f"duplicate_user: user_id {uid} already listed", _raw(users, line))
+    repeated = users.assign(flow=users["flow_num"].round()).duplicated(["user_id", "course_id", "flow"])
+    rejected = [RejectedRow("users.csv", line, f"duplicate_enrolment: user_id {uid} already listed on this "
+                            "course and flow", _raw(users, line))
                 for line, uid in users.loc[repeated, "user_id"].items()]
     ages = export.users_age_timezone.drop_duplicates("user_id").set_index("user_id")
     users = users[~repeated]
@@ -166,41 +169,69 @@ def _initial_tags(changes: list[tuple[int, int, str, str, str | None]]) -> list[
     return (tags_before(comment) if comment else None) or []
 
 
+def _enrolment_times(export: LmsExport, users: pd.DataFrame, start: pd.Timestamp, flows: pd.DataFrame,
+                     courses: pd.DataFrame) -> pd.Series:
+    """When each enrolment's profile is published: a student's first enrolment when the student
+    first appears (else when its flow starts), a later one when its own flow starts."""
+    flow_start = _flow_date(users, flows, courses, "min").fillna(start)
+    seen = _first_seen(export).reindex(users["user_id"]).set_axis(users.index)
+    earliest = flow_start.groupby(users["user_id"]).rank(method="first").eq(1)
+    return seen.where(earliest).fillna(flow_start)
+
+
 def _students(export: LmsExport, users: pd.DataFrame, start: pd.Timestamp, flows: pd.DataFrame,
               courses: pd.DataFrame) -> tuple[list[_Draft], list[RejectedRow]]:
-    """A profile when the student first appears, then one per tag change."""
+    """Each enrolment's profile when it first appears, then again at each of the student's tag
+    changes from then on (tags belong to the student, so every enrolment hears of them)."""
     rejected: list[RejectedRow] = []
-    seen = _first_seen(export).reindex(users["user_id"]).set_axis(users.index)
-    first = seen.fillna(_flow_date(users, flows, courses, "min")).fillna(start)
+    first = _enrolment_times(export, users, start, flows, courses)
     fields = {"user_id": "user_id", "unti_id": "unti_id", "course_id": "course_id", "flow_num": "flow_num",
               "tg_bot": "tg_bot", "age": "age", "time_zone": "time_zone"}
-    profiles = {record["user_id"]: (line, record) for line, record in _rows(users, fields)}
+    enrolments: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+    for line, record in _rows(users, fields):
+        enrolments.setdefault(record["user_id"], []).append((line, record))
     logs = export.users_logs.sort_values("created_at", kind="stable")
-    by_user: dict[int, list[tuple[int, int, str, str, str | None]]] = {}
+    changes_of: dict[Any, list[tuple[int, int, str, str, str | None]]] = {}
     for line, uid, at, ts, event, comment in zip(logs.index.tolist(), _py(logs["user_id"]), _micros(logs["created_at"]),
                                                   _py(logs["created_at"]), _py(logs["event"]), _py(logs["comment"])):
-        by_user.setdefault(uid, []).append((line, at, ts, event, comment))
-        if uid not in profiles:
+        changes_of.setdefault(uid, []).append((line, at, ts, event, comment))
+        if uid not in enrolments:
             rejected.append(RejectedRow("users_logs.csv", line, f"unknown_user: {uid} is not in users.csv",
                                         _raw(logs, line)))
+    first_at, first_ts = dict(zip(first.index.tolist(), _micros(first))), dict(zip(first.index.tolist(), _py(first)))
     drafts: list[_Draft] = []
-    for at, ts, (uid, (line, profile)) in zip(_micros(first), _py(first), profiles.items()):
-        changes = by_user.get(uid, [])
-        tags = _initial_tags(changes)
-        drafts.append(_Draft(at, Topic.STUDENTS, _student(profile, ts, tags), "users.csv", line))
-        for log_line, log_at, log_ts, event, comment in changes:
-            if event != "tags-changed":
-                rejected.append(RejectedRow("users_logs.csv", log_line, f"unsupported_event: {event}",
-                                            _raw(logs, log_line)))
-                continue
-            try:
-                tags = tags_after(comment or "", tags)
-            except ValueError as exc:
-                rejected.append(RejectedRow("users_logs.csv", log_line, f"unparsed_comment: {exc}",
-                                            _raw(logs, log_line)))
-                continue
-            drafts.append(_Draft(log_at, Topic.STUDENTS, _student(profile, log_ts, tags), "users_logs.csv", log_line))
+    for uid, profiles in enrolments.items():
+        timeline, timeline_rejects = _tag_timeline(changes_of.get(uid, []), logs)
+        rejected.extend(timeline_rejects)
+        for line, profile in profiles:
+            at = first_at[line]
+            tags = next((tags for change_at, _, _, tags in reversed(timeline) if change_at < at),
+                        _initial_tags(changes_of.get(uid, [])))
+            drafts.append(_Draft(at, Topic.STUDENTS, _student(profile, first_ts[line], tags), "users.csv", line))
+            drafts.extend(_Draft(change_at, Topic.STUDENTS, _student(profile, ts, tags), "users_logs.csv", log_line)
+                          for change_at, ts, log_line, tags in timeline if change_at >= at)
     return drafts, rejected
+
+
+def _tag_timeline(changes: list[tuple[int, int, str, str, str | None]], logs: pd.DataFrame
+                  ) -> tuple[list[tuple[int, str, int, list[str]]], list[RejectedRow]]:
+    """(time, ts, source line, tags after it) for each tag change the student's log rows make,
+    and the rows that are not tag changes."""
+    rejected: list[RejectedRow] = []
+    timeline: list[tuple[int, str, int, list[str]]] = []
+    tags = _initial_tags(changes)
+    for log_line, log_at, log_ts, event, comment in changes:
+        if event != "tags-changed":
+            rejected.append(RejectedRow("users_logs.csv", log_line, f"unsupported_event: {event}",
+                                        _raw(logs, log_line)))
+            continue
+        try:
+            tags = tags_after(comment or "", tags)
+        except ValueError as exc:
+            rejected.append(RejectedRow("users_logs.csv", log_line, f"unparsed_comment: {exc}", _raw(logs, log_line)))
+            continue
+        timeline.append((log_at, log_ts, log_line, tags))
+    return timeline, rejected
 
 
 def _student(profile: dict[str, Any], ts: str, tags: list[str]) -> dict[str, Any]:
@@ -214,7 +245,7 @@ def _outcomes(users: pd.DataFrame, end: pd.Timestamp, flows: pd.DataFrame,
     ends (labels arrive late); with no schedule for the course, at the end of the export."""
     ends = _flow_date(users, flows, courses, "max") + COURSE_TAIL
     at = users["m2_attestation_date"].fillna(ends).fillna(end)
-    fields = {"user_id": "user_id", "course_id": "course_id", "progress": "m2_progress",
+    fields = {"user_id": "user_id", "course_id": "course_id", "flow_num": "flow_num", "progress": "m2_progress",
               "attestation": "m2_attestation", "attestation_date": "m2_attestation_date"}
     return _timed(Topic.OUTCOMES, "users.csv", users, at, fields, module=OUTCOME_MODULE)
 

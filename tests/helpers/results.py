@@ -76,10 +76,11 @@ def expected_alert_ids(events, settings) -> set[str]:
     plans = {key: CourseSchedule.from_records(select_flow(rows[course], flow)) if course in rows else None
              for key, (_, course, flow) in started.items()}
     ends: dict[tuple[int, str], float] = {}
-    for record in outcomes:  # to the enrolment of its course latest started by its time
+    for record in outcomes:  # to its course and flow's enrolment, else its course's latest started by its time
         ts = parse_ts(record["ts"])
-        mine = sorted((start, key) for key, (start, course, _) in started.items() if key[0] == record["user_id"]
-                      and (record.get("course_id") is None or course == record["course_id"]))
+        course, flow = record.get("course_id"), record.get("flow_num")
+        mine = sorted((start, key) for key, (start, c, f) in started.items() if key[0] == record["user_id"]
+                      and (course is None or (c == course and (flow is None or f == int(flow)))))
         if mine:
             before = [key for start, key in mine if start <= ts]
             key = before[-1] if before else mine[0][1]

@@ -89,6 +89,21 @@ def test_outcomes_arrive_when_the_module_ends(seed_copy):
     assert outcomes[4000]["attestation"] == 75
 
 
+def test_a_retake_is_an_enrolment_of_its_own_with_its_own_outcome(seed_copy):
+    """Student 982 takes course 3 again in flow 2 (opening on 2024-01-09): a second profile when
+    that flow starts, and an outcome naming its flow."""
+    _append(seed_copy / "schedule.csv", "3,активность,81,8719,slide,0,{},2,2024-01-09 11:00:00")
+    _append(seed_copy / "users.csv", "1051004,982,3,2.00,—,70,80,2024-01-20 10:00:00")
+    events, rejected = export_to_events(load_export(seed_copy))
+    assert [r for r in rejected if r.file == "users.csv"] == []
+    profiles = [(r["flow_num"], r["ts"]) for r in _by_topic(events, Topic.STUDENTS) if r["user_id"] == 982]
+    assert (2, "2024-01-09T11:00:00") in profiles
+    assert {flow for flow, _ in profiles} == {1, 2}
+    outcomes = {r["flow_num"]: (r["ts"], r["attestation"]) for r in _by_topic(events, Topic.OUTCOMES)
+                if r["user_id"] == 982}
+    assert outcomes == {1: ("2023-12-12T11:00:00", None), 2: ("2024-01-20T10:00:00", 80)}
+
+
 def test_event_ids_are_stable_and_distinguish_repeated_rows(seed_copy):
     _append(seed_copy / "authorization.csv", "7722,2022-12-07 19:51:34,Mozilla/5.0 (Window,1872x918")
     first, _ = export_to_events(load_export(seed_copy))
@@ -109,7 +124,7 @@ def test_rows_that_break_the_contract_are_rejected_with_reasons(seed_copy):
     reasons = {(r.file, r.line): r.reason.split(":")[0] for r in rejected}
     assert reasons == {("webinars_logs.csv", 4): "schema_violation", ("exercise_results.csv", 4): "schema_violation",
                        ("users_logs.csv", 3): "unknown_user", ("users_logs.csv", 4): "unsupported_event",
-                       ("users_logs.csv", 5): "unparsed_comment", ("users.csv", 4): "duplicate_user"}
+                       ("users_logs.csv", 5): "unparsed_comment", ("users.csv", 4): "duplicate_enrolment"}
     assert '"Переподключение"' in next(r.raw for r in rejected if r.file == "webinars_logs.csv")
     skipped = [r for r in _by_topic(events, Topic.EXERCISE_RESULTS) if r["ts"] == "2023-12-01T11:00:00"]
     assert [(r["result"], r["success"]) for r in skipped] == [(None, 0)]
