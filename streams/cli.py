@@ -18,9 +18,12 @@ from streams.settings import Settings
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from streams.lms.synthetic import generate
+    from streams.lms.synthetic import Shapes, generate
 
-    summary = generate(Path(args.out), students=args.students, seed=args.seed, bad_rows=args.bad_rows)
+    shapes = Shapes(flows=args.flows, long_course_weeks=args.long_course_weeks, re_enrolled=args.re_enrolled,
+                    second_course=args.second_course)
+    summary = generate(Path(args.out), students=args.students, seed=args.seed, bad_rows=args.bad_rows,
+                       shapes=shapes)
     print(json.dumps(summary.as_dict(), ensure_ascii=False, default=str))
     return 0
 
@@ -146,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--students", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bad-rows", type=int, default=0, help="append this many malformed rows")
+    p.add_argument("--flows", type=int, default=3, help="flows per course, two weeks apart")
+    p.add_argument("--long-course-weeks", type=int, help="the last course runs this many weeks (default 10)")
+    p.add_argument("--re-enrolled", type=float, default=0.0,
+                   help="share of students who take their course again in a later flow")
+    p.add_argument("--second-course", type=float, default=0.0,
+                   help="share of students also enrolled in another course")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("import", help="convert a public dataset into a seed-format LMS export")

@@ -64,10 +64,11 @@ class Sent:
 
 
 async def drive(pipeline: Pipeline, prefix: str, events: list[Event], rng: random.Random, *,
-                redeliver: bool, bad: int = 0) -> None:
+                redeliver: bool, bad: int = 0, largest_chunk: int = 40) -> None:
     """Feed `events` (PARTITIONS partitions, keyed as Kafka's default partitioner would) to the
-    pipeline in random chunks of random topic-partitions; with `redeliver`, some batches are
-    processed twice (a crash before the offset commit); `bad` schema-invalid records are slipped in."""
+    pipeline in random chunks (up to `largest_chunk` records) of random topic-partitions; with
+    `redeliver`, some batches are processed twice (a crash before the offset commit); `bad`
+    schema-invalid records are slipped in."""
     produced = time.time()
     parts: dict[tuple[str, int], list[InputRecord]] = {}
     for topic, record in events:
@@ -86,7 +87,7 @@ async def drive(pipeline: Pipeline, prefix: str, events: list[Event], rng: rando
     positions = {tp: 0 for tp in parts}
     while any(positions[tp] < len(recs) for tp, recs in parts.items()):
         tp = rng.choice([tp for tp, recs in parts.items() if positions[tp] < len(recs)])
-        batch = parts[tp][positions[tp]:positions[tp] + rng.randint(1, 40)]
+        batch = parts[tp][positions[tp]:positions[tp] + rng.randint(1, largest_chunk)]
         positions[tp] += len(batch)
         offsets = {t: (positions[t], len(recs), None) for t, recs in parts.items()}
         counts = {name: PARTITIONS for name, _ in parts}

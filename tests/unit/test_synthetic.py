@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from streams.contract import Topic
 from streams.lms.events import export_to_events
 from streams.lms.readers import SPECS, load_export
-from streams.lms.synthetic import generate
+from streams.lms.synthetic import Shapes, generate
 from streams.lms.synthetic.course import GRADED
 
 STUDENTS = 400
@@ -189,3 +190,31 @@ def test_bad_rows_reach_the_dead_letter_path(tmp_path):
 def test_two_thousand_students_generate(tmp_path):
     summary = generate(tmp_path, students=2000, seed=1)
     assert summary.rows["users.csv"] == 2000 and summary.as_dict()["students"] == 2000
+
+
+@pytest.mark.heavy
+def test_real_shapes_more_flows_a_long_course_retakes_and_two_courses(tmp_path):
+    """Shapes real exports have: 6 flows, a 30-week course, retakes in a later flow of the same
+    course, students on two courses; every row is read and becomes a record, each enrolment a
+    profile of its own, each with its own outcome."""
+    shapes = Shapes(flows=6, long_course_weeks=30, re_enrolled=0.2, second_course=0.1)
+    generate(tmp_path, students=200, seed=4, shapes=shapes)
+    export = load_export(tmp_path)
+    assert export.rejected == []
+    weeks = export.schedule[export.schedule["type"] == "занятие"].groupby(["course_id", "flows"]).size()
+    assert set(weeks.index.get_level_values("flows")) == set(range(1, 7))
+    assert sorted(set(weeks)) == [10, 30]
+    users = export.users.assign(flow=export.users["flow_num"].round().astype(int))
+    per_user = users.groupby("user_id")
+    assert (per_user.size() == 2).sum() > 20
+    retakes = users[per_user["course_id"].transform("nunique").eq(1) & per_user["flow"].transform("size").gt(1)]
+    assert not retakes.empty and (retakes.groupby("user_id")["flow"].nunique() == 2).all()
+    assert (per_user["course_id"].nunique() == 2).sum() > 5
+    events, rejected = export_to_events(export)
+    assert rejected == []
+    profiles = {(r["user_id"], r["course_id"], r["flow_num"]) for t, r in events if t is Topic.STUDENTS}
+    outcomes = [(r["user_id"], r["course_id"], r["flow_num"]) for t, r in events if t is Topic.OUTCOMES]
+    assert len(profiles) == len(users) == len(outcomes) == len(set(outcomes))
+    assert set(outcomes) == profiles
+    truth = pd.read_csv(tmp_path / "ground_truth.csv")
+    assert len(truth) == len(users)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 MODULE = 2
-WEEKS = 10
+WEEKS = 10  # a course's length unless it is the long one (Shapes.long_course_weeks)
 FLOWS = 3
 FIRST_START = datetime(2023, 12, 1, 11, 0)
 FLOW_GAP = timedelta(days=14)
@@ -62,13 +62,17 @@ class Course:
     lessons: tuple[Lesson, ...]
     flow_starts: tuple[datetime, ...]
 
+    @property
+    def weeks(self) -> int:
+        return len(self.lessons)
+
     def shown(self, flow: int, week: int) -> datetime:
         """When a flow (1-based) sees a week's lesson."""
         return self.flow_starts[flow - 1] + timedelta(weeks=week)
 
     def end(self, flow: int) -> datetime:
         """The module is over a week after its last lesson is shown."""
-        return self.shown(flow, WEEKS)
+        return self.shown(flow, self.weeks)
 
     def webinar_id(self, flow: int, week: int) -> int:
         return 13300 + self.course_id * 100 + flow * 20 + week
@@ -98,20 +102,24 @@ def _activities(rng: random.Random, first_id: int, week: int, attestation: bool)
     return out
 
 
-def build_courses(rng: random.Random) -> list[Course]:
+def build_courses(rng: random.Random, flows: int = FLOWS, long_course_weeks: int | None = None) -> list[Course]:
+    """The catalogue; with `long_course_weeks` the last course runs that many weeks (real
+    presentations run 30-40), its themes each spanning a run of weeks."""
     courses = []
     for index, (course_id, name, offset) in enumerate(COURSES):
+        weeks = long_course_weeks if long_course_weeks and index == len(COURSES) - 1 else WEEKS
+        per_theme = max(2, -(-weeks // len(THEMES)))
         lessons = []
         next_activity = 8719 + index * 1000
-        for week in range(WEEKS):
-            attestation = week == WEEKS - 1
-            theme_index = week // 2
-            activities = _activities(rng, next_activity, week, attestation)
+        for week in range(weeks):
+            attestation = week == weeks - 1
+            theme_index, position = divmod(week, per_theme)
+            activities = _activities(rng, next_activity, week * WEEKS // weeks, attestation)
             next_activity += len(activities)
             lessons.append(Lesson(81 + index * 100 + week, "Итоговая аттестация" if attestation else
-                                  f"{LESSONS[week % len(LESSONS)]}. Часть {week % 2 + 1}",
-                                  13 + index * 10 + theme_index, THEMES[theme_index], week % 2 + 1, week,
+                                  f"{LESSONS[week % len(LESSONS)]}. Часть {position + 1}",
+                                  13 + index * 10 + theme_index, THEMES[theme_index], position + 1, week,
                                   int(attestation), tuple(activities)))
         start = FIRST_START + timedelta(days=offset)
-        courses.append(Course(course_id, name, tuple(lessons), tuple(start + k * FLOW_GAP for k in range(FLOWS))))
+        courses.append(Course(course_id, name, tuple(lessons), tuple(start + k * FLOW_GAP for k in range(flows))))
     return courses

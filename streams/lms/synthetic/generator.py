@@ -13,7 +13,7 @@ import io
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,19 @@ SCHOOL_OFFSET = 3  # LMS times are Moscow school time
 
 
 @dataclass(frozen=True)
+class Shapes:
+    """Shapes of real exports that the default generation leaves out, so tests can meet them:
+    more flows (later flows start after earlier ones' outcomes are in), a long course,
+    students who take their course again in a later flow, and students in two courses at once.
+    The defaults generate the same bytes as before these existed."""
+
+    flows: int = FLOWS
+    long_course_weeks: int | None = None  # the last course runs this many weeks instead of 10
+    re_enrolled: float = 0.0  # share of students who take their course again in a later flow
+    second_course: float = 0.0  # share of students also enrolled in another course
+
+
+@dataclass(frozen=True)
 class GenerationSummary:
     out_dir: Path
     students: int
@@ -55,13 +68,13 @@ class GenerationSummary:
         return {**asdict(self), "out_dir": str(self.out_dir), "seconds": round(self.seconds, 2)}
 
 
-def _traits(n: int, seed: int, courses: list[Course]) -> tuple[list[Traits], list[tuple[Any, ...]]]:
+def _traits(n: int, seed: int, courses: list[Course], flows: int) -> tuple[list[Traits], list[tuple[Any, ...]]]:
     """Every student's latent traits and profile, drawn column-wise; also the users_age_timezone rows."""
     g = np.random.default_rng(seed)
     user_ids = g.choice(np.arange(1000, 1000 + max(100_000, 20 * n)), n, replace=False)
     unti_ids = 1_000_000 + g.choice(np.arange(200_000 + 20 * n), n, replace=False)
     course = g.choice(len(courses), n, p=[0.35, 0.25, 0.2, 0.2])
-    flow = g.integers(1, FLOWS + 1, n)
+    flow = g.integers(1, flows + 1, n)
     motivation = g.beta(2.2, 1.8, n)
     skill = g.normal(0, 1, n)
     zones = g.choice(len(TIME_ZONES), n, p=[w for _, w in TIME_ZONES])
@@ -89,6 +102,23 @@ def _traits(n: int, seed: int, courses: list[Course]) -> tuple[list[Traits], lis
     return traits, ages
 
 
+def _more_enrolments(traits: list[Traits], seed: int, courses: list[Course], shapes: Shapes) -> list[Traits]:
+    """Second enrolments of some students: the same course in a later flow (a retake: they come
+    back a little more motivated or not at all different), or another course at the same time."""
+    g = np.random.default_rng([seed, 1])
+    extra = []
+    for t in traits:
+        roll = g.random()
+        if roll < shapes.re_enrolled and t.flow < shapes.flows:
+            flow = int(g.integers(t.flow + 1, shapes.flows + 1))
+            extra.append(replace(t, flow=flow, motivation=min(1.0, t.motivation + g.uniform(0, 0.2)), ghost=False))
+        elif roll < shapes.re_enrolled + shapes.second_course:
+            other = [c for c in courses if c.course_id != t.course.course_id]
+            course = other[int(g.integers(len(other)))]
+            extra.append(replace(t, course=course, flow=int(g.integers(1, shapes.flows + 1))))
+    return extra
+
+
 def _tg_bot(rng: random.Random, motivation: float) -> str:
     """'—' not connected; connected students are a little more motivated; some stopped the bot."""
     roll = rng.random()
@@ -100,7 +130,7 @@ def _tg_bot(rng: random.Random, motivation: float) -> str:
 def _schedule_rows(courses: list[Course]) -> list[tuple[Any, ...]]:
     rows = []
     for course in courses:
-        for flow in range(1, FLOWS + 1):
+        for flow in range(1, len(course.flow_starts) + 1):
             for lesson in course.lessons:
                 shown = epoch(course.shown(flow, lesson.week))
                 rows.append((course.course_id, "занятие", lesson.task_id, lesson.task_id, "", lesson.attestation,
@@ -172,16 +202,19 @@ def _spoil(texts: dict[str, list[str]], count: int, rng: random.Random) -> None:
         lines.insert(rng.randrange(1, len(lines) + 1), _csv_text(spoil(victim)))
 
 
-def generate(out_dir: Path, students: int, seed: int, bad_rows: int = 0) -> GenerationSummary:
+def generate(out_dir: Path, students: int, seed: int, bad_rows: int = 0, shapes: Shapes = Shapes()
+             ) -> GenerationSummary:
     """Write the export and ground_truth.csv into `out_dir`; `bad_rows` malformed rows are mixed
-    in so the dead-letter path can be exercised (none by default)."""
+    in so the dead-letter path can be exercised (none by default); `shapes` adds what real
+    exports have (see Shapes)."""
     began = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    courses = build_courses(rng)
-    traits, ages = _traits(students, seed, courses)
-    horizon = max(epoch(course.end(FLOWS)) for course in courses)  # the export is taken when the last flow ends
+    courses = build_courses(rng, shapes.flows, shapes.long_course_weeks)
+    traits, ages = _traits(students, seed, courses, shapes.flows)
+    traits += _more_enrolments(traits, seed, courses, shapes)
+    horizon = max(epoch(course.end(shapes.flows)) for course in courses)  # taken when the last flow ends
     rows = Rows()
     users, truth = [], []
     for t in traits:

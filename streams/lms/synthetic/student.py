@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from features.eventtime import DAY as _DAY
-from streams.lms.synthetic.course import MODULE, WEBINAR_DAY, WEEKS, Activity, Course, Lesson
+from streams.lms.synthetic.course import MODULE, WEBINAR_DAY, Activity, Course, Lesson
 from streams.lms.tags import OFFLINE_TAG as OFFLINE
 from streams.lms.tags import ONLINE_TAG as ONLINE
 
@@ -118,7 +118,7 @@ class StudentSim:
         self.start = epoch(course.shown(traits.flow, 0))
         self.day0 = self.start - self.start % DAY
         self.end = epoch(course.end(traits.flow))
-        self.shown = [epoch(course.shown(traits.flow, w)) for w in range(WEEKS)]
+        self.shown = [epoch(course.shown(traits.flow, w)) for w in range(course.weeks)]
         self.next_activity = [0] * len(course.lessons)
         self.best: dict[int, int] = {}  # graded activity -> best result
         self.passed: set[int] = set()
@@ -334,7 +334,8 @@ class StudentSim:
             return self._outcome(dropped_at=self.last or enrolled)
         for _ in range(int(rng.random() * 10 * s.motivation)):  # module 1, before this one
             self.login(self.usual_time(self.day0 - rng.randint(8, 49) * DAY))
-        webinar_days = {(self.shown[w] + int(WEBINAR_DAY.total_seconds()) - self.day0) // DAY: w for w in range(WEEKS)}
+        webinar_days = {(shown + int(WEBINAR_DAY.total_seconds()) - self.day0) // DAY: w
+                        for w, shown in enumerate(self.shown)}
         idle_until, dropped_at, resume = -99, None, self.end
         for d in range(-3, (self.end - self.day0) // DAY):
             day = self.day0 + d * DAY
