@@ -47,6 +47,9 @@ PRIOR_FLOOR = 0.05
 ASLEEP_DAYS = DEFAULT_THRESHOLDS.asleep_days
 #: Weight of the newest loss in a WeekBlend member's per-week moving average.
 LOSS_DECAY = 0.02
+#: Examples kept per (target, course week, class) to rehearse: the learner sees the classes
+#: interleaved even when a block of one arrives (bounded: 2 targets x weeks x 2 classes x this).
+REHEARSAL = 16
 #: Sharpness of WeekBlend: weight ~ loss ** -BLEND_POWER (large = nearly "pick the best").
 BLEND_POWER = 8.0
 #: Engagement features the models do not see: a flow number only says which cohort a student
@@ -331,6 +334,13 @@ def _learn_batch(learner: Learner[Y], xs: list[dict[str, float]], ys: list[Y]) -
             learner.learn_one(x, y)
 
 
+def _relearn(learner: ClassifierLike, x: dict[str, float], y: bool) -> None:
+    """Learn an example seen before; a blend's members learn it but its losses do not count it
+    (a loss on a learned example would reward the member that memorises)."""
+    for member in learner.members if isinstance(learner, _WeekBlend) else [learner]:
+        member.learn_one(x, y)
+
+
 # -- model families ----------------------------------------------------------------------------
 
 #: (progress regressor on the residual `final - prior_progress`, dropout classifier, success classifier)
@@ -426,6 +436,8 @@ class ScoringModels:
     n_progress_labels: int = 0
     learners: Learners = field(init=False)
     norms: CohortNorms = field(init=False, default_factory=CohortNorms)  # what reasons compare with
+    #: (target, course week, class) -> the latest examples of that class, for `_rehearse`
+    recent: dict[tuple[str, int, bool], list[dict[str, float]]] = field(init=False, default_factory=dict)
     rolling: dict[str, utils.Rolling[metrics.base.Metric]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -470,10 +482,27 @@ class ScoringModels:
             _learn_batch(regressor, xs, [label.progress - prior_progress(x) for x in xs])
             self.n_progress_labels += len(xs)
         _learn_batch(dropout, xs, [label.dropout] * len(xs))
+        self._rehearse(dropout, "dropout", xs, label.dropout)
         for x in xs:
             self.norms.learn_one(x)
         _learn_batch(success, xs, [label.success] * len(xs))
+        self._rehearse(success, "success", xs, label.success)
         self.n_labels += len(xs)
+
+    def _rehearse(self, learner: ClassifierLike, target: str, xs: list[dict[str, float]], y: bool) -> None:
+        """After each example, one recent example of the other class of the same week: however the
+        labels arrive (real ones come sorted by result), the learner sees the classes interleaved."""
+        buffers = self.recent
+        for x in xs:
+            week = course_week(x)
+            other = buffers.get((target, week, not y))
+            if other:
+                rehearsed = other.pop(0)
+                _relearn(learner, rehearsed, not y)
+                other.append(rehearsed)
+            mine = buffers.setdefault((target, week, y), [])
+            mine.append(x)
+            del mine[:-REHEARSAL]
 
     def metrics(self) -> dict[str, float | None]:
         """Each rolling metric, or None where its window cannot define it: nothing learned yet, or
@@ -496,4 +525,6 @@ class ScoringModels:
             raise TypeError(f"expected {cls.__name__}, got {type(models).__name__}")
         if not hasattr(models, "norms"):  # a version published before reasons: no cohort seen yet
             models.norms = CohortNorms()
+        if not hasattr(models, "recent"):  # published before rehearsal: nothing to rehearse yet
+            models.recent = {}
         return models

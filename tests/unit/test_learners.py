@@ -6,7 +6,7 @@ import random
 import pytest
 
 from online_models.labels import Label, label_from_outcome
-from online_models.learners import FAMILIES, ScoringModels
+from online_models.learners import FAMILIES, REHEARSAL, ScoringModels
 
 
 def _student(rng: random.Random) -> tuple[dict[str, float], Label]:
@@ -62,3 +62,29 @@ def test_rolling_auc_is_undefined_not_zero_while_its_window_holds_one_class():
             models.learn_weeks([x], label)  # only students who stayed: one class
     assert models.metrics()["dropout_auc"] is None
     assert models.metrics()["progress_mae"] is not None and models.metrics()["progress_mae"] >= 0
+
+
+def test_a_block_of_one_class_is_learned_interleaved_with_the_other_from_a_bounded_buffer():
+    """Labels sorted by result (all passers, then all failures): after each failure the dropout
+    and success learners relearn a recent passer of the same week, from at most REHEARSAL kept
+    per (target, week, class); a version published before rehearsal existed loads with none."""
+    rng = random.Random(5)
+    data = sorted((_student(rng) for _ in range(120)), key=lambda pair: pair[1].dropout)
+    models = ScoringModels()
+    seen: list[tuple[dict[str, float], bool]] = []
+    dropout = models.learners[1]
+    members = dropout.members  # the blend's members see every example, rehearsed ones included
+    original = members[1].learn_one
+    members[1].learn_one = lambda x, y: (seen.append((x, bool(y))), original(x, y))[1]
+    for x, label in data:
+        models.learn_weeks([x], label)
+    failures = sum(label.dropout for _, label in data)
+    assert 0 < failures < len(data)
+    block = seen[-2 * failures:]
+    assert [y for _, y in block] == [True, False] * failures  # each failure, then a rehearsed passer
+    assert {x["noise"] for x, y in block if not y} <= {x["noise"] for x, label in data if not label.dropout}
+    assert max(len(kept) for kept in models.recent.values()) == REHEARSAL
+    del members[1].learn_one
+    old = ScoringModels.from_bytes(models.to_bytes())
+    del old.__dict__["recent"]
+    assert ScoringModels.from_bytes(old.to_bytes()).recent == {}
