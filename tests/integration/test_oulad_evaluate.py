@@ -3,6 +3,8 @@ VLE rows), imported, read back and run through the time-ordered model evaluation
 from __future__ import annotations
 
 import math
+import random
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -69,3 +71,37 @@ def test_evaluation_runs_on_bbb(export_dir):
             assert metrics["auc_dropout"] is not None and 0 <= metrics["auc_dropout"] <= 1
             success = metrics["auc_success"]
             assert success is None or (0 <= success <= 1 and not math.isnan(success))
+
+
+async def test_critical_points_are_where_students_stop_not_the_course_end(export_dir):
+    """The real module through the worker's pipeline (in memory, records in random chunks of its
+    partitions): each transition into dozing or asleep is filed at the course week of the
+    student's last activity. Every place lies within the schedule, and the worst week is a
+    mid-course one: lifecycles end at the outcome or the course end, so students going quiet
+    after finishing (passers included) make no critical points there."""
+    from features import ASLEEP, DOZING, CourseSchedule
+    from helpers.pipeline_cases import Sent, drive
+    from online_models.scoring import NoScoring
+    from storage.row_sink import MemoryRowSink
+    from storage.students import InMemoryStudentStore
+    from streams.contract import Topic
+    from streams.pipeline import Pipeline
+    from streams.runtime import pipeline_config
+    from streams.settings import Settings
+    from streams.tools.replay import load_records
+
+    events, _ = load_records(export_dir)
+    schedule = CourseSchedule.from_records([r for t, r in events if t is Topic.SCHEDULE])
+    sink, sent = MemoryRowSink(), Sent()
+    pipeline = Pipeline(pipeline_config(Settings(topic_prefix="t.")), InMemoryStudentStore(), sent.send,
+                        NoScoring(), sink)
+    await drive(pipeline, "t.", events, random.Random(0), redeliver=False, largest_chunk=5000)
+    quiet = [a for a in sink.transitions.values() if a.to_status in (DOZING, ASLEEP)]
+    weeks = Counter(a.position.course_week for a in quiet)
+    assert len(quiet) > 500 and None not in weeks
+    assert max(weeks) <= schedule.weeks
+    worst = weeks.most_common(1)[0][0]
+    assert worst < schedule.weeks - 1, weeks.most_common(5)
+    passers = set(pd.read_csv(export_dir / "ground_truth.csv").query("success == 1")["user_id"])
+    finished = {(a.user_id, a.course_id): a.at for a in sink.transitions.values() if a.to_status == "finished"}
+    assert all(a.at <= finished[(a.user_id, a.course_id)] for a in quiet if a.user_id in passers)
