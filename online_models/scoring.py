@@ -71,9 +71,14 @@ class NoScoring:
 
 
 class OnlineScoring:
+    """`trains`: False in workers when a `scorer train` process does the learning (they then only
+    queue labels and pick up the versions it publishes)."""
+
     def __init__(self, client: redis.Redis, prefix: str, asleep_days: float,
-                 on_publish: Callable[[dict[str, Any]], None] | None = None, publish_every: int = 50) -> None:
+                 on_publish: Callable[[dict[str, Any]], None] | None = None, publish_every: int = 50,
+                 trains: bool = True) -> None:
         self.asleep_days = asleep_days
+        self.trains = trains
         self._redis = client
         self.registry = ModelRegistry(client, prefix=prefix, on_publish=on_publish)
         self.cache = ModelCache(self.registry)
@@ -105,15 +110,21 @@ class OnlineScoring:
         await asyncio.to_thread(self.trainer.enqueue, learner, label)
 
     async def train_pending(self, limit: int = 1000) -> int:
-        return await asyncio.to_thread(self._train_pending, limit)
+        if not self.trains:
+            await asyncio.to_thread(self.cache.refresh)  # the trainer process publishes
+            return 0
+        return await asyncio.to_thread(self.train_once, limit)
 
-    def _train_pending(self, limit: int) -> int:
+    def train_once(self, limit: int) -> int:
+        """Learn up to `limit` queued labels if this process holds the trainer's lock, and publish
+        when due; returns how many enrolments were learned (0 while another process trains)."""
         self.cache.refresh()  # a version another worker's trainer published
         try:
             learned = self.trainer.drain(limit)
         except LockHeldElsewhere:
             return 0
         metrics.LABELS.inc(learned)
+        metrics.LABELS_QUEUED.set(self.trainer.queued())
         version = self.trainer.maybe_publish()
         if version is not None:
             family = self.trainer.models.family

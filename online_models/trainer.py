@@ -107,6 +107,10 @@ class Trainer:
             learned += self.on_label(str(learner), Label(progress, dropout, success))
         return learned
 
+    def queued(self) -> int:
+        """Labels waiting for this trainer: how far learning trails the outcomes."""
+        return max(0, int(self._redis.llen(self._queue_key)) - self._queued_read)
+
     def on_label(self, learner: str, label: Label) -> bool:
         """Learn from every stored course week of `learner` (an enrolment); False if it was already learned."""
         self.ensure_lock()

@@ -77,6 +77,12 @@ def _worker(args: argparse.Namespace) -> int:
         return run_worker(settings, loglevel=args.loglevel)
 
 
+def _train(args: argparse.Namespace) -> int:
+    from streams.trainer_process import main as train
+
+    return train(Settings.from_env())
+
+
 def _migrate(args: argparse.Namespace) -> int:
     from storage.postgres.migrate import upgrade
 
@@ -188,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run a scoring worker (embedded servers for any URL not set)")
     p.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
     p.set_defaults(func=_worker)
+
+    p = sub.add_parser("train", help="learn delayed labels and publish model versions in a process of its own "
+                       "(with SCORER_TRAINER=external in the workers)")
+    p.set_defaults(func=_train)
 
     p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")
     p.set_defaults(func=_migrate)

@@ -30,6 +30,9 @@ EVENT_LOOP_LAG = Histogram(
     "scorer_event_loop_lag_seconds", "How late the event loop woke a probe that slept a quarter second: time it "
     "spent on something else (a long batch, training's share of the interpreter), which every record waits too.",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
+EVENT_LOOP_LAG_MAX = Gauge(
+    "scorer_event_loop_lag_max_seconds", "The longest the event loop kept the probe waiting since the worker "
+    "started.", registry=REGISTRY)
 BATCH_SIZE = Histogram(
     "scorer_batch_size_records", "Records handled per processing batch.",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=REGISTRY)
@@ -78,6 +81,9 @@ MODEL_ROLLING_ERROR = Gauge(
     ["model", "metric"], registry=REGISTRY)
 LABELS = Counter(
     "scorer_labels_total", "Outcome labels learned from.", registry=REGISTRY)
+LABELS_QUEUED = Gauge(
+    "scorer_labels_queued", "Outcome labels waiting for the trainer (set by the process that trains): how far "
+    "learning trails the outcomes.", registry=REGISTRY)
 STORE_LATENCY = Histogram(
     "scorer_store_latency_seconds", "Latency of Redis and Postgres calls.", ["store", "operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=REGISTRY)

@@ -57,6 +57,10 @@ class Settings:
     allowed_lateness_hours: float = _setting(1.0, "how far the event-time watermark trails the newest record")
     score_every_minutes: float = _setting(60.0, "event time between re-scorings of a student (a status change "
                                           "always re-scores)")
+    trainer: str = _setting("inline", "`inline`: one worker (a Redis lock picks it) learns delayed labels on a "
+                            "thread beside its event loop; `external`: workers never train, a `scorer train` "
+                            "process does (the worker's loop then never waits on learning)")
+    trainer_metrics_port: int = _setting(6067, "`scorer train` serves Prometheus `/metrics` here")
     app_id: str = _setting("edu-scorer", "consumer group: workers with the same id share the partitions")
     web_port: int = _setting(6066, "worker HTTP: `/metrics`, `/healthz`, `/readyz`, `/students/{id}`, "
                              "`/courses/{id}/at-risk`")
@@ -83,6 +87,8 @@ class Settings:
             raise ValueError("need 0 <= at_risk_clear <= at_risk_threshold <= 1")
         if self.reason_language not in LANGUAGES:
             raise ValueError(f"reason_language must be one of {', '.join(LANGUAGES)}")
+        if self.trainer not in {"inline", "external"}:
+            raise ValueError("trainer must be 'inline' or 'external'")
         if self.clock not in {"event", "live"}:
             raise ValueError("clock must be 'event' or 'live'")
         if self.partitions < 1:

@@ -15,7 +15,7 @@ from pathlib import Path
 import faust
 from faust.app.base import BootStrategy
 
-from streams.metrics import EVENT_LOOP_LAG
+from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX
 from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.web import register_views
@@ -67,10 +67,15 @@ def build_app(settings: Settings) -> faust.App:
     @app.task  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def probe_event_loop() -> None:
         """`scorer_event_loop_lag_seconds`: how long the loop keeps a sleeping task waiting."""
+        longest = 0.0
         while True:
             began = time.monotonic()
             await asyncio.sleep(LOOP_PROBE_SECONDS)
-            EVENT_LOOP_LAG.observe(max(0.0, time.monotonic() - began - LOOP_PROBE_SECONDS))
+            lag = max(0.0, time.monotonic() - began - LOOP_PROBE_SECONDS)
+            EVENT_LOOP_LAG.observe(lag)
+            if lag > longest:
+                longest = lag
+                EVENT_LOOP_LAG_MAX.set(lag)
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def train() -> None:

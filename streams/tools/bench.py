@@ -49,11 +49,13 @@ from streams.tools.processes import (
     scrape,
     scrape_if_up,
     stop,
+    trainer_process,
     worker_process,
 )
 from streams.tools.replay import load_records, replay
 
 LATENCY = "scorer_processing_latency_seconds"
+LOOP_LAG = "scorer_event_loop_lag_seconds"
 RAW_ROUNDS = 3
 
 
@@ -215,6 +217,7 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
     pipeline_seconds = await _pipeline_seconds(settings, expected)
     await _forget_state(settings)  # the worker must do the same work again, not find it fenced
     worker_seconds, (port,), processes = await asyncio.to_thread(_workers_rate, settings, expected, work)
+    inline_lag = _loop_lag(port)
     try:
         await asyncio.to_thread(_wait_idle, port)  # the backlog's last batches must not count as latency
         before = histogram_buckets(samples(port), LATENCY)
@@ -228,6 +231,7 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
     pair_records = expected + sent  # the latency phase added records
     pair_seconds, _, processes = await asyncio.to_thread(_workers_rate, pair, pair_records, work, 2)
     stop(processes)
+    external_seconds, external_lag = await _external_trainer_run(settings, expected + sent, work)
     delta = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
     return {
         "records": expected,
@@ -243,7 +247,47 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
         "latency_records": sent,
         "latency_p50_s": histogram_quantile(delta, 0.5),
         "latency_p99_s": histogram_quantile(delta, 0.99),
+        "event_loop_lag_inline_trainer": inline_lag,
+        "worker_external_trainer_records_per_s": round((expected + sent) / external_seconds, 1),
+        "event_loop_lag_external_trainer": external_lag,
     }
+
+
+def _loop_lag(port: int) -> dict[str, float | None]:
+    """The worker's event-loop lag so far: p99 (from the histogram) and the longest wait."""
+    found = samples(port)
+    longest = [value for name, _, value in found if name == "scorer_event_loop_lag_max_seconds"]
+    return {"p99_s": histogram_quantile(histogram_buckets(found, LOOP_LAG), 0.99),
+            "max_s": round(longest[0], 4) if longest else None}
+
+
+async def _external_trainer_run(settings: Settings, expected: int, work: Path) -> tuple[float, dict[str, Any]]:
+    """One worker with SCORER_TRAINER=external and a `scorer train` process beside it, from an empty
+    state: its rate, its event-loop lag, and how many labels the trainer process learned meanwhile."""
+    await _forget_state(settings)
+    external = settings.copy(app_id=f"{settings.app_id}-bench-external", trainer="external",
+                             trainer_metrics_port=free_port())
+    trainer = trainer_process(external, work / "bench-trainer.log")
+    try:
+        seconds, (port,), processes = await asyncio.to_thread(_workers_rate, external, expected, work)
+        lag: dict[str, Any] = _loop_lag(port)
+        stop(processes)
+        lag.update(await asyncio.to_thread(_trainer_caught_up, external.trainer_metrics_port))
+    finally:
+        stop([trainer])
+    return seconds, lag
+
+
+def _trainer_caught_up(port: int, timeout: float = 120.0) -> dict[str, Any]:
+    """Seconds until the trainer process has learned every queued label, and how many it learned."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        figures = scrape_if_up(port)
+        if figures.get("scorer_labels_total") and figures.get("scorer_labels_queued") == 0:
+            break
+        time.sleep(0.2)
+    return {"trainer_labels_learned": int(figures.get("scorer_labels_total", 0)),
+            "trainer_caught_up_after_worker_s": round(time.monotonic() - began, 2)}
 
 
 def _model_figures(events: list[Event]) -> dict[str, Any]:

@@ -35,6 +35,16 @@ def worker_process(settings: Settings, web_port: int, log_path: Path) -> subproc
                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
 
+def trainer_process(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """`scorer train` in a child process on these settings (workers beside it: SCORER_TRAINER=external)."""
+    from os import environ
+
+    log = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "train"], env={**environ, **settings.to_env()},
+                            stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+
+
 def stop(processes: list[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
     """SIGTERM each, then SIGKILL what has not exited after `grace` seconds."""
     for process in processes:

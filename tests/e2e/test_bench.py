@@ -24,3 +24,8 @@ def test_bench_prints_the_figures(capsys, monkeypatch, tmp_path, redis_url, post
     # the model scored the export's labelled students with and without reasons
     assert figures["model_students"] > 0 and figures["model_scores_with_reasons_per_s"] > 0
     assert figures["reasons_cost_ratio"] > 1  # reasons ask the model again: never free
+    # a worker beside a `scorer train` process: it read everything, and the trainer learned labels
+    assert figures["worker_external_trainer_records_per_s"] > 0
+    assert figures["event_loop_lag_external_trainer"]["trainer_labels_learned"] > 0
+    for run in ("event_loop_lag_inline_trainer", "event_loop_lag_external_trainer"):
+        assert figures[run]["max_s"] is not None and figures[run]["max_s"] >= 0
