@@ -131,14 +131,10 @@ def _run_jobs(jobs: list[_Job]) -> list[dict[str, list[Any]]]:
 
 
 def dataset_frame(history: History, *, days: int | None = None, workers: int = 1) -> pd.DataFrame:
-    """Every student's daily rows (see the module docstring), ordered by user_id then cur_date;
+    """Every enrolment's daily rows (see the module docstring), ordered by user_id, flow start, cur_date;
     `workers` > 1 computes students in that many processes (the same rows, in the same order)."""
-    jobs: list[_Job] = []
-    for user_id in sorted(history.states):
-        found = history.schedule_of(user_id)
-        if found is not None:
-            key, schedule = found
-            jobs.append((user_id, history.states[user_id], key, schedule, day_ends(schedule, days)))
+    jobs: list[_Job] = [(e.user_id, e.state, e.key, e.schedule, day_ends(e.schedule, days))
+                        for e in history.enrolments() if e.key is not None and e.schedule is not None]
     if workers > 1 and len(jobs) > 1:
         size = max(1, -(-len(jobs) // (4 * workers)))  # a few chunks per worker: even load
         chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]

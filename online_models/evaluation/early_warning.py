@@ -57,9 +57,9 @@ def _warnings(student: Student, run: OnlineRun, on: float, off: float, dozing_da
     """Times of the warnings the worker's rule would raise at the student's week ends."""
     out, in_episode = [], False
     for week in sorted(student.weekly):
-        if (student.user_id, week) not in run.predictions:
+        if (student.id, week) not in run.predictions:
             continue
-        p_dropout = run.predictions[(student.user_id, week)][1]
+        p_dropout = run.predictions[(student.id, week)][1]
         active = student.weekly[week].get("days_inactive", 0.0) < dozing_days
         if in_episode:
             in_episode = active and p_dropout >= off
@@ -81,13 +81,13 @@ def _quiet_at(student: Student) -> float | None:
 def early_warning_quality(students: Sequence[Student], run: OnlineRun, *, on: float, off: float,
                           dozing_days: float = DEFAULT_THRESHOLDS.dozing_days) -> dict[str, Any]:
     """Precision, recall and lead times of the rule at (on, off); see the module docstring."""
-    scored = [s for s in students if any((s.user_id, w) in run.predictions for w in s.weekly)]
-    quiet = {s.user_id: _quiet_at(s) for s in scored}
+    scored = [s for s in students if any((s.id, w) in run.predictions for w in s.weekly)]
+    quiet = {s.id: _quiet_at(s) for s in scored}
     warned = tp = 0
     lead_dozing: list[float] = []
     lead_asleep: list[float] = []
     for s in scored:
-        went = quiet[s.user_id]
+        went = quiet[s.id]
         warnings = _warnings(s, run, on, off, dozing_days)
         if went is not None:
             warnings_before = [t for t in warnings if t < went]

@@ -51,6 +51,10 @@ FOREST_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in EX
 
 @dataclass
 class Student:
+    """One enrolment (a student on several courses or flows is several of these); `id` tells
+    them apart, `user_id` says whose it is."""
+
+    id: int
     user_id: int
     course_id: int
     flow: int | None
@@ -71,8 +75,8 @@ class Student:
 
 
 def _outcomes(students: Iterable[Student]) -> dict[int, tuple[Label, float]]:
-    """(label, label time) of each labelled student: the only students the models learn from."""
-    return {s.user_id: (s.label, s.label_ts) for s in students if s.label is not None and s.label_ts is not None}
+    """(label, label time) by student id, of each labelled one: the only students the models learn from."""
+    return {s.id: (s.label, s.label_ts) for s in students if s.label is not None and s.label_ts is not None}
 
 
 #: Kept for callers of the old name: the schedules now live in history.py with the loader.
@@ -84,12 +88,11 @@ def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRE
     """Every student with a known course schedule, their label and weekly features (weeks 1..weeks
     of their course, as far as its schedule goes)."""
     history = load_history(Path(directory), online_only=online_only)
-    students = []
-    for user_id, state in sorted(history.states.items()):
-        found = history.schedule_of(user_id)
-        if found is None:
+    students: list[Student] = []
+    for enrolment in history.enrolments():
+        if enrolment.key is None or enrolment.schedule is None:
             continue
-        (course_id, flow), schedule = found
+        (course_id, flow), schedule, state = enrolment.key, enrolment.schedule, enrolment.state
         result = outcome(state)
         label = label_ts = None
         if result is not None:
@@ -97,8 +100,8 @@ def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRE
             inactive = compute(state, schedule, label_ts)["days_inactive"]
             label = label_from_outcome(result, inactive, asleep_days)
         end = min(schedule.end + COURSE_GRACE, label_ts if label_ts is not None else float("inf"))
-        quiet = quiet_times(user_id, activity_times(state), schedule.start, end)
-        student = Student(user_id, course_id, flow, schedule, label, label_ts, quiet=quiet)
+        quiet = quiet_times(enrolment.user_id, activity_times(state), schedule.start, end)
+        student = Student(len(students), enrolment.user_id, course_id, flow, schedule, label, label_ts, quiet=quiet)
         for week in range(1, min(weeks, schedule.weeks) + 1):  # the course's own weeks, as the worker keeps
             student.weekly[week] = model_input(compute(state, schedule, student.week_end(week)))
         students.append(student)
@@ -115,7 +118,7 @@ def split_by_flow(students: Sequence[Student], train_share: float = TRAIN_SHARE,
     for s in labelled:
         flows.setdefault((s.course_id, s.flow), []).append(s)
     if len(flows) < 2:
-        ids = sorted(s.user_id for s in labelled)
+        ids = sorted(s.id for s in labelled)
         random.Random(seed).shuffle(ids)
         cut = int(len(ids) * train_share)
         return set(ids[:cut]), set(ids[cut:])
@@ -124,8 +127,8 @@ def split_by_flow(students: Sequence[Student], train_share: float = TRAIN_SHARE,
     for group in order[:-1]:
         if len(train) >= train_share * len(labelled):
             break
-        train.update(s.user_id for s in group)
-    return train, {s.user_id for s in labelled} - train
+        train.update(s.id for s in group)
+    return train, {s.id for s in labelled} - train
 
 
 @dataclass
@@ -142,33 +145,33 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     label cannot have been used for it). A label teaches every snapshot taken before it.
     Students in `warm` are learned up front, before time starts (a model bootstrapped from
     history), so their labels are not replayed."""
-    by_id = {s.user_id: s for s in students}
+    by_id = {s.id: s for s in students}
     outcomes = _outcomes(students)
     models = ScoringModels(family=family, seed=seed)
 
-    def learn(user_id: int) -> None:
-        s = by_id[user_id]
-        models.learn_weeks([s.weekly[w] for w in sorted(s.weekly) if s.open_at(w)], outcomes[user_id][0])
+    def learn(student_id: int) -> None:
+        s = by_id[student_id]
+        models.learn_weeks([s.weekly[w] for w in sorted(s.weekly) if s.open_at(w)], outcomes[student_id][0])
 
-    for user_id in sorted(warm, key=lambda u: (outcomes[u][1], u)):
-        learn(user_id)
+    for student_id in sorted(warm, key=lambda u: (outcomes[u][1], u)):
+        learn(student_id)
     timeline: list[tuple[float, int, int, int]] = []  # (time, 0 snapshot / 1 label, user, week)
     for s in students:
-        timeline += [(s.week_end(w), 0, s.user_id, w) for w in s.weekly if s.open_at(w)]
-        if s.user_id in outcomes and s.user_id not in warm:
-            timeline.append((outcomes[s.user_id][1], 1, s.user_id, 0))
+        timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]
+        if s.id in outcomes and s.id not in warm:
+            timeline.append((outcomes[s.id][1], 1, s.id, 0))
     timeline.sort()
     run = OnlineRun({}, {}, models)
     labels = len(warm)
-    for _, is_label, user_id, week in timeline:
-        s = by_id[user_id]
+    for _, is_label, student_id, week in timeline:
+        s = by_id[student_id]
         if is_label:
-            learn(user_id)
+            learn(student_id)
             labels += 1
         else:
             scores = models.predict(s.weekly[week])
-            run.predictions[(user_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
-            run.labels_seen[(user_id, week)] = labels
+            run.predictions[(student_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
+            run.labels_seen[(student_id, week)] = labels
     return run
 
 
@@ -222,9 +225,9 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
 def _week_rows(students: Sequence[Student], train: set[int], test: set[int], runs: dict[str, OnlineRun],
                weeks: int, seed: int) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """(the per-week rows over all test students, the same rows per course): the seed validates per course."""
-    by_id = {s.user_id: s for s in students}
+    by_id = {s.id: s for s in students}
     label_of = {u: label for u, (label, _) in _outcomes(students).items()}  # train and test are labelled
-    weekly = {s.user_id: s.weekly for s in students}
+    weekly = {s.id: s.weekly for s in students}
     train_labels = {u: label_of[u] for u in train}
     courses = {u: by_id[u].course_id for u in train}
     rows = []
@@ -292,7 +295,7 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
     runs = {"online": run_online(students, family, seed),
             "online_warm": run_online(students, family, seed, warm=frozenset(train))}
     rows, per_course = _week_rows(students, train, test, runs, weeks, seed)
-    flows = sorted({(s.course_id, s.flow) for s in students if s.user_id in test}, key=str)
+    flows = sorted({(s.course_id, s.flow) for s in students if s.id in test}, key=str)
     return {
         "protocol": {
             "split": "test = the later flows (whole flows by start date, until half the students), forest train "

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from features import CourseSchedule, FeatureState, ScheduleKey, fold, profile, schedule_key, select_flow
+from features import CourseSchedule, FeatureState, ScheduleKey, apply, fold, profile, schedule_key, select_flow
+from features.eventtime import parse_ts
 from streams.contract import TOPIC_SCHEMA
 from streams.lms.events import export_to_events
 from streams.lms.readers import load_export
@@ -33,18 +34,82 @@ class Schedules:
         return self._built[key]
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    """One (student, course, flow), as the worker keeps it: the student's facts (features are
+    computed from all of them, against this enrolment's schedule), with this enrolment's own
+    profiles and outcome only. `key`/`schedule` are None when unknown."""
+
+    user_id: int
+    key: ScheduleKey | None
+    schedule: CourseSchedule | None
+    state: FeatureState
+
+
 @dataclass
 class History:
     records: list[tuple[str, dict[str, Any]]]  # (record kind, contract record) in event-time order
     states: dict[int, FeatureState]
     schedules: Schedules
 
-    def schedule_of(self, user_id: int) -> tuple[ScheduleKey, CourseSchedule] | None:
-        """The student's (course, flow) by their newest profile, and its schedule (None if either is unknown)."""
-        known = profile(self.states[user_id], math.inf)
+    def enrolments(self) -> list[Enrolment]:
+        """Every enrolment, by user id then start. A student with one enrolment (or no course known)
+        keeps the whole state; one with several gets a state per enrolment whose profiles are that
+        enrolment's and whose outcome is the one that names its course and flow (without a flow:
+        its course's enrolment latest started by the outcome's time, the worker's rule)."""
+        outcomes: dict[int, list[dict[str, Any]]] = {}
+        for kind, record in self.records:
+            if kind == "outcome":
+                outcomes.setdefault(int(record["user_id"]), []).append(record)
+        found = []
+        for user_id, state in sorted(self.states.items()):
+            starts = _enrolment_starts(state)
+            if len(starts) < 2:
+                found.append(self._enrolment(user_id, state))
+                continue
+            mine: dict[ScheduleKey, list[dict[str, Any]]] = {}
+            for record in outcomes.get(user_id, []):
+                key = _owner(record, starts)
+                if key is not None:
+                    mine.setdefault(key, []).append(record)
+            for key in sorted(starts, key=lambda k: (starts[k], k)):
+                own: FeatureState = {**state, "outcomes": {}, "profiles": {
+                    ts: version for ts, version in state["profiles"].items()
+                    if schedule_key(version[0], version[5]) == key}}
+                for record in mine.get(key, []):
+                    apply(own, "outcome", record)
+                found.append(self._enrolment(user_id, own))
+        return found
+
+    def _enrolment(self, user_id: int, state: FeatureState) -> Enrolment:
+        known = profile(state, math.inf)
         key = None if known is None else schedule_key(known["course_id"], known["flow_num"])
-        schedule = None if key is None else self.schedules.get(key)
-        return None if key is None or schedule is None else (key, schedule)
+        return Enrolment(user_id, key, None if key is None else self.schedules.get(key), state)
+
+
+
+def _enrolment_starts(state: FeatureState) -> dict[ScheduleKey, float]:
+    """Each (course, flow) the student's profiles name, with its earliest profile time."""
+    starts: dict[ScheduleKey, float] = {}
+    for ts, version in state["profiles"].items():
+        key = schedule_key(version[0], version[5])
+        if key is not None:
+            starts[key] = min(starts.get(key, math.inf), float(ts))
+    return starts
+
+
+def _owner(record: dict[str, Any], starts: dict[ScheduleKey, float]) -> ScheduleKey | None:
+    """The enrolment an outcome belongs to (streams.core.step._assign_outcomes' rule)."""
+    course, flow = record.get("course_id"), record.get("flow_num")
+    if course is not None and flow is not None:
+        key = (int(course), int(flow))
+        return key if key in starts else None
+    candidates = sorted((start, key) for key, start in starts.items() if course is None or key[0] == course)
+    if not candidates:
+        return None
+    ts = parse_ts(record["ts"])
+    before = [key for start, key in candidates if start <= ts]
+    return before[-1] if before else candidates[0][1]
 
 
 def load_history(directory: Path, *, online_only: bool = False) -> History:

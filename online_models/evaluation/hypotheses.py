@@ -149,13 +149,12 @@ def measure_students(history: History, week: int, names: Sequence[str],
     rows: list[dict[str, float]] = []
     dropout: list[bool] = []
     success: list[bool] = []
-    for user_id, state in sorted(history.states.items()):
-        found = history.schedule_of(user_id)
+    for enrolment in history.enrolments():
+        user_id, state, schedule = enrolment.user_id, enrolment.state, enrolment.schedule
         result = outcome(state)
-        if found is None:
+        if schedule is None:
             excluded["no_schedule"] += 1
             continue
-        _, schedule = found
         cutoff = schedule.start + week * WEEK - 1
         if result is None:
             excluded["no_outcome"] += 1

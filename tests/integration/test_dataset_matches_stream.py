@@ -97,22 +97,27 @@ async def _discard(topic: str, key: bytes, value: bytes) -> None:
     return None
 
 
+def _enrolments(history):
+    """(user id, (course, flow)) -> the enrolment; user id -> its enrolments."""
+    found = history.enrolments()
+    return {(e.user_id, e.key): e for e in found}, {e.user_id: e for e in found}
+
+
 def test_score_rows_equal_the_dataset_at_the_same_moments(export_dir, stream) -> None:
     sink, _ = stream
     history = load_history(export_dir)
+    enrolment_of, _ = _enrolments(history)
     assert len(sink.rows) > 20 * STUDENTS  # many moments per student ...
     weeks = set()
     for row in sink.rows:
-        key, schedule = history.schedule_of(row.user_id)
-        weeks.add(schedule.week_of(row.updated_at))
+        weeks.add(enrolment_of[(row.user_id, (row.course_id, row.flow_num))].schedule.week_of(row.updated_at))
     assert weeks >= set(range(1, 11))  # ... spread over the whole course
     lit = {name for row in sink.rows for name in FEATURE_COLUMNS if row.features[name]}
     assert lit == set(FEATURE_COLUMNS)  # so every column is compared on real values, not only zeros
     compared = 0
     for row in sink.rows:
-        key, schedule = history.schedule_of(row.user_id)
-        assert (row.course_id, row.flow_num) == key
-        mine = student_rows(row.user_id, history.states[row.user_id], key, schedule, [row.updated_at])
+        enrolment = enrolment_of[(row.user_id, (row.course_id, row.flow_num))]
+        mine = student_rows(row.user_id, enrolment.state, enrolment.key, enrolment.schedule, [row.updated_at])
         for name in FEATURE_COLUMNS:
             assert mine[name][0] == row.features[name], (row.user_id, row.updated_at, name)
         compared += 1
@@ -122,10 +127,11 @@ def test_score_rows_equal_the_dataset_at_the_same_moments(export_dir, stream) ->
 def test_the_trainers_weekly_features_equal_the_dataset(export_dir, stream) -> None:
     _, scoring = stream
     history = load_history(export_dir)
+    _, only = _enrolments(history)
     assert len(scoring.weeks) >= 5 * STUDENTS
     for (user_id, week), features in scoring.weeks.items():
-        key, schedule = history.schedule_of(user_id)
-        mine = student_rows(user_id, history.states[user_id], key, schedule, [schedule.start + week * WEEK])
+        e = only[user_id]
+        mine = student_rows(user_id, e.state, e.key, e.schedule, [e.schedule.start + week * WEEK])
         assert {name: mine[name][0] for name in FEATURE_COLUMNS} == {name: features[name] for name in FEATURE_COLUMNS}
 
 
@@ -133,9 +139,10 @@ def test_the_daily_export_is_those_rows_at_day_ends(export_dir) -> None:
     history = load_history(export_dir)
     frame = dataset_frame(history)
     assert tuple(frame.columns) == SEED_COLUMNS
+    _, only = _enrolments(history)
     for user_id in sorted(history.states)[:5]:
-        key, schedule = history.schedule_of(user_id)
-        mine = student_rows(user_id, history.states[user_id], key, schedule, day_ends(schedule))
+        e = only[user_id]
+        mine = student_rows(user_id, e.state, e.key, e.schedule, day_ends(e.schedule))
         rows = frame[frame["user_id"] == user_id]
         for name in FEATURE_COLUMNS:
             assert rows[name].tolist() == mine[name], (user_id, name)

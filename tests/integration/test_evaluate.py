@@ -30,16 +30,16 @@ def students(export_dir):
 def test_split_keeps_flows_whole_and_tests_on_the_later_ones(students):
     train, test = split_by_flow(students)
     assert train and test and not train & test
-    flow_of = {s.user_id: (s.course_id, s.flow) for s in students}
+    flow_of = {s.id: (s.course_id, s.flow) for s in students}
     assert not {flow_of[u] for u in train} & {flow_of[u] for u in test}
-    start = {s.user_id: s.schedule.start for s in students}
+    start = {s.id: s.schedule.start for s in students}
     assert min(start[u] for u in test) > min(start[u] for u in train)
 
 
 def test_online_model_beats_its_prior_once_labels_have_arrived(students):
     """Prequential, in time order: snapshots scored after >= 100 outcomes had been learned are
     predicted better than by the version-0 prior on the very same snapshots."""
-    by_id = {s.user_id: s for s in students}
+    by_id = {s.id: s for s in students}
     run = run_online(students, family="blend", seed=0)
     late = [(u, w) for (u, w), seen in run.labels_seen.items() if seen >= 100 and by_id[u].label.progress is not None]
     assert len(late) > 100

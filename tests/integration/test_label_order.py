@@ -57,7 +57,7 @@ def quality(request, tmp_path_factory) -> dict[str, dict[int, tuple[float, float
     students = load_students(directory, weeks=10)
     runs = {order: run_online(_reordered(students, order), "blend", 0) for order in ORDERS}
     common = set.intersection(*(set(run.predictions) for run in runs.values()))
-    label = {s.user_id: s.label for s in students if s.label is not None}
+    label = {s.id: s.label for s in students if s.label is not None}
     out: dict[str, dict[int, tuple[float, float]]] = {}
     for order, run in runs.items():
         out[order] = {}
