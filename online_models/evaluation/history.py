@@ -11,6 +11,7 @@ from typing import Any
 from features import CourseSchedule, FeatureState, ScheduleKey, apply, fold, profile, schedule_key, select_flow
 from features.eventtime import parse_ts
 from streams.contract import TOPIC_SCHEMA
+from streams.core.step import outcome_owner
 from streams.lms.events import export_to_events
 from streams.lms.readers import load_export
 
@@ -55,8 +56,7 @@ class History:
     def enrolments(self) -> list[Enrolment]:
         """Every enrolment, by user id then start. A student with one enrolment (or no course known)
         keeps the whole state; one with several gets a state per enrolment whose profiles are that
-        enrolment's and whose outcome is the one that names its course and flow (without a flow:
-        its course's enrolment latest started by the outcome's time, the worker's rule)."""
+        enrolment's and whose outcome is assigned by the worker's rule (streams.core.step.outcome_owner)."""
         outcomes: dict[int, list[dict[str, Any]]] = {}
         for kind, record in self.records:
             if kind == "outcome":
@@ -69,10 +69,10 @@ class History:
                 continue
             mine: dict[ScheduleKey, list[dict[str, Any]]] = {}
             for record in outcomes.get(user_id, []):
-                key = _owner(record, starts)
+                key = outcome_owner(record, parse_ts(record["ts"]), starts)
                 if key is not None:
                     mine.setdefault(key, []).append(record)
-            for key in sorted(starts, key=lambda k: (starts[k], k)):
+            for key in sorted(starts, key=lambda k: (starts[k][0], k)):
                 own: FeatureState = {**state, "outcomes": {}, "profiles": {
                     ts: version for ts, version in state["profiles"].items()
                     if schedule_key(version[0], version[5]) == key}}
@@ -87,29 +87,14 @@ class History:
         return Enrolment(user_id, key, None if key is None else self.schedules.get(key), state)
 
 
-
-def _enrolment_starts(state: FeatureState) -> dict[ScheduleKey, float]:
-    """Each (course, flow) the student's profiles name, with its earliest profile time."""
-    starts: dict[ScheduleKey, float] = {}
+def _enrolment_starts(state: FeatureState) -> dict[ScheduleKey, tuple[float, int | None, int | None]]:
+    """(earliest profile time, course, flow) of each (course, flow) the student's profiles name."""
+    starts: dict[ScheduleKey, tuple[float, int | None, int | None]] = {}
     for ts, version in state["profiles"].items():
         key = schedule_key(version[0], version[5])
         if key is not None:
-            starts[key] = min(starts.get(key, math.inf), float(ts))
+            starts[key] = (min(starts.get(key, (math.inf,))[0], float(ts)), *key)
     return starts
-
-
-def _owner(record: dict[str, Any], starts: dict[ScheduleKey, float]) -> ScheduleKey | None:
-    """The enrolment an outcome belongs to (streams.core.step._assign_outcomes' rule)."""
-    course, flow = record.get("course_id"), record.get("flow_num")
-    if course is not None and flow is not None:
-        key = (int(course), int(flow))
-        return key if key in starts else None
-    candidates = sorted((start, key) for key, start in starts.items() if course is None or key[0] == course)
-    if not candidates:
-        return None
-    ts = parse_ts(record["ts"])
-    before = [key for start, key in candidates if start <= ts]
-    return before[-1] if before else candidates[0][1]
 
 
 def load_history(directory: Path, *, online_only: bool = False) -> History:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, NotRequired, Protocol, TypedDict
+from typing import Any, NamedTuple, NotRequired, Protocol, TypedDict, TypeVar
 
 from features import engagement
 from features.activity_status import (
@@ -374,29 +374,42 @@ def _concerning_times(facts: FeatureState, started: float, key: str,
 
 
 def _assign_outcomes(doc: StudentDoc, applied: Sequence[StudentEvent]) -> dict[str, list[dict[str, Any]]]:
-    """Each new outcome (and each still waiting for an enrolment) to its enrolment: the one of its
-    course and flow when it names both; else of its course (any, when it names none), the latest
-    one started by its time (or the earliest, for an outcome older than every start). One with no
-    such enrolment yet waits in the document."""
+    """Each new outcome (and each still waiting for an enrolment) to its enrolment (`outcome_owner`);
+    one with no such enrolment yet waits in the document."""
     enrolments = doc["enrolments"]
     arrived = [(record, ts) for topic, _, _, record, ts in applied if topic is Topic.OUTCOMES]
     out: dict[str, list[dict[str, Any]]] = {}
     waiting = []
+    starts = {key: (e["started"], e["course_id"], e["flow"]) for key, e in enrolments.items()}
     for record, ts in [*doc.get("waiting_outcomes", []), *arrived]:
-        course, flow = record.get("course_id"), record.get("flow_num")
-        candidates = sorted((e["started"], key) for key, e in enrolments.items()
-                            if (course is None or e["course_id"] == course)
-                            and (flow is None or course is None or e["flow"] == int(flow)))
-        if not candidates:
+        key = outcome_owner(record, ts, starts)
+        if key is None:
             waiting.append((record, ts))
             continue
-        before = [key for started, key in candidates if started <= ts]
-        key = before[-1] if before else candidates[0][1]
         enrolment = enrolments[key]
         enrolment["outcome_ts"] = ts if enrolment["outcome_ts"] is None else min(enrolment["outcome_ts"], ts)
         out.setdefault(key, []).append(record)
     doc["waiting_outcomes"] = waiting[-MAX_WAITING_OUTCOMES:]  # outcomes of courses never enrolled in stay facts
     return out
+
+
+#: How a caller names an enrolment: the worker by its key ("course:flow"), the offline tools by (course, flow).
+EnrolmentId = TypeVar("EnrolmentId", str, tuple[int, int | None])
+
+
+def outcome_owner(record: dict[str, Any], ts: float,
+                  starts: Mapping[EnrolmentId, tuple[float, int | None, int | None]]) -> EnrolmentId | None:
+    """The enrolment an outcome at `ts` belongs to, among (started, course, flow) by enrolment: the
+    one of its course and flow when it names both; else of its course (any, when it names none), the
+    latest one started by its time (or the earliest, for an outcome older than every start); None
+    when no enrolment fits (yet)."""
+    course, flow = record.get("course_id"), record.get("flow_num")
+    candidates = sorted((started, key) for key, (started, c, f) in starts.items()
+                        if (course is None or c == course) and (flow is None or course is None or f == int(flow)))
+    if not candidates:
+        return None
+    before = [key for started, key in candidates if started <= ts]
+    return before[-1] if before else candidates[0][1]
 
 
 def _finished_weeks(enrolment: EnrolmentDoc, facts: FeatureState, schedule: CourseSchedule | None,
