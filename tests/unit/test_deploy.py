@@ -240,9 +240,24 @@ def test_compose_runs_two_workers_in_one_consumer_group() -> None:
     assert len(host_ports) == len(set(host_ports)), f"host ports collide: {host_ports}"
 
 
+def test_compose_trains_in_its_own_process() -> None:
+    """Workers only queue labels; one `scorer train` service learns, on the workers' stores, and is scraped."""
+    svc = services()
+    trainers = [name for name, s in svc.items() if command_of(s)[:1] == ["train"]]
+    assert trainers == ["trainer"]
+    assert {environment(s).get("SCORER_TRAINER") for s in workers().values()} == {"external"}
+    env, worker_env = environment(svc["trainer"]), environment(next(iter(workers().values())))
+    for key in ("SCORER_REDIS_URL", "SCORER_DATABASE_URL", "SCORER_TOPIC_PREFIX"):
+        assert env[key] == worker_env[key], key
+    port = env["SCORER_TRAINER_METRICS_PORT"]
+    assert f"{port}/metrics" in " ".join(svc["trainer"]["healthcheck"]["test"])
+    scraped = (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+    assert f"trainer:{port}" in scraped
+
+
 def test_compose_settings_are_ones_the_scorer_reads() -> None:
     known = settings_env_names()
-    for name in ["migrate", *workers()]:
+    for name in ["migrate", "trainer", *workers()]:
         env = environment(services()[name])
         unknown = {k for k in env if k.startswith("SCORER_")} - known
         assert not unknown, f"{name}: {unknown} are not read by streams/settings.py"
