@@ -43,6 +43,21 @@ _STEP_COUNTERS: dict[str, tuple[Any, tuple[str, ...]]] = {
 }
 #: Tries of a batch's students before giving up (their documents keep changing under this worker).
 _COMMIT_TRIES = 5
+#: A batch's CPU-bound loops (decoding records, stepping students) hand the event loop back this
+#: often, so heartbeats, HTTP, timers and the next fetch are not held up by a 5,000-record batch.
+YIELD_EVERY_SECONDS = 0.02
+
+
+class _Slices:
+    """Yield to the event loop once `YIELD_EVERY_SECONDS` of uninterrupted work has passed."""
+
+    def __init__(self) -> None:
+        self._began = time.monotonic()
+
+    async def tick(self) -> None:
+        if time.monotonic() - self._began >= YIELD_EVERY_SECONDS:
+            await asyncio.sleep(0)
+            self._began = time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -160,7 +175,9 @@ class Pipeline:
         schedule_rows: list[dict[str, Any]] = []
         dead_letters: list[dict[str, Any]] = []
         now = time.time()
+        slices = _Slices()
         for r in records:
+            await slices.tick()
             topic = self._logical.get(r.topic)
             if topic is None:
                 continue
@@ -226,7 +243,9 @@ class Pipeline:
             loaded = await self.store.load(user_ids)
             await self._schedules.prefetch(_courses(loaded, per_student))
             stepped: dict[int, tuple[int, StepResult]] = {}
+            slices = _Slices()
             for user_id in user_ids:
+                await slices.tick()
                 version, raw = loaded[user_id]
                 doc = cast("StudentDoc | None", raw)  # the store keeps the documents `step` returned, as JSON
                 result = step(user_id, doc, per_student.get(user_id, ()), watermarks,

@@ -56,6 +56,11 @@ class _Timed:
             STORE_ERRORS.labels("redis", self.operation).inc()
 
 
+#: Students per Redis round trip in `load` and `commit`: each chunk's (de)serialisation runs between
+#: two awaits, so the event loop is never held for a whole 5,000-student batch.
+CHUNK = 500
+
+
 class RedisStudentStore:
     def __init__(self, client: aioredis.Redis, prefix: str = "") -> None:
         self.redis = client
@@ -78,35 +83,43 @@ class RedisStudentStore:
         return f"{self.prefix}status_counts"
 
     async def load(self, user_ids: Iterable[int]) -> dict[int, tuple[int, dict[str, Any] | None]]:
-        """Version and document of each student (version 0, None for a student never seen)."""
+        """Version and document of each student (version 0, None for a student never seen); in
+        round trips of CHUNK students, so decoding a large batch never holds the event loop long."""
         ids = list(user_ids)
+        loaded: dict[int, tuple[int, dict[str, Any] | None]] = {}
         with _Timed("load"):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for user_id in ids:
-                    pipe.hmget(self._student_key(user_id), "v", "doc")
-                rows = await pipe.execute()
-        return {
-            user_id: (int(version or 0), orjson.loads(doc) if doc else None)
-            for user_id, (version, doc) in zip(ids, rows)
-        }
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for user_id in chunk:
+                        pipe.hmget(self._student_key(user_id), "v", "doc")
+                    rows = await pipe.execute()
+                loaded.update((user_id, (int(version or 0), orjson.loads(doc) if doc else None))
+                              for user_id, (version, doc) in zip(chunk, rows))
+        return loaded
 
     async def commit(self, commits: list[Commit]) -> list[int]:
         """Swap in new documents; returns the students whose version moved under us (to redo)."""
         if not commits:
             return []
+        conflicts: list[int] = []
         with _Timed("commit"):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for c in commits:
-                    await self._commit(
-                        keys=[self._student_key(c.user_id), self._due_key(c.partition), self._status_key],
-                        args=[c.expected_version, c.expected_version + 1,
-                              orjson.dumps(c.doc), c.user_id,
-                              "" if c.due is None else repr(c.due),
-                              *(x for status, change in c.status_delta.items() if change for x in (status, change))],
-                        client=pipe,
-                    )
-                results = await pipe.execute()
-        return [c.user_id for c, ok in zip(commits, results) if not ok]
+            for start in range(0, len(commits), CHUNK):
+                chunk = commits[start:start + CHUNK]
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for c in chunk:
+                        await self._commit(
+                            keys=[self._student_key(c.user_id), self._due_key(c.partition), self._status_key],
+                            args=[c.expected_version, c.expected_version + 1,
+                                  orjson.dumps(c.doc), c.user_id,
+                                  "" if c.due is None else repr(c.due),
+                                  *(x for status, change in c.status_delta.items() if change
+                                    for x in (status, change))],
+                            client=pipe,
+                        )
+                    results = await pipe.execute()
+                conflicts += [c.user_id for c, ok in zip(chunk, results) if not ok]
+        return conflicts
 
     async def due(self, partition: int, until: float, limit: int = 5000) -> list[int]:
         """Students of a partition whose next attention time has come."""

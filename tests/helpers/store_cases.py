@@ -16,6 +16,19 @@ async def test_commit_is_compare_and_set(store: StudentStore) -> None:
     assert await store.status_counts() == {"active": 1}
 
 
+async def test_a_batch_larger_than_a_round_trip_is_loaded_and_committed_whole(store: StudentStore) -> None:
+    """2,345 students (Redis sends them in round trips of 500): every document comes back, and a
+    conflict in any round trip is reported."""
+    students = range(1, 2346)
+    assert await store.commit([Commit(u, 0, 0, {"u": u}, None, {"active": 1}) for u in students]) == []
+    loaded = await store.load(students)
+    assert loaded == {u: (1, {"u": u}) for u in students}
+    stale = {7, 777, 1501, 2345}  # these writers read version 0 again: they lose
+    commits = [Commit(u, 0, 0 if u in stale else 1, {"u": -u}, None) for u in students]
+    assert sorted(await store.commit(commits)) == sorted(stale)
+    assert (await store.load([777, 778])) == {777: (1, {"u": 777}), 778: (2, {"u": -778})}
+
+
 async def test_loaded_documents_are_copies(store: StudentStore) -> None:
     await store.commit([Commit(1, 0, 0, {"a": [1]}, None, {"active": 1})])
     _, doc = (await store.load([1]))[1]
