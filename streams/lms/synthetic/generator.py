@@ -103,8 +103,8 @@ def _traits(n: int, seed: int, courses: list[Course], flows: int) -> tuple[list[
 
 
 def _more_enrolments(traits: list[Traits], seed: int, courses: list[Course], shapes: Shapes) -> list[Traits]:
-    """Second enrolments of some students: the same course in a later flow (a retake: they come
-    back a little more motivated or not at all different), or another course at the same time."""
+    """Second enrolments of some students: the same course again in a later flow (a retake, up to
+    0.2 more motivated and never a ghost), or another course at the same time."""
     g = np.random.default_rng([seed, 1])
     extra = []
     for t in traits:
