@@ -148,9 +148,14 @@ async def check_results(settings, events, dataset: Path, *, ground_truth: bool =
     engine = shared_engine(settings.database_url)
     with engine.connect() as connection:
         current = dict(connection.execute(text("select status, count(*) from students_current group by status")).all())
-        transitions = connection.execute(text("select count(*) from status_transitions")).scalar()
+        stored = {(kind, alert_id) for kind, alert_id in connection.execute(
+            text("select kind, alert_id from status_transitions"))}
     assert current == {s: n for s, n in counts.items() if n}, (current, counts)
-    assert transitions == len({a["alert_id"] for a in alerts})
+    sent = {(a["kind"], a["alert_id"]) for a in alerts}
+    assert {row for row in stored if row[0] != "at_risk"} == {s for s in sent if s[0] != "at_risk"}
+    # an early warning depends on the model version that scored it: one sent just before a crash may
+    # not be raised again when the batch is redone with a newer version, so Postgres may lack it
+    assert {row for row in stored if row[0] == "at_risk"} <= {s for s in sent if s[0] == "at_risk"}
     # and each enrolment's row says what its Redis document says (no row left behind by a crash)
     with engine.connect() as connection:
         rows = {(u, e): st for u, e, st in connection.execute(
