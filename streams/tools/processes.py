@@ -24,25 +24,23 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def worker_process(settings: Settings, web_port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """`scorer worker` in a child process on these settings, its HTTP on `web_port`, output to `log_path`."""
+def _scorer_process(args: list[str], settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """`scorer ARGS` in a child process on these settings, output to `log_path`, dying with its parent."""
     from os import environ
 
-    env = {**environ, **settings.copy(web_port=web_port).to_env()}
-    log = log_path.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT,
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", *args], env={**environ, **settings.to_env()},
+                            stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+
+
+def worker_process(settings: Settings, web_port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """`scorer worker` in a child process on these settings, its HTTP on `web_port`, output to `log_path`."""
+    return _scorer_process(["worker", "--loglevel", "warn"], settings.copy(web_port=web_port), log_path)
 
 
 def trainer_process(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     """`scorer train` in a child process on these settings (workers beside it: SCORER_TRAINER=external)."""
-    from os import environ
-
-    log = log_path.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", "train"], env={**environ, **settings.to_env()},
-                            stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    return _scorer_process(["train"], settings, log_path)
 
 
 def stop(processes: list[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
