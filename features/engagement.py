@@ -55,9 +55,10 @@ from itertools import pairwise
 from math import fsum, sqrt
 from operator import itemgetter
 from statistics import median
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
+from features.compacted import Compacted
 from features.eventtime import DAY, WEEK
 from features.schedule import LESSON, Activity, CourseSchedule, Opened
 from features.state import SKIPPED, FeatureState, profile
@@ -239,12 +240,17 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def compute(state: FeatureState, schedule: CourseSchedule | None, as_of: float) -> dict[str, float]:
-    """Every FEATURE_NAMES value as a float (never NaN); schedule-relative ones are 0 without a schedule."""
-    attempts = _attempts(state, as_of)
+    """Every FEATURE_NAMES value as a float (never NaN); schedule-relative ones are 0 without a schedule.
+    A compacted state (features.compacted) is exact as of its horizon or later: before it, its
+    aggregates count whole."""
+    old = state.get("compacted")
+    attempts = _attempts(state, old, as_of)
     first_views = {key: views[0] for key, views in state["views"].items() if views[0] <= as_of}
+    for key, (first, _) in (old["views"] if old else {}).items():
+        first_views[key] = min(first, first_views.get(key, first))
     out = dict.fromkeys(FEATURE_NAMES, 0.0)
     out.update(_profile(state, as_of))
-    out.update(_logins(state["logins"][: bisect_right(state["logins"], as_of)], as_of))
+    out.update(_logins(state["logins"][: bisect_right(state["logins"], as_of)], old, as_of))
     out.update(_webinars(state, as_of))
     out.update(_exercises(attempts))
     out.update(_rhythm(state, schedule, as_of))
@@ -259,7 +265,7 @@ def compute(state: FeatureState, schedule: CourseSchedule | None, as_of: float) 
             course_week=schedule.week_of(as_of),
         )
         viewed = [(first, row) for key, first in first_views.items() for row in schedule.pages.get(key, ())]
-        out.update(_views(state, plan, viewed, first_views, as_of))
+        out.update(_views(state, old, plan, viewed, first_views, as_of))
         out.update(_scheduled_exercises(attempts, schedule, plan, as_of))
         out.update(_done(viewed, attempts, schedule, as_of, opened))
         out["early_pass_days"] = _early_pass_days(attempts, plan, as_of)
@@ -274,12 +280,20 @@ def _profile(state: FeatureState, as_of: float) -> dict[str, float]:
     return out
 
 
-def _attempts(state: FeatureState, as_of: float) -> dict[int, Attempts]:
+def _attempts(state: FeatureState, old: Compacted | None, as_of: float) -> dict[int, Attempts]:
     out: dict[int, Attempts] = {}
+    compacted = old["attempts"] if old else {}
+    for key, agg in compacted.items():
+        n, best, first_ts, first_result, _, passed, n_success, result_sum, success_sum = agg
+        out[int(key)] = Attempts(n, max(best, 0), first_ts, max(first_result, 0), passed, n_success, result_sum,
+                                 success_sum)
     for key, facts in state["attempts"].items():
         if facts[0][0] > as_of:
             continue
         done = facts if facts[-1][0] <= as_of else facts[: bisect_right(facts, as_of, key=_TS)]
+        if key in compacted:
+            out[int(key)] = _more_attempts(compacted[key], done)
+            continue
         best, passed = SKIPPED, None
         n_success = result_sum = success_sum = 0
         for ts, result, success in done:
@@ -296,15 +310,31 @@ def _attempts(state: FeatureState, as_of: float) -> dict[int, Attempts]:
     return out
 
 
-def _logins(logins: list[int], as_of: float) -> dict[str, float]:
-    days = sorted({ts // int(DAY) for ts in logins})
+def _more_attempts(agg: list[Any], done: list[list[int]]) -> Attempts:
+    """An activity's compacted attempts followed by later ones (all after them in time)."""
+    n, best, first_ts, first_result, _, passed, n_success, result_sum, success_sum = agg
+    for ts, result, success in done:
+        best = max(best, result)
+        score = max(result, 0)
+        result_sum += score
+        if success:
+            n_success += 1
+            success_sum += score
+            passed = ts if passed is None else passed
+    return Attempts(n + len(done), max(best, 0), first_ts, max(first_result, 0), passed, n_success, result_sum,
+                    success_sum)
+
+
+def _logins(logins: list[int], old: Compacted | None, as_of: float) -> dict[str, float]:
+    days = sorted({ts // int(DAY) for ts in logins}.union(old["login_days"] if old else ()))
     today = int(as_of // DAY)
     if days and today > days[-1]:
         days.append(today)  # the gap still open at as_of
     gaps = [b - a for a, b in pairwise(days)]
     mean = sum(gaps) / len(gaps) if gaps else 0.0
     std = sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps)) if gaps else 0.0
-    return {"sum_auth": len(logins), "login_gap_mean_days": mean, "login_gap_std_days": std}
+    return {"sum_auth": len(logins) + (old["logins"] if old else 0), "login_gap_mean_days": mean,
+            "login_gap_std_days": std}
 
 
 def _webinars(state: FeatureState, as_of: float) -> dict[str, float]:
@@ -363,6 +393,13 @@ def _activity_days(state: FeatureState, as_of: float, since: float) -> tuple[int
             days.update(f[0] // day for f in facts[bisect_left(facts, since, 0, end, key=_TS):end])
 
     take(state["logins"])
+    if (old := state.get("compacted")) is not None:
+        first_day = int(since // DAY)
+        for day_key, (first, last) in old["days"].items():
+            if first <= as_of:
+                latest = last if latest is None else max(latest, last)
+                if int(day_key) >= first_day:
+                    days.add(int(day_key))
     for views in state["views"].values():
         take(views)
     for table in (state["attempts"], state["webinars"]):
@@ -385,16 +422,18 @@ def _rhythm(state: FeatureState, schedule: CourseSchedule | None, as_of: float) 
     }
 
 
-def _views(state: FeatureState, plan: _Plan, viewed: list[tuple[int, Activity]], first_views: dict[str, int],
-           as_of: float) -> dict[str, float]:
+def _views(state: FeatureState, old: Compacted | None, plan: _Plan, viewed: list[tuple[int, Activity]],
+           first_views: dict[str, int], as_of: float) -> dict[str, float]:
     """`viewed`: (first view, row) for every row viewed by as_of; `first_views`: page -> first view."""
     views = required = attestation = 0
     for key in first_views:
         counts = plan.page_rows.get(key)
         if counts is None:
             continue
-        times = state["views"][key]
-        n = len(times) if times[-1] <= as_of else bisect_right(times, as_of)
+        times = state["views"].get(key, [])
+        n = len(times) if not times or times[-1] <= as_of else bisect_right(times, as_of)
+        if old is not None and key in old["views"]:
+            n += old["views"][key][1]
         views += n * counts[0]
         required += n * counts[1]
         attestation += n * counts[2]

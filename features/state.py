@@ -15,8 +15,11 @@ multiset and insertion order cannot show through):
                                                            kept hold 6-item lists: the missing
                                                            trailing items read as unknown (None)
     outcomes: {"<module>": [ts, course_id, progress, attestation, attestation_ts]}   late labels
+    compacted: logins, views and attempts older than its horizon, as aggregates (absent until
+               the first `compact`; see features.compacted)
 
-Every fact keeps its time so features can be taken as of any moment. Profile versions are
+Every fact keeps its time so features can be taken as of any moment (any moment at or after
+the compaction horizon, once a state is compacted). Profile versions are
 kept per ts (a snapshot uses the newest one not after it); the outcome is a label, so only
 its newest version per module is kept. Same-ts conflicts are settled by the larger
 canonical JSON, which is an order-free rule.
@@ -24,15 +27,19 @@ canonical JSON, which is an order-free rule.
 from __future__ import annotations
 
 import json
-from bisect import insort
-from typing import Any, TypedDict
+from bisect import bisect_left, insort
+from operator import itemgetter
+from typing import Any, NotRequired, TypedDict
 
-from features.eventtime import parse_ts
+from features import compacted as old_facts
+from features.compacted import Compacted
+from features.eventtime import DAY, parse_ts
 from features.schedule import page_key
 
 SKIPPED = -1
 UNKNOWN = -1
 _CONNECT = "Подключение"
+_TS = itemgetter(0)
 _FORMAT = {"онлайн": 1, "офлайн": 0}
 
 
@@ -45,6 +52,7 @@ class FeatureState(TypedDict):
     webinars: dict[str, list[list[int]]]
     profiles: dict[str, list[Any]]
     outcomes: dict[str, list[Any]]
+    compacted: NotRequired[Compacted]
 
 
 def new_state() -> FeatureState:
@@ -65,17 +73,35 @@ def _keep_larger(table: dict[str, list[Any]], key: str, value: list[Any]) -> Non
         table[key] = value
 
 
+def _before_horizon(state: FeatureState, ts: int) -> Compacted | None:
+    """The aggregates a fact this old merges into (a late record), else None (it stays raw)."""
+    old = state.get("compacted")
+    return old if old is not None and ts < old["horizon"] else None
+
+
 def _authorization(state: FeatureState, r: dict[str, Any]) -> None:
-    insort(state["logins"], _secs(r["ts"]))
+    ts = _secs(r["ts"])
+    if (old := _before_horizon(state, ts)) is not None:
+        old_facts.add_login(old, ts)
+    else:
+        insort(state["logins"], ts)
 
 
 def _page_view(state: FeatureState, r: dict[str, Any]) -> None:
-    insort(state["views"].setdefault(page_key(r["page_type"], r["page_id"]), []), _secs(r["ts"]))
+    ts, page = _secs(r["ts"]), page_key(r["page_type"], r["page_id"])
+    if (old := _before_horizon(state, ts)) is not None:
+        old_facts.add_view(old, page, ts)
+    else:
+        insort(state["views"].setdefault(page, []), ts)
 
 
 def _exercise_result(state: FeatureState, r: dict[str, Any]) -> None:
+    ts, activity = _secs(r["ts"]), str(r["activity_id"])
     result = SKIPPED if r["result"] is None else int(r["result"])
-    insort(state["attempts"].setdefault(str(r["activity_id"]), []), [_secs(r["ts"]), result, int(r["success"])])
+    if (old := _before_horizon(state, ts)) is not None:
+        old_facts.add_attempt(old, activity, ts, result, int(r["success"]))
+    else:
+        insort(state["attempts"].setdefault(activity, []), [ts, result, int(r["success"])])
 
 
 def _webinar_event(state: FeatureState, r: dict[str, Any]) -> None:
@@ -119,9 +145,41 @@ def apply(state: FeatureState, kind: str, record: dict[str, Any]) -> None:
     handler(state, record)
 
 
+def compact(state: FeatureState, horizon: float) -> None:
+    """Fold the logins, views and attempts before `horizon` (floored to a day) into the state's
+    aggregates. The horizon never moves back; features stay exact as of any moment after it."""
+    new = int(horizon // DAY) * int(DAY)
+    old = state.get("compacted")
+    if old is not None and new <= old["horizon"]:
+        return
+    if old is None:
+        old = state["compacted"] = old_facts.new_compacted(new)
+    old["horizon"] = new
+    cut = bisect_left(state["logins"], new)
+    for ts in state["logins"][:cut]:
+        old_facts.add_login(old, ts)
+    del state["logins"][:cut]
+    for page, times in list(state["views"].items()):
+        cut = bisect_left(times, new)
+        for ts in times[:cut]:
+            old_facts.add_view(old, page, ts)
+        del times[:cut]
+        if not times:
+            del state["views"][page]
+    for activity, facts in list(state["attempts"].items()):
+        cut = bisect_left(facts, new, key=_TS)
+        for ts, result, success in facts[:cut]:
+            old_facts.add_attempt(old, activity, ts, result, success)
+        del facts[:cut]
+        if not facts:
+            del state["attempts"][activity]
+
+
 def last_activity(state: FeatureState) -> float | None:
     """Latest time of a login, page view, exercise attempt or webinar event, if any."""
     ends = [state["logins"][-1]] if state["logins"] else []
+    if (old := old_facts.latest(state.get("compacted"))) is not None:
+        ends.append(old)
     ends += [views[-1] for views in state["views"].values()]
     ends += [facts[-1][0] for table in (state["attempts"], state["webinars"]) for facts in table.values()]
     return float(max(ends)) if ends else None

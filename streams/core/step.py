@@ -16,7 +16,9 @@ In order:
 3. re-score an enrolment when something changed or `score_every` of event time passed, and hand
    the trainer each finished course week's features;
 4. build the alerts (critical points) and the score rows, and say when the student next needs
-   a look (`next_due`), so inactivity is found without scanning students.
+   a look (`next_due`), so inactivity is found without scanning students;
+5. compact the facts no later step will read one by one (`_compaction_horizon`), so a student's
+   document and the cost of their next event stay flat however long their history.
 """
 from __future__ import annotations
 
@@ -38,10 +40,11 @@ from features.activity_status import (
     Thresholds,
     Transition,
 )
+from features.compacted import day_bounds
 from features.eventtime import DAY, WEEK, parse_ts
 from features.hypotheses import Language, describe
 from features.schedule import CourseSchedule, ScheduleKey, page_key
-from features.state import FeatureState, apply, new_state, profile
+from features.state import FeatureState, apply, compact, new_state, profile
 from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
 
@@ -65,7 +68,9 @@ class StudentDoc(TypedDict):
     """One student's stored document (a JSON object in the student store)."""
 
     offsets: dict[str, int]  # "topic:partition" -> highest applied offset: the Kafka redelivery fence
-    seen: list[str]  # event_key of every applied record that carried an LMS event id
+    #: event_key -> event time (int seconds) of each applied record that carried an LMS event id
+    #: and is newer than the compaction horizon (a list of keys in documents stored before)
+    seen: dict[str, int] | list[str]
     facts: FeatureState
     partition: int | None  # where the student's records are (their watermark)
     enrolments: dict[str, EnrolmentDoc]  # by enrolment_key
@@ -80,7 +85,7 @@ MAX_WAITING_OUTCOMES = 8
 
 
 def new_doc() -> StudentDoc:
-    return {"offsets": {}, "seen": [], "facts": new_state(), "partition": None, "enrolments": {},
+    return {"offsets": {}, "seen": {}, "facts": new_state(), "partition": None, "enrolments": {},
             "waiting_outcomes": []}
 
 
@@ -178,7 +183,41 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
         enrolment["machine"] = machine.to_json()
         dues.append(_next_due(machine, schedule, enrolment, config.thresholds))
     result.next_due = min((d for d in dues if d is not None), default=None)
+    horizon = _compaction_horizon(doc["enrolments"], machines, plans, mark)
+    compacted = doc["facts"].get("compacted")
+    if horizon is not None and (compacted is None or horizon >= compacted["horizon"] + COMPACT_EVERY):
+        compact(doc["facts"], horizon)
+        _forget_event_ids(doc, doc["facts"]["compacted"]["horizon"])
     return result
+
+
+#: Facts are compacted a week at a time: often enough to keep the raw part to a few weeks of
+#: activity, rarely enough that compacting is a small share of a student's steps.
+COMPACT_EVERY = WEEK
+#: How far behind the watermark facts stay raw (for a late record, a snapshot a little behind).
+KEEP_RAW = 2 * WEEK
+
+
+def _compaction_horizon(enrolments: dict[str, EnrolmentDoc], machines: dict[str, StatusMachine],
+                        plans: dict[str, CourseSchedule | None], mark: float | None) -> float | None:
+    """The moment before which no later step reads a fact one by one, if compacting now is worth
+    it: every features-as-of still to come (a score at the watermark or at a lifecycle's end, a
+    course week's end not yet handed to the trainer) and every activity a status machine may
+    still re-derive (`_resync`) lie after it. None: keep everything raw (no watermark yet, an
+    enrolment without its schedule or status, or less than COMPACT_EVERY gained)."""
+    if mark is None or not enrolments:
+        return None
+    bounds = [mark - KEEP_RAW]
+    for key, enrolment in enrolments.items():
+        machine, schedule = machines[key], plans[key]
+        if machine.status == FINISHED:
+            continue
+        if schedule is None or machine.horizon is None:
+            return None
+        bounds += [machine.horizon, schedule.start + (enrolment["weeks_kept"] + 1) * WEEK]
+        if machine.end is not None:
+            bounds.append(machine.end)
+    return min(bounds)
 
 
 def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine,
@@ -246,7 +285,7 @@ def _apply(doc: StudentDoc, events: Sequence[StudentEvent], counts: Counter[tupl
     applied is new: the partition's log was reset (topic recreated, broker data lost), and it
     is applied and counted as `behind_fence`. Without an event id, the offset fence decides."""
     applied = []
-    seen = set(doc["seen"])
+    seen = _seen(doc)
     for event in events:
         topic, partition, offset, record, _ = event
         fence_key = f"{topic.value}:{partition}"
@@ -261,14 +300,30 @@ def _apply(doc: StudentDoc, events: Sequence[StudentEvent], counts: Counter[tupl
                 continue
             counts["behind_fence", topic.value] += 1
         if key is not None:
-            seen.add(key)
-            doc["seen"].append(key)
+            seen[key] = int(event.ts)
         doc["offsets"][fence_key] = max(fence, offset)
         doc["partition"] = partition
         apply(doc["facts"], TOPIC_SCHEMA[topic], record)
         applied.append(event)
         counts["applied", topic.value] += 1
     return applied
+
+
+def _seen(doc: StudentDoc) -> dict[str, int]:
+    """The document's event ids as key -> event time; a list stored before the times were kept
+    reads as time 0, so those keys go at the next compaction."""
+    seen = doc["seen"]
+    if isinstance(seen, list):
+        seen = doc["seen"] = dict.fromkeys(seen, 0)
+    return seen
+
+
+def _forget_event_ids(doc: StudentDoc, horizon: float) -> None:
+    """Event ids of facts now compacted are dropped, so the document does not grow with every
+    record ever applied. A copy of such an old record re-sent by the LMS (another offset) is
+    then applied again; Kafka redeliveries stay stopped by the offset fence."""
+    seen = _seen(doc)
+    doc["seen"] = {key: ts for key, ts in seen.items() if ts >= horizon}
 
 
 def _open_enrolments(doc: StudentDoc, applied: Iterable[StudentEvent]) -> list[str]:
@@ -356,6 +411,10 @@ def _concerning_times(facts: FeatureState, started: float, key: str,
                       plans: dict[str, CourseSchedule | None]) -> list[float]:
     """The enrolment's registration and the student's activity since it started that concerns it."""
     times: list[float] = [started]  # the inactivity clock starts at enrolment
+    # compacted days give their first and last activity, which is what the machine's gaps read;
+    # they are attributed to every enrolment (only a new enrolment that started before the
+    # compaction horizon reads them: `_resync` re-derives activity after the machine's horizon)
+    times += [float(ts) for day in day_bounds(facts.get("compacted")) for ts in day if ts >= started]
     times += [float(ts) for ts in facts["logins"] if ts >= started]
     times += [float(f[0]) for facts_ in facts["webinars"].values() for f in facts_ if f[0] >= started]
     for page, views in facts["views"].items():

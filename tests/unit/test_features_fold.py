@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from features import FEATURE_NAMES, CourseSchedule, apply, canonical, compute, fold, new_state, parse_ts
+from features import FEATURE_NAMES, CourseSchedule, apply, canonical, compute, fold, last_activity, new_state, parse_ts
+from features.state import compact
 
 START = datetime(2023, 12, 4, 10, 0)
 TYPES = ("slide", "exercise", "CodeExercise", "interactive")
@@ -159,3 +160,80 @@ def test_snapshots_are_exact_as_of() -> None:
 def test_fold_skips_schedule_records() -> None:
     mixed = [("schedule_activity", r) for r in schedule_records()] + EVENTS
     assert canon(fold(mixed)) == canon(REFERENCE)
+
+
+# --- compaction: old facts as aggregates (features.compacted) ---------------------------------
+
+HORIZONS = [parse_ts(iso(START + timedelta(days=d))) for d in (-2, 5, 12, 26, 40, 61, 75)]
+
+
+def compacted(state: dict, horizon: float) -> dict:
+    copy = json.loads(json.dumps(state))
+    compact(copy, horizon)
+    return copy
+
+
+@pytest.mark.heavy
+def test_compacted_states_give_the_same_features_as_of_any_moment_after_the_horizon() -> None:
+    """Exact equality, every feature, with and without a schedule, on both sides of day boundaries."""
+    checked = 0
+    for horizon in HORIZONS:
+        for user_id, state in REFERENCE.items():
+            small = compacted(state, horizon)
+            for as_of in (a for a in SNAPSHOTS if a >= horizon):
+                assert compute(small, SCHEDULE, as_of) == compute(state, SCHEDULE, as_of), (user_id, horizon, as_of)
+                assert compute(small, None, as_of) == compute(state, None, as_of), (user_id, horizon, as_of)
+                checked += 1
+    assert checked > 300
+
+
+def busy_student(facts: int) -> dict:
+    """`facts` logins, views and attempts over 70 days, 40 pages and 30 activities."""
+    rng = random.Random(facts)
+    state = new_state()
+    for _ in range(facts):
+        record = {"user_id": 1, "ts": iso(START + timedelta(seconds=rng.randrange(70 * 86_400)))}
+        kind = rng.choice(("authorization", "page_view", "exercise_result"))
+        if kind == "page_view":
+            record.update(page_type="активность", page_id=1000 + rng.randrange(40))
+        elif kind == "exercise_result":
+            record.update(module=2, activity_id=1000 + rng.randrange(30), result=rng.randrange(101), success=1)
+        apply(state, kind, record)
+    return state
+
+
+def test_compaction_bounds_the_state_whatever_the_history() -> None:
+    """Ten times the facts on the same days, pages and activities: ten times the raw state, the
+    same compacted one (to a few digits per count), and the same latest activity."""
+    horizon = parse_ts(iso(START + timedelta(days=71)))
+    short, long = busy_student(1_000), busy_student(10_000)
+    assert len(canonical(long)) > 8 * len(canonical(short))
+    small_short, small_long = compacted(short, horizon), compacted(long, horizon)
+    assert len(canonical(small_long)) < 1.2 * len(canonical(small_short))
+    assert last_activity(small_long) == last_activity(long)
+    assert small_long["compacted"]["horizon"] % 86_400 == 0  # floored to a day
+    assert compute(small_long, None, horizon) == compute(long, None, horizon)
+
+
+@pytest.mark.heavy
+def test_any_order_across_compaction_points_folds_to_the_same_state() -> None:
+    """Events in random orders, the state compacted at random moments (the horizon only moving
+    forward) and late facts merging below it: always the state of the fold compacted once."""
+    final = HORIZONS[-2]
+    reference = {u: canonical(compacted(s, final)) for u, s in REFERENCE.items()}
+    rng = random.Random(77)
+    for _ in range(40):
+        events = rng.sample(EVENTS, len(EVENTS))
+        points = sorted(rng.sample(range(len(events)), 4))
+        horizons = sorted(rng.choice(HORIZONS[:-2]) for _ in points)
+        states: dict[int, dict] = {}
+        for i, (kind, record) in enumerate(events):
+            apply(states.setdefault(record["user_id"], new_state()), kind, record)
+            if i in points:
+                horizon = horizons[points.index(i)]
+                for state in states.values():
+                    compact(state, horizon)
+                states = {u: json.loads(json.dumps(s)) for u, s in states.items()}  # stored between batches
+        for state in states.values():
+            compact(state, final)
+        assert {u: canonical(s) for u, s in states.items()} == reference

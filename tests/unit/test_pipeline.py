@@ -83,3 +83,28 @@ async def test_a_generated_export_in_any_read_order_gives_the_reference_alerts(t
     if shapes:  # several enrolments of one student each got their own lifecycle to its end
         finished = Counter(a["user_id"] for a in sent.on("scorer.alerts") if a["to_status"] == "finished")
         assert max(finished.values()) >= 2
+    await assert_compacted_facts_give_the_folds_features(store, events, settings)
+
+
+async def assert_compacted_facts_give_the_folds_features(store: InMemoryStudentStore, events: list,
+                                                         settings: Any) -> None:
+    """The stored documents were compacted as the watermark moved on, and every enrolment's
+    features as of the final watermark are exactly those of the pure fold of all its records."""
+    from features import CourseSchedule, compute, fold, parse_ts, select_flow
+    from streams.contract.topics import TOPIC_SCHEMA, Topic
+
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for topic, record in events:
+        if topic is Topic.SCHEDULE:
+            rows.setdefault(record["course_id"], []).append(record)
+    states = fold((TOPIC_SCHEMA[t], r) for t, r in events if t is not Topic.SCHEDULE)
+    mark = max(parse_ts(r["ts"]) for t, r in events if t is not Topic.SCHEDULE) - settings.allowed_lateness_seconds
+    loaded = await store.load(states)
+    docs = {user: doc for user, (_, doc) in loaded.items() if doc is not None}
+    assert sum("compacted" in doc["facts"] for doc in docs.values()) > len(docs) / 2
+    for user, doc in docs.items():
+        if "compacted" in doc["facts"]:  # event ids are kept only for the facts still raw
+            assert all(ts >= doc["facts"]["compacted"]["horizon"] for ts in doc["seen"].values())
+        for enrolment in doc["enrolments"].values():
+            plan = CourseSchedule.from_records(select_flow(rows[enrolment["course_id"]], enrolment["flow"]))
+            assert compute(doc["facts"], plan, mark) == compute(states[user], plan, mark), user

@@ -1,6 +1,7 @@
 """The per-student step in memory: what one student's events and the watermark imply, per enrolment."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FINISHED, WEEK, CourseSchedule, format_ts
@@ -291,3 +292,34 @@ def test_an_early_warning_once_per_episode_while_still_active() -> None:
     assert cleared.alerts == [] and cleared.doc["enrolments"][KEY]["at_risk_since"] is None
     renewed = run(cleared.doc, [login(3, START + 4 * DAY)], START + 4 * DAY, risky)
     assert [a.kind for a in renewed.alerts] == ["at_risk"] and renewed.alerts[0].alert_id != warning.alert_id
+
+
+def _busy_days(first_day: int, days: int, per_day: int, offset: int) -> list[StudentEvent]:
+    """`per_day` logins with LMS event ids on each of `days` days, from course day `first_day`."""
+    return [_login_with_id(offset + d * per_day + k, START + (first_day + d) * DAY + k * 60, f"id-{first_day + d}-{k}")
+            for d in range(days) for k in range(per_day)]
+
+
+def test_a_long_busy_history_leaves_a_document_of_flat_size() -> None:
+    """Day after day of activity: old facts and their event ids are compacted as the watermark
+    moves on, so the document after 10 weeks is about the size it had after 4, with the
+    features of every fact; a copy of a recent record is still recognised by its id."""
+    doc = run(None, [enrol()], START).doc
+    sizes, offset = {}, 1
+    for week in range(10):
+        events = _busy_days(7 * week, 7, 30, offset)
+        offset += len(events)
+        doc = run(doc, events, START + (week + 1) * WEEK).doc
+        sizes[week + 1] = len(json.dumps(doc))
+    assert doc["facts"]["compacted"]["logins"] + len(doc["facts"]["logins"]) == 10 * 7 * 30
+    assert sizes[10] < 1.3 * sizes[4] and sizes[10] < sizes[1] * 3
+    copy = _login_with_id(offset, START + 69 * DAY + 60, "id-69-1")
+    result = run(doc, [copy], START + 10 * WEEK)
+    assert result.counts[("duplicate_event_id", Topic.AUTHORIZATIONS.value)] == 1
+
+
+def test_event_ids_stored_as_a_list_before_are_still_recognised() -> None:
+    doc = run(None, [enrol(), _login_with_id(1, START + DAY, "lms-7")], START + DAY).doc
+    doc["seen"] = list(doc["seen"])  # as documents were stored before event times were kept
+    result = run(doc, [_login_with_id(2, START + DAY, "lms-7")], START + 2 * DAY)
+    assert result.counts[("duplicate_event_id", Topic.AUTHORIZATIONS.value)] == 1
