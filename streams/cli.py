@@ -134,6 +134,11 @@ def _hypotheses(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.scale:
+        from streams.tools.bench_scale import run as scale
+
+        print(json.dumps(scale(), indent=None if args.json else 2))
+        return 0
     from streams.tools.bench import run
 
     return run(events=args.events, as_json=args.json)
@@ -248,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="throughput and latency of the full pipeline vs a raw consumer (JSON)")
     p.add_argument("--events", type=int, default=50_000)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--scale", action="store_true", help="instead: per-event cost and Redis bytes per student at "
+                   "100 / 1k / 10k facts of history and 1k / 10k / 100k students, with and without compaction")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("faust-probe", help="internal: the bench's counting Faust agent, run as its child process")

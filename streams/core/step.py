@@ -68,9 +68,10 @@ class StudentDoc(TypedDict):
     """One student's stored document (a JSON object in the student store)."""
 
     offsets: dict[str, int]  # "topic:partition" -> highest applied offset: the Kafka redelivery fence
-    #: event_key -> event time (int seconds) of each applied record that carried an LMS event id
-    #: and is newer than the compaction horizon (a list of keys in documents stored before)
-    seen: dict[str, int] | list[str]
+    #: the event_key of each applied record that carried an LMS event id, by its event-time day
+    #: ("<day>" -> the keys concatenated), for the facts after the compaction horizon (documents
+    #: stored before kept every key in a list)
+    seen: dict[str, str] | list[str]
     facts: FeatureState
     partition: int | None  # where the student's records are (their watermark)
     enrolments: dict[str, EnrolmentDoc]  # by enrolment_key
@@ -119,6 +120,10 @@ class StepConfig:
     at_risk_off: float = 0.45  # and a new one only after it fell below this (hysteresis) or went quiet
     online_only: bool = True  # alert only students the seed's online filter keeps (the others are kept)
     language: Language = "ru"  # of the reasons' sentences
+    #: Facts are compacted a week at a time: often enough to keep the raw part to a few weeks of
+    #: activity, rarely enough that compacting is a small share of a student's steps. None: never
+    #: (the document keeps every fact; `scorer bench --scale` measures the difference).
+    compact_every: float | None = WEEK
 
 
 @dataclass(frozen=True)
@@ -184,27 +189,23 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
         dues.append(_next_due(machine, schedule, enrolment, config.thresholds))
     result.next_due = min((d for d in dues if d is not None), default=None)
     horizon = _compaction_horizon(doc["enrolments"], machines, plans, mark)
-    compacted = doc["facts"].get("compacted")
-    if horizon is not None and (compacted is None or horizon >= compacted["horizon"] + COMPACT_EVERY):
+    compacted, every = doc["facts"].get("compacted"), config.compact_every
+    if horizon is not None and every is not None and (compacted is None or horizon >= compacted["horizon"] + every):
         compact(doc["facts"], horizon)
         _forget_event_ids(doc, doc["facts"]["compacted"]["horizon"])
     return result
 
 
-#: Facts are compacted a week at a time: often enough to keep the raw part to a few weeks of
-#: activity, rarely enough that compacting is a small share of a student's steps.
-COMPACT_EVERY = WEEK
 #: How far behind the watermark facts stay raw (for a late record, a snapshot a little behind).
 KEEP_RAW = 2 * WEEK
 
 
 def _compaction_horizon(enrolments: dict[str, EnrolmentDoc], machines: dict[str, StatusMachine],
                         plans: dict[str, CourseSchedule | None], mark: float | None) -> float | None:
-    """The moment before which no later step reads a fact one by one, if compacting now is worth
-    it: every features-as-of still to come (a score at the watermark or at a lifecycle's end, a
-    course week's end not yet handed to the trainer) and every activity a status machine may
-    still re-derive (`_resync`) lie after it. None: keep everything raw (no watermark yet, an
-    enrolment without its schedule or status, or less than COMPACT_EVERY gained)."""
+    """The moment before which no later step reads a fact one by one: every features-as-of still
+    to come (a score at the watermark or at a lifecycle's end, a course week's end not yet handed
+    to the trainer) and every activity a status machine may still re-derive (`_resync`) lie after
+    it. None: keep everything raw (no watermark yet, an enrolment without its schedule or status)."""
     if mark is None or not enrolments:
         return None
     bounds = [mark - KEEP_RAW]
@@ -270,10 +271,16 @@ def _labels(user_id: int, key: str, outcomes: list[dict[str, Any]], machine: Sta
     return labels
 
 
+#: An event key's length: 8 bytes of BLAKE2b in hex.
+EVENT_KEY_CHARS = 16
+
+
 def event_key(record: dict[str, Any]) -> str | None:
     """A short, fixed-size name for the record's LMS event id (None without one)."""
     event_id = record.get("event_id")
-    return None if event_id is None else hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
+    if event_id is None:
+        return None
+    return hashlib.blake2b(event_id.encode(), digest_size=EVENT_KEY_CHARS // 2).hexdigest()
 
 
 def _apply(doc: StudentDoc, events: Sequence[StudentEvent], counts: Counter[tuple[str, str]]) -> list[StudentEvent]:
@@ -285,13 +292,14 @@ def _apply(doc: StudentDoc, events: Sequence[StudentEvent], counts: Counter[tupl
     applied is new: the partition's log was reset (topic recreated, broker data lost), and it
     is applied and counted as `behind_fence`. Without an event id, the offset fence decides."""
     applied = []
-    seen = _seen(doc)
+    seen = _seen_by_day(doc)
     for event in events:
         topic, partition, offset, record, _ = event
         fence_key = f"{topic.value}:{partition}"
         fence = doc["offsets"].get(fence_key, -1)
         key = event_key(record)
-        if key is not None and key in seen:
+        day = str(int(event.ts // DAY))
+        if key is not None and (holds_key(seen.get(day, ""), key) or holds_key(seen.get(LEGACY_DAY, ""), key)):
             counts["duplicate_event_id" if offset > fence else "duplicate_offset", topic.value] += 1
             continue
         if offset <= fence:
@@ -300,7 +308,7 @@ def _apply(doc: StudentDoc, events: Sequence[StudentEvent], counts: Counter[tupl
                 continue
             counts["behind_fence", topic.value] += 1
         if key is not None:
-            seen[key] = int(event.ts)
+            seen[day] = seen.get(day, "") + key
         doc["offsets"][fence_key] = max(fence, offset)
         doc["partition"] = partition
         apply(doc["facts"], TOPIC_SCHEMA[topic], record)
@@ -309,21 +317,34 @@ def _apply(doc: StudentDoc, events: Sequence[StudentEvent], counts: Counter[tupl
     return applied
 
 
-def _seen(doc: StudentDoc) -> dict[str, int]:
-    """The document's event ids as key -> event time; a list stored before the times were kept
-    reads as time 0, so those keys go at the next compaction."""
+#: Where the keys of a document stored before days were kept go: looked up for every record,
+#: dropped at the next compaction.
+LEGACY_DAY = "0"
+
+
+def _seen_by_day(doc: StudentDoc) -> dict[str, str]:
+    """The document's event keys by event-time day (a copy of a record has its time, so it is
+    looked up under its own day only: no set of every key is built per step)."""
     seen = doc["seen"]
     if isinstance(seen, list):
-        seen = doc["seen"] = dict.fromkeys(seen, 0)
+        seen = doc["seen"] = {LEGACY_DAY: "".join(seen)} if seen else {}
     return seen
 
 
+def holds_key(keys: str, key: str) -> bool:
+    """Is `key` one of the fixed-width keys concatenated in `keys`?"""
+    at = keys.find(key)
+    while at != -1 and at % EVENT_KEY_CHARS:
+        at = keys.find(key, at + 1)
+    return at != -1
+
+
 def _forget_event_ids(doc: StudentDoc, horizon: float) -> None:
-    """Event ids of facts now compacted are dropped, so the document does not grow with every
+    """Event keys of facts now compacted are dropped, so the document does not grow with every
     record ever applied. A copy of such an old record re-sent by the LMS (another offset) is
     then applied again; Kafka redeliveries stay stopped by the offset fence."""
-    seen = _seen(doc)
-    doc["seen"] = {key: ts for key, ts in seen.items() if ts >= horizon}
+    first = horizon // DAY
+    doc["seen"] = {day: keys for day, keys in _seen_by_day(doc).items() if int(day) >= first}
 
 
 def _open_enrolments(doc: StudentDoc, applied: Iterable[StudentEvent]) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from features import DEFAULT_THRESHOLDS, DOZING
+from features import DAY, DEFAULT_THRESHOLDS, DOZING
 from helpers.pipeline_cases import ENROLMENT, LATENESS, Sent, assert_equals_fold_and_reference, drive, history
 from helpers.results import expected_alert_ids
 from online_models.scoring import NoScoring
@@ -104,7 +104,7 @@ async def assert_compacted_facts_give_the_folds_features(store: InMemoryStudentS
     assert sum("compacted" in doc["facts"] for doc in docs.values()) > len(docs) / 2
     for user, doc in docs.items():
         if "compacted" in doc["facts"]:  # event ids are kept only for the facts still raw
-            assert all(ts >= doc["facts"]["compacted"]["horizon"] for ts in doc["seen"].values())
+            assert all(int(day) * DAY >= doc["facts"]["compacted"]["horizon"] for day in doc["seen"])
         for enrolment in doc["enrolments"].values():
             plan = CourseSchedule.from_records(select_flow(rows[enrolment["course_id"]], enrolment["flow"]))
             assert compute(doc["facts"], plan, mark) == compute(states[user], plan, mark), user

@@ -7,7 +7,7 @@ from typing import Any
 from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FINISHED, WEEK, CourseSchedule, format_ts
 from features.hypotheses import Factor, describe
 from streams.contract import Scores, Topic
-from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
+from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, event_key, holds_key, step
 
 START = 1_701_424_800.0  # 2023-12-01T10:00, the course start
 CONFIG = StepConfig(DEFAULT_THRESHOLDS, score_every=3600.0, grace=7 * DAY)
@@ -320,6 +320,14 @@ def test_a_long_busy_history_leaves_a_document_of_flat_size() -> None:
 
 def test_event_ids_stored_as_a_list_before_are_still_recognised() -> None:
     doc = run(None, [enrol(), _login_with_id(1, START + DAY, "lms-7")], START + DAY).doc
-    doc["seen"] = list(doc["seen"])  # as documents were stored before event times were kept
+    doc["seen"] = [event_key({"event_id": "lms-7"})]  # as documents were stored before days were kept
     result = run(doc, [_login_with_id(2, START + DAY, "lms-7")], START + 2 * DAY)
     assert result.counts[("duplicate_event_id", Topic.AUTHORIZATIONS.value)] == 1
+
+
+def test_an_event_key_is_found_only_at_a_key_boundary() -> None:
+    first, second = "0123456789abcdef", "fedcba9876543210"
+    keys = first + second
+    assert holds_key(keys, first) and holds_key(keys, second)
+    assert not holds_key(keys, "89abcdeffedcba98")  # spans the two keys: not a key of its own
+    assert not holds_key("", first)
