@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, NotRequired, Protocol, TypedDict, TypeVar
 
 from features import engagement
@@ -42,6 +42,7 @@ from features.eventtime import DAY, WEEK, parse_ts
 from features.hypotheses import Language, describe
 from features.schedule import CourseSchedule, ScheduleKey, page_key
 from features.state import FeatureState, apply, new_state, profile
+from streams.contract.holdout import held_out
 from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
 
@@ -114,6 +115,8 @@ class StepConfig:
     at_risk_off: float = 0.45  # and a new one only after it fell below this (hysteresis) or went quiet
     online_only: bool = True  # alert only students the seed's online filter keeps (the others are kept)
     language: Language = "ru"  # of the reasons' sentences
+    holdout_share: float = 0.0  # this share of enrolments get their alerts marked held out (streams.contract.holdout)
+    holdout_salt: str = ""
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,9 @@ def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: St
     warning = _early_warning(user_id, key, enrolment, machine, schedule, scores, facts, as_of, config)
     if warning is not None:
         alerts.append(warning)
-    result.alerts += [a for a in alerts if not config.online_only or _online(facts, a.at)]
+    holdout = held_out(user_id, key, config.holdout_share, config.holdout_salt)
+    result.alerts += [replace(a, holdout=True) if holdout else a
+                      for a in alerts if not config.online_only or _online(facts, a.at)]
     if machine.status != NEW and (rescore or transitions):
         result.score_rows.append(_score_row(user_id, key, enrolment, machine, scores, features, as_of,
                                              config.language))
