@@ -173,6 +173,8 @@ def _held_out_share(records: list[TransitionRecord]) -> float | None:
 
 def format_table(result: dict[str, Any]) -> str:
     """The report as a fixed-width table, one line per kind."""
+    if not result["transitions"]:
+        return f"no alerts recorded yet ({result['source']})"
     head = ("kind", "outcome", "notified", "held out", "difference", "95% CI", "verdict")
     lines = [head]
     for kind, row in result["kinds"].items():

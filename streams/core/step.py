@@ -15,7 +15,8 @@ In order:
    the end of its lifecycle (the outcome, or the flow's schedule end plus `grace`);
 3. re-score an enrolment when something changed or `score_every` of event time passed, and hand
    the trainer each finished course week's features;
-4. build the alerts (critical points) and the score rows, and say when the student next needs
+4. build the alerts (critical points; those of an enrolment in the notification holdout marked
+   so, streams.contract.holdout) and the score rows, and say when the student next needs
    a look (`next_due`), so inactivity is found without scanning students.
 """
 from __future__ import annotations

@@ -80,3 +80,4 @@ def test_a_verdict_only_when_the_interval_excludes_zero() -> None:
     assert result["held_out_share"] == pytest.approx(100 / 201, abs=1e-4)
     table = format_table(result)
     assert "60/100 60.0%" in table and "+30.0 pp" in table and "notifications help" in table
+    assert format_table(report([], source="status_transitions")) == "no alerts recorded yet (status_transitions)"

@@ -25,10 +25,11 @@ STUDENTS, SEED, SHARE, SALT = 200, 5, 0.5, "a"
 
 
 def test_a_planted_effect_is_found_for_dozing_alerts(tmp_path, capsys) -> None:
-    shapes = Shapes(notification_effect=0.8, holdout_share=SHARE, holdout_salt=SALT)
-    generate(tmp_path, STUDENTS, SEED, shapes=shapes)
-    assert main(["uplift", "--from-export", str(tmp_path), "--holdout-share", str(SHARE), "--holdout-salt", SALT,
-                 "--json"]) == 0
+    holdout = ["--holdout-share", str(SHARE), "--holdout-salt", SALT]
+    assert main(["generate", "--out", str(tmp_path), "--students", str(STUDENTS), "--seed", str(SEED),
+                 "--notification-effect", "0.8", *holdout]) == 0
+    capsys.readouterr()
+    assert main(["uplift", "--from-export", str(tmp_path), *holdout, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     dozing = result["kinds"]["dozing"]
     assert dozing["notified"]["n"] > 50 and dozing["held_out"]["n"] > 50
