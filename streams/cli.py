@@ -21,7 +21,8 @@ def _generate(args: argparse.Namespace) -> int:
     from streams.lms.synthetic import Shapes, generate
 
     shapes = Shapes(flows=args.flows, long_course_weeks=args.long_course_weeks, re_enrolled=args.re_enrolled,
-                    second_course=args.second_course)
+                    second_course=args.second_course, notification_effect=args.notification_effect,
+                    holdout_share=args.holdout_share, holdout_salt=args.holdout_salt)
     summary = generate(Path(args.out), students=args.students, seed=args.seed, bad_rows=args.bad_rows,
                        shapes=shapes)
     print(json.dumps(summary.as_dict(), ensure_ascii=False, default=str))
@@ -119,6 +120,21 @@ def _evaluate(args: argparse.Namespace) -> int:
                plot=Path(args.plot) if args.plot else None, as_json=args.json, **options)
 
 
+def _uplift(args: argparse.Namespace) -> int:
+    from online_models.evaluation.uplift_sources import run
+
+    settings = Settings.from_env()
+    if args.from_export is None:
+        if not settings.database_url:
+            print("uplift needs SCORER_DATABASE_URL (or --from-export DIR)", file=sys.stderr)
+            return 2
+        return run(database_url=settings.database_url, course_id=args.course, days=args.days, as_json=args.json)
+    changes = {name: value for name, value in (("holdout_share", args.holdout_share),
+                                               ("holdout_salt", args.holdout_salt)) if value is not None}
+    return run(export=Path(args.from_export), settings=settings.copy(**changes), course_id=args.course,
+               days=args.days, as_json=args.json)
+
+
 def _dataset(args: argparse.Namespace) -> int:
     from online_models.evaluation.dataset import run
 
@@ -166,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of students who take their course again in a later flow")
     p.add_argument("--second-course", type=float, default=0.0,
                    help="share of students also enrolled in another course")
+    p.add_argument("--notification-effect", type=float, default=0.0,
+                   help="chance that a notified student who went quiet for a week comes back within days "
+                        "(planted for `scorer uplift`; held-out students never get it)")
+    p.add_argument("--holdout-share", type=float, default=0.0, help="share of enrolments held out (as the worker's)")
+    p.add_argument("--holdout-salt", default="", help="salt of the holdout draw (as the worker's)")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("import", help="convert a public dataset into a seed-format LMS export")
@@ -230,6 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", default=DEFAULT_FAMILY, choices=sorted(FAMILIES))
     p.add_argument("--train-share", type=float, help="share of labelled students the forest trains on (default 0.5)")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("uplift", help="did the notifications work? return rates of notified vs held-out "
+                       "students per alert kind, with 95%% intervals of the difference")
+    p.add_argument("--course", type=int)
+    p.add_argument("--days", type=float, default=7.0, help="window after the alert (default 7)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--from-export", metavar="DIR", help="score this LMS export in memory instead of reading "
+                   "Postgres (no model: no at_risk alerts)")
+    p.add_argument("--holdout-share", type=float, help="with --from-export (default SCORER_HOLDOUT_SHARE)")
+    p.add_argument("--holdout-salt", help="with --from-export (default SCORER_HOLDOUT_SALT)")
+    p.set_defaults(func=_uplift)
 
     p = sub.add_parser("dataset", help="the school's daily 39-column time series, one row per student per day "
                        "(CSV or Parquet by the file's extension)")

@@ -50,6 +50,10 @@ class Settings:
                                         "alert (kind `at_risk`)")
     at_risk_clear: float = _setting(0.45, "a new early warning needs P(dropout) to have fallen below this first "
                                     "(or the student to have gone dozing)")
+    holdout_share: float = _setting(0.0, "share of enrolments whose alerts are recorded with `holdout: true` and "
+                                    "not delivered, to measure the notifications' effect (`scorer uplift`); "
+                                    "drawn per student and enrolment from a hash, so it is stable; 0: none")
+    holdout_salt: str = _setting("", "salt of that draw: change it to hold out other students")
     reason_language: str = _setting("ru", "language of the reasons' sentences in alerts, snapshots and the read "
                                     "API: `ru` (the school's) or `en`")
     clock: str = _setting("event", "`event`: time moves only with events (replays); `live`: quiet partitions "
@@ -85,6 +89,8 @@ class Settings:
             raise ValueError("alerted_students must be 'online' or 'all'")
         if not 0 <= self.at_risk_clear <= self.at_risk_threshold <= 1:
             raise ValueError("need 0 <= at_risk_clear <= at_risk_threshold <= 1")
+        if not 0 <= self.holdout_share <= 1:
+            raise ValueError("need 0 <= holdout_share <= 1")
         if self.reason_language not in LANGUAGES:
             raise ValueError(f"reason_language must be one of {', '.join(LANGUAGES)}")
         if self.trainer not in {"inline", "external"}:

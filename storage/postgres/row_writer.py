@@ -89,6 +89,7 @@ class RowWriter:
             _check_status(row["to_status"], STATUSES)
             row["enrolment"] = row["enrolment"] or ""
             row["kind"] = row["kind"] or "status_change"
+            row["held_out"] = bool(row["held_out"])
             self._transitions[row["alert_id"]] = row
 
     def add_model_version(self, row: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ def transition_columns(alert: Alert) -> dict[str, Any]:
         "progress_pred": alert.scores.progress, "p_dropout": alert.scores.p_dropout,
         "p_success": alert.scores.p_success, "model_version": alert.scores.model_version,
         "reasons": list(alert.reasons), "factors": alert.scores.factors_json(alert.language),
+        "held_out": alert.holdout,
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ColumnClause,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    false,
     func,
     literal_column,
 )
@@ -134,6 +136,8 @@ class StatusTransition(Base):
     model_version: Mapped[int | None] = mapped_column(Integer)
     reasons: Mapped[list[str] | None]
     factors: Mapped[list[dict[str, Any]] | None]
+    #: the enrolment is in the notification holdout: recorded, not delivered (`scorer uplift` compares)
+    held_out: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class ModelVersion(Base):

@@ -66,7 +66,8 @@ def enrolment_key(course_id: int | None, flow: int | None) -> str:
 
 
 #: Version of the alert record: 1 had no kind, flow, course position, scored_at or recipient; 2 had
-#: no factors; the later fields are additive (an older reader ignores them).
+#: no factors; the later fields are additive (an older reader ignores them): `holdout` (the
+#: enrolment is in the notification holdout: record, do not deliver) came without a bump.
 ALERT_SCHEMA_VERSION = 3
 
 
@@ -98,6 +99,7 @@ class Alert:
     time_zone: str | None = None  # the student's, to send at a decent local hour
     tg_bot: int | None = None  # Telegram bot: 0 not connected, 1 connected, 2 stopped (which channel reaches them)
     language: Language = "ru"  # of the reasons' and factors' sentences
+    holdout: bool = False  # the enrolment is held out of notifications (streams.contract.holdout): do not deliver
 
     def to_message(self) -> dict[str, Any]:
         """The `alert` record the notification service reads."""
@@ -114,6 +116,7 @@ class Alert:
             "position": self.position.to_json(),
             "scored_at": None if self.scored_at is None else format_ts(self.scored_at),
             "recipient": {"time_zone": self.time_zone, "tg_bot": self.tg_bot},
+            "holdout": self.holdout,
         }
 
 

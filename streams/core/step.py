@@ -15,7 +15,8 @@ In order:
    the end of its lifecycle (the outcome, or the flow's schedule end plus `grace`);
 3. re-score an enrolment when something changed or `score_every` of event time passed, and hand
    the trainer each finished course week's features;
-4. build the alerts (critical points) and the score rows, and say when the student next needs
+4. build the alerts (critical points; those of an enrolment in the notification holdout marked
+   so, streams.contract.holdout) and the score rows, and say when the student next needs
    a look (`next_due`), so inactivity is found without scanning students;
 5. compact the facts no later step will read one by one (`_compaction_horizon`), so a student's
    document and the cost of their next event stay flat however long their history.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, NotRequired, Protocol, TypedDict, TypeVar
 
 from features import engagement
@@ -45,6 +46,7 @@ from features.eventtime import DAY, WEEK, parse_ts
 from features.hypotheses import Language, describe
 from features.schedule import CourseSchedule, ScheduleKey, page_key
 from features.state import FeatureState, apply, compact, new_state, profile
+from streams.contract.holdout import held_out
 from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
 
@@ -120,6 +122,8 @@ class StepConfig:
     at_risk_off: float = 0.45  # and a new one only after it fell below this (hysteresis) or went quiet
     online_only: bool = True  # alert only students the seed's online filter keeps (the others are kept)
     language: Language = "ru"  # of the reasons' sentences
+    holdout_share: float = 0.0  # this share of enrolments get their alerts marked held out (streams.contract.holdout)
+    holdout_salt: str = ""
     #: Facts are compacted a week at a time: often enough to keep the raw part to a few weeks of
     #: activity, rarely enough that compacting is a small share of a student's steps. None: never
     #: (the document keeps every fact; `scorer bench --scale` measures the difference).
@@ -256,7 +260,9 @@ def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: St
     warning = _early_warning(user_id, key, enrolment, machine, schedule, scores, facts, as_of, config)
     if warning is not None:
         alerts.append(warning)
-    result.alerts += [a for a in alerts if not config.online_only or _online(facts, a.at)]
+    holdout = held_out(user_id, key, config.holdout_share, config.holdout_salt)
+    result.alerts += [replace(a, holdout=True) if holdout else a
+                      for a in alerts if not config.online_only or _online(facts, a.at)]
     if machine.status != NEW and (rescore or transitions):
         result.score_rows.append(_score_row(user_id, key, enrolment, machine, scores, features, as_of,
                                              config.language))

@@ -54,7 +54,7 @@ def test_upgrade_creates_tables_and_view(empty_url: str) -> None:
     tables, views, head = _schema(empty_url)
     assert tables == TABLES
     assert views == {"course_critical_points"}
-    assert head == "0003"
+    assert head == "0004"
 
 
 def test_rows_from_before_enrolments_survive_the_upgrade(empty_url: str) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from streams.contract.holdout import held_out
+from streams.contract.outputs import enrolment_key
 from streams.lms.readers import SPECS
 from streams.lms.synthetic.course import FLOWS, MODULE, Course, build_courses
 from streams.lms.synthetic.student import Outcome, Rows, StudentSim, Traits, epoch
@@ -53,6 +55,16 @@ class Shapes:
     long_course_weeks: int | None = None  # the last course runs this many weeks instead of 10
     re_enrolled: float = 0.0  # share of students who take their course again in a later flow
     second_course: float = 0.0  # share of students also enrolled in another course
+    notification_effect: float = 0.0  # chance a dozing alert brings a notified student back (student.py)
+    holdout_share: float = 0.0  # enrolments held out of notifications, drawn as the worker draws them
+    holdout_salt: str = ""
+
+    def nudge(self, t: Traits) -> float:
+        """The notification effect on this enrolment: none for a held-out one."""
+        enrolment = enrolment_key(t.course.course_id, t.flow)
+        if held_out(t.user_id, enrolment, self.holdout_share, self.holdout_salt):
+            return 0.0
+        return self.notification_effect
 
 
 @dataclass(frozen=True)
@@ -218,7 +230,7 @@ def generate(out_dir: Path, students: int, seed: int, bad_rows: int = 0, shapes:
     rows = Rows()
     users, truth = [], []
     for t in traits:
-        outcome = StudentSim(t, rng, rows, horizon).run()
+        outcome = StudentSim(t, rng, rows, horizon, shapes.nudge(t)).run()
         users.append(_users_row(rng, t, outcome))
         truth.append(_truth_row(t, outcome))
     tables = {  # file: (rows, time columns and their layout, in time order)

@@ -21,6 +21,10 @@ hypotheses` has known answers to find on generated data:
    opens) costs engagement (DEADLINE_HIT);
 4. early success: a failed attempt costs much more engagement in the first three weeks
    (EARLY_HIT) and early failures raise the hazard (EARLY_FAILURE_HAZARD).
+Planted effect of the notifications (off by default, for `scorer uplift`): the worker alerts a
+student a week after their last activity (dozing); one who is notified (`nudge` > 0: online and
+not in the holdout) comes back within NUDGE_DAYS with probability `nudge`, once per quiet spell,
+even one who had decided to leave for good.
 Planted nulls: age and time zone drive nothing (nothing here reads them), so they must not
 separate the outcomes.
 
@@ -49,6 +53,8 @@ EARLY_HIT, LATE_HIT = 0.06, 0.015  # engagement lost per failed attempt, in the 
 EARLY_FAILURE_HAZARD = 0.5  # hazard x (1 + this x early failures, at most 6)
 HOLIDAYS = (datetime(2023, 12, 30), datetime(2024, 1, 9))  # New Year: everyone studies less
 PAID, COMPLETED = "#M1-оплачен", "#M2-завершил"
+NOTICED_DAYS = 7  # the worker's dozing threshold: the alert that may bring a student back
+NUDGE_DAYS = 2  # a notified student who responds comes back 0..this many days after it
 
 
 def epoch(moment: datetime) -> int:
@@ -111,8 +117,9 @@ def _minute(t: int) -> int:
 
 
 class StudentSim:
-    def __init__(self, traits: Traits, rng: random.Random, rows: Rows, horizon: int) -> None:
-        """`horizon`: when the export was taken (epoch seconds), at or after this flow's end."""
+    def __init__(self, traits: Traits, rng: random.Random, rows: Rows, horizon: int, nudge: float = 0.0) -> None:
+        """`horizon`: when the export was taken (epoch seconds), at or after this flow's end; `nudge`:
+        the chance a dozing alert brings the student back (0: no notification reaches them)."""
         self.s, self.rng, self.rows, self.horizon = traits, rng, rows, horizon
         course = traits.course
         self.start = epoch(course.shown(traits.flow, 0))
@@ -134,6 +141,8 @@ class StudentSim:
         self.due_seen = 0  # lessons whose due time has been taken into account
         self.last_session = self.start
         self.gap_counted = False  # the current gap between sessions already had its chance to end it all
+        self.nudge = nudge
+        self.noticed: int | None = None  # the quiet spell (its clock base) whose alert was already read
 
     # -- tags -------------------------------------------------------------------------------
     def online_at(self, t: int) -> bool:
@@ -321,6 +330,20 @@ class StudentSim:
         self.gap_counted = True
         return self.rng.random() < GAP_LEAVE
 
+    def notified_back(self, day: int) -> int | None:
+        """The day a dozing alert brings the student back (None: no alert due, or it does not work).
+        The worker's inactivity clock runs from the later of the last activity and the flow start."""
+        if not self.nudge or self.last is None:
+            return None
+        base = max(self.last, self.start)
+        if base == self.noticed or day < base + NOTICED_DAYS * DAY:
+            return None
+        self.noticed = base
+        if not self.online_at(day) or self.rng.random() >= self.nudge:
+            return None
+        back = day + self.rng.randint(0, NUDGE_DAYS) * DAY
+        return back if back < self.end else None
+
     def _day_factor(self, day: int) -> float:
         weekend = self.s.weekend if (day // DAY + 3) % 7 >= 5 else 1.0  # 1970-01-01 was a Thursday
         return weekend * (0.45 if _HOLIDAYS[0] <= day < _HOLIDAYS[1] else 1.0)
@@ -340,6 +363,18 @@ class StudentSim:
         for d in range(-3, (self.end - self.day0) // DAY):
             day = self.day0 + d * DAY
             resume = day + DAY
+            back = self.notified_back(day) if d >= 0 else None
+            if back is not None:  # a notification brings them back, from a break or after leaving
+                dropped_at = None
+                self.session(back)
+                if self.finished:
+                    break
+                idle_until = (back - self.day0) // DAY + 1
+                continue
+            if dropped_at is not None:  # left: gone for good once this spell's alert did not work
+                if self.noticed == max(dropped_at, self.start):
+                    break
+                continue
             if d < idle_until:
                 continue
             if d == idle_until:  # back from a break, with some of the old drive
@@ -348,8 +383,10 @@ class StudentSim:
                 self.deadlines(day)
                 apathy = 1 - self.engagement
                 if rng.random() < self.hazard(day) or self.gives_up_after_a_gap(day):
-                    dropped_at = self.last  # leaves for good
-                    break
+                    dropped_at = self.last  # leaves for good (unless a notification brings them back)
+                    if not self.nudge:
+                        break
+                    continue
                 if rng.random() < 0.003 + 0.03 * apathy ** 2:
                     idle = rng.randint(7, 19) if rng.random() < 0.6 else rng.randint(20, 35)
                     idle_until = d + idle
