@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from sqlalchemy import case, func, nulls_last, select, text
 
-from features.activity_status import ACTIVE, ASLEEP, DOZING
+from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED
 from storage.postgres.db import shared_engine, timed
 from storage.postgres.tables import ScoreHistory, StatusTransition, StudentCurrent
 
@@ -48,14 +48,32 @@ def course_now(database_url: str, course_id: int) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+#: Every time an enrolment's status is known, in event time: its flow's start (active: nobody dozes
+#: before the course begins; from its newest features), each score row, each side of each status
+#: change (exact times, complete even when a fast replay left few score rows), its current row.
+#: `ord` orders the observations of one moment: the change's old status before its new one.
 _STATUS_CHANGES = text("""
-WITH marked AS (
-    SELECT as_of, status,
-           lag(status) OVER (PARTITION BY user_id, enrolment ORDER BY as_of, model_version NULLS FIRST) AS previous
-    FROM score_history
-    WHERE course_id = :course_id
+WITH observed AS (
+    SELECT user_id, enrolment, updated_at - make_interval(
+               secs => CAST(features ->> 'days_since_course_start' AS double precision) * 86400) AS at,
+           0 AS ord, 'active' AS status
+    FROM students_current
+    WHERE course_id = :course_id AND jsonb_typeof(features -> 'days_since_course_start') = 'number'
+    UNION ALL
+    SELECT user_id, enrolment, as_of, 2, status FROM score_history WHERE course_id = :course_id
+    UNION ALL
+    SELECT user_id, enrolment, at, 1, from_status FROM status_transitions
+    WHERE course_id = :course_id AND kind <> 'at_risk' AND from_status <> 'new'
+    UNION ALL
+    SELECT user_id, enrolment, at, 2, to_status FROM status_transitions
+    WHERE course_id = :course_id AND kind <> 'at_risk'
+    UNION ALL
+    SELECT user_id, enrolment, updated_at, 3, status FROM students_current WHERE course_id = :course_id
+), marked AS (
+    SELECT at, status, lag(status) OVER (PARTITION BY user_id, enrolment ORDER BY at, ord) AS previous
+    FROM observed
 )
-SELECT CAST(as_of AS date) AS day, status, previous, count(*) AS n
+SELECT CAST(at AS date) AS day, status, previous, count(*) AS n
 FROM marked
 WHERE previous IS DISTINCT FROM status
 GROUP BY 1, 2, 3
@@ -64,9 +82,9 @@ ORDER BY 1
 
 
 def course_status_changes(database_url: str, course_id: int) -> list[dict[str, Any]]:
-    """Per event-day, how many enrolments entered each status from which (`previous` None: their
-    first score): summed up day by day, the students by status over time, in a few hundred rows
-    whatever the course's size."""
+    """Per event-day, how many enrolments entered each status from which (`previous` None: first
+    seen): summed up day by day, the students by status over time, in a few hundred rows whatever
+    the course's size."""
     return _rows("console_status_changes", database_url, _STATUS_CHANGES, {"course_id": course_id})
 
 
@@ -94,12 +112,14 @@ def p_dropout_before(database_url: str, course_id: int, user_ids: list[int],
     return {(row["user_id"], row["enrolment"]): row["p_dropout"] for row in rows}
 
 
-def course_feature_pairs(database_url: str, course_id: int, x: str, y: str, limit: int) -> list[dict[str, Any]]:
-    """Two features of the course's unfinished enrolments (the quadrant's axes), at most `limit`."""
+def course_feature_pairs(database_url: str, course_id: int, x: str, y: str, limit: int,
+                         finished: bool = False) -> list[dict[str, Any]]:
+    """Two features (the quadrant's axes) of the course's unfinished enrolments, or of its
+    finished ones, at most `limit`."""
+    status = _CURRENT.c.status == FINISHED if finished else _CURRENT.c.status != FINISHED
     query = (select(_CURRENT.c.user_id, _CURRENT.c.status,
                     _CURRENT.c.features[x].as_float().label("x"), _CURRENT.c.features[y].as_float().label("y"))
-             .where(_CURRENT.c.course_id == course_id, _CURRENT.c.status != "finished",
-                    _CURRENT.c.features.is_not(None))
+             .where(_CURRENT.c.course_id == course_id, status, _CURRENT.c.features.is_not(None))
              .order_by(_CURRENT.c.user_id).limit(limit))
     return _rows("console_quadrant", database_url, query)
 

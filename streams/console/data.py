@@ -21,28 +21,37 @@ def course_view(database_url: str, course_id: int, sort: q.Sort) -> CourseView:
                q.p_dropout_before(database_url, course_id, [r["user_id"] for r in rows],
                                   now - timedelta(days=views.TREND_DAYS)))
     points = critical_points(database_url, course_id, limit=MAX_PLACES)
+    pairs = q.course_feature_pairs(database_url, course_id, views.ENGAGEMENT, views.PERFORMANCE, views.QUADRANT_LIMIT)
+    finished = not pairs  # a course that is over: where its students ended
+    if finished:
+        pairs = q.course_feature_pairs(database_url, course_id, views.ENGAGEMENT, views.PERFORMANCE,
+                                       views.QUADRANT_LIMIT, finished=True)
     return CourseView(
         course_id=course_id, now=now, counts=queries.status_summary(database_url, course_id),
         series=views.status_series(q.course_status_changes(database_url, course_id)),
         by_week=views.stops_by_week(points), by_place=views.stops_by_place(points),
         at_risk=views.at_risk_rows(rows, earlier), sort=sort,
-        quadrants=views.quadrants(q.course_feature_pairs(database_url, course_id, views.ENGAGEMENT,
-                                                         views.PERFORMANCE, views.QUADRANT_LIMIT)))
+        quadrants=views.quadrants(pairs, finished))
 
 
 def student_view(database_url: str, user_id: int) -> tuple[list[EnrolmentView], list[dict[str, object]]]:
     """The student's enrolments (newest first) with their histories and norms, and their alerts."""
     current = queries.student(database_url, user_id)
-    histories = {h.enrolment: h for h in views.enrolment_histories(q.student_history(database_url, user_id))}
+    rows = q.student_history(database_url, user_id)
+    transitions = q.student_transitions(database_url, user_id)
+    histories = {h.enrolment: h for h in views.enrolment_histories(rows)}
     medians: dict[int, dict[str, float]] = {}
     enrolments = []
     for row in current:
         course = row["course_id"]
         if course is not None and course not in medians:
             medians[course] = q.course_medians(database_url, course, list(views.COMPARED_FEATURES))
-        enrolments.append(EnrolmentView(row, histories.get(row["enrolment"]),
-                                        views.feature_norms(row["features"], medians.get(course, {}))))
-    return enrolments, q.student_transitions(database_url, user_id)
+        mine = row["enrolment"]
+        days = views.timeline(row, [h for h in rows if h["enrolment"] == mine],
+                              [t for t in transitions if t["enrolment"] == mine])
+        enrolments.append(EnrolmentView(row, histories.get(mine),
+                                        views.feature_norms(row["features"], medians.get(course, {})), days))
+    return enrolments, transitions
 
 
 def model_view(database_url: str) -> tuple[list[dict[str, object]], list[views.ModelWeek]]:

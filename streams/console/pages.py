@@ -85,8 +85,10 @@ def _quadrant(view: CourseView) -> str:
                    "quadrant-counts")
     return (chart + note(f"Engagement: {views.ENGAGEMENT}, days with any activity among the last 14; cut at "
                          f"{views.ENGAGEMENT_CUT:g} (two days a week). Performance: {views.PERFORMANCE}, successful "
-                         f"attempts / all attempts (no attempt: 0); cut at {views.PERFORMANCE_CUT:g}. Unfinished "
-                         f"enrolments only, at most {views.QUADRANT_LIMIT}.") + counts)
+                         f"attempts / all attempts (no attempt: 0); cut at {views.PERFORMANCE_CUT:g}. "
+                         + ("Every enrolment has finished: each as it ended." if q.finished else
+                            "Unfinished enrolments only")
+                         + f" (at most {views.QUADRANT_LIMIT}).") + counts)
 
 
 def course_page(view: CourseView) -> str:
@@ -127,10 +129,12 @@ class EnrolmentView:
     current: dict[str, Any]
     history: views.EnrolmentHistory | None
     norms: list[views.FeatureNorm]
+    days: list[views.Day]
 
 
-def _timeline(history: views.EnrolmentHistory) -> str:
-    cells = [(day, views.STATUS_COLORS.get(s, "#999"), s) for day, s in zip(history.days, history.statuses)]
+def _timeline(days: Sequence[views.Day]) -> str:
+    cells = [(d.day, views.STATUS_COLORS.get(d.status, "#999"), f"{d.status}; {d.note}" if d.note else d.status,
+              bool(d.note)) for d in days]
     legend = [Series(s, [], views.STATUS_COLORS[s]) for s in STATUSES]
     return svg.strip("timeline", cells, legend)
 
@@ -144,13 +148,14 @@ def _enrolment(e: EnrolmentView, transitions: Sequence[dict[str, Any]]) -> str:
                   f"{number(cur['p_dropout'])}, P(success) {number(cur['p_success'])}, progress forecast "
                   f"{number(cur['progress_pred'], 1)}; last activity {cur['last_activity_at'] or '–'}"),
              "<h3>Reasons</h3>", bullets(views.reasons(cur["factors"]))]
+    parts += ["<h3>Day by day</h3>",
+              note("One cell per day from the flow's start to the newest score, coloured by the status at "
+                   "the day's end (from the status changes and score rows); a dot marks a day with an alert, "
+                   "a score or the last activity (hover for which)."),
+              _timeline(e.days)]
     h = e.history
     if h is not None:
-        parts += ["<h3>Day by day</h3>",
-                  note("One cell per event-day with a score (a day with activity or a status change), "
-                       "coloured by the status that day; days without a score are left out."),
-                  _timeline(h),
-                  "<h3>Scores</h3>",
+        parts += ["<h3>Scores</h3>",
                   svg.lines("P(dropout) and P(success)", h.days,
                             [Series("P(dropout)", h.p_dropout, "#c62828"),
                              Series("P(success)", h.p_success, "#2e7d32")], "probability", y_max=1.0),
@@ -195,18 +200,16 @@ def model_page(current: Sequence[dict[str, Any]], weeks: Sequence[views.ModelWee
         mine = [w for w in weeks if w.model == model]
         labels = [w.week for w in mine]
         names = sorted({k for w in mine for k in w.metrics})
-        auc = [n for n in names if n.endswith("_auc")]
-        other = [n for n in names if n not in auc]
+        groups = (("rolling AUC by week", "AUC", [n for n in names if n.endswith("_auc")], 1.0),
+                  ("rolling log loss by week", "log loss", [n for n in names if n.endswith("_logloss")], None),
+                  ("rolling progress error by week", "MAE", [n for n in names if n.endswith("_mae")], None))
         parts += [f"<h2>{esc(model)}: week by week</h2>",
                   note("Each week's last published version: its rolling quality (over its recent labels) "
-                       "and the labels learned that week."),
-                  svg.lines("rolling AUC by week", labels,
-                            [Series(n, [w.metrics.get(n) for w in mine], _METRIC_COLORS[i % 6])
-                             for i, n in enumerate(auc)], "AUC", y_max=1.0),
-                  svg.lines("rolling error by week", labels,
-                            [Series(n, [w.metrics.get(n) for w in mine], _METRIC_COLORS[i % 6])
-                             for i, n in enumerate(other)], "error"),
-                  svg.bars("labels learned by week", labels,
+                       "and the labels learned that week.")]
+        parts += [svg.lines(title, labels, [Series(n, [w.metrics.get(n) for w in mine], _METRIC_COLORS[i % 6])
+                                            for i, n in enumerate(group)], unit, y_max=top)
+                  for title, unit, group, top in groups if group]
+        parts += [svg.bars("labels learned by week", labels,
                            [Series("labels", [w.learned for w in mine], "#1565c0")], "labels"),
                   table(["week", "version", "labels (total)", "learned that week", *map(esc, names)],
                         [[esc(w.week), number(w.version), number(w.n_labels), number(w.learned),

@@ -245,17 +245,20 @@ def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str, x_m
     return "".join(parts) + "</svg>"
 
 
-def strip(title: str, cells: Sequence[tuple[str, str, str]], legend: Sequence[Series]) -> str:
-    """A row of day cells, (label, colour, tooltip) each, wrapped every 56 days (the timeline)."""
+def strip(title: str, cells: Sequence[tuple[str, str, str, bool]], legend: Sequence[Series]) -> str:
+    """A row of day cells, (label, colour, tooltip, marked) each, wrapped every 42 days (the
+    timeline); a marked cell carries a dot."""
     if not cells:
         return empty(title)
-    size, per_row = 11, 56
+    size, per_row = 11, 42  # six weeks a row, inside the plot area
     rows = math.ceil(len(cells) / per_row)
-    height = TOP + rows * (size + 3) + 20
+    height = TOP + max(rows * (size + 3), 18 * len(legend)) + 12
     parts = [_open(title, height)]
-    for i, (label, color, tip) in enumerate(cells):
+    for i, (label, color, tip, marked) in enumerate(cells):
         x, y = LEFT + (i % per_row) * (size + 2), TOP + (i // per_row) * (size + 3)
         parts.append(f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{esc(color)}" class="day">'
                      f"<title>{esc(label)}: {esc(tip)}</title></rect>")
+        if marked:
+            parts.append(f'<circle cx="{x + size / 2}" cy="{y + size / 2}" r="2" fill="#fff"/>')
     parts.append(_Frame.legend(legend))
     return "".join(parts) + "</svg>"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED, STATUSES
+from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED, NEW, STATUSES
 from storage.postgres.console_queries import Sort
 from streams.web import InvalidParameter
 
@@ -190,14 +190,15 @@ def at_risk_rows(rows: Iterable[dict[str, Any]], earlier: dict[tuple[int, str], 
 class Quadrants:
     points: list[tuple[int, float, float, str]]  # (user_id, engagement, performance, quadrant)
     counts: dict[str, int]
+    finished: bool = False  # the course is over: its finished enrolments, as they ended
 
 
-def quadrants(pairs: Iterable[dict[str, Any]]) -> Quadrants:
+def quadrants(pairs: Iterable[dict[str, Any]], finished: bool = False) -> Quadrants:
     points = [(r["user_id"], float(r["x"] or 0.0), float(r["y"] or 0.0), quadrant(r["x"], r["y"])) for r in pairs]
     counts = dict.fromkeys(QUADRANT_COLORS, 0)
     for *_, name in points:
         counts[name] += 1
-    return Quadrants(points, counts)
+    return Quadrants(points, counts, finished)
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,54 @@ def enrolment_histories(rows: Iterable[dict[str, Any]]) -> list[EnrolmentHistory
                                     [r["progress_pred"] for r in ordered], [r["p_dropout"] for r in ordered],
                                     [r["p_success"] for r in ordered]))
     return out
+
+
+#: The timeline shows at most this many days (the newest).
+MAX_TIMELINE_DAYS = 400
+
+
+@dataclass(frozen=True)
+class Day:
+    day: str
+    status: str
+    note: str
+
+
+def timeline(current: dict[str, Any], history: Iterable[dict[str, Any]],
+             transitions: Iterable[dict[str, Any]]) -> list[Day]:
+    """One enrolment's status on each day from its flow's start to its newest score: the status at
+    the day's end, from every moment it is known (score rows, both sides of each status change;
+    active from the start, as the status machine counts), with the day's alerts, scores and last
+    activity noted. Under a fast replay score rows are few, but the status changes are all there."""
+    observed: list[tuple[datetime, int, str, str]] = []  # (at, order, status, note)
+    for t in transitions:
+        if t["kind"] != "at_risk":
+            observed += [(t["at"], 1, t["from_status"], ""), (t["at"], 2, t["to_status"],
+                                                             f"alert {t['from_status']} → {t['to_status']}")]
+        else:
+            observed.append((t["at"], 2, ACTIVE, f"early warning, P(dropout) {t['p_dropout'] or 0:.2f}"))
+    observed += [(h["as_of"], 2, h["status"], "scored") for h in history]
+    end = current["updated_at"]
+    observed.append((end, 3, current["status"], ""))
+    since_start = (current.get("features") or {}).get("days_since_course_start")
+    start = end - timedelta(days=float(since_start)) if isinstance(since_start, int | float) else min(observed)[0]
+    start = max(start, end - timedelta(days=MAX_TIMELINE_DAYS - 1))
+    observed.sort(key=lambda o: (o[0], o[1]))
+    last_activity = current.get("last_activity_at")
+    days, status, i, day = [], ACTIVE, 0, start.date()
+    while day <= end.date():
+        notes = []
+        while i < len(observed) and observed[i][0].date() <= day:
+            if observed[i][2] != NEW:  # not yet enrolled counts as active from the flow's start
+                status = observed[i][2]
+            if observed[i][0].date() == day and observed[i][3] and observed[i][3] not in notes:
+                notes.append(observed[i][3])
+            i += 1
+        if isinstance(last_activity, datetime) and last_activity.date() == day:
+            notes.append("last activity")
+        days.append(Day(day.isoformat(), status, "; ".join(notes)))
+        day += timedelta(days=1)
+    return days
 
 
 # -- model page ----------------------------------------------------------------------------------

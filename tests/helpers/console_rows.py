@@ -22,7 +22,7 @@ def _features(rng: random.Random, days_inactive: float, day: int) -> dict[str, f
     features = {name: round(rng.random() * 10, 3) for name in FEATURE_NAMES}
     features.update(days_inactive=days_inactive,
                     active_days_last_14=float(max(0, 14 - int(days_inactive)) * rng.random()),
-                    success_index=rng.random(), course_week=float(day // 7 + 1))
+                    success_index=rng.random(), course_week=float(day // 7 + 1), days_since_course_start=float(day))
     return features
 
 

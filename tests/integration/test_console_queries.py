@@ -66,3 +66,17 @@ def test_student_and_model_views(big_course: str) -> None:
     assert [r["version"] for r in current] == [DAYS // 7 + 1]
     assert [w.learned for w in weeks][1:] == [40] * (len(weeks) - 1)
     assert q.course_medians(big_course, 999, ["success_index"]) == {}
+
+
+def test_demo_ends_with_the_console_and_the_most_urgent_students(big_course: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.tools.demo import print_console
+
+    print_console("http://127.0.0.1:1/console/courses/501", "tok", True, "HTTP 200 in 5 ms", big_course, COURSE)
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:1/console/courses/501" in out and "token: tok" in out
+    urgent = q.at_risk(big_course, COURSE, "status", 5)
+    assert urgent[0]["status"] == "asleep"
+    for row in urgent:
+        assert f"student {row['user_id']}: {row['status']}" in out
+        assert all(f"- {reason}" in out for reason in views.reasons(row["factors"]))

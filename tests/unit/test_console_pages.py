@@ -162,7 +162,9 @@ def test_student_page_escapes_and_charts() -> None:
                   "to_status": "dozing", "days_inactive": 7.0, "course_week": 2, "theme": XSS, "task_name": None,
                   "task_id": 3, "p_dropout": 0.4}
     norms = views.feature_norms(current["features"], {"days_inactive": 2.0})
-    page = pages.student_page(5, [pages.EnrolmentView(current, history[0], norms)], [transition])
+    current["updated_at"] = datetime(2024, 3, 12, 11)
+    days = views.timeline(current, [], [transition])
+    page = pages.student_page(5, [pages.EnrolmentView(current, history[0], norms, days)], [transition])
     parsed = _parse(page)
     assert "script" not in parsed.tags and XSS in "".join(parsed.text)
     assert page.count("<svg") == 3 and 'id="transitions"' in page and 'id="norms"' in page
@@ -210,3 +212,23 @@ def test_authorize_needs_a_session_or_the_bearer_and_refuses_all_without_a_token
     assert refusal is not None and refusal.status == 401
     refusal = auth.authorize(f"Bearer {token}", session, "", 1.0)
     assert refusal is not None and refusal.status == 503
+
+
+def test_timeline_holds_every_day_from_the_flow_start_with_its_status_at_the_day_end() -> None:
+    current = {"updated_at": datetime(2024, 3, 10, 12), "status": "asleep",
+               "features": {"days_since_course_start": 9.0}, "last_activity_at": datetime(2024, 3, 2, 9)}
+    transitions = [
+        {"at": datetime(2024, 3, 5, 8), "kind": "at_risk", "from_status": "active", "to_status": "active",
+         "p_dropout": 0.7},
+        {"at": datetime(2024, 3, 9, 9), "kind": "status_change", "from_status": "active", "to_status": "dozing",
+         "p_dropout": 0.7},
+        {"at": datetime(2024, 3, 10, 9), "kind": "status_change", "from_status": "dozing", "to_status": "asleep",
+         "p_dropout": 0.8}]
+    history = [{"as_of": datetime(2024, 3, 2, 10), "status": "active"}]
+    days = views.timeline(current, history, transitions)
+    assert [d.day for d in days] == [f"2024-03-{d:02d}" for d in range(1, 11)]
+    assert [d.status for d in days] == ["active"] * 8 + ["dozing", "asleep"]
+    assert days[1].note == "scored; last activity" and days[4].note.startswith("early warning")
+    assert days[8].note == "alert active → dozing" and days[0].note == ""
+    without_features = views.timeline({**current, "features": None}, history, transitions)
+    assert without_features[0].day == "2024-03-02"  # the first moment known
