@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import http.cookiejar
+import importlib.util
 import json
 import os
 import shutil
@@ -147,17 +148,30 @@ def test_login_sets_an_httponly_strict_cookie_that_opens_the_pages(console: tupl
     assert _request(port, "/console/", opener=opener)[0] == 303  # the cookie is gone
 
 
-def _browser() -> Any:
-    """A started Playwright and headless Chromium, or a skip saying what is missing."""
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; `dev.py test` tries it as root)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
-    playwright = sync_playwright().start()
-    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    return playwright, playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+def _chromium() -> str | None:
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+def _missing() -> str | None:
+    """Why the browser test cannot run here (checked at collection, before any server starts)."""
+    if _chromium() is None:
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium; `dev.py test` tries it as root)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium driven by Playwright (the system's binary: never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def _drawn(page: Any) -> int:
@@ -165,62 +179,58 @@ def _drawn(page: Any) -> int:
     return int(page.locator("svg.chart :is(.area, .line, .bar, .day, circle)").count())
 
 
-def test_browser_walks_the_console(console: tuple[int, str, int], tmp_path: Path) -> None:
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_browser_walks_the_console(browser: Any, console: tuple[int, str, int], tmp_path: Path) -> None:
     port, database_url, course = console
     artifacts = Path(os.environ.get("SCORER_TEST_ARTIFACTS") or tmp_path)
     artifacts.mkdir(parents=True, exist_ok=True)
-    playwright, browser = _browser()
     errors: list[str] = []
-    try:
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-        base = f"http://127.0.0.1:{port}"
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    base = f"http://127.0.0.1:{port}"
 
-        page.goto(f"{base}/console/courses/{course}")
-        assert page.url == f"{base}/console/login"
-        page.fill("input[name=token]", "not the token")
-        page.click("button[type=submit]")
-        assert page.locator("#login-error").is_visible()
-        assert [e for e in errors if "401" in e] == errors and len(errors) == 1  # the refused login: expected
-        errors.clear()
-        page.fill("input[name=token]", TOKEN)
-        page.click("button[type=submit]")
-        assert page.url == f"{base}/console/"
-        cookie = next(c for c in page.context.cookies() if c["name"] == "scorer_console")
-        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and TOKEN not in cookie["value"]
-        page.screenshot(path=str(artifacts / "console-index.png"), full_page=True)
+    page.goto(f"{base}/console/courses/{course}")
+    assert page.url == f"{base}/console/login"
+    page.fill("input[name=token]", "not the token")
+    page.click("button[type=submit]")
+    assert page.locator("#login-error").is_visible()
+    assert [e for e in errors if "401" in e] == errors and len(errors) == 1  # the refused login: expected
+    errors.clear()
+    page.fill("input[name=token]", TOKEN)
+    page.click("button[type=submit]")
+    assert page.url == f"{base}/console/"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "scorer_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and TOKEN not in cookie["value"]
+    page.screenshot(path=str(artifacts / "console-index.png"), full_page=True)
 
-        page.click(f"#courses a[href='/console/courses/{course}']")
-        page.click("#at-risk th a:text('status')")  # the read API's order
-        assert page.url.endswith(f"/console/courses/{course}?sort=status")
-        listed = [int(t) for t in page.locator("#at-risk tbody tr td:first-child a").all_inner_texts()]
-        api = at_risk(database_url, course, limit=200)
-        assert listed and listed == [r["user_id"] for r in api]
-        status, _, body = _request(port, f"/courses/{course}/at-risk?limit=200",
-                                   {"Authorization": f"Bearer {TOKEN}"})
-        assert status == 200 and [s["user_id"] for s in json.loads(body)["students"]] == listed
-        assert page.locator("svg.chart").count() == 4 and _drawn(page) > 10
-        page.screenshot(path=str(artifacts / "console-course.png"), full_page=True)
+    page.click(f"#courses a[href='/console/courses/{course}']")
+    page.click("#at-risk th a:text('status')")  # the read API's order
+    assert page.url.endswith(f"/console/courses/{course}?sort=status")
+    listed = [int(t) for t in page.locator("#at-risk tbody tr td:first-child a").all_inner_texts()]
+    api = at_risk(database_url, course, limit=200)
+    assert listed and listed == [r["user_id"] for r in api]
+    status, _, body = _request(port, f"/courses/{course}/at-risk?limit=200",
+                               {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and [s["user_id"] for s in json.loads(body)["students"]] == listed
+    assert page.locator("svg.chart").count() == 4 and _drawn(page) > 10
+    page.screenshot(path=str(artifacts / "console-course.png"), full_page=True)
 
-        first = listed[0]
-        page.click(f"#at-risk a[href='/console/students/{first}']")
-        assert page.url == f"{base}/console/students/{first}"
-        assert page.locator("h1").inner_text() == f"Student {first}"
-        assert page.locator("svg.chart").count() >= 3 and _drawn(page) > 3
-        assert page.locator("#norms tbody tr").count() > 5
-        page.screenshot(path=str(artifacts / "console-student.png"), full_page=True)
+    first = listed[0]
+    page.click(f"#at-risk a[href='/console/students/{first}']")
+    assert page.url == f"{base}/console/students/{first}"
+    assert page.locator("h1").inner_text() == f"Student {first}"
+    assert page.locator("svg.chart").count() >= 3 and _drawn(page) > 3
+    assert page.locator("#norms tbody tr").count() > 5
+    page.screenshot(path=str(artifacts / "console-student.png"), full_page=True)
 
-        page.click("header a[href='/console/model']")
-        assert page.locator("h1").inner_text() == "Model"
-        assert page.locator("#current tbody tr").count() >= 1 and _drawn(page) > 0  # labels learned
-        page.screenshot(path=str(artifacts / "console-model.png"), full_page=True)
+    page.click("header a[href='/console/model']")
+    assert page.locator("h1").inner_text() == "Model"
+    assert page.locator("#current tbody tr").count() >= 1 and _drawn(page) > 0  # labels learned
+    page.screenshot(path=str(artifacts / "console-model.png"), full_page=True)
 
-        page.click("header button[type=submit]")  # log out
-        page.goto(f"{base}/console/")
-        assert page.url == f"{base}/console/login"
-        print(f"console screenshots: {artifacts}")
-    finally:
-        browser.close()
-        playwright.stop()
+    page.click("header button[type=submit]")  # log out
+    page.goto(f"{base}/console/")
+    assert page.url == f"{base}/console/login"
+    print(f"console screenshots: {artifacts}")
     assert errors == []
