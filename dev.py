@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -58,6 +59,27 @@ def _ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def _ensure_chromium(seconds: int = 300) -> None:
+    """Best effort, for the console's browser tests: Debian's chromium via apt-get when running
+    as root and it is missing (those tests skip, saying why, without it)."""
+    if os.name != "posix" or Path("/usr/bin/chromium").exists() or shutil.which("chromium"):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    print("installing chromium for the browser tests (apt-get, best effort) ...", flush=True)
+    log = VENV / "chromium-install.log"
+    code: int | str
+    try:
+        with log.open("w") as out:
+            code = subprocess.call(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+                                   stdout=out, stderr=subprocess.STDOUT, timeout=seconds,
+                                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    except (OSError, subprocess.TimeoutExpired) as error:
+        code = type(error).__name__
+    if code != 0:
+        print(f"chromium not installed ({code}; {log}): the browser tests will skip", flush=True)
+
+
 def _run_steps(steps: tuple[tuple[str, list[str]], ...]) -> int:
     """Each step in turn, stopping at the first that fails."""
     for name, command in steps:
@@ -77,6 +99,8 @@ def main(argv: list[str]) -> int:
         return 2
     _ensure_venv()
     command, rest = argv[0], argv[1:]
+    if command == "test":
+        _ensure_chromium()
     if command == "test" and rest:
         return subprocess.call([*PYTEST, *rest], cwd=ROOT)
     if command in {"test", "check", "unit"}:

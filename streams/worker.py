@@ -16,6 +16,7 @@ from pathlib import Path
 import faust
 from faust.app.base import BootStrategy
 
+from streams.console.routes import register_console
 from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX
 from streams.runtime import Runtime
 from streams.settings import Settings
@@ -88,6 +89,7 @@ def build_app(settings: Settings) -> faust.App:
         await runtime.train()
 
     register_views(app, runtime)
+    register_console(app, runtime)
     return app
 
 

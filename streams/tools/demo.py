@@ -2,20 +2,24 @@
 
 generate a synthetic LMS -> start a worker process -> replay the history -> wait until every
 record is scored -> print statuses, alerts, critical points and model versions, and how to
-query the read API (with a token generated for the run unless SCORER_API_TOKEN is set).
+query the read API and open the curator console (with a token generated for the run unless
+SCORER_API_TOKEN is set), and the most urgent students with their reasons.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from storage.postgres import console_queries
 from storage.postgres.critical_points import critical_points, format_table
 from storage.postgres.migrate import upgrade
 from storage.postgres.queries import status_summary
+from streams.console.views import reasons
 from streams.lms.synthetic import generate
 from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
@@ -31,11 +35,15 @@ def with_api_token(settings: Settings) -> tuple[Settings, bool]:
     return settings.copy(api_token=secrets.token_urlsafe(24)), True
 
 
+def example_course(database_url: str) -> int:
+    """The course with the worst critical point (1 when none yet)."""
+    worst = critical_points(database_url, limit=1)
+    return int(worst[0]["course_id"]) if worst else 1
+
+
 def example_path(database_url: str) -> str:
     """A read-API path worth showing: the at-risk list of the course with the worst critical point."""
-    worst = critical_points(database_url, limit=1)
-    course = worst[0]["course_id"] if worst else 1
-    return f"/courses/{course}/at-risk?limit=5"
+    return f"/courses/{example_course(database_url)}/at-risk?limit=5"
 
 
 def try_read_api(url: str, token: str) -> str:
@@ -64,6 +72,37 @@ def print_read_api(url: str, token: str, generated: bool, answer: str) -> None:
     print(f"      answered during the run: {answer}")
 
 
+def try_console(url: str, token: str) -> str:
+    """What the running worker's console page answers (status and time), with the bearer header."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    began = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except OSError as error:
+        return f"no answer ({type(error).__name__})"
+    return f"HTTP {status} in {(time.perf_counter() - began) * 1000:.0f} ms"
+
+
+def print_console(url: str, token: str, generated: bool, answer: str, database_url: str, course: int,
+                  top: int = 5) -> None:
+    """The console's address, the token to log in with, and the course's most urgent students with
+    their reasons (the list the console's course page opens with, sorted by status)."""
+    print("    curator console (served by `scorer worker` while it runs; log in with the read API token):")
+    print(f"      {url}")
+    print(f"      token: {token if generated else 'SCORER_API_TOKEN'}")
+    print(f"      answered during the run: {answer}")
+    print(f"    most urgent students of course {course}:")
+    for row in console_queries.at_risk(database_url, course, "status", top):
+        p_dropout = "-" if row["p_dropout"] is None else f"{row['p_dropout']:.2f}"
+        print(f"      student {row['user_id']}: {row['status']}, P(dropout) {p_dropout}")
+        for reason in reasons(row["factors"]):
+            print(f"        - {reason}")
+
+
 def run_demo(students: int, seed: int, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     settings, generated = with_api_token(
@@ -86,6 +125,9 @@ def run_demo(students: int, seed: int, out: Path) -> int:
             totals = wait_until_scored(web_port, published, worker, final_watermark, settings.partitions)
             api_url = f"http://127.0.0.1:{web_port}{example_path(settings.database_url)}"
             api_answer = try_read_api(api_url, settings.api_token)
+            course = example_course(settings.database_url)
+            console_url = f"http://127.0.0.1:{web_port}/console/courses/{course}"
+            console_answer = try_console(console_url, settings.api_token)
         finally:
             stop([worker])
         print("4/4 results")
@@ -96,4 +138,5 @@ def run_demo(students: int, seed: int, out: Path) -> int:
         print("    where students fall asleep (course_critical_points):")
         print(format_table(critical_points(settings.database_url, limit=10)))
         print_read_api(api_url, settings.api_token, generated, api_answer)
+        print_console(console_url, settings.api_token, generated, console_answer, settings.database_url, course)
     return 0

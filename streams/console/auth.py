@@ -1,0 +1,59 @@
+"""Who may see the console: the read API's token, sent as a bearer header or, from a browser
+(which cannot send a header on a link), as a session cookie the login form sets.
+
+The cookie never holds the token: it holds an expiry and an HMAC of it keyed by the token, so a
+leaked cookie dies at its expiry and changing SCORER_API_TOKEN ends every session. HttpOnly
+keeps it from scripts; SameSite=Strict keeps other sites from riding on it (no CSRF on the
+logout form).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from streams.web import Refusal, check_bearer, token_matches
+
+COOKIE = "scorer_console"
+SESSION_SECONDS = 12 * 3600
+PATH = "/console"
+
+
+def _mac(token: str, expires: int) -> str:
+    key = token.encode("utf-8", "surrogatepass")
+    return hmac.new(key, f"edu-scorer console session {expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def session_value(token: str, now: float) -> str:
+    """A cookie value valid for SESSION_SECONDS from `now`."""
+    expires = int(now) + SESSION_SECONDS
+    return f"{expires}.{_mac(token, expires)}"
+
+
+def session_valid(value: str | None, token: str, now: float) -> bool:
+    """The cookie was made with this token and has not expired (constant-time comparison)."""
+    if not value or not token:
+        return False
+    expires_text, _, mac = value.partition(".")
+    if not expires_text.isascii() or not expires_text.isdigit() or len(expires_text) > 12:
+        return False
+    expires = int(expires_text)
+    return token_matches(mac, _mac(token, expires)) and now < expires
+
+
+def set_cookie(value: str) -> str:
+    """The Set-Cookie header of a new session (no `Secure`: the worker speaks plain HTTP; put TLS in front)."""
+    return f"{COOKIE}={value}; Path={PATH}; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict"
+
+
+def clear_cookie() -> str:
+    return f"{COOKIE}=; Path={PATH}; Max-Age=0; HttpOnly; SameSite=Strict"
+
+
+def authorize(authorization: str | None, cookie: str | None, token: str, now: float) -> Refusal | None:
+    """None if the request may see the console: a valid session cookie, or the bearer header
+    the read API takes; an empty configured token refuses everyone."""
+    if token and session_valid(cookie, token, now):
+        return None
+    if authorization is None and token:
+        return Refusal(401, "log in first")
+    return check_bearer(authorization, token)

@@ -1,0 +1,218 @@
+"""The console's pages as HTML strings, from view-models (streams.console.views). Pure: a page is
+a function of its data, so escaping, empty courses and sorting are unit-tested without a server."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from features.activity_status import ASLEEP, DOZING, STATUSES
+from streams.console import svg, views
+from streams.console.html import bullets, layout, link, note, number, status, table
+from streams.console.svg import Point, Series, esc
+
+_DOZING_COLOR, _ASLEEP_COLOR = views.STATUS_COLORS[DOZING], views.STATUS_COLORS[ASLEEP]
+_SORT_TITLES = {"p_dropout": "P(dropout)", "status": "status", "days_inactive": "days inactive"}
+
+
+def login_page(error: str | None = None, configured: bool = True) -> str:
+    if not configured:
+        body = note("The console is off: SCORER_API_TOKEN is empty, so every page refuses every request.")
+        return layout("Log in", body, signed_in=False)
+    message = f'<p class="error" id="login-error">{esc(error)}</p>' if error else ""
+    body = (f"{message}<form method=\"post\" action=\"/console/login\">"
+            "<label>Read API token (SCORER_API_TOKEN) "
+            "<input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label> "
+            "<button type=\"submit\">Log in</button></form>"
+            + note("The session lasts 12 hours; a new token ends every session."))
+    return layout("Log in", body, signed_in=False)
+
+
+def index_page(courses: Sequence[views.CourseSummary]) -> str:
+    if not courses:
+        return layout("Courses", note("No scores yet: the worker has not written any enrolment."))
+    rows = [[link(f"/console/courses/{c.course_id}", c.course_id) if c.course_id is not None else "(no course)",
+             *(number(c.counts[s]) for s in STATUSES), number(c.total)] for c in courses]
+    return layout("Courses", table(["course", *STATUSES, "enrolments"], rows, frozenset(range(1, 6)), "courses"))
+
+
+@dataclass(frozen=True)
+class CourseView:
+    course_id: int
+    now: datetime | None
+    counts: dict[str, int]
+    series: views.StatusSeries
+    by_week: views.StopCounts
+    by_place: views.StopCounts
+    at_risk: list[views.AtRiskRow]
+    sort: str
+    quadrants: views.Quadrants
+    limit: int = views.AT_RISK_LIMIT
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _stops(title: str, counts: views.StopCounts, horizontal: bool) -> str:
+    series = [Series("fell into dozing", counts.dozing, _DOZING_COLOR),
+              Series("fell asleep", counts.asleep, _ASLEEP_COLOR)]
+    if horizontal:
+        return svg.hbars(title, counts.labels, series)
+    return svg.bars(title, counts.labels, series, "transitions")
+
+
+def _sort_header(course_id: int, sort: str, current: str) -> str:
+    title = _SORT_TITLES[sort]
+    if sort == current:
+        return f"{esc(title)} ▼"
+    return link(f"/console/courses/{course_id}?sort={sort}", title)
+
+
+def _quadrant(view: CourseView) -> str:
+    q = view.quadrants
+    points = [Point(x, y, views.QUADRANT_COLORS[name], f"student {user_id}: {name}")
+              for user_id, x, y, name in q.points]
+    corners = [(views.UNDER_ENGAGED, views.QUADRANT_COLORS[views.UNDER_ENGAGED]),
+               (views.ON_TRACK, views.QUADRANT_COLORS[views.ON_TRACK]),
+               (views.DROPOUT_RISK, views.QUADRANT_COLORS[views.DROPOUT_RISK]),
+               (views.ACADEMIC_RISK, views.QUADRANT_COLORS[views.ACADEMIC_RISK])]
+    chart = svg.scatter("risk quadrant", points, f"engagement: {views.ENGAGEMENT} (days active of the last 14)",
+                        f"performance: {views.PERFORMANCE}", views.ENGAGEMENT_MAX, views.PERFORMANCE_MAX,
+                        views.ENGAGEMENT_CUT, views.PERFORMANCE_CUT, corners)
+    counts = table(["quadrant", "enrolments"], [[esc(k), number(v)] for k, v in q.counts.items()], frozenset({1}),
+                   "quadrant-counts")
+    return (chart + note(f"Engagement: {views.ENGAGEMENT}, days with any activity among the last 14; cut at "
+                         f"{views.ENGAGEMENT_CUT:g} (two days a week). Performance: {views.PERFORMANCE}, successful "
+                         f"attempts / all attempts (no attempt: 0); cut at {views.PERFORMANCE_CUT:g}. "
+                         + ("Every enrolment has finished: each as it ended." if q.finished else
+                            "Unfinished enrolments only")
+                         + f" (at most {views.QUADRANT_LIMIT}).") + counts)
+
+
+def course_page(view: CourseView) -> str:
+    c = view.course_id
+    headline = ", ".join(f"{view.counts.get(s, 0)} {s}" for s in STATUSES)
+    parts = [note(f"{view.total} enrolments: {headline}. Event time now: "
+                  f"{view.now:%Y-%m-%d %H:%M}" if view.now else f"{view.total} enrolments.")]
+    if view.total == 0:
+        parts.append(note("No enrolment of this course has been scored yet."))
+        return layout(f"Course {c}", "".join(parts))
+    days = [views.day_label(d) for d in view.series.days]
+    parts += ["<h2>Students by status over event time</h2>",
+              svg.stacked_area("students by status", days,
+                               [Series(s, view.series.counts[s], views.STATUS_COLORS[s]) for s in STATUSES],
+                               "enrolments"),
+              "<h2>Where students stop</h2>",
+              note("The place of each student's last activity before going dozing or asleep."),
+              _stops("by course week", view.by_week, horizontal=False),
+              _stops("by module, theme and task (worst first)", view.by_place, horizontal=True),
+              "<h2>At risk</h2>"]
+    shown = len(view.at_risk)
+    if view.total > shown:
+        parts.append(note(f"The first {shown} of {view.total} enrolments, by {_SORT_TITLES[view.sort]}."))
+    headers = ["student", _sort_header(c, "status", view.sort), _sort_header(c, "p_dropout", view.sort),
+               "week", "P(success)", _sort_header(c, "days_inactive", view.sort), "reasons"]
+    rows = [[link(f"/console/students/{r.user_id}", r.user_id), status(r.status), number(r.p_dropout),
+             f'<span class="{r.trend.css}" title="{esc(r.trend.note)}">{r.trend.arrow}</span>',
+             number(r.p_success), number(r.days_inactive, 1), bullets(r.reasons)] for r in view.at_risk]
+    parts.append(table(headers, rows, frozenset({2, 4, 5}), "at-risk"))
+    parts.append(note(f"week: P(dropout) now against {views.TREND_DAYS} event-days earlier (↑ up by "
+                      f"{views.TREND_STEP:g} or more, ↓ down, → steady, · no earlier score)."))
+    parts += ["<h2>Risk quadrant</h2>", _quadrant(view)]
+    return layout(f"Course {c}", "".join(parts))
+
+
+@dataclass(frozen=True)
+class EnrolmentView:
+    current: dict[str, Any]
+    history: views.EnrolmentHistory | None
+    norms: list[views.FeatureNorm]
+    days: list[views.Day]
+
+
+def _timeline(days: Sequence[views.Day]) -> str:
+    cells = [(d.day, views.STATUS_COLORS.get(d.status, "#999"), f"{d.status}; {d.note}" if d.note else d.status,
+              bool(d.note)) for d in days]
+    legend = [Series(s, [], views.STATUS_COLORS[s]) for s in STATUSES]
+    return svg.strip("timeline", cells, legend)
+
+
+def _enrolment(e: EnrolmentView, transitions: Sequence[dict[str, Any]]) -> str:
+    cur = e.current
+    course = "(none)" if cur["course_id"] is None else link(f"/console/courses/{cur['course_id']}", cur["course_id"])
+    parts = [f"<h2>Course {course}, "
+             f"enrolment {esc(cur['enrolment'] or '-')}</h2>",
+             note(f"status {cur['status']} since {cur['status_since'] or '–'}; P(dropout) "
+                  f"{number(cur['p_dropout'])}, P(success) {number(cur['p_success'])}, progress forecast "
+                  f"{number(cur['progress_pred'], 1)}; last activity {cur['last_activity_at'] or '–'}"),
+             "<h3>Reasons</h3>", bullets(views.reasons(cur["factors"]))]
+    parts += ["<h3>Day by day</h3>",
+              note("One cell per day from the flow's start to the newest score, coloured by the status at "
+                   "the day's end (from the status changes and score rows); a dot marks a day with an alert, "
+                   "a score or the last activity (hover for which)."),
+              _timeline(e.days)]
+    h = e.history
+    if h is not None:
+        parts += ["<h3>Scores</h3>",
+                  svg.lines("P(dropout) and P(success)", h.days,
+                            [Series("P(dropout)", h.p_dropout, "#c62828"),
+                             Series("P(success)", h.p_success, "#2e7d32")], "probability", y_max=1.0),
+                  svg.lines("progress forecast", h.days, [Series("progress", h.progress, "#1565c0")],
+                            "progress", y_max=100.0)]
+    mine = [t for t in transitions if t["enrolment"] == cur["enrolment"]]
+    parts.append("<h3>Status history and alerts</h3>")
+    if mine:
+        rows = [[esc(t["at"]), esc(t["kind"]), f"{status(t['from_status'])} → {status(t['to_status'])}",
+                 number(t["days_inactive"], 1), number(t["course_week"]), esc(t["theme"] or "–"),
+                 esc(t["task_name"] or t["task_id"] or "–"), number(t["p_dropout"])] for t in mine]
+        parts.append(table(["at", "kind", "change", "days inactive", "week", "theme", "task", "P(dropout)"],
+                           rows, frozenset({3, 4, 7}), "transitions"))
+    else:
+        parts.append(note("No alert for this enrolment."))
+    parts.append("<h3>Against the course</h3>")
+    rows = [[esc(n.name), number(n.value), number(n.median), number(n.gap)] for n in e.norms]
+    parts.append(table(["feature", "this student", "course median", "difference"], rows, frozenset({1, 2, 3}),
+                       "norms"))
+    return "".join(parts)
+
+
+def student_page(user_id: int, enrolments: Sequence[EnrolmentView], transitions: Sequence[dict[str, Any]]) -> str:
+    if not enrolments:
+        return layout(f"Student {user_id}", note("The scorer has not seen this student."))
+    return layout(f"Student {user_id}", "".join(_enrolment(e, transitions) for e in enrolments))
+
+
+_METRIC_COLORS = ("#c62828", "#2e7d32", "#1565c0", "#6a1b9a", "#ef6c00", "#00838f")
+
+
+def model_page(current: Sequence[dict[str, Any]], weeks: Sequence[views.ModelWeek]) -> str:
+    if not current:
+        return layout("Model", note("No model version published yet: the trainer has learned no label."))
+    rows = [[esc(r["model"]), number(r["version"]), esc(r["created_at"] or "–"), number(r["n_labels"]),
+             bullets(f"{k}: {number(v, 3) if isinstance(v, int | float) else '–'}"
+                     for k, v in sorted((r["metrics"] or {}).items()))] for r in current]
+    parts = ["<h2>Current version</h2>",
+             table(["model", "version", "published", "labels learned", "rolling quality"], rows,
+                   frozenset({1, 3}), "current")]
+    for model in sorted({w.model for w in weeks}):
+        mine = [w for w in weeks if w.model == model]
+        labels = [w.week for w in mine]
+        names = sorted({k for w in mine for k in w.metrics})
+        groups = (("rolling AUC by week", "AUC", [n for n in names if n.endswith("_auc")], 1.0),
+                  ("rolling log loss by week", "log loss", [n for n in names if n.endswith("_logloss")], None),
+                  ("rolling progress error by week", "MAE", [n for n in names if n.endswith("_mae")], None))
+        parts += [f"<h2>{esc(model)}: week by week</h2>",
+                  note("Each week's last published version: its rolling quality (over its recent labels) "
+                       "and the labels learned that week.")]
+        parts += [svg.lines(title, labels, [Series(n, [w.metrics.get(n) for w in mine], _METRIC_COLORS[i % 6])
+                                            for i, n in enumerate(group)], unit, y_max=top)
+                  for title, unit, group, top in groups if group]
+        parts += [svg.bars("labels learned by week", labels,
+                           [Series("labels", [w.learned for w in mine], "#1565c0")], "labels"),
+                  table(["week", "version", "labels (total)", "learned that week", *map(esc, names)],
+                        [[esc(w.week), number(w.version), number(w.n_labels), number(w.learned),
+                          *(number(w.metrics.get(n), 3) for n in names)] for w in mine],
+                        frozenset(range(1, 4 + len(names))), f"weeks-{model}")]
+    return layout("Model", "".join(parts))

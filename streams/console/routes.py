@@ -1,0 +1,125 @@
+"""The console's routes on the worker's HTTP server (Faust web): login, logout and four pages.
+
+Every page needs the read API's token (session cookie or bearer header, streams.console.auth);
+a browser without a session is sent to the login form. Bad ids and sorts are 400s and a
+database failure a 503, never a 500, as in the read API.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import faust
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.postgres.console_queries import course_status_counts
+from streams.console import auth, data, pages
+from streams.console.html import HEADERS, layout, note
+from streams.console.svg import esc
+from streams.console.views import course_summaries, parse_sort
+from streams.runtime import Runtime
+from streams.web import InvalidParameter, parse_id, token_matches
+
+log = logging.getLogger(__name__)
+#: A login form's body is one short field; anything longer is not a login.
+MAX_TOKEN_CHARS = 4096
+
+if TYPE_CHECKING:
+    Handler = Callable[..., Awaitable[faust.web.Response]]
+
+
+def _html(web: faust.web.View, body: str, status: int = 200, **headers: str) -> faust.web.Response:
+    return web.html(body, status=status, headers={**HEADERS, **headers})
+
+
+def _redirect(web: faust.web.View, location: str, **headers: str) -> faust.web.Response:
+    return _html(web, "", 303, Location=location, **headers)
+
+
+def _error(web: faust.web.View, status: int, message: str) -> faust.web.Response:
+    return _html(web, layout("Error", f'<p class="error">{esc(message)}</p>'), status)
+
+
+def console_page(token: str) -> Callable[[Handler], Handler]:
+    """Wrap a page: session or bearer first (a browser without either goes to the login form),
+    then its handler, whose InvalidParameter becomes a 400 and whose database failure a 503."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
+            authorization = request.headers.get("Authorization")
+            refusal = auth.authorize(authorization, request.cookies.get(auth.COOKIE), token, time.time())
+            if refusal is not None:
+                if refusal.status == 401 and authorization is None:
+                    return _redirect(web, "/console/login")
+                return _html(web, layout("Refused", note(refusal.error), signed_in=False), refusal.status,
+                             **refusal.headers)
+            try:
+                return await handler(web, request, **match)
+            except InvalidParameter as error:
+                return _error(web, 400, str(error))
+            except SQLAlchemyError as error:
+                log.warning("console: %s failed: %s", handler.__name__, type(error).__name__)
+                return _error(web, 503, "database unavailable")
+
+        return guarded
+
+    return decorate
+
+
+def register_console(app: faust.App, runtime: Runtime) -> None:
+    """Add the console's views to the worker's web server."""
+    database_url = runtime.settings.database_url
+    token = runtime.settings.api_token
+    page = console_page(token)
+
+    @app.page("/console/login")
+    class Login(faust.web.View):
+        async def get(self, request: faust.web.Request) -> faust.web.Response:
+            return _html(self, pages.login_page(configured=bool(token)), 200 if token else 503)
+
+        async def post(self, request: faust.web.Request) -> faust.web.Response:
+            if not token:
+                return _html(self, pages.login_page(configured=False), 503)
+            form = await request.post()
+            given = form.get("token")
+            if not isinstance(given, str) or len(given) > MAX_TOKEN_CHARS or not token_matches(given, token):
+                return _html(self, pages.login_page("Wrong token."), 401)
+            session = auth.set_cookie(auth.session_value(token, time.time()))
+            return _redirect(self, "/console/", **{"Set-Cookie": session})
+
+    @app.page("/console/logout")
+    class Logout(faust.web.View):
+        async def post(self, request: faust.web.Request) -> faust.web.Response:
+            return _redirect(self, "/console/login", **{"Set-Cookie": auth.clear_cookie()})
+
+    @app.page("/console/")
+    @page
+    async def index(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        rows = await asyncio.to_thread(course_status_counts, database_url)
+        return _html(web, pages.index_page(course_summaries(rows)))
+
+    @app.page("/console/courses/{course_id}")
+    @page
+    async def course(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
+        course = parse_id(course_id, "course_id")
+        sort = parse_sort(request.query.get("sort"))
+        view = await asyncio.to_thread(data.course_view, database_url, course, sort)
+        return _html(web, pages.course_page(view))
+
+    @app.page("/console/students/{user_id}")
+    @page
+    async def student(web: faust.web.View, request: faust.web.Request, user_id: str) -> faust.web.Response:
+        student_id = parse_id(user_id, "user_id")
+        enrolments, transitions = await asyncio.to_thread(data.student_view, database_url, student_id)
+        return _html(web, pages.student_page(student_id, enrolments, transitions), 200 if enrolments else 404)
+
+    @app.page("/console/model")
+    @page
+    async def model(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        current, weeks = await asyncio.to_thread(data.model_view, database_url)
+        return _html(web, pages.model_page(current, weeks))

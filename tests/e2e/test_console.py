@@ -1,0 +1,236 @@
+"""The curator console on a real worker process (embedded broker, Redis, Postgres) that has scored
+a generated export, seen over HTTP and in a real headless Chromium (Playwright): log in, the course
+page lists the students the JSON read API lists, a click reaches a student, the charts draw, the
+browser reports no error (a blocked style or script would be one), and each page's screenshot
+is saved under $SCORER_TEST_ARTIFACTS (default: the test's tmp_path)."""
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import importlib.util
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.postgres.queries import at_risk
+from storage.postgres.row_writer import RowWriter
+from streams.lms.synthetic import generate
+from streams.settings import Settings
+from streams.tools.embedded import free_port
+from streams.tools.processes import stop, wait_until_scored, worker_process
+from streams.tools.replay import replay
+
+pytestmark = pytest.mark.slow
+STUDENTS = 60  # over the trainer's 50 labels a version: one is published without its 30 s wait
+TOKEN = "console-e2e-token"
+CHROMIUM = os.environ.get("SCORER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def console(kafka_url: str, redis_url: str, migrated: str,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str, int]]:
+    """(port, database URL, busiest course) of a worker that has scored a generated export."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(migrated)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions"))
+    engine.dispose()
+    state = tmp_path_factory.mktemp("console")
+    generate(state / "lms", students=STUDENTS, seed=17)
+    prefix = f"t{os.urandom(4).hex()}."
+    settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
+                        app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state), api_token=TOKEN,
+                        web_bind="127.0.0.1", reason_language="en")
+    port = free_port()
+    worker = worker_process(settings, port, state / "worker.log")
+    try:
+        report = asyncio.run(replay(settings, state / "lms", progress=False))
+        final = report.final_watermark(settings)
+        assert final is not None
+        wait_until_scored(port, sum(report.published.values()), worker, final, settings.partitions, timeout=180)
+        _next_week_version(migrated, engine)
+        with engine.connect() as connection:
+            course = connection.execute(text(
+                "SELECT course_id FROM students_current GROUP BY course_id ORDER BY count(*) DESC LIMIT 1")).scalar()
+        yield port, migrated, int(course)
+    finally:
+        stop([worker])
+
+
+def _next_week_version(database_url: str, engine: Any) -> None:
+    """The trainer's first version (published at start) and, written as its sink writes them, a
+    version a week later that has learned labels: the trainer publishes that only after 50 labels
+    or 30 s, too slow for this test, and the model page's weekly charts need it."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 30
+    first = None
+    while first is None and time.monotonic() < deadline:
+        with engine.connect() as connection:
+            first = connection.execute(text(
+                "SELECT model, version, created_at FROM model_versions ORDER BY version LIMIT 1")).first()
+        time.sleep(0.3)
+    assert first is not None, "the trainer published no version"
+    writer = RowWriter(database_url)
+    writer.add_model_version({"model": first.model, "version": first.version + 1000, "n_labels": 62,
+                              "created_at": first.created_at + timedelta(days=7),
+                              "metrics": {"dropout_auc": 0.81, "success_auc": 0.77, "progress_mae": 12.5,
+                                          "dropout_logloss": 0.45, "success_logloss": 0.52}})
+    writer.close()
+
+
+def _request(port: int, path: str, headers: dict[str, str] | None = None, data: bytes | None = None,
+             opener: urllib.request.OpenerDirector | None = None) -> tuple[int, dict[str, str], str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {}, data=data)
+    try:
+        with (opener or _NO_REDIRECT).open(request, timeout=20) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 303 itself is the answer
+
+
+_NO_REDIRECT = urllib.request.build_opener(_KeepRedirects)
+
+
+def test_console_needs_the_token_and_answers_bad_input_with_400(console: tuple[int, str, int]) -> None:
+    port, _, course = console
+    for path in ("/console/", f"/console/courses/{course}", "/console/students/1", "/console/model"):
+        status, headers, _ = _request(port, path)
+        assert (status, headers.get("Location")) == (303, "/console/login"), path
+        status, _, body = _request(port, path, {"Authorization": "Bearer wrong"})
+        assert status == 401 and "<table" not in body, path
+        status, _, _ = _request(port, path, {"Cookie": "scorer_console=9999999999.deadbeef"})
+        assert status == 303, path
+    status, _, body = _request(port, "/console/login", data=b"token=wrong")
+    assert status == 401 and "Wrong token" in body
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/console/courses/abc", "/console/courses/%C2%B2", "/console/students/0",
+                 "/console/students/99999999999999999999", f"/console/courses/{course}?sort=user_id",
+                 f"/console/courses/{course}?sort=%3Cscript%3E"):
+        status, headers, body = _request(port, path, bearer)
+        assert status == 400, (path, status)
+        assert "<script>" not in body and "Content-Security-Policy" in headers
+    status, headers, body = _request(port, f"/console/courses/{course}", bearer)
+    assert status == 200 and "script-src" not in headers["Content-Security-Policy"]
+    assert headers["Cache-Control"] == "no-store" and "<script" not in body
+    assert _request(port, "/console/students/999999999", bearer)[0] == 404
+
+
+def test_login_sets_an_httponly_strict_cookie_that_opens_the_pages(console: tuple[int, str, int]) -> None:
+    port, _, _ = console
+    status, headers, _ = _request(port, "/console/login", data=urllib.parse.urlencode({"token": TOKEN}).encode())
+    assert (status, headers["Location"]) == (303, "/console/")
+    cookie = headers["Set-Cookie"]
+    assert TOKEN not in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _KeepRedirects)
+    _request(port, "/console/login", data=f"token={TOKEN}".encode(), opener=opener)
+    assert _request(port, "/console/", opener=opener)[0] == 200
+    assert _request(port, "/console/logout", data=b"", opener=opener)[0] == 303
+    assert _request(port, "/console/", opener=opener)[0] == 303  # the cookie is gone
+
+
+def _chromium() -> str | None:
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+def _missing() -> str | None:
+    """Why the browser test cannot run here (checked at collection, before any server starts)."""
+    if _chromium() is None:
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium; `dev.py test` tries it as root)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium driven by Playwright (the system's binary: never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _drawn(page: Any) -> int:
+    """Marks drawn inside the page's charts (areas, lines, bars, points, day cells; not legends)."""
+    return int(page.locator("svg.chart :is(.area, .line, .bar, .day, circle)").count())
+
+
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_browser_walks_the_console(browser: Any, console: tuple[int, str, int], tmp_path: Path) -> None:
+    port, database_url, course = console
+    artifacts = Path(os.environ.get("SCORER_TEST_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    base = f"http://127.0.0.1:{port}"
+
+    page.goto(f"{base}/console/courses/{course}")
+    assert page.url == f"{base}/console/login"
+    page.fill("input[name=token]", "not the token")
+    page.click("button[type=submit]")
+    assert page.locator("#login-error").is_visible()
+    assert [e for e in errors if "401" in e] == errors and len(errors) == 1  # the refused login: expected
+    errors.clear()
+    page.fill("input[name=token]", TOKEN)
+    page.click("button[type=submit]")
+    assert page.url == f"{base}/console/"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "scorer_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and TOKEN not in cookie["value"]
+    page.screenshot(path=str(artifacts / "console-index.png"), full_page=True)
+
+    page.click(f"#courses a[href='/console/courses/{course}']")
+    page.click("#at-risk th a:text('status')")  # the read API's order
+    assert page.url.endswith(f"/console/courses/{course}?sort=status")
+    listed = [int(t) for t in page.locator("#at-risk tbody tr td:first-child a").all_inner_texts()]
+    api = at_risk(database_url, course, limit=200)
+    assert listed and listed == [r["user_id"] for r in api]
+    status, _, body = _request(port, f"/courses/{course}/at-risk?limit=200",
+                               {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and [s["user_id"] for s in json.loads(body)["students"]] == listed
+    assert page.locator("svg.chart").count() == 4 and _drawn(page) > 10
+    page.screenshot(path=str(artifacts / "console-course.png"), full_page=True)
+
+    first = listed[0]
+    page.click(f"#at-risk a[href='/console/students/{first}']")
+    assert page.url == f"{base}/console/students/{first}"
+    assert page.locator("h1").inner_text() == f"Student {first}"
+    assert page.locator("svg.chart").count() >= 3 and _drawn(page) > 3
+    assert page.locator("#norms tbody tr").count() > 5
+    page.screenshot(path=str(artifacts / "console-student.png"), full_page=True)
+
+    page.click("header a[href='/console/model']")
+    assert page.locator("h1").inner_text() == "Model"
+    assert page.locator("#current tbody tr").count() >= 1 and _drawn(page) > 0  # labels learned
+    page.screenshot(path=str(artifacts / "console-model.png"), full_page=True)
+
+    page.click("header button[type=submit]")  # log out
+    page.goto(f"{base}/console/")
+    assert page.url == f"{base}/console/login"
+    print(f"console screenshots: {artifacts}")
+    assert errors == []

@@ -1,0 +1,234 @@
+"""The console's pure parts: escaping, sort parsing, quadrants, trend arrows, series, sessions, and
+pages for empty and hostile data (no server, no browser)."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from html.parser import HTMLParser
+
+import pytest
+
+from streams.console import auth, pages, svg, views
+from streams.console.html import CSP, CSS
+from streams.web import InvalidParameter
+
+XSS = '<script>alert("x")</script>&"\''
+
+
+class _Checker(HTMLParser):
+    """Collects tags, and every text node, to prove nothing hostile became markup."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(page: str) -> _Checker:
+    checker = _Checker()
+    checker.feed(page)
+    return checker
+
+
+def _factor(text: str) -> dict[str, object]:
+    return {"code": "progress.activities_done_share", "hypothesis": "progress", "feature": "activities_done_share",
+            "value": 0.1, "norm": 0.6, "norm_kind": "cohort", "effect": 0.2, "text": text}
+
+
+def _course_view(rows: list[views.AtRiskRow], total: int = 3, sort: str = "p_dropout") -> pages.CourseView:
+    series = views.status_series([{"day": date(2024, 3, 1), "status": "active", "previous": None, "n": total}])
+    points = [{"module": 1, "theme": XSS, "theme_id": 5, "task_id": 9, "task_name": None, "course_week": 2,
+               "to_dozing": 2, "to_asleep": 1}]
+    return pages.CourseView(course_id=7, now=datetime(2024, 3, 10), counts={"active": total},
+                            series=series, by_week=views.stops_by_week(points), by_place=views.stops_by_place(points),
+                            at_risk=rows, sort=sort,  # type: ignore[arg-type]
+                            quadrants=views.quadrants([{"user_id": 1, "x": 2.0, "y": 0.9, "status": "active"}]))
+
+
+def test_parse_sort_takes_the_three_orders_and_refuses_anything_else() -> None:
+    assert views.parse_sort(None) == "p_dropout"
+    for sort in ("p_dropout", "status", "days_inactive"):
+        assert views.parse_sort(sort) == sort
+    for bad in ("", "P_DROPOUT", "user_id; drop table", "status ", "p_dropout\x00", XSS):
+        with pytest.raises(InvalidParameter) as error:
+            views.parse_sort(bad)
+        assert error.value.parameter == "sort" and XSS not in str(error.value)
+
+
+@pytest.mark.parametrize(("engagement", "performance", "expected"), [
+    (14, 1.0, views.ON_TRACK), (4, 0.5, views.ON_TRACK), (3.99, 0.5, views.UNDER_ENGAGED),
+    (10, 0.49, views.ACADEMIC_RISK), (0, 0, views.DROPOUT_RISK), (None, None, views.DROPOUT_RISK),
+    (None, 0.9, views.UNDER_ENGAGED)])
+def test_quadrant_cut_points(engagement: float | None, performance: float | None, expected: str) -> None:
+    assert views.quadrant(engagement, performance) == expected
+
+
+def test_quadrants_count_every_quadrant_zeros_included() -> None:
+    q = views.quadrants([{"user_id": 1, "x": 10, "y": 0.9}, {"user_id": 2, "x": None, "y": None}])
+    assert q.counts == {views.ON_TRACK: 1, views.UNDER_ENGAGED: 0, views.ACADEMIC_RISK: 0, views.DROPOUT_RISK: 1}
+
+
+@pytest.mark.parametrize(("now", "before", "arrow"), [
+    (0.70, 0.50, "↑"), (0.55, 0.50, "↑"), (0.54, 0.50, "→"), (0.30, 0.50, "↓"), (0.5, None, "·"),
+    (None, 0.5, "·"), (float("nan"), 0.5, "·")])
+def test_trend_arrow(now: float | None, before: float | None, arrow: str) -> None:
+    assert views.trend(now, before).arrow == arrow
+
+
+def test_status_series_carries_counts_over_days_without_changes() -> None:
+    series = views.status_series([
+        {"day": date(2024, 3, 1), "status": "active", "previous": None, "n": 3},
+        {"day": date(2024, 3, 4), "status": "dozing", "previous": "active", "n": 2},
+        {"day": date(2024, 3, 5), "status": "active", "previous": "dozing", "n": 1}])
+    assert series.days == [date(2024, 3, d) for d in range(1, 6)]
+    assert series.counts["active"] == [3, 3, 3, 1, 2]
+    assert series.counts["dozing"] == [0, 0, 0, 2, 1]
+    assert views.status_series([]).days == []
+
+
+def test_stops_by_week_and_place() -> None:
+    points = [{"module": 1, "theme": "Loops", "theme_id": 3, "task_id": 8, "task_name": None, "course_week": 2,
+               "to_dozing": 2, "to_asleep": 1},
+              {"module": None, "theme": None, "theme_id": None, "task_id": None, "task_name": None,
+               "course_week": None, "to_dozing": 5, "to_asleep": 0},
+              {"module": 2, "theme": None, "theme_id": 4, "task_id": None, "task_name": "Quiz", "course_week": 1,
+               "to_dozing": 0, "to_asleep": 4}]
+    weeks = views.stops_by_week(points)
+    assert (weeks.labels, weeks.dozing, weeks.asleep) == (["w1", "w2"], [0, 2], [4, 1])
+    places = views.stops_by_place(points)
+    assert places.labels == ["module 1 · Loops · task 8", "unknown place", "module 2 · theme 4 · Quiz"]
+
+
+def test_model_weeks_count_the_labels_learned_each_week() -> None:
+    rows = [{"model": "m", "week": datetime(2024, 1, 1), "version": 3, "n_labels": 10,
+             "metrics": {"dropout_auc": 0.7}},
+            {"model": "m", "week": datetime(2024, 1, 8), "version": 9, "n_labels": 25,
+             "metrics": {"dropout_auc": None}}]
+    weeks = views.model_weeks(rows)
+    assert [(w.week, w.learned) for w in weeks] == [("2024-01-01", 10), ("2024-01-08", 15)]
+    assert weeks[1].metrics == {"dropout_auc": None}
+
+
+def test_course_page_escapes_student_data_and_links_each_student() -> None:
+    rows = views.at_risk_rows(
+        [{"user_id": 42, "enrolment": "7:1", "status": "asleep", "p_dropout": 0.9, "p_success": 0.1,
+          "days_inactive": 21.0, "factors": [_factor(XSS)]}], {(42, "7:1"): 0.5})
+    page = pages.course_page(_course_view(rows))
+    parsed = _parse(page)
+    assert "script" not in parsed.tags
+    assert XSS in "".join(parsed.text)  # shown as text, in the reasons and the place chart
+    assert '<a href="/console/students/42">42</a>' in page and "↑" in page
+    assert page.count("<svg") == 4 and 'id="at-risk"' in page
+
+
+def test_sort_links_mark_the_current_order() -> None:
+    page = pages.course_page(_course_view([], sort="status"))
+    assert "status ▼" in page
+    assert 'href="/console/courses/7?sort=p_dropout"' in page and 'href="/console/courses/7?sort=days_inactive"' in page
+
+
+def test_more_students_than_listed_says_so() -> None:
+    rows = views.at_risk_rows([{"user_id": 1, "enrolment": "", "status": "active", "p_dropout": None,
+                                "p_success": None, "days_inactive": None, "factors": None}], {})
+    assert "The first 1 of 3 enrolments" in pages.course_page(_course_view(rows))
+
+
+def test_empty_course_and_empty_index_and_unknown_student() -> None:
+    empty = pages.CourseView(course_id=9, now=None, counts={s: 0 for s in views.STATUS_COLORS},
+                             series=views.status_series([]), by_week=views.stops_by_week([]),
+                             by_place=views.stops_by_place([]), at_risk=[], sort="p_dropout",
+                             quadrants=views.quadrants([]))
+    assert "No enrolment of this course has been scored yet" in pages.course_page(empty)
+    assert "No scores yet" in pages.index_page([])
+    assert "has not seen this student" in pages.student_page(5, [], [])
+    assert "No model version published yet" in pages.model_page([], [])
+
+
+def test_student_page_escapes_and_charts() -> None:
+    current = {"user_id": 5, "enrolment": "7:1", "course_id": 7, "status": "dozing", "status_since": None,
+               "p_dropout": 0.4, "p_success": 0.5, "progress_pred": 40.0, "last_activity_at": None,
+               "factors": [_factor(XSS)], "features": {"days_inactive": 9.0, "success_index": 0.5}}
+    history = views.enrolment_histories([
+        {"enrolment": "7:1", "as_of": datetime(2024, 3, d, 10 + k), "status": "active", "progress_pred": 10.0 + d,
+         "p_dropout": 0.1 * d, "p_success": 0.5} for d in (1, 2, 5) for k in (0, 1)])
+    assert history[0].days == ["2024-03-01", "2024-03-02", "2024-03-05"]  # one point per event-day
+    transition = {"enrolment": "7:1", "at": datetime(2024, 3, 12), "kind": "status_change", "from_status": "active",
+                  "to_status": "dozing", "days_inactive": 7.0, "course_week": 2, "theme": XSS, "task_name": None,
+                  "task_id": 3, "p_dropout": 0.4}
+    norms = views.feature_norms(current["features"], {"days_inactive": 2.0})
+    current["updated_at"] = datetime(2024, 3, 12, 11)
+    days = views.timeline(current, [], [transition])
+    page = pages.student_page(5, [pages.EnrolmentView(current, history[0], norms, days)], [transition])
+    parsed = _parse(page)
+    assert "script" not in parsed.tags and XSS in "".join(parsed.text)
+    assert page.count("<svg") == 3 and 'id="transitions"' in page and 'id="norms"' in page
+    assert norms[0].gap == 7.0 and norms[1].value is None
+
+
+def test_svg_labels_are_escaped_and_empty_inputs_say_so() -> None:
+    chart = svg.bars(XSS, [XSS], [svg.Series(XSS, [3], "#000")], XSS)
+    assert "<script" not in chart and "&lt;script&gt;" in chart
+    assert "no data yet" in svg.lines("t", [], [], "y") and "no data yet" in svg.scatter("t", [], "x", "y", 1, 1,
+                                                                                          0.5, 0.5, [])
+    assert svg.nice_max(0) == 1 and svg.nice_max(7) == 10 and svg.nice_max(0.3) == pytest.approx(0.5)
+
+
+def test_csp_allows_only_the_pages_own_style() -> None:
+    assert "script-src" not in CSP and "default-src 'none'" in CSP
+    digest = re.search(r"sha256-([A-Za-z0-9+/=]+)", CSP)
+    assert digest is not None and CSS  # the style hash is taken from CSS itself
+
+
+def test_session_cookie_holds_no_token_and_expires() -> None:
+    token = "s3cret-token"
+    value = auth.session_value(token, now=1000.0)
+    assert token not in value
+    assert auth.session_valid(value, token, now=1000.0 + auth.SESSION_SECONDS - 1)
+    assert not auth.session_valid(value, token, now=1000.0 + auth.SESSION_SECONDS)
+    assert not auth.session_valid(value, "another-token", now=1001.0)
+    expires, mac = value.split(".")
+    forged = f"{int(expires) + 10**6}.{mac}"  # a longer expiry does not match the MAC
+    for bad in (forged, "", ".", "x.y", "１２.ab", f"{expires}.", None, "9" * 40 + "." + mac):
+        assert not auth.session_valid(bad, token, now=1001.0), bad
+    assert not auth.session_valid(value, "", now=1001.0)
+    header = auth.set_cookie(value)
+    assert "HttpOnly" in header and "SameSite=Strict" in header and "Path=/console" in header
+
+
+def test_authorize_needs_a_session_or_the_bearer_and_refuses_all_without_a_token() -> None:
+    token = "tok"
+    session = auth.session_value(token, 0.0)
+    assert auth.authorize(None, session, token, 1.0) is None
+    assert auth.authorize(f"Bearer {token}", None, token, 1.0) is None
+    refusal = auth.authorize(None, None, token, 1.0)
+    assert refusal is not None and refusal.status == 401
+    refusal = auth.authorize("Bearer nope", session + "x", token, 1.0)
+    assert refusal is not None and refusal.status == 401
+    refusal = auth.authorize(f"Bearer {token}", session, "", 1.0)
+    assert refusal is not None and refusal.status == 503
+
+
+def test_timeline_holds_every_day_from_the_flow_start_with_its_status_at_the_day_end() -> None:
+    current = {"updated_at": datetime(2024, 3, 10, 12), "status": "asleep",
+               "features": {"days_since_course_start": 9.0}, "last_activity_at": datetime(2024, 3, 2, 9)}
+    transitions = [
+        {"at": datetime(2024, 3, 5, 8), "kind": "at_risk", "from_status": "active", "to_status": "active",
+         "p_dropout": 0.7},
+        {"at": datetime(2024, 3, 9, 9), "kind": "status_change", "from_status": "active", "to_status": "dozing",
+         "p_dropout": 0.7},
+        {"at": datetime(2024, 3, 10, 9), "kind": "status_change", "from_status": "dozing", "to_status": "asleep",
+         "p_dropout": 0.8}]
+    history = [{"as_of": datetime(2024, 3, 2, 10), "status": "active"}]
+    days = views.timeline(current, history, transitions)
+    assert [d.day for d in days] == [f"2024-03-{d:02d}" for d in range(1, 11)]
+    assert [d.status for d in days] == ["active"] * 8 + ["dozing", "asleep"]
+    assert days[1].note == "scored; last activity" and days[4].note.startswith("early warning")
+    assert days[8].note == "alert active → dozing" and days[0].note == ""
+    without_features = views.timeline({**current, "features": None}, history, transitions)
+    assert without_features[0].day == "2024-03-02"  # the first moment known
