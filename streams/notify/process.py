@@ -81,6 +81,9 @@ def main(settings: Settings) -> int:
     if not settings.kafka_url or not settings.redis_url:
         log.error("scorer notify needs SCORER_KAFKA_URL and SCORER_REDIS_URL: the workers' own")
         return 2
+    if settings.notify_webhook_url and not settings.notify_webhook_url.startswith(("http://", "https://")):
+        log.error("SCORER_NOTIFY_WEBHOOK_URL must be an http:// or https:// URL")  # not echoed: it may hold a secret
+        return 2
     try:
         rules(settings)
     except ValueError as error:

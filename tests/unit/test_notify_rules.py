@@ -2,6 +2,8 @@
 retry schedule, and the message texts."""
 from __future__ import annotations
 
+import io
+import json
 import random
 from datetime import UTC, datetime, time, timedelta
 
@@ -13,6 +15,7 @@ from streams.notify.notifier import decode, notification
 from streams.notify.policy import Policy, channel, reaches_student
 from streams.notify.quiet_hours import QuietHours, parse_zone
 from streams.notify.retry import MAX_RETRY_AFTER, backoff, retry_after, verdict, wait_before
+from streams.notify.senders import PrintSender
 from streams.notify.templates import language_of, render
 from streams.settings import Settings
 
@@ -163,3 +166,13 @@ def test_the_notification_names_action_audience_channel_and_the_alert():
     body = notification(_alert(), "nudge", "ru")
     assert body["alert_id"] == "a1" and body["action"] == "nudge" and body["audience"] == ["student"]
     assert body["channel"] == "telegram" and body["alert"]["user_id"] == 7 and "student" in body["texts"]
+
+
+async def test_without_a_webhook_each_notification_is_one_json_line():
+    out = io.StringIO()
+    sender = PrintSender(out)
+    assert (await sender.send(notification(_alert(), "nudge", "ru"), "a1")).delivered
+    assert (await sender.send({"alert_id": "a2", "texts": {}}, "a2")).delivered
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line)["alert_id"] for line in lines] == ["a1", "a2"]
+    assert "Мы скучаем" in json.loads(lines[0])["texts"]["student"]
