@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -71,32 +73,13 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         for record in records:
             source = Source(record.topic, record.partition, record.offset, record.key, record.value)
-            await self._settle(source)
+            await settle(self._notifier, source)
         try:
             await self.consumer.commit({tp: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError, KafkaError) as error:
             # revoked meanwhile: the new owner redelivers, and the Redis records make that a skip
             log.warning("offset commit failed (%s); the partition's new owner will redeliver", type(error).__name__)
 
-    async def _settle(self, source: Source) -> None:
-        """Handle one record, waiting out a dependency outage however long (the alert must not be lost);
-        an error that is no outage, POISON_ATTEMPTS times over, sends the record to the dead letters."""
-        waits, wait = iter(RETRY_SECONDS), RETRY_SECONDS[0]
-        failures: list[BaseException] = []
-        while True:
-            try:
-                if len(failures) >= POISON_ATTEMPTS:
-                    await self._notifier.quarantine(source, failures[-1])
-                else:
-                    await self._notifier.handle(source)
-                return
-            except Exception as error:  # noqa: BLE001 - logged and retried: an outage must not lose the alert
-                if not _dependency_down(error):
-                    failures.append(error)
-                wait = next(waits, wait)
-                log.warning("handling an alert failed (%s: %s); retrying in %.1f s", type(error).__name__,
-                            str(error)[:200], wait)
-                await asyncio.sleep(wait)
 
     async def _release_loop(self) -> None:
         while True:
@@ -116,6 +99,32 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("assigned %d alert partitions", len(assigned))
+
+
+class Handler(Protocol):
+    async def handle(self, source: Source) -> None: ...
+    async def quarantine(self, source: Source, error: BaseException) -> None: ...
+
+
+async def settle(notifier: Handler, source: Source, waits: Sequence[float] = RETRY_SECONDS) -> None:
+    """Handle one record, waiting out a dependency outage however long (the alert must not be lost);
+    an error that is no outage, POISON_ATTEMPTS times over, sends the record to the dead letters."""
+    pending, wait = iter(waits), waits[0]
+    failures: list[BaseException] = []
+    while True:
+        try:
+            if len(failures) >= POISON_ATTEMPTS:
+                await notifier.quarantine(source, failures[-1])
+            else:
+                await notifier.handle(source)
+            return
+        except Exception as error:  # noqa: BLE001 - logged and retried: an outage must not lose the alert
+            if not _dependency_down(error):
+                failures.append(error)
+            wait = next(pending, wait)
+            log.warning("handling an alert failed (%s: %s); retrying in %.1f s", type(error).__name__,
+                        str(error)[:200], wait)
+            await asyncio.sleep(wait)
 
 
 def _dependency_down(error: BaseException) -> bool:
