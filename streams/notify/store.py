@@ -57,6 +57,9 @@ class NotifyStore:
         if not ids:
             return []
         entries = await self.redis.hmget(self._held_alerts, ids)
+        orphans = [i for i, e in zip(ids, entries) if e is None]  # none expected (hold is one MULTI)
+        if orphans:
+            await self.redis.zrem(self._held(partition), *orphans)
         return [(i, orjson.loads(e)) for i, e in zip(ids, entries) if e is not None]
 
     async def release(self, alert_id: str, partition: int) -> None:
