@@ -84,6 +84,12 @@ def _train(args: argparse.Namespace) -> int:
     return train(Settings.from_env())
 
 
+def _notify(args: argparse.Namespace) -> int:
+    from streams.notify.process import main as notify
+
+    return notify(Settings.from_env())
+
+
 def _migrate(args: argparse.Namespace) -> int:
     from storage.postgres.migrate import upgrade
 
@@ -224,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="learn delayed labels and publish model versions in a process of its own "
                        "(with SCORER_TRAINER=external in the workers)")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("notify", help="the reference notification service: alerts in, deduplicated, policy and "
+                       "quiet hours applied, to SCORER_NOTIFY_WEBHOOK_URL (or stdout)")
+    p.set_defaults(func=_notify)
 
     p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")
     p.set_defaults(func=_migrate)

@@ -78,6 +78,21 @@ class Settings:
     max_clock_skew_minutes: float = _setting(10.0, "how far a record's event time may run ahead of its Kafka "
                                              "timestamp, and that timestamp ahead of the wall clock; beyond: "
                                              "dead-lettered")
+    notify_webhook_url: str = _setting("", "`scorer notify` POSTs each notification here (JSON; may hold a secret: "
+                                       "never logged); empty: it prints them to stdout as JSON lines")
+    notify_group: str = _setting("edu-scorer-notify", "`scorer notify`'s consumer group on the alerts topic")
+    notify_policy: str = _setting("dozing=nudge,asleep=urge,at_risk=curator,finished=cancel,active=none",
+                                  "what `scorer notify` sends per alert (`to_status` of a status change, else "
+                                  "`kind`): `nudge` (student), `urge` (student and curator), `curator`, `cancel` "
+                                  "(follow-ups) or `none`")
+    notify_quiet_hours: str = _setting("22:00-09:00", "`scorer notify` holds messages to students that fall in "
+                                       "these local hours (their `recipient.time_zone`, else "
+                                       "`SCORER_SCHOOL_TIME_ZONE`) until the window ends; empty: never")
+    notify_max_retries: int = _setting(6, "`scorer notify` retries a webhook this many times (connection errors, "
+                                       "5xx, 408, 429), then dead-letters the alert")
+    notify_backoff_seconds: float = _setting(1.0, "`scorer notify`'s first retry wait; it doubles per retry (with "
+                                             "jitter) up to 60 times this, or what `Retry-After` asks")
+    notify_metrics_port: int = _setting(6069, "`scorer notify` serves Prometheus `/metrics` here")
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),
                            metadata={"meaning": "local scratch (Faust's data dir, embedded servers' files)",
                                      "default": "`./var`"})

@@ -14,6 +14,7 @@ class Topic(str, Enum):
     OUTCOMES = "lms.outcomes"
     ALERTS = "scorer.alerts"
     DEAD_LETTERS = "scorer.dead_letters"
+    NOTIFY_DEAD_LETTERS = "notify.dead_letters"  # alerts `scorer notify` could not deliver
 
     def physical(self, prefix: str = "") -> str:
         return f"{prefix}{self.value}"
@@ -30,6 +31,7 @@ TOPIC_SCHEMA: dict[Topic, str] = {
     Topic.OUTCOMES: "outcome",
     Topic.ALERTS: "alert",
     Topic.DEAD_LETTERS: "dead_letter",
+    Topic.NOTIFY_DEAD_LETTERS: "dead_letter",
 }
 
 #: What a student does: these move the inactivity clock.

@@ -43,6 +43,11 @@ def trainer_process(settings: Settings, log_path: Path) -> subprocess.Popen[byte
     return _scorer_process(["train"], settings, log_path)
 
 
+def notify_process(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """`scorer notify` in a child process on these settings (its notifications to the webhook, or the log)."""
+    return _scorer_process(["notify"], settings, log_path)
+
+
 def stop(processes: list[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
     """SIGTERM each, then SIGKILL what has not exited after `grace` seconds."""
     for process in processes:

@@ -255,9 +255,23 @@ def test_compose_trains_in_its_own_process() -> None:
     assert f"trainer:{port}" in scraped
 
 
+def test_compose_runs_the_notifier_on_the_workers_broker_and_redis() -> None:
+    """One `scorer notify` in a group of its own (not the workers'), its webhook URL from deploy/.env, scraped."""
+    svc = services()
+    assert [name for name, s in svc.items() if command_of(s)[:1] == ["notify"]] == ["notify"]
+    env, worker_env = environment(svc["notify"]), environment(next(iter(workers().values())))
+    for key in ("SCORER_KAFKA_URL", "SCORER_REDIS_URL", "SCORER_TOPIC_PREFIX"):
+        assert env[key] == worker_env[key], key
+    assert env.get("SCORER_NOTIFY_GROUP", "edu-scorer-notify") != worker_env["SCORER_APP_ID"]
+    assert env["SCORER_NOTIFY_WEBHOOK_URL"].startswith("${"), "the webhook URL may hold a secret: from the env only"
+    port = env["SCORER_NOTIFY_METRICS_PORT"]
+    assert f"{port}/metrics" in " ".join(svc["notify"]["healthcheck"]["test"])
+    assert f"notify:{port}" in (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+
+
 def test_compose_settings_are_ones_the_scorer_reads() -> None:
     known = settings_env_names()
-    for name in ["migrate", "trainer", *workers()]:
+    for name in ["migrate", "trainer", "notify", *workers()]:
         env = environment(services()[name])
         unknown = {k for k in env if k.startswith("SCORER_")} - known
         assert not unknown, f"{name}: {unknown} are not read by streams/settings.py"

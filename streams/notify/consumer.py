@@ -1,0 +1,132 @@
+"""The alerts topic in, in `scorer notify`'s own consumer group: at-least-once, committed per partition.
+
+A fetched batch is handled partition by partition (partitions side by side, each in order), and a
+partition's offset is committed only after each of its records was delivered, recorded, held in
+Redis or dead-lettered: a crash redelivers, and the Redis record of each alert id turns the
+redelivery into a skip. A failing dependency (Redis, the broker) holds the partition and retries
+until it is back. Beside it, a loop sends the held alerts of the owned partitions whose quiet
+hours are over. A rebalance waits for both (one lock), so a revoked partition is settled first.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from redis.exceptions import RedisError
+
+from streams.notify import metrics
+from streams.notify.notifier import Notifier, Source
+from streams.notify.store import NotifyStore
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 50
+#: A batch may take long (a webhook that is down: each alert retries with backoff before it is
+#: dead-lettered), so the group must not drop a member that is busy; a dead one goes within 6 s
+#: (Kafka's smallest session timeout by default), and its partitions to the others.
+MAX_BUSY_MS = 3_600_000
+SESSION_MS = 6_000
+POLL_MS = 500
+RELEASE_SECONDS = 1.0  # how often held alerts are looked at: quiet hours end on the minute
+RETRY_SECONDS = (0.5, 1, 2, 5)  # waits while a dependency is down; the last repeats
+POISON_ATTEMPTS = 3  # failures of one alert, not caused by an outage, before it is dead-lettered
+
+
+class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
+    def __init__(self, bootstrap_servers: str, topic: str, group: str, notifier: Notifier,
+                 store: NotifyStore) -> None:
+        self._topic = topic
+        self._notifier = notifier
+        self._store = store
+        self._busy = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group,
+                                         enable_auto_commit=False, auto_offset_reset="earliest",
+                                         session_timeout_ms=SESSION_MS, heartbeat_interval_ms=1_000,
+                                         max_poll_interval_ms=MAX_BUSY_MS)
+
+    def stop(self) -> None:
+        """Finish the records in hand, commit them, then leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe([self._topic], listener=self)
+        releaser = asyncio.create_task(self._release_loop())
+        try:
+            while not self._stopping.is_set():
+                batch = await self.consumer.getmany(timeout_ms=POLL_MS, max_records=BATCH_MAX)
+                if batch:
+                    async with self._busy:
+                        await asyncio.gather(*(self._partition(tp, records) for tp, records in batch.items()))
+        finally:
+            releaser.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await releaser
+            await self.consumer.stop()
+
+    async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            source = Source(record.topic, record.partition, record.offset, record.key, record.value)
+            await settle(self._notifier, source)
+        try:
+            await self.consumer.commit({tp: records[-1].offset + 1})
+        except (CommitFailedError, IllegalStateError, KafkaError) as error:
+            # revoked meanwhile: the new owner redelivers, and the Redis records make that a skip
+            log.warning("offset commit failed (%s); the partition's new owner will redeliver", type(error).__name__)
+
+
+    async def _release_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RELEASE_SECONDS)
+            try:
+                async with self._busy:
+                    partitions = sorted(tp.partition for tp in self.consumer.assignment())
+                    for partition in partitions:
+                        await self._notifier.release_due(partition)
+                    metrics.BACKLOG.set(await self._store.backlog(partitions))
+            except Exception as error:  # noqa: BLE001 - a Redis blip: the next pass retries
+                log.warning("releasing held alerts failed (%s); retrying", type(error).__name__)
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._busy:  # the records in hand are settled and committed first
+            pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("assigned %d alert partitions", len(assigned))
+
+
+class Handler(Protocol):
+    async def handle(self, source: Source) -> None: ...
+    async def quarantine(self, source: Source, error: BaseException) -> None: ...
+
+
+async def settle(notifier: Handler, source: Source, waits: Sequence[float] = RETRY_SECONDS) -> None:
+    """Handle one record, waiting out a dependency outage however long (the alert must not be lost);
+    an error that is no outage, POISON_ATTEMPTS times over, sends the record to the dead letters."""
+    pending, wait = iter(waits), waits[0]
+    failures: list[BaseException] = []
+    while True:
+        try:
+            if len(failures) >= POISON_ATTEMPTS:
+                await notifier.quarantine(source, failures[-1])
+            else:
+                await notifier.handle(source)
+            return
+        except Exception as error:  # noqa: BLE001 - logged and retried: an outage must not lose the alert
+            if not _dependency_down(error):
+                failures.append(error)
+            wait = next(pending, wait)
+            log.warning("handling an alert failed (%s: %s); retrying in %.1f s", type(error).__name__,
+                        str(error)[:200], wait)
+            await asyncio.sleep(wait)
+
+
+def _dependency_down(error: BaseException) -> bool:
+    """Redis or the broker failing (wait for it), as opposed to an alert this code cannot handle."""
+    return isinstance(error, RedisError | KafkaError | OSError | TimeoutError)

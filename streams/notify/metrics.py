@@ -1,0 +1,31 @@
+"""Prometheus metrics of `scorer notify`, on a registry of its own (it runs in its own process).
+
+Labels are bounded sets (kind, outcome, result): never a student id or an alert id.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from streams.contract.outputs import ALERT_KINDS
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CONSUMED = Counter("notify_alerts_consumed_total", "Alert records read from the alerts topic, by kind.",
+                   ["kind"], registry=REGISTRY)
+OUTCOMES = Counter(
+    "notify_alerts_total",
+    "What became of each alert, by kind: `delivered`, `held` (quiet hours; delivered later), `held_out` "
+    "(the holdout group: recorded, not sent), `suppressed` (the policy sends nothing), `deduplicated` "
+    "(already handled: a redelivery or a duplicate alert id) or `dead_lettered`.",
+    ["kind", "outcome"], registry=REGISTRY)
+ATTEMPTS = Counter("notify_delivery_attempts_total", "Webhook POSTs, by result: `delivered`, `retry` (connection "
+                   "error, 5xx, 408, 429) or `permanent` (another 4xx).", ["result"], registry=REGISTRY)
+LATENCY = Histogram("notify_delivery_latency_seconds", "Duration of one webhook POST.",
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
+BACKLOG = Gauge("notify_quiet_hours_backlog", "Messages held for the end of their recipient's quiet hours "
+                "(on the partitions this process owns).", registry=REGISTRY)
+
+
+def kind_label(kind: object) -> str:
+    """An alert's kind as a label value: one of ALERT_KINDS, else `other` (labels stay a bounded set)."""
+    return kind if isinstance(kind, str) and kind in ALERT_KINDS else ("status_change" if kind is None else "other")

@@ -1,0 +1,168 @@
+"""One alert's way through `scorer notify`: dedupe, policy, holdout, quiet hours, send, record.
+
+Order of the checks, for an alert read from Kafka:
+
+1. unreadable (not JSON, no alert_id) -> notify dead-letter topic;
+2. its id already has a final state or is held -> skipped (`deduplicated`);
+3. the policy says `none` -> recorded `suppressed`;
+4. `"holdout": true` -> recorded `held_out`, not sent (the experiment's control group);
+5. a message to the student inside their quiet hours -> `held` in Redis until the hours end;
+6. sent: state `delivering`, then `delivered`; refused for good or out of retries -> dead-lettered.
+
+The caller commits the record's offset only after `handle` returns, so every alert ends in one
+of these records before Kafka forgets it. Nothing here logs a student or alert id at INFO.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, NamedTuple
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from streams.contract.codec import InvalidEvent
+from streams.contract.dead_letters import dead_letter
+from streams.contract.topics import Topic
+from streams.notify import metrics
+from streams.notify.policy import AUDIENCE, Action, Policy, channel, reaches_student
+from streams.notify.quiet_hours import QuietHours, parse_zone
+from streams.notify.senders import Sender
+from streams.notify.store import DELIVERING, FINAL, HELD, NotifyStore
+from streams.notify.templates import language_of, part, render
+
+log = logging.getLogger(__name__)
+
+MAX_ALERT_ID = 200
+
+
+class Source(NamedTuple):
+    """Where an alert came from, for its dead letter."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The school's choices (from Settings): what to send, when not to, and the language fallback."""
+
+    policy: Policy
+    quiet: QuietHours
+    school_zone: tzinfo
+    language: str
+
+
+def decode(value: bytes | None) -> dict[str, Any]:
+    """The alert record, or InvalidEvent: bad input is dead-lettered, never a crash."""
+    try:
+        alert = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as error:
+        raise InvalidEvent("malformed_json", str(error)[:200]) from None
+    if not isinstance(alert, dict):
+        raise InvalidEvent("not_an_object", type(alert).__name__)
+    alert_id = alert.get("alert_id")
+    if not isinstance(alert_id, str) or not 0 < len(alert_id) <= MAX_ALERT_ID:
+        raise InvalidEvent("missing_field", "alert_id must be a non-empty string")
+    return alert
+
+
+def notification(alert: dict[str, Any], action: Action, language: str) -> dict[str, Any]:
+    """The webhook body: the chosen action, audience, channel and texts, and the alert itself."""
+    return {"alert_id": alert["alert_id"], "action": action, "audience": list(AUDIENCE[action]),
+            "channel": channel(alert), "language": language, "texts": render(action, alert, language),
+            "alert": alert}
+
+
+class Notifier:
+    def __init__(self, store: NotifyStore, sender: Sender, producer: AIOKafkaProducer, rules: Rules,
+                 *, dead_letter_topic: str, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._sender = sender
+        self._producer = producer
+        self._rules = rules
+        self._dead_letter_topic = dead_letter_topic
+        self._clock = clock
+
+    async def handle(self, source: Source) -> None:
+        """Decide and act on one alert record (see the module docstring for the order)."""
+        try:
+            alert = decode(source.value)
+        except InvalidEvent as error:
+            metrics.CONSUMED.labels("other").inc()
+            await self._dead_letter(source, error, "other")
+            return
+        kind = metrics.kind_label(alert.get("kind"))
+        metrics.CONSUMED.labels(kind).inc()
+        alert_id: str = alert["alert_id"]
+        state = await self._store.state(alert_id)
+        if state in FINAL or state == HELD:
+            metrics.OUTCOMES.labels(kind, "deduplicated").inc()
+            return
+        action = self._rules.policy.action_for(alert)
+        if action == "none":
+            await self._record(alert_id, kind, "suppressed")
+            return
+        if alert.get("holdout") is True:
+            await self._record(alert_id, kind, "held_out")
+            return
+        body = notification(alert, action, language_of(alert, self._rules.language))
+        if state is None and reaches_student(action):
+            zone = parse_zone(str(part(alert, "recipient").get("time_zone") or "")) or self._rules.school_zone
+            release_at = self._rules.quiet.release_at(self._clock(), zone)
+            if release_at is not None:
+                entry = {"body": body, "topic": source.topic, "offset": source.offset,
+                         "key": None if source.key is None else source.key.decode("utf-8", "replace")}
+                await self._store.hold(alert_id, source.partition, release_at, entry)
+                metrics.OUTCOMES.labels(kind, "held").inc()
+                return
+        await self._deliver(body, kind, source)
+
+    async def release_due(self, partition: int) -> int:
+        """Send the held alerts of `partition` whose quiet hours are over; how many were handled."""
+        due = await self._store.due(partition, self._clock())
+        for alert_id, entry in due:
+            body = entry["body"]
+            if await self._store.state(alert_id) not in FINAL:  # else sent already, then a crash before release
+                key = entry.get("key")
+                source = Source(entry["topic"], partition, entry["offset"], None if key is None else key.encode(),
+                                orjson.dumps(body["alert"]))
+                await self._deliver(body, metrics.kind_label(body["alert"].get("kind")), source)
+            await self._store.release(alert_id, partition)
+        return len(due)
+
+    async def quarantine(self, source: Source, error: BaseException) -> None:
+        """An alert this code failed on again and again: dead-lettered with the error, and the consumer moves on."""
+        await self._dead_letter(source, InvalidEvent("notify_error", f"{type(error).__name__}: {error}"[:1000]),
+                                "other")
+
+    async def _deliver(self, body: dict[str, Any], kind: str, source: Source) -> None:
+        alert_id = body["alert_id"]
+        await self._store.mark(alert_id, DELIVERING)
+        result = await self._sender.send(body, alert_id)
+        if result.delivered:
+            await self._record(alert_id, kind, "delivered")
+            return
+        await self._dead_letter(source, InvalidEvent(result.reason, result.detail), kind)
+        await self._store.mark(alert_id, "dead_lettered")
+
+    async def _record(self, alert_id: str, kind: str, outcome: str) -> None:
+        await self._store.mark(alert_id, outcome)
+        metrics.OUTCOMES.labels(kind, outcome).inc()
+
+    async def _dead_letter(self, source: Source, error: InvalidEvent, kind: str) -> None:
+        record = dead_letter(source.topic, error, value=source.value, key=source.key, partition=source.partition,
+                             offset=source.offset)
+        await self._producer.send_and_wait(self._dead_letter_topic, orjson.dumps(record), key=source.key)
+        metrics.OUTCOMES.labels(kind, "dead_lettered").inc()
+        log.warning("alert dead-lettered: %s", error.reason)
+
+
+def dead_letter_topic(prefix: str) -> str:
+    return Topic.NOTIFY_DEAD_LETTERS.physical(prefix)

@@ -1,0 +1,79 @@
+"""`scorer notify`'s memory in Redis: what it did with each alert id, and the alerts held for quiet hours.
+
+One key per alert id holds its state, kept DEDUPE_TTL_SECONDS (the worker resends an alert only
+after a crash, within minutes; a month covers any redelivery):
+
+- `delivering`: a send began. Found again after a crash: the send is repeated with the same
+  Idempotency-Key (the receiver can tell), never skipped (nothing is lost).
+- `held`: waiting in a partition's quiet-hours set (a sorted set by release time, beside a hash of
+  the alerts), so a hold survives restarts and its Kafka offset can be committed at once.
+- final (`delivered`, `held_out`, `suppressed`, `dead_lettered`): a duplicate is skipped.
+
+Held alerts are kept per alerts-topic partition: the consumer that owns a partition releases its
+held alerts, so ownership follows the group's assignment with no lock of its own.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+DEDUPE_TTL_SECONDS = 30 * 86_400
+DELIVERING, HELD = "delivering", "held"
+FINAL = frozenset({"delivered", "held_out", "suppressed", "dead_lettered"})
+
+
+class NotifyStore:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self._prefix = f"{prefix}notify:"
+        self._held_alerts = f"{self._prefix}held-alerts"
+
+    def _key(self, alert_id: str) -> str:
+        return f"{self._prefix}alert:{alert_id}"
+
+    def _held(self, partition: int) -> str:
+        return f"{self._prefix}held:{partition}"
+
+    async def state(self, alert_id: str) -> str | None:
+        value = await self.redis.get(self._key(alert_id))
+        return None if value is None else _text(value)
+
+    async def mark(self, alert_id: str, state: str) -> None:
+        await self.redis.set(self._key(alert_id), state, ex=DEDUPE_TTL_SECONDS)
+
+    async def hold(self, alert_id: str, partition: int, release_at: float, entry: dict[str, Any]) -> None:
+        """Keep the alert until `release_at` (UTC epoch), all or nothing (one MULTI)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key(alert_id), HELD, ex=DEDUPE_TTL_SECONDS)
+            pipe.hset(self._held_alerts, alert_id, orjson.dumps(entry))
+            pipe.zadd(self._held(partition), {alert_id: release_at})
+            await pipe.execute()
+
+    async def due(self, partition: int, now: float, limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
+        """Held alerts of `partition` whose quiet hours are over at `now`, earliest first."""
+        ids = [_text(i) for i in await self.redis.zrangebyscore(self._held(partition), "-inf", now, 0, limit)]
+        if not ids:
+            return []
+        entries = await self.redis.hmget(self._held_alerts, ids)
+        orphans = [i for i, e in zip(ids, entries) if e is None]  # none expected (hold is one MULTI)
+        if orphans:
+            await self.redis.zrem(self._held(partition), *orphans)
+        return [(i, orjson.loads(e)) for i, e in zip(ids, entries) if e is not None]
+
+    async def release(self, alert_id: str, partition: int) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._held(partition), alert_id)
+            pipe.hdel(self._held_alerts, alert_id)
+            await pipe.execute()
+
+    async def backlog(self, partitions: list[int]) -> int:
+        total = 0
+        for partition in partitions:
+            total += await self.redis.zcard(self._held(partition))
+        return total
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,278 @@
+"""`scorer notify` on the embedded broker and a real Redis, delivering to a webhook receiver run by the
+test (aiohttp): the kind policy, holdout, duplicates, retries, dead letters, a kill -9 restart and
+quiet hours with an injected clock.
+
+The receiver records every POST; like a real one it deduplicates by `Idempotency-Key`, the header
+that closes the one window in which notify may send twice (killed after POSTing, before recording).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from helpers.topics import read_topic
+from streams.contract import Topic
+from streams.contract.outputs import Alert, CoursePosition, Scores
+from streams.kafka.admin import ensure_topics, new_producer
+from streams.notify import metrics
+from streams.notify.process import run
+from streams.settings import Settings
+from streams.tools.embedded import free_port
+from streams.tools.processes import notify_process, scrape_if_up, stop
+
+pytestmark = pytest.mark.slow
+
+Reply = Callable[[str, int], tuple[int, dict[str, str]]]  # (alert id, attempt number) -> (status, headers)
+
+
+def _ok(alert_id: str, attempt: int) -> tuple[int, dict[str, str]]:
+    return 200, {}
+
+
+@dataclass
+class Receiver:
+    """The notification service's side: answers as `reply` says and records every POST."""
+
+    reply: Reply = _ok
+    delay: float = 0.0
+    posts: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)  # (key, body, when)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        key = request.headers["Idempotency-Key"]
+        body = await request.json()
+        await asyncio.sleep(self.delay)
+        status, headers = self.reply(key, sum(1 for k, _, _ in self.posts if k == key) + 1)
+        self.posts.append((key, body, time.monotonic()))
+        return web.Response(status=status, headers=headers, text="" if status < 300 else "no such student")
+
+    def delivered(self) -> dict[str, dict[str, Any]]:
+        """What reached the service, deduplicated by Idempotency-Key: key -> first accepted body."""
+        out: dict[str, dict[str, Any]] = {}
+        for key, body, _ in self.posts:
+            out.setdefault(key, body)
+        return out
+
+    def accepted(self) -> Counter[str]:
+        return Counter(key for key, _, _ in self.posts)
+
+
+@contextlib.asynccontextmanager
+async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    receiver.url = f"http://127.0.0.1:{port}/hook?token=s3cret"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+def _settings(kafka_url: str, redis_url: str, prefix: str, tmp_path, **changes: Any) -> Settings:
+    return Settings(**{"kafka_url": kafka_url, "redis_url": redis_url, "topic_prefix": prefix, "partitions": 4,
+                       "state_dir": str(tmp_path), "notify_group": f"notify-{prefix}", "notify_quiet_hours": "",
+                       "notify_backoff_seconds": 0.05, "notify_max_retries": 3, **changes})
+
+
+def alert(n: int, to_status: str = "dozing", *, kind: str = "status_change", zone: str | None = "+03:00",
+          **extra: Any) -> dict[str, Any]:
+    """A real Alert's message for student `n` (`extra` adds fields, e.g. another engineer's `holdout`)."""
+    record = Alert(f"{n}:5:1:{kind}:{to_status}", n, 5, "active", to_status, 1.7e9, 8.0, None,
+                   Scores(p_dropout=0.7), ("Нет активности 8 дн.",), CoursePosition(task_name="Циклы"),
+                   flow_num=1, kind=kind, time_zone=zone, tg_bot=1)
+    return {**record.to_message(), **extra}
+
+
+async def produce(settings: Settings, records: list[dict[str, Any] | bytes]) -> None:
+    await ensure_topics(settings, (Topic.ALERTS, Topic.NOTIFY_DEAD_LETTERS))
+    producer = new_producer(settings)
+    await producer.start()
+    try:
+        for record in records:
+            key = str(record["user_id"]).encode() if isinstance(record, dict) else b"0"
+            value = orjson.dumps(record) if isinstance(record, dict) else record
+            await producer.send_and_wait(Topic.ALERTS.physical(settings.topic_prefix), value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if await result if asyncio.iscoroutine(result) else result:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"waited {timeout} s for {what}")
+
+
+def count(outcome: str, kind: str = "status_change") -> float:
+    return metrics.REGISTRY.get_sample_value("notify_alerts_total", {"kind": kind, "outcome": outcome}) or 0.0
+
+
+def backlog() -> float | None:
+    return metrics.REGISTRY.get_sample_value("notify_quiet_hours_backlog")
+
+
+@contextlib.asynccontextmanager
+async def notifying(settings: Settings, clock: Callable[[], float] = time.time) -> AsyncIterator[Any]:
+    """`scorer notify`'s loop in this process (the clock injectable), stopped on the way out."""
+    started: list[Any] = []
+    task = asyncio.create_task(run(settings, clock=clock, ready=started.append))
+    await until(lambda: bool(started) or task.done(), what="notify to start")
+    consumer = started[0]
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def committed(consumer: Any) -> int:
+    """Alert records this group has committed past, over the partitions it owns."""
+    return sum([await consumer.consumer.committed(tp) or 0 for tp in consumer.consumer.assignment()])
+
+
+async def test_each_alert_is_sent_once_as_the_policy_says_and_holdouts_never(kafka_url, redis_url, prefix,
+                                                                             tmp_path):
+    records: list[dict[str, Any] | bytes] = [
+        alert(1, "dozing"), alert(2, "asleep"), alert(3, "active"), alert(4, "active", kind="at_risk"),
+        alert(5, "finished", kind="finished"), alert(6, "dozing", holdout=True), alert(7, "asleep", holdout=False),
+        alert(1, "dozing"), alert(2, "asleep"),  # the worker sent these twice (a crash before its commit)
+        b"{not an alert",
+    ]
+    before = {o: count(o) for o in ("delivered", "held_out", "suppressed", "deduplicated")}
+    async with receiving(Receiver()) as receiver:
+        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url)
+        await produce(settings, records)
+        async with notifying(settings) as consumer:
+            await until(lambda: _equal(committed(consumer), len(records)), what="every record committed")
+    delivered = receiver.delivered()
+    actions = {body["alert"]["user_id"]: body["action"] for body in delivered.values()}
+    assert actions == {1: "nudge", 2: "urge", 4: "curator", 5: "cancel", 7: "urge"}
+    assert len(receiver.posts) == len(delivered) == 5  # none twice, even without the receiver's dedupe
+    assert set(delivered["2:5:1:status_change:asleep"]["texts"]) == {"student", "curator"}
+    assert delivered["1:5:1:status_change:dozing"]["channel"] == "telegram"
+    assert "«Циклы»" in delivered["1:5:1:status_change:dozing"]["texts"]["student"]
+    after = {o: count(o) for o in before}
+    assert {o: after[o] - before[o] for o in before} == {"delivered": 3, "held_out": 1, "suppressed": 1,
+                                                           "deduplicated": 2}
+    dead = await read_topic(settings, Topic.NOTIFY_DEAD_LETTERS)
+    assert [(d["reason"], d["value"]) for d in dead] == [("malformed_json", "{not an alert")]
+
+
+async def _equal(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
+
+
+async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refusal_is_dead_lettered(
+        kafka_url, redis_url, prefix, tmp_path):
+    def reply(key: str, attempt: int) -> tuple[int, dict[str, str]]:
+        user = int(key.split(":")[0])
+        if user == 1:  # down twice, then back
+            return (500, {}) if attempt <= 2 else (200, {})
+        if user == 2:  # rate-limited once, asking for a second
+            return (429, {"Retry-After": "1"}) if attempt == 1 else (200, {})
+        if user == 3:  # does not know this student: permanent
+            return 400, {}
+        return 503, {}  # user 4: never back
+
+    async with receiving(Receiver(reply)) as receiver:
+        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url)
+        await produce(settings, [alert(1), alert(2), alert(3), alert(4)])
+        async with notifying(settings) as consumer:
+            await until(lambda: _equal(committed(consumer), 4), what="every record committed")
+    tries = receiver.accepted()
+    assert tries == {"1:5:1:status_change:dozing": 3, "2:5:1:status_change:dozing": 2,
+                     "3:5:1:status_change:dozing": 1, "4:5:1:status_change:dozing": 4}  # 1 + max_retries
+    times = [when for key, _, when in receiver.posts if key.startswith("2:")]
+    assert times[1] - times[0] >= 0.95  # Retry-After honoured over the 0.05 s backoff
+    dead = {d["key"]: d for d in await read_topic(settings, Topic.NOTIFY_DEAD_LETTERS)}
+    assert set(dead) == {"3", "4"}
+    assert dead["3"]["reason"] == "rejected" and "HTTP 400" in dead["3"]["error"]
+    assert dead["4"]["reason"] == "retries_exhausted" and "4 attempts" in dead["4"]["error"]
+    assert orjson.loads(dead["3"]["value"])["alert_id"] == "3:5:1:status_change:dozing"
+    assert all("s3cret" not in d["error"] for d in dead.values())  # the webhook URL's secret stays out
+
+
+async def test_killed_mid_stream_and_restarted_every_alert_arrives_exactly_once(kafka_url, redis_url, prefix,
+                                                                                tmp_path):
+    n = 40
+    async with receiving(Receiver(delay=0.05)) as receiver:
+        port = free_port()
+        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url,
+                             notify_metrics_port=port)
+        await produce(settings, [alert(i) for i in range(n)])
+        log = tmp_path / "notify.log"
+        first = notify_process(settings, log)
+        try:
+            await until(lambda: len(receiver.posts) >= 10, what="the first deliveries")
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        at_kill = len(receiver.posts)
+        second = notify_process(settings, log)
+        try:
+            await until(lambda: len(receiver.delivered()) == n, what="the rest after the restart")
+            await until(lambda: scrape_if_up(port).get("notify_alerts_consumed_total", 0) > 0, what="metrics")
+            await asyncio.sleep(1.0)  # anything sent twice would arrive by now
+            found = scrape_if_up(port)
+        finally:
+            await asyncio.to_thread(stop, [second])
+    assert second.returncode == 0, log.read_text()
+    assert at_kill < n  # the kill did fall mid-stream
+    assert set(receiver.delivered()) == {f"{i}:5:1:status_change:dozing" for i in range(n)}
+    repeated = [key for key, times in receiver.accepted().items() if times > 1]
+    # only a POST in flight at the kill (one per partition at most) is repeated, with the same key
+    assert len(repeated) <= settings.partitions, repeated
+    assert found["notify_alerts_total"] >= n - at_kill
+    assert "s3cret" not in log.read_text() and "5:1:status_change" not in log.read_text()
+
+
+async def test_quiet_hours_hold_a_message_until_the_students_morning_even_across_a_restart(
+        kafka_url, redis_url, prefix, tmp_path):
+    now = [datetime(2024, 1, 15, 20, 0, tzinfo=UTC).timestamp()]  # 23:00 in Moscow, 06:00 in Vladivostok
+    clock = lambda: now[0]  # noqa: E731
+    async with receiving(Receiver()) as receiver:
+        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url,
+                             notify_quiet_hours="22:00-09:00", school_time_zone="Europe/Moscow")
+        await produce(settings, [alert(1, zone="+03:00"), alert(2, zone="UTC+10"), alert(3, zone="-05:00"),
+                                 alert(4, zone=None), alert(5, "active", kind="at_risk", zone="+03:00")])
+        async with notifying(settings, clock) as consumer:
+            await until(lambda: _equal(committed(consumer), 5), what="every record committed")
+            await until(lambda: backlog() == 3, what="three held")
+        assert {b["alert"]["user_id"] for b in receiver.delivered().values()} == {3, 5}  # 15:00 in New York; a curator
+
+        now[0] = datetime(2024, 1, 15, 23, 0, 1, tzinfo=UTC).timestamp()  # 09:00:01 in Vladivostok, 02:00 in Moscow
+        # A new process, in a new group so that it also reads every alert again (as after an offset
+        # reset; a restart in the same group waits out the old member's session on the embedded
+        # broker, whose first generation aiokafka never leaves): the held ones come from Redis.
+        settings = settings.copy(notify_group=f"{settings.notify_group}-2")
+        deduplicated = count("deduplicated") + count("deduplicated", "at_risk")
+        async with notifying(settings, clock) as consumer:
+            await until(lambda: _equal(committed(consumer), 5), what="every record read again")
+            assert count("deduplicated") + count("deduplicated", "at_risk") - deduplicated == 5
+            await until(lambda: len(receiver.delivered()) == 3, what="Vladivostok's morning")
+            await until(lambda: backlog() == 2, what="two still held")
+            assert {b["alert"]["user_id"] for b in receiver.delivered().values()} == {2, 3, 5}
+            now[0] = datetime(2024, 1, 16, 6, 0, 1, tzinfo=UTC).timestamp()  # 09:00:01 in Moscow
+            await until(lambda: len(receiver.delivered()) == 5, what="Moscow's morning")
+            await until(lambda: backlog() == 0, what="an empty backlog")
+    assert len(receiver.posts) == 5  # each once
+    held = [b for b in receiver.delivered().values() if b["alert"]["user_id"] in (1, 2, 4)]
+    assert all(b["action"] == "nudge" and b["texts"]["student"] for b in held)
