@@ -45,33 +45,14 @@ from scipy.stats import norm, rankdata
 from features import DEFAULT_THRESHOLDS, DESCRIPTIONS, WEEK, compute, outcome
 from features.hypotheses import CONTROLS, HYPOTHESES, Measure
 from online_models.evaluation.history import History, load_history
+from online_models.intervals import Z95, newcombe, wilson
 from online_models.labels import label_from_outcome
 
-Z95 = float(norm.ppf(0.975))
 CUTOFF_WEEK = 4
 OUTCOMES = ("dropout", "success")
 
 
 # -- statistics ------------------------------------------------------------------------------
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n ((0, 1) when n = 0)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def newcombe(k1: int, n1: int, k0: int, n0: int) -> tuple[float, float]:
-    """Newcombe's hybrid score interval of p1 - p0, from the two Wilson intervals."""
-    p1, p0 = k1 / n1, k0 / n0
-    l1, u1 = wilson(k1, n1)
-    l0, u0 = wilson(k0, n0)
-    d = p1 - p0
-    return d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
-
-
 def two_proportion_p(k1: int, n1: int, k0: int, n0: int) -> float:
     """Two-sided p-value of the pooled two-proportion z-test."""
     pooled = (k1 + k0) / (n1 + n0)

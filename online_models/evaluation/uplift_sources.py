@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 
-from features.eventtime import parse_ts
-from online_models.evaluation.uplift import DEFAULT_DAYS, TransitionRecord, format_table, report
 from online_models.scoring import NoScoring
+from online_models.uplift import DEFAULT_DAYS, TransitionRecord, format_table, from_rows, report
 from storage.row_sink import MemoryRowSink
 from storage.students import InMemoryStudentStore
 from streams.contract import encode, key_of
@@ -38,12 +36,7 @@ CHUNK = 2000
 def from_database(database_url: str, course_id: int | None = None) -> list[TransitionRecord]:
     from storage.postgres.alert_outcomes import transitions
 
-    return [TransitionRecord(r["user_id"], r["enrolment"], r["kind"], r["from_status"], r["to_status"],
-                             _epoch(r["at"]), bool(r["held_out"])) for r in transitions(database_url, course_id)]
-
-
-def _epoch(moment: datetime) -> float:
-    return parse_ts(moment.isoformat())
+    return from_rows(transitions(database_url, course_id))
 
 
 def from_export(directory: Path, settings: Settings) -> list[TransitionRecord]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from online_models.uplift import from_rows, report
 from storage.postgres import console_queries as q
 from storage.postgres import queries
+from storage.postgres.alert_outcomes import transitions
 from storage.postgres.critical_points import critical_points
 from streams.console import views
 from streams.console.pages import CourseView, EnrolmentView
@@ -31,7 +33,8 @@ def course_view(database_url: str, course_id: int, sort: q.Sort) -> CourseView:
         series=views.status_series(q.course_status_changes(database_url, course_id)),
         by_week=views.stops_by_week(points), by_place=views.stops_by_place(points),
         at_risk=views.at_risk_rows(rows, earlier), sort=sort,
-        quadrants=views.quadrants(pairs, finished))
+        quadrants=views.quadrants(pairs, finished),
+        uplift=report(from_rows(transitions(database_url, course_id)), source=f"course {course_id}"))
 
 
 def student_view(database_url: str, user_id: int) -> tuple[list[EnrolmentView], list[dict[str, object]]]:

@@ -48,6 +48,7 @@ class CourseView:
     at_risk: list[views.AtRiskRow]
     sort: str
     quadrants: views.Quadrants
+    uplift: dict[str, Any] | None = None  # online_models.uplift.report of the course's alerts
     limit: int = views.AT_RISK_LIMIT
 
     @property
@@ -120,8 +121,32 @@ def course_page(view: CourseView) -> str:
     parts.append(table(headers, rows, frozenset({2, 4, 5}), "at-risk"))
     parts.append(note(f"week: P(dropout) now against {views.TREND_DAYS} event-days earlier (↑ up by "
                       f"{views.TREND_STEP:g} or more, ↓ down, → steady, · no earlier score)."))
-    parts += ["<h2>Risk quadrant</h2>", _quadrant(view)]
+    parts += ["<h2>Risk quadrant</h2>", _quadrant(view), "<h2>Did the notifications work?</h2>",
+              _uplift(view.uplift)]
     return layout(f"Course {c}", "".join(parts))
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:+.1f} pp"
+
+
+def _uplift(result: dict[str, Any] | None) -> str:
+    """Notified against held-out students per alert kind (`scorer uplift`'s report)."""
+    if not result or not result["held_out_share"]:
+        return note("No enrolment of this course is held out of notifications (SCORER_HOLDOUT_SHARE is 0), so "
+                    "there is no control group to compare the notified students with.")
+    rows = []
+    for kind, row in result["kinds"].items():
+        arms = [f"{a['met']}/{a['n']} ({100 * a['rate']:.0f}%)" if a["n"] else "–"
+                for a in (row["notified"], row["held_out"])]
+        ci = row["ci95"]
+        rows.append([esc(kind), esc(f"{row['outcome']} in {result['days']:g} days"), *arms,
+                     _percent(row["difference"]), "–" if ci is None else f"{_percent(ci[0])} … {_percent(ci[1])}",
+                     esc(row["verdict"])])
+    return table(["alert", "outcome", "notified", "held out", "difference", "95% interval", "verdict"], rows,
+                 frozenset({2, 3, 4}), "uplift") + note(
+        f"The first alert of each kind per enrolment; {result['interval']}; a verdict only when the interval "
+        f"excludes 0. {100 * result['held_out_share']:.0f}% of enrolments are held out.")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, text
 
 from features import parse_ts
 from helpers.pipeline_cases import ENROLMENT, Sent, drive, history
-from online_models.evaluation.uplift import TransitionRecord, report
 from online_models.scoring import NoScoring
+from online_models.uplift import TransitionRecord, report
 from storage.postgres.db import dispose_shared_engines
 from storage.postgres.sink import PostgresSink
 from storage.students import RedisStudentStore

@@ -2,6 +2,7 @@
 pages for empty and hostile data (no server, no browser)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, datetime
 from html.parser import HTMLParser
@@ -232,3 +233,31 @@ def test_timeline_holds_every_day_from_the_flow_start_with_its_status_at_the_day
     assert days[8].note == "alert active → dozing" and days[0].note == ""
     without_features = views.timeline({**current, "features": None}, history, transitions)
     assert without_features[0].day == "2024-03-02"  # the first moment known
+
+
+def _uplift_report(held_back: int) -> dict[str, object]:
+    """Ten notified enrolments all back within a day of their dozing alert, ten held out of whom
+    `held_back` came back."""
+    from dataclasses import replace as changed
+
+    from online_models.uplift import TransitionRecord, report
+
+    alerts = []
+    for user in range(20):
+        held = user >= 10
+        quiet = TransitionRecord(user, "7:1", "status_change", "active", "dozing", 86_400.0 * user, held)
+        back = not held or user - 10 < held_back
+        alerts += [quiet, changed(quiet, from_status="dozing", to_status="active", at=quiet.at + 3_600)] if back \
+            else [quiet]
+    alerts.append(TransitionRecord(99, "7:1", "finished", "active", "finished", 86_400.0 * 40, False))
+    return report(alerts, source="course 7")
+
+
+def test_course_page_shows_whether_the_notifications_worked() -> None:
+    found = pages.course_page(dataclasses.replace(_course_view([]), uplift=_uplift_report(held_back=1)))
+    assert "notifications help" in found and "10/10 (100%)" in found and "1/10 (10%)" in found
+    assert "+90.0 pp" in found and 'id="uplift"' in found
+    unclear = pages.course_page(dataclasses.replace(_course_view([]), uplift=_uplift_report(held_back=9)))
+    assert "no effect shown" in unclear
+    off = pages.course_page(dataclasses.replace(_course_view([]), uplift={"held_out_share": 0.0, "kinds": {}}))
+    assert "SCORER_HOLDOUT_SHARE is 0" in off and 'id="uplift"' not in off

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from features import DAY
-from online_models.evaluation.hypotheses import newcombe
-from online_models.evaluation.uplift import TransitionRecord, format_table, report, uplift
+from online_models.intervals import newcombe
+from online_models.uplift import TransitionRecord, format_table, report, uplift
 
 
 @pytest.mark.parametrize(("k1", "n1", "k0", "n0", "low", "high"), [

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from online_models.evaluation.uplift import uplift
 from online_models.evaluation.uplift_sources import from_export
+from online_models.uplift import uplift
 from streams.cli import main
 from streams.lms.synthetic import Shapes, generate
 from streams.settings import Settings

@@ -20,13 +20,13 @@ difference of the groups' outcome rates is the notifications' effect (their upli
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED
-from features.eventtime import DAY, format_ts
-from online_models.evaluation.hypotheses import newcombe, wilson
+from features.eventtime import DAY, format_ts, parse_ts
+from online_models.intervals import newcombe, wilson
 
 KINDS = (DOZING, ASLEEP, "at_risk")
 OUTCOMES = {DOZING: "came back", ASLEEP: "came back", "at_risk": "stayed active"}
@@ -45,6 +45,12 @@ class TransitionRecord:
     to_status: str
     at: float
     held_out: bool
+
+
+def from_rows(rows: Iterable[Mapping[str, Any]]) -> list[TransitionRecord]:
+    """status_transitions rows (storage.postgres.alert_outcomes: `at` a naive school-time datetime)."""
+    return [TransitionRecord(r["user_id"], r["enrolment"], r["kind"], r["from_status"], r["to_status"],
+                             parse_ts(r["at"].isoformat()), bool(r["held_out"])) for r in rows]
 
 
 def alert_kind(t: TransitionRecord) -> str | None:

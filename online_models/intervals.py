@@ -1,0 +1,34 @@
+"""Confidence intervals of proportions and of their differences, small and dependency-free (the
+worker's console shows them, so no scipy here).
+
+>>> low, high = wilson(50, 100)
+>>> round(low, 4), round(high, 4)
+(0.4038, 0.5962)
+"""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+Z95 = NormalDist().inv_cdf(0.975)
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n ((0, 1) when n = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low = 0.0 if k == 0 else max(0.0, centre - half)  # exactly, whatever the float rounding
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return low, high
+
+
+def newcombe(k1: int, n1: int, k0: int, n0: int) -> tuple[float, float]:
+    """Newcombe's hybrid score interval of p1 - p0, from the two Wilson intervals."""
+    p1, p0 = k1 / n1, k0 / n0
+    l1, u1 = wilson(k1, n1)
+    l0, u0 = wilson(k0, n0)
+    d = p1 - p0
+    return d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
