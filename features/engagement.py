@@ -281,37 +281,19 @@ def _profile(state: FeatureState, as_of: float) -> dict[str, float]:
 
 
 def _attempts(state: FeatureState, old: Compacted | None, as_of: float) -> dict[int, Attempts]:
-    out: dict[int, Attempts] = {}
     compacted = old["attempts"] if old else {}
-    for key, agg in compacted.items():
-        n, best, first_ts, first_result, _, passed, n_success, result_sum, success_sum = agg
-        out[int(key)] = Attempts(n, max(best, 0), first_ts, max(first_result, 0), passed, n_success, result_sum,
-                                 success_sum)
+    out = {int(key): _more_attempts(agg, []) for key, agg in compacted.items()}
     for key, facts in state["attempts"].items():
         if facts[0][0] > as_of:
             continue
         done = facts if facts[-1][0] <= as_of else facts[: bisect_right(facts, as_of, key=_TS)]
-        if key in compacted:
-            out[int(key)] = _more_attempts(compacted[key], done)
-            continue
-        best, passed = SKIPPED, None
-        n_success = result_sum = success_sum = 0
-        for ts, result, success in done:
-            best = max(best, result)
-            score = max(result, 0)
-            result_sum += score
-            if success:
-                n_success += 1
-                success_sum += score
-                if passed is None:
-                    passed = ts
-        out[int(key)] = Attempts(len(done), max(best, 0), done[0][0], max(done[0][1], 0), passed,
-                                 n_success, result_sum, success_sum)
+        out[int(key)] = _more_attempts(compacted.get(key) or [0, SKIPPED, *done[0], None, 0, 0, 0], done)
     return out
 
 
 def _more_attempts(agg: list[Any], done: list[list[int]]) -> Attempts:
-    """An activity's compacted attempts followed by later ones (all after them in time)."""
+    """An activity's attempts: `agg` summarises those before `done` (features.compacted's layout;
+    with none before, zeros and `done`'s first as the first attempt), then `done`, in time order."""
     n, best, first_ts, first_result, _, passed, n_success, result_sum, success_sum = agg
     for ts, result, success in done:
         best = max(best, result)
