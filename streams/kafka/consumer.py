@@ -45,6 +45,12 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX = 5000  # a backlog coalesces into large batches: each student is loaded, scored
 POLL_SECONDS = 0.5  # and committed once per batch, so per-record cost falls with batch size
+#: How long a fetch may wait on the broker for records (aiokafka's default is 500 ms). A broker that
+#: answers only at the end of that wait when the partition was empty at the request (the embedded
+#: one does: measured, p99 produced -> scored 0.46 s at 500 records/s, 0.05 s with 50 ms) holds
+#: fresh records that long; Apache Kafka answers at the first byte either way. The cost is an idle
+#: worker's 20 empty fetches a second.
+FETCH_MAX_WAIT_MS = 50
 IDLE_PASS_SECONDS = 1.0  # with no records, still advance watermarks and due students this often
 RETRY_SECONDS = (0.5, 1, 2, 5)  # waits between attempts; the last repeats (work resumes within it)
 RECORD_ATTEMPTS = 3  # tries of a batch, and of a lone record, before it counts as a poison pill
@@ -110,10 +116,11 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
             max_partition_fetch_bytes=4 << 20,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self.reference = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                           enable_auto_commit=False, auto_offset_reset="earliest",
-                                          max_partition_fetch_bytes=4 << 20)
+                                          max_partition_fetch_bytes=4 << 20, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
 
     def stop(self) -> None:
         """Finish the batch in hand, then leave the group (cancelling `run` works too)."""
