@@ -68,12 +68,21 @@ def _ensure_chromium(seconds: int = 300) -> None:
         return
     print("installing chromium for the browser tests (apt-get, best effort) ...", flush=True)
     log = VENV / "chromium-install.log"
+    deadline = time.monotonic() + seconds
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
     code: int | str
     try:
         with log.open("w") as out:
-            code = subprocess.call(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-                                   stdout=out, stderr=subprocess.STDOUT, timeout=seconds,
-                                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+            def run(command: list[str]) -> int:
+                return subprocess.call(command, stdout=out, stderr=subprocess.STDOUT,
+                                       timeout=max(1.0, deadline - time.monotonic()),
+                                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+            code = run(install)
+            if code != 0:  # a fresh machine may have no package lists yet: read them, then try again
+                run(["apt-get", "update", "-qq"])
+                code = run(install)
     except (OSError, subprocess.TimeoutExpired) as error:
         code = type(error).__name__
     if code != 0:

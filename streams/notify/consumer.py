@@ -122,8 +122,8 @@ async def settle(notifier: Handler, source: Source, waits: Sequence[float] = RET
             if not _dependency_down(error):
                 failures.append(error)
             wait = next(pending, wait)
-            log.warning("handling an alert failed (%s: %s); retrying in %.1f s", type(error).__name__,
-                        str(error)[:200], wait)
+            # the type only: a message may quote the webhook URL (a secret) or an alert's content
+            log.warning("handling an alert failed (%s); retrying in %.1f s", type(error).__name__, wait)
             await asyncio.sleep(wait)
 
 

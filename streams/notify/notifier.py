@@ -139,8 +139,8 @@ class Notifier:
 
     async def quarantine(self, source: Source, error: BaseException) -> None:
         """An alert this code failed on again and again: dead-lettered with the error, and the consumer moves on."""
-        await self._dead_letter(source, InvalidEvent("notify_error", f"{type(error).__name__}: {error}"[:1000]),
-                                "other")
+        # the error's type only: its message may quote the webhook URL, which can hold a secret
+        await self._dead_letter(source, InvalidEvent("notify_error", type(error).__name__), "other")
 
     async def _deliver(self, body: dict[str, Any], kind: str, source: Source) -> None:
         alert_id = body["alert_id"]
