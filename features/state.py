@@ -175,6 +175,18 @@ def compact(state: FeatureState, horizon: float) -> None:
             del state["attempts"][activity]
 
 
+def active_days(state: FeatureState) -> set[int]:
+    """The days (epoch seconds // DAY, event time) with a login, page view, attempt or webinar event."""
+    day = int(DAY)
+    old = state.get("compacted")
+    days = {int(key) for key in old["days"]} if old is not None else set()
+    days.update(ts // day for ts in state["logins"])
+    days.update(ts // day for times in state["views"].values() for ts in times)
+    days.update(fact[0] // day for table in (state["attempts"], state["webinars"]) for facts in table.values()
+                for fact in facts)
+    return days
+
+
 def last_activity(state: FeatureState) -> float | None:
     """Latest time of a login, page view, exercise attempt or webinar event, if any."""
     ends = [state["logins"][-1]] if state["logins"] else []

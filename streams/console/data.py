@@ -2,7 +2,8 @@
 in a thread so the worker's event loop never waits on Postgres)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import date, timedelta
 
 from online_models.uplift import from_rows, report
 from storage.postgres import console_queries as q
@@ -37,8 +38,10 @@ def course_view(database_url: str, course_id: int, sort: q.Sort) -> CourseView:
         uplift=report(from_rows(transitions(database_url, course_id)), source=f"course {course_id}"))
 
 
-def student_view(database_url: str, user_id: int) -> tuple[list[EnrolmentView], list[dict[str, object]]]:
-    """The student's enrolments (newest first) with their histories and norms, and their alerts."""
+def student_view(database_url: str, user_id: int,
+                 active: Collection[date] = frozenset()) -> tuple[list[EnrolmentView], list[dict[str, object]]]:
+    """The student's enrolments (newest first) with their histories and norms, and their alerts;
+    `active`: the days they did something (from their stored facts)."""
     current = queries.student(database_url, user_id)
     rows = q.student_history(database_url, user_id)
     transitions = q.student_transitions(database_url, user_id)
@@ -51,7 +54,7 @@ def student_view(database_url: str, user_id: int) -> tuple[list[EnrolmentView], 
             medians[course] = q.course_medians(database_url, course, list(views.COMPARED_FEATURES))
         mine = row["enrolment"]
         days = views.timeline(row, [h for h in rows if h["enrolment"] == mine],
-                              [t for t in transitions if t["enrolment"] == mine])
+                              [t for t in transitions if t["enrolment"] == mine], active)
         enrolments.append(EnrolmentView(row, histories.get(mine),
                                         views.feature_norms(row["features"], medians.get(course, {})), days))
     return enrolments, transitions

@@ -158,8 +158,9 @@ class EnrolmentView:
 
 
 def _timeline(days: Sequence[views.Day]) -> str:
-    cells = [(d.day, views.STATUS_COLORS.get(d.status, "#999"), f"{d.status}; {d.note}" if d.note else d.status,
-              bool(d.note)) for d in days]
+    cells = [(d.day, views.STATUS_COLORS.get(d.status, "#999"),
+              "; ".join([d.status, *(["active"] if d.active else []), *([d.note] if d.note else [])]), d.active)
+             for d in days]
     legend = [Series(s, [], views.STATUS_COLORS[s]) for s in STATUSES]
     return svg.strip("timeline", cells, legend)
 
@@ -175,8 +176,8 @@ def _enrolment(e: EnrolmentView, transitions: Sequence[dict[str, Any]]) -> str:
              "<h3>Reasons</h3>", bullets(views.reasons(cur["factors"]))]
     parts += ["<h3>Day by day</h3>",
               note("One cell per day from the flow's start to the newest score, coloured by the status at "
-                   "the day's end (from the status changes and score rows); a dot marks a day with an alert, "
-                   "a score or the last activity (hover for which)."),
+                   "the day's end (from the status changes and score rows); a dot marks a day the student was "
+                   "active (a login, page view, attempt or webinar event); hover for the day's alerts and scores."),
               _timeline(e.days)]
     h = e.history
     if h is not None:

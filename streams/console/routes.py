@@ -11,17 +11,20 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import faust
 from sqlalchemy.exc import SQLAlchemyError
 
+from features.eventtime import DAY, to_db_time
+from features.state import active_days
 from storage.postgres.console_queries import course_status_counts
 from streams.console import auth, data, pages
 from streams.console.html import HEADERS, layout, note
 from streams.console.svg import esc
 from streams.console.views import course_summaries, parse_sort
-from streams.runtime import Runtime
+from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 from streams.web import InvalidParameter, parse_id, token_matches
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,22 @@ def console_page(token: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
+async def _active_dates(runtime: Runtime, user_id: int) -> set[date]:
+    """The days the student did something, from their document in the student store (best effort:
+    without the store the timeline shows statuses only)."""
+    store = runtime.store
+    if store is None:
+        return set()
+    try:
+        ((_, doc),) = (await asyncio.wait_for(store.load([user_id]), CHECK_TIMEOUT_SECONDS)).values()
+    except Exception as error:  # noqa: BLE001 - the page still renders from Postgres
+        log.warning("console: the student store did not answer (%s)", type(error).__name__)
+        return set()
+    if doc is None:
+        return set()
+    return {to_db_time(day * DAY).date() for day in active_days(doc["facts"])}
+
+
 def register_console(app: faust.App, runtime: Runtime) -> None:
     """Add the console's views to the worker's web server."""
     database_url = runtime.settings.database_url
@@ -115,7 +134,8 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
     @page
     async def student(web: faust.web.View, request: faust.web.Request, user_id: str) -> faust.web.Response:
         student_id = parse_id(user_id, "user_id")
-        enrolments, transitions = await asyncio.to_thread(data.student_view, database_url, student_id)
+        active = await _active_dates(runtime, student_id)
+        enrolments, transitions = await asyncio.to_thread(data.student_view, database_url, student_id, active)
         return _html(web, pages.student_page(student_id, enrolments, transitions), 200 if enrolments else 404)
 
     @app.page("/console/model")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -280,14 +280,17 @@ class Day:
     day: str
     status: str
     note: str
+    active: bool = False  # the student did something that day (their stored facts say so)
 
 
 def timeline(current: dict[str, Any], history: Iterable[dict[str, Any]],
-             transitions: Iterable[dict[str, Any]]) -> list[Day]:
+             transitions: Iterable[dict[str, Any]], active: Collection[date] = frozenset()) -> list[Day]:
     """One enrolment's status on each day from its flow's start to its newest score: the status at
     the day's end, from every moment it is known (score rows, both sides of each status change;
     active from the start, as the status machine counts), with the day's alerts, scores and last
-    activity noted. Under a fast replay score rows are few, but the status changes are all there."""
+    activity noted, and whether the student was active that day (`active`: the days with any
+activity in their stored facts). Under a fast replay score rows are few, but the status changes
+are all there."""
     observed: list[tuple[datetime, int, str, str]] = []  # (at, order, status, note)
     for t in transitions:
         if t["kind"] != "at_risk":
@@ -314,7 +317,7 @@ def timeline(current: dict[str, Any], history: Iterable[dict[str, Any]],
             i += 1
         if isinstance(last_activity, datetime) and last_activity.date() == day:
             notes.append("last activity")
-        days.append(Day(day.isoformat(), status, "; ".join(notes)))
+        days.append(Day(day.isoformat(), status, "; ".join(notes), day in active))
         day += timedelta(days=1)
     return days
 

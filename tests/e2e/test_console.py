@@ -234,3 +234,22 @@ def test_browser_walks_the_console(browser: Any, console: tuple[int, str, int], 
     assert page.url == f"{base}/console/login"
     print(f"console screenshots: {artifacts}")
     assert errors == []
+
+
+def test_the_student_timeline_marks_the_days_they_were_active(console: tuple[int, str, int]) -> None:
+    """The days with activity come from the student's stored facts (Redis), not from Postgres."""
+    from sqlalchemy import create_engine, text
+
+    port, database_url, course = console
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        user, last = connection.execute(text(
+            "SELECT user_id, last_activity_at FROM students_current WHERE course_id = :c "
+            "AND last_activity_at IS NOT NULL ORDER BY last_activity_at DESC, user_id LIMIT 1"), {"c": course}).one()
+    engine.dispose()
+    status, _, body = _request(port, f"/console/students/{user}", {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200
+    timeline = body[body.index('aria-label="timeline"'):]
+    timeline = timeline[:timeline.index("</svg>")]
+    assert f"<title>{last.date().isoformat()}: active; active" in timeline  # their last active day
+    assert 0 < timeline.count("<circle") < timeline.count('class="day"')

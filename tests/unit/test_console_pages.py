@@ -233,6 +233,11 @@ def test_timeline_holds_every_day_from_the_flow_start_with_its_status_at_the_day
     assert days[8].note == "alert active → dozing" and days[0].note == ""
     without_features = views.timeline({**current, "features": None}, history, transitions)
     assert without_features[0].day == "2024-03-02"  # the first moment known
+    assert not any(d.active for d in days)  # no stored facts given: no day claims activity
+    active = views.timeline(current, history, transitions, {date(2024, 3, 1), date(2024, 3, 2)})
+    assert [d.active for d in active] == [True, True] + [False] * 8
+    strip = pages._timeline(active)
+    assert strip.count("<circle") == 2 and "2024-03-02: active; active; scored; last activity" in strip
 
 
 def _uplift_report(held_back: int) -> dict[str, object]:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from features import FEATURE_NAMES, CourseSchedule, apply, canonical, compute, fold, last_activity, new_state, parse_ts
-from features.state import compact
+from features.state import active_days, compact
 
 START = datetime(2023, 12, 4, 10, 0)
 TYPES = ("slide", "exercise", "CodeExercise", "interactive")
@@ -237,3 +237,12 @@ def test_any_order_across_compaction_points_folds_to_the_same_state() -> None:
         for state in states.values():
             compact(state, final)
         assert {u: canonical(s) for u, s in states.items()} == reference
+
+
+def test_active_days_are_the_same_before_and_after_compaction() -> None:
+    for horizon in HORIZONS:
+        for state in REFERENCE.values():
+            assert active_days(compacted(state, horizon)) == active_days(state)
+    days = {parse_ts(r["ts"]) // 86_400 for kind, r in EVENTS if r["user_id"] == 1
+            and kind in ("authorization", "page_view", "exercise_result", "webinar_event")}
+    assert active_days(REFERENCE[1]) == days and len(days) > 10
