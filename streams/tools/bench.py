@@ -325,8 +325,13 @@ async def _forget_state(settings: Settings) -> None:
     """Delete every scorer key in Redis: a measured phase must find no state from an earlier one."""
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
-        keys = [k async for k in client.scan_iter(f"{settings.topic_prefix}scorer:*", count=1000)]
-        for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start:start + 1000])
+        await delete_keys(client, f"{settings.topic_prefix}scorer:*")
     finally:
         await client.aclose()
+
+
+async def delete_keys(client: aioredis.Redis, pattern: str, chunk: int = 1000) -> None:
+    """Delete the keys matching `pattern` only (the Redis may be shared), `chunk` per round trip."""
+    keys = [key async for key in client.scan_iter(pattern, count=chunk)]
+    for start in range(0, len(keys), chunk):
+        await client.delete(*keys[start:start + chunk])

@@ -34,6 +34,7 @@ from storage.students.redis import RedisStudentStore
 from streams.contract import Topic
 from streams.core.step import StepConfig, StudentDoc, StudentEvent, step
 from streams.settings import Settings
+from streams.tools.bench import delete_keys
 from streams.tools.embedded import redis_server
 
 COURSE_WEEKS = 30
@@ -179,7 +180,7 @@ async def measure(redis_url: str, scale: Scale) -> dict[str, Any]:
     typical = _document(scale.students_facts, base)
     stored = 0
     store = RedisStudentStore(client, prefix="bench-students.")
-    await _forget(client)
+    await delete_keys(client, "bench-*", 10_000)
     before = await _memory(client)
     for count in scale.student_counts:
         await _store_students(store, typical, range(stored + 1, count + 1))
@@ -188,17 +189,10 @@ async def measure(redis_url: str, scale: Scale) -> dict[str, Any]:
         cost = _summary([await _touches(store, list(range(1, count + 1)), base, rng, scale.touches)
                          for _ in range(scale.rounds)])
         students[str(count)] = {"redis_bytes_per_student": round(used / count), **cost}
-    await _forget(client)
+    await delete_keys(client, "bench-*", 10_000)
     await client.aclose()
     return {"course_weeks": COURSE_WEEKS, "touches": scale.touches, "rounds": scale.rounds, "per_touch": per_touch,
             "students_facts_each": scale.students_facts, "students": students}
-
-
-async def _forget(client: aioredis.Redis) -> None:
-    """Delete the bench's keys only (SCORER_REDIS_URL may be a shared server)."""
-    keys = [key async for key in client.scan_iter("bench-*", count=10_000)]
-    for begin in range(0, len(keys), 10_000):
-        await client.delete(*keys[begin:begin + 10_000])
 
 
 def run(scale: Scale = Scale()) -> dict[str, Any]:
