@@ -14,7 +14,7 @@ multiset and insertion order cannot show through):
                                                            written before time_zone/unti_id were
                                                            kept hold 6-item lists: the missing
                                                            trailing items read as unknown (None)
-    outcomes: {"<module>": [ts, course_id, progress, attestation, attestation_ts]}   late labels
+    outcomes: {"<module>": [ts, course_id, progress, attestation, attestation_ts, result]}   late labels
     compacted: logins, views and attempts older than its horizon, as aggregates (absent until
                the first `compact`; see features.compacted)
 
@@ -120,7 +120,8 @@ def _student(state: FeatureState, r: dict[str, Any]) -> None:
 
 def _outcome(state: FeatureState, r: dict[str, Any]) -> None:
     when = r.get("attestation_date")
-    label = [_secs(r["ts"]), r.get("course_id"), r["progress"], r["attestation"], None if when is None else _secs(when)]
+    label = [_secs(r["ts"]), r.get("course_id"), r["progress"], r["attestation"], None if when is None else _secs(when),
+             r.get("result")]
     current = state["outcomes"].get(str(r["module"]))
     if current is None or (label[0], _canon(label)) > (current[0], _canon(current)):
         state["outcomes"][str(r["module"])] = label
@@ -221,10 +222,11 @@ def outcome(state: FeatureState, module: int | None = None) -> dict[str, Any] | 
     key = str(module) if module is not None else max(state["outcomes"], key=int)
     if key not in state["outcomes"]:
         return None
-    ts, course_id, progress, attestation, attestation_ts = state["outcomes"][key]
+    ts, course_id, progress, attestation, attestation_ts, *result = state["outcomes"][key]  # no result: stored before it existed
     return {"module": int(key), "ts": float(ts), "course_id": course_id, "progress": progress,
             "attestation": attestation,
-            "attestation_ts": None if attestation_ts is None else float(attestation_ts)}
+            "attestation_ts": None if attestation_ts is None else float(attestation_ts),
+            "result": result[0] if result else None}
 
 
 def canonical(state: FeatureState) -> str:

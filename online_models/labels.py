@@ -1,6 +1,9 @@
 """The late label: what a module's outcome says about a student, in the three targets we model.
 
-Definitions (and why):
+Definitions (and why). When the LMS gives its own verdict (the outcome's `result`: passed,
+failed or withdrawn) that decides success and dropout: a real withdrawal is what "dropped out"
+means, and the inactivity rule below is only the fallback for an LMS that does not record one
+(the seed's export does not). Otherwise:
 - success: `attestation >= 50 and progress >= 50`, exactly the seed analysts' SQL filter for
   "successful" students. A missing value ('Не сдана' attestation, 'Нет данных' progress,
   both null in the outcome record) fails the test.
@@ -20,6 +23,8 @@ from typing import Any
 from features.activity_status import DEFAULT_THRESHOLDS
 
 SUCCESS_THRESHOLD = 50
+#: The outcome's `result` values (streams/contract/schemas/outcome.schema.json) the labels read.
+PASSED, WITHDRAWN = "passed", "withdrawn"
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ def label_from_outcome(outcome: dict[str, Any], days_inactive_at_end: float,
                        asleep_days: float = DEFAULT_THRESHOLDS.asleep_days) -> Label:
     """Turn an `outcome` record into a Label; `days_inactive_at_end` is measured at the outcome's ts."""
     progress = outcome.get("progress")
-    success = is_success(progress, outcome.get("attestation"))
-    dropout = not success and (progress is None or days_inactive_at_end >= asleep_days)
+    result = outcome.get("result")
+    if result is not None:
+        success, dropout = result == PASSED, result == WITHDRAWN
+    else:
+        success = is_success(progress, outcome.get("attestation"))
+        dropout = not success and (progress is None or days_inactive_at_end >= asleep_days)
     return Label(progress=None if progress is None else float(progress), dropout=dropout, success=success)

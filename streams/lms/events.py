@@ -20,7 +20,7 @@ import pandas as pd
 
 from streams.contract import InvalidEvent, Topic, validate
 from streams.lms.csvfile import RejectedRow
-from streams.lms.readers import LmsExport
+from streams.lms.readers import ENROLMENT_EVENTS, ENROLMENT_EVENTS_SPEC, LmsExport
 from streams.lms.tags import has_payment, is_online, matches_seed_online_filter, tags_after, tags_before
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S"  # what streams.contract.format_ts writes
@@ -239,15 +239,47 @@ def _student(profile: dict[str, Any], ts: str, tags: list[str]) -> dict[str, Any
             "tags": list(tags), "online": is_online(tags)}
 
 
-def _outcomes(users: pd.DataFrame, end: pd.Timestamp, flows: pd.DataFrame,
-              courses: pd.DataFrame) -> Iterable[_Draft]:
-    """Module 2's result, known when the attestation was taken, else when the student's flow
-    ends (labels arrive late); with no schedule for the course, at the end of the export."""
+def _enrolment_index(frame: pd.DataFrame) -> pd.MultiIndex:
+    """(user, course, flow) of each row; an unknown flow is -1."""
+    return pd.MultiIndex.from_arrays([frame["user_id"], frame["course_id"], frame["flow_num"].round().fillna(-1)])
+
+
+def _results(export: LmsExport, users: pd.DataFrame) -> tuple[pd.DataFrame, list[RejectedRow]]:
+    """Each enrolment's result row of the extension (the latest, if several; readers.ENROLMENT_EVENTS)
+    as columns `result` and `result_at` aligned with `users`, and the rows naming an unknown event or
+    enrolment."""
+    events = export.enrolment_events
+    known = events["event"].isin(ENROLMENT_EVENTS)
+    results = events[known & (events["event"] != "enrolled")]
+    owned = _enrolment_index(results).isin(_enrolment_index(users))
+    rejected = [RejectedRow(ENROLMENT_EVENTS_SPEC.file, line, f"unsupported_event: {event}", _raw(events, line))
+                for line, event in events.loc[~known, "event"].items()]
+    rejected += [RejectedRow(ENROLMENT_EVENTS_SPEC.file, line, "unknown_enrolment: no such user, course and flow "
+                             "in users.csv", _raw(results, line)) for line in results.index[~owned]]
+    latest = results[owned].sort_values("created_at", kind="stable", na_position="first")
+    latest = latest.set_axis(_enrolment_index(latest))
+    latest = latest[~latest.index.duplicated(keep="last")].reindex(_enrolment_index(users))
+    return pd.DataFrame({"result": latest["event"].to_numpy(), "result_at": latest["created_at"].to_numpy()},
+                        index=users.index), rejected
+
+
+def _outcomes(export: LmsExport, users: pd.DataFrame, end: pd.Timestamp, flows: pd.DataFrame,
+              courses: pd.DataFrame) -> tuple[list[_Draft], list[RejectedRow]]:
+    """Module 2's result, known when the LMS says it was (a withdrawal: when the student left),
+    else when the attestation was taken, else when the student's flow ends (labels arrive late);
+    with no schedule for the course, at the end of the export. The LMS's verdict, where the
+    export has one, rides along as `result`."""
+    results, rejected = _results(export, users)
     ends = _flow_date(users, flows, courses, "max") + COURSE_TAIL
-    at = users["m2_attestation_date"].fillna(ends).fillna(end)
+    at = results["result_at"].fillna(users["m2_attestation_date"]).fillna(ends).fillna(end)
     fields = {"user_id": "user_id", "course_id": "course_id", "flow_num": "flow_num", "progress": "m2_progress",
-              "attestation": "m2_attestation", "attestation_date": "m2_attestation_date"}
-    return _timed(Topic.OUTCOMES, "users.csv", users, at, fields, module=OUTCOME_MODULE)
+              "attestation": "m2_attestation", "attestation_date": "m2_attestation_date", "result": "result"}
+    drafts = list(_timed(Topic.OUTCOMES, "users.csv", users.assign(result=results["result"]), at, fields,
+                         module=OUTCOME_MODULE))
+    for draft in drafts:  # no verdict: the record (and so its event id) is what it was before results existed
+        if draft.record["result"] is None:
+            del draft.record["result"]
+    return drafts, rejected
 
 
 def event_id(topic: Topic, file: str, content: str, occurrence: int) -> str:
@@ -281,7 +313,9 @@ def export_to_events(export: LmsExport, *, online_only: bool = False) -> tuple[l
     users, rejected = _profiles(export)
     students, unusable = _students(export, users, start, flows, courses)
     rejected.extend(unusable)
-    drafts = [*_schedule(export, start), *students, *_activity(export), *_outcomes(users, end, flows, courses)]
+    outcomes, unusable = _outcomes(export, users, end, flows, courses)
+    rejected.extend(unusable)
+    drafts = [*_schedule(export, start), *students, *_activity(export), *outcomes]
     if online_only:
         online = seed_online_users(export)
         drafts = [d for d in drafts if d.topic is Topic.SCHEDULE or d.record.get("user_id") in online]

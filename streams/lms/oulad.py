@@ -6,7 +6,8 @@ RAW_DIR holds OULAD tables (`studentInfo`, `studentRegistration`, `vle`, `studen
 `assessments`, `studentAssessment`, optionally `courses`; each as `.csv` or `.csv.gz`, missing
 values empty or `?`). Every (code_module, code_presentation) found is one course flow. LMS_DIR
 receives the seed's nine CSV files (raw headers and literals, as `streams.lms.readers` reads
-them), `ground_truth.csv` (the generator's columns) and `enrolment_events.csv` (our extension).
+them), `ground_truth.csv` (the generator's columns) and `enrolment_events.csv` (our extension,
+which the readers also read).
 Same input, same bytes out: nothing random, every file sorted on a full key.
 
 Identity and time
@@ -87,9 +88,14 @@ studentInfo.final_result + date_unregistration -> ground_truth.csv (the generato
     success = Pass or Distinction; dropout = Withdrawn; dropout_ts = anchor +
     date_unregistration; final_progress = M2_progress; attestation = exam score;
     motivation empty.
-studentRegistration -> enrolment_events.csv (our extension, the readers ignore it):
-    `user_id,course_id,flow_num,event,created_at`, `enrolled` at date_registration and
-    `withdrawn` at date_unregistration, 00:00, flow_num as in users.csv.
+studentRegistration + studentInfo.final_result -> enrolment_events.csv (our extension,
+    streams.lms.readers.ENROLMENT_EVENTS_SPEC): `user_id,course_id,flow_num,event,created_at`,
+    flow_num as in users.csv; `enrolled` at date_registration; then the verdict, which the
+    readers put on the outcome as its `result` (so the dropout label is the real withdrawal and
+    the success label OULAD's own, with or without a published exam score): `withdrawn` at
+    date_unregistration, 00:00 (the outcome is published then: the label arrives when the
+    student leaves); `passed` (Pass, Distinction) or `failed` (Fail) at M2_attestation_date,
+    empty without one.
 
 Times within a day: a student's session on an active day starts at a deterministic moment
 (a usual hour per student between 08:00 and 18:00, moved up to an hour either way per day,
@@ -554,16 +560,17 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
     unregistered = users["date_unregistration"]
     withdrawn_at = ((users["anchor"] + unregistered) * DAY_S).where(unregistered.notna())
     enrolled_at = ((users["anchor"] + users["date_registration"]) * DAY_S).where(users["date_registration"].notna())
+    result = users["final_result"]
+    verdict = np.where(result.isin(SUCCEEDED), "passed", np.where(result.eq("Withdrawn"), "withdrawn", "failed"))
+    verdict_at = withdrawn_at.where(result.eq("Withdrawn"), exam_at.where(sat_exam))
+    enrolment = {"user_id": users["user_id"], "course_id": users["course_id"], "flow": flow_text}
     events = pd.concat([
-        pd.DataFrame({"user_id": users["user_id"], "course_id": users["course_id"], "flow": flow_text,
-                      "event": "enrolled", "at": enrolled_at}),
-        pd.DataFrame({"user_id": users["user_id"], "course_id": users["course_id"], "flow": flow_text,
-                      "event": "withdrawn", "at": withdrawn_at}),
-    ]).dropna(subset=["at"]).sort_values(["at", "user_id", "event"], kind="stable")
+        pd.DataFrame({**enrolment, "event": "enrolled", "at": enrolled_at}).dropna(subset=["at"]),
+        pd.DataFrame({**enrolment, "event": verdict, "at": verdict_at}),
+    ]).sort_values(["at", "user_id", "event"], kind="stable")
     rows["enrolment_events.csv"] = _write(out_dir / "enrolment_events.csv", ENROLMENT_HEADER, [
         events["user_id"], events["course_id"], events["flow"], events["event"], _text(events["at"])])
 
-    result = users["final_result"]
     dropout = result.eq("Withdrawn")
     rows["ground_truth.csv"] = _write(out_dir / "ground_truth.csv", TRUTH_HEADER, [
         users["user_id"], users["course_id"], users["flow"].astype(float), progress_text.replace(NO_DATA, ""),

@@ -83,6 +83,17 @@ SPECS: dict[str, FileSpec] = {spec.file: spec for spec in (
         _c("Признак Обязательного", "obyaz_priznak", "int"), _c("Видимость", "visibility", "str"))),
 )}
 
+#: Our extension beside the seed's nine files (written by `scorer import oulad`; an LMS that records
+#: withdrawals can write it too): enrolment events, `event` one of ENROLMENT_EVENTS. A result row
+#: (withdrawn, passed, failed) is the LMS's own verdict on the enrolment; its `created_at`, when
+#: given, is when the LMS knew it: a withdrawal's outcome is published then.
+ENROLMENT_EVENTS_SPEC = FileSpec("enrolment_events.csv", (
+    _c("user_id", "user_id", "int", True), _c("course_id", "course_id", "int", True),
+    _c("flow_num", "flow_num", "float"), _c("event", "event", "str", True), _c("created_at", "created_at", "ts")))
+#: Values of enrolment_events.csv's `event`: `enrolled` is informational (the profile opens the
+#: enrolment); the others are the outcome's `result` (streams/contract/schemas/outcome.schema.json).
+ENROLMENT_EVENTS = ("enrolled", "withdrawn", "passed", "failed")
+
 
 class Parsed(NamedTuple):
     frame: pd.DataFrame
@@ -143,8 +154,8 @@ def empty_frame(spec: FileSpec) -> pd.DataFrame:
 
 @dataclass
 class LmsExport:
-    """All nine tables of one export (attribute = file name without .csv) and every row that
-    could not be read."""
+    """All nine tables of one export (attribute = file name without .csv), our extension, and every
+    row that could not be read."""
 
     users_age_timezone: pd.DataFrame
     authorization: pd.DataFrame
@@ -155,6 +166,7 @@ class LmsExport:
     users_logs: pd.DataFrame
     users: pd.DataFrame
     activities_guide: pd.DataFrame
+    enrolment_events: pd.DataFrame  # the extension (ENROLMENT_EVENTS_SPEC); empty when the export has none
     rejected: list[RejectedRow] = field(default_factory=list)
 
     def table(self, file: str) -> pd.DataFrame:
@@ -166,7 +178,7 @@ def load_export(directory: Path) -> LmsExport:
     directory = Path(directory)
     frames: dict[str, pd.DataFrame] = {}
     rejected: list[RejectedRow] = []
-    for file, spec in SPECS.items():
+    for file, spec in {**SPECS, ENROLMENT_EVENTS_SPEC.file: ENROLMENT_EVENTS_SPEC}.items():
         path = directory / file
         if path.exists():
             frame, bad = read_file(path, spec)

@@ -89,6 +89,27 @@ def test_outcomes_arrive_when_the_module_ends(seed_copy):
     assert outcomes[4000]["attestation"] == 75
 
 
+def test_the_lms_verdict_rides_on_the_outcome_and_a_withdrawal_publishes_it_when_the_student_left(seed_copy):
+    """enrolment_events.csv (our extension): a withdrawal moves the outcome to its time; passed keeps the
+    outcome's own time; an unknown event or enrolment is rejected with its reason, never dropped silently."""
+    _append(seed_copy / "users.csv", "1200000,4000,3,1.00,1,80,75,2023-12-20 10:00:00")
+    (seed_copy / "enrolment_events.csv").write_text(
+        "user_id,course_id,flow_num,event,created_at\n"
+        "982,3,1.00,enrolled,2023-10-01 00:00:00\n"
+        "982,3,1.00,withdrawn,2023-11-02 00:00:00\n"
+        "4000,3,1.00,passed,\n"
+        "4000,3,1.00,graduated,2023-12-20 10:00:00\n"
+        "5555,3,1.00,failed,2023-12-20 10:00:00\n", encoding="utf-8")
+    events, rejected = export_to_events(load_export(seed_copy))
+    outcomes = {r["user_id"]: r for r in _by_topic(events, Topic.OUTCOMES)}
+    assert (outcomes[982]["ts"], outcomes[982]["result"]) == ("2023-11-02T00:00:00", "withdrawn")
+    assert (outcomes[4000]["ts"], outcomes[4000]["result"]) == ("2023-12-20T10:00:00", "passed")
+    assert "result" not in outcomes[2566]  # no verdict: the record is what it was before the extension
+    _assert_ordered(events)
+    assert sorted((r.file, r.reason.split(":")[0]) for r in rejected if r.file == "enrolment_events.csv") == [
+        ("enrolment_events.csv", "unknown_enrolment"), ("enrolment_events.csv", "unsupported_event")]
+
+
 def test_a_retake_is_an_enrolment_of_its_own_with_its_own_outcome(seed_copy):
     """Student 982 takes course 3 again in flow 2 (opening on 2024-01-09): a second profile when
     that flow starts, and an outcome naming its flow."""

@@ -97,7 +97,19 @@ def test_hand_checked_student_11(export):
     assert _of(export / "users_logs.csv", "11") == [
         ["11", "01.09.2013 00:00", "tags-changed", "Были хештеги: , стали: #онлайн"]]
     assert _of(export / "ground_truth.csv", "11") == [["11", "1", "2.0", "50", "72", "1", "0", "", ""]]
-    assert _of(export / "enrolment_events.csv", "11") == [["11", "1", "2.00", "enrolled", "2013-09-01 00:00:00"]]
+    # the verdict (Pass) when the exam was sat; the readers put it on the outcome, published then
+    assert _of(export / "enrolment_events.csv", "11") == [["11", "1", "2.00", "enrolled", "2013-09-01 00:00:00"],
+                                                          ["11", "1", "2.00", "passed", "2013-10-31 14:12:17"]]
+    assert _outcome_of(export, 11) == {"ts": "2013-10-31T14:12:17", "progress": 50, "attestation": 72,
+                                       "result": "passed"}
+
+
+def _outcome_of(export, user_id: int) -> dict:
+    """The one outcome record replay publishes for the student (its time, progress, attestation, result)."""
+    events, rejected = export_to_events(load_export(export))
+    assert not rejected
+    [record] = [r for t, r in events if t is Topic.OUTCOMES and r["user_id"] == user_id]
+    return {k: record.get(k) for k in ("ts", "progress", "attestation", "result")}
 
 
 def test_withdrawn_student_22(export):
@@ -113,6 +125,9 @@ def test_withdrawn_student_22(export):
     ]
     assert _of(export / "ground_truth.csv", "22") == [["22", "1", "2.0", "50", "", "0", "1",
                                                        "2013-10-13 00:00:00", ""]]
+    # the outcome comes when the student left, not when the module ends: the dropout label is the withdrawal
+    assert _outcome_of(export, 22) == {"ts": "2013-10-13T00:00:00", "progress": 50, "attestation": None,
+                                       "result": "withdrawn"}
     assert _of(export / "users_age_timezone.csv", "22") == [["22", "+00:00", "26"]]
 
 
