@@ -13,9 +13,10 @@
   that produces to the topics and acknowledges only what the broker acknowledged.
 - `files`: export files of each format -> records in event-time order, for `scorer replay`.
 
+A student leaving a course (Open edX enrollment deactivated, Moodle enrolment deleted, xAPI
+unregistered) becomes an outcome at that moment with result `withdrawn` (`base.withdrawal`).
 What the contract cannot express yet (the adapters reject these as `unsupported`, so they sit on
-the dead-letter topic until it can): a student leaving a course (Open edX enrollment
-deactivated, Moodle enrolment deleted, xAPI unregistered); a retracted fact (xAPI voided);
+the dead-letter topic until it can): a retracted fact (xAPI voided);
 course-level grades (the outcome record needs a module, progress and attestation). An
 exercise finished without a score can only be written as result null, which the features read
 as a skip (0 points). A student profile is a whole snapshot ("newest ts wins"), so an

@@ -10,11 +10,14 @@ or to one `Rejection`. A rejection's `kind` says what becomes of it:
 |               | missing actor, bad timestamp, a record the schema refuses)     |               |      |
 | `unmapped`    | well formed, but an identifier has no mapping and no numeric   | yes           | 200  |
 |               | fallback applies: fix the mapping file and replay it           |               |      |
-| `unsupported` | a fact the contract cannot carry yet (a withdrawal, a voided   | yes           | 200  |
-|               | statement, a course-level grade)                               |               |      |
+| `unsupported` | a fact the contract cannot carry yet (a voided statement, a    | yes           | 200  |
+|               | course-level grade)                                            |               |      |
 | `ignored`     | an event the scorer has no use for (forum posts, video pauses) | no (counted)  | 200  |
 
 `reason` is a short stable label (a metric label value); `detail` is for people.
+
+A student leaving a course (Moodle enrolment deleted, Open edX enrollment deactivated, xAPI
+unregistered) is no rejection: each adapter maps it to the outcome `withdrawal` builds.
 """
 from __future__ import annotations
 
@@ -36,6 +39,11 @@ KINDS = (INVALID, UNMAPPED, UNSUPPORTED, IGNORED)
 
 #: A contract record and its topic.
 Record = tuple[Topic, dict[str, Any]]
+
+#: The module a withdrawal's outcome is about. A course-level event names no module, and the
+#: scorer's label is module 2's outcome (the seed's users.csv M2_*; streams.lms.events and the
+#: OULAD import publish outcomes on module 2 too).
+OUTCOME_MODULE = 2
 
 
 class Reject(Exception):
@@ -117,6 +125,14 @@ def checked(topic: Topic, record: dict[str, Any]) -> Record:
     except (TypeError, orjson.JSONEncodeError) as error:
         raise Reject("unencodable", str(error)[:200]) from None
     return topic, record
+
+
+def withdrawal(base: dict[str, Any], course_id: int) -> Record:
+    """A student who left a course: the contract's outcome at the moment they left, with the LMS's
+    verdict `withdrawn` (the dropout label at withdrawal time); the LMS states no progress or
+    attestation when someone leaves, so both are null (unknown)."""
+    return checked(Topic.OUTCOMES, {**base, "course_id": course_id, "module": OUTCOME_MODULE, "progress": None,
+                                    "attestation": None, "result": "withdrawn"})
 
 
 def guarded(source: str, raw: Any, ref: str | None, build: Callable[[], list[Record]]) -> Mapped:

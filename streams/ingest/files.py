@@ -24,8 +24,9 @@ from streams.ingest.base import IGNORED, INVALID, Mapped, Record, Rejection, dig
 from streams.ingest.mapping import IdMapping
 
 FORMATS = ("xapi", "openedx", "moodle")
-#: At equal event time: who the student is, then what they did (as streams.lms.events orders them).
-_RANK = {Topic.STUDENTS: 1}
+#: At equal event time: who the student is, then what they did, then their outcome (a withdrawal),
+#: as streams.lms.events orders them.
+_RANK = {Topic.STUDENTS: 1, Topic.OUTCOMES: 3}
 
 
 def read_text(path: Path) -> str:
@@ -103,7 +104,7 @@ def map_file(path: Path, fmt: str, mapping: IdMapping) -> list[Mapped]:
 
 
 def in_event_time_order(records: list[Record]) -> list[Record]:
-    """Stable: at equal time a student's profile before their activity."""
+    """Stable: at equal time a student's profile before their activity, and their outcome after it."""
     return sorted(records, key=lambda tr: (parse_ts(tr[1]["ts"]), _RANK.get(tr[0], 2)))
 
 

@@ -71,7 +71,8 @@ SECTIONS = ("users", "courses", "pages", "activities", "webinars")
 _SINGULAR = {"users": "user", "courses": "course", "pages": "page", "activities": "activity", "webinars": "webinar"}
 LESSON, ACTIVITY_PAGE = "занятие", "активность"
 PAGE_TYPES = {"lesson": LESSON, "activity": ACTIVITY_PAGE, LESSON: LESSON, ACTIVITY_PAGE: ACTIVITY_PAGE}
-#: What an xAPI verb can be mapped to (see streams.ingest.xapi).
+#: What an xAPI verb can be mapped to (see streams.ingest.xapi): enrollment is a student profile of
+#: the object's course, withdrawal the outcome `withdrawn` of leaving it.
 VERB_KINDS = ("authorization", "page_view", "exercise_result", "webinar_connect", "webinar_disconnect",
               "enrollment", "withdrawal", "ignore")
 MAX_ID = 2**63 - 1

@@ -34,7 +34,10 @@ Mapping table (eventname -> record: fields):
     -> webinar_event `Отключение`, conn_format `онлайн`: webinar_id = webinars[cmid].
 - \core\event\user_enrolment_created
     -> student (a profile holding only the course): user = relateduserid; course_id = courses[courseid].
-- \core\event\user_enrolment_deleted -> rejected `unsupported` / `withdrawal` (the contract has none).
+- \core\event\user_enrolment_deleted
+    -> outcome (the student left the course, at timecreated): user = relateduserid; course_id =
+       courses[courseid]; module 2 (base.OUTCOME_MODULE: the event names none); progress and
+       attestation null; result `withdrawn`.
 - any other event -> rejected `ignored` / `unused_event`.
 
 A row without a readable eventname, time or user is rejected `invalid`. Backslashes doubled by
@@ -52,7 +55,6 @@ from typing import Any
 from streams.contract import Topic
 from streams.ingest.base import (
     IGNORED,
-    UNSUPPORTED,
     Mapped,
     Record,
     Reject,
@@ -61,6 +63,7 @@ from streams.ingest.base import (
     digest,
     guarded,
     split,
+    withdrawal,
 )
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping, whole_integer
 from streams.ingest.times import unix_local_ts
@@ -200,8 +203,6 @@ def _records(row: Any, mapping: IdMapping) -> list[Record]:
     viewed = _VIEWED.fullmatch(name)
     if viewed is None and name not in _HANDLED:
         raise Reject("unused_event", f"{name[:100]} is not used by the scorer", IGNORED)
-    if name == _ENROLMENT_DELETED:
-        raise Reject("withdrawal", "an enrolment ended: the contract has no record for leaving a course", UNSUPPORTED)
     other = _other(row)
     if name == _GRADED and "finalgrade" in other and other["finalgrade"] is None and _cell(row, "grade") is None:
         raise Reject("grade_cleared", "a grade was removed", IGNORED)
@@ -221,9 +222,12 @@ def _records(row: Any, mapping: IdMapping) -> list[Record]:
 
     if name == _LOGGED_IN:
         return [checked(Topic.AUTHORIZATIONS, base)]
-    if name == _ENROLMENT_CREATED:
+    if name in _ENROLMENT:
         course = _required(row, "courseid")
-        return [checked(Topic.STUDENTS, {**base, "course_id": mapping.course([f"moodle:{course}"], course)})]
+        course_id = mapping.course([f"moodle:{course}"], course)
+        if name == _ENROLMENT_DELETED:
+            return [withdrawal(base, course_id)]
+        return [checked(Topic.STUDENTS, {**base, "course_id": course_id})]
     if name == _GRADED:
         item = whole_integer(other.get("itemid"))
         if item is None:
@@ -272,5 +276,6 @@ _ENROLMENT_CREATED = "\\core\\event\\user_enrolment_created"
 _ENROLMENT_DELETED = "\\core\\event\\user_enrolment_deleted"
 _MEETINGS = {"\\mod_bigbluebuttonbn\\event\\meeting_joined": CONNECT,
              "\\mod_bigbluebuttonbn\\event\\meeting_left": DISCONNECT}
-_ABOUT_RELATED = frozenset({_ATTEMPT_SUBMITTED, _GRADED, _ENROLMENT_CREATED})
-_HANDLED = frozenset({_LOGGED_IN, _ENROLMENT_DELETED, *_ABOUT_RELATED, *_MEETINGS})
+_ENROLMENT = frozenset({_ENROLMENT_CREATED, _ENROLMENT_DELETED})
+_ABOUT_RELATED = frozenset({_ATTEMPT_SUBMITTED, _GRADED, *_ENROLMENT})
+_HANDLED = frozenset({_LOGGED_IN, *_ABOUT_RELATED, *_MEETINGS})

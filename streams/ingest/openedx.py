@@ -15,8 +15,10 @@ Mapping table (event name -> record: fields):
     -> student: course_id = courses[event.course_id, else context.course_id]; payment = 1 for the
        paid modes (verified, professional, no-id-professional, credit, masters,
        executive-education), else 0.
-- edx.course.enrollment.deactivated -> rejected `unsupported` / `unsupported_event`: a withdrawal,
-  which the contract cannot carry yet.
+- edx.course.enrollment.deactivated
+    -> outcome (the student left the course, at `time`): course_id = courses[event.course_id, else
+       context.course_id]; module 2 (base.OUTCOME_MODULE: the event names none); progress and
+       attestation null; result `withdrawn`.
 - problem_check from the server
     -> exercise_result: activity_id = activities[event.problem_id, else context.module.usage_key];
        result = event.grade / event.max_grade x 100 (null when max_grade is 0 or absent);
@@ -55,7 +57,18 @@ from typing import Any
 import orjson
 
 from streams.contract import Topic
-from streams.ingest.base import IGNORED, UNSUPPORTED, Mapped, Record, Reject, Rejection, checked, digest, split
+from streams.ingest.base import (
+    IGNORED,
+    UNSUPPORTED,
+    Mapped,
+    Record,
+    Reject,
+    Rejection,
+    checked,
+    digest,
+    split,
+    withdrawal,
+)
 from streams.ingest.base import guarded as _guarded
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping, Target, whole_integer
 from streams.ingest.times import local_ts, parse_instant
@@ -63,6 +76,7 @@ from streams.ingest.times import local_ts, parse_instant
 SOURCE = "openedx"
 PAID_MODES = frozenset({"verified", "professional", "no-id-professional", "credit", "masters", "executive-education"})
 ENROLLED = frozenset({"edx.course.enrollment.activated", "edx.course.enrollment.mode_changed"})
+DEACTIVATED = "edx.course.enrollment.deactivated"
 VIDEO = frozenset({"play_video", "load_video", "edx.video.played", "edx.video.loaded"})
 SEQUENCE = frozenset({"edx.ui.lms.sequence.tab_selected", "edx.ui.lms.sequence.next_selected",
                       "edx.ui.lms.sequence.previous_selected", "seq_goto", "seq_next", "seq_prev"})
@@ -196,17 +210,17 @@ def _records(event: Any, mapping: IdMapping) -> list[Record]:
         return {"event_id": f"openedx:{digest(event)[:32]}", "user_id": _user(event, payload, mapping, learner_first),
                 "ts": local_ts(moment, mapping.time_zone)}
 
-    if name in ENROLLED:
+    if name in ENROLLED or name == DEACTIVATED:
         record = base(learner_first=True)
         course_key = _text(payload.get("course_id")) or _text(context.get("course_id"))
         if course_key is None:
-            raise Reject("missing_course", "an enrollment without course_id")
+            raise Reject("missing_course", f"{name} without course_id")
+        course_id = mapping.course([course_key], course_key)
+        if name == DEACTIVATED:
+            return [withdrawal(record, course_id)]
         mode = payload.get("mode")
-        return [checked(Topic.STUDENTS, {**record, "course_id": mapping.course([course_key], course_key),
+        return [checked(Topic.STUDENTS, {**record, "course_id": course_id,
                                          "payment": int(isinstance(mode, str) and mode in PAID_MODES)})]
-    if name == "edx.course.enrollment.deactivated":
-        raise Reject("unsupported_event", "a withdrawal (enrollment deactivated): the contract has no record "
-                     "for leaving a course", UNSUPPORTED)
     if name == "problem_check":
         if source != "server":
             raise Reject("browser_problem_check", "the browser's problem_check has no grade", IGNORED)

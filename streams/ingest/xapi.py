@@ -29,7 +29,10 @@ TINCAN = http://id.tincanapi.com/verb/, AS = http://activitystrea.ms/schema/1.0/
 - ADL joined, TINCAN joined, AS join -> webinar_event `Подключение`: webinar_id = webinars[object.id].
 - ADL left, TINCAN left, AS leave -> webinar_event `Отключение`: webinar_id = webinars[object.id].
 - ADL registered -> student (a profile holding only the course): course_id = courses[object.id].
-- TINCAN unregistered -> rejected `unsupported` / `withdrawal`: the contract has no withdrawal.
+- TINCAN unregistered
+    -> outcome (the student left the course then): course_id = courses[object.id]; module 2
+       (base.OUTCOME_MODULE: the statement names none); progress and attestation null; result
+       `withdrawn`.
 - ADL voided -> rejected `unsupported` / `voided_statement`: published records cannot be retracted.
 - a result verb on a course (activity type http://adlnet.gov/expapi/activities/course, or an id
   in the mapping's `courses`) -> rejected `unsupported` / `course_result`: no module outcome can
@@ -66,6 +69,7 @@ from streams.ingest.base import (
     digest,
     guarded,
     split,
+    withdrawal,
 )
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping
 from streams.ingest.times import local_ts, parse_duration, parse_instant
@@ -294,8 +298,6 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
     kind = mapping.verbs.get(verb_id) or VERBS.get(verb_id)
     if kind is None or kind == "ignore":
         raise Reject("unused_verb", f"verb {verb_id[:200]} is not used by the scorer", IGNORED)
-    if kind == "withdrawal":
-        raise Reject("withdrawal", "the contract has no record for leaving a course", UNSUPPORTED)
     user_id = mapping.user(keys, fallback)
     ts = local_ts(moment, mapping.time_zone)
     base = {"event_id": sid, "user_id": user_id, "ts": ts}
@@ -338,7 +340,9 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
                 {**base, "event_id": f"{sid}/left", "ts": left, "event": DISCONNECT, "webinar_id": webinar.id},
                 module=webinar.module)))
         return records
-    if kind == "enrollment":
+    if kind in {"enrollment", "withdrawal"}:
         course_id = mapping.course([object_id], object_id)
+        if kind == "withdrawal":
+            return [withdrawal(base, course_id)]
         return [checked(Topic.STUDENTS, {**base, "course_id": course_id})]
     raise Reject("unused_verb", f"verb kind {kind}", INVALID)  # unreachable: VERB_KINDS is closed

@@ -41,29 +41,42 @@ def test_the_xapi_fixture():
 
 def test_the_openedx_fixture():
     topics, rejected = outcome("openedx")
-    assert topics == {"lms.students": 1, "lms.page_views": 3, "lms.exercise_results": 2}
+    assert topics == {"lms.students": 1, "lms.page_views": 3, "lms.exercise_results": 2, "lms.outcomes": 1}
     assert rejected == {("ignored", "browser_problem_check"): 1, ("ignored", "duplicate_of_problem_check"): 1,
                         ("ignored", "unused_event"): 2, ("ignored", "not_courseware"): 1,
-                        ("unsupported", "unsupported_event"): 1, ("unmapped", "unmapped_page"): 1,
+                        ("unmapped", "unmapped_page"): 1,
                         ("invalid", "bad_timestamp"): 1, ("invalid", "malformed_json"): 1}
 
 
 def test_the_moodle_fixture():
     topics, rejected = outcome("moodle")
     assert topics == {"lms.students": 1, "lms.authorizations": 2, "lms.page_views": 2, "lms.exercise_results": 2,
-                      "lms.webinar_events": 2}
-    assert rejected == {("ignored", "unused_event"): 1, ("unsupported", "withdrawal"): 1,
-                        ("invalid", "missing_user"): 1, ("invalid", "bad_timestamp"): 1}
+                      "lms.webinar_events": 2, "lms.outcomes": 1}
+    assert rejected == {("ignored", "unused_event"): 1, ("invalid", "missing_user"): 1,
+                        ("invalid", "bad_timestamp"): 1}
 
 
-def test_a_student_profile_precedes_activity_at_the_same_time(tmp_path):
+@pytest.mark.parametrize(("fmt", "event_id", "user_id", "ts"), [
+    ("moodle", "moodle:5010", 1007, "2024-01-23T13:00:00"),  # timecreated 1706004000
+    ("openedx", "openedx:6a8e54fbb012e905731af9d7591e5786", 1006, "2024-01-20T15:07:46"),  # 12:07:46Z
+])
+def test_the_fixtures_withdrawal_is_its_last_record_a_withdrawn_outcome(fmt, event_id, user_id, ts):
+    records, _ = load_file(FILES[fmt], fmt, MAPPING)
+    assert [t for t, _ in records].count(Topic.OUTCOMES) == 1
+    assert records[-1] == (Topic.OUTCOMES, {"event_id": event_id, "user_id": user_id, "ts": ts, "course_id": 3,
+                                            "module": 2, "progress": None, "attestation": None,
+                                            "result": "withdrawn"})
+
+
+def test_at_the_same_time_the_profile_precedes_activity_and_the_withdrawal_follows_it(tmp_path):
     rows = ("id,eventname,userid,relateduserid,courseid,contextinstanceid,timecreated\n"
+            "3,\\core\\event\\user_enrolment_deleted,2,17,12,,1704870000\n"
             "2,\\core\\event\\user_loggedin,17,,,,1704870000\n"
             "1,\\core\\event\\user_enrolment_created,2,17,12,,1704870000\n")
     path = tmp_path / "log.csv"
     path.write_text(rows)
     records, _ = load_file(path, "moodle", MAPPING)
-    assert [t for t, _ in records] == [Topic.STUDENTS, Topic.AUTHORIZATIONS]
+    assert [t for t, _ in records] == [Topic.STUDENTS, Topic.AUTHORIZATIONS, Topic.OUTCOMES]
 
 
 def test_xapi_exports_as_an_array_a_statement_result_or_gzip(tmp_path):

@@ -111,11 +111,33 @@ def test_bigbluebutton_meetings_are_webinar_events(name, event):
                                                   "conn_format": "онлайн"})]
 
 
-def test_enrolment_is_a_student_profile_and_its_end_an_unsupported_withdrawal():
+def test_enrolment_is_a_student_profile():
     created = row("\\core\\event\\user_enrolment_created", userid="2", relateduserid="17", contextlevel="50")
     assert records(created) == [(Topic.STUDENTS, {**BASE, "course_id": 3})]
+
+
+def test_enrolment_deleted_is_the_withdrawn_outcome_of_the_student_when_they_left():
+    deleted = row("\\core\\event\\user_enrolment_deleted", userid="2", relateduserid="17", contextlevel="50",
+                  timecreated="1706004000")  # 2024-01-23T10:00:00Z; userid 2 is the teacher who unenrolled them
+    assert records(deleted) == [(Topic.OUTCOMES, {
+        "event_id": "moodle:5002", "user_id": 1007, "ts": "2024-01-23T13:00:00", "course_id": 3, "module": 2,
+        "progress": None, "attestation": None, "result": "withdrawn"})]
+
+
+@pytest.mark.parametrize(("columns", "expected"), [
+    ({"courseid": ""}, ("invalid", "missing_courseid")),
+    ({"relateduserid": ""}, ("invalid", "missing_relateduserid")),  # userid is whoever removed the enrolment
+])
+def test_a_withdrawal_without_its_course_or_student_is_rejected(columns, expected):
     deleted = row("\\core\\event\\user_enrolment_deleted", userid="2", relateduserid="17")
-    assert rejection(deleted) == ("unsupported", "withdrawal")
+    assert rejection({**deleted, **columns}) == expected
+
+
+def test_a_withdrawal_from_an_unmapped_course_waits_for_the_mapping():
+    strict = IdMapping.from_dict({"numeric_fallback": ["users"]})
+    mapped = moodle.map_row(row("\\core\\event\\user_enrolment_deleted", relateduserid="17"), strict)
+    assert mapped.rejection is not None and (mapped.rejection.kind, mapped.rejection.reason) == (
+        "unmapped", "unmapped_course")
 
 
 @pytest.mark.parametrize("name", ["\\mod_forum\\event\\post_created", "\\core\\event\\user_loggedout",

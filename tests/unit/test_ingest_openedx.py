@@ -67,9 +67,22 @@ def test_enrollment_names_the_learner_not_who_enrolled_them():
     assert records(e)[0][1]["user_id"] == 42
 
 
-def test_deactivation_is_an_unsupported_withdrawal():
-    e = event("edx.course.enrollment.deactivated", {"user_id": 7, "course_id": COURSE, "mode": "audit"})
-    assert rejection(e) == ("unsupported", "unsupported_event")
+def test_deactivation_is_the_withdrawn_outcome_of_the_learner_when_they_left():
+    e = event("edx.course.enrollment.deactivated", {"user_id": 7, "course_id": COURSE, "mode": "audit"}, user_id=3)
+    assert records(e) == [(Topic.OUTCOMES, {"user_id": 1006, "ts": TS, "course_id": 3, "module": 2, "progress": None,
+                                            "attestation": None, "result": "withdrawn"})]
+    replayed, later = json.loads(json.dumps(e)), {**e, "time": "2024-01-10T14:31:00+00:00"}
+    ids = [openedx.map_event(x, MAPPING).records[0][1]["event_id"] for x in (e, replayed, later)]
+    assert ids[0] == ids[1] != ids[2]  # a line replayed is one event; another time, another event
+
+
+def test_a_deactivation_names_its_course_in_the_payload_or_the_context():
+    e = event("edx.course.enrollment.deactivated", {"user_id": 7, "mode": "audit"})
+    assert records(e)[0][1]["course_id"] == 3  # context.course_id
+    e["context"].pop("course_id")
+    assert rejection(e) == ("invalid", "missing_course")
+    unknown = event("edx.course.enrollment.deactivated", {"user_id": 7, "course_id": "course-v1:Other+X+Y"})
+    assert rejection(unknown) == ("unmapped", "unmapped_course")
 
 
 @pytest.mark.parametrize(("grade", "max_grade", "success", "expected"), [

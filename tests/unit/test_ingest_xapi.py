@@ -25,7 +25,7 @@ MAPPING = IdMapping.from_dict({
     "activities": {f"{LMS}/quizzes/loops": {"id": 13278, "module": 2}},
     "webinars": {f"{LMS}/webinars/kickoff": 13378},
     "verbs": {"https://example.edu/verbs/watched": "page_view", ADL + "experienced": "page_view",
-              ADL + "progressed": "ignore"},
+              ADL + "progressed": "ignore", "https://example.edu/verbs/dropped": "withdrawal"},
 }, time_zone="Europe/Moscow")
 LEARNER = {"objectType": "Agent", "name": "Example Learner", "mbox": "mailto:example.learner@adlnet.gov"}
 
@@ -164,8 +164,19 @@ def test_registered_for_a_course_is_a_student_profile():
     assert records(s) == [(Topic.STUDENTS, {**BASE, "course_id": 3})]
 
 
-def test_unregistered_is_an_unsupported_withdrawal():
-    assert rejection(statement(TINCAN + "unregistered", f"{LMS}/courses/python")) == ("unsupported", "withdrawal")
+@pytest.mark.parametrize("verb", [TINCAN + "unregistered", "https://example.edu/verbs/dropped"])  # the mapping's
+def test_unregistered_is_the_withdrawn_outcome_of_the_learner_when_they_left(verb):
+    s = statement(verb, obj={"id": f"{LMS}/courses/python",
+                             "definition": {"type": "http://adlnet.gov/expapi/activities/course"}},
+                  timestamp="2024-01-23T10:00:00Z")
+    assert records(s) == [(Topic.OUTCOMES, {**BASE, "ts": "2024-01-23T13:00:00", "course_id": 3, "module": 2,
+                                            "progress": None, "attestation": None, "result": "withdrawn"})]
+
+
+def test_a_withdrawal_from_no_known_course_is_rejected():
+    assert rejection(statement(TINCAN + "unregistered", f"{LMS}/courses/unknown")) == ("unmapped", "unmapped_course")
+    agent = {"objectType": "Agent", "mbox": "mailto:teacher@example.edu"}
+    assert rejection(statement(TINCAN + "unregistered", obj=agent)) == ("unsupported", "object_not_activity")
 
 
 def test_voiding_is_unsupported():
