@@ -24,7 +24,7 @@ def _generate(args: argparse.Namespace) -> int:
                     second_course=args.second_course, notification_effect=args.notification_effect,
                     holdout_share=args.holdout_share, holdout_salt=args.holdout_salt)
     summary = generate(Path(args.out), students=args.students, seed=args.seed, bad_rows=args.bad_rows,
-                       shapes=shapes)
+                       shapes=shapes, realism=args.realism)
     print(json.dumps(summary.as_dict(), ensure_ascii=False, default=str))
     return 0
 
@@ -193,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(planted for `scorer uplift`; held-out students never get it)")
     p.add_argument("--holdout-share", type=float, default=0.0, help="share of enrolments held out (as the worker's)")
     p.add_argument("--holdout-salt", default="", help="salt of the holdout draw (as the worker's)")
+    p.add_argument("--realism", type=float, default=0.0, metavar="R",
+                   help="0..1: how much of what the LMS does not see drives the outcomes, so the final progress "
+                        "is no longer a formula of the export: curator-graded work that shows late or never, "
+                        "life events that end or pause a course whatever the engagement, quiet achievers and "
+                        "busy strugglers, noise on the exam score (see streams/lms/synthetic/student.py); "
+                        "0, the default, writes the same bytes as before")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("import", help="convert a public dataset into a seed-format LMS export")

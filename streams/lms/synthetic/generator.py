@@ -4,7 +4,9 @@ Raw means raw: the seed's headers (typos included), both date layouts (webinars_
 users_logs write `23.12.2023 12:10`), the Russian literals ('Пропуск', 'Не сдана',
 'Нет данных', '—'), flows as `1.00`. What the students do comes from
 streams.lms.synthetic.student; ground_truth.csv says what really happened to each of them,
-which the export itself only partly reveals. Deterministic for a given seed.
+which the export itself only partly reveals. Deterministic for a given seed. `realism` R > 0
+adds what real data has and the default leaves out (student.py, "Realism R"): the label stops
+being a formula of what the export shows.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from streams.contract.holdout import held_out
 from streams.contract.outputs import enrolment_key
 from streams.lms.readers import SPECS
 from streams.lms.synthetic.course import FLOWS, MODULE, Course, build_courses
-from streams.lms.synthetic.student import Outcome, Rows, StudentSim, Traits, epoch
+from streams.lms.synthetic.student import Life, Outcome, Rows, StudentSim, Traits, draw_life, epoch
 
 ISO = "%Y-%m-%d %H:%M:%S"
 DOTTED = "%d.%m.%Y %H:%M"
@@ -75,6 +77,7 @@ class GenerationSummary:
     rows: dict[str, int]
     bad_rows: int
     seconds: float
+    realism: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "out_dir": str(self.out_dir), "seconds": round(self.seconds, 2)}
@@ -129,6 +132,12 @@ def _more_enrolments(traits: list[Traits], seed: int, courses: list[Course], sha
             course = other[int(g.integers(len(other)))]
             extra.append(replace(t, course=course, flow=int(g.integers(1, shapes.flows + 1))))
     return extra
+
+
+def _life(realism: float, seed: int, t: Traits) -> Life:
+    """The enrolment's life outside the LMS, from a random stream of its own (seeded by the
+    generation seed and the enrolment), so that realism never shifts the main stream's draws."""
+    return draw_life(realism, random.Random(f"life:{seed}:{t.user_id}:{t.course.course_id}:{t.flow}"), t.course)
 
 
 def _tg_bot(rng: random.Random, motivation: float) -> str:
@@ -214,11 +223,14 @@ def _spoil(texts: dict[str, list[str]], count: int, rng: random.Random) -> None:
         lines.insert(rng.randrange(1, len(lines) + 1), _csv_text(spoil(victim)))
 
 
-def generate(out_dir: Path, students: int, seed: int, bad_rows: int = 0, shapes: Shapes = Shapes()
-             ) -> GenerationSummary:
+def generate(out_dir: Path, students: int, seed: int, bad_rows: int = 0, shapes: Shapes = Shapes(),
+             realism: float = 0.0) -> GenerationSummary:
     """Write the export and ground_truth.csv into `out_dir`; `bad_rows` malformed rows are mixed
     in so the dead-letter path can be exercised (none by default); `shapes` adds what real
-    exports have (see Shapes)."""
+    exports have (see Shapes); `realism` (0..1) how much of what the LMS does not see shapes the
+    outcomes (0: the same bytes as before it existed)."""
+    if not 0 <= realism <= 1:
+        raise ValueError(f"realism must be within 0..1, not {realism}")
     began = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +242,7 @@ def generate(out_dir: Path, students: int, seed: int, bad_rows: int = 0, shapes:
     rows = Rows()
     users, truth = [], []
     for t in traits:
-        outcome = StudentSim(t, rng, rows, horizon, shapes.nudge(t)).run()
+        outcome = StudentSim(t, rng, rows, horizon, shapes.nudge(t), _life(realism, seed, t)).run()
         users.append(_users_row(rng, t, outcome))
         truth.append(_truth_row(t, outcome))
     tables = {  # file: (rows, time columns and their layout, in time order)
@@ -253,4 +265,4 @@ def generate(out_dir: Path, students: int, seed: int, bad_rows: int = 0, shapes:
               "dropout_ts", "motivation", "cadence"]
     _frame(header, truth, {7: ISO}, False).to_csv(out_dir / "ground_truth.csv", index=False)
     return GenerationSummary(out_dir, students, seed, {f: len(lines) - 1 for f, lines in texts.items()}, bad_rows,
-                             time.perf_counter() - began)
+                             time.perf_counter() - began, realism)
