@@ -396,9 +396,15 @@ def _blend(seed: int) -> Learners:
     )
 
 
+def _blend_arf(seed: int) -> Learners:
+    """The blend with an adaptive random forest for the progress residual instead of per-week Mondrian forests."""
+    _, dropout, success = _blend(seed)
+    return WeekBlend([PriorResidual(), forest.ARFRegressor(n_models=10, grace_period=30, seed=seed)]), dropout, success
+
+
 #: Candidate model families, compared by `scorer evaluate --family`; DEFAULT_FAMILY won.
 FAMILIES: dict[str, Callable[[int], Learners]] = {
-    "linear": _linear, "arf": _arf, "weekly_amf": _weekly_amf, "blend": _blend,
+    "linear": _linear, "arf": _arf, "weekly_amf": _weekly_amf, "blend": _blend, "blend_arf": _blend_arf,
 }
 DEFAULT_FAMILY = "blend"
 
