@@ -39,6 +39,16 @@ from online_models.labels import Label
 
 #: Rolling window (in learned examples) of the prequential metrics.
 WINDOW = 500
+#: Rolling window of each course week's prequential metrics. A label teaches one example per week its
+#: enrolment was open, so a week's window spans about its last 200 labels (the global one, shared by
+#: all weeks, about 500 / weeks). Smaller leaves a week's AUC to a handful of positives (at 20% dropout,
+#: 40 in 200: standard error ~0.04; ~0.09 at 50); larger makes late weeks, which fewer enrolments
+#: reach, average over examples from model versions long gone. Cost: up to (WEEK_CAP + 1) x 5 x 200
+#: (label, prediction) pairs in every published version, ~160 KB compressed.
+WINDOW_PER_WEEK = 200
+#: Course weeks from this one on share one set of per-week metrics, so the `course_week` label of
+#: their gauge takes at most WEEK_CAP + 1 values (0: no course week in x) whatever the course length.
+WEEK_CAP = 20
 #: Probabilities are kept off 0/1 so a confident miss costs a finite log loss.
 P_FLOOR = 0.01
 #: Prior probabilities stay this far from 0/1: they are heuristics, not measurements.
@@ -427,6 +437,55 @@ def _p_true(model: ClassifierLike, x: dict[str, float]) -> float:
     return _clip(proba.get(True, 0.5) if proba else 0.5, P_FLOOR, 1.0 - P_FLOOR)
 
 
+#: metric name -> its rolling value over a window of prequential (label, prediction) pairs
+RollingMetrics = dict[str, utils.Rolling[metrics.base.Metric]]
+
+
+def _rolling_metrics(window: int) -> RollingMetrics:
+    """The prequential metrics over the last `window` examples: the global set and each week's."""
+    return {
+        "progress_mae": utils.Rolling(metrics.MAE, window_size=window),
+        "dropout_logloss": utils.Rolling(metrics.LogLoss, window_size=window),
+        "dropout_auc": utils.Rolling(metrics.ROCAUC, window_size=window),
+        "success_logloss": utils.Rolling(metrics.LogLoss, window_size=window),
+        "success_auc": utils.Rolling(metrics.ROCAUC, window_size=window),
+    }
+
+
+def _update_metrics(rolling: RollingMetrics, label: Label, scores: Prediction) -> None:
+    if label.progress is not None:
+        rolling["progress_mae"].update(label.progress, scores.progress)
+    rolling["dropout_logloss"].update(label.dropout, scores.p_dropout)
+    rolling["dropout_auc"].update(label.dropout, scores.p_dropout)
+    rolling["success_logloss"].update(label.success, scores.p_success)
+    rolling["success_auc"].update(label.success, scores.p_success)
+
+
+def _metric_values(rolling: RollingMetrics) -> dict[str, float | None]:
+    """Each rolling metric, or None where its window cannot define it: no example yet, or (ROC AUC)
+    only one class in the window, where River reports -0.0, which looks measured."""
+    out: dict[str, float | None] = {}
+    for name, metric in rolling.items():
+        labels = {args[0] for args, _ in metric.window}
+        defined = len(labels) == 2 if name.endswith("_auc") else bool(labels)
+        out[name] = float(metric.obj.get()) if defined else None
+    return out
+
+
+def metric_week(x: dict[str, float]) -> int:
+    """The course week x's example counts for in the per-week metrics (late weeks pooled)."""
+    return min(max(course_week(x), 0), WEEK_CAP)
+
+
+@dataclass
+class WeekMetrics:
+    """One course week's prequential metrics, and how many examples of that week were ever learned
+    (the window holds at most WINDOW_PER_WEEK of them)."""
+
+    rolling: RollingMetrics = field(default_factory=lambda: _rolling_metrics(WINDOW_PER_WEEK))
+    examples: int = 0
+
+
 @dataclass
 class ScoringModels:
     """Versioned bundle of the three learners and their prequential (predict-then-learn) metrics.
@@ -444,17 +503,14 @@ class ScoringModels:
     norms: CohortNorms = field(init=False, default_factory=CohortNorms)  # what reasons compare with
     #: (target, course week, class) -> the latest examples of that class, for `_rehearse`
     recent: dict[tuple[str, int, bool], list[dict[str, float]]] = field(init=False, default_factory=dict)
-    rolling: dict[str, utils.Rolling[metrics.base.Metric]] = field(init=False)
+    rolling: RollingMetrics = field(init=False)
+    #: metric_week -> that week's prequential metrics: a window over all weeks mixes week 1's guesses
+    #: with week 10's, which the seed showed differ in quality
+    by_week: dict[int, WeekMetrics] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.learners = FAMILIES[self.family](self.seed)
-        self.rolling = {
-            "progress_mae": utils.Rolling(metrics.MAE, window_size=WINDOW),
-            "dropout_logloss": utils.Rolling(metrics.LogLoss, window_size=WINDOW),
-            "dropout_auc": utils.Rolling(metrics.ROCAUC, window_size=WINDOW),
-            "success_logloss": utils.Rolling(metrics.LogLoss, window_size=WINDOW),
-            "success_auc": utils.Rolling(metrics.ROCAUC, window_size=WINDOW),
-        }
+        self.rolling = _rolling_metrics(WINDOW)
 
     def predict(self, x: dict[str, float]) -> Prediction:
         regressor, dropout, success = self.learners
@@ -477,13 +533,11 @@ class ScoringModels:
         none of them has been learned yet), then learned."""
         before = [self.predict(x) for x in xs]
         regressor, dropout, success = self.learners
-        for scores in before:
-            if label.progress is not None:
-                self.rolling["progress_mae"].update(label.progress, scores.progress)
-            self.rolling["dropout_logloss"].update(label.dropout, scores.p_dropout)
-            self.rolling["dropout_auc"].update(label.dropout, scores.p_dropout)
-            self.rolling["success_logloss"].update(label.success, scores.p_success)
-            self.rolling["success_auc"].update(label.success, scores.p_success)
+        for x, scores in zip(xs, before):
+            week = self.by_week.setdefault(metric_week(x), WeekMetrics())
+            week.examples += 1
+            _update_metrics(self.rolling, label, scores)
+            _update_metrics(week.rolling, label, scores)
         if label.progress is not None:
             _learn_batch(regressor, xs, [label.progress - prior_progress(x) for x in xs])
             self.n_progress_labels += len(xs)
@@ -511,14 +565,14 @@ class ScoringModels:
             del mine[:-REHEARSAL]
 
     def metrics(self) -> dict[str, float | None]:
-        """Each rolling metric, or None where its window cannot define it: nothing learned yet, or
-        (ROC AUC) only one class in the window, where River reports -0.0, which looks measured."""
-        out: dict[str, float | None] = {}
-        for name, metric in self.rolling.items():
-            labels = {args[0] for args, _ in metric.window}
-            defined = len(labels) == 2 if name.endswith("_auc") else bool(labels)
-            out[name] = float(metric.obj.get()) if defined else None
-        return out
+        """The rolling metrics over the last WINDOW examples of any week (None where undefined)."""
+        return _metric_values(self.rolling)
+
+    def metrics_by_week(self) -> dict[int, dict[str, float | None]]:
+        """Per course week seen (`metric_week`), its rolling metrics over its last WINDOW_PER_WEEK
+        examples (None where undefined) and `examples`, how many it ever learned."""
+        return {week: {**_metric_values(m.rolling), "examples": m.examples}
+                for week, m in sorted(self.by_week.items())}
 
     def to_bytes(self) -> bytes:
         """Pickle, zlib-compressed: feature names repeat in every tree node, so it shrinks ~4x."""
@@ -533,4 +587,6 @@ class ScoringModels:
             models.norms = CohortNorms()
         if not hasattr(models, "recent"):  # published before rehearsal: nothing to rehearse yet
             models.recent = {}
+        if not hasattr(models, "by_week"):  # published before per-week metrics: they start empty
+            models.by_week = {}
         return models

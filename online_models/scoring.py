@@ -6,7 +6,6 @@ features for the trainer, and hands late labels to the single trainer (online_mo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -14,7 +13,7 @@ from typing import Any, Protocol
 import redis
 
 from online_models.labels import label_from_outcome
-from online_models.learners import model_input
+from online_models.learners import ScoringModels, model_input
 from online_models.registry import ModelCache, ModelRegistry
 from online_models.trainer import LockHeldElsewhere, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
@@ -23,6 +22,16 @@ from streams.contract.outputs import Scores
 from streams.settings import REDIS_CLIENT_OPTIONS
 
 log = logging.getLogger(__name__)
+
+
+def _report(models: ScoringModels) -> None:
+    """The published version's prequential metrics as gauges, global and per course week; an
+    undefined one (e.g. AUC while a window holds one class) loses its sample."""
+    for name, value in models.metrics().items():
+        metrics.set_or_remove(metrics.MODEL_ROLLING_ERROR, value, models.family, name)
+    for week, values in models.metrics_by_week().items():
+        for name, value in values.items():
+            metrics.set_or_remove(metrics.MODEL_WEEK_METRIC, value, models.family, name, str(week))
 
 
 class Scoring(Protocol):
@@ -127,13 +136,7 @@ class OnlineScoring:
         metrics.LABELS_QUEUED.set(self.trainer.queued())
         version = self.trainer.maybe_publish()
         if version is not None:
-            family = self.trainer.models.family
-            for name, value in self.trainer.models.metrics().items():
-                if value is None:  # undefined (one class in the window): no sample, not a fake number
-                    with contextlib.suppress(KeyError):
-                        metrics.MODEL_ROLLING_ERROR.remove(family, name)
-                else:
-                    metrics.MODEL_ROLLING_ERROR.labels(family, name).set(value)
+            _report(self.trainer.models)
             log.info("published model version %d", version)
         return learned
 

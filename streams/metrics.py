@@ -1,8 +1,10 @@
 """Prometheus metrics of a scorer process: the one catalogue the dashboards and alert rules use.
 
-Labels are bounded sets (topic, reason, status, operation, model): never a student id.
+Labels are bounded sets (topic, reason, status, operation, model, course_week up to a cap): never a student id.
 """
 from __future__ import annotations
+
+import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -79,6 +81,12 @@ MODEL_ROLLING_ERROR = Gauge(
     "scorer_model_rolling_error",
     "Rolling error on labels as they arrive (MAE for progress, log loss for classifiers).",
     ["model", "metric"], registry=REGISTRY)
+MODEL_WEEK_METRIC = Gauge(
+    "scorer_model_week_metric",
+    "Prequential metric of the published model per course week: progress_mae, dropout/success logloss and "
+    "auc over the week's last WINDOW_PER_WEEK labelled examples (no sample while undefined), and examples, "
+    "how many of that week it learned; weeks from WEEK_CAP on count as WEEK_CAP (online_models.learners).",
+    ["model", "metric", "course_week"], registry=REGISTRY)
 LABELS = Counter(
     "scorer_labels_total", "Outcome labels learned from.", registry=REGISTRY)
 LABELS_QUEUED = Gauge(
@@ -89,3 +97,13 @@ STORE_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=REGISTRY)
 STORE_ERRORS = Counter(
     "scorer_store_errors_total", "Failed Redis and Postgres calls.", ["store", "operation"], registry=REGISTRY)
+
+
+def set_or_remove(gauge: Gauge, value: float | None, *labels: str) -> None:
+    """Set a labelled gauge, or drop its sample where the value is undefined (None): a missing
+    sample is honest where any number (River's -0.0 AUC, a stale value) would look measured."""
+    if value is None:
+        with contextlib.suppress(KeyError):
+            gauge.remove(*labels)
+    else:
+        gauge.labels(*labels).set(value)

@@ -14,6 +14,11 @@ the online model the forest's training set first (see the JSON's `protocol`).
 Per week and method: progress MAE and MSE (the seed's two error measures) and the ROC AUC of
 P(dropout) and P(success); the JSON's `courses` repeats the table per course, as the seed
 validated per course. The text table shows MAE and the AUCs.
+
+The JSON's `online_prequential` and `online_prequential_by_week` are the strict replay's own
+rolling metrics (what `scorer_model_rolling_error` and `scorer_model_week_metric` report live):
+each label's snapshots scored by the model just before it learns them, over its last examples,
+the second grouped by the snapshot's course week.
 """
 from __future__ import annotations
 
@@ -36,6 +41,9 @@ from online_models.labels import Label, label_from_outcome
 from online_models.learners import (
     DEFAULT_FAMILY,
     EXCLUDED_FEATURES,
+    WEEK_CAP,
+    WINDOW,
+    WINDOW_PER_WEEK,
     ScoringModels,
     model_input,
     prior_progress,
@@ -320,6 +328,12 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "students the reference status machine took to asleep, or whose outcome is dropout",
             "prior": "version-0 model, no labels: final progress = max(progress, 100 * required_done_share), "
             "i.e. the student keeps the share of due work they have done so far",
+            "online_prequential": "the strict replay's rolling metrics as it learned (prequential: each "
+            "arriving label's snapshots are scored by the model before it learns them), over the last "
+            f"{WINDOW} such examples of any week; every labelled student counts, train flows included",
+            "online_prequential_by_week": "the same per course week of the snapshot (key: the week, weeks "
+            f"from {WEEK_CAP} on pooled as {WEEK_CAP}), over each week's last {WINDOW_PER_WEEK} examples, "
+            "with `examples`, how many it learned; null where undefined (no example, or one class for AUC)",
         },
         "family": family,
         "students": {"total": len(students), "labelled": sum(s.label is not None for s in students),
@@ -327,6 +341,8 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
         "weeks": rows,
         "courses": {str(course): course_rows for course, course_rows in per_course.items()},
         "online_prequential": runs["online"].models.metrics(),
+        "online_prequential_by_week": {str(week): values
+                                       for week, values in runs["online"].models.metrics_by_week().items()},
         "early_warning": early_warning_report(students, runs["online"], on=StepConfig.at_risk_on,
                                               off=StepConfig.at_risk_off),
         "summary": _summary(rows),

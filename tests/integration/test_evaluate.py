@@ -76,6 +76,13 @@ def test_evaluate_reports_every_week_for_both_methods(students):
         known = [p for p in parts if p["n"]]
         assert all(set(p["forest"]) == {"mae", "mse", "auc_dropout", "auc_success"} for p in known)
         assert any(p["forest"]["mse"] is not None for p in known)
+    # the strict replay's prequential metrics per course week: every snapshot a label taught, counted once
+    by_week = result["online_prequential_by_week"]
+    assert "online_prequential_by_week" in result["protocol"]
+    assert by_week and set(by_week) <= {str(w) for w in range(1, 11)}
+    taught = sum(s.open_at(w) for s in students if s.label is not None for w in s.weekly)
+    assert sum(values["examples"] for values in by_week.values()) == taught
+    assert all(values["dropout_auc"] is None or 0 <= values["dropout_auc"] <= 1 for values in by_week.values())
     json.dumps(result)
 
 

