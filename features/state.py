@@ -222,7 +222,8 @@ def outcome(state: FeatureState, module: int | None = None) -> dict[str, Any] | 
     key = str(module) if module is not None else max(state["outcomes"], key=int)
     if key not in state["outcomes"]:
         return None
-    ts, course_id, progress, attestation, attestation_ts, *result = state["outcomes"][key]  # no result: stored before it existed
+    # no result: stored before outcomes carried one
+    ts, course_id, progress, attestation, attestation_ts, *result = state["outcomes"][key]
     return {"module": int(key), "ts": float(ts), "course_id": course_id, "progress": progress,
             "attestation": attestation,
             "attestation_ts": None if attestation_ts is None else float(attestation_ts),

@@ -79,7 +79,7 @@ MODEL_VERSION = Gauge(
     "scorer_model_version", "Model version currently used for scoring.", ["model"], registry=REGISTRY)
 MODEL_ROLLING_ERROR = Gauge(
     "scorer_model_rolling_error",
-    "Rolling error on labels as they arrive (MAE for progress, log loss for classifiers).",
+    "Rolling quality on labels as they arrive (progress MAE; dropout and success log loss and ROC AUC).",
     ["model", "metric"], registry=REGISTRY)
 MODEL_WEEK_METRIC = Gauge(
     "scorer_model_week_metric",

@@ -37,10 +37,14 @@ def test_label_from_outcome_follows_seed_success_rule():
 def test_the_lms_verdict_overrides_the_seed_rules():
     """A real withdrawal is the dropout label whatever the inactivity; a student who stayed quiet to
     the end and failed did not drop out; OULAD's pass counts without a published exam score."""
-    assert label_from_outcome({"progress": 30, "attestation": None, "result": "withdrawn"}, 0) == Label(30.0, True, False)
-    assert label_from_outcome({"progress": 10, "attestation": None, "result": "failed"}, 60) == Label(10.0, False, False)
-    assert label_from_outcome({"progress": 90, "attestation": None, "result": "passed"}, 30) == Label(90.0, False, True)
-    assert label_from_outcome({"progress": 90, "attestation": 80, "result": None}, 0) == Label(90.0, False, True)
+    assert label_from_outcome({"progress": 30, "attestation": None, "result": "withdrawn"}, 0) == (
+        Label(30.0, True, False))
+    assert label_from_outcome({"progress": 10, "attestation": None, "result": "failed"}, 60) == (
+        Label(10.0, False, False))
+    assert label_from_outcome({"progress": 90, "attestation": None, "result": "passed"}, 30) == (
+        Label(90.0, False, True))
+    assert label_from_outcome({"progress": 90, "attestation": 80, "result": None}, 0) == (
+        Label(90.0, False, True))
 
 
 def test_version_zero_predicts_label_free_priors():
