@@ -3,6 +3,9 @@
 Keys (under `prefix`): `models:seq` (version counter), `models:blob:<v>` (pickled
 ScoringModels), `models:meta:<v>` (JSON metadata), `models:latest` (newest version, only
 ever moved forward). Version 0 is never stored: it is the untrained ScoringModels.
+
+A version's metadata has `origin` only when it did not come from the live trainer (e.g. `scorer
+bootstrap`: {"kind": "bootstrap", ...}); readers treat a missing `origin` as the live trainer.
 """
 from __future__ import annotations
 
@@ -47,11 +50,13 @@ class ModelRegistry:
     def _key(self, *parts: object) -> str:
         return self._prefix + ":".join(str(p) for p in parts)
 
-    def publish(self, models: ScoringModels, also: Callable[[redis.client.Pipeline], None] | None = None) -> int:
+    def publish(self, models: ScoringModels, also: Callable[[redis.client.Pipeline], None] | None = None,
+                origin: Metadata | None = None) -> int:
         """Store a new version of `models` (its `version` is set to the new number) and point `latest` at it.
 
         `also` adds the caller's own writes to the same transaction (the trainer marks what the
-        version has learned), so a crash leaves either all of it or none."""
+        version has learned), so a crash leaves either all of it or none. `origin` says where a
+        version not made by the live trainer came from (kept in its metadata)."""
         version = int(self._redis.incr(self._key("seq")))
         models.version = version
         meta: Metadata = {
@@ -61,6 +66,8 @@ class ModelRegistry:
             "published_at": time.time(),
             "metrics": models.metrics(),
         }
+        if origin is not None:
+            meta["origin"] = origin
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._key("blob", version), models.to_bytes())
         pipe.set(self._key("meta", version), json.dumps(meta))
@@ -76,6 +83,11 @@ class ModelRegistry:
 
     def latest_version(self) -> int:
         return int(self._redis.get(self._key("latest")) or 0)
+
+    def metadata(self, version: int) -> Metadata | None:
+        """A published version's metadata (kept for every version, also after its blob is dropped)."""
+        raw = self._redis.get(self._key("meta", version))
+        return None if raw is None else dict(json.loads(raw))
 
     def load(self, version: int | None = None) -> ScoringModels:
         """A version's models (default: the latest); version 0 is a fresh, untrained bundle."""

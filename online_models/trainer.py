@@ -123,6 +123,12 @@ class Trainer:
         self._first_unpublished_at = self._first_unpublished_at or time.monotonic()
         return True
 
+    def mark_trained(self, pipe: redis.client.Pipeline, learners: list[str]) -> None:
+        """In `pipe` (a publishing transaction): these enrolments are learned; their labels, should
+        they arrive, are skipped."""
+        if learners:
+            pipe.sadd(self._trained_key, *learners)
+
     def maybe_publish(self) -> int | None:
         """Publish once `publish_every` students were learned, or any were learned `publish_after_s` ago."""
         if not self._learned:
@@ -134,7 +140,7 @@ class Trainer:
         learned, consumed = sorted(self._learned), self._queued_read
 
         def mark_learned(pipe: redis.client.Pipeline) -> None:
-            pipe.sadd(self._trained_key, *learned)
+            self.mark_trained(pipe, learned)
             pipe.ltrim(self._queue_key, consumed, -1)
             pipe.delete(*(self._weeks.key(learner) for learner in learned))
 

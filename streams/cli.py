@@ -13,6 +13,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from features.eventtime import parse_ts
 from online_models.learners import DEFAULT_FAMILY, FAMILIES
 from streams.settings import Settings
 
@@ -82,6 +83,13 @@ def _train(args: argparse.Namespace) -> int:
     from streams.trainer_process import main as train
 
     return train(Settings.from_env())
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from online_models.bootstrap import run
+
+    return run(Settings.from_env(), Path(args.directory), as_json=args.json, family=args.family, on_top=args.on_top,
+               until=args.until, dry_run=args.dry_run, mark_trained=args.mark_trained, replace=args.replace)
 
 
 def _notify(args: argparse.Namespace) -> int:
@@ -236,6 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="learn delayed labels and publish model versions in a process of its own "
                        "(with SCORER_TRAINER=external in the workers)")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("bootstrap", help="learn a school's history (an LMS export's labelled enrolments, as the "
+                       "live trainer would) and publish it as a model version, before going live")
+    p.add_argument("directory", help="LMS export directory (seed-format CSV files)")
+    p.add_argument("--until", type=parse_ts, metavar="TS", help="only outcomes that arrived before this ISO time "
+                   "(school time, as the events): a warm start may only use data from before the predictions it "
+                   "serves (default: everything in DIR)")
+    p.add_argument("--family", choices=sorted(FAMILIES),
+                   help=f"model family of a fresh model (default {DEFAULT_FAMILY})")
+    p.add_argument("--on-top", action="store_true", help="learn on top of the latest published version, not a "
+                   "fresh model")
+    p.add_argument("--replace", action="store_true", help="publish a fresh model even though the latest version "
+                   "learned live labels (they are lost: the live trainer has marked them learned)")
+    p.add_argument("--mark-trained", action="store_true", help="mark the enrolments learned in the trainer's "
+                   "trained set, so a later live replay of the same export does not learn them again")
+    p.add_argument("--dry-run", action="store_true", help="learn and print the summary; publish nothing")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_bootstrap)
 
     p = sub.add_parser("notify", help="the reference notification service: alerts in, deduplicated, policy and "
                        "quiet hours applied, to SCORER_NOTIFY_WEBHOOK_URL (or stdout)")

@@ -81,10 +81,22 @@ class Student:
         """Is the outcome still unknown at the end of that week (so a prediction is worth making)?"""
         return self.label_ts is None or self.week_end(week) < self.label_ts
 
+    def open_weeks(self) -> list[dict[str, float]]:
+        """The snapshots the live trainer holds when the outcome arrives: the weeks that ended while
+        it was still unknown, in order (what `ScoringModels.learn_weeks` learns with the label)."""
+        return [self.weekly[w] for w in sorted(self.weekly) if self.open_at(w)]
+
 
 def _outcomes(students: Iterable[Student]) -> dict[int, tuple[Label, float]]:
     """(label, label time) by student id, of each labelled one: the only students the models learn from."""
     return {s.id: (s.label, s.label_ts) for s in students if s.label is not None and s.label_ts is not None}
+
+
+def by_label_time(students: Iterable[Student]) -> list[Student]:
+    """The labelled students in the order their outcomes arrived (ties by id): the order the live
+    trainer learns them in."""
+    return sorted((s for s in students if s.label is not None and s.label_ts is not None),
+                  key=lambda s: (s.label_ts, s.id))
 
 
 #: Kept for callers of the old name: the schedules now live in history.py with the loader.
@@ -158,11 +170,10 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     models = ScoringModels(family=family, seed=seed)
 
     def learn(student_id: int) -> None:
-        s = by_id[student_id]
-        models.learn_weeks([s.weekly[w] for w in sorted(s.weekly) if s.open_at(w)], outcomes[student_id][0])
+        models.learn_weeks(by_id[student_id].open_weeks(), outcomes[student_id][0])
 
-    for student_id in sorted(warm, key=lambda u: (outcomes[u][1], u)):
-        learn(student_id)
+    for student in by_label_time(by_id[u] for u in warm):
+        learn(student.id)
     timeline: list[tuple[float, int, int, int]] = []  # (time, 0 snapshot / 1 label, user, week)
     for s in students:
         timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]

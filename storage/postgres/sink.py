@@ -66,10 +66,12 @@ class PostgresSink:
         await asyncio.to_thread(flush)
 
     def write_model_version(self, meta: dict[str, Any]) -> None:
-        """ModelRegistry's on_publish callback (runs in the trainer's thread)."""
+        """ModelRegistry's on_publish callback (runs in the trainer's thread). A version's `origin`
+        (set by `scorer bootstrap`, absent for the live trainer's) goes to `params`."""
         self._versions.add_model_version({
             "model": meta["family"], "version": meta["version"], "n_labels": meta["n_labels"],
             "created_at": to_db_time(meta["published_at"]), "metrics": meta["metrics"],
+            "params": {"origin": meta["origin"]} if "origin" in meta else None,
         })
         self._versions.flush()
 

@@ -1,0 +1,94 @@
+"""`scorer bootstrap`'s learning: a fresh model learns an export's labelled enrolments as the live
+trainer would (weeks before the outcome, label-time order), `until` leaves later outcomes out, and
+nothing is published without the workers' Redis."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from online_models.bootstrap import ALL_WEEKS, Refused, bootstrap, learn_history
+from online_models.evaluation.evaluate import load_students
+from online_models.learners import ScoringModels
+from streams.cli import main
+from streams.lms.synthetic import generate
+
+pytestmark = pytest.mark.heavy
+
+STUDENTS = 24
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("lms")
+    generate(directory, STUDENTS, seed=3)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def students(export_dir):
+    return load_students(export_dir, ALL_WEEKS)
+
+
+def test_a_fresh_model_learns_every_labelled_enrolment_in_label_time_order(students):
+    models, seen = ScoringModels(), []
+    learn = models.learn_weeks
+    models.learn_weeks = lambda xs, label: (seen.append((xs, label)), learn(xs, label))
+    learned = learn_history(models, students)
+
+    labelled = sorted(students, key=lambda s: (s.label_ts, s.id))  # when the outcomes arrived
+    assert all(s.label is not None for s in labelled)  # every generated student gets an outcome
+    assert labelled != sorted(students, key=lambda s: s.id)  # so the order below is the label times'
+    assert learned.enrolments == STUDENTS and learned.no_weeks == learned.after_until == learned.unlabelled == 0
+    assert seen == [(s.open_weeks(), s.label) for s in labelled]  # the outcomes' order, weeks before each
+    assert all(week["course_week"] < 11 for xs, _ in seen for week in xs)
+    weeks = sum(len(s.open_weeks()) for s in labelled)
+    assert learned.weeks == models.n_labels == weeks and weeks > STUDENTS  # several weeks per enrolment
+    assert sum(learned.labels.values()) == STUDENTS and learned.labels["success"] and learned.labels["dropout"]
+    first = labelled[0]
+    assert learned.learners[0] == f"{first.user_id}:{first.course_id}:{first.flow}"  # as the worker names it
+
+
+def test_the_learned_model_predicts_otherwise_than_version_0(students):
+    """With two dozen enrolments the blend still trusts the priors' probabilities; the progress
+    regressor moves at once, towards the final progress it was shown."""
+    models, fresh = ScoringModels(), ScoringModels()
+    learn_history(models, students)
+    pairs = [(s.label.progress, x) for s in students for x in s.open_weeks() if s.label.progress is not None]
+    learned, prior = ([m.predict(x) for _, x in pairs] for m in (models, fresh))
+    assert sum(a != b for a, b in zip(learned, prior)) > len(pairs) / 2
+    assert all(p.model_version == 0 for p in prior)
+
+    def mae(predictions):
+        return sum(abs(truth - p.progress) for (truth, _), p in zip(pairs, predictions)) / len(pairs)
+
+    assert mae(learned) < mae(prior)
+
+
+def test_until_leaves_later_outcomes_out(students):
+    times = sorted(s.label_ts for s in students)
+    until = times[len(times) // 2]
+    before = [s for s in students if s.label_ts < until]
+    assert 0 < len(before) < len(students)
+
+    models = ScoringModels()
+    learned = learn_history(models, students, until=until)
+    assert learned.enrolments + learned.no_weeks == len(before)
+    assert learned.after_until == len(students) - len(before)
+    assert models.n_labels == sum(len(s.open_weeks()) for s in before)
+
+
+def test_a_dry_run_publishes_nothing_and_needs_no_redis(export_dir, monkeypatch, capsys):
+    summary = bootstrap(export_dir, dry_run=True, family="linear")
+    assert summary["version"] is None and summary["family"] == "linear" and summary["n_labels"] > 0
+    assert summary["kind"] == "bootstrap" and summary["until"] is None and summary["enrolments"] == STUDENTS
+    with pytest.raises(Refused):
+        bootstrap(export_dir)  # publishing needs a registry
+
+    monkeypatch.delenv("SCORER_REDIS_URL", raising=False)
+    assert main(["bootstrap", str(export_dir)]) == 2
+    assert "SCORER_REDIS_URL" in capsys.readouterr().err
+    assert main(["bootstrap", str(export_dir), "--dry-run", "--json", "--until", "2024-03-01T00:00:00"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["until"] == "2024-03-01T00:00:00" and printed["version"] is None
+    assert printed["enrolments"] + printed["left_out"]["after_until"] == STUDENTS
