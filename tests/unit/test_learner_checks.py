@@ -1,7 +1,7 @@
 """River's estimator checks (`river.checks`, what `check_estimator` runs) on our own learners.
 
-The blends and per-week learners are the ones the model families build (the default `blend` family
-and `weekly_amf`), so what is checked is what is published. River feeds them its bundled generic
+The blends, per-week learners and window forests are the ones the model families build (the default
+`forest` family, `blend` and `weekly_amf`), so what is checked is what is published. River feeds them its bundled generic
 datasets (TrumpApproval for regressors; Phishing, and ImageSegments for multi-class classifiers),
 which have no `course_week`: everything falls in week 0, which is how the learners read a missing week.
 """
@@ -16,6 +16,7 @@ from online_models.learners import FAMILIES, Prior, PriorResidual, prior_dropout
 
 _progress_blend, _dropout_blend, _ = FAMILIES["blend"](0)
 _per_week, _per_week_classifier, _ = FAMILIES["weekly_amf"](0)
+_forest_progress, _forest_dropout, _ = FAMILIES["forest"](0)
 
 ESTIMATORS: list[Any] = [
     Prior(prior_dropout),
@@ -24,6 +25,8 @@ ESTIMATORS: list[Any] = [
     _per_week_classifier,
     _progress_blend,
     _dropout_blend,
+    _forest_progress,
+    _forest_dropout,
 ]
 
 
@@ -52,8 +55,8 @@ def test_river_check(estimator: base.Estimator, check: Any) -> None:
 def test_each_learner_is_checked_as_what_it_is() -> None:
     """River picks checks and datasets by type: the regressors must get the regression data and the
     classifiers the classification checks, or the checks above would prove little."""
-    regressors = [PriorResidual(), _per_week, _progress_blend]
-    classifiers = [Prior(prior_dropout), _per_week_classifier, _dropout_blend]
+    regressors = [PriorResidual(), _per_week, _progress_blend, _forest_progress]
+    classifiers = [Prior(prior_dropout), _per_week_classifier, _dropout_blend, _forest_dropout]
     for estimator in regressors:
         assert isinstance(estimator, base.Regressor) and not isinstance(estimator, base.Classifier)
     for estimator in classifiers:

@@ -1,0 +1,100 @@
+"""The window forest: its flat trees predict what scikit-learn's fitted models predict, it has no
+opinion before it can have one, and its memory stays bounded however many labels arrive."""
+from __future__ import annotations
+
+import pickle
+import random
+
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
+
+from online_models import window_forest as wf
+from online_models.labels import Label
+from online_models.learners import ScoringModels
+
+
+def _x(rng: random.Random) -> dict[str, float]:
+    return {name: rng.random() for name in wf.COLUMNS}
+
+
+def _rows(xs: list[dict[str, float]]) -> np.ndarray:
+    return np.asarray([[x[n] for n in wf.COLUMNS] for x in xs], dtype=np.float32)
+
+
+def test_flat_trees_predict_what_scikit_learn_predicts():
+    rng = random.Random(1)
+    xs = [_x(rng) for _ in range(300)]
+    rows = _rows(xs)
+    y_class = rows[:, 0] + 0.3 * rows[:, 1] > 0.7
+    y_value = 50 * rows[:, 0] + 10 * rows[:, 2]
+    forest = RandomForestClassifier(**wf.FOREST_PARAMS, random_state=0).fit(rows, y_class)
+    boosted = HistGradientBoostingRegressor(**wf.BOOSTING_PARAMS, random_state=0).fit(rows, y_value)
+    trees = wf._forest_trees(forest.estimators_, list(forest.classes_).index(True))
+    flat_p = [sum(t.predict(r) for t in trees) / len(trees) for r in rows.tolist()]
+    assert np.allclose(flat_p, forest.predict_proba(rows)[:, 1])
+    boosted_trees = wf._boosted_trees(boosted)
+    base = float(np.ravel(boosted._baseline_prediction)[0])
+    flat_v = [base + sum(t.predict(r) for t in boosted_trees) for r in rows.tolist()]
+    assert np.allclose(flat_v, boosted.predict(rows), atol=1e-6)
+
+
+def test_no_opinion_until_both_classes_are_there_then_it_ranks():
+    rng = random.Random(2)
+    model = wf.WindowForestClassifier()
+    for _ in range(200):  # one class only: nothing to fit
+        model.learn_one(_x(rng), False)
+    assert model.predict_proba_one(_x(rng)) == {}
+    for _ in range(wf.MIN_CLASS):
+        x = _x(rng)
+        x["progress"] = 2.0  # the positives stand apart on one feature
+        model.learn_one(x, True)
+    high, low = _x(rng), _x(rng)
+    high["progress"] = 2.0
+    assert model.predict_proba_one(high)[True] > 2 * model.predict_proba_one(low)[True] + 0.1
+
+
+def test_the_regressor_answers_zero_until_it_has_enough_examples():
+    rng = random.Random(3)
+    model = wf.WindowForestRegressor()
+    for _ in range(wf.MIN_EXAMPLES - 1):
+        model.learn_one(_x(rng), 40.0)
+    assert model.predict_one(_x(rng)) == 0.0
+    model.learn_one(_x(rng), 40.0)
+    assert model.predict_one(_x(rng)) == pytest.approx(40.0, abs=1.0)
+
+
+class _CountingFits(wf.WindowForestClassifier):
+    def __init__(self, window: int) -> None:
+        super().__init__(window=window)
+        self.fits = 0
+
+    def _fit(self) -> None:
+        self.fits += 1
+        super()._fit()
+
+
+def test_memory_is_bounded_and_refits_are_few():
+    rng = random.Random(4)
+    model = _CountingFits(window=300)
+    for i in range(3000):
+        model.learn_one(_x(rng), i % 3 == 0)
+    assert len(model.targets) == len(model.rows) == 300
+    # geometric growth to the window (60 -> 300: 9 fits), then one per REFIT_AFTER examples
+    assert 9 <= model.fits <= 9 + 3000 // wf.REFIT_AFTER
+    size = len(pickle.dumps(model))
+    for _ in range(500):
+        model.learn_one(_x(rng), True)
+    assert len(pickle.dumps(model)) < 1.5 * size
+
+
+def test_rehearsal_does_not_duplicate_the_window():
+    """ScoringModels rehearses the other class for the incremental learners; a refit learner
+    sees the whole window at once, so it must learn each snapshot exactly once."""
+    rng = random.Random(5)
+    models = ScoringModels(family="forest")
+    for i in range(30):
+        x = {**_x(rng), "course_week": 1.0}
+        models.learn_weeks([x], Label(50.0, i % 2 == 0, i % 2 == 1))
+    dropout = models.learners[1].members[0].models[1]
+    assert len(dropout.targets) == 30
