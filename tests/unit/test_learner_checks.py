@@ -1,9 +1,10 @@
 """River's estimator checks (`river.checks`, what `check_estimator` runs) on our own learners.
 
-The blends, per-week learners and window forests are the ones the model families build (the default
-`forest` family, `blend` and `weekly_amf`), so what is checked is what is published. River feeds them its bundled generic
-datasets (TrumpApproval for regressors; Phishing, and ImageSegments for multi-class classifiers),
-which have no `course_week`: everything falls in week 0, which is how the learners read a missing week.
+The blends, per-week learners and window forests are the ones the model families build (the
+default `forest` family, `blend` and `weekly_amf`), so what is checked is what is published. River
+feeds them its bundled generic datasets (TrumpApproval for regressors; Phishing, and ImageSegments
+for multi-class classifiers), which have no `course_week`: everything falls in week 0, which is how
+the learners read a missing week.
 """
 from __future__ import annotations
 
