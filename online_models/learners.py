@@ -3,9 +3,9 @@
 One model serves every course week: the engagement features carry `course_week` and
 `days_since_course_start`, and the per-week learners (`PerWeek`) keep one learner per course
 week, the online twin of the seed's per-week forests. The default family, `forest`, measured
-best against those forests in strict time order on the OULAD import and on generated data
-(`scorer evaluate`, README): per-week forests refit on the latest labels
-(online_models.window_forest). Two ideas keep it useful before labels arrive:
+best against those forests on the OULAD import and on generated data (`scorer evaluate`,
+README): per-week forests refit on the latest labels (online_models.window_forest). Two ideas
+keep it useful before labels arrive:
 
 - a label-free prior from the seed's hypotheses (work done vs work due, inactivity), which
   answers until a week has labels of both classes (`FirstOpinion`);
