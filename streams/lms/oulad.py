@@ -122,7 +122,7 @@ import numpy as np
 import pandas as pd
 
 from features.schedule import EXERCISE_TYPES
-from streams.lms.readers import SPECS
+from streams.lms.readers import EXPORT_SPECS
 
 OULAD_MODULES = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG")
 PASS_MARK = 40  # OULAD: an assessment score of 40 or more is a pass
@@ -138,7 +138,6 @@ SUCCEEDED = ("Pass", "Distinction")
 NOT_PASSED, NO_DATA = "Не сдана", "Нет данных"
 ISO = "%Y-%m-%d %H:%M:%S"
 DOTTED = "%d.%m.%Y %H:%M"
-ENROLMENT_HEADER = ["user_id", "course_id", "flow_num", "event", "created_at"]
 TRUTH_HEADER = ["user_id", "course_id", "flow_num", "final_progress", "attestation", "success", "dropout",
                 "dropout_ts", "motivation"]
 KEYS = ["code_module", "code_presentation"]
@@ -561,17 +560,17 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
     withdrawn_at = ((users["anchor"] + unregistered) * DAY_S).where(unregistered.notna())
     enrolled_at = ((users["anchor"] + users["date_registration"]) * DAY_S).where(users["date_registration"].notna())
     result = users["final_result"]
-    verdict = np.where(result.isin(SUCCEEDED), "passed", np.where(result.eq("Withdrawn"), "withdrawn", "failed"))
-    verdict_at = withdrawn_at.where(result.eq("Withdrawn"), exam_at.where(sat_exam))
+    dropout = result.eq("Withdrawn")
+    verdict = np.where(result.isin(SUCCEEDED), "passed", np.where(dropout, "withdrawn", "failed"))
+    verdict_at = withdrawn_at.where(dropout, exam_at.where(sat_exam))
     enrolment = {"user_id": users["user_id"], "course_id": users["course_id"], "flow": flow_text}
     events = pd.concat([
         pd.DataFrame({**enrolment, "event": "enrolled", "at": enrolled_at}).dropna(subset=["at"]),
         pd.DataFrame({**enrolment, "event": verdict, "at": verdict_at}),
     ]).sort_values(["at", "user_id", "event"], kind="stable")
-    rows["enrolment_events.csv"] = _write(out_dir / "enrolment_events.csv", ENROLMENT_HEADER, [
+    rows["enrolment_events.csv"] = _write(out_dir / "enrolment_events.csv", _header("enrolment_events.csv"), [
         events["user_id"], events["course_id"], events["flow"], events["event"], _text(events["at"])])
 
-    dropout = result.eq("Withdrawn")
     rows["ground_truth.csv"] = _write(out_dir / "ground_truth.csv", TRUTH_HEADER, [
         users["user_id"], users["course_id"], users["flow"].astype(float), progress_text.replace(NO_DATA, ""),
         _int_text(pd.Series(np.floor(exam + 0.5))), result.isin(SUCCEEDED).astype(int), dropout.astype(int),
@@ -589,4 +588,4 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
 
 
 def _header(file: str) -> list[str]:
-    return [column.raw for column in SPECS[file].columns]
+    return [column.raw for column in EXPORT_SPECS[file].columns]

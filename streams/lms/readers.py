@@ -93,6 +93,8 @@ ENROLMENT_EVENTS_SPEC = FileSpec("enrolment_events.csv", (
 #: Values of enrolment_events.csv's `event`: `enrolled` is informational (the profile opens the
 #: enrolment); the others are the outcome's `result` (streams/contract/schemas/outcome.schema.json).
 ENROLMENT_EVENTS = ("enrolled", "withdrawn", "passed", "failed")
+#: Every file an export may hold: the seed's nine and our extension.
+EXPORT_SPECS: dict[str, FileSpec] = {**SPECS, ENROLMENT_EVENTS_SPEC.file: ENROLMENT_EVENTS_SPEC}
 
 
 class Parsed(NamedTuple):
@@ -141,7 +143,7 @@ def _convert(table: RawTable, spec: FileSpec) -> Parsed:
 
 def read_file(path: Path, spec: FileSpec | None = None) -> Parsed:
     """Read one export file by the spec registered for its name."""
-    spec = spec or SPECS[path.name]
+    spec = spec or EXPORT_SPECS[path.name]
     table, rejected = read_raw(path)
     parsed = _convert(table, spec)
     return Parsed(parsed.frame, sorted([*rejected, *parsed.rejected], key=lambda r: r.line or 0))
@@ -178,7 +180,7 @@ def load_export(directory: Path) -> LmsExport:
     directory = Path(directory)
     frames: dict[str, pd.DataFrame] = {}
     rejected: list[RejectedRow] = []
-    for file, spec in {**SPECS, ENROLMENT_EVENTS_SPEC.file: ENROLMENT_EVENTS_SPEC}.items():
+    for file, spec in EXPORT_SPECS.items():
         path = directory / file
         if path.exists():
             frame, bad = read_file(path, spec)
