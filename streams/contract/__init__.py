@@ -8,13 +8,22 @@ the scorer itself produces (scores, alerts, score rows).
 from streams.contract.codec import InvalidEvent, check_event_time, decode, encode, key_of, schema, validate
 from streams.contract.dead_letters import dead_letter
 from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
-from streams.contract.topics import ACTIVITY_TOPICS, GLOBAL_TOPICS, GROUP_TOPICS, INPUT_TOPICS, TOPIC_SCHEMA, Topic
+from streams.contract.topics import (
+    ACTIVITY_TOPICS,
+    GLOBAL_TOPICS,
+    GROUP_TOPICS,
+    INPUT_TOPICS,
+    OUTCOME_MODULE,
+    TOPIC_SCHEMA,
+    Topic,
+)
 
 __all__ = [
     "ACTIVITY_TOPICS",
     "GLOBAL_TOPICS",
     "GROUP_TOPICS",
     "INPUT_TOPICS",
+    "OUTCOME_MODULE",
     "TOPIC_SCHEMA",
     "Alert",
     "CoursePosition",

@@ -20,6 +20,10 @@ class Topic(str, Enum):
         return f"{prefix}{self.value}"
 
 
+#: The module an outcome is published on when its source names none (exports, withdrawals from
+#: the LMS adapters): the seed's users.csv reports module 2's results (M2_*), the scorer's label.
+OUTCOME_MODULE = 2
+
 #: Record kind carried by each topic (the name of its JSON Schema).
 TOPIC_SCHEMA: dict[Topic, str] = {
     Topic.AUTHORIZATIONS: "authorization",

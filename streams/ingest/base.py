@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from streams.contract import InvalidEvent, Topic, dead_letter, encode, validate
+from streams.contract import OUTCOME_MODULE, InvalidEvent, Topic, dead_letter, encode, validate
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,6 @@ KINDS = (INVALID, UNMAPPED, UNSUPPORTED, IGNORED)
 
 #: A contract record and its topic.
 Record = tuple[Topic, dict[str, Any]]
-
-#: The module a withdrawal's outcome is about. A course-level event names no module, and the
-#: scorer's label is module 2's outcome (the seed's users.csv M2_*; streams.lms.events and the
-#: OULAD import publish outcomes on module 2 too).
-OUTCOME_MODULE = 2
 
 
 class Reject(Exception):

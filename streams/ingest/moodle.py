@@ -36,7 +36,7 @@ Mapping table (eventname -> record: fields):
     -> student (a profile holding only the course): user = relateduserid; course_id = courses[courseid].
 - \core\event\user_enrolment_deleted
     -> outcome (the student left the course, at timecreated): user = relateduserid; course_id =
-       courses[courseid]; module 2 (base.OUTCOME_MODULE: the event names none); progress and
+       courses[courseid]; module 2 (streams.contract.OUTCOME_MODULE: the event names none); progress and
        attestation null; result `withdrawn`.
 - any other event -> rejected `ignored` / `unused_event`.
 

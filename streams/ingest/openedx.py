@@ -17,7 +17,7 @@ Mapping table (event name -> record: fields):
        executive-education), else 0.
 - edx.course.enrollment.deactivated
     -> outcome (the student left the course, at `time`): course_id = courses[event.course_id, else
-       context.course_id]; module 2 (base.OUTCOME_MODULE: the event names none); progress and
+       context.course_id]; module 2 (streams.contract.OUTCOME_MODULE: the event names none); progress and
        attestation null; result `withdrawn`.
 - problem_check from the server
     -> exercise_result: activity_id = activities[event.problem_id, else context.module.usage_key];

@@ -31,7 +31,7 @@ TINCAN = http://id.tincanapi.com/verb/, AS = http://activitystrea.ms/schema/1.0/
 - ADL registered -> student (a profile holding only the course): course_id = courses[object.id].
 - TINCAN unregistered
     -> outcome (the student left the course then): course_id = courses[object.id]; module 2
-       (base.OUTCOME_MODULE: the statement names none); progress and attestation null; result
+       (streams.contract.OUTCOME_MODULE: the statement names none); progress and attestation null; result
        `withdrawn`.
 - ADL voided -> rejected `unsupported` / `voided_statement`: published records cannot be retracted.
 - a result verb on a course (activity type http://adlnet.gov/expapi/activities/course, or an id

@@ -18,14 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from streams.contract import InvalidEvent, Topic, validate
+from streams.contract import OUTCOME_MODULE, InvalidEvent, Topic, validate
 from streams.lms.csvfile import RejectedRow
 from streams.lms.readers import ENROLMENT_EVENTS, ENROLMENT_EVENTS_SPEC, LmsExport
 from streams.lms.tags import has_payment, is_online, matches_seed_online_filter, tags_after, tags_before
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S"  # what streams.contract.format_ts writes
 COURSE_TAIL = pd.Timedelta(days=7)  # a module ends a week after its last lesson is shown
-OUTCOME_MODULE = 2  # users.csv carries module 2's results (M2_*)
 
 #: Order at equal event time: the plan, then who the student is, then what they did, then the label.
 _RANK = {Topic.SCHEDULE: 0, Topic.STUDENTS: 1, Topic.OUTCOMES: 3}
