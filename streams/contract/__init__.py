@@ -16,6 +16,7 @@ from streams.contract.topics import (
     OUTCOME_MODULE,
     TOPIC_SCHEMA,
     Topic,
+    same_time_rank,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "encode",
     "enrolment_key",
     "key_of",
+    "same_time_rank",
     "schema",
     "validate",
 ]

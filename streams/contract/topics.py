@@ -24,6 +24,15 @@ class Topic(str, Enum):
 #: the LMS adapters): the seed's users.csv reports module 2's results (M2_*), the scorer's label.
 OUTCOME_MODULE = 2
 
+_SAME_TIME_RANK = {Topic.SCHEDULE: 0, Topic.STUDENTS: 1, Topic.OUTCOMES: 3}  # activity: 2
+
+
+def same_time_rank(topic: Topic) -> int:
+    """Order of records at equal event time: the plan, then who the student is, then what they did,
+    then the label, so a replay never shows activity before its student or an outcome before the
+    activity it ends."""
+    return _SAME_TIME_RANK.get(topic, 2)
+
 #: Record kind carried by each topic (the name of its JSON Schema).
 TOPIC_SCHEMA: dict[Topic, str] = {
     Topic.AUTHORIZATIONS: "authorization",

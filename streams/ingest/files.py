@@ -18,15 +18,12 @@ from typing import Any
 import orjson
 
 from features.eventtime import parse_ts
-from streams.contract import Topic
+from streams.contract import same_time_rank
 from streams.ingest import moodle, openedx, xapi
 from streams.ingest.base import IGNORED, INVALID, Mapped, Record, Rejection, digest, split
 from streams.ingest.mapping import IdMapping
 
 FORMATS = ("xapi", "openedx", "moodle")
-#: At equal event time: who the student is, then what they did, then their outcome (a withdrawal),
-#: as streams.lms.events orders them.
-_RANK = {Topic.STUDENTS: 1, Topic.OUTCOMES: 3}
 
 
 def read_text(path: Path) -> str:
@@ -105,7 +102,7 @@ def map_file(path: Path, fmt: str, mapping: IdMapping) -> list[Mapped]:
 
 def in_event_time_order(records: list[Record]) -> list[Record]:
     """Stable: at equal time a student's profile before their activity, and their outcome after it."""
-    return sorted(records, key=lambda tr: (parse_ts(tr[1]["ts"]), _RANK.get(tr[0], 2)))
+    return sorted(records, key=lambda tr: (parse_ts(tr[1]["ts"]), same_time_rank(tr[0])))
 
 
 def load_file(path: Path, fmt: str, mapping: IdMapping) -> tuple[list[Record], list[Rejection]]:

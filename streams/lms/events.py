@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from streams.contract import OUTCOME_MODULE, InvalidEvent, Topic, validate
+from streams.contract import OUTCOME_MODULE, InvalidEvent, Topic, same_time_rank, validate
 from streams.lms.csvfile import RejectedRow
 from streams.lms.readers import ENROLMENT_EVENTS, ENROLMENT_EVENTS_SPEC, LmsExport
 from streams.lms.tags import has_payment, is_online, matches_seed_online_filter, tags_after, tags_before
@@ -26,9 +26,6 @@ from streams.lms.tags import has_payment, is_online, matches_seed_online_filter,
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S"  # what streams.contract.format_ts writes
 COURSE_TAIL = pd.Timedelta(days=7)  # a module ends a week after its last lesson is shown
 
-#: Order at equal event time: the plan, then who the student is, then what they did, then the label.
-_RANK = {Topic.SCHEDULE: 0, Topic.STUDENTS: 1, Topic.OUTCOMES: 3}
-_ACTIVITY_RANK = 2
 
 #: (topic, file, time column, record field -> column)
 _ACTIVITY_SOURCES: tuple[tuple[Topic, str, str, dict[str, str]], ...] = (
@@ -318,7 +315,7 @@ def export_to_events(export: LmsExport, *, online_only: bool = False) -> tuple[l
     if online_only:
         online = seed_online_users(export)
         drafts = [d for d in drafts if d.topic is Topic.SCHEDULE or d.record.get("user_id") in online]
-    drafts.sort(key=lambda d: (d.at, _RANK.get(d.topic, _ACTIVITY_RANK)))
+    drafts.sort(key=lambda d: (d.at, same_time_rank(d.topic)))
     seen: Counter[tuple[Topic, str, str]] = Counter()
     events: list[Event] = []
     for draft in drafts:
