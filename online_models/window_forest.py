@@ -6,13 +6,13 @@ forest fitted on one course week's current features matched them (trajectory col
 nothing). So the strongest online learner we have is the forest itself, kept current: each
 (target, course week) learner holds the latest WINDOW labelled snapshots and refits when the
 window has grown by REFIT_GROWTH since the last fit. Memory and the published blob stay
-bounded (the window is a float32 ring; the fitted trees are kept as flat lists), and a recent
-window follows a school whose students change.
+bounded (the window is float32 arrays of at most WINDOW rows; the fitted trees are kept as flat
+arrays), and a recent window follows a school whose students change.
 
 The fitted trees are walked in plain Python for one row at a time: scikit-learn's
 `predict_proba` costs ~2 ms per call (input validation, thread dispatch), the walk ~0.1 ms.
-Until both classes (or, for a regressor, MIN_EXAMPLES) are in the window the learner has no
-opinion, so a blend falls back to its other members.
+Until MIN_CLASS of each class (or, for a regressor, MIN_EXAMPLES) are in the window the learner
+has no opinion, and the model defers to the priors (learners.FirstOpinion).
 """
 from __future__ import annotations
 
