@@ -614,6 +614,11 @@ class ScoringModels:
         return {week: {**_metric_values(m.rolling), "examples": m.examples}
                 for week, m in sorted(self.by_week.items())}
 
+    def metrics_by_week_json(self) -> dict[str, dict[str, float | None]]:
+        """`metrics_by_week` keyed by the week as a string: JSON keys are strings, so this is the shape
+        the published metadata, Postgres and `scorer evaluate --json` hold."""
+        return {str(week): values for week, values in self.metrics_by_week().items()}
+
     def to_bytes(self) -> bytes:
         """Pickle, zlib-compressed: feature names repeat in every tree node, so it shrinks ~4x."""
         return zlib.compress(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL), 6)

@@ -5,7 +5,9 @@ ScoringModels), `models:meta:<v>` (JSON metadata), `models:latest` (newest versi
 ever moved forward). Version 0 is never stored: it is the untrained ScoringModels.
 
 A version's metadata has `origin` only when it did not come from the live trainer (e.g. `scorer
-bootstrap`: {"kind": "bootstrap", ...}); readers treat a missing `origin` as the live trainer.
+bootstrap`: {"kind": "bootstrap", ...}); readers treat a missing `origin` as the live trainer. Its
+`metrics_by_week` (course week as a string, JSON's only key type -> that week's metrics) is missing in
+versions published before it was recorded.
 """
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ class ModelRegistry:
             "n_labels": models.n_labels,
             "published_at": time.time(),
             "metrics": models.metrics(),
+            "metrics_by_week": models.metrics_by_week_json(),
         }
         if origin is not None:
             meta["origin"] = origin

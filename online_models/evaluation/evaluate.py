@@ -353,8 +353,7 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
         "weeks": rows,
         "courses": {str(course): course_rows for course, course_rows in per_course.items()},
         "online_prequential": runs["online"].models.metrics(),
-        "online_prequential_by_week": {str(week): values
-                                       for week, values in runs["online"].models.metrics_by_week().items()},
+        "online_prequential_by_week": runs["online"].models.metrics_by_week_json(),
         "early_warning": early_warning_report(students, runs["online"], on=StepConfig.at_risk_on,
                                               off=StepConfig.at_risk_off),
         "summary": _summary(rows),

@@ -42,6 +42,11 @@ def test_registry_publish_load_and_hot_swap(redis_db):
         models.learn_weeks([x], label)
     assert registry.publish(models) == 1
     assert registry.latest_version() == 1 and published[0]["version"] == 1 and published[0]["n_labels"] == 20
+    stored = registry.metadata(1)
+    assert stored is not None and stored == published[0]  # Postgres gets what Redis keeps
+    by_week = stored["metrics_by_week"]  # through JSON in Redis: keys are strings
+    assert {int(week): values for week, values in by_week.items()} == models.metrics_by_week()
+    assert sum(values["examples"] for values in by_week.values()) == models.n_labels
     loaded = registry.load(1)
     assert loaded.n_labels == 20 and loaded.version == 1
 
