@@ -71,6 +71,7 @@ class PostgresSink:
         self._versions.add_model_version({
             "model": meta["family"], "version": meta["version"], "n_labels": meta["n_labels"],
             "created_at": to_db_time(meta["published_at"]), "metrics": meta["metrics"],
+            "metrics_by_week": meta["metrics_by_week"],
             "params": {"origin": meta["origin"]} if "origin" in meta else None,
         })
         self._versions.flush()

@@ -151,3 +151,6 @@ class ModelVersion(Base):
     n_labels: Mapped[int | None]
     metrics: Mapped[dict[str, Any] | None]
     params: Mapped[dict[str, Any] | None]
+    #: course week ("0".."20", the last pooling later weeks) -> that week's prequential metrics; NULL
+    #: for versions published before they were recorded (migration 0005)
+    metrics_by_week: Mapped[dict[str, Any] | None]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import Connection, create_engine, inspect, make_url, text
 
 from storage.postgres.migrate import upgrade
 from storage.postgres.tables import Base
@@ -54,11 +54,11 @@ def test_upgrade_creates_tables_and_view(empty_url: str) -> None:
     tables, views, head = _schema(empty_url)
     assert tables == TABLES
     assert views == {"course_critical_points"}
-    assert head == "0004"
+    assert head == "0005"
 
 
-def test_rows_from_before_enrolments_survive_the_upgrade(empty_url: str) -> None:
-    """0002 keys rows by enrolment: a 0001 database's rows stay, as each student's "" enrolment."""
+def _upgrade_to(connection: Connection, revision: str) -> None:
+    """An older schema, as a database created by an earlier release has it."""
     from alembic import command
     from alembic.config import Config
 
@@ -66,10 +66,15 @@ def test_rows_from_before_enrolments_survive_the_upgrade(empty_url: str) -> None
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def test_rows_from_before_enrolments_survive_the_upgrade(empty_url: str) -> None:
+    """0002 keys rows by enrolment: a 0001 database's rows stay, as each student's "" enrolment."""
     engine = create_engine(empty_url)
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
+        _upgrade_to(connection, "0001")
         connection.execute(text("INSERT INTO students_current (user_id, status, updated_at) "
                                 "VALUES (7, 'asleep', '2024-01-01')"))
     upgrade(empty_url)
@@ -79,6 +84,19 @@ def test_rows_from_before_enrolments_survive_the_upgrade(empty_url: str) -> None
         connection.execute(text("INSERT INTO students_current (user_id, enrolment, status, updated_at) "
                                 "VALUES (7, '3:2', 'finished', '2024-06-01')"))  # a second enrolment
     engine.dispose()
+
+
+def test_versions_from_before_metrics_by_week_keep_their_metrics_and_have_none_by_week(empty_url: str) -> None:
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        _upgrade_to(connection, "0004")
+        connection.execute(text("INSERT INTO model_versions (model, version, metrics) "
+                                """VALUES ('forest', 3, '{"dropout_auc": 0.7}')"""))
+    upgrade(empty_url)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT metrics, metrics_by_week FROM model_versions")).one()
+    engine.dispose()
+    assert row.metrics == {"dropout_auc": 0.7} and row.metrics_by_week is None
 
 
 def test_upgrade_twice_is_a_noop_and_keeps_data(empty_url: str) -> None:
