@@ -153,7 +153,7 @@ def student_transitions(database_url: str, user_id: int, limit: int = 200) -> li
 
 
 _MODEL_CURRENT = text("""
-SELECT DISTINCT ON (model) model, version, created_at, n_labels, metrics
+SELECT DISTINCT ON (model) model, version, created_at, n_labels, metrics, metrics_by_week
 FROM model_versions ORDER BY model, version DESC
 """)
 #: Per model and calendar week of publishing, the week's last version, newest weeks first.
@@ -169,7 +169,8 @@ ORDER BY week DESC LIMIT :limit
 
 
 def model_current(database_url: str) -> list[dict[str, Any]]:
-    """The newest version of each model."""
+    """The newest version of each model, with its metrics per course week (None: published before
+    they were recorded)."""
     return _rows("console_model_current", database_url, _MODEL_CURRENT)
 
 

@@ -2,12 +2,13 @@
 a function of its data, so escaping, empty courses and sorting are unit-tested without a server."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from features.activity_status import ASLEEP, DOZING, STATUSES
+from online_models.learners import WEEK_CAP, WINDOW_PER_WEEK
 from streams.console import svg, views
 from streams.console.html import bullets, layout, link, note, number, status, table
 from streams.console.svg import Point, Series, esc
@@ -211,6 +212,44 @@ def student_page(user_id: int, enrolments: Sequence[EnrolmentView], transitions:
 
 
 _METRIC_COLORS = ("#c62828", "#2e7d32", "#1565c0", "#6a1b9a", "#ef6c00", "#00838f")
+#: The metrics charted together, by name suffix: (title, y axis, suffix, y top: an AUC is at most 1).
+_METRIC_GROUPS = (("AUC", "AUC", "_auc", 1.0), ("log loss", "log loss", "_logloss", None),
+                  ("progress error", "MAE", "_mae", None))
+
+
+def _metric_charts(title: str, labels: Sequence[str], values: Mapping[str, Sequence[float | None]]) -> list[str]:
+    """One line chart per metric group that `values` (metric name -> a value per label) holds; `title`
+    has a {} for the group's name."""
+    charts = []
+    for group, unit, suffix, top in _METRIC_GROUPS:
+        names = [n for n in values if n.endswith(suffix)]
+        if names:
+            charts.append(svg.lines(title.format(group), labels,
+                                    [Series(n, values[n], _METRIC_COLORS[i % len(_METRIC_COLORS)])
+                                     for i, n in enumerate(names)], unit, y_max=top))
+    return charts
+
+
+def _course_weeks(row: dict[str, Any]) -> str:
+    """The current version's quality by course week: charts and a table, or a note when it has none."""
+    title = f"<h2>{esc(row['model'])}: quality by course week (version {esc(row['version'])})</h2>"
+    quality = views.course_week_quality(row["metrics_by_week"])
+    if quality is None:
+        return title + note(f"Version {row['version']} has no metrics by course week: it was published before "
+                            "they were recorded, or before it learned any label.")
+    names = list(quality.metrics)
+    rows = [[esc(label), number(examples), *(number(quality.metrics[n][i], 3) for n in names)]
+            for i, (label, examples) in enumerate(zip(quality.labels, quality.examples))]
+    return "".join([
+        title,
+        note(f"Prequential: the model scores each label's examples before it learns them. A labelled enrolment "
+             f"gives one example per course week it reached (that week's features); each week's metrics are over "
+             f"its last {WINDOW_PER_WEEK} examples (progress error: those with a known final progress), and "
+             f"'examples' counts all it has learned. Week {WEEK_CAP}+ pools weeks {WEEK_CAP} and later. '–': "
+             "undefined (no example, or one class only for an AUC)."),
+        *_metric_charts("{} by course week", quality.labels, quality.metrics),
+        table(["course week", "examples", *map(esc, names)], rows, frozenset(range(1, 2 + len(names))),
+              f"course-weeks-{row['model']}")])
 
 
 def model_page(current: Sequence[dict[str, Any]], weeks: Sequence[views.ModelWeek]) -> str:
@@ -221,20 +260,16 @@ def model_page(current: Sequence[dict[str, Any]], weeks: Sequence[views.ModelWee
                      for k, v in sorted((r["metrics"] or {}).items()))] for r in current]
     parts = ["<h2>Current version</h2>",
              table(["model", "version", "published", "labels learned", "rolling quality"], rows,
-                   frozenset({1, 3}), "current")]
+                   frozenset({1, 3}), "current"),
+             *map(_course_weeks, current)]
     for model in sorted({w.model for w in weeks}):
         mine = [w for w in weeks if w.model == model]
         labels = [w.week for w in mine]
         names = sorted({k for w in mine for k in w.metrics})
-        groups = (("rolling AUC by week", "AUC", [n for n in names if n.endswith("_auc")], 1.0),
-                  ("rolling log loss by week", "log loss", [n for n in names if n.endswith("_logloss")], None),
-                  ("rolling progress error by week", "MAE", [n for n in names if n.endswith("_mae")], None))
         parts += [f"<h2>{esc(model)}: week by week</h2>",
                   note("Each week's last published version: its rolling quality (over its recent labels) "
                        "and the labels learned that week.")]
-        parts += [svg.lines(title, labels, [Series(n, [w.metrics.get(n) for w in mine], _METRIC_COLORS[i % 6])
-                                            for i, n in enumerate(group)], unit, y_max=top)
-                  for title, unit, group, top in groups if group]
+        parts += _metric_charts("rolling {} by week", labels, {n: [w.metrics.get(n) for w in mine] for n in names})
         parts += [svg.bars("labels learned by week", labels,
                            [Series("labels", [w.learned for w in mine], "#1565c0")], "labels"),
                   table(["week", "version", "labels (total)", "learned that week", *map(esc, names)],

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED, NEW, STATUSES
+from online_models.learners import WEEK_CAP
 from storage.postgres.console_queries import Sort
 from streams.web import InvalidParameter
 
@@ -341,6 +342,43 @@ def model_weeks(rows: Iterable[dict[str, Any]]) -> list[ModelWeek]:
         before = previous.get(row["model"])
         learned = n - before if n is not None and before is not None else n
         previous[row["model"]] = n if n is not None else before
-        metrics = {k: (float(v) if isinstance(v, int | float) else None) for k, v in (row["metrics"] or {}).items()}
-        out.append(ModelWeek(row["model"], day_label(row["week"]), row["version"], n, learned, metrics))
+        out.append(ModelWeek(row["model"], day_label(row["week"]), row["version"], n, learned,
+                             metric_values(row["metrics"])))
     return out
+
+
+def metric_values(stored: dict[str, Any] | None) -> dict[str, float | None]:
+    """Stored metrics as numbers: JSON null, or anything not a number, is undefined (None)."""
+    return {k: (float(v) if isinstance(v, int | float) else None) for k, v in (stored or {}).items()}
+
+
+@dataclass(frozen=True)
+class CourseWeekQuality:
+    """One version's prequential metrics per course week, every week from the first to the last one
+    it learned from (a week in between that taught nothing: no example, every metric None)."""
+
+    weeks: list[int]
+    examples: list[int]  # examples of each week ever learned (the window holds the last WINDOW_PER_WEEK)
+    metrics: dict[str, list[float | None]]  # metric name -> its value in each week
+
+    @property
+    def labels(self) -> list[str]:
+        return [course_week_label(w) for w in self.weeks]
+
+
+def course_week_label(week: int) -> str:
+    """'3', or '20+' for WEEK_CAP, which pools the weeks from it on."""
+    return f"{week}+" if week == WEEK_CAP else str(week)
+
+
+def course_week_quality(metrics_by_week: dict[str, Any] | None) -> CourseWeekQuality | None:
+    """A version's stored `metrics_by_week` (JSON: the weeks are string keys) ready to draw; None when it
+    has none (published before they were recorded, or before it learned anything)."""
+    stored = {int(week): values for week, values in (metrics_by_week or {}).items()}
+    if not stored:
+        return None
+    weeks = list(range(min(stored), max(stored) + 1))
+    by_week = {week: metric_values(stored.get(week)) for week in weeks}
+    names = sorted({name for values in by_week.values() for name in values} - {"examples"})
+    return CourseWeekQuality(weeks, [int(by_week[w].get("examples") or 0) for w in weeks],
+                             {name: [by_week[w].get(name) for w in weeks] for name in names})

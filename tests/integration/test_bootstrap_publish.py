@@ -4,6 +4,7 @@ live trainer when asked, and it refuses to publish under a running trainer or ov
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -13,6 +14,7 @@ from online_models.evaluation.evaluate import load_students
 from online_models.learners import ScoringModels
 from online_models.registry import ModelCache, ModelRegistry
 from streams.cli import main
+from streams.console import data, pages, views
 from streams.lms.synthetic import generate
 
 STUDENTS = 24
@@ -98,15 +100,27 @@ def test_it_refuses_under_a_running_trainer_and_over_live_labels(server, export_
 
 
 def test_the_version_row_in_postgres_says_bootstrap(server, export_dir, capsys, db, monkeypatch):
+    """The row the publish writes carries the origin and the metrics by course week, and the console's
+    Model page shows those weeks from it."""
     monkeypatch.setenv("SCORER_DATABASE_URL", db)
     code, summary = _bootstrap(capsys, str(export_dir), "--until", UNTIL, "--family", "linear")
     assert code == 0, summary
     engine = create_engine(db)
     try:
         with engine.connect() as connection:
-            row = connection.execute(text("SELECT n_labels, params FROM model_versions "
+            row = connection.execute(text("SELECT n_labels, params, metrics_by_week FROM model_versions "
                                           "WHERE model = 'linear' AND version = :v"), {"v": summary["version"]}).one()
     finally:
         engine.dispose()
     assert row.n_labels == summary["n_labels"] > 0
     assert row.params["origin"]["kind"] == "bootstrap" and row.params["origin"]["until"] == UNTIL
+    meta = ModelRegistry(server, prefix=f"{PREFIX}scorer:").metadata(summary["version"])
+    assert row.metrics_by_week == meta["metrics_by_week"] and row.metrics_by_week
+    assert sum(week["examples"] for week in row.metrics_by_week.values()) == row.n_labels
+
+    page = pages.model_page(*data.model_view(db))
+    weeks = sorted(int(week) for week in row.metrics_by_week)
+    shown = re.search(r'<table id="course-weeks-linear">.*?<tbody>(.*?)</tbody>', page)
+    assert shown is not None and 'aria-label="AUC by course week"' in page
+    assert re.findall(r"<tr><td>([^<]*)</td>", shown.group(1)) == [
+        views.course_week_label(w) for w in range(weeks[0], weeks[-1] + 1)]

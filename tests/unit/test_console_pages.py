@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from streams.console import auth, pages, svg, views
+from online_models.learners import WEEK_CAP
+from streams.console import auth, html, pages, svg, views
 from streams.console.html import CSP, CSS
 from streams.web import InvalidParameter
 
@@ -114,6 +115,56 @@ def test_model_weeks_count_the_labels_learned_each_week() -> None:
     weeks = views.model_weeks(rows)
     assert [(w.week, w.learned) for w in weeks] == [("2024-01-01", 10), ("2024-01-08", 15)]
     assert weeks[1].metrics == {"dropout_auc": None}
+
+
+def _week_metrics(week: int) -> dict[str, float | int | None]:
+    """A course week's stored metrics as the registry publishes them (values differ week to week)."""
+    return {"dropout_auc": 0.5 + week / 100, "success_auc": None if week % 2 else 0.6,
+            "dropout_logloss": 0.7 - week / 100, "success_logloss": 0.4, "progress_mae": 20.0 - week / 2,
+            "examples": 10 * week}
+
+
+def _table_rows(page: str, table_id: str) -> list[list[str]]:
+    """The cells of the table `table_id`, row by row."""
+    found = re.search(f'<table id="{re.escape(table_id)}">.*?<tbody>(.*?)</tbody>', page)
+    assert found is not None, table_id
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", found.group(1))]
+
+
+def test_course_week_quality_orders_weeks_as_numbers_and_fills_the_gaps() -> None:
+    stored = {str(w): _week_metrics(w) for w in (10, 2, 4, WEEK_CAP)}  # "10" sorts before "2" as text
+    quality = views.course_week_quality(stored)
+    assert quality is not None
+    assert quality.weeks == list(range(2, WEEK_CAP + 1))
+    assert quality.labels[0] == "2" and quality.labels[-1] == f"{WEEK_CAP}+"
+    for i, week in enumerate(quality.weeks):
+        expected = stored.get(str(week), {})
+        assert quality.examples[i] == (expected.get("examples") or 0)
+        assert {n: v[i] for n, v in quality.metrics.items()} == {n: expected.get(n) for n in quality.metrics}
+    assert set(quality.metrics) == set(_week_metrics(1)) - {"examples"}
+    for empty in (None, {}):
+        assert views.course_week_quality(empty) is None
+
+
+def test_model_page_shows_each_current_version_by_course_week() -> None:
+    stored = {str(w): _week_metrics(w) for w in (1, 2, 3)}
+    current = [{"model": XSS, "version": 9, "created_at": None, "n_labels": 60, "metrics": {"dropout_auc": 0.7},
+                "metrics_by_week": stored},
+               {"model": "older", "version": 4, "created_at": None, "n_labels": 5, "metrics": {},
+                "metrics_by_week": None}]
+    page = pages.model_page(current, [])
+    parsed = _parse(page)
+    assert "script" not in parsed.tags and XSS in "".join(parsed.text)
+    assert page.count("<svg") == 3  # AUC, log loss and MAE of the one version that has them
+    for title in ("AUC by course week", "log loss by course week", "progress error by course week"):
+        assert f'aria-label="{title}"' in page
+    rows = _table_rows(page, svg.esc(f"course-weeks-{XSS}"))
+    names = sorted(set(_week_metrics(1)) - {"examples"})
+    assert rows == [[str(w), str(stored[str(w)]["examples"]),
+                     *(html.number(stored[str(w)][n], 3) for n in names)] for w in (1, 2, 3)]
+    assert "–" in rows[0]  # week 1's undefined success AUC
+    assert "older: quality by course week (version 4)" in page and "Version 4 has no metrics by course week" in page
+    assert 'id="course-weeks-older"' not in page
 
 
 def test_course_page_escapes_student_data_and_links_each_student() -> None:
