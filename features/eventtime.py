@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY = 86_400.0
@@ -64,6 +65,8 @@ def local_to_utc(ts: float, zone: tzinfo) -> float:
     >>> local_to_utc(parse_ts("2023-12-01T13:00:00"), zone_named("+03:00")) == parse_ts("2023-12-01T10:00:00")
     True
     """
+    if isinstance(zone, timezone):  # UTC or a fixed offset: no table to look up (this runs per record)
+        return ts - cast(timedelta, zone.utcoffset(None)).total_seconds()
     return to_db_time(ts).replace(tzinfo=zone).timestamp()
 
 
