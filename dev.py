@@ -38,8 +38,9 @@ CHECKS = (
 #: generated exports, property sweeps) follow it, so a broken invariant fails within seconds.
 UNIT = ("unit tests (no servers)", [*PYTEST, "tests/unit", "features", "--doctest-modules", "-m", "not heavy"])
 HEAVY = ("heavy in-memory tests (no servers)", [*PYTEST, "tests/unit", "-m", "heavy"])
+#: The slowest server tests are listed: the whole suite has a 20-minute budget.
 SERVERS = ("integration and end-to-end tests (real broker, Redis, Postgres)",
-           [*PYTEST, "tests/integration", "tests/e2e"])
+           [*PYTEST, "tests/integration", "tests/e2e", "--durations=25"])
 
 
 def _ensure_venv() -> None:
