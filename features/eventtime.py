@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY = 86_400.0
@@ -66,7 +65,7 @@ def local_to_utc(ts: float, zone: tzinfo) -> float:
     True
     """
     if isinstance(zone, timezone):  # UTC or a fixed offset: no table to look up (this runs per record)
-        return ts - cast(timedelta, zone.utcoffset(None)).total_seconds()
+        return ts - zone.utcoffset(None).total_seconds()
     return to_db_time(ts).replace(tzinfo=zone).timestamp()
 
 
