@@ -28,7 +28,7 @@ def test_flat_trees_predict_what_scikit_learn_predicts():
     rows = _rows(xs)
     y_class = rows[:, 0] + 0.3 * rows[:, 1] > 0.7
     y_value = 50 * rows[:, 0] + 10 * rows[:, 2]
-    forest = RandomForestClassifier(**wf.FOREST_PARAMS, random_state=0).fit(rows, y_class)
+    forest = RandomForestClassifier(**wf.FOREST_PARAMS, min_samples_leaf=10, random_state=0).fit(rows, y_class)
     boosted = HistGradientBoostingRegressor(**wf.BOOSTING_PARAMS, random_state=0).fit(rows, y_value)
     trees = wf._forest_trees(forest.estimators_, list(forest.classes_).index(True))
     flat_p = [sum(t.predict(r) for t in trees) / len(trees) for r in rows.tolist()]
@@ -98,3 +98,35 @@ def test_rehearsal_does_not_duplicate_the_window():
         models.learn_weeks([x], Label(50.0, i % 2 == 0, i % 2 == 1))
     dropout = models.learners[1].members[0].models[1]
     assert len(dropout.targets) == 30
+
+
+
+def _fitted(example, n: int = 1000, seed: int = 5) -> wf.WindowForestClassifier:
+    """A classifier fitted once on a full window of `example(rng)` -> (x, y)."""
+    rng = random.Random(seed)
+    model = wf.WindowForestClassifier(window=n)
+    for _ in range(n):
+        model.learn_one(*example(rng))
+    return model
+
+
+def _stripes(rng: random.Random) -> tuple[dict[str, float], bool]:
+    """A fine, exact pattern on one feature: only small leaves can follow it."""
+    x = _x(rng)
+    return x, int(x["progress"] * 16) % 2 == 0
+
+
+def _noisy_trait(rng: random.Random) -> tuple[dict[str, float], bool]:
+    """Like students: a latent trait seen through half the features with noise, and an outcome that is a
+    coin weighted by it. Large leaves average the noise away."""
+    trait = rng.random()
+    x = {name: trait + rng.gauss(0, 0.3) if i % 2 == 0 else rng.random() for i, name in enumerate(wf.COLUMNS)}
+    return x, rng.random() < 0.2 + 0.6 * trait
+
+
+@pytest.mark.heavy  # 12 forest fits on full windows
+def test_each_fit_keeps_the_leaf_size_its_window_supports_out_of_bag():
+    assert _fitted(_stripes).leaf_size == min(wf.LEAF_SIZES)
+    for seed in (5, 6, 7):
+        chosen = _fitted(_noisy_trait, seed=seed).leaf_size
+        assert chosen is not None and chosen > min(wf.LEAF_SIZES), seed
