@@ -3,6 +3,8 @@
 One run, one machine, so the figures compare (these machines are noisy):
 - raw: an aiokafka consumer reading the same records with getmany and doing nothing: the limit
   (the fastest of RAW_ROUNDS reads: a single read varies threefold with the broker's warm-up);
+- validating_consumer: the same consumer also decoding and validating every record against the
+  contract, the worker's first step: the ceiling of any consumer that checks its input in Python;
 - faust_agent: a Faust agent that only counts the same records (why the worker does not read
   through a Faust agent: see streams.kafka.consumer);
 - pipeline: the worker's BatchConsumer and Pipeline (with model scoring) in this process, no trainer;
@@ -33,7 +35,7 @@ from features import CourseSchedule, compute, fold, last_activity, outcome, sele
 from features.eventtime import format_ts, parse_ts
 from online_models.labels import label_from_outcome
 from online_models.learners import ScoringModels, model_input
-from streams.contract import INPUT_TOPICS, TOPIC_SCHEMA, Topic, encode, key_of
+from streams.contract import INPUT_TOPICS, TOPIC_SCHEMA, InvalidEvent, Topic, decode, encode, key_of
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.consumer import BATCH_MAX, BatchConsumer, InputRecord, Offsets, PartitionCounts
 from streams.lms.events import Event
@@ -59,9 +61,12 @@ LOOP_LAG = "scorer_event_loop_lag_seconds"
 RAW_ROUNDS = 3
 
 
-async def _drain(settings: Settings, expected: int) -> float:
-    """Seconds for a bare aiokafka consumer to read `expected` records (from the first one)."""
-    topics = [t.physical(settings.topic_prefix) for t in INPUT_TOPICS]
+async def _drain(settings: Settings, expected: int, validating: bool = False) -> float:
+    """Seconds for a bare aiokafka consumer to read `expected` records (from the first one); with
+    `validating`, it also decodes and validates each record against the contract, as the worker does
+    before anything else (the least any consumer that trusts no input must do)."""
+    logical = {t.physical(settings.topic_prefix): t for t in INPUT_TOPICS}
+    topics = list(logical)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
                                 auto_offset_reset="earliest", group_id=None, max_partition_fetch_bytes=4 << 20)
     await consumer.start()
@@ -73,6 +78,13 @@ async def _drain(settings: Settings, expected: int) -> float:
         while seen < expected:
             batch = await consumer.getmany(timeout_ms=1000, max_records=BATCH_MAX)
             records = sum(len(rs) for rs in batch.values())
+            if validating:
+                for tp, rs in batch.items():
+                    for r in rs:
+                        try:
+                            decode(logical[tp.topic], r.value)
+                        except InvalidEvent:
+                            pass
             if records and started is None:
                 started = time.perf_counter()
             seen += records
@@ -212,6 +224,7 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
     await ensure_topics(settings)
     await replay(settings, work / "lms", progress=False)
     raw = min([await _drain(settings, expected) for _ in range(RAW_ROUNDS)])
+    validating = min([await _drain(settings, expected, validating=True) for _ in range(RAW_ROUNDS)])
     faust_agent_seconds = await asyncio.to_thread(_faust_agent_seconds, settings, expected, work)
     await _forget_state(settings)  # a Redis kept from an earlier run would fence every record off
     pipeline_seconds = await _pipeline_seconds(settings, expected)
@@ -236,6 +249,8 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
     return {
         "records": expected,
         "raw_consumer_records_per_s": round(expected / raw, 1),
+        "validating_consumer_records_per_s": round(expected / validating, 1),
+        "validating_consumer_vs_raw": round(raw / validating, 4),
         "faust_agent_records_per_s": round(expected / faust_agent_seconds, 1),
         "pipeline_records_per_s": round(expected / pipeline_seconds, 1),
         "worker_records_per_s": round(expected / worker_seconds, 1),

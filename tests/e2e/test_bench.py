@@ -16,8 +16,8 @@ def test_bench_prints_the_figures(capsys, monkeypatch, tmp_path, redis_url, post
     assert main(["bench", "--events", "2500", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["records"] >= 2000
-    for key in ("raw_consumer_records_per_s", "faust_agent_records_per_s", "pipeline_records_per_s",
-                "worker_records_per_s", "two_workers_records_per_s"):
+    for key in ("raw_consumer_records_per_s", "validating_consumer_records_per_s", "faust_agent_records_per_s",
+                "pipeline_records_per_s", "worker_records_per_s", "two_workers_records_per_s"):
         assert figures[key] > 0
     assert 0 < figures["worker_vs_raw"] < 1.5
     assert figures["latency_records"] > 0 and figures["latency_p50_s"] is not None
