@@ -88,7 +88,10 @@ def _next_week_version(database_url: str, engine: Any) -> None:
     writer.add_model_version({"model": first.model, "version": first.version + 1000, "n_labels": 62,
                               "created_at": first.created_at + timedelta(days=7),
                               "metrics": {"dropout_auc": 0.81, "success_auc": 0.77, "progress_mae": 12.5,
-                                          "dropout_logloss": 0.45, "success_logloss": 0.52}})
+                                          "dropout_logloss": 0.45, "success_logloss": 0.52},
+                              "metrics_by_week": {str(week): {"dropout_auc": 0.6 + week / 20, "success_auc": None,
+                                                              "progress_mae": 20 - week, "examples": 10 * week}
+                                                  for week in (1, 2, 3)}})
     writer.close()
 
 
@@ -227,6 +230,8 @@ def test_browser_walks_the_console(browser: Any, console: tuple[int, str, int], 
     page.click("header a[href='/console/model']")
     assert page.locator("h1").inner_text() == "Model"
     assert page.locator("#current tbody tr").count() >= 1 and _drawn(page) > 0  # labels learned
+    by_week = page.locator("table[id^='course-weeks-'] tbody tr")  # the current version's quality by course week
+    assert by_week.count() == 3 and by_week.nth(2).locator("td").first.inner_text() == "3"
     page.screenshot(path=str(artifacts / "console-model.png"), full_page=True)
 
     page.click("header button[type=submit]")  # log out
