@@ -118,7 +118,7 @@ def _boosted_trees(model: HistGradientBoostingRegressor) -> list[FlatTree]:
 
 
 class _Window(base.Estimator):
-    """The ring of the latest snapshots and the refit schedule shared by both learners."""
+    """The latest `window` snapshots (the oldest dropped first) and the refit schedule, shared by both learners."""
 
     #: Order-free: a refit sees the whole window at once, so rehearsing examples (learners.ScoringModels)
     #: would only duplicate rows.
@@ -165,6 +165,9 @@ class _Window(base.Estimator):
 class WindowForestClassifier(_Window, base.Classifier):
     """P(True) of a random forest fitted on the window (see the module docstring)."""
 
+    #: min_samples_leaf of the forest in use (None: not fitted yet, or fitted before it was chosen)
+    leaf_size: int | None = None
+
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
         yield {"window": 100}
@@ -172,9 +175,6 @@ class WindowForestClassifier(_Window, base.Classifier):
     def _ready(self) -> bool:
         positives = int(self.targets.sum())
         return min(positives, len(self.targets) - positives) >= MIN_CLASS
-
-    #: min_samples_leaf of the forest in use (None: not fitted yet, or fitted before it was chosen)
-    leaf_size: int | None = None
 
     def _fit(self) -> None:
         labels = self.targets > 0.5

@@ -33,6 +33,7 @@ def same_time_rank(topic: Topic) -> int:
     activity it ends."""
     return _SAME_TIME_RANK.get(topic, 2)
 
+
 #: Record kind carried by each topic (the name of its JSON Schema).
 TOPIC_SCHEMA: dict[Topic, str] = {
     Topic.AUTHORIZATIONS: "authorization",
