@@ -132,7 +132,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         await self.reference.start()
         self.consumer.subscribe([t.physical(self.settings.topic_prefix) for t in GROUP_TOPICS], listener=self)
         try:
-            while not self._stopping:
+            while not self._stopping and not _cancel_swallowed():
                 batch = {}
                 if not self._global:
                     await self._assign_reference()
@@ -324,6 +324,18 @@ def summarize(error: BaseException) -> str:
     """An error's summary without the details a database appends (Postgres's DETAIL quotes the
     row: a student's data must not reach the logs)."""
     return str(error).split("\n", 1)[0][:200]
+
+
+def _cancel_swallowed() -> bool:
+    """Was this task cancelled, and the cancellation lost on the way? An await that completes as
+    its task is cancelled can return normally and drop the CancelledError (a race in the libraries
+    under the loop: a worker once ignored SIGTERM, fetching on, until its broker went away); the
+    task still counts the request, so the loop ends on that instead."""
+    task = asyncio.current_task()
+    if task is None or not task.cancelling():
+        return False
+    log.warning("the consumer's cancellation was lost in a library call; stopping at the batch boundary")
+    return True
 
 
 def _waits() -> Iterator[float]:

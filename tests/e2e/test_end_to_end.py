@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -140,7 +141,7 @@ async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings,
         assert owned == total
         await replay_task
         first.terminate()
-        assert first.wait(30) == 0
+        assert _exit_code(first, tmp_path / f"worker-{first_port}.log") == 0
         await _until(lambda: _metric(second_port, "scorer_assigned_partitions") == total)
         await eventually(lambda: check_results(settings, events, dataset), seconds=180)
     finally:
@@ -148,6 +149,19 @@ async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings,
             if worker is not None and worker.poll() is None:
                 worker.terminate()
                 worker.wait(30)
+
+
+def _exit_code(worker: subprocess.Popen[bytes], log: Path, seconds: float = 30) -> int:
+    """The stopping worker's exit code. One that does not stop fails the test with its asyncio
+    tasks (mode prints them on SIGUSR1) and the end of its log, not with a bare timeout."""
+    try:
+        return worker.wait(seconds)
+    except subprocess.TimeoutExpired:
+        worker.send_signal(signal.SIGUSR1)
+        time.sleep(3)
+        worker.kill()
+        worker.wait(10)
+        pytest.fail(f"the worker did not stop within {seconds:.0f} s; its log ends:\n{log.read_text()[-20000:]}")
 
 
 def _metric(port: int, name: str) -> float:

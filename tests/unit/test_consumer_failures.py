@@ -3,6 +3,8 @@ an outage holds the batch until it is over; a poison record is found and quarant
 and its neighbours are processed; an outage is never mistaken for a poison record."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.exceptions
 from aiokafka import TopicPartition
@@ -116,3 +118,48 @@ async def test_an_unexplained_failure_during_an_outage_is_not_a_poison_pill() ->
     handler = Handler(fail)
     await _consumer(handler, Dependencies(healthy_after=100))._settle(BATCH[:1], later=[], attempts=3)
     assert handler.quarantined == [] and handler.done == [0]
+
+
+class LosesOneCancellation(FakeKafka):
+    """A fetch that, like a library racing its task's cancellation, returns normally instead of
+    raising the CancelledError it was interrupted with."""
+
+    def __init__(self) -> None:
+        self.fetching = asyncio.Event()
+        self.fetches = 0
+        self.lost = False
+        self.stopped = False
+
+    async def start(self) -> None:
+        return None
+
+    def subscribe(self, topics: list[str], listener: object) -> None:
+        return None
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[object]]:
+        self.fetches += 1
+        self.fetching.set()
+        try:
+            await asyncio.sleep(timeout_ms / 1000)
+        except asyncio.CancelledError:
+            if self.lost:
+                raise
+            self.lost = True
+        return {}
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_a_cancellation_lost_in_a_fetch_still_stops_the_consumer() -> None:
+    """SIGTERM cancels the consuming task; should a library drop the CancelledError, the loop
+    still ends at the batch boundary and leaves the group, instead of fetching on for ever."""
+    consumer = _consumer(Handler(lambda records: None), Dependencies())
+    kafka = LosesOneCancellation()
+    consumer.consumer = consumer.reference = kafka
+    consumer._global = {TopicPartition("lms.schedule", 0)}  # read already: no metadata lookup
+    task = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(kafka.fetching.wait(), 5)
+    task.cancel()
+    await asyncio.wait_for(task, 5)
+    assert kafka.stopped and kafka.fetches <= 3
