@@ -1,17 +1,2 @@
-"""The unit tier runs without servers: any attempt to open a network connection fails the test."""
-from __future__ import annotations
-
-import socket
-from collections.abc import Iterator
-
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def refuse(self: socket.socket, address: object) -> None:
-        raise RuntimeError(f"unit tests use no servers (tried to connect to {address!r}); see tests/integration")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    yield
+"""No servers in this tier (see helpers.no_network)."""
+from helpers.no_network import no_network  # noqa: F401  (an autouse fixture: importing it applies it)

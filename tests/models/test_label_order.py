@@ -20,10 +20,10 @@ from online_models.evaluation.evaluate import Student, load_students, run_online
 from online_models.learners import DEFAULT_FAMILY
 from streams.lms.synthetic import Shapes, generate
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.heavy
 
 ORDERS = ("shuffled", "natural", "passers_first", "failures_first")
-STUDENTS, FLOWS = 600, 3
+STUDENTS, FLOWS = 300, 3
 
 
 def _reordered(students: list[Student], order: str) -> list[Student]:

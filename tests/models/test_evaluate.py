@@ -12,6 +12,8 @@ from online_models.learners import prior_progress
 from streams.cli import main
 from streams.lms.synthetic import generate
 
+pytestmark = pytest.mark.heavy
+
 STUDENTS = 300
 
 

@@ -14,7 +14,7 @@ from online_models.evaluation.evaluate import evaluate
 from streams.lms.oulad import import_oulad
 from streams.lms.readers import load_export
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.heavy
 
 BBB = Path("/work/shared/datasets/oulad-bbb-2013b")
 ANCHOR = pd.Timestamp("2013-02-01")
