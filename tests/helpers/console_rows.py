@@ -73,7 +73,11 @@ def fill_course(database_url: str, course_id: int, students: int, days: int, see
         writer.add_model_version({"model": "week_blend", "version": week + 1, "n_labels": 40 * week,
                                   "created_at": START + timedelta(days=7 * week),
                                   "metrics": {"dropout_auc": 0.6 + week / 100, "success_auc": 0.65,
-                                              "progress_mae": 20 - week / 2, "dropout_logloss": 0.5}})
+                                              "progress_mae": 20 - week / 2, "dropout_logloss": 0.5},
+                                  "metrics_by_week": {  # what a version learned by then, per course week
+                                      str(w): {"dropout_auc": 0.55 + w / 50, "success_auc": 0.6 + w / 60,
+                                               "progress_mae": 25 - w, "dropout_logloss": 0.6 - w / 50,
+                                               "examples": 40 * (week - w + 1)} for w in range(1, week + 1)}})
     writer.close()
 
 

@@ -65,6 +65,9 @@ def test_student_and_model_views(big_course: str) -> None:
     current, weeks = data.model_view(big_course)
     assert [r["version"] for r in current] == [DAYS // 7 + 1]
     assert [w.learned for w in weeks][1:] == [40] * (len(weeks) - 1)
+    quality = views.course_week_quality(current[0]["metrics_by_week"])  # the current version, per course week
+    assert quality is not None and quality.weeks == list(range(1, DAYS // 7 + 1))
+    assert "quality by course week" in pages.model_page(current, weeks).lower()
     assert q.course_medians(big_course, 999, ["success_index"]) == {}
 
 
