@@ -35,9 +35,9 @@ CHECKS = (
     ("types (mypy; strict on the core)", [str(BIN / "mypy")]),
     ("layers (import-linter)", [str(BIN / "lint-imports")]),
 )
-#: The fast tier also runs the core's docstring examples; the `heavy` in-memory tests (model fits,
-#: model quality on generated and real data, generated exports, property sweeps) follow it, so a
-#: broken invariant fails within seconds.
+#: The fast tier also runs the core's docstring examples, so a broken invariant fails within seconds;
+#: the `heavy` in-memory tests (model fits, model quality on generated and real data, generated
+#: exports, property sweeps) then run beside the server tier (`_run_beside`).
 UNIT = ("unit tests (no servers)", [*PYTEST, "tests/unit", "features", "--doctest-modules", "-m", "not heavy"])
 HEAVY = ("heavy in-memory tests (no servers)", [*PYTEST, "tests/unit", "tests/models", "-m", "heavy", "--durations=10"])
 #: The slowest server tests are listed: the whole suite has a 20-minute budget.
