@@ -10,28 +10,18 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from features.eventtime import parse_ts
-from online_models.evaluation.evaluate import load_students
+from helpers.exports import generated_export_fixtures
 from online_models.learners import ScoringModels
 from online_models.registry import ModelCache, ModelRegistry
 from streams.cli import main
 from streams.console import data, pages, views
-from streams.lms.synthetic import generate
 
 STUDENTS = 24
 PREFIX = "bs."
 UNTIL = "2024-03-01T00:00:00"
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("lms")
-    generate(directory, STUDENTS, seed=3)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def students(export_dir):
-    return load_students(export_dir, 10)
+export_dir, students = generated_export_fixtures(STUDENTS, weeks=10)
 
 
 @pytest.fixture

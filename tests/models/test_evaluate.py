@@ -7,26 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from online_models.evaluation.evaluate import evaluate_students, load_students, run_online, split_by_flow
+from helpers.exports import generated_export_fixtures
+from online_models.evaluation.evaluate import evaluate_students, run_online, split_by_flow
 from online_models.learners import prior_progress
 from streams.cli import main
-from streams.lms.synthetic import generate
 
 pytestmark = pytest.mark.heavy
 
 STUDENTS = 300
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("lms")
-    generate(directory, STUDENTS, seed=3)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def students(export_dir):
-    return load_students(export_dir, weeks=10)
+export_dir, students = generated_export_fixtures(STUDENTS, weeks=10)
 
 
 def test_split_keeps_flows_whole_and_tests_on_the_later_ones(students):

@@ -7,27 +7,17 @@ import json
 
 import pytest
 
+from helpers.exports import generated_export_fixtures
 from online_models.bootstrap import ALL_WEEKS, Refused, bootstrap, learn_history
-from online_models.evaluation.evaluate import load_students
 from online_models.learners import ScoringModels
 from streams.cli import main
-from streams.lms.synthetic import generate
 
 pytestmark = pytest.mark.heavy
 
 STUDENTS = 24
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("lms")
-    generate(directory, STUDENTS, seed=3)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def students(export_dir):
-    return load_students(export_dir, ALL_WEEKS)
+export_dir, students = generated_export_fixtures(STUDENTS, weeks=ALL_WEEKS)
 
 
 def test_a_fresh_model_learns_every_labelled_enrolment_in_label_time_order(students):
