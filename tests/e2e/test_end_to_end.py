@@ -28,7 +28,7 @@ from storage.postgres.db import shared_engine
 from streams.contract import GROUP_TOPICS, Topic
 from streams.lms.synthetic import generate
 from streams.tools.embedded import free_port
-from streams.tools.processes import scrape, scrape_if_up, wait_until_scored, worker_process
+from streams.tools.processes import scrape, scrape_if_up, stop, wait_until_scored, worker_process
 from streams.tools.replay import load_records, replay
 
 pytestmark = pytest.mark.slow
@@ -98,8 +98,7 @@ async def test_generate_replay_score_end_to_end(db, settings, dataset, tmp_path)
         assert scrape(port)["scorer_events_consumed_total"] == sum(expected.values())
         await asyncio.to_thread(_check_http_api, port, settings)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop([worker])
     await check_results(settings, events, dataset)
 
 
@@ -120,8 +119,7 @@ async def test_kill_9_mid_stream_loses_and_double_counts_nothing(db, settings, d
         # the dead member's session must expire before the restarted worker gets its partitions
         await eventually(lambda: check_results(settings, events, dataset), seconds=180)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop([worker])
 
 
 async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings, dataset, tmp_path):
@@ -145,10 +143,7 @@ async def test_two_workers_share_the_partitions_and_hand_them_over(db, settings,
         await _until(lambda: _metric(second_port, "scorer_assigned_partitions") == total)
         await eventually(lambda: check_results(settings, events, dataset), seconds=180)
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                worker.wait(30)
+        stop([worker for worker in (first, second) if worker is not None])
 
 
 def _exit_code(worker: subprocess.Popen[bytes], log: Path, seconds: float = 30) -> int:

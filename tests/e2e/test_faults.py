@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -42,7 +41,7 @@ from streams.kafka.admin import ensure_topics
 from streams.kafka.partitioning import partition_of
 from streams.settings import Settings
 from streams.tools.embedded import free_port
-from streams.tools.processes import samples, scrape_if_up, wait_until_scored, worker_process
+from streams.tools.processes import samples, scrape_if_up, stop, wait_until_scored, worker_process
 from streams.tools.replay import load_records, replay
 
 pytestmark = pytest.mark.slow
@@ -182,16 +181,6 @@ def _pace(events: list[tuple[Topic, dict[str, Any]]]) -> float:
     return (max(times) - min(times)) / REPLAY_SECONDS
 
 
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(10)
-
-
 Fault = Callable[[int], Awaitable[Outage]]
 
 
@@ -234,7 +223,7 @@ async def _score_through(settings: Settings, dataset: Path, tmp_path: Path, faul
     finally:
         if not replay_task.done():
             replay_task.cancel()
-        _stop(worker)
+        stop([worker])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,4 +474,4 @@ async def test_hostile_corpus_mid_stream(fault_settings: Settings, dataset: Path
         if replay_task is not None and not replay_task.done():
             replay_task.cancel()
         await producer.stop()
-        _stop(worker)
+        stop([worker])

@@ -27,7 +27,7 @@ from streams.ingest.xapi import map_statement
 from streams.kafka.partitioning import partition_of
 from streams.tools.embedded import free_port
 from streams.tools.ingest_load import measure
-from streams.tools.processes import worker_process
+from streams.tools.processes import stop, worker_process
 from streams.tools.replay import replay_file
 
 pytestmark = pytest.mark.slow
@@ -199,7 +199,6 @@ async def test_statements_in_alerts_out(db, settings, tmp_path, http):
             mine = [a for a in await read_topic(settings, Topic.ALERTS) if a["user_id"] == 301]
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop([worker])
     assert [(a["from_status"], a["to_status"]) for a in mine] == [("active", "dozing"), ("dozing", "asleep")]
     assert [a["ts"] for a in mine] == [format_ts(last + 7 * DAY), format_ts(last + 20 * DAY)]

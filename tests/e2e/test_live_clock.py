@@ -9,7 +9,7 @@ from helpers.topics import read_topic
 from streams.contract import Topic, encode, key_of
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.tools.embedded import free_port
-from streams.tools.processes import worker_process
+from streams.tools.processes import stop, worker_process
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,6 @@ async def test_wall_clock_moves_quiet_partitions(db, settings, tmp_path):
             await asyncio.sleep(2)
             alerts = await read_topic(settings, Topic.ALERTS)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop([worker])
     assert [(a["from_status"], a["to_status"]) for a in alerts] == [("active", "dozing"), ("dozing", "asleep")]
     assert [a["ts"] for a in alerts] == [format_ts(login + 7 * DAY), format_ts(login + 20 * DAY)]
