@@ -100,7 +100,6 @@ def test_rehearsal_does_not_duplicate_the_window():
     assert len(dropout.targets) == 30
 
 
-
 def _fitted(example, n: int = 1000, seed: int = 5) -> wf.WindowForestClassifier:
     """A classifier fitted once on a full window of `example(rng)` -> (x, y)."""
     rng = random.Random(seed)
