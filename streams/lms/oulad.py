@@ -4,10 +4,11 @@
 
 RAW_DIR holds OULAD tables (`studentInfo`, `studentRegistration`, `vle`, `studentVle`,
 `assessments`, `studentAssessment`, optionally `courses`; each as `.csv` or `.csv.gz`, missing
-values empty or `?`). Every (code_module, code_presentation) found is one course flow. LMS_DIR
-receives the seed's nine CSV files (raw headers and literals, as `streams.lms.readers` reads
-them), `ground_truth.csv` (the generator's columns) and `enrolment_events.csv` (our extension,
-which the readers also read).
+values empty or `?`, whitespace around values and names ignored, any other non-number in a
+number column read as missing). Every (code_module, code_presentation) found is one course
+flow. LMS_DIR receives the seed's nine CSV files (raw headers and literals, as
+`streams.lms.readers` reads them), `ground_truth.csv` (the generator's columns) and
+`enrolment_events.csv` (our extension, which the readers also read).
 Same input, same bytes out: nothing random, every file sorted on a full key.
 
 Identity and time
@@ -112,11 +113,11 @@ from __future__ import annotations
 import re
 import time
 import zlib
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,7 @@ DOTTED = "%d.%m.%Y %H:%M"
 TRUTH_HEADER = ["user_id", "course_id", "flow_num", "final_progress", "attestation", "success", "dropout",
                 "dropout_ts", "motivation"]
 KEYS = ["code_module", "code_presentation"]
+WRITE_ROWS = 200_000  # rows turned into text at a time
 
 #: table: (required, columns read); every table but studentAssessment also has KEYS
 TABLES: dict[str, tuple[bool, tuple[str, ...]]] = {
@@ -154,6 +156,7 @@ TABLES: dict[str, tuple[bool, tuple[str, ...]]] = {
 }
 _NUMERIC = {"id_student", "id_site", "id_assessment", "date", "date_registration", "date_unregistration",
             "week_from", "weight", "date_submitted", "is_banked", "score", "module_presentation_length"}
+MISSING = "?"  # OULAD's missing value, beside an empty cell
 _PRESENTATION = re.compile(r"^(\d{4})([BJ])$")
 
 
@@ -241,7 +244,8 @@ def _find(raw_dir: Path, table: str) -> Path | None:
 
 
 def read_tables(raw_dir: Path) -> dict[str, pd.DataFrame]:
-    """The OULAD tables this importer reads, keys as str, numbers as float64 (NaN = missing)."""
+    """The OULAD tables this importer reads, numbers as float64 (NaN = missing), text as str
+    (stripped, missing = ''), but studentVle's keys as categories: a str per row would double it."""
     raw_dir = Path(raw_dir)
     tables: dict[str, pd.DataFrame] = {}
     for table, (required, columns) in TABLES.items():
@@ -252,20 +256,71 @@ def read_tables(raw_dir: Path) -> dict[str, pd.DataFrame]:
                 raise OuladFormatError(f"{raw_dir}: no {table}.csv or {table}.csv.gz")
             tables[table] = pd.DataFrame({c: pd.Series(dtype="float64" if c in _NUMERIC else "str") for c in wanted})
             continue
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        frame.columns = [c.strip() for c in frame.columns]
-        missing = [c for c in wanted if c not in frame.columns]
-        if missing:
-            raise OuladFormatError(f"{path.name}: header lacks {missing}")
-        frame = frame[wanted].copy()
-        for column in wanted:
-            text = frame[column].str.strip().replace("?", "")
-            frame[column] = pd.to_numeric(text.mask(text == ""), errors="coerce").astype("float64") \
-                if column in _NUMERIC else text
+        frame = _read(path, wanted)
+        if table != "studentVle":
+            for column in [c for c in wanted if c not in _NUMERIC]:
+                frame[column] = _as_str(frame[column])
         if set(KEYS) <= set(wanted):
             frame = frame[(frame["code_module"] != "") & (frame["code_presentation"] != "")]
         tables[table] = frame.reset_index(drop=True)
     return tables
+
+
+def _read(path: Path, wanted: list[str]) -> pd.DataFrame:
+    """The `wanted` columns of one file, cleaned as `read_tables` says, text as categories. Only
+    they are parsed, numbers straight into float64 and text as categories (a few values repeated
+    over up to 10 M rows): reading every cell as text took several times the table. A cell the
+    parser cannot read as a number sends the file down the slow path: its numbers read as text,
+    then coerced."""
+    names = _columns_in(path, wanted)
+    numeric = [names[c] for c in wanted if c in _NUMERIC]
+    text = [name for name in names.values() if name not in numeric]
+    read = partial(pd.read_csv, path, usecols=list(names.values()), keep_default_na=False, encoding="utf-8-sig")
+    try:
+        frame = read(dtype={**dict.fromkeys(text, "category"), **dict.fromkeys(numeric, "float64")},
+                     na_values={name: [MISSING, ""] for name in numeric})
+    except ValueError:
+        frame = read(dtype={**dict.fromkeys(text, "category"), **dict.fromkeys(numeric, str)})
+        for name in numeric:
+            frame[name] = _number(frame[name])
+    for name in text:
+        frame[name] = _clean_text(frame[name])
+    return frame.rename(columns={name: column for column, name in names.items()})[wanted]
+
+
+def _columns_in(path: Path, wanted: list[str]) -> dict[str, str]:
+    """wanted column -> its name in the file's header (the first one that is the column once stripped)."""
+    found: dict[str, str] = {}
+    for name in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns:
+        found.setdefault(str(name).strip(), name)
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise OuladFormatError(f"{path.name}: header lacks {missing}")
+    return {c: found[c] for c in wanted}
+
+
+def _stripped(text: pd.Series) -> pd.Series:
+    """Cells without surrounding whitespace; a missing value (`?`) as ''."""
+    return text.str.strip().replace(MISSING, "")
+
+
+def _number(text: pd.Series) -> pd.Series:
+    """A text column as float64: missing or not a number -> NaN."""
+    text = _stripped(text)
+    return pd.to_numeric(text.mask(text == ""), errors="coerce").astype("float64")
+
+
+def _clean_text(column: pd.Series) -> pd.Series:
+    """A categorical column cleaned by `_stripped` (its categories, not its cells), with sorted
+    categories so that it sorts as its text does."""
+    codes, categories = pd.factorize(_stripped(pd.Series(column.cat.categories, dtype=str)), sort=True)
+    return pd.Series(pd.Categorical.from_codes(codes[column.cat.codes.to_numpy()], categories), index=column.index)
+
+
+def _as_str(column: pd.Series) -> pd.Series:
+    """A categorical column as str, by taking its categories: on 10 M rows a tenth of the time and
+    memory of `astype(str)`."""
+    return pd.Series(column.cat.categories.take(column.cat.codes.to_numpy()), index=column.index)
 
 
 # -- the import ---------------------------------------------------------------------------------
@@ -303,11 +358,23 @@ def _registrations(tables: dict[str, pd.DataFrame], presentations: pd.DataFrame)
     return frame.sort_values(["course_id", "flow", "user_id"]).reset_index(drop=True)
 
 
+def _daily_clicks(student_vle: pd.DataFrame) -> pd.DataFrame:
+    """One row per (presentation, student, site, day) with clicks, keys as categories, in no
+    particular order. Deduplicated a presentation at a time: grouping all rows at once took
+    several times the table."""
+    day = ["id_student", "id_site", "date"]
+    parts = [part.dropna(subset=day).drop_duplicates(day)
+             for _, part in student_vle.groupby(KEYS, observed=True, sort=False)]
+    return pd.concat([student_vle.iloc[:0], *parts], ignore_index=True)
+
+
 def _users_of(frame: pd.DataFrame, registrations: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """`frame` rows joined to their registration (user_id, course_id, flow, anchor); rows of
-    students not registered on that presentation are dropped (returned as a count)."""
+    students not registered on that presentation are dropped (returned as a count). The
+    registrations' keys take the frame's dtypes, so that categorical keys join by their codes."""
     key = [*KEYS, "id_student"]
-    joined = frame.merge(registrations[[*key, "user_id", "course_id", "flow", "anchor"]], on=key, how="inner")
+    users = registrations[[*key, "user_id", "course_id", "flow", "anchor"]].astype(frame.dtypes[KEYS].to_dict())
+    joined = frame.merge(users, on=key, how="inner")
     return joined, len(frame) - len(joined)
 
 
@@ -424,10 +491,9 @@ def _exam_scores(tables: dict[str, pd.DataFrame], registrations: pd.DataFrame) -
 
 def _views_and_logins(clicks: pd.DataFrame, submissions: pd.DataFrame, site_types: pd.Series
                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(views, logins, submissions with their times). `clicks`: one row per (user, site, day);
+    """(views, logins, submissions with their times). `clicks`: one row per (user, site, day),
+    sorted by user, day and site (the caller sorts, so that no second copy of it is held);
     `submissions`: exercise results with user_id and day."""
-    clicks = clicks.sort_values(["user_id", "date", "id_site"], kind="stable").reset_index(drop=True)
-    clicks["k"] = clicks.groupby(["user_id", "date"]).cumcount()
     submissions = submissions.sort_values(["user_id", "date_submitted", "id_assessment"], kind="stable")
     submissions = submissions.reset_index(drop=True)
     views_per_day = clicks.groupby(["user_id", "date"]).size().rename("n_views")
@@ -446,22 +512,66 @@ def _views_and_logins(clicks: pd.DataFrame, submissions: pd.DataFrame, site_type
     logins = days[(days["n_views"] > 0) | days["active"].eq(True)]
     logins = logins.assign(at=logins["midnight"] + logins["start"])
 
+    views = clicks.assign(at=_view_times(clicks, days),
+                          activity_type=site_types.astype("category").reindex(clicks["id_site"]).array)
     timing = days.set_index(["user_id", "date"])[["midnight", "start", "step", "n_views"]]
-    at = timing.reindex(pd.MultiIndex.from_arrays([clicks["user_id"], clicks["date"]])).to_numpy()
-    clicks["at"] = at[:, 0] + at[:, 1] + at[:, 2] * (clicks["k"].to_numpy() + 1)
-    clicks["activity_type"] = site_types.reindex(clicks["id_site"].astype("int64")).to_numpy()
     submissions["j"] = submissions.groupby(["user_id", "date_submitted"]).cumcount()
     at = timing.reindex(pd.MultiIndex.from_arrays([submissions["user_id"], submissions["date_submitted"]])).to_numpy()
     submissions["at"] = at[:, 0] + at[:, 1] + at[:, 2] * (at[:, 3] + submissions["j"].to_numpy() + 1)
-    return clicks, logins, submissions
+    return views, logins, submissions
 
 
-def _write(path: Path, header: list[str], columns: Iterable[pd.Series | np.ndarray | list[Any]]) -> int:
-    """Write columns (already in row order) as text under `header`."""
-    frame = pd.DataFrame({name: pd.Series(np.asarray(column, dtype=object)).astype(str)
-                          for name, column in zip(header, columns)})
-    frame.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
-    return len(frame)
+def _view_times(clicks: pd.DataFrame, days: pd.DataFrame) -> np.ndarray:
+    """When each view happens: the k-th view of a day at its session start + (k + 1) steps.
+    `clicks` is sorted by user, day and site, so each day's views are a run of rows, in the order
+    of the days sorted by user and day (cheaper than looking up millions of (user, day) keys)."""
+    viewed = days[days["n_views"] > 0].sort_values(["user_id", "date"])
+    runs: np.ndarray = viewed["n_views"].to_numpy()
+    k = np.arange(len(clicks)) - np.repeat(np.cumsum(runs) - runs, runs)
+    session = np.repeat((viewed["midnight"] + viewed["start"]).to_numpy(), runs)
+    at: np.ndarray = session + np.repeat(viewed["step"].to_numpy(), runs) * (k + 1)
+    return at
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """Epoch seconds (NaN/NA = no time) that `_write` turns into text in `layout` a chunk at a time."""
+    seconds: pd.Series | np.ndarray
+    layout: str = ISO
+
+    def __len__(self) -> int:
+        return len(self.seconds)
+
+
+#: a column to write: its values (already in row order), times, or one value (str/int) on every row
+Column: TypeAlias = pd.Series | np.ndarray | list[Any] | _Moments | str | int
+
+
+def _write(path: Path, header: list[str], columns: list[Column]) -> int:
+    """Write columns as text under `header`, WRITE_ROWS rows at a time: the text of a whole
+    activity_history_viewed.csv (millions of rows) took over a gigabyte."""
+    rows = next(len(column) for column in columns if not isinstance(column, str | int))
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        for start in range(0, max(rows, 1), WRITE_ROWS):
+            chunk = pd.DataFrame({name: _cells(column, start, min(start + WRITE_ROWS, rows))
+                                  for name, column in zip(header, columns)})
+            chunk.to_csv(handle, index=False, header=start == 0, lineterminator="\n")
+    return rows
+
+
+def _cells(column: Column, start: int, stop: int) -> pd.Series:
+    """Rows start:stop of a column as text."""
+    if isinstance(column, str | int):
+        values: Any = [column] * (stop - start)
+    elif isinstance(column, _Moments):
+        values = _text(_slice(column.seconds, start, stop), column.layout)
+    else:
+        values = _slice(column, start, stop)
+    return pd.Series(np.asarray(values, dtype=object)).astype(str)
+
+
+def _slice(values: pd.Series | np.ndarray | list[Any], start: int, stop: int) -> pd.Series | np.ndarray | list[Any]:
+    return values.iloc[start:stop] if isinstance(values, pd.Series) else values[start:stop]
 
 
 def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> ImportSummary:
@@ -474,15 +584,12 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
     registrations = _registrations(tables, presentations)
     left_out: dict[str, int] = {}
 
-    # daily clicks: one row per (registration, site, day)
-    raw_clicks = tables["studentVle"].dropna(subset=["id_student", "id_site", "date"])
-    clicks = raw_clicks.groupby([*KEYS, "id_student", "id_site", "date"], sort=True).size().rename("rows")
-    clicks = clicks.reset_index().drop(columns="rows")
+    clicks = _daily_clicks(tables.pop("studentVle"))  # the largest table is no longer needed
     exam_day = _exam_days(tables, presentations, clicks)
     schedule = _schedule(tables, presentations, clicks, exam_day)
     clicks, left_out["studentVle: student not registered"] = _users_of(clicks, registrations)
-    for column in ("id_site", "date"):
-        clicks[column] = clicks[column].astype("int64")
+    clicks = clicks[["user_id", "anchor", "id_site", "date"]].astype("int64")  # all the views need
+    clicks = clicks.sort_values(["user_id", "date", "id_site"], kind="stable", ignore_index=True)
 
     known = tables["assessments"][[*KEYS, "id_assessment", "assessment_type"]].drop_duplicates("id_assessment")
     results = tables["studentAssessment"].merge(known, on="id_assessment", how="inner")
@@ -500,28 +607,26 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
     # schedule.csv and activities_guide.csv
     theme_id = schedule["course_id"] * 10**4 + schedule["flow"]
     rows["schedule.csv"] = _write(out_dir / "schedule.csv", _header("schedule.csv"), [
-        schedule["course_id"], ["активность"] * len(schedule), schedule["task_id"], schedule["activity_id"],
-        schedule["type_out"], schedule["attestation"], ["{}"] * len(schedule), schedule["flow"],
-        _text(schedule["date_shown"])])
+        schedule["course_id"], "активность", schedule["task_id"], schedule["activity_id"], schedule["type_out"],
+        schedule["attestation"], "{}", schedule["flow"], _Moments(schedule["date_shown"])])
     guide = schedule.assign(theme_id=theme_id).drop_duplicates("activity_id")
     rows["activities_guide.csv"] = _write(out_dir / "activities_guide.csv", _header("activities_guide.csv"), [
-        guide["course_id"], guide["code_module"], ["OU"] * len(guide), [MODULE] * len(guide), guide["theme_id"],
+        guide["course_id"], guide["code_module"], "OU", MODULE, guide["theme_id"],
         guide["code_module"] + " " + guide["code_presentation"], guide["task_id"], guide["task_name"],
         guide["block"] + 1, guide["attestation"], guide["activity_id"], guide["type_out"], guide["name"],
-        guide["required"], ["{}"] * len(guide)])
+        guide["required"], "{}"])
 
     # activity: views, logins, exercise results (each in time order, ties by the ids)
     views = views.sort_values(["at", "user_id", "id_site"], kind="stable")
     rows["activity_history_viewed.csv"] = _write(out_dir / "activity_history_viewed.csv",
                                                  _header("activity_history_viewed.csv"), [
-        views["user_id"], _text(views["at"]), ["активность"] * len(views), views["id_site"], [MODULE] * len(views),
-        [0] * len(views), views["activity_type"]])
+        views["user_id"], _Moments(views["at"]), "активность", views["id_site"], MODULE, 0, views["activity_type"]])
     logins = logins.sort_values(["at", "user_id"], kind="stable")
     rows["authorization.csv"] = _write(out_dir / "authorization.csv", _header("authorization.csv"), [
-        logins["user_id"], _text(logins["at"]), [""] * len(logins), [""] * len(logins)])
+        logins["user_id"], _Moments(logins["at"]), "", ""])
     results = results.sort_values(["at", "user_id", "id_assessment"], kind="stable")
     rows["exercise_results.csv"] = _write(out_dir / "exercise_results.csv", _header("exercise_results.csv"), [
-        [MODULE] * len(results), results["id_assessment"], results["user_id"], _text(results["at"]),
+        MODULE, results["id_assessment"], results["user_id"], _Moments(results["at"]),
         np.floor(results["score"] + 0.5).astype("int64"), (results["score"] >= PASS_MARK).astype("int64")])
     rows["webinars_logs.csv"] = _write(out_dir / "webinars_logs.csv", _header("webinars_logs.csv"),
                                        [[] for _ in _header("webinars_logs.csv")])
@@ -541,11 +646,11 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
     flow_text = users["flow"].map(lambda f: f"{f:.2f}")
     progress_text = _int_text(pd.Series(progress)).replace("", NO_DATA)
     rows["users.csv"] = _write(out_dir / "users.csv", _header("users.csv"), [
-        [""] * len(users), users["user_id"], users["course_id"], flow_text, ["—"] * len(users), progress_text,
-        attestation, _text(exam_at.where(sat_exam))])
+        "", users["user_id"], users["course_id"], flow_text, "—", progress_text, attestation,
+        _Moments(exam_at.where(sat_exam))])
     ages = users.assign(age=users["age_band"].map(AGE_FROM_BAND))
     rows["users_age_timezone.csv"] = _write(out_dir / "users_age_timezone.csv", _header("users_age_timezone.csv"), [
-        ages["user_id"], ["+00:00"] * len(ages), _int_text(ages["age"])])
+        ages["user_id"], "+00:00", _int_text(ages["age"])])
 
     first_active = logins.groupby("user_id")["date"].min().reindex(users["user_id"]).to_numpy()
     registered = users["date_registration"].to_numpy()
@@ -553,8 +658,7 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
     tag_at = (users["anchor"].to_numpy() + tag_day) * DAY_S
     log_order = np.lexsort((users["user_id"].to_numpy(), tag_at))
     rows["users_logs.csv"] = _write(out_dir / "users_logs.csv", _header("users_logs.csv"), [
-        users["user_id"].iloc[log_order], _text(tag_at[log_order], DOTTED), ["tags-changed"] * len(users),
-        [ONLINE_COMMENT] * len(users)])
+        users["user_id"].iloc[log_order], _Moments(tag_at[log_order], DOTTED), "tags-changed", ONLINE_COMMENT])
 
     unregistered = users["date_unregistration"]
     withdrawn_at = ((users["anchor"] + unregistered) * DAY_S).where(unregistered.notna())
@@ -569,12 +673,12 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
         pd.DataFrame({**enrolment, "event": verdict, "at": verdict_at}),
     ]).sort_values(["at", "user_id", "event"], kind="stable")
     rows["enrolment_events.csv"] = _write(out_dir / "enrolment_events.csv", _header("enrolment_events.csv"), [
-        events["user_id"], events["course_id"], events["flow"], events["event"], _text(events["at"])])
+        events["user_id"], events["course_id"], events["flow"], events["event"], _Moments(events["at"])])
 
     rows["ground_truth.csv"] = _write(out_dir / "ground_truth.csv", TRUTH_HEADER, [
         users["user_id"], users["course_id"], users["flow"].astype(float), progress_text.replace(NO_DATA, ""),
         _int_text(pd.Series(np.floor(exam + 0.5))), result.isin(SUCCEEDED).astype(int), dropout.astype(int),
-        _text(withdrawn_at.where(dropout)), [""] * len(users)])
+        _Moments(withdrawn_at.where(dropout)), ""])
 
     summary = [{
         "code_module": m, "code_presentation": p, "course_id": int(c), "flow_num": int(f),
