@@ -44,6 +44,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from features import DAY, CourseSchedule, FeatureState, ScheduleKey, compute, outcome, profile, task_due_times
-from online_models.evaluation.history import History, load_history
+from online_models.evaluation.history import History, HistoryPart, load_history
 
 SEED_DAYS = 210
 SEED_COLUMNS: tuple[str, ...] = (
@@ -130,18 +131,31 @@ def _run_jobs(jobs: list[_Job]) -> list[dict[str, list[Any]]]:
     return [student_rows(*job) for job in jobs]
 
 
+def _part_jobs(part: HistoryPart, days: int | None) -> list[_Job]:
+    return [(e.user_id, e.state, e.key, e.schedule, day_ends(e.schedule, days))
+            for e in part.enrolments() if e.key is not None and e.schedule is not None]
+
+
 def dataset_frame(history: History, *, days: int | None = None, workers: int = 1) -> pd.DataFrame:
     """Every enrolment's daily rows (see the module docstring), ordered by user_id, flow start, cur_date;
-    `workers` > 1 computes students in that many processes (the same rows, in the same order)."""
-    jobs: list[_Job] = [(e.user_id, e.state, e.key, e.schedule, day_ends(e.schedule, days))
-                        for e in history.enrolments() if e.key is not None and e.schedule is not None]
-    if workers > 1 and len(jobs) > 1:
-        size = max(1, -(-len(jobs) // (4 * workers)))  # a few chunks per worker: even load
-        chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            students = [rows for part in pool.map(_run_jobs, chunks) for rows in part]
-    else:
-        students = _run_jobs(jobs)
+    `workers` > 1 computes students in that many processes (the same rows, in the same order). Each
+    part of the history becomes typed columns before the next is read: Python lists of a whole school's
+    rows would take many times the frame's memory."""
+    frames: list[pd.DataFrame] = []
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        for part in history.parts():
+            jobs = _part_jobs(part, days)
+            if pool is not None and len(jobs) > 1:
+                size = max(1, -(-len(jobs) // (4 * workers)))  # a few chunks per worker: even load
+                chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+                frames.append(_frame([rows for chunk in pool.map(_run_jobs, chunks) for rows in chunk]))
+            else:
+                frames.append(_frame(_run_jobs(jobs)))
+    return pd.concat(frames, ignore_index=True) if frames else _frame([])
+
+
+def _frame(students: list[dict[str, list[Any]]]) -> pd.DataFrame:
+    """Students' rows as the dataset's typed columns."""
     parts: dict[str, list[Any]] = {name: [] for name in SEED_COLUMNS}
     for rows in students:
         for name in SEED_COLUMNS:

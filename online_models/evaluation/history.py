@@ -1,9 +1,15 @@
 """An LMS export as the stream would know it: the contract records, every student's folded state
 and the schedule each student follows, by the worker's own rules. The offline tools (evaluate,
-dataset, hypotheses) all start here, so they measure exactly what the worker measures."""
+dataset, hypotheses, bootstrap) all start here, so they measure exactly what the worker measures.
+
+A school's history is large (the whole OULAD: 32,593 students, 10.6 million click rows), and its
+records and folded states take far more memory than its tables, so they are built for
+PART_STUDENTS students at a time: every record of a student depends on that student's rows, the
+course tables and the export's time span alone, so a part's records are exactly the whole's."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +18,13 @@ from features import CourseSchedule, FeatureState, ScheduleKey, apply, fold, pro
 from features.eventtime import parse_ts
 from streams.contract import TOPIC_SCHEMA
 from streams.core.step import outcome_owner
-from streams.lms.events import export_to_events
-from streams.lms.readers import load_export
+from streams.lms.events import export_span, export_to_events
+from streams.lms.readers import LmsExport, load_export
+
+#: Students whose records and states are in memory at once. Measured loading 7,068 OULAD-shaped
+#: students: peak 0.77 GB with parts of 250, 0.86 with 500, 1.56 with 2,000, 2.52 all at once, in
+#: the same time; smaller parts save little more.
+PART_STUDENTS = 500
 
 
 class Schedules:
@@ -48,7 +59,9 @@ class Enrolment:
 
 
 @dataclass
-class History:
+class HistoryPart:
+    """Some students' contract records (with every course's schedule), folded."""
+
     records: list[tuple[str, dict[str, Any]]]  # (record kind, contract record) in event-time order
     states: dict[int, FeatureState]
     schedules: Schedules
@@ -97,9 +110,30 @@ def _enrolment_starts(state: FeatureState) -> dict[ScheduleKey, tuple[float, int
     return starts
 
 
+@dataclass(frozen=True)
+class History:
+    """An export's enrolments, folded PART_STUDENTS students at a time (see the module docstring)."""
+
+    export: LmsExport
+    online_only: bool = False
+    part_students: int = PART_STUDENTS
+
+    def parts(self) -> Iterator[HistoryPart]:
+        """The students in ascending id order, part by part; `online_only` keeps the students the
+        school's online filter selects (SPEC section 3)."""
+        span, ids = export_span(self.export), self.export.user_ids()
+        for first in range(0, len(ids), self.part_students):
+            part = self.export.users_between(ids[first], ids[min(first + self.part_students, len(ids)) - 1])
+            events, _rejected = export_to_events(part, online_only=self.online_only, span=span)
+            records = [(TOPIC_SCHEMA[topic], record) for topic, record in events]
+            yield HistoryPart(records, fold(records), Schedules(records))
+
+    def enrolments(self) -> Iterator[Enrolment]:
+        """Every enrolment, by user id then start (HistoryPart.enrolments), one part in memory at a time."""
+        for part in self.parts():
+            yield from part.enrolments()
+
+
 def load_history(directory: Path, *, online_only: bool = False) -> History:
-    """Read an export, turn it into contract records (as replay publishes them) and fold them.
-    `online_only` keeps the students the school's online filter selects (SPEC section 3)."""
-    events, _rejected = export_to_events(load_export(Path(directory)), online_only=online_only)
-    records = [(TOPIC_SCHEMA[topic], record) for topic, record in events]
-    return History(records, fold(records), Schedules(records))
+    """Read an export; its records are made and folded as History.enrolments goes."""
+    return History(load_export(Path(directory)), online_only)

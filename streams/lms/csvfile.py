@@ -6,7 +6,9 @@ exception, so one broken line never costs the whole export.
 """
 from __future__ import annotations
 
+import codecs
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +39,22 @@ class RawTable:
     texts: list[str]  # each row's source line, for the dead-letter topic
 
 
-def decode(data: bytes) -> str:
-    """LMS exports come as UTF-8 (often with a BOM from Excel) or, from older tools, cp1251."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1251")
+CHUNK_ROWS = 200_000  # rows split at a time: a large export's raw strings never all live at once
+_PROBE_BYTES = 1 << 20
+
+
+def encoding_of(path: Path) -> str:
+    """LMS exports come as UTF-8 (often with a BOM from Excel) or, from older tools, cp1251:
+    UTF-8 unless some byte of the file says otherwise (checked block by block, nothing kept)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as source:
+        try:
+            while block := source.read(_PROBE_BYTES):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1251"
+    return "utf-8-sig"
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -54,33 +66,36 @@ def _split(line: str, delimiter: str) -> list[str]:
     return next(csv.reader((line,), delimiter=delimiter, strict=True), [])
 
 
-def read_raw(path: Path) -> tuple[RawTable, list[RejectedRow]]:
-    """Split a file into rows of exactly as many fields as the header has.
+def read_raw(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[RawTable, list[RejectedRow]]]:
+    """Split a file into rows of exactly as many fields as the header has, `chunk_rows` rows at a
+    time (at least one chunk, empty for a file with a header only).
 
     One physical line is one record: the LMS fields (user agents, tag comments) never hold a
     newline, and an unbalanced quote must cost its own line only, not swallow the file."""
-    lines_text = decode(path.read_bytes()).split("\n")
-    header_line = lines_text[0].rstrip("\r") if lines_text else ""
-    delimiter = sniff_delimiter(header_line)
-    header = [name.strip() for name in _split(header_line, delimiter)]
-    lines: list[int] = []
-    rows: list[list[str]] = []
-    texts: list[str] = []
-    rejected: list[RejectedRow] = []
-    for number, line in enumerate(lines_text[1:], start=2):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        try:
-            fields = _split(line, delimiter)
-        except csv.Error as exc:
-            rejected.append(RejectedRow(path.name, number, f"bad_quoting: {exc}", line))
-            continue
-        if len(fields) == len(header):
-            lines.append(number)
-            rows.append(fields)
-            texts.append(line)
-        else:
-            rejected.append(RejectedRow(path.name, number, f"field_count: expected {len(header)} fields, "
-                                        f"got {len(fields)}", line))
-    return RawTable(path.name, header, lines, rows, texts), rejected
+    with path.open(encoding=encoding_of(path), newline="\n") as source:
+        header_line = next(source, "").rstrip("\n").rstrip("\r")
+        delimiter = sniff_delimiter(header_line)
+        header = [name.strip() for name in _split(header_line, delimiter)]
+        table, rejected = RawTable(path.name, header, [], [], []), []
+        yielded = False
+        for number, line in enumerate(source, start=2):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            try:
+                fields = _split(line, delimiter)
+            except csv.Error as exc:
+                rejected.append(RejectedRow(path.name, number, f"bad_quoting: {exc}", line))
+                continue
+            if len(fields) != len(header):
+                rejected.append(RejectedRow(path.name, number, f"field_count: expected {len(header)} fields, "
+                                            f"got {len(fields)}", line))
+                continue
+            table.lines.append(number)
+            table.rows.append(fields)
+            table.texts.append(line)
+            if len(table.rows) == chunk_rows:
+                yield table, rejected
+                table, rejected, yielded = RawTable(path.name, header, [], [], []), [], True
+        if table.rows or rejected or not yielded:
+            yield table, rejected

@@ -284,7 +284,12 @@ def event_id(topic: Topic, file: str, content: str, occurrence: int) -> str:
     return hashlib.sha1(f"{topic.value}|{file}|{content}|{occurrence}".encode()).hexdigest()[:32]
 
 
-def _span(export: LmsExport) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+Span = tuple[pd.Timestamp, pd.Timestamp]
+
+
+def export_span(export: LmsExport) -> Span | None:
+    """The earliest and latest time the export names: the schedule is published at the first, and an
+    outcome with no better time at the last."""
     times = pd.concat([export.table(f"{table}.csv")[column] for table, column in _DATED]).dropna()
     return (times.min(), times.max()) if len(times) else None
 
@@ -296,12 +301,14 @@ def seed_online_users(export: LmsExport) -> set[int]:
     return set(logs.loc[keep, "user_id"].astype(int).tolist())
 
 
-def export_to_events(export: LmsExport, *, online_only: bool = False) -> tuple[list[Event], list[RejectedRow]]:
+def export_to_events(export: LmsExport, *, online_only: bool = False, span: Span | None = None
+                     ) -> tuple[list[Event], list[RejectedRow]]:
     """Contract records in event-time order (stable; at equal time: schedule, students, activity,
     outcomes) and the rows that could not become valid records. `online_only` keeps only the
     students the customer's online filter selects (see streams.lms.tags for how it differs from
-    the `online` flag on student records)."""
-    span = _span(export)
+    the `online` flag on student records). `span` is the whole export's (export_span) when `export`
+    is a part of it (LmsExport.users_between), so the part's records are the whole's."""
+    span = span or export_span(export)
     if span is None:
         return [], []
     start, end = span

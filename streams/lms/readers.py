@@ -7,7 +7,7 @@ topic with the reason.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -144,14 +144,25 @@ def _convert(table: RawTable, spec: FileSpec) -> Parsed:
 def read_file(path: Path, spec: FileSpec | None = None) -> Parsed:
     """Read one export file by the spec registered for its name."""
     spec = spec or EXPORT_SPECS[path.name]
-    table, rejected = read_raw(path)
-    parsed = _convert(table, spec)
-    return Parsed(parsed.frame, sorted([*rejected, *parsed.rejected], key=lambda r: r.line or 0))
+    frames: list[pd.DataFrame] = []
+    rejected: list[RejectedRow] = []
+    for table, unsplit in read_raw(path):  # chunk by chunk: typed columns are far smaller than raw strings
+        parsed = _convert(table, spec)
+        frames.append(parsed.frame)
+        rejected += [*unsplit, *parsed.rejected]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames)
+    return Parsed(frame, sorted(rejected, key=lambda r: r.line or 0))
 
 
 def empty_frame(spec: FileSpec) -> pd.DataFrame:
     """The table a missing optional file stands for: no rows, the right columns and dtypes."""
     return _convert(RawTable(spec.file, [c.raw for c in spec.columns], [], [], []), spec).frame
+
+
+#: The files whose rows belong to one student (a `user_id` column); the others describe courses.
+PER_STUDENT_FILES = ("users_age_timezone.csv", "authorization.csv", "activity_history_viewed.csv",
+                     "webinars_logs.csv", "exercise_results.csv", "users_logs.csv", "users.csv",
+                     ENROLMENT_EVENTS_SPEC.file)
 
 
 @dataclass
@@ -173,6 +184,18 @@ class LmsExport:
 
     def table(self, file: str) -> pd.DataFrame:
         return getattr(self, file.removesuffix(".csv"))
+
+    def user_ids(self) -> list[int]:
+        """Every user id any per-student table names, ascending."""
+        ids = pd.concat([self.table(file)["user_id"] for file in PER_STUDENT_FILES]).dropna().unique()
+        return sorted(int(user_id) for user_id in ids)
+
+    def users_between(self, first: int, last: int) -> LmsExport:
+        """The export of students first..last (ids, inclusive) alone, the course tables whole: a large
+        export is worked through part by part, each part's records and states freed before the next."""
+        kept = {file.removesuffix(".csv"): self.table(file)[self.table(file)["user_id"].between(first, last)]
+                for file in PER_STUDENT_FILES}
+        return replace(self, **kept, rejected=[])
 
 
 def load_export(directory: Path) -> LmsExport:

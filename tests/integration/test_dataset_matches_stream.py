@@ -99,7 +99,7 @@ async def _discard(topic: str, key: bytes, value: bytes) -> None:
 
 def _enrolments(history):
     """(user id, (course, flow)) -> the enrolment; user id -> its enrolments."""
-    found = history.enrolments()
+    found = list(history.enrolments())
     return {(e.user_id, e.key): e for e in found}, {e.user_id: e for e in found}
 
 
@@ -140,7 +140,7 @@ def test_the_daily_export_is_those_rows_at_day_ends(export_dir) -> None:
     frame = dataset_frame(history)
     assert tuple(frame.columns) == SEED_COLUMNS
     _, only = _enrolments(history)
-    for user_id in sorted(history.states)[:5]:
+    for user_id in sorted(only)[:5]:
         e = only[user_id]
         mine = student_rows(user_id, e.state, e.key, e.schedule, day_ends(e.schedule))
         rows = frame[frame["user_id"] == user_id]

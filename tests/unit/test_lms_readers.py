@@ -3,12 +3,13 @@ against the ways a real export goes wrong."""
 from __future__ import annotations
 
 import shutil
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from streams.lms import readers
+from streams.lms import csvfile, readers
 from streams.lms.csvfile import ExportFormatError
 from streams.lms.readers import SPECS, load_export
 from streams.lms.tags import has_payment, is_online, matches_seed_online_filter, tags_after, tags_before
@@ -136,6 +137,25 @@ def test_bad_rows_are_rejected_with_reasons(tmp_path):
         11: "bad_int: activityID=13278.5",
     }
     assert next(r for r in rejected if r.line == 3).raw == "2,13278,abc,2023-12-01 08:53:00,100,1"
+
+
+def test_a_file_read_in_chunks_is_the_file_read_at_once(tmp_path, monkeypatch):
+    """Large exports are split a chunk of rows at a time; the chunks' frames and rejects add up to
+    the whole file's, line numbers and all, whatever the chunk size."""
+    path = tmp_path / "exercise_results.csv"
+    rows = [f"2,{13278 + n},7200{n % 3},2023-12-0{1 + n % 9} 08:53:00,{n * 7 % 101},{n % 2}" for n in range(11)]
+    rows[3], rows[6], rows[7] = "2,13278,abc,2023-12-01 08:53:00,100,1", "2,1", ""
+    path.write_text("module,activityID,userId,createdAt,result,success\r\n" + "\r\n".join(rows) + "\r\n",
+                    encoding="utf-8-sig")
+    whole = readers.read_file(path)
+    for size in (1, 2, 3, 50):
+        monkeypatch.setattr(readers, "read_raw", partial(csvfile.read_raw, chunk_rows=size))
+        chunked = readers.read_file(path)
+        pd.testing.assert_frame_equal(chunked.frame, whole.frame)
+        assert chunked.rejected == whole.rejected
+    assert whole.frame.index.tolist() == [2, 3, 4, 6, 7, 10, 11, 12]
+    assert [(r.line, r.reason) for r in whole.rejected] == [
+        (5, "bad_int: userId=abc"), (8, "field_count: expected 6 fields, got 2")]
 
 
 def test_semicolons_and_cp1251_from_russian_excel(tmp_path):

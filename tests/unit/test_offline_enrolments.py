@@ -7,7 +7,8 @@ import pytest
 
 from online_models.evaluation.dataset import dataset_frame
 from online_models.evaluation.evaluate import load_students
-from online_models.evaluation.history import load_history
+from online_models.evaluation.history import History, load_history
+from streams.lms.readers import load_export
 from streams.lms.synthetic import Shapes, generate
 
 pytestmark = pytest.mark.heavy
@@ -45,3 +46,32 @@ def test_the_daily_dataset_has_each_enrolments_own_days(export_dir):
     for row in truth.itertuples():
         label = labels[(row.user_id, row.course_id, int(row.flow_num))]
         assert label == row.final_progress or label == -1  # -1: the export's 'Нет данных'
+
+
+@pytest.mark.parametrize("online_only", [False, True])
+def test_a_history_read_part_by_part_is_the_whole(export_dir, online_only):
+    """Parts are only a memory bound: the records, states and enrolments are the whole export's."""
+    export = load_export(export_dir)
+    whole, parts = History(export, online_only, part_students=10**9), History(export, online_only, part_students=7)
+    [everything] = list(whole.parts())
+    pieces = list(parts.parts())
+    assert len(pieces) == -(-len(export.user_ids()) // 7) > 5
+
+    def by_student(records):
+        grouped = {}
+        for kind, record in records:
+            grouped.setdefault(record.get("user_id"), []).append((kind, record))
+        return grouped
+
+    schedule = by_student(everything.records).pop(None)
+    for piece in pieces:
+        mine = by_student(piece.records)
+        assert mine.pop(None) == schedule  # every part has every course's schedule
+        assert mine == {user: records for user, records in by_student(everything.records).items() if user in mine}
+    assert sum(len(by_student(p.records)) - 1 for p in pieces) == len(by_student(everything.records)) - 1
+
+    def seen(history):
+        return [(e.user_id, e.key, e.state, e.schedule and e.schedule.activities) for e in history.enrolments()]
+
+    assert seen(parts) == seen(whole)
+    pd.testing.assert_frame_equal(dataset_frame(parts), dataset_frame(whole))
