@@ -79,7 +79,8 @@ class Learned:
 def learn_history(models: ScoringModels, students: Iterable[Student], until: float | None = None,
                   tick: Callable[[], None] = lambda: None) -> Learned:
     """Learn every enrolment whose outcome arrived before `until` into `models`, in label-time order,
-    as the live trainer would have; `tick` runs after each (the caller renews its lock there)."""
+    as the live trainer would have, then refit what waits for a refit (ScoringModels.settle): what is
+    published holds all of it. `tick` runs after each (the caller renews its lock there)."""
     students = list(students)
     learned = Learned(unlabelled=sum(s.label is None or s.label_ts is None for s in students))
     for student in by_label_time(students):
@@ -97,6 +98,7 @@ def learn_history(models: ScoringModels, students: Iterable[Student], until: flo
         learned.weeks += len(weeks)
         learned.labels[label_class(student.label)] += 1
         tick()
+    models.settle()
     return learned
 
 

@@ -370,6 +370,19 @@ class FirstOpinion(base.Classifier):
         return {}
 
 
+def _settle(learner: object) -> None:
+    """Every window learner inside `learner` refits on all it has learned (window_forest: between
+    fits the newest examples wait); the learners that learn one example at a time are always current."""
+    if isinstance(learner, WindowForestClassifier | WindowForestRegressor):
+        learner.settle()
+    elif isinstance(learner, _PerWeek):
+        for week_learner in learner.models.values():
+            _settle(week_learner)
+    elif isinstance(learner, FirstOpinion | _WeekBlend):
+        for member in learner.members:
+            _settle(member)
+
+
 def _learn_batch(learner: Learner[Y], xs: list[dict[str, float]], ys: list[Y]) -> None:
     if isinstance(learner, _WeekBlend):
         learner.learn_batch(xs, ys)
@@ -588,6 +601,12 @@ class ScoringModels:
         _learn_batch(success, xs, [label.success] * len(xs))
         self._rehearse(success, "success", xs, label.success)
         self.n_labels += len(xs)
+
+    def settle(self) -> None:
+        """Bring every learner up to all it has learned, before a batch of history is published
+        (`scorer bootstrap`; the live trainer's refits keep pace as labels trickle in)."""
+        for learner in self.learners:
+            _settle(learner)
 
     def _rehearse(self, learner: ClassifierLike, target: str, xs: list[dict[str, float]], y: bool) -> None:
         """After each example, one recent example of the other class of the same week: however the

@@ -149,7 +149,21 @@ class _Window(base.Estimator):
         self.since_fit += 1
         due = (not self.trees or self.since_fit >= REFIT_AFTER
                or len(self.targets) >= (1 + REFIT_GROWTH) * self.fitted_at)
-        if due and self._ready():
+        if due:
+            self._refit()
+
+    def settle(self) -> None:
+        """Refit on the whole window if anything was learned since the last fit. Between fits up to
+        REFIT_AFTER of the newest examples go unused, and real outcomes arrive sorted (a module's
+        passes and fails in one burst at its end), so a model learned from a school's history
+        (`scorer bootstrap`) could be published from a fit that never saw the burst. Measured on
+        BBB's students dealt into four presentations, warm-started on the first two: week-9 dropout
+        AUC .544 without settling, .673 with it (the seed's forest .629)."""
+        if self.since_fit:
+            self._refit()
+
+    def _refit(self) -> None:
+        if self._ready():
             with threadpool_limits(1):  # OpenMP threads fighting the worker for 2 cores made a fit 4x slower
                 self._fit()
             self.fitted_at, self.since_fit = len(self.targets), 0

@@ -164,7 +164,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     """Replay snapshots and labels in time order (at equal times a snapshot comes first: the
     label cannot have been used for it). A label teaches every snapshot taken before it.
     Students in `warm` are learned up front, before time starts (a model bootstrapped from
-    history), so their labels are not replayed."""
+    history, refit on all of it as `scorer bootstrap` publishes it), so their labels are not replayed."""
     by_id = {s.id: s for s in students}
     outcomes = _outcomes(students)
     models = ScoringModels(family=family, seed=seed)
@@ -174,6 +174,8 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
 
     for student in by_label_time(by_id[u] for u in warm):
         learn(student.id)
+    if warm:
+        models.settle()  # as `scorer bootstrap` publishes it
     timeline: list[tuple[float, int, int, int]] = []  # (time, 0 snapshot / 1 label, user, week)
     for s in students:
         timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]

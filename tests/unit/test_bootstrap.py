@@ -24,7 +24,10 @@ def test_a_fresh_model_learns_every_labelled_enrolment_in_label_time_order(stude
     models, seen = ScoringModels(), []
     learn = models.learn_weeks
     models.learn_weeks = lambda xs, label: (seen.append((xs, label)), learn(xs, label))
+    settle = models.settle
+    models.settle = lambda: (seen.append("settled"), settle())
     learned = learn_history(models, students)
+    assert seen.pop() == "settled"  # after the last label: what is published has refit on all of it
 
     labelled = sorted(students, key=lambda s: (s.label_ts, s.id))  # when the outcomes arrived
     assert all(s.label is not None for s in labelled)  # every generated student gets an outcome

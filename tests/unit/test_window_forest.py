@@ -88,6 +88,45 @@ def test_memory_is_bounded_and_refits_are_few():
     assert len(pickle.dumps(model)) < 1.5 * size
 
 
+def test_settling_refits_on_the_burst_the_refit_schedule_left_waiting():
+    """Real outcomes come sorted: a burst of one class that stays under REFIT_AFTER is left out of
+    the fit until more labels come. settle() refits on all of it (what scorer bootstrap publishes)."""
+    rng = random.Random(6)
+    model = wf.WindowForestClassifier(window=1000)
+    for _ in range(400):
+        x = _x(rng)
+        model.learn_one(x, x["progress"] > 0.5)
+    fitted_at = model.fitted_at
+    # as many as the schedule leaves waiting: under REFIT_AFTER and under the window's growth share
+    burst = min(wf.REFIT_AFTER - model.since_fit, int((1 + wf.REFIT_GROWTH) * fitted_at) - len(model.targets)) - 1
+    assert burst > 100
+    for _ in range(burst):  # late news: students with high progress failed after all
+        model.learn_one({**_x(rng), "progress": 0.6 + 0.4 * rng.random()}, False)
+    assert model.fitted_at == fitted_at  # no refit: the burst is not in the trees
+    probe = [{**_x(rng), "progress": 0.8} for _ in range(50)]
+    stale = np.mean([model.predict_proba_one(x)[True] for x in probe])
+    model.settle()
+    assert model.fitted_at == len(model.targets) and model.since_fit == 0
+    settled = np.mean([model.predict_proba_one(x)[True] for x in probe])
+    assert stale > 0.7 and settled < stale - 0.2  # measured: .77, then .45
+    trees = model.trees
+    model.settle()  # nothing new: nothing refit
+    assert model.trees is trees
+
+
+def test_scoring_models_settle_every_week_learner():
+    rng = random.Random(7)
+    models = ScoringModels(family="forest")
+    for i in range(300):
+        xs = [{**_x(rng), "course_week": float(week)} for week in (1, 2)]
+        models.learn_weeks(xs, Label(float(i % 100), i % 3 == 0, i % 3 == 1))
+    regressor, dropout, success = models.learners
+    learners = [*regressor.models.values(), *dropout.members[0].models.values(), *success.members[0].models.values()]
+    assert len(learners) == 6 and any(learner.since_fit for learner in learners)
+    models.settle()
+    assert all(learner.since_fit == 0 and learner.fitted_at == 300 for learner in learners)
+
+
 def test_rehearsal_does_not_duplicate_the_window():
     """ScoringModels rehearses the other class for the incremental learners; a refit learner
     sees the whole window at once, so it must learn each snapshot exactly once."""
