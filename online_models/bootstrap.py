@@ -4,8 +4,9 @@ A new school starts at model version 0 (the label-free priors) and learns nothin
 module ends. Its LMS export (earlier flows' events and outcomes: the seed's CSV files, `scorer
 import`) holds the labels a live trainer would have learned, had the system been running. This
 learns each labelled enrolment as the live trainer does: `ScoringModels.learn_weeks` on its weekly
-snapshots taken while its outcome was still unknown, with its label, in label-time order (snapshots
-and labels are the offline evaluation's, `load_students`), and publishes the result as a new version
+snapshots taken while its outcome was still unknown, with its label, in the order the live trainer
+learns them (a flow's outcomes together: `in_learning_order`; snapshots and labels are the offline
+evaluation's, `load_students`), and publishes the result as a new version
 that the workers hot-swap to.
 
 Fairness: a warm start may only use data from before the predictions it serves, so `until` keeps
@@ -35,7 +36,7 @@ from typing import Any
 
 from features import DEFAULT_THRESHOLDS
 from features.eventtime import format_ts
-from online_models.evaluation.evaluate import Student, by_label_time, load_students
+from online_models.evaluation.evaluate import Student, in_learning_order, load_students
 from online_models.labels import Label
 from online_models.learners import DEFAULT_FAMILY, ScoringModels
 from online_models.registry import Metadata, ModelRegistry
@@ -78,13 +79,13 @@ class Learned:
 
 def learn_history(models: ScoringModels, students: Iterable[Student], until: float | None = None,
                   tick: Callable[[], None] = lambda: None) -> Learned:
-    """Learn every enrolment whose outcome arrived before `until` into `models`, in label-time order,
-    as the live trainer would have, then refit what waits for a refit (ScoringModels.settle): what is
+    """Learn every enrolment whose outcome arrived before `until` into `models`, in the order the live
+    trainer would have, then refit what waits for a refit (ScoringModels.settle): what is
     published holds all of it. `tick` runs after each (the caller renews its lock there)."""
     students = list(students)
     learned = Learned(unlabelled=sum(s.label is None or s.label_ts is None for s in students))
-    for student in by_label_time(students):
-        assert student.label is not None and student.label_ts is not None  # by_label_time keeps labelled ones
+    for student in in_learning_order(students):
+        assert student.label is not None and student.label_ts is not None  # in_learning_order keeps labelled ones
         if until is not None and student.label_ts >= until:
             learned.after_until += 1
             continue

@@ -42,6 +42,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         topic_prefix=settings.topic_prefix,
         step=StepConfig(Thresholds(settings.dozing_days, settings.asleep_days), settings.score_every_minutes * 60,
                         grace=settings.course_grace_days * DAY, at_risk_on=settings.at_risk_threshold,
+                        learn_after=None if settings.learn_outcomes_after_days < 0
+                        else settings.learn_outcomes_after_days * DAY,
                         at_risk_off=settings.at_risk_clear, online_only=settings.alerted_students == "online",
                         language=cast("Language", settings.reason_language),
                         holdout_share=settings.holdout_share, holdout_salt=settings.holdout_salt),

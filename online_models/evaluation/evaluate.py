@@ -6,10 +6,11 @@ DIR is an LMS export (the seed's CSV files, e.g. from `scorer generate`). Every 
 a feature snapshot at the end of each course week of their flow; then time runs forward:
 each snapshot is scored by the online model *as it stands at that moment*, and each
 module outcome (the label) teaches the model from all that student's earlier snapshots when
-it arrives. The forests are trained offline on the earlier flows and scored on the same
-(student, week) pairs as the online model. Module outcomes arrive weeks after the
-features, and flows overlap, so the strict replay is reported next to a "warm" one that gives
-the online model the forest's training set first (see the JSON's `protocol`).
+the live trainer would learn it (with the rest of its flow's: streams.core.step.label_release).
+The forests are trained offline on the earlier flows and scored on the same (student, week)
+pairs as the online model. Module outcomes arrive weeks after the features, and flows overlap,
+so the strict replay is reported next to a "warm" one that gives the online model the forest's
+training set first (see the JSON's `protocol`).
 
 Per week and method: progress MAE and MSE (the seed's two error measures) and the ROC AUC of
 P(dropout) and P(success); the JSON's `courses` repeats the table per course, as the seed
@@ -48,11 +49,13 @@ from online_models.learners import (
     model_input,
     prior_progress,
 )
-from streams.core.step import StepConfig
+from streams.core.step import StepConfig, label_release
 
 TRAIN_SHARE = 0.5
 #: An enrolment's lifecycle ends this long after its flow's last opening (the worker's default).
 COURSE_GRACE = StepConfig.grace
+#: A flow's outcomes reach the trainer this long after its schedule's end (the worker's default).
+LEARN_AFTER = StepConfig.learn_after
 #: The forest gets the online model's inputs, minus course_week (constant within a week's forest).
 FOREST_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in EXCLUDED_FEATURES | {"course_week"})
 
@@ -86,17 +89,22 @@ class Student:
         it was still unknown, in order (what `ScoringModels.learn_weeks` learns with the label)."""
         return [self.weekly[w] for w in sorted(self.weekly) if self.open_at(w)]
 
+    def learned_at(self) -> float:
+        """When the live trainer gets the outcome: with the rest of its flow's (step.label_release)."""
+        assert self.label_ts is not None
+        return label_release(self.label_ts, self.schedule, LEARN_AFTER)
+
 
 def _outcomes(students: Iterable[Student]) -> dict[int, tuple[Label, float]]:
     """(label, label time) by student id, of each labelled one: the only students the models learn from."""
     return {s.id: (s.label, s.label_ts) for s in students if s.label is not None and s.label_ts is not None}
 
 
-def by_label_time(students: Iterable[Student]) -> list[Student]:
-    """The labelled students in the order their outcomes arrived (ties by id): the order the live
-    trainer learns them in."""
+def in_learning_order(students: Iterable[Student]) -> list[Student]:
+    """The labelled students in the order the live trainer learns their outcomes (`Student.learned_at`;
+    ties by arrival, then id)."""
     return sorted((s for s in students if s.label is not None and s.label_ts is not None),
-                  key=lambda s: (s.label_ts, s.id))
+                  key=lambda s: (s.learned_at(), s.label_ts, s.id))
 
 
 #: Kept for callers of the old name: the schedules now live in history.py with the loader.
@@ -162,7 +170,8 @@ class OnlineRun:
 
 def run_online(students: Sequence[Student], family: str, seed: int, warm: frozenset[int] = frozenset()) -> OnlineRun:
     """Replay snapshots and labels in time order (at equal times a snapshot comes first: the
-    label cannot have been used for it). A label teaches every snapshot taken before it.
+    label cannot have been used for it), each label when the live trainer would get it
+    (`Student.learned_at`, ties in student order). A label teaches every snapshot taken before its outcome.
     Students in `warm` are learned up front, before time starts (a model bootstrapped from
     history, refit on all of it as `scorer bootstrap` publishes it), so their labels are not replayed."""
     by_id = {s.id: s for s in students}
@@ -172,7 +181,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     def learn(student_id: int) -> None:
         models.learn_weeks(by_id[student_id].open_weeks(), outcomes[student_id][0])
 
-    for student in by_label_time(by_id[u] for u in warm):
+    for student in in_learning_order(by_id[u] for u in warm):
         learn(student.id)
     if warm:
         models.settle()  # as `scorer bootstrap` publishes it
@@ -180,7 +189,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     for s in students:
         timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]
         if s.id in outcomes and s.id not in warm:
-            timeline.append((outcomes[s.id][1], 1, s.id, 0))
+            timeline.append((s.learned_at(), 1, s.id, 0))
     timeline.sort()
     run = OnlineRun({}, {}, models)
     labels = len(warm)
@@ -325,10 +334,12 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "success) per course week k, seed hyper-parameters per week, columns = every feature at the end "
             "of weeks 1..k, trained offline on all train students' labels, course-balanced sample weights",
             "online": f"one River model ({family}) for all weeks, replayed in time order: each (student, week) "
-            "snapshot is scored by the model as it stood then (only outcomes that had arrived earlier, any "
-            "flow), and each arriving outcome teaches all that student's earlier snapshots",
+            "snapshot is scored by the model as it stood then, and each outcome teaches all that student's "
+            "snapshots from before it when the live trainer would learn it: with the rest of its flow's, "
+            f"{(LEARN_AFTER or 0) / 86400:g} days after the flow's schedule ends (or on arrival, if later)",
             "online_warm": "the same, but the model first learns the forest's train students (their snapshots "
-            "and outcomes), then replays the test flows in time order, learning their outcomes as they arrive",
+            "and outcomes), then replays the test flows in time order, learning their outcomes as the online "
+            "method does",
             "scored": "test students at the end of each course week of their flow while their outcome is not "
             "yet known; all methods score exactly the same (student, week) pairs",
             "labels": "the LMS's verdict where the outcome carries one (result: dropout = withdrawn, success = "

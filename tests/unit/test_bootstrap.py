@@ -1,5 +1,5 @@
 """`scorer bootstrap`'s learning: a fresh model learns an export's labelled enrolments as the live
-trainer would (weeks before the outcome, label-time order), `until` leaves later outcomes out, and
+trainer would (weeks before the outcome, a flow's outcomes together), `until` leaves later outcomes out, and
 nothing is published without the workers' Redis."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from helpers.exports import generated_export_fixtures
 from online_models.bootstrap import ALL_WEEKS, Refused, bootstrap, learn_history
+from online_models.evaluation.evaluate import LEARN_AFTER
 from online_models.learners import ScoringModels
 from streams.cli import main
 
@@ -20,7 +21,7 @@ STUDENTS = 24
 export_dir, students = generated_export_fixtures(STUDENTS, weeks=ALL_WEEKS)
 
 
-def test_a_fresh_model_learns_every_labelled_enrolment_in_label_time_order(students):
+def test_a_fresh_model_learns_every_labelled_enrolment_in_the_live_trainers_order(students):
     models, seen = ScoringModels(), []
     learn = models.learn_weeks
     models.learn_weeks = lambda xs, label: (seen.append((xs, label)), learn(xs, label))
@@ -29,9 +30,10 @@ def test_a_fresh_model_learns_every_labelled_enrolment_in_label_time_order(stude
     learned = learn_history(models, students)
     assert seen.pop() == "settled"  # after the last label: what is published has refit on all of it
 
-    labelled = sorted(students, key=lambda s: (s.label_ts, s.id))  # when the outcomes arrived
+    # when the live trainer gets each outcome: with its flow's, LEARN_AFTER after the flow's end
+    labelled = sorted(students, key=lambda s: (max(s.label_ts, s.schedule.end + LEARN_AFTER), s.label_ts, s.id))
     assert all(s.label is not None for s in labelled)  # every generated student gets an outcome
-    assert labelled != sorted(students, key=lambda s: s.id)  # so the order below is the label times'
+    assert labelled != sorted(students, key=lambda s: (s.label_ts, s.id))  # not the order they arrived in
     assert learned.enrolments == STUDENTS and learned.no_weeks == learned.after_until == learned.unlabelled == 0
     assert seen == [(s.open_weeks(), s.label) for s in labelled]  # the outcomes' order, weeks before each
     assert all(week["course_week"] < 11 for xs, _ in seen for week in xs)

@@ -74,8 +74,8 @@ async def test_a_generated_export_in_any_read_order_gives_the_reference_alerts(t
     generate(tmp_path, students=30, seed=seed, shapes=Shapes(**shapes))
     events, _ = load_records(tmp_path)
     settings = Settings(topic_prefix="t.")
-    store, sink, sent = InMemoryStudentStore(), MemoryRowSink(), Sent()
-    pipeline = Pipeline(pipeline_config(settings), store, sent.send, NoScoring(), sink)
+    store, sink, sent, scoring = InMemoryStudentStore(), MemoryRowSink(), Sent(), LabelLog()
+    pipeline = Pipeline(pipeline_config(settings), store, sent.send, scoring, sink)
     await drive(pipeline, "t.", events, random.Random(seed), redeliver=True)
     alerts = {a["alert_id"] for a in sent.on("scorer.alerts")}
     expected = expected_alert_ids(events, settings)
@@ -84,6 +84,51 @@ async def test_a_generated_export_in_any_read_order_gives_the_reference_alerts(t
         finished = Counter(a["user_id"] for a in sent.on("scorer.alerts") if a["to_status"] == "finished")
         assert max(finished.values()) >= 2
     await assert_compacted_facts_give_the_folds_features(store, events, settings)
+    await assert_labels_wait_for_their_flow(store, events, settings, scoring.handed)
+
+
+class LabelLog(NoScoring):
+    """Records the labels the pipeline hands to the trainer: (learner, the outcome's time)."""
+
+    def __init__(self) -> None:
+        self.handed: list[tuple[str, float]] = []
+
+    async def label(self, learner: str, outcome: dict[str, Any], days_inactive: float) -> None:
+        from features import parse_ts
+
+        self.handed.append((learner, parse_ts(outcome["ts"])))
+
+
+async def assert_labels_wait_for_their_flow(store: InMemoryStudentStore, events: list, settings: Any,
+                                            handed: list[tuple[str, float]]) -> None:
+    """Every outcome was handed to the trainer once, or still waits in its enrolment, exactly as its
+    release (`label_release`, with the flow's whole schedule) is at or before the final watermark or
+    after it; the students whose release came without a record of theirs were woken by the due index."""
+    from features import CourseSchedule, parse_ts, select_flow
+    from streams.contract.topics import Topic
+    from streams.core.step import label_release
+    from streams.runtime import pipeline_config
+
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for topic, record in events:
+        if topic is Topic.SCHEDULE:
+            rows.setdefault(record["course_id"], []).append(record)
+    mark = max(parse_ts(r["ts"]) for t, r in events if t is not Topic.SCHEDULE) - settings.allowed_lateness_seconds
+    learn_after = pipeline_config(settings).step.learn_after
+
+    def release(learner: str, at: float) -> float:
+        _, course, flow = learner.split(":")
+        plan = CourseSchedule.from_records(select_flow(rows[int(course)], None if flow == "-" else int(flow)))
+        return label_release(at, plan, learn_after)
+
+    docs = await store.load({record["user_id"] for _, record in events if "user_id" in record})
+    held = [(f"{user}:{key}", at) for user, (_, doc) in docs.items() if doc is not None
+            for key, enrolment in doc["enrolments"].items() for _, _, at in enrolment.get("held_labels", [])]
+    outcomes = sum(topic is Topic.OUTCOMES for topic, _ in events)
+    assert len(handed) + len(held) == outcomes and len(set(handed)) == len(handed)
+    assert handed and held  # earlier flows were learned, the last one still waits
+    assert all(release(learner, at) <= mark for learner, at in handed)
+    assert all(release(learner, at) > mark for learner, at in held)
 
 
 async def assert_compacted_facts_give_the_folds_features(store: InMemoryStudentStore, events: list,

@@ -1,7 +1,9 @@
 """The per-student step in memory: what one student's events and the watermark imply, per enrolment."""
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 from typing import Any
 
 from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FINISHED, WEEK, CourseSchedule, format_ts
@@ -126,13 +128,47 @@ def test_a_schedule_still_filling_in_does_not_end_the_lifecycle_early() -> None:
     assert [a.to_status for a in later.alerts] == [DOZING, ACTIVE] and status(later) == ACTIVE
 
 
-def test_an_outcome_ends_the_lifecycle_at_its_time_and_becomes_the_enrolments_label() -> None:
+def test_an_outcome_ends_the_lifecycle_at_its_time_and_becomes_the_label_its_flow_is_learned_with() -> None:
+    """The label waits in the document until `learn_after` past the flow's end, when the rest of its
+    flow's outcomes are in (step.label_release); the student is due then, and it is handed over once."""
     doc = run(None, [enrol(), login(0, START + DAY)], START + DAY).doc
     result = run(doc, [outcome(0, START + 26 * DAY)], START + 27 * DAY)
-    (label,) = result.labels
-    assert label.learner == "1:3:1" and label.outcome["progress"] == 30 and label.days_inactive == 25.0
     assert [(a.to_status, a.at) for a in result.alerts] == [
         (DOZING, START + 8 * DAY), (ASLEEP, START + 21 * DAY), (FINISHED, START + 26 * DAY)]
+    release = SCHEDULE.end + 28 * DAY
+    assert result.labels == [] and result.next_due == release
+    assert run(result.doc, [], release - 1).labels == []
+    released = run(result.doc, [], release)
+    (label,) = released.labels
+    assert label.learner == "1:3:1" and label.outcome["progress"] == 30 and label.days_inactive == 25.0
+    assert released.next_due is None and run(released.doc, [], release + DAY).labels == []
+
+
+def test_an_outcome_after_its_flows_release_or_with_learn_after_none_is_handed_over_at_once() -> None:
+    doc = run(None, [enrol(), login(0, START + DAY)], START + DAY).doc
+    late = SCHEDULE.end + 30 * DAY
+    assert len(run(copy.deepcopy(doc), [outcome(0, late)], late).labels) == 1
+    on_arrival = replace(CONFIG, learn_after=None)
+    result = step(1, doc, [outcome(0, START + 26 * DAY)], {2: START + 27 * DAY}, schedules, on_arrival,
+                  CountingScorer())
+    assert len(result.labels) == 1
+
+
+def test_a_held_outcome_waits_for_the_end_of_the_whole_schedule_once_it_has_filled_in() -> None:
+    partial = CourseSchedule.from_records([_row(3, 10 + w, 100 + w, START + w * WEEK) for w in range(2)])
+    first = step(1, None, [enrol(), login(0, START + DAY), outcome(1, START + 5 * DAY)], {2: START + 6 * DAY},
+                 lambda key: partial if key[0] == 3 else None, CONFIG, CountingScorer())
+    assert first.labels == [] and first.next_due == partial.end + 28 * DAY
+    assert run(first.doc, [], partial.end + 28 * DAY).labels == []  # the full schedule ends later
+    assert len(run(first.doc, [], SCHEDULE.end + 28 * DAY).labels) == 1
+
+
+def test_a_document_stored_before_labels_waited_still_takes_its_outcome() -> None:
+    doc = run(None, [enrol(), login(0, START + DAY)], START + DAY).doc
+    del doc["enrolments"][KEY]["held_labels"]
+    held = run(doc, [outcome(0, START + 26 * DAY)], START + 27 * DAY)
+    assert len(held.doc["enrolments"][KEY]["held_labels"]) == 1
+    assert len(run(held.doc, [], SCHEDULE.end + 28 * DAY).labels) == 1
 
 
 def test_an_outcome_read_before_the_profile_waits_for_its_enrolment() -> None:
@@ -141,7 +177,8 @@ def test_an_outcome_read_before_the_profile_waits_for_its_enrolment() -> None:
     early = run(None, [outcome(0, START + 26 * DAY)], None)
     assert early.doc["enrolments"] == {} and len(early.doc["waiting_outcomes"]) == 1
     result = run(early.doc, [enrol(), login(0, START + DAY)], START + 27 * DAY)
-    assert [label.learner for label in result.labels] == ["1:3:1"] and result.doc["waiting_outcomes"] == []
+    assert result.doc["waiting_outcomes"] == []
+    assert [label.learner for label in run(result.doc, [], SCHEDULE.end + 28 * DAY).labels] == ["1:3:1"]
     assert [(a.to_status, a.at) for a in result.alerts][-1] == (FINISHED, START + 26 * DAY)
 
 
