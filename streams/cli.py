@@ -38,6 +38,18 @@ def _import_oulad(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oulad_deal(args: argparse.Namespace) -> int:
+    from streams.lms.oulad_deal import deal
+
+    try:
+        dealt = deal(Path(args.raw_dir), Path(args.out), args.presentations, args.seed)
+    except ValueError as error:
+        print(f"scorer oulad-deal: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"module": dealt.module, "students": dealt.students}))
+    return 0
+
+
 def _replay(args: argparse.Namespace) -> int:
     from streams.ingest.mapping import MappingError
     from streams.tools.replay import replay, replay_file
@@ -217,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anchor", type=date.fromisoformat,
                    help="date of day 0 (default: 1 Feb for a YYYYB presentation, 1 Oct for YYYYJ)")
     p.set_defaults(func=_import_oulad)
+
+    p = sub.add_parser("oulad-deal", help="one OULAD module-presentation's students dealt at random into "
+                       "several presentations of the module (raw OULAD tables, for `import oulad`): several "
+                       "flows of one real course, to check learning across flows")
+    p.add_argument("raw_dir", help="directory of one presentation's OULAD CSV files (studentVle may be .csv.gz)")
+    p.add_argument("--out", required=True, help="directory to write the dealt OULAD CSV files to")
+    p.add_argument("--presentations", type=int, default=4, help="2..6: 2013B, 2013J, 2014B, ... (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="the deal (default 0)")
+    p.set_defaults(func=_oulad_deal)
 
     p = sub.add_parser("replay", help="publish an LMS export or log to the topics in event-time order")
     p.add_argument("directory", help="a seed-format export directory, or (--format) an xAPI / Open edX / Moodle file")

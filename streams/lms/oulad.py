@@ -235,7 +235,8 @@ def _int_text(values: pd.Series) -> pd.Series:
 
 # -- reading ------------------------------------------------------------------------------------
 
-def _find(raw_dir: Path, table: str) -> Path | None:
+def find_table(raw_dir: Path, table: str) -> Path | None:
+    """`table`.csv or `table`.csv.gz in `raw_dir`, if either is there."""
     for suffix in (".csv", ".csv.gz"):
         path = raw_dir / f"{table}{suffix}"
         if path.exists():
@@ -249,7 +250,7 @@ def read_tables(raw_dir: Path) -> dict[str, pd.DataFrame]:
     raw_dir = Path(raw_dir)
     tables: dict[str, pd.DataFrame] = {}
     for table, (required, columns) in TABLES.items():
-        path = _find(raw_dir, table)
+        path = find_table(raw_dir, table)
         wanted = list(columns)
         if path is None:
             if required:
