@@ -87,6 +87,13 @@ MODEL_WEEK_METRIC = Gauge(
     "auc over the week's last WINDOW_PER_WEEK labelled examples (no sample while undefined), and examples, "
     "how many of that week it learned; weeks from WEEK_CAP on count as WEEK_CAP (online_models.learners).",
     ["model", "metric", "course_week"], registry=REGISTRY)
+OUTCOMES_HELD = Counter(
+    "scorer_outcomes_held_total", "Outcomes that began to wait in their student's document, to be learned with "
+    "the rest of their flow's (SCORER_LEARN_OUTCOMES_AFTER_DAYS).",
+    ["topic"], registry=REGISTRY)
+OUTCOMES_RELEASED = Counter(
+    "scorer_outcomes_released_total", "Waiting outcomes handed to the trainer once their flow's time came.",
+    ["topic"], registry=REGISTRY)
 LABELS = Counter(
     "scorer_labels_total", "Outcome labels learned from.", registry=REGISTRY)
 LABELS_QUEUED = Gauge(

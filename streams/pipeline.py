@@ -40,6 +40,8 @@ _STEP_COUNTERS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "duplicate_event_id": (metrics.EVENTS_DUPLICATE, ("event_id",)),
     "late": (metrics.LATE_EVENTS, ()),
     "behind_fence": (metrics.OFFSET_RESETS, ()),
+    "outcome_held": (metrics.OUTCOMES_HELD, ()),
+    "outcome_released": (metrics.OUTCOMES_RELEASED, ()),
 }
 #: Tries of a batch's students before giving up (their documents keep changing under this worker).
 _COMMIT_TRIES = 5

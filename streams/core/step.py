@@ -247,10 +247,12 @@ def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: St
         # the facts are kept, but nothing is advanced, scored or written until there is one (a
         # score row as of a fact's time would run ahead of the watermark and shadow later rows)
         _hold_labels(enrolment, outcomes, machine)
+        result.counts["outcome_held", Topic.OUTCOMES.value] += len(outcomes)
         return
     transitions = machine.advance(mark, config.thresholds)
     _hold_labels(enrolment, outcomes, machine)
-    result.labels += _due_labels(user_id, key, enrolment, schedule, mark, config.learn_after)
+    result.labels += _due_labels(user_id, key, enrolment, schedule, mark, config.learn_after, len(outcomes),
+                                 result.counts)
     if was_finished:
         return  # its last row and alert are out: a finished enrolment is never scored again
     as_of = machine.since if machine.status == FINISHED and machine.since is not None else mark
@@ -303,10 +305,14 @@ def _hold_labels(enrolment: EnrolmentDoc, outcomes: list[dict[str, Any]], machin
 
 
 def _due_labels(user_id: int, key: str, enrolment: EnrolmentDoc, schedule: CourseSchedule | None, mark: float,
-                learn_after: float | None) -> list[OutcomeLabel]:
-    """The held outcomes whose release the watermark has reached, as labels for the trainer."""
+                learn_after: float | None, fresh: int, counts: Counter[tuple[str, str]]) -> list[OutcomeLabel]:
+    """The held outcomes whose release the watermark has reached, as labels for the trainer; counts the
+    `fresh` (the last held, this step's) that stay and the earlier ones that go: the outcomes waiting."""
     held = enrolment.get("held_labels", [])
     due = [label_release(at, schedule, learn_after) <= mark for _, _, at in held]
+    waited = len(held) - fresh
+    counts["outcome_held", Topic.OUTCOMES.value] += fresh - sum(due[waited:])
+    counts["outcome_released", Topic.OUTCOMES.value] += sum(due[:waited])
     enrolment["held_labels"] = [h for h, ready in zip(held, due) if not ready]
     return [OutcomeLabel(learner_key(user_id, key), outcome, days) for (outcome, days, _), ready in zip(held, due)
             if ready]

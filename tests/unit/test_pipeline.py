@@ -76,7 +76,9 @@ async def test_a_generated_export_in_any_read_order_gives_the_reference_alerts(t
     settings = Settings(topic_prefix="t.")
     store, sink, sent, scoring = InMemoryStudentStore(), MemoryRowSink(), Sent(), LabelLog()
     pipeline = Pipeline(pipeline_config(settings), store, sent.send, scoring, sink)
+    waited_before = _outcomes_waited()
     await drive(pipeline, "t.", events, random.Random(seed), redeliver=True)
+    held, released = (after - before for after, before in zip(_outcomes_waited(), waited_before))
     alerts = {a["alert_id"] for a in sent.on("scorer.alerts")}
     expected = expected_alert_ids(events, settings)
     assert alerts == expected and any(a["to_status"] == "finished" for a in sent.on("scorer.alerts"))
@@ -84,7 +86,16 @@ async def test_a_generated_export_in_any_read_order_gives_the_reference_alerts(t
         finished = Counter(a["user_id"] for a in sent.on("scorer.alerts") if a["to_status"] == "finished")
         assert max(finished.values()) >= 2
     await assert_compacted_facts_give_the_folds_features(store, events, settings)
-    await assert_labels_wait_for_their_flow(store, events, settings, scoring.handed)
+    waiting = await assert_labels_wait_for_their_flow(store, events, settings, scoring.handed)
+    assert held - released == waiting and released > 0  # what scorer_outcomes_*_total say
+
+
+def _outcomes_waited() -> tuple[float, float]:
+    from streams.metrics import REGISTRY
+
+    held, released = (REGISTRY.get_sample_value(f"scorer_outcomes_{kind}_total", {"topic": "lms.outcomes"}) or 0.0
+                      for kind in ("held", "released"))
+    return held, released
 
 
 class LabelLog(NoScoring):
@@ -100,10 +111,11 @@ class LabelLog(NoScoring):
 
 
 async def assert_labels_wait_for_their_flow(store: InMemoryStudentStore, events: list, settings: Any,
-                                            handed: list[tuple[str, float]]) -> None:
+                                            handed: list[tuple[str, float]]) -> int:
     """Every outcome was handed to the trainer once, or still waits in its enrolment, exactly as its
     release (`label_release`, with the flow's whole schedule) is at or before the final watermark or
-    after it; the students whose release came without a record of theirs were woken by the due index."""
+    after it; the students whose release came without a record of theirs were woken by the due index.
+    Returns how many wait."""
     from features import CourseSchedule, parse_ts, select_flow
     from streams.contract.topics import Topic
     from streams.core.step import label_release
@@ -129,6 +141,7 @@ async def assert_labels_wait_for_their_flow(store: InMemoryStudentStore, events:
     assert handed and held  # earlier flows were learned, the last one still waits
     assert all(release(learner, at) <= mark for learner, at in handed)
     assert all(release(learner, at) > mark for learner, at in held)
+    return len(held)
 
 
 async def assert_compacted_facts_give_the_folds_features(store: InMemoryStudentStore, events: list,

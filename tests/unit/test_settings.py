@@ -37,3 +37,13 @@ def test_invalid_settings_are_refused() -> None:
 def test_the_readme_settings_table_is_the_declared_one() -> None:
     rows = [line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| `SCORER_")]
     assert rows == documented(), "README's settings table differs from streams/settings.py (print documented())"
+
+
+def test_outcomes_wait_the_days_set_and_a_negative_value_learns_each_on_arrival() -> None:
+    from features import DAY
+    from streams.runtime import pipeline_config
+
+    assert pipeline_config(Settings()).step.learn_after == 28 * DAY
+    waiting = Settings.from_env({"SCORER_LEARN_OUTCOMES_AFTER_DAYS": "7"})
+    assert pipeline_config(waiting).step.learn_after == 7 * DAY
+    assert pipeline_config(Settings(learn_outcomes_after_days=-1)).step.learn_after is None

@@ -14,6 +14,7 @@ from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, 
 START = 1_701_424_800.0  # 2023-12-01T10:00, the course start
 CONFIG = StepConfig(DEFAULT_THRESHOLDS, score_every=3600.0, grace=7 * DAY)
 KEY = "3:1"  # course 3, flow 1
+HELD, RELEASED = ("outcome_held", "lms.outcomes"), ("outcome_released", "lms.outcomes")
 
 
 def _row(course_id: int, activity_id: int, task_id: int, shown: float, module: int = 2) -> dict[str, Any]:
@@ -137,8 +138,10 @@ def test_an_outcome_ends_the_lifecycle_at_its_time_and_becomes_the_label_its_flo
         (DOZING, START + 8 * DAY), (ASLEEP, START + 21 * DAY), (FINISHED, START + 26 * DAY)]
     release = SCHEDULE.end + 28 * DAY
     assert result.labels == [] and result.next_due == release
+    assert result.counts[HELD] == 1 and result.counts[RELEASED] == 0  # scorer_outcomes_held_total
     assert run(result.doc, [], release - 1).labels == []
     released = run(result.doc, [], release)
+    assert released.counts[RELEASED] == 1 and released.counts[HELD] == 0
     (label,) = released.labels
     assert label.learner == "1:3:1" and label.outcome["progress"] == 30 and label.days_inactive == 25.0
     assert released.next_due is None and run(released.doc, [], release + DAY).labels == []
@@ -147,7 +150,8 @@ def test_an_outcome_ends_the_lifecycle_at_its_time_and_becomes_the_label_its_flo
 def test_an_outcome_after_its_flows_release_or_with_learn_after_none_is_handed_over_at_once() -> None:
     doc = run(None, [enrol(), login(0, START + DAY)], START + DAY).doc
     late = SCHEDULE.end + 30 * DAY
-    assert len(run(copy.deepcopy(doc), [outcome(0, late)], late).labels) == 1
+    at_once = run(copy.deepcopy(doc), [outcome(0, late)], late)
+    assert len(at_once.labels) == 1 and at_once.counts[HELD] == at_once.counts[RELEASED] == 0
     on_arrival = replace(CONFIG, learn_after=None)
     result = step(1, doc, [outcome(0, START + 26 * DAY)], {2: START + 27 * DAY}, schedules, on_arrival,
                   CountingScorer())
