@@ -14,7 +14,8 @@ In order:
    advance its status machine to the watermark: every transition that happened by then, up to
    the end of its lifecycle (the outcome, or the flow's schedule end plus `grace`);
 3. re-score an enrolment when something changed or `score_every` of event time passed, and hand
-   the trainer each finished course week's features;
+   the trainer each finished course week's features, and its outcome at `label_release` (with the
+   rest of its flow's: the outcome waits in the document until then);
 4. build the alerts (critical points; those of an enrolment in the notification holdout marked
    so, streams.contract.holdout) and the score rows, and say when the student next needs
    a look (`next_due`), so inactivity is found without scanning students;
