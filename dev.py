@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import venv
@@ -39,7 +40,13 @@ CHECKS = (
 #: the `heavy` in-memory tests (model fits, model quality on generated and real data, generated
 #: exports, property sweeps) then run beside the server tier (`_run_beside`).
 UNIT = ("unit tests (no servers)", [*PYTEST, "tests/unit", "features", "--doctest-modules", "-m", "not heavy"])
-HEAVY = ("heavy in-memory tests (no servers)", [*PYTEST, "tests/unit", "tests/models", "-m", "heavy", "--durations=10"])
+#: The heavy tier keeps its temporary files apart from pytest's shared /tmp/pytest-of-<user>: a pytest
+#: session starting there makes that directory private (0700) and removes older sessions' directories,
+#: which locked the server tier's embedded PostgreSQL out of its data directory (initdb: "Permission
+#: denied") when the two tiers started side by side. One directory per checkout, emptied by each run.
+HEAVY_TMP = Path(tempfile.gettempdir()) / f"edu-scorer-heavy-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}"
+HEAVY = ("heavy in-memory tests (no servers)",
+         [*PYTEST, "tests/unit", "tests/models", "-m", "heavy", "--durations=10", "--basetemp", str(HEAVY_TMP)])
 #: The slowest server tests are listed: the whole suite has a 20-minute budget.
 SERVERS = ("integration and end-to-end tests (real broker, Redis, Postgres)",
            [*PYTEST, "tests/integration", "tests/e2e", "--durations=25"])
