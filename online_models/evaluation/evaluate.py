@@ -95,9 +95,10 @@ class Student:
         return label_release(self.label_ts, self.schedule, LEARN_AFTER)
 
 
-def _outcomes(students: Iterable[Student]) -> dict[int, tuple[Label, float]]:
-    """(label, label time) by student id, of each labelled one: the only students the models learn from."""
-    return {s.id: (s.label, s.label_ts) for s in students if s.label is not None and s.label_ts is not None}
+def _labels(students: Iterable[Student]) -> dict[int, Label]:
+    """The label by student id, of each labelled one (with an outcome time): the only students the models
+    learn from."""
+    return {s.id: s.label for s in students if s.label is not None and s.label_ts is not None}
 
 
 def in_learning_order(students: Iterable[Student]) -> list[Student]:
@@ -175,11 +176,11 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     Students in `warm` are learned up front, before time starts (a model bootstrapped from
     history, refit on all of it as `scorer bootstrap` publishes it), so their labels are not replayed."""
     by_id = {s.id: s for s in students}
-    outcomes = _outcomes(students)
+    labels_of = _labels(students)
     models = ScoringModels(family=family, seed=seed)
 
     def learn(student_id: int) -> None:
-        models.learn_weeks(by_id[student_id].open_weeks(), outcomes[student_id][0])
+        models.learn_weeks(by_id[student_id].open_weeks(), labels_of[student_id])
 
     for student in in_learning_order(by_id[u] for u in warm):
         learn(student.id)
@@ -188,7 +189,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     timeline: list[tuple[float, int, int, int]] = []  # (time, 0 snapshot / 1 label, user, week)
     for s in students:
         timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]
-        if s.id in outcomes and s.id not in warm:
+        if s.id in labels_of and s.id not in warm:
             timeline.append((s.learned_at(), 1, s.id, 0))
     timeline.sort()
     run = OnlineRun({}, {}, models)
@@ -256,7 +257,7 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
                weeks: int, seed: int) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """(the per-week rows over all test students, the same rows per course): the seed validates per course."""
     by_id = {s.id: s for s in students}
-    label_of = {u: label for u, (label, _) in _outcomes(students).items()}  # train and test are labelled
+    label_of = _labels(students)  # train and test are labelled
     weekly = {s.id: s.weekly for s in students}
     train_labels = {u: label_of[u] for u in train}
     courses = {u: by_id[u].course_id for u in train}
