@@ -36,7 +36,7 @@ from typing import Any
 
 from features import DEFAULT_THRESHOLDS
 from features.eventtime import format_ts
-from online_models.evaluation.evaluate import Student, in_learning_order, load_students
+from online_models.evaluation.evaluate import Student, flows_done, in_learning_order, load_students
 from online_models.labels import Label
 from online_models.learners import DEFAULT_FAMILY, ScoringModels
 from online_models.registry import Metadata, ModelRegistry
@@ -84,7 +84,9 @@ def learn_history(models: ScoringModels, students: Iterable[Student], until: flo
     published holds all of it. `tick` runs after each (the caller renews its lock there)."""
     students = list(students)
     learned = Learned(unlabelled=sum(s.label is None or s.label_ts is None for s in students))
-    for student in in_learning_order(students):
+    # a flow is complete by `until` only if its last outcome came before it
+    done = {flow: at for flow, at in flows_done(students).items() if until is None or at < until}
+    for student in in_learning_order(students, done):
         assert student.label is not None and student.label_ts is not None  # in_learning_order keeps labelled ones
         if until is not None and student.label_ts >= until:
             learned.after_until += 1

@@ -21,7 +21,7 @@ from features.eventtime import local_to_utc, parse_ts, utc_to_local
 from features.schedule import CourseSchedule, ScheduleKey, select_flow
 from online_models.scoring import Scoring
 from storage.row_sink import RowSink
-from storage.students import Commit, StudentStore
+from storage.students import Commit, FlowKey, FlowRecord, StudentStore
 from streams import metrics
 from streams.contract import GLOBAL_TOPICS, InvalidEvent, Topic, check_event_time, dead_letter, decode, encode, key_of
 from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
@@ -244,6 +244,7 @@ class Pipeline:
                 return
             loaded = await self.store.load(user_ids)
             await self._schedules.prefetch(_courses(loaded, per_student))
+            flows_done = await self.store.flows_done(_waiting_flows(loaded))
             stepped: dict[int, tuple[int, StepResult]] = {}
             slices = _Slices()
             for user_id in user_ids:
@@ -251,7 +252,7 @@ class Pipeline:
                 version, raw = loaded[user_id]
                 doc = cast("StudentDoc | None", raw)  # the store keeps the documents `step` returned, as JSON
                 result = step(user_id, doc, per_student.get(user_id, ()), watermarks,
-                              self._schedules.get, self.config.step, self.scoring)
+                              self._schedules.get, self.config.step, self.scoring, flows_done.get)
                 for (kind, topic), count in result.counts.items():
                     metric, labels = _STEP_COUNTERS[kind]
                     self._tally[metric, (topic, *labels)] += count
@@ -263,13 +264,18 @@ class Pipeline:
     async def _commit(self, stepped: dict[int, tuple[int, StepResult]]) -> list[int]:
         """Make a batch's results durable, in this order; returns the students to redo.
 
-        1. labels queued and finished weeks' features stored for the trainer;
+        1. labels queued and finished weeks' features stored for the trainer; enrolments and
+           outcomes recorded in the flow index;
         2. alerts sent to the alerts topic and acknowledged;
         3. score rows and transitions upserted to Postgres;
         4. each student's document (with its offset fence) swapped into the store, if its version
-           is still the one loaded.
+           is still the one loaded;
+        5. the students of each flow that became complete made due, so their outcomes are released
+           (after 4, which would otherwise put back a later due time stepped without knowing it).
         A crash before 4 redelivers the batch: 1-3 are idempotent (the trainer learns an enrolment
-        once, alerts carry deterministic ids, rows are upserts) and the fence skips what 4 stored.
+        once, alerts carry deterministic ids, rows are upserts, the flow index is keyed by student)
+        and the fence skips what 4 stored. A crash between 4 and 5 leaves the flow's outcomes to
+        their `learn_after` release.
         """
         results = [result for _, result in stepped.values()]
         for result in results:
@@ -277,6 +283,9 @@ class Pipeline:
                 await self.scoring.label(label.learner, label.outcome, label.days_inactive)
             self.scoring.keep_weeks(result.weeks)
         await self.scoring.flush()
+        completed = await self.store.record_flows([
+            FlowRecord((mark.course_id, mark.flow), user_id, _partition(result), mark.outcome_at)
+            for user_id, (_, result) in stepped.items() for mark in result.flow_marks])
         alerts = [alert for result in results for alert in result.alerts]
         if alerts:
             topic = Topic.ALERTS.physical(self.config.topic_prefix)
@@ -289,6 +298,8 @@ class Pipeline:
         for alert in alerts:
             if alert.user_id not in conflicts:
                 metrics.ALERTS.labels(alert.from_status, alert.to_status).inc()
+        if completed:
+            await self.store.wake_flows(completed)
         return conflicts
 
 
@@ -301,7 +312,17 @@ def _courses(loaded: dict[int, tuple[int, dict[str, Any] | None]],
     return courses
 
 
+def _waiting_flows(loaded: dict[int, tuple[int, dict[str, Any] | None]]) -> set[FlowKey]:
+    """The flows some of a batch's students hold outcomes of (their release may be the flow's completion)."""
+    return {(e["course_id"], e["flow"]) for _, doc in loaded.values() if doc is not None
+            for e in doc["enrolments"].values() if e.get("held_labels")}
+
+
+def _partition(result: StepResult) -> int:
+    partition = result.doc["partition"]
+    assert partition is not None  # a stored student has had an event
+    return partition
+
+
 def _commit_of(user_id: int, version: int, result: StepResult) -> Commit:
-    doc: StudentDoc = result.doc
-    assert doc["partition"] is not None  # a stored student has had an event
-    return Commit(user_id, doc["partition"], version, doc, result.next_due, result.status_delta)
+    return Commit(user_id, _partition(result), version, result.doc, result.next_due, result.status_delta)

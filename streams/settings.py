@@ -42,11 +42,12 @@ class Settings:
     course_grace_days: float = _setting(7.0, "an enrolment's lifecycle ends this many days after its flow's last "
                                         "scheduled opening (or at its outcome, if earlier): status `finished`, "
                                         "no inactivity alerts after it")
-    learn_outcomes_after_days: float = _setting(28.0, "a flow's outcomes are learned together, this many days "
-                                                "after its last scheduled opening (one arriving later, when it "
-                                                "arrives): outcomes come sorted by result, and a model refit on "
-                                                "part of a flow learns its leavers without its completers; "
-                                                "negative: each outcome when it arrives")
+    learn_outcomes_after_days: float = _setting(28.0, "a flow's outcomes are learned together: once every "
+                                                "enrolment of the flow has one (never before its last scheduled "
+                                                "opening), or at the latest this many days after that opening "
+                                                "(one arriving later, when it arrives): outcomes come sorted by "
+                                                "result, and a model refit on part of a flow learns its leavers "
+                                                "without its completers; negative: each outcome when it arrives")
     alerted_students: str = _setting("online", "`online`: alert only the students the seed's online filter keeps "
                                      "(the #онлайн tag in their current tags; the others are kept and scored, never "
                                      "alerted; a profile that does not say, as from an xAPI, Moodle or Open edX "

@@ -54,7 +54,7 @@ from streams.core.step import StepConfig, label_release
 TRAIN_SHARE = 0.5
 #: An enrolment's lifecycle ends this long after its flow's last opening (the worker's default).
 COURSE_GRACE = StepConfig.grace
-#: A flow's outcomes reach the trainer this long after its schedule's end (the worker's default).
+#: A flow's outcomes reach the trainer at the latest this long after its schedule's end (the worker's default).
 LEARN_AFTER = StepConfig.learn_after
 #: The forest gets the online model's inputs, minus course_week (constant within a week's forest).
 FOREST_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in EXCLUDED_FEATURES | {"course_week"})
@@ -89,10 +89,25 @@ class Student:
         it was still unknown, in order (what `ScoringModels.learn_weeks` learns with the label)."""
         return [self.weekly[w] for w in sorted(self.weekly) if self.open_at(w)]
 
-    def learned_at(self) -> float:
-        """When the live trainer gets the outcome: with the rest of its flow's (step.label_release)."""
+    def learned_at(self, flow_done: float | None) -> float:
+        """When the live trainer gets the outcome: with the rest of its flow's (step.label_release;
+        `flow_done`: its flow's last outcome, once every enrolment of it has one, `flows_done`)."""
         assert self.label_ts is not None
-        return label_release(self.label_ts, self.schedule, LEARN_AFTER)
+        return label_release(self.label_ts, self.schedule, LEARN_AFTER, flow_done)
+
+
+def flows_done(students: Iterable[Student]) -> dict[tuple[int, int | None], float]:
+    """Each flow whose every enrolment has an outcome, with the last outcome's time (what the worker's
+    flow index says once all of them arrived)."""
+    last: dict[tuple[int, int | None], float] = {}
+    open_flows: set[tuple[int, int | None]] = set()
+    for s in students:
+        flow = (s.course_id, s.flow)
+        if s.label_ts is None:
+            open_flows.add(flow)
+        else:
+            last[flow] = max(last.get(flow, s.label_ts), s.label_ts)
+    return {flow: at for flow, at in last.items() if flow not in open_flows}
 
 
 def _labels(students: Iterable[Student]) -> dict[int, Label]:
@@ -101,11 +116,11 @@ def _labels(students: Iterable[Student]) -> dict[int, Label]:
     return {s.id: s.label for s in students if s.label is not None and s.label_ts is not None}
 
 
-def in_learning_order(students: Iterable[Student]) -> list[Student]:
-    """The labelled students in the order the live trainer learns their outcomes (`Student.learned_at`;
-    ties by arrival, then id)."""
+def in_learning_order(students: Iterable[Student], done: dict[tuple[int, int | None], float]) -> list[Student]:
+    """The labelled students in the order the live trainer learns their outcomes (`Student.learned_at`
+    with `done`, the `flows_done` of every student; ties by arrival, then id)."""
     return sorted((s for s in students if s.label is not None and s.label_ts is not None),
-                  key=lambda s: (s.learned_at(), s.label_ts, s.id))
+                  key=lambda s: (s.learned_at(done.get((s.course_id, s.flow))), s.label_ts, s.id))
 
 
 #: Kept for callers of the old name: the schedules now live in history.py with the loader.
@@ -177,12 +192,13 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     history, refit on all of it as `scorer bootstrap` publishes it), so their labels are not replayed."""
     by_id = {s.id: s for s in students}
     labels_of = _labels(students)
+    done = flows_done(students)
     models = ScoringModels(family=family, seed=seed)
 
     def learn(student_id: int) -> None:
         models.learn_weeks(by_id[student_id].open_weeks(), labels_of[student_id])
 
-    for student in in_learning_order(by_id[u] for u in warm):
+    for student in in_learning_order((by_id[u] for u in warm), done):
         learn(student.id)
     if warm:
         models.settle()  # as `scorer bootstrap` publishes it
@@ -190,7 +206,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     for s in students:
         timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]
         if s.id in labels_of and s.id not in warm:
-            timeline.append((s.learned_at(), 1, s.id, 0))
+            timeline.append((s.learned_at(done.get((s.course_id, s.flow))), 1, s.id, 0))
     timeline.sort()
     run = OnlineRun({}, {}, models)
     labels = len(warm)
@@ -336,8 +352,9 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "of weeks 1..k, trained offline on all train students' labels, course-balanced sample weights",
             "online": f"one River model ({family}) for all weeks, replayed in time order: each (student, week) "
             "snapshot is scored by the model as it stood then, and each outcome teaches all that student's "
-            "snapshots from before it when the live trainer would learn it: with the rest of its flow's, "
-            f"{(LEARN_AFTER or 0) / 86400:g} days after the flow's schedule ends (or on arrival, if later)",
+            "snapshots from before it when the live trainer would learn it: with the rest of its flow's, once "
+            "every enrolment of the flow has an outcome (not before the flow's schedule ends) or at the latest "
+            f"{(LEARN_AFTER or 0) / 86400:g} days after that end (or on arrival, if later)",
             "online_warm": "the same, but the model first learns the forest's train students (their snapshots "
             "and outcomes), then replays the test flows in time order, learning their outcomes as the online "
             "method does",

@@ -4,6 +4,10 @@ A student's document and its redelivery fence are swapped in together by compare
 version, so "apply the event" and "remember it was applied" are one atomic step; the same
 commit keeps a per-partition "due" index (when each student next needs a look) and the
 per-status counters, so finding students who fell asleep never scans everyone.
+
+The flow index says when every enrolment of a flow has its outcome, so the flow's outcomes
+(waiting in its students' documents) are learned then: a fact about many students, which no
+one student's document holds. Recording is idempotent (a redelivered batch records the same).
 """
 from __future__ import annotations
 
@@ -25,6 +29,20 @@ class Commit:
     status_delta: Mapping[str, int] = field(default_factory=dict)  # status -> enrolments gained (+) / lost (-)
 
 
+#: (course id, flow number): a flow of a course, as features.schedule.ScheduleKey.
+FlowKey = tuple[int, "int | None"]
+
+
+@dataclass(frozen=True)
+class FlowRecord:
+    """An enrolment of a flow (a student on a partition), with its outcome's time once it has one."""
+
+    flow: FlowKey
+    user_id: int
+    partition: int
+    outcome_at: float | None
+
+
 class StudentStore(Protocol):
     async def load(self, user_ids: Iterable[int]) -> dict[int, tuple[int, dict[str, Any] | None]]:
         """Version and document of each student (version 0, None for a student never seen)."""
@@ -34,6 +52,16 @@ class StudentStore(Protocol):
 
     async def due(self, partition: int, until: float, limit: int = 5000) -> list[int]:
         """Students of a partition whose next attention time has come."""
+
+    async def record_flows(self, records: list[FlowRecord]) -> dict[FlowKey, float]:
+        """Add enrolments and outcomes to the flow index; returns, of the flows these records gave an
+        outcome, those now complete, with their last outcome's time."""
+
+    async def flows_done(self, flows: Iterable[FlowKey]) -> dict[FlowKey, float]:
+        """The complete ones of these flows, with their last outcome's time."""
+
+    async def wake_flows(self, done: Mapping[FlowKey, float]) -> None:
+        """Make every student of each flow due by that time at the latest (their outcomes are released)."""
 
     async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:
         """The group's newest event time (and when it was produced), raised to `ts` if newer."""

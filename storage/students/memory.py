@@ -6,12 +6,12 @@ without a commit (as with Redis).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
-from storage.students.base import Commit, schedule_field
+from storage.students.base import Commit, FlowKey, FlowRecord, schedule_field
 
 
 class InMemoryStudentStore:
@@ -22,6 +22,8 @@ class InMemoryStudentStore:
         self.newest: tuple[float, float] | None = None
         self.schedules: dict[int, dict[str, dict[str, Any]]] = {}
         self.schedule_puts = 0
+        self.flow_members: dict[FlowKey, dict[int, int]] = {}  # flow -> user -> partition
+        self.flow_outcomes: dict[FlowKey, dict[int, float]] = {}  # flow -> user -> outcome time
 
     async def load(self, user_ids: Iterable[int]) -> dict[int, tuple[int, dict[str, Any] | None]]:
         out: dict[int, tuple[int, dict[str, Any] | None]] = {}
@@ -49,6 +51,27 @@ class InMemoryStudentStore:
     async def due(self, partition: int, until: float, limit: int = 5000) -> list[int]:
         ready = sorted((at, user) for user, at in self.due_at.get(partition, {}).items() if at <= until)
         return [user for _, user in ready[:limit]]
+
+    async def record_flows(self, records: list[FlowRecord]) -> dict[FlowKey, float]:
+        for r in records:
+            self.flow_members.setdefault(r.flow, {})[r.user_id] = r.partition
+            if r.outcome_at is not None:
+                self.flow_outcomes.setdefault(r.flow, {})[r.user_id] = r.outcome_at
+        return await self.flows_done({r.flow for r in records if r.outcome_at is not None})
+
+    async def flows_done(self, flows: Iterable[FlowKey]) -> dict[FlowKey, float]:
+        done = {}
+        for flow in flows:
+            outcomes = self.flow_outcomes.get(flow, {})
+            if outcomes and outcomes.keys() >= self.flow_members.get(flow, {}).keys():
+                done[flow] = max(outcomes.values())
+        return done
+
+    async def wake_flows(self, done: Mapping[FlowKey, float]) -> None:
+        for flow, at in done.items():
+            for user, partition in self.flow_members.get(flow, {}).items():
+                due = self.due_at.setdefault(partition, {})
+                due[user] = min(due.get(user, at), at)
 
     async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:
         if self.newest is None or ts > self.newest[0]:

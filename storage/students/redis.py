@@ -4,18 +4,20 @@ Each student is one hash: `v` (a version for compare-and-set) and `doc` (JSON: f
 status machine, and the last applied Kafka offset per topic). One Lua script swaps the
 document in, and keeps the per-partition `due` sorted set (when a student next needs a look:
 inactivity thresholds, pending activity, week ends) and the status counters in the same step.
+The flow index keeps, per flow, its students (user -> partition), their outcome times, and the
+last of those once every student has one (`flow:<course>:<flow>:m`, `:o`, `:done`).
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
-from storage.students.base import Commit, schedule_field
+from storage.students.base import Commit, FlowKey, FlowRecord, schedule_field
 from streams.metrics import STORE_ERRORS, STORE_LATENCY
 from streams.settings import REDIS_CLIENT_OPTIONS
 
@@ -33,6 +35,31 @@ local current = redis.call('HMGET', KEYS[1], 'ts', 'at')
 if current[1] and tonumber(current[1]) >= tonumber(ARGV[1]) then return current end
 redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'at', ARGV[2])
 return {ARGV[1], ARGV[2]}
+"""
+
+
+_RECORD_FLOW = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+if redis.call('HLEN', KEYS[2]) < redis.call('HLEN', KEYS[1]) then
+  redis.call('DEL', KEYS[3])
+  return false
+end
+local last, latest = nil, nil
+for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
+  local t = tonumber(v)
+  if not latest or t > latest then latest, last = t, v end
+end
+redis.call('SET', KEYS[3], last)
+return last
+"""
+
+_WAKE = """
+for i = 2, #ARGV do
+  local due = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if not due or tonumber(due) > tonumber(ARGV[1]) then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
+end
+return 1
 """
 
 
@@ -67,6 +94,8 @@ class RedisStudentStore:
         self.prefix = f"{prefix}scorer:"
         self._commit = client.register_script(_COMMIT)
         self._raise_newest = client.register_script(_RAISE_NEWEST)
+        self._record_flow = client.register_script(_RECORD_FLOW)
+        self._wake = client.register_script(_WAKE)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "") -> RedisStudentStore:
@@ -77,6 +106,11 @@ class RedisStudentStore:
 
     def _due_key(self, partition: int) -> str:
         return f"{self.prefix}due:{partition}"
+
+    def _flow_keys(self, flow: FlowKey) -> list[str]:
+        """The flow's students, their outcome times, its last outcome once complete."""
+        base = f"{self.prefix}flow:{flow[0]}:{'-' if flow[1] is None else flow[1]}"
+        return [f"{base}:m", f"{base}:o", f"{base}:done"]
 
     @property
     def _status_key(self) -> str:
@@ -127,6 +161,42 @@ class RedisStudentStore:
             members = await self.redis.zrangebyscore(self._due_key(partition), "-inf", until, start=0, num=limit)
         # without withscores the reply is a list of members (redis-py types both reply shapes as one union)
         return [int(m) for m in cast("list[bytes]", members)]
+
+    async def record_flows(self, records: list[FlowRecord]) -> dict[FlowKey, float]:
+        """Add enrolments and outcomes to the flow index; returns, of the flows these records gave an
+        outcome, those now complete, with their last outcome's time."""
+        if not records:
+            return {}
+        with _Timed("record_flows"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for r in records:
+                    outcome_at = "" if r.outcome_at is None else repr(r.outcome_at)
+                    await self._record_flow(keys=self._flow_keys(r.flow), args=[r.user_id, r.partition, outcome_at],
+                                            client=pipe)
+                replies = await pipe.execute()
+        state = {r.flow: reply for r, reply in zip(records, replies)}  # each flow as its last record left it
+        given = {r.flow for r in records if r.outcome_at is not None}
+        return {flow: float(done) for flow, done in state.items() if flow in given and done is not None}
+
+    async def flows_done(self, flows: Iterable[FlowKey]) -> dict[FlowKey, float]:
+        """The complete ones of these flows, with their last outcome's time."""
+        keys = list(flows)
+        if not keys:
+            return {}
+        with _Timed("flows_done"):
+            replies = await self.redis.mget([self._flow_keys(flow)[2] for flow in keys])
+        return {flow: float(done) for flow, done in zip(keys, replies) if done is not None}
+
+    async def wake_flows(self, done: Mapping[FlowKey, float]) -> None:
+        """Make every student of each flow due by that time at the latest (their outcomes are released)."""
+        with _Timed("wake_flows"):
+            for flow, at in done.items():
+                members = await self.redis.hgetall(self._flow_keys(flow)[0])
+                by_partition: dict[int, list[str]] = {}
+                for user, where in members.items():
+                    by_partition.setdefault(int(where), []).append(_text(user))
+                for partition, users in by_partition.items():
+                    await self._wake(keys=[self._due_key(partition)], args=[repr(at), *users])
 
     async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:
         """The group's newest event time (and when it was produced), raised to `ts` if newer."""

@@ -15,7 +15,8 @@ In order:
    the end of its lifecycle (the outcome, or the flow's schedule end plus `grace`);
 3. re-score an enrolment when something changed or `score_every` of event time passed, and hand
    the trainer each finished course week's features, and its outcome at `label_release` (with the
-   rest of its flow's: the outcome waits in the document until then);
+   rest of its flow's: the outcome waits in the document until then; the step reports each
+   enrolment and outcome to the store's flow index, `flow_marks`, which says when a flow is complete);
 4. build the alerts (critical points; those of an enrolment in the notification holdout marked
    so, streams.contract.holdout) and the score rows, and say when the student next needs
    a look (`next_due`), so inactivity is found without scanning students;
@@ -28,6 +29,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, NamedTuple, NotRequired, Protocol, TypedDict, TypeVar
 
 from features import engagement
@@ -68,6 +70,9 @@ class EnrolmentDoc(TypedDict):
     #: arrived outcomes not yet handed to the trainer (see `label_release`): (outcome, days inactive
     #: at it, its event time). Absent in documents stored before labels waited.
     held_labels: NotRequired[list[tuple[dict[str, Any], float, float]]]
+    #: reported to the flow index as a member of its flow (absent in documents stored before it
+    #: existed: reported at their next step)
+    in_flow_index: NotRequired[bool]
 
 
 class StudentDoc(TypedDict):
@@ -122,8 +127,9 @@ class StepConfig:
     thresholds: Thresholds
     score_every: float  # seconds of event time between re-scorings
     grace: float = 7 * DAY  # an enrolment's lifecycle ends this long after its schedule's last opening
-    #: a flow's outcomes reach the trainer together, this long after its schedule's last opening (one
-    #: arriving later, when it arrives); None: each when it arrives (see `label_release`)
+    #: a flow's outcomes reach the trainer together: once all are in, or at the latest this long after
+    #: its schedule's last opening (one arriving later, when it arrives); None: each when it arrives
+    #: (see `label_release`)
     learn_after: float | None = 28 * DAY
     at_risk_on: float = 0.6  # an active enrolment whose P(dropout) reaches this gets an early warning,
     at_risk_off: float = 0.45  # and a new one only after it fell below this (hysteresis) or went quiet
@@ -146,6 +152,15 @@ class OutcomeLabel:
     days_inactive: float
 
 
+class FlowMark(NamedTuple):
+    """What the store's flow index learns from a step: an enrolment of a flow, with its outcome's
+    time once it has one. A flow whose every enrolment has an outcome is complete (see `FlowsDone`)."""
+
+    course_id: int
+    flow: int | None
+    outcome_at: float | None
+
+
 @dataclass
 class StepResult:
     doc: StudentDoc
@@ -154,6 +169,7 @@ class StepResult:
     weeks: list[tuple[str, int, dict[str, float]]] = field(default_factory=list)  # (learner, course week, features)
     labels: list[OutcomeLabel] = field(default_factory=list)
     next_due: float | None = None  # when the student next needs a look (None: at their next event)
+    flow_marks: list[FlowMark] = field(default_factory=list)
     status_delta: Counter[str] = field(default_factory=Counter)  # status -> enrolments gained (+) or lost (-)
     #: ("applied" | "duplicate_offset" | "duplicate_event_id" | "late" | "behind_fence", topic) -> records
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -161,10 +177,18 @@ class StepResult:
 
 
 Schedules = Callable[[ScheduleKey], "CourseSchedule | None"]
+#: A complete flow's last outcome time: when every enrolment of the flow the store has heard of
+#: (`FlowMark`) has its outcome; None while one has not (or for a flow never reported).
+FlowsDone = Callable[[ScheduleKey], "float | None"]
+
+
+def no_flow_done(key: ScheduleKey) -> float | None:
+    """Without a flow index every flow's outcomes wait the whole `learn_after`."""
+    return None
 
 
 def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], watermarks: dict[int, float],
-         schedules: Schedules, config: StepConfig, scorer: Scorer) -> StepResult:
+         schedules: Schedules, config: StepConfig, scorer: Scorer, flows_done: FlowsDone = no_flow_done) -> StepResult:
     """One student's new events and the watermarks of the worker's partitions -> the new document
     and everything it implies. `doc` is changed in place (and returned)."""
     doc = doc or new_doc()
@@ -188,16 +212,20 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     dues = []
     for key, schedule in plans.items():
         enrolment, machine = doc["enrolments"][key], machines[key]
+        if not enrolment.get("in_flow_index"):
+            result.flow_marks.append(FlowMark(enrolment["course_id"], enrolment["flow"], None))
+            enrolment["in_flow_index"] = True
+        done = flows_done((enrolment["course_id"], enrolment["flow"]))
         old_status = machine.status
         _step_enrolment(user_id, key, enrolment, machine, schedule, outcomes.get(key, []), doc["facts"], mark,
-                        config, scorer, result)
+                        config, scorer, result, done)
         if machine.status != old_status:
             if old_status != NEW:
                 result.status_delta[old_status] -= 1
             if machine.status != NEW:
                 result.status_delta[machine.status] += 1
         enrolment["machine"] = machine.to_json()
-        dues.append(_next_due(machine, schedule, enrolment, config))
+        dues.append(_next_due(machine, schedule, enrolment, config, done))
     result.next_due = min((d for d in dues if d is not None), default=None)
     horizon = _compaction_horizon(doc["enrolments"], machines, plans, mark)
     compacted, every = doc["facts"].get("compacted"), config.compact_every
@@ -234,7 +262,8 @@ def _compaction_horizon(enrolments: dict[str, EnrolmentDoc], machines: dict[str,
 
 def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine,
                     schedule: CourseSchedule | None, outcomes: list[dict[str, Any]], facts: FeatureState,
-                    mark: float | None, config: StepConfig, scorer: Scorer, result: StepResult) -> None:
+                    mark: float | None, config: StepConfig, scorer: Scorer, result: StepResult,
+                    flow_done: float | None) -> None:
     """Advance, score and report one enrolment (see the module docstring, steps 2-4)."""
     was_finished = machine.status == FINISHED
     if schedule is not None:  # the inactivity clock runs from the flow's start; the schedule may
@@ -247,13 +276,13 @@ def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: St
         # no event time is known for the partition yet (the worker just started or took it over):
         # the facts are kept, but nothing is advanced, scored or written until there is one (a
         # score row as of a fact's time would run ahead of the watermark and shadow later rows)
-        _hold_labels(enrolment, outcomes, machine)
+        _hold_labels(enrolment, outcomes, machine, result)
         result.counts["outcome_held", Topic.OUTCOMES.value] += len(outcomes)
         return
     transitions = machine.advance(mark, config.thresholds)
-    _hold_labels(enrolment, outcomes, machine)
-    result.labels += _due_labels(user_id, key, enrolment, schedule, mark, config.learn_after, len(outcomes),
-                                 result.counts)
+    _hold_labels(enrolment, outcomes, machine, result)
+    release = partial(label_release, schedule=schedule, learn_after=config.learn_after, flow_done=flow_done)
+    result.labels += _due_labels(user_id, key, enrolment, release, mark, len(outcomes), result.counts)
     if was_finished:
         return  # its last row and alert are out: a finished enrolment is never scored again
     as_of = machine.since if machine.status == FINISHED and machine.since is not None else mark
@@ -278,9 +307,12 @@ def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: St
                                              config.language))
 
 
-def label_release(outcome_at: float, schedule: CourseSchedule | None, learn_after: float | None) -> float:
+def label_release(outcome_at: float, schedule: CourseSchedule | None, learn_after: float | None,
+                  flow_done: float | None = None) -> float:
     """When an outcome that arrived at `outcome_at` reaches the trainer: with the rest of its flow's,
-    `learn_after` past the flow's schedule end (or on arrival, if later or if the schedule is unknown).
+    once every enrolment of the flow has its outcome (`flow_done`, never before the flow's schedule
+    end: enrolments may still join until then) or `learn_after` past that end, whichever comes first
+    (or on arrival, if later or if the schedule is unknown).
 
     Why: outcomes arrive sorted by result (withdrawals all through a module; in the OULAD import
     fails a week after its end and passes at the exam, 16-23 days after), and a learner refit on
@@ -289,28 +321,35 @@ def label_release(outcome_at: float, schedule: CourseSchedule | None, learn_afte
     Measured in strict time order (BBB's students dealt into four presentations, three deals;
     README, "Several presentations"): learned on arrival the online model trailed the seed's
     forest in 1-6 of weeks 2-10 on each measure; held to 28 days after the end, in at most one.
-    The dropout label still *arrives* at withdrawal time (the lifecycle ends, the row is written
-    then); only learning waits."""
+    Where a flow's outcomes all come soon after its end (the generated school: within a week)
+    its completion releases them then instead of weeks later. The dropout label still *arrives*
+    at withdrawal time (the lifecycle ends, the row is written then); only learning waits."""
     if learn_after is None or schedule is None:
         return outcome_at
-    return max(outcome_at, schedule.end + learn_after)
+    release = schedule.end + learn_after
+    if flow_done is not None:
+        release = min(release, max(schedule.end, flow_done))
+    return max(outcome_at, release)
 
 
-def _hold_labels(enrolment: EnrolmentDoc, outcomes: list[dict[str, Any]], machine: StatusMachine) -> None:
+def _hold_labels(enrolment: EnrolmentDoc, outcomes: list[dict[str, Any]], machine: StatusMachine,
+                 result: StepResult) -> None:
     """Keep each arrived outcome, with how long the enrolment had been inactive at its time, until
-    its `label_release` (computed at each step: a schedule still filling in moves its end later)."""
+    its `label_release` (computed at each step: a schedule still filling in moves its end later, a
+    flow completing moves it earlier), and report it to the flow index."""
     held = enrolment.setdefault("held_labels", [])
     for outcome in outcomes:
         at = parse_ts(outcome["ts"])
         held.append((outcome, max(0.0, (at - (machine.last or at)) / DAY), at))
+        result.flow_marks.append(FlowMark(enrolment["course_id"], enrolment["flow"], at))
 
 
-def _due_labels(user_id: int, key: str, enrolment: EnrolmentDoc, schedule: CourseSchedule | None, mark: float,
-                learn_after: float | None, fresh: int, counts: Counter[tuple[str, str]]) -> list[OutcomeLabel]:
-    """The held outcomes whose release the watermark has reached, as labels for the trainer; counts the
+def _due_labels(user_id: int, key: str, enrolment: EnrolmentDoc, release: Callable[[float], float], mark: float,
+                fresh: int, counts: Counter[tuple[str, str]]) -> list[OutcomeLabel]:
+    """The held outcomes whose `release` the watermark has reached, as labels for the trainer; counts the
     `fresh` (the last held, this step's) that stay and the earlier ones that go: the outcomes waiting."""
     held = enrolment.get("held_labels", [])
-    due = [label_release(at, schedule, learn_after) <= mark for _, _, at in held]
+    due = [release(at) <= mark for _, _, at in held]
     waited = len(held) - fresh
     counts["outcome_held", Topic.OUTCOMES.value] += fresh - sum(due[waited:])
     counts["outcome_released", Topic.OUTCOMES.value] += sum(due[:waited])
@@ -555,9 +594,10 @@ def _finished_weeks(enrolment: EnrolmentDoc, facts: FeatureState, schedule: Cour
 
 
 def _next_due(machine: StatusMachine, schedule: CourseSchedule | None, enrolment: EnrolmentDoc,
-              config: StepConfig) -> float | None:
+              config: StepConfig, flow_done: float | None) -> float | None:
+    held = enrolment.get("held_labels", [])
     dues = [machine.next_due(config.thresholds),
-            *(label_release(at, schedule, config.learn_after) for _, _, at in enrolment.get("held_labels", []))]
+            *(label_release(at, schedule, config.learn_after, flow_done) for _, _, at in held)]
     if machine.status != FINISHED and schedule is not None and enrolment["weeks_kept"] < schedule.weeks:
         dues.append(schedule.start + (enrolment["weeks_kept"] + 1) * WEEK)
     return min((d for d in dues if d is not None), default=None)

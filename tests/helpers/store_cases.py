@@ -2,7 +2,7 @@
 provides the `store` fixture (the contract tests run once per store)."""
 from __future__ import annotations
 
-from storage.students import Commit, StudentStore
+from storage.students import Commit, FlowRecord, StudentStore
 
 
 async def test_commit_is_compare_and_set(store: StudentStore) -> None:
@@ -59,6 +59,32 @@ async def test_newest_event_time_is_the_groups_maximum(store: StudentStore) -> N
     assert await store.raise_newest(100.0, 5.0) == (100.0, 5.0)
     assert await store.raise_newest(90.0, 9.0) == (100.0, 5.0)  # an older time never lowers it
     assert await store.raise_newest(100.5, 7.0) == (100.5, 7.0)
+
+
+async def test_a_flow_is_done_when_every_student_of_it_has_an_outcome(store: StudentStore) -> None:
+    """Done at its last outcome's time; recording again changes nothing; a student joining later
+    makes it not done until they too have one; flows are apart (flow None included)."""
+    flow, other = (3, 1), (3, None)
+    assert await store.record_flows([FlowRecord(flow, 1, 0, None), FlowRecord(flow, 2, 1, None),
+                                     FlowRecord(other, 1, 0, 50.0)]) == {other: 50.0}
+    assert await store.record_flows([FlowRecord(flow, 1, 0, 100.0)]) == {}
+    assert await store.flows_done([flow, other, (4, 1)]) == {other: 50.0}
+    assert await store.record_flows([FlowRecord(flow, 2, 1, 90.5)]) == {flow: 100.0}
+    assert await store.record_flows([FlowRecord(flow, 2, 1, 90.5)]) == {flow: 100.0}  # a redelivery
+    assert await store.flows_done([flow]) == {flow: 100.0}
+    await store.record_flows([FlowRecord(flow, 3, 0, None)])
+    assert await store.flows_done([flow]) == {}
+    assert await store.record_flows([FlowRecord(flow, 3, 0, 120.25)]) == {flow: 120.25}
+
+
+async def test_waking_a_flow_makes_its_students_due_by_then_and_never_later(store: StudentStore) -> None:
+    flow = (3, 1)
+    await store.record_flows([FlowRecord(flow, 1, 0, 10.0), FlowRecord(flow, 2, 1, 10.0), FlowRecord(flow, 3, 1, 10.0)])
+    await store.commit([Commit(1, 0, 0, {}, 500.0), Commit(2, 1, 0, {}, 5.0), Commit(4, 1, 0, {}, 180.0)])
+    await store.wake_flows({flow: 100.0})
+    assert await store.due(0, 100.0) == [1]  # was due at 500: now by 100
+    assert await store.due(1, 99.0) == [2]  # due earlier stays earlier; 3 had no due time, 4 is not of the flow
+    assert await store.due(1, 100.0) == [2, 3]
 
 
 async def test_ping(store: StudentStore) -> None:

@@ -9,7 +9,16 @@ from typing import Any
 from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FINISHED, WEEK, CourseSchedule, format_ts
 from features.hypotheses import Factor, describe
 from streams.contract import Scores, Topic
-from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, event_key, holds_key, step
+from streams.core.step import (
+    FlowMark,
+    StepConfig,
+    StepResult,
+    StudentDoc,
+    StudentEvent,
+    event_key,
+    holds_key,
+    step,
+)
 
 START = 1_701_424_800.0  # 2023-12-01T10:00, the course start
 CONFIG = StepConfig(DEFAULT_THRESHOLDS, score_every=3600.0, grace=7 * DAY)
@@ -165,6 +174,33 @@ def test_a_held_outcome_waits_for_the_end_of_the_whole_schedule_once_it_has_fill
     assert first.labels == [] and first.next_due == partial.end + 28 * DAY
     assert run(first.doc, [], partial.end + 28 * DAY).labels == []  # the full schedule ends later
     assert len(run(first.doc, [], SCHEDULE.end + 28 * DAY).labels) == 1
+
+
+def test_a_complete_flow_releases_its_outcomes_at_its_last_one_but_never_before_its_end() -> None:
+    """Once every enrolment of the flow has an outcome (the flow index's `flows_done`), the held
+    outcome goes at the last of them instead of `learn_after` past the end; a flow complete before
+    its end (enrolments may still join) waits for the end."""
+    doc = run(None, [enrol(), login(0, START + DAY)], START + DAY).doc
+    held = run(doc, [outcome(0, START + 26 * DAY)], START + 27 * DAY).doc
+    for done, release in ((SCHEDULE.end + 3 * DAY, SCHEDULE.end + 3 * DAY), (START + 30 * DAY, SCHEDULE.end)):
+        def complete(key: tuple[int, int | None], done: float = done) -> float | None:
+            return done if key == (3, 1) else None
+
+        waiting = step(1, copy.deepcopy(held), [], {2: release - 1}, schedules, CONFIG, CountingScorer(), complete)
+        assert waiting.labels == [] and waiting.next_due == release
+        released = step(1, copy.deepcopy(held), [], {2: release}, schedules, CONFIG, CountingScorer(), complete)
+        assert len(released.labels) == 1 and released.counts[RELEASED] == 1
+
+
+def test_each_enrolment_and_outcome_is_reported_to_the_flow_index_once() -> None:
+    first = run(None, [enrol(), login(0, START + DAY)], START + DAY)
+    assert first.flow_marks == [FlowMark(3, 1, None)]
+    quiet = run(first.doc, [login(1, START + 2 * DAY)], START + 2 * DAY)
+    assert quiet.flow_marks == []
+    ended = run(quiet.doc, [outcome(0, START + 26 * DAY)], START + 27 * DAY)
+    assert ended.flow_marks == [FlowMark(3, 1, START + 26 * DAY)]
+    del ended.doc["enrolments"][KEY]["in_flow_index"]  # stored before the flow index existed
+    assert run(ended.doc, [], START + 28 * DAY).flow_marks == [FlowMark(3, 1, None)]
 
 
 def test_a_document_stored_before_labels_waited_still_takes_its_outcome() -> None:
