@@ -40,7 +40,11 @@ return {ARGV[1], ARGV[2]}
 
 _RECORD_FLOW = """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 if redis.call('HLEN', KEYS[2]) < redis.call('HLEN', KEYS[1]) then
   redis.call('DEL', KEYS[3])
   return false
@@ -50,9 +54,13 @@ for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
   local t = tonumber(v)
   if not latest or t > latest then latest, last = t, v end
 end
-redis.call('SET', KEYS[3], last)
+redis.call('SET', KEYS[3], last, 'EX', ARGV[4])
 return last
 """
+
+#: A flow's index keys live this long after their last record: its outcomes come within months of its
+#: start, so an index untouched for longer is of a flow long over (as the trainer's weekly snapshots).
+FLOW_TTL_SECONDS = 400 * 24 * 3600
 
 _WAKE = """
 for i = 2, #ARGV do
@@ -171,8 +179,8 @@ class RedisStudentStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for r in records:
                     outcome_at = "" if r.outcome_at is None else repr(r.outcome_at)
-                    await self._record_flow(keys=self._flow_keys(r.flow), args=[r.user_id, r.partition, outcome_at],
-                                            client=pipe)
+                    await self._record_flow(keys=self._flow_keys(r.flow), client=pipe,
+                                            args=[r.user_id, r.partition, outcome_at, FLOW_TTL_SECONDS])
                 replies = await pipe.execute()
         state = {r.flow: reply for r, reply in zip(records, replies)}  # each flow as its last record left it
         given = {r.flow for r in records if r.outcome_at is not None}

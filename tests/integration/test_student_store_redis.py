@@ -17,3 +17,13 @@ async def store(redis_url: str, prefix: str) -> AsyncIterator[RedisStudentStore]
     if keys:
         await s.redis.delete(*keys)
     await s.close()
+
+
+async def test_the_flow_index_expires_a_year_after_its_last_record(store: RedisStudentStore) -> None:
+    """A flow long over must not keep Redis growing with every student the school ever had."""
+    from storage.students import FlowRecord
+    from storage.students.redis import FLOW_TTL_SECONDS
+
+    await store.record_flows([FlowRecord((3, 1), 1, 0, 10.0)])
+    ttls = [await store.redis.ttl(key) for key in store._flow_keys((3, 1))]
+    assert all(FLOW_TTL_SECONDS - 60 < ttl <= FLOW_TTL_SECONDS for ttl in ttls), ttls
