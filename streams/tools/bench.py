@@ -286,23 +286,32 @@ async def _external_trainer_run(settings: Settings, expected: int, work: Path) -
     try:
         seconds, (port,), processes = await asyncio.to_thread(_workers_rate, external, expected, work)
         lag: dict[str, Any] = _loop_lag(port)
-        stop(processes)
-        lag.update(await asyncio.to_thread(_trainer_caught_up, external.trainer_metrics_port))
+        try:  # the worker runs on: outcomes released once it has read everything (a flow complete) still go
+            lag.update(await asyncio.to_thread(_trainer_caught_up, external.trainer_metrics_port))
+        finally:
+            stop(processes)
     finally:
         stop([trainer])
     return seconds, lag
 
 
+#: The trainer has caught up once its queue is empty and it has learned nothing new for this long.
+SETTLED_S = 3.0
+
+
 def _trainer_caught_up(port: int, timeout: float = 120.0) -> dict[str, Any]:
-    """Seconds until the trainer process has learned every queued label, and how many it learned."""
+    """Seconds from the worker having read everything until the trainer process had learned every label
+    queued (its queue empty, nothing new learned for SETTLED_S), and how many it learned."""
     began = time.monotonic()
+    learned, changed = 0.0, began
     while time.monotonic() - began < timeout:
         figures = scrape_if_up(port)
-        if figures.get("scorer_labels_total") and figures.get("scorer_labels_queued") == 0:
+        if figures.get("scorer_labels_total", 0) != learned:
+            learned, changed = figures["scorer_labels_total"], time.monotonic()
+        if learned and figures.get("scorer_labels_queued") == 0 and time.monotonic() - changed >= SETTLED_S:
             break
         time.sleep(0.2)
-    return {"trainer_labels_learned": int(figures.get("scorer_labels_total", 0)),
-            "trainer_caught_up_after_worker_s": round(time.monotonic() - began, 2)}
+    return {"trainer_labels_learned": int(learned), "trainer_caught_up_after_worker_s": round(changed - began, 2)}
 
 
 def _model_figures(events: list[Event]) -> dict[str, Any]:
