@@ -21,7 +21,7 @@ from features.eventtime import local_to_utc, parse_ts, utc_to_local
 from features.schedule import CourseSchedule, ScheduleKey, select_flow
 from online_models.scoring import Scoring
 from storage.row_sink import RowSink
-from storage.students import Commit, FlowKey, FlowRecord, StudentStore
+from storage.students import Commit, FlowRecord, StudentStore
 from streams import metrics
 from streams.contract import GLOBAL_TOPICS, InvalidEvent, Topic, check_event_time, dead_letter, decode, encode, key_of
 from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
@@ -312,7 +312,7 @@ def _courses(loaded: dict[int, tuple[int, dict[str, Any] | None]],
     return courses
 
 
-def _waiting_flows(loaded: dict[int, tuple[int, dict[str, Any] | None]]) -> set[FlowKey]:
+def _waiting_flows(loaded: dict[int, tuple[int, dict[str, Any] | None]]) -> set[ScheduleKey]:
     """The flows some of a batch's students hold outcomes of (their release may be the flow's completion)."""
     return {(e["course_id"], e["flow"]) for _, doc in loaded.values() if doc is not None
             for e in doc["enrolments"].values() if e.get("held_labels")}

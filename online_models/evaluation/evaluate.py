@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from features import DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, compute, outcome
+from features.schedule import ScheduleKey
 from online_models.evaluation.early_warning import QuietTimes, activity_times, quiet_times
 from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
@@ -89,18 +90,18 @@ class Student:
         it was still unknown, in order (what `ScoringModels.learn_weeks` learns with the label)."""
         return [self.weekly[w] for w in sorted(self.weekly) if self.open_at(w)]
 
-    def learned_at(self, flow_done: float | None) -> float:
+    def learned_at(self, done: Mapping[ScheduleKey, float]) -> float:
         """When the live trainer gets the outcome: with the rest of its flow's (step.label_release;
-        `flow_done`: its flow's last outcome, once every enrolment of it has one, `flows_done`)."""
+        `done`: the complete flows' last outcomes, `flows_done`)."""
         assert self.label_ts is not None
-        return label_release(self.label_ts, self.schedule, LEARN_AFTER, flow_done)
+        return label_release(self.label_ts, self.schedule, LEARN_AFTER, done.get((self.course_id, self.flow)))
 
 
-def flows_done(students: Iterable[Student]) -> dict[tuple[int, int | None], float]:
+def flows_done(students: Iterable[Student]) -> dict[ScheduleKey, float]:
     """Each flow whose every enrolment has an outcome, with the last outcome's time (what the worker's
     flow index says once all of them arrived)."""
-    last: dict[tuple[int, int | None], float] = {}
-    open_flows: set[tuple[int, int | None]] = set()
+    last: dict[ScheduleKey, float] = {}
+    open_flows: set[ScheduleKey] = set()
     for s in students:
         flow = (s.course_id, s.flow)
         if s.label_ts is None:
@@ -116,11 +117,11 @@ def _labels(students: Iterable[Student]) -> dict[int, Label]:
     return {s.id: s.label for s in students if s.label is not None and s.label_ts is not None}
 
 
-def in_learning_order(students: Iterable[Student], done: dict[tuple[int, int | None], float]) -> list[Student]:
+def in_learning_order(students: Iterable[Student], done: Mapping[ScheduleKey, float]) -> list[Student]:
     """The labelled students in the order the live trainer learns their outcomes (`Student.learned_at`
     with `done`, the `flows_done` of every student; ties by arrival, then id)."""
     return sorted((s for s in students if s.label is not None and s.label_ts is not None),
-                  key=lambda s: (s.learned_at(done.get((s.course_id, s.flow))), s.label_ts, s.id))
+                  key=lambda s: (s.learned_at(done), s.label_ts, s.id))
 
 
 #: Kept for callers of the old name: the schedules now live in history.py with the loader.
@@ -206,7 +207,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     for s in students:
         timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]
         if s.id in labels_of and s.id not in warm:
-            timeline.append((s.learned_at(done.get((s.course_id, s.flow))), 1, s.id, 0))
+            timeline.append((s.learned_at(done), 1, s.id, 0))
     timeline.sort()
     run = OnlineRun({}, {}, models)
     labels = len(warm)

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from features.schedule import ScheduleKey
+
 #: A student's document as the store keeps it: a JSON object (see streams.core.step.StudentDoc).
 Document = Mapping[str, Any]
 
@@ -29,15 +31,11 @@ class Commit:
     status_delta: Mapping[str, int] = field(default_factory=dict)  # status -> enrolments gained (+) / lost (-)
 
 
-#: (course id, flow number): a flow of a course, as features.schedule.ScheduleKey.
-FlowKey = tuple[int, "int | None"]
-
-
 @dataclass(frozen=True)
 class FlowRecord:
     """An enrolment of a flow (a student on a partition), with its outcome's time once it has one."""
 
-    flow: FlowKey
+    flow: ScheduleKey  # (course id, flow number)
     user_id: int
     partition: int
     outcome_at: float | None
@@ -53,14 +51,14 @@ class StudentStore(Protocol):
     async def due(self, partition: int, until: float, limit: int = 5000) -> list[int]:
         """Students of a partition whose next attention time has come."""
 
-    async def record_flows(self, records: list[FlowRecord]) -> dict[FlowKey, float]:
+    async def record_flows(self, records: list[FlowRecord]) -> dict[ScheduleKey, float]:
         """Add enrolments and outcomes to the flow index; returns, of the flows these records gave an
         outcome, those now complete, with their last outcome's time."""
 
-    async def flows_done(self, flows: Iterable[FlowKey]) -> dict[FlowKey, float]:
+    async def flows_done(self, flows: Iterable[ScheduleKey]) -> dict[ScheduleKey, float]:
         """The complete ones of these flows, with their last outcome's time."""
 
-    async def wake_flows(self, done: Mapping[FlowKey, float]) -> None:
+    async def wake_flows(self, done: Mapping[ScheduleKey, float]) -> None:
         """Make every student of each flow due by that time at the latest (their outcomes are released)."""
 
     async def raise_newest(self, ts: float, produced_at: float) -> tuple[float, float]:

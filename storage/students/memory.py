@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from storage.students.base import Commit, FlowKey, FlowRecord, schedule_field
+from features.schedule import ScheduleKey
+from storage.students.base import Commit, FlowRecord, schedule_field
 
 
 class InMemoryStudentStore:
@@ -22,8 +23,8 @@ class InMemoryStudentStore:
         self.newest: tuple[float, float] | None = None
         self.schedules: dict[int, dict[str, dict[str, Any]]] = {}
         self.schedule_puts = 0
-        self.flow_members: dict[FlowKey, dict[int, int]] = {}  # flow -> user -> partition
-        self.flow_outcomes: dict[FlowKey, dict[int, float]] = {}  # flow -> user -> outcome time
+        self.flow_members: dict[ScheduleKey, dict[int, int]] = {}  # flow -> user -> partition
+        self.flow_outcomes: dict[ScheduleKey, dict[int, float]] = {}  # flow -> user -> outcome time
 
     async def load(self, user_ids: Iterable[int]) -> dict[int, tuple[int, dict[str, Any] | None]]:
         out: dict[int, tuple[int, dict[str, Any] | None]] = {}
@@ -52,14 +53,14 @@ class InMemoryStudentStore:
         ready = sorted((at, user) for user, at in self.due_at.get(partition, {}).items() if at <= until)
         return [user for _, user in ready[:limit]]
 
-    async def record_flows(self, records: list[FlowRecord]) -> dict[FlowKey, float]:
+    async def record_flows(self, records: list[FlowRecord]) -> dict[ScheduleKey, float]:
         for r in records:
             self.flow_members.setdefault(r.flow, {})[r.user_id] = r.partition
             if r.outcome_at is not None:
                 self.flow_outcomes.setdefault(r.flow, {})[r.user_id] = r.outcome_at
         return await self.flows_done({r.flow for r in records if r.outcome_at is not None})
 
-    async def flows_done(self, flows: Iterable[FlowKey]) -> dict[FlowKey, float]:
+    async def flows_done(self, flows: Iterable[ScheduleKey]) -> dict[ScheduleKey, float]:
         done = {}
         for flow in flows:
             outcomes = self.flow_outcomes.get(flow, {})
@@ -67,7 +68,7 @@ class InMemoryStudentStore:
                 done[flow] = max(outcomes.values())
         return done
 
-    async def wake_flows(self, done: Mapping[FlowKey, float]) -> None:
+    async def wake_flows(self, done: Mapping[ScheduleKey, float]) -> None:
         for flow, at in done.items():
             for user, partition in self.flow_members.get(flow, {}).items():
                 due = self.due_at.setdefault(partition, {})

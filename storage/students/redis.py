@@ -17,7 +17,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
-from storage.students.base import Commit, FlowKey, FlowRecord, schedule_field
+from features.schedule import ScheduleKey
+from storage.students.base import Commit, FlowRecord, schedule_field
 from streams.metrics import STORE_ERRORS, STORE_LATENCY
 from streams.settings import REDIS_CLIENT_OPTIONS
 
@@ -115,7 +116,7 @@ class RedisStudentStore:
     def _due_key(self, partition: int) -> str:
         return f"{self.prefix}due:{partition}"
 
-    def _flow_keys(self, flow: FlowKey) -> list[str]:
+    def _flow_keys(self, flow: ScheduleKey) -> list[str]:
         """The flow's students, their outcome times, its last outcome once complete."""
         base = f"{self.prefix}flow:{flow[0]}:{'-' if flow[1] is None else flow[1]}"
         return [f"{base}:m", f"{base}:o", f"{base}:done"]
@@ -170,7 +171,7 @@ class RedisStudentStore:
         # without withscores the reply is a list of members (redis-py types both reply shapes as one union)
         return [int(m) for m in cast("list[bytes]", members)]
 
-    async def record_flows(self, records: list[FlowRecord]) -> dict[FlowKey, float]:
+    async def record_flows(self, records: list[FlowRecord]) -> dict[ScheduleKey, float]:
         """Add enrolments and outcomes to the flow index; returns, of the flows these records gave an
         outcome, those now complete, with their last outcome's time."""
         if not records:
@@ -186,7 +187,7 @@ class RedisStudentStore:
         given = {r.flow for r in records if r.outcome_at is not None}
         return {flow: float(done) for flow, done in state.items() if flow in given and done is not None}
 
-    async def flows_done(self, flows: Iterable[FlowKey]) -> dict[FlowKey, float]:
+    async def flows_done(self, flows: Iterable[ScheduleKey]) -> dict[ScheduleKey, float]:
         """The complete ones of these flows, with their last outcome's time."""
         keys = list(flows)
         if not keys:
@@ -195,7 +196,7 @@ class RedisStudentStore:
             replies = await self.redis.mget([self._flow_keys(flow)[2] for flow in keys])
         return {flow: float(done) for flow, done in zip(keys, replies) if done is not None}
 
-    async def wake_flows(self, done: Mapping[FlowKey, float]) -> None:
+    async def wake_flows(self, done: Mapping[ScheduleKey, float]) -> None:
         """Make every student of each flow due by that time at the latest (their outcomes are released)."""
         with _Timed("wake_flows"):
             for flow, at in done.items():

@@ -73,8 +73,8 @@ def console(kafka_url: str, redis_url: str, migrated: str,
 def _next_week_version(database_url: str, engine: Any) -> None:
     """The trainer's first version and, written as its sink writes them, a version a week later that
     has learned labels: the trainer publishes only after 50 labels or 30 s after its first (a flow's
-    outcomes reach it 28 days of event time after the flow's end, so in this replay fewer than 50 do),
-    too slow for a second version in this test, and the model page's weekly charts need it."""
+    outcomes reach it together, once the flow is complete), too slow for a second version in this test,
+    and the model page's weekly charts need it."""
     from sqlalchemy import text
 
     deadline = time.monotonic() + 90
