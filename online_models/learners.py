@@ -7,9 +7,11 @@ best against those forests on the OULAD import and on generated data (`scorer ev
 README): per-week forests refit on the latest labels (online_models.window_forest). Two ideas
 keep it useful before labels arrive:
 
-- a label-free prior from the seed's hypotheses (work done vs work due, inactivity), which
-  answers until a week has labels of both classes (`FirstOpinion`);
-- progress is learned as a residual on top of that prior, so "no evidence" means "the prior".
+- a label-free guess answers until a week has labels of both classes (`ScoringModels.predict`): the
+  surrogate learned from the running flows (online_models.surrogate), or before it is fitted the prior
+  from the seed's hypotheses (work done vs work due, inactivity);
+- progress is learned as a residual on top of the hand prior, so a learner with little evidence stays
+  near it.
 
 The other families (incremental River learners, and `blend`, which weights them against the
 prior per course week by their recent loss: `WeekBlend`) stay as candidates for `--family`.
@@ -20,7 +22,7 @@ import abc
 import math
 import pickle
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
@@ -40,6 +42,7 @@ from features.activity_status import DEFAULT_THRESHOLDS
 from features.hypotheses import Factor
 from online_models.explain import CohortNorms, explain
 from online_models.labels import Label
+from online_models.surrogate import Surrogate, Trajectory, fit_surrogate
 from online_models.window_forest import WindowForestClassifier, WindowForestRegressor
 
 #: Rolling window (in learned examples) of the prequential metrics.
@@ -90,26 +93,37 @@ def _clip(value: float, low: float = 0.0, high: float = 100.0) -> float:
 # they have done so far, and work left undone matters more the closer they are to "asleep".
 
 
-def prior_progress(x: dict[str, float]) -> float:
+def prior_progress(x: Mapping[str, float]) -> float:
     """Final progress if the student keeps their pace: the share of opened required work done,
     never below the progress already made."""
     return _clip(max(x.get("progress", 0.0), 100.0 * x.get("required_done_share", 0.0)))
 
 
-def _inactivity(x: dict[str, float]) -> float:
+def _inactivity(x: Mapping[str, float]) -> float:
     return min(1.0, max(0.0, x.get("days_inactive", 0.0)) / ASLEEP_DAYS)
 
 
-def prior_dropout(x: dict[str, float]) -> float:
+def prior_dropout(x: Mapping[str, float]) -> float:
     """Work left undone, weighted up as inactivity nears the asleep threshold."""
     p = (1.0 - x.get("required_done_share", 0.0)) * (0.5 + 0.5 * _inactivity(x))
     return _clip(p, PRIOR_FLOOR, 1 - PRIOR_FLOOR)
 
 
-def prior_success(x: dict[str, float]) -> float:
+def prior_success(x: Mapping[str, float]) -> float:
     """Work done, weighted down as inactivity nears the asleep threshold."""
     p = x.get("required_done_share", 0.0) * (1.0 - 0.5 * _inactivity(x))
     return _clip(p, PRIOR_FLOOR, 1 - PRIOR_FLOOR)
+
+
+def _priors(x: Mapping[str, float]) -> tuple[float, float, float]:
+    """The three priors in online_models.surrogate.TARGETS order: what the surrogate learns to foresee."""
+    return prior_progress(x), prior_dropout(x), prior_success(x)
+
+
+#: Each target's hand prior, by online_models.surrogate.TARGETS name.
+PRIORS: dict[str, Callable[[Mapping[str, float]], float]] = {
+    "progress": prior_progress, "dropout": prior_dropout, "success": prior_success,
+}
 
 
 # -- building blocks ---------------------------------------------------------------------------
@@ -232,8 +246,16 @@ class PerWeek(_PerWeek[RegressorLike], base.Regressor):
         self._week_learner(x).learn_one(x, y)
 
     def predict_one(self, x: RiverX) -> float:
+        return self.opinion(x) or 0.0
+
+    def opinion(self, x: RiverX) -> float | None:
+        """The week's learner's prediction; None while the week has none, or one not fitted yet."""
         model = self.models.get(course_week(x))
-        return 0.0 if model is None else float(model.predict_one(x) or 0.0)
+        if model is None:
+            return None
+        if isinstance(model, WindowForestRegressor):
+            return model.opinion(x)
+        return float(model.predict_one(x) or 0.0)
 
 
 class PerWeekClassifier(_PerWeek[ClassifierLike], base.Classifier):
@@ -349,7 +371,8 @@ class WeekBlendClassifier(_WeekBlend[ClassifierLike, base.typing.ClfTarget], bas
 class FirstOpinion(base.Classifier):
     """The first member with an opinion (a non-empty probability) answers; all of them learn. A
     learner that waits for enough labels (a refit forest) defers to a prior until then, instead of
-    answering 0.5 for everyone."""
+    answering 0.5 for everyone; ScoringModels asks the members before the prior only (`_learned_p`)
+    and answers with its own label-free guess where they have none."""
 
     def __init__(self, members: list[ClassifierLike]) -> None:
         self.members = members
@@ -485,9 +508,24 @@ class Prediction:
     model_version: int
 
 
-def _p_true(model: ClassifierLike, x: dict[str, float]) -> float:
-    proba = model.predict_proba_one(x)
-    return _clip(proba.get(True, 0.5) if proba else 0.5, P_FLOOR, 1.0 - P_FLOOR)
+def _learned_p(model: ClassifierLike, x: dict[str, float]) -> float | None:
+    """P(True) from what `model` learned; None where it has no opinion yet (a week without enough of both
+    classes), so the label-free guess answers. A FirstOpinion's Prior member only keeps River's contract
+    that a classifier always answers: the guess is the bundle's (ScoringModels._label_free)."""
+    for member in model.members if isinstance(model, FirstOpinion) else [model]:
+        if isinstance(member, Prior):
+            return None
+        proba = member.predict_proba_one(x)
+        if proba:
+            return _clip(proba.get(True, 0.5), P_FLOOR, 1.0 - P_FLOOR)
+    return None
+
+
+def _learned_residual(model: RegressorLike, x: dict[str, float]) -> float | None:
+    """Progress over its prior as `model` learned it; None where x's course week has no fitted model yet."""
+    if isinstance(model, PerWeek):
+        return model.opinion(x)
+    return float(model.predict_one(x) or 0.0)
 
 
 #: metric name -> its rolling value over a window of prequential (label, prediction) pairs
@@ -560,22 +598,41 @@ class ScoringModels:
     #: metric_week -> that week's prequential metrics: a window over all weeks mixes week 1's guesses
     #: with week 10's, which the seed showed differ in quality
     by_week: dict[int, WeekMetrics] = field(init=False, default_factory=dict)
+    #: the label-free guess learned from the running flows (None: the hand priors answer)
+    surrogate: Surrogate | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.learners = FAMILIES[self.family](self.seed)
         self.rolling = _rolling_metrics(WINDOW)
 
     def predict(self, x: dict[str, float]) -> Prediction:
+        """What the learners say where they have learned x's course week; elsewhere the label-free guess."""
         regressor, dropout, success = self.learners
-        progress = prior_progress(x)
-        if self.n_progress_labels:
-            progress = _clip(progress + float(regressor.predict_one(x) or 0.0))
-        if not self.n_labels:
-            return Prediction(progress, prior_dropout(x), prior_success(x), self.version)
-        return Prediction(progress, _p_true(dropout, x), _p_true(success, x), self.version)
+        residual = _learned_residual(regressor, x) if self.n_progress_labels else None
+        progress = self._label_free(x, "progress") if residual is None else _clip(prior_progress(x) + residual)
+        return Prediction(progress, self._p(dropout, "dropout", x), self._p(success, "success", x), self.version)
 
     def p_dropout(self, x: dict[str, float]) -> float:
-        return _p_true(self.learners[1], x) if self.n_labels else prior_dropout(x)
+        return self._p(self.learners[1], "dropout", x)
+
+    def _p(self, model: ClassifierLike, target: str, x: dict[str, float]) -> float:
+        p = _learned_p(model, x) if self.n_labels else None
+        return self._label_free(x, target) if p is None else p
+
+    def _label_free(self, x: dict[str, float], target: str) -> float:
+        """The surrogate fitted on the running flows (online_models.surrogate) where it covers x's course
+        week, else the hand prior."""
+        value = None if self.surrogate is None else self.surrogate.predict(x, target)
+        if value is None:
+            return PRIORS[target](x)
+        return _clip(value) if target == "progress" else _clip(value, P_FLOOR, 1.0 - P_FLOOR)
+
+    def refit_surrogate(self, trajectories: Sequence[Trajectory]) -> Surrogate | None:
+        """Refit the label-free guess on the running enrolments' snapshots (kept as is when too few)."""
+        surrogate = fit_surrogate(trajectories, _priors, self.seed)
+        if surrogate is not None:
+            self.surrogate = surrogate
+        return surrogate
 
     def explain(self, x: dict[str, float]) -> tuple[Factor, ...]:
         """The hypotheses behind this student's P(dropout) (online_models.explain)."""
@@ -654,4 +711,6 @@ class ScoringModels:
             models.recent = {}
         if not hasattr(models, "by_week"):  # published before per-week metrics: they start empty
             models.by_week = {}
+        if not hasattr(models, "surrogate"):  # published before surrogates: the priors answer until a refit
+            models.surrogate = None
         return models

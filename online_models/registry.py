@@ -7,7 +7,8 @@ ever moved forward). Version 0 is never stored: it is the untrained ScoringModel
 A version's metadata has `origin` only when it did not come from the live trainer (e.g. `scorer
 bootstrap`: {"kind": "bootstrap", ...}); readers treat a missing `origin` as the live trainer. Its
 `metrics_by_week` (course week as a string, JSON's only key type -> that week's metrics) is missing in
-versions published before it was recorded.
+versions published before it was recorded; `surrogate` ({"enrolments", "rows"} its label-free guess was
+fitted on, online_models.surrogate) in versions that have none.
 """
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ class ModelRegistry:
         }
         if origin is not None:
             meta["origin"] = origin
+        if models.surrogate is not None:
+            meta["surrogate"] = {"enrolments": models.surrogate.enrolments, "rows": models.surrogate.rows}
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._key("blob", version), models.to_bytes())
         pipe.set(self._key("meta", version), json.dumps(meta))

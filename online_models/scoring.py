@@ -134,6 +134,7 @@ class OnlineScoring:
             return 0
         metrics.LABELS.inc(learned)
         metrics.LABELS_QUEUED.set(self.trainer.queued())
+        self.trainer.maybe_refit_surrogate()
         version = self.trainer.maybe_publish()
         if version is not None:
             _report(self.trainer.models)

@@ -23,7 +23,12 @@ import redis
 from online_models.labels import Label
 from online_models.learners import ScoringModels
 from online_models.registry import ModelRegistry
+from online_models.surrogate import MAX_ENROLMENTS
 from online_models.weekly_features import WeeklyFeatureStore
+
+#: Wall seconds between refits of the surrogate (online_models.surrogate): a fit of at most MAX_ENROLMENTS
+#: enrolments takes about a second of the trainer's CPU, and a school's running flows change by the day.
+SURROGATE_EVERY_S = 600.0
 
 # Extend / drop the lock only if we still own it.
 _RENEW = """
@@ -52,6 +57,7 @@ class Trainer:
         prefix: str = "",
         lock_ttl_ms: int = 30_000,
         publish_after_s: float = 30.0,
+        surrogate_every_s: float = SURROGATE_EVERY_S,
     ) -> None:
         self._redis = redis_client
         self._registry = registry
@@ -69,6 +75,9 @@ class Trainer:
         self._learned: set[str] = set()  # learners in self.models but not yet in a published version
         self._queued_read = 0  # queue entries this trainer has consumed since the last publish
         self._first_unpublished_at: float | None = None
+        self._surrogate_every_s = surrogate_every_s
+        self._surrogate_at: float | None = None  # monotonic time of the last refit attempt
+        self._refitted = False  # self.models has a surrogate no published version has
         self.models: ScoringModels = registry.load()
 
     def ensure_lock(self) -> None:
@@ -85,6 +94,7 @@ class Trainer:
         self._learned.clear()
         self._queued_read = 0
         self._first_unpublished_at = None
+        self._refitted = False
 
     def release(self) -> None:
         """Give the lock up (on shutdown) so a standby trainer can take over at once."""
@@ -123,6 +133,20 @@ class Trainer:
         self._first_unpublished_at = self._first_unpublished_at or time.monotonic()
         return True
 
+    def maybe_refit_surrogate(self) -> bool:
+        """Every `surrogate_every_s`, refit the label-free guess on a sample of the stored weeks of the
+        enrolments not learned yet (a learned one's weeks stay stored until the version that learned them
+        is published); the next `maybe_publish` publishes it. True if it was refit."""
+        now = time.monotonic()
+        if self._surrogate_at is not None and now - self._surrogate_at < self._surrogate_every_s:
+            return False
+        self.ensure_lock()
+        self._surrogate_at = now
+        if self.models.refit_surrogate(self._weeks.sample(MAX_ENROLMENTS, skip=self._learned)) is None:
+            return False
+        self._refitted = True
+        return True
+
     def mark_trained(self, pipe: redis.client.Pipeline, learners: list[str]) -> None:
         """In `pipe` (a publishing transaction): these enrolments are learned; their labels, should
         they arrive, are skipped."""
@@ -130,11 +154,12 @@ class Trainer:
             pipe.sadd(self._trained_key, *learners)
 
     def maybe_publish(self) -> int | None:
-        """Publish once `publish_every` students were learned, or any were learned `publish_after_s` ago."""
-        if not self._learned:
+        """Publish once `publish_every` students were learned, or any were learned `publish_after_s` ago,
+        or the surrogate was refit."""
+        if not self._learned and not self._refitted:
             return None
         waited = time.monotonic() - (self._first_unpublished_at or time.monotonic())
-        if len(self._learned) < self._publish_every and waited < self._publish_after_s:
+        if not self._refitted and len(self._learned) < self._publish_every and waited < self._publish_after_s:
             return None
         self.ensure_lock()
         learned, consumed = sorted(self._learned), self._queued_read
@@ -142,10 +167,12 @@ class Trainer:
         def mark_learned(pipe: redis.client.Pipeline) -> None:
             self.mark_trained(pipe, learned)
             pipe.ltrim(self._queue_key, consumed, -1)
-            pipe.delete(*(self._weeks.key(learner) for learner in learned))
+            if learned:  # none when only the surrogate was refit
+                pipe.delete(*(self._weeks.key(learner) for learner in learned))
 
         version = self._registry.publish(self.models, also=mark_learned)
         self._learned.clear()
         self._queued_read = 0
         self._first_unpublished_at = None
+        self._refitted = False
         return version

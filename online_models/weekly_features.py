@@ -7,6 +7,8 @@ model version that learned them.
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Container
 
 import redis
 
@@ -41,3 +43,23 @@ class WeeklyFeatureStore:
         """A student's features by course week, ascending; left in place until a version has learned them."""
         raw = self._redis.hgetall(self.key(learner))
         return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}
+
+    def sample(self, limit: int, skip: Container[str] = frozenset()) -> list[dict[int, dict[str, float]]]:
+        """The snapshots of up to `limit` learners not in `skip`, drawn uniformly (a reservoir over one SCAN
+        of the keyspace, so memory stays bounded by `limit`): what the surrogate is refit on."""
+        chosen: list[str] = []
+        seen = 0
+        rng = random.Random()
+        for raw_key in self._redis.scan_iter(match=f"{self._prefix}*", count=1000):
+            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+            if key[len(self._prefix):] in skip:
+                continue
+            seen += 1
+            if len(chosen) < limit:
+                chosen.append(key)
+            elif (slot := rng.randrange(seen)) < limit:
+                chosen[slot] = key
+        pipe = self._redis.pipeline(transaction=False)
+        for key in chosen:
+            pipe.hgetall(key)
+        return [{int(week): json.loads(x) for week, x in raw.items()} for raw in pipe.execute() if raw]

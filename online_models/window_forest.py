@@ -12,12 +12,12 @@ arrays), and a recent window follows a school whose students change.
 The fitted trees are walked in plain Python for one row at a time: scikit-learn's
 `predict_proba` costs ~2 ms per call (input validation, thread dispatch), the walk ~0.1 ms.
 Until MIN_CLASS of each class (or, for a regressor, MIN_EXAMPLES) are in the window the learner
-has no opinion, and the model defers to the priors (learners.FirstOpinion).
+has no opinion, and the model answers with its label-free guess (learners.ScoringModels.predict).
 """
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,11 @@ BOOSTING_PARAMS: dict[str, Any] = {"loss": "absolute_error", "max_iter": 60, "le
 #: Columns, in order: every engagement feature the models see (learners.EXCLUDED_FEATURES is
 #: not imported to keep this module below learners; a constant column costs a forest nothing).
 COLUMNS: tuple[str, ...] = FEATURE_NAMES
+
+
+def feature_row(x: Mapping[Any, float]) -> list[float]:
+    """x as the trees' input row: COLUMNS in order, 0 where x has no value."""
+    return [float(x.get(name, 0.0)) for name in COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -112,14 +117,15 @@ def _out_of_bag_log_loss(forest: RandomForestClassifier, labels: np.ndarray) -> 
     return float(log_loss(labels[scored], np.clip(scores[scored], OOB_CLIP, 1 - OOB_CLIP), labels=[False, True]))
 
 
-def _boosted_trees(model: HistGradientBoostingRegressor) -> list[FlatTree]:
-    """The trees of a fitted gradient-boosting regressor (their leaves already scaled by the learning rate)."""
+def boosted_trees(model: HistGradientBoostingRegressor) -> tuple[float, list[FlatTree]]:
+    """A fitted gradient-boosting regressor as (bias, trees): its prediction is the bias plus the sum of
+    the trees' leaves (already scaled by the learning rate)."""
     trees = []
     for [predictor] in model._predictors:  # private: the fitted trees have no public accessor
         nodes = predictor.nodes
         left = np.where(nodes["is_leaf"], -1, nodes["left"].astype(np.int64))  # stored unsigned
         trees.append(FlatTree.of(left, nodes["right"], nodes["feature_idx"], nodes["num_threshold"], nodes["value"]))
-    return trees
+    return float(np.ravel(model._baseline_prediction)[0]), trees  # private, as above
 
 
 class _Window(base.Estimator):
@@ -139,12 +145,8 @@ class _Window(base.Estimator):
         self.trees: list[FlatTree] = []
         self.bias, self.scale = 0.0, 1.0  # prediction = bias + scale * sum of the trees' leaves
 
-    @staticmethod
-    def _row(x: dict[Any, float]) -> list[float]:
-        return [float(x.get(name, 0.0)) for name in COLUMNS]
-
     def _add(self, x: dict[Any, float], y: float) -> None:
-        self.rows = np.vstack([self.rows, np.asarray([self._row(x)], dtype=np.float32)])[-self.window:]
+        self.rows = np.vstack([self.rows, np.asarray([feature_row(x)], dtype=np.float32)])[-self.window:]
         self.targets = np.append(self.targets, np.float32(y))[-self.window:]
         self.since_fit += 1
         due = (not self.trees or self.since_fit >= REFIT_AFTER
@@ -177,7 +179,7 @@ class _Window(base.Estimator):
     def _predict(self, x: dict[Any, float]) -> float | None:
         if not self.trees:
             return None
-        row = self._row(x)
+        row = feature_row(x)
         return self.bias + self.scale * sum(tree.predict(row) for tree in self.trees)
 
 
@@ -232,12 +234,16 @@ class WindowForestRegressor(_Window, base.Regressor):
 
     def _fit(self) -> None:
         model = HistGradientBoostingRegressor(**BOOSTING_PARAMS, random_state=self.seed).fit(self.rows, self.targets)
-        self.trees = _boosted_trees(model)
-        self.bias = float(np.ravel(model._baseline_prediction)[0])  # private, as above
+        self.bias, self.trees = boosted_trees(model)
 
     def learn_one(self, x: dict[Any, float], y: float) -> None:
         self._add(x, float(y))
 
     def predict_one(self, x: dict[Any, float]) -> float:
-        value = self._predict(x)
+        value = self.opinion(x)
         return 0.0 if value is None else value
+
+    def opinion(self, x: dict[Any, float]) -> float | None:
+        """The fitted trees' prediction; None before the first fit, where `predict_one` says 0 (River
+        regressors always answer) and the model answers with its label-free guess instead."""
+        return self._predict(x)

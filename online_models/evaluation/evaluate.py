@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from features import DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, compute, outcome
+from features import DAY, DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, compute, outcome
 from features.schedule import ScheduleKey
 from online_models.evaluation.early_warning import QuietTimes, activity_times, quiet_times
 from online_models.evaluation.early_warning import report as early_warning_report
@@ -57,6 +57,9 @@ TRAIN_SHARE = 0.5
 COURSE_GRACE = StepConfig.grace
 #: A flow's outcomes reach the trainer at the latest this long after its schedule's end (the worker's default).
 LEARN_AFTER = StepConfig.learn_after
+#: The replay refits the surrogate (online_models.surrogate) once a day of event time; the live trainer
+#: does every online_models.trainer.SURROGATE_EVERY_S of wall time, which a live school's day outnumbers.
+SURROGATE_EVERY = DAY
 #: The forest gets the online model's inputs, minus course_week (constant within a week's forest).
 FOREST_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in EXCLUDED_FEATURES | {"course_week"})
 
@@ -190,14 +193,18 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     label cannot have been used for it), each label when the live trainer would get it
     (`Student.learned_at`, ties in student order). A label teaches every snapshot taken before its outcome.
     Students in `warm` are learned up front, before time starts (a model bootstrapped from
-    history, refit on all of it as `scorer bootstrap` publishes it), so their labels are not replayed."""
+    history, refit on all of it as `scorer bootstrap` publishes it), so their labels are not replayed.
+    The surrogate is refit once per SURROGATE_EVERY of event time, on the enrolments not learned by then."""
     by_id = {s.id: s for s in students}
     labels_of = _labels(students)
     done = flows_done(students)
     models = ScoringModels(family=family, seed=seed)
+    learned: set[int] = set()
+    surrogate_at: float | None = None
 
     def learn(student_id: int) -> None:
         models.learn_weeks(by_id[student_id].open_weeks(), labels_of[student_id])
+        learned.add(student_id)
 
     for student in in_learning_order((by_id[u] for u in warm), done):
         learn(student.id)
@@ -211,16 +218,26 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     timeline.sort()
     run = OnlineRun({}, {}, models)
     labels = len(warm)
-    for _, is_label, student_id, week in timeline:
+    for time, is_label, student_id, week in timeline:
         s = by_id[student_id]
         if is_label:
             learn(student_id)
             labels += 1
         else:
+            if surrogate_at is None or time - surrogate_at >= SURROGATE_EVERY:
+                models.refit_surrogate(_running(students, learned, time))
+                surrogate_at = time
             scores = models.predict(s.weekly[week])
             run.predictions[(student_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
             run.labels_seen[(student_id, week)] = labels
     return run
+
+
+def _running(students: Sequence[Student], learned: set[int], at: float) -> list[dict[int, dict[str, float]]]:
+    """What the live trainer's weekly store holds at `at`, and refits the surrogate on: the snapshots
+    taken by then of every enrolment whose outcome it has not learned."""
+    return [{w: x for w, x in s.weekly.items() if s.week_end(w) <= at and s.open_at(w)}
+            for s in students if s.id not in learned]
 
 
 def _mae(pairs: list[tuple[float | None, float]]) -> float | None:
@@ -320,11 +337,11 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "online_warm_vs_forest": warm,
         "notes": (
             "online (strict time order) can only learn from outcomes that have arrived; flows overlap, so "
-            f"in weeks {starved or 'none'} of the test flows it had seen no label at all and scores with the "
-            "version-0 prior, while the forest was fitted on the earlier flows' outcomes, which arrive only "
-            "after those predictions (it uses labels from the future of the prediction). online_warm gives "
-            "the online model exactly the forest's training students first and then continues online: that "
-            "compares the models on equal information."
+            f"in weeks {starved or 'none'} of the test flows it had seen no label at all and scores with a "
+            "label-free guess (the surrogate, or the version-0 prior), while the forest was fitted on the "
+            "earlier flows' outcomes, which arrive only after those predictions (it uses labels from the future "
+            "of the prediction). online_warm gives the online model exactly the forest's training students "
+            "first and then continues online: that compares the models on equal information."
         ),
     }
 
@@ -355,7 +372,9 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "snapshot is scored by the model as it stood then, and each outcome teaches all that student's "
             "snapshots from before it when the live trainer would learn it: with the rest of its flow's, once "
             "every enrolment of the flow has an outcome (not before the flow's schedule ends) or at the latest "
-            f"{(LEARN_AFTER or 0) / 86400:g} days after that end (or on arrival, if later)",
+            f"{(LEARN_AFTER or 0) / 86400:g} days after that end (or on arrival, if later); where a course week "
+            "has no learned opinion yet it answers with the surrogate, refit once a day of event time on the "
+            "snapshots of every enrolment not learned by then (online_models.surrogate), else the priors",
             "online_warm": "the same, but the model first learns the forest's train students (their snapshots "
             "and outcomes), then replays the test flows in time order, learning their outcomes as the online "
             "method does",

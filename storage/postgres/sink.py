@@ -67,12 +67,13 @@ class PostgresSink:
 
     def write_model_version(self, meta: dict[str, Any]) -> None:
         """ModelRegistry's on_publish callback (runs in the trainer's thread). A version's `origin`
-        (set by `scorer bootstrap`, absent for the live trainer's) goes to `params`."""
+        (set by `scorer bootstrap`, absent for the live trainer's) and `surrogate` (what its label-free
+        guess was fitted on, absent before the first fit) go to `params`."""
+        params = {name: meta[name] for name in ("origin", "surrogate") if name in meta}
         self._versions.add_model_version({
             "model": meta["family"], "version": meta["version"], "n_labels": meta["n_labels"],
             "created_at": to_db_time(meta["published_at"]), "metrics": meta["metrics"],
-            "metrics_by_week": meta["metrics_by_week"],
-            "params": {"origin": meta["origin"]} if "origin" in meta else None,
+            "metrics_by_week": meta["metrics_by_week"], "params": params or None,
         })
         self._versions.flush()
 

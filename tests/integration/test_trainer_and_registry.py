@@ -146,6 +146,47 @@ def test_a_trainer_killed_before_publishing_loses_no_label(redis_db):
         doomed_again.drain()
 
 
+def _running_weeks(store: WeeklyFeatureStore, enrolments: int, weeks: int) -> None:
+    """`enrolments` running ones whose week-1 logins foretell their later share of work done."""
+    rng = random.Random(9)
+    for learner in range(enrolments):
+        keen = rng.random() < 0.5
+        store.put_many([(f"u{learner}", week, {
+            "course_week": float(week), "sum_auth": (6.0 if keen else 2.0) + rng.random(),
+            "required_done_share": 0.5 + (0.15 if keen else -0.15) * (week - 1)}) for week in range(1, weeks + 1)])
+
+
+def test_the_weekly_store_samples_uniformly_within_its_limit_and_skips_what_it_is_told(redis_db):
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    _running_weeks(store, 40, weeks=2)
+    redis_db.set("t:students:u1", "not a week")  # other keys of the same Redis are not sampled
+    everything = store.sample(100)
+    assert len(everything) == 40 and all(set(weeks) == {1, 2} for weeks in everything)
+    assert len(store.sample(100, skip={"u1", "u2"})) == 38
+    drawn = [tuple(sorted(w[1]["sum_auth"] for w in store.sample(5))) for _ in range(30)]
+    assert all(len(sample) == 5 for sample in drawn) and len(set(drawn)) > 1  # a bounded, random draw
+
+
+def test_the_trainer_refits_the_surrogate_when_due_and_publishes_it(redis_db):
+    published: list[dict] = []
+    registry = ModelRegistry(redis_db, prefix="t:", on_publish=published.append)
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    trainer = Trainer(redis_db, registry, store, prefix="t:", surrogate_every_s=3600)
+    assert trainer.maybe_refit_surrogate() is False and trainer.maybe_publish() is None  # nothing stored yet
+    _running_weeks(store, 150, weeks=3)
+    assert trainer.maybe_refit_surrogate() is False  # not due for another hour
+    trainer.release()
+    trainer = Trainer(redis_db, registry, store, prefix="t:", surrogate_every_s=3600)
+    assert trainer.maybe_refit_surrogate() is True
+    assert trainer.maybe_publish() == 1  # at once: no label needed
+    assert published[0]["surrogate"] == {"enrolments": 150, "rows": 300} and published[0]["n_labels"] == 0
+    loaded = registry.load()
+    x = store.read_all("u0")[1]
+    assert loaded.surrogate is not None and loaded.predict(x).p_dropout != ScoringModels().predict(x).p_dropout
+    assert trainer.maybe_publish() is None  # published once
+    assert store.read_all("u0") != {}  # the surrogate reads the weeks; only learning a label removes them
+
+
 def _week_samples() -> dict[tuple[str, str], float]:
     """(metric, course_week) -> value of every scorer_model_week_metric sample."""
     samples = [s for family in metrics.REGISTRY.collect() if family.name == "scorer_model_week_metric"

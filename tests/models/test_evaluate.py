@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from helpers.exports import generated_export_fixtures
 from online_models.evaluation.evaluate import evaluate_students, run_online, split_by_flow
-from online_models.learners import prior_progress
+from online_models.learners import prior_dropout, prior_progress
 from streams.cli import main
 
 pytestmark = pytest.mark.heavy
@@ -45,6 +46,24 @@ def test_online_model_beats_its_prior_once_labels_have_arrived(students):
     early_mae = np.mean([abs(run.predictions[k][0] - by_id[k[0]].label.progress) for k in first])
     assert np.abs(model - truth).mean() < early_mae
     assert run.models.n_labels > 0
+
+
+def test_before_any_outcome_the_guess_from_the_running_flows_beats_the_priors(students):
+    """Strict order, no label learned yet: where the surrogate answers (online_models.surrogate), it predicts
+    final progress closer and ranks dropouts better than the priors on the very same snapshots."""
+    by_id = {s.id: s for s in students}
+    run = run_online(students, family="forest", seed=0)
+    unlabelled = [(u, w) for (u, w), seen in run.labels_seen.items() if seen == 0]
+    guessed = [(u, w) for u, w in unlabelled if run.predictions[(u, w)][0] != prior_progress(by_id[u].weekly[w])]
+    assert len(guessed) > 200 and len(guessed) > len(unlabelled) / 3
+    known = [(u, w) for u, w in guessed if by_id[u].label.progress is not None]
+    truth = np.array([by_id[u].label.progress for u, _ in known])
+    guess = np.array([run.predictions[key][0] for key in known])
+    prior = np.array([prior_progress(by_id[u].weekly[w]) for u, w in known])
+    assert np.abs(guess - truth).mean() < np.abs(prior - truth).mean()
+    dropped = [by_id[u].label.dropout for u, _ in guessed]
+    prior_dropout_auc = roc_auc_score(dropped, [prior_dropout(by_id[u].weekly[w]) for u, w in guessed])
+    assert roc_auc_score(dropped, [run.predictions[key][1] for key in guessed]) > prior_dropout_auc
 
 
 def test_evaluate_reports_every_week_for_both_methods(students):

@@ -33,8 +33,7 @@ def test_flat_trees_predict_what_scikit_learn_predicts():
     trees = wf._forest_trees(forest.estimators_, list(forest.classes_).index(True))
     flat_p = [sum(t.predict(r) for t in trees) / len(trees) for r in rows.tolist()]
     assert np.allclose(flat_p, forest.predict_proba(rows)[:, 1])
-    boosted_trees = wf._boosted_trees(boosted)
-    base = float(np.ravel(boosted._baseline_prediction)[0])
+    base, boosted_trees = wf.boosted_trees(boosted)
     flat_v = [base + sum(t.predict(r) for t in boosted_trees) for r in rows.tolist()]
     assert np.allclose(flat_v, boosted.predict(rows), atol=1e-6)
 

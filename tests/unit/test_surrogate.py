@@ -1,0 +1,81 @@
+"""The surrogate: a label-free guess learned from the running enrolments, and how the models use it."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from online_models import surrogate as sg
+from online_models.labels import Label
+from online_models.learners import ScoringModels, _priors, prior_dropout, prior_progress
+from online_models.window_forest import MIN_CLASS
+
+
+def _trajectory(rng: random.Random, weeks: int) -> tuple[dict[int, dict[str, float]], bool]:
+    """An enrolment whose week-1 logins foretell whether it will keep up: everyone has done half the
+    due work in week 1 (the priors cannot tell them apart), the keen then do it all and the others stop."""
+    keen = rng.random() < 0.5
+    trajectory = {}
+    for week in range(1, weeks + 1):
+        done = 0.5 if week == 1 else (0.5 + 0.15 * (week - 1) if keen else 0.5 - 0.15 * (week - 1))
+        trajectory[week] = {"course_week": float(week), "required_done_share": max(0.0, min(1.0, done)),
+                            "sum_auth": (6.0 if keen else 2.0) + rng.random(), "days_inactive": 0.0 if keen else 9.0}
+    return trajectory, keen
+
+
+def test_the_surrogate_foresees_from_week_one_what_the_priors_see_only_later() -> None:
+    rng = random.Random(3)
+    running = [_trajectory(rng, weeks=4)[0] for _ in range(300)]
+    surrogate = sg.fit_surrogate(running, _priors)
+    assert surrogate is not None and surrogate.rows == 300 * 3 and surrogate.rows_by_week == {1: 300, 2: 300, 3: 300}
+    fresh = [_trajectory(rng, weeks=1) for _ in range(200)]
+    keen = [is_keen for _, is_keen in fresh]
+    week_one = [trajectory[1] for trajectory, _ in fresh]
+    assert len({prior_dropout(x) for x in week_one}) == 2  # the priors see only days_inactive...
+    guess = [surrogate.predict(x, "dropout") for x in week_one]
+    assert roc_auc_score([not k for k in keen], guess) == 1.0  # ...the guess ranks every leaver above the keen
+    keen_progress = np.mean([surrogate.predict(x, "progress") for x, k in zip(week_one, keen) if k])
+    assert keen_progress > 80 > prior_progress(week_one[0]) + 25  # where the keen are heading, not where they are
+
+
+def test_no_surrogate_from_too_few_rows_and_no_guess_for_a_week_it_barely_saw() -> None:
+    rng = random.Random(4)
+    assert sg.fit_surrogate([_trajectory(rng, weeks=2)[0] for _ in range(sg.MIN_ROWS - 1)], _priors) is None
+    running = [_trajectory(rng, weeks=2)[0] for _ in range(sg.MIN_WEEK_ROWS + 150)]
+    running += [_trajectory(rng, weeks=3)[0] for _ in range(sg.MIN_WEEK_ROWS - 1)]
+    surrogate = sg.fit_surrogate(running, _priors)
+    assert surrogate is not None and surrogate.rows_by_week[2] == sg.MIN_WEEK_ROWS - 1
+    assert surrogate.predict({"course_week": 1.0}, "dropout") is not None
+    assert surrogate.predict({"course_week": 2.0}, "dropout") is None
+
+
+def test_a_fit_samples_at_most_max_enrolments(monkeypatch) -> None:
+    monkeypatch.setattr(sg, "MAX_ENROLMENTS", 250)
+    rng = random.Random(5)
+    surrogate = sg.fit_surrogate([_trajectory(rng, weeks=2)[0] for _ in range(400)], _priors)
+    assert surrogate is not None and surrogate.enrolments == 250 and surrogate.rows == 250
+
+
+def test_the_models_answer_with_the_surrogate_until_a_week_has_learned_an_opinion() -> None:
+    rng = random.Random(6)
+    models = ScoringModels()
+    assert models.refit_surrogate([_trajectory(rng, weeks=4)[0] for _ in range(300)]) is not None
+    surrogate = models.surrogate
+    assert surrogate is not None
+    week_one, week_two = _trajectory(rng, weeks=2)[0].values()
+    before = models.predict(week_one)
+    assert before.p_dropout == min(0.99, max(0.01, surrogate.predict(week_one, "dropout")))
+    assert before.progress == min(100.0, max(0.0, surrogate.predict(week_one, "progress")))
+    # week 1 learns both classes (the forest fits), week 2 learns nothing
+    for _ in range(3 * MIN_CLASS):
+        x, keen = _trajectory(rng, weeks=1)
+        models.learn_weeks([x[1]], Label(90.0 if keen else 10.0, dropout=not keen, success=keen))
+    assert models.predict(week_one).p_dropout != before.p_dropout  # the learned forest answers
+    assert models.predict(week_two).p_dropout == min(0.99, max(0.01, surrogate.predict(week_two, "dropout")))
+    assert models.refit_surrogate([]) is None and models.surrogate is surrogate  # too few rows: kept as is
+    restored = ScoringModels.from_bytes(models.to_bytes())
+    assert restored.predict(week_two) == models.predict(week_two)
+    old = ScoringModels.from_bytes(models.to_bytes())
+    del old.__dict__["surrogate"]  # a version published before surrogates
+    assert ScoringModels.from_bytes(old.to_bytes()).surrogate is None
