@@ -11,6 +11,9 @@ a Redis queue and weekly features stay where they are until a published version 
 publish, "these students are trained", the queue trim and the weekly-features clean-up are one
 transaction. A trainer that dies before publishing leaves all of it for its successor, which
 relearns from the last published version.
+
+Before outcomes arrive, the stored weeks still teach: every SURROGATE_EVERY_S the trainer refits the
+label-free guess on a sample of them (online_models.surrogate) and publishes it with the next version.
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 The worker writes them (through online_models.scoring) as course weeks end; the trainer reads
 them when the student's outcome comes and deletes them in the transaction that publishes the
-model version that learned them.
+model version that learned them. Until then it also samples them to refit the surrogate
+(online_models.surrogate), which learns from the enrolments still running.
 """
 from __future__ import annotations
 
