@@ -153,7 +153,7 @@ def student_transitions(database_url: str, user_id: int, limit: int = 200) -> li
 
 
 _MODEL_CURRENT = text("""
-SELECT DISTINCT ON (model) model, version, created_at, n_labels, metrics, metrics_by_week
+SELECT DISTINCT ON (model) model, version, created_at, n_labels, metrics, metrics_by_week, params
 FROM model_versions ORDER BY model, version DESC
 """)
 #: Per model and calendar week of publishing, the week's last version, newest weeks first.

@@ -252,15 +252,28 @@ def _course_weeks(row: dict[str, Any]) -> str:
               f"course-weeks-{row['model']}")])
 
 
+def _label_free(params: dict[str, Any] | None) -> str:
+    """What a version answers with where a course week has learned nothing: its surrogate, or the priors."""
+    surrogate = (params or {}).get("surrogate")
+    if not surrogate:
+        return "the priors"
+    return (f"learned from {esc(number(surrogate.get('enrolments')))} running enrolments "
+            f"({esc(number(surrogate.get('rows')))} earlier weeks)")
+
+
 def model_page(current: Sequence[dict[str, Any]], weeks: Sequence[views.ModelWeek]) -> str:
     if not current:
-        return layout("Model", note("No model version published yet: the trainer has learned no label."))
+        return layout("Model", note("No model version published yet: the scores come from the label-free priors."))
     rows = [[esc(r["model"]), number(r["version"]), esc(r["created_at"] or "–"), number(r["n_labels"]),
              bullets(f"{k}: {number(v, 3) if isinstance(v, int | float) else '–'}"
-                     for k, v in sorted((r["metrics"] or {}).items()))] for r in current]
+                     for k, v in sorted((r["metrics"] or {}).items())),
+             _label_free(r.get("params"))] for r in current]
     parts = ["<h2>Current version</h2>",
-             table(["model", "version", "published", "labels learned", "rolling quality"], rows,
-                   frozenset({1, 3}), "current"),
+             table(["model", "version", "published", "labels learned", "rolling quality",
+                    "before a week has labels"], rows, frozenset({1, 3}), "current"),
+             note("Before a course week has learned labels of both classes, a version answers with a guess "
+                  "learned from the enrolments still running (where they are in later weeks), or the priors "
+                  "built on the school's hypotheses."),
              *map(_course_weeks, current)]
     for model in sorted({w.model for w in weeks}):
         mine = [w for w in weeks if w.model == model]

@@ -13,7 +13,9 @@ from online_models.registry import ModelCache, ModelRegistry
 from online_models.scoring import OnlineScoring
 from online_models.trainer import LockHeldElsewhere, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
+from storage.postgres.sink import PostgresSink
 from streams import metrics
+from streams.console import data, pages
 
 
 @pytest.fixture
@@ -185,6 +187,24 @@ def test_the_trainer_refits_the_surrogate_when_due_and_publishes_it(redis_db):
     assert loaded.surrogate is not None and loaded.predict(x).p_dropout != ScoringModels().predict(x).p_dropout
     assert trainer.maybe_publish() is None  # published once
     assert store.read_all("u0") != {}  # the surrogate reads the weeks; only learning a label removes them
+
+
+async def test_a_published_surrogate_reaches_postgres_and_the_console(redis_db, db):
+    """What the surrogate was fitted on is in the version's row (`params`) and on the console's Model page."""
+    sink = await PostgresSink.open(db)
+    try:
+        registry = ModelRegistry(redis_db, prefix="t:", on_publish=sink.write_model_version)
+        store = WeeklyFeatureStore(redis_db, prefix="t:")
+        _running_weeks(store, 150, weeks=3)
+        trainer = Trainer(redis_db, registry, store, prefix="t:")
+        assert trainer.maybe_refit_surrogate() is True and trainer.maybe_publish() == 1
+        trainer.release()
+    finally:
+        await sink.close()
+    current, weeks = data.model_view(db)
+    fitted_on = {"surrogate": {"enrolments": 150, "rows": 300}}
+    assert [(row["version"], row["params"]) for row in current] == [(1, fitted_on)]
+    assert "learned from 150 running enrolments (300 earlier weeks)" in pages.model_page(current, weeks)
 
 
 def _week_samples() -> dict[tuple[str, str], float]:

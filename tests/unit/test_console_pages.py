@@ -149,12 +149,14 @@ def test_course_week_quality_orders_weeks_as_numbers_and_fills_the_gaps() -> Non
 def test_model_page_shows_each_current_version_by_course_week() -> None:
     stored = {str(w): _week_metrics(w) for w in (1, 2, 3)}
     current = [{"model": XSS, "version": 9, "created_at": None, "n_labels": 60, "metrics": {"dropout_auc": 0.7},
-                "metrics_by_week": stored},
+                "metrics_by_week": stored, "params": {"surrogate": {"enrolments": 3000, "rows": XSS}}},
                {"model": "older", "version": 4, "created_at": None, "n_labels": 5, "metrics": {},
-                "metrics_by_week": None}]
+                "metrics_by_week": None, "params": None}]
     page = pages.model_page(current, [])
     parsed = _parse(page)
     assert "script" not in parsed.tags and XSS in "".join(parsed.text)
+    guesses = [row[-1] for row in _table_rows(page, "current")]
+    assert guesses == [f"learned from 3000 running enrolments ({svg.esc(XSS)} earlier weeks)", "the priors"]
     assert page.count("<svg") == 3  # AUC, log loss and MAE of the one version that has them
     for title in ("AUC by course week", "log loss by course week", "progress error by course week"):
         assert f'aria-label="{title}"' in page
