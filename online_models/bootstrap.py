@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -36,7 +37,7 @@ from typing import Any
 
 from features import DEFAULT_THRESHOLDS
 from features.eventtime import format_ts
-from online_models.evaluation.evaluate import Student, flows_done, in_learning_order, load_students
+from online_models.evaluation.evaluate import Student, flows_done, in_learning_order, load_students, running_weeks
 from online_models.labels import Label
 from online_models.learners import DEFAULT_FAMILY, ScoringModels
 from online_models.registry import Metadata, ModelRegistry
@@ -75,22 +76,26 @@ class Learned:
     after_until: int = 0  # outcome at or after `until`: left out
     unlabelled: int = 0  # no outcome in the export
     learners: list[str] = field(default_factory=list)  # learner keys of every enrolment taken (for mark_trained)
+    surrogate_rows: int = 0  # earlier weeks of the enrolments still running that the surrogate was fitted on
 
 
 def learn_history(models: ScoringModels, students: Iterable[Student], until: float | None = None,
                   tick: Callable[[], None] = lambda: None) -> Learned:
     """Learn every enrolment whose outcome arrived before `until` into `models`, in the order the live
     trainer would have, then refit what waits for a refit (ScoringModels.settle): what is
-    published holds all of it. `tick` runs after each (the caller renews its lock there)."""
+    published holds all of it. `tick` runs after each (the caller renews its lock there). The surrogate
+    is fitted on the others' weeks before `until`: what the live trainer's store would hold then."""
     students = list(students)
     learned = Learned(unlabelled=sum(s.label is None or s.label_ts is None for s in students))
     # a flow is complete by `until` only if its last outcome came before it
     done = {flow: at for flow, at in flows_done(students).items() if until is None or at < until}
+    taken: set[int] = set()
     for student in in_learning_order(students, done):
         assert student.label is not None and student.label_ts is not None  # in_learning_order keeps labelled ones
         if until is not None and student.label_ts >= until:
             learned.after_until += 1
             continue
+        taken.add(student.id)
         learned.learners.append(learner_key(student.user_id, enrolment_key(student.course_id, student.flow)))
         weeks = student.open_weeks()
         if not weeks:
@@ -102,6 +107,8 @@ def learn_history(models: ScoringModels, students: Iterable[Student], until: flo
         learned.labels[label_class(student.label)] += 1
         tick()
     models.settle()
+    surrogate = models.refit_surrogate(running_weeks(students, taken, math.inf if until is None else until))
+    learned.surrogate_rows = 0 if surrogate is None else surrogate.rows
     return learned
 
 
@@ -180,6 +187,7 @@ def bootstrap(directory: Path, registry: ModelRegistry | None = None, trainer: T
         "n_labels": models.n_labels, "left_out": {"after_until": learned.after_until,
                                                   "unlabelled": learned.unlabelled, "no_weeks": learned.no_weeks},
         "version": version, "dry_run": dry_run, "marked": len(learned.learners) if version and mark_trained else 0,
+        "surrogate_rows": learned.surrogate_rows,
         "seconds": round(time.perf_counter() - began, 2), "seconds_loading": round(loaded - began, 2),
         "metrics": models.metrics(),
     }
@@ -213,6 +221,9 @@ def _text(summary: dict[str, Any]) -> str:
         + (f", {summary['marked']} enrolments marked trained" if summary["marked"] else "")
         + f") in {summary['seconds']} s ({summary['seconds_loading']} s reading the export)",
         f"prequential metrics: {metrics}",
+        "label-free guess: " + (f"the surrogate, fitted on {summary['surrogate_rows']} earlier weeks of the "
+                                "enrolments still running" if summary["surrogate_rows"] else
+                                "the priors (too few weeks of enrolments still running for the surrogate)"),
     ])
 
 

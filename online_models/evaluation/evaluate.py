@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,7 +225,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
             labels += 1
         else:
             if surrogate_at is None or time - surrogate_at >= SURROGATE_EVERY:
-                models.refit_surrogate(_running(students, learned, time))
+                models.refit_surrogate(running_weeks(students, learned, time))
                 surrogate_at = time
             scores = models.predict(s.weekly[week])
             run.predictions[(student_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
@@ -233,7 +233,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     return run
 
 
-def _running(students: Sequence[Student], learned: set[int], at: float) -> list[dict[int, dict[str, float]]]:
+def running_weeks(students: Sequence[Student], learned: Container[int], at: float) -> list[dict[int, dict[str, float]]]:
     """What the live trainer's weekly store holds at `at`, and refits the surrogate on: the snapshots
     taken by then of every enrolment whose outcome it has not learned."""
     return [{w: x for w, x in s.weekly.items() if s.week_end(w) <= at and s.open_at(w)}

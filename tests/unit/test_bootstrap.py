@@ -10,6 +10,7 @@ import pytest
 from helpers.exports import generated_export_fixtures
 from online_models.bootstrap import ALL_WEEKS, Refused, bootstrap, learn_history
 from online_models.evaluation.evaluate import LEARN_AFTER
+from online_models import surrogate
 from online_models.learners import ScoringModels
 from streams.cli import main
 
@@ -81,6 +82,22 @@ def test_until_leaves_later_outcomes_out(students):
     assert learned.enrolments + learned.no_weeks == len(before)
     assert learned.after_until == len(students) - len(before)
     assert models.n_labels == sum(len(s.open_weeks()) for s in before)
+
+
+def test_the_surrogate_learns_the_weeks_of_the_enrolments_still_running_at_until(students, monkeypatch):
+    """What the live trainer's store would hold at `until`: the weeks ended by then of every enrolment whose
+    outcome had not come (two dozen enrolments give too few rows for the real thresholds, lowered here)."""
+    monkeypatch.setattr(surrogate, "MIN_ROWS", 5)
+    times = sorted(s.label_ts for s in students)
+    until = times[len(times) // 2]
+    running = [s for s in students if s.label_ts >= until]
+    weeks = [sum(s.week_end(w) <= until and s.open_at(w) for w in s.weekly) for s in running]
+    assert sum(weeks) > len(running) > 0
+
+    models = ScoringModels()
+    learned = learn_history(models, students, until=until)
+    assert models.surrogate is not None
+    assert learned.surrogate_rows == models.surrogate.rows == sum(max(n - 1, 0) for n in weeks)
 
 
 def test_a_dry_run_publishes_nothing_and_needs_no_redis(export_dir, monkeypatch, capsys):
