@@ -7,7 +7,7 @@ running enrolment's earlier snapshots to the priors at its latest snapshot, so i
 seen now what the priors will say weeks later; the models answer with it wherever no label has taught
 them yet (learners.ScoringModels.predict). In strict time order on generated schools, whose first
 outcomes arrive after the test flows' week 4, it is what answers in those weeks (README, "In strict
-time order"); where labels come early (the OULAD deals) the learned forests answer and it changes little.
+time order"); where labels come early (the OULAD deals) the learned forests answer and it changes nothing.
 
 Small on purpose: scoring walks its trees in Python for every student a batch touches, and the reasons
 (online_models.explain) ask for P(dropout) several times more.
@@ -31,9 +31,9 @@ TARGETS = ("progress", "dropout", "success")
 MAX_ENROLMENTS = 3000
 #: Fewer (earlier snapshot, later prior) rows than this and there is no surrogate: the priors answer.
 MIN_ROWS = 200
-#: A course week with fewer rows than this gets no guess from the surrogate: the week's priors answer.
-#: Late weeks have few rows (few running enrolments are past them), and trees fitted on earlier weeks'
-#: rows extrapolate badly there.
+#: A course week with fewer rows than this gets no guess from the surrogate: the week's priors answer,
+#: rather than trees fitted on other weeks' rows. Late weeks have few (few running enrolments are past
+#: them), and in a single presentation nobody is ahead, so the week being scored has none.
 MIN_WEEK_ROWS = 100
 #: 25 trees of 15 leaves per target. Measured on the generated school (1500 students, seed 11), strict
 #: order: as good in weeks 1-4 as 100 trees of 31 (dropout AUC within .007, MAE within 0.2).
