@@ -25,13 +25,14 @@ log = logging.getLogger(__name__)
 
 
 def _report(models: ScoringModels) -> None:
-    """The published version's prequential metrics as gauges, global and per course week; an
-    undefined one (e.g. AUC while a window holds one class) loses its sample."""
+    """The published version's prequential metrics as gauges, global and per course week (an
+    undefined one, e.g. AUC while a window holds one class, loses its sample), and its surrogate's rows."""
     for name, value in models.metrics().items():
         metrics.set_or_remove(metrics.MODEL_ROLLING_ERROR, value, models.family, name)
     for week, values in models.metrics_by_week().items():
         for name, value in values.items():
             metrics.set_or_remove(metrics.MODEL_WEEK_METRIC, value, models.family, name, str(week))
+    metrics.MODEL_SURROGATE_ROWS.labels(models.family).set(0 if models.surrogate is None else models.surrogate.rows)
 
 
 class Scoring(Protocol):

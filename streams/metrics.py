@@ -87,6 +87,11 @@ MODEL_WEEK_METRIC = Gauge(
     "auc over the week's last WINDOW_PER_WEEK labelled examples (no sample while undefined), and examples, "
     "how many of that week it learned; weeks from WEEK_CAP on count as WEEK_CAP (online_models.learners).",
     ["model", "metric", "course_week"], registry=REGISTRY)
+MODEL_SURROGATE_ROWS = Gauge(
+    "scorer_model_surrogate_rows",
+    "Earlier weeks of the running enrolments the published model's surrogate was fitted on: what it answers "
+    "with before a course week has labels (0: no surrogate yet, the priors answer; online_models.surrogate).",
+    ["model"], registry=REGISTRY)
 OUTCOMES_HELD = Counter(
     "scorer_outcomes_held_total", "Outcomes that began to wait in their student's document, to be learned with "
     "the rest of their flow's (SCORER_LEARN_OUTCOMES_AFTER_DAYS).",

@@ -238,3 +238,12 @@ async def test_a_publish_sets_the_per_week_gauges_and_drops_undefined_ones(redis
     assert ("dropout_logloss", "2") in samples
     assert ("dropout_auc", "2") not in samples and ("success_auc", "2") not in samples
     scoring.trainer.release()
+
+
+def test_a_publish_reports_the_rows_its_surrogate_was_fitted_on(redis_db):
+    _running_weeks(WeeklyFeatureStore(redis_db, prefix="t:"), 150, weeks=3)
+    scoring = OnlineScoring(redis_db, "t:", asleep_days=20.0)
+    assert scoring.train_once(100) == 0 and scoring.registry.latest_version() == 1  # no label: the refit alone
+    family = scoring.trainer.models.family
+    assert metrics.REGISTRY.get_sample_value("scorer_model_surrogate_rows", {"model": family}) == 300
+    scoring.trainer.release()
