@@ -42,7 +42,7 @@ from features.activity_status import DEFAULT_THRESHOLDS
 from features.hypotheses import Factor
 from online_models.explain import CohortNorms, explain
 from online_models.labels import Label
-from online_models.surrogate import Surrogate, Trajectory, fit_surrogate
+from online_models.surrogate import TARGETS, Surrogate, Trajectory, fit_surrogate
 from online_models.window_forest import WindowForestClassifier, WindowForestRegressor
 
 #: Rolling window (in learned examples) of the prequential metrics.
@@ -115,15 +115,15 @@ def prior_success(x: Mapping[str, float]) -> float:
     return _clip(p, PRIOR_FLOOR, 1 - PRIOR_FLOOR)
 
 
-def _priors(x: Mapping[str, float]) -> tuple[float, float, float]:
-    """The three priors in online_models.surrogate.TARGETS order: what the surrogate learns to foresee."""
-    return prior_progress(x), prior_dropout(x), prior_success(x)
-
-
 #: Each target's hand prior, by online_models.surrogate.TARGETS name.
 PRIORS: dict[str, Callable[[Mapping[str, float]], float]] = {
     "progress": prior_progress, "dropout": prior_dropout, "success": prior_success,
 }
+
+
+def _priors(x: Mapping[str, float]) -> list[float]:
+    """The priors in online_models.surrogate.TARGETS order: what the surrogate learns to foresee."""
+    return [PRIORS[target](x) for target in TARGETS]
 
 
 # -- building blocks ---------------------------------------------------------------------------

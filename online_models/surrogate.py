@@ -42,7 +42,9 @@ BOOSTING: dict[str, Any] = {"max_iter": 25, "learning_rate": 0.3, "max_leaf_node
 #: An enrolment's snapshots so far: course week -> model input.
 Trajectory = Mapping[int, Mapping[str, float]]
 #: The label-free targets of one snapshot, in TARGETS order.
-TargetFunction = Callable[[Mapping[str, float]], tuple[float, float, float]]
+TargetFunction = Callable[[Mapping[str, float]], Sequence[float]]
+#: The column of a feature row that holds its course week.
+_WEEK = COLUMNS.index("course_week")
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,10 @@ class Surrogate:
     def predict(self, x: Mapping[str, float], target: str) -> float | None:
         """`target`'s label-free guess for x (not clipped: the caller knows the target's range); None
         where x's course week had fewer than MIN_WEEK_ROWS rows."""
-        if self.rows_by_week.get(_course_week(x), 0) < MIN_WEEK_ROWS:
+        row = feature_row(x)
+        if self.rows_by_week.get(int(row[_WEEK]), 0) < MIN_WEEK_ROWS:
             return None
-        return self.models[target].predict(feature_row(x))
-
-
-def _course_week(x: Mapping[str, float]) -> int:
-    return int(x.get("course_week", 0))
+        return self.models[target].predict(row)
 
 
 def training_rows(trajectories: Sequence[Trajectory], targets: TargetFunction) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +101,7 @@ def fit_surrogate(trajectories: Sequence[Trajectory], targets: TargetFunction, s
     rows, values = training_rows(trajectories, targets)
     if len(rows) < MIN_ROWS:
         return None
-    weeks, counts = np.unique(rows[:, COLUMNS.index("course_week")].astype(np.int64), return_counts=True)
+    weeks, counts = np.unique(rows[:, _WEEK].astype(np.int64), return_counts=True)
     models = {}
     with threadpool_limits(1):  # as window_forest: OpenMP threads would fight the worker for the cores
         for column, target in enumerate(TARGETS):
