@@ -8,6 +8,7 @@ worker's console shows them, so no scipy here).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import NormalDist
 
 Z95 = NormalDist().inv_cdf(0.975)
@@ -32,3 +33,14 @@ def newcombe(k1: int, n1: int, k0: int, n0: int) -> tuple[float, float]:
     l0, u0 = wilson(k0, n0)
     d = p1 - p0
     return d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+
+
+def paired_mean_difference(differences: Sequence[float], z: float = Z95) -> tuple[float, float, float]:
+    """(mean, low, high) of paired differences (one per student, e.g. one method's absolute error minus
+    another's): the normal interval of the mean, fair for the hundreds of students a course week has."""
+    n = len(differences)
+    mean = math.fsum(differences) / n
+    if n < 2:
+        return mean, mean, mean
+    half = z * math.sqrt(math.fsum((d - mean) ** 2 for d in differences) / (n - 1) / n)
+    return mean, mean - half, mean + half

@@ -14,7 +14,9 @@ training set first (see the JSON's `protocol`).
 
 Per week and method: progress MAE and MSE (the seed's two error measures) and the ROC AUC of
 P(dropout) and P(success); the JSON's `courses` repeats the table per course, as the seed
-validated per course. The text table shows MAE and the AUCs.
+validated per course. Each week also holds the online methods' gaps to the forest with paired 95%
+intervals (`online_vs_forest`): a week holds a few hundred students, so a small gap can be chance. The text
+table shows MAE and the AUCs, an online cell marked - or + where its interval puts it worse or better.
 
 The JSON's `online_prequential` and `online_prequential_by_week` are the strict replay's own
 rolling metrics (what `scorer_model_rolling_error` and `scorer_model_week_metric` report live):
@@ -35,10 +37,12 @@ from sklearn.metrics import roc_auc_score
 
 from features import DAY, DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, compute, outcome
 from features.schedule import ScheduleKey
+from online_models.evaluation.delong import delong_difference
 from online_models.evaluation.early_warning import QuietTimes, activity_times, quiet_times
 from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
 from online_models.evaluation.history import Schedules, load_history
+from online_models.intervals import paired_mean_difference
 from online_models.labels import Label, label_from_outcome
 from online_models.learners import (
     DEFAULT_FAMILY,
@@ -267,6 +271,24 @@ def _metrics(labels: list[Label], progress: Iterable[float], dropout: Iterable[f
     }
 
 
+def _paired(labels: list[Label], mine: list[tuple[float, float, float]],
+            forest: list[tuple[float, float, float]]) -> dict[str, dict[str, float] | None]:
+    """Per metric: this method's value minus the forest's on the same students, with a paired 95% interval
+    (null where undefined), so a week's gap can be told from the luck of which students it holds. The
+    interval is per week and metric, not adjusted for the many of them: it flags a gap more readily."""
+    def interval(difference: float, low: float, high: float) -> dict[str, float]:
+        return {"difference": round(difference, 4), "low": round(low, 4), "high": round(high, 4)}
+
+    errors = [abs(label.progress - m[0]) - abs(label.progress - f[0])
+              for label, m, f in zip(labels, mine, forest) if label.progress is not None]
+    out: dict[str, dict[str, float] | None] = {"mae": interval(*paired_mean_difference(errors)) if errors else None}
+    for metric, column, outcome_of in (("auc_dropout", 1, "dropout"), ("auc_success", 2, "success")):
+        truth = np.array([getattr(label, outcome_of) for label in labels], dtype=bool)
+        auc = delong_difference(np.array([m[column] for m in mine]), np.array([f[column] for f in forest]), truth)
+        out[metric] = None if auc is None else interval(auc.difference, auc.low, auc.high)
+    return out
+
+
 #: (student, week) -> (progress, P(dropout), P(success)) of one method.
 Predictions = dict[tuple[int, int], tuple[float, float, float]]
 
@@ -282,6 +304,8 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
         row[name] = _metrics(labels, *zip(*(predictions[(u, week)] for u in users)))
         if name in runs:
             row[f"{name}_labels_seen"] = round(float(np.mean([runs[name].labels_seen[(u, week)] for u in users])), 1)
+            row[f"{name}_vs_forest"] = _paired(labels, [predictions[(u, week)] for u in users],
+                                               [methods["forest"][(u, week)] for u in users])
     prior = [(label.progress, prior_progress(weekly[u][week])) for label, u in zip(labels, users)]
     row["prior"] = {"mae": _mae(prior), "mse": _mse(prior)}
     return row
@@ -314,18 +338,36 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
 METRICS = (("mae", True), ("auc_dropout", False), ("auc_success", False))  # (name, lower is better)
 
 
+def _verdict(gap: dict[str, float], lower_is_better: bool) -> int:
+    """1 where a method's paired interval against the forest lies wholly on the worse side, -1 wholly on the
+    better side, 0 where it holds no difference."""
+    if gap["low"] > 0:
+        return 1 if lower_is_better else -1
+    if gap["high"] < 0:
+        return -1 if lower_is_better else 1
+    return 0
+
+
 def _versus_forest(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
-    """Per metric: means over the weeks both methods have a value, and the weeks `method` is worse."""
+    """Per metric: means over the weeks both methods have a value, the weeks `method` is worse, and the weeks
+    its paired interval puts it worse or better beyond chance."""
     out: dict[str, Any] = {}
     for metric, lower_is_better in METRICS:
         pairs = [(r["week"], r[method][metric], r["forest"][metric]) for r in rows
                  if r["n"] and r[method][metric] is not None and r["forest"][metric] is not None]
+        gaps = [(r["week"], r[f"{method}_vs_forest"][metric]) for r in rows
+                if r["n"] and r[f"{method}_vs_forest"][metric] is not None]
+        verdicts = [(w, _verdict(gap, lower_is_better)) for w, gap in gaps]
         out[metric] = {
             method: round(float(np.mean([o for _, o, _ in pairs])), 3) if pairs else None,
             "forest": round(float(np.mean([f for _, _, f in pairs])), 3) if pairs else None,
             "worse_weeks": [w for w, o, f in pairs if (o > f if lower_is_better else o < f)],
+            "significantly_worse_weeks": [w for w, verdict in verdicts if verdict > 0],
+            "significantly_better_weeks": [w for w, verdict in verdicts if verdict < 0],
         }
-    out["matches_or_beats_forest_every_week"] = not any(m["worse_weeks"] for m in out.values())
+    per_metric = list(out.values())
+    out["matches_or_beats_forest_every_week"] = not any(m["worse_weeks"] for m in per_metric)
+    out["never_significantly_worse"] = not any(m["significantly_worse_weeks"] for m in per_metric)
     return out
 
 
@@ -389,6 +431,12 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "early_warning": "the worker's at_risk rule over the strict replay's forecasts at each week end "
             "(online_models.evaluation.early_warning): precision, recall and median lead time against the "
             "students the reference status machine took to asleep, or whose outcome is dropout",
+            "vs_forest": "each week's `online_vs_forest` and `online_warm_vs_forest`: per metric, the method's value "
+            "minus the forest's on the same students with a paired 95% interval (AUC: DeLong's variance of the "
+            "difference of two correlated AUCs; MAE: the mean of each student's absolute error minus the "
+            "forest's, normal interval); the summary's `significantly_worse_weeks` and "
+            "`significantly_better_weeks` are the weeks whose interval lies wholly on that side (unadjusted for "
+            "the number of weeks and metrics)",
             "prior": "version-0 model, no labels: final progress = max(progress, 100 * required_done_share), "
             "i.e. the student keeps the share of due work they have done so far",
             "online_prequential": "the strict replay's rolling metrics as it learned (prequential: each "
@@ -417,12 +465,19 @@ def _table(result: dict[str, Any]) -> str:
     def fmt(value: float | None) -> str:
         return "     -" if value is None else f"{value:6.3f}"
 
-    head = " | ".join(f"{metric:<11} " + " ".join(f"{short:>6}" for short in methods.values()) for metric, _ in METRICS)
+    def mark(row: dict[str, Any], method: str, metric: str, lower_is_better: bool) -> str:
+        gap = row.get(f"{method}_vs_forest", {}).get(metric)
+        return " " if gap is None else {1: "-", -1: "+", 0: " "}[_verdict(gap, lower_is_better)]
+
+    shorts = " ".join(f"{short:>6} " for short in methods.values())
+    head = " | ".join(f"{metric:<11} {shorts}" for metric, _ in METRICS)
     lines = [f"week    n | {head}"]
     for r in result["weeks"]:
-        cells = [" " * 12 + " ".join(fmt(r[m][metric]) if r["n"] else "     -" for m in methods)
-                 for metric, _ in METRICS]
+        cells = [" " * 12 + " ".join(fmt(r[m][metric] if r["n"] else None) + mark(r, m, metric, lower)
+                                     for m in methods) for metric, lower in METRICS]
         lines.append(f"{r['week']:4d} {r['n']:4d} | " + " | ".join(cells))
+    lines.append("- / +: worse / better than the forest beyond chance (paired 95% interval: DeLong for AUC, "
+                 "absolute errors for MAE)")
     return "\n".join(lines)
 
 

@@ -40,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 
 from features import DEFAULT_THRESHOLDS, DESCRIPTIONS, WEEK, compute, outcome
 from features.hypotheses import CONTROLS, HYPOTHESES, Measure
+from online_models.evaluation.delong import delong_auc
 from online_models.evaluation.history import History, load_history
-from online_models.intervals import Z95, newcombe, wilson
+from online_models.intervals import newcombe, wilson
 from online_models.labels import label_from_outcome
 
 CUTOFF_WEEK = 4
@@ -60,37 +61,6 @@ def two_proportion_p(k1: int, n1: int, k0: int, n0: int) -> float:
     if se == 0:
         return 1.0
     return float(2 * norm.sf(abs((k1 / n1 - k0 / n0) / se)))
-
-
-@dataclass(frozen=True)
-class Auc:
-    auc: float
-    low: float
-    high: float
-    p: float
-
-    @property
-    def separates(self) -> bool:
-        return self.low > 0.5 or self.high < 0.5
-
-
-def delong_auc(x: np.ndarray, y: np.ndarray) -> Auc | None:
-    """AUC of scores x for the boolean outcome y, with DeLong's variance (midranks: ties count
-    half); None when y has one class only."""
-    pos, neg = x[y], x[~y]
-    n1, n0 = len(pos), len(neg)
-    if not n1 or not n0:
-        return None
-    ranks_all = rankdata(np.concatenate([pos, neg]))
-    v10 = (ranks_all[:n1] - rankdata(pos)) / n0  # per positive: share of negatives below it
-    v01 = 1 - (ranks_all[n1:] - rankdata(neg)) / n1  # per negative: share of positives above it
-    auc = float(v10.mean())
-    var = (float(v10.var(ddof=1)) / n1 if n1 > 1 else 0.0) + (float(v01.var(ddof=1)) / n0 if n0 > 1 else 0.0)
-    se = math.sqrt(var)
-    if se == 0:
-        return Auc(auc, auc, auc, 1.0 if auc == 0.5 else 0.0)
-    p = float(2 * norm.sf(abs(auc - 0.5) / se))
-    return Auc(auc, max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se), p)
 
 
 def bands(x: np.ndarray, quantiles: Sequence[float] = (0.25, 0.5, 0.75)) -> np.ndarray:

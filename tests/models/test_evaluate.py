@@ -77,9 +77,19 @@ def test_evaluate_reports_every_week_for_both_methods(students):
             assert row[method]["mae"] is not None and 0 <= row[method]["mae"] <= 100
             assert row[method]["mae"] ** 2 <= row[method]["mse"] <= 100 ** 2  # MSE >= MAE^2 (Jensen)
             assert 0 <= row[method]["auc_dropout"] <= 1
+        for method in ("online", "online_warm"):  # each gap to the forest, with its paired interval
+            for metric in ("mae", "auc_dropout"):
+                gap = row[f"{method}_vs_forest"][metric]
+                assert gap["low"] <= gap["difference"] <= gap["high"] and gap["low"] < gap["high"]
+                assert gap["difference"] == pytest.approx(row[method][metric] - row["forest"][metric], abs=2e-3)
     forest_mae = [row["forest"]["mae"] for row in result["weeks"]]
     assert forest_mae[-1] < forest_mae[0]  # the seed's finding: later weeks predict better
-    assert "online_warm_vs_forest" in result["summary"]
+    for versus in (result["summary"]["online_vs_forest"], result["summary"]["online_warm_vs_forest"]):
+        for metric in ("mae", "auc_dropout", "auc_success"):  # beyond chance is a subset of the raw comparison
+            assert set(versus[metric]["significantly_worse_weeks"]) <= set(versus[metric]["worse_weeks"])
+            assert not set(versus[metric]["significantly_better_weeks"]) & set(versus[metric]["worse_weeks"])
+        assert versus["never_significantly_worse"] == (not any(
+            versus[m]["significantly_worse_weeks"] for m in ("mae", "auc_dropout", "auc_success")))
     # the seed validates per course: every test course, every week, the same metrics on its own students
     courses = result["courses"]
     assert set(courses) == {str(c) for c, _ in result["students"]["test_flows"]}
@@ -106,6 +116,13 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     printed = json.loads(capsys.readouterr().out)
     assert [row["week"] for row in printed["weeks"]] == [1, 2]
     assert png.stat().st_size > 10_000
+    assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
+    header, week_1, _, legend = capsys.readouterr().out.splitlines()
+    assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
+    gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
+    verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
+    assert week_1.split("|")[1][13:20] == f"{printed['weeks'][0]['online']['mae']:6.3f}{verdict}"
+    assert legend.startswith("- / +: worse / better than the forest beyond chance")
 
 
 def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students):

@@ -8,13 +8,11 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
 
 from features.hypotheses import CONTROLS, HYPOTHESES
 from online_models.evaluation.history import load_history
 from online_models.evaluation.hypotheses import (
     bands,
-    delong_auc,
     holm,
     newcombe,
     report,
@@ -42,20 +40,6 @@ def test_newcombe_interval_contains_the_difference() -> None:
     assert low < 0.4 < high and low > 0  # a clear difference
     low, high = newcombe(10, 50, 10, 50)
     assert low < 0 < high
-
-
-def test_delong_auc_matches_sklearn_with_ties_and_has_a_sane_interval() -> None:
-    rng = np.random.default_rng(0)
-    y = rng.random(400) < 0.4
-    x = np.round(rng.normal(0, 1, 400) + 0.6 * y, 1)  # rounded: many ties
-    auc = delong_auc(x, y)
-    assert auc is not None and auc.auc == pytest.approx(roc_auc_score(y, x))
-    assert auc.low < auc.auc < auc.high and auc.separates and auc.p < 1e-4
-    null = delong_auc(rng.normal(0, 1, 400), y)
-    assert null is not None and null.low < 0.5 < null.high and not null.separates
-    assert delong_auc(x, np.zeros(400, dtype=bool)) is None
-    perfect = delong_auc(np.array([0.0, 1, 2, 3]), np.array([False, False, True, True]))
-    assert perfect is not None and (perfect.auc, perfect.separates) == (1.0, True)
 
 
 def test_bands_keep_ties_together() -> None:
