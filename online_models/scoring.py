@@ -15,7 +15,7 @@ import redis
 from online_models.labels import label_from_outcome
 from online_models.learners import ScoringModels, model_input
 from online_models.registry import ModelCache, ModelRegistry
-from online_models.trainer import LockHeldElsewhere, Trainer
+from online_models.trainer import SURROGATE_EVERY_S, LockHeldElsewhere, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
 from streams.contract.outputs import Scores
@@ -86,14 +86,15 @@ class OnlineScoring:
 
     def __init__(self, client: redis.Redis, prefix: str, asleep_days: float,
                  on_publish: Callable[[dict[str, Any]], None] | None = None, publish_every: int = 50,
-                 trains: bool = True) -> None:
+                 trains: bool = True, surrogate_every_s: float = SURROGATE_EVERY_S) -> None:
         self.asleep_days = asleep_days
         self.trains = trains
         self._redis = client
         self.registry = ModelRegistry(client, prefix=prefix, on_publish=on_publish)
         self.cache = ModelCache(self.registry)
         self.weeks = WeeklyFeatureStore(client, prefix=prefix)
-        self.trainer = Trainer(client, self.registry, self.weeks, publish_every=publish_every, prefix=prefix)
+        self.trainer = Trainer(client, self.registry, self.weeks, publish_every=publish_every, prefix=prefix,
+                               surrogate_every_s=surrogate_every_s)
         self._unsaved: list[tuple[str, int, dict[str, float]]] = []
 
     @classmethod

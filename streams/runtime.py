@@ -78,7 +78,8 @@ class Runtime:
         self.sink = await PostgresSink.open(settings.database_url)
         self.scoring = OnlineScoring.connect(settings.redis_url, f"{settings.topic_prefix}scorer:",
                                              settings.asleep_days, on_publish=self.sink.write_model_version,
-                                             trains=settings.trainer == "inline")
+                                             trains=settings.trainer == "inline",
+                                             surrogate_every_s=settings.surrogate_every_minutes * 60)
         self.pipeline = Pipeline(pipeline_config(settings), self.store, self._send, self.scoring, self.sink)
         self.consumer = BatchConsumer(settings, self.pipeline, self)
         self.started.set()

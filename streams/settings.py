@@ -70,6 +70,10 @@ class Settings:
     trainer: str = _setting("inline", "`inline`: one worker (a Redis lock picks it) learns delayed labels on a "
                             "thread beside its event loop; `external`: workers never train, a `scorer train` "
                             "process does (the worker's loop then never waits on learning)")
+    surrogate_every_minutes: float = _setting(10.0, "minutes between refits of the label-free guess the models "
+                                              "answer with where a course week has no outcomes yet "
+                                              "(online_models/surrogate.py; about a second of the trainer's CPU "
+                                              "for 3,000 running enrolments); 0: every training round")
     trainer_metrics_port: int = _setting(6067, "`scorer train` serves Prometheus `/metrics` here")
     app_id: str = _setting("edu-scorer", "consumer group: workers with the same id share the partitions")
     web_port: int = _setting(6066, "worker HTTP: `/metrics`, `/healthz`, `/readyz`, `/students/{id}`, "
@@ -118,6 +122,8 @@ class Settings:
             raise ValueError("trainer must be 'inline' or 'external'")
         if self.clock not in {"event", "live"}:
             raise ValueError("clock must be 'event' or 'live'")
+        if self.surrogate_every_minutes < 0:
+            raise ValueError("surrogate_every_minutes must be >= 0")
         if self.partitions < 1:
             raise ValueError("partitions must be >= 1")
         zone_named(self.school_time_zone)  # raises ValueError for an unknown zone

@@ -37,7 +37,8 @@ def run_trainer(settings: Settings, stop: threading.Event, *, interval: float = 
         return 2
     sink = asyncio.run(PostgresSink.open(settings.database_url))
     scoring = OnlineScoring.connect(settings.redis_url, f"{settings.topic_prefix}scorer:", settings.asleep_days,
-                                    on_publish=sink.write_model_version)
+                                    on_publish=sink.write_model_version,
+                                    surrogate_every_s=settings.surrogate_every_minutes * 60)
     log.info("trainer ready")
     try:
         while not stop.is_set():

@@ -32,6 +32,14 @@ def test_invalid_settings_are_refused() -> None:
         Settings.from_env({"SCORER_CLOCK": "sundial"})
     with pytest.raises(ValueError):
         Settings.from_env({"SCORER_PARTITIONS": "four"})
+    with pytest.raises(ValueError):
+        Settings.from_env({"SCORER_SURROGATE_EVERY_MINUTES": "-1"})
+
+
+def test_the_surrogate_interval_defaults_to_the_trainers() -> None:
+    from online_models.trainer import SURROGATE_EVERY_S
+
+    assert Settings().surrogate_every_minutes * 60 == SURROGATE_EVERY_S
 
 
 def test_the_readme_settings_table_is_the_declared_one() -> None:
