@@ -187,6 +187,10 @@ def test_the_trainer_refits_the_surrogate_when_due_and_publishes_it(redis_db):
     assert loaded.surrogate is not None and loaded.predict(x).p_dropout != ScoringModels().predict(x).p_dropout
     assert trainer.maybe_publish() is None  # published once
     assert store.read_all("u0") != {}  # the surrogate reads the weeks; only learning a label removes them
+    trainer.release()
+    every_round = OnlineScoring(redis_db, "t:", 20.0, surrogate_every_s=0).trainer  # SCORER_SURROGATE_EVERY_MINUTES=0
+    assert every_round.maybe_refit_surrogate() is True and every_round.maybe_refit_surrogate() is True
+    every_round.release()
 
 
 async def test_a_published_surrogate_reaches_postgres_and_the_console(redis_db, db):
