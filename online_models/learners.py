@@ -22,7 +22,7 @@ import abc
 import math
 import pickle
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
@@ -627,7 +627,7 @@ class ScoringModels:
             return PRIORS[target](x)
         return _clip(value) if target == "progress" else _clip(value, P_FLOOR, 1.0 - P_FLOOR)
 
-    def refit_surrogate(self, trajectories: Sequence[Trajectory]) -> Surrogate | None:
+    def refit_surrogate(self, trajectories: Iterable[Trajectory]) -> Surrogate | None:
         """Refit the label-free guess on the running enrolments' snapshots (kept as is when too few)."""
         surrogate = fit_surrogate(trajectories, _priors, self.seed)
         if surrogate is not None:

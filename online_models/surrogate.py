@@ -15,7 +15,7 @@ Small on purpose: scoring walks its trees in Python for every student a batch to
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,16 +74,22 @@ class Surrogate:
         return self.models[target].predict(row)
 
 
-def training_rows(trajectories: Sequence[Trajectory], targets: TargetFunction) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, targets): every snapshot before an enrolment's latest, with the targets at that latest one.
-    Filled into arrays allocated up front: tens of thousands of row lists kept alive until the end made the
-    garbage collector scan the whole heap, holding the GIL (and a worker's event loop) for over 100 ms."""
-    rows = np.empty((sum(max(len(t) - 1, 0) for t in trajectories), len(COLUMNS)), dtype=np.float32)
+def training_rows(trajectories: Iterable[Trajectory], targets: TargetFunction) -> tuple[np.ndarray, np.ndarray, int]:
+    """(rows, targets, enrolments): every snapshot before an enrolment's latest, with the targets at that latest
+    one. Each trajectory is let go once its rows are in the arrays (a store's sample is read as this iterates),
+    and the arrays grow by doubling: tens of thousands of row lists, or of decoded weeks, alive until the end
+    made the garbage collector scan them and their release hold the GIL (and a worker's event loop) for
+    tens of ms at a time."""
+    rows = np.empty((1024, len(COLUMNS)), dtype=np.float32)
     values = np.empty((len(rows), len(TARGETS)), dtype=np.float64)
-    filled = 0
+    filled = enrolments = 0
     for trajectory in trajectories:
-        if not trajectory:
+        enrolments += 1
+        if len(trajectory) < 2:
             continue
+        if filled + len(trajectory) > len(rows):
+            size = max(2 * len(rows), filled + len(trajectory))
+            rows, values = _grown(rows, size), _grown(values, size)
         latest = max(trajectory)
         later = targets(trajectory[latest])
         for week, x in trajectory.items():
@@ -91,14 +97,21 @@ def training_rows(trajectories: Sequence[Trajectory], targets: TargetFunction) -
                 rows[filled] = feature_row(x)
                 values[filled] = later
                 filled += 1
-    return rows, values
+    return rows[:filled], values[:filled], enrolments
 
 
-def fit_surrogate(trajectories: Sequence[Trajectory], targets: TargetFunction, seed: int = 0) -> Surrogate | None:
-    """Fit on at most MAX_ENROLMENTS of `trajectories` (a seeded sample); None with fewer than MIN_ROWS rows."""
-    if len(trajectories) > MAX_ENROLMENTS:
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    bigger = np.empty((size, array.shape[1]), dtype=array.dtype)
+    bigger[:len(array)] = array
+    return bigger
+
+
+def fit_surrogate(trajectories: Iterable[Trajectory], targets: TargetFunction, seed: int = 0) -> Surrogate | None:
+    """Fit on at most MAX_ENROLMENTS of `trajectories` (a seeded sample of a longer list; a store's sample is
+    bounded already); None with fewer than MIN_ROWS rows."""
+    if isinstance(trajectories, Sequence) and len(trajectories) > MAX_ENROLMENTS:
         trajectories = random.Random(seed).sample(list(trajectories), MAX_ENROLMENTS)
-    rows, values = training_rows(trajectories, targets)
+    rows, values, enrolments = training_rows(trajectories, targets)
     if len(rows) < MIN_ROWS:
         return None
     weeks, counts = np.unique(rows[:, _WEEK].astype(np.int64), return_counts=True)
@@ -107,5 +120,5 @@ def fit_surrogate(trajectories: Sequence[Trajectory], targets: TargetFunction, s
         for column, target in enumerate(TARGETS):
             model = HistGradientBoostingRegressor(**BOOSTING, random_state=seed).fit(rows, values[:, column])
             models[target] = _Boosted(*boosted_trees(model))
-    return Surrogate(models, enrolments=len(trajectories), rows=len(rows),
+    return Surrogate(models, enrolments=enrolments, rows=len(rows),
                      rows_by_week={int(w): int(n) for w, n in zip(weeks, counts)})

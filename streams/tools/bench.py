@@ -14,11 +14,16 @@ One run, one machine, so the figures compare (these machines are noisy):
   produced -> scored come from the worker's own histogram;
 - model: the default model family, trained on the export's outcomes, scoring the export's
   students' features with and without their reasons (online_models.explain asks the model
-  again once per hypothesis): scores per second and the cost ratio.
+  again once per hypothesis): scores per second and the cost ratio;
+- surrogate_fit: the trainer's refit of the label-free guess (online_models.surrogate) at full size,
+  in a thread beside an event loop as the worker's inline trainer runs it: how long reading the weekly
+  store's sample and fitting it take, and the longest wait the loop saw (the worker phases above do not
+  reach a refit: the trainer refits every SCORER_SURROGATE_EVERY_MINUTES).
 """
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -28,13 +33,17 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from features import CourseSchedule, compute, fold, last_activity, outcome, select_flow
 from features.eventtime import format_ts, parse_ts
+from online_models.evaluation.evaluate import load_students
 from online_models.labels import label_from_outcome
 from online_models.learners import ScoringModels, model_input
+from online_models.surrogate import MAX_ENROLMENTS
+from online_models.weekly_features import WeeklyFeatureStore
 from streams.contract import INPUT_TOPICS, TOPIC_SCHEMA, InvalidEvent, Topic, decode, encode, key_of
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.consumer import BATCH_MAX, BatchConsumer, InputRecord, Offsets, PartitionCounts
@@ -42,7 +51,7 @@ from streams.lms.events import Event
 from streams.lms.synthetic import generate
 from streams.pipeline import Pipeline
 from streams.runtime import running
-from streams.settings import Settings
+from streams.settings import REDIS_CLIENT_OPTIONS, Settings
 from streams.tools.embedded import embedded_stack, free_port
 from streams.tools.processes import (
     histogram_buckets,
@@ -245,6 +254,7 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
     pair_seconds, _, processes = await asyncio.to_thread(_workers_rate, pair, pair_records, work, 2)
     stop(processes)
     external_seconds, external_lag = await _external_trainer_run(settings, expected + sent, work)
+    surrogate_fit = await _surrogate_fit_lag(settings, work / "lms")
     delta = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
     return {
         "records": expected,
@@ -265,6 +275,7 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
         "event_loop_lag_inline_trainer": inline_lag,
         "worker_external_trainer_records_per_s": round((expected + sent) / external_seconds, 1),
         "event_loop_lag_external_trainer": external_lag,
+        "surrogate_fit": surrogate_fit,
     }
 
 
@@ -343,6 +354,54 @@ def _model_figures(events: list[Event]) -> dict[str, Any]:
     return {"model_students": len(xs), "model_scores_per_s": round(len(xs) / plain, 1),
             "model_scores_with_reasons_per_s": round(len(xs) / explained, 1),
             "reasons_cost_ratio": round(explained / plain, 2)}
+
+
+SURROGATE_ROUNDS = 3
+#: The probe's period: it sleeps this long and counts any longer wait as the loop's lag.
+TICK_S = 0.005
+
+
+async def _surrogate_fit_lag(settings: Settings, export: Path) -> dict[str, Any]:
+    """SURROGATE_ROUNDS refits, each reading a sample of MAX_ENROLMENTS enrolments from a weekly store in the
+    bench's Redis (the export's students' weeks, repeated under other ids to fill it) and fitting it, in a
+    thread as the trainer does: the slowest refit's seconds, and the waits of this event loop meanwhile."""
+    students = load_students(export, weeks=10)
+    client = redis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS)
+    prefix = f"{settings.topic_prefix}bench-surrogate:"
+    store = WeeklyFeatureStore(client, prefix=prefix)
+    copies = -(-MAX_ENROLMENTS // len(students))
+    await asyncio.to_thread(store.put_many, [(f"{copy}-{s.id}", week, x) for copy in range(copies)
+                                             for s in students for week, x in s.weekly.items()])
+    models = ScoringModels()
+    gc.freeze()  # as the worker does once started (streams/worker.py): the bench's own heap is not the worker's
+    waits: list[float] = []
+    slowest = 0.0
+    surrogate = None
+    stopped = asyncio.Event()
+
+    async def probe() -> None:
+        while not stopped.is_set():
+            began = time.perf_counter()
+            await asyncio.sleep(TICK_S)
+            waits.append(time.perf_counter() - began - TICK_S)
+
+    task = asyncio.create_task(probe())
+    try:
+        for _ in range(SURROGATE_ROUNDS):
+            began = time.perf_counter()
+            surrogate = await asyncio.to_thread(lambda: models.refit_surrogate(store.sample(MAX_ENROLMENTS)))
+            slowest = max(slowest, time.perf_counter() - began)
+    finally:
+        stopped.set()
+        await task
+        client.close()
+        aclient = aioredis.Redis.from_url(settings.redis_url)
+        await delete_keys(aclient, f"{prefix}*")
+        await aclient.aclose()
+    waits.sort()
+    return {"enrolments": surrogate.enrolments if surrogate else 0, "rows": surrogate.rows if surrogate else 0,
+            "refit_s": round(slowest, 3), "loop_wait_max_s": round(waits[-1], 4),
+            "loop_wait_p99_s": round(waits[int(0.99 * (len(waits) - 1))], 4)}
 
 
 async def _forget_state(settings: Settings) -> None:

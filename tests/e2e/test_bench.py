@@ -29,3 +29,7 @@ def test_bench_prints_the_figures(capsys, monkeypatch, tmp_path, redis_url, post
     assert figures["event_loop_lag_external_trainer"]["trainer_labels_learned"] > 0
     for run in ("event_loop_lag_inline_trainer", "event_loop_lag_external_trainer"):
         assert figures[run]["max_s"] is not None and figures[run]["max_s"] >= 0
+    # a full-size surrogate refit beside an event loop: it fitted, and the loop's waits were measured
+    fit = figures["surrogate_fit"]
+    assert fit["enrolments"] == 3000 and fit["rows"] > fit["enrolments"] and fit["refit_s"] > 0
+    assert 0 <= fit["loop_wait_p99_s"] <= fit["loop_wait_max_s"]

