@@ -20,6 +20,7 @@ TTL_SECONDS = int(400 * DAY)
 #: Learners a `sample` reads per round trip.
 SAMPLE_CHUNK = 200
 
+
 class WeeklyFeatureStore:
     """One Redis hash per learner (an enrolment: "user:course:flow"): field = course week, value =
     that week's model input (JSON). Writing the same week again overwrites it, so replays and
