@@ -338,7 +338,7 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
 METRICS = (("mae", True), ("auc_dropout", False), ("auc_success", False))  # (name, lower is better)
 
 
-def _verdict(gap: dict[str, float], lower_is_better: bool) -> int:
+def beyond_chance(gap: dict[str, float], lower_is_better: bool) -> int:
     """1 where a method's paired interval against the forest lies wholly on the worse side, -1 wholly on the
     better side, 0 where it holds no difference."""
     if gap["low"] > 0:
@@ -357,7 +357,7 @@ def _versus_forest(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
                  if r["n"] and r[method][metric] is not None and r["forest"][metric] is not None]
         gaps = [(r["week"], r[f"{method}_vs_forest"][metric]) for r in rows
                 if r["n"] and r[f"{method}_vs_forest"][metric] is not None]
-        verdicts = [(w, _verdict(gap, lower_is_better)) for w, gap in gaps]
+        verdicts = [(w, beyond_chance(gap, lower_is_better)) for w, gap in gaps]
         out[metric] = {
             method: round(float(np.mean([o for _, o, _ in pairs])), 3) if pairs else None,
             "forest": round(float(np.mean([f for _, _, f in pairs])), 3) if pairs else None,
@@ -467,7 +467,7 @@ def _table(result: dict[str, Any]) -> str:
 
     def mark(row: dict[str, Any], method: str, metric: str, lower_is_better: bool) -> str:
         gap = row.get(f"{method}_vs_forest", {}).get(metric)
-        return " " if gap is None else {1: "-", -1: "+", 0: " "}[_verdict(gap, lower_is_better)]
+        return " " if gap is None else {1: "-", -1: "+", 0: " "}[beyond_chance(gap, lower_is_better)]
 
     shorts = " ".join(f"{short:>6} " for short in methods.values())
     head = " | ".join(f"{metric:<11} {shorts}" for metric, _ in METRICS)

@@ -1,4 +1,5 @@
-"""Per-week curves of an `evaluate` result: one panel per metric, one line per method."""
+"""Per-week curves of an `evaluate` result: one panel per metric, one line per method, a red ring where an
+online method is worse than the forest beyond chance (its paired interval, online_models.evaluation.evaluate)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt
+
+from online_models.evaluation.evaluate import METRICS, beyond_chance
 
 #: (metric, panel title)
 PANELS = (("mae", "Final progress: MAE (lower is better)"),
@@ -28,6 +31,14 @@ def _series(rows: list[dict[str, Any]], method: str, metric: str) -> tuple[list[
     return [w for w, _ in points], [v for _, v in points]
 
 
+def worse_beyond_chance(rows: list[dict[str, Any]], method: str, metric: str) -> tuple[list[int], list[float]]:
+    """The weeks (and values) where `method`'s paired interval against the forest lies wholly on the worse side."""
+    lower_is_better = dict(METRICS)[metric]
+    points = [(r["week"], r[method][metric]) for r in rows
+              if (gap := r.get(f"{method}_vs_forest", {}).get(metric)) and beyond_chance(gap, lower_is_better) > 0]
+    return [w for w, _ in points], [v for _, v in points]
+
+
 def plot_weeks(result: dict[str, Any], path: Path) -> None:
     rows = result["weeks"]
     fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4.6))
@@ -36,6 +47,10 @@ def plot_weeks(result: dict[str, Any], path: Path) -> None:
             weeks, values = _series(rows, method, metric)
             if weeks:
                 ax.plot(weeks, values, color=color, marker=marker, linestyle=line, label=legend)
+        worse = [worse_beyond_chance(rows, method, metric) for method in ("online", "online_warm")]
+        weeks, values = [w for ws, _ in worse for w in ws], [v for _, vs in worse for v in vs]
+        ax.scatter(weeks, values, s=160, facecolors="none", edgecolors="red", linewidths=1.5, zorder=3,
+                   label="worse than the forest beyond chance (paired 95% interval)")
         ax.set_title(title, fontsize=11)
         ax.set_xlabel("course week")
         weeks = [r["week"] for r in rows]
