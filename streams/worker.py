@@ -7,7 +7,6 @@ the embedded broker).
 """
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
@@ -17,6 +16,7 @@ import faust
 from faust.app.base import BootStrategy
 
 from streams.console.routes import register_console
+from streams.loop_lag import watch_event_loop
 from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX
 from streams.runtime import Runtime
 from streams.settings import Settings
@@ -74,14 +74,15 @@ def build_app(settings: Settings) -> faust.App:
     async def probe_event_loop() -> None:
         """`scorer_event_loop_lag_seconds`: how long the loop keeps a sleeping task waiting."""
         longest = 0.0
-        while True:
-            began = time.monotonic()
-            await asyncio.sleep(LOOP_PROBE_SECONDS)
-            lag = max(0.0, time.monotonic() - began - LOOP_PROBE_SECONDS)
+
+        def record(lag: float) -> None:
+            nonlocal longest
             EVENT_LOOP_LAG.observe(lag)
             if lag > longest:
                 longest = lag
                 EVENT_LOOP_LAG_MAX.set(lag)
+
+        await watch_event_loop(LOOP_PROBE_SECONDS, record)
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def train() -> None:

@@ -23,6 +23,7 @@ One run, one machine, so the figures compare (these machines are noisy):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -49,6 +50,7 @@ from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.consumer import BATCH_MAX, BatchConsumer, InputRecord, Offsets, PartitionCounts
 from streams.lms.events import Event
 from streams.lms.synthetic import generate
+from streams.loop_lag import watch_event_loop
 from streams.pipeline import Pipeline
 from streams.runtime import running
 from streams.settings import REDIS_CLIENT_OPTIONS, Settings
@@ -377,23 +379,16 @@ async def _surrogate_fit_lag(settings: Settings, export: Path) -> dict[str, Any]
     waits: list[float] = []
     slowest = 0.0
     surrogate = None
-    stopped = asyncio.Event()
-
-    async def probe() -> None:
-        while not stopped.is_set():
-            began = time.perf_counter()
-            await asyncio.sleep(TICK_S)
-            waits.append(time.perf_counter() - began - TICK_S)
-
-    task = asyncio.create_task(probe())
+    probe = asyncio.create_task(watch_event_loop(TICK_S, waits.append))
     try:
         for _ in range(SURROGATE_ROUNDS):
             began = time.perf_counter()
             surrogate = await asyncio.to_thread(lambda: models.refit_surrogate(store.sample(MAX_ENROLMENTS)))
             slowest = max(slowest, time.perf_counter() - began)
     finally:
-        stopped.set()
-        await task
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
         client.close()
         aclient = aioredis.Redis.from_url(settings.redis_url)
         await delete_keys(aclient, f"{prefix}*")
