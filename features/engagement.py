@@ -150,6 +150,11 @@ DESCRIPTIONS: dict[str, str] = {
     "work actually handed in, without result_delay_mean's accrual for work not passed.",
     "days_since_course_start": "Days from the first date_shown to as_of, at least 0.",
     "course_week": "1-based course week of as_of.",
+    # appended, so a stored model's feature rows keep every earlier column where it was
+    "exercise_pace": "Once an exercise of the course is due by as_of, the share of those due or passed by "
+    "as_of that are passed (an exercise passed early counts; one neither due nor passed does not); 0 before "
+    "(missed_deadlines is 0 too): the pace on graded work, which progress (over the whole course) cannot show "
+    "before its end.",
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(DESCRIPTIONS)
 
@@ -442,7 +447,7 @@ def _scheduled_exercises(attempts: dict[int, Attempts], schedule: CourseSchedule
     pass_delays: list[float] = []
     deadline_delays: list[float] = []
     results: dict[str, list[int]] = {"required": [], "non_req": [], "attestation": []}
-    passed_required = passed_attestation = passed_exercises = on_time = 0
+    passed_required = passed_attestation = passed_exercises = on_time = passed_due = 0
     for activity_id, tried in attempts.items():
         row = schedule.activities.get(activity_id)
         if row is None:
@@ -463,6 +468,7 @@ def _scheduled_exercises(attempts: dict[int, Attempts], schedule: CourseSchedule
             passed_exercises += 1
             deadline_delays.append((tried.pass_ts - due) / DAY)
             on_time += due <= as_of and tried.pass_ts <= due
+            passed_due += due <= as_of
     n_due = bisect_right(plan.exercise_due_times, as_of)
     for due, activity_id in plan.exercises_by_due[:n_due]:  # due, never attempted: the delay accrues
         if activity_id not in attempts:
@@ -481,6 +487,7 @@ def _scheduled_exercises(attempts: dict[int, Attempts], schedule: CourseSchedule
         "progress": 100.0 * passed_exercises / len(schedule.exercises) if schedule.exercises else 0.0,
         "missed_deadlines": n_due - on_time,
         "deadline_delay_mean": _mean(deadline_delays),
+        "exercise_pace": passed_exercises / (n_due + passed_exercises - passed_due) if n_due else 0.0,
     }
 
 

@@ -40,7 +40,8 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
                "material included) by a cut-off date drop out more often.",
                (Measure("activities_done_share", True), Measure("required_done_share", True),
                 Measure("optional_done_share", True), Measure("success_index", True),
-                Measure("mean_success_score", True), Measure("mean_attempt_score", True))),
+                Measure("mean_success_score", True), Measure("mean_attempt_score", True)),
+               (Measure("exercise_pace", True),)),
     Hypothesis("regularity", "2. Regularity", "Long gaps between visits lead to dropout.",
                (Measure("login_gap_mean_days", False), Measure("activities_done_per_week", True)),
                (Measure("days_inactive", False), Measure("login_gap_std_days", False),
@@ -59,6 +60,7 @@ CONTROLS = Hypothesis("controls", "Controls", "Negative controls: no hypothesis 
 #: until the model has seen enough students of the course week to know their median.
 TARGETS: dict[str, float] = {
     "activities_done_share": 1.0, "required_done_share": 1.0, "optional_done_share": 1.0, "success_index": 1.0,
+    "exercise_pace": 1.0,
     "mean_success_score": 100.0, "mean_attempt_score": 100.0, "login_gap_mean_days": 1.0,
     "login_gap_std_days": 0.0, "activities_done_per_week": 3.0, "days_inactive": 0.0, "active_days_last_7": 3.0,
     "active_days_last_14": 6.0,
@@ -122,6 +124,7 @@ _NAMES: dict[str, tuple[str, str, str]] = {
     "required_done_share": ("share", "required work done", "выполнено обязательных заданий"),
     "optional_done_share": ("share", "optional work done", "выполнено необязательных заданий"),
     "success_index": ("share", "successful attempts", "доля успешных попыток"),
+    "exercise_pace": ("share", "pace on graded work", "темп сдачи заданий"),
     "mean_success_score": ("score", "mean passing score", "средний балл успешных попыток"),
     "mean_attempt_score": ("score", "mean attempt score", "средний балл попыток"),
     "login_gap_mean_days": ("days", "mean gap between visits", "средний перерыв между входами"),

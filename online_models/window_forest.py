@@ -145,6 +145,15 @@ class _Window(base.Estimator):
         self.trees: list[FlatTree] = []
         self.bias, self.scale = 0.0, 1.0  # prediction = bias + scale * sum of the trees' leaves
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A window pickled before a feature was appended to COLUMNS gets it as 0 in its stored rows:
+        its trees never split on it (they index the columns they knew, which kept their places), and
+        the rows it learns from now on carry it."""
+        missing = len(COLUMNS) - state["rows"].shape[1]
+        if missing > 0:
+            state["rows"] = np.pad(state["rows"], ((0, 0), (0, missing)))
+        self.__dict__.update(state)
+
     def _add(self, x: dict[Any, float], y: float) -> None:
         self.rows = np.vstack([self.rows, np.asarray([feature_row(x)], dtype=np.float32)])[-self.window:]
         self.targets = np.append(self.targets, np.float32(y))[-self.window:]

@@ -35,7 +35,7 @@ ON_TRACK, UNDER_ENGAGED, ACADEMIC_RISK, DROPOUT_RISK = "on track", "under-engage
 QUADRANT_COLORS = {ON_TRACK: "#2e7d32", UNDER_ENGAGED: "#f9a825", ACADEMIC_RISK: "#6a1b9a", DROPOUT_RISK: "#c62828"}
 #: Features set against the course median on a student's page.
 COMPARED_FEATURES = ("days_inactive", "active_days_last_7", "active_days_last_14", "login_gap_mean_days",
-                     "activities_done_share", "required_done_share", "activities_done_per_week",
+                     "activities_done_share", "required_done_share", "exercise_pace", "activities_done_per_week",
                      "success_index", "mean_attempt_score", "early_result", "missed_deadlines",
                      "w_view_hours", "progress")
 

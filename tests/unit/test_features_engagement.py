@@ -123,6 +123,7 @@ EXPECTED = {
     "missed_deadlines": 2,  # due by as_of: 102 (on time), 201 (never passed), 202 (passed after 12-18 10:00)
     "deadline_delay_mean": (-142 / 24 + 23 / 24) / 2,  # 102 vs 12-11 10:00, 202 vs 12-18 10:00
     "days_since_course_start": 15, "course_week": 3,
+    "exercise_pace": 2 / 3,  # due by as_of: 102 and 202 passed by then, 201 not
 }
 SCHEDULE_FREE = {"age", "tg_bot", "payment", "online", "flow_num", "time_zone", "sum_auth", "w_view_hours",
                  "sum_exercise",
@@ -168,6 +169,15 @@ def test_before_the_course_nothing_is_opened() -> None:
     features = compute(fold(EVENTS)[USER], SCHEDULE, parse_ts("2023-12-01T00:00:00"))
     assert features["sum_schedule_activities"] == 0 and features["course_week"] == 1
     assert features["days_since_course_start"] == 0 and features["age"] == 17
+
+
+def test_exercise_pace_counts_work_passed_early_and_waits_for_a_due_date() -> None:
+    state = fold(EVENTS)[USER]
+    # 301 (due 12-25) was passed 12-20 10:00: early work counts; 201 is due and not passed
+    assert compute(state, SCHEDULE, parse_ts("2023-12-20T11:00:00"))["exercise_pace"] == pytest.approx(3 / 4)
+    # before 102's due date (12-11 10:00) nothing is due: no pace yet, though 102 is passed
+    early = compute(state, SCHEDULE, parse_ts("2023-12-06T00:00:00"))
+    assert early["progress"] > 0 and early["exercise_pace"] == 0.0 and early["missed_deadlines"] == 0.0
 
 
 def test_unknown_activity_types_fall_back_to_all_activity_rows_for_progress() -> None:

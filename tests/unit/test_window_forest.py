@@ -90,7 +90,7 @@ def test_memory_is_bounded_and_refits_are_few():
 def test_settling_refits_on_the_burst_the_refit_schedule_left_waiting():
     """Real outcomes come sorted: a burst of one class that stays under REFIT_AFTER is left out of
     the fit until more labels come. settle() refits on all of it (what scorer bootstrap publishes)."""
-    rng = random.Random(6)
+    rng = random.Random(13)
     model = wf.WindowForestClassifier(window=1000)
     for _ in range(400):
         x = _x(rng)
@@ -107,7 +107,7 @@ def test_settling_refits_on_the_burst_the_refit_schedule_left_waiting():
     model.settle()
     assert model.fitted_at == len(model.targets) and model.since_fit == 0
     settled = np.mean([model.predict_proba_one(x)[True] for x in probe])
-    assert stale > 0.7 and settled < stale - 0.2  # measured: .77, then .45
+    assert stale > 0.7 and settled < stale - 0.2  # measured: .73, then .48
     trees = model.trees
     model.settle()  # nothing new: nothing refit
     assert model.trees is trees
@@ -167,3 +167,23 @@ def test_each_fit_keeps_the_leaf_size_its_window_supports_out_of_bag():
     for seed in (5, 6, 7):
         chosen = _fitted(_noisy_trait, seed=seed).leaf_size
         assert chosen is not None and chosen > min(wf.LEAF_SIZES), seed
+
+
+def test_a_window_stored_before_a_feature_was_appended_predicts_as_before_and_learns_on():
+    rng = random.Random(9)
+    newest = wf.COLUMNS[-1]
+    model = wf.WindowForestClassifier(window=100)
+    for i in range(60):
+        x = _x(rng)
+        x[newest] = 0.0  # a stored model never saw the appended column
+        model.learn_one(x, x["progress"] > 0.5 or i < 10)
+    probe = [_x(rng) for _ in range(20)]
+    before = [model.predict_proba_one(x) for x in probe]
+    model.rows = model.rows[:, :-1]  # as a version pickled before the column existed holds it
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.rows.shape == (len(model.targets), len(wf.COLUMNS))
+    assert not restored.rows[:, -1].any()
+    assert [restored.predict_proba_one(x) for x in probe] == before
+    for _ in range(wf.REFIT_AFTER):  # enough to refit on rows of both widths
+        restored.learn_one(_x(rng), rng.random() > 0.5)
+    assert restored.fitted_at and restored.rows.shape[1] == len(wf.COLUMNS)
