@@ -89,14 +89,34 @@ def _clip(value: float, low: float = 0.0, high: float = 100.0) -> float:
 
 # -- version-0 priors ------------------------------------------------------------------------
 # Before any outcome arrives the model still has to rank students. The seed's progress and
-# regularity hypotheses give label-free guesses: a student keeps doing the share of due work
-# they have done so far, and work left undone matters more the closer they are to "asleep".
+# regularity hypotheses give label-free guesses: a student keeps passing the share of due work
+# they have passed so far, and work left undone matters more the closer they are to "asleep".
+
+
+def exercise_pace(x: Mapping[str, float]) -> float | None:
+    """The student's pace on graded work (the feature `exercise_pace`); None before an exercise is due."""
+    pace = x.get("exercise_pace", 0.0)
+    return pace if pace > 0.0 or x.get("missed_deadlines", 0.0) > 0.0 else None  # features.engagement
 
 
 def prior_progress(x: Mapping[str, float]) -> float:
-    """Final progress if the student keeps their pace: the share of opened required work done,
-    never below the progress already made."""
-    return _clip(max(x.get("progress", 0.0), 100.0 * x.get("required_done_share", 0.0)))
+    """Final progress if the student keeps their pace on graded work (progress is scored on exercises),
+    never below the progress already made; before an exercise is due, the share of opened required rows
+    done. Required rows can be mostly pages: OULAD's study texts are, and on BBB that share (a fifth of
+    the pages read) put final progress at 9-31 against a median of 73 (the prior's MAE 46-36 in weeks
+    3-10; with the pace 16-25)."""
+    pace = exercise_pace(x)
+    return _clip(max(x.get("progress", 0.0), 100.0 * (x.get("required_done_share", 0.0) if pace is None else pace)))
+
+
+def work_done_share(x: Mapping[str, float]) -> float:
+    """Work done, for the probabilities: the opened required rows done (engagement with the material),
+    averaged with the pace on graded work once an exercise is due. Measured in strict order on BBB, where
+    the priors answer every week (mean AUC over weeks 1-10, dropout / success): the rows' share .634 / .712,
+    the pace alone .618 / .714, the average .644 / .725."""
+    done = x.get("required_done_share", 0.0)
+    pace = exercise_pace(x)
+    return done if pace is None else 0.5 * (done + pace)
 
 
 def _inactivity(x: Mapping[str, float]) -> float:
@@ -105,13 +125,13 @@ def _inactivity(x: Mapping[str, float]) -> float:
 
 def prior_dropout(x: Mapping[str, float]) -> float:
     """Work left undone, weighted up as inactivity nears the asleep threshold."""
-    p = (1.0 - x.get("required_done_share", 0.0)) * (0.5 + 0.5 * _inactivity(x))
+    p = (1.0 - work_done_share(x)) * (0.5 + 0.5 * _inactivity(x))
     return _clip(p, PRIOR_FLOOR, 1 - PRIOR_FLOOR)
 
 
 def prior_success(x: Mapping[str, float]) -> float:
     """Work done, weighted down as inactivity nears the asleep threshold."""
-    p = x.get("required_done_share", 0.0) * (1.0 - 0.5 * _inactivity(x))
+    p = work_done_share(x) * (1.0 - 0.5 * _inactivity(x))
     return _clip(p, PRIOR_FLOOR, 1 - PRIOR_FLOOR)
 
 

@@ -57,6 +57,18 @@ def test_version_zero_predicts_label_free_priors():
     assert models.predict(keen).model_version == 0
 
 
+def test_the_priors_read_the_pace_on_graded_work_once_an_exercise_is_due():
+    """A student who reads few of many required pages but passes every due exercise (OULAD's study
+    texts are required rows) is on course to pass: the pace says so, the pages' share does not."""
+    reader = {"progress": 20.0, "required_done_share": 0.15, "days_inactive": 2.0}
+    assert prior_progress(reader) == 20.0  # nothing due yet: the required rows' share, or progress made
+    passing = {**reader, "exercise_pace": 1.0}
+    behind = {**reader, "exercise_pace": 0.0, "missed_deadlines": 2.0}  # due and passed nothing
+    assert prior_progress(passing) == 100.0 and prior_progress(behind) == 20.0
+    assert prior_success(passing) > 3 * prior_success(reader) > prior_success(reader) > prior_success(behind)
+    assert prior_dropout(passing) < prior_dropout(reader) - 0.2 < prior_dropout(behind) - 0.2
+
+
 @pytest.mark.heavy
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_learns_and_round_trips(family):
