@@ -129,9 +129,18 @@ def prior_dropout(x: Mapping[str, float]) -> float:
     return _clip(p, PRIOR_FLOOR, 1 - PRIOR_FLOOR)
 
 
+def _attempt_quality(x: Mapping[str, float]) -> float:
+    """The mean attempt score as a share (a skip counts 0); 0.5, no evidence either way, before any attempt."""
+    if x.get("sum_exercise_attempts_mean", 0.0) <= 0.0:
+        return 0.5
+    return min(1.0, max(0.0, x.get("mean_attempt_score", 0.0) / 100.0))
+
+
 def prior_success(x: Mapping[str, float]) -> float:
-    """Work done, weighted down as inactivity nears the asleep threshold."""
-    p = work_done_share(x) * (1.0 - 0.5 * _inactivity(x))
+    """Staying (the dropout prior's complement) and doing the work well: success takes both a finished
+    course and passing scores. Work done alone said little early on, where most students have done
+    next to none and sat tied at the floor."""
+    p = (1.0 - prior_dropout(x)) * (0.5 + 0.5 * _attempt_quality(x))
     return _clip(p, PRIOR_FLOOR, 1 - PRIOR_FLOOR)
 
 
