@@ -112,8 +112,8 @@ def prior_progress(x: Mapping[str, float]) -> float:
 def work_done_share(x: Mapping[str, float]) -> float:
     """Work done, for the probabilities: the opened required rows done (engagement with the material),
     averaged with the pace on graded work once an exercise is due. Measured in strict order on BBB, where
-    the priors answer every week (mean AUC over weeks 1-10, dropout / success): the rows' share .634 / .712,
-    the pace alone .618 / .714, the average .644 / .725."""
+    the priors answer every week (mean AUC over weeks 1-10, dropout / success, with the success prior of
+    then, work done alone): the rows' share .634 / .712, the pace alone .618 / .714, the average .644 / .725."""
     done = x.get("required_done_share", 0.0)
     pace = exercise_pace(x)
     return done if pace is None else 0.5 * (done + pace)
