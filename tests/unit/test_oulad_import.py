@@ -132,6 +132,23 @@ def test_withdrawn_student_22(export):
     assert _of(export / "users_age_timezone.csv", "22") == [["22", "+00:00", "26"]]
 
 
+def test_a_cma_recorded_after_its_due_day_is_dated_on_it(tmp_path):
+    """OULAD dates CMAs by their recording, days after the cutoff: student 11's CMA (due day 20) recorded
+    on day 26 is exported on day 20, its login too; student 22's TMA handed in a day late stays late."""
+    raw = tmp_path / "raw"
+    shutil.copytree(SAMPLE, raw)
+    assessments = raw / "studentAssessment.csv"
+    assessments.write_text(assessments.read_text(encoding="utf-8").replace("1753,11,19,", "1753,11,26,"),
+                           encoding="utf-8")
+    summary = import_oulad(raw, tmp_path / "out")
+    assert summary.redated == {"studentAssessment: CMA recorded after its due day": 1}
+    results = {(row[2], row[1]): row[3][:10] for row in _rows(tmp_path / "out" / "exercise_results.csv")[1:]}
+    assert results[("11", "1753")] == "2013-10-21"  # day 20
+    assert results[("22", "1752")] == "2013-10-12"  # day 11, the TMA was due on day 10
+    logins = [row[1][:10] for row in _of(tmp_path / "out" / "authorization.csv", "11")]
+    assert "2013-10-21" in logins and "2013-10-27" not in logins
+
+
 @pytest.mark.heavy
 def test_schedule_blocks_make_the_oulad_due_dates_the_seed_deadlines(export):
     schedule = [row[2:6] + row[8:] for row in _rows(export / "schedule.csv")[1:]]
