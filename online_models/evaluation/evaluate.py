@@ -437,9 +437,10 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "forest's, normal interval); the summary's `significantly_worse_weeks` and "
             "`significantly_better_weeks` are the weeks whose interval lies wholly on that side (unadjusted for "
             "the number of weeks and metrics)",
-            "prior": "version-0 model, no labels: final progress = max(progress, 100 * exercise_pace) once an "
-            "exercise is due (before: 100 * required_done_share), i.e. the student keeps passing the share of "
-            "due work they have passed so far",
+            "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
+            "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
+            "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "
+            "100 * the success prior) (online_models.learners.prior_progress)",
             "online_prequential": "the strict replay's rolling metrics as it learned (prequential: each "
             "arriving label's snapshots are scored by the model before it learns them), over the last "
             f"{WINDOW} such examples of any week; every labelled student counts, train flows included",

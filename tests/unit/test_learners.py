@@ -52,7 +52,9 @@ def test_version_zero_predicts_label_free_priors():
     idle = {"progress": 2.0, "required_done_share": 0.1, "days_inactive": 15.0, "course_week": 2.0}
     models = ScoringModels()
     assert models.predict({"progress": 140.0}).progress == 100.0
-    assert models.predict(keen).progress == 90.0 and models.predict(idle).progress == 10.0
+    # nothing due yet: the success prior as a percentage (staying, times half-way quality before any attempt)
+    assert models.predict(keen).progress == pytest.approx(100 * (1 - 0.1 * (0.5 + 0.5 * 1 / 20)) * 0.75)
+    assert models.predict(idle).progress == pytest.approx(100 * (1 - 0.9 * (0.5 + 0.5 * 15 / 20)) * 0.75)
     assert models.predict(keen).p_success > 0.7 > models.predict(idle).p_success
     assert 0.8 > models.predict(idle).p_dropout > 0.5 > models.predict(keen).p_dropout
     assert models.predict(keen).model_version == 0
@@ -62,10 +64,13 @@ def test_the_priors_read_the_pace_on_graded_work_once_an_exercise_is_due():
     """A student who reads few of many required pages but passes every due exercise (OULAD's study
     texts are required rows) is on course to pass: the pace says so, the pages' share does not."""
     reader = {"progress": 20.0, "required_done_share": 0.15, "days_inactive": 2.0}
-    assert prior_progress(reader) == 20.0  # nothing due yet: the required rows' share, or progress made
+    assert prior_progress(reader) == pytest.approx(100 * prior_success(reader))  # nothing due yet
+    assert prior_progress({**reader, "days_inactive": 20.0}) == 20.0  # never below the progress made
     passing = {**reader, "exercise_pace": 1.0}
     behind = {**reader, "exercise_pace": 0.0, "missed_deadlines": 2.0}  # due and passed nothing
-    assert prior_progress(passing) == 100.0 and prior_progress(behind) == 20.0
+    # the rest of the course at the pace, discounted by half the way to asleep (2 of 20 days)
+    assert prior_progress(passing) == pytest.approx(20 + 80 * (1 - 0.5 * 2 / 20)) and prior_progress(behind) == 20.0
+    assert prior_progress({**passing, "days_inactive": 30.0}) == pytest.approx(20 + 80 * 0.5)
     assert prior_success(passing) > prior_success(reader) + 0.15 > prior_success(behind) + 0.15
     assert prior_dropout(passing) < prior_dropout(reader) - 0.2 < prior_dropout(behind) - 0.2
     # success also asks how well: the same work with better scores
@@ -78,7 +83,7 @@ def test_the_priors_read_the_pace_on_graded_work_once_an_exercise_is_due():
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_learns_and_round_trips(family):
     rng = random.Random(1)
-    data = [_student(rng) for _ in range(400)]
+    data = [_student(rng) for _ in range(800)]  # the linear family needs 800 to clear 0.7 of the prior (400: 0.74)
     models = ScoringModels(family=family)
     for x, label in data:
         models.learn_weeks([x], label)
@@ -86,7 +91,7 @@ def test_every_family_learns_and_round_trips(family):
     mae = sum(abs(models.predict(x).progress - y.progress) for x, y in held_out) / len(held_out)
     prior_mae = sum(abs(ScoringModels().predict(x).progress - y.progress) for x, y in held_out) / len(held_out)
     assert mae < 0.7 * prior_mae
-    assert models.n_labels == 400 and models.metrics()["progress_mae"] < prior_mae
+    assert models.n_labels == 800 and models.metrics()["progress_mae"] < prior_mae
     assert models.metrics()["success_auc"] > 0.8
     copy = ScoringModels.from_bytes(models.to_bytes())
     assert copy.predict(held_out[0][0]) == models.predict(held_out[0][0])
@@ -139,7 +144,8 @@ class PriorsOnly(ScoringModels):
 
 
 def _snapshot(week: float, keen: bool) -> dict[str, float]:
-    """A keen student (P(dropout) prior 0.05, P(success) 0.9, progress 90) or an idle one (0.9, 0.05, 10)."""
+    """A keen student (P(dropout) prior 0.05, P(success) 0.7125, progress 71.25: nothing is due, so the
+    success prior as a percentage) or an idle one (0.9, 0.075, 7.5)."""
     if keen:
         return {"progress": 0.0, "required_done_share": 0.9, "days_inactive": 0.0, "course_week": week}
     return {"progress": 0.0, "required_done_share": 0.1, "days_inactive": 30.0, "course_week": week}
@@ -157,7 +163,9 @@ def test_metrics_per_course_week_score_each_week_on_its_own_examples() -> None:
     week1, week2 = by_week[1], by_week[2]
     assert week1["dropout_auc"] == week1["success_auc"] == 1.0
     assert week2["dropout_auc"] == week2["success_auc"] == 0.0
-    assert week1["progress_mae"] == 0.0 and week2["progress_mae"] == 80.0
+    keen, idle = 100 * 0.95 * 0.75, 100 * 0.1 * 0.75  # the progress priors
+    assert week1["progress_mae"] == pytest.approx((abs(10 - idle) + abs(90 - keen)) / 2)
+    assert week2["progress_mae"] == pytest.approx((abs(10 - keen) + abs(90 - idle)) / 2)
     assert week1["dropout_logloss"] == pytest.approx(-(math.log(0.9) + math.log(0.95)) / 2)
     # P(success) = (1 - P(dropout)) * 0.75 without attempts: keen (1 - 0.05) * 0.75, idle (1 - 0.9) * 0.75
     assert week2["success_logloss"] == pytest.approx(-(math.log(1 - 0.95 * 0.75) + math.log(0.1 * 0.75)) / 2)

@@ -19,7 +19,8 @@ def _trajectory(rng: random.Random, weeks: int) -> tuple[dict[int, dict[str, flo
     trajectory = {}
     for week in range(1, weeks + 1):
         done = 0.5 if week == 1 else (0.5 + 0.15 * (week - 1) if keen else 0.5 - 0.15 * (week - 1))
-        trajectory[week] = {"course_week": float(week), "required_done_share": max(0.0, min(1.0, done)),
+        done = max(0.0, min(1.0, done))
+        trajectory[week] = {"course_week": float(week), "required_done_share": done, "exercise_pace": done,
                             "sum_auth": (6.0 if keen else 2.0) + rng.random(), "days_inactive": 0.0 if keen else 9.0}
     return trajectory, keen
 
