@@ -113,9 +113,19 @@ def _inactivity(x: Mapping[str, float]) -> float:
     return min(1.0, max(0.0, x.get("days_inactive", 0.0)) / ASLEEP_DAYS)
 
 
+def _regularity(x: Mapping[str, float]) -> float:
+    """The share of the last 14 days (of the days since the course started, if fewer) with activity."""
+    span = max(1.0, min(14.0, x.get("days_since_course_start", 14.0)))
+    return min(1.0, max(0.0, x.get("active_days_last_14", 0.0)) / span)
+
+
 def prior_dropout(x: Mapping[str, float]) -> float:
-    """Work left undone, weighted up as inactivity nears the asleep threshold."""
-    p = (1.0 - work_done_share(x)) * (0.5 + 0.5 * _inactivity(x))
+    """Work left undone, weighted up as inactivity nears the asleep threshold and down by half the share of
+    recent days active (the seed's regularity hypothesis). Measured in strict order, one run per dataset,
+    before and after the regularity term: BBB's success AUC (its prior is built on this one) better in weeks
+    1-8 by .004-.024, dropout within .008 there, both .005-.012 worse in weeks 9-10; the generated schools'
+    dropout AUC .002 better on average, seed 12's success .007-.009 worse in weeks 5-6."""
+    p = (1.0 - work_done_share(x)) * (0.5 + 0.5 * _inactivity(x)) * (1.0 - 0.5 * _regularity(x))
     return _clip(p, PRIOR_FLOOR, 1 - PRIOR_FLOOR)
 
 

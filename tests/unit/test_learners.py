@@ -79,6 +79,19 @@ def test_the_priors_read_the_pace_on_graded_work_once_an_exercise_is_due():
     assert prior_success(well) > prior_success(poorly) + 0.2
 
 
+def test_the_dropout_prior_reads_how_regularly_the_student_comes():
+    """The same work and the same days since the last visit, one student active on 12 of the last 14 days
+    and one on 2: the regular one is half as likely to leave at most, and the success prior follows."""
+    base = {"required_done_share": 0.3, "days_inactive": 1.0, "days_since_course_start": 30.0}
+    regular, rare = {**base, "active_days_last_14": 12.0}, {**base, "active_days_last_14": 2.0}
+    assert prior_dropout(regular) == pytest.approx(0.7 * (0.5 + 0.5 / 20) * (1 - 0.5 * 12 / 14))
+    assert prior_dropout(rare) == pytest.approx(0.7 * (0.5 + 0.5 / 20) * (1 - 0.5 * 2 / 14))
+    assert prior_success(regular) > prior_success(rare)
+    # a course 4 days old: 4 active days of 4 is as regular as it gets
+    assert prior_dropout({**base, "days_since_course_start": 4.0, "active_days_last_14": 4.0}) == (
+        pytest.approx(0.7 * (0.5 + 0.5 / 20) * 0.5))
+
+
 @pytest.mark.heavy
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_learns_and_round_trips(family):
