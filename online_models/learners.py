@@ -90,7 +90,8 @@ def _clip(value: float, low: float = 0.0, high: float = 100.0) -> float:
 # -- version-0 priors ------------------------------------------------------------------------
 # Before any outcome arrives the model still has to rank students. The seed's progress and
 # regularity hypotheses give label-free guesses: a student keeps passing the share of due work
-# they have passed so far, and work left undone matters more the closer they are to "asleep".
+# they have passed so far, and work left undone matters more the closer they are to "asleep"
+# and less the more regularly they come.
 
 
 def exercise_pace(x: Mapping[str, float]) -> float | None:
@@ -152,9 +153,10 @@ def prior_progress(x: Mapping[str, float]) -> float:
 
     Before the pace, the priors took the share of opened required rows done: on OULAD those rows are
     mostly study pages, and on BBB (a fifth of them read) that put final progress at 9-31 against a median
-    of 73. The prior's MAE over all students: BBB weeks 1-2 (nothing due) 54 with the rows' share, 40-41
-    with the success prior; weeks 3-10 16-23 with the pace undiscounted, 15-22 discounted (0.2-2.6 lower),
-    the generated schools' weeks 2-7 0.4-1.3 lower and weeks 8-10 within 0.2."""
+    of 73. The prior's MAE over all students: BBB weeks 1-2 (nothing due) 54 with the rows' share, 36-37
+    with the success prior (the generated schools' week 1: 30-32 either way); weeks 3-10 16-23 with the
+    pace undiscounted, 15-22 discounted (0.2-2.6 lower), the generated schools' weeks 2-7 0.4-1.3 lower and
+    weeks 8-10 within 0.2."""
     progress = x.get("progress", 0.0)
     pace = exercise_pace(x)
     if pace is None:
