@@ -42,7 +42,7 @@ from online_models.evaluation.early_warning import QuietTimes, activity_times, q
 from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
 from online_models.evaluation.history import Schedules, load_history
-from online_models.intervals import paired_mean_difference
+from online_models.intervals import holm, paired_mean_difference, two_sided_p
 from online_models.labels import Label, label_from_outcome
 from online_models.learners import (
     DEFAULT_FAMILY,
@@ -260,24 +260,49 @@ def _auc(truth: list[bool], scores: list[float]) -> float | None:
     return round(float(roc_auc_score(truth, scores)), 3)
 
 
+def _brier(truth: list[bool], p: list[float]) -> float:
+    return round(float(np.mean((np.asarray(p) - np.asarray(truth, dtype=float)) ** 2)), 4)
+
+
+#: Equal-width bins of P for the calibration error.
+CALIBRATION_BINS = 10
+
+
+def calibration_error(truth: list[bool], p: list[float]) -> float:
+    """The expected calibration error: over CALIBRATION_BINS equal-width bins of P, the gap between the
+    mean P and the share that came true, weighted by the bin's students. An alert fires at a fixed P
+    (SCORER_AT_RISK_THRESHOLD), so whether a P of 0.6 comes true six times in ten is what sets how many
+    students a school hears about, whatever the ranking's AUC."""
+    probabilities, outcomes = np.asarray(p, dtype=float), np.asarray(truth, dtype=float)
+    bins = np.minimum((probabilities * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    gap = 0.0
+    for b in np.unique(bins):
+        inside = bins == b
+        gap += abs(probabilities[inside].mean() - outcomes[inside].mean()) * inside.sum()
+    return round(gap / len(probabilities), 4)
+
+
 def _metrics(labels: list[Label], progress: Iterable[float], dropout: Iterable[float],
              success: Iterable[float]) -> dict[str, float | None]:
     pairs = [(label.progress, float(p)) for label, p in zip(labels, progress)]
-    return {
-        "mae": _mae(pairs),
-        "mse": _mse(pairs),
-        "auc_dropout": _auc([label.dropout for label in labels], [float(p) for p in dropout]),
-        "auc_success": _auc([label.success for label in labels], [float(p) for p in success]),
-    }
+    out: dict[str, float | None] = {"mae": _mae(pairs), "mse": _mse(pairs)}
+    for target, scores in (("dropout", dropout), ("success", success)):
+        truth, p = [bool(getattr(label, target)) for label in labels], [float(v) for v in scores]
+        out[f"auc_{target}"] = _auc(truth, p)
+        out[f"brier_{target}"] = _brier(truth, p)
+        out[f"calibration_{target}"] = calibration_error(truth, p)
+    return out
 
 
 def _paired(labels: list[Label], mine: list[tuple[float, float, float]],
             forest: list[tuple[float, float, float]]) -> dict[str, dict[str, float] | None]:
     """Per metric: this method's value minus the forest's on the same students, with a paired 95% interval
-    (null where undefined), so a week's gap can be told from the luck of which students it holds. The
-    interval is per week and metric, not adjusted for the many of them: it flags a gap more readily."""
+    and its two-sided p-value (null where undefined), so a week's gap can be told from the luck of which
+    students it holds. The interval is per week and metric, not adjusted for the many of them: it flags a
+    gap more readily (the summary's Holm verdicts adjust, from the p-values)."""
     def interval(difference: float, low: float, high: float) -> dict[str, float]:
-        return {"difference": round(difference, 4), "low": round(low, 4), "high": round(high, 4)}
+        return {"difference": round(difference, 4), "low": round(low, 4), "high": round(high, 4),
+                "p": float(f"{two_sided_p(difference, low, high):.3g}")}
 
     errors = [abs(label.progress - m[0]) - abs(label.progress - f[0])
               for label, m, f in zip(labels, mine, forest) if label.progress is not None]
@@ -350,24 +375,50 @@ def beyond_chance(gap: dict[str, float], lower_is_better: bool) -> int:
 
 def _versus_forest(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
     """Per metric: means over the weeks both methods have a value, the weeks `method` is worse, and the weeks
-    its paired interval puts it worse or better beyond chance."""
+    its paired interval puts it worse or better beyond chance: each interval alone, and after Holm's
+    adjustment over all the weeks and metrics of the table (`_holm`)."""
     out: dict[str, Any] = {}
+    gaps = {metric: [(r["week"], r[f"{method}_vs_forest"][metric]) for r in rows
+                     if r["n"] and r[f"{method}_vs_forest"][metric] is not None] for metric, _ in METRICS}
+    adjusted = _holm(gaps)
     for metric, lower_is_better in METRICS:
         pairs = [(r["week"], r[method][metric], r["forest"][metric]) for r in rows
                  if r["n"] and r[method][metric] is not None and r["forest"][metric] is not None]
-        gaps = [(r["week"], r[f"{method}_vs_forest"][metric]) for r in rows
-                if r["n"] and r[f"{method}_vs_forest"][metric] is not None]
-        verdicts = [(w, beyond_chance(gap, lower_is_better)) for w, gap in gaps]
+        verdicts = [(w, beyond_chance(gap, lower_is_better), held)
+                    for (w, gap), held in zip(gaps[metric], adjusted[metric])]
         out[metric] = {
             method: round(float(np.mean([o for _, o, _ in pairs])), 3) if pairs else None,
             "forest": round(float(np.mean([f for _, _, f in pairs])), 3) if pairs else None,
             "worse_weeks": [w for w, o, f in pairs if (o > f if lower_is_better else o < f)],
-            "significantly_worse_weeks": [w for w, verdict in verdicts if verdict > 0],
-            "significantly_better_weeks": [w for w, verdict in verdicts if verdict < 0],
+            "significantly_worse_weeks": [w for w, verdict, _ in verdicts if verdict > 0],
+            "significantly_better_weeks": [w for w, verdict, _ in verdicts if verdict < 0],
+            "significantly_worse_weeks_holm": [w for w, verdict, held in verdicts if verdict > 0 and held],
+            "significantly_better_weeks_holm": [w for w, verdict, held in verdicts if verdict < 0 and held],
         }
     per_metric = list(out.values())
     out["matches_or_beats_forest_every_week"] = not any(m["worse_weeks"] for m in per_metric)
     out["never_significantly_worse"] = not any(m["significantly_worse_weeks"] for m in per_metric)
+    out["never_significantly_worse_holm"] = not any(m["significantly_worse_weeks_holm"] for m in per_metric)
+    return out
+
+
+def _holm(gaps: dict[str, list[tuple[int, dict[str, float]]]]) -> dict[str, list[bool]]:
+    """Per metric, per week of `gaps`: whether its gap holds at family-wise level 5% over every week and
+    metric of the table (intervals.holm on the paired intervals' p-values)."""
+    flat = [gap["p"] for metric in gaps for _, gap in gaps[metric]]
+    rejected = iter(holm(flat))
+    return {metric: [next(rejected) for _ in gaps[metric]] for metric in gaps}
+
+
+def _calibration(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per method, the Brier score and calibration error of each probability, averaged over the weeks."""
+    out: dict[str, dict[str, float | None]] = {}
+    for method in ("online", "online_warm", "forest"):
+        values = {}
+        for metric in ("brier_dropout", "calibration_dropout", "brier_success", "calibration_success"):
+            weekly = [r[method][metric] for r in rows if r["n"]]
+            values[metric] = round(float(np.mean(weekly)), 4) if weekly else None
+        out[method] = values
     return out
 
 
@@ -377,6 +428,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "online_vs_forest": strict,
         "online_warm_vs_forest": warm,
+        "calibration": _calibration(rows),
         "notes": (
             "online (strict time order) can only learn from outcomes that have arrived; flows overlap, so "
             f"in weeks {starved or 'none'} of the test flows it had seen no label at all and scores with a "
@@ -425,6 +477,9 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "labels": "the LMS's verdict where the outcome carries one (result: dropout = withdrawn, success = "
             "passed); otherwise success = attestation>=50 and progress>=50, dropout = not success and inactive "
             ">= 20 days at the outcome (or no progress data); progress MAE and MSE skip 'Нет данных'",
+            "calibration": f"each probability's `brier_*` (mean squared error) and `calibration_*` (expected "
+            f"calibration error: over {CALIBRATION_BINS} equal-width bins of P, |mean P - share that came true|, "
+            "weighted by the bin's students); the summary's `calibration` averages them over the weeks",
             "courses": "`courses` repeats the weekly rows for each course's test students alone (the seed "
             "validates per course): the same models and predictions, metrics on that course's subset; a "
             "course with one outcome class in a week has no AUC (null)",
@@ -436,7 +491,9 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "difference of two correlated AUCs; MAE: the mean of each student's absolute error minus the "
             "forest's, normal interval); the summary's `significantly_worse_weeks` and "
             "`significantly_better_weeks` are the weeks whose interval lies wholly on that side (unadjusted for "
-            "the number of weeks and metrics)",
+            "the number of weeks and metrics); the `_holm` lists keep those whose gap also holds after Holm's "
+            "step-down adjustment over all the weeks and metrics of the method's table (family-wise 5%), from "
+            "each interval's two-sided `p`",
             "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
             "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
             "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "
@@ -480,6 +537,13 @@ def _table(result: dict[str, Any]) -> str:
         lines.append(f"{r['week']:4d} {r['n']:4d} | " + " | ".join(cells))
     lines.append("- / +: worse / better than the forest beyond chance (paired 95% interval: DeLong for AUC, "
                  "absolute errors for MAE)")
+    lines.append("after Holm's adjustment over each method's table (family-wise 5%), weeks worse / better:")
+    for method, short in methods.items():
+        versus = result["summary"].get(f"{method}_vs_forest")
+        if versus:
+            held = "; ".join(f"{metric} {versus[metric]['significantly_worse_weeks_holm']} / "
+                             f"{versus[metric]['significantly_better_weeks_holm']}" for metric, _ in METRICS)
+            lines.append(f"  {short}: {held}")
     return "\n".join(lines)
 
 

@@ -77,17 +77,26 @@ def test_evaluate_reports_every_week_for_both_methods(students):
             assert row[method]["mae"] is not None and 0 <= row[method]["mae"] <= 100
             assert row[method]["mae"] ** 2 <= row[method]["mse"] <= 100 ** 2  # MSE >= MAE^2 (Jensen)
             assert 0 <= row[method]["auc_dropout"] <= 1
+            for target in ("dropout", "success"):  # calibration never exceeds the Brier score's root
+                assert 0 <= row[method][f"calibration_{target}"] <= row[method][f"brier_{target}"] ** 0.5 + 1e-3
         for method in ("online", "online_warm"):  # each gap to the forest, with its paired interval
             for metric in ("mae", "auc_dropout"):
                 gap = row[f"{method}_vs_forest"][metric]
                 assert gap["low"] <= gap["difference"] <= gap["high"] and gap["low"] < gap["high"]
+                assert (gap["p"] < 0.05) == (gap["low"] > 0 or gap["high"] < 0)  # the interval's own test
                 assert gap["difference"] == pytest.approx(row[method][metric] - row["forest"][metric], abs=2e-3)
+    calibration = result["summary"]["calibration"]["forest"]  # the means over the weeks of the rows' values
+    weekly_brier = [r["forest"]["brier_dropout"] for r in result["weeks"]]
+    assert calibration["brier_dropout"] == pytest.approx(np.mean(weekly_brier), abs=1e-4)
     forest_mae = [row["forest"]["mae"] for row in result["weeks"]]
     assert forest_mae[-1] < forest_mae[0]  # the seed's finding: later weeks predict better
     for versus in (result["summary"]["online_vs_forest"], result["summary"]["online_warm_vs_forest"]):
         for metric in ("mae", "auc_dropout", "auc_success"):  # beyond chance is a subset of the raw comparison
             assert set(versus[metric]["significantly_worse_weeks"]) <= set(versus[metric]["worse_weeks"])
             assert not set(versus[metric]["significantly_better_weeks"]) & set(versus[metric]["worse_weeks"])
+            for side in ("worse", "better"):  # Holm's adjustment only ever drops verdicts
+                assert set(versus[metric][f"significantly_{side}_weeks_holm"]) <= set(
+                    versus[metric][f"significantly_{side}_weeks"])
         assert versus["never_significantly_worse"] == (not any(
             versus[m]["significantly_worse_weeks"] for m in ("mae", "auc_dropout", "auc_success")))
     # the seed validates per course: every test course, every week, the same metrics on its own students
@@ -97,7 +106,9 @@ def test_evaluate_reports_every_week_for_both_methods(students):
         parts = [rows[week] for rows in courses.values()]
         assert sum(p["n"] for p in parts) == row["n"]
         known = [p for p in parts if p["n"]]
-        assert all(set(p["forest"]) == {"mae", "mse", "auc_dropout", "auc_success"} for p in known)
+        metrics = {"mae", "mse", *(f"{metric}_{target}" for metric in ("auc", "brier", "calibration")
+                                   for target in ("dropout", "success"))}
+        assert all(set(p["forest"]) == metrics for p in known)
         assert any(p["forest"]["mse"] is not None for p in known)
     # the strict replay's prequential metrics per course week: every snapshot a label taught, counted once
     by_week = result["online_prequential_by_week"]
@@ -117,12 +128,15 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert [row["week"] for row in printed["weeks"]] == [1, 2]
     assert png.stat().st_size > 10_000
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
-    header, week_1, _, legend = capsys.readouterr().out.splitlines()
+    header, week_1, _, legend, holm, strict, warm = capsys.readouterr().out.splitlines()
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
     gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
     verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
     assert week_1.split("|")[1][13:20] == f"{printed['weeks'][0]['online']['mae']:6.3f}{verdict}"
     assert legend.startswith("- / +: worse / better than the forest beyond chance")
+    assert holm.startswith("after Holm's adjustment") and warm.startswith("  warm: mae ")
+    held = printed["summary"]["online_vs_forest"]["auc_dropout"]  # the verdicts that hold over the table
+    assert f"auc_dropout {held['significantly_worse_weeks_holm']} / {held['significantly_better_weeks_holm']}" in strict
 
 
 def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students):

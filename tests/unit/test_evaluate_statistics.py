@@ -1,0 +1,75 @@
+"""The evaluation's statistics: beyond-chance verdicts per interval and after Holm's adjustment over a whole
+table, and how well calibrated a probability is."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from online_models.evaluation.evaluate import _table, _versus_forest, calibration_error
+from online_models.intervals import Z95, holm, two_sided_p
+
+
+def test_the_p_value_is_five_percent_at_the_edge_of_the_95_percent_interval() -> None:
+    assert two_sided_p(1.0, 0.0, 2.0) == pytest.approx(0.05)
+    assert two_sided_p(0.0, -1.0, 1.0) == pytest.approx(1.0)
+    assert two_sided_p(-3.0, -3.0 - Z95, -3.0 + Z95) == pytest.approx(0.0027, abs=1e-4)  # three standard errors
+
+
+def test_holm_steps_down_from_the_smallest_p() -> None:
+    # sorted: .001 <= .05/5, .013 > .05/4: it stops there, though .013 and .02 would pass alone
+    assert holm([0.02, 0.001, 0.013, 0.3, 0.04]) == [False, True, False, False, False]
+    assert holm([0.02, 0.001, 0.012, 0.3, 0.04]) == [False, True, True, False, False]  # .012 <= .05/4
+    assert holm([0.01, 0.012, 0.016]) == [True, True, True]  # .01 <= .05/3, .012 <= .05/2, .016 <= .05
+    assert holm([0.05]) == [True] and holm([0.051]) == [False] and holm([]) == []
+
+
+def test_holm_rejects_all_bonferroni_does_and_no_more_than_each_test_alone() -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        ps = [rng.random() ** 3 for _ in range(rng.randint(1, 30))]
+        rejected = holm(ps)
+        assert all(rejected[i] for i, p in enumerate(ps) if p <= 0.05 / len(ps))
+        assert not any(rejected[i] for i, p in enumerate(ps) if p > 0.05)
+
+
+def _gap(difference: float, standard_error: float) -> dict[str, float]:
+    low, high = difference - Z95 * standard_error, difference + Z95 * standard_error
+    return {"difference": difference, "low": low, "high": high, "p": two_sided_p(difference, low, high)}
+
+
+def test_a_table_keeps_only_the_gaps_that_hold_after_holm() -> None:
+    """Ten weeks of three metrics: one AUC gap far beyond chance, one just beyond it (p = .03), one MAE gap
+    just beyond it the other way; the rest within chance."""
+    rows = []
+    for week in range(1, 11):
+        gaps = {"mae": _gap(0.0, 0.5), "auc_dropout": _gap(0.0, 0.01), "auc_success": _gap(0.0, 0.01)}
+        if week == 2:
+            gaps["auc_dropout"] = _gap(-0.06, 0.01)  # p ~ 2e-9: worse beyond any doubt
+        if week == 5:
+            gaps["auc_success"] = _gap(-0.0217, 0.01)  # p ~ .03: worse for the interval alone
+        if week == 7:
+            gaps["mae"] = _gap(-1.085, 0.5)  # p ~ .03: better for the interval alone
+        metrics = {"mae": 10.0, "mse": 100.0, "auc_dropout": 0.8, "auc_success": 0.8}
+        rows.append({"week": week, "n": 300, "online": metrics, "online_warm": metrics, "forest": metrics,
+                     "online_vs_forest": gaps, "online_warm_vs_forest": gaps})
+    versus = _versus_forest(rows, "online")
+    assert versus["auc_dropout"]["significantly_worse_weeks"] == [2]
+    assert versus["auc_dropout"]["significantly_worse_weeks_holm"] == [2]
+    assert versus["auc_success"]["significantly_worse_weeks"] == [5]
+    assert versus["auc_success"]["significantly_worse_weeks_holm"] == []
+    assert versus["mae"]["significantly_better_weeks"] == [7]
+    assert versus["mae"]["significantly_better_weeks_holm"] == []
+    assert not versus["never_significantly_worse"] and not versus["never_significantly_worse_holm"]
+    table = _table({"weeks": rows, "summary": {"online_vs_forest": versus, "online_warm_vs_forest": versus}})
+    assert "  strict: mae [] / []; auc_dropout [2] / []; auc_success [] / []" in table.splitlines()
+
+
+def test_the_calibration_error_weighs_each_bin_gap_by_its_students() -> None:
+    # ten at P .05 of whom none came true (gap .05), ten at P .65 of whom six did (gap .05), ten at .95 all true
+    p = [0.05] * 10 + [0.65] * 10 + [0.95] * 10
+    truth = [False] * 10 + [True] * 6 + [False] * 4 + [True] * 10
+    assert calibration_error(truth, p) == pytest.approx((0.05 * 10 + 0.05 * 10 + 0.05 * 10) / 30)
+    assert calibration_error([True, False] * 5, [0.5] * 10) == 0.0  # a coin, honestly called
+    assert calibration_error([True] * 4 + [False] * 6, [1.0] * 4 + [0.0] * 6) == 0.0  # P of 1 in the top bin
+    assert calibration_error([False] * 10, [0.9] * 10) == pytest.approx(0.9)
