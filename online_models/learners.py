@@ -9,7 +9,8 @@ keep it useful before labels arrive:
 
 - a label-free guess answers until a week has labels of both classes (`ScoringModels.predict`): the
   surrogate learned from the running flows (online_models.surrogate), or before it is fitted the prior
-  from the seed's hypotheses (work done vs work due, inactivity);
+  from the seed's hypotheses (work done vs work due, inactivity); its probabilities are shifted to the
+  level of the outcomes learned so far (online_models.guess_calibration);
 - progress is learned as a residual on top of the hand prior, so a learner with little evidence stays
   near it.
 
@@ -41,6 +42,7 @@ from river import (
 from features.activity_status import DEFAULT_THRESHOLDS
 from features.hypotheses import Factor
 from online_models.explain import CohortNorms, explain
+from online_models.guess_calibration import GuessCalibration
 from online_models.labels import Label
 from online_models.surrogate import TARGETS, Surrogate, Trajectory, fit_surrogate
 from online_models.window_forest import WindowForestClassifier, WindowForestRegressor
@@ -650,6 +652,8 @@ class ScoringModels:
     by_week: dict[int, WeekMetrics] = field(init=False, default_factory=dict)
     #: the label-free guess learned from the running flows (None: the hand priors answer)
     surrogate: Surrogate | None = field(init=False, default=None)
+    #: the level of the label-free probabilities, learned from the outcomes (online_models.guess_calibration)
+    calibration: GuessCalibration = field(init=False, default_factory=GuessCalibration)
 
     def __post_init__(self) -> None:
         self.learners = FAMILIES[self.family](self.seed)
@@ -667,7 +671,10 @@ class ScoringModels:
 
     def _p(self, model: ClassifierLike, target: str, x: dict[str, float]) -> float:
         p = _learned_p(model, x) if self.n_labels else None
-        return self._label_free(x, target) if p is None else p
+        if p is not None:
+            return p
+        guess = self.calibration.calibrated(target, course_week(x), self._label_free(x, target))
+        return _clip(guess, P_FLOOR, 1.0 - P_FLOOR)
 
     def _label_free(self, x: dict[str, float], target: str) -> float:
         """The surrogate fitted on the running flows (online_models.surrogate) where it covers x's course
@@ -692,6 +699,9 @@ class ScoringModels:
         """Learn one label from each course week's features. All are scored first (the honest, prequential error:
         none of them has been learned yet), then learned."""
         before = [self.predict(x) for x in xs]
+        for target in ("dropout", "success"):
+            for x in xs:
+                self.calibration.learn(target, course_week(x), self._label_free(x, target), getattr(label, target))
         regressor, dropout, success = self.learners
         for x, scores in zip(xs, before):
             week = self.by_week.setdefault(metric_week(x), WeekMetrics())
@@ -763,4 +773,6 @@ class ScoringModels:
             models.by_week = {}
         if not hasattr(models, "surrogate"):  # published before surrogates: the priors answer until a refit
             models.surrogate = None
+        if not hasattr(models, "calibration"):  # published before it: the guesses keep their level until labels
+            models.calibration = GuessCalibration()
         return models

@@ -468,7 +468,9 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "every enrolment of the flow has an outcome (not before the flow's schedule ends) or at the latest "
             f"{(LEARN_AFTER or 0) / 86400:g} days after that end (or on arrival, if later); where a course week "
             "has no learned opinion yet it answers with the surrogate, refit once a day of event time on the "
-            "snapshots of every enrolment not learned by then (online_models.surrogate), else the priors",
+            "snapshots of every enrolment not learned by then (online_models.surrogate), else the priors; "
+            "their probabilities shifted to the level of the outcomes learned so far for that week "
+            "(online_models.guess_calibration)",
             "online_warm": "the same, but the model first learns the forest's train students (their snapshots "
             "and outcomes), then replays the test flows in time order, learning their outcomes as the online "
             "method does",

@@ -1,0 +1,89 @@
+"""The label-free guess's level, learned from the outcomes of each course week.
+
+The label-free guesses (the surrogate, the priors: online_models.learners) rank students without any outcome,
+but no guess can know a school's rates before one: on the generated school the success prior averages .34
+while .17 succeed. Once outcomes are learned, a course week's forest answers where it holds enough of both
+classes; where it does not, the guess answered at its own level. In the generated school's week 10 every
+student still scored fails (those who pass have their outcome by then), 500 labelled failures and no success,
+and the guess went on saying P(success) .24 on average (calibration error .23).
+
+Here each (target, course week) keeps the latest KEEP (guess, outcome) pairs it learned, and the guess is
+shifted in logit space by the intercept that best fits them: the ranking within a week is the guess's own,
+its level the labels'. A week's intercept is shrunk toward the intercept of all weeks of its target
+(WEEK_SPREAD), that one toward none (POOLED_SPREAD): a maximum a posteriori fit, so a week with a handful
+of labels moves little and a week with none takes the pooled level.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: (guess, outcome) pairs kept per (target, course week): about one cohort's, as a week's forest window.
+KEEP = 1000
+#: Prior standard deviations (logit units) of a week's intercept around its target's pooled one, and of
+#: the pooled one around 0 (no shift).
+WEEK_SPREAD, POOLED_SPREAD = 0.5, 1.0
+_NEWTON_STEPS, _TOLERANCE = 25, 1e-6
+
+
+def _intercept(logits: np.ndarray, outcomes: np.ndarray, centre: float, spread: float) -> float:
+    """The b maximising sum(log-likelihood of outcomes under sigmoid(logits + b)) - (b - centre)^2 / 2 spread^2
+    (Newton's method: the objective is concave in b)."""
+    b = centre
+    for _ in range(_NEWTON_STEPS):
+        p = 1.0 / (1.0 + np.exp(-(logits + b)))
+        gradient = float(np.sum(outcomes - p)) - (b - centre) / spread ** 2
+        curvature = float(np.sum(p * (1.0 - p))) + 1.0 / spread ** 2
+        step = gradient / curvature
+        b += step
+        if abs(step) < _TOLERANCE:
+            break
+    return b
+
+
+@dataclass
+class GuessCalibration:
+    """Per (target, course week): the latest guesses (as logits) and their outcomes, and the shift they call for."""
+
+    logits: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    outcomes: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    _shifts: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
+    _pooled: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def learn(self, target: str, week: int, guess: float, outcome: bool) -> None:
+        key = (target, week)
+        z = math.log(guess / (1.0 - guess))
+        self.logits[key] = np.append(self.logits.get(key, np.zeros(0, np.float32)), np.float32(z))[-KEEP:]
+        self.outcomes[key] = np.append(self.outcomes.get(key, np.zeros(0, bool)), outcome)[-KEEP:]
+        # the target's pooled intercept, and so each of its weeks', moves with any of its weeks' outcomes
+        self._shifts = {k: b for k, b in self._shifts.items() if k[0] != target}
+        self._pooled.pop(target, None)
+
+    def shift(self, target: str, week: int) -> float:
+        """The logit shift of `target`'s guess in course week `week` (0 before any outcome of that target)."""
+        key = (target, week)
+        if key not in self._shifts:
+            self._shifts[key] = self._fit(target, week)
+        return self._shifts[key]
+
+    def _fit(self, target: str, week: int) -> float:
+        keys = [k for k in self.logits if k[0] == target]
+        if not keys:
+            return 0.0
+        pooled = self._pooled.get(target)
+        if pooled is None:
+            pooled = _intercept(np.concatenate([self.logits[k] for k in keys]),
+                                np.concatenate([self.outcomes[k] for k in keys]), 0.0, POOLED_SPREAD)
+            self._pooled[target] = pooled
+        if (target, week) not in self.logits:
+            return pooled
+        return _intercept(self.logits[(target, week)], self.outcomes[(target, week)], pooled, WEEK_SPREAD)
+
+    def calibrated(self, target: str, week: int, guess: float) -> float:
+        """`guess` shifted to the level of `target`'s outcomes in `week` (unclipped: the caller knows its floor)."""
+        b = self.shift(target, week)
+        if b == 0.0:
+            return guess
+        return 1.0 / (1.0 + math.exp(-(math.log(guess / (1.0 - guess)) + b)))
