@@ -52,6 +52,13 @@ class GuessCalibration:
     _shifts: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
     _pooled: dict[str, float] = field(default_factory=dict, repr=False)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled with every week's shift fitted: a worker that loads a published version scores at once,
+        rather than paying each week's fit on its first students."""
+        for target, week in list(self.logits):
+            self.shift(target, week)
+        return self.__dict__.copy()
+
     def learn(self, target: str, week: int, guess: float, outcome: bool) -> None:
         key = (target, week)
         z = math.log(guess / (1.0 - guess))

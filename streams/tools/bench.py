@@ -344,6 +344,7 @@ def _model_figures(events: list[Event]) -> dict[str, Any]:
         x = model_input(compute(state, CourseSchedule.from_records(select_flow(rows[known["course_id"]], flow)), last))
         models.learn_weeks([x], label_from_outcome(known, x["days_inactive"]))
         xs.append(x)
+    models = ScoringModels.from_bytes(models.to_bytes())  # as a worker gets it: published, then loaded
     began = time.perf_counter()
     for x in xs:
         models.predict(x)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import numpy as np
 import pytest
 
+from online_models import guess_calibration
 from online_models.guess_calibration import KEEP, GuessCalibration
 from online_models.labels import Label
 from online_models.learners import ScoringModels, prior_success
@@ -97,3 +99,18 @@ def test_the_intercept_is_the_maximum_a_posteriori_one() -> None:
     grid = np.linspace(-3, 3, 60001)
     best = grid[np.argmax([objective(b) for b in grid])]
     assert calibration.shift("dropout", 9) == pytest.approx(best, abs=2e-4)  # week 9 has none: the pooled one
+
+
+def test_a_published_calibration_carries_every_week_fitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker loading a version scores at once: unpickled, no week's shift is fitted again."""
+    calibration = GuessCalibration()
+    for week in (1, 2, 3):
+        for i in range(50):
+            calibration.learn("dropout", week, 0.5, i % 4 == 0)
+    copy = pickle.loads(pickle.dumps(calibration))
+
+    def no_fit(*args: object) -> float:
+        raise AssertionError("fitted again after loading")
+
+    monkeypatch.setattr(guess_calibration, "_intercept", no_fit)
+    assert [copy.shift("dropout", w) for w in (1, 2, 3, 9)] == [calibration.shift("dropout", w) for w in (1, 2, 3, 9)]
