@@ -53,8 +53,9 @@ WINDOW = 500
 #: enrolment was open, so a week's window spans about its last 200 labels (the global one, shared by
 #: all weeks, about 500 / weeks). Smaller leaves a week's AUC to a handful of positives (at 20% dropout,
 #: 40 in 200: standard error ~0.04; ~0.09 at 50); larger makes late weeks, which fewer enrolments
-#: reach, average over examples from model versions long gone. Cost: up to (WEEK_CAP + 1) x 5 x 200
-#: (label, prediction) pairs in every published version, ~160 KB compressed.
+#: reach, average over examples from model versions long gone. Cost: up to (WEEK_CAP + 1) x 7 x 200
+#: (label, prediction) pairs in every published version, ~160 KB compressed (a target's metrics pickle
+#: their shared pairs once: 159 KB with 5 metrics, 162 KB with 7).
 WINDOW_PER_WEEK = 200
 #: Course weeks from this one on share one set of per-week metrics, so the `course_week` label of
 #: their gauge takes at most WEEK_CAP + 1 values (0: no course week in x) whatever the course length.
@@ -584,24 +585,41 @@ def _learned_residual(model: RegressorLike, x: dict[str, float]) -> float | None
 RollingMetrics = dict[str, utils.Rolling[metrics.base.Metric]]
 
 
+class ProbabilityBias(metrics.base.MeanMetric, metrics.base.RegressionMetric):
+    """The mean of P minus the outcome (1 or 0): how far a probability's level sits above (+) or below (-)
+    the share that comes true. The at_risk alert fires at a fixed P, so a model that overstates the risk
+    by .15 alerts on students it should not, whatever its AUC; log loss mixes that with the ranking."""
+
+    def _eval(self, y_true: bool, y_pred: float) -> float:
+        return y_pred - float(y_true)
+
+
 def _rolling_metrics(window: int) -> RollingMetrics:
     """The prequential metrics over the last `window` examples: the global set and each week's."""
     return {
         "progress_mae": utils.Rolling(metrics.MAE, window_size=window),
         "dropout_logloss": utils.Rolling(metrics.LogLoss, window_size=window),
         "dropout_auc": utils.Rolling(metrics.ROCAUC, window_size=window),
+        "dropout_bias": utils.Rolling(ProbabilityBias, window_size=window),
         "success_logloss": utils.Rolling(metrics.LogLoss, window_size=window),
         "success_auc": utils.Rolling(metrics.ROCAUC, window_size=window),
+        "success_bias": utils.Rolling(ProbabilityBias, window_size=window),
     }
 
 
 def _update_metrics(rolling: RollingMetrics, label: Label, scores: Prediction) -> None:
     if label.progress is not None:
         rolling["progress_mae"].update(label.progress, scores.progress)
-    rolling["dropout_logloss"].update(label.dropout, scores.p_dropout)
-    rolling["dropout_auc"].update(label.dropout, scores.p_dropout)
-    rolling["success_logloss"].update(label.success, scores.p_success)
-    rolling["success_auc"].update(label.success, scores.p_success)
+    for target, outcome, p in (("dropout", label.dropout, scores.p_dropout),
+                               ("success", label.success, scores.p_success)):
+        for metric in ("logloss", "auc", "bias"):
+            rolling[f"{target}_{metric}"].update(outcome, p)
+
+
+def _with_every_metric(rolling: RollingMetrics, window: int) -> None:
+    """A version published before a metric existed gets it, empty (its window fills as labels arrive)."""
+    for name, metric in _rolling_metrics(window).items():
+        rolling.setdefault(name, metric)
 
 
 def _metric_values(rolling: RollingMetrics) -> dict[str, float | None]:
@@ -775,4 +793,7 @@ class ScoringModels:
             models.surrogate = None
         if not hasattr(models, "calibration"):  # published before it: the guesses keep their level until labels
             models.calibration = GuessCalibration()
+        _with_every_metric(models.rolling, WINDOW)
+        for week in models.by_week.values():
+            _with_every_metric(week.rolling, WINDOW_PER_WEEK)
         return models

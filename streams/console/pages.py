@@ -214,7 +214,7 @@ def student_page(user_id: int, enrolments: Sequence[EnrolmentView], transitions:
 _METRIC_COLORS = ("#c62828", "#2e7d32", "#1565c0", "#6a1b9a", "#ef6c00", "#00838f")
 #: The metrics charted together, by name suffix: (title, y axis, suffix, y top: an AUC is at most 1).
 _METRIC_GROUPS = (("AUC", "AUC", "_auc", 1.0), ("log loss", "log loss", "_logloss", None),
-                  ("progress error", "MAE", "_mae", None))
+                  ("probability bias", "mean P − outcome", "_bias", None), ("progress error", "MAE", "_mae", None))
 
 
 def _metric_charts(title: str, labels: Sequence[str], values: Mapping[str, Sequence[float | None]]) -> list[str]:

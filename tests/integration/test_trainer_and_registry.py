@@ -239,10 +239,11 @@ async def test_a_publish_sets_the_per_week_gauges_and_drops_undefined_ones(redis
     samples = _week_samples()
     by_week = scoring.trainer.models.metrics_by_week()
     assert {week for _, week in samples} == {"1", "2"}
-    for metric in ("progress_mae", "dropout_logloss", "dropout_auc", "success_logloss", "success_auc"):
+    for metric in ("progress_mae", "dropout_logloss", "dropout_auc", "dropout_bias", "success_logloss", "success_auc",
+                   "success_bias"):
         assert samples[metric, "1"] == pytest.approx(by_week[1][metric])
     assert samples["examples", "1"] == 2 and samples["examples", "2"] == 1
-    assert ("dropout_logloss", "2") in samples
+    assert ("dropout_logloss", "2") in samples and ("dropout_bias", "2") in samples  # one class: a bias all the same
     assert ("dropout_auc", "2") not in samples and ("success_auc", "2") not in samples
     scoring.trainer.release()
 

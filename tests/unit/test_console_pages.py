@@ -121,7 +121,7 @@ def _week_metrics(week: int) -> dict[str, float | int | None]:
     """A course week's stored metrics as the registry publishes them (values differ week to week)."""
     return {"dropout_auc": 0.5 + week / 100, "success_auc": None if week % 2 else 0.6,
             "dropout_logloss": 0.7 - week / 100, "success_logloss": 0.4, "progress_mae": 20.0 - week / 2,
-            "examples": 10 * week}
+            "dropout_bias": 0.05 - week / 50, "success_bias": -0.03, "examples": 10 * week}
 
 
 def _table_rows(page: str, table_id: str) -> list[list[str]]:
@@ -157,8 +157,9 @@ def test_model_page_shows_each_current_version_by_course_week() -> None:
     assert "script" not in parsed.tags and XSS in "".join(parsed.text)
     guesses = [row[-1] for row in _table_rows(page, "current")]
     assert guesses == [f"learned from 3000 running enrolments ({svg.esc(XSS)} earlier weeks)", "the priors"]
-    assert page.count("<svg") == 3  # AUC, log loss and MAE of the one version that has them
-    for title in ("AUC by course week", "log loss by course week", "progress error by course week"):
+    assert page.count("<svg") == 4  # AUC, log loss, bias and MAE of the one version that has them
+    for title in ("AUC by course week", "log loss by course week", "probability bias by course week",
+                  "progress error by course week"):
         assert f'aria-label="{title}"' in page
     rows = _table_rows(page, svg.esc(f"course-weeks-{XSS}"))
     names = sorted(set(_week_metrics(1)) - {"examples"})

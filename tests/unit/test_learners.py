@@ -182,6 +182,9 @@ def test_metrics_per_course_week_score_each_week_on_its_own_examples() -> None:
     assert week1["dropout_logloss"] == pytest.approx(-(math.log(0.9) + math.log(0.95)) / 2)
     # P(success) = (1 - P(dropout)) * 0.75 without attempts: keen (1 - 0.05) * 0.75, idle (1 - 0.9) * 0.75
     assert week2["success_logloss"] == pytest.approx(-(math.log(1 - 0.95 * 0.75) + math.log(0.1 * 0.75)) / 2)
+    # the bias is the mean of P minus the outcome: week 1's leaver at P(dropout) .9, its stayer at .05
+    assert week1["dropout_bias"] == pytest.approx(((0.9 - 1) + (0.05 - 0)) / 2)
+    assert week2["success_bias"] == pytest.approx(((0.95 * 0.75 - 0) + (0.1 * 0.75 - 1)) / 2)
     assert week1["examples"] == week2["examples"] == 2
     overall = models.metrics()["dropout_auc"]
     assert overall is not None and 0.0 < overall < 1.0  # all weeks together: neither
@@ -207,6 +210,20 @@ def test_weeks_past_the_cap_are_pooled_into_it() -> None:
     assert set(by_week) == {WEEK_CAP - 1, WEEK_CAP}
     assert by_week[WEEK_CAP]["examples"] == 3 and by_week[WEEK_CAP - 1]["examples"] == 1
     assert ScoringModels.from_bytes(models.to_bytes()).metrics_by_week() == by_week
+
+
+def test_a_version_published_before_the_bias_metrics_gets_them_empty() -> None:
+    models = ScoringModels()
+    models.learn_weeks([_snapshot(1, keen=True)], Label(70.0, False, True))
+    for rolling in (models.rolling, models.by_week[1].rolling):
+        del rolling["dropout_bias"], rolling["success_bias"]
+    old = ScoringModels.from_bytes(models.to_bytes())
+    assert old.metrics()["dropout_bias"] is None and old.metrics_by_week()[1]["success_bias"] is None
+    idle = _snapshot(1, keen=False)
+    before = old.predict(idle).p_dropout
+    old.learn_weeks([idle], Label(5.0, True, False))  # learning goes on, now with them
+    assert old.metrics()["dropout_bias"] == pytest.approx(before - 1)
+    assert old.metrics()["dropout_logloss"] is not None and old.metrics_by_week()[1]["examples"] == 2
 
 
 def test_a_version_published_before_per_week_metrics_loads_with_none() -> None:
