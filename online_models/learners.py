@@ -587,8 +587,8 @@ RollingMetrics = dict[str, utils.Rolling[metrics.base.Metric]]
 
 class ProbabilityBias(metrics.base.MeanMetric, metrics.base.RegressionMetric):
     """The mean of P minus the outcome (1 or 0): how far a probability's level sits above (+) or below (-)
-    the share that comes true. The at_risk alert fires at a fixed P, so a model that overstates the risk
-    by .15 alerts on students it should not, whatever its AUC; log loss mixes that with the ranking."""
+    the share that comes true, live (the evaluation's counterpart: evaluate.calibration_error, which says
+    why the level matters); log loss mixes it with the ranking."""
 
     def _eval(self, y_true: bool, y_pred: float) -> float:
         return y_pred - float(y_true)
