@@ -28,6 +28,10 @@ WEEK_SPREAD, POOLED_SPREAD = 0.5, 1.0
 _NEWTON_STEPS, _TOLERANCE = 25, 1e-6
 
 
+def logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
 def _intercept(logits: np.ndarray, outcomes: np.ndarray, centre: float, spread: float) -> float:
     """The b maximising sum(log-likelihood of outcomes under sigmoid(logits + b)) - (b - centre)^2 / 2 spread^2
     (Newton's method: the objective is concave in b)."""
@@ -61,8 +65,7 @@ class GuessCalibration:
 
     def learn(self, target: str, week: int, guess: float, outcome: bool) -> None:
         key = (target, week)
-        z = math.log(guess / (1.0 - guess))
-        self.logits[key] = np.append(self.logits.get(key, np.zeros(0, np.float32)), np.float32(z))[-KEEP:]
+        self.logits[key] = np.append(self.logits.get(key, np.zeros(0, np.float32)), np.float32(logit(guess)))[-KEEP:]
         self.outcomes[key] = np.append(self.outcomes.get(key, np.zeros(0, bool)), outcome)[-KEEP:]
         # the target's pooled intercept, and so each of its weeks', moves with any of its weeks' outcomes
         self._shifts = {k: b for k, b in self._shifts.items() if k[0] != target}
@@ -93,4 +96,4 @@ class GuessCalibration:
         b = self.shift(target, week)
         if b == 0.0:
             return guess
-        return 1.0 / (1.0 + math.exp(-(math.log(guess / (1.0 - guess)) + b)))
+        return 1.0 / (1.0 + math.exp(-(logit(guess) + b)))

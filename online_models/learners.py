@@ -42,7 +42,7 @@ from river import (
 from features.activity_status import DEFAULT_THRESHOLDS
 from features.hypotheses import Factor
 from online_models.explain import CohortNorms, explain
-from online_models.guess_calibration import GuessCalibration
+from online_models.guess_calibration import GuessCalibration, logit
 from online_models.labels import Label
 from online_models.surrogate import TARGETS, Surrogate, Trajectory, fit_surrogate
 from online_models.window_forest import WindowForestClassifier, WindowForestRegressor
@@ -186,15 +186,11 @@ def course_week(x: dict[str, float]) -> int:
     return int(x.get("course_week", 0))
 
 
-def _logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
-
-
 def with_priors(x: dict[str, float]) -> dict[str, float]:
     """x plus the priors (probabilities as logits): a linear model then only has to learn
     how far the data disagree with them, which it can do from few labels."""
-    return {**x, "prior_progress": prior_progress(x), "prior_dropout": _logit(prior_dropout(x)),
-            "prior_success": _logit(prior_success(x))}
+    return {**x, "prior_progress": prior_progress(x), "prior_dropout": logit(prior_dropout(x)),
+            "prior_success": logit(prior_success(x))}
 
 
 def weekly_interactions(x: dict[str, float]) -> dict[str, float]:
