@@ -43,9 +43,10 @@ from features.activity_status import DEFAULT_THRESHOLDS
 from features.hypotheses import Factor
 from online_models.explain import CohortNorms, explain
 from online_models.guess_calibration import GuessCalibration, logit
+from online_models.guess_stack import Stack, fit_weights
 from online_models.labels import Label
 from online_models.surrogate import TARGETS, Surrogate, Trajectory, fit_surrogate
-from online_models.window_forest import WindowForestClassifier, WindowForestRegressor
+from online_models.window_forest import WindowForestClassifier, WindowForestRegressor, row_input
 
 #: Rolling window (in learned examples) of the prequential metrics.
 WINDOW = 500
@@ -570,6 +571,18 @@ def _learned_p(model: ClassifierLike, x: dict[str, float]) -> float | None:
     return None
 
 
+def _week_learners(model: ClassifierLike) -> dict[int, ClassifierLike]:
+    """Course week -> `model`'s learner of it, where it learns one per week."""
+    first = model.members[0] if isinstance(model, FirstOpinion) else model
+    return first.models if isinstance(first, PerWeekClassifier) else {}
+
+
+def _week_forest(model: ClassifierLike, week: int) -> WindowForestClassifier | None:
+    """`model`'s fitted window forest of course week `week`, if it has one (the `forest` family)."""
+    learner = _week_learners(model).get(week)
+    return learner if isinstance(learner, WindowForestClassifier) and learner.trees else None
+
+
 def _learned_residual(model: RegressorLike, x: dict[str, float]) -> float | None:
     """Progress over its prior as `model` learned it; None where x's course week has no fitted model yet."""
     if isinstance(model, PerWeek):
@@ -668,6 +681,10 @@ class ScoringModels:
     surrogate: Surrogate | None = field(init=False, default=None)
     #: the level of the label-free probabilities, learned from the outcomes (online_models.guess_calibration)
     calibration: GuessCalibration = field(init=False, default_factory=GuessCalibration)
+    #: surrogates fitted so far: a stack fitted on an older guess is fitted again
+    guess_version: int = field(init=False, default=0)
+    #: (target, course week) -> how its forest and the guess are weighed (online_models.guess_stack)
+    stacks: dict[tuple[str, int], Stack] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.learners = FAMILIES[self.family](self.seed)
@@ -684,11 +701,29 @@ class ScoringModels:
         return self._p(self.learners[1], "dropout", x)
 
     def _p(self, model: ClassifierLike, target: str, x: dict[str, float]) -> float:
+        """The week's forest and the guess stacked where the forest has learned x's week (without the
+        forest's out-of-bag P, published before stacks: the forest alone); elsewhere the guess at the
+        outcomes' level."""
+        week = course_week(x)
         p = _learned_p(model, x) if self.n_labels else None
-        if p is not None:
-            return p
-        guess = self.calibration.calibrated(target, course_week(x), self._label_free(x, target))
-        return _clip(guess, P_FLOOR, 1.0 - P_FLOOR)
+        if p is None:
+            return _clip(self.calibration.calibrated(target, week, self._label_free(x, target)), P_FLOOR, 1.0 - P_FLOOR)
+        stack = self._stack(model, target, week)
+        return p if stack is None else _clip(stack.combine(p, self._label_free(x, target)), P_FLOOR, 1.0 - P_FLOOR)
+
+    def _stack(self, model: ClassifierLike, target: str, week: int) -> Stack | None:
+        """The week's stack, fitted again when its forest or the guess has changed since."""
+        forest = _week_forest(model, week)
+        if forest is None or forest.out_of_bag is None:
+            return None
+        fitted_for = (forest.fits, self.guess_version)
+        stack = self.stacks.get((target, week))
+        if stack is None or stack.fitted_for != fitted_for:
+            rows, forest_p, outcomes = forest.fitted_window()
+            guesses = [self._label_free(row_input(row), target) for row in rows]
+            stack = Stack(fitted_for, fit_weights(forest_p, guesses, outcomes))
+            self.stacks[(target, week)] = stack
+        return stack
 
     def _label_free(self, x: dict[str, float], target: str) -> float:
         """The surrogate fitted on the running flows (online_models.surrogate) where it covers x's course
@@ -703,6 +738,7 @@ class ScoringModels:
         surrogate = fit_surrogate(trajectories, _priors, self.seed)
         if surrogate is not None:
             self.surrogate = surrogate
+            self.guess_version += 1
         return surrogate
 
     def explain(self, x: dict[str, float]) -> tuple[Factor, ...]:
@@ -771,7 +807,11 @@ class ScoringModels:
         return {str(week): values for week, values in self.metrics_by_week().items()}
 
     def to_bytes(self) -> bytes:
-        """Pickle, zlib-compressed: feature names repeat in every tree node, so it shrinks ~4x."""
+        """Pickle, zlib-compressed: feature names repeat in every tree node, so it shrinks ~4x. Every
+        week's stack is fitted first: a worker that loads the version scores at once."""
+        for target, model in (("dropout", self.learners[1]), ("success", self.learners[2])):
+            for week in _week_learners(model):
+                self._stack(model, target, week)
         return zlib.compress(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL), 6)
 
     @classmethod
@@ -789,6 +829,8 @@ class ScoringModels:
             models.surrogate = None
         if not hasattr(models, "calibration"):  # published before it: the guesses keep their level until labels
             models.calibration = GuessCalibration()
+        if not hasattr(models, "stacks"):  # published before stacks: each forest answers alone until its next fit
+            models.stacks, models.guess_version = {}, 0
         _with_every_metric(models.rolling, WINDOW)
         for week in models.by_week.values():
             _with_every_metric(week.rolling, WINDOW_PER_WEEK)

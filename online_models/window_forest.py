@@ -6,8 +6,8 @@ forest fitted on one course week's current features matched them (trajectory col
 nothing). So the strongest online learner we have is the forest itself, kept current: each
 (target, course week) learner holds the latest WINDOW labelled snapshots and refits when the
 window has grown by REFIT_GROWTH since the last fit. Memory and the published blob stay
-bounded (the window is float32 arrays of at most WINDOW rows; the fitted trees are kept as flat
-arrays), and a recent window follows a school whose students change.
+bounded (the window is float32 arrays of at most WINDOW rows, and those learned since the last fit;
+the fitted trees are kept as flat arrays), and a recent window follows a school whose students change.
 
 The fitted trees are walked in plain Python for one row at a time: scikit-learn's
 `predict_proba` costs ~2 ms per call (input validation, thread dispatch), the walk ~0.1 ms.
@@ -66,6 +66,12 @@ def feature_row(x: Mapping[Any, float]) -> list[float]:
     return [float(x.get(name, 0.0)) for name in COLUMNS]
 
 
+def row_input(row: Sequence[float]) -> dict[str, float]:
+    """A stored row back as the x it was made from: every feature the models see has a value in x, so
+    only the float32 rounding differs (and flow_num, which they do not see, reads 0)."""
+    return {name: float(value) for name, value in zip(COLUMNS, row)}
+
+
 @dataclass(frozen=True)
 class FlatTree:
     """One fitted tree as flat arrays: node i splits on `feature[i] <= threshold[i]` (left) or is
@@ -106,11 +112,14 @@ def _forest_trees(estimators: Sequence[Any], positive: int) -> list[FlatTree]:
     return trees
 
 
-def _out_of_bag_log_loss(forest: RandomForestClassifier, labels: np.ndarray) -> float:
-    """Log loss of the forest's out-of-bag P(True): each row scored only by the trees that did not
-    see it, an honest estimate from the window alone (clipped: a row every such tree put in a pure
-    leaf scores 0 or 1)."""
-    scores = forest.oob_decision_function_[:, list(forest.classes_).index(True)]
+def _out_of_bag_p(forest: RandomForestClassifier) -> np.ndarray:
+    """Each row's P(True) from only the trees that did not see it (NaN where every tree did): an
+    honest estimate from the window alone."""
+    return np.asarray(forest.oob_decision_function_[:, list(forest.classes_).index(True)], dtype=np.float32)
+
+
+def _out_of_bag_log_loss(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Log loss of the out-of-bag P(True) (clipped: a row every such tree put in a pure leaf scores 0 or 1)."""
     scored = ~np.isnan(scores)
     if not scored.any():
         return float("inf")
@@ -155,11 +164,11 @@ class _Window(base.Estimator):
         self.__dict__.update(state)
 
     def _add(self, x: dict[Any, float], y: float) -> None:
-        self.rows = np.vstack([self.rows, np.asarray([feature_row(x)], dtype=np.float32)])[-self.window:]
-        self.targets = np.append(self.targets, np.float32(y))[-self.window:]
+        self.rows = np.vstack([self.rows, np.asarray([feature_row(x)], dtype=np.float32)])
+        self.targets = np.append(self.targets, np.float32(y))
         self.since_fit += 1
         due = (not self.trees or self.since_fit >= REFIT_AFTER
-               or len(self.targets) >= (1 + REFIT_GROWTH) * self.fitted_at)
+               or min(len(self.targets), self.window) >= (1 + REFIT_GROWTH) * self.fitted_at)
         if due:
             self._refit()
 
@@ -174,10 +183,18 @@ class _Window(base.Estimator):
             self._refit()
 
     def _refit(self) -> None:
+        """Fit on the latest `window` rows. The older ones leave only now: until the next fit the rows the
+        last one saw stay together (fitted_window), whatever arrived since (at most REFIT_AFTER once fitted)."""
+        if len(self.targets) > self.window:
+            self.rows, self.targets = self.rows[-self.window:], self.targets[-self.window:]
+            self._forget_fit_rows()
         if self._ready():
             with threadpool_limits(1):  # OpenMP threads fighting the worker for 2 cores made a fit 4x slower
                 self._fit()
             self.fitted_at, self.since_fit = len(self.targets), 0
+
+    def _forget_fit_rows(self) -> None:
+        """Rows the last fit saw have left the window."""
 
     def _ready(self) -> bool:
         raise NotImplementedError
@@ -197,6 +214,10 @@ class WindowForestClassifier(_Window, base.Classifier):
 
     #: min_samples_leaf of the forest in use (None: not fitted yet, or fitted before it was chosen)
     leaf_size: int | None = None
+    #: the out-of-bag P(True) of each row the last fit saw (None: not fitted, or fitted before it was kept)
+    out_of_bag: np.ndarray | None = None
+    #: fits so far: what was learned from the out-of-bag P holds until the next one
+    fits: int = 0
 
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
@@ -208,19 +229,33 @@ class WindowForestClassifier(_Window, base.Classifier):
 
     def _fit(self) -> None:
         labels = self.targets > 0.5
-        best: tuple[float, int, RandomForestClassifier] | None = None
+        best: tuple[float, int, RandomForestClassifier, np.ndarray] | None = None
         for leaf in LEAF_SIZES:
             if best is not None and 2 * leaf > len(labels):
                 break  # no split could leave two such leaves: a forest of stumps
             forest = RandomForestClassifier(**FOREST_PARAMS, min_samples_leaf=leaf, oob_score=True,
                                             random_state=self.seed).fit(self.rows, labels)
-            loss = _out_of_bag_log_loss(forest, labels)
+            scores = _out_of_bag_p(forest)
+            loss = _out_of_bag_log_loss(scores, labels)
             if best is None or loss < best[0]:
-                best = (loss, leaf, forest)
+                best = (loss, leaf, forest, scores)
         assert best is not None
-        _, self.leaf_size, forest = best
+        _, self.leaf_size, forest, self.out_of_bag = best
         self.trees = _forest_trees(forest.estimators_, list(forest.classes_).index(True))
         self.scale = 1.0 / len(self.trees)
+        self.fits += 1
+
+    def fitted_window(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, out-of-bag P, labels) of the rows the last fit saw that some tree did not see (rows learned
+        since are not among them); empty before a fit, or once those rows left without a new fit."""
+        if self.out_of_bag is None:
+            return self.rows[:0], np.zeros(0, np.float32), self.targets[:0] > 0.5
+        scored = ~np.isnan(self.out_of_bag)
+        seen = slice(0, self.fitted_at)
+        return self.rows[seen][scored], self.out_of_bag[scored], self.targets[seen][scored] > 0.5
+
+    def _forget_fit_rows(self) -> None:
+        self.out_of_bag = None  # no longer the rows it scored: no stack until the next fit
 
     def learn_one(self, x: dict[Any, float], y: base.typing.ClfTarget) -> None:
         self._add(x, 1.0 if y else 0.0)

@@ -470,7 +470,8 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "has no learned opinion yet it answers with the surrogate, refit once a day of event time on the "
             "snapshots of every enrolment not learned by then (online_models.surrogate), else the priors; "
             "their probabilities shifted to the level of the outcomes learned so far for that week "
-            "(online_models.guess_calibration)",
+            "(online_models.guess_calibration); where a week's forest answers, its probabilities and the guess's "
+            "are combined by the week's outcomes (online_models.guess_stack)",
             "online_warm": "the same, but the model first learns the forest's train students (their snapshots "
             "and outcomes), then replays the test flows in time order, learning their outcomes as the online "
             "method does",

@@ -63,22 +63,13 @@ def test_the_regressor_answers_zero_until_it_has_enough_examples():
     assert model.predict_one(_x(rng)) == pytest.approx(40.0, abs=1.0)
 
 
-class _CountingFits(wf.WindowForestClassifier):
-    def __init__(self, window: int) -> None:
-        super().__init__(window=window)
-        self.fits = 0
-
-    def _fit(self) -> None:
-        self.fits += 1
-        super()._fit()
-
-
 def test_memory_is_bounded_and_refits_are_few():
     rng = random.Random(4)
-    model = _CountingFits(window=300)
+    model = wf.WindowForestClassifier(window=300)
     for i in range(3000):
         model.learn_one(_x(rng), i % 3 == 0)
-    assert len(model.targets) == len(model.rows) == 300
+    assert len(model.targets) == len(model.rows) == 300 + model.since_fit  # those since the last fit wait
+    assert model.fitted_at == 300 and model.since_fit < wf.REFIT_AFTER
     # geometric growth to the window (60 -> 300: 9 fits), then one per REFIT_AFTER examples
     assert 9 <= model.fits <= 9 + 3000 // wf.REFIT_AFTER
     size = len(pickle.dumps(model))
