@@ -62,12 +62,20 @@ def fit_weights(forest_p: Sequence[float] | np.ndarray, guess_p: Sequence[float]
 
 @dataclass(frozen=True)
 class Stack:
-    """The weights of one (target, course week), and the (forest fit, guess version) they were fitted for."""
+    """The weights of one (target, course week), the (forest fit, guess version) they were fitted for, and on
+    how many rows."""
 
     fitted_for: tuple[int, int]
     weights: tuple[float, float, float]
+    rows: int
 
     def combine(self, forest_p: float, guess_p: float) -> float:
         a, b, c = self.weights
         z = a + b * logit(min(1.0 - EDGE, max(EDGE, forest_p))) + c * logit(min(1.0 - EDGE, max(EDGE, guess_p)))
         return 1.0 / (1.0 + math.exp(-z))
+
+    def as_json(self) -> dict[str, float]:
+        """The weights by what they weigh, for a version's metadata (an analyst reads how much a week trusts its
+        forest)."""
+        a, b, c = self.weights
+        return {"intercept": round(a, 4), "forest": round(b, 4), "guess": round(c, 4), "rows": self.rows}

@@ -721,7 +721,7 @@ class ScoringModels:
         if stack is None or stack.fitted_for != fitted_for:
             rows, forest_p, outcomes = forest.fitted_window()
             guesses = [self._label_free(row_input(row), target) for row in rows]
-            stack = Stack(fitted_for, fit_weights(forest_p, guesses, outcomes))
+            stack = Stack(fitted_for, fit_weights(forest_p, guesses, outcomes), len(outcomes))
             self.stacks[(target, week)] = stack
         return stack
 
@@ -806,12 +806,21 @@ class ScoringModels:
         the published metadata, Postgres and `scorer evaluate --json` hold."""
         return {str(week): values for week, values in self.metrics_by_week().items()}
 
+    def stack_weights(self) -> dict[str, dict[str, dict[str, float]]]:
+        """target -> course week -> how it weighs its forest against the guess (online_models.guess_stack),
+        every week's stack fitted to the models as they are now."""
+        weights: dict[str, dict[str, dict[str, float]]] = {}
+        for target, model in (("dropout", self.learners[1]), ("success", self.learners[2])):
+            for week in sorted(_week_learners(model)):
+                stack = self._stack(model, target, week)
+                if stack is not None:
+                    weights.setdefault(target, {})[str(week)] = stack.as_json()
+        return weights
+
     def to_bytes(self) -> bytes:
         """Pickle, zlib-compressed: feature names repeat in every tree node, so it shrinks ~4x. Every
         week's stack is fitted first: a worker that loads the version scores at once."""
-        for target, model in (("dropout", self.learners[1]), ("success", self.learners[2])):
-            for week in _week_learners(model):
-                self._stack(model, target, week)
+        self.stack_weights()
         return zlib.compress(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL), 6)
 
     @classmethod

@@ -74,6 +74,9 @@ class ModelRegistry:
             meta["origin"] = origin
         if models.surrogate is not None:
             meta["surrogate"] = {"enrolments": models.surrogate.enrolments, "rows": models.surrogate.rows}
+        stacks = models.stack_weights()
+        if stacks:
+            meta["stacks"] = stacks
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._key("blob", version), models.to_bytes())
         pipe.set(self._key("meta", version), json.dumps(meta))

@@ -67,9 +67,10 @@ class PostgresSink:
 
     def write_model_version(self, meta: dict[str, Any]) -> None:
         """ModelRegistry's on_publish callback (runs in the trainer's thread). A version's `origin`
-        (set by `scorer bootstrap`, absent for the live trainer's) and `surrogate` (what its label-free
-        guess was fitted on, absent before the first fit) go to `params`."""
-        params = {name: meta[name] for name in ("origin", "surrogate") if name in meta}
+        (set by `scorer bootstrap`, absent for the live trainer's), `surrogate` (what its label-free
+        guess was fitted on, absent before the first fit) and `stacks` (how each learned course week weighs
+        its forest against that guess) go to `params`."""
+        params = {name: meta[name] for name in ("origin", "surrogate", "stacks") if name in meta}
         self._versions.add_model_version({
             "model": meta["family"], "version": meta["version"], "n_labels": meta["n_labels"],
             "created_at": to_db_time(meta["published_at"]), "metrics": meta["metrics"],

@@ -249,7 +249,29 @@ def _course_weeks(row: dict[str, Any]) -> str:
              "undefined (no example, or one class only for an AUC)."),
         *_metric_charts("{} by course week", quality.labels, quality.metrics),
         table(["course week", "examples", *map(esc, names)], rows, frozenset(range(1, 2 + len(names))),
-              f"course-weeks-{row['model']}")])
+              f"course-weeks-{row['model']}"),
+        _stacks(row)])
+
+
+def _stacks(row: dict[str, Any]) -> str:
+    """How each learned course week of a version weighs its forest against the label-free guess
+    (online_models.guess_stack): where the outcomes say the guess still ranks well, a curator should know."""
+    stacks = (row.get("params") or {}).get("stacks")
+    if not stacks:
+        return ""
+    targets = ("dropout", "success")
+    weeks = sorted({week for by_week in stacks.values() for week in by_week},
+                   key=lambda week: (not str(week).isdigit(), int(week) if str(week).isdigit() else 0, str(week)))
+    rows = [[esc(week), *(esc(number((stacks.get(target, {}).get(week) or {}).get(part), 2))
+                          for target in targets for part in ("forest", "guess"))] for week in weeks]
+    return "".join([
+        f"<h3>{esc(row['model'])}: forest and guess by course week</h3>",
+        note("Where a course week's forest has learned both classes, its probability is the forest's and the "
+             "label-free guess's together: sigmoid(intercept + forest weight × logit(forest) + guess weight × "
+             "logit(guess)), the weights fitted on the outcomes of the forest's last fit. A guess weight near 0: "
+             "the week trusts its forest; as large as the forest's: its outcomes say the guess ranks as well."),
+        table(["course week", *(f"{target}: {part} weight" for target in targets for part in ("forest", "guess"))],
+              rows, frozenset(range(1, 5)), f"stacks-{row['model']}")])
 
 
 def _label_free(params: dict[str, Any] | None) -> str:

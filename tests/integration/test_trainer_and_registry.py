@@ -214,6 +214,30 @@ async def test_a_published_surrogate_reaches_postgres_and_the_console(redis_db, 
     assert "learned from 150 running enrolments (300 earlier weeks)" in pages.model_page(current, weeks)
 
 
+async def test_a_published_version_says_how_each_week_weighs_its_forest(redis_db, db):
+    """The stacks' weights (online_models.guess_stack) are in the version's metadata, its Postgres row
+    (`params`) and on the console's Model page."""
+    sink = await PostgresSink.open(db)
+    try:
+        registry = ModelRegistry(redis_db, prefix="t:", on_publish=sink.write_model_version)
+        models = ScoringModels()
+        rng = random.Random(5)
+        for _ in range(150):
+            x, label = _student(rng)
+            models.learn_weeks([x], label)
+        assert registry.publish(models) == 1
+    finally:
+        await sink.close()
+    meta = registry.metadata(1)
+    assert meta is not None
+    stacks = meta["stacks"]
+    assert set(stacks) == {"dropout", "success"} and all(set(by_week) == {"3"} for by_week in stacks.values())
+    assert stacks == registry.load(1).stack_weights() and stacks["dropout"]["3"]["rows"] >= 40
+    current, weeks = data.model_view(db)
+    assert [row["params"]["stacks"] for row in current] == [stacks]
+    assert f'id="stacks-{DEFAULT_FAMILY}"' in pages.model_page(current, weeks)
+
+
 def _week_samples() -> dict[tuple[str, str], float]:
     """(metric, course_week) -> value of every scorer_model_week_metric sample."""
     samples = [s for family in metrics.REGISTRY.collect() if family.name == "scorer_model_week_metric"

@@ -168,6 +168,22 @@ def test_model_page_shows_each_current_version_by_course_week() -> None:
     assert "–" in rows[0]  # week 1's undefined success AUC
     assert "older: quality by course week (version 4)" in page and "Version 4 has no metrics by course week" in page
     assert 'id="course-weeks-older"' not in page
+    assert "forest and guess by course week" not in page  # no week has stacked its forest yet
+
+
+def test_model_page_shows_how_each_course_week_weighs_its_forest_against_the_guess() -> None:
+    stacks = {"dropout": {"2": {"intercept": -0.2, "forest": 0.81, "guess": 0.12, "rows": 900},
+                          "10": {"intercept": 0.1, "forest": 0.3, "guess": 0.7, "rows": 60}},
+              "success": {"2": {"intercept": 0.0, "forest": 1.02, "guess": -0.05, "rows": 900}, XSS: {"forest": XSS}}}
+    current = [{"model": "forest", "version": 9, "created_at": None, "n_labels": 60, "metrics": {},
+                "metrics_by_week": {str(w): _week_metrics(w) for w in (2, 10)}, "params": {"stacks": stacks}}]
+    page = pages.model_page(current, [])
+    assert "script" not in _parse(page).tags
+    assert _table_rows(page, "stacks-forest") == [
+        ["2", "0.81", "0.12", "1.02", "-0.05"],
+        ["10", "0.30", "0.70", "–", "–"],  # success has learned nothing stackable in week 10
+        [svg.esc(XSS), "–", "–", svg.esc(XSS), "–"],  # whatever a row holds is shown as text
+    ]
 
 
 def test_course_page_escapes_student_data_and_links_each_student() -> None:

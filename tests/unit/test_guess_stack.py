@@ -53,10 +53,11 @@ def test_the_weights_are_the_maximum_a_posteriori_ones() -> None:
 
 
 def test_a_stack_combines_the_two_logits() -> None:
-    stack = Stack((1, 0), (0.2, 0.7, 0.4))
+    stack = Stack((1, 0), (0.2, 0.7, 0.4), rows=80)
     z = 0.2 + 0.7 * math.log(0.3 / 0.7) + 0.4 * math.log(0.6 / 0.4)
     assert stack.combine(0.3, 0.6) == pytest.approx(1 / (1 + math.exp(-z)))
     assert 0 < stack.combine(0.0, 1.0) < 1  # a pure leaf's 0 or 1 stays a probability
+    assert stack.as_json() == {"intercept": 0.2, "forest": 0.7, "guess": 0.4, "rows": 80}
 
 
 def _x(rng: random.Random, week: int) -> dict[str, float]:
@@ -123,6 +124,10 @@ def test_a_published_version_carries_its_stacks_and_an_older_one_answers_with_th
 
     monkeypatch.setattr("online_models.learners.fit_weights", no_fit)
     assert restored.predict(x) == models.predict(x)
+    stack = restored.stacks[("dropout", 2)]
+    assert restored.stack_weights() == {"dropout": {"2": stack.as_json()}}  # what the version's metadata says
+    forest = _week_forest(restored.learners[1], 2)
+    assert forest is not None and stack.rows == len(forest.fitted_window()[0]) >= 2 * wf.MIN_CLASS
     old = ScoringModels.from_bytes(models.to_bytes())
     del old.__dict__["stacks"]
     old_forest = _week_forest(old.learners[1], 2)
