@@ -41,6 +41,10 @@ def _logits(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1.0 - p))
 
 
+def _edge_logit(p: float) -> float:
+    return logit(min(1.0 - EDGE, max(EDGE, p)))
+
+
 def fit_weights(forest_p: Sequence[float] | np.ndarray, guess_p: Sequence[float] | np.ndarray,
                 outcomes: Sequence[bool] | np.ndarray) -> tuple[float, float, float]:
     """The (a, b, c) maximising the outcomes' log-likelihood plus the log prior (Newton's method: the
@@ -71,7 +75,7 @@ class Stack:
 
     def combine(self, forest_p: float, guess_p: float) -> float:
         a, b, c = self.weights
-        z = a + b * logit(min(1.0 - EDGE, max(EDGE, forest_p))) + c * logit(min(1.0 - EDGE, max(EDGE, guess_p)))
+        z = a + b * _edge_logit(forest_p) + c * _edge_logit(guess_p)
         return 1.0 / (1.0 + math.exp(-z))
 
     def as_json(self) -> dict[str, float]:
