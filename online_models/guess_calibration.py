@@ -16,36 +16,23 @@ of labels moves little and a week with none takes the pooled level.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from online_models.logistic import logit, map_logistic, sigmoid
 
 #: (guess, outcome) pairs kept per (target, course week): about one cohort's, as a week's forest window.
 KEEP = 1000
 #: Prior standard deviations (logit units) of a week's intercept around its target's pooled one, and of
 #: the pooled one around 0 (no shift).
 WEEK_SPREAD, POOLED_SPREAD = 0.5, 1.0
-_NEWTON_STEPS, _TOLERANCE = 25, 1e-6
-
-
-def logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
 
 
 def _intercept(logits: np.ndarray, outcomes: np.ndarray, centre: float, spread: float) -> float:
-    """The b maximising sum(log-likelihood of outcomes under sigmoid(logits + b)) - (b - centre)^2 / 2 spread^2
-    (Newton's method: the objective is concave in b)."""
-    b = centre
-    for _ in range(_NEWTON_STEPS):
-        p = 1.0 / (1.0 + np.exp(-(logits + b)))
-        gradient = float(np.sum(outcomes - p)) - (b - centre) / spread ** 2
-        curvature = float(np.sum(p * (1.0 - p))) + 1.0 / spread ** 2
-        step = gradient / curvature
-        b += step
-        if abs(step) < _TOLERANCE:
-            break
-    return b
+    """The b maximising sum(log-likelihood of outcomes under sigmoid(logits + b)) - (b - centre)^2 / 2 spread^2."""
+    ones = np.ones((len(outcomes), 1))
+    return float(map_logistic(ones, outcomes, np.array([centre]), np.array([spread]), offset=logits)[0])
 
 
 @dataclass
@@ -97,4 +84,4 @@ class GuessCalibration:
         b = self.shift(target, week)
         if b == 0.0:
             return guess
-        return 1.0 / (1.0 + math.exp(-(logit(guess) + b)))
+        return sigmoid(logit(guess) + b)

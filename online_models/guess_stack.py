@@ -20,20 +20,18 @@ also sets the level, as guess_calibration does for the guess alone.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from online_models.guess_calibration import logit
+from online_models.logistic import logit, map_logistic, sigmoid
 
 #: The prior of (a, b, c): mean and standard deviation. Equal halves of the two logits, no shift.
 PRIOR_MEAN = np.array([0.0, 0.5, 0.5])
 INTERCEPT_SPREAD, WEIGHT_SPREAD = 2.0, 1.0
 #: Probabilities go into logits from no closer to 0 or 1 than this (a pure leaf says 0 or 1).
 EDGE = 1e-3
-_NEWTON_STEPS, _TOLERANCE = 30, 1e-6
 
 
 def _logits(p: np.ndarray) -> np.ndarray:
@@ -47,21 +45,11 @@ def _edge_logit(p: float) -> float:
 
 def fit_weights(forest_p: Sequence[float] | np.ndarray, guess_p: Sequence[float] | np.ndarray,
                 outcomes: Sequence[bool] | np.ndarray) -> tuple[float, float, float]:
-    """The (a, b, c) maximising the outcomes' log-likelihood plus the log prior (Newton's method: the
-    objective is concave)."""
+    """The (a, b, c) maximising the outcomes' log-likelihood plus the log prior."""
     inputs = np.column_stack([np.ones(len(outcomes)), _logits(np.asarray(forest_p)), _logits(np.asarray(guess_p))])
-    y = np.asarray(outcomes, dtype=float)
-    precision = 1.0 / np.array([INTERCEPT_SPREAD, WEIGHT_SPREAD, WEIGHT_SPREAD]) ** 2
-    w = PRIOR_MEAN.copy()
-    for _ in range(_NEWTON_STEPS):
-        p = 1.0 / (1.0 + np.exp(-(inputs @ w)))
-        gradient = inputs.T @ (y - p) - precision * (w - PRIOR_MEAN)
-        curvature = (inputs * (p * (1.0 - p))[:, None]).T @ inputs + np.diag(precision)
-        step = np.linalg.solve(curvature, gradient)
-        w += step
-        if np.abs(step).max() < _TOLERANCE:
-            break
-    return float(w[0]), float(w[1]), float(w[2])
+    spread = np.array([INTERCEPT_SPREAD, WEIGHT_SPREAD, WEIGHT_SPREAD])
+    a, b, c = map_logistic(inputs, np.asarray(outcomes), PRIOR_MEAN, spread)
+    return float(a), float(b), float(c)
 
 
 @dataclass(frozen=True)
@@ -75,8 +63,7 @@ class Stack:
 
     def combine(self, forest_p: float, guess_p: float) -> float:
         a, b, c = self.weights
-        z = a + b * _edge_logit(forest_p) + c * _edge_logit(guess_p)
-        return 1.0 / (1.0 + math.exp(-z))
+        return sigmoid(a + b * _edge_logit(forest_p) + c * _edge_logit(guess_p))
 
     def as_json(self) -> dict[str, float]:
         """The weights by what they weigh, for a version's metadata (an analyst reads how much a week trusts its

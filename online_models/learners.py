@@ -42,9 +42,10 @@ from river import (
 from features.activity_status import DEFAULT_THRESHOLDS
 from features.hypotheses import Factor
 from online_models.explain import CohortNorms, explain
-from online_models.guess_calibration import GuessCalibration, logit
+from online_models.guess_calibration import GuessCalibration
 from online_models.guess_stack import Stack, fit_weights
 from online_models.labels import Label
+from online_models.logistic import logit
 from online_models.surrogate import TARGETS, Surrogate, Trajectory, fit_surrogate
 from online_models.window_forest import WindowForestClassifier, WindowForestRegressor, row_input
 
