@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from features import (
     DAY,
@@ -165,9 +165,9 @@ async def check_results(settings, events, dataset: Path, *, ground_truth: bool =
              for key, e in doc["enrolments"].items() if e["machine"] is not None
              and e["machine"]["status"] != "new" and rows.get((u, key)) != e["machine"]["status"]]
     assert not stale, f"{len(stale)} enrolments' rows disagree with their state, e.g. {stale[:3]}"
-    with engine.connect() as connection:
-        versions = connection.execute(text("select count(*) from model_versions")).scalar()
-    assert versions >= 1  # labels arrived, the trainer published, the version reached Postgres
+    # labels arrived, the trainer published, the version reached Postgres: the trainer learns and publishes
+    # beside the scoring passes (a round can take seconds), so its row may land after the last one
+    await eventually(lambda: _a_published_version(engine), seconds=60, pause=1.0)
     worst = critical_points(settings.database_url, limit=5)
     assert worst and worst[0]["to_asleep"] + worst[0]["to_dozing"] > 0
 
@@ -184,6 +184,12 @@ async def check_results(settings, events, dataset: Path, *, ground_truth: bool =
         rates = (dropped["asleep"].mean(), stayed["asleep"].mean())
         assert rates[0] >= 0.6 and rates[0] > rates[1] + 0.3, f"asleep rate dropped/stayed {rates}"
     return Results(alerts=alerts, status_counts=counts)
+
+
+async def _a_published_version(engine: Engine) -> None:
+    with engine.connect() as connection:
+        versions = connection.execute(text("select count(*) from model_versions")).scalar()
+    assert versions is not None and versions >= 1
 
 
 async def eventually(check: Callable[[], Awaitable[T]], seconds: float, pause: float = 3.0) -> T:
