@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
+import numpy as np
 from river import (
     base,
     compose,
@@ -721,7 +722,7 @@ class ScoringModels:
         stack = self.stacks.get((target, week))
         if stack is None or stack.fitted_for != fitted_for:
             rows, forest_p, outcomes = forest.fitted_window()
-            guesses = [self._label_free(row_input(row), target) for row in rows]
+            guesses = self._label_free_rows(rows, target)
             stack = Stack(fitted_for, fit_weights(forest_p, guesses, outcomes), len(outcomes))
             self.stacks[(target, week)] = stack
         return stack
@@ -733,6 +734,14 @@ class ScoringModels:
         if value is None:
             return PRIORS[target](x)
         return _clip(value) if target == "progress" else _clip(value, P_FLOOR, 1.0 - P_FLOOR)
+
+    def _label_free_rows(self, rows: np.ndarray, target: str) -> np.ndarray:
+        """`_label_free` of every stored feature row (window_forest), the surrogate's trees walked for all at once."""
+        values = np.full(len(rows), np.nan) if self.surrogate is None else self.surrogate.predict_rows(rows, target)
+        for i in np.flatnonzero(np.isnan(values)):
+            values[i] = PRIORS[target](row_input(rows[i]))
+        low, high = (0.0, 100.0) if target == "progress" else (P_FLOOR, 1.0 - P_FLOOR)
+        return np.asarray(np.clip(values, low, high))
 
     def refit_surrogate(self, trajectories: Iterable[Trajectory]) -> Surrogate | None:
         """Refit the label-free guess on the running enrolments' snapshots (kept as is when too few)."""

@@ -55,6 +55,13 @@ class _Boosted:
     def predict(self, row: Sequence[float]) -> float:
         return self.bias + sum(tree.predict(row) for tree in self.trees)
 
+    def predict_rows(self, rows: np.ndarray) -> np.ndarray:
+        """`predict` of every row, summed in the same order (so each equals it to the last bit)."""
+        total = np.zeros(len(rows))
+        for tree in self.trees:
+            total += tree.predict_rows(rows)
+        return self.bias + total
+
 
 @dataclass(frozen=True)
 class Surrogate:
@@ -72,6 +79,12 @@ class Surrogate:
         if self.rows_by_week.get(int(row[_WEEK]), 0) < MIN_WEEK_ROWS:
             return None
         return self.models[target].predict(row)
+
+    def predict_rows(self, rows: np.ndarray, target: str) -> np.ndarray:
+        """`predict` of every feature row (window_forest.feature_row), NaN where it would say None."""
+        weeks = [week for week, count in self.rows_by_week.items() if count >= MIN_WEEK_ROWS]
+        covered = np.isin(rows[:, _WEEK].astype(np.int64), weeks)
+        return np.where(covered, self.models[target].predict_rows(rows), np.nan)
 
 
 def training_rows(trajectories: Iterable[Trajectory], targets: TargetFunction) -> tuple[np.ndarray, np.ndarray, int]:

@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from online_models import surrogate as sg
 from online_models.labels import Label
 from online_models.learners import ScoringModels, _priors, prior_dropout, prior_progress
-from online_models.window_forest import MIN_CLASS
+from online_models.window_forest import MIN_CLASS, feature_row, row_input
 
 
 def _trajectory(rng: random.Random, weeks: int) -> tuple[dict[int, dict[str, float]], bool]:
@@ -96,3 +96,23 @@ def test_the_models_answer_with_the_surrogate_until_a_week_has_learned_an_opinio
     old = ScoringModels.from_bytes(models.to_bytes())
     del old.__dict__["surrogate"]  # a version published before surrogates
     assert ScoringModels.from_bytes(old.to_bytes()).surrogate is None
+
+
+def test_rows_walked_at_once_answer_exactly_as_one_at_a_time() -> None:
+    """The stacks' refits ask the guess for a whole window at once (ScoringModels._label_free_rows): the same
+    numbers to the last bit as row by row, the priors' where the surrogate has no guess (week 4 here)."""
+    rng = random.Random(6)
+    surrogate = sg.fit_surrogate([_trajectory(rng, weeks=4)[0] for _ in range(300)], _priors)
+    assert surrogate is not None and 4 not in surrogate.rows_by_week
+    xs = [x for trajectory, _ in (_trajectory(rng, weeks=4) for _ in range(60)) for x in trajectory.values()]
+    rows = np.asarray([feature_row(x) for x in xs], dtype=np.float32)  # as a window stores them
+    for target in sg.TARGETS:
+        one_by_one = [surrogate.predict(row_input(row), target) for row in rows]
+        assert sum(value is None for value in one_by_one) == 60
+        expected = np.array([np.nan if value is None else value for value in one_by_one])
+        np.testing.assert_array_equal(surrogate.predict_rows(rows, target), expected)
+    models = ScoringModels()
+    models.surrogate = surrogate
+    for target in sg.TARGETS:
+        np.testing.assert_array_equal(models._label_free_rows(rows, target),
+                                      [models._label_free(row_input(row), target) for row in rows])
