@@ -65,14 +65,54 @@ def delong_auc(x: np.ndarray, y: np.ndarray) -> Auc | None:
     return Auc(auc, max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se), p)
 
 
-def delong_difference(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> AucDifference | None:
-    """AUC(a) - AUC(b) for the boolean outcome y, both scores of the same students: the variance of the
-    difference of their placements, which keeps the covariance of two scores that rank the same students;
-    None when y has one class only."""
-    if y.all() or not y.any():
-        return None
+def _paired(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(AUC(a), AUC(b), the variance of their difference) for y of both classes: the variance of the difference
+    of their placements, which keeps the covariance of two scores that rank the same students."""
     a10, a01 = placements(a, y)
     b10, b01 = placements(b, y)
-    difference = float(a10.mean() - b10.mean())
-    se = math.sqrt(_variance(a10 - b10) + _variance(a01 - b01))
+    return float(a10.mean()), float(b10.mean()), _variance(a10 - b10) + _variance(a01 - b01)
+
+
+def delong_difference(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> AucDifference | None:
+    """AUC(a) - AUC(b) for the boolean outcome y, both scores of the same students; None when y has one class
+    only."""
+    if y.all() or not y.any():
+        return None
+    auc_a, auc_b, variance = _paired(a, b, y)
+    difference, se = auc_a - auc_b, math.sqrt(variance)
     return AucDifference(difference, difference - Z95 * se, difference + Z95 * se)
+
+
+@dataclass(frozen=True)
+class StratifiedAucs:
+    """Two scores' AUCs within each stratum, averaged with the strata's weights (their students), and the
+    difference of those averages with a 95% interval."""
+
+    a: float
+    b: float
+    difference: AucDifference
+    strata: int
+
+
+def stratified_difference(a: np.ndarray, b: np.ndarray, y: np.ndarray, strata: np.ndarray) -> StratifiedAucs | None:
+    """AUC(a) - AUC(b) within each stratum of `strata` (one key per student), weighted by its students. The
+    strata hold different students, so the variance of the weighted difference is the weighted sum of each
+    stratum's paired (DeLong) variance. A stratum of one class has no AUC and is left out; None when all are.
+
+    Why: a pooled AUC also ranks students scored at different moments against each other. In a replay each
+    flow's week is scored at one moment by one model version, and a version that has just learned its first
+    outcomes moves every probability's level: pooled, the levels' shift reads as bad ranking."""
+    parts = []
+    for key in np.unique(strata):
+        inside = strata == key
+        if y[inside].all() or not y[inside].any():
+            continue
+        parts.append((int(inside.sum()), *_paired(a[inside], b[inside], y[inside])))
+    if not parts:
+        return None
+    sizes = np.array([n for n, *_ in parts], dtype=float)
+    weights = sizes / sizes.sum()
+    auc_a, auc_b, variance = (np.array(column) for column in zip(*(values for _, *values in parts)))
+    difference, se = float(weights @ (auc_a - auc_b)), math.sqrt(float(weights ** 2 @ variance))
+    return StratifiedAucs(float(weights @ auc_a), float(weights @ auc_b),
+                          AucDifference(difference, difference - Z95 * se, difference + Z95 * se), len(parts))

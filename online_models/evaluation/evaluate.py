@@ -37,7 +37,7 @@ from sklearn.metrics import roc_auc_score
 
 from features import DAY, DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, compute, outcome
 from features.schedule import ScheduleKey
-from online_models.evaluation.delong import delong_difference
+from online_models.evaluation.delong import delong_difference, stratified_difference
 from online_models.evaluation.early_warning import QuietTimes, activity_times, quiet_times
 from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
@@ -294,23 +294,47 @@ def _metrics(labels: list[Label], progress: Iterable[float], dropout: Iterable[f
     return out
 
 
+#: (metric, column of a method's (progress, P(dropout), P(success)), the label's outcome it ranks)
+AUCS = (("auc_dropout", 1, "dropout"), ("auc_success", 2, "success"))
+
+
+def _interval(difference: float, low: float, high: float) -> dict[str, float]:
+    return {"difference": round(difference, 4), "low": round(low, 4), "high": round(high, 4),
+            "p": float(f"{two_sided_p(difference, low, high):.3g}")}
+
+
+def _truth(labels: list[Label], outcome_of: str) -> np.ndarray:
+    return np.array([getattr(label, outcome_of) for label in labels], dtype=bool)
+
+
 def _paired(labels: list[Label], mine: list[tuple[float, float, float]],
             forest: list[tuple[float, float, float]]) -> dict[str, dict[str, float] | None]:
     """Per metric: this method's value minus the forest's on the same students, with a paired 95% interval
     and its two-sided p-value (null where undefined), so a week's gap can be told from the luck of which
     students it holds. The interval is per week and metric, not adjusted for the many of them: it flags a
     gap more readily (the summary's Holm verdicts adjust, from the p-values)."""
-    def interval(difference: float, low: float, high: float) -> dict[str, float]:
-        return {"difference": round(difference, 4), "low": round(low, 4), "high": round(high, 4),
-                "p": float(f"{two_sided_p(difference, low, high):.3g}")}
-
     errors = [abs(label.progress - m[0]) - abs(label.progress - f[0])
               for label, m, f in zip(labels, mine, forest) if label.progress is not None]
-    out: dict[str, dict[str, float] | None] = {"mae": interval(*paired_mean_difference(errors)) if errors else None}
-    for metric, column, outcome_of in (("auc_dropout", 1, "dropout"), ("auc_success", 2, "success")):
-        truth = np.array([getattr(label, outcome_of) for label in labels], dtype=bool)
-        auc = delong_difference(np.array([m[column] for m in mine]), np.array([f[column] for f in forest]), truth)
-        out[metric] = None if auc is None else interval(auc.difference, auc.low, auc.high)
+    out: dict[str, dict[str, float] | None] = {"mae": _interval(*paired_mean_difference(errors)) if errors else None}
+    for metric, column, outcome_of in AUCS:
+        auc = delong_difference(np.array([m[column] for m in mine]), np.array([f[column] for f in forest]),
+                                _truth(labels, outcome_of))
+        out[metric] = None if auc is None else _interval(auc.difference, auc.low, auc.high)
+    return out
+
+
+def _within_flows(labels: list[Label], mine: list[tuple[float, float, float]], forest: list[tuple[float, float, float]],
+                  flows: list[int]) -> dict[str, dict[str, float] | None]:
+    """Per AUC: both methods' AUC inside each flow (a replay scores a flow's week at one moment with one model
+    version), weighted by the flow's students, and the paired difference with its interval
+    (delong.stratified_difference: pooled, a version's change of level between flows reads as bad ranking)."""
+    out: dict[str, dict[str, float] | None] = {}
+    for metric, column, outcome_of in AUCS:
+        within = stratified_difference(np.array([m[column] for m in mine]), np.array([f[column] for f in forest]),
+                                       _truth(labels, outcome_of), np.array(flows))
+        out[metric] = None if within is None else {
+            "method": round(within.a, 3), "forest": round(within.b, 3), "flows": within.strata,
+            **_interval(within.difference.difference, within.difference.low, within.difference.high)}
     return out
 
 
@@ -319,8 +343,9 @@ Predictions = dict[tuple[int, int], tuple[float, float, float]]
 
 
 def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[int, dict[int, dict[str, float]]],
-         methods: dict[str, Predictions], runs: dict[str, OnlineRun]) -> dict[str, Any]:
-    """One week's metrics of every method on `users` (all test students, or one course's)."""
+         methods: dict[str, Predictions], runs: dict[str, OnlineRun], flow_of: Mapping[int, int]) -> dict[str, Any]:
+    """One week's metrics of every method on `users` (all test students, or one course's); `flow_of`: each
+    student's flow, numbered."""
     row: dict[str, Any] = {"week": week, "n": len(users)}
     if not users:
         return row
@@ -329,8 +354,9 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
         row[name] = _metrics(labels, *zip(*(predictions[(u, week)] for u in users)))
         if name in runs:
             row[f"{name}_labels_seen"] = round(float(np.mean([runs[name].labels_seen[(u, week)] for u in users])), 1)
-            row[f"{name}_vs_forest"] = _paired(labels, [predictions[(u, week)] for u in users],
-                                               [methods["forest"][(u, week)] for u in users])
+            mine, forest = [predictions[(u, week)] for u in users], [methods["forest"][(u, week)] for u in users]
+            row[f"{name}_vs_forest"] = _paired(labels, mine, forest)
+            row[f"{name}_vs_forest_within_flows"] = _within_flows(labels, mine, forest, [flow_of[u] for u in users])
     prior = [(label.progress, prior_progress(weekly[u][week])) for label, u in zip(labels, users)]
     row["prior"] = {"mae": _mae(prior), "mse": _mse(prior)}
     return row
@@ -344,6 +370,8 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
     weekly = {s.id: s.weekly for s in students}
     train_labels = {u: label_of[u] for u in train}
     courses = {u: by_id[u].course_id for u in train}
+    numbers = {flow: n for n, flow in enumerate(sorted({(s.course_id, s.flow) for s in students}, key=str))}
+    flow_of = {s.id: numbers[(s.course_id, s.flow)] for s in students}
     rows = []
     per_course: dict[int, list[dict[str, Any]]] = {c: [] for c in sorted({by_id[u].course_id for u in test})}
     for week in range(1, weeks + 1):
@@ -353,14 +381,16 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
             forest = WeeklyForest(week, FOREST_FEATURES, seed).fit(weekly, train_labels, courses)
             methods["forest"] = {(u, week): (float(p), float(d), float(c))
                                  for u, p, d, c in zip(users, *forest.predict(weekly, users))}
-        rows.append(_row(week, users, label_of, weekly, methods, runs))
+        rows.append(_row(week, users, label_of, weekly, methods, runs, flow_of))
         for course, course_rows in per_course.items():
             mine = [u for u in users if by_id[u].course_id == course]
-            course_rows.append(_row(week, mine, label_of, weekly, methods, runs))
+            course_rows.append(_row(week, mine, label_of, weekly, methods, runs, flow_of))
     return rows, per_course
 
 
 METRICS = (("mae", True), ("auc_dropout", False), ("auc_success", False))  # (name, lower is better)
+#: (week, a method's paired interval against the forest) of one metric
+WeekGaps = list[tuple[int, dict[str, float]]]
 
 
 def beyond_chance(gap: dict[str, float], lower_is_better: bool) -> int:
@@ -384,16 +414,11 @@ def _versus_forest(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
     for metric, lower_is_better in METRICS:
         pairs = [(r["week"], r[method][metric], r["forest"][metric]) for r in rows
                  if r["n"] and r[method][metric] is not None and r["forest"][metric] is not None]
-        verdicts = [(w, beyond_chance(gap, lower_is_better), held)
-                    for (w, gap), held in zip(gaps[metric], adjusted[metric])]
         out[metric] = {
             method: round(float(np.mean([o for _, o, _ in pairs])), 3) if pairs else None,
             "forest": round(float(np.mean([f for _, _, f in pairs])), 3) if pairs else None,
             "worse_weeks": [w for w, o, f in pairs if (o > f if lower_is_better else o < f)],
-            "significantly_worse_weeks": [w for w, verdict, _ in verdicts if verdict > 0],
-            "significantly_better_weeks": [w for w, verdict, _ in verdicts if verdict < 0],
-            "significantly_worse_weeks_holm": [w for w, verdict, held in verdicts if verdict > 0 and held],
-            "significantly_better_weeks_holm": [w for w, verdict, held in verdicts if verdict < 0 and held],
+            **_verdicts(gaps[metric], adjusted[metric], lower_is_better),
         }
     per_metric = list(out.values())
     out["matches_or_beats_forest_every_week"] = not any(m["worse_weeks"] for m in per_metric)
@@ -402,7 +427,36 @@ def _versus_forest(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
     return out
 
 
-def _holm(gaps: dict[str, list[tuple[int, dict[str, float]]]]) -> dict[str, list[bool]]:
+def _versus_forest_within_flows(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
+    """`_versus_forest` of the AUCs within flows (`_within_flows`), Holm's adjustment over this table alone."""
+    key = f"{method}_vs_forest_within_flows"
+    gaps = {metric: [(r["week"], r[key][metric]) for r in rows if r["n"] and r[key][metric] is not None]
+            for metric, _, _ in AUCS}
+    adjusted = _holm(gaps)
+    out: dict[str, Any] = {}
+    for metric, weekly in gaps.items():
+        out[metric] = {
+            method: round(float(np.mean([gap["method"] for _, gap in weekly])), 3) if weekly else None,
+            "forest": round(float(np.mean([gap["forest"] for _, gap in weekly])), 3) if weekly else None,
+            "worse_weeks": [w for w, gap in weekly if gap["method"] < gap["forest"]],
+            **_verdicts(weekly, adjusted[metric], lower_is_better=False),
+        }
+    return out
+
+
+def _verdicts(gaps: WeekGaps, held: list[bool], lower_is_better: bool) -> dict[str, list[int]]:
+    """The weeks whose paired interval lies wholly on the worse or the better side, alone and where Holm's
+    adjustment (`held`) keeps the gap."""
+    verdicts = [(w, beyond_chance(gap, lower_is_better), kept) for (w, gap), kept in zip(gaps, held)]
+    return {
+        "significantly_worse_weeks": [w for w, verdict, _ in verdicts if verdict > 0],
+        "significantly_better_weeks": [w for w, verdict, _ in verdicts if verdict < 0],
+        "significantly_worse_weeks_holm": [w for w, verdict, kept in verdicts if verdict > 0 and kept],
+        "significantly_better_weeks_holm": [w for w, verdict, kept in verdicts if verdict < 0 and kept],
+    }
+
+
+def _holm(gaps: dict[str, WeekGaps]) -> dict[str, list[bool]]:
     """Per metric, per week of `gaps`: whether its gap holds at family-wise level 5% over every week and
     metric of the table (intervals.holm on the paired intervals' p-values)."""
     flat = [gap["p"] for metric in gaps for _, gap in gaps[metric]]
@@ -428,6 +482,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "online_vs_forest": strict,
         "online_warm_vs_forest": warm,
+        "online_vs_forest_within_flows": _versus_forest_within_flows(rows, "online"),
+        "online_warm_vs_forest_within_flows": _versus_forest_within_flows(rows, "online_warm"),
         "calibration": _calibration(rows),
         "notes": (
             "online (strict time order) can only learn from outcomes that have arrived; flows overlap, so "
@@ -497,6 +553,14 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "the number of weeks and metrics); the `_holm` lists keep those whose gap also holds after Holm's "
             "step-down adjustment over all the weeks and metrics of the method's table (family-wise 5%), from "
             "each interval's two-sided `p`",
+            "within_flows": "each week's `online_vs_forest_within_flows` and `online_warm_vs_forest_within_flows`: "
+            "per AUC, the method's and the forest's AUC inside each test flow (a replay scores a flow's week at "
+            "one moment, with one model version), averaged with the flows' students as weights, and the "
+            "difference with a 95% interval (each flow's DeLong variance, weighted; a flow of one outcome class "
+            "is left out). A pooled AUC also ranks students of different flows against each other, whom the "
+            "online model scored at different moments: once a version learns its first outcomes it moves every "
+            "probability's level, and pooled, that shift reads as bad ranking. The summary's "
+            "`*_within_flows` verdicts adjust with Holm over their own table",
             "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
             "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
             "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "
@@ -546,6 +610,16 @@ def _table(result: dict[str, Any]) -> str:
         if versus:
             held = "; ".join(f"{metric} {versus[metric]['significantly_worse_weeks_holm']} / "
                              f"{versus[metric]['significantly_better_weeks_holm']}" for metric, _ in METRICS)
+            lines.append(f"  {short}: {held}")
+    lines.append("AUC within flows (each flow's week is scored at one moment by one model version), weeks worse / "
+                 "better beyond chance, [after Holm]:")
+    for method, short in methods.items():
+        within = result["summary"].get(f"{method}_vs_forest_within_flows")
+        if within:
+            held = "; ".join(f"{metric} {within[metric]['significantly_worse_weeks']} / "
+                             f"{within[metric]['significantly_better_weeks']} "
+                             f"[{within[metric]['significantly_worse_weeks_holm']} / "
+                             f"{within[metric]['significantly_better_weeks_holm']}]" for metric, _, _ in AUCS)
             lines.append(f"  {short}: {held}")
     return "\n".join(lines)
 

@@ -71,6 +71,7 @@ def test_evaluate_reports_every_week_for_both_methods(students):
     assert set(result) >= {"protocol", "students", "weeks", "summary"}
     assert result["students"]["train"] + result["students"]["test"] == result["students"]["labelled"]
     assert [row["week"] for row in result["weeks"]] == list(range(1, 11))
+    compared = 0
     for row in result["weeks"]:
         assert row["n"] > 0
         for method in ("online", "online_warm", "forest"):
@@ -85,6 +86,16 @@ def test_evaluate_reports_every_week_for_both_methods(students):
                 assert gap["low"] <= gap["difference"] <= gap["high"] and gap["low"] < gap["high"]
                 assert (gap["p"] < 0.05) == (gap["low"] > 0 or gap["high"] < 0)  # the interval's own test
                 assert gap["difference"] == pytest.approx(row[method][metric] - row["forest"][metric], abs=2e-3)
+        for method in ("online", "online_warm"):  # the AUCs inside each flow, weighted by its students
+            for metric in ("auc_dropout", "auc_success"):
+                within = row[f"{method}_vs_forest_within_flows"][metric]
+                if within is None:  # every test flow of one outcome that week
+                    continue
+                compared += 1
+                assert 1 <= within["flows"] <= len(result["students"]["test_flows"])
+                assert within["difference"] == pytest.approx(within["method"] - within["forest"], abs=2e-3)
+                assert within["low"] <= within["difference"] <= within["high"]
+    assert compared >= 20  # of 40 (week, method, AUC) cells
     calibration = result["summary"]["calibration"]["forest"]  # the means over the weeks of the rows' values
     weekly_brier = [r["forest"]["brier_dropout"] for r in result["weeks"]]
     assert calibration["brier_dropout"] == pytest.approx(np.mean(weekly_brier), abs=1e-4)
@@ -99,6 +110,12 @@ def test_evaluate_reports_every_week_for_both_methods(students):
                     versus[metric][f"significantly_{side}_weeks"])
         assert versus["never_significantly_worse"] == (not any(
             versus[m]["significantly_worse_weeks"] for m in ("mae", "auc_dropout", "auc_success")))
+    for method in ("online", "online_warm"):  # the within-flow verdicts are the rows' intervals
+        within = result["summary"][f"{method}_vs_forest_within_flows"]["auc_dropout"]
+        rows = result["weeks"]
+        assert within["significantly_worse_weeks"] == [
+            r["week"] for r in rows if r[f"{method}_vs_forest_within_flows"]["auc_dropout"]["high"] < 0]
+        assert set(within["significantly_worse_weeks_holm"]) <= set(within["significantly_worse_weeks"])
     # the seed validates per course: every test course, every week, the same metrics on its own students
     courses = result["courses"]
     assert set(courses) == {str(c) for c, _ in result["students"]["test_flows"]}
@@ -128,7 +145,7 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert [row["week"] for row in printed["weeks"]] == [1, 2]
     assert png.stat().st_size > 10_000
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
-    header, week_1, _, legend, holm, strict, warm = capsys.readouterr().out.splitlines()
+    header, week_1, _, legend, holm, strict, warm, within, within_strict, _ = capsys.readouterr().out.splitlines()
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
     gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
     verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
@@ -137,6 +154,11 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert holm.startswith("after Holm's adjustment") and warm.startswith("  warm: mae ")
     held = printed["summary"]["online_vs_forest"]["auc_dropout"]  # the verdicts that hold over the table
     assert f"auc_dropout {held['significantly_worse_weeks_holm']} / {held['significantly_better_weeks_holm']}" in strict
+    inside = printed["summary"]["online_vs_forest_within_flows"]["auc_success"]
+    assert within.startswith("AUC within flows") and within_strict.startswith("  strict: auc_dropout ")
+    cell = (f"auc_success {inside['significantly_worse_weeks']} / {inside['significantly_better_weeks']} "
+            f"[{inside['significantly_worse_weeks_holm']} / {inside['significantly_better_weeks_holm']}]")
+    assert cell in within_strict
 
 
 def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from online_models.evaluation.delong import delong_auc, delong_difference
+from online_models.evaluation.delong import delong_auc, delong_difference, stratified_difference
 from online_models.intervals import paired_mean_difference
 
 
@@ -51,7 +51,38 @@ def test_pairing_narrows_the_interval_of_two_scores_that_share_their_signal() ->
     assert (gap.high - gap.low) / 2 < unpaired_half / 3
 
 
-@pytest.mark.parametrize("kind", ["auc", "mae"])
+def test_within_strata_each_stratum_counts_by_its_students_and_a_one_class_stratum_not_at_all() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.random(600) < 0.3
+    a, b = rng.normal(0, 1, 600) + 1.0 * y, rng.normal(0, 1, 600) + 0.4 * y
+    strata = np.repeat([0, 1, 2], [100, 200, 300])
+    y[:100] = False  # stratum 0: one class, no AUC
+    within = stratified_difference(a, b, y, strata)
+    assert within is not None and within.strata == 2
+    one, two = slice(100, 300), slice(300, 600)
+    expected_a = (200 * roc_auc_score(y[one], a[one]) + 300 * roc_auc_score(y[two], a[two])) / 500
+    expected_b = (200 * roc_auc_score(y[one], b[one]) + 300 * roc_auc_score(y[two], b[two])) / 500
+    assert (within.a, within.b) == (pytest.approx(expected_a), pytest.approx(expected_b))
+    assert within.difference.difference == pytest.approx(expected_a - expected_b)
+    assert within.difference.low < within.difference.difference < within.difference.high
+    assert stratified_difference(a, b, np.zeros(600, dtype=bool), strata) is None
+
+
+def test_a_level_that_moves_between_strata_is_no_ranking_error_within_them() -> None:
+    """Score a ranks each stratum's students better than b, but its level drops in the second stratum, where more
+    of them come true (as a model's does once its first outcomes show its guesses' level too high): pooled, a
+    trails b beyond chance; within the strata it leads."""
+    rng = np.random.default_rng(5)
+    strata = np.repeat([0, 1], 400)
+    y = rng.random(800) < np.where(strata == 1, 0.6, 0.15)
+    a = rng.normal(0, 1, 800) + 1.6 * y - 3.0 * strata
+    b = rng.normal(0, 1, 800) + 0.8 * y
+    pooled, within = delong_difference(a, b, y), stratified_difference(a, b, y, strata)
+    assert pooled is not None and pooled.high < 0
+    assert within is not None and within.difference.low > 0
+
+
+@pytest.mark.parametrize("kind", ["auc", "auc within strata", "mae"])
 def test_intervals_miss_a_true_zero_difference_about_five_percent_of_the_time(kind: str) -> None:
     """Two methods equally good by construction (each the same signal plus its own noise): over 400
     samples of 300 students, the 95% interval of their difference should exclude 0 in ~5% of them
@@ -66,6 +97,10 @@ def test_intervals_miss_a_true_zero_difference_about_five_percent_of_the_time(ki
             gap = delong_difference(a, b, y)
             assert gap is not None
             low, high = gap.low, gap.high
+        elif kind == "auc within strata":
+            within = stratified_difference(a, b, y, np.repeat([0, 1, 2], 100))
+            assert within is not None
+            low, high = within.difference.low, within.difference.high
         else:
             _, low, high = paired_mean_difference(list(np.abs(a - signal) - np.abs(b - signal)))
         misses += low > 0 or high < 0

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
-from online_models.evaluation.evaluate import _table, _versus_forest, calibration_error
+from online_models.evaluation.evaluate import (
+    _paired,
+    _table,
+    _versus_forest,
+    _versus_forest_within_flows,
+    _within_flows,
+    calibration_error,
+)
 from online_models.intervals import Z95, holm, two_sided_p
+from online_models.labels import Label
 
 
 def test_the_p_value_is_five_percent_at_the_edge_of_the_95_percent_interval() -> None:
@@ -73,3 +82,24 @@ def test_the_calibration_error_weighs_each_bin_gap_by_its_students() -> None:
     assert calibration_error([True, False] * 5, [0.5] * 10) == 0.0  # a coin, honestly called
     assert calibration_error([True] * 4 + [False] * 6, [1.0] * 4 + [0.0] * 6) == 0.0  # P of 1 in the top bin
     assert calibration_error([False] * 10, [0.9] * 10) == pytest.approx(0.9)
+
+
+def test_inside_each_flow_a_level_that_moved_between_flows_is_no_ranking_error() -> None:
+    """The online model ranks both flows' students better than the forest, but scored the second flow after its
+    first outcomes lowered every probability (and more of that flow succeed): pooled, it trails the forest
+    beyond chance; within the flows it leads, and the summary counts the week better."""
+    rng = np.random.default_rng(7)
+    flows = np.repeat([0, 1], 400)
+    success = rng.random(800) < np.where(flows == 1, 0.6, 0.15)
+    labels = [Label(None, not s, bool(s)) for s in success]
+    mine = [(0.0, 0.5, float(z)) for z in rng.normal(0, 1, 800) + 1.6 * success - 3.0 * flows]
+    forest = [(0.0, 0.5, float(z)) for z in rng.normal(0, 1, 800) + 0.8 * success]
+    assert _paired(labels, mine, forest)["auc_success"]["high"] < 0
+    within = _within_flows(labels, mine, forest, list(flows))
+    success_gap = within["auc_success"]
+    assert success_gap is not None and success_gap["flows"] == 2 and success_gap["low"] > 0
+    assert within["auc_dropout"] is not None and within["auc_dropout"]["difference"] == 0  # both say .5 to all
+    summary = _versus_forest_within_flows([{"week": 3, "n": 800, "online_vs_forest_within_flows": within}], "online")
+    assert summary["auc_success"]["significantly_better_weeks"] == [3] == summary["auc_success"][
+        "significantly_better_weeks_holm"]
+    assert summary["auc_success"]["online"] == success_gap["method"] and summary["auc_dropout"]["worse_weeks"] == []
