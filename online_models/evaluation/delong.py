@@ -65,7 +65,7 @@ def delong_auc(x: np.ndarray, y: np.ndarray) -> Auc | None:
     return Auc(auc, max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se), p)
 
 
-def _paired(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def _paired_aucs(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """(AUC(a), AUC(b), the variance of their difference) for y of both classes: the variance of the difference
     of their placements, which keeps the covariance of two scores that rank the same students."""
     a10, a01 = placements(a, y)
@@ -78,7 +78,7 @@ def delong_difference(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> AucDiffere
     only."""
     if y.all() or not y.any():
         return None
-    auc_a, auc_b, variance = _paired(a, b, y)
+    auc_a, auc_b, variance = _paired_aucs(a, b, y)
     difference, se = auc_a - auc_b, math.sqrt(variance)
     return AucDifference(difference, difference - Z95 * se, difference + Z95 * se)
 
@@ -107,7 +107,7 @@ def stratified_difference(a: np.ndarray, b: np.ndarray, y: np.ndarray, strata: n
         inside = strata == key
         if y[inside].all() or not y[inside].any():
             continue
-        parts.append((int(inside.sum()), *_paired(a[inside], b[inside], y[inside])))
+        parts.append((int(inside.sum()), *_paired_aucs(a[inside], b[inside], y[inside])))
     if not parts:
         return None
     sizes = np.array([n for n, *_ in parts], dtype=float)
