@@ -23,6 +23,9 @@ from streams.settings import REDIS_CLIENT_OPTIONS
 
 log = logging.getLogger(__name__)
 
+#: Version 0: the label-free priors, what answers where the version in use fails to score.
+PRIORS_ONLY = ScoringModels()
+
 
 def _report(models: ScoringModels) -> None:
     """The published version's prequential metrics as gauges, global and per course week (an
@@ -96,6 +99,7 @@ class OnlineScoring:
         self.trainer = Trainer(client, self.registry, self.weeks, publish_every=publish_every, prefix=prefix,
                                surrogate_every_s=surrogate_every_s)
         self._unsaved: list[tuple[str, int, dict[str, float]]] = []
+        self._failed_versions: set[int] = set()
 
     @classmethod
     def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> OnlineScoring:
@@ -103,11 +107,25 @@ class OnlineScoring:
 
     def score(self, features: dict[str, float]) -> Scores:
         models = self.cache.current()
-        x = model_input(features)
-        prediction = models.predict(x)
         metrics.MODEL_VERSION.labels(models.family).set(models.version)
+        x = model_input(features)
+        try:
+            prediction, factors = models.predict(x), models.explain(x)
+        except Exception as error:  # noqa: BLE001 - whatever a version does wrong, the student's step goes on
+            self._report_failure(models, error)
+            prediction, factors = PRIORS_ONLY.predict(x), PRIORS_ONLY.explain(x)
         return Scores(prediction.progress, prediction.p_dropout, prediction.p_success, prediction.model_version,
-                      models.explain(x))
+                      factors)
+
+    def _report_failure(self, models: ScoringModels, error: Exception) -> None:
+        """Counted every time, logged once per version: a version that fails for everyone would flood the log.
+        Scoring is part of the per-student step, so a raise there failed the whole batch and, retried, sent the
+        student's valid events to the dead-letter topic, their status and alerts stalled with them."""
+        metrics.MODEL_SCORING_FAILURES.labels(models.family).inc()
+        if models.version not in self._failed_versions:
+            self._failed_versions.add(models.version)
+            log.error("model version %d failed to score a student (%s: %s); the priors answer for whom it fails",
+                      models.version, type(error).__name__, error, exc_info=error)
 
     def keep_weeks(self, weeks: list[tuple[str, int, dict[str, float]]]) -> None:
         self._unsaved.extend((learner, week, model_input(features)) for learner, week, features in weeks)

@@ -77,6 +77,11 @@ ALERTS = Counter(
     ["from_status", "to_status"], registry=REGISTRY)
 MODEL_VERSION = Gauge(
     "scorer_model_version", "Model version currently used for scoring.", ["model"], registry=REGISTRY)
+MODEL_SCORING_FAILURES = Counter(
+    "scorer_model_scoring_failures_total",
+    "Students the model version in use failed to score (it raised), scored by the label-free priors (version 0) "
+    "instead, so their status, alerts and score rows go on; the log names the error once per version.",
+    ["model"], registry=REGISTRY)
 MODEL_ROLLING_ERROR = Gauge(
     "scorer_model_rolling_error",
     "Rolling quality on labels as they arrive (progress MAE; dropout and success log loss and ROC AUC).",

@@ -279,3 +279,30 @@ def test_a_publish_reports_the_rows_its_surrogate_was_fitted_on(redis_db):
     family = scoring.trainer.models.family
     assert metrics.REGISTRY.get_sample_value("scorer_model_surrogate_rows", {"model": family}) == 300
     scoring.trainer.release()
+
+
+def test_a_version_that_fails_to_score_leaves_the_student_to_the_priors(redis_db, monkeypatch, caplog):
+    """Scoring runs inside the per-student step: a raise there used to fail the batch and, retried, sent the
+    student's valid events to the dead-letter topic. Now the priors answer, counted, and logged once per version."""
+    version = ModelRegistry(redis_db, prefix="t:").publish(ScoringModels())
+    scoring = OnlineScoring(redis_db, "t:", asleep_days=20.0)  # its cache loads the latest version
+    models = scoring.cache.current()
+    assert models.version == version >= 1
+
+    def overflow(x: dict[str, float]) -> None:
+        raise OverflowError("math range error")
+
+    monkeypatch.setattr(models, "predict", overflow)
+    failures = ("scorer_model_scoring_failures_total", {"model": models.family})
+    before = metrics.REGISTRY.get_sample_value(*failures) or 0.0
+    features = {"progress": 20.0, "required_done_share": 0.3, "days_inactive": 12.0, "course_week": 4.0}
+    with caplog.at_level("ERROR", logger="online_models.scoring"):
+        scores = [scoring.score(features), scoring.score(features)]
+    priors = ScoringModels().predict(features)
+    assert [s.model_version for s in scores] == [0, 0]
+    assert scores[0].p_dropout == priors.p_dropout and scores[0].progress == priors.progress and scores[0].factors
+    assert metrics.REGISTRY.get_sample_value(*failures) == before + 2
+    assert [r.getMessage() for r in caplog.records].count(
+        f"model version {version} failed to score a student (OverflowError: math range error); the priors answer "
+        "for whom it fails") == 1
+    assert metrics.REGISTRY.get_sample_value("scorer_model_version", {"model": models.family}) == version
