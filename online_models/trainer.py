@@ -18,6 +18,7 @@ label-free guess on a sample of them (online_models.surrogate) and publishes it 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 
@@ -28,6 +29,9 @@ from online_models.learners import ScoringModels
 from online_models.registry import ModelRegistry
 from online_models.surrogate import MAX_ENROLMENTS
 from online_models.weekly_features import WeeklyFeatureStore
+from streams import metrics
+
+log = logging.getLogger(__name__)
 
 #: Wall seconds between refits of the surrogate (online_models.surrogate): a fit of at most MAX_ENROLMENTS
 #: enrolments takes about a second of the trainer's CPU, and a school's running flows change by the day.
@@ -70,6 +74,7 @@ class Trainer:
         self._lock_key = f"{prefix}trainer:lock"
         self._trained_key = f"{prefix}trainer:trained"
         self._queue_key = f"{prefix}trainer:labels"
+        self._failed_key = f"{prefix}trainer:labels_failed"
         self._lock_ttl_ms = lock_ttl_ms
         self._token = uuid.uuid4().hex
         self._renew = redis_client.register_script(_RENEW)
@@ -77,6 +82,8 @@ class Trainer:
         self._holding = False
         self._learned: set[str] = set()  # learners in self.models but not yet in a published version
         self._queued_read = 0  # queue entries this trainer has consumed since the last publish
+        self._set_aside: list[bytes | str] = []  # consumed, failed to learn: to _failed_key at the publish
+        self._failure_logged_for: int | None = None  # the model version whose first failure was logged
         self._first_unpublished_at: float | None = None
         self._surrogate_every_s = surrogate_every_s
         self._surrogate_at: float | None = None  # monotonic time of the last refit attempt
@@ -95,6 +102,7 @@ class Trainer:
         if self._learned or self._registry.latest_version() != self.models.version:
             self.models = self._registry.load()
         self._learned.clear()
+        self._set_aside.clear()
         self._queued_read = 0
         self._first_unpublished_at = None
         self._refitted = False
@@ -110,15 +118,36 @@ class Trainer:
         self._redis.rpush(self._queue_key, json.dumps([learner, label.progress, label.dropout, label.success]))
 
     def drain(self, limit: int = 1000) -> int:
-        """Learn from queued labels (lock holder only); returns how many students were learned."""
+        """Learn from queued labels (lock holder only); returns how many students were learned. A label whose
+        learning raises is set aside (`_set_aside_label`) and the rest go on: before, the whole batch counted as
+        consumed when read, so an exception left the rest of it unlearned, and the next publish trimmed them."""
         self.ensure_lock()
         raw = self._redis.lrange(self._queue_key, self._queued_read, self._queued_read + limit - 1)
-        self._queued_read += len(raw)
         learned = 0
         for item in raw:
-            learner, progress, dropout, success = json.loads(item)
-            learned += self.on_label(str(learner), Label(progress, dropout, success))
+            try:
+                learner, progress, dropout, success = json.loads(item)
+                learned += self.on_label(str(learner), Label(progress, dropout, success))
+            except (LockHeldElsewhere, redis.RedisError):
+                raise  # not the label's fault: the next drain reads it again (its Redis reads come before learning)
+            except Exception as error:  # noqa: BLE001 - one label that cannot be learned must not stop the others
+                self._set_aside_label(item, error)
+            self._queued_read += 1
         return learned
+
+    def _set_aside_label(self, item: bytes | str, error: Exception) -> None:
+        """Keep a label the model failed to learn for a replay once the cause is fixed: the publish that trims
+        it from the queue appends it to `<prefix>trainer:labels_failed` (RPOPLPUSH it back to
+        `<prefix>trainer:labels`); its enrolment's weekly features stay stored. Whatever the failing
+        `learn_weeks` changed before it raised stays in the model. Counted every time, logged once per version
+        (a version that fails every label would flood the log), without the enrolment's key."""
+        self._set_aside.append(item)
+        self._first_unpublished_at = self._first_unpublished_at or time.monotonic()
+        metrics.LABELS_SET_ASIDE.inc()
+        if self._failure_logged_for != self.models.version:
+            self._failure_logged_for = self.models.version
+            log.error("a label could not be learned on top of model version %d (%s: %s); set aside in %s",
+                      self.models.version, type(error).__name__, error, self._failed_key, exc_info=error)
 
     def queued(self) -> int:
         """Labels waiting for this trainer: how far learning trails the outcomes."""
@@ -159,22 +188,26 @@ class Trainer:
     def maybe_publish(self) -> int | None:
         """Publish once `publish_every` students were learned, or any were learned `publish_after_s` ago,
         or the surrogate was refit."""
-        if not self._learned and not self._refitted:
+        if not self._learned and not self._refitted and not self._set_aside:
             return None
         waited = time.monotonic() - (self._first_unpublished_at or time.monotonic())
-        if not self._refitted and len(self._learned) < self._publish_every and waited < self._publish_after_s:
+        done = len(self._learned) + len(self._set_aside)
+        if not self._refitted and done < self._publish_every and waited < self._publish_after_s:
             return None
         self.ensure_lock()
-        learned, consumed = sorted(self._learned), self._queued_read
+        learned, consumed, set_aside = sorted(self._learned), self._queued_read, list(self._set_aside)
 
         def mark_learned(pipe: redis.client.Pipeline) -> None:
             self.mark_trained(pipe, learned)
             pipe.ltrim(self._queue_key, consumed, -1)
             if learned:  # none when only the surrogate was refit
                 pipe.delete(*(self._weeks.key(learner) for learner in learned))
+            if set_aside:
+                pipe.rpush(self._failed_key, *set_aside)
 
         version = self._registry.publish(self.models, also=mark_learned)
         self._learned.clear()
+        self._set_aside.clear()
         self._queued_read = 0
         self._first_unpublished_at = None
         self._refitted = False

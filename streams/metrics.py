@@ -106,6 +106,10 @@ OUTCOMES_RELEASED = Counter(
     ["topic"], registry=REGISTRY)
 LABELS = Counter(
     "scorer_labels_total", "Outcome labels learned from.", registry=REGISTRY)
+LABELS_SET_ASIDE = Counter(
+    "scorer_labels_set_aside_total", "Outcome labels the trainer failed to learn (the model raised), set aside in "
+    "Redis (<prefix>trainer:labels_failed) for a replay once fixed, while the others are learned.",
+    registry=REGISTRY)
 LABELS_QUEUED = Gauge(
     "scorer_labels_queued", "Outcome labels waiting for the trainer (set by the process that trains): how far "
     "learning trails the outcomes.", registry=REGISTRY)

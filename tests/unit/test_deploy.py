@@ -597,7 +597,7 @@ def test_dashboard_covers_the_metrics() -> None:
     wanted = {"scorer_events_consumed_total", "scorer_dead_letters_total",
               "scorer_processing_latency_seconds_bucket", "scorer_consumer_lag_records", "scorer_students",
               "scorer_alerts_total", "scorer_model_version", "scorer_model_rolling_error",
-              "scorer_model_surrogate_rows", "scorer_model_scoring_failures_total",
+              "scorer_model_surrogate_rows", "scorer_model_scoring_failures_total", "scorer_labels_set_aside_total",
               "scorer_store_latency_seconds_bucket", "scorer_store_errors_total",
               "scorer_event_time_watermark_seconds", "scorer_seconds_since_commit", "scorer_dependency_up",
               "scorer_processing_failures_total", "scorer_offset_resets_total", "scorer_events_duplicate_total"}
