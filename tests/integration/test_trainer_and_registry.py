@@ -123,9 +123,9 @@ def test_a_label_the_model_fails_to_learn_is_set_aside_and_the_rest_are_learned(
     assert registry.load().n_labels == 4 and redis_db.llen("t:trainer:labels") == 0
     assert redis_db.smembers("t:trainer:trained") == {b"a", b"c"}
     assert redis_db.lrange("t:trainer:labels_failed", 0, -1) == [b'["bad", 70.0, false, true]']
-    redis_db.rpush("t:trainer:labels", b"not json")  # set aside too
     assert set(store.read_all("bad")) == {1, 2}  # its weeks wait for the replay
     monkeypatch.setattr(ScoringModels, "learn_weeks", learn_weeks)  # the cause fixed: replay it
+    redis_db.rpush("t:trainer:labels", b"not json")  # ahead of it, an entry no model can learn: set aside too
     redis_db.rpoplpush("t:trainer:labels_failed", "t:trainer:labels")
     assert trainer.drain() == 1 and trainer.maybe_publish() == 2
     assert registry.load().n_labels == 6 and redis_db.lrange("t:trainer:labels_failed", 0, -1) == [b"not json"]
