@@ -573,6 +573,11 @@ def _learned_p(model: ClassifierLike, x: dict[str, float]) -> float | None:
     return None
 
 
+def _guess_range(target: str) -> tuple[float, float]:
+    """Where a label-free guess of `target` is kept: final progress in 0-100, probabilities off 0 and 1."""
+    return (0.0, 100.0) if target == "progress" else (P_FLOOR, 1.0 - P_FLOOR)
+
+
 def _week_learners(model: ClassifierLike) -> dict[int, ClassifierLike]:
     """Course week -> `model`'s learner of it, where it learns one per week."""
     first = model.members[0] if isinstance(model, FirstOpinion) else model
@@ -733,15 +738,14 @@ class ScoringModels:
         value = None if self.surrogate is None else self.surrogate.predict(x, target)
         if value is None:
             return PRIORS[target](x)
-        return _clip(value) if target == "progress" else _clip(value, P_FLOOR, 1.0 - P_FLOOR)
+        return _clip(value, *_guess_range(target))
 
     def _label_free_rows(self, rows: np.ndarray, target: str) -> np.ndarray:
         """`_label_free` of every stored feature row (window_forest), the surrogate's trees walked for all at once."""
         values = np.full(len(rows), np.nan) if self.surrogate is None else self.surrogate.predict_rows(rows, target)
         for i in np.flatnonzero(np.isnan(values)):
             values[i] = PRIORS[target](row_input(rows[i]))
-        low, high = (0.0, 100.0) if target == "progress" else (P_FLOOR, 1.0 - P_FLOOR)
-        return np.asarray(np.clip(values, low, high))
+        return np.asarray(np.clip(values, *_guess_range(target)))
 
     def refit_surrogate(self, trajectories: Iterable[Trajectory]) -> Surrogate | None:
         """Refit the label-free guess on the running enrolments' snapshots (kept as is when too few)."""
