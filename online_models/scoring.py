@@ -99,7 +99,7 @@ class OnlineScoring:
         self.trainer = Trainer(client, self.registry, self.weeks, publish_every=publish_every, prefix=prefix,
                                surrogate_every_s=surrogate_every_s)
         self._unsaved: list[tuple[str, int, dict[str, float]]] = []
-        self._failed_versions: set[int] = set()
+        self._failure_logged_for: int | None = None  # the model version whose first failure was logged
 
     @classmethod
     def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> OnlineScoring:
@@ -122,8 +122,8 @@ class OnlineScoring:
         Scoring is part of the per-student step, so a raise there failed the whole batch and, retried, sent the
         student's valid events to the dead-letter topic, their status and alerts stalled with them."""
         metrics.MODEL_SCORING_FAILURES.labels(models.family).inc()
-        if models.version not in self._failed_versions:
-            self._failed_versions.add(models.version)
+        if self._failure_logged_for != models.version:
+            self._failure_logged_for = models.version
             log.error("model version %d failed to score a student (%s: %s); the priors answer for whom it fails",
                       models.version, type(error).__name__, error, exc_info=error)
 
