@@ -59,6 +59,10 @@ class GuessCalibration:
         self._shifts = {k: b for k, b in self._shifts.items() if k[0] != target}
         self._pooled.pop(target, None)
 
+    def has_outcomes(self, target: str) -> bool:
+        """Has any outcome of `target` been learned (so every week's guess is at the outcomes' level)?"""
+        return any(key[0] == target for key in self.logits)
+
     def shift(self, target: str, week: int) -> float:
         """The logit shift of `target`'s guess in course week `week` (0 before any outcome of that target)."""
         key = (target, week)

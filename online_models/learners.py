@@ -49,6 +49,7 @@ from online_models.labels import Label
 from online_models.logistic import logit
 from online_models.surrogate import TARGETS, Surrogate, Trajectory, fit_surrogate
 from online_models.window_forest import WindowForestClassifier, WindowForestRegressor, row_input
+from streams.contract.outputs import Basis, ScoreBasis
 
 #: Rolling window (in learned examples) of the prequential metrics.
 WINDOW = 500
@@ -558,6 +559,7 @@ class Prediction:
     p_dropout: float
     p_success: float
     model_version: int
+    basis: ScoreBasis
 
 
 def _learned_p(model: ClassifierLike, x: dict[str, float]) -> float | None:
@@ -702,21 +704,27 @@ class ScoringModels:
         regressor, dropout, success = self.learners
         residual = _learned_residual(regressor, x) if self.n_progress_labels else None
         progress = self._label_free(x, "progress") if residual is None else _clip(prior_progress(x) + residual)
-        return Prediction(progress, self._p(dropout, "dropout", x), self._p(success, "success", x), self.version)
+        p_dropout, dropout_basis = self._answer(dropout, "dropout", x)
+        p_success, success_basis = self._answer(success, "success", x)
+        basis = ScoreBasis("guess" if residual is None else "learned", dropout_basis, success_basis)
+        return Prediction(progress, p_dropout, p_success, self.version, basis)
 
     def p_dropout(self, x: dict[str, float]) -> float:
-        return self._p(self.learners[1], "dropout", x)
+        return self._answer(self.learners[1], "dropout", x)[0]
 
-    def _p(self, model: ClassifierLike, target: str, x: dict[str, float]) -> float:
+    def _answer(self, model: ClassifierLike, target: str, x: dict[str, float]) -> tuple[float, Basis]:
         """The week's forest and the guess stacked where the forest has learned x's week (without the
         forest's out-of-bag P, published before stacks: the forest alone); elsewhere the guess at the
-        outcomes' level."""
+        outcomes' level. With what answered: a curator reads a guess no outcome has leveled as a ranking."""
         week = course_week(x)
         p = _learned_p(model, x) if self.n_labels else None
         if p is None:
-            return _clip(self.calibration.calibrated(target, week, self._label_free(x, target)), P_FLOOR, 1.0 - P_FLOOR)
+            guess = self.calibration.calibrated(target, week, self._label_free(x, target))
+            return (_clip(guess, P_FLOOR, 1.0 - P_FLOOR),
+                    "calibrated_guess" if self.calibration.has_outcomes(target) else "guess")
         stack = self._stack(model, target, week)
-        return p if stack is None else _clip(stack.combine(p, self._label_free(x, target)), P_FLOOR, 1.0 - P_FLOOR)
+        return (p if stack is None else _clip(stack.combine(p, self._label_free(x, target)), P_FLOOR, 1.0 - P_FLOOR),
+                "learned")
 
     def _stack(self, model: ClassifierLike, target: str, week: int) -> Stack | None:
         """The week's stack, fitted again when its forest or the guess has changed since."""

@@ -115,7 +115,7 @@ class OnlineScoring:
             self._report_failure(models, error)
             prediction, factors = PRIORS_ONLY.predict(x), PRIORS_ONLY.explain(x)
         return Scores(prediction.progress, prediction.p_dropout, prediction.p_success, prediction.model_version,
-                      factors)
+                      factors, prediction.basis)
 
     def _report_failure(self, models: ScoringModels, error: Exception) -> None:
         """Counted every time, logged once per version: a version that fails for everyone would flood the log.

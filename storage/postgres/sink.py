@@ -23,7 +23,7 @@ def score_columns(row: ScoreRow) -> dict[str, Any]:
         "status_since": _db_time(row.status_since), "last_activity_at": _db_time(row.last_activity_at),
         "days_inactive": row.days_inactive, "progress_pred": row.scores.progress, "p_dropout": row.scores.p_dropout,
         "p_success": row.scores.p_success, "model_version": row.scores.model_version, "features": row.features,
-        "factors": row.scores.factors_json(row.language),
+        "factors": row.scores.factors_json(row.language), "basis": row.scores.basis_json(),
         "updated_at": to_db_time(row.updated_at), "history": row.new_history_day,
     }
 
@@ -42,7 +42,7 @@ def transition_columns(alert: Alert) -> dict[str, Any]:
         "progress_pred": alert.scores.progress, "p_dropout": alert.scores.p_dropout,
         "p_success": alert.scores.p_success, "model_version": alert.scores.model_version,
         "reasons": list(alert.reasons), "factors": alert.scores.factors_json(alert.language),
-        "held_out": alert.holdout,
+        "basis": alert.scores.basis_json(), "held_out": alert.holdout,
     }
 
 

@@ -72,6 +72,7 @@ class StudentCurrent(Base):
     model_version: Mapped[int | None] = mapped_column(Integer)
     features: Mapped[dict[str, Any] | None]
     factors: Mapped[list[dict[str, Any]] | None]  # the model's reasons (online_models.explain)
+    basis: Mapped[dict[str, Any] | None]  # what answered each score (streams.contract.outputs.Basis)
     updated_at: Mapped[datetime]
     updated_wall: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -95,6 +96,7 @@ class ScoreHistory(Base):
     p_dropout: Mapped[float | None]
     p_success: Mapped[float | None]
     model_version: Mapped[int | None] = mapped_column(Integer)
+    basis: Mapped[dict[str, Any] | None]
     status: Mapped[str] = mapped_column(String(16))
 
 
@@ -136,6 +138,7 @@ class StatusTransition(Base):
     model_version: Mapped[int | None] = mapped_column(Integer)
     reasons: Mapped[list[str] | None]
     factors: Mapped[list[dict[str, Any]] | None]
+    basis: Mapped[dict[str, Any] | None]
     #: the enrolment is in the notification holdout: recorded, not delivered (`scorer uplift` compares)
     held_out: Mapped[bool] = mapped_column(Boolean, server_default=false())
 

@@ -22,7 +22,7 @@ text-align:left;vertical-align:top}th{background:#eceff1}td.num{text-align:right
 .note{color:#555;font-size:13px}.error{color:#b71c1c}
 .status-active{color:#2e7d32}.status-dozing{color:#e65100}.status-asleep{color:#c62828}.status-finished{color:#607d8b}
 .trend-up{color:#c62828;font-weight:bold}.trend-down{color:#2e7d32;font-weight:bold}.trend-flat,.trend-none{color:#777}
-ul.reasons{margin:0;padding-left:16px}
+ul.reasons{margin:0;padding-left:16px}.guess{color:#777;font-size:12px}
 """
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 #: No script, no remote anything; only this page's own <style> and same-origin forms.

@@ -116,15 +116,22 @@ def course_page(view: CourseView) -> str:
         parts.append(note(f"The first {shown} of {view.total} enrolments, by {_SORT_TITLES[view.sort]}."))
     headers = ["student", _sort_header(c, "status", view.sort), _sort_header(c, "p_dropout", view.sort),
                "week", "P(success)", _sort_header(c, "days_inactive", view.sort), "reasons"]
-    rows = [[link(f"/console/students/{r.user_id}", r.user_id), status(r.status), number(r.p_dropout),
+    rows = [[link(f"/console/students/{r.user_id}", r.user_id), status(r.status), _marked(r.p_dropout, r.dropout_mark),
              f'<span class="{r.trend.css}" title="{esc(r.trend.note)}">{r.trend.arrow}</span>',
              number(r.p_success), number(r.days_inactive, 1), bullets(r.reasons)] for r in view.at_risk]
     parts.append(table(headers, rows, frozenset({2, 4, 5}), "at-risk"))
     parts.append(note(f"week: P(dropout) now against {views.TREND_DAYS} event-days earlier (↑ up by "
                       f"{views.TREND_STEP:g} or more, ↓ down, → steady, · no earlier score)."))
+    if any(r.dropout_mark for r in view.at_risk):
+        parts.append(note(views.GUESS_NOTE))
     parts += ["<h2>Risk quadrant</h2>", _quadrant(view), "<h2>Did the notifications work?</h2>",
               _uplift(view.uplift)]
     return layout(f"Course {c}", "".join(parts))
+
+
+def _marked(value: float | None, mark: str, digits: int = 2) -> str:
+    """A score, with its guess mark (views.guess_mark) where a label-free guess gave it."""
+    return number(value, digits) + (f' <span class="guess">{esc(mark)}</span>' if mark else "")
 
 
 def _percent(value: float | None) -> str:
@@ -168,12 +175,16 @@ def _timeline(days: Sequence[views.Day]) -> str:
 
 def _enrolment(e: EnrolmentView, transitions: Sequence[dict[str, Any]]) -> str:
     cur = e.current
+    marks = {score: views.guess_mark(cur.get("basis"), score) for score in ("p_dropout", "p_success", "progress")}
     course = "(none)" if cur["course_id"] is None else link(f"/console/courses/{cur['course_id']}", cur["course_id"])
     parts = [f"<h2>Course {course}, "
              f"enrolment {esc(cur['enrolment'] or '-')}</h2>",
-             note(f"status {cur['status']} since {cur['status_since'] or '–'}; P(dropout) "
-                  f"{number(cur['p_dropout'])}, P(success) {number(cur['p_success'])}, progress forecast "
-                  f"{number(cur['progress_pred'], 1)}; last activity {cur['last_activity_at'] or '–'}"),
+             f'<p class="note">status {esc(cur["status"])} since {esc(cur["status_since"] or "–")}; P(dropout) '
+             f'{_marked(cur["p_dropout"], marks["p_dropout"])}, P(success) '
+             f'{_marked(cur["p_success"], marks["p_success"])}, progress forecast '
+             f'{_marked(cur["progress_pred"], marks["progress"], 1)}; last activity '
+             f'{esc(cur["last_activity_at"] or "–")}</p>',
+             *([note(views.GUESS_NOTE)] if any(marks.values()) else []),
              "<h3>Reasons</h3>", bullets(views.reasons(cur["factors"]))]
     parts += ["<h3>Day by day</h3>",
               note("One cell per day from the flow's start to the newest score, coloured by the status at "

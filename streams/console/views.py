@@ -81,6 +81,19 @@ def trend(now: float | None, before: float | None) -> Trend:
     return Trend("→", "trend-flat", f"steady: {text}")
 
 
+#: The console's mark on a score a label-free guess gave (streams.contract.outputs.Basis); a learned one has none.
+GUESS_MARKS = {"guess": "guess", "calibrated_guess": "leveled guess"}
+GUESS_NOTE = ("guess: estimated from activity before any outcome was learned; it ranks students, but its value is "
+              "not a frequency. leveled guess: that estimate shifted to the level of the outcomes learned so far. "
+              "Unmarked: the course week's model, learned from outcomes.")
+
+
+def guess_mark(basis: Any, score: str) -> str:
+    """The mark of what answered `score` in a row's `basis`: "" for a learned model (or a row written before
+    rows said)."""
+    return GUESS_MARKS.get(str(basis.get(score)), "") if isinstance(basis, dict) else ""
+
+
 def reasons(factors: Sequence[dict[str, Any]] | None) -> list[str]:
     """The model's reasons as sentences (a factor without one shows its code)."""
     out = []
@@ -178,12 +191,14 @@ class AtRiskRow:
     days_inactive: float | None
     reasons: list[str]
     trend: Trend
+    dropout_mark: str = ""  # guess_mark of P(dropout)
 
 
 def at_risk_rows(rows: Iterable[dict[str, Any]], earlier: dict[tuple[int, str], float | None]) -> list[AtRiskRow]:
     """The list's rows, each with its reasons and week-over-week trend."""
     return [AtRiskRow(r["user_id"], r["status"], r["p_dropout"], r["p_success"], r["days_inactive"],
-                      reasons(r["factors"]), trend(r["p_dropout"], earlier.get((r["user_id"], r["enrolment"]))))
+                      reasons(r["factors"]), trend(r["p_dropout"], earlier.get((r["user_id"], r["enrolment"]))),
+                      guess_mark(r.get("basis"), "p_dropout"))
             for r in rows]
 
 

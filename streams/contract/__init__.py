@@ -7,7 +7,7 @@ the scorer itself produces (scores, alerts, score rows).
 """
 from streams.contract.codec import InvalidEvent, check_event_time, decode, encode, key_of, schema, validate
 from streams.contract.dead_letters import dead_letter
-from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
+from streams.contract.outputs import Alert, CoursePosition, ScoreBasis, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import (
     ACTIVITY_TOPICS,
     GLOBAL_TOPICS,
@@ -29,6 +29,7 @@ __all__ = [
     "Alert",
     "CoursePosition",
     "InvalidEvent",
+    "ScoreBasis",
     "ScoreRow",
     "Scores",
     "Topic",

@@ -7,31 +7,65 @@ student snapshots. Times are epoch seconds of event time (see features.eventtime
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from features.eventtime import format_ts
 from features.hypotheses import Factor, Language
 
+#: What answered for one score (`ScoreBasis`):
+#: - `learned`: the course week's model, fitted on the outcomes of students in that week;
+#: - `calibrated_guess`: the label-free guess (online_models.surrogate, the priors), which ranks students
+#:   without any outcome, shifted to the level of the outcomes learned so far;
+#: - `guess`: that guess at its own level: no outcome has set it yet, so it ranks students but its value
+#:   is not a frequency (an `at_risk` threshold on it may warn too many students or too few).
+Basis = Literal["learned", "calibrated_guess", "guess"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBasis:
+    """What answered for each of the three scores (`Basis`), named as `Scores` names them."""
+
+    progress: Basis = "guess"
+    p_dropout: Basis = "guess"
+    p_success: Basis = "guess"
+
+    def to_json(self) -> dict[str, str]:
+        return {"progress": self.progress, "p_dropout": self.p_dropout, "p_success": self.p_success}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ScoreBasis | None:
+        """None for a score stored before scores said what answered (or for none)."""
+        if not data:
+            return None
+        return cls(data["progress"], data["p_dropout"], data["p_success"])
+
 
 @dataclass(frozen=True, slots=True)
 class Scores:
-    """The three predictions, the model version that made them (None: not scored yet) and the
-    hypotheses behind the dropout forecast, strongest first."""
+    """The three predictions, the model version that made them (None: not scored yet), the
+    hypotheses behind the dropout forecast, strongest first, and what answered for each score
+    (None: not scored, or scored before scores said)."""
 
     progress: float | None = None
     p_dropout: float | None = None
     p_success: float | None = None
     model_version: int | None = None
     factors: tuple[Factor, ...] = ()
+    basis: ScoreBasis | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"progress": self.progress, "p_dropout": self.p_dropout, "p_success": self.p_success,
-                "model_version": self.model_version, "factors": [f.to_json() for f in self.factors]}
+                "model_version": self.model_version, "factors": [f.to_json() for f in self.factors],
+                "basis": self.basis_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Scores:
+        factors = tuple(Factor.from_json(f) for f in data.get("factors") or ())
         return cls(data.get("progress"), data.get("p_dropout"), data.get("p_success"), data.get("model_version"),
-                   tuple(Factor.from_json(f) for f in data.get("factors") or ()))
+                   factors, ScoreBasis.from_json(data.get("basis")))
+
+    def basis_json(self) -> dict[str, str] | None:
+        return None if self.basis is None else self.basis.to_json()
 
     def factors_json(self, language: Language) -> list[dict[str, Any]]:
         """The factors as alerts and rows carry them, each with its sentence in `language`."""
@@ -66,8 +100,9 @@ def enrolment_key(course_id: int | None, flow: int | None) -> str:
 
 
 #: Version of the alert record: 1 had no kind, flow, course position, scored_at or recipient; 2 had
-#: no factors; the later fields are additive (an older reader ignores them): `holdout` (the
-#: enrolment is in the notification holdout: record, do not deliver) came without a bump.
+#: no factors; the later fields are additive (an older reader ignores them) and came without a bump:
+#: `holdout` (the enrolment is in the notification holdout: record, do not deliver) and `basis` (what
+#: answered for each score: `Basis`).
 ALERT_SCHEMA_VERSION = 3
 
 
@@ -112,7 +147,7 @@ class Alert:
             "scores": {"progress": self.scores.progress, "p_dropout": self.scores.p_dropout,
                        "p_success": self.scores.p_success},
             "model_version": self.scores.model_version, "reasons": list(self.reasons),
-            "factors": self.scores.factors_json(self.language),
+            "factors": self.scores.factors_json(self.language), "basis": self.scores.basis_json(),
             "position": self.position.to_json(),
             "scored_at": None if self.scored_at is None else format_ts(self.scored_at),
             "recipient": {"time_zone": self.time_zone, "tg_bot": self.tg_bot},

@@ -615,9 +615,15 @@ def _reasons(t: Transition, scores: Scores, language: Language) -> tuple[str, ..
 
 
 def _risk_reasons(scores: Scores, language: Language) -> list[str]:
+    """The factors' sentences, then the risk, saying so where it is a label-free guess: a curator should not
+    read a guess no outcome has leveled as "55 in 100 such students leave"."""
     reasons = [describe(f, language) for f in scores.factors]
     if scores.p_dropout is not None:
-        reasons.append(_STATUS_WORDS["risk"][language].format(p=scores.p_dropout))
+        risk = _STATUS_WORDS["risk"][language].format(p=scores.p_dropout)
+        basis = None if scores.basis is None else scores.basis.p_dropout
+        if basis in _GUESS_WORDS:
+            risk += _GUESS_WORDS[basis][language]
+        reasons.append(risk)
     return reasons
 
 
@@ -626,6 +632,13 @@ _STATUS_WORDS: dict[str, dict[Language, str]] = {
     "resumed": {"en": "activity resumed", "ru": "активность возобновилась"},
     "silent": {"en": "no activity for {days:.0f} days", "ru": "нет активности {days:.0f} дн."},
     "risk": {"en": "dropout risk {p:.0%}", "ru": "риск отчисления {p:.0%}"},
+}
+#: What the risk sentence adds where a label-free guess answered (streams.contract.outputs.Basis).
+_GUESS_WORDS: dict[str, dict[Language, str]] = {
+    "guess": {"en": " (estimated from activity before any outcome: it ranks students, it is not a frequency)",
+              "ru": " (оценка по активности до первых итогов: ранжирует учеников, но не частота)"},
+    "calibrated_guess": {"en": " (estimated from activity, at the level of the outcomes so far)",
+                         "ru": " (оценка по активности, уровень по уже известным итогам)"},
 }
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import pandas as pd
 from sqlalchemy import Engine, text
@@ -32,6 +32,7 @@ from storage.postgres.critical_points import critical_points
 from storage.postgres.db import shared_engine
 from storage.students import RedisStudentStore
 from streams.contract import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic, enrolment_key
+from streams.contract.outputs import Basis
 
 T = TypeVar("T")
 HYPOTHESIS_KEYS = {h.key for h in HYPOTHESES}
@@ -144,14 +145,21 @@ async def check_results(settings, events, dataset: Path, *, ground_truth: bool =
     explained = [a for a in quiet if a["factors"]]
     assert len(explained) >= len(quiet) / 2, f"{len(explained)} of {len(quiet)} critical points have factors"
     assert all(f["hypothesis"] in HYPOTHESIS_KEYS and f["effect"] > 0 for a in explained for f in a["factors"])
+    # each score says what answered it: the label-free guess (version 0 answers at first) or a learned model
+    scored = [a for a in alerts if a["scores"]["p_dropout"] is not None]
+    assert scored and all(a["basis"] is not None and set(a["basis"].values()) <= set(get_args(Basis)) for a in scored)
+    assert any(a["basis"]["p_dropout"] == "guess" for a in scored)
 
     # Postgres has one current row per tracked student and every transition once
     engine = shared_engine(settings.database_url)
     with engine.connect() as connection:
         current = dict(connection.execute(text("select status, count(*) from students_current group by status")).all())
+        unsaid = connection.execute(text("select count(*) from students_current where p_dropout is not null "
+                                         "and basis is null")).scalar_one()
         stored = {(kind, alert_id) for kind, alert_id in connection.execute(
             text("select kind, alert_id from status_transitions"))}
     assert current == {s: n for s, n in counts.items() if n}, (current, counts)
+    assert unsaid == 0, f"{unsaid} scored rows do not say what answered"
     sent = {(a["kind"], a["alert_id"]) for a in alerts}
     assert {row for row in stored if row[0] != "at_risk"} == {s for s in sent if s[0] != "at_risk"}
     # an early warning depends on the model version that scored it: one sent just before a crash may

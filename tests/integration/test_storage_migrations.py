@@ -54,7 +54,7 @@ def test_upgrade_creates_tables_and_view(empty_url: str) -> None:
     tables, views, head = _schema(empty_url)
     assert tables == TABLES
     assert views == {"course_critical_points"}
-    assert head == "0005"
+    assert head == "0006"
 
 
 def _upgrade_to(connection: Connection, revision: str) -> None:

@@ -18,6 +18,7 @@ from online_models.weekly_features import WeeklyFeatureStore
 from storage.postgres.sink import PostgresSink
 from streams import metrics
 from streams.console import data, pages
+from streams.contract import ScoreBasis
 
 
 @pytest.fixture
@@ -361,6 +362,7 @@ def test_a_version_that_fails_to_score_leaves_the_student_to_the_priors(redis_db
     priors = ScoringModels().predict(features)
     assert [s.model_version for s in scores] == [0, 0]
     assert scores[0].p_dropout == priors.p_dropout and scores[0].progress == priors.progress and scores[0].factors
+    assert scores[0].basis == ScoreBasis("guess", "guess", "guess")  # the priors: a ranking, no outcome's level
     assert metrics.REGISTRY.get_sample_value(*failures) == before + 2
     assert [r.getMessage() for r in caplog.records].count(
         f"model version {version} failed to score a student (OverflowError: math range error); the priors answer "

@@ -198,6 +198,32 @@ def test_course_page_escapes_student_data_and_links_each_student() -> None:
     assert page.count("<svg") == 4 and 'id="at-risk"' in page
 
 
+def test_a_score_the_guess_gave_is_marked_and_explained() -> None:
+    """A curator can tell a ranking guess from a learned probability: the list marks each guessed P(dropout)
+    and says what the marks mean; a list of learned ones (or of rows from before rows said) has no mark."""
+    def row(user_id: int, basis: object) -> dict[str, object]:
+        return {"user_id": user_id, "enrolment": "7:1", "status": "active", "p_dropout": 0.7, "p_success": 0.2,
+                "days_inactive": 1.0, "factors": None, "basis": basis}
+
+    learned = {"progress": "learned", "p_dropout": "learned", "p_success": "learned"}
+    rows = views.at_risk_rows([row(1, {**learned, "p_dropout": "guess"}),
+                               row(2, {**learned, "p_dropout": "calibrated_guess"}), row(3, learned)], {})
+    assert [r.dropout_mark for r in rows] == ["guess", "leveled guess", ""]
+    page = pages.course_page(_course_view(rows))
+    cells = [r[2] for r in _table_rows(page, "at-risk")]
+    assert cells == ['0.70 <span class="guess">guess</span>', '0.70 <span class="guess">leveled guess</span>', "0.70"]
+    assert html.note(views.GUESS_NOTE) in page
+    plain = pages.course_page(_course_view(views.at_risk_rows([row(3, learned), row(4, None)], {})))
+    assert [r[2] for r in _table_rows(plain, "at-risk")] == ["0.70", "0.70"]
+    assert html.note(views.GUESS_NOTE) not in plain
+    current = {**row(5, {**learned, "p_success": "guess", "progress": "guess"}), "course_id": 7, "status_since": None,
+               "progress_pred": 40.0, "last_activity_at": None, "features": {}}
+    page = pages.student_page(5, [pages.EnrolmentView(current, None, [], [])], [])
+    text = " ".join("".join(_parse(page).text).split())
+    assert "P(dropout) 0.70, P(success) 0.20 guess, progress forecast 40.0 guess;" in text
+    assert views.GUESS_NOTE in text
+
+
 def test_sort_links_mark_the_current_order() -> None:
     page = pages.course_page(_course_view([], sort="status"))
     assert "status ▼" in page

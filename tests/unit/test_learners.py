@@ -17,6 +17,7 @@ from online_models.learners import (
     prior_progress,
     prior_success,
 )
+from streams.contract.outputs import ScoreBasis
 
 
 def _student(rng: random.Random) -> tuple[dict[str, float], Label]:
@@ -58,6 +59,26 @@ def test_version_zero_predicts_label_free_priors():
     assert models.predict(keen).p_success > 0.7 > models.predict(idle).p_success
     assert 0.8 > models.predict(idle).p_dropout > 0.5 > models.predict(keen).p_dropout
     assert models.predict(keen).model_version == 0
+
+
+def test_each_score_says_what_answered_it() -> None:
+    """Nothing learned: the guess at its own level. A few outcomes of week 3 (too few for its forests):
+    the guess at their level, in every week. Enough of them: week 3's models answer there, and week 7,
+    never learned, stays with the leveled guess (progress has no level of its own to learn: a guess)."""
+    rng = random.Random(3)
+    models = ScoringModels()
+    week_3 = {"progress": 30.0, "noise": 0.5, "course_week": 3.0}
+    week_7 = {**week_3, "course_week": 7.0}
+    assert models.predict(week_3).basis == ScoreBasis("guess", "guess", "guess")
+    data = [_student(rng) for _ in range(400)]
+    for x, label in data[:10]:
+        models.learn_weeks([x], label)
+    leveled = ScoreBasis("guess", "calibrated_guess", "calibrated_guess")
+    assert models.predict(week_3).basis == leveled and models.predict(week_7).basis == leveled
+    for x, label in data[10:]:
+        models.learn_weeks([x], label)
+    assert models.predict(week_3).basis == ScoreBasis("learned", "learned", "learned")
+    assert models.predict(week_7).basis == leveled
 
 
 def test_the_priors_read_the_pace_on_graded_work_once_an_exercise_is_due():
@@ -153,7 +174,7 @@ class PriorsOnly(ScoringModels):
     advance (a real learner would move after the first label)."""
 
     def predict(self, x: dict[str, float]) -> Prediction:
-        return Prediction(prior_progress(x), prior_dropout(x), prior_success(x), self.version)
+        return Prediction(prior_progress(x), prior_dropout(x), prior_success(x), self.version, ScoreBasis())
 
 
 def _snapshot(week: float, keen: bool) -> dict[str, float]:

@@ -6,9 +6,11 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import fastjsonschema
+
 from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FINISHED, WEEK, CourseSchedule, format_ts
 from features.hypotheses import Factor, describe
-from streams.contract import Scores, Topic
+from streams.contract import ScoreBasis, Scores, Topic, schema
 from streams.core.step import (
     FlowMark,
     StepConfig,
@@ -47,13 +49,15 @@ LATE = Factor("timeliness", "missed_deadlines", 2.0, 0.0, "target", 0.1)
 class CountingScorer:
     """Scores every student alike and counts the calls (the step decides when to re-score)."""
 
-    def __init__(self, p_dropout: float = 0.55) -> None:  # risky enough for a reason, not for a warning
-        self.calls = 0
+    def __init__(self, p_dropout: float = 0.55, basis: ScoreBasis | None = None) -> None:  # risky enough
+        self.calls = 0  # for a reason, not for a warning
         self.p_dropout = p_dropout
+        self.basis = basis
 
     def score(self, features: dict[str, float]) -> Scores:
         self.calls += 1
-        return Scores(progress=42.0, p_dropout=self.p_dropout, p_success=0.2, model_version=3, factors=(LATE,))
+        return Scores(progress=42.0, p_dropout=self.p_dropout, p_success=0.2, model_version=3, factors=(LATE,),
+                      basis=self.basis)
 
 
 def enrol(offset: int = 0, at: float = START, course_id: int = 3, flow: float = 1.0,
@@ -354,6 +358,30 @@ def test_offline_students_are_kept_and_scored_but_never_alerted() -> None:
     first = run(None, [enrol(online=False), login(0, START + DAY)], START + DAY)
     later = run(first.doc, [], START + 30 * DAY)
     assert later.alerts == [] and status(later) == ASLEEP and later.score_rows  # tracked, silent
+
+
+def test_a_risk_no_outcome_has_leveled_says_it_is_a_guess() -> None:
+    """The risk sentence says where a label-free guess answered; the alert carries what answered each score."""
+    events = [enrol(), login(0, START + DAY)]
+    for basis, words in ((ScoreBasis("guess", "guess", "guess"), " (оценка по активности до первых итогов: "
+                          "ранжирует учеников, но не частота)"),
+                         (ScoreBasis("guess", "calibrated_guess", "learned"),
+                          " (оценка по активности, уровень по уже известным итогам)"),
+                         (ScoreBasis("learned", "learned", "learned"), "")):
+        (warning,) = run(None, events, START + DAY, CountingScorer(0.7, basis)).alerts
+        assert warning.reasons == (describe(LATE, "ru"), "риск отчисления 70%" + words)
+        message = warning.to_message()
+        assert message["basis"] == {"progress": basis.progress, "p_dropout": basis.p_dropout,
+                                    "p_success": basis.p_success}
+        fastjsonschema.compile(schema("alert"))(message)
+        assert Scores.from_json(warning.scores.to_json()) == warning.scores
+    (unsaid,) = run(None, events, START + DAY, CountingScorer(0.7)).alerts  # a scorer that does not say
+    assert unsaid.to_message()["basis"] is None and Scores.from_json(unsaid.scores.to_json()).basis is None
+    english = replace(CONFIG, language="en")
+    (warning,) = step(1, None, events, {2: START + DAY}, schedules, english,
+                      CountingScorer(0.7, ScoreBasis())).alerts
+    assert warning.reasons[-1] == ("dropout risk 70% (estimated from activity before any outcome: it ranks "
+                                   "students, it is not a frequency)")
 
 
 def test_an_early_warning_once_per_episode_while_still_active() -> None:
