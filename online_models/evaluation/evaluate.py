@@ -54,6 +54,7 @@ from online_models.learners import (
     model_input,
     prior_progress,
 )
+from streams.contract.outputs import ScoreBasis
 from streams.core.step import StepConfig, label_release
 
 TRAIN_SHARE = 0.5
@@ -190,6 +191,8 @@ class OnlineRun:
     predictions: dict[tuple[int, int], tuple[float, float, float]]
     labels_seen: dict[tuple[int, int], int]
     models: ScoringModels
+    #: what answered each score (the learned model, or the label-free guess)
+    bases: dict[tuple[int, int], ScoreBasis] = field(default_factory=dict)
 
 
 def run_online(students: Sequence[Student], family: str, seed: int, warm: frozenset[int] = frozenset()) -> OnlineRun:
@@ -233,6 +236,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
                 surrogate_at = time
             scores = models.predict(s.weekly[week])
             run.predictions[(student_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
+            run.bases[(student_id, week)] = scores.basis
             run.labels_seen[(student_id, week)] = labels
     return run
 
@@ -342,6 +346,25 @@ def _within_flows(labels: list[Label], mine: list[tuple[float, float, float]], f
 Predictions = dict[tuple[int, int], tuple[float, float, float]]
 
 
+#: The probabilities a basis is reported for: (score, its column in a prediction, the Label field it forecasts).
+PROBABILITIES = (("p_dropout", 1, "dropout"), ("p_success", 2, "success"))
+
+
+def _levels_by_basis(labels: list[Label], predictions: list[tuple[float, float, float]],
+                     bases: list[ScoreBasis]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per probability, per what answered it: how many scores, their mean and the share that came true. A guess
+    no outcome has leveled ranks students, but its level need not be a frequency."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for score, column, target in PROBABILITIES:
+        groups: dict[str, list[tuple[float, bool]]] = {}
+        for label, prediction, basis in zip(labels, predictions, bases):
+            groups.setdefault(getattr(basis, score), []).append((prediction[column], getattr(label, target)))
+        out[score] = {basis: {"scores": len(pairs), "mean_p": round(float(np.mean([p for p, _ in pairs])), 4),
+                              "came_true": round(float(np.mean([y for _, y in pairs])), 4)}
+                      for basis, pairs in sorted(groups.items())}
+    return out
+
+
 def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[int, dict[int, dict[str, float]]],
          methods: dict[str, Predictions], runs: dict[str, OnlineRun], flow_of: Mapping[int, int]) -> dict[str, Any]:
     """One week's metrics of every method on `users` (all test students, or one course's); `flow_of`: each
@@ -357,6 +380,7 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
             mine, forest = [predictions[(u, week)] for u in users], [methods["forest"][(u, week)] for u in users]
             row[f"{name}_vs_forest"] = _paired(labels, mine, forest)
             row[f"{name}_vs_forest_within_flows"] = _within_flows(labels, mine, forest, [flow_of[u] for u in users])
+            row[f"{name}_by_basis"] = _levels_by_basis(labels, mine, [runs[name].bases[(u, week)] for u in users])
     prior = [(label.progress, prior_progress(weekly[u][week])) for label, u in zip(labels, users)]
     row["prior"] = {"mae": _mae(prior), "mse": _mse(prior)}
     return row
@@ -476,6 +500,20 @@ def _calibration(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None
     return out
 
 
+def _by_basis_over_weeks(rows: list[dict[str, Any]], method: str) -> dict[str, dict[str, dict[str, float]]]:
+    """The rows' `{method}_by_basis`, pooled over the weeks (each week's means weighted by its scores)."""
+    totals: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        for score, groups in row.get(f"{method}_by_basis", {}).items():
+            for basis, level in groups.items():
+                total = totals.setdefault(score, {}).setdefault(basis, [0.0, 0.0, 0.0])
+                total[0] += level["scores"]
+                total[1] += level["scores"] * level["mean_p"]
+                total[2] += level["scores"] * level["came_true"]
+    return {score: {basis: {"scores": int(n), "mean_p": round(p / n, 4), "came_true": round(y / n, 4)}
+                    for basis, (n, p, y) in sorted(groups.items())} for score, groups in totals.items()}
+
+
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     strict, warm = _versus_forest(rows, "online"), _versus_forest(rows, "online_warm")
     starved = [r["week"] for r in rows if r["n"] and r["online_labels_seen"] < 1]
@@ -485,6 +523,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "online_vs_forest_within_flows": _versus_forest_within_flows(rows, "online"),
         "online_warm_vs_forest_within_flows": _versus_forest_within_flows(rows, "online_warm"),
         "calibration": _calibration(rows),
+        "by_basis": {method: _by_basis_over_weeks(rows, method) for method in ("online", "online_warm")},
         "notes": (
             "online (strict time order) can only learn from outcomes that have arrived; flows overlap, so "
             f"in weeks {starved or 'none'} of the test flows it had seen no label at all and scores with a "
@@ -561,6 +600,10 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "online model scored at different moments: once a version learns its first outcomes it moves every "
             "probability's level, and pooled, that shift reads as bad ranking. The summary's "
             "`*_within_flows` verdicts adjust with Holm over their own table",
+            "by_basis": "each week's `online_by_basis` and `online_warm_by_basis`: per probability, per what answered "
+            "it (`learned`: the course week's model; `calibrated_guess`: the label-free guess at the level of the "
+            "outcomes learned so far; `guess`: that guess at its own level, before any outcome), how many scores, "
+            "their mean `mean_p` and the share that `came_true`; the summary's `by_basis` pools the weeks",
             "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
             "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
             "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "
@@ -621,6 +664,13 @@ def _table(result: dict[str, Any]) -> str:
                              f"[{within[metric]['significantly_worse_weeks_holm']} / "
                              f"{within[metric]['significantly_better_weeks_holm']}]" for metric, _, _ in AUCS)
             lines.append(f"  {short}: {held}")
+    lines.append("what answered the probabilities, all weeks: scores (mean P / share that came true):")
+    for method, short in methods.items():
+        by_basis = result["summary"].get("by_basis", {}).get(method)
+        if by_basis:
+            lines.append(f"  {short}: " + "; ".join(
+                f"{score} " + ", ".join(f"{basis} {v['scores']} ({v['mean_p']:.3f} / {v['came_true']:.3f})"
+                                        for basis, v in groups.items()) for score, groups in by_basis.items()))
     return "\n".join(lines)
 
 

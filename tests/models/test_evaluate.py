@@ -96,6 +96,19 @@ def test_evaluate_reports_every_week_for_both_methods(students):
                 assert within["difference"] == pytest.approx(within["method"] - within["forest"], abs=2e-3)
                 assert within["low"] <= within["difference"] <= within["high"]
     assert compared >= 20  # of 40 (week, method, AUC) cells
+    # what answered each probability: every scored (student, week) counted once, under one basis
+    for method in ("online", "online_warm"):
+        for score in ("p_dropout", "p_success"):
+            for row in result["weeks"]:
+                levels = row[f"{method}_by_basis"][score]
+                assert set(levels) <= {"learned", "calibrated_guess", "guess"}
+                assert sum(v["scores"] for v in levels.values()) == row["n"]
+                assert all(0 <= v["mean_p"] <= 1 and 0 <= v["came_true"] <= 1 for v in levels.values())
+            pooled = result["summary"]["by_basis"][method][score]
+            assert sum(v["scores"] for v in pooled.values()) == sum(r["n"] for r in result["weeks"])
+    # strict: week 1 of the first test flow comes before any outcome; warm learned the train flows first
+    assert "guess" in result["weeks"][0]["online_by_basis"]["p_dropout"]
+    assert set(result["weeks"][0]["online_warm_by_basis"]["p_dropout"]) == {"learned"}
     calibration = result["summary"]["calibration"]["forest"]  # the means over the weeks of the rows' values
     weekly_brier = [r["forest"]["brier_dropout"] for r in result["weeks"]]
     assert calibration["brier_dropout"] == pytest.approx(np.mean(weekly_brier), abs=1e-4)
@@ -145,7 +158,8 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert [row["week"] for row in printed["weeks"]] == [1, 2]
     assert png.stat().st_size > 10_000
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
-    header, week_1, _, legend, holm, strict, warm, within, within_strict, _ = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    header, week_1, _, legend, holm, strict, warm, within, within_strict, _, basis, basis_strict, _ = lines
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
     gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
     verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
@@ -159,6 +173,10 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     cell = (f"auc_success {inside['significantly_worse_weeks']} / {inside['significantly_better_weeks']} "
             f"[{inside['significantly_worse_weeks_holm']} / {inside['significantly_better_weeks_holm']}]")
     assert cell in within_strict
+    answered = printed["summary"]["by_basis"]["online"]["p_dropout"]
+    assert basis.startswith("what answered the probabilities") and basis_strict.startswith("  strict: p_dropout ")
+    assert all(f"{name} {v['scores']} ({v['mean_p']:.3f} / {v['came_true']:.3f})" in basis_strict
+               for name, v in answered.items())
 
 
 def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students):

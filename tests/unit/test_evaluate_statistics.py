@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from online_models.evaluation.evaluate import (
+    _by_basis_over_weeks,
+    _levels_by_basis,
     _paired,
     _table,
     _versus_forest,
@@ -17,6 +19,7 @@ from online_models.evaluation.evaluate import (
 )
 from online_models.intervals import Z95, holm, two_sided_p
 from online_models.labels import Label
+from streams.contract.outputs import ScoreBasis
 
 
 def test_the_p_value_is_five_percent_at_the_edge_of_the_95_percent_interval() -> None:
@@ -82,6 +85,22 @@ def test_the_calibration_error_weighs_each_bin_gap_by_its_students() -> None:
     assert calibration_error([True, False] * 5, [0.5] * 10) == 0.0  # a coin, honestly called
     assert calibration_error([True] * 4 + [False] * 6, [1.0] * 4 + [0.0] * 6) == 0.0  # P of 1 in the top bin
     assert calibration_error([False] * 10, [0.9] * 10) == pytest.approx(0.9)
+
+
+def test_each_probability_is_split_by_what_answered_it_and_pooled_by_its_scores() -> None:
+    """Three guesses at P(dropout) .6 where one of three left, one learned .2 where it stayed; P(success) all
+    learned. Pooled over two weeks, each week's means weigh by its scores."""
+    labels = [Label(50.0, True, False), Label(50.0, False, True), Label(50.0, False, False), Label(50.0, False, True)]
+    predictions = [(50.0, 0.6, 0.1), (50.0, 0.6, 0.5), (50.0, 0.6, 0.3), (50.0, 0.2, 0.7)]
+    guess, learned = ScoreBasis("guess", "guess", "learned"), ScoreBasis("learned", "learned", "learned")
+    week = _levels_by_basis(labels, predictions, [guess, guess, guess, learned])
+    assert week["p_dropout"] == {"guess": {"scores": 3, "mean_p": 0.6, "came_true": pytest.approx(1 / 3, abs=1e-4)},
+                                 "learned": {"scores": 1, "mean_p": 0.2, "came_true": 0.0}}
+    assert week["p_success"] == {"learned": {"scores": 4, "mean_p": 0.4, "came_true": 0.5}}
+    later = {"p_dropout": {"guess": {"scores": 1, "mean_p": 0.2, "came_true": 1.0}}, "p_success": {}}
+    pooled = _by_basis_over_weeks([{"online_by_basis": week}, {"online_by_basis": later}, {"n": 0}], "online")
+    assert pooled["p_dropout"]["guess"] == {"scores": 4, "mean_p": 0.5, "came_true": 0.5}
+    assert pooled["p_dropout"]["learned"] == week["p_dropout"]["learned"] and pooled["p_success"] == week["p_success"]
 
 
 def test_inside_each_flow_a_level_that_moved_between_flows_is_no_ranking_error() -> None:
