@@ -114,6 +114,8 @@ class OnlineScoring:
         except Exception as error:  # noqa: BLE001 - whatever a version does wrong, the student's step goes on
             self._report_failure(models, error)
             prediction, factors = PRIORS_ONLY.predict(x), PRIORS_ONLY.explain(x)
+        for score, basis in prediction.basis.to_json().items():
+            metrics.SCORES_BY_BASIS.labels(models.family, score, basis).inc()
         return Scores(prediction.progress, prediction.p_dropout, prediction.p_success, prediction.model_version,
                       factors, prediction.basis)
 

@@ -82,6 +82,12 @@ MODEL_SCORING_FAILURES = Counter(
     "Students the model version in use failed to score (it raised), scored by the label-free priors (version 0) "
     "instead, so their status, alerts and score rows go on; the log names the error once per version.",
     ["model"], registry=REGISTRY)
+SCORES_BY_BASIS = Counter(
+    "scorer_scores_total",
+    "Scores given, by score (progress, p_dropout, p_success) and what answered it: learned (the course week's "
+    "model, fitted on outcomes), calibrated_guess (the label-free guess at the level of the outcomes learned so "
+    "far) or guess (that guess before any outcome: it ranks students, its value is not a frequency).",
+    ["model", "score", "basis"], registry=REGISTRY)
 MODEL_ROLLING_ERROR = Gauge(
     "scorer_model_rolling_error",
     "Rolling quality on labels as they arrive (progress MAE; dropout and success log loss and ROC AUC).",

@@ -356,6 +356,8 @@ def test_a_version_that_fails_to_score_leaves_the_student_to_the_priors(redis_db
     monkeypatch.setattr(models, "predict", overflow)
     failures = ("scorer_model_scoring_failures_total", {"model": models.family})
     before = metrics.REGISTRY.get_sample_value(*failures) or 0.0
+    guessed = ("scorer_scores_total", {"model": models.family, "score": "p_dropout", "basis": "guess"})
+    guessed_before = metrics.REGISTRY.get_sample_value(*guessed) or 0.0
     features = {"progress": 20.0, "required_done_share": 0.3, "days_inactive": 12.0, "course_week": 4.0}
     with caplog.at_level("ERROR", logger="online_models.scoring"):
         scores = [scoring.score(features), scoring.score(features)]
@@ -364,6 +366,7 @@ def test_a_version_that_fails_to_score_leaves_the_student_to_the_priors(redis_db
     assert scores[0].p_dropout == priors.p_dropout and scores[0].progress == priors.progress and scores[0].factors
     assert scores[0].basis == ScoreBasis("guess", "guess", "guess")  # the priors: a ranking, no outcome's level
     assert metrics.REGISTRY.get_sample_value(*failures) == before + 2
+    assert metrics.REGISTRY.get_sample_value(*guessed) == guessed_before + 2  # counted by what answered
     assert [r.getMessage() for r in caplog.records].count(
         f"model version {version} failed to score a student (OverflowError: math range error); the priors answer "
         "for whom it fails") == 1

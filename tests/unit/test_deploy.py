@@ -14,10 +14,12 @@ import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
+
+from streams.contract.outputs import Basis
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -40,6 +42,8 @@ LABEL_VALUES = {
     ("scorer_events_duplicate_total", "by"): {"offset", "event_id"},
     ("scorer_processing_failures_total", "kind"): {"dependency", "record"},
     ("scorer_dependency_up", "dependency"): {"kafka", "redis", "postgres"},
+    ("scorer_scores_total", "score"): {"progress", "p_dropout", "p_success"},
+    ("scorer_scores_total", "basis"): set(get_args(Basis)),
 }
 
 
@@ -598,7 +602,7 @@ def test_dashboard_covers_the_metrics() -> None:
               "scorer_processing_latency_seconds_bucket", "scorer_consumer_lag_records", "scorer_students",
               "scorer_alerts_total", "scorer_model_version", "scorer_model_rolling_error",
               "scorer_model_surrogate_rows", "scorer_model_scoring_failures_total", "scorer_labels_set_aside_total",
-              "scorer_store_latency_seconds_bucket", "scorer_store_errors_total",
+              "scorer_scores_total", "scorer_store_latency_seconds_bucket", "scorer_store_errors_total",
               "scorer_event_time_watermark_seconds", "scorer_seconds_since_commit", "scorer_dependency_up",
               "scorer_processing_failures_total", "scorer_offset_resets_total", "scorer_events_duplicate_total"}
     assert wanted <= used, f"no panel for {wanted - used}"
