@@ -19,7 +19,7 @@ from storage.postgres import console_queries
 from storage.postgres.critical_points import critical_points, format_table
 from storage.postgres.migrate import upgrade
 from storage.postgres.queries import status_summary
-from streams.console.views import reasons
+from streams.console.views import guess_mark, reasons
 from streams.lms.synthetic import generate
 from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
@@ -98,7 +98,8 @@ def print_console(url: str, token: str, generated: bool, answer: str, database_u
     print(f"    most urgent students of course {course}:")
     for row in console_queries.at_risk(database_url, course, "status", top):
         p_dropout = "-" if row["p_dropout"] is None else f"{row['p_dropout']:.2f}"
-        print(f"      student {row['user_id']}: {row['status']}, P(dropout) {p_dropout}")
+        mark = guess_mark(row["basis"], "p_dropout")
+        print(f"      student {row['user_id']}: {row['status']}, P(dropout) {p_dropout}{f' ({mark})' if mark else ''}")
         for reason in reasons(row["factors"]):
             print(f"        - {reason}")
 

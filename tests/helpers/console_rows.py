@@ -64,7 +64,9 @@ def fill_course(database_url: str, course_id: int, students: int, days: int, see
                            "status": status, "status_since": at, "last_activity_at": START + timedelta(days=last_day),
                            "days_inactive": inactive, "progress_pred": 100 * (1 - p_dropout),
                            "p_dropout": p_dropout, "p_success": 1 - p_dropout, "model_version": 1 + day // 7,
-                           "features": _features(rng, inactive, day), "factors": _factors(rng), "updated_at": at})
+                           "features": _features(rng, inactive, day), "factors": _factors(rng), "updated_at": at,
+                           "basis": dict.fromkeys(("progress", "p_dropout", "p_success"),
+                                                  "guess" if user % 3 == 0 else "learned")})
         writer.add_scores(scores)
         writer.add_transitions(transitions)
         if user % 200 == 0:

@@ -75,11 +75,14 @@ def test_demo_ends_with_the_console_and_the_most_urgent_students(big_course: str
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from streams.tools.demo import print_console
 
-    print_console("http://127.0.0.1:1/console/courses/501", "tok", True, "HTTP 200 in 5 ms", big_course, COURSE)
+    print_console("http://127.0.0.1:1/console/courses/501", "tok", True, "HTTP 200 in 5 ms", big_course, COURSE,
+                  top=20)
     out = capsys.readouterr().out
     assert "http://127.0.0.1:1/console/courses/501" in out and "token: tok" in out
-    urgent = q.at_risk(big_course, COURSE, "status", 5)
+    urgent = q.at_risk(big_course, COURSE, "status", 20)
     assert urgent[0]["status"] == "asleep"
-    for row in urgent:
-        assert f"student {row['user_id']}: {row['status']}" in out
+    for row in urgent:  # a P(dropout) the guess gave says so
+        mark = " (guess)" if row["basis"]["p_dropout"] == "guess" else ""
+        assert f"student {row['user_id']}: {row['status']}, P(dropout) {row['p_dropout']:.2f}{mark}\n" in out
         assert all(f"- {reason}" in out for reason in views.reasons(row["factors"]))
+    assert "(guess)" in out
