@@ -19,6 +19,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "curator_urge": "Студент {user_id} (курс {course_id}) не заходит {days} дн. Причины: {reasons}",
         "curator": "Студент {user_id} (курс {course_id}) в зоне риска отчисления ({risk}). Причины: {reasons}",
         "next": "следующее задание «{task}»", "no_next": "вас ждёт следующий урок", "no_reasons": "не указаны",
+        "guessed": "{risk}, оценка по активности до первых итогов",
     },
     "en": {
         "nudge": "We miss you! You have not visited the course for {days} days. Come back: {next}.",
@@ -27,6 +28,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "curator_urge": "Student {user_id} (course {course_id}) has been away for {days} days. Reasons: {reasons}",
         "curator": "Student {user_id} (course {course_id}) is at risk of dropping out ({risk}). Reasons: {reasons}",
         "next": "the next task is “{task}”", "no_next": "your next lesson is waiting", "no_reasons": "none given",
+        "guessed": "{risk}, estimated from activity before any outcome",
     },
 }
 LANGUAGES = tuple(_TEXTS)
@@ -64,9 +66,16 @@ def _fields(alert: dict[str, Any], texts: dict[str, str]) -> dict[str, Any]:
         "user_id": alert.get("user_id"), "course_id": alert.get("course_id"),
         "days": round(_number(alert.get("days_inactive")) or 0),
         "next": texts["next"].format(task=task) if task else texts["no_next"],
-        "risk": "?" if risk is None else f"{risk:.0%}",
+        "risk": "?" if risk is None else _risk(risk, part(alert, "basis").get("p_dropout"), texts),
         "reasons": "; ".join(reasons) or texts["no_reasons"],
     }
+
+
+def _risk(risk: float, basis: Any, texts: dict[str, str]) -> str:
+    """The risk as a percentage, said to be a guess where no outcome has set its level (alert `basis`): a
+    curator should not read it as a frequency."""
+    percent = f"{risk:.0%}"
+    return texts["guessed"].format(risk=percent) if basis == "guess" else percent
 
 
 def render(action: Action, alert: dict[str, Any], language: str) -> dict[str, str]:

@@ -141,13 +141,18 @@ def test_texts_follow_the_alerts_language_and_carry_no_student_id_to_the_student
     assert "Студент 7" in texts["curator"] and "Нет активности" in texts["curator"]
     en = _alert(kind="at_risk", reasons=["No activity for 8 days"])
     assert language_of(en, "ru") == "en"
-    assert "71%" in render("curator", en, "en")["curator"]
+    assert "(71%)" in render("curator", en, "en")["curator"]
+    guessed = {**en, "basis": {"progress": "guess", "p_dropout": "guess", "p_success": "guess"}}
+    assert "(71%, estimated from activity before any outcome)" in render("curator", guessed, "en")["curator"]
+    leveled = {**guessed, "basis": {**guessed["basis"], "p_dropout": "calibrated_guess"}}
+    assert "(71%)" in render("curator", leveled, "en")["curator"]
+    assert "(71%, оценка по активности до первых итогов)" in render("curator", guessed, "ru")["curator"]
     assert language_of(_alert(reasons=[]), "en") == "en" and language_of(_alert(language="en"), "ru") == "en"
     assert render("cancel", ru, "ru") == {} == render("none", ru, "ru")
 
 
 def test_hostile_alert_fields_do_not_break_the_texts():
-    hostile = _alert(days_inactive="many", scores=None, position=[1], reasons="{user_id}", recipient=5)
+    hostile = _alert(days_inactive="many", scores=None, position=[1], reasons="{user_id}", recipient=5, basis="guess")
     body = notification(hostile, "urge", language_of(hostile, "ru"))
     assert body["channel"] == "email" and "0 дн." in body["texts"]["student"]
 
