@@ -298,8 +298,10 @@ def _metrics(labels: list[Label], progress: Iterable[float], dropout: Iterable[f
     return out
 
 
-#: (metric, column of a method's (progress, P(dropout), P(success)), the label's outcome it ranks)
-AUCS = (("auc_dropout", 1, "dropout"), ("auc_success", 2, "success"))
+#: (score, its column in a method's (progress, P(dropout), P(success)), the Label field it forecasts)
+PROBABILITIES = (("p_dropout", 1, "dropout"), ("p_success", 2, "success"))
+#: (metric, column, the Label field it ranks): each probability's AUC
+AUCS = tuple((f"auc_{target}", column, target) for _, column, target in PROBABILITIES)
 
 
 def _interval(difference: float, low: float, high: float) -> dict[str, float]:
@@ -346,22 +348,17 @@ def _within_flows(labels: list[Label], mine: list[tuple[float, float, float]], f
 Predictions = dict[tuple[int, int], tuple[float, float, float]]
 
 
-#: The probabilities a basis is reported for: (score, its column in a prediction, the Label field it forecasts).
-PROBABILITIES = (("p_dropout", 1, "dropout"), ("p_success", 2, "success"))
-
-
 def _levels_by_basis(labels: list[Label], predictions: list[tuple[float, float, float]],
                      bases: list[ScoreBasis]) -> dict[str, dict[str, dict[str, float]]]:
     """Per probability, per what answered it: how many scores, their mean and the share that came true. A guess
     no outcome has leveled ranks students, but its level need not be a frequency."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for score, column, target in PROBABILITIES:
-        groups: dict[str, list[tuple[float, bool]]] = {}
-        for label, prediction, basis in zip(labels, predictions, bases):
-            groups.setdefault(getattr(basis, score), []).append((prediction[column], getattr(label, target)))
-        out[score] = {basis: {"scores": len(pairs), "mean_p": round(float(np.mean([p for p, _ in pairs])), 4),
-                              "came_true": round(float(np.mean([y for _, y in pairs])), 4)}
-                      for basis, pairs in sorted(groups.items())}
+        p, truth = np.array([prediction[column] for prediction in predictions]), _truth(labels, target)
+        answered = np.array([getattr(basis, score) for basis in bases])
+        out[score] = {basis: {"scores": int(mine.sum()), "mean_p": round(float(p[mine].mean()), 4),
+                              "came_true": round(float(truth[mine].mean()), 4)}
+                      for basis in sorted(set(answered)) for mine in [answered == basis]}
     return out
 
 
