@@ -155,19 +155,20 @@ def prior_success(x: Mapping[str, float]) -> float:
 def prior_progress(x: Mapping[str, float]) -> float:
     """Final progress: the progress made, plus the rest of the course passed at the student's pace on
     graded work (progress is scored on exercises), the rest discounted by half the way to asleep, as the
-    dropout prior weighs inactivity. Before an exercise is due there is no pace: the success prior as a
-    percentage (staying, times the share they would pass).
+    dropout prior weighs inactivity. Before an exercise is due there is no pace and no graded work: the
+    whole course, discounted all the way to asleep (inactivity is all there is to go by).
 
     Before the pace, the priors took the share of opened required rows done: on OULAD those rows are
     mostly study pages, and on BBB (a fifth of them read) that put final progress at 9-31 against a median
     of 73. The prior's MAE over all students: BBB weeks 1-2 (nothing due) 54 with the rows' share, 36-37
-    with the success prior (the generated schools' week 1: 30-32 either way); weeks 3-10 16-23 with the
+    with the success prior as a percentage, 32 and 28 now (the generated schools' week 1: 30-32 with either
+    of the first two, 53 now: no label-free guess knows a course's level, README); weeks 3-10 16-23 with the
     pace undiscounted, 15-22 discounted (0.2-2.6 lower), the generated schools' weeks 2-7 0.4-1.3 lower and
     weeks 8-10 within 0.2."""
     progress = x.get("progress", 0.0)
     pace = exercise_pace(x)
     if pace is None:
-        return _clip(max(progress, 100.0 * prior_success(x)))
+        return _clip(max(progress, 100.0 * (1.0 - _inactivity(x))))
     ahead = max(0.0, 100.0 * pace - progress)
     return _clip(progress + ahead * (1.0 - 0.5 * _inactivity(x)))
 

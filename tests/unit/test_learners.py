@@ -53,9 +53,9 @@ def test_version_zero_predicts_label_free_priors():
     idle = {"progress": 2.0, "required_done_share": 0.1, "days_inactive": 15.0, "course_week": 2.0}
     models = ScoringModels()
     assert models.predict({"progress": 140.0}).progress == 100.0
-    # nothing due yet: the success prior as a percentage (staying, times half-way quality before any attempt)
-    assert models.predict(keen).progress == pytest.approx(100 * (1 - 0.1 * (0.5 + 0.5 * 1 / 20)) * 0.75)
-    assert models.predict(idle).progress == pytest.approx(100 * (1 - 0.9 * (0.5 + 0.5 * 15 / 20)) * 0.75)
+    # nothing due yet: the whole course, discounted by the way to asleep (20 days)
+    assert models.predict(keen).progress == pytest.approx(100 * (1 - 1 / 20))
+    assert models.predict(idle).progress == pytest.approx(100 * (1 - 15 / 20))
     assert models.predict(keen).p_success > 0.7 > models.predict(idle).p_success
     assert 0.8 > models.predict(idle).p_dropout > 0.5 > models.predict(keen).p_dropout
     assert models.predict(keen).model_version == 0
@@ -85,7 +85,7 @@ def test_the_priors_read_the_pace_on_graded_work_once_an_exercise_is_due():
     """A student who reads few of many required pages but passes every due exercise (OULAD's study
     texts are required rows) is on course to pass: the pace says so, the pages' share does not."""
     reader = {"progress": 20.0, "required_done_share": 0.15, "days_inactive": 2.0}
-    assert prior_progress(reader) == pytest.approx(100 * prior_success(reader))  # nothing due yet
+    assert prior_progress(reader) == pytest.approx(100 * (1 - 2 / 20))  # nothing due yet: inactivity alone
     assert prior_progress({**reader, "days_inactive": 20.0}) == 20.0  # never below the progress made
     passing = {**reader, "exercise_pace": 1.0}
     behind = {**reader, "exercise_pace": 0.0, "missed_deadlines": 2.0}  # due and passed nothing
@@ -178,8 +178,8 @@ class PriorsOnly(ScoringModels):
 
 
 def _snapshot(week: float, keen: bool) -> dict[str, float]:
-    """A keen student (P(dropout) prior 0.05, P(success) 0.7125, progress 71.25: nothing is due, so the
-    success prior as a percentage) or an idle one (0.9, 0.075, 7.5)."""
+    """A keen student (P(dropout) prior 0.05, P(success) 0.7125, progress 100: nothing is due and
+    nothing inactive) or an idle one (0.9, 0.075, 0: asleep)."""
     if keen:
         return {"progress": 0.0, "required_done_share": 0.9, "days_inactive": 0.0, "course_week": week}
     return {"progress": 0.0, "required_done_share": 0.1, "days_inactive": 30.0, "course_week": week}
@@ -197,7 +197,7 @@ def test_metrics_per_course_week_score_each_week_on_its_own_examples() -> None:
     week1, week2 = by_week[1], by_week[2]
     assert week1["dropout_auc"] == week1["success_auc"] == 1.0
     assert week2["dropout_auc"] == week2["success_auc"] == 0.0
-    keen, idle = 100 * 0.95 * 0.75, 100 * 0.1 * 0.75  # the progress priors
+    keen, idle = 100.0, 0.0  # the progress priors
     assert week1["progress_mae"] == pytest.approx((abs(10 - idle) + abs(90 - keen)) / 2)
     assert week2["progress_mae"] == pytest.approx((abs(10 - keen) + abs(90 - idle)) / 2)
     assert week1["dropout_logloss"] == pytest.approx(-(math.log(0.9) + math.log(0.95)) / 2)
