@@ -10,16 +10,20 @@ A student "went quiet" when the reference status machine over their activity too
 asleep (20+ days inactive) before their lifecycle ended, or their outcome says dropout.
 Precision: the warned students who went quiet after the warning; recall: the students who went
 quiet that were warned before it; lead time: days from the first warning to the transition
-(to dozing, and to asleep), median over the warned students who went quiet.
+(to dozing, and to asleep), median over the warned students who went quiet. The same precision is
+split by what answered the P(dropout) of each student's first warning (`by_basis`): a label-free
+guess ranks students but its level is not a frequency, so a school deciding whether to act on
+warnings before any outcome has been learned sees how often those came true.
 """
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from features import ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FeatureState, Thresholds, reference_transitions
+from streams.contract.outputs import Basis
 
 if TYPE_CHECKING:
     from online_models.evaluation.evaluate import OnlineRun, Student
@@ -53,9 +57,12 @@ def quiet_times(user_id: int, times: Sequence[float], start: float, end: float,
     return QuietTimes(first[DOZING], first[ASLEEP])
 
 
-def _warnings(student: Student, run: OnlineRun, on: float, off: float, dozing_days: float) -> list[float]:
-    """Times of the warnings the worker's rule would raise at the student's week ends."""
-    out, in_episode = [], False
+def _warnings(student: Student, run: OnlineRun, on: float, off: float,
+              dozing_days: float) -> list[tuple[float, Basis]]:
+    """Times of the warnings the worker's rule would raise at the student's week ends, each with what
+    answered the P(dropout) that raised it."""
+    out: list[tuple[float, Basis]] = []
+    in_episode = False
     for week in sorted(student.weekly):
         if (student.id, week) not in run.predictions:
             continue
@@ -64,7 +71,7 @@ def _warnings(student: Student, run: OnlineRun, on: float, off: float, dozing_da
         if in_episode:
             in_episode = active and p_dropout >= off
         elif active and p_dropout >= on:
-            out.append(student.week_end(week))
+            out.append((student.week_end(week), run.bases[(student.id, week)].p_dropout))
             in_episode = True
     return out
 
@@ -86,18 +93,23 @@ def early_warning_quality(students: Sequence[Student], run: OnlineRun, *, on: fl
     warned = tp = 0
     lead_dozing: list[float] = []
     lead_asleep: list[float] = []
+    by_basis = {basis: {"warned": 0, "warned_then_quiet": 0} for basis in get_args(Basis)}
     for s in scored:
         went = quiet[s.id]
         warnings = _warnings(s, run, on, off, dozing_days)
-        if went is not None:
-            warnings_before = [t for t in warnings if t < went]
-            if warnings_before:
-                tp += 1
-                first = warnings_before[0]
-                lead_asleep.append((went - first) / DAY)
-                if s.quiet.dozing is not None and s.quiet.dozing > first:
-                    lead_dozing.append((s.quiet.dozing - first) / DAY)
-        warned += bool(warnings)
+        if not warnings:
+            continue
+        warned += 1
+        counts = by_basis[warnings[0][1]]
+        counts["warned"] += 1
+        warnings_before = [t for t, _ in warnings if went is not None and t < went]
+        if went is not None and warnings_before:
+            tp += 1
+            counts["warned_then_quiet"] += 1
+            first = warnings_before[0]
+            lead_asleep.append((went - first) / DAY)
+            if s.quiet.dozing is not None and s.quiet.dozing > first:
+                lead_dozing.append((s.quiet.dozing - first) / DAY)
     positives = sum(went is not None for went in quiet.values())
 
     def median(values: list[float]) -> float | None:
@@ -107,7 +119,9 @@ def early_warning_quality(students: Sequence[Student], run: OnlineRun, *, on: fl
             "warned_then_quiet": tp, "precision": round(tp / warned, 3) if warned else None,
             "recall": round(tp / positives, 3) if positives else None,
             "base_rate": round(positives / len(scored), 3) if scored else None,
-            "median_lead_days_to_dozing": median(lead_dozing), "median_lead_days_to_asleep": median(lead_asleep)}
+            "median_lead_days_to_dozing": median(lead_dozing), "median_lead_days_to_asleep": median(lead_asleep),
+            "by_basis": {basis: {**counts, "precision": round(counts["warned_then_quiet"] / counts["warned"], 3)
+                                 if counts["warned"] else None} for basis, counts in by_basis.items()}}
 
 
 def report(students: Sequence[Student], run: OnlineRun, *, on: float, off: float) -> dict[str, Any]:

@@ -580,7 +580,8 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "course with one outcome class in a week has no AUC (null)",
             "early_warning": "the worker's at_risk rule over the strict replay's forecasts at each week end "
             "(online_models.evaluation.early_warning): precision, recall and median lead time against the "
-            "students the reference status machine took to asleep, or whose outcome is dropout",
+            "students the reference status machine took to asleep, or whose outcome is dropout; `by_basis`: "
+            "the warned students and the precision by what answered the P(dropout) of each one's first warning",
             "vs_forest": "each week's `online_vs_forest` and `online_warm_vs_forest`: per metric, the method's value "
             "minus the forest's on the same students with a paired 95% interval (AUC: DeLong's variance of the "
             "difference of two correlated AUCs; MAE: the mean of each student's absolute error minus the "

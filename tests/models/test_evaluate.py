@@ -189,6 +189,13 @@ def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(stu
     assert rule["went_quiet"] >= 10 and rule["warned"] >= 5, rule
     assert rule["precision"] > rule["base_rate"], rule
     assert 0 < rule["recall"] <= 1 and rule["median_lead_days_to_asleep"] > 7, rule
+    # each warned student counted once, under what answered the P(dropout) of their first warning
+    split = rule["by_basis"]
+    assert sum(b["warned"] for b in split.values()) == rule["warned"], split
+    assert sum(b["warned_then_quiet"] for b in split.values()) == rule["warned_then_quiet"], split
+    assert split["guess"]["warned"] > 0 and all(
+        b["precision"] == (round(b["warned_then_quiet"] / b["warned"], 3) if b["warned"] else None)
+        for b in split.values()), split
     recalls = [row["recall"] for row in result["sweep"]]
     assert recalls == sorted(recalls, reverse=True)  # a higher threshold warns fewer students
     quiet = [s for s in students if s.quiet.asleep is not None]
