@@ -94,7 +94,8 @@ class Settings:
     notify_policy: str = _setting("dozing=nudge,asleep=urge,at_risk=curator,finished=cancel,active=none",
                                   "what `scorer notify` sends per alert (`to_status` of a status change, else "
                                   "`kind`): `nudge` (student), `urge` (student and curator), `curator`, `cancel` "
-                                  "(follow-ups) or `none`")
+                                  "(follow-ups) or `none`; `at_risk.guess=...` (or `.calibrated_guess`, "
+                                  "`.learned`) routes an early warning by what answered its P(dropout)")
     notify_quiet_hours: str = _setting("22:00-09:00", "`scorer notify` holds messages to students that fall in "
                                        "these local hours (their `recipient.time_zone`, else "
                                        "`SCORER_SCHOOL_TIME_ZONE`) until the window ends; empty: never")

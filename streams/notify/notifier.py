@@ -28,11 +28,11 @@ from streams.contract.codec import InvalidEvent
 from streams.contract.dead_letters import dead_letter
 from streams.contract.topics import Topic
 from streams.notify import metrics
-from streams.notify.policy import AUDIENCE, Action, Policy, channel, reaches_student
+from streams.notify.policy import AUDIENCE, Action, Policy, channel, part, reaches_student
 from streams.notify.quiet_hours import QuietHours, parse_zone
 from streams.notify.senders import Sender
 from streams.notify.store import DELIVERING, FINAL, HELD, NotifyStore
-from streams.notify.templates import language_of, part, render
+from streams.notify.templates import language_of, render
 
 log = logging.getLogger(__name__)
 

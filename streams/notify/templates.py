@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from streams.notify.policy import Action
+from streams.notify.policy import Action, part
 
 _TEXTS: dict[str, dict[str, str]] = {
     "ru": {
@@ -50,12 +50,6 @@ def language_of(alert: dict[str, Any], fallback: str) -> str:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def part(alert: dict[str, Any], name: str) -> dict[str, Any]:
-    """A nested object of the alert, or {} when it is missing or not an object."""
-    value = alert.get(name)
-    return value if isinstance(value, dict) else {}
 
 
 def _fields(alert: dict[str, Any], texts: dict[str, str]) -> dict[str, Any]:

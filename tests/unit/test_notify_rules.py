@@ -50,9 +50,23 @@ def test_the_policy_is_configurable_and_refuses_what_it_cannot_do():
     custom = Policy.parse("dozing=none, at_risk=nudge")
     assert custom.action_for(_alert()) == "none"
     assert custom.action_for(_alert(kind="at_risk", to_status="active")) == "nudge"
-    for bad in ("dozing=shout", "dozing", "=nudge"):
+    for bad in ("dozing=shout", "dozing", "=nudge", "at_risk.gues=none", "dozing.guess=none"):
         with pytest.raises(ValueError):
             Policy.parse(bad)
+
+
+@pytest.mark.parametrize("basis, action", [
+    ({"progress": "learned", "p_dropout": "guess", "p_success": "guess"}, "none"),
+    ({"progress": "guess", "p_dropout": "calibrated_guess", "p_success": "guess"}, "urge"),
+    ({"progress": "guess", "p_dropout": "learned", "p_success": "guess"}, "curator"),  # not named: at_risk's
+    (None, "curator"), ("guess", "curator"),  # an alert without a basis object (older, or hostile)
+])
+def test_an_early_warning_can_be_routed_by_what_answered_its_risk(basis, action):
+    """A school that wants no curator note from a guess no outcome has leveled says at_risk.guess=none; a
+    status change is a fact, not a model's, so its basis never matters."""
+    policy = Policy.parse("at_risk=curator, at_risk.guess=none, at_risk.calibrated_guess=urge, asleep=urge")
+    assert policy.action_for(_alert(kind="at_risk", to_status="active", basis=basis)) == action
+    assert policy.action_for(_alert(to_status="asleep", basis=basis)) == "urge"
 
 
 def test_only_student_messages_wait_for_quiet_hours_and_the_channel_follows_the_bot():
