@@ -103,13 +103,14 @@ def early_warning_quality(students: Sequence[Student], run: OnlineRun, *, on: fl
         counts = by_basis[warnings[0][1]]
         counts["warned"] += 1
         warnings_before = [t for t, _ in warnings if went is not None and t < went]
-        if went is not None and warnings_before:
-            tp += 1
-            counts["warned_then_quiet"] += 1
-            first = warnings_before[0]
-            lead_asleep.append((went - first) / DAY)
-            if s.quiet.dozing is not None and s.quiet.dozing > first:
-                lead_dozing.append((s.quiet.dozing - first) / DAY)
+        if went is None or not warnings_before:
+            continue
+        tp += 1
+        counts["warned_then_quiet"] += 1
+        first = warnings_before[0]
+        lead_asleep.append((went - first) / DAY)
+        if s.quiet.dozing is not None and s.quiet.dozing > first:
+            lead_dozing.append((s.quiet.dozing - first) / DAY)
     positives = sum(went is not None for went in quiet.values())
 
     def median(values: list[float]) -> float | None:
