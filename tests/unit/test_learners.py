@@ -98,6 +98,12 @@ def test_the_priors_read_the_pace_on_graded_work_once_an_exercise_is_due():
     scored = {**passing, "sum_exercise_attempts_mean": 1.0}
     well, poorly = {**scored, "mean_attempt_score": 90.0}, {**scored, "mean_attempt_score": 30.0}
     assert prior_success(well) > prior_success(poorly) + 0.2
+    # and dropout too, by up to a quarter either way (early success); half-way scores weigh as no attempt yet
+    assert prior_dropout({**scored, "mean_attempt_score": 50.0}) == pytest.approx(prior_dropout(passing))
+    assert prior_dropout({**scored, "mean_attempt_score": 0.0}) == pytest.approx(1.25 * prior_dropout(passing))
+    assert prior_dropout({**scored, "mean_attempt_score": 100.0}) == pytest.approx(0.75 * prior_dropout(passing))
+    # success counts the scores once: its staying part is the same for both
+    assert prior_success(well) / prior_success(poorly) == pytest.approx((0.5 + 0.45) / (0.5 + 0.15))
 
 
 def test_the_dropout_prior_reads_how_regularly_the_student_comes():
