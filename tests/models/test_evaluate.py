@@ -159,7 +159,7 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert png.stat().st_size > 10_000
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    header, week_1, _, legend, holm, strict, warm, within, within_strict, _, basis, basis_strict, _ = lines
+    header, week_1, _, legend, holm, strict, warm, within, within_strict, _, basis, basis_strict, _, warning = lines
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
     gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
     verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
@@ -177,6 +177,10 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert basis.startswith("what answered the probabilities") and basis_strict.startswith("  strict: p_dropout ")
     assert all(f"{name} {v['scores']} ({v['mean_p']:.3f} / {v['came_true']:.3f})" in basis_strict
                for name, v in answered.items())
+    rule = printed["early_warning"]["rule"]
+    assert warning.startswith("early warning (strict, at_risk at 0.6") and f"warned {rule['warned']} of " in warning
+    assert all(f"{name} {v['warned']} ({v['precision']})" in warning
+               for name, v in rule["by_basis"].items() if v["warned"])
 
 
 def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students):
