@@ -669,12 +669,13 @@ def _table(result: dict[str, Any]) -> str:
             lines.append(f"  {short}: " + "; ".join(
                 f"{score} " + ", ".join(f"{basis} {v['scores']} ({v['mean_p']:.3f} / {v['came_true']:.3f})"
                                         for basis, v in groups.items()) for score, groups in by_basis.items()))
-    rule = result["early_warning"]["rule"]
-    first = ", ".join(f"{basis} {v['warned']} ({v['precision']})"
-                      for basis, v in rule["by_basis"].items() if v["warned"])
-    lines.append(f"early warning (strict, at_risk at {rule['threshold']}, clear {rule['clear']}): warned "
-                 f"{rule['warned']} of {rule['students']}, precision {rule['precision']} (base rate "
-                 f"{rule['base_rate']}), recall {rule['recall']}; first warnings by basis: {first or 'none'}")
+    rule = result.get("early_warning", {}).get("rule")
+    if rule:
+        first = ", ".join(f"{basis} {v['warned']} ({v['precision']})"
+                          for basis, v in rule["by_basis"].items() if v["warned"])
+        lines.append(f"early warning (strict, at_risk at {rule['threshold']}, clear {rule['clear']}): warned "
+                     f"{rule['warned']} of {rule['students']}, precision {rule['precision']} (base rate "
+                     f"{rule['base_rate']}), recall {rule['recall']}; first warnings by basis: {first or 'none'}")
     return "\n".join(lines)
 
 
