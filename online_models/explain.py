@@ -48,9 +48,8 @@ class CohortNorms:
 
 
 def explain(p_dropout: Callable[[dict[str, float]], float], x: dict[str, float],
-            norms: CohortNorms) -> tuple[Factor, ...]:
-    """The hypotheses that raise this student's P(dropout) above a student at the norm, strongest first."""
-    base = p_dropout(x)
+            norms: CohortNorms, base: float) -> tuple[Factor, ...]:
+    """The hypotheses that raise this student's P(dropout) (`base`) above a student at the norm, strongest first."""
     week = int(x.get("course_week", 0))
     factors = []
     for hypothesis in HYPOTHESES:

@@ -776,9 +776,10 @@ class ScoringModels:
             self.guess_version += 1
         return surrogate
 
-    def explain(self, x: dict[str, float]) -> tuple[Factor, ...]:
-        """The hypotheses behind this student's P(dropout) (online_models.explain)."""
-        return explain(self.p_dropout, x, self.norms)
+    def explain(self, x: dict[str, float], p_dropout: float | None = None) -> tuple[Factor, ...]:
+        """The hypotheses behind this student's P(dropout) (online_models.explain). `p_dropout`: x's own, where the
+        caller has it from `predict`, so it is not asked again (one of the 4-5 times explaining asks the model)."""
+        return explain(self.p_dropout, x, self.norms, self.p_dropout(x) if p_dropout is None else p_dropout)
 
     def learn_weeks(self, xs: list[dict[str, float]], label: Label) -> None:
         """Learn one label from each course week's features. All are scored first (the honest, prequential error:

@@ -110,10 +110,12 @@ class OnlineScoring:
         metrics.MODEL_VERSION.labels(models.family).set(models.version)
         x = model_input(features)
         try:
-            prediction, factors = models.predict(x), models.explain(x)
+            prediction = models.predict(x)
+            factors = models.explain(x, prediction.p_dropout)
         except Exception as error:  # noqa: BLE001 - whatever a version does wrong, the student's step goes on
             self._report_failure(models, error)
-            prediction, factors = PRIORS_ONLY.predict(x), PRIORS_ONLY.explain(x)
+            prediction = PRIORS_ONLY.predict(x)
+            factors = PRIORS_ONLY.explain(x, prediction.p_dropout)
         for score, basis in prediction.basis.to_json().items():
             metrics.SCORES_BY_BASIS.labels(models.family, score, basis).inc()
         return Scores(prediction.progress, prediction.p_dropout, prediction.p_success, prediction.model_version,
