@@ -102,8 +102,10 @@ def early_warning_quality(students: Sequence[Student], run: OnlineRun, *, on: fl
         warned += 1
         counts = by_basis[warnings[0][1]]
         counts["warned"] += 1
-        warnings_before = [t for t, _ in warnings if went is not None and t < went]
-        if went is None or not warnings_before:
+        if went is None:
+            continue
+        warnings_before = [t for t, _ in warnings if t < went]
+        if not warnings_before:
             continue
         tp += 1
         counts["warned_then_quiet"] += 1
