@@ -1,5 +1,7 @@
 """Per-week curves of an `evaluate` result: one panel per metric, one line per method, a red ring where an
-online method is worse than the forest beyond chance (its paired interval, online_models.evaluation.evaluate)."""
+online method is worse than the forest beyond chance (its paired interval, online_models.evaluation.evaluate);
+and, when the result has it, the early warning's precision and recall by threshold: what a school picking its
+`at_risk` threshold trades (online_models.evaluation.early_warning)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,9 +41,36 @@ def worse_beyond_chance(rows: list[dict[str, Any]], method: str, metric: str) ->
     return [w for w, _ in points], [v for _, v in points]
 
 
+def plot_early_warning(ax: Any, early_warning: dict[str, Any]) -> None:
+    """Precision and recall of the `at_risk` rule over the sweep's thresholds, each recall point labelled with
+    its median lead (days from the first warning to asleep), the base rate (the precision of warning everyone)
+    as a line and the configured threshold marked."""
+    sweep = early_warning["sweep"]
+    thresholds = [row["threshold"] for row in sweep]
+    for key, color, marker in (("precision", "tab:purple", "o"), ("recall", "tab:brown", "s")):
+        points = [(row["threshold"], row[key]) for row in sweep if row[key] is not None]
+        ax.plot([t for t, _ in points], [v for _, v in points], color=color, marker=marker, label=key)
+    for row in sweep:
+        if row["recall"] is not None and row["median_lead_days_to_asleep"] is not None:
+            ax.annotate(f"{row['median_lead_days_to_asleep']:g} d", (row["threshold"], row["recall"]),
+                        textcoords="offset points", xytext=(0, -13), ha="center", fontsize=8)
+    rule = early_warning["rule"]
+    if rule["base_rate"] is not None:
+        ax.axhline(rule["base_rate"], color="black", linewidth=0.8, linestyle=":", label="base rate (went quiet)")
+    ax.axvline(rule["threshold"], color="red", linewidth=0.8, alpha=0.6, label=f"configured ({rule['threshold']:g})")
+    ax.set_xticks(thresholds)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_title("Early warning: precision / recall (median lead to asleep)", fontsize=11)
+    ax.set_xlabel("P(dropout) threshold")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_weeks(result: dict[str, Any], path: Path) -> None:
     rows = result["weeks"]
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4.6))
+    early_warning = result.get("early_warning")
+    panels = len(PANELS) + bool(early_warning)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.6))
     for ax, (metric, title) in zip(axes, PANELS):
         for method, (legend, color, marker, line) in STYLES.items():
             weeks, values = _series(rows, method, metric)
@@ -59,6 +88,8 @@ def plot_weeks(result: dict[str, Any], path: Path) -> None:
         if metric != "mae":
             ax.axhline(0.5, color="black", linewidth=0.6, alpha=0.4)
     axes[0].legend(fontsize=9)
+    if early_warning:
+        plot_early_warning(axes[-1], early_warning)
     students = result["students"]
     fig.suptitle(f"Online ({result['family']}) vs per-week forest on {students['test']} test students "
                  f"(forest trained on {students['train']})", fontsize=12)

@@ -34,3 +34,19 @@ def test_the_plot_draws_with_and_without_rings(tmp_path: Path) -> None:
     plain = [{k: v for k, v in row.items() if not k.endswith("_vs_forest")} for row in ROWS]
     plot_weeks({**result, "weeks": plain}, tmp_path / "plain.png")
     assert (tmp_path / "ringed.png").read_bytes() != (tmp_path / "plain.png").read_bytes()
+
+
+def _png_width(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")  # IHDR's width, right after the signature
+
+
+def test_an_early_warning_sweep_adds_its_panel(tmp_path: Path) -> None:
+    def rule(threshold: float, warned: int, came_true: int) -> dict:
+        return {"threshold": threshold, "precision": came_true / warned if warned else None,
+                "recall": came_true / 100, "base_rate": 0.4, "median_lead_days_to_asleep": 10.0 if warned else None}
+
+    sweep = [rule(0.4, 90, 60), rule(0.6, 30, 25), rule(0.8, 0, 0)]  # nobody warned at 0.8: no precision, no lead
+    result = {"weeks": ROWS, "family": "forest", "students": {"test": 300, "train": 300}}
+    plot_weeks(result, tmp_path / "weeks.png")
+    plot_weeks({**result, "early_warning": {"rule": sweep[1], "sweep": sweep}}, tmp_path / "warnings.png")
+    assert _png_width(tmp_path / "warnings.png") > _png_width(tmp_path / "weeks.png")
