@@ -15,7 +15,7 @@ import redis
 from online_models.labels import label_from_outcome
 from online_models.learners import ScoringModels, model_input
 from online_models.registry import ModelCache, ModelRegistry
-from online_models.trainer import SURROGATE_EVERY_S, LockHeldElsewhere, Trainer
+from online_models.trainer import SURROGATE_EVERY_S, LockHeldElsewhere, OncePerVersion, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
 from streams.contract.outputs import Scores
@@ -99,7 +99,7 @@ class OnlineScoring:
         self.trainer = Trainer(client, self.registry, self.weeks, publish_every=publish_every, prefix=prefix,
                                surrogate_every_s=surrogate_every_s)
         self._unsaved: list[tuple[str, int, dict[str, float]]] = []
-        self._failure_logged_for: int | None = None  # the model version whose first failure was logged
+        self._failure_log = OncePerVersion()
 
     @classmethod
     def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> OnlineScoring:
@@ -122,12 +122,11 @@ class OnlineScoring:
                       factors, prediction.basis)
 
     def _report_failure(self, models: ScoringModels, error: Exception) -> None:
-        """Counted every time, logged once per version: a version that fails for everyone would flood the log.
-        Scoring is part of the per-student step, so a raise there failed the whole batch and, retried, sent the
-        student's valid events to the dead-letter topic, their status and alerts stalled with them."""
+        """Counted every time, logged once per version (OncePerVersion). Scoring is part of the per-student step,
+        so a raise there failed the whole batch and, retried, sent the student's valid events to the dead-letter
+        topic, their status and alerts stalled with them."""
         metrics.MODEL_SCORING_FAILURES.labels(models.family).inc()
-        if self._failure_logged_for != models.version:
-            self._failure_logged_for = models.version
+        if self._failure_log.first(models.version):
             log.error("model version %d failed to score a student (%s: %s); the priors answer for whom it fails",
                       models.version, type(error).__name__, error, exc_info=error)
 

@@ -48,6 +48,20 @@ return 0
 """
 
 
+class OncePerVersion:
+    """Says yes once per model version: failures are counted every time and logged once per version, since a
+    version that fails for everyone would flood the log."""
+
+    def __init__(self) -> None:
+        self._version: int | None = None
+
+    def first(self, version: int) -> bool:
+        if self._version == version:
+            return False
+        self._version = version
+        return True
+
+
 class LockHeldElsewhere(RuntimeError):
     """Another process is the trainer; this one must not touch the model."""
 
@@ -83,7 +97,7 @@ class Trainer:
         self._learned: set[str] = set()  # learners in self.models but not yet in a published version
         self._queued_read = 0  # queue entries this trainer has consumed since the last publish
         self._set_aside: list[bytes | str] = []  # consumed, failed to learn: to _failed_key at the publish
-        self._failure_logged_for: int | None = None  # the model version whose first failure was logged
+        self._failure_log = OncePerVersion()
         self._first_unpublished_at: float | None = None
         self._surrogate_every_s = surrogate_every_s
         self._surrogate_at: float | None = None  # monotonic time of the last refit attempt
@@ -140,12 +154,11 @@ class Trainer:
         it from the queue appends it to `<prefix>trainer:labels_failed` (RPOPLPUSH it back to
         `<prefix>trainer:labels`); its enrolment's weekly features stay stored. Whatever the failing
         `learn_weeks` changed before it raised stays in the model. Counted every time, logged once per version
-        (a version that fails every label would flood the log), without the enrolment's key."""
+        (OncePerVersion), without the enrolment's key."""
         self._set_aside.append(item)
         self._first_unpublished_at = self._first_unpublished_at or time.monotonic()
         metrics.LABELS_SET_ASIDE.inc()
-        if self._failure_logged_for != self.models.version:
-            self._failure_logged_for = self.models.version
+        if self._failure_log.first(self.models.version):
             log.error("a label could not be learned on top of model version %d (%s: %s); set aside in %s",
                       self.models.version, type(error).__name__, error, self._failed_key, exc_info=error)
 
