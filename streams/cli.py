@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -143,7 +144,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     options = {"train_share": args.train_share} if args.train_share is not None else {}
     return run(Path(args.directory), weeks=args.weeks, seed=args.seed, family=args.family,
-               plot=Path(args.plot) if args.plot else None, as_json=args.json, **options)
+               plot=Path(args.plot) if args.plot else None, as_json=args.json, workers=args.workers, **options)
 
 
 def _uplift(args: argparse.Namespace) -> int:
@@ -313,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--family", default=DEFAULT_FAMILY, choices=sorted(FAMILIES))
     p.add_argument("--train-share", type=float, help="share of labelled students the forest trains on (default 0.5)")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="2: the strict and the warm replay in two processes side by side (the same result; the "
+                   "default where the machine has 2 cores), 1: one after the other")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("uplift", help="did the notifications work? return rates of notified vs held-out "

@@ -26,8 +26,10 @@ the second grouped by the snapshot's course week.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 from collections.abc import Container, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ from online_models.evaluation.delong import delong_difference, stratified_differ
 from online_models.evaluation.early_warning import QuietTimes, activity_times, quiet_times
 from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
-from online_models.evaluation.history import Schedules, load_history
+from online_models.evaluation.history import load_history
 from online_models.intervals import holm, paired_mean_difference, two_sided_p
 from online_models.labels import Label, label_from_outcome
 from online_models.learners import (
@@ -130,10 +132,6 @@ def in_learning_order(students: Iterable[Student], done: Mapping[ScheduleKey, fl
     with `done`, the `flows_done` of every student; ties by arrival, then id)."""
     return sorted((s for s in students if s.label is not None and s.label_ts is not None),
                   key=lambda s: (s.learned_at(done), s.label_ts, s.id))
-
-
-#: Kept for callers of the old name: the schedules now live in history.py with the loader.
-_Schedules = Schedules
 
 
 def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRESHOLDS.asleep_days,
@@ -239,6 +237,20 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
             run.bases[(student_id, week)] = scores.basis
             run.labels_seen[(student_id, week)] = labels
     return run
+
+
+def online_runs(students: Sequence[Student], family: str, seed: int, train: set[int],
+                workers: int = 1) -> dict[str, OnlineRun]:
+    """The strict replay (`online`) and the warm one (`online_warm`, the forest's train students learned first):
+    most of an evaluation's time. With `workers` > 1 they run side by side in two processes, each the same run
+    as in this one (a replay depends on its inputs alone). Spawned, not forked: a fork of a process whose
+    OpenMP threads have run (scikit-learn's) can hang in the child's first parallel region."""
+    warm_starts = {"online": frozenset[int](), "online_warm": frozenset(train)}
+    if workers < 2:
+        return {name: run_online(students, family, seed, warm) for name, warm in warm_starts.items()}
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {name: pool.submit(run_online, students, family, seed, warm) for name, warm in warm_starts.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def running_weeks(students: Sequence[Student], learned: Container[int], at: float) -> list[dict[int, dict[str, float]]]:
@@ -533,18 +545,18 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate(directory: str | Path, *, weeks: int = 10, seed: int = 0, family: str = DEFAULT_FAMILY,
-             train_share: float = TRAIN_SHARE) -> dict[str, Any]:
+             train_share: float = TRAIN_SHARE, workers: int = 1) -> dict[str, Any]:
     """The per-week comparison table (see the module docstring); JSON-ready."""
     return evaluate_students(load_students(Path(directory), weeks), weeks=weeks, seed=seed, family=family,
-                             train_share=train_share)
+                             train_share=train_share, workers=workers)
 
 
 def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int = 0,
-                      family: str = DEFAULT_FAMILY, train_share: float = TRAIN_SHARE) -> dict[str, Any]:
-    """`evaluate` on students already loaded (load_students is the slow part)."""
+                      family: str = DEFAULT_FAMILY, train_share: float = TRAIN_SHARE,
+                      workers: int = 1) -> dict[str, Any]:
+    """`evaluate` on students already loaded; `workers`: see `online_runs`."""
     train, test = split_by_flow(students, train_share, seed)
-    runs = {"online": run_online(students, family, seed),
-            "online_warm": run_online(students, family, seed, warm=frozenset(train))}
+    runs = online_runs(students, family, seed, train, workers)
     rows, per_course = _week_rows(students, train, test, runs, weeks, seed)
     flows = sorted({(s.course_id, s.flow) for s in students if s.id in test}, key=str)
     return {
@@ -680,9 +692,9 @@ def _table(result: dict[str, Any]) -> str:
 
 
 def run(directory: Path, *, weeks: int = 10, seed: int = 0, family: str = DEFAULT_FAMILY,
-        train_share: float = TRAIN_SHARE, plot: Path | None = None, as_json: bool = False) -> int:
+        train_share: float = TRAIN_SHARE, plot: Path | None = None, as_json: bool = False, workers: int = 1) -> int:
     """`scorer evaluate`: print the per-week table (or the whole result as JSON), plot it if asked."""
-    result = evaluate(directory, weeks=weeks, seed=seed, family=family, train_share=train_share)
+    result = evaluate(directory, weeks=weeks, seed=seed, family=family, train_share=train_share, workers=workers)
     if plot is not None:
         from online_models.evaluation.plot import plot_weeks
 

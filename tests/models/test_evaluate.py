@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from helpers.exports import generated_export_fixtures
-from online_models.evaluation.evaluate import evaluate_students, run_online, split_by_flow
+from online_models.evaluation.evaluate import evaluate_students, online_runs, run_online, split_by_flow
 from online_models.learners import prior_dropout, prior_progress
 from streams.cli import main
 
@@ -64,6 +64,20 @@ def test_before_any_outcome_the_guess_from_the_running_flows_beats_the_priors(st
     dropped = [by_id[u].label.dropout for u, _ in guessed]
     prior_dropout_auc = roc_auc_score(dropped, [prior_dropout(by_id[u].weekly[w]) for u, w in guessed])
     assert roc_auc_score(dropped, [run.predictions[key][1] for key in guessed]) > prior_dropout_auc
+
+
+def test_the_replays_side_by_side_are_the_replays_one_after_the_other(students):
+    """`scorer evaluate --workers 2` runs the strict and the warm replay in two spawned processes: the same
+    forecasts, bases and label counts as in this process, and the models came back with what they learned."""
+    some = students[:100]  # any students will do: what is compared is a replay with itself
+    train, _ = split_by_flow(some)
+    apart, here = online_runs(some, "linear", 0, train, workers=2), online_runs(some, "linear", 0, train)
+    assert set(apart) == set(here) == {"online", "online_warm"}
+    for name, run in here.items():
+        assert run.predictions and apart[name].predictions == run.predictions
+        assert apart[name].bases == run.bases and apart[name].labels_seen == run.labels_seen
+        assert apart[name].models.n_labels == run.models.n_labels > 0
+    assert here["online_warm"].predictions != here["online"].predictions  # two different replays were compared
 
 
 def test_evaluate_reports_every_week_for_both_methods(students):
