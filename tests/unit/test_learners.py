@@ -98,10 +98,12 @@ def test_the_priors_read_the_pace_on_graded_work_once_an_exercise_is_due():
     scored = {**passing, "sum_exercise_attempts_mean": 1.0}
     well, poorly = {**scored, "mean_attempt_score": 90.0}, {**scored, "mean_attempt_score": 30.0}
     assert prior_success(well) > prior_success(poorly) + 0.2
-    # and dropout too, by up to a quarter either way (early success); half-way scores weigh as no attempt yet
-    assert prior_dropout({**scored, "mean_attempt_score": 50.0}) == pytest.approx(prior_dropout(passing))
-    assert prior_dropout({**scored, "mean_attempt_score": 0.0}) == pytest.approx(1.25 * prior_dropout(passing))
-    assert prior_dropout({**scored, "mean_attempt_score": 100.0}) == pytest.approx(0.75 * prior_dropout(passing))
+    # and dropout too (early success): once attempted, the scores are a third part of the work done, beside the
+    # pages read and the pace; before any attempt, the work done is the other two parts' mean
+    leaving = (0.5 + 0.5 * 2 / 20) * (1 - 0.5 * 0.0)  # 2 of 20 days inactive, no active day in the last 14
+    assert prior_dropout(passing) == pytest.approx((1 - (0.15 + 1.0) / 2) * leaving)
+    assert prior_dropout(poorly) == pytest.approx((1 - (0.15 + 1.0 + 0.3) / 3) * leaving)
+    assert prior_dropout(well) < prior_dropout(passing) < prior_dropout(poorly)
     # success counts the scores once: its staying part is the same for both
     assert prior_success(well) / prior_success(poorly) == pytest.approx((0.5 + 0.45) / (0.5 + 0.15))
 
