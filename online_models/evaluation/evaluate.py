@@ -1,6 +1,6 @@
 """Time-ordered evaluation: the online model as it would have run live vs the seed's per-week forests.
 
-    scorer evaluate DIR --json [--plot out.png] [--family blend] [--weeks 10]
+    scorer evaluate DIR --json [--plot out.png] [--family blend] [--weeks 10] [--workers 2]
 
 DIR is an LMS export (the seed's CSV files, e.g. from `scorer generate`). Every student gets
 a feature snapshot at the end of each course week of their flow; then time runs forward:
