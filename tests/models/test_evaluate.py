@@ -21,6 +21,12 @@ STUDENTS = 300
 export_dir, students = generated_export_fixtures(STUDENTS, weeks=10)
 
 
+@pytest.fixture(scope="module")
+def blend_run(students):
+    """The strict replay of the incremental blend, which two tests read."""
+    return run_online(students, family="blend", seed=0)
+
+
 def test_split_keeps_flows_whole_and_tests_on_the_later_ones(students):
     train, test = split_by_flow(students)
     assert train and test and not train & test
@@ -30,12 +36,11 @@ def test_split_keeps_flows_whole_and_tests_on_the_later_ones(students):
     assert min(start[u] for u in test) > min(start[u] for u in train)
 
 
-def test_online_model_beats_its_prior_once_labels_have_arrived(students):
+def test_online_model_beats_its_prior_once_labels_have_arrived(students, blend_run):
     """Prequential, in time order: snapshots scored after >= 20 outcomes had been learned are
     predicted better than by the version-0 prior on the very same snapshots (a flow's outcomes are
     learned together, four weeks after its end, so in three flows of 100 few snapshots come later)."""
-    by_id = {s.id: s for s in students}
-    run = run_online(students, family="blend", seed=0)
+    by_id, run = {s.id: s for s in students}, blend_run
     late = [(u, w) for (u, w), seen in run.labels_seen.items() if seen >= 20 and by_id[u].label.progress is not None]
     assert len(late) > 100
     truth = np.array([by_id[u].label.progress for u, _ in late])
@@ -197,12 +202,12 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
                for name, v in rule["by_basis"].items() if v["warned"])
 
 
-def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students):
+def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students, blend_run):
     """The at_risk rule over the strict replay: warned students go quiet more often than students
     at large, and the warning comes days before the transition."""
     from online_models.evaluation.early_warning import report
 
-    result = report(students, run_online(students, "blend", 0), on=0.6, off=0.45)
+    result = report(students, blend_run, on=0.6, off=0.45)
     rule = result["rule"]
     assert rule["went_quiet"] >= 10 and rule["warned"] >= 5, rule
     assert rule["precision"] > rule["base_rate"], rule

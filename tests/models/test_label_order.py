@@ -23,7 +23,7 @@ from streams.lms.synthetic import Shapes, generate
 pytestmark = pytest.mark.heavy
 
 ORDERS = ("shuffled", "natural", "passers_first", "failures_first")
-STUDENTS, FLOWS = 600, 3
+STUDENTS, FLOWS = 400, 3
 
 
 def _reordered(students: list[Student], order: str) -> list[Student]:
