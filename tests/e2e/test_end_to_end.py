@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from helpers.results import check_results, eventually
+from helpers.results import a_published_version, check_results, eventually
 from helpers.topics import read_topic
 from storage.postgres.db import shared_engine
 from streams.contract import GROUP_TOPICS, Topic
@@ -97,6 +97,9 @@ async def test_generate_replay_score_end_to_end(db, settings, dataset, tmp_path)
                                 report.final_watermark(settings), settings.partitions)
         assert scrape(port)["scorer_events_consumed_total"] == sum(expected.values())
         await asyncio.to_thread(_check_http_api, port, settings)
+        # the trainer learns and publishes beside the scoring passes: on a busy machine it trailed them
+        # by over a minute, and a stopped worker publishes nothing
+        await eventually(lambda: a_published_version(settings.database_url), seconds=180, pause=1.0)
     finally:
         stop([worker])
     await check_results(settings, events, dataset)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from features import (
     DAY,
@@ -174,8 +174,9 @@ async def check_results(settings, events, dataset: Path, *, ground_truth: bool =
              and e["machine"]["status"] != "new" and rows.get((u, key)) != e["machine"]["status"]]
     assert not stale, f"{len(stale)} enrolments' rows disagree with their state, e.g. {stale[:3]}"
     # labels arrived, the trainer published, the version reached Postgres: the trainer learns and publishes
-    # beside the scoring passes (a round can take seconds), so its row may land after the last one
-    await eventually(lambda: _a_published_version(engine), seconds=60, pause=1.0)
+    # beside the scoring passes (a round can take seconds, and over a minute on a busy machine), so its row
+    # may land after the last one
+    await eventually(lambda: a_published_version(settings.database_url), seconds=180, pause=1.0)
     worst = critical_points(settings.database_url, limit=5)
     assert worst and worst[0]["to_asleep"] + worst[0]["to_dozing"] > 0
 
@@ -194,8 +195,9 @@ async def check_results(settings, events, dataset: Path, *, ground_truth: bool =
     return Results(alerts=alerts, status_counts=counts)
 
 
-async def _a_published_version(engine: Engine) -> None:
-    with engine.connect() as connection:
+async def a_published_version(database_url: str) -> None:
+    """Some model version reached Postgres: the trainer learned labels and published."""
+    with shared_engine(database_url).connect() as connection:
         versions = connection.execute(text("select count(*) from model_versions")).scalar()
     assert versions is not None and versions >= 1
 
