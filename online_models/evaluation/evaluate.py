@@ -239,18 +239,27 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     return run
 
 
+def run_replays(replays: Mapping[str, tuple[Sequence[Student], frozenset[int]]], family: str, seed: int,
+                workers: int = 1) -> dict[str, OnlineRun]:
+    """`run_online` of each named (students, warm start): in this process, or with `workers` > 1 side by side
+    in that many processes, each the same run as in this one (a replay depends on its inputs alone). Spawned,
+    not forked: a fork of a process whose OpenMP threads have run (scikit-learn's) can hang in the child's
+    first parallel region."""
+    if workers < 2:
+        return {name: run_online(students, family, seed, warm) for name, (students, warm) in replays.items()}
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(replays)), mp_context=spawn) as pool:
+        futures = {name: pool.submit(run_online, students, family, seed, warm)
+                   for name, (students, warm) in replays.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
 def online_runs(students: Sequence[Student], family: str, seed: int, train: set[int],
                 workers: int = 1) -> dict[str, OnlineRun]:
     """The strict replay (`online`) and the warm one (`online_warm`, the forest's train students learned first):
-    most of an evaluation's time. With `workers` > 1 they run side by side in two processes, each the same run
-    as in this one (a replay depends on its inputs alone). Spawned, not forked: a fork of a process whose
-    OpenMP threads have run (scikit-learn's) can hang in the child's first parallel region."""
-    warm_starts = {"online": frozenset[int](), "online_warm": frozenset(train)}
-    if workers < 2:
-        return {name: run_online(students, family, seed, warm) for name, warm in warm_starts.items()}
-    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {name: pool.submit(run_online, students, family, seed, warm) for name, warm in warm_starts.items()}
-        return {name: future.result() for name, future in futures.items()}
+    most of an evaluation's time; `workers`: see `run_replays`."""
+    return run_replays({"online": (students, frozenset()), "online_warm": (students, frozenset(train))},
+                       family, seed, workers)
 
 
 def running_weeks(students: Sequence[Student], learned: Container[int], at: float) -> list[dict[int, dict[str, float]]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from online_models.evaluation.evaluate import Student, load_students, run_online
+from online_models.evaluation.evaluate import Student, load_students, run_replays
 from online_models.learners import DEFAULT_FAMILY
 from streams.lms.synthetic import Shapes, generate
 
@@ -55,7 +55,9 @@ def quality(tmp_path_factory) -> dict[str, dict[int, tuple[float, float]]]:
     directory = Path(tmp_path_factory.mktemp("order"))
     generate(directory, students=STUDENTS, seed=5, shapes=Shapes(flows=FLOWS))
     students = load_students(directory, weeks=10)
-    runs = {order: run_online(_reordered(students, order), DEFAULT_FAMILY, 0) for order in ORDERS}
+    # side by side in two processes: the same runs as one after the other (tests/models/test_evaluate.py)
+    runs = run_replays({order: (_reordered(students, order), frozenset()) for order in ORDERS}, DEFAULT_FAMILY, 0,
+                       workers=2)
     common = set.intersection(*(set(run.predictions) for run in runs.values()))
     label = {s.id: s.label for s in students if s.label is not None}
     out: dict[str, dict[int, tuple[float, float]]] = {}

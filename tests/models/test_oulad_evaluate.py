@@ -64,7 +64,7 @@ def test_evaluation_runs_on_bbb(export_dir):
     >= 50) holds for nobody and the success AUC is undefined (None); every other number must be defined."""
     students = load_students(export_dir, weeks=10)
     some = random.Random(0).sample(students, len(students) // 3)
-    result = evaluate_students(some, weeks=10)
+    result = evaluate_students(some, weeks=10, workers=2)
     counts = result["students"]
     assert counts["total"] == len(some) and counts["train"] + counts["test"] == counts["labelled"] > 0
     assert [row["week"] for row in result["weeks"]] == list(range(1, 11))
