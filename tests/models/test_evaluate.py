@@ -86,7 +86,7 @@ def test_the_replays_side_by_side_are_the_replays_one_after_the_other(students):
 
 
 def test_evaluate_reports_every_week_for_both_methods(students):
-    result = evaluate_students(students, family="linear")
+    result = evaluate_students(students, family="linear", workers=2)
     assert set(result) >= {"protocol", "students", "weeks", "summary"}
     assert result["students"]["train"] + result["students"]["test"] == result["students"]["labelled"]
     assert [row["week"] for row in result["weeks"]] == list(range(1, 11))

@@ -58,12 +58,12 @@ def test_readers_reject_nothing(export_dir):
 
 
 def test_evaluation_runs_on_bbb(export_dir):
-    """The shipped model family on a random third of the module's students (the whole module takes
+    """The shipped model family on a random quarter of the module's students (the whole module takes
     `scorer evaluate` three minutes: README). With one presentation the split is a random half of
     them (split_by_flow). BBB publishes no exam scores, so the school's success rule (attestation
     >= 50) holds for nobody and the success AUC is undefined (None); every other number must be defined."""
     students = load_students(export_dir, weeks=10)
-    some = random.Random(0).sample(students, len(students) // 3)
+    some = random.Random(0).sample(students, len(students) // 4)
     result = evaluate_students(some, weeks=10, workers=2)
     counts = result["students"]
     assert counts["total"] == len(some) and counts["train"] + counts["test"] == counts["labelled"] > 0
@@ -79,11 +79,12 @@ def test_evaluation_runs_on_bbb(export_dir):
 
 
 async def test_critical_points_are_where_students_stop_not_the_course_end(export_dir):
-    """The real module through the worker's pipeline (in memory, records in random chunks of its
-    partitions): each transition into dozing or asleep is filed at the course week of the
-    student's last activity. Every place lies within the schedule, and the worst week is a
-    mid-course one: lifecycles end at the outcome or the course end, so students going quiet
-    after finishing (passers included) make no critical points there."""
+    """The real module's students of even id (half of them: the whole module took a minute and a half)
+    through the worker's pipeline (in memory, records in random chunks of its partitions): each
+    transition into dozing or asleep is filed at the course week of the student's last activity.
+    Every place lies within the schedule, and the worst week is a mid-course one: lifecycles end at
+    the outcome or the course end, so students going quiet after finishing (passers included) make
+    no critical points there."""
     from features import ASLEEP, DOZING, CourseSchedule
     from helpers.pipeline_cases import Sent, drive
     from online_models.scoring import NoScoring
@@ -96,6 +97,7 @@ async def test_critical_points_are_where_students_stop_not_the_course_end(export
     from streams.tools.replay import load_records
 
     events, _ = load_records(export_dir)
+    events = [(t, r) for t, r in events if r.get("user_id") is None or r["user_id"] % 2 == 0]
     schedule = CourseSchedule.from_records([r for t, r in events if t is Topic.SCHEDULE])
     sink, sent = MemoryRowSink(), Sent()
     pipeline = Pipeline(pipeline_config(Settings(topic_prefix="t.")), InMemoryStudentStore(), sent.send,
