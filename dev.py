@@ -118,14 +118,14 @@ def _run_steps(steps: tuple[tuple[str, list[str]], ...]) -> int:
     return 0
 
 
-def _run_beside(background: tuple[str, list[str]], steps: tuple[tuple[str, list[str]], ...]) -> int:
+def _run_beside(background: tuple[str, list[str]], steps: tuple[tuple[str, list[str]], ...],
+                log_path: Path = VENV / "background-tier.log") -> int:
     """The server tier mostly waits on its broker, Redis and Postgres (measured: 505 s of CPU in an 832 s
     run), while the other steps are CPU-bound on one core: so the server tier starts first and the steps
     run beside it, one after the other, on what CPU it leaves. The steps print as they go; the server
     tier's output follows them. A failing step stops the server tier: the run has failed already."""
     back_name, back_command = background
     print(f"== {back_name}: started beside the next steps; its output follows theirs", flush=True)
-    log_path = VENV / "background-tier.log"
     began = time.monotonic()
     with log_path.open("w") as log:
         back = subprocess.Popen(back_command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
