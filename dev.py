@@ -146,8 +146,9 @@ def _run_beside(background: tuple[str, list[str]], steps: tuple[tuple[str, list[
 
 def _interruptible() -> None:
     """In the background tier's process, before it runs pytest: SIGINT back to its default. A shell without job
-    control (CI's, or `cmd &`) starts background commands with SIGINT ignored, and Python then keeps ignoring
-    it, so the interrupt that stops the tier would do nothing (measured in CI: the tier was killed after 120 s)."""
+    control (a script's `cmd &`, as this project's CI runs were started here) starts background commands with
+    SIGINT ignored, and Python then keeps ignoring it, so the interrupt that stops the tier would do nothing
+    (measured in such a CI run: the tier was killed after 120 s)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
