@@ -32,7 +32,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -182,6 +182,19 @@ def split_by_flow(students: Sequence[Student], train_share: float = TRAIN_SHARE,
     return train, {s.id for s in labelled} - train
 
 
+#: Whose outcomes had taught a course week when a student's snapshot of it was scored: outcomes of the student's
+#: own course, of other courses only (a course's level need not be another's), or none yet.
+Taught = Literal["own_course", "other_courses", "none"]
+TAUGHT: tuple[Taught, ...] = ("own_course", "other_courses", "none")
+
+
+def taught(course_id: int, week_courses: Container[int]) -> Taught:
+    """`Taught` of a snapshot of `course_id`, given the courses whose outcomes had taught its course week."""
+    if course_id in week_courses:
+        return "own_course"
+    return "other_courses" if week_courses else "none"
+
+
 @dataclass
 class OnlineRun:
     """What the online model said about each (student, week), and how many labels it had seen."""
@@ -191,6 +204,8 @@ class OnlineRun:
     models: ScoringModels
     #: what answered each score (the learned model, or the label-free guess)
     bases: dict[tuple[int, int], ScoreBasis] = field(default_factory=dict)
+    #: whose outcomes had taught the scored course week by then (`Taught`)
+    taught: dict[tuple[int, int], Taught] = field(default_factory=dict)
 
 
 def run_online(students: Sequence[Student], family: str, seed: int, warm: frozenset[int] = frozenset()) -> OnlineRun:
@@ -206,9 +221,14 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     models = ScoringModels(family=family, seed=seed)
     learned: set[int] = set()
     surrogate_at: float | None = None
+    week_courses: dict[int, set[int]] = {}  # course week -> the courses whose outcomes have taught it
 
     def learn(student_id: int) -> None:
-        models.learn_weeks(by_id[student_id].open_weeks(), labels_of[student_id])
+        student = by_id[student_id]
+        models.learn_weeks(student.open_weeks(), labels_of[student_id])
+        for week in student.weekly:
+            if student.open_at(week):
+                week_courses.setdefault(week, set()).add(student.course_id)
         learned.add(student_id)
 
     for student in in_learning_order((by_id[u] for u in warm), done):
@@ -235,6 +255,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
             scores = models.predict(s.weekly[week])
             run.predictions[(student_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
             run.bases[(student_id, week)] = scores.basis
+            run.taught[(student_id, week)] = taught(s.course_id, week_courses.get(week, set()))
             run.labels_seen[(student_id, week)] = labels
     return run
 
@@ -383,6 +404,24 @@ def _levels_by_basis(labels: list[Label], predictions: list[tuple[float, float, 
     return out
 
 
+def _by_taught(labels: list[Label], mine: list[tuple[float, float, float]], forest: list[tuple[float, float, float]],
+               taught_by: list[Taught]) -> dict[str, dict[str, Any]]:
+    """Per `Taught` group of the week's scores: how many, and this method's and the forest's MAE and AUCs on
+    them. A week's model that learned only from other courses carries their level to a course it has not seen."""
+    out: dict[str, dict[str, Any]] = {}
+    for group in TAUGHT:
+        inside = [i for i, by in enumerate(taught_by) if by == group]
+        if not inside:
+            continue
+        some = [labels[i] for i in inside]
+        out[group] = {"scores": len(inside), **{
+            method: {metric: None if value is None else round(value, 4)
+                     for metric, value in _metrics(some, *zip(*(predictions[i] for i in inside))).items()
+                     if metric in dict(METRICS)}
+            for method, predictions in (("method", mine), ("forest", forest))}}
+    return out
+
+
 def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[int, dict[int, dict[str, float]]],
          methods: dict[str, Predictions], runs: dict[str, OnlineRun], flow_of: Mapping[int, int]) -> dict[str, Any]:
     """One week's metrics of every method on `users` (all test students, or one course's); `flow_of`: each
@@ -399,6 +438,7 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
             row[f"{name}_vs_forest"] = _paired(labels, mine, forest)
             row[f"{name}_vs_forest_within_flows"] = _within_flows(labels, mine, forest, [flow_of[u] for u in users])
             row[f"{name}_by_basis"] = _levels_by_basis(labels, mine, [runs[name].bases[(u, week)] for u in users])
+            row[f"{name}_by_taught"] = _by_taught(labels, mine, forest, [runs[name].taught[(u, week)] for u in users])
     prior = [(label.progress, prior_progress(weekly[u][week])) for label, u in zip(labels, users)]
     row["prior"] = {"mae": _mae(prior), "mse": _mse(prior)}
     return row
@@ -623,6 +663,11 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "it (`learned`: the course week's model; `calibrated_guess`: the label-free guess at the level of the "
             "outcomes learned so far; `guess`: that guess at its own level, before any outcome), how many scores, "
             "their mean `mean_p` and the share that `came_true`; the summary's `by_basis` pools the weeks",
+            "by_taught": "each week's `online_by_taught` and `online_warm_by_taught`: the week's scores split by whose "
+            "outcomes had taught that course week when each was scored (`own_course`: some of the student's own "
+            "course; `other_courses`: only other courses', whose level of progress and risk the week's model "
+            "carries to a course it has not seen; `none`: no outcome yet, the label-free guess answers), with "
+            "how many `scores` and the method's and the forest's MAE and AUCs on them",
             "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
             "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
             "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "

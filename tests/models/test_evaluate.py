@@ -9,7 +9,14 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from helpers.exports import generated_export_fixtures
-from online_models.evaluation.evaluate import evaluate_students, online_runs, run_online, split_by_flow
+from online_models.evaluation.evaluate import (
+    evaluate_students,
+    flows_done,
+    in_learning_order,
+    online_runs,
+    run_online,
+    split_by_flow,
+)
 from online_models.learners import prior_dropout, prior_progress
 from streams.cli import main
 
@@ -34,6 +41,23 @@ def test_split_keeps_flows_whole_and_tests_on_the_later_ones(students):
     assert not {flow_of[u] for u in train} & {flow_of[u] for u in test}
     start = {s.id: s.schedule.start for s in students}
     assert min(start[u] for u in test) > min(start[u] for u in train)
+
+
+def test_a_week_is_taught_by_a_course_once_the_replay_learned_an_outcome_of_it_for_that_week(students, blend_run):
+    """The replay's `taught` against the label times: a (student, week) counts as taught by the student's own course
+    exactly when some student of that course whose outcome was learned before it had that week open; a learned
+    answer always follows some outcome."""
+    by_id, run = {s.id: s for s in students}, blend_run
+    done = flows_done(students)
+    learned = [(s.learned_at(done), s) for s in in_learning_order(students, done)]
+    groups = set()
+    for (u, w), group in run.taught.items():
+        at, course = by_id[u].week_end(w), by_id[u].course_id
+        teachers = {s.course_id for t, s in learned if t < at and w in s.weekly and s.open_at(w)}
+        assert group == ("own_course" if course in teachers else "other_courses" if teachers else "none")
+        assert group != "none" or run.bases[(u, w)].progress == "guess"
+        groups.add(group)
+    assert groups == {"own_course", "other_courses", "none"}  # staggered flows of several courses: all three
 
 
 def test_online_model_beats_its_prior_once_labels_have_arrived(students, blend_run):
@@ -125,6 +149,15 @@ def test_evaluate_reports_every_week_for_both_methods(students):
                 assert all(0 <= v["mean_p"] <= 1 and 0 <= v["came_true"] <= 1 for v in levels.values())
             pooled = result["summary"]["by_basis"][method][score]
             assert sum(v["scores"] for v in pooled.values()) == sum(r["n"] for r in result["weeks"])
+    # whose outcomes had taught each scored week: every score in one group, the groups' own metrics
+    for method in ("online", "online_warm"):
+        for row in result["weeks"]:
+            groups = row[f"{method}_by_taught"]
+            assert set(groups) <= {"own_course", "other_courses", "none"}
+            assert sum(g["scores"] for g in groups.values()) == row["n"]
+            assert all(0 <= g["method"]["mae"] <= 100 and 0 <= g["forest"]["mae"] <= 100 for g in groups.values())
+    first = result["weeks"][0]
+    assert "none" in first["online_by_taught"] and "none" not in first["online_warm_by_taught"]
     # strict: week 1 of the first test flow comes before any outcome; warm learned the train flows first
     assert "guess" in result["weeks"][0]["online_by_basis"]["p_dropout"]
     assert set(result["weeks"][0]["online_warm_by_basis"]["p_dropout"]) == {"learned"}

@@ -9,6 +9,7 @@ import pytest
 
 from online_models.evaluation.evaluate import (
     _by_basis_over_weeks,
+    _by_taught,
     _levels_by_basis,
     _paired,
     _table,
@@ -16,6 +17,7 @@ from online_models.evaluation.evaluate import (
     _versus_forest_within_flows,
     _within_flows,
     calibration_error,
+    taught,
 )
 from online_models.intervals import Z95, holm, two_sided_p
 from online_models.labels import Label
@@ -101,6 +103,24 @@ def test_each_probability_is_split_by_what_answered_it_and_pooled_by_its_scores(
     pooled = _by_basis_over_weeks([{"online_by_basis": week}, {"online_by_basis": later}, {"n": 0}], "online")
     assert pooled["p_dropout"]["guess"] == {"scores": 4, "mean_p": 0.5, "came_true": 0.5}
     assert pooled["p_dropout"]["learned"] == week["p_dropout"]["learned"] and pooled["p_success"] == week["p_success"]
+
+
+def test_a_week_taught_by_other_courses_only_is_told_from_one_taught_by_the_students_own() -> None:
+    assert taught(3, {3, 77}) == "own_course" and taught(77, {3}) == "other_courses" and taught(3, set()) == "none"
+
+
+def test_each_group_of_whose_outcomes_taught_the_week_gets_both_methods_metrics_on_its_scores() -> None:
+    """Two students of a course the week learned from, predicted well; two of one it did not, whose level the
+    method misses by 20 where the forest misses by 5: the split shows where the week's gap comes from."""
+    labels = [Label(40.0, True, False), Label(80.0, False, True), Label(30.0, True, False), Label(70.0, False, True)]
+    mine = [(42.0, 0.8, 0.1), (78.0, 0.2, 0.9), (50.0, 0.3, 0.4), (90.0, 0.6, 0.2)]
+    forest = [(45.0, 0.6, 0.3), (75.0, 0.4, 0.7), (35.0, 0.7, 0.2), (75.0, 0.1, 0.9)]
+    split = _by_taught(labels, mine, forest, ["own_course", "own_course", "other_courses", "other_courses"])
+    assert list(split) == ["own_course", "other_courses"]  # no score before any outcome: no `none` group
+    assert split["own_course"] == {"scores": 2, "method": {"mae": 2.0, "auc_dropout": 1.0, "auc_success": 1.0},
+                                   "forest": {"mae": 5.0, "auc_dropout": 1.0, "auc_success": 1.0}}
+    assert split["other_courses"]["method"] == {"mae": 20.0, "auc_dropout": 0.0, "auc_success": 0.0}
+    assert split["other_courses"]["forest"]["mae"] == 5.0 and split["other_courses"]["scores"] == 2
 
 
 def test_inside_each_flow_a_level_that_moved_between_flows_is_no_ranking_error() -> None:
