@@ -414,7 +414,7 @@ def _by_taught(labels: list[Label], mine: list[tuple[float, float, float]], fore
         if not inside:
             continue
         some = [labels[i] for i in inside]
-        out[group] = {"scores": len(inside), **{
+        out[group] = {"scores": len(inside), "progress_scores": sum(label.progress is not None for label in some), **{
             method: {metric: None if value is None else round(value, 4)
                      for metric, value in _metrics(some, *zip(*(predictions[i] for i in inside))).items()
                      if metric in dict(METRICS)}
@@ -572,6 +572,24 @@ def _by_basis_over_weeks(rows: list[dict[str, Any]], method: str) -> dict[str, d
                     for basis, (n, p, y) in sorted(groups.items())} for score, groups in totals.items()}
 
 
+def _by_taught_over_weeks(rows: list[dict[str, Any]], method: str) -> dict[str, dict[str, float | None]]:
+    """The rows' `{method}_by_taught` pooled over the weeks: per group, its scores and both methods' MAE over
+    them (each week's weighted by its scores with a known final progress; AUCs do not pool across weeks)."""
+    totals: dict[str, list[float]] = {}
+    for row in rows:
+        for group, part in row.get(f"{method}_by_taught", {}).items():
+            total = totals.setdefault(group, [0.0, 0.0, 0.0, 0.0])
+            weight = part["progress_scores"]
+            total[0] += part["scores"]
+            total[1] += weight
+            if weight:
+                total[2] += weight * part["method"]["mae"]
+                total[3] += weight * part["forest"]["mae"]
+    return {group: {"scores": int(n), "mae": round(mine / known, 3) if known else None,
+                    "forest_mae": round(forest / known, 3) if known else None}
+            for group in TAUGHT if group in totals for n, known, mine, forest in [totals[group]]}
+
+
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     strict, warm = _versus_forest(rows, "online"), _versus_forest(rows, "online_warm")
     starved = [r["week"] for r in rows if r["n"] and r["online_labels_seen"] < 1]
@@ -582,6 +600,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "online_warm_vs_forest_within_flows": _versus_forest_within_flows(rows, "online_warm"),
         "calibration": _calibration(rows),
         "by_basis": {method: _by_basis_over_weeks(rows, method) for method in ("online", "online_warm")},
+        "by_taught": {method: _by_taught_over_weeks(rows, method) for method in ("online", "online_warm")},
         "notes": (
             "online (strict time order) can only learn from outcomes that have arrived; flows overlap, so "
             f"in weeks {starved or 'none'} of the test flows it had seen no label at all and scores with a "
@@ -667,7 +686,8 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "outcomes had taught that course week when each was scored (`own_course`: some of the student's own "
             "course; `other_courses`: only other courses', whose level of progress and risk the week's model "
             "carries to a course it has not seen; `none`: no outcome yet, the label-free guess answers), with "
-            "how many `scores` and the method's and the forest's MAE and AUCs on them",
+            "how many `scores` (`progress_scores` with a known final progress) and the method's and the forest's "
+            "MAE and AUCs on them; the summary's `by_taught` pools the weeks' MAE",
             "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
             "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
             "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "
@@ -735,6 +755,13 @@ def _table(result: dict[str, Any]) -> str:
             lines.append(f"  {short}: " + "; ".join(
                 f"{score} " + ", ".join(f"{basis} {v['scores']} ({v['mean_p']:.3f} / {v['came_true']:.3f})"
                                         for basis, v in groups.items()) for score, groups in by_basis.items()))
+    lines.append("whose outcomes had taught the scored week, all weeks: scores (MAE / the forest's on them):")
+    for method, short in methods.items():
+        by_taught = result["summary"].get("by_taught", {}).get(method)
+        if by_taught:
+            parts = (f"{group} {v['scores']} ({fmt(v['mae']).strip()} / {fmt(v['forest_mae']).strip()})"
+                     for group, v in by_taught.items())
+            lines.append(f"  {short}: " + "; ".join(parts))
     rule = result.get("early_warning", {}).get("rule")
     if rule:
         first = ", ".join(f"{basis} {v['warned']} ({v['precision']})"

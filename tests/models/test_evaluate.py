@@ -156,6 +156,8 @@ def test_evaluate_reports_every_week_for_both_methods(students):
             assert set(groups) <= {"own_course", "other_courses", "none"}
             assert sum(g["scores"] for g in groups.values()) == row["n"]
             assert all(0 <= g["method"]["mae"] <= 100 and 0 <= g["forest"]["mae"] <= 100 for g in groups.values())
+        pooled = result["summary"]["by_taught"][method]
+        assert sum(g["scores"] for g in pooled.values()) == sum(r["n"] for r in result["weeks"])
     first = result["weeks"][0]
     assert "none" in first["online_by_taught"] and "none" not in first["online_warm_by_taught"]
     # strict: week 1 of the first test flow comes before any outcome; warm learned the train flows first

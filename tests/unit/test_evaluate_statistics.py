@@ -10,6 +10,7 @@ import pytest
 from online_models.evaluation.evaluate import (
     _by_basis_over_weeks,
     _by_taught,
+    _by_taught_over_weeks,
     _levels_by_basis,
     _paired,
     _table,
@@ -111,16 +112,29 @@ def test_a_week_taught_by_other_courses_only_is_told_from_one_taught_by_the_stud
 
 def test_each_group_of_whose_outcomes_taught_the_week_gets_both_methods_metrics_on_its_scores() -> None:
     """Two students of a course the week learned from, predicted well; two of one it did not, whose level the
-    method misses by 20 where the forest misses by 5: the split shows where the week's gap comes from."""
+    method misses by 20 where the forest misses by 5: the split shows where the week's gap comes from. Pooled
+    with a later week, each week's MAE weighs by its scores with a known final progress."""
     labels = [Label(40.0, True, False), Label(80.0, False, True), Label(30.0, True, False), Label(70.0, False, True)]
     mine = [(42.0, 0.8, 0.1), (78.0, 0.2, 0.9), (50.0, 0.3, 0.4), (90.0, 0.6, 0.2)]
     forest = [(45.0, 0.6, 0.3), (75.0, 0.4, 0.7), (35.0, 0.7, 0.2), (75.0, 0.1, 0.9)]
     split = _by_taught(labels, mine, forest, ["own_course", "own_course", "other_courses", "other_courses"])
     assert list(split) == ["own_course", "other_courses"]  # no score before any outcome: no `none` group
-    assert split["own_course"] == {"scores": 2, "method": {"mae": 2.0, "auc_dropout": 1.0, "auc_success": 1.0},
+    assert split["own_course"] == {"scores": 2, "progress_scores": 2,
+                                   "method": {"mae": 2.0, "auc_dropout": 1.0, "auc_success": 1.0},
                                    "forest": {"mae": 5.0, "auc_dropout": 1.0, "auc_success": 1.0}}
     assert split["other_courses"]["method"] == {"mae": 20.0, "auc_dropout": 0.0, "auc_success": 0.0}
     assert split["other_courses"]["forest"]["mae"] == 5.0 and split["other_courses"]["scores"] == 2
+    later = {"own_course": {"scores": 3, "progress_scores": 1, "method": {"mae": 8.0}, "forest": {"mae": 2.0}},
+             "none": {"scores": 1, "progress_scores": 0, "method": {"mae": None}, "forest": {"mae": None}}}
+    rows = [{"online_by_taught": split}, {"online_by_taught": later}, {"n": 0}]
+    pooled = _by_taught_over_weeks(rows, "online")
+    assert pooled == {"own_course": {"scores": 5, "mae": 4.0, "forest_mae": 4.0},  # (2 * 2 + 8) / 3, (2 * 5 + 2) / 3
+                      "other_courses": {"scores": 2, "mae": 20.0, "forest_mae": 5.0},
+                      "none": {"scores": 1, "mae": None, "forest_mae": None}}
+    versus = {m: {"significantly_worse_weeks_holm": [], "significantly_better_weeks_holm": []}
+              for m in ("mae", "auc_dropout", "auc_success")}
+    table = _table({"weeks": [], "summary": {"online_vs_forest": versus, "by_taught": {"online": pooled}}})
+    assert "  strict: own_course 5 (4.000 / 4.000); other_courses 2 (20.000 / 5.000); none 1 (- / -)" in table
 
 
 def test_inside_each_flow_a_level_that_moved_between_flows_is_no_ranking_error() -> None:
