@@ -213,7 +213,8 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert png.stat().st_size > 10_000
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    header, week_1, _, legend, holm, strict, warm, within, within_strict, _, basis, basis_strict, _, warning = lines
+    (header, week_1, _, legend, holm, strict, warm, within, within_strict, _, basis, basis_strict, _,
+     taught, taught_strict, _, warning) = lines
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
     gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
     verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
@@ -231,6 +232,9 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert basis.startswith("what answered the probabilities") and basis_strict.startswith("  strict: p_dropout ")
     assert all(f"{name} {v['scores']} ({v['mean_p']:.3f} / {v['came_true']:.3f})" in basis_strict
                for name, v in answered.items())
+    by_taught = printed["summary"]["by_taught"]["online"]  # whose outcomes had taught the week, MAE pooled
+    assert taught.startswith("whose outcomes had taught") and taught_strict.startswith("  strict: ")
+    assert all(f"{name} {v['scores']} (" in taught_strict for name, v in by_taught.items())
     rule = printed["early_warning"]["rule"]
     assert warning.startswith("early warning (strict, at_risk at 0.6") and f"warned {rule['warned']} of " in warning
     assert all(f"{name} {v['warned']} ({v['precision']})" in warning
