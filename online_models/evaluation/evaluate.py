@@ -95,10 +95,14 @@ class Student:
         """Is the outcome still unknown at the end of that week (so a prediction is worth making)?"""
         return self.label_ts is None or self.week_end(week) < self.label_ts
 
+    def open_week_numbers(self) -> list[int]:
+        """The course weeks that ended while the outcome was still unknown, in order."""
+        return [w for w in sorted(self.weekly) if self.open_at(w)]
+
     def open_weeks(self) -> list[dict[str, float]]:
-        """The snapshots the live trainer holds when the outcome arrives: the weeks that ended while
-        it was still unknown, in order (what `ScoringModels.learn_weeks` learns with the label)."""
-        return [self.weekly[w] for w in sorted(self.weekly) if self.open_at(w)]
+        """The snapshots the live trainer holds when the outcome arrives: those of `open_week_numbers`
+        (what `ScoringModels.learn_weeks` learns with the label)."""
+        return [self.weekly[w] for w in self.open_week_numbers()]
 
     def learned_at(self, done: Mapping[ScheduleKey, float]) -> float:
         """When the live trainer gets the outcome: with the rest of its flow's (step.label_release;
@@ -225,10 +229,10 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
 
     def learn(student_id: int) -> None:
         student = by_id[student_id]
-        models.learn_weeks(student.open_weeks(), labels_of[student_id])
-        for week in student.weekly:
-            if student.open_at(week):
-                week_courses.setdefault(week, set()).add(student.course_id)
+        weeks = student.open_week_numbers()
+        models.learn_weeks([student.weekly[w] for w in weeks], labels_of[student_id])
+        for week in weeks:
+            week_courses.setdefault(week, set()).add(student.course_id)
         learned.add(student_id)
 
     for student in in_learning_order((by_id[u] for u in warm), done):
@@ -255,7 +259,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
             scores = models.predict(s.weekly[week])
             run.predictions[(student_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
             run.bases[(student_id, week)] = scores.basis
-            run.taught[(student_id, week)] = taught(s.course_id, week_courses.get(week, set()))
+            run.taught[(student_id, week)] = taught(s.course_id, week_courses.get(week, ()))
             run.labels_seen[(student_id, week)] = labels
     return run
 
@@ -414,11 +418,11 @@ def _by_taught(labels: list[Label], mine: list[tuple[float, float, float]], fore
         if not inside:
             continue
         some = [labels[i] for i in inside]
-        out[group] = {"scores": len(inside), "progress_scores": sum(label.progress is not None for label in some), **{
-            method: {metric: None if value is None else round(value, 4)
-                     for metric, value in _metrics(some, *zip(*(predictions[i] for i in inside))).items()
-                     if metric in dict(METRICS)}
-            for method, predictions in (("method", mine), ("forest", forest))}}
+        out[group] = {"scores": len(inside), "progress_scores": sum(label.progress is not None for label in some)}
+        for method, predictions in (("method", mine), ("forest", forest)):
+            values = _metrics(some, *zip(*(predictions[i] for i in inside)))
+            out[group][method] = {metric: None if value is None else round(value, 4)
+                                  for metric, _ in METRICS for value in [values[metric]]}
     return out
 
 
