@@ -60,10 +60,12 @@ def _replay(args: argparse.Namespace) -> int:
         print("replay needs SCORER_KAFKA_URL (`scorer demo` runs one on an embedded broker)", file=sys.stderr)
         return 2
     if args.format == "csv":
-        report = asyncio.run(replay(settings, Path(args.directory), speed=args.speed, online_only=args.online_only))
+        report = asyncio.run(replay(settings, Path(args.directory), speed=args.speed, online_only=args.online_only,
+                                    until=args.until))
     else:
         try:
-            report = asyncio.run(replay_file(settings, Path(args.directory), args.format, speed=args.speed))
+            report = asyncio.run(replay_file(settings, Path(args.directory), args.format, speed=args.speed,
+                                             until=args.until))
         except MappingError as error:
             print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
             return 2
@@ -136,7 +138,7 @@ def _critical_points(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from streams.tools.demo import run_demo
 
-    return run_demo(students=args.students, seed=args.seed, out=Path(args.out))
+    return run_demo(students=args.students, seed=args.seed, out=Path(args.out), whole_history=args.whole_history)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -248,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=0.0,
                    help="event-time seconds per wall second; 0 = as fast as possible")
     p.add_argument("--online-only", action="store_true", help="only students the seed's online filter keeps")
+    p.add_argument("--until", type=parse_ts, metavar="TS",
+                   help="stop the history at this event time (ISO, the export's clock, e.g. 2024-02-10T00:00:00): "
+                        "later records are held back; the schedule is published whole")
     p.set_defaults(func=_replay)
 
     p = sub.add_parser("ingest", help="HTTP endpoint: xAPI statements and native records in, to the topics")
@@ -304,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--students", type=int, default=300)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="out/demo")
+    p.add_argument("--whole-history", action="store_true",
+                   help="replay the whole history (every enrolment ends finished), "
+                        "not up to the middle of the newest flow")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("evaluate", help="time-ordered evaluation of the online models vs the per-week forest")

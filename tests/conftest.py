@@ -84,6 +84,6 @@ def db(migrated: str) -> Iterator[str]:
 
 
 # ---------------------------------------------------------------------------
-# Broker, Redis and Settings: see stack_fixtures.py
+# Broker, Redis and Settings: see helpers/stack.py
 # ---------------------------------------------------------------------------
 from helpers.stack import kafka_url, prefix, redis_url, settings  # noqa: E402,F401

@@ -1,30 +1,40 @@
 """`scorer demo`: the whole job end to end on embedded servers, then a report.
 
-generate a synthetic LMS -> start a worker process -> replay the history -> wait until every
-record is scored -> print statuses, alerts, critical points and model versions, and how to
-query the read API and open the curator console (with a token generated for the run unless
+generate a synthetic LMS -> start a worker process -> replay the history up to the middle of the
+newest flow -> wait until every record is scored -> print statuses, alerts and critical points,
+how to query the read API and open the curator console (with a token generated for the run unless
 SCORER_API_TOKEN is set), and the most urgent students with their reasons.
+
+The replay stops mid-course because that is the moment the scorer is for: the newest flow's students
+are active, dozing or asleep while the oldest flows end and their outcomes arrive. Replayed whole
+(`whole_history`), every enrolment ends `finished` and there is no one left to reach.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
+import shutil
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+from features.eventtime import format_ts
+from features.schedule import CourseSchedule, select_flow
 from storage.postgres import console_queries
 from storage.postgres.critical_points import critical_points, format_table
 from storage.postgres.migrate import upgrade
 from storage.postgres.queries import status_summary
 from streams.console.views import guess_mark, reasons
+from streams.contract import Topic
+from streams.lms.events import Event
 from streams.lms.synthetic import generate
 from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
 from streams.tools.processes import stop, wait_until_scored, worker_process
-from streams.tools.replay import replay
+from streams.tools.replay import load_records, publish_records
 
 
 def with_api_token(settings: Settings) -> tuple[Settings, bool]:
@@ -33,6 +43,18 @@ def with_api_token(settings: Settings) -> tuple[Settings, bool]:
     if settings.api_token:
         return settings, False
     return settings.copy(api_token=secrets.token_urlsafe(24)), True
+
+
+def middle_of_newest_flow(events: list[Event]) -> float | None:
+    """Half-way through the schedule of the flow that starts last (None without a schedule)."""
+    by_course: dict[int, list[dict[str, Any]]] = {}
+    for topic, record in events:
+        if topic is Topic.SCHEDULE:
+            by_course.setdefault(int(record["course_id"]), []).append(record)
+    flows = [CourseSchedule.from_records(select_flow(records, flow))
+             for records in by_course.values() for flow in {record.get("flows") for record in records}]
+    newest = max(flows, key=lambda schedule: schedule.start, default=None)
+    return None if newest is None else (newest.start + newest.end) / 2
 
 
 def example_course(database_url: str) -> int:
@@ -104,10 +126,15 @@ def print_console(url: str, token: str, generated: bool, answer: str, database_u
             print(f"        - {reason}")
 
 
-def run_demo(students: int, seed: int, out: Path) -> int:
+def run_demo(students: int, seed: int, out: Path, whole_history: bool = False) -> int:
+    """The embedded servers keep their data under `out`/var, which each run starts without: the broker's
+    memory is new every time, and an earlier run's Redis documents and Postgres rows would outlive it
+    (a student finished in a whole-history run stayed finished in the next run's report)."""
+    state = out / "var"
+    shutil.rmtree(state, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     settings, generated = with_api_token(
-        Settings.from_env().copy(state_dir=str((out / "var").resolve()), web_bind="127.0.0.1"))
+        Settings.from_env().copy(state_dir=str(state.resolve()), web_bind="127.0.0.1"))
     print(f"1/4 generating {students} students into {out / 'lms'}")
     generate(out / "lms", students=students, seed=seed, bad_rows=5)
     with embedded_stack(settings) as settings:
@@ -115,10 +142,15 @@ def run_demo(students: int, seed: int, out: Path) -> int:
         web_port = free_port()
         worker = worker_process(settings, web_port, out / "worker.log")
         try:
-            print("2/4 replaying the LMS history to the topics")
-            report = asyncio.run(replay(settings, out / "lms"))
+            events, rejected = load_records(out / "lms")
+            until = None if whole_history else middle_of_newest_flow(events)
+            print("2/4 replaying the LMS history to the topics"
+                  + ("" if until is None else f" up to {format_ts(until)}, half-way through the newest flow"))
+            report = asyncio.run(publish_records(settings, events, rejected, until=until))
             published = sum(report.published.values())
             print(f"    {json.dumps(report.as_dict(), ensure_ascii=False)}")
+            if report.held_back:
+                print(f"    {report.held_back} later records held back (`scorer demo --whole-history` sends them too)")
             print(f"3/4 scoring {published} records (worker log: {out / 'worker.log'})")
             final_watermark = report.final_watermark(settings)
             if final_watermark is None:

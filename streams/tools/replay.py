@@ -8,6 +8,10 @@ go straight to the dead-letter topic with the reason, so nothing read disappears
 `replay_file` does the same for an export in another LMS format: xAPI statements, an Open edX
 tracking log or a Moodle standard log (mapped by streams.ingest with the identifier mapping of
 SCORER_INGEST_MAPPING); statements and events the scorer has no use for are only counted.
+
+`until` stops the history at a moment of event time: what a school looked like then, mid-course,
+with the later records (outcomes included) never sent. The course schedule is published whole, as
+an LMS publishes it ahead of the course.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ class ReplayReport:
     ignored: Counter[str] = field(default_factory=Counter)  # reason -> items of no use to the scorer
     seconds: float = 0.0
     newest_ts: float | None = None  # newest student-keyed event time published
+    held_back: int = 0  # records after `until`, not published
 
     def final_watermark(self, settings: Settings) -> float | None:
         """Where a worker's watermark ends once it has read everything published."""
@@ -49,6 +54,8 @@ class ReplayReport:
                "records_per_second": round(sum(self.published.values()) / self.seconds, 1) if self.seconds else None}
         if self.ignored:
             out["ignored"] = dict(self.ignored)
+        if self.held_back:
+            out["held_back"] = self.held_back
         return out
 
 
@@ -60,17 +67,32 @@ def load_records(directory: Path, online_only: bool = False) -> tuple[list[Event
 
 
 async def replay(settings: Settings, directory: Path, *, speed: float = 0.0, online_only: bool = False,
-                 progress: bool = True) -> ReplayReport:
+                 progress: bool = True, until: float | None = None) -> ReplayReport:
     """Publish the export; `speed` = event-time seconds per wall second (0: as fast as possible)."""
     events, rejected = load_records(directory, online_only)
+    return await publish_records(settings, events, rejected, speed=speed, progress=progress, until=until)
+
+
+async def publish_records(settings: Settings, events: list[Event], rejected: list[RejectedRow], *, speed: float = 0.0,
+                          progress: bool = True, until: float | None = None) -> ReplayReport:
+    """Publish records already loaded (`load_records`), the rows that could not become records as dead letters."""
     letters = [dead_letter(row.file, InvalidEvent(f"csv_{row.reason.split(':')[0].strip().replace(' ', '_')[:40]}",
                                                   row.reason), value=str(row.raw).encode(), key=None)
                for row in rejected]
-    return await _publish(settings, events, letters, ReplayReport(), speed=speed, progress=progress)
+    return await _publish(settings, events, letters, ReplayReport(), speed=speed, progress=progress, until=until)
+
+
+def up_to(events: list[Event], until: float | None) -> list[Event]:
+    """The records of the history as it stood at `until` (every record when None): the schedule, and
+    every other record whose event time is not later."""
+    if until is None:
+        return events
+    return [(topic, record) for topic, record in events
+            if topic is Topic.SCHEDULE or parse_ts(record["ts"]) <= until]
 
 
 async def replay_file(settings: Settings, path: Path, fmt: str, *, speed: float = 0.0, progress: bool = True,
-                      mapping: IdMapping | None = None) -> ReplayReport:
+                      mapping: IdMapping | None = None, until: float | None = None) -> ReplayReport:
     """Publish an export in another LMS format (`fmt`: xapi, openedx or moodle; see
     streams.ingest.files), identifiers mapped by `mapping` (default: SCORER_INGEST_MAPPING's)."""
     if fmt not in FORMATS:
@@ -80,12 +102,15 @@ async def replay_file(settings: Settings, path: Path, fmt: str, *, speed: float 
     report = ReplayReport()
     report.ignored.update(r.reason for r in rejections if not r.dead_lettered)
     letters = [r.dead_letter() for r in rejections if r.dead_lettered]
-    return await _publish(settings, events, letters, report, speed=speed, progress=progress)
+    return await _publish(settings, events, letters, report, speed=speed, progress=progress, until=until)
 
 
 async def _publish(settings: Settings, events: list[Event], letters: list[dict[str, Any]], report: ReplayReport, *,
-                   speed: float, progress: bool) -> ReplayReport:
-    """Dead letters first, then the records in event-time order, flushed at every lateness boundary."""
+                   speed: float, progress: bool, until: float | None) -> ReplayReport:
+    """Dead letters first, then the records up to `until` in event-time order, flushed at every lateness boundary."""
+    kept = up_to(events, until)
+    report.held_back = len(events) - len(kept)
+    events = kept
     await ensure_topics(settings)
     lateness = settings.allowed_lateness_seconds
     producer = new_producer(settings)
