@@ -127,11 +127,12 @@ def print_console(url: str, token: str, generated: bool, answer: str, database_u
 
 
 def run_demo(students: int, seed: int, out: Path, whole_history: bool = False) -> int:
-    """The embedded servers keep their data under `out`/var, which each run starts without: the broker's
-    memory is new every time, and an earlier run's Redis documents and Postgres rows would outlive it
-    (a student finished in a whole-history run stayed finished in the next run's report)."""
+    """The embedded servers keep their data under `out`/var, which each run starts without (and a new
+    worker log): the broker's memory is new every time, and an earlier run's Redis documents and Postgres
+    rows would outlive it (a student finished in a whole-history run stayed finished in the next run's report)."""
     state = out / "var"
     shutil.rmtree(state, ignore_errors=True)
+    (out / "worker.log").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     settings, generated = with_api_token(
         Settings.from_env().copy(state_dir=str(state.resolve()), web_bind="127.0.0.1"))
