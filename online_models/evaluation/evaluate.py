@@ -665,7 +665,9 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "early_warning": "the worker's at_risk rule over the strict replay's forecasts at each week end "
             "(online_models.evaluation.early_warning): precision, recall and median lead time against the "
             "students the reference status machine took to asleep, or whose outcome is dropout; `by_basis`: "
-            "the warned students and the precision by what answered the P(dropout) of each one's first warning",
+            "the warned students and the precision by what answered the P(dropout) of each one's first warning; "
+            "`silence`: the rule a school could run without a model, on the same looks and measures: warn a "
+            "still-active student at the first week end with N+ days inactive (again only after they came back)",
             "vs_forest": "each week's `online_vs_forest` and `online_warm_vs_forest`: per metric, the method's value "
             "minus the forest's on the same students with a paired 95% interval (AUC: DeLong's variance of the "
             "difference of two correlated AUCs; MAE: the mean of each student's absolute error minus the "
@@ -773,6 +775,10 @@ def _table(result: dict[str, Any]) -> str:
         lines.append(f"early warning (strict, at_risk at {rule['threshold']}, clear {rule['clear']}): warned "
                      f"{rule['warned']} of {rule['students']}, precision {rule['precision']} (base rate "
                      f"{rule['base_rate']}), recall {rule['recall']}; first warnings by basis: {first or 'none'}")
+        silence = "; ".join(f"{row['days_inactive']:g}+ days warned {row['warned']}, precision {row['precision']}, "
+                            f"recall {row['recall']}, lead to asleep {row['median_lead_days_to_asleep']} d"
+                            for row in result["early_warning"]["silence"])
+        lines.append(f"  without a model (warn at N+ days inactive): {silence}")
     return "\n".join(lines)
 
 

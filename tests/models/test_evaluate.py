@@ -214,7 +214,7 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
     lines = capsys.readouterr().out.splitlines()
     (header, week_1, _, legend, holm, strict, warm, within, within_strict, _, basis, basis_strict, _,
-     taught, taught_strict, _, warning) = lines
+     taught, taught_strict, _, warning, silence) = lines
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
     gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
     verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
@@ -239,6 +239,10 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert warning.startswith("early warning (strict, at_risk at 0.6") and f"warned {rule['warned']} of " in warning
     assert all(f"{name} {v['warned']} ({v['precision']})" in warning
                for name, v in rule["by_basis"].items() if v["warned"])
+    assert silence.startswith("  without a model (warn at N+ days inactive): 3+ days warned ")
+    assert all(f"{row['days_inactive']}+ days warned {row['warned']}, precision {row['precision']}, recall "
+               f"{row['recall']}, lead to asleep {row['median_lead_days_to_asleep']} d" in silence
+               for row in printed["early_warning"]["silence"])
 
 
 def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(students, blend_run):
@@ -260,5 +264,9 @@ def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(stu
         for b in split.values()), split
     recalls = [row["recall"] for row in result["sweep"]]
     assert recalls == sorted(recalls, reverse=True)  # a higher threshold warns fewer students
+    silence = result["silence"]  # without a model: warned at N+ days inactive, on the same looks
+    assert all(row["students"] == rule["students"] and row["went_quiet"] == rule["went_quiet"] for row in silence)
+    assert [row["warned"] for row in silence] == sorted((row["warned"] for row in silence), reverse=True)
+    assert rule["precision"] > max(row["precision"] for row in silence)  # here its warnings come true more often
     quiet = [s for s in students if s.quiet.asleep is not None]
     assert quiet and all(s.quiet.dozing is not None and s.quiet.dozing < s.quiet.asleep for s in quiet)
