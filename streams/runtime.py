@@ -1,6 +1,6 @@
 """Everything a worker process connects to, built from Settings on start and closed on stop.
 
-The consumer, the training timer and the HTTP views share one Runtime. `start` builds the
+The consumer, the training loop and the HTTP views share one Runtime. `start` builds the
 adapters and hands them to the pipeline; `stop` closes every one of them, whatever state
 `start` reached, so nothing leaks (the trainer's lock is released for a standby at once).
 """
@@ -121,8 +121,8 @@ class Runtime:
         self.producer = self.scoring = self.sink = self.store = self.pipeline = self.consumer = None
 
     async def train(self) -> None:
-        """The training timer's work: learn queued labels, pick up new model versions. A failure
-        (Redis down, say) is logged and retried on the next tick: it must not stop the worker."""
+        """One round of the training loop: learn queued labels, pick up new model versions. A failure
+        (Redis down, say) is logged and retried on the next round: it must not stop the worker."""
         if not self.ready or self.scoring is None:
             return
         try:

@@ -1,6 +1,6 @@
-"""The faust-streaming worker process: lifecycle, timers and the web server around the consumer.
+"""The faust-streaming worker process: lifecycle, background tasks and the web server around the consumer.
 
-Faust starts and stops the process's services, runs the trainer's timer and serves HTTP; its
+Faust starts and stops the process's services, runs the trainer's loop and serves HTTP; its
 own Kafka consumer is switched off (see streams.kafka.consumer for why and what reads the topics).
 Per-student state is in Redis, not in Faust tables (their changelog restore loses updates on
 the embedded broker).

@@ -4,7 +4,7 @@ beside a group-less reader of the reference topics (the schedule) that every wor
 Why not a Faust agent: Faust's fetcher hands every record to its stream through
 `wait_first(callback(message), ...)`, four asyncio tasks per record, which caps an agent far
 below a `getmany` loop on the same broker (`scorer bench` measures both; figures in the README's
-performance section). Faust still runs the process (lifecycle, signals, timers, the web
+performance section). Faust still runs the process (lifecycle, signals, background tasks, the web
 server); this class owns consumption and commits.
 
 The schedule is keyed by course, so no student partition holds the rows its students' clocks are
