@@ -1,7 +1,7 @@
 """Per-week curves of an `evaluate` result: one panel per metric, one line per method, a red ring where an
 online method is worse than the forest beyond chance (its paired interval, online_models.evaluation.evaluate);
-and, when the result has it, the early warning's precision and recall by threshold: what a school picking its
-`at_risk` threshold trades (online_models.evaluation.early_warning)."""
+and, when the result has it, the early warning's precision against recall by threshold, beside the rule without a
+model: what a school picking its `at_risk` threshold trades (online_models.evaluation.early_warning)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,26 +42,36 @@ def worse_beyond_chance(rows: list[dict[str, Any]], method: str, metric: str) ->
 
 
 def plot_early_warning(ax: Any, early_warning: dict[str, Any]) -> None:
-    """Precision and recall of the `at_risk` rule over the sweep's thresholds, each recall point labelled with
-    its median lead (days from the first warning to asleep), the base rate (the precision of warning everyone)
-    as a line and the configured threshold marked."""
-    sweep = early_warning["sweep"]
-    thresholds = [row["threshold"] for row in sweep]
-    for key, color, marker in (("precision", "tab:purple", "o"), ("recall", "tab:brown", "s")):
-        points = [(row["threshold"], row[key]) for row in sweep if row[key] is not None]
-        ax.plot([t for t, _ in points], [v for _, v in points], color=color, marker=marker, label=key)
-    for row in sweep:
-        if row["recall"] is not None and row["median_lead_days_to_asleep"] is not None:
-            ax.annotate(f"{row['median_lead_days_to_asleep']:g} d", (row["threshold"], row["recall"]),
-                        textcoords="offset points", xytext=(0, -13), ha="center", fontsize=8)
+    """Precision against recall: the `at_risk` rule at each of the sweep's thresholds and, where the result has
+    it, the rule without a model at each number of days of silence, each point labelled with its threshold and
+    its median lead (days from the first warning to asleep); the base rate (the precision of warning everyone)
+    as a line and the configured threshold ringed. Of two points, the one above and to the right warns better."""
+    curves = (("at_risk: P(dropout) at or above", early_warning["sweep"], "threshold", "P {:g}", "tab:purple", "o", 4),
+              ("no model: days inactive at or above", early_warning.get("silence", []), "days_inactive", "{:g} d",
+               "tab:gray", "s", -10))  # labels above the model's points, below the other rule's
+    for legend, rows, key, name, color, marker, above in curves:
+        points = [row for row in rows if row["precision"] is not None]
+        if not points:
+            continue
+        ax.plot([row["recall"] for row in points], [row["precision"] for row in points], color=color, marker=marker,
+                label=legend)
+        for row in points:
+            lead = row["median_lead_days_to_asleep"]
+            ax.annotate(name.format(row[key]) + ("" if lead is None else f" ({lead:g} d)"),
+                        (row["recall"], row["precision"]), textcoords="offset points", xytext=(4, above), fontsize=7,
+                        color=color)
     rule = early_warning["rule"]
     if rule["base_rate"] is not None:
         ax.axhline(rule["base_rate"], color="black", linewidth=0.8, linestyle=":", label="base rate (went quiet)")
-    ax.axvline(rule["threshold"], color="red", linewidth=0.8, alpha=0.6, label=f"configured ({rule['threshold']:g})")
-    ax.set_xticks(thresholds)
+    if rule["precision"] is not None:
+        ax.scatter([rule["recall"]], [rule["precision"]], s=160, facecolors="none", edgecolors="red", linewidths=1.5,
+                   zorder=3, label=f"configured (P {rule['threshold']:g})")
+    ax.set_xlim(0.0, 1.05)
     ax.set_ylim(0.0, 1.05)
-    ax.set_title("Early warning: precision / recall (median lead to asleep)", fontsize=11)
-    ax.set_xlabel("P(dropout) threshold")
+    ax.set_title("Early warning: precision against recall\n(each point: its threshold, median days before asleep)",
+                 fontsize=10)
+    ax.set_xlabel("recall (of the students who went quiet)")
+    ax.set_ylabel("precision")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 

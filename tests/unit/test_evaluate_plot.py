@@ -46,7 +46,11 @@ def test_an_early_warning_sweep_adds_its_panel(tmp_path: Path) -> None:
                 "recall": came_true / 100, "base_rate": 0.4, "median_lead_days_to_asleep": 10.0 if warned else None}
 
     sweep = [rule(0.4, 90, 60), rule(0.6, 30, 25), rule(0.8, 0, 0)]  # nobody warned at 0.8: no precision, no lead
+    silence = [{**rule(0.0, 120, 55), "days_inactive": 3}, {**rule(0.0, 40, 30), "days_inactive": 6}]
     result = {"weeks": ROWS, "family": "forest", "students": {"test": 300, "train": 300}}
     plot_weeks(result, tmp_path / "weeks.png")
     plot_weeks({**result, "early_warning": {"rule": sweep[1], "sweep": sweep}}, tmp_path / "warnings.png")
     assert _png_width(tmp_path / "warnings.png") > _png_width(tmp_path / "weeks.png")
+    plot_weeks({**result, "early_warning": {"rule": sweep[1], "sweep": sweep, "silence": silence}},
+               tmp_path / "beside_silence.png")  # the rule without a model drawn beside the sweep
+    assert (tmp_path / "beside_silence.png").read_bytes() != (tmp_path / "warnings.png").read_bytes()
