@@ -420,9 +420,8 @@ def _by_taught(labels: list[Label], mine: list[tuple[float, float, float]], fore
         some = [labels[i] for i in inside]
         out[group] = {"scores": len(inside), "progress_scores": sum(label.progress is not None for label in some)}
         for method, predictions in (("method", mine), ("forest", forest)):
-            values = _metrics(some, *zip(*(predictions[i] for i in inside)))
-            out[group][method] = {metric: None if value is None else round(value, 4)
-                                  for metric, _ in METRICS for value in [values[metric]]}
+            values = _metrics(some, *zip(*(predictions[i] for i in inside)))  # already rounded
+            out[group][method] = {metric: values[metric] for metric, _ in METRICS}
     return out
 
 
