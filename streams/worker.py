@@ -91,7 +91,7 @@ def build_app(settings: Settings) -> faust.App:
     async def train() -> None:
         """Learn from queued labels and publish a new model version when due (never raises), a pause after
         each round. Not a Faust timer: a round that learns a backlog outlasts any interval, and the timer
-        logged every such round as an overlap WARNING (seconds-long rounds in every demo)."""
+        logged every such round as an overlap WARNING (rounds of 1.3 and 4.7 s in two demo runs)."""
         while True:
             await runtime.train()
             await asyncio.sleep(TRAIN_PAUSE_SECONDS)
