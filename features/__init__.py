@@ -20,7 +20,7 @@ from features.activity_status import (
 from features.engagement import DESCRIPTIONS, FEATURE_NAMES, compute, task_due_times, time_zone_hours
 from features.eventtime import DAY, WEEK, format_ts, parse_ts, to_db_time
 from features.fold import fold
-from features.schedule import Activity, CourseSchedule, ScheduleKey, schedule_key, select_flow
+from features.schedule import Activity, CourseSchedule, FlowSchedules, ScheduleKey, schedule_key
 from features.state import FeatureState, apply, canonical, last_activity, new_state, outcome, profile
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Activity",
     "CourseSchedule",
     "FeatureState",
+    "FlowSchedules",
     "ScheduleKey",
     "StatusMachine",
     "Thresholds",
@@ -54,7 +55,6 @@ __all__ = [
     "profile",
     "reference_transitions",
     "schedule_key",
-    "select_flow",
     "task_due_times",
     "time_zone_hours",
     "to_db_time",

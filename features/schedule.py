@@ -36,7 +36,7 @@ def schedule_key(course_id: int | None, flow: float | None) -> ScheduleKey | Non
     return None if course_id is None else (int(course_id), None if flow is None else int(flow))
 
 
-def select_flow(records: list[dict[str, Any]], flow: int | None) -> list[dict[str, Any]]:
+def _select_flow(records: list[dict[str, Any]], flow: int | None) -> list[dict[str, Any]]:
     """A course's rows that apply to one flow (seed column `flows`): the flow's own rows and the
     rows without a flow; a flow with no rows of its own follows the whole course."""
     if flow is None:
@@ -204,3 +204,37 @@ class CourseSchedule:
         """Where the course is at ts: the latest row shown by then (ties: highest activity_id)."""
         n = bisect_right(self._shown, ts)
         return self._rows[n - 1] if n else None
+
+
+class FlowSchedules:
+    """The schedule of each (course, flow) by `_select_flow`'s rule, from schedule_activity records:
+    built when first asked and kept, as a build sorts and indexes every row of the course."""
+
+    def __init__(self, records: Iterable[dict[str, Any]] = ()) -> None:
+        self._rows: dict[int, list[dict[str, Any]]] = {}
+        self._built: dict[ScheduleKey, CourseSchedule] = {}
+        self.add(records)
+
+    def add(self, records: Iterable[dict[str, Any]]) -> None:
+        """More rows; the schedules of their courses are built again when next asked."""
+        courses: set[int] = set()
+        for record in records:
+            course = int(record["course_id"])
+            courses.add(course)
+            self._rows.setdefault(course, []).append(record)
+        self._built = {key: built for key, built in self._built.items() if key[0] not in courses}
+
+    def get(self, key: ScheduleKey) -> CourseSchedule | None:
+        """The schedule a (course, flow) follows; None for a course without rows."""
+        if key not in self._built:
+            rows = self._rows.get(key[0])
+            if not rows:
+                return None
+            self._built[key] = CourseSchedule.from_records(_select_flow(rows, key[1]))
+        return self._built[key]
+
+    def flows(self) -> list[CourseSchedule]:
+        """The schedule of every flow the rows name; a course that names none, its whole schedule."""
+        keys = [(course, flow) for course, rows in self._rows.items()
+                for flow in ({row.get("flows") for row in rows} - {None} or {None})]
+        return [schedule for key in keys if (schedule := self.get(key)) is not None]

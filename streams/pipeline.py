@@ -18,7 +18,7 @@ from datetime import UTC, tzinfo
 from typing import Any, cast
 
 from features.eventtime import local_to_utc, parse_ts, utc_to_local
-from features.schedule import CourseSchedule, ScheduleKey, select_flow
+from features.schedule import CourseSchedule, FlowSchedules, ScheduleKey
 from online_models.scoring import Scoring
 from storage.row_sink import RowSink
 from storage.students import Commit, FlowRecord, StudentStore
@@ -81,24 +81,20 @@ class ScheduleCache:
     def __init__(self, store: StudentStore) -> None:
         self._store = store
         self._version = -1
-        self._rows: dict[int, list[dict[str, Any]]] = {}
-        self._built: dict[ScheduleKey, CourseSchedule | None] = {}
+        self._fetched: set[int] = set()
+        self._schedules = FlowSchedules()
 
     async def prefetch(self, course_ids: set[int]) -> None:
         """Make `get` answer for these courses, with every row stored by now."""
         version = await self._store.schedule_version()
         if version != self._version:
-            self._rows.clear()
-            self._built.clear()
-            self._version = version
-        for course_id in course_ids - self._rows.keys():
-            self._rows[course_id] = await self._store.schedule_records(course_id)
+            self._fetched, self._schedules, self._version = set(), FlowSchedules(), version
+        for course_id in course_ids - self._fetched:
+            self._schedules.add(await self._store.schedule_records(course_id))
+            self._fetched.add(course_id)
 
     def get(self, key: ScheduleKey) -> CourseSchedule | None:
-        if key not in self._built:
-            rows = select_flow(self._rows.get(key[0], []), key[1])
-            self._built[key] = CourseSchedule.from_records(rows) if rows else None
-        return self._built[key]
+        return self._schedules.get(key)
 
 
 class Pipeline:

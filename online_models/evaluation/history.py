@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from features import CourseSchedule, FeatureState, ScheduleKey, apply, fold, profile, schedule_key, select_flow
+from features import CourseSchedule, FeatureState, FlowSchedules, ScheduleKey, apply, fold, profile, schedule_key
 from features.eventtime import parse_ts
 from streams.contract import TOPIC_SCHEMA
 from streams.core.step import outcome_owner
@@ -25,25 +25,6 @@ from streams.lms.readers import LmsExport, load_export
 #: students: peak 0.77 GB with parts of 250, 0.86 with 500, 1.56 with 2,000, 2.52 all at once, in
 #: the same time; smaller parts save little more.
 PART_STUDENTS = 500
-
-
-class Schedules:
-    """The schedule each (course, flow) follows, by the worker's rule (features.schedule.select_flow)."""
-
-    def __init__(self, records: list[tuple[str, dict[str, Any]]]) -> None:
-        self._rows: dict[int, list[dict[str, Any]]] = {}
-        for kind, record in records:
-            if kind == "schedule_activity":
-                self._rows.setdefault(int(record["course_id"]), []).append(record)
-        self._built: dict[ScheduleKey, CourseSchedule] = {}
-
-    def get(self, key: ScheduleKey) -> CourseSchedule | None:
-        course, flow = key
-        if course not in self._rows:
-            return None
-        if key not in self._built:
-            self._built[key] = CourseSchedule.from_records(select_flow(self._rows[course], flow))
-        return self._built[key]
 
 
 @dataclass(frozen=True)
@@ -64,7 +45,7 @@ class HistoryPart:
 
     records: list[tuple[str, dict[str, Any]]]  # (record kind, contract record) in event-time order
     states: dict[int, FeatureState]
-    schedules: Schedules
+    schedules: FlowSchedules
 
     def enrolments(self) -> list[Enrolment]:
         """Every enrolment, by user id then start. A student with one enrolment (or no course known)
@@ -126,7 +107,8 @@ class History:
             part = self.export.users_between(ids[first], ids[min(first + self.part_students, len(ids)) - 1])
             events, _rejected = export_to_events(part, online_only=self.online_only, span=span)
             records = [(TOPIC_SCHEMA[topic], record) for topic, record in events]
-            yield HistoryPart(records, fold(records), Schedules(records))
+            schedules = FlowSchedules(record for kind, record in records if kind == "schedule_activity")
+            yield HistoryPart(records, fold(records), schedules)
 
     def enrolments(self) -> Iterator[Enrolment]:
         """Every enrolment, by user id then start (HistoryPart.enrolments), one part in memory at a time."""

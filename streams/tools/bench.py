@@ -38,7 +38,7 @@ import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from features import CourseSchedule, compute, fold, last_activity, outcome, select_flow
+from features import FlowSchedules, compute, fold, last_activity, outcome
 from features.eventtime import format_ts, parse_ts
 from online_models.evaluation.evaluate import load_students
 from online_models.labels import label_from_outcome
@@ -330,18 +330,18 @@ def _trainer_caught_up(port: int, timeout: float = 120.0) -> dict[str, Any]:
 def _model_figures(events: list[Event]) -> dict[str, Any]:
     """Scoring alone, with and without reasons, on every student's features at their last activity."""
     states = fold((TOPIC_SCHEMA[t], r) for t, r in events if t is not Topic.SCHEDULE)
-    rows: dict[int, list[dict[str, Any]]] = {}
-    for topic, record in events:
-        if topic is Topic.SCHEDULE:
-            rows.setdefault(record["course_id"], []).append(record)
+    schedules = FlowSchedules(record for topic, record in events if topic is Topic.SCHEDULE)
     models, xs = ScoringModels(), []
     for state in states.values():
         known, last = outcome(state), last_activity(state)
-        if known is None or last is None or known["course_id"] not in rows:
+        if known is None or last is None:
             continue
         flows = [p[5] for p in state["profiles"].values() if p[0] == known["course_id"]]
         flow = None if not flows or flows[-1] is None else int(flows[-1])
-        x = model_input(compute(state, CourseSchedule.from_records(select_flow(rows[known["course_id"]], flow)), last))
+        schedule = schedules.get((int(known["course_id"]), flow))
+        if schedule is None:
+            continue
+        x = model_input(compute(state, schedule, last))
         models.learn_weeks([x], label_from_outcome(known, x["days_inactive"]))
         xs.append(x)
     models = ScoringModels.from_bytes(models.to_bytes())  # as a worker gets it: published, then loaded

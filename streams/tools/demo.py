@@ -19,10 +19,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from features.eventtime import format_ts
-from features.schedule import CourseSchedule, select_flow
+from features.schedule import FlowSchedules
 from storage.postgres import console_queries
 from storage.postgres.critical_points import critical_points, format_table
 from storage.postgres.migrate import upgrade
@@ -47,12 +46,7 @@ def with_api_token(settings: Settings) -> tuple[Settings, bool]:
 
 def middle_of_newest_flow(events: list[Event]) -> float | None:
     """Half-way through the schedule of the flow that starts last (None without a schedule)."""
-    by_course: dict[int, list[dict[str, Any]]] = {}
-    for topic, record in events:
-        if topic is Topic.SCHEDULE:
-            by_course.setdefault(int(record["course_id"]), []).append(record)
-    flows = [CourseSchedule.from_records(select_flow(records, flow))
-             for records in by_course.values() for flow in {record.get("flows") for record in records}]
+    flows = FlowSchedules(record for topic, record in events if topic is Topic.SCHEDULE).flows()
     newest = max(flows, key=lambda schedule: schedule.start, default=None)
     return None if newest is None else (newest.start + newest.end) / 2
 

@@ -17,12 +17,12 @@ from sqlalchemy import text
 from features import (
     DAY,
     CourseSchedule,
+    FlowSchedules,
     Thresholds,
     canonical,
     fold,
     parse_ts,
     reference_transitions,
-    select_flow,
 )
 from features.hypotheses import HYPOTHESES
 from features.schedule import page_key
@@ -56,7 +56,7 @@ def expected_alert_ids(events, settings) -> set[str]:
     period after its flow's last opening; only students the online filter keeps at a transition's
     time are alerted (early warnings depend on the model and are not predicted here)."""
     watermark = max(parse_ts(r["ts"]) for t, r in events if t is not Topic.SCHEDULE) - settings.allowed_lateness_seconds
-    rows: dict[int, list[dict[str, Any]]] = {}
+    schedules = FlowSchedules()
     started: dict[tuple[int, str], tuple[float, int, int | None]] = {}
     online: dict[int, list[tuple[float, bool]]] = {}
     activity: dict[int, list[tuple[Topic, dict[str, Any], float]]] = {}
@@ -64,7 +64,7 @@ def expected_alert_ids(events, settings) -> set[str]:
     for topic, record in events:
         ts = parse_ts(record["ts"])
         if topic is Topic.SCHEDULE:
-            rows.setdefault(record["course_id"], []).append(record)
+            schedules.add([record])
         elif topic is Topic.STUDENTS:
             user, flow = record["user_id"], None if record.get("flow_num") is None else int(record["flow_num"])
             key = (user, enrolment_key(record["course_id"], flow))
@@ -75,8 +75,7 @@ def expected_alert_ids(events, settings) -> set[str]:
             activity.setdefault(record["user_id"], []).append((topic, record, ts))
         elif topic is Topic.OUTCOMES:
             outcomes.append(record)
-    plans = {key: CourseSchedule.from_records(select_flow(rows[course], flow)) if course in rows else None
-             for key, (_, course, flow) in started.items()}
+    plans = {key: schedules.get((course, flow)) for key, (_, course, flow) in started.items()}
     ends: dict[tuple[int, str], float] = {}
     for record in outcomes:  # to its course and flow's enrolment, else its course's latest started by its time
         ts = parse_ts(record["ts"])

@@ -1,11 +1,11 @@
-"""CourseSchedule: opening order, week clock, course position, deadlines, republished rows."""
+"""CourseSchedule: opening order, week clock, course position, deadlines, republished rows; FlowSchedules."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from features import DAY, CourseSchedule, parse_ts
+from features import DAY, CourseSchedule, FlowSchedules, parse_ts
 
 
 def row(activity_id: int, task_id: int, shown: str, *, ts: str = "2023-11-30T00:00:00", course_id: int = 3,
@@ -87,3 +87,27 @@ def test_one_course_only() -> None:
         CourseSchedule.from_records([*ROWS, row(9, 90, "2023-12-04T10:00:00", course_id=4)])
     with pytest.raises(ValueError):
         CourseSchedule.from_records([])
+
+
+def test_each_flow_follows_its_own_rows_and_the_rows_without_a_flow() -> None:
+    shared, first, second = row(1, 10, "2023-12-04T10:00:00"), row(2, 20, "2023-12-11T10:00:00"), \
+        row(3, 20, "2024-02-05T10:00:00")
+    other_course = row(9, 90, "2024-03-04T10:00:00", course_id=4)
+    schedules = FlowSchedules([{**first, "flows": 1}, {**second, "flows": 2}, shared, other_course])
+    assert set(schedules.get((3, 1)).activities) == {1, 2}
+    assert set(schedules.get((3, 2)).activities) == {1, 3}
+    assert set(schedules.get((3, None)).activities) == {1, 2, 3}
+    assert set(schedules.get((4, 7)).activities) == {9}  # no rows of its own: all
+    assert schedules.get((5, 1)) is None
+    assert schedules.get((3, 1)) is schedules.get((3, 1))  # built once
+    assert sorted(s.end for s in schedules.flows()) == [parse_ts(t) for t in (
+        "2023-12-11T10:00:00", "2024-02-05T10:00:00", "2024-03-04T10:00:00")]  # flows 1 and 2, and course 4
+
+
+def test_more_rows_rebuild_only_their_course() -> None:
+    schedules = FlowSchedules([*ROWS, row(9, 90, "2024-03-04T10:00:00", course_id=4)])
+    before, other = schedules.get((3, None)), schedules.get((4, None))
+    schedules.add([row(6, 40, "2023-12-25T10:00:00")])
+    after = schedules.get((3, None))
+    assert after is not before and set(after.activities) == {1, 2, 3, 4, 5, 6}
+    assert schedules.get((4, None)) is other

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import CourseSchedule, select_flow
+from features import FlowSchedules
 from features.eventtime import parse_ts
 from streams.cli import main
 from streams.contract import TOPIC_SCHEMA, Topic
@@ -167,7 +167,7 @@ def test_schedule_blocks_make_the_oulad_due_dates_the_seed_deadlines(export):
                         "1754": "1"}  # oucontent, quiz sites, weighted assessments, the exam
     events, rejected = export_to_events(load_export(export))
     assert not rejected
-    course = CourseSchedule.from_records(select_flow([r for t, r in events if t is Topic.SCHEDULE], 2))
+    course = FlowSchedules(r for t, r in events if t is Topic.SCHEDULE).get((1, 2))
     assert course.exercises == {1752, 1753}
     due = {a: course.due.get(course.activities[a].task_id) for a in (1752, 1753, 1754)}
     assert due == {1752: parse_ts("2013-10-12T00:00:00"), 1753: parse_ts("2013-10-22T00:00:00"), 1754: None}

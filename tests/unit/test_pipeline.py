@@ -193,15 +193,12 @@ async def assert_labels_wait_for_their_flow(store: InMemoryStudentStore, events:
     has an outcome, its last) is at or before the final watermark or after it; the students whose
     release came without a record of theirs were woken by the due index (or by the flow index, at
     their flow's completion). Returns how many wait."""
-    from features import CourseSchedule, parse_ts, select_flow
+    from features import FlowSchedules, parse_ts
     from streams.contract.topics import Topic
     from streams.core.step import label_release
     from streams.runtime import pipeline_config
 
-    rows: dict[int, list[dict[str, Any]]] = {}
-    for topic, record in events:
-        if topic is Topic.SCHEDULE:
-            rows.setdefault(record["course_id"], []).append(record)
+    schedules = FlowSchedules(record for topic, record in events if topic is Topic.SCHEDULE)
     mark = max(parse_ts(r["ts"]) for t, r in events if t is not Topic.SCHEDULE) - settings.allowed_lateness_seconds
     learn_after = pipeline_config(settings).step.learn_after
     docs = await store.load({record["user_id"] for _, record in events if "user_id" in record})
@@ -215,8 +212,7 @@ async def assert_labels_wait_for_their_flow(store: InMemoryStudentStore, events:
     def release(learner: str, at: float, flow_index: bool = True) -> float:
         _, course, flow = learner.split(":")
         key = (int(course), None if flow == "-" else int(flow))
-        plan = CourseSchedule.from_records(select_flow(rows[key[0]], key[1]))
-        return label_release(at, plan, learn_after, done.get(key) if flow_index else None)
+        return label_release(at, schedules.get(key), learn_after, done.get(key) if flow_index else None)
 
     held = [(f"{user}:{key}", at) for user, (_, doc) in docs.items() if doc is not None
             for key, enrolment in doc["enrolments"].items() for _, _, at in enrolment.get("held_labels", [])]
@@ -233,13 +229,10 @@ async def assert_compacted_facts_give_the_folds_features(store: InMemoryStudentS
                                                          settings: Any) -> None:
     """The stored documents were compacted as the watermark moved on, and every enrolment's
     features as of the final watermark are exactly those of the pure fold of all its records."""
-    from features import CourseSchedule, compute, fold, parse_ts, select_flow
+    from features import FlowSchedules, compute, fold, parse_ts
     from streams.contract.topics import TOPIC_SCHEMA, Topic
 
-    rows: dict[int, list[dict[str, Any]]] = {}
-    for topic, record in events:
-        if topic is Topic.SCHEDULE:
-            rows.setdefault(record["course_id"], []).append(record)
+    schedules = FlowSchedules(record for topic, record in events if topic is Topic.SCHEDULE)
     states = fold((TOPIC_SCHEMA[t], r) for t, r in events if t is not Topic.SCHEDULE)
     mark = max(parse_ts(r["ts"]) for t, r in events if t is not Topic.SCHEDULE) - settings.allowed_lateness_seconds
     loaded = await store.load(states)
@@ -249,5 +242,5 @@ async def assert_compacted_facts_give_the_folds_features(store: InMemoryStudentS
         if "compacted" in doc["facts"]:  # event ids are kept only for the facts still raw
             assert all(int(day) * DAY >= doc["facts"]["compacted"]["horizon"] for day in doc["seen"])
         for enrolment in doc["enrolments"].values():
-            plan = CourseSchedule.from_records(select_flow(rows[enrolment["course_id"]], enrolment["flow"]))
+            plan = schedules.get((enrolment["course_id"], enrolment["flow"]))
             assert compute(doc["facts"], plan, mark) == compute(states[user], plan, mark), user
