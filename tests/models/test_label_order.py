@@ -6,7 +6,7 @@ the result give, measured in strict time order on the (student, week) prediction
 makes, on the default three flows per course: a flow's own early labels are all a late week
 learns from. It runs the default family (window forests, which refit on a whole window); the
 incremental blend, for which the test was written, lost .055 of week-10 dropout AUC with failures
-first before it relearned the other class after each label (README: Label order)."""
+first before it relearned the other class after each label (docs/models.md: Label order)."""
 from __future__ import annotations
 
 import copy

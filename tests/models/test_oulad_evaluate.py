@@ -59,7 +59,7 @@ def test_readers_reject_nothing(export_dir):
 
 def test_evaluation_runs_on_bbb(export_dir):
     """The shipped model family on a random quarter of the module's students (the whole module takes
-    `scorer evaluate` three minutes: README). With one presentation the split is a random half of
+    `scorer evaluate` a few minutes). With one presentation the split is a random half of
     them (split_by_flow). BBB publishes no exam scores, so the school's success rule (attestation
     >= 50) holds for nobody and the success AUC is undefined (None); every other number must be defined."""
     students = load_students(export_dir, weeks=10)
