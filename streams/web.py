@@ -67,6 +67,16 @@ def parse_id(raw: str, parameter: str) -> int:
     return value
 
 
+def parse_sort(raw: str | None, default: queries.Sort) -> queries.Sort:
+    """`?sort=`: one of the at-risk list's orders (queries.SORTS), `default` when absent."""
+    if raw is None:
+        return default
+    for sort in queries.SORTS:
+        if raw == sort:
+            return sort
+    raise InvalidParameter("sort", f"one of {', '.join(queries.SORTS)}")
+
+
 def parse_limit(raw: str | None) -> int:
     """`?limit=`: 1 .. MAX_LIMIT rows, DEFAULT_LIMIT when absent (bounds the query and the response)."""
     if raw is None:
@@ -187,6 +197,6 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
     @guarded
     async def at_risk(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
         course = parse_id(course_id, "course_id")
-        limit = parse_limit(request.query.get("limit"))
-        rows = await asyncio.to_thread(queries.at_risk, database_url, course, limit)
+        limit, sort = parse_limit(request.query.get("limit")), parse_sort(request.query.get("sort"), "status")
+        rows = await asyncio.to_thread(queries.at_risk, database_url, course, limit, sort)
         return web.json({"course_id": course, "students": [jsonable(r) for r in rows]})

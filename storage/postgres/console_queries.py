@@ -3,11 +3,11 @@ answers in one round trip per chart. Values keep their Python types (datetime, d
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import case, func, nulls_last, select, text
+from sqlalchemy import func, select, text
 
-from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED
+from features.activity_status import FINISHED
 from storage.postgres.db import shared_engine, timed
 from storage.postgres.tables import ScoreHistory, StatusTransition, StudentCurrent
 
@@ -15,15 +15,6 @@ _CURRENT = StudentCurrent.__table__
 _HISTORY = ScoreHistory.__table__
 _TRANSITIONS = StatusTransition.__table__
 
-Sort = Literal["p_dropout", "status", "days_inactive"]
-#: The at-risk list's orders: the key first, then P(dropout), then the id (a stable page).
-_STATUS_RANK = case({ASLEEP: 0, DOZING: 1, ACTIVE: 2}, value=_CURRENT.c.status, else_=3)
-_ORDERS: dict[str, tuple[Any, ...]] = {
-    "p_dropout": (nulls_last(_CURRENT.c.p_dropout.desc()), _CURRENT.c.user_id),
-    "status": (_STATUS_RANK, nulls_last(_CURRENT.c.p_dropout.desc()), _CURRENT.c.user_id),
-    "days_inactive": (nulls_last(_CURRENT.c.days_inactive.desc()), nulls_last(_CURRENT.c.p_dropout.desc()),
-                      _CURRENT.c.user_id),
-}
 #: At most this many score-history rows per student page (a year of event-days per enrolment, twice).
 MAX_STUDENT_HISTORY = 800
 
@@ -86,12 +77,6 @@ def course_status_changes(database_url: str, course_id: int) -> list[dict[str, A
     seen): summed up day by day, the students by status over time, in a few hundred rows whatever
     the course's size."""
     return _rows("console_status_changes", database_url, _STATUS_CHANGES, {"course_id": course_id})
-
-
-def at_risk(database_url: str, course_id: int, sort: Sort, limit: int) -> list[dict[str, Any]]:
-    """The course's enrolments in `sort` order, at most `limit`."""
-    query = select(_CURRENT).where(_CURRENT.c.course_id == course_id).order_by(*_ORDERS[sort]).limit(limit)
-    return _rows("console_at_risk", database_url, query)
 
 
 _EARLIER = text("""

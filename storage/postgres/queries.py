@@ -1,7 +1,7 @@
 """Reads of students_current for the HTTP read API. Values keep their Python types (datetime, dict)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import case, func, nulls_last, select, text
 
@@ -10,9 +10,24 @@ from storage.postgres.db import shared_engine, timed
 from storage.postgres.tables import StudentCurrent
 
 _CURRENT = StudentCurrent.__table__
-#: Asleep students need help first, then dozing ones, then the active ones most likely to drop out;
-#: finished enrolments (nothing left to act on) last.
-_STATUS_RANK = case({ASLEEP: 0, DOZING: 1, ACTIVE: 2}, value=_CURRENT.c.status, else_=3)
+
+Sort = Literal["reachable", "p_dropout", "status", "days_inactive"]
+SORTS: tuple[Sort, ...] = get_args(Sort)
+_P_DROPOUT = nulls_last(_CURRENT.c.p_dropout.desc())
+#: Each at-risk order: its keys, then P(dropout), then the id (a stable page). Finished enrolments,
+#: with nothing left to act on, come last in the two orders by status.
+_ORDERS: dict[Sort, tuple[Any, ...]] = {
+    # The students a curator can still reach, as the school asks (act before it is critical): active
+    # and dozing ones by P(dropout); then the asleep, the most recently gone quiet first.
+    "reachable": (case({ACTIVE: 0, DOZING: 0, ASLEEP: 1}, value=_CURRENT.c.status, else_=2),
+                  nulls_last(case((_CURRENT.c.status == ASLEEP, _CURRENT.c.days_inactive)).asc()), _P_DROPOUT,
+                  _CURRENT.c.user_id),
+    "p_dropout": (_P_DROPOUT, _CURRENT.c.user_id),
+    # The furthest gone first: asleep, then dozing, then active.
+    "status": (case({ASLEEP: 0, DOZING: 1, ACTIVE: 2}, value=_CURRENT.c.status, else_=3), _P_DROPOUT,
+               _CURRENT.c.user_id),
+    "days_inactive": (nulls_last(_CURRENT.c.days_inactive.desc()), _P_DROPOUT, _CURRENT.c.user_id),
+}
 
 
 def student(database_url: str, user_id: int) -> list[dict[str, Any]]:
@@ -23,15 +38,9 @@ def student(database_url: str, user_id: int) -> list[dict[str, Any]]:
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
-def at_risk(database_url: str, course_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    """A course's enrolments, asleep then dozing then active (each group by highest P(dropout)),
-    finished last."""
-    query = (
-        select(_CURRENT)
-        .where(_CURRENT.c.course_id == course_id)
-        .order_by(_STATUS_RANK, nulls_last(_CURRENT.c.p_dropout.desc()), _CURRENT.c.user_id)
-        .limit(limit)
-    )
+def at_risk(database_url: str, course_id: int, limit: int = 50, sort: Sort = "status") -> list[dict[str, Any]]:
+    """A course's enrolments in `sort` order (`_ORDERS`), at most `limit`."""
+    query = select(_CURRENT).where(_CURRENT.c.course_id == course_id).order_by(*_ORDERS[sort]).limit(limit)
     with timed("at_risk"), shared_engine(database_url).connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
 

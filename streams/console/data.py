@@ -17,9 +17,9 @@ from streams.console.pages import CourseView, EnrolmentView
 MAX_PLACES = 500
 
 
-def course_view(database_url: str, course_id: int, sort: q.Sort) -> CourseView:
+def course_view(database_url: str, course_id: int, sort: queries.Sort) -> CourseView:
     now = q.course_now(database_url, course_id)
-    rows = q.at_risk(database_url, course_id, sort, views.AT_RISK_LIMIT)
+    rows = queries.at_risk(database_url, course_id, views.AT_RISK_LIMIT, sort)
     earlier = ({} if now is None else
                q.p_dropout_before(database_url, course_id, [r["user_id"] for r in rows],
                                   now - timedelta(days=views.TREND_DAYS)))

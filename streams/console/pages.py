@@ -14,7 +14,11 @@ from streams.console.html import bullets, layout, link, note, number, status, ta
 from streams.console.svg import Point, Series, esc
 
 _DOZING_COLOR, _ASLEEP_COLOR = views.STATUS_COLORS[DOZING], views.STATUS_COLORS[ASLEEP]
-_SORT_TITLES = {"p_dropout": "P(dropout)", "status": "status", "days_inactive": "days inactive"}
+_SORT_TITLES = {"reachable": "still reachable", "p_dropout": "P(dropout)", "status": "status",
+                "days_inactive": "days inactive"}
+#: What the list's default order means, under the list.
+REACHABLE_NOTE = ("still reachable: active and dozing students by P(dropout), then the asleep, the most recently "
+                  "gone quiet first; finished last.")
 
 
 def login_page(error: str | None = None, configured: bool = True) -> str:
@@ -72,6 +76,13 @@ def _sort_header(course_id: int, sort: str, current: str) -> str:
     return link(f"/console/courses/{course_id}?sort={sort}", title)
 
 
+def _sort_choice(course_id: int, current: str) -> str:
+    """Every order of the list, the current one unlinked: the default has no column to click."""
+    choices = (f"<strong>{esc(title)}</strong>" if sort == current else _sort_header(course_id, sort, current)
+               for sort, title in _SORT_TITLES.items())
+    return f'<p class="sorts">Order: {" · ".join(choices)}</p>'
+
+
 def _quadrant(view: CourseView) -> str:
     q = view.quadrants
     points = [Point(x, y, views.QUADRANT_COLORS[name], f"student {user_id}: {name}")
@@ -112,6 +123,7 @@ def course_page(view: CourseView) -> str:
               _stops("by module, theme and task (worst first)", view.by_place, horizontal=True),
               "<h2>At risk</h2>"]
     shown = len(view.at_risk)
+    parts.append(_sort_choice(c, view.sort))
     if view.total > shown:
         parts.append(note(f"The first {shown} of {view.total} enrolments, by {_SORT_TITLES[view.sort]}."))
     headers = ["student", _sort_header(c, "status", view.sort), _sort_header(c, "p_dropout", view.sort),
@@ -120,6 +132,8 @@ def course_page(view: CourseView) -> str:
              f'<span class="{r.trend.css}" title="{esc(r.trend.note)}">{r.trend.arrow}</span>',
              number(r.p_success), number(r.days_inactive, 1), bullets(r.reasons)] for r in view.at_risk]
     parts.append(table(headers, rows, frozenset({2, 4, 5}), "at-risk"))
+    if view.sort == "reachable":
+        parts.append(note(REACHABLE_NOTE))
     parts.append(note(f"week: P(dropout) now against {views.TREND_DAYS} event-days earlier (↑ up by "
                       f"{views.TREND_STEP:g} or more, ↓ down, → steady, · no earlier score)."))
     if any(r.dropout_mark for r in view.at_risk):

@@ -23,9 +23,9 @@ from storage.postgres.console_queries import course_status_counts
 from streams.console import auth, data, pages
 from streams.console.html import HEADERS, layout, note
 from streams.console.svg import esc
-from streams.console.views import course_summaries, parse_sort
+from streams.console.views import DEFAULT_SORT, course_summaries
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
-from streams.web import InvalidParameter, parse_id, token_matches
+from streams.web import InvalidParameter, parse_id, parse_sort, token_matches
 
 log = logging.getLogger(__name__)
 #: A login form's body is one short field; anything longer is not a login.
@@ -126,7 +126,7 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
     @page
     async def course(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
         course = parse_id(course_id, "course_id")
-        sort = parse_sort(request.query.get("sort"))
+        sort = parse_sort(request.query.get("sort"), DEFAULT_SORT)
         view = await asyncio.to_thread(data.course_view, database_url, course, sort)
         return _html(web, pages.course_page(view))
 

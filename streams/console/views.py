@@ -11,11 +11,9 @@ from typing import Any
 
 from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED, NEW, STATUSES
 from online_models.learners import WEEK_CAP
-from storage.postgres.console_queries import Sort
-from streams.web import InvalidParameter
+from storage.postgres.queries import Sort
 
 STATUS_COLORS = {ACTIVE: "#2e7d32", DOZING: "#f9a825", ASLEEP: "#c62828", FINISHED: "#607d8b"}
-SORTS: tuple[Sort, ...] = ("p_dropout", "status", "days_inactive")
 #: The at-risk list shows at most this many enrolments (the page says so when there are more).
 AT_RISK_LIMIT = 200
 #: The quadrant plots at most this many enrolments.
@@ -40,14 +38,8 @@ COMPARED_FEATURES = ("days_inactive", "active_days_last_7", "active_days_last_14
                      "w_view_hours", "progress")
 
 
-def parse_sort(raw: str | None) -> Sort:
-    """`?sort=`: one of SORTS, p_dropout when absent."""
-    if raw is None:
-        return "p_dropout"
-    for sort in SORTS:
-        if raw == sort:
-            return sort
-    raise InvalidParameter("sort", f"one of {', '.join(SORTS)}")
+#: The at-risk list's order when the page names none: the students a curator can still reach.
+DEFAULT_SORT: Sort = "reachable"
 
 
 def quadrant(engagement: float | None, performance: float | None) -> str:

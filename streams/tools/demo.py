@@ -3,7 +3,7 @@
 generate a synthetic LMS -> start a worker process -> replay the history up to the middle of the
 newest flow -> wait until every record is scored -> print statuses, alerts and critical points,
 how to query the read API and open the curator console (with a token generated for the run unless
-SCORER_API_TOKEN is set), and the most urgent students with their reasons.
+SCORER_API_TOKEN is set), and the students a curator can still reach, with their reasons.
 
 The replay stops mid-course because that is the moment the scorer is for: the newest flow's students
 are active, dozing or asleep while the oldest flows end and their outcomes arrive. Replayed whole
@@ -22,11 +22,10 @@ from pathlib import Path
 
 from features.eventtime import format_ts
 from features.schedule import FlowSchedules
-from storage.postgres import console_queries
 from storage.postgres.critical_points import critical_points, format_table
 from storage.postgres.migrate import upgrade
-from storage.postgres.queries import status_summary
-from streams.console.views import guess_mark, reasons
+from storage.postgres.queries import at_risk, status_summary
+from streams.console.views import DEFAULT_SORT, guess_mark, reasons
 from streams.contract import Topic
 from streams.lms.events import Event
 from streams.lms.synthetic import generate
@@ -105,14 +104,14 @@ def try_console(url: str, token: str) -> str:
 
 def print_console(url: str, token: str, generated: bool, answer: str, database_url: str, course: int,
                   top: int = 5) -> None:
-    """The console's address, the token to log in with, and the course's most urgent students with
-    their reasons (the list the console's course page opens with, sorted by status)."""
+    """The console's address, the token to log in with, and the first students of the list the console's
+    course page opens with (DEFAULT_SORT: those a curator can still reach), with their reasons."""
     print("    curator console (served by `scorer worker` while it runs; log in with the read API token):")
     print(f"      {url}")
     print(f"      token: {token if generated else 'SCORER_API_TOKEN'}")
     print(f"      answered during the run: {answer}")
-    print(f"    most urgent students of course {course}:")
-    for row in console_queries.at_risk(database_url, course, "status", top):
+    print(f"    students of course {course} a curator can still reach, most at risk first:")
+    for row in at_risk(database_url, course, top, DEFAULT_SORT):
         p_dropout = "-" if row["p_dropout"] is None else f"{row['p_dropout']:.2f}"
         mark = guess_mark(row["basis"], "p_dropout")
         print(f"      student {row['user_id']}: {row['status']}, P(dropout) {p_dropout}{f' ({mark})' if mark else ''}")

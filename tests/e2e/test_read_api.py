@@ -143,6 +143,10 @@ def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:
     assert [s["user_id"] for s in body["students"]] == [4, 2, 3, 1]  # asleep, dozing, then by P(dropout)
     _, _, body = _get(port, f"/courses/{COURSE}/at-risk?limit=2&unknown=x", token)
     assert [s["user_id"] for s in body["students"]] == [4, 2]
+    _, _, body = _get(port, f"/courses/{COURSE}/at-risk?sort=reachable", token)
+    assert [s["user_id"] for s in body["students"]] == [1, 3, 4, 2]  # active and dozing by P(dropout), then asleep
+    status, _, body = _get(port, f"/courses/{COURSE}/at-risk?sort=user_id", token)
+    assert status == 400 and body["parameter"] == "sort"
     assert _get(port, f"/courses/{COURSE}/at-risk?limit=1000", token)[0] == 200
     assert _get(port, "/courses/9223372036854775807/at-risk?limit=1", token)[2] == {
         "course_id": 9223372036854775807, "students": []}

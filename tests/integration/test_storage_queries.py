@@ -26,9 +26,9 @@ def write(url: str, scores: list[dict[str, Any]] = (), transitions: list[dict[st
 
 
 def score(user_id: int, course_id: int = 7, status: str = "active", p_dropout: float | None = 0.1,
-          flow: int = 1, updated_at: Any = T0) -> dict[str, Any]:
+          flow: int = 1, updated_at: Any = T0, days_inactive: float | None = None) -> dict[str, Any]:
     return {"user_id": user_id, "enrolment": f"{course_id}:{flow}", "course_id": course_id, "flow_num": flow,
-            "status": status, "p_dropout": p_dropout, "updated_at": updated_at}
+            "status": status, "p_dropout": p_dropout, "updated_at": updated_at, "days_inactive": days_inactive}
 
 
 def moved(user_id: int, to_status: str, task_id: int, course_id: int = 7, module: int = 1,
@@ -96,6 +96,22 @@ def test_at_risk_puts_asleep_then_dozing_then_highest_dropout(db: str) -> None:
     ])
     assert [row["user_id"] for row in at_risk(db, 7)] == [3, 4, 2, 1, 6, 5]
     assert [row["user_id"] for row in at_risk(db, 7, limit=2)] == [3, 4]
+
+
+def test_the_reachable_order_puts_active_and_dozing_by_risk_then_the_most_recently_asleep(db: str) -> None:
+    write(db, scores=[
+        score(1, status="active", p_dropout=0.9, days_inactive=1.0),
+        score(2, status="dozing", p_dropout=0.95, days_inactive=10.0),
+        score(3, status="asleep", p_dropout=0.99, days_inactive=40.0),
+        score(4, status="asleep", p_dropout=0.5, days_inactive=21.0),
+        score(5, status="finished", p_dropout=0.99, days_inactive=2.0),
+        score(6, status="active", p_dropout=0.2, days_inactive=0.5),
+        score(7, status="dozing", p_dropout=None, days_inactive=8.0),
+        score(8, course_id=8, status="dozing", p_dropout=0.99),
+    ])
+    assert [row["user_id"] for row in at_risk(db, 7, sort="reachable")] == [2, 1, 6, 7, 4, 3, 5]
+    assert [row["user_id"] for row in at_risk(db, 7, sort="p_dropout")] == [3, 5, 2, 1, 4, 6, 7]
+    assert [row["user_id"] for row in at_risk(db, 7, sort="days_inactive")] == [3, 4, 2, 7, 5, 1, 6]
 
 
 def test_student_lookup_gives_every_enrolment_newest_first(db: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from online_models.learners import WEEK_CAP
 from streams.console import auth, html, pages, svg, views
 from streams.console.html import CSP, CSS
-from streams.web import InvalidParameter
+from streams.web import InvalidParameter, parse_sort
 
 XSS = '<script>alert("x")</script>&"\''
 
@@ -53,13 +53,13 @@ def _course_view(rows: list[views.AtRiskRow], total: int = 3, sort: str = "p_dro
                             quadrants=views.quadrants([{"user_id": 1, "x": 2.0, "y": 0.9, "status": "active"}]))
 
 
-def test_parse_sort_takes_the_three_orders_and_refuses_anything_else() -> None:
-    assert views.parse_sort(None) == "p_dropout"
-    for sort in ("p_dropout", "status", "days_inactive"):
-        assert views.parse_sort(sort) == sort
+def test_parse_sort_takes_the_four_orders_and_refuses_anything_else() -> None:
+    assert parse_sort(None, views.DEFAULT_SORT) == "reachable" and parse_sort(None, "status") == "status"
+    for sort in ("reachable", "p_dropout", "status", "days_inactive"):
+        assert parse_sort(sort, "status") == sort
     for bad in ("", "P_DROPOUT", "user_id; drop table", "status ", "p_dropout\x00", XSS):
         with pytest.raises(InvalidParameter) as error:
-            views.parse_sort(bad)
+            parse_sort(bad, views.DEFAULT_SORT)
         assert error.value.parameter == "sort" and XSS not in str(error.value)
 
 
@@ -226,8 +226,16 @@ def test_a_score_the_guess_gave_is_marked_and_explained() -> None:
 
 def test_sort_links_mark_the_current_order() -> None:
     page = pages.course_page(_course_view([], sort="status"))
-    assert "status ▼" in page
+    assert "status ▼" in page and "<strong>status</strong>" in page
     assert 'href="/console/courses/7?sort=p_dropout"' in page and 'href="/console/courses/7?sort=days_inactive"' in page
+    assert 'href="/console/courses/7?sort=reachable"' in page and pages.REACHABLE_NOTE not in page
+
+
+def test_the_default_order_is_named_and_explained_though_no_column_is_its_own() -> None:
+    page = pages.course_page(_course_view([], sort=views.DEFAULT_SORT))
+    assert "<strong>still reachable</strong>" in page and "?sort=reachable" not in page
+    assert pages.REACHABLE_NOTE in " ".join(_parse(page).text)
+    assert all(f'href="/console/courses/7?sort={s}"' in page for s in ("p_dropout", "status", "days_inactive"))
 
 
 def test_more_students_than_listed_says_so() -> None:
