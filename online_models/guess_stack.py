@@ -5,7 +5,7 @@ While a week's forest is fitted on its first outcomes it can rank worse than the
 strict replay (seed 12) the forest's part of week 5 ranked success .775 against the hindsight forest's
 .829 on the same students, the guess's part .857 against .853. Answering with the forest alone once
 it holds 20 of each class threw the guess away; letting one or the other answer, by which of them
-scored better on the window, flipped on noise (README, "Tried and not kept").
+scored better on the window, flipped on noise (docs/models.md, "Tried and not kept").
 
 Here each (target, course week) answers with a logistic model of two inputs, the forest's P and the
 guess, both as logits: P = sigmoid(a + b * logit(forest) + c * logit(guess)). It is fitted on the rows

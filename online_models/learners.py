@@ -159,7 +159,7 @@ def prior_dropout(x: Mapping[str, float]) -> float:
     scores. Before, they scaled leaving by up to a quarter either way (1.25 minus half the score as a share).
     As a part of the work done, measured in strict order, one run per dataset before and after: BBB's dropout
     AUC .001-.013 better in weeks 2-10 (mean .656 -> .662, the forest's .655), the generated schools' means
-    +.002 and +.003, the deals' +.001, warm within .007 (README, "The dropout prior reads how well ...")."""
+    +.002 and +.003, the deals' +.001, warm within .007 (docs/models.md, "The dropout prior reads how well ...")."""
     return _clip(_leaving(x, with_scores=True), PRIOR_FLOOR, 1 - PRIOR_FLOOR)
 
 
@@ -185,7 +185,7 @@ def prior_progress(x: Mapping[str, float]) -> float:
     mostly study pages, and on BBB (a fifth of them read) that put final progress at 9-31 against a median
     of 73. The prior's MAE over all students: BBB weeks 1-2 (nothing due) 54 with the rows' share, 36-37
     with the success prior as a percentage, 32 and 28 now (the generated schools' week 1: 30-32 with either
-    of the first two, 53 now: no label-free guess knows a course's level, README); weeks 3-10 16-23 with the
+    of the first two, 53 now: no label-free guess knows a course's level, docs/models.md); weeks 3-10 16-23 with the
     pace undiscounted, 15-22 discounted (0.2-2.6 lower), the generated schools' weeks 2-7 0.4-1.3 lower and
     weeks 8-10 within 0.2."""
     progress = x.get("progress", 0.0)
@@ -819,7 +819,7 @@ class ScoringModels:
     def settle(self) -> None:
         """Bring every learner up to all it has learned, before a batch of history is published
         (`scorer bootstrap`). The live trainer does not: refitting at every publish made strict-order
-        dropout AUC worse on several real presentations (README, "Several presentations")."""
+        dropout AUC worse on several real presentations (docs/models.md, "Several presentations")."""
         for learner in self.learners:
             _settle(learner)
 

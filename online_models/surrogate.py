@@ -6,8 +6,8 @@ in week 6 shows how one who looked like *this* in week 2 went on. The surrogate 
 running enrolment's earlier snapshots to the priors at its latest snapshot, so it predicts from what is
 seen now what the priors will say weeks later; the models answer with it wherever no label has taught
 them yet (learners.ScoringModels.predict). In strict time order on generated schools, whose first
-outcomes arrive after the test flows' week 4, it is what answers in those weeks (README, "In strict
-time order"); where labels come early (the OULAD deals) the learned forests answer and it changes nothing.
+outcomes arrive after the test flows' week 4, it is what answers in those weeks (docs/models.md, "In
+strict time order"); where labels come early (the OULAD deals) the learned forests answer and it changes nothing.
 
 Small on purpose: scoring walks its trees in Python for every student a batch touches, and the reasons
 (online_models.explain) ask for P(dropout) several times more.

@@ -102,7 +102,7 @@ class FlatTree:
 
     def predict_rows(self, rows: np.ndarray) -> np.ndarray:
         """`predict` of every row at once, one tree level per step: a stack's refit asks the guess for a whole
-        window (guess_stack), and row by row in Python that was a tenth of a strict replay (README)."""
+        window (guess_stack), and row by row in Python that was a tenth of a strict replay (docs/models.md)."""
         left, right = np.frombuffer(self.left, np.int32), np.frombuffer(self.right, np.int32)
         feature, threshold = np.frombuffer(self.feature, np.int32), np.frombuffer(self.threshold, np.float64)
         node = np.zeros(len(rows), dtype=np.intp)

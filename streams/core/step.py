@@ -319,7 +319,7 @@ def label_release(outcome_at: float, schedule: CourseSchedule | None, learn_afte
     part of a flow learns its leavers without the classmates who stayed; its next refit may be
     hundreds of labels later, so every flow running beside it is scored by that fit for weeks.
     Measured in strict time order (BBB's students dealt into four presentations, three deals;
-    README, "Several presentations"): learned on arrival the online model trailed the seed's
+    docs/models.md, "Several presentations"): learned on arrival the online model trailed the seed's
     forest in 1-6 of weeks 2-10 on each measure; held to 28 days after the end, in at most one.
     Where a flow's outcomes all come soon after its end (the generated school: within a week)
     its completion releases them then instead of weeks later. The dropout label still *arrives*

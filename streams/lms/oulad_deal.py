@@ -7,7 +7,7 @@ overlap in time as OULAD's do: `oulad.default_anchor`), each student keeps their
 result; the module's own tables (courses, vle, assessments) are copied to every presentation, with
 ids moved up a power of ten per presentation so no two share a site or an assessment (their order
 within a presentation, which the importer follows, is kept). `scorer import oulad` reads the result;
-the README's "Several presentations" figures come from it. The flows are one cohort dealt apart, so
+the "Several presentations" figures in docs/models.md come from it. The flows are one cohort dealt apart, so
 this checks learning from earlier flows, not a cohort that changes.
 """
 from __future__ import annotations
