@@ -1,4 +1,4 @@
-"""Reads of students_current for the HTTP read API. Values keep their Python types (datetime, dict)."""
+"""Reads of students_current for the HTTP read API and the console. Values keep their Python types (datetime, dict)."""
 from __future__ import annotations
 
 from typing import Any, Literal, get_args
