@@ -57,8 +57,9 @@ def example_course(database_url: str) -> int:
 
 
 def example_path(database_url: str) -> str:
-    """A read-API path worth showing: the at-risk list of the course with the worst critical point."""
-    return f"/courses/{example_course(database_url)}/at-risk?limit=5"
+    """A read-API path worth showing: the course with the worst critical point, the students a curator
+    can still reach first (the console's order)."""
+    return f"/courses/{example_course(database_url)}/at-risk?limit=5&sort={DEFAULT_SORT}"
 
 
 def try_read_api(url: str, token: str) -> str:
