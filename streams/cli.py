@@ -142,7 +142,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from online_models.evaluation.evaluate import run
+    from online_models.evaluation.report import run
 
     options = {"train_share": args.train_share} if args.train_share is not None else {}
     return run(Path(args.directory), weeks=args.weeks, seed=args.seed, family=args.family,

@@ -2,7 +2,7 @@
 
 The worker warns an *active* enrolment whose P(dropout) reaches `at_risk_on`, once per episode
 (the next only after the forecast fell below `at_risk_off`, or the student went quiet). Here
-the same rule runs over the strict online replay's forecasts (`evaluate.run_online`: each
+the same rule runs over the strict online replay's forecasts (`online_replay.run_online`: each
 snapshot scored by the model as it stood then), one look per course week end, so a warning is
 dated at most a week later than the worker, which looks every `score_every`, would raise it.
 
@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 
-from features import ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FeatureState, Thresholds, reference_transitions
+from features import DAY, DEFAULT_THRESHOLDS
+from online_models.evaluation.online_replay import OnlineRun
+from online_models.evaluation.students import Student
 from streams.contract.outputs import Basis
-
-if TYPE_CHECKING:
-    from online_models.evaluation.evaluate import OnlineRun, Student
 
 #: Thresholds reported besides the configured pair, for the precision/recall trade-off.
 SWEEP = (0.4, 0.5, 0.6, 0.7, 0.8)
@@ -38,31 +36,6 @@ SWEEP = (0.4, 0.5, 0.6, 0.7, 0.8)
 SILENCE_DAYS = (3, 4, 5, 6)
 #: A warning: when, and what answered the risk that raised it (None for the silence rule).
 WarningAt = tuple[float, Basis | None]
-
-
-def activity_times(state: FeatureState) -> list[float]:
-    """Every login, page view, exercise attempt and webinar event time of a student."""
-    times = [float(t) for t in state["logins"]]
-    times += [float(t) for views in state["views"].values() for t in views]
-    times += [float(a[0]) for attempts in state["attempts"].values() for a in attempts]
-    times += [float(w[0]) for events in state["webinars"].values() for w in events]
-    return sorted(times)
-
-
-@dataclass(frozen=True)
-class QuietTimes:
-    """When the reference machine first took a student to dozing and to asleep (None: never)."""
-
-    dozing: float | None
-    asleep: float | None
-
-
-def quiet_times(user_id: int, times: Sequence[float], start: float, end: float,
-                thresholds: Thresholds = DEFAULT_THRESHOLDS) -> QuietTimes:
-    transitions = reference_transitions(user_id, [start, *times], end, thresholds, start=start, end=end)
-    first = {status: min((t.at for t in transitions if t.to_status == status), default=None)
-             for status in (DOZING, ASLEEP)}
-    return QuietTimes(first[DOZING], first[ASLEEP])
 
 
 def _warnings(student: Student, looks: Iterable[tuple[int, float, Basis | None]], on: float, off: float,

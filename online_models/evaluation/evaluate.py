@@ -16,7 +16,8 @@ Per week and method: progress MAE and MSE (the seed's two error measures) and th
 P(dropout) and P(success); the JSON's `courses` repeats the table per course, as the seed
 validated per course. Each week also holds the online methods' gaps to the forest with paired 95%
 intervals (`online_vs_forest`): a week holds a few hundred students, so a small gap can be chance. The text
-table shows MAE and the AUCs, an online cell marked - or + where its interval puts it worse or better.
+table (online_models.evaluation.report) shows MAE and the AUCs, an online cell marked - or + where its
+interval puts it worse or better.
 
 The JSON's `online_prequential` and `online_prequential_by_week` are the strict replay's own
 rolling metrics (what `scorer_model_rolling_error` and `scorer_model_week_metric` report live):
@@ -25,273 +26,41 @@ the second grouped by the snapshot's course week.
 """
 from __future__ import annotations
 
-import json
-import multiprocessing
-import random
-from collections.abc import Container, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from features import DAY, DEFAULT_THRESHOLDS, FEATURE_NAMES, WEEK, CourseSchedule, compute, outcome
-from features.schedule import ScheduleKey
+from features import FEATURE_NAMES
 from online_models.evaluation.delong import delong_difference, stratified_difference
-from online_models.evaluation.early_warning import QuietTimes, activity_times, quiet_times
 from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
-from online_models.evaluation.history import load_history
+from online_models.evaluation.online_replay import TAUGHT, OnlineRun, Taught, online_runs
+from online_models.evaluation.students import (
+    LEARN_AFTER,
+    TRAIN_SHARE,
+    Student,
+    labels_of,
+    load_students,
+    split_by_flow,
+)
 from online_models.intervals import holm, paired_mean_difference, two_sided_p
-from online_models.labels import Label, label_from_outcome
+from online_models.labels import Label
 from online_models.learners import (
     DEFAULT_FAMILY,
     EXCLUDED_FEATURES,
     WEEK_CAP,
     WINDOW,
     WINDOW_PER_WEEK,
-    ScoringModels,
-    model_input,
     prior_progress,
 )
 from streams.contract.outputs import ScoreBasis
-from streams.core.step import StepConfig, label_release
+from streams.core.step import StepConfig
 
-TRAIN_SHARE = 0.5
-#: An enrolment's lifecycle ends this long after its flow's last opening (the worker's default).
-COURSE_GRACE = StepConfig.grace
-#: A flow's outcomes reach the trainer at the latest this long after its schedule's end (the worker's default).
-LEARN_AFTER = StepConfig.learn_after
-#: The replay refits the surrogate (online_models.surrogate) once a day of event time; the live trainer
-#: does every online_models.trainer.SURROGATE_EVERY_S of wall time, which a live school's day outnumbers.
-SURROGATE_EVERY = DAY
 #: The forest gets the online model's inputs, minus course_week (constant within a week's forest).
 FOREST_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in EXCLUDED_FEATURES | {"course_week"})
-
-
-@dataclass
-class Student:
-    """One enrolment (a student on several courses or flows is several of these); `id` tells
-    them apart, `user_id` says whose it is."""
-
-    id: int
-    user_id: int
-    course_id: int
-    flow: int | None
-    schedule: CourseSchedule
-    label: Label | None
-    label_ts: float | None
-    weekly: dict[int, dict[str, float]] = field(default_factory=dict)  # week -> model input
-    #: when the reference machine took them to dozing / asleep
-    quiet: QuietTimes = field(default_factory=lambda: QuietTimes(None, None))
-
-    def week_end(self, week: int) -> float:
-        """Last second of course week `week` of the student's flow."""
-        return self.schedule.start + week * WEEK - 1
-
-    def open_at(self, week: int) -> bool:
-        """Is the outcome still unknown at the end of that week (so a prediction is worth making)?"""
-        return self.label_ts is None or self.week_end(week) < self.label_ts
-
-    def open_week_numbers(self) -> list[int]:
-        """The course weeks that ended while the outcome was still unknown, in order."""
-        return [w for w in sorted(self.weekly) if self.open_at(w)]
-
-    def open_weeks(self) -> list[dict[str, float]]:
-        """The snapshots the live trainer holds when the outcome arrives: those of `open_week_numbers`
-        (what `ScoringModels.learn_weeks` learns with the label)."""
-        return [self.weekly[w] for w in self.open_week_numbers()]
-
-    def learned_at(self, done: Mapping[ScheduleKey, float]) -> float:
-        """When the live trainer gets the outcome: with the rest of its flow's (step.label_release;
-        `done`: the complete flows' last outcomes, `flows_done`)."""
-        assert self.label_ts is not None
-        return label_release(self.label_ts, self.schedule, LEARN_AFTER, done.get((self.course_id, self.flow)))
-
-
-def flows_done(students: Iterable[Student]) -> dict[ScheduleKey, float]:
-    """Each flow whose every enrolment has an outcome, with the last outcome's time (what the worker's
-    flow index says once all of them arrived)."""
-    last: dict[ScheduleKey, float] = {}
-    open_flows: set[ScheduleKey] = set()
-    for s in students:
-        flow = (s.course_id, s.flow)
-        if s.label_ts is None:
-            open_flows.add(flow)
-        else:
-            last[flow] = max(last.get(flow, s.label_ts), s.label_ts)
-    return {flow: at for flow, at in last.items() if flow not in open_flows}
-
-
-def _labels(students: Iterable[Student]) -> dict[int, Label]:
-    """The label by student id, of each labelled one (with an outcome time): the only students the models
-    learn from."""
-    return {s.id: s.label for s in students if s.label is not None and s.label_ts is not None}
-
-
-def in_learning_order(students: Iterable[Student], done: Mapping[ScheduleKey, float]) -> list[Student]:
-    """The labelled students in the order the live trainer learns their outcomes (`Student.learned_at`
-    with `done`, the `flows_done` of every student; ties by arrival, then id)."""
-    return sorted((s for s in students if s.label is not None and s.label_ts is not None),
-                  key=lambda s: (s.learned_at(done), s.label_ts, s.id))
-
-
-def load_students(directory: Path, weeks: int, asleep_days: float = DEFAULT_THRESHOLDS.asleep_days,
-                  *, online_only: bool = False) -> list[Student]:
-    """Every student with a known course schedule, their label and weekly features (weeks 1..weeks
-    of their course, as far as its schedule goes)."""
-    history = load_history(Path(directory), online_only=online_only)
-    students: list[Student] = []
-    for enrolment in history.enrolments():
-        if enrolment.key is None or enrolment.schedule is None:
-            continue
-        (course_id, flow), schedule, state = enrolment.key, enrolment.schedule, enrolment.state
-        result = outcome(state)
-        label = label_ts = None
-        if result is not None:
-            label_ts = result["ts"]
-            inactive = compute(state, schedule, label_ts)["days_inactive"]
-            label = label_from_outcome(result, inactive, asleep_days)
-        end = min(schedule.end + COURSE_GRACE, label_ts if label_ts is not None else float("inf"))
-        quiet = quiet_times(enrolment.user_id, activity_times(state), schedule.start, end)
-        student = Student(len(students), enrolment.user_id, course_id, flow, schedule, label, label_ts, quiet=quiet)
-        for week in range(1, min(weeks, schedule.weeks) + 1):  # the course's own weeks, as the worker keeps
-            student.weekly[week] = model_input(compute(state, schedule, student.week_end(week)))
-        students.append(student)
-    return students
-
-
-def split_by_flow(students: Sequence[Student], train_share: float = TRAIN_SHARE,
-                  seed: int = 0) -> tuple[set[int], set[int]]:
-    """(train ids, test ids) among labelled students: whole flows, earliest start first, go to
-    train until `train_share` of the students; the later flows are the test set. With a single
-    flow there is no "later", so the students are split at random instead."""
-    labelled = [s for s in students if s.label is not None]
-    flows: dict[tuple[int, int | None], list[Student]] = {}
-    for s in labelled:
-        flows.setdefault((s.course_id, s.flow), []).append(s)
-    if len(flows) < 2:
-        ids = sorted(s.id for s in labelled)
-        random.Random(seed).shuffle(ids)
-        cut = int(len(ids) * train_share)
-        return set(ids[:cut]), set(ids[cut:])
-    order = sorted(flows.values(), key=lambda group: (group[0].schedule.start, group[0].course_id))
-    train: set[int] = set()
-    for group in order[:-1]:
-        if len(train) >= train_share * len(labelled):
-            break
-        train.update(s.id for s in group)
-    return train, {s.id for s in labelled} - train
-
-
-#: Whose outcomes had taught a course week when a student's snapshot of it was scored: outcomes of the student's
-#: own course, of other courses only (a course's level need not be another's), or none yet.
-Taught = Literal["own_course", "other_courses", "none"]
-TAUGHT: tuple[Taught, ...] = ("own_course", "other_courses", "none")
-
-
-def taught(course_id: int, week_courses: Container[int]) -> Taught:
-    """`Taught` of a snapshot of `course_id`, given the courses whose outcomes had taught its course week."""
-    if course_id in week_courses:
-        return "own_course"
-    return "other_courses" if week_courses else "none"
-
-
-@dataclass
-class OnlineRun:
-    """What the online model said about each (student, week), and how many labels it had seen."""
-
-    predictions: dict[tuple[int, int], tuple[float, float, float]]
-    labels_seen: dict[tuple[int, int], int]
-    models: ScoringModels
-    #: what answered each score (the learned model, or the label-free guess)
-    bases: dict[tuple[int, int], ScoreBasis] = field(default_factory=dict)
-    #: whose outcomes had taught the scored course week by then (`Taught`)
-    taught: dict[tuple[int, int], Taught] = field(default_factory=dict)
-
-
-def run_online(students: Sequence[Student], family: str, seed: int, warm: frozenset[int] = frozenset()) -> OnlineRun:
-    """Replay snapshots and labels in time order (at equal times a snapshot comes first: the
-    label cannot have been used for it), each label when the live trainer would get it
-    (`Student.learned_at`, ties in student order). A label teaches every snapshot taken before its outcome.
-    Students in `warm` are learned up front, before time starts (a model bootstrapped from
-    history, refit on all of it as `scorer bootstrap` publishes it), so their labels are not replayed.
-    The surrogate is refit once per SURROGATE_EVERY of event time, on the enrolments not learned by then."""
-    by_id = {s.id: s for s in students}
-    labels_of = _labels(students)
-    done = flows_done(students)
-    models = ScoringModels(family=family, seed=seed)
-    learned: set[int] = set()
-    surrogate_at: float | None = None
-    week_courses: dict[int, set[int]] = {}  # course week -> the courses whose outcomes have taught it
-
-    def learn(student_id: int) -> None:
-        student = by_id[student_id]
-        weeks = student.open_week_numbers()
-        models.learn_weeks([student.weekly[w] for w in weeks], labels_of[student_id])
-        for week in weeks:
-            week_courses.setdefault(week, set()).add(student.course_id)
-        learned.add(student_id)
-
-    for student in in_learning_order((by_id[u] for u in warm), done):
-        learn(student.id)
-    if warm:
-        models.settle()  # as `scorer bootstrap` publishes it
-    timeline: list[tuple[float, int, int, int]] = []  # (time, 0 snapshot / 1 label, user, week)
-    for s in students:
-        timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]
-        if s.id in labels_of and s.id not in warm:
-            timeline.append((s.learned_at(done), 1, s.id, 0))
-    timeline.sort()
-    run = OnlineRun({}, {}, models)
-    labels = len(warm)
-    for time, is_label, student_id, week in timeline:
-        s = by_id[student_id]
-        if is_label:
-            learn(student_id)
-            labels += 1
-        else:
-            if surrogate_at is None or time - surrogate_at >= SURROGATE_EVERY:
-                models.refit_surrogate(running_weeks(students, learned, time))
-                surrogate_at = time
-            scores = models.predict(s.weekly[week])
-            run.predictions[(student_id, week)] = (scores.progress, scores.p_dropout, scores.p_success)
-            run.bases[(student_id, week)] = scores.basis
-            run.taught[(student_id, week)] = taught(s.course_id, week_courses.get(week, ()))
-            run.labels_seen[(student_id, week)] = labels
-    return run
-
-
-def run_replays(replays: Mapping[str, tuple[Sequence[Student], frozenset[int]]], family: str, seed: int,
-                workers: int = 1) -> dict[str, OnlineRun]:
-    """`run_online` of each named (students, warm start): in this process, or with `workers` > 1 side by side
-    in that many processes, each the same run as in this one (a replay depends on its inputs alone). Spawned,
-    not forked: a fork of a process whose OpenMP threads have run (scikit-learn's) can hang in the child's
-    first parallel region."""
-    if workers < 2:
-        return {name: run_online(students, family, seed, warm) for name, (students, warm) in replays.items()}
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(replays)), mp_context=spawn) as pool:
-        futures = {name: pool.submit(run_online, students, family, seed, warm)
-                   for name, (students, warm) in replays.items()}
-        return {name: future.result() for name, future in futures.items()}
-
-
-def online_runs(students: Sequence[Student], family: str, seed: int, train: set[int],
-                workers: int = 1) -> dict[str, OnlineRun]:
-    """The strict replay (`online`) and the warm one (`online_warm`, the forest's train students learned first):
-    most of an evaluation's time; `workers`: see `run_replays`."""
-    return run_replays({"online": (students, frozenset()), "online_warm": (students, frozenset(train))},
-                       family, seed, workers)
-
-
-def running_weeks(students: Sequence[Student], learned: Container[int], at: float) -> list[dict[int, dict[str, float]]]:
-    """What the live trainer's weekly store holds at `at`, and refits the surrogate on: the snapshots
-    taken by then of every enrolment whose outcome it has not learned."""
-    return [{w: x for w, x in s.weekly.items() if s.week_end(w) <= at and s.open_at(w)}
-            for s in students if s.id not in learned]
 
 
 def _mae(pairs: list[tuple[float | None, float]]) -> float | None:
@@ -451,7 +220,7 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
                weeks: int, seed: int) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """(the per-week rows over all test students, the same rows per course): the seed validates per course."""
     by_id = {s.id: s for s in students}
-    label_of = _labels(students)  # train and test are labelled
+    label_of = labels_of(students)  # train and test are labelled
     weekly = {s.id: s.weekly for s in students}
     train_labels = {u: label_of[u] for u in train}
     courses = {u: by_id[u].course_id for u in train}
@@ -715,79 +484,3 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
                                               off=StepConfig.at_risk_off),
         "summary": _summary(rows),
     }
-
-
-def _table(result: dict[str, Any]) -> str:
-    methods = {"online": "strict", "online_warm": "warm", "forest": "forest"}
-
-    def fmt(value: float | None) -> str:
-        return "     -" if value is None else f"{value:6.3f}"
-
-    def mark(row: dict[str, Any], method: str, metric: str, lower_is_better: bool) -> str:
-        gap = row.get(f"{method}_vs_forest", {}).get(metric)
-        return " " if gap is None else {1: "-", -1: "+", 0: " "}[beyond_chance(gap, lower_is_better)]
-
-    shorts = " ".join(f"{short:>6} " for short in methods.values())
-    head = " | ".join(f"{metric:<11} {shorts}" for metric, _ in METRICS)
-    lines = [f"week    n | {head}"]
-    for r in result["weeks"]:
-        cells = [" " * 12 + " ".join(fmt(r[m][metric] if r["n"] else None) + mark(r, m, metric, lower)
-                                     for m in methods) for metric, lower in METRICS]
-        lines.append(f"{r['week']:4d} {r['n']:4d} | " + " | ".join(cells))
-    lines.append("- / +: worse / better than the forest beyond chance (paired 95% interval: DeLong for AUC, "
-                 "absolute errors for MAE)")
-    lines.append("after Holm's adjustment over each method's table (family-wise 5%), weeks worse / better:")
-    for method, short in methods.items():
-        versus = result["summary"].get(f"{method}_vs_forest")
-        if versus:
-            held = "; ".join(f"{metric} {versus[metric]['significantly_worse_weeks_holm']} / "
-                             f"{versus[metric]['significantly_better_weeks_holm']}" for metric, _ in METRICS)
-            lines.append(f"  {short}: {held}")
-    lines.append("AUC within flows (each flow's week is scored at one moment by one model version), weeks worse / "
-                 "better beyond chance, [after Holm]:")
-    for method, short in methods.items():
-        within = result["summary"].get(f"{method}_vs_forest_within_flows")
-        if within:
-            held = "; ".join(f"{metric} {within[metric]['significantly_worse_weeks']} / "
-                             f"{within[metric]['significantly_better_weeks']} "
-                             f"[{within[metric]['significantly_worse_weeks_holm']} / "
-                             f"{within[metric]['significantly_better_weeks_holm']}]" for metric, _, _ in AUCS)
-            lines.append(f"  {short}: {held}")
-    lines.append("what answered the probabilities, all weeks: scores (mean P / share that came true):")
-    for method, short in methods.items():
-        by_basis = result["summary"].get("by_basis", {}).get(method)
-        if by_basis:
-            lines.append(f"  {short}: " + "; ".join(
-                f"{score} " + ", ".join(f"{basis} {v['scores']} ({v['mean_p']:.3f} / {v['came_true']:.3f})"
-                                        for basis, v in groups.items()) for score, groups in by_basis.items()))
-    lines.append("whose outcomes had taught the scored week, all weeks: scores (MAE / the forest's on them):")
-    for method, short in methods.items():
-        by_taught = result["summary"].get("by_taught", {}).get(method)
-        if by_taught:
-            parts = (f"{group} {v['scores']} ({fmt(v['mae']).strip()} / {fmt(v['forest_mae']).strip()})"
-                     for group, v in by_taught.items())
-            lines.append(f"  {short}: " + "; ".join(parts))
-    rule = result.get("early_warning", {}).get("rule")
-    if rule:
-        first = ", ".join(f"{basis} {v['warned']} ({v['precision']})"
-                          for basis, v in rule["by_basis"].items() if v["warned"])
-        lines.append(f"early warning (strict, at_risk at {rule['threshold']}, clear {rule['clear']}): warned "
-                     f"{rule['warned']} of {rule['students']}, precision {rule['precision']} (base rate "
-                     f"{rule['base_rate']}), recall {rule['recall']}; first warnings by basis: {first or 'none'}")
-        silence = "; ".join(f"{row['days_inactive']:g}+ days warned {row['warned']}, precision {row['precision']}, "
-                            f"recall {row['recall']}, lead to asleep {row['median_lead_days_to_asleep']} d"
-                            for row in result["early_warning"]["silence"])
-        lines.append(f"  without a model (warn at N+ days inactive): {silence}")
-    return "\n".join(lines)
-
-
-def run(directory: Path, *, weeks: int = 10, seed: int = 0, family: str = DEFAULT_FAMILY,
-        train_share: float = TRAIN_SHARE, plot: Path | None = None, as_json: bool = False, workers: int = 1) -> int:
-    """`scorer evaluate`: print the per-week table (or the whole result as JSON), plot it if asked."""
-    result = evaluate(directory, weeks=weeks, seed=seed, family=family, train_share=train_share, workers=workers)
-    if plot is not None:
-        from online_models.evaluation.plot import plot_weeks
-
-        plot_weeks(result, plot)
-    print(json.dumps(result, ensure_ascii=False, indent=2) if as_json else _table(result))
-    return 0

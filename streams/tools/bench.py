@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from features import FlowSchedules, compute, fold, last_activity, outcome
 from features.eventtime import format_ts, parse_ts
-from online_models.evaluation.evaluate import load_students
+from online_models.evaluation.students import load_students
 from online_models.labels import label_from_outcome
 from online_models.learners import ScoringModels, model_input
 from online_models.surrogate import MAX_ENROLMENTS

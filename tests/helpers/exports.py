@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from online_models.evaluation.evaluate import Student, load_students
+from online_models.evaluation.students import Student, load_students
 from streams.lms.synthetic import generate
 
 Fixture = Callable[..., Any]

@@ -9,14 +9,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from helpers.exports import generated_export_fixtures
-from online_models.evaluation.evaluate import (
-    evaluate_students,
-    flows_done,
-    in_learning_order,
-    online_runs,
-    run_online,
-    split_by_flow,
-)
+from online_models.evaluation.evaluate import evaluate_students
+from online_models.evaluation.online_replay import online_runs, run_online
+from online_models.evaluation.students import flows_done, in_learning_order, split_by_flow
 from online_models.learners import prior_dropout, prior_progress
 from streams.cli import main
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from online_models.evaluation.evaluate import Student, load_students, run_replays
+from online_models.evaluation.online_replay import run_replays
+from online_models.evaluation.students import Student, load_students
 from online_models.learners import DEFAULT_FAMILY
 from streams.lms.synthetic import Shapes, generate
 

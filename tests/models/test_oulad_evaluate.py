@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from online_models.evaluation.evaluate import evaluate_students, load_students
+from online_models.evaluation.evaluate import evaluate_students
+from online_models.evaluation.students import load_students
 from streams.lms.oulad import import_oulad
 from streams.lms.readers import load_export
 

@@ -10,7 +10,7 @@ import pytest
 from helpers.exports import generated_export_fixtures
 from online_models import surrogate
 from online_models.bootstrap import ALL_WEEKS, Refused, bootstrap, learn_history
-from online_models.evaluation.evaluate import LEARN_AFTER
+from online_models.evaluation.students import LEARN_AFTER
 from online_models.learners import ScoringModels
 from streams.cli import main
 

@@ -6,8 +6,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from features import DAY
-from online_models.evaluation.early_warning import QuietTimes, early_warning_quality, report, silence_quality
-from online_models.evaluation.evaluate import OnlineRun, Student
+from online_models.evaluation.early_warning import early_warning_quality, report, silence_quality
+from online_models.evaluation.online_replay import OnlineRun
+from online_models.evaluation.students import QuietTimes, Student
 from online_models.labels import Label
 from streams.contract.outputs import ScoreBasis
 

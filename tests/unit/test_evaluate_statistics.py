@@ -13,13 +13,13 @@ from online_models.evaluation.evaluate import (
     _by_taught_over_weeks,
     _levels_by_basis,
     _paired,
-    _table,
     _versus_forest,
     _versus_forest_within_flows,
     _within_flows,
     calibration_error,
-    taught,
 )
+from online_models.evaluation.online_replay import taught
+from online_models.evaluation.report import text_table
 from online_models.intervals import Z95, holm, two_sided_p
 from online_models.labels import Label
 from streams.contract.outputs import ScoreBasis
@@ -76,7 +76,7 @@ def test_a_table_keeps_only_the_gaps_that_hold_after_holm() -> None:
     assert versus["mae"]["significantly_better_weeks"] == [7]
     assert versus["mae"]["significantly_better_weeks_holm"] == []
     assert not versus["never_significantly_worse"] and not versus["never_significantly_worse_holm"]
-    table = _table({"weeks": rows, "summary": {"online_vs_forest": versus, "online_warm_vs_forest": versus}})
+    table = text_table({"weeks": rows, "summary": {"online_vs_forest": versus, "online_warm_vs_forest": versus}})
     assert "  strict: mae [] / []; auc_dropout [2] / []; auc_success [] / []" in table.splitlines()
 
 
@@ -133,7 +133,7 @@ def test_each_group_of_whose_outcomes_taught_the_week_gets_both_methods_metrics_
                       "none": {"scores": 1, "mae": None, "forest_mae": None}}
     versus = {m: {"significantly_worse_weeks_holm": [], "significantly_better_weeks_holm": []}
               for m in ("mae", "auc_dropout", "auc_success")}
-    table = _table({"weeks": [], "summary": {"online_vs_forest": versus, "by_taught": {"online": pooled}}})
+    table = text_table({"weeks": [], "summary": {"online_vs_forest": versus, "by_taught": {"online": pooled}}})
     assert "  strict: own_course 5 (4.000 / 4.000); other_courses 2 (20.000 / 5.000); none 1 (- / -)" in table
 
 

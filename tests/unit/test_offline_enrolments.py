@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from online_models.evaluation.dataset import dataset_frame
-from online_models.evaluation.evaluate import load_students
 from online_models.evaluation.history import History, load_history
+from online_models.evaluation.students import load_students
 from streams.lms.readers import load_export
 from streams.lms.synthetic import Shapes, generate
 
