@@ -9,7 +9,7 @@ keep it useful before labels arrive:
 
 - a label-free guess answers until a week has labels of both classes (`ScoringModels.predict`): the
   surrogate learned from the running flows (online_models.surrogate), or before it is fitted the prior
-  from the seed's hypotheses (work done vs work due, inactivity); its probabilities are shifted to the
+  from the seed's hypotheses (online_models.priors); its probabilities are shifted to the
   level of the outcomes learned so far (online_models.guess_calibration);
 - progress is learned as a residual on top of the hand prior, so a learner with little evidence stays
   near it.
@@ -23,7 +23,7 @@ import abc
 import math
 import pickle
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
@@ -40,14 +40,14 @@ from river import (
     utils,
 )
 
-from features.activity_status import DEFAULT_THRESHOLDS
 from features.hypotheses import Factor
 from online_models.explain import CohortNorms, explain
 from online_models.guess_calibration import GuessCalibration
 from online_models.guess_stack import Stack, fit_weights
 from online_models.labels import Label
 from online_models.logistic import logit
-from online_models.surrogate import TARGETS, Surrogate, Trajectory, fit_surrogate
+from online_models.priors import PRIORS, clip, prior_dropout, prior_progress, prior_success, priors
+from online_models.surrogate import Surrogate, Trajectory, fit_surrogate
 from online_models.window_forest import WindowForestClassifier, WindowForestRegressor, row_input
 from streams.contract.outputs import Basis, ScoreBasis
 
@@ -66,10 +66,6 @@ WINDOW_PER_WEEK = 200
 WEEK_CAP = 20
 #: Probabilities are kept off 0/1 so a confident miss costs a finite log loss.
 P_FLOOR = 0.01
-#: Prior probabilities stay this far from 0/1: they are heuristics, not measurements.
-PRIOR_FLOOR = 0.05
-#: Inactivity (days) the priors call "asleep": the seed's threshold.
-ASLEEP_DAYS = DEFAULT_THRESHOLDS.asleep_days
 #: Weight of the newest loss in a WeekBlend member's per-week moving average.
 LOSS_DECAY = 0.02
 #: Examples kept per (target, course week, class) to rehearse: the learner sees the classes
@@ -88,123 +84,6 @@ def model_input(features: dict[str, float]) -> dict[str, float]:
         k: float(v) for k, v in features.items()
         if k not in EXCLUDED_FEATURES and v is not None and math.isfinite(v)
     }
-
-
-def _clip(value: float, low: float = 0.0, high: float = 100.0) -> float:
-    return min(high, max(low, float(value)))
-
-
-# -- version-0 priors ------------------------------------------------------------------------
-# Before any outcome arrives the model still has to rank students. The seed's progress, regularity
-# and early-success hypotheses give label-free guesses: a student keeps passing the share of due
-# work they have passed so far, work left undone matters more the closer they are to "asleep" and
-# less the more regularly they come, and poor attempt scores make leaving likelier.
-
-
-def exercise_pace(x: Mapping[str, float]) -> float | None:
-    """The student's pace on graded work (the feature `exercise_pace`); None before an exercise is due."""
-    pace = x.get("exercise_pace", 0.0)
-    return pace if pace > 0.0 or x.get("missed_deadlines", 0.0) > 0.0 else None  # features.engagement
-
-
-def work_done_share(x: Mapping[str, float], *, with_scores: bool = False) -> float:
-    """Work done, for the probabilities: the mean of what is known of it, the opened required rows done
-    (engagement with the material), the pace on graded work once an exercise is due and, `with_scores`, the
-    mean attempt score once the student attempted one (the seed's early-success hypothesis). Measured in
-    strict order on BBB, where the priors answer every week (mean AUC over weeks 1-10, dropout / success,
-    with the success prior of then, without the scores): the rows' share .634 / .712, the pace alone .618 /
-    .714, the average .644 / .725."""
-    parts = [x.get("required_done_share", 0.0)]
-    pace = exercise_pace(x)
-    if pace is not None:
-        parts.append(pace)
-    if with_scores and _attempted(x):
-        parts.append(_attempt_quality(x))
-    return sum(parts) / len(parts)
-
-
-def _inactivity(x: Mapping[str, float]) -> float:
-    return min(1.0, max(0.0, x.get("days_inactive", 0.0)) / ASLEEP_DAYS)
-
-
-def _regularity(x: Mapping[str, float]) -> float:
-    """The share of the last 14 days (of the days since the course started, if fewer) with activity."""
-    span = max(1.0, min(14.0, x.get("days_since_course_start", 14.0)))
-    return min(1.0, max(0.0, x.get("active_days_last_14", 0.0)) / span)
-
-
-def _attempted(x: Mapping[str, float]) -> bool:
-    return x.get("sum_exercise_attempts_mean", 0.0) > 0.0
-
-
-def _attempt_quality(x: Mapping[str, float]) -> float:
-    """The mean attempt score as a share (a skip counts 0); 0.5, no evidence either way, before any attempt."""
-    if not _attempted(x):
-        return 0.5
-    return min(1.0, max(0.0, x.get("mean_attempt_score", 0.0) / 100.0))
-
-
-def _leaving(x: Mapping[str, float], *, with_scores: bool = False) -> float:
-    """Work left undone (`work_done_share`), weighted up as inactivity nears the asleep threshold and down by
-    half the share of recent days active (the seed's regularity hypothesis). Measured in strict order, one run
-    per dataset, before and after the regularity term: BBB's success AUC (its prior is built on this one)
-    better in weeks 1-8 by .004-.024, dropout within .008 there, both .005-.012 worse in weeks 9-10; the
-    generated schools' dropout AUC .002 better on average, seed 12's success .007-.009 worse in weeks 5-6."""
-    undone = 1.0 - work_done_share(x, with_scores=with_scores)
-    return undone * (0.5 + 0.5 * _inactivity(x)) * (1.0 - 0.5 * _regularity(x))
-
-
-def prior_dropout(x: Mapping[str, float]) -> float:
-    """Leaving (above), the attempt scores counted among the work done: on OULAD withdrawals follow poor
-    scores. Before, they scaled leaving by up to a quarter either way (1.25 minus half the score as a share).
-    As a part of the work done, measured in strict order, one run per dataset before and after: BBB's dropout
-    AUC .001-.013 better in weeks 2-10 (mean .656 -> .662, the forest's .655), the generated schools' means
-    +.002 and +.003, the deals' +.001, warm within .007 (docs/models.md, "The dropout prior reads how well ...")."""
-    return _clip(_leaving(x, with_scores=True), PRIOR_FLOOR, 1 - PRIOR_FLOOR)
-
-
-def prior_success(x: Mapping[str, float]) -> float:
-    """Staying (leaving's complement) and doing the work well: success takes both a finished course and
-    passing scores. Work done alone said little early on, where most students have done next to none and
-    sat tied at the floor. Staying is taken without the attempt scores (the dropout prior counts them among
-    the work done), so they count once: with them in both (one run per dataset, strict order), success ranked
-    better on the generated schools (mean AUC +.004 and +.005) and worse on two deals (-.001 and -.002), and its
-    calibration error was worse where the guesses answer most (BBB .106 -> .118, the generated schools .137 ->
-    .147, .126 -> .133)."""
-    staying = 1.0 - _clip(_leaving(x), PRIOR_FLOOR, 1 - PRIOR_FLOOR)
-    return _clip(staying * (0.5 + 0.5 * _attempt_quality(x)), PRIOR_FLOOR, 1 - PRIOR_FLOOR)
-
-
-def prior_progress(x: Mapping[str, float]) -> float:
-    """Final progress: the progress made, plus the rest of the course passed at the student's pace on
-    graded work (progress is scored on exercises), the rest discounted by half the way to asleep, as the
-    dropout prior weighs inactivity. Before an exercise is due there is no pace and no graded work: the
-    whole course, discounted all the way to asleep (inactivity is all there is to go by).
-
-    Before the pace, the priors took the share of opened required rows done: on OULAD those rows are
-    mostly study pages, and on BBB (a fifth of them read) that put final progress at 9-31 against a median
-    of 73. The prior's MAE over all students: BBB weeks 1-2 (nothing due) 54 with the rows' share, 36-37
-    with the success prior as a percentage, 32 and 28 now (the generated schools' week 1: 30-32 with either
-    of the first two, 53 now: no label-free guess knows a course's level, docs/models.md); weeks 3-10 16-23 with the
-    pace undiscounted, 15-22 discounted (0.2-2.6 lower), the generated schools' weeks 2-7 0.4-1.3 lower and
-    weeks 8-10 within 0.2."""
-    progress = x.get("progress", 0.0)
-    pace = exercise_pace(x)
-    if pace is None:
-        return _clip(max(progress, 100.0 * (1.0 - _inactivity(x))))
-    ahead = max(0.0, 100.0 * pace - progress)
-    return _clip(progress + ahead * (1.0 - 0.5 * _inactivity(x)))
-
-
-#: Each target's hand prior, by online_models.surrogate.TARGETS name.
-PRIORS: dict[str, Callable[[Mapping[str, float]], float]] = {
-    "progress": prior_progress, "dropout": prior_dropout, "success": prior_success,
-}
-
-
-def _priors(x: Mapping[str, float]) -> list[float]:
-    """The priors in online_models.surrogate.TARGETS order: what the surrogate learns to foresee."""
-    return [PRIORS[target](x) for target in TARGETS]
 
 
 # -- building blocks ---------------------------------------------------------------------------
@@ -263,7 +142,8 @@ M = TypeVar("M", bound=Learner[Any])
 
 class Prior(base.Classifier):
     """The version-0 prior as a classifier blend member that never learns: P(True) = `prior(x)`
-    (0.5 without a prior)."""
+    (0.5 without a prior). `prior` is pickled by its name: versions published before online_models.priors
+    name prior_dropout and prior_success in this module, and load because it imports them."""
 
     def __init__(self, prior: Callable[[dict[str, float]], float] | None = None) -> None:
         self.prior = prior
@@ -595,7 +475,7 @@ def _learned_p(model: ClassifierLike, x: dict[str, float]) -> float | None:
             return None
         proba = member.predict_proba_one(x)
         if proba:
-            return _clip(proba.get(True, 0.5), P_FLOOR, 1.0 - P_FLOOR)
+            return clip(proba.get(True, 0.5), P_FLOOR, 1.0 - P_FLOOR)
     return None
 
 
@@ -727,7 +607,7 @@ class ScoringModels:
         """What the learners say where they have learned x's course week; elsewhere the label-free guess."""
         regressor, dropout, success = self.learners
         residual = _learned_residual(regressor, x) if self.n_progress_labels else None
-        progress = self._label_free(x, "progress") if residual is None else _clip(prior_progress(x) + residual)
+        progress = self._label_free(x, "progress") if residual is None else clip(prior_progress(x) + residual)
         p_dropout, dropout_basis = self._answer(dropout, "dropout", x)
         p_success, success_basis = self._answer(success, "success", x)
         basis = ScoreBasis("guess" if residual is None else "learned", dropout_basis, success_basis)
@@ -744,10 +624,10 @@ class ScoringModels:
         p = _learned_p(model, x) if self.n_labels else None
         if p is None:
             guess = self.calibration.calibrated(target, week, self._label_free(x, target))
-            return (_clip(guess, P_FLOOR, 1.0 - P_FLOOR),
+            return (clip(guess, P_FLOOR, 1.0 - P_FLOOR),
                     "calibrated_guess" if self.calibration.has_outcomes(target) else "guess")
         stack = self._stack(model, target, week)
-        return (p if stack is None else _clip(stack.combine(p, self._label_free(x, target)), P_FLOOR, 1.0 - P_FLOOR),
+        return (p if stack is None else clip(stack.combine(p, self._label_free(x, target)), P_FLOOR, 1.0 - P_FLOOR),
                 "learned")
 
     def _stack(self, model: ClassifierLike, target: str, week: int) -> Stack | None:
@@ -770,7 +650,7 @@ class ScoringModels:
         value = None if self.surrogate is None else self.surrogate.predict(x, target)
         if value is None:
             return PRIORS[target](x)
-        return _clip(value, *_guess_range(target))
+        return clip(value, *_guess_range(target))
 
     def _label_free_rows(self, rows: np.ndarray, target: str) -> np.ndarray:
         """`_label_free` of every stored feature row (window_forest), the surrogate's trees walked for all at once."""
@@ -781,7 +661,7 @@ class ScoringModels:
 
     def refit_surrogate(self, trajectories: Iterable[Trajectory]) -> Surrogate | None:
         """Refit the label-free guess on the running enrolments' snapshots (kept as is when too few)."""
-        surrogate = fit_surrogate(trajectories, _priors, self.seed)
+        surrogate = fit_surrogate(trajectories, priors, self.seed)
         if surrogate is not None:
             self.surrogate = surrogate
             self.guess_version += 1

@@ -1,6 +1,6 @@
 """A label-free guess learned from the enrolments still running (a temporal-difference target).
 
-Until a course week has outcomes, the models answer with hand-written priors (learners.prior_*), which
+Until a course week has outcomes, the models answer with hand-written priors (online_models.priors), which
 read one week's features alone. A school's running flows know more without any outcome: a student now
 in week 6 shows how one who looked like *this* in week 2 went on. The surrogate is fitted from every
 running enrolment's earlier snapshots to the priors at its latest snapshot, so it predicts from what is

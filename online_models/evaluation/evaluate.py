@@ -54,8 +54,8 @@ from online_models.learners import (
     WEEK_CAP,
     WINDOW,
     WINDOW_PER_WEEK,
-    prior_progress,
 )
+from online_models.priors import prior_progress
 from streams.contract.outputs import ScoreBasis
 from streams.core.step import StepConfig
 
@@ -465,7 +465,7 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
             "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
             "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "
-            "100 * (1 - min(1, days_inactive / asleep days))) (online_models.learners.prior_progress)",
+            "100 * (1 - min(1, days_inactive / asleep days))) (online_models.priors.prior_progress)",
             "online_prequential": "the strict replay's rolling metrics as it learned (prequential: each "
             "arriving label's snapshots are scored by the model before it learns them), over the last "
             f"{WINDOW} such examples of any week; every labelled student counts, train flows included",

@@ -12,7 +12,7 @@ from helpers.exports import generated_export_fixtures
 from online_models.evaluation.evaluate import evaluate_students
 from online_models.evaluation.online_replay import online_runs, run_online
 from online_models.evaluation.students import flows_done, in_learning_order, split_by_flow
-from online_models.learners import prior_dropout, prior_progress
+from online_models.priors import prior_dropout, prior_progress
 from streams.cli import main
 
 pytestmark = pytest.mark.heavy

@@ -11,7 +11,8 @@ import pytest
 from online_models import guess_calibration
 from online_models.guess_calibration import KEEP, GuessCalibration
 from online_models.labels import Label
-from online_models.learners import ScoringModels, prior_success
+from online_models.learners import ScoringModels
+from online_models.priors import prior_success
 
 
 def test_no_outcome_no_shift() -> None:

@@ -11,7 +11,8 @@ from online_models import guess_stack
 from online_models import window_forest as wf
 from online_models.guess_stack import PRIOR_MEAN, Stack, fit_weights
 from online_models.labels import Label
-from online_models.learners import ScoringModels, _week_forest, prior_dropout
+from online_models.learners import ScoringModels, _week_forest
+from online_models.priors import prior_dropout
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

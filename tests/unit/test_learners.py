@@ -13,10 +13,8 @@ from online_models.learners import (
     WEEK_CAP,
     Prediction,
     ScoringModels,
-    prior_dropout,
-    prior_progress,
-    prior_success,
 )
+from online_models.priors import prior_dropout, prior_progress, prior_success
 from streams.contract.outputs import ScoreBasis
 
 
@@ -263,3 +261,19 @@ def test_a_version_published_before_per_week_metrics_loads_with_none() -> None:
     assert old.metrics_by_week() == {} and old.metrics()["progress_mae"] is not None
     old.learn_weeks([_snapshot(4, keen=False)], Label(5.0, True, False))
     assert set(old.metrics_by_week()) == {4}
+
+
+def test_versions_pickled_before_the_priors_moved_still_find_them() -> None:
+    """A published version's Prior members hold prior_dropout / prior_success by reference; versions
+    published before online_models.priors existed name them online_models.learners.*."""
+    import pickle
+
+    import online_models.learners as learners
+    from online_models import priors
+
+    old_path = pickle.dumps(learners.Prior(priors.prior_dropout), protocol=0).replace(  # names by newline
+        b"online_models.priors", b"online_models.learners")
+    assert b"online_models.learners" in old_path
+    loaded = pickle.loads(old_path)
+    assert loaded.prior is priors.prior_dropout
+    assert learners.prior_success is priors.prior_success

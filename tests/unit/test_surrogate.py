@@ -9,7 +9,8 @@ from sklearn.metrics import roc_auc_score
 
 from online_models import surrogate as sg
 from online_models.labels import Label
-from online_models.learners import ScoringModels, _priors, prior_dropout, prior_progress
+from online_models.learners import ScoringModels
+from online_models.priors import prior_dropout, prior_progress, priors
 from online_models.window_forest import MIN_CLASS, feature_row, row_input
 
 
@@ -29,7 +30,7 @@ def _trajectory(rng: random.Random, weeks: int) -> tuple[dict[int, dict[str, flo
 def test_the_surrogate_foresees_from_week_one_what_the_priors_see_only_later() -> None:
     rng = random.Random(3)
     running = [_trajectory(rng, weeks=4)[0] for _ in range(300)]
-    surrogate = sg.fit_surrogate(running, _priors)
+    surrogate = sg.fit_surrogate(running, priors)
     assert surrogate is not None and surrogate.rows == 300 * 3 and surrogate.rows_by_week == {1: 300, 2: 300, 3: 300}
     fresh = [_trajectory(rng, weeks=1) for _ in range(200)]
     keen = [is_keen for _, is_keen in fresh]
@@ -43,10 +44,10 @@ def test_the_surrogate_foresees_from_week_one_what_the_priors_see_only_later() -
 
 def test_no_surrogate_from_too_few_rows_and_no_guess_for_a_week_it_barely_saw() -> None:
     rng = random.Random(4)
-    assert sg.fit_surrogate([_trajectory(rng, weeks=2)[0] for _ in range(sg.MIN_ROWS - 1)], _priors) is None
+    assert sg.fit_surrogate([_trajectory(rng, weeks=2)[0] for _ in range(sg.MIN_ROWS - 1)], priors) is None
     running = [_trajectory(rng, weeks=2)[0] for _ in range(sg.MIN_WEEK_ROWS + 150)]
     running += [_trajectory(rng, weeks=3)[0] for _ in range(sg.MIN_WEEK_ROWS - 1)]
-    surrogate = sg.fit_surrogate(running, _priors)
+    surrogate = sg.fit_surrogate(running, priors)
     assert surrogate is not None and surrogate.rows_by_week[2] == sg.MIN_WEEK_ROWS - 1
     assert surrogate.predict({"course_week": 1.0}, "dropout") is not None
     assert surrogate.predict({"course_week": 2.0}, "dropout") is None
@@ -55,7 +56,7 @@ def test_no_surrogate_from_too_few_rows_and_no_guess_for_a_week_it_barely_saw() 
 def test_a_fit_samples_at_most_max_enrolments(monkeypatch) -> None:
     monkeypatch.setattr(sg, "MAX_ENROLMENTS", 250)
     rng = random.Random(5)
-    surrogate = sg.fit_surrogate([_trajectory(rng, weeks=2)[0] for _ in range(400)], _priors)
+    surrogate = sg.fit_surrogate([_trajectory(rng, weeks=2)[0] for _ in range(400)], priors)
     assert surrogate is not None and surrogate.enrolments == 250 and surrogate.rows == 250
 
 
@@ -64,13 +65,13 @@ def test_rows_come_from_a_stream_of_trajectories_as_from_a_list() -> None:
     the rows, targets and counts are those of the same trajectories in a list, in their order."""
     rng = random.Random(6)
     running = [_trajectory(rng, weeks=rng.choice([1, 3, 5]))[0] for _ in range(900)] + [{}]
-    streamed = sg.training_rows((t for t in running), _priors)
-    rows, values, enrolments = sg.training_rows(running, _priors)
+    streamed = sg.training_rows((t for t in running), priors)
+    rows, values, enrolments = sg.training_rows(running, priors)
     expected = [(w, t) for t in running for w in sorted(t) if w < max(t)]
     assert enrolments == streamed[2] == 901 and len(rows) == len(expected) > 1024  # grew past its first 1024 rows
     assert np.array_equal(rows, streamed[0]) and np.array_equal(values, streamed[1])
     assert rows[:, sg._WEEK].tolist() == [w for w, _ in expected]
-    assert values.tolist() == [list(_priors(t[max(t)])) for _, t in expected]
+    assert values.tolist() == [list(priors(t[max(t)])) for _, t in expected]
 
 
 def test_the_models_answer_with_the_surrogate_until_a_week_has_learned_an_opinion() -> None:
@@ -102,7 +103,7 @@ def test_rows_walked_at_once_answer_exactly_as_one_at_a_time() -> None:
     """The stacks' refits ask the guess for a whole window at once (ScoringModels._label_free_rows): the same
     numbers to the last bit as row by row, the priors' where the surrogate has no guess (week 4 here)."""
     rng = random.Random(6)
-    surrogate = sg.fit_surrogate([_trajectory(rng, weeks=4)[0] for _ in range(300)], _priors)
+    surrogate = sg.fit_surrogate([_trajectory(rng, weeks=4)[0] for _ in range(300)], priors)
     assert surrogate is not None and 4 not in surrogate.rows_by_week
     xs = [x for trajectory, _ in (_trajectory(rng, weeks=4) for _ in range(60)) for x in trajectory.values()]
     rows = np.asarray([feature_row(x) for x in xs], dtype=np.float32)  # as a window stores them
