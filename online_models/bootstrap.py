@@ -243,7 +243,7 @@ def run(settings: Settings, directory: Path, *, as_json: bool = False, **options
         sink = asyncio.run(PostgresSink.open(settings.database_url))
     scoring = None
     if needs_redis:
-        scoring = OnlineScoring.connect(settings.redis_url, f"{settings.topic_prefix}scorer:", settings.asleep_days,
+        scoring = OnlineScoring.connect(settings.redis_url, settings.models_key_prefix, settings.asleep_days,
                                         on_publish=None if sink is None else sink.write_model_version)
     try:
         registry, trainer = (None, None) if scoring is None else (scoring.registry, scoring.trainer)

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from typing import NamedTuple
 
 import redis
 
@@ -30,6 +31,7 @@ from online_models.registry import ModelRegistry
 from online_models.surrogate import MAX_ENROLMENTS
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
+from streams.settings import redis_literal
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,45 @@ class OncePerVersion:
         return True
 
 
+class TrainerKeys(NamedTuple):
+    """The trainer's Redis keys under the workers' prefix: its lock; the learned enrolments (a label that
+    comes again is skipped); the labels waiting to be learned and those the model failed to learn, each
+    entry `[learner, progress, dropout, success]` as JSON."""
+
+    lock: str
+    trained: str
+    queue: str
+    failed: str
+
+    @classmethod
+    def under(cls, prefix: str) -> TrainerKeys:
+        return cls(*(f"{prefix}trainer:{name}" for name in ("lock", "trained", "labels", "labels_failed")))
+
+
+def _entries(client: redis.Redis, key: str) -> list[str]:
+    """A label list's entries as text (the client does not decode replies)."""
+    return [raw.decode() if isinstance(raw, bytes) else raw for raw in client.lrange(key, 0, -1)]
+
+
+def _learner_of(item: str) -> str:
+    return str(json.loads(item)[0])
+
+
+def forget_learners(client: redis.Redis, keys: TrainerKeys, user_id: int) -> tuple[int, int]:
+    """Take a student's enrolments out of the trained set and the failed labels: (entries removed, labels still
+    queued). A queued label is left where it is, since the trainer counts the queue by position while it
+    learns: it is learned within a round, from no weekly features once those are gone, and its enrolment
+    enters the trained set again (`scorer forget` run again after that takes it out)."""
+    mine = f"{user_id}:"
+    members = list(client.sscan_iter(keys.trained, match=f"{redis_literal(mine)}*"))
+    removed = int(client.srem(keys.trained, *members)) if members else 0
+    for item in set(_entries(client, keys.failed)):
+        if _learner_of(item).startswith(mine):
+            removed += int(client.lrem(keys.failed, 0, item))
+    queued = sum(_learner_of(item).startswith(mine) for item in _entries(client, keys.queue))
+    return removed, queued
+
+
 class LockHeldElsewhere(RuntimeError):
     """Another process is the trainer; this one must not touch the model."""
 
@@ -85,10 +126,7 @@ class Trainer:
         self._weeks = weeks
         self._publish_every = publish_every
         self._publish_after_s = publish_after_s
-        self._lock_key = f"{prefix}trainer:lock"
-        self._trained_key = f"{prefix}trainer:trained"
-        self._queue_key = f"{prefix}trainer:labels"
-        self._failed_key = f"{prefix}trainer:labels_failed"
+        self._lock_key, self._trained_key, self._queue_key, self._failed_key = TrainerKeys.under(prefix)
         self._lock_ttl_ms = lock_ttl_ms
         self._token = uuid.uuid4().hex
         self._renew = redis_client.register_script(_RENEW)

@@ -14,6 +14,7 @@ from collections.abc import Container, Iterator
 import redis
 
 from features.eventtime import DAY
+from streams.settings import redis_literal
 
 #: Weekly features of students whose label never arrives expire instead of piling up.
 TTL_SECONDS = int(400 * DAY)
@@ -48,6 +49,11 @@ class WeeklyFeatureStore:
         raw = self._redis.hgetall(self.key(learner))
         return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}
 
+    def forget(self, user_id: int) -> int:
+        """Delete the stored weeks of every enrolment of a student; how many enrolments had some."""
+        keys = list(self._redis.scan_iter(match=f"{redis_literal(self.key(str(user_id)))}:*", count=1000))
+        return int(self._redis.delete(*keys)) if keys else 0
+
     def sample(self, limit: int, skip: Container[str] = frozenset()) -> Iterator[dict[int, dict[str, float]]]:
         """The snapshots of up to `limit` learners not in `skip`, drawn uniformly (a reservoir over one SCAN
         of the keyspace, so memory stays bounded by `limit`): what the surrogate is refit on.
@@ -58,7 +64,7 @@ class WeeklyFeatureStore:
         chosen: list[str] = []
         seen = 0
         rng = random.Random()
-        for raw_key in self._redis.scan_iter(match=f"{self._prefix}*", count=1000):
+        for raw_key in self._redis.scan_iter(match=f"{redis_literal(self._prefix)}*", count=1000):
             key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
             if key[len(self._prefix):] in skip:
                 continue

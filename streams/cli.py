@@ -124,6 +124,25 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _student_id(raw: str) -> int:
+    """A user id as the LMS numbers students: a positive integer."""
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw} is not a user id (a positive integer)")
+    return value
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from streams.tools.forget import forget
+
+    settings = Settings.from_env()
+    if not settings.redis_url and not settings.database_url:
+        print("forget needs the workers' SCORER_REDIS_URL and SCORER_DATABASE_URL", file=sys.stderr)
+        return 2
+    print(json.dumps(forget(settings, args.user_ids), ensure_ascii=False, indent=2))
+    return 0
+
+
 def _critical_points(args: argparse.Namespace) -> int:
     from storage.postgres.critical_points import critical_points, format_table, plot
 
@@ -296,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")
     p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("forget", help="erase students from the scorer's Redis and Postgres (a request to erase "
+                                      "someone's personal data); prints what each store held of them, as JSON")
+    p.add_argument("user_ids", nargs="+", type=_student_id, metavar="USER_ID")
+    p.set_defaults(func=_forget)
 
     p = sub.add_parser("critical-points", help="where in a course students stop: module, theme, task and week of "
                                                "their last activity before going dozing/asleep")

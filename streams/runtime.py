@@ -76,7 +76,7 @@ class Runtime:
         self.producer = new_producer(settings)
         await self.producer.start()
         self.sink = await PostgresSink.open(settings.database_url)
-        self.scoring = OnlineScoring.connect(settings.redis_url, f"{settings.topic_prefix}scorer:",
+        self.scoring = OnlineScoring.connect(settings.redis_url, settings.models_key_prefix,
                                              settings.asleep_days, on_publish=self.sink.write_model_version,
                                              trains=settings.trainer == "inline",
                                              surrogate_every_s=settings.surrogate_every_minutes * 60)

@@ -22,6 +22,11 @@ REDIS_CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 10.0, "socket_connect_
                                         "health_check_interval": 30}
 
 
+def redis_literal(text: str) -> str:
+    """`text` (a key prefix: SCORER_TOPIC_PREFIX is the operator's) matched literally in a SCAN pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
 def _setting(default: Any, meaning: str) -> Any:
     return field(default=default, metadata={"meaning": meaning})
 
@@ -165,6 +170,11 @@ class Settings:
     @property
     def allowed_lateness_seconds(self) -> float:
         return self.allowed_lateness_hours * 3600
+
+    @property
+    def models_key_prefix(self) -> str:
+        """Where the models, the trainer and the weekly features keep their Redis keys."""
+        return f"{self.topic_prefix}scorer:"
 
 
 def documented() -> list[str]:

@@ -36,7 +36,7 @@ def run_trainer(settings: Settings, stop: threading.Event, *, interval: float = 
         log.error("scorer train needs SCORER_REDIS_URL and SCORER_DATABASE_URL: the workers' own stores")
         return 2
     sink = asyncio.run(PostgresSink.open(settings.database_url))
-    scoring = OnlineScoring.connect(settings.redis_url, f"{settings.topic_prefix}scorer:", settings.asleep_days,
+    scoring = OnlineScoring.connect(settings.redis_url, settings.models_key_prefix, settings.asleep_days,
                                     on_publish=sink.write_model_version,
                                     surrogate_every_s=settings.surrogate_every_minutes * 60)
     log.info("trainer ready")

@@ -11,10 +11,12 @@ one student's document holds. Recording is idempotent (a redelivered batch recor
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from features.activity_status import NEW
 from features.schedule import ScheduleKey
 
 #: A student's document as the store keeps it: a JSON object (see streams.core.step.StudentDoc).
@@ -39,6 +41,26 @@ class FlowRecord:
     user_id: int
     partition: int
     outcome_at: float | None
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What a student store held of one student, now deleted (`StudentStore.forget`)."""
+
+    document: bool
+    enrolments: int  # taken off the per-status counters
+    flows: int  # flow index entries (a flow they alone held open is now complete, its students woken)
+
+
+def counted_statuses(doc: Document) -> Counter[str]:
+    """The per-status counters' share of one document: each enrolment once it left `new`."""
+    return Counter(e["machine"]["status"] for e in doc["enrolments"].values()
+                   if e.get("machine") and e["machine"]["status"] != NEW)
+
+
+def flows_of(doc: Document) -> list[ScheduleKey]:
+    """The flows a document's enrolments belong to."""
+    return [(int(e["course_id"]), None if e["flow"] is None else int(e["flow"])) for e in doc["enrolments"].values()]
 
 
 class StudentStore(Protocol):
@@ -66,6 +88,10 @@ class StudentStore(Protocol):
 
     async def status_counts(self) -> dict[str, int]:
         """Enrolments per status."""
+
+    async def forget(self, user_id: int) -> Forgotten:
+        """Erase a student: their document, their place in the due index, the counters and the flow index
+        (the school's duty on a request to erase someone's personal data)."""
 
     async def put_schedule(self, records: list[dict[str, Any]]) -> None:
         """Course schedule rows; the same row twice is harmless, and the schedule version moves."""

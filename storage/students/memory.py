@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from features.schedule import ScheduleKey
-from storage.students.base import Commit, FlowRecord, schedule_field
+from storage.students.base import Commit, FlowRecord, Forgotten, counted_statuses, flows_of, schedule_field
 
 
 class InMemoryStudentStore:
@@ -81,6 +81,21 @@ class InMemoryStudentStore:
 
     async def status_counts(self) -> dict[str, int]:
         return dict(self.counts)
+
+    async def forget(self, user_id: int) -> Forgotten:
+        _, raw = self.docs.pop(user_id, (0, b""))
+        doc = orjson.loads(raw) if raw else None
+        for due in self.due_at.values():
+            due.pop(user_id, None)
+        if doc is None:
+            return Forgotten(False, 0, 0)
+        statuses = counted_statuses(doc)
+        self.counts.subtract(statuses)
+        flows = [flow for flow in flows_of(doc) if self.flow_members.get(flow, {}).pop(user_id, None) is not None]
+        for flow in flows:
+            self.flow_outcomes.get(flow, {}).pop(user_id, None)
+        await self.wake_flows(await self.flows_done(flows))
+        return Forgotten(True, sum(statuses.values()), len(flows))
 
     async def put_schedule(self, records: list[dict[str, Any]]) -> None:
         for record in records:

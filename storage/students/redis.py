@@ -18,9 +18,9 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from features.schedule import ScheduleKey
-from storage.students.base import Commit, FlowRecord, schedule_field
+from storage.students.base import Commit, FlowRecord, Forgotten, counted_statuses, flows_of, schedule_field
 from streams.metrics import STORE_ERRORS, STORE_LATENCY
-from streams.settings import REDIS_CLIENT_OPTIONS
+from streams.settings import REDIS_CLIENT_OPTIONS, redis_literal
 
 _COMMIT = """
 local current = redis.call('HGET', KEYS[1], 'v')
@@ -39,14 +39,11 @@ return {ARGV[1], ARGV[2]}
 """
 
 
-_RECORD_FLOW = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-end
-if redis.call('HLEN', KEYS[2]) < redis.call('HLEN', KEYS[1]) then
+#: A flow's last outcome once every member has one, kept in `done` (KEYS: members, outcomes, done; the last
+#: ARGV: the TTL), else false.
+_FLOW_DONE = """
+local members = redis.call('HLEN', KEYS[1])
+if members == 0 or redis.call('HLEN', KEYS[2]) < members then
   redis.call('DEL', KEYS[3])
   return false
 end
@@ -55,8 +52,33 @@ for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
   local t = tonumber(v)
   if not latest or t > latest then latest, last = t, v end
 end
-redis.call('SET', KEYS[3], last, 'EX', ARGV[4])
+redis.call('SET', KEYS[3], last, 'EX', ARGV[#ARGV])
 return last
+"""
+
+_RECORD_FLOW = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+""" + _FLOW_DONE
+
+#: A member (ARGV[1]) leaves a flow, outcome and all: -1 if they were none, else the flow's `done` as it now
+#: stands (ARGV[2]: the TTL).
+_LEAVE_FLOW = """
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
+""" + _FLOW_DONE
+
+#: Delete a student's document if it is still the version read (KEYS: the document, the status counters;
+#: ARGV: the version, then (status, change) pairs).
+_FORGET = """
+if (redis.call('HGET', KEYS[1], 'v') or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
 """
 
 #: A flow's index keys live this long after their last record: its outcomes come within months of its
@@ -105,6 +127,8 @@ class RedisStudentStore:
         self._raise_newest = client.register_script(_RAISE_NEWEST)
         self._record_flow = client.register_script(_RECORD_FLOW)
         self._wake = client.register_script(_WAKE)
+        self._leave_flow = client.register_script(_LEAVE_FLOW)
+        self._forget = client.register_script(_FORGET)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "") -> RedisStudentStore:
@@ -212,6 +236,33 @@ class RedisStudentStore:
         with _Timed("raise_newest"):
             newest, at = await self._raise_newest(keys=[f"{self.prefix}newest"], args=[repr(ts), repr(produced_at)])
         return float(newest), float(at)
+
+    async def forget(self, user_id: int) -> Forgotten:
+        """The document goes by compare-and-set with the counters' share of it (read again should a worker
+        commit in between); then the due index of every partition, then each of its flows, whose students
+        are woken where the student was the last without an outcome."""
+        with _Timed("forget"):
+            while True:
+                version, doc = (await self.load([user_id]))[user_id]
+                if doc is None:
+                    break
+                statuses = counted_statuses(doc)
+                changes = [x for status, n in statuses.items() for x in (status, -n)]
+                if await self._forget(keys=[self._student_key(user_id), self._status_key], args=[version, *changes]):
+                    break
+            async for key in self.redis.scan_iter(match=f"{redis_literal(self.prefix)}due:*"):
+                await self.redis.zrem(key, user_id)
+            if doc is None:
+                return Forgotten(False, 0, 0)
+            done: dict[ScheduleKey, float] = {}
+            left = 0
+            for flow in flows_of(doc):
+                reply = await self._leave_flow(keys=self._flow_keys(flow), args=[user_id, FLOW_TTL_SECONDS])
+                left += reply != -1
+                if reply not in (-1, None):
+                    done[flow] = float(reply)
+        await self.wake_flows(done)
+        return Forgotten(True, sum(statuses.values()), left)
 
     async def status_counts(self) -> dict[str, int]:
         with _Timed("status_counts"):

@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from streams.settings import redis_literal
+
 DEDUPE_TTL_SECONDS = 30 * 86_400
 DELIVERING, HELD = "delivering", "held"
 FINAL = frozenset({"delivered", "held_out", "suppressed", "dead_lettered"})
@@ -67,6 +69,20 @@ class NotifyStore:
             pipe.zrem(self._held(partition), alert_id)
             pipe.hdel(self._held_alerts, alert_id)
             await pipe.execute()
+
+    async def forget(self, user_id: int) -> int:
+        """Drop a student's alerts held for quiet hours, so none reaches them once they are erased; how many.
+        Their ids stay marked `held`: the same alert read again is skipped as a duplicate."""
+        mine = [_text(alert_id) async for alert_id, entry in self.redis.hscan_iter(self._held_alerts)
+                if orjson.loads(entry)["body"]["alert"].get("user_id") == user_id]
+        if not mine:
+            return 0
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._held_alerts, *mine)
+            async for key in self.redis.scan_iter(match=f"{redis_literal(self._prefix)}held:*"):
+                pipe.zrem(key, *mine)
+            await pipe.execute()
+        return len(mine)
 
     async def backlog(self, partitions: list[int]) -> int:
         total = 0

@@ -2,7 +2,7 @@
 provides the `store` fixture (the contract tests run once per store)."""
 from __future__ import annotations
 
-from storage.students import Commit, FlowRecord, StudentStore
+from storage.students import Commit, FlowRecord, Forgotten, StudentStore
 
 
 async def test_commit_is_compare_and_set(store: StudentStore) -> None:
@@ -85,6 +85,42 @@ async def test_waking_a_flow_makes_its_students_due_by_then_and_never_later(stor
     assert await store.due(0, 100.0) == [1]  # was due at 500: now by 100
     assert await store.due(1, 99.0) == [2]  # due earlier stays earlier; 3 had no due time, 4 is not of the flow
     assert await store.due(1, 100.0) == [2, 3]
+
+
+def _doc(*enrolments: tuple[int, int | None, str]) -> dict[str, object]:
+    """A document with these (course, flow, status) enrolments: what `forget` reads of one."""
+    return {"enrolments": {f"{course}:{flow}": {"course_id": course, "flow": flow, "machine": {"status": status}}
+                           for course, flow, status in enrolments}}
+
+
+async def test_forget_erases_the_document_its_due_entry_and_its_share_of_the_counters(store: StudentStore) -> None:
+    await store.commit([Commit(1, 0, 0, _doc((3, 1, "dozing"), (4, None, "new")), 10.0, {"dozing": 1}),
+                        Commit(2, 1, 0, _doc((3, 1, "dozing")), 20.0, {"dozing": 1}),
+                        Commit(3, 1, 0, _doc((3, 1, "active")), 30.0, {"active": 1})])
+    forgotten = await store.forget(2)
+    assert (forgotten.document, forgotten.enrolments) == (True, 1)  # its one enrolment that left `new`
+    assert (await store.load([1, 2]))[2] == (0, None)
+    assert (await store.load([1]))[1][1] == _doc((3, 1, "dozing"), (4, None, "new"))  # the others stay
+    assert await store.due(1, 100.0) == [3] and await store.due(0, 100.0) == [1]
+    assert {s: n for s, n in (await store.status_counts()).items() if n} == {"dozing": 1, "active": 1}
+    assert await store.forget(2) == Forgotten(False, 0, 0)  # nothing left: a second request is harmless
+
+
+async def test_forget_takes_the_student_out_of_their_flows(store: StudentStore) -> None:
+    """A flow the erased student alone held open (no outcome yet) is done at once and its students are woken;
+    a flow whose last outcome was theirs is done at the others' last."""
+    open_flow, closed = (3, 1), (4, 2)
+    await store.record_flows([FlowRecord(open_flow, 1, 0, 100.0), FlowRecord(open_flow, 2, 1, None),
+                              FlowRecord(closed, 2, 1, 300.0), FlowRecord(closed, 3, 0, 200.0)])
+    await store.commit([Commit(1, 0, 0, _doc((3, 1, "finished")), 900.0, {"finished": 1}),
+                        Commit(2, 1, 0, _doc((3, 1, "asleep"), (4, 2, "finished")), None,
+                               {"asleep": 1, "finished": 1})])
+    assert await store.flows_done([open_flow, closed]) == {closed: 300.0}
+    forgotten = await store.forget(2)
+    assert (forgotten.enrolments, forgotten.flows) == (2, 2)
+    assert await store.flows_done([open_flow, closed]) == {open_flow: 100.0, closed: 200.0}
+    assert await store.due(0, 100.0) == [1]  # woken: due by the flow's last outcome, not at 900
+    assert await store.record_flows([FlowRecord(open_flow, 1, 0, 100.0)]) == {open_flow: 100.0}  # 2 stays out
 
 
 async def test_ping(store: StudentStore) -> None:
