@@ -17,7 +17,7 @@ runs, so no trainer publishes under it or, holding a model without it, over it (
 train` running the lock is taken: stop them, or bootstrap before going live). Its labels never pass
 through the trainer's queue or its trained set, so if the same export is later replayed live, those
 outcomes arrive as labels the live trainer has not seen, and it learns them a second time. With
-`mark_trained` the bootstrap adds their enrolments (streams.core.step.learner_key) to the trained set in
+`mark_trained` the bootstrap adds their enrolments (streams.core.documents.learner_key) to the trained set in
 its publishing transaction, and the live trainer skips them (the weekly snapshots the workers keep for
 them then wait for their expiry, weekly_features.TTL_SECONDS, instead of being deleted when learned).
 A fresh bootstrap (not `on_top`) over a version that learned live labels would lose them for good (they
@@ -46,7 +46,7 @@ from online_models.scoring import OnlineScoring
 from online_models.trainer import LockHeldElsewhere, Trainer
 from storage.postgres.sink import PostgresSink
 from streams.contract.outputs import enrolment_key
-from streams.core.step import learner_key
+from streams.core.documents import learner_key
 from streams.settings import Settings
 
 #: load_students caps weeks at this or the course's own, whichever is less: the worker keeps every

@@ -46,7 +46,7 @@ class Scoring(Protocol):
 
     def keep_weeks(self, weeks: list[tuple[str, int, dict[str, float]]]) -> None:
         """Buffer finished course weeks' features, (learner, week, features), for the trainer; `flush`
-        makes them durable. A learner is an enrolment (streams.core.step.learner_key)."""
+        makes them durable. A learner is an enrolment (streams.core.documents.learner_key)."""
 
     async def label(self, learner: str, outcome: dict[str, Any], days_inactive: float) -> None:
         """An outcome arrived: queue the enrolment's label for the trainer."""

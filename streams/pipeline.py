@@ -24,7 +24,8 @@ from storage.row_sink import RowSink
 from storage.students import Commit, FlowRecord, StudentStore
 from streams import metrics
 from streams.contract import GLOBAL_TOPICS, InvalidEvent, Topic, check_event_time, dead_letter, decode, encode, key_of
-from streams.core.step import StepConfig, StepResult, StudentDoc, StudentEvent, step
+from streams.core.documents import StudentDoc, StudentEvent
+from streams.core.step import StepConfig, StepResult, step
 from streams.core.watermark import WatermarkTracker
 from streams.kafka.consumer import InputRecord, Offsets, PartitionCounts
 from streams.kafka.partitioning import partition_of

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from features.activity_status import NEW
 from features.schedule import ScheduleKey
 
-#: A student's document as the store keeps it: a JSON object (see streams.core.step.StudentDoc).
+#: A student's document as the store keeps it: a JSON object (see streams.core.documents.StudentDoc).
 Document = Mapping[str, Any]
 
 

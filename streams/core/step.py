@@ -7,9 +7,9 @@ one document; statuses, scores, rows and labels are per *enrolment*: one flow of
 which a student may hold several of (two courses at once, or the same course again later).
 In order:
 
-1. apply the new events to the student's facts, each once (an offset fence per topic-partition
-   against Kafka redeliveries, event ids against LMS copies), and open an enrolment for each new
-   (course, flow) profile;
+1. apply the new events to the student's facts, each once (streams.core.event_ids: an offset fence
+   per topic-partition against Kafka redeliveries, event ids against LMS copies), and open an
+   enrolment for each new (course, flow) profile;
 2. give each enrolment the activity that concerns it (see `_concerns`) and its outcome, and
    advance its status machine to the watermark: every transition that happened by then, up to
    the end of its lifecycle (the outcome, or the flow's schedule end plus `grace`);
@@ -25,95 +25,37 @@ In order:
 """
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, NamedTuple, NotRequired, Protocol, TypedDict, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from features import engagement
 from features.activity_status import (
-    ACTIVE,
-    ASLEEP,
-    DOZING,
     FINISHED,
     NEW,
-    MachineState,
     StatusMachine,
     Thresholds,
-    Transition,
 )
 from features.compacted import day_bounds
 from features.eventtime import DAY, WEEK, parse_ts
-from features.hypotheses import Language, describe
+from features.hypotheses import Language
 from features.schedule import CourseSchedule, ScheduleKey, page_key
-from features.state import FeatureState, apply, compact, new_state, profile
+from features.state import FeatureState, compact
 from streams.contract.holdout import held_out
-from streams.contract.outputs import Alert, CoursePosition, ScoreRow, Scores, enrolment_key
-from streams.contract.topics import ACTIVITY_TOPICS, TOPIC_SCHEMA, Topic
-
-
-class EnrolmentDoc(TypedDict):
-    """One enrolment (a flow of a course) in the student's document."""
-
-    course_id: int
-    flow: int | None
-    started: float  # event time of its first profile: activity before it belongs to other enrolments
-    machine: MachineState | None
-    outcome_ts: float | None  # its outcome arrived then: the lifecycle ends
-    weeks_kept: int  # course weeks whose features went to the trainer
-    history_day: int | None  # event-time day of the last score-history row
-    scores: dict[str, Any]  # the last Scores, as JSON
-    scored_at: float | None  # event time of those scores
-    at_risk_since: float | None  # an early-warning episode is open since then
-    #: arrived outcomes not yet handed to the trainer (see `label_release`): (outcome, days inactive
-    #: at it, its event time). Absent in documents stored before labels waited.
-    held_labels: NotRequired[list[tuple[dict[str, Any], float, float]]]
-    #: reported to the flow index as a member of its flow (absent in documents stored before it
-    #: existed: reported at their next step)
-    in_flow_index: NotRequired[bool]
-
-
-class StudentDoc(TypedDict):
-    """One student's stored document (a JSON object in the student store)."""
-
-    offsets: dict[str, int]  # "topic:partition" -> highest applied offset: the Kafka redelivery fence
-    #: the event_key of each applied record that carried an LMS event id, by its event-time day
-    #: ("<day>" -> the keys concatenated), for the facts after the compaction horizon (documents
-    #: stored before kept every key in a list)
-    seen: dict[str, str] | list[str]
-    facts: FeatureState
-    partition: int | None  # where the student's records are (their watermark)
-    enrolments: dict[str, EnrolmentDoc]  # by enrolment_key
-    #: outcomes read before any enrolment of their course (topics are read in any order): each is
-    #: assigned once one opens. Absent in documents stored before it existed.
-    waiting_outcomes: NotRequired[list[tuple[dict[str, Any], float]]]
-
-
-#: Outcomes a document keeps waiting for their enrolment (bounded: a course never enrolled in
-#: must not grow the document).
-MAX_WAITING_OUTCOMES = 8
-
-
-def new_doc() -> StudentDoc:
-    return {"offsets": {}, "seen": {}, "facts": new_state(), "partition": None, "enrolments": {},
-            "waiting_outcomes": []}
-
-
-def learner_key(user_id: int, key: str) -> str:
-    """What the trainer calls an enrolment: its weekly features and its label meet under it."""
-    return f"{user_id}:{key}"
-
-
-class StudentEvent(NamedTuple):
-    """A decoded, valid record of one student."""
-
-    topic: Topic
-    partition: int
-    offset: int
-    record: dict[str, Any]
-    ts: float  # event time
+from streams.contract.outputs import Alert, ScoreRow, Scores, enrolment_key
+from streams.contract.topics import ACTIVITY_TOPICS, Topic
+from streams.core.alerts import early_warning, is_online, score_row, status_alert
+from streams.core.documents import (
+    MAX_WAITING_OUTCOMES,
+    EnrolmentDoc,
+    StudentDoc,
+    StudentEvent,
+    learner_key,
+    new_doc,
+)
+from streams.core.event_ids import apply_once, forget_event_ids
 
 
 class Scorer(Protocol):
@@ -193,7 +135,7 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     and everything it implies. `doc` is changed in place (and returned)."""
     doc = doc or new_doc()
     result = StepResult(doc)
-    applied = _apply(doc, events, result.counts)
+    applied = apply_once(doc, events, result.counts)
     if doc["partition"] is None:
         result.stored = False
         return result
@@ -231,7 +173,7 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     compacted, every = doc["facts"].get("compacted"), config.compact_every
     if horizon is not None and every is not None and (compacted is None or horizon >= compacted["horizon"] + every):
         compact(doc["facts"], horizon)
-        _forget_event_ids(doc, doc["facts"]["compacted"]["horizon"])
+        forget_event_ids(doc, doc["facts"]["compacted"]["horizon"])
     return result
 
 
@@ -295,16 +237,17 @@ def _step_enrolment(user_id: int, key: str, enrolment: EnrolmentDoc, machine: St
         result.weeks += [(learner, week, x) for week, x in _finished_weeks(enrolment, facts, schedule, as_of)]
         enrolment["scores"], enrolment["scored_at"] = scorer.score(features).to_json(), as_of
     scores = Scores.from_json(enrolment["scores"])
-    alerts = [_alert(t, enrolment, schedule, scores, facts, config.language) for t in transitions]
-    warning = _early_warning(user_id, key, enrolment, machine, schedule, scores, facts, as_of, config)
+    alerts = [status_alert(t, enrolment, schedule, scores, facts, config.language) for t in transitions]
+    warning = early_warning(user_id, key, enrolment, machine, schedule, scores, facts, as_of, config.at_risk_on,
+                            config.at_risk_off, config.language)
     if warning is not None:
         alerts.append(warning)
     holdout = held_out(user_id, key, config.holdout_share, config.holdout_salt)
     result.alerts += [replace(a, holdout=True) if holdout else a
-                      for a in alerts if not config.online_only or _online(facts, a.at)]
+                      for a in alerts if not config.online_only or is_online(facts, a.at)]
     if machine.status != NEW and (rescore or transitions):
-        result.score_rows.append(_score_row(user_id, key, enrolment, machine, scores, features, as_of,
-                                             config.language))
+        result.score_rows.append(score_row(user_id, key, enrolment, machine, scores, features, as_of,
+                                           config.language))
 
 
 def label_release(outcome_at: float, schedule: CourseSchedule | None, learn_after: float | None,
@@ -356,82 +299,6 @@ def _due_labels(user_id: int, key: str, enrolment: EnrolmentDoc, release: Callab
     enrolment["held_labels"] = [h for h, ready in zip(held, due) if not ready]
     return [OutcomeLabel(learner_key(user_id, key), outcome, days) for (outcome, days, _), ready in zip(held, due)
             if ready]
-
-
-#: An event key's length: 8 bytes of BLAKE2b in hex.
-EVENT_KEY_CHARS = 16
-
-
-def event_key(record: dict[str, Any]) -> str | None:
-    """A short, fixed-size name for the record's LMS event id (None without one)."""
-    event_id = record.get("event_id")
-    if event_id is None:
-        return None
-    return hashlib.blake2b(event_id.encode(), digest_size=EVENT_KEY_CHARS // 2).hexdigest()
-
-
-def _apply(doc: StudentDoc, events: Sequence[StudentEvent], counts: Counter[tuple[str, str]]) -> list[StudentEvent]:
-    """Apply new events to the student's facts, each once; returns those applied.
-
-    Two fences: Kafka redelivers what a crashed worker read (offset at or behind this student's
-    highest applied offset of that topic-partition), and an LMS may publish a record twice
-    (same event id, another offset). A record behind the offset fence whose event id was never
-    applied is new: the partition's log was reset (topic recreated, broker data lost), and it
-    is applied and counted as `behind_fence`. Without an event id, the offset fence decides."""
-    applied = []
-    seen = _seen_by_day(doc)
-    for event in events:
-        topic, partition, offset, record, _ = event
-        fence_key = f"{topic.value}:{partition}"
-        fence = doc["offsets"].get(fence_key, -1)
-        key = event_key(record)
-        day = str(int(event.ts // DAY))
-        if key is not None and (holds_key(seen.get(day, ""), key) or holds_key(seen.get(LEGACY_DAY, ""), key)):
-            counts["duplicate_event_id" if offset > fence else "duplicate_offset", topic.value] += 1
-            continue
-        if offset <= fence:
-            if key is None:
-                counts["duplicate_offset", topic.value] += 1
-                continue
-            counts["behind_fence", topic.value] += 1
-        if key is not None:
-            seen[day] = seen.get(day, "") + key
-        doc["offsets"][fence_key] = max(fence, offset)
-        doc["partition"] = partition
-        apply(doc["facts"], TOPIC_SCHEMA[topic], record)
-        applied.append(event)
-        counts["applied", topic.value] += 1
-    return applied
-
-
-#: Where the keys of a document stored before days were kept go: looked up for every record,
-#: dropped at the next compaction.
-LEGACY_DAY = "0"
-
-
-def _seen_by_day(doc: StudentDoc) -> dict[str, str]:
-    """The document's event keys by event-time day (a copy of a record has its time, so it is
-    looked up under its own day only: no set of every key is built per step)."""
-    seen = doc["seen"]
-    if isinstance(seen, list):
-        seen = doc["seen"] = {LEGACY_DAY: "".join(seen)} if seen else {}
-    return seen
-
-
-def holds_key(keys: str, key: str) -> bool:
-    """Is `key` one of the fixed-width keys concatenated in `keys`?"""
-    at = keys.find(key)
-    while at != -1 and at % EVENT_KEY_CHARS:
-        at = keys.find(key, at + 1)
-    return at != -1
-
-
-def _forget_event_ids(doc: StudentDoc, horizon: float) -> None:
-    """Event keys of facts now compacted are dropped, so the document does not grow with every
-    record ever applied. A copy of such an old record re-sent by the LMS (another offset) is
-    then applied again; Kafka redeliveries stay stopped by the offset fence."""
-    first = horizon // DAY
-    doc["seen"] = {day: keys for day, keys in _seen_by_day(doc).items() if int(day) >= first}
 
 
 def _open_enrolments(doc: StudentDoc, applied: Iterable[StudentEvent]) -> list[str]:
@@ -601,129 +468,3 @@ def _next_due(machine: StatusMachine, schedule: CourseSchedule | None, enrolment
     if machine.status != FINISHED and schedule is not None and enrolment["weeks_kept"] < schedule.weeks:
         dues.append(schedule.start + (enrolment["weeks_kept"] + 1) * WEEK)
     return min((d for d in dues if d is not None), default=None)
-
-
-def _reasons(t: Transition, scores: Scores, language: Language) -> tuple[str, ...]:
-    """What happened, then the model's factors, then the risk: sentences for a curator."""
-    if t.to_status == FINISHED:
-        return (_STATUS_WORDS["finished"][language],)
-    if t.to_status == ACTIVE:
-        head = _STATUS_WORDS["resumed"][language]
-    else:
-        head = _STATUS_WORDS["silent"][language].format(days=t.days_inactive)
-    return (head, *_risk_reasons(scores, language))
-
-
-def _risk_reasons(scores: Scores, language: Language) -> list[str]:
-    """The factors' sentences, then the risk, saying so where it is a label-free guess: a curator should not
-    read a guess no outcome has leveled as "55 in 100 such students leave"."""
-    reasons = [describe(f, language) for f in scores.factors]
-    if scores.p_dropout is not None:
-        risk = _STATUS_WORDS["risk"][language].format(p=scores.p_dropout)
-        basis = None if scores.basis is None else scores.basis.p_dropout
-        if basis in _GUESS_WORDS:
-            risk += _GUESS_WORDS[basis][language]
-        reasons.append(risk)
-    return reasons
-
-
-_STATUS_WORDS: dict[str, dict[Language, str]] = {
-    "finished": {"en": "the enrolment is over", "ru": "обучение на потоке завершено"},
-    "resumed": {"en": "activity resumed", "ru": "активность возобновилась"},
-    "silent": {"en": "no activity for {days:.0f} days", "ru": "нет активности {days:.0f} дн."},
-    "risk": {"en": "dropout risk {p:.0%}", "ru": "риск отчисления {p:.0%}"},
-}
-#: What the risk sentence adds where a label-free guess answered (streams.contract.outputs.Basis).
-_GUESS_WORDS: dict[str, dict[Language, str]] = {
-    "guess": {"en": " (estimated from activity before any outcome: it ranks students, it is not a frequency)",
-              "ru": " (оценка по активности до первых итогов: ранжирует учеников, но не частота)"},
-    "calibrated_guess": {"en": " (estimated from activity, at the level of the outcomes so far)",
-                         "ru": " (оценка по активности, уровень по уже известным итогам)"},
-}
-
-
-def _online(facts: FeatureState, at: float) -> bool:
-    """Does the seed's online filter keep the student at `at`? (The profile's tag-state reading:
-    #онлайн in the current tag set; see streams.lms.tags.) Only a student known to be offline is
-    left out: an LMS without the school's tags (xAPI, Moodle, Open edX) does not say either way."""
-    known = profile(facts, at)
-    return known is None or known["online"] is not False
-
-
-def _recipient(facts: FeatureState, at: float) -> dict[str, Any]:
-    """What a sender needs from the profile: the time zone and the Telegram bot's state."""
-    known = profile(facts, at) or {}
-    return {"time_zone": known.get("time_zone"), "tg_bot": known.get("tg_bot")}
-
-
-def _alert(t: Transition, enrolment: EnrolmentDoc, schedule: CourseSchedule | None, scores: Scores,
-           facts: FeatureState, language: Language) -> Alert:
-    # a critical point is filed where the student stopped (their last activity), not where the
-    # calendar stood when the silence was noticed, 7 or 20 days later
-    stopped = t.to_status in (DOZING, ASLEEP)
-    return Alert(
-        alert_id=t.alert_id, user_id=t.user_id, course_id=enrolment["course_id"], from_status=t.from_status,
-        to_status=t.to_status, at=t.at, days_inactive=t.days_inactive, last_activity=t.last_activity,
-        scores=scores, reasons=_reasons(t, scores, language), language=language,
-        position=_position(schedule, t.last_activity if stopped else t.at), flow_num=enrolment["flow"],
-        kind="finished" if t.to_status == FINISHED else "status_change", scored_at=enrolment["scored_at"],
-        **_recipient(facts, t.at),
-    )
-
-
-def _early_warning(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine,
-                   schedule: CourseSchedule | None, scores: Scores, facts: FeatureState, as_of: float,
-                   config: StepConfig) -> Alert | None:
-    """An early warning: the enrolment is still active, but its dropout forecast crossed
-    `at_risk_on`. One per episode: the next only after the forecast fell below `at_risk_off` or
-    the student went quiet (then the critical points take over)."""
-    risk = scores.p_dropout
-    if enrolment["at_risk_since"] is not None:
-        if machine.status != ACTIVE or risk is None or risk < config.at_risk_off:
-            enrolment["at_risk_since"] = None
-        return None
-    if machine.status != ACTIVE or risk is None or risk < config.at_risk_on:
-        return None
-    enrolment["at_risk_since"] = as_of
-    last = machine.last if machine.last is not None else as_of
-    alert_id = hashlib.sha1(f"{user_id}|{key}|at_risk|{as_of:.0f}".encode()).hexdigest()[:24]
-    reasons = tuple(_risk_reasons(scores, config.language))
-    return Alert(
-        alert_id=alert_id, user_id=user_id, course_id=enrolment["course_id"], from_status=ACTIVE, to_status=ACTIVE,
-        at=as_of, days_inactive=max(0.0, (as_of - last) / DAY), last_activity=machine.last, scores=scores,
-        reasons=reasons, position=_position(schedule, as_of), flow_num=enrolment["flow"], kind="at_risk",
-        language=config.language,
-        scored_at=enrolment["scored_at"], **_recipient(facts, as_of),
-    )
-
-
-def _position(schedule: CourseSchedule | None, at: float) -> CoursePosition:
-    """Where the course stood at `at`, and what fell due next after it."""
-    if schedule is None:
-        return CoursePosition()
-    next_task, next_due = schedule.next_due_after(at) or (None, None)
-    row = schedule.position_at(at)
-    if row is None:
-        return CoursePosition(course_week=schedule.week_of(at), next_task_id=next_task, next_due_at=next_due)
-    return CoursePosition(schedule.week_of(at), row.module, row.theme_id, row.theme, row.task_id, row.task_name,
-                          row.activity_id, next_task, next_due)
-
-
-def _score_row(user_id: int, key: str, enrolment: EnrolmentDoc, machine: StatusMachine, scores: Scores,
-               features: dict[str, float], as_of: float, language: Language) -> ScoreRow:
-    return ScoreRow(
-        user_id=user_id, enrolment=key, course_id=enrolment["course_id"], flow_num=enrolment["flow"],
-        status=machine.status, status_since=machine.since, last_activity_at=machine.last,
-        days_inactive=(as_of - machine.last) / DAY if machine.last is not None else None,
-        scores=scores, features=features, updated_at=as_of, new_history_day=_new_history_day(enrolment, as_of),
-        language=language,
-    )
-
-
-def _new_history_day(enrolment: EnrolmentDoc, as_of: float) -> bool:
-    """Score history keeps one row per enrolment per event-time day, not one per batch."""
-    day = int(as_of // DAY)
-    if enrolment["history_day"] == day:
-        return False
-    enrolment["history_day"] = day
-    return True

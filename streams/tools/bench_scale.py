@@ -32,7 +32,8 @@ from online_models.scoring import NoScoring
 from storage.students.base import Commit
 from storage.students.redis import RedisStudentStore
 from streams.contract import Topic
-from streams.core.step import StepConfig, StudentDoc, StudentEvent, step
+from streams.core.documents import StudentDoc, StudentEvent
+from streams.core.step import StepConfig, step
 from streams.settings import Settings
 from streams.tools.bench import delete_keys
 from streams.tools.embedded import redis_server

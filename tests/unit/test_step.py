@@ -11,16 +11,9 @@ import fastjsonschema
 from features import ACTIVE, ASLEEP, DAY, DEFAULT_THRESHOLDS, DOZING, FINISHED, WEEK, CourseSchedule, format_ts
 from features.hypotheses import Factor, describe
 from streams.contract import ScoreBasis, Scores, Topic, schema
-from streams.core.step import (
-    FlowMark,
-    StepConfig,
-    StepResult,
-    StudentDoc,
-    StudentEvent,
-    event_key,
-    holds_key,
-    step,
-)
+from streams.core.documents import StudentDoc, StudentEvent
+from streams.core.event_ids import event_key, holds_key
+from streams.core.step import FlowMark, StepConfig, StepResult, step
 
 START = 1_701_424_800.0  # 2023-12-01T10:00, the course start
 CONFIG = StepConfig(DEFAULT_THRESHOLDS, score_every=3600.0, grace=7 * DAY)
