@@ -88,19 +88,24 @@ def _learner_of(item: str) -> str:
     return str(json.loads(item)[0])
 
 
-def forget_learners(client: redis.Redis, keys: TrainerKeys, user_id: int) -> tuple[int, int]:
+def forget_learners(client: redis.Redis, keys: TrainerKeys, user_id: int, dry_run: bool = False) -> tuple[int, int]:
     """Take a student's enrolments out of the trained set and the failed labels: (entries removed, labels still
     queued). A queued label is left where it is, since the trainer counts the queue by position while it
     learns: it is learned within a round, from no weekly features once those are gone, and its enrolment
     enters the trained set again (`scorer forget` run again after that takes it out)."""
     mine = f"{user_id}:"
     members = list(client.sscan_iter(keys.trained, match=f"{redis_literal(mine)}*"))
+    failed = [item for item in _entries(client, keys.failed) if _learner_of(item).startswith(mine)]
+    if dry_run:
+        return len(members) + len(failed), _queued(client, keys, mine)
     removed = int(client.srem(keys.trained, *members)) if members else 0
-    for item in set(_entries(client, keys.failed)):
-        if _learner_of(item).startswith(mine):
-            removed += int(client.lrem(keys.failed, 0, item))
-    queued = sum(_learner_of(item).startswith(mine) for item in _entries(client, keys.queue))
-    return removed, queued
+    for item in set(failed):
+        removed += int(client.lrem(keys.failed, 0, item))
+    return removed, _queued(client, keys, mine)
+
+
+def _queued(client: redis.Redis, keys: TrainerKeys, mine: str) -> int:
+    return sum(_learner_of(item).startswith(mine) for item in _entries(client, keys.queue))
 
 
 class LockHeldElsewhere(RuntimeError):

@@ -49,10 +49,10 @@ class WeeklyFeatureStore:
         raw = self._redis.hgetall(self.key(learner))
         return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}
 
-    def forget(self, user_id: int) -> int:
+    def forget(self, user_id: int, dry_run: bool = False) -> int:
         """Delete the stored weeks of every enrolment of a student; how many enrolments had some."""
         keys = list(self._redis.scan_iter(match=f"{redis_literal(self.key(str(user_id)))}:*", count=1000))
-        return int(self._redis.delete(*keys)) if keys else 0
+        return len(keys) if dry_run or not keys else int(self._redis.delete(*keys))
 
     def sample(self, limit: int, skip: Container[str] = frozenset()) -> Iterator[dict[int, dict[str, float]]]:
         """The snapshots of up to `limit` learners not in `skip`, drawn uniformly (a reservoir over one SCAN

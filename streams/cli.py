@@ -139,7 +139,7 @@ def _forget(args: argparse.Namespace) -> int:
     if not settings.redis_url and not settings.database_url:
         print("forget needs the workers' SCORER_REDIS_URL and SCORER_DATABASE_URL", file=sys.stderr)
         return 2
-    print(json.dumps(forget(settings, args.user_ids), ensure_ascii=False, indent=2))
+    print(json.dumps(forget(settings, args.user_ids, args.dry_run), ensure_ascii=False, indent=2))
     return 0
 
 
@@ -319,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forget", help="erase students from the scorer's Redis and Postgres (a request to erase "
                                       "someone's personal data); prints what each store held of them, as JSON")
     p.add_argument("user_ids", nargs="+", type=_student_id, metavar="USER_ID")
+    p.add_argument("--dry-run", action="store_true", help="only report what each store holds of them")
     p.set_defaults(func=_forget)
 
     p = sub.add_parser("critical-points", help="where in a course students stop: module, theme, task and week of "

@@ -89,9 +89,9 @@ class StudentStore(Protocol):
     async def status_counts(self) -> dict[str, int]:
         """Enrolments per status."""
 
-    async def forget(self, user_id: int) -> Forgotten:
+    async def forget(self, user_id: int, dry_run: bool = False) -> Forgotten:
         """Erase a student: their document, their place in the due index, the counters and the flow index
-        (the school's duty on a request to erase someone's personal data)."""
+        (the school's duty on a request to erase someone's personal data); `dry_run`: only say what is held."""
 
     async def put_schedule(self, records: list[dict[str, Any]]) -> None:
         """Course schedule rows; the same row twice is harmless, and the schedule version moves."""

@@ -82,9 +82,13 @@ class InMemoryStudentStore:
     async def status_counts(self) -> dict[str, int]:
         return dict(self.counts)
 
-    async def forget(self, user_id: int) -> Forgotten:
-        _, raw = self.docs.pop(user_id, (0, b""))
+    async def forget(self, user_id: int, dry_run: bool = False) -> Forgotten:
+        _, raw = self.docs.get(user_id, (0, b""))
         doc = orjson.loads(raw) if raw else None
+        if dry_run:
+            held = [] if doc is None else [f for f in flows_of(doc) if user_id in self.flow_members.get(f, {})]
+            return Forgotten(doc is not None, 0 if doc is None else sum(counted_statuses(doc).values()), len(held))
+        self.docs.pop(user_id, None)
         for due in self.due_at.values():
             due.pop(user_id, None)
         if doc is None:

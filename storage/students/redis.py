@@ -237,10 +237,16 @@ class RedisStudentStore:
             newest, at = await self._raise_newest(keys=[f"{self.prefix}newest"], args=[repr(ts), repr(produced_at)])
         return float(newest), float(at)
 
-    async def forget(self, user_id: int) -> Forgotten:
+    async def forget(self, user_id: int, dry_run: bool = False) -> Forgotten:
         """The document goes by compare-and-set with the counters' share of it (read again should a worker
         commit in between); then the due index of every partition, then each of its flows, whose students
         are woken where the student was the last without an outcome."""
+        if dry_run:
+            _, doc = (await self.load([user_id]))[user_id]
+            if doc is None:
+                return Forgotten(False, 0, 0)
+            held = [await self.redis.hexists(self._flow_keys(flow)[0], str(user_id)) for flow in flows_of(doc)]
+            return Forgotten(True, sum(counted_statuses(doc).values()), sum(held))
         with _Timed("forget"):
             while True:
                 version, doc = (await self.load([user_id]))[user_id]

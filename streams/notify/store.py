@@ -70,13 +70,13 @@ class NotifyStore:
             pipe.hdel(self._held_alerts, alert_id)
             await pipe.execute()
 
-    async def forget(self, user_id: int) -> int:
+    async def forget(self, user_id: int, dry_run: bool = False) -> int:
         """Drop a student's alerts held for quiet hours, so none reaches them once they are erased; how many.
         Their ids stay marked `held`: the same alert read again is skipped as a duplicate."""
         mine = [_text(alert_id) async for alert_id, entry in self.redis.hscan_iter(self._held_alerts)
                 if orjson.loads(entry)["body"]["alert"].get("user_id") == user_id]
-        if not mine:
-            return 0
+        if dry_run or not mine:
+            return len(mine)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self._held_alerts, *mine)
             async for key in self.redis.scan_iter(match=f"{redis_literal(self._prefix)}held:*"):

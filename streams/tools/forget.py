@@ -32,8 +32,8 @@ KAFKA_NOTE = ("records on the Kafka topics (LMS events, alerts, dead letters) ar
               "with the topics' retention")
 
 
-async def _forget_in_redis(settings: Settings, user_ids: Sequence[int]) -> dict[str, dict[str, int]]:
-    """Per student, what each Redis part held of them and no longer holds."""
+async def _forget_in_redis(settings: Settings, user_ids: Sequence[int], dry_run: bool) -> dict[str, dict[str, int]]:
+    """Per student, what each Redis part held of them (and, unless `dry_run`, no longer holds)."""
     store = RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix)
     notify_client = aioredis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS)
     client = redis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS)
@@ -43,13 +43,13 @@ async def _forget_in_redis(settings: Settings, user_ids: Sequence[int]) -> dict[
     report: dict[str, dict[str, int]] = {}
     try:
         for user_id in user_ids:
-            forgotten = await store.forget(user_id)
-            trainer_entries, queued = forget_learners(client, keys, user_id)
+            forgotten = await store.forget(user_id, dry_run)
+            trainer_entries, queued = forget_learners(client, keys, user_id, dry_run)
             report[str(user_id)] = {
                 "document": int(forgotten.document), "enrolments": forgotten.enrolments,
-                "flow_entries": forgotten.flows, "weekly_features": weeks.forget(user_id),
+                "flow_entries": forgotten.flows, "weekly_features": weeks.forget(user_id, dry_run),
                 "trainer_entries": trainer_entries, "labels_still_queued": queued,
-                "held_alerts": await notify.forget(user_id)}
+                "held_alerts": await notify.forget(user_id, dry_run)}
     finally:
         await store.close()
         await notify_client.aclose()
@@ -57,10 +57,12 @@ async def _forget_in_redis(settings: Settings, user_ids: Sequence[int]) -> dict[
     return report
 
 
-def forget(settings: Settings, user_ids: Sequence[int]) -> dict[str, Any]:
-    """Erase the students from the Redis and the Postgres the settings name (each one that is set)."""
+def forget(settings: Settings, user_ids: Sequence[int], dry_run: bool = False) -> dict[str, Any]:
+    """Erase the students from the Redis and the Postgres the settings name (each one that is set); with
+    `dry_run`, report what they hold and change nothing."""
     return {
-        "redis": asyncio.run(_forget_in_redis(settings, user_ids)) if settings.redis_url else None,
-        "postgres": erase_students(settings.database_url, user_ids) if settings.database_url else None,
+        "dry_run": dry_run,
+        "redis": asyncio.run(_forget_in_redis(settings, user_ids, dry_run)) if settings.redis_url else None,
+        "postgres": erase_students(settings.database_url, user_ids, dry_run) if settings.database_url else None,
         "not_erased": KAFKA_NOTE,
     }

@@ -97,8 +97,10 @@ async def test_forget_erases_the_document_its_due_entry_and_its_share_of_the_cou
     await store.commit([Commit(1, 0, 0, _doc((3, 1, "dozing"), (4, None, "new")), 10.0, {"dozing": 1}),
                         Commit(2, 1, 0, _doc((3, 1, "dozing")), 20.0, {"dozing": 1}),
                         Commit(3, 1, 0, _doc((3, 1, "active")), 30.0, {"active": 1})])
+    assert await store.forget(2, dry_run=True) == Forgotten(True, 1, 0)  # its one enrolment that left `new`
+    assert (await store.load([2]))[2][0] == 1  # a dry run changes nothing
     forgotten = await store.forget(2)
-    assert (forgotten.document, forgotten.enrolments) == (True, 1)  # its one enrolment that left `new`
+    assert (forgotten.document, forgotten.enrolments) == (True, 1)
     assert (await store.load([1, 2]))[2] == (0, None)
     assert (await store.load([1]))[1][1] == _doc((3, 1, "dozing"), (4, None, "new"))  # the others stay
     assert await store.due(1, 100.0) == [3] and await store.due(0, 100.0) == [1]
@@ -115,6 +117,8 @@ async def test_forget_takes_the_student_out_of_their_flows(store: StudentStore) 
     await store.commit([Commit(1, 0, 0, _doc((3, 1, "finished")), 900.0, {"finished": 1}),
                         Commit(2, 1, 0, _doc((3, 1, "asleep"), (4, 2, "finished")), None,
                                {"asleep": 1, "finished": 1})])
+    assert await store.flows_done([open_flow, closed]) == {closed: 300.0}
+    assert await store.forget(2, dry_run=True) == Forgotten(True, 2, 2)
     assert await store.flows_done([open_flow, closed]) == {closed: 300.0}
     forgotten = await store.forget(2)
     assert (forgotten.enrolments, forgotten.flows) == (2, 2)

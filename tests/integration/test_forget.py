@@ -86,7 +86,10 @@ async def test_forget_erases_one_student_everywhere_and_no_one_else(
     assert all(rows_before["students_current"][u] for u in users) and rows_before["status_transitions"][gone]
     stored_before = _everything_under(client, prefix)
 
+    preview = await asyncio.to_thread(forget, settings, [gone], True)
+    assert _everything_under(client, prefix) == stored_before and _rows_by_user(db) == rows_before  # untouched
     report = await asyncio.to_thread(forget, settings, [gone])
+    assert {**preview, "dry_run": False} == report  # the preview said exactly what was then erased
 
     assert report["redis"][str(gone)] == {
         "document": 1, "enrolments": 1, "flow_entries": 1, "weekly_features": 1, "trainer_entries": 2,
