@@ -31,7 +31,7 @@ from online_models.registry import ModelRegistry
 from online_models.surrogate import MAX_ENROLMENTS
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
-from streams.settings import redis_literal
+from streams.settings import redis_literal, redis_text
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,28 @@ class TrainerKeys(NamedTuple):
 
 def _entries(client: redis.Redis, key: str) -> list[str]:
     """A label list's entries as text (the client does not decode replies)."""
-    return [raw.decode() if isinstance(raw, bytes) else raw for raw in client.lrange(key, 0, -1)]
+    return [redis_text(raw) for raw in client.lrange(key, 0, -1)]
 
 
 def _learner_of(item: str) -> str:
     return str(json.loads(item)[0])
+
+
+class StudentEntries(NamedTuple):
+    """A student's entries in the trainer's keys: enrolments learned, labels failed and labels queued (as
+    stored: JSON text)."""
+
+    trained: list[str]
+    failed: list[str]
+    queued: list[str]
+
+
+def student_entries(client: redis.Redis, keys: TrainerKeys, user_id: int) -> StudentEntries:
+    mine = f"{user_id}:"
+    trained = sorted(redis_text(member) for member in client.sscan_iter(keys.trained, match=f"{redis_literal(mine)}*"))
+    failed, queued = ([item for item in _entries(client, key) if _learner_of(item).startswith(mine)]
+                      for key in (keys.failed, keys.queue))
+    return StudentEntries(trained, failed, queued)
 
 
 def forget_learners(client: redis.Redis, keys: TrainerKeys, user_id: int, dry_run: bool = False) -> tuple[int, int]:
@@ -93,19 +110,13 @@ def forget_learners(client: redis.Redis, keys: TrainerKeys, user_id: int, dry_ru
     queued). A queued label is left where it is, since the trainer counts the queue by position while it
     learns: it is learned within a round, from no weekly features once those are gone, and its enrolment
     enters the trained set again (`scorer forget` run again after that takes it out)."""
-    mine = f"{user_id}:"
-    members = list(client.sscan_iter(keys.trained, match=f"{redis_literal(mine)}*"))
-    failed = [item for item in _entries(client, keys.failed) if _learner_of(item).startswith(mine)]
+    entries = student_entries(client, keys, user_id)
     if dry_run:
-        return len(members) + len(failed), _queued(client, keys, mine)
-    removed = int(client.srem(keys.trained, *members)) if members else 0
-    for item in set(failed):
+        return len(entries.trained) + len(entries.failed), len(entries.queued)
+    removed = int(client.srem(keys.trained, *entries.trained)) if entries.trained else 0
+    for item in set(entries.failed):
         removed += int(client.lrem(keys.failed, 0, item))
-    return removed, _queued(client, keys, mine)
-
-
-def _queued(client: redis.Redis, keys: TrainerKeys, mine: str) -> int:
-    return sum(_learner_of(item).startswith(mine) for item in _entries(client, keys.queue))
+    return removed, len(entries.queued)
 
 
 class LockHeldElsewhere(RuntimeError):

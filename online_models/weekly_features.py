@@ -14,7 +14,7 @@ from collections.abc import Container, Iterator
 import redis
 
 from features.eventtime import DAY
-from streams.settings import redis_literal
+from streams.settings import redis_literal, redis_text
 
 #: Weekly features of students whose label never arrives expire instead of piling up.
 TTL_SECONDS = int(400 * DAY)
@@ -49,10 +49,18 @@ class WeeklyFeatureStore:
         raw = self._redis.hgetall(self.key(learner))
         return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}
 
+    def of_student(self, user_id: int) -> dict[str, dict[int, dict[str, float]]]:
+        """The stored weeks of every enrolment of a student, by learner (what a request to see their data shows)."""
+        learners = sorted(redis_text(key)[len(self._prefix):] for key in self._keys_of(user_id))
+        return {learner: self.read_all(learner) for learner in learners}
+
     def forget(self, user_id: int, dry_run: bool = False) -> int:
         """Delete the stored weeks of every enrolment of a student; how many enrolments had some."""
-        keys = list(self._redis.scan_iter(match=f"{redis_literal(self.key(str(user_id)))}:*", count=1000))
+        keys = self._keys_of(user_id)
         return len(keys) if dry_run or not keys else int(self._redis.delete(*keys))
+
+    def _keys_of(self, user_id: int) -> list[bytes | str]:
+        return list(self._redis.scan_iter(match=f"{redis_literal(self.key(str(user_id)))}:*", count=1000))
 
     def sample(self, limit: int, skip: Container[str] = frozenset()) -> Iterator[dict[int, dict[str, float]]]:
         """The snapshots of up to `limit` learners not in `skip`, drawn uniformly (a reservoir over one SCAN
@@ -65,7 +73,7 @@ class WeeklyFeatureStore:
         seen = 0
         rng = random.Random()
         for raw_key in self._redis.scan_iter(match=f"{redis_literal(self._prefix)}*", count=1000):
-            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+            key = redis_text(raw_key)
             if key[len(self._prefix):] in skip:
                 continue
             seen += 1
@@ -81,3 +89,4 @@ class WeeklyFeatureStore:
             while replies:
                 if raw := replies.pop():
                     yield {int(week): json.loads(x) for week, x in raw.items()}
+

@@ -132,14 +132,38 @@ def _student_id(raw: str) -> int:
     return value
 
 
-def _forget(args: argparse.Namespace) -> int:
-    from streams.tools.forget import forget
-
+def _stores_of_students() -> Settings | None:
+    """The workers' settings, if they name a store that holds students."""
     settings = Settings.from_env()
-    if not settings.redis_url and not settings.database_url:
-        print("forget needs the workers' SCORER_REDIS_URL and SCORER_DATABASE_URL", file=sys.stderr)
+    if settings.redis_url or settings.database_url:
+        return settings
+    print("this needs the workers' SCORER_REDIS_URL and SCORER_DATABASE_URL", file=sys.stderr)
+    return None
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from streams.tools.personal_data import forget
+
+    if (settings := _stores_of_students()) is None:
         return 2
     print(json.dumps(forget(settings, args.user_ids, args.dry_run), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _export_student(args: argparse.Namespace) -> int:
+    from streams.tools.personal_data import export_students
+
+    if (settings := _stores_of_students()) is None:
+        return 2
+    text = json.dumps(export_students(settings, args.user_ids), ensure_ascii=False, indent=2)
+    if args.out is None:
+        print(text)
+        return 0
+    descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # personal data: readable by its owner only, even if the file was there before
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
@@ -321,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("user_ids", nargs="+", type=_student_id, metavar="USER_ID")
     p.add_argument("--dry-run", action="store_true", help="only report what each store holds of them")
     p.set_defaults(func=_forget)
+
+    p = sub.add_parser("export-student", help="a copy of everything the scorer's Redis and Postgres keep about "
+                                              "students (a request to see someone's personal data), as JSON")
+    p.add_argument("user_ids", nargs="+", type=_student_id, metavar="USER_ID")
+    p.add_argument("--out", type=Path, help="write it to this file, readable by its owner only (default: stdout)")
+    p.set_defaults(func=_export_student)
 
     p = sub.add_parser("critical-points", help="where in a course students stop: module, theme, task and week of "
                                                "their last activity before going dozing/asleep")

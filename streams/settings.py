@@ -27,6 +27,11 @@ def redis_literal(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
+def redis_text(value: object) -> str:
+    """A reply element as text (the clients here do not decode responses: they come as bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _setting(default: Any, meaning: str) -> Any:
     return field(default=default, metadata={"meaning": meaning})
 

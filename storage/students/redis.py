@@ -20,7 +20,7 @@ from redis.typing import EncodableT, FieldT
 from features.schedule import ScheduleKey
 from storage.students.base import Commit, FlowRecord, Forgotten, counted_statuses, flows_of, schedule_field
 from streams.metrics import STORE_ERRORS, STORE_LATENCY
-from streams.settings import REDIS_CLIENT_OPTIONS, redis_literal
+from streams.settings import REDIS_CLIENT_OPTIONS, redis_literal, redis_text
 
 _COMMIT = """
 local current = redis.call('HGET', KEYS[1], 'v')
@@ -92,11 +92,6 @@ for i = 2, #ARGV do
 end
 return 1
 """
-
-
-def _text(value: bytes | str) -> str:
-    """A reply element as text (the client does not decode responses: they come as bytes)."""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class _Timed:
@@ -227,7 +222,7 @@ class RedisStudentStore:
                 members = await self.redis.hgetall(self._flow_keys(flow)[0])
                 by_partition: dict[int, list[str]] = {}
                 for user, where in members.items():
-                    by_partition.setdefault(int(where), []).append(_text(user))
+                    by_partition.setdefault(int(where), []).append(redis_text(user))
                 for partition, users in by_partition.items():
                     await self._wake(keys=[self._due_key(partition)], args=[repr(at), *users])
 
@@ -273,7 +268,7 @@ class RedisStudentStore:
     async def status_counts(self) -> dict[str, int]:
         with _Timed("status_counts"):
             raw = await self.redis.hgetall(self._status_key)
-        return {_text(k): int(v) for k, v in raw.items()}
+        return {redis_text(k): int(v) for k, v in raw.items()}
 
     async def put_schedule(self, records: list[dict[str, Any]]) -> None:
         """Schedule rows, one hash per course; setting the same row twice is harmless."""

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from streams.settings import redis_literal
+from streams.settings import redis_literal, redis_text
 
 DEDUPE_TTL_SECONDS = 30 * 86_400
 DELIVERING, HELD = "delivering", "held"
@@ -40,7 +40,7 @@ class NotifyStore:
 
     async def state(self, alert_id: str) -> str | None:
         value = await self.redis.get(self._key(alert_id))
-        return None if value is None else _text(value)
+        return None if value is None else redis_text(value)
 
     async def mark(self, alert_id: str, state: str) -> None:
         await self.redis.set(self._key(alert_id), state, ex=DEDUPE_TTL_SECONDS)
@@ -55,7 +55,7 @@ class NotifyStore:
 
     async def due(self, partition: int, now: float, limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
         """Held alerts of `partition` whose quiet hours are over at `now`, earliest first."""
-        ids = [_text(i) for i in await self.redis.zrangebyscore(self._held(partition), "-inf", now, 0, limit)]
+        ids = [redis_text(i) for i in await self.redis.zrangebyscore(self._held(partition), "-inf", now, 0, limit)]
         if not ids:
             return []
         entries = await self.redis.hmget(self._held_alerts, ids)
@@ -70,11 +70,17 @@ class NotifyStore:
             pipe.hdel(self._held_alerts, alert_id)
             await pipe.execute()
 
+    async def held_for(self, user_id: int) -> dict[str, dict[str, Any]]:
+        """A student's alerts held for quiet hours, by alert id."""
+        held = {redis_text(alert_id): orjson.loads(entry)
+                async for alert_id, entry in self.redis.hscan_iter(self._held_alerts)}
+        return {alert_id: entry for alert_id, entry in sorted(held.items())
+                if entry["body"]["alert"].get("user_id") == user_id}
+
     async def forget(self, user_id: int, dry_run: bool = False) -> int:
         """Drop a student's alerts held for quiet hours, so none reaches them once they are erased; how many.
         Their ids stay marked `held`: the same alert read again is skipped as a duplicate."""
-        mine = [_text(alert_id) async for alert_id, entry in self.redis.hscan_iter(self._held_alerts)
-                if orjson.loads(entry)["body"]["alert"].get("user_id") == user_id]
+        mine = list(await self.held_for(user_id))
         if dry_run or not mine:
             return len(mine)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -90,6 +96,3 @@ class NotifyStore:
             total += await self.redis.zcard(self._held(partition))
         return total
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,6 +1,7 @@
-"""`scorer forget` on real Redis and Postgres: a school's students scored by the pipeline, the trainer's and
-the notifier's keys beside them; one student is erased, and nothing under the workers' prefix or in the
-snapshot tables names them any more, while every other student's data is as it was."""
+"""`scorer forget` and `scorer export-student` on real Redis and Postgres: a school's students scored by the
+pipeline, the trainer's and the notifier's keys beside them. One student is erased, and nothing under the
+workers' prefix or in the snapshot tables names them any more, while every other student's data is as it
+was; a copy of one student's data holds what each store keeps of them, and no one else's."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +9,8 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,7 +30,7 @@ from streams.notify.store import NotifyStore
 from streams.pipeline import Pipeline
 from streams.runtime import pipeline_config
 from streams.settings import Settings
-from streams.tools.forget import forget
+from streams.tools.personal_data import export_students, forget
 
 #: Ids no version, time or count spells, so a search of every stored byte finds only the students.
 FIRST_ID = 970_001
@@ -54,9 +57,26 @@ def _rows_by_user(database_url: str) -> dict[str, Counter[int]]:
     return rows
 
 
-async def test_forget_erases_one_student_everywhere_and_no_one_else(
-        redis_url: str, db: str, prefix: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+@dataclass
+class School:
+    """Six students scored by the pipeline into real Redis and Postgres, with the trainer's and the notifier's
+    keys beside them: `gone` has weekly features, a learned enrolment, a failed and a queued label and an alert
+    held for quiet hours; `kept[0]` a failed label and a held alert too."""
+
+    settings: Settings
+    users: list[int]
+    gone: int
+    kept: list[int]
+    store: RedisStudentStore
+    notify: NotifyStore
+    client: redis.Redis
+    keys: TrainerKeys
+    alert_ids: dict[int, str]
+    held: dict[int, dict[str, Any]]
+
+
+@pytest.fixture
+async def school(redis_url: str, db: str, prefix: str, tmp_path: Any) -> AsyncIterator[School]:
     settings = Settings(redis_url=redis_url, database_url=db, topic_prefix=prefix, state_dir=str(tmp_path))
     rng = random.Random(5)
     events = [(topic, {**record, "user_id": record["user_id"] + FIRST_ID - 1}) for topic, record in history(rng, 6)]
@@ -79,8 +99,20 @@ async def test_forget_erases_one_student_everywhere_and_no_one_else(
     notify_client = aioredis.Redis.from_url(redis_url)
     notify = NotifyStore(notify_client, prefix)
     alert_ids = {user: hashlib.sha1(f"{user}|3:1".encode()).hexdigest()[:24] for user in (gone, kept[0])}  # hashed
+    held = {user: {"body": {"alert": {"user_id": user}}, "key": str(user)} for user in alert_ids}
     for user, alert_id in alert_ids.items():
-        await notify.hold(alert_id, 1, 4e9, {"body": {"alert": {"user_id": user}}, "key": str(user)})
+        await notify.hold(alert_id, 1, 4e9, held[user])
+    yield School(settings, users, gone, kept, store, notify, client, keys, alert_ids, held)
+    await store.close()
+    await notify_client.aclose()
+    client.close()
+
+
+async def test_forget_erases_one_student_everywhere_and_no_one_else(
+        school: School, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    settings, users, gone, kept = school.settings, school.users, school.gone, school.kept
+    store, notify, client, keys, alert_ids = school.store, school.notify, school.client, school.keys, school.alert_ids
+    db, prefix = settings.database_url, settings.topic_prefix
     docs_before = await store.load(users)
     rows_before = _rows_by_user(db)
     assert all(rows_before["students_current"][u] for u in users) and rows_before["status_transitions"][gone]
@@ -118,16 +150,64 @@ async def test_forget_erases_one_student_everywhere_and_no_one_else(
     assert again["postgres"] == dict.fromkeys(rows_before, 0)
     assert again["redis"][str(gone)] == {"document": 0, "enrolments": 0, "flow_entries": 0, "weekly_features": 0,
                                          "trainer_entries": 0, "labels_still_queued": 1, "held_alerts": 0}
-    await store.close()
-    await notify_client.aclose()
-    client.close()
 
 
-def test_the_cli_takes_user_ids_and_refuses_what_is_not_one() -> None:
-    assert build_parser().parse_args(["forget", "12", "970001"]).user_ids == [12, 970001]
+
+
+async def test_export_student_copies_what_each_store_holds_and_only_theirs(
+        school: School, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, gone, kept = school.settings, school.gone, school.kept
+    stored_before = _everything_under(school.client, settings.topic_prefix)
+    rows_before = _rows_by_user(settings.database_url)
+    docs = await school.store.load(school.users)
+
+    copy = await asyncio.to_thread(export_students, settings, [gone, kept[0]])
+    assert _everything_under(school.client, settings.topic_prefix) == stored_before  # reading changes nothing
+    assert _rows_by_user(settings.database_url) == rows_before
+    label = [f"{gone}:3:1", 50.0, False, True]
+    theirs = copy["students"][str(gone)]
+    assert theirs["redis"] == {
+        "document": docs[gone][1], "weekly_features": {f"{gone}:3:1": {1: {"progress": 1.0}, 2: {"progress": 1.0}}},
+        "trainer": {"learned_enrolments": [f"{gone}:3:1"], "labels_failed": [label], "labels_queued": [label]},
+        "held_alerts": [school.held[gone]]}
+    for table, rows in theirs["postgres"].items():
+        assert len(rows) == rows_before[table][gone] and {row["user_id"] for row in rows} == {gone}
+    (current,) = theirs["postgres"]["students_current"]
+    (enrolment,) = docs[gone][1]["enrolments"].values()
+    assert current["status"] == enrolment["machine"]["status"]
+    other = json.dumps(copy["students"][str(kept[0])])
+    assert str(kept[0]) in other and str(gone) not in other  # one student's copy holds no one else
+
+    preview = await asyncio.to_thread(forget, settings, [gone], True)  # the copy shows what an erasure takes
+    counts, trainer = preview["redis"][str(gone)], theirs["redis"]["trainer"]
+    assert counts["weekly_features"] == len(theirs["redis"]["weekly_features"])
+    assert counts["trainer_entries"] == len(trainer["learned_enrolments"]) + len(trainer["labels_failed"])
+    assert (counts["labels_still_queued"], counts["held_alerts"]) == (len(trainer["labels_queued"]), 1)
+    assert preview["postgres"] == {table: len(rows) for table, rows in theirs["postgres"].items()}
+
+    await asyncio.to_thread(forget, settings, [gone])
+    after = (await asyncio.to_thread(export_students, settings, [gone]))["students"][str(gone)]
+    assert after["redis"] == {"document": None, "weekly_features": {}, "held_alerts": [], "trainer": {
+        "learned_enrolments": [], "labels_failed": [], "labels_queued": [label]}}  # the label forget leaves
+    assert after["postgres"] == {table: [] for table in rows_before}
+
+    for name, value in settings.to_env().items():  # as an operator runs it, into a file others could read before
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "student.json"
+    out.write_text("stale")
+    out.chmod(0o644)
+    assert await asyncio.to_thread(main, ["export-student", str(kept[0]), "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert json.loads(out.read_text()) == json.loads(json.dumps(
+        await asyncio.to_thread(export_students, settings, [kept[0]])))
+
+
+@pytest.mark.parametrize("command", ["forget", "export-student"])
+def test_the_cli_takes_user_ids_and_refuses_what_is_not_one(command: str) -> None:
+    assert build_parser().parse_args([command, "12", "970001"]).user_ids == [12, 970001]
     for bad in ("0", "-3", "abc"):
         try:
-            build_parser().parse_args(["forget", bad])
+            build_parser().parse_args([command, bad])
         except SystemExit as exit_:
             assert exit_.code == 2
         else:
