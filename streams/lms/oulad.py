@@ -117,14 +117,15 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from functools import partial
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.schedule import EXERCISE_TYPES
+from streams.lms.oulad_tables import KEYS, OuladFormatError, read_tables
+from streams.lms.oulad_write import DOTTED, Moments, int_text, write
 from streams.lms.readers import EXPORT_SPECS
 
 OULAD_MODULES = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG")
@@ -139,31 +140,9 @@ ASSESSMENT_TYPES = {"TMA": "exercise", "CMA": "quiz", "Exam": "exam"}
 FAILED = ("Fail", "Withdrawn")
 SUCCEEDED = ("Pass", "Distinction")
 NOT_PASSED, NO_DATA = "Не сдана", "Нет данных"
-ISO = "%Y-%m-%d %H:%M:%S"
-DOTTED = "%d.%m.%Y %H:%M"
 TRUTH_HEADER = ["user_id", "course_id", "flow_num", "final_progress", "attestation", "success", "dropout",
                 "dropout_ts", "motivation"]
-KEYS = ["code_module", "code_presentation"]
-WRITE_ROWS = 200_000  # rows turned into text at a time
-
-#: table: (required, columns read); every table but studentAssessment also has KEYS
-TABLES: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "studentInfo": (True, (*KEYS, "id_student", "age_band", "final_result")),
-    "studentRegistration": (True, (*KEYS, "id_student", "date_registration", "date_unregistration")),
-    "vle": (True, (*KEYS, "id_site", "activity_type", "week_from")),
-    "studentVle": (True, (*KEYS, "id_student", "id_site", "date")),
-    "assessments": (True, (*KEYS, "id_assessment", "assessment_type", "date", "weight")),
-    "studentAssessment": (True, ("id_assessment", "id_student", "date_submitted", "is_banked", "score")),
-    "courses": (False, (*KEYS, "module_presentation_length")),
-}
-_NUMERIC = {"id_student", "id_site", "id_assessment", "date", "date_registration", "date_unregistration",
-            "week_from", "weight", "date_submitted", "is_banked", "score", "module_presentation_length"}
-MISSING = "?"  # OULAD's missing value, beside an empty cell
 _PRESENTATION = re.compile(r"^(\d{4})([BJ])$")
-
-
-class OuladFormatError(ValueError):
-    """RAW_DIR is not an OULAD directory this importer understands."""
 
 
 @dataclass(frozen=True)
@@ -223,108 +202,6 @@ def _session_start(user_id: pd.Series, day: pd.Series) -> np.ndarray:
     daily = _mix((usual ^ _mix(day.to_numpy(np.int64))).view(np.int64))
     return (8 * 3600 + (usual % np.uint64(10 * 3600)).astype(np.int64)
             + (daily % np.uint64(7201)).astype(np.int64) - 3600)
-
-
-def _text(seconds: pd.Series | np.ndarray, layout: str = ISO) -> pd.Series:
-    """Epoch seconds (NaN/NA = no time) as text in the file's layout; '' where absent."""
-    values = pd.Series(seconds, dtype="Float64")
-    moments = pd.to_datetime(values.astype("float64"), unit="s")
-    return moments.dt.strftime(layout).fillna("").astype(str)
-
-
-def _int_text(values: pd.Series) -> pd.Series:
-    return values.astype("Int64").astype(str).replace("<NA>", "")
-
-
-# -- reading ------------------------------------------------------------------------------------
-
-def find_table(raw_dir: Path, table: str) -> Path | None:
-    """`table`.csv or `table`.csv.gz in `raw_dir`, if either is there."""
-    for suffix in (".csv", ".csv.gz"):
-        path = raw_dir / f"{table}{suffix}"
-        if path.exists():
-            return path
-    return None
-
-
-def read_tables(raw_dir: Path) -> dict[str, pd.DataFrame]:
-    """The OULAD tables this importer reads, numbers as float64 (NaN = missing), text as str
-    (stripped, missing = ''), but studentVle's keys as categories: a str per row would double it."""
-    raw_dir = Path(raw_dir)
-    tables: dict[str, pd.DataFrame] = {}
-    for table, (required, columns) in TABLES.items():
-        path = find_table(raw_dir, table)
-        wanted = list(columns)
-        if path is None:
-            if required:
-                raise OuladFormatError(f"{raw_dir}: no {table}.csv or {table}.csv.gz")
-            tables[table] = pd.DataFrame({c: pd.Series(dtype="float64" if c in _NUMERIC else "str") for c in wanted})
-            continue
-        frame = _read(path, wanted)
-        if table != "studentVle":
-            for column in [c for c in wanted if c not in _NUMERIC]:
-                frame[column] = _as_str(frame[column])
-        if set(KEYS) <= set(wanted):
-            frame = frame[(frame["code_module"] != "") & (frame["code_presentation"] != "")]
-        tables[table] = frame.reset_index(drop=True)
-    return tables
-
-
-def _read(path: Path, wanted: list[str]) -> pd.DataFrame:
-    """The `wanted` columns of one file, cleaned as `read_tables` says, text as categories. Only
-    they are parsed, numbers straight into float64 and text as categories (a few values repeated
-    over up to 10 M rows): reading every cell as text took several times the table. A cell the
-    parser cannot read as a number sends the file down the slow path: its numbers read as text,
-    then coerced."""
-    names = _columns_in(path, wanted)
-    numeric = [names[c] for c in wanted if c in _NUMERIC]
-    text = [name for name in names.values() if name not in numeric]
-    read = partial(pd.read_csv, path, usecols=list(names.values()), keep_default_na=False, encoding="utf-8-sig")
-    try:
-        frame = read(dtype={**dict.fromkeys(text, "category"), **dict.fromkeys(numeric, "float64")},
-                     na_values={name: [MISSING, ""] for name in numeric})
-    except ValueError:
-        frame = read(dtype={**dict.fromkeys(text, "category"), **dict.fromkeys(numeric, str)})
-        for name in numeric:
-            frame[name] = _number(frame[name])
-    for name in text:
-        frame[name] = _clean_text(frame[name])
-    return frame.rename(columns={name: column for column, name in names.items()})[wanted]
-
-
-def _columns_in(path: Path, wanted: list[str]) -> dict[str, str]:
-    """wanted column -> its name in the file's header (the first one that is the column once stripped)."""
-    found: dict[str, str] = {}
-    for name in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns:
-        found.setdefault(str(name).strip(), name)
-    missing = [c for c in wanted if c not in found]
-    if missing:
-        raise OuladFormatError(f"{path.name}: header lacks {missing}")
-    return {c: found[c] for c in wanted}
-
-
-def _stripped(text: pd.Series) -> pd.Series:
-    """Cells without surrounding whitespace; a missing value (`?`) as ''."""
-    return text.str.strip().replace(MISSING, "")
-
-
-def _number(text: pd.Series) -> pd.Series:
-    """A text column as float64: missing or not a number -> NaN."""
-    text = _stripped(text)
-    return pd.to_numeric(text.mask(text == ""), errors="coerce").astype("float64")
-
-
-def _clean_text(column: pd.Series) -> pd.Series:
-    """A categorical column cleaned by `_stripped` (its categories, not its cells), with sorted
-    categories so that it sorts as its text does."""
-    codes, categories = pd.factorize(_stripped(pd.Series(column.cat.categories, dtype=str)), sort=True)
-    return pd.Series(pd.Categorical.from_codes(codes[column.cat.codes.to_numpy()], categories), index=column.index)
-
-
-def _as_str(column: pd.Series) -> pd.Series:
-    """A categorical column as str, by taking its categories: on 10 M rows a tenth of the time and
-    memory of `astype(str)`."""
-    return pd.Series(column.cat.categories.take(column.cat.codes.to_numpy()), index=column.index)
 
 
 # -- the import ---------------------------------------------------------------------------------
@@ -537,47 +414,6 @@ def _view_times(clicks: pd.DataFrame, days: pd.DataFrame) -> np.ndarray:
     return at
 
 
-@dataclass(frozen=True)
-class _Moments:
-    """Epoch seconds (NaN/NA = no time) that `_write` turns into text in `layout` a chunk at a time."""
-    seconds: pd.Series | np.ndarray
-    layout: str = ISO
-
-    def __len__(self) -> int:
-        return len(self.seconds)
-
-
-#: a column to write: its values (already in row order), times, or one value (str/int) on every row
-Column: TypeAlias = pd.Series | np.ndarray | list[Any] | _Moments | str | int
-
-
-def _write(path: Path, header: list[str], columns: list[Column]) -> int:
-    """Write columns as text under `header`, WRITE_ROWS rows at a time: the text of a whole
-    activity_history_viewed.csv (millions of rows) took over a gigabyte."""
-    rows = next(len(column) for column in columns if not isinstance(column, str | int))
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        for start in range(0, max(rows, 1), WRITE_ROWS):
-            chunk = pd.DataFrame({name: _cells(column, start, min(start + WRITE_ROWS, rows))
-                                  for name, column in zip(header, columns)})
-            chunk.to_csv(handle, index=False, header=start == 0, lineterminator="\n")
-    return rows
-
-
-def _cells(column: Column, start: int, stop: int) -> pd.Series:
-    """Rows start:stop of a column as text."""
-    if isinstance(column, str | int):
-        values: Any = [column] * (stop - start)
-    elif isinstance(column, _Moments):
-        values = _text(_slice(column.seconds, start, stop), column.layout)
-    else:
-        values = _slice(column, start, stop)
-    return pd.Series(np.asarray(values, dtype=object)).astype(str)
-
-
-def _slice(values: pd.Series | np.ndarray | list[Any], start: int, stop: int) -> pd.Series | np.ndarray | list[Any]:
-    return values.iloc[start:stop] if isinstance(values, pd.Series) else values[start:stop]
-
-
 def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> ImportSummary:
     """Write the seed-format export of every OULAD presentation in `raw_dir` into `out_dir`."""
     began = time.perf_counter()
@@ -611,11 +447,11 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
 
     # schedule.csv and activities_guide.csv
     theme_id = schedule["course_id"] * 10**4 + schedule["flow"]
-    rows["schedule.csv"] = _write(out_dir / "schedule.csv", _header("schedule.csv"), [
+    rows["schedule.csv"] = write(out_dir / "schedule.csv", _header("schedule.csv"), [
         schedule["course_id"], "активность", schedule["task_id"], schedule["activity_id"], schedule["type_out"],
-        schedule["attestation"], "{}", schedule["flow"], _Moments(schedule["date_shown"])])
+        schedule["attestation"], "{}", schedule["flow"], Moments(schedule["date_shown"])])
     guide = schedule.assign(theme_id=theme_id).drop_duplicates("activity_id")
-    rows["activities_guide.csv"] = _write(out_dir / "activities_guide.csv", _header("activities_guide.csv"), [
+    rows["activities_guide.csv"] = write(out_dir / "activities_guide.csv", _header("activities_guide.csv"), [
         guide["course_id"], guide["code_module"], "OU", MODULE, guide["theme_id"],
         guide["code_module"] + " " + guide["code_presentation"], guide["task_id"], guide["task_name"],
         guide["block"] + 1, guide["attestation"], guide["activity_id"], guide["type_out"], guide["name"],
@@ -623,18 +459,18 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
 
     # activity: views, logins, exercise results (each in time order, ties by the ids)
     views = views.sort_values(["at", "user_id", "id_site"], kind="stable")
-    rows["activity_history_viewed.csv"] = _write(out_dir / "activity_history_viewed.csv",
-                                                 _header("activity_history_viewed.csv"), [
-        views["user_id"], _Moments(views["at"]), "активность", views["id_site"], MODULE, 0, views["activity_type"]])
+    rows["activity_history_viewed.csv"] = write(out_dir / "activity_history_viewed.csv",
+                                                _header("activity_history_viewed.csv"), [
+        views["user_id"], Moments(views["at"]), "активность", views["id_site"], MODULE, 0, views["activity_type"]])
     logins = logins.sort_values(["at", "user_id"], kind="stable")
-    rows["authorization.csv"] = _write(out_dir / "authorization.csv", _header("authorization.csv"), [
-        logins["user_id"], _Moments(logins["at"]), "", ""])
+    rows["authorization.csv"] = write(out_dir / "authorization.csv", _header("authorization.csv"), [
+        logins["user_id"], Moments(logins["at"]), "", ""])
     results = results.sort_values(["at", "user_id", "id_assessment"], kind="stable")
-    rows["exercise_results.csv"] = _write(out_dir / "exercise_results.csv", _header("exercise_results.csv"), [
-        MODULE, results["id_assessment"], results["user_id"], _Moments(results["at"]),
+    rows["exercise_results.csv"] = write(out_dir / "exercise_results.csv", _header("exercise_results.csv"), [
+        MODULE, results["id_assessment"], results["user_id"], Moments(results["at"]),
         np.floor(results["score"] + 0.5).astype("int64"), (results["score"] >= PASS_MARK).astype("int64")])
-    rows["webinars_logs.csv"] = _write(out_dir / "webinars_logs.csv", _header("webinars_logs.csv"),
-                                       [[] for _ in _header("webinars_logs.csv")])
+    rows["webinars_logs.csv"] = write(out_dir / "webinars_logs.csv", _header("webinars_logs.csv"),
+                                      [[] for _ in _header("webinars_logs.csv")])
 
     # the students
     users = registrations
@@ -649,21 +485,21 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
     sat_at = results[results["assessment_type"] == "Exam"].groupby("user_id")["at"].max()
     exam_at = pd.Series(sat_at.reindex(users["user_id"]).to_numpy(), index=users.index).fillna(exam_at)
     flow_text = users["flow"].map(lambda f: f"{f:.2f}")
-    progress_text = _int_text(pd.Series(progress)).replace("", NO_DATA)
-    rows["users.csv"] = _write(out_dir / "users.csv", _header("users.csv"), [
+    progress_text = int_text(pd.Series(progress)).replace("", NO_DATA)
+    rows["users.csv"] = write(out_dir / "users.csv", _header("users.csv"), [
         "", users["user_id"], users["course_id"], flow_text, "—", progress_text, attestation,
-        _Moments(exam_at.where(sat_exam))])
+        Moments(exam_at.where(sat_exam))])
     ages = users.assign(age=users["age_band"].map(AGE_FROM_BAND))
-    rows["users_age_timezone.csv"] = _write(out_dir / "users_age_timezone.csv", _header("users_age_timezone.csv"), [
-        ages["user_id"], "+00:00", _int_text(ages["age"])])
+    rows["users_age_timezone.csv"] = write(out_dir / "users_age_timezone.csv", _header("users_age_timezone.csv"), [
+        ages["user_id"], "+00:00", int_text(ages["age"])])
 
     first_active = logins.groupby("user_id")["date"].min().reindex(users["user_id"]).to_numpy()
     registered = users["date_registration"].to_numpy()
     tag_day = np.where(np.isnan(registered), np.fmin(0, first_active), registered)
     tag_at = (users["anchor"].to_numpy() + tag_day) * DAY_S
     log_order = np.lexsort((users["user_id"].to_numpy(), tag_at))
-    rows["users_logs.csv"] = _write(out_dir / "users_logs.csv", _header("users_logs.csv"), [
-        users["user_id"].iloc[log_order], _Moments(tag_at[log_order], DOTTED), "tags-changed", ONLINE_COMMENT])
+    rows["users_logs.csv"] = write(out_dir / "users_logs.csv", _header("users_logs.csv"), [
+        users["user_id"].iloc[log_order], Moments(tag_at[log_order], DOTTED), "tags-changed", ONLINE_COMMENT])
 
     unregistered = users["date_unregistration"]
     withdrawn_at = ((users["anchor"] + unregistered) * DAY_S).where(unregistered.notna())
@@ -677,13 +513,13 @@ def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> Im
         pd.DataFrame({**enrolment, "event": "enrolled", "at": enrolled_at}).dropna(subset=["at"]),
         pd.DataFrame({**enrolment, "event": verdict, "at": verdict_at}),
     ]).sort_values(["at", "user_id", "event"], kind="stable")
-    rows["enrolment_events.csv"] = _write(out_dir / "enrolment_events.csv", _header("enrolment_events.csv"), [
-        events["user_id"], events["course_id"], events["flow"], events["event"], _Moments(events["at"])])
+    rows["enrolment_events.csv"] = write(out_dir / "enrolment_events.csv", _header("enrolment_events.csv"), [
+        events["user_id"], events["course_id"], events["flow"], events["event"], Moments(events["at"])])
 
-    rows["ground_truth.csv"] = _write(out_dir / "ground_truth.csv", TRUTH_HEADER, [
+    rows["ground_truth.csv"] = write(out_dir / "ground_truth.csv", TRUTH_HEADER, [
         users["user_id"], users["course_id"], users["flow"].astype(float), progress_text.replace(NO_DATA, ""),
-        _int_text(pd.Series(np.floor(exam + 0.5))), result.isin(SUCCEEDED).astype(int), dropout.astype(int),
-        _Moments(withdrawn_at.where(dropout)), ""])
+        int_text(pd.Series(np.floor(exam + 0.5))), result.isin(SUCCEEDED).astype(int), dropout.astype(int),
+        Moments(withdrawn_at.where(dropout)), ""])
 
     summary = [{
         "code_module": m, "code_presentation": p, "course_id": int(c), "flow_num": int(f),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from streams.lms.oulad import find_table
+from streams.lms.oulad_tables import find_table
 
 PRESENTATIONS = ("2013B", "2013J", "2014B", "2014J", "2015B", "2015J")
 TABLES = ("courses", "vle", "assessments", "studentInfo", "studentRegistration", "studentVle", "studentAssessment")

@@ -18,7 +18,8 @@ from features.eventtime import parse_ts
 from streams.cli import main
 from streams.contract import TOPIC_SCHEMA, Topic
 from streams.lms.events import export_to_events, seed_online_users
-from streams.lms.oulad import OuladFormatError, course_id_of, default_anchor, flow_of, import_oulad, read_tables
+from streams.lms.oulad import course_id_of, default_anchor, flow_of, import_oulad
+from streams.lms.oulad_tables import OuladFormatError, read_tables
 from streams.lms.readers import load_export
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "oulad_sample"
