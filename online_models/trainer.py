@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 import redis
@@ -31,7 +32,7 @@ from online_models.registry import ModelRegistry
 from online_models.surrogate import MAX_ENROLMENTS
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
-from streams.settings import redis_literal, redis_text
+from streams.settings import redis_text
 
 log = logging.getLogger(__name__)
 
@@ -97,26 +98,40 @@ class StudentEntries(NamedTuple):
     queued: list[str]
 
 
-def student_entries(client: redis.Redis, keys: TrainerKeys, user_id: int) -> StudentEntries:
-    mine = f"{user_id}:"
-    trained = sorted(redis_text(member) for member in client.sscan_iter(keys.trained, match=f"{redis_literal(mine)}*"))
-    failed, queued = ([item for item in _entries(client, key) if _learner_of(item).startswith(mine)]
+def student_entries(client: redis.Redis, keys: TrainerKeys, user_ids: Collection[int]) -> dict[int, StudentEntries]:
+    """Each student's entries, in one pass over each key whatever their number."""
+    wanted = {str(user_id): user_id for user_id in user_ids}
+
+    def by_student(items: Iterable[tuple[str, str]]) -> dict[int, list[str]]:
+        """(learner, stored item) pairs grouped by the wanted student the learner is an enrolment of."""
+        mine: dict[int, list[str]] = {user_id: [] for user_id in wanted.values()}
+        for learner, item in items:
+            if (user_id := wanted.get(learner.split(":", 1)[0])) is not None:
+                mine[user_id].append(item)
+        return mine
+
+    trained = by_student((text, text) for text in map(redis_text, client.sscan_iter(keys.trained, count=1000)))
+    failed, queued = (by_student((_learner_of(item), item) for item in _entries(client, key))
                       for key in (keys.failed, keys.queue))
-    return StudentEntries(trained, failed, queued)
+    return {user_id: StudentEntries(sorted(trained[user_id]), failed[user_id], queued[user_id])
+            for user_id in wanted.values()}
 
 
-def forget_learners(client: redis.Redis, keys: TrainerKeys, user_id: int, dry_run: bool = False) -> tuple[int, int]:
-    """Take a student's enrolments out of the trained set and the failed labels: (entries removed, labels still
-    queued). A queued label is left where it is, since the trainer counts the queue by position while it
-    learns: it is learned within a round, from no weekly features once those are gone, and its enrolment
-    enters the trained set again (`scorer forget` run again after that takes it out)."""
-    entries = student_entries(client, keys, user_id)
-    if dry_run:
-        return len(entries.trained) + len(entries.failed), len(entries.queued)
-    removed = int(client.srem(keys.trained, *entries.trained)) if entries.trained else 0
-    for item in set(entries.failed):
-        removed += int(client.lrem(keys.failed, 0, item))
-    return removed, len(entries.queued)
+def forget_learners(client: redis.Redis, keys: TrainerKeys, user_ids: Collection[int],
+                    dry_run: bool = False) -> dict[int, tuple[int, int]]:
+    """Take the students' enrolments out of the trained set and the failed labels; per student, (entries
+    removed, labels still queued). A queued label is left where it is, since the trainer counts the queue by
+    position while it learns: it is learned within a round, from no weekly features once those are gone, and
+    its enrolment enters the trained set again (`scorer forget` run again after that takes it out)."""
+    found = student_entries(client, keys, user_ids)
+    if not dry_run:
+        trained = [learner for entries in found.values() for learner in entries.trained]
+        for start in range(0, len(trained), 1000):
+            client.srem(keys.trained, *trained[start:start + 1000])
+        for item in {item for entries in found.values() for item in entries.failed}:
+            client.lrem(keys.failed, 0, item)
+    return {user_id: (len(entries.trained) + len(entries.failed), len(entries.queued))
+            for user_id, entries in found.items()}
 
 
 class LockHeldElsewhere(RuntimeError):

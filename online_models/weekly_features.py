@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Container, Iterator
+from collections.abc import Collection, Container, Iterator
 
 import redis
 
@@ -49,18 +49,34 @@ class WeeklyFeatureStore:
         raw = self._redis.hgetall(self.key(learner))
         return {int(week): json.loads(x) for week, x in sorted(raw.items(), key=lambda item: int(item[0]))}
 
-    def of_student(self, user_id: int) -> dict[str, dict[int, dict[str, float]]]:
-        """The stored weeks of every enrolment of a student, by learner (what a request to see their data shows)."""
-        learners = sorted(redis_text(key)[len(self._prefix):] for key in self._keys_of(user_id))
-        return {learner: self.read_all(learner) for learner in learners}
+    def of_students(self, user_ids: Collection[int]) -> dict[int, dict[str, dict[int, dict[str, float]]]]:
+        """The stored weeks of every enrolment of each student, by learner (what a request to see their data
+        shows)."""
+        return {user_id: {learner: self.read_all(learner) for learner in learners}
+                for user_id, learners in self._learners_of(user_ids).items()}
 
-    def forget(self, user_id: int, dry_run: bool = False) -> int:
-        """Delete the stored weeks of every enrolment of a student; how many enrolments had some."""
-        keys = self._keys_of(user_id)
-        return len(keys) if dry_run or not keys else int(self._redis.delete(*keys))
+    def forget(self, user_ids: Collection[int], dry_run: bool = False) -> dict[int, int]:
+        """Delete the stored weeks of every enrolment of the students; per student, how many enrolments had some."""
+        learners = self._learners_of(user_ids)
+        doomed = [self.key(learner) for mine in learners.values() for learner in mine]
+        if not dry_run:
+            for start in range(0, len(doomed), SAMPLE_CHUNK):
+                self._redis.delete(*doomed[start:start + SAMPLE_CHUNK])
+        return {user_id: len(mine) for user_id, mine in learners.items()}
 
-    def _keys_of(self, user_id: int) -> list[bytes | str]:
-        return list(self._redis.scan_iter(match=f"{redis_literal(self.key(str(user_id)))}:*", count=1000))
+    def _learners_of(self, user_ids: Collection[int]) -> dict[int, list[str]]:
+        """Each student's learners with stored weeks, in one pass over the keyspace whatever their number."""
+        wanted = {str(user_id): user_id for user_id in user_ids}
+        if len(wanted) == 1:  # one student: let Redis match the keys
+            match = f"{redis_literal(self.key(next(iter(wanted))))}:*"
+        else:
+            match = f"{redis_literal(self._prefix)}*"
+        found: dict[int, list[str]] = {user_id: [] for user_id in wanted.values()}
+        for raw_key in self._redis.scan_iter(match=match, count=1000):
+            learner = redis_text(raw_key)[len(self._prefix):]
+            if (user_id := wanted.get(learner.split(":", 1)[0])) is not None:
+                found[user_id].append(learner)
+        return {user_id: sorted(learners) for user_id, learners in found.items()}
 
     def sample(self, limit: int, skip: Container[str] = frozenset()) -> Iterator[dict[int, dict[str, float]]]:
         """The snapshots of up to `limit` learners not in `skip`, drawn uniformly (a reservoir over one SCAN

@@ -150,6 +150,19 @@ def _forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from streams.tools.personal_data import prune
+
+    settings = Settings.from_env()
+    days = settings.retention_days if args.days is None else args.days
+    if not settings.database_url or days <= 0:
+        print("prune needs the workers' SCORER_DATABASE_URL (and SCORER_REDIS_URL), and a retention period: "
+              "--days or SCORER_RETENTION_DAYS above 0", file=sys.stderr)
+        return 2
+    print(json.dumps(prune(settings, days, args.dry_run), ensure_ascii=False, indent=2))
+    return 0
+
+
 def _export_student(args: argparse.Namespace) -> int:
     from streams.tools.personal_data import export_students
 
@@ -351,6 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("user_ids", nargs="+", type=_student_id, metavar="USER_ID")
     p.add_argument("--out", type=Path, help="write it to this file, readable by its owner only (default: stdout)")
     p.set_defaults(func=_export_student)
+
+    p = sub.add_parser("prune", help="erase the students whose enrolments are all finished and none was scored in "
+                                     "the retention period (SCORER_RETENTION_DAYS); prints totals, as JSON")
+    p.add_argument("--days", type=float, help="the retention period in days (default: SCORER_RETENTION_DAYS)")
+    p.add_argument("--dry-run", action="store_true", help="only report what it would erase")
+    p.set_defaults(func=_prune)
 
     p = sub.add_parser("critical-points", help="where in a course students stop: module, theme, task and week of "
                                                "their last activity before going dozing/asleep")

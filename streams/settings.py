@@ -114,6 +114,9 @@ class Settings:
     notify_backoff_seconds: float = _setting(1.0, "`scorer notify`'s first retry wait; it doubles per retry (with "
                                              "jitter) up to 60 times this, or what `Retry-After` asks")
     notify_metrics_port: int = _setting(6069, "`scorer notify` serves Prometheus `/metrics` here")
+    retention_days: float = _setting(0.0, "`scorer prune` erases the students whose every enrolment is finished "
+                                     "and none was scored in this many days (wall clock): the school keeps no "
+                                     "one's data longer than it needs; 0: keep them")
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),
                            metadata={"meaning": "local scratch (Faust's data dir, embedded servers' files)",
                                      "default": "`./var`"})
@@ -135,6 +138,8 @@ class Settings:
             raise ValueError("clock must be 'event' or 'live'")
         if self.surrogate_every_minutes < 0:
             raise ValueError("surrogate_every_minutes must be >= 0")
+        if self.retention_days < 0:
+            raise ValueError("retention_days must be >= 0")
         if self.partitions < 1:
             raise ValueError("partitions must be >= 1")
         zone_named(self.school_time_zone)  # raises ValueError for an unknown zone

@@ -1,28 +1,46 @@
-"""A student's rows in the snapshot tables, on a request to see (right of access) or erase their data."""
+"""Students' rows in the snapshot tables: a copy on request (the right of access), the students a retention
+period has run out for, and erasure (on request, or once retention runs out)."""
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, select
 
+from features.activity_status import FINISHED
 from storage.postgres.db import shared_engine, timed
 from storage.postgres.tables import ScoreHistory, StatusTransition, StudentCurrent
 
 #: Every table that holds rows about one student (model_versions holds none).
 STUDENT_TABLES = (StudentCurrent, ScoreHistory, StatusTransition)
+_CURRENT = StudentCurrent.__table__
 
 
-def student_rows(database_url: str, user_id: int) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every table about the student, each as plain JSON values (times in ISO 8601), in
-    the order the tables key them."""
+def student_rows(database_url: str, user_ids: Collection[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """Every row of every table about each student, as plain JSON values (times in ISO 8601), in the order
+    the tables key them."""
+    found: dict[int, dict[str, list[dict[str, Any]]]] = {
+        user_id: {table.__tablename__: [] for table in STUDENT_TABLES} for user_id in user_ids}
     with timed("student_rows"), shared_engine(database_url).connect() as connection:
-        return {table.__tablename__: [
-            {name: _plain(value) for name, value in row.items()}
-            for row in connection.execute(select(table.__table__).where(table.user_id == user_id)
-                                          .order_by(*table.__mapper__.primary_key)).mappings()]
-            for table in STUDENT_TABLES}
+        for table in STUDENT_TABLES:
+            query = (select(table.__table__).where(table.user_id.in_(sorted(found)))
+                     .order_by(*table.__mapper__.primary_key))
+            for row in connection.execute(query).mappings():
+                found[row["user_id"]][table.__tablename__].append({name: _plain(v) for name, v in row.items()})
+    return found
+
+
+def done_students(database_url: str, before: datetime) -> list[int]:
+    """The students whose every enrolment is finished and none was scored since `before` (the wall-clock
+    time of the newest write of their current rows): those a retention period has run out for. A student
+    still enrolled anywhere, even asleep, is kept: their next course position and alerts need them."""
+    rows = _CURRENT.c
+    query = (select(rows.user_id).group_by(rows.user_id)
+             .having(and_(func.max(rows.updated_wall) < before, func.bool_and(rows.status == FINISHED)))
+             .order_by(rows.user_id))
+    with timed("done_students"), shared_engine(database_url).connect() as connection:
+        return [user_id for (user_id,) in connection.execute(query)]
 
 
 def erase_students(database_url: str, user_ids: Collection[int], dry_run: bool = False) -> dict[str, int]:

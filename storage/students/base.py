@@ -12,7 +12,7 @@ one student's document holds. Recording is idempotent (a redelivered batch recor
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -89,9 +89,10 @@ class StudentStore(Protocol):
     async def status_counts(self) -> dict[str, int]:
         """Enrolments per status."""
 
-    async def forget(self, user_id: int, dry_run: bool = False) -> Forgotten:
-        """Erase a student: their document, their place in the due index, the counters and the flow index
-        (the school's duty on a request to erase someone's personal data); `dry_run`: only say what is held."""
+    async def forget(self, user_ids: Collection[int], dry_run: bool = False) -> dict[int, Forgotten]:
+        """Erase students: their documents, their places in the due index, the counters and the flow index
+        (the school's duty on a request to erase someone's personal data, or once it need not keep them);
+        `dry_run`: only say what is held. Any number of students at a cost of one pass over the due index."""
 
     async def put_schedule(self, records: list[dict[str, Any]]) -> None:
         """Course schedule rows; the same row twice is harmless, and the schedule version moves."""

@@ -6,7 +6,7 @@ without a commit (as with Redis).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -82,24 +82,29 @@ class InMemoryStudentStore:
     async def status_counts(self) -> dict[str, int]:
         return dict(self.counts)
 
-    async def forget(self, user_id: int, dry_run: bool = False) -> Forgotten:
-        _, raw = self.docs.get(user_id, (0, b""))
-        doc = orjson.loads(raw) if raw else None
-        if dry_run:
-            held = [] if doc is None else [f for f in flows_of(doc) if user_id in self.flow_members.get(f, {})]
-            return Forgotten(doc is not None, 0 if doc is None else sum(counted_statuses(doc).values()), len(held))
-        self.docs.pop(user_id, None)
-        for due in self.due_at.values():
-            due.pop(user_id, None)
-        if doc is None:
-            return Forgotten(False, 0, 0)
-        statuses = counted_statuses(doc)
-        self.counts.subtract(statuses)
-        flows = [flow for flow in flows_of(doc) if self.flow_members.get(flow, {}).pop(user_id, None) is not None]
-        for flow in flows:
-            self.flow_outcomes.get(flow, {}).pop(user_id, None)
-        await self.wake_flows(await self.flows_done(flows))
-        return Forgotten(True, sum(statuses.values()), len(flows))
+    async def forget(self, user_ids: Collection[int], dry_run: bool = False) -> dict[int, Forgotten]:
+        report: dict[int, Forgotten] = {}
+        left: set[ScheduleKey] = set()
+        for user_id in user_ids:
+            _, raw = self.docs.get(user_id, (0, b""))
+            doc = orjson.loads(raw) if raw else None
+            statuses = counted_statuses(doc) if doc is not None else Counter()
+            flows = [f for f in flows_of(doc) if user_id in self.flow_members.get(f, {})] if doc is not None else []
+            report[user_id] = Forgotten(doc is not None, sum(statuses.values()), len(flows))
+            if dry_run or doc is None:
+                continue
+            self.docs.pop(user_id)
+            self.counts.subtract(statuses)
+            for flow in flows:
+                self.flow_members[flow].pop(user_id)
+                self.flow_outcomes.get(flow, {}).pop(user_id, None)
+            left.update(flows)
+        if not dry_run:
+            for due in self.due_at.values():
+                for user_id in user_ids:
+                    due.pop(user_id, None)
+            await self.wake_flows(await self.flows_done(left))
+        return report
 
     async def put_schedule(self, records: list[dict[str, Any]]) -> None:
         for record in records:

@@ -10,7 +10,7 @@ last of those once every student has one (`flow:<course>:<flow>:m`, `:o`, `:done
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, cast
 
 import orjson
@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from features.schedule import ScheduleKey
-from storage.students.base import Commit, FlowRecord, Forgotten, counted_statuses, flows_of, schedule_field
+from storage.students.base import Commit, Document, FlowRecord, Forgotten, counted_statuses, flows_of, schedule_field
 from streams.metrics import STORE_ERRORS, STORE_LATENCY
 from streams.settings import REDIS_CLIENT_OPTIONS, redis_literal, redis_text
 
@@ -232,38 +232,48 @@ class RedisStudentStore:
             newest, at = await self._raise_newest(keys=[f"{self.prefix}newest"], args=[repr(ts), repr(produced_at)])
         return float(newest), float(at)
 
-    async def forget(self, user_id: int, dry_run: bool = False) -> Forgotten:
-        """The document goes by compare-and-set with the counters' share of it (read again should a worker
-        commit in between); then the due index of every partition, then each of its flows, whose students
-        are woken where the student was the last without an outcome."""
+    async def forget(self, user_ids: Collection[int], dry_run: bool = False) -> dict[int, Forgotten]:
+        """Each document goes by compare-and-set with the counters' share of it (read again should a worker
+        commit in between); then the due index of every partition, in one pass for all the students, then
+        each of their flows, whose students are woken where an erased student was the last without an
+        outcome."""
+        ids = list(dict.fromkeys(user_ids))
         if dry_run:
-            _, doc = (await self.load([user_id]))[user_id]
-            if doc is None:
-                return Forgotten(False, 0, 0)
-            held = [await self.redis.hexists(self._flow_keys(flow)[0], str(user_id)) for flow in flows_of(doc)]
-            return Forgotten(True, sum(counted_statuses(doc).values()), sum(held))
+            return {user_id: await self._held_of(user_id, doc) for user_id, (_, doc) in (await self.load(ids)).items()}
+        report: dict[int, Forgotten] = {}
+        done: dict[ScheduleKey, float] = {}
         with _Timed("forget"):
-            while True:
-                version, doc = (await self.load([user_id]))[user_id]
-                if doc is None:
-                    break
-                statuses = counted_statuses(doc)
-                changes = [x for status, n in statuses.items() for x in (status, -n)]
-                if await self._forget(keys=[self._student_key(user_id), self._status_key], args=[version, *changes]):
-                    break
+            documents = {user_id: await self._delete_document(user_id) for user_id in ids}
             async for key in self.redis.scan_iter(match=f"{redis_literal(self.prefix)}due:*"):
-                await self.redis.zrem(key, user_id)
-            if doc is None:
-                return Forgotten(False, 0, 0)
-            done: dict[ScheduleKey, float] = {}
-            left = 0
-            for flow in flows_of(doc):
-                reply = await self._leave_flow(keys=self._flow_keys(flow), args=[user_id, FLOW_TTL_SECONDS])
-                left += reply != -1
-                if reply not in (-1, None):
-                    done[flow] = float(reply)
+                for start in range(0, len(ids), CHUNK):
+                    await self.redis.zrem(key, *ids[start:start + CHUNK])
+            for user_id, doc in documents.items():
+                left = 0
+                for flow in flows_of(doc) if doc is not None else []:
+                    reply = await self._leave_flow(keys=self._flow_keys(flow), args=[user_id, FLOW_TTL_SECONDS])
+                    left += reply != -1
+                    if reply not in (-1, None):
+                        done[flow] = float(reply)
+                report[user_id] = Forgotten(doc is not None, sum(counted_statuses(doc).values()) if doc else 0, left)
         await self.wake_flows(done)
-        return Forgotten(True, sum(statuses.values()), left)
+        return report
+
+    async def _held_of(self, user_id: int, doc: Document | None) -> Forgotten:
+        """What `forget` would take of a student."""
+        if doc is None:
+            return Forgotten(False, 0, 0)
+        held = [await self.redis.hexists(self._flow_keys(flow)[0], str(user_id)) for flow in flows_of(doc)]
+        return Forgotten(True, sum(counted_statuses(doc).values()), sum(held))
+
+    async def _delete_document(self, user_id: int) -> Document | None:
+        """Delete a student's document with its share of the counters, by compare-and-set; the document."""
+        while True:
+            version, doc = (await self.load([user_id]))[user_id]
+            if doc is None:
+                return None
+            changes = [x for status, n in counted_statuses(doc).items() for x in (status, -n)]
+            if await self._forget(keys=[self._student_key(user_id), self._status_key], args=[version, *changes]):
+                return doc
 
     async def status_counts(self) -> dict[str, int]:
         with _Timed("status_counts"):

@@ -14,6 +14,7 @@ held alerts, so ownership follows the group's assignment with no lock of its own
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -70,25 +71,27 @@ class NotifyStore:
             pipe.hdel(self._held_alerts, alert_id)
             await pipe.execute()
 
-    async def held_for(self, user_id: int) -> dict[str, dict[str, Any]]:
-        """A student's alerts held for quiet hours, by alert id."""
-        held = {redis_text(alert_id): orjson.loads(entry)
-                async for alert_id, entry in self.redis.hscan_iter(self._held_alerts)}
-        return {alert_id: entry for alert_id, entry in sorted(held.items())
-                if entry["body"]["alert"].get("user_id") == user_id}
+    async def held_for(self, user_ids: Collection[int]) -> dict[int, dict[str, dict[str, Any]]]:
+        """Each student's alerts held for quiet hours, by alert id (one pass over the held alerts)."""
+        mine: dict[int, dict[str, dict[str, Any]]] = {user_id: {} for user_id in user_ids}
+        async for alert_id, raw in self.redis.hscan_iter(self._held_alerts):
+            entry = orjson.loads(raw)
+            if (held := mine.get(entry["body"]["alert"].get("user_id"))) is not None:
+                held[redis_text(alert_id)] = entry
+        return {user_id: dict(sorted(held.items())) for user_id, held in mine.items()}
 
-    async def forget(self, user_id: int, dry_run: bool = False) -> int:
-        """Drop a student's alerts held for quiet hours, so none reaches them once they are erased; how many.
-        Their ids stay marked `held`: the same alert read again is skipped as a duplicate."""
-        mine = list(await self.held_for(user_id))
-        if dry_run or not mine:
-            return len(mine)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self._held_alerts, *mine)
-            async for key in self.redis.scan_iter(match=f"{redis_literal(self._prefix)}held:*"):
-                pipe.zrem(key, *mine)
-            await pipe.execute()
-        return len(mine)
+    async def forget(self, user_ids: Collection[int], dry_run: bool = False) -> dict[int, int]:
+        """Drop the students' alerts held for quiet hours, so none reaches them once they are erased; per
+        student, how many. Their ids stay marked `held`: the same alert read again is skipped as a duplicate."""
+        held = await self.held_for(user_ids)
+        doomed = [alert_id for mine in held.values() for alert_id in mine]
+        if not dry_run and doomed:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hdel(self._held_alerts, *doomed)
+                async for key in self.redis.scan_iter(match=f"{redis_literal(self._prefix)}held:*"):
+                    pipe.zrem(key, *doomed)
+                await pipe.execute()
+        return {user_id: len(mine) for user_id, mine in held.items()}
 
     async def backlog(self, partitions: list[int]) -> int:
         total = 0

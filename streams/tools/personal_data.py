@@ -1,5 +1,7 @@
-"""A person's requests about their data (152-FZ, GDPR): `scorer export-student` gives a copy of everything the
-scorer keeps about a student (the right of access), `scorer forget` erases it (the right to erasure).
+"""What the scorer keeps about students, and for how long (152-FZ, GDPR): `scorer export-student` gives a copy
+of everything it keeps about a student (the right of access), `scorer forget` erases it (the right to
+erasure), and `scorer prune` erases the students whose courses are over once the school's retention period
+has passed (storage limitation: no one's data kept longer than it is needed).
 
 The scorer keeps a student in Redis (their document, the due and flow indexes and the status counters, their
 weekly feature snapshots, their enrolments in the trainer's sets, alerts held for quiet hours) and in Postgres
@@ -17,26 +19,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
 from online_models.trainer import TrainerKeys, forget_learners, student_entries
 from online_models.weekly_features import WeeklyFeatureStore
-from storage.postgres.personal_data import erase_students, student_rows
+from storage.postgres.personal_data import done_students, erase_students, student_rows
 from storage.students import RedisStudentStore
 from streams.notify.store import NotifyStore
 from streams.settings import REDIS_CLIENT_OPTIONS, Settings
 
+#: Students erased together by `prune`: each batch costs one pass over the due index, the weekly snapshots'
+#: keys, the trainer's keys and the held alerts.
+PRUNE_BATCH = 1000
+
 KAFKA_NOTE = ("records on the Kafka topics (LMS events, alerts, dead letters) are not in the scorer's stores: "
               "they leave with the topics' retention")
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class _RedisParts:
@@ -65,40 +70,42 @@ async def _redis_parts(settings: Settings) -> AsyncIterator[_RedisParts]:
         client.close()
 
 
-async def _per_student(settings: Settings, user_ids: Sequence[int],
-                       one: Callable[[_RedisParts, int], Awaitable[T]]) -> dict[str, T]:
+async def _forget_in_redis(settings: Settings, user_ids: Sequence[int], dry_run: bool) -> dict[int, dict[str, int]]:
+    """Per student, what each Redis part held of them (and, unless `dry_run`, no longer holds)."""
     async with _redis_parts(settings) as parts:
-        return {str(user_id): await one(parts, user_id) for user_id in user_ids}
+        documents = await parts.students.forget(user_ids, dry_run)
+        weeks = parts.weeks.forget(user_ids, dry_run)
+        trainer = forget_learners(parts.client, parts.trainer, user_ids, dry_run)
+        held = await parts.notify.forget(user_ids, dry_run)
+    return {user_id: {"document": int(documents[user_id].document), "enrolments": documents[user_id].enrolments,
+                      "flow_entries": documents[user_id].flows, "weekly_features": weeks[user_id],
+                      "trainer_entries": trainer[user_id][0], "labels_still_queued": trainer[user_id][1],
+                      "held_alerts": held[user_id]}
+            for user_id in user_ids}
 
 
-async def _forget_one(dry_run: bool, parts: _RedisParts, user_id: int) -> dict[str, int]:
-    """What each Redis part held of the student (and, unless `dry_run`, no longer holds)."""
-    forgotten = await parts.students.forget(user_id, dry_run)
-    trainer_entries, queued = forget_learners(parts.client, parts.trainer, user_id, dry_run)
-    return {"document": int(forgotten.document), "enrolments": forgotten.enrolments,
-            "flow_entries": forgotten.flows, "weekly_features": parts.weeks.forget(user_id, dry_run),
-            "trainer_entries": trainer_entries, "labels_still_queued": queued,
-            "held_alerts": await parts.notify.forget(user_id, dry_run)}
-
-
-async def _copy_one(parts: _RedisParts, user_id: int) -> dict[str, Any]:
-    """Everything each Redis part holds of the student, as stored."""
-    _, document = (await parts.students.load([user_id]))[user_id]
-    entries = student_entries(parts.client, parts.trainer, user_id)
-    return {"document": document, "weekly_features": parts.weeks.of_student(user_id),
-            "trainer": {"learned_enrolments": entries.trained,
-                        "labels_failed": [json.loads(item) for item in entries.failed],
-                        "labels_queued": [json.loads(item) for item in entries.queued]},
-            "held_alerts": list((await parts.notify.held_for(user_id)).values())}
+async def _copy_in_redis(settings: Settings, user_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Per student, everything each Redis part holds of them, as stored."""
+    async with _redis_parts(settings) as parts:
+        documents = await parts.students.load(user_ids)
+        weeks = parts.weeks.of_students(user_ids)
+        trainer = student_entries(parts.client, parts.trainer, user_ids)
+        held = await parts.notify.held_for(user_ids)
+    return {user_id: {"document": documents[user_id][1], "weekly_features": weeks[user_id],
+                      "trainer": {"learned_enrolments": trainer[user_id].trained,
+                                  "labels_failed": [json.loads(item) for item in trainer[user_id].failed],
+                                  "labels_queued": [json.loads(item) for item in trainer[user_id].queued]},
+                      "held_alerts": list(held[user_id].values())}
+            for user_id in user_ids}
 
 
 def forget(settings: Settings, user_ids: Sequence[int], dry_run: bool = False) -> dict[str, Any]:
     """Erase the students from the Redis and the Postgres the settings name (each one that is set); with
     `dry_run`, report what they hold and change nothing."""
+    in_redis = asyncio.run(_forget_in_redis(settings, user_ids, dry_run)) if settings.redis_url else None
     return {
         "dry_run": dry_run,
-        "redis": (asyncio.run(_per_student(settings, user_ids, lambda parts, u: _forget_one(dry_run, parts, u)))
-                  if settings.redis_url else None),
+        "redis": None if in_redis is None else {str(user_id): held for user_id, held in in_redis.items()},
         "postgres": erase_students(settings.database_url, user_ids, dry_run) if settings.database_url else None,
         "not_erased": KAFKA_NOTE,
     }
@@ -107,9 +114,26 @@ def forget(settings: Settings, user_ids: Sequence[int], dry_run: bool = False) -
 def export_students(settings: Settings, user_ids: Sequence[int]) -> dict[str, Any]:
     """A copy of everything the Redis and the Postgres the settings name (each one that is set) keep about the
     students, per student, as JSON values."""
-    in_redis = asyncio.run(_per_student(settings, user_ids, _copy_one)) if settings.redis_url else {}
-    return {"students": {str(user_id): {
-                "redis": in_redis.get(str(user_id)),
-                "postgres": student_rows(settings.database_url, user_id) if settings.database_url else None}
+    in_redis = asyncio.run(_copy_in_redis(settings, user_ids)) if settings.redis_url else {}
+    in_postgres = student_rows(settings.database_url, user_ids) if settings.database_url else {}
+    return {"students": {str(user_id): {"redis": in_redis.get(user_id), "postgres": in_postgres.get(user_id)}
                          for user_id in user_ids},
             "not_included": KAFKA_NOTE}
+
+
+def prune(settings: Settings, days: float, dry_run: bool = False, now: datetime | None = None) -> dict[str, Any]:
+    """Erase every student whose enrolments are all finished and none was scored in `days` (Postgres knows
+    when; so it needs the database); with `dry_run`, report and change nothing. Totals only: the report
+    names no student."""
+    before = (now or datetime.now(UTC)) - timedelta(days=days)
+    done = done_students(settings.database_url, before)
+    in_redis: Counter[str] = Counter()
+    in_postgres: Counter[str] = Counter()
+    for start in range(0, len(done), PRUNE_BATCH):
+        erased = forget(settings, done[start:start + PRUNE_BATCH], dry_run)
+        for held in (erased["redis"] or {}).values():
+            in_redis.update(held)
+        in_postgres.update(erased["postgres"])
+    return {"dry_run": dry_run, "retention_days": days, "not_scored_since": before.isoformat(),
+            "students": len(done), "redis": dict(in_redis) if settings.redis_url else None,
+            "postgres": dict(in_postgres), "not_erased": KAFKA_NOTE}

@@ -97,15 +97,15 @@ async def test_forget_erases_the_document_its_due_entry_and_its_share_of_the_cou
     await store.commit([Commit(1, 0, 0, _doc((3, 1, "dozing"), (4, None, "new")), 10.0, {"dozing": 1}),
                         Commit(2, 1, 0, _doc((3, 1, "dozing")), 20.0, {"dozing": 1}),
                         Commit(3, 1, 0, _doc((3, 1, "active")), 30.0, {"active": 1})])
-    assert await store.forget(2, dry_run=True) == Forgotten(True, 1, 0)  # its one enrolment that left `new`
+    assert await store.forget([2], dry_run=True) == {2: Forgotten(True, 1, 0)}  # its one enrolment that left `new`
     assert (await store.load([2]))[2][0] == 1  # a dry run changes nothing
-    forgotten = await store.forget(2)
+    forgotten = (await store.forget([2]))[2]
     assert (forgotten.document, forgotten.enrolments) == (True, 1)
     assert (await store.load([1, 2]))[2] == (0, None)
     assert (await store.load([1]))[1][1] == _doc((3, 1, "dozing"), (4, None, "new"))  # the others stay
     assert await store.due(1, 100.0) == [3] and await store.due(0, 100.0) == [1]
     assert {s: n for s, n in (await store.status_counts()).items() if n} == {"dozing": 1, "active": 1}
-    assert await store.forget(2) == Forgotten(False, 0, 0)  # nothing left: a second request is harmless
+    assert await store.forget([2]) == {2: Forgotten(False, 0, 0)}  # nothing left: a second request is harmless
 
 
 async def test_forget_takes_the_student_out_of_their_flows(store: StudentStore) -> None:
@@ -118,13 +118,31 @@ async def test_forget_takes_the_student_out_of_their_flows(store: StudentStore) 
                         Commit(2, 1, 0, _doc((3, 1, "asleep"), (4, 2, "finished")), None,
                                {"asleep": 1, "finished": 1})])
     assert await store.flows_done([open_flow, closed]) == {closed: 300.0}
-    assert await store.forget(2, dry_run=True) == Forgotten(True, 2, 2)
+    assert await store.forget([2], dry_run=True) == {2: Forgotten(True, 2, 2)}
     assert await store.flows_done([open_flow, closed]) == {closed: 300.0}
-    forgotten = await store.forget(2)
+    forgotten = (await store.forget([2]))[2]
     assert (forgotten.enrolments, forgotten.flows) == (2, 2)
     assert await store.flows_done([open_flow, closed]) == {open_flow: 100.0, closed: 200.0}
     assert await store.due(0, 100.0) == [1]  # woken: due by the flow's last outcome, not at 900
     assert await store.record_flows([FlowRecord(open_flow, 1, 0, 100.0)]) == {open_flow: 100.0}  # 2 stays out
+
+
+async def test_forget_erases_many_students_at_once_as_one_by_one(store: StudentStore) -> None:
+    """Erasing a flow's two open students in one call completes it as erasing them in turn would; a student
+    never seen is reported, and the one left is untouched."""
+    flow = (3, 1)
+    await store.record_flows([FlowRecord(flow, 1, 0, 100.0), FlowRecord(flow, 2, 1, None),
+                              FlowRecord(flow, 3, 0, None)])
+    await store.commit([Commit(1, 0, 0, _doc((3, 1, "finished")), 900.0, {"finished": 1}),
+                        Commit(2, 1, 0, _doc((3, 1, "asleep")), 50.0, {"asleep": 1}),
+                        Commit(3, 0, 0, _doc((3, 1, "dozing")), 60.0, {"dozing": 1})])
+    preview = await store.forget([2, 3, 4], dry_run=True)
+    assert preview == {2: Forgotten(True, 1, 1), 3: Forgotten(True, 1, 1), 4: Forgotten(False, 0, 0)}
+    assert await store.forget([2, 3, 4]) == preview
+    assert (await store.load([2, 3]))[3] == (0, None) and await store.due(1, 1e9) == []
+    assert await store.flows_done([flow]) == {flow: 100.0}  # 1 alone is left, with its outcome
+    assert await store.due(0, 100.0) == [1]  # woken
+    assert {s: n for s, n in (await store.status_counts()).items() if n} == {"finished": 1}
 
 
 async def test_ping(store: StudentStore) -> None:

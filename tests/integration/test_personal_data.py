@@ -30,7 +30,7 @@ from streams.notify.store import NotifyStore
 from streams.pipeline import Pipeline
 from streams.runtime import pipeline_config
 from streams.settings import Settings
-from streams.tools.personal_data import export_students, forget
+from streams.tools.personal_data import export_students, forget, prune
 
 #: Ids no version, time or count spells, so a search of every stored byte finds only the students.
 FIRST_ID = 970_001
@@ -200,6 +200,50 @@ async def test_export_student_copies_what_each_store_holds_and_only_theirs(
     assert out.stat().st_mode & 0o777 == 0o600
     assert json.loads(out.read_text()) == json.loads(json.dumps(
         await asyncio.to_thread(export_students, settings, [kept[0]])))
+
+
+def _set_rows(database_url: str, user_id: int, status: str, days_ago: int) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE students_current SET status = :status, updated_wall = now() - make_interval("
+                                "days => :days) WHERE user_id = :user"), {"status": status, "days": days_ago,
+                                                                          "user": user_id})
+    engine.dispose()
+
+
+async def test_prune_erases_only_students_whose_courses_are_over_and_quiet_past_retention(
+        school: School, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    settings, (done, still_enrolled, recent) = school.settings, school.kept[:3]
+    _set_rows(settings.database_url, done, "finished", 400)
+    _set_rows(settings.database_url, still_enrolled, "asleep", 400)  # quiet as long, but not finished
+    _set_rows(settings.database_url, recent, "finished", 10)
+    rows_before = _rows_by_user(settings.database_url)
+    docs_before = await school.store.load(school.users)
+    stored_before = _everything_under(school.client, settings.topic_prefix)
+
+    preview = await asyncio.to_thread(prune, settings, 365, True)
+    assert _everything_under(school.client, settings.topic_prefix) == stored_before
+    report = await asyncio.to_thread(prune, settings, 365)
+    assert {**preview, "dry_run": False, "not_scored_since": report["not_scored_since"]} == report
+    assert report["students"] == 1 and str(done) not in json.dumps(report)  # totals only: no student named
+    assert report["postgres"] == {table: rows_before[table][done] for table in rows_before}
+    assert report["redis"]["document"] == 1 and report["redis"]["weekly_features"] == 1
+    assert (await school.store.load([done]))[done] == (0, None)
+    rows_after = _rows_by_user(settings.database_url)
+    assert all(rows_after[table][done] == 0 for table in rows_after)
+    others = [u for u in school.users if u != done]
+    assert all(rows_after[table][u] == rows_before[table][u] for table in rows_after for u in others)
+    assert (await school.store.load(others)) == {u: docs_before[u] for u in others}
+
+    for name, value in settings.to_env().items():  # as a scheduled job runs it
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["prune"]) == 2  # no retention period set: it refuses
+    monkeypatch.setenv("SCORER_RETENTION_DAYS", "7")
+    assert await asyncio.to_thread(main, ["prune", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["students"] == 1  # `recent`, finished 10 days ago
+    assert await asyncio.to_thread(main, ["prune", "--days", "30"]) == 0
+    assert json.loads(capsys.readouterr().out)["students"] == 0
 
 
 @pytest.mark.parametrize("command", ["forget", "export-student"])

@@ -742,6 +742,31 @@ def test_k8s_manifests_are_consistent() -> None:
     assert {o["kind"] for o in objects} == K8S_KINDS
 
 
+PRUNE = K8S / "prune-cronjob.yaml"
+
+
+def check_prune_cronjob(cronjob: dict[str, Any], objects: list[dict[str, Any]]) -> None:
+    """`scorer prune` on a schedule: the workers' image, settings (the Redis keys' prefix) and URLs, a
+    retention period above 0, and never two runs at once."""
+    assert cronjob["kind"] == "CronJob" and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (prune,) = pod["containers"]
+    (worker,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert prune["args"] == ["prune"] and prune["image"] == worker["image"]
+    assert prune["envFrom"] == worker["envFrom"]
+    by_name = {e["name"]: e for e in prune["env"]}
+    assert all(by_name[var] == e for e in worker["env"] if (var := e["name"]) in SECRET_URL_VARS)
+    assert float(by_name["SCORER_RETENTION_DAYS"]["value"]) > 0
+    assert pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsNonRoot"] is True
+    assert prune["securityContext"] == worker["securityContext"]
+
+
+def test_k8s_prune_cronjob_is_the_workers_own_and_left_to_the_school() -> None:
+    (cronjob,) = load_yaml_all(PRUNE)
+    check_prune_cronjob(cronjob, k8s_objects())
+    assert PRUNE.name not in load_yaml(K8S / "kustomization.yaml")["resources"]  # how long data is kept: opt in
+
+
 def test_k8s_manifests_hold_no_secret_material() -> None:
     for path in K8S.glob("*.yaml"):
         for doc in load_yaml_all(path):
@@ -846,6 +871,21 @@ def test_helm_chart_renders_the_same_objects() -> None:
                       "securityContext", "env"):
             assert a.get(field) == b.get(field), f"{kind}.{field} differs between k8s/ and the chart"
     assert plain["ConfigMap"]["data"] == rendered["ConfigMap"]["data"]
+
+
+def test_helm_chart_prunes_only_when_the_school_sets_a_retention_period() -> None:
+    assert "CronJob" not in {o["kind"] for o in render_chart()}
+    objects = render_chart({"retention.enabled": "true", "retention.days": "400"})
+    cronjob = one(objects, "CronJob")
+    check_prune_cronjob(cronjob, objects)
+    (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "SCORER_RETENTION_DAYS", "value": "400"} in container["env"]
+    (plain,) = load_yaml_all(PRUNE)
+    (plain_container,) = plain["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    for field in ("args", "resources", "securityContext", "volumeMounts"):
+        assert container[field] == plain_container[field], f"CronJob.{field} differs between k8s/ and the chart"
+    with pytest.raises(Exception, match=r"retention\.days"):
+        render_chart({"retention.enabled": "true", "retention.days": "0"})
 
 
 def test_helm_chart_autoscaling() -> None:
