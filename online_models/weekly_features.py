@@ -20,6 +20,8 @@ from streams.settings import redis_literal, redis_text
 TTL_SECONDS = int(400 * DAY)
 #: Learners a `sample` reads per round trip.
 SAMPLE_CHUNK = 200
+#: Keys one DEL of `forget` takes.
+DELETE_CHUNK = 1000
 
 
 class WeeklyFeatureStore:
@@ -60,8 +62,8 @@ class WeeklyFeatureStore:
         learners = self._learners_of(user_ids)
         doomed = [self.key(learner) for mine in learners.values() for learner in mine]
         if not dry_run:
-            for start in range(0, len(doomed), SAMPLE_CHUNK):
-                self._redis.delete(*doomed[start:start + SAMPLE_CHUNK])
+            for start in range(0, len(doomed), DELETE_CHUNK):
+                self._redis.delete(*doomed[start:start + DELETE_CHUNK])
         return {user_id: len(mine) for user_id, mine in learners.items()}
 
     def _learners_of(self, user_ids: Collection[int]) -> dict[int, list[str]]:
@@ -105,4 +107,3 @@ class WeeklyFeatureStore:
             while replies:
                 if raw := replies.pop():
                     yield {int(week): json.loads(x) for week, x in raw.items()}
-
