@@ -1,7 +1,9 @@
 """Online (River) models for final progress, P(dropout) and P(success), trained from late labels.
 
-Core (pure): `learners` (the River learners and their version-0 priors), `surrogate` (the
-label-free guess learned from the running flows) and `labels` (outcome -> Label). Adapters
+Core (pure): `learners` (the bundle of a version's learners, and what it answers), built from
+`week_learners` (the River building blocks) by `families`, with `prequential` (its rolling metrics) and
+`priors` (the version-0 guesses); `surrogate` (the label-free guess learned from the running flows) and
+`labels` (outcome -> Label). Adapters
 (Redis): `weekly_features` (each student's features per course week, kept until the label),
 `trainer` (the single lock-holding trainer), `registry` (versions and the workers' hot-swapping
 cache), `scoring` (what the pipeline calls). Offline: `evaluation` (the time-ordered comparison

@@ -39,8 +39,9 @@ from features import DEFAULT_THRESHOLDS
 from features.eventtime import format_ts
 from online_models.evaluation.online_replay import running_weeks
 from online_models.evaluation.students import Student, flows_done, in_learning_order, load_students
+from online_models.families import DEFAULT_FAMILY
 from online_models.labels import Label
-from online_models.learners import DEFAULT_FAMILY, ScoringModels
+from online_models.learners import ScoringModels
 from online_models.registry import Metadata, ModelRegistry
 from online_models.scoring import OnlineScoring
 from online_models.trainer import LockHeldElsewhere, Trainer

@@ -1,6 +1,6 @@
 """The label-free guess's level, learned from the outcomes of each course week.
 
-The label-free guesses (the surrogate, the priors: online_models.learners) rank students without any outcome,
+The label-free guesses (the surrogate, the priors: online_models.priors) rank students without any outcome,
 but no guess can know a school's rates before one: in a generated school's week 6 (seed 12, strict order)
 the guess said P(success) .34 on average where .17 succeeded. Once outcomes are learned, a course week's
 forest answers where it holds enough of both classes; where it does not, the guess answered at its own

@@ -16,63 +16,63 @@ keep it useful before labels arrive:
 
 The other families (incremental River learners, and `blend`, which weights them against the
 prior per course week by their recent loss: `WeekBlend`) stay as candidates for `--family`.
+
+This module is the bundle (`ScoringModels`) and what it answers (`Prediction`). The learners it holds are
+built from the building blocks (online_models.week_learners) by the families (online_models.families), and
+its prequential metrics are online_models.prequential; versions published before they moved there name
+their classes in this module (`MOVED`).
 """
 from __future__ import annotations
 
-import abc
+import io
 import math
 import pickle
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Generic, Protocol, TypedDict, TypeVar
+from typing import Any
 
 import numpy as np
-from river import (
-    base,
-    compose,
-    forest,
-    linear_model,
-    metrics,
-    optim,
-    preprocessing,
-    utils,
-)
 
 from features.hypotheses import Factor
 from online_models.explain import CohortNorms, explain
+from online_models.families import DEFAULT_FAMILY, FAMILIES, Learners
 from online_models.guess_calibration import GuessCalibration
 from online_models.guess_stack import Stack, fit_weights
 from online_models.labels import Label
-from online_models.logistic import logit
-from online_models.priors import PRIORS, clip, prior_dropout, prior_progress, prior_success, priors
+from online_models.prequential import (
+    WINDOW,
+    WINDOW_PER_WEEK,
+    RollingMetrics,
+    WeekMetrics,
+    metric_values,
+    metric_week,
+    rolling_metrics,
+    update_metrics,
+    with_every_metric,
+)
+from online_models.priors import PRIORS, clip, prior_progress, priors
 from online_models.surrogate import Surrogate, Trajectory, fit_surrogate
-from online_models.window_forest import WindowForestClassifier, WindowForestRegressor, row_input
+from online_models.week_learners import (
+    ClassifierLike,
+    FirstOpinion,
+    PerWeek,
+    PerWeekClassifier,
+    Prior,
+    RegressorLike,
+    course_week,
+    learn_batch,
+    relearn,
+    settle,
+)
+from online_models.window_forest import WindowForestClassifier, row_input
 from streams.contract.outputs import Basis, ScoreBasis
 
-#: Rolling window (in learned examples) of the prequential metrics.
-WINDOW = 500
-#: Rolling window of each course week's prequential metrics. A label teaches one example per week its
-#: enrolment was open, so a week's window spans about its last 200 labels (the global one, shared by
-#: all weeks, about 500 / weeks). Smaller leaves a week's AUC to a handful of positives (at 20% dropout,
-#: 40 in 200: standard error ~0.04; ~0.09 at 50); larger makes late weeks, which fewer enrolments
-#: reach, average over examples from model versions long gone. Cost: up to (WEEK_CAP + 1) x 7 x 200
-#: (label, prediction) pairs in every published version, ~160 KB compressed (a target's metrics pickle
-#: their shared pairs once: 159 KB with 5 metrics, 162 KB with 7).
-WINDOW_PER_WEEK = 200
-#: Course weeks from this one on share one set of per-week metrics, so the `course_week` label of
-#: their gauge takes at most WEEK_CAP + 1 values (0: no course week in x) whatever the course length.
-WEEK_CAP = 20
 #: Probabilities are kept off 0/1 so a confident miss costs a finite log loss.
 P_FLOOR = 0.01
-#: Weight of the newest loss in a WeekBlend member's per-week moving average.
-LOSS_DECAY = 0.02
 #: Examples kept per (target, course week, class) to rehearse: the learner sees the classes
 #: interleaved even when a block of one arrives (bounded: 2 targets x weeks x 2 classes x this).
 REHEARSAL = 16
-#: Sharpness of WeekBlend: weight ~ loss ** -BLEND_POWER (large = nearly "pick the best").
-BLEND_POWER = 8.0
 #: Engagement features the models do not see: a flow number only says which cohort a student
 #: is in, and a new cohort's number is one the model has never seen.
 EXCLUDED_FEATURES = frozenset({"flow_num"})
@@ -86,370 +86,27 @@ def model_input(features: dict[str, float]) -> dict[str, float]:
     }
 
 
-# -- building blocks ---------------------------------------------------------------------------
-
-
-def course_week(x: dict[str, float]) -> int:
-    return int(x.get("course_week", 0))
-
-
-def with_priors(x: dict[str, float]) -> dict[str, float]:
-    """x plus the priors (probabilities as logits): a linear model then only has to learn
-    how far the data disagree with them, which it can do from few labels."""
-    return {**x, "prior_progress": prior_progress(x), "prior_dropout": logit(prior_dropout(x)),
-            "prior_success": logit(prior_success(x))}
-
-
-def weekly_interactions(x: dict[str, float]) -> dict[str, float]:
-    """Every feature also as `name@week`: a linear model gets its own coefficients per course
-    week (the seed's "one model per week" inside one linear model)."""
-    week = course_week(x)
-    return {**x, **{f"{name}@{week}": value for name, value in x.items()}}
-
-
-# -- blend members and blends -----------------------------------------------------------------
-# River's base classes declare a model input as `dict[Hashable, Any]`, which our `dict[str, float]`
-# inputs are not to mypy (dict is invariant in its key type), and type compose.Pipeline as neither
-# regressor nor classifier; so what the blends and ScoringModels call is spelled as protocols, and
-# the River methods overridden below take `RiverX`, which is compatible with both.
-
-#: `x` of the River methods overridden below (see above).
-RiverX = dict[Any, float]
-Y = TypeVar("Y")
-Y_contra = TypeVar("Y_contra", contravariant=True)
-
-
-class Learner(Protocol[Y_contra]):
-    """Anything that learns from (x, y) one example at a time."""
-
-    def learn_one(self, x: dict[str, float], y: Y_contra) -> None: ...
-
-
-class RegressorLike(Learner[float], Protocol):
-    """A River regressor, or a pipeline ending in one, as the blends and ScoringModels use it."""
-
-    def predict_one(self, x: dict[str, float]) -> float | None: ...
-
-
-class ClassifierLike(Learner[base.typing.ClfTarget], Protocol):
-    """A River classifier, or a pipeline ending in one, as the blends and ScoringModels use it."""
-
-    def predict_proba_one(self, x: dict[str, float]) -> dict[Any, float]: ...
-
-
-M = TypeVar("M", bound=Learner[Any])
-
-
-class Prior(base.Classifier):
-    """The version-0 prior as a classifier blend member that never learns: P(True) = `prior(x)`
-    (0.5 without a prior). `prior` is pickled by its name: versions published before online_models.priors
-    name prior_dropout and prior_success in this module, and load because it imports them."""
-
-    def __init__(self, prior: Callable[[dict[str, float]], float] | None = None) -> None:
-        self.prior = prior
-
-    @classmethod
-    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
-        yield {"prior": prior_dropout}
-
-    def learn_one(self, x: RiverX, y: base.typing.ClfTarget) -> None:
-        return None
-
-    def predict_proba_one(self, x: RiverX, **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
-        p = self.prior(x) if self.prior is not None else 0.5
-        return {True: p, False: 1.0 - p}
-
-
-class PriorResidual(base.Regressor):
-    """The progress prior as a blend member that never learns: on the residual target
-    `final - prior_progress` it predicts 0, "the prior is right"."""
-
-    def learn_one(self, x: RiverX, y: float) -> None:
-        return None
-
-    def predict_one(self, x: RiverX) -> float:
-        return 0.0
-
-
-class _PerWeek(base.Estimator, Generic[M]):
-    """One learner per course week (`course_week`, 0 when absent), made by `factory` on the
-    week's first example."""
-
-    def __init__(self, factory: Callable[[], M]) -> None:
-        self.factory = factory
-        self.models: dict[int, M] = {}
-
-    @property
-    def order_free(self) -> bool:
-        """As order-free as its learners (online_models.window_forest: rehearsal would only duplicate rows)."""
-        return bool(getattr(getattr(self.factory, "func", self.factory), "order_free", False))
-
-    def _week_learner(self, x: dict[str, float]) -> M:
-        week = course_week(x)
-        if week not in self.models:
-            self.models[week] = self.factory()
-        return self.models[week]
-
-
-class PerWeek(_PerWeek[RegressorLike], base.Regressor):
-    """One regressor per course week, the online twin of the seed's per-week forests. A week with
-    no example yet has no opinion: 0 (no change, on the residual target)."""
-
-    @classmethod
-    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
-        yield {"factory": partial(forest.AMFRegressor, n_estimators=2, max_nodes=16, seed=1)}
-
-    def learn_one(self, x: RiverX, y: float) -> None:
-        self._week_learner(x).learn_one(x, y)
-
-    def predict_one(self, x: RiverX) -> float:
-        return self.opinion(x) or 0.0
-
-    def opinion(self, x: RiverX) -> float | None:
-        """The week's learner's prediction; None while the week has none, or one not fitted yet."""
-        model = self.models.get(course_week(x))
-        if model is None:
-            return None
-        if isinstance(model, WindowForestRegressor):
-            return model.opinion(x)
-        return float(model.predict_one(x) or 0.0)
-
-
-class PerWeekClassifier(_PerWeek[ClassifierLike], base.Classifier):
-    """One classifier per course week. A week with no example yet has no opinion: no probability."""
-
-    @classmethod
-    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
-        yield {"factory": partial(forest.AMFClassifier, n_estimators=2, max_nodes=16, seed=1)}
-
-    @property
-    def _multiclass(self) -> bool:
-        return bool(getattr(self.factory(), "_multiclass", False))  # as multi-class as its learners
-
-    def learn_one(self, x: RiverX, y: base.typing.ClfTarget) -> None:
-        self._week_learner(x).learn_one(x, y)
-
-    def predict_proba_one(self, x: RiverX, **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
-        model = self.models.get(course_week(x))
-        return {} if model is None else model.predict_proba_one(x)
-
-
-def _log_loss(y: bool, p: float) -> float:
-    p = min(1 - 1e-6, max(1e-6, p))
-    return -math.log(p if y else 1 - p)
-
-
-class _WeekBlend(base.Estimator, Generic[M, Y]):
-    """Weighted average of members, weights per course week ~ (moving average loss) ** -BLEND_POWER,
-    because no single learner wins every week. Losses are prequential, and `learn_batch` scores a
-    whole batch before learning any of it: a label's weeks share one y, so scoring week 3 after
-    learning week 2 would reward the member that memorises the current student."""
-
-    def __init__(self, members: list[M]) -> None:
-        self.members = members
-        self.losses: dict[int, list[float]] = {}
-
-    @abc.abstractmethod
-    def _outputs(self, x: dict[str, float]) -> list[float]:
-        """Each member's output: a prediction, or P(True) for a classifier."""
-
-    @abc.abstractmethod
-    def _loss(self, y: Y, output: float) -> float:
-        """A member's loss on one example, given its output."""
-
-    def _weights(self, x: dict[str, float]) -> list[float]:
-        losses = self.losses.get(course_week(x))
-        if losses is None:
-            return [1.0 / len(self.members)] * len(self.members)
-        inverse = [max(loss, 1e-6) ** -BLEND_POWER for loss in losses]
-        return [w / sum(inverse) for w in inverse]
-
-    def _blend(self, x: dict[str, float]) -> float:
-        return sum(w * out for w, out in zip(self._weights(x), self._outputs(x)))
-
-    def _record(self, x: dict[str, float], y: Y) -> None:
-        losses = [self._loss(y, out) for out in self._outputs(x)]
-        week = course_week(x)
-        old = self.losses.get(week)
-        self.losses[week] = losses if old is None else [
-            (1 - LOSS_DECAY) * a + LOSS_DECAY * b for a, b in zip(old, losses)
-        ]
-
-    def learn_batch(self, xs: Sequence[dict[str, float]], ys: Sequence[Y]) -> None:
-        for x, y in zip(xs, ys):
-            self._record(x, y)
-        for x, y in zip(xs, ys):
-            for member in self.members:
-                member.learn_one(x, y)
-
-
-class WeekBlend(_WeekBlend[RegressorLike, float], base.Regressor):
-    """Blend of regressors; a member's loss is its absolute error."""
-
-    @classmethod
-    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
-        small_forest = partial(forest.AMFRegressor, n_estimators=2, max_nodes=16, seed=1)
-        yield {"members": [PriorResidual(), PerWeek(small_forest)]}
-
-    def _outputs(self, x: dict[str, float]) -> list[float]:
-        return [float(m.predict_one(x) or 0.0) for m in self.members]
-
-    def _loss(self, y: float, output: float) -> float:
-        return abs(output - float(y))
-
-    def learn_one(self, x: RiverX, y: float) -> None:
-        self.learn_batch([x], [y])
-
-    def predict_one(self, x: RiverX) -> float:
-        return self._blend(x)
-
-
-class WeekBlendClassifier(_WeekBlend[ClassifierLike, base.typing.ClfTarget], base.Classifier):
-    """Blend of binary classifiers' P(True); a member's loss is its log loss."""
-
-    @classmethod
-    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
-        yield {"members": [Prior(prior_dropout), _logistic()]}
-
-    def _outputs(self, x: dict[str, float]) -> list[float]:
-        return [m.predict_proba_one(x).get(True, 0.5) for m in self.members]
-
-    def _loss(self, y: base.typing.ClfTarget, output: float) -> float:
-        return _log_loss(bool(y), output)
-
-    def learn_one(self, x: RiverX, y: base.typing.ClfTarget) -> None:
-        self.learn_batch([x], [y])
-
-    def predict_proba_one(self, x: RiverX, **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
-        p = self._blend(x)
-        return {True: p, False: 1.0 - p}
-
-
-class FirstOpinion(base.Classifier):
-    """The first member with an opinion (a non-empty probability) answers; all of them learn. A
-    learner that waits for enough labels (a refit forest) defers to a prior until then, instead of
-    answering 0.5 for everyone; ScoringModels asks the members before the prior only (`_learned_p`)
-    and answers with its own label-free guess where they have none."""
-
-    def __init__(self, members: list[ClassifierLike]) -> None:
-        self.members = members
-
-    @classmethod
-    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
-        yield {"members": [_logistic(), Prior(prior_dropout)]}
-
-    def learn_one(self, x: RiverX, y: base.typing.ClfTarget) -> None:
-        for member in self.members:
-            member.learn_one(x, y)
-
-    def predict_proba_one(self, x: RiverX, **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
-        for member in self.members:
-            proba = member.predict_proba_one(x)
-            if proba:
-                return proba
-        return {}
-
-
-def _settle(learner: object) -> None:
-    """Every window learner inside `learner` refits on all it has learned (window_forest: between
-    fits the newest examples wait); the learners that learn one example at a time are always current."""
-    if isinstance(learner, WindowForestClassifier | WindowForestRegressor):
-        learner.settle()
-    elif isinstance(learner, _PerWeek):
-        for week_learner in learner.models.values():
-            _settle(week_learner)
-    elif isinstance(learner, FirstOpinion | _WeekBlend):
-        for member in learner.members:
-            _settle(member)
-
-
-def _learn_batch(learner: Learner[Y], xs: list[dict[str, float]], ys: list[Y]) -> None:
-    if isinstance(learner, _WeekBlend):
-        learner.learn_batch(xs, ys)
-    else:
-        for x, y in zip(xs, ys):
-            learner.learn_one(x, y)
-
-
-def _relearn(learner: ClassifierLike, x: dict[str, float], y: bool) -> None:
-    """Learn an example seen before; a blend's members learn it but its losses do not count it
-    (a loss on a learned example would reward the member that memorises)."""
-    for member in getattr(learner, "members", [learner]):
-        if not getattr(member, "order_free", False):
-            member.learn_one(x, y)
-
-
-# -- model families ----------------------------------------------------------------------------
-
-#: (progress regressor on the residual `final - prior_progress`, dropout classifier, success classifier)
-Learners = tuple[RegressorLike, ClassifierLike, ClassifierLike]
-
-
-def _logistic() -> ClassifierLike:
-    return (compose.FuncTransformer(with_priors) | compose.FuncTransformer(weekly_interactions)
-            | preprocessing.StandardScaler() | linear_model.LogisticRegression(optimizer=optim.Adam(0.001)))
-
-
-def _linear(seed: int) -> Learners:
-    regressor = (compose.FuncTransformer(with_priors) | compose.FuncTransformer(weekly_interactions)
-                 | preprocessing.StandardScaler() | linear_model.LinearRegression(optimizer=optim.Adam(0.01)))
-    return regressor, _logistic(), _logistic()
-
-
-def _arf(seed: int) -> Learners:
-    return (
-        forest.ARFRegressor(n_models=10, grace_period=30, seed=seed),
-        forest.ARFClassifier(n_models=10, grace_period=30, leaf_prediction="mc", seed=seed),
-        forest.ARFClassifier(n_models=10, grace_period=30, leaf_prediction="mc", seed=seed + 1),
-    )
-
-
-class AMFParams(TypedDict):
-    n_estimators: int
-    max_nodes: int
-
-
-#: Mondrian trees grow with every example unless capped; 10 trees x 32 nodes per week keeps a
-#: published version at a few MB whatever the volume (unbounded: 375 MB after 9,600 examples,
-#: for 0.25 MAE better on the evaluation).
-AMF_PARAMS: AMFParams = {"n_estimators": 10, "max_nodes": 32}
-
-
-def _weekly_amf(seed: int) -> Learners:
-    return (
-        PerWeek(partial(forest.AMFRegressor, **AMF_PARAMS, seed=seed)),
-        PerWeekClassifier(partial(forest.AMFClassifier, **AMF_PARAMS, seed=seed)),
-        PerWeekClassifier(partial(forest.AMFClassifier, **AMF_PARAMS, seed=seed + 1)),
-    )
-
-
-def _blend(seed: int) -> Learners:
-    """Per-week Mondrian forests for progress (they won late weeks), logistic regression on
-    top of the priors for the probabilities (per-week trees were weaker there), each blended
-    with the prior itself, which wins while labels are few."""
-    return (
-        WeekBlend([PriorResidual(), _weekly_amf(seed)[0]]),
-        WeekBlendClassifier([Prior(prior_dropout), _logistic()]),
-        WeekBlendClassifier([Prior(prior_success), _logistic()]),
-    )
-
-
-def _forest(seed: int) -> Learners:
-    """Per-week forests refit on the latest labels (online_models.window_forest): progress as
-    boosted trees on the residual over the prior (0, the prior, until a week has enough labels),
-    the probabilities as random forests that defer to the priors until a week has both classes."""
-    return (
-        PerWeek(partial(WindowForestRegressor, seed=seed)),
-        FirstOpinion([PerWeekClassifier(partial(WindowForestClassifier, seed=seed)), Prior(prior_dropout)]),
-        FirstOpinion([PerWeekClassifier(partial(WindowForestClassifier, seed=seed + 1)), Prior(prior_success)]),
-    )
-
-
-#: Candidate model families, compared by `scorer evaluate --family`; DEFAULT_FAMILY won.
-FAMILIES: dict[str, Callable[[int], Learners]] = {
-    "linear": _linear, "arf": _arf, "weekly_amf": _weekly_amf, "blend": _blend, "forest": _forest,
+# -- versions published before the split -------------------------------------------------------
+
+#: Name -> the module it lives in now, for each class and function that published versions pickle as
+#: online_models.learners.<name>: pickle names them by module, and they were defined (or imported) here
+#: before online_models.priors and the split into online_models.week_learners, .families and .prequential.
+#: `ScoringModels.from_bytes` looks them up where they are now, so every stored version keeps loading.
+MOVED: dict[str, str] = {
+    **dict.fromkeys(("FirstOpinion", "PerWeek", "PerWeekClassifier", "Prior", "PriorResidual", "WeekBlend",
+                     "WeekBlendClassifier", "with_priors", "weekly_interactions"), "online_models.week_learners"),
+    **dict.fromkeys(("ProbabilityBias", "WeekMetrics"), "online_models.prequential"),
+    **dict.fromkeys(("prior_dropout", "prior_success"), "online_models.priors"),
 }
-DEFAULT_FAMILY = "forest"
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads a published version, finding each name of `MOVED` where it lives now."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "online_models.learners" and name in MOVED:
+            module = MOVED[name]
+        return super().find_class(module, name)
 
 
 # -- the bundle --------------------------------------------------------------------------------
@@ -503,77 +160,11 @@ def _learned_residual(model: RegressorLike, x: dict[str, float]) -> float | None
     return float(model.predict_one(x) or 0.0)
 
 
-#: metric name -> its rolling value over a window of prequential (label, prediction) pairs
-RollingMetrics = dict[str, utils.Rolling[metrics.base.Metric]]
-
-
-class ProbabilityBias(metrics.base.MeanMetric, metrics.base.RegressionMetric):
-    """The mean of P minus the outcome (1 or 0): how far a probability's level sits above (+) or below (-)
-    the share that comes true, live (the evaluation's counterpart: evaluate.calibration_error, which says
-    why the level matters); log loss mixes it with the ranking."""
-
-    def _eval(self, y_true: bool, y_pred: float) -> float:
-        return y_pred - float(y_true)
-
-
-def _rolling_metrics(window: int) -> RollingMetrics:
-    """The prequential metrics over the last `window` examples: the global set and each week's."""
-    return {
-        "progress_mae": utils.Rolling(metrics.MAE, window_size=window),
-        "dropout_logloss": utils.Rolling(metrics.LogLoss, window_size=window),
-        "dropout_auc": utils.Rolling(metrics.ROCAUC, window_size=window),
-        "dropout_bias": utils.Rolling(ProbabilityBias, window_size=window),
-        "success_logloss": utils.Rolling(metrics.LogLoss, window_size=window),
-        "success_auc": utils.Rolling(metrics.ROCAUC, window_size=window),
-        "success_bias": utils.Rolling(ProbabilityBias, window_size=window),
-    }
-
-
-def _update_metrics(rolling: RollingMetrics, label: Label, scores: Prediction) -> None:
-    if label.progress is not None:
-        rolling["progress_mae"].update(label.progress, scores.progress)
-    for target, outcome, p in (("dropout", label.dropout, scores.p_dropout),
-                               ("success", label.success, scores.p_success)):
-        for metric in ("logloss", "auc", "bias"):
-            rolling[f"{target}_{metric}"].update(outcome, p)
-
-
-def _with_every_metric(rolling: RollingMetrics, window: int) -> None:
-    """A version published before a metric existed gets it, empty (its window fills as labels arrive)."""
-    for name, metric in _rolling_metrics(window).items():
-        rolling.setdefault(name, metric)
-
-
-def _metric_values(rolling: RollingMetrics) -> dict[str, float | None]:
-    """Each rolling metric, or None where its window cannot define it: no example yet, or (ROC AUC)
-    only one class in the window, where River reports -0.0, which looks measured."""
-    out: dict[str, float | None] = {}
-    for name, metric in rolling.items():
-        labels = {args[0] for args, _ in metric.window}
-        defined = len(labels) == 2 if name.endswith("_auc") else bool(labels)
-        out[name] = float(metric.obj.get()) if defined else None
-    return out
-
-
-def metric_week(x: dict[str, float]) -> int:
-    """The course week x's example counts for in the per-week metrics (late weeks pooled)."""
-    return min(max(course_week(x), 0), WEEK_CAP)
-
-
-@dataclass
-class WeekMetrics:
-    """One course week's prequential metrics, and how many examples of that week were ever learned
-    (the window holds at most WINDOW_PER_WEEK of them)."""
-
-    rolling: RollingMetrics = field(default_factory=lambda: _rolling_metrics(WINDOW_PER_WEEK))
-    examples: int = 0
-
-
 @dataclass
 class ScoringModels:
     """Versioned bundle of the three learners and their prequential (predict-then-learn) metrics.
 
-    Version 0 (nothing learned) answers with the priors above. `n_labels` counts learned
+    Version 0 (nothing learned) answers with the priors (online_models.priors). `n_labels` counts learned
     (course week's features, label) examples, `n_progress_labels` those with a known final progress.
     """
 
@@ -601,7 +192,7 @@ class ScoringModels:
 
     def __post_init__(self) -> None:
         self.learners = FAMILIES[self.family](self.seed)
-        self.rolling = _rolling_metrics(WINDOW)
+        self.rolling = rolling_metrics(WINDOW)
 
     def predict(self, x: dict[str, float]) -> Prediction:
         """What the learners say where they have learned x's course week; elsewhere the label-free guess."""
@@ -683,16 +274,16 @@ class ScoringModels:
         for x, scores in zip(xs, before):
             week = self.by_week.setdefault(metric_week(x), WeekMetrics())
             week.examples += 1
-            _update_metrics(self.rolling, label, scores)
-            _update_metrics(week.rolling, label, scores)
+            update_metrics(self.rolling, label, scores)
+            update_metrics(week.rolling, label, scores)
         if label.progress is not None:
-            _learn_batch(regressor, xs, [label.progress - prior_progress(x) for x in xs])
+            learn_batch(regressor, xs, [label.progress - prior_progress(x) for x in xs])
             self.n_progress_labels += len(xs)
-        _learn_batch(dropout, xs, [label.dropout] * len(xs))
+        learn_batch(dropout, xs, [label.dropout] * len(xs))
         self._rehearse(dropout, "dropout", xs, label.dropout)
         for x in xs:
             self.norms.learn_one(x)
-        _learn_batch(success, xs, [label.success] * len(xs))
+        learn_batch(success, xs, [label.success] * len(xs))
         self._rehearse(success, "success", xs, label.success)
         self.n_labels += len(xs)
 
@@ -701,7 +292,7 @@ class ScoringModels:
         (`scorer bootstrap`). The live trainer does not: refitting at every publish made strict-order
         dropout AUC worse on several real presentations (docs/models.md, "Several presentations")."""
         for learner in self.learners:
-            _settle(learner)
+            settle(learner)
 
     def _rehearse(self, learner: ClassifierLike, target: str, xs: list[dict[str, float]], y: bool) -> None:
         """After each example, one recent example of the other class of the same week: however the
@@ -712,7 +303,7 @@ class ScoringModels:
             other = buffers.get((target, week, not y))
             if other:
                 rehearsed = other.pop(0)
-                _relearn(learner, rehearsed, not y)
+                relearn(learner, rehearsed, not y)
                 other.append(rehearsed)
             mine = buffers.setdefault((target, week, y), [])
             mine.append(x)
@@ -720,12 +311,12 @@ class ScoringModels:
 
     def metrics(self) -> dict[str, float | None]:
         """The rolling metrics over the last WINDOW examples of any week (None where undefined)."""
-        return _metric_values(self.rolling)
+        return metric_values(self.rolling)
 
     def metrics_by_week(self) -> dict[int, dict[str, float | None]]:
         """Per course week seen (`metric_week`), its rolling metrics over its last WINDOW_PER_WEEK
         examples (None where undefined) and `examples`, how many it ever learned."""
-        return {week: {**_metric_values(m.rolling), "examples": m.examples}
+        return {week: {**metric_values(m.rolling), "examples": m.examples}
                 for week, m in sorted(self.by_week.items())}
 
     def metrics_by_week_json(self) -> dict[str, dict[str, float | None]]:
@@ -752,7 +343,7 @@ class ScoringModels:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> ScoringModels:
-        models = pickle.loads(zlib.decompress(blob))
+        models = _Unpickler(io.BytesIO(zlib.decompress(blob))).load()
         if not isinstance(models, cls):
             raise TypeError(f"expected {cls.__name__}, got {type(models).__name__}")
         if not hasattr(models, "norms"):  # a version published before reasons: no cohort seen yet
@@ -767,7 +358,7 @@ class ScoringModels:
             models.calibration = GuessCalibration()
         if not hasattr(models, "stacks"):  # published before stacks: each forest answers alone until its next fit
             models.stacks, models.guess_version = {}, 0
-        _with_every_metric(models.rolling, WINDOW)
+        with_every_metric(models.rolling, WINDOW)
         for week in models.by_week.values():
-            _with_every_metric(week.rolling, WINDOW_PER_WEEK)
+            with_every_metric(week.rolling, WINDOW_PER_WEEK)
         return models

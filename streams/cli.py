@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from features.eventtime import parse_ts
-from online_models.learners import DEFAULT_FAMILY, FAMILIES
+from online_models.families import DEFAULT_FAMILY, FAMILIES
 from streams.settings import Settings
 
 

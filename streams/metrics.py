@@ -96,7 +96,7 @@ MODEL_WEEK_METRIC = Gauge(
     "scorer_model_week_metric",
     "Prequential metric of the published model per course week: progress_mae, dropout/success logloss and "
     "auc over the week's last WINDOW_PER_WEEK labelled examples (no sample while undefined), and examples, "
-    "how many of that week it learned; weeks from WEEK_CAP on count as WEEK_CAP (online_models.learners).",
+    "how many of that week it learned; weeks from WEEK_CAP on count as WEEK_CAP (online_models.prequential).",
     ["model", "metric", "course_week"], registry=REGISTRY)
 MODEL_SURROGATE_ROWS = Gauge(
     "scorer_model_surrogate_rows",

@@ -46,15 +46,11 @@ from online_models.evaluation.students import (
     load_students,
     split_by_flow,
 )
+from online_models.families import DEFAULT_FAMILY
 from online_models.intervals import holm, paired_mean_difference, two_sided_p
 from online_models.labels import Label
-from online_models.learners import (
-    DEFAULT_FAMILY,
-    EXCLUDED_FEATURES,
-    WEEK_CAP,
-    WINDOW,
-    WINDOW_PER_WEEK,
-)
+from online_models.learners import EXCLUDED_FEATURES
+from online_models.prequential import WEEK_CAP, WINDOW, WINDOW_PER_WEEK
 from online_models.priors import prior_progress
 from streams.contract.outputs import ScoreBasis
 from streams.core.step import StepConfig

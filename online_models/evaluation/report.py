@@ -8,7 +8,7 @@ from typing import Any
 from online_models.evaluation.evaluate import AUCS, METRICS, beyond_chance, evaluate
 from online_models.evaluation.plot import plot_weeks
 from online_models.evaluation.students import TRAIN_SHARE
-from online_models.learners import DEFAULT_FAMILY
+from online_models.families import DEFAULT_FAMILY
 
 
 def text_table(result: dict[str, Any]) -> str:

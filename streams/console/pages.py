@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from features.activity_status import ASLEEP, DOZING, STATUSES
-from online_models.learners import WEEK_CAP, WINDOW_PER_WEEK
+from online_models.prequential import WEEK_CAP, WINDOW_PER_WEEK
 from streams.console import svg, views
 from streams.console.html import bullets, layout, link, note, number, status, table
 from streams.console.svg import Point, Series, esc

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED, NEW, STATUSES
-from online_models.learners import WEEK_CAP
+from online_models.prequential import WEEK_CAP
 from storage.postgres.queries import Sort
 
 STATUS_COLORS = {ACTIVE: "#2e7d32", DOZING: "#f9a825", ASLEEP: "#c62828", FINISHED: "#607d8b"}

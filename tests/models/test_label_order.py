@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from online_models.evaluation.online_replay import run_replays
 from online_models.evaluation.students import Student, load_students
-from online_models.learners import DEFAULT_FAMILY
+from online_models.families import DEFAULT_FAMILY
 from streams.lms.synthetic import Shapes, generate
 
 pytestmark = pytest.mark.heavy

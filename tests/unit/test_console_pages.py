@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from online_models.learners import WEEK_CAP
+from online_models.prequential import WEEK_CAP
 from streams.console import auth, html, pages, svg, views
 from streams.console.html import CSP, CSS
 from streams.web import InvalidParameter, parse_sort

@@ -8,8 +8,9 @@ import pytest
 
 from features.hypotheses import HYPOTHESES, TARGETS, Factor, describe
 from online_models.explain import EXPLAINING, MIN_COHORT
+from online_models.families import FAMILIES
 from online_models.labels import Label
-from online_models.learners import FAMILIES, ScoringModels
+from online_models.learners import ScoringModels
 
 
 def _typical(rng: random.Random, week: int) -> dict[str, float]:

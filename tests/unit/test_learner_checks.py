@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from river import base, checks
 
-from online_models.learners import FAMILIES, Prior, PriorResidual
+from online_models.families import FAMILIES
 from online_models.priors import prior_dropout
+from online_models.week_learners import Prior, PriorResidual
 
 _progress_blend, _dropout_blend, _ = FAMILIES["blend"](0)
 _per_week, _per_week_classifier, _ = FAMILIES["weekly_amf"](0)

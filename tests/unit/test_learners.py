@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
+import zlib
 
 import pytest
 
+from online_models.families import FAMILIES
 from online_models.labels import Label, label_from_outcome
-from online_models.learners import (
-    FAMILIES,
-    REHEARSAL,
-    WEEK_CAP,
-    Prediction,
-    ScoringModels,
-)
+from online_models.learners import MOVED, REHEARSAL, Prediction, ScoringModels
+from online_models.prequential import WEEK_CAP
 from online_models.priors import prior_dropout, prior_progress, prior_success
 from streams.contract.outputs import ScoreBasis
 
@@ -263,17 +261,27 @@ def test_a_version_published_before_per_week_metrics_loads_with_none() -> None:
     assert set(old.metrics_by_week()) == {4}
 
 
-def test_versions_pickled_before_the_priors_moved_still_find_them() -> None:
-    """A published version's Prior members hold prior_dropout / prior_success by reference; versions
-    published before online_models.priors existed name them online_models.learners.*."""
-    import pickle
-
-    import online_models.learners as learners
-    from online_models import priors
-
-    old_path = pickle.dumps(learners.Prior(priors.prior_dropout), protocol=0).replace(  # names by newline
-        b"online_models.priors", b"online_models.learners")
-    assert b"online_models.learners" in old_path
-    loaded = pickle.loads(old_path)
-    assert loaded.prior is priors.prior_dropout
-    assert learners.prior_success is priors.prior_success
+def test_versions_pickled_before_their_classes_moved_still_load() -> None:
+    """A published version pickles each learner, metric and pipeline function it holds by module and name.
+    Versions published before online_models.priors, .week_learners and .prequential existed name every one
+    of them online_models.learners.<name>; ScoringModels.from_bytes finds each where `MOVED` says it is now."""
+    rng = random.Random(4)
+    renamed: set[str] = set()
+    for family in ("forest", "blend"):  # between them, every name of MOVED
+        models = ScoringModels(family=family)
+        for x, label in (_student(rng) for _ in range(120)):
+            models.learn_weeks([x, {**x, "course_week": 4.0}], label)
+        old = pickle.dumps(models, protocol=3)  # protocol 3 names each global as text: c<module>\n<name>\n
+        for name, module in MOVED.items():
+            now, before = f"c{module}\n{name}\n".encode(), f"conline_models.learners\n{name}\n".encode()
+            if now in old:
+                old = old.replace(now, before)
+                renamed.add(name)
+        for module in (b"online_models.week_learners", b"online_models.priors", b"online_models.prequential"):
+            assert b"c" + module + b"\n" not in old  # else a name that was in online_models.learners is not in MOVED
+        with pytest.raises(AttributeError):  # as an old blob: its names are no longer all in online_models.learners
+            pickle.loads(old)
+        loaded = ScoringModels.from_bytes(zlib.compress(old))
+        for x, _ in (_student(rng) for _ in range(5)):
+            assert loaded.predict(x) == models.predict(x)
+    assert renamed == set(MOVED)
