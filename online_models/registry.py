@@ -13,6 +13,7 @@ fitted on, online_models.surrogate) in versions that have none.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,9 @@ from typing import Any
 import redis
 
 from online_models.learners import ScoringModels
+from streams import metrics
+
+log = logging.getLogger(__name__)
 
 Metadata = dict[str, Any]
 
@@ -29,6 +33,10 @@ local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
 return 0
 """
+
+
+class UnreadableVersion(Exception):
+    """A stored version this code cannot load: published by a newer release (after a rollback), or damaged."""
 
 
 class ModelRegistry:
@@ -109,7 +117,21 @@ class ModelRegistry:
             raise KeyError(f"model version {version} is not stored (only the last {self._keep} are kept)")
         if not isinstance(blob, bytes):
             raise TypeError("model blobs are binary: the registry needs a Redis client that does not decode responses")
-        return ScoringModels.from_bytes(blob)
+        try:
+            return ScoringModels.from_bytes(blob)
+        except Exception as error:
+            raise UnreadableVersion(f"model version {version} cannot be read by this code "
+                                    f"({type(error).__name__}: {error})") from error
+
+    def newest_readable(self, latest: int, report: Callable[[int, Exception], None]) -> ScoringModels:
+        """The newest version up to `latest` whose blob is stored and readable (`report` hears of each that
+        is not), else version 0: scoring with an older version, or the priors, beats not scoring at all."""
+        for version in range(latest, max(0, latest - self._keep), -1):
+            try:
+                return self.load(version)
+            except (UnreadableVersion, KeyError) as error:
+                report(version, error)
+        return self.load(0)
 
 
 class ModelCache:
@@ -123,7 +145,8 @@ class ModelCache:
         self._registry = registry
         self._check_every = check_every
         self._clock = clock
-        self._models = registry.load()
+        self._unreadable: set[int] = set()  # versions this process failed to read: not tried again
+        self._models = registry.newest_readable(registry.latest_version(), self._cannot_read)
         self._checked_at = clock()
 
     def current(self) -> ScoringModels:
@@ -134,5 +157,16 @@ class ModelCache:
         if now - self._checked_at >= self._check_every:
             self._checked_at = now
             latest = self._registry.latest_version()
-            if latest != self._models.version:
-                self._models = self._registry.load(latest)
+            if latest != self._models.version and latest not in self._unreadable:
+                try:
+                    self._models = self._registry.load(latest)
+                except (UnreadableVersion, KeyError) as error:
+                    self._cannot_read(latest, error)
+
+    def _cannot_read(self, version: int, error: Exception) -> None:
+        """Scoring goes on with the newest version it can read (the trainer, unable to read this one either,
+        learns nothing and keeps the labels queued until one it can read is published); counted and logged,
+        once per version: it is not tried again."""
+        self._unreadable.add(version)
+        metrics.MODEL_UNREADABLE.inc()
+        log.error("%s; scoring goes on with the newest version this process can read", error)

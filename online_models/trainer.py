@@ -171,7 +171,9 @@ class Trainer:
         self._surrogate_every_s = surrogate_every_s
         self._surrogate_at: float | None = None  # monotonic time of the last refit attempt
         self._refitted = False  # self.models has a surrogate no published version has
-        self.models: ScoringModels = registry.load()
+        #: the latest published version replaces it when this process takes the lock (`ensure_lock`): a process
+        #: that never trains never reads a version, and one it cannot read stops no worker from starting
+        self.models: ScoringModels = registry.load(0)
 
     def ensure_lock(self) -> None:
         """Renew our lock or take a free one; raise LockHeldElsewhere if another trainer has it.
@@ -182,8 +184,12 @@ class Trainer:
         self._holding = bool(self._redis.set(self._lock_key, self._token, nx=True, px=self._lock_ttl_ms))
         if not self._holding:
             raise LockHeldElsewhere(self._lock_key)
-        if self._learned or self._registry.latest_version() != self.models.version:
-            self.models = self._registry.load()
+        try:
+            if self._learned or self._registry.latest_version() != self.models.version:
+                self.models = self._registry.load()
+        except Exception:  # a version it cannot read (UnreadableVersion), Redis: learn nothing on top of another
+            self.release()  # whoever takes the lock next loads again; the labels stay queued
+            raise
         self._learned.clear()
         self._set_aside.clear()
         self._queued_read = 0

@@ -77,6 +77,12 @@ ALERTS = Counter(
     ["from_status", "to_status"], registry=REGISTRY)
 MODEL_VERSION = Gauge(
     "scorer_model_version", "Model version currently used for scoring.", ["model"], registry=REGISTRY)
+MODEL_UNREADABLE = Counter(
+    "scorer_model_unreadable_versions_total",
+    "Published model versions this process could not load (written by a newer release, or damaged): workers "
+    "score with the newest version they can read, the trainer learns nothing and keeps the labels queued until "
+    "a readable one is published; the log names the version and the error.",
+    registry=REGISTRY)
 MODEL_SCORING_FAILURES = Counter(
     "scorer_model_scoring_failures_total",
     "Students the model version in use failed to score (it raised), scored by the label-free priors (version 0) "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import time
+import zlib
 
 import pytest
 import redis
@@ -12,7 +13,7 @@ from online_models import weekly_features
 from online_models.families import DEFAULT_FAMILY
 from online_models.labels import Label
 from online_models.learners import ScoringModels
-from online_models.registry import ModelCache, ModelRegistry
+from online_models.registry import ModelCache, ModelRegistry, UnreadableVersion
 from online_models.scoring import OnlineScoring
 from online_models.trainer import LockHeldElsewhere, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
@@ -372,3 +373,42 @@ def test_a_version_that_fails_to_score_leaves_the_student_to_the_priors(redis_db
         f"model version {version} failed to score a student (OverflowError: math range error); the priors answer "
         "for whom it fails") == 1
     assert metrics.REGISTRY.get_sample_value("scorer_model_version", {"model": models.family}) == version
+
+
+def test_a_version_this_code_cannot_read_stops_no_worker_and_loses_no_label(redis_db, caplog):
+    """A version published by a newer release (the workers rolled back) or damaged: workers start and score with
+    the newest version they can read; the trainer learns nothing on top of an older one, and keeps the labels
+    queued until a version it can read is published."""
+    registry = ModelRegistry(redis_db, prefix="t:")
+    store = WeeklyFeatureStore(redis_db, prefix="t:")
+    models = ScoringModels()
+    for x, label in (_student(random.Random(3)) for _ in range(20)):
+        models.learn_weeks([x], label)
+    assert registry.publish(models) == 1 and registry.publish(models) == 2
+    redis_db.set("t:models:blob:2", zlib.compress(b"\x80\x04\x95not a pickle of this code"))
+    unreadable = ("scorer_model_unreadable_versions_total", {})
+    before = metrics.REGISTRY.get_sample_value(*unreadable) or 0.0
+
+    with caplog.at_level("ERROR", logger="online_models.registry"):
+        scoring = OnlineScoring(redis_db, "t:", asleep_days=20.0, publish_every=1)  # raised: no worker started
+    assert scoring.cache.current().version == 1
+    x, _ = _student(random.Random(4))
+    assert scoring.score(x).model_version == 1
+    assert metrics.REGISTRY.get_sample_value(*unreadable) == before + 1
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["model version 2 cannot be read by this code"]
+    scoring.cache.refresh()
+    assert metrics.REGISTRY.get_sample_value(*unreadable) == before + 1  # not tried again
+
+    store.put_many([("9:3:1", 1, {"progress": 10.0, "course_week": 1.0})])
+    scoring.trainer.enqueue("9:3:1", Label(70.0, False, True))
+    with pytest.raises(UnreadableVersion):
+        scoring.train_once(100)
+    assert redis_db.llen("t:trainer:labels") == 1 and not redis_db.exists("t:trainer:lock")  # queued; lock let go
+    assert registry.latest_version() == 2 and store.read_all("9:3:1")
+
+    assert registry.publish(models) == 3  # a version this code can read
+    now = time.monotonic()
+    scoring.cache = ModelCache(registry, check_every=0.0, clock=lambda: now)
+    assert scoring.train_once(100) == 1  # learned on top of version 3, and published
+    assert registry.latest_version() == 4 and registry.load(4).n_labels == models.n_labels + 1
+    assert redis_db.llen("t:trainer:labels") == 0
