@@ -77,6 +77,12 @@ ALERTS = Counter(
     ["from_status", "to_status"], registry=REGISTRY)
 MODEL_VERSION = Gauge(
     "scorer_model_version", "Model version currently used for scoring.", ["model"], registry=REGISTRY)
+STUDENTS_SET_ASIDE = Gauge(
+    "scorer_students_set_aside",
+    "Students this worker sets aside because the step cannot read their document (a bug on some state, a "
+    "document written by a newer release): their events go to the dead letters (reason processing_failed) "
+    "until the document changes; the others are processed as usual. The log says why, by exception type.",
+    registry=REGISTRY)
 MODEL_UNREADABLE = Counter(
     "scorer_model_unreadable_versions_total",
     "Published model versions this process could not load (written by a newer release, or damaged): workers "

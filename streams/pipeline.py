@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any, cast
@@ -27,7 +27,7 @@ from streams.contract import GLOBAL_TOPICS, InvalidEvent, Topic, check_event_tim
 from streams.core.documents import StudentDoc, StudentEvent
 from streams.core.step import StepConfig, StepResult, step
 from streams.core.watermark import WatermarkTracker
-from streams.kafka.consumer import InputRecord, Offsets, PartitionCounts
+from streams.kafka.consumer import InputRecord, Offsets, PartitionCounts, summarize
 from streams.kafka.partitioning import partition_of
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,9 @@ class Pipeline:
         self._tally: Counter[tuple[Any, tuple[str, ...]]] = Counter()
         #: highest offset per (topic, partition) already counted as read: a retried batch counts once
         self._counted: dict[tuple[str, int], int] = {}
+        self._counted_before: dict[tuple[str, int], int] = {}  # as it stood before this batch
+        #: students whose document the step cannot read: (the version that failed, why), skipped until it changes
+        self._set_aside: dict[int, tuple[int, str]] = {}
 
     # -- entry points (the consumer's) --------------------------------------------------------
     async def process(self, records: list[InputRecord], offsets: Offsets, partitions: PartitionCounts) -> None:
@@ -139,11 +142,15 @@ class Pipeline:
             self._flush_tally()
 
     async def forget(self, partitions: list[tuple[str, int]]) -> None:
-        """Revoked partitions: their watermarks and due students are another worker's now."""
+        """Revoked partitions: their watermarks and due students are another worker's now (and so may be the
+        students set aside: those still here are found again at their next step)."""
         async with self._lock:
             for topic, partition in partitions:
                 if topic in self._logical:
                     self.watermarks.forget(self._logical[topic].value, partition)
+            if partitions:
+                self._set_aside.clear()
+                metrics.STUDENTS_SET_ASIDE.set(0)
 
     async def quarantine(self, record: InputRecord, error: BaseException) -> None:
         """A record that failed processing again and again (a poison pill) goes to the dead-letter
@@ -174,6 +181,7 @@ class Pipeline:
         schedule_rows: list[dict[str, Any]] = []
         dead_letters: list[dict[str, Any]] = []
         now = time.time()
+        self._counted_before = dict(self._counted)
         slices = _Slices()
         for r in records:
             await slices.tick()
@@ -240,23 +248,63 @@ class Pipeline:
             if not user_ids:
                 return
             loaded = await self.store.load(user_ids)
-            await self._schedules.prefetch(_courses(loaded, per_student))
-            flows_done = await self.store.flows_done(_waiting_flows(loaded))
+            failed = {user_id: (version, self._set_aside[user_id][1]) for user_id, (version, _) in loaded.items()
+                      if self._set_aside.get(user_id, (None,))[0] == version}
+            courses, waiting = set(), set()
+            for user_id in loaded.keys() - failed.keys():
+                try:
+                    courses |= _courses(loaded[user_id][1], per_student.get(user_id, ()))
+                    waiting |= _waiting_flows(loaded[user_id][1])
+                except Exception as error:  # noqa: BLE001 - one student's document must not stop the others
+                    failed[user_id] = (loaded[user_id][0], _why(error))
+            await self._schedules.prefetch(courses)
+            flows_done = await self.store.flows_done(waiting)
             stepped: dict[int, tuple[int, StepResult]] = {}
             slices = _Slices()
-            for user_id in user_ids:
+            for user_id in user_ids - failed.keys():
                 await slices.tick()
                 version, raw = loaded[user_id]
                 doc = cast("StudentDoc | None", raw)  # the store keeps the documents `step` returned, as JSON
-                result = step(user_id, doc, per_student.get(user_id, ()), watermarks,
-                              self._schedules.get, self.config.step, self.scoring, flows_done.get)
+                try:
+                    result = step(user_id, doc, per_student.get(user_id, ()), watermarks,
+                                  self._schedules.get, self.config.step, self.scoring, flows_done.get)
+                except Exception as error:  # noqa: BLE001 - the step is pure: it fails the same way every time
+                    failed[user_id] = (version, _why(error))
+                    continue
+                self._set_aside.pop(user_id, None)
                 for (kind, topic), count in result.counts.items():
                     metric, labels = _STEP_COUNTERS[kind]
                     self._tally[metric, (topic, *labels)] += count
                 if result.stored:
                     stepped[user_id] = (version, result)
+            await self._set_students_aside(failed, per_student)
             user_ids = set(await self._commit(stepped))
         raise RuntimeError(f"{len(user_ids)} students kept changing under this worker")
+
+    async def _set_students_aside(self, failed: dict[int, tuple[int, str]],
+                                  per_student: dict[int, list[StudentEvent]]) -> None:
+        """Students whose document the step cannot read (a bug on some state, a document written by a newer
+        release): their events of the batch go to the dead letters with the error, and the others' batch goes
+        on. Before, one such student due on a partition failed every batch of it, and the consumer then
+        quarantined every record there, anyone's. The student is skipped until their document changes
+        (erased with `scorer forget`, or repaired); `scorer_students_set_aside` counts them."""
+        letters = []
+        for user_id, (version, why) in failed.items():
+            failure = InvalidEvent("processing_failed", why)  # the dead letter carries the error
+            for event in per_student.get(user_id, ()):
+                physical = event.topic.physical(self.config.topic_prefix)
+                letters.append(dead_letter(physical, failure, value=encode(event.record),
+                                           key=key_of(event.topic, event.record), partition=event.partition,
+                                           offset=event.offset))
+                if event.offset > self._counted_before.get((physical, event.partition), -1):
+                    self._tally[metrics.DEAD_LETTERS, (event.topic.value, failure.reason)] += 1
+            if self._set_aside.get(user_id) != (version, why):  # its message may quote the document: not logged
+                log.error("a student's document cannot be stepped (%s): set aside, their events dead-lettered, "
+                          "until it changes", why.split(":", 1)[0])
+                log.debug("student %d set aside: %s", user_id, why)
+            self._set_aside[user_id] = (version, why)
+        metrics.STUDENTS_SET_ASIDE.set(len(self._set_aside))
+        await self._send_dead_letters(letters)
 
     async def _commit(self, stepped: dict[int, tuple[int, StepResult]]) -> list[int]:
         """Make a batch's results durable, in this order; returns the students to redo.
@@ -300,19 +348,21 @@ class Pipeline:
         return conflicts
 
 
-def _courses(loaded: dict[int, tuple[int, dict[str, Any] | None]],
-             per_student: dict[int, list[StudentEvent]]) -> set[int]:
-    """Every course a batch's students may follow: their enrolments' and any new profile's."""
-    courses = {e["course_id"] for _, doc in loaded.values() if doc is not None for e in doc["enrolments"].values()}
-    courses.update(e.record["course_id"] for events in per_student.values() for e in events
-                   if e.topic is Topic.STUDENTS)
+def _courses(doc: dict[str, Any] | None, events: Iterable[StudentEvent]) -> set[int]:
+    """Every course a student may follow: their enrolments' and any new profile's."""
+    courses = {e["course_id"] for e in doc["enrolments"].values()} if doc is not None else set()
+    courses.update(e.record["course_id"] for e in events if e.topic is Topic.STUDENTS)
     return courses
 
 
-def _waiting_flows(loaded: dict[int, tuple[int, dict[str, Any] | None]]) -> set[ScheduleKey]:
-    """The flows some of a batch's students hold outcomes of (their release may be the flow's completion)."""
-    return {(e["course_id"], e["flow"]) for _, doc in loaded.values() if doc is not None
-            for e in doc["enrolments"].values() if e.get("held_labels")}
+def _waiting_flows(doc: dict[str, Any] | None) -> set[ScheduleKey]:
+    """The flows a student holds outcomes of (their release may be the flow's completion)."""
+    return set() if doc is None else {(e["course_id"], e["flow"]) for e in doc["enrolments"].values()
+                                      if e.get("held_labels")}
+
+
+def _why(error: Exception) -> str:
+    return f"{type(error).__name__}: {summarize(error)}"
 
 
 def _partition(result: StepResult) -> int:

@@ -54,13 +54,21 @@ class Forgotten:
 
 def counted_statuses(doc: Document) -> Counter[str]:
     """The per-status counters' share of one document: each enrolment once it left `new`."""
-    return Counter(e["machine"]["status"] for e in doc["enrolments"].values()
-                   if e.get("machine") and e["machine"]["status"] != NEW)
+    return Counter(machine["status"] for e in _enrolments(doc)
+                   if isinstance(machine := e.get("machine"), Mapping) and machine.get("status") not in (None, NEW))
 
 
 def flows_of(doc: Document) -> list[ScheduleKey]:
     """The flows a document's enrolments belong to."""
-    return [(int(e["course_id"]), None if e["flow"] is None else int(e["flow"])) for e in doc["enrolments"].values()]
+    return [(int(e["course_id"]), None if e.get("flow") is None else int(e["flow"]))
+            for e in _enrolments(doc) if e.get("course_id") is not None]
+
+
+def _enrolments(doc: Document) -> list[Mapping[str, Any]]:
+    """A document's enrolments as far as they can be read: erasing a student must work on a document the step
+    cannot read (one a newer release wrote, say), which is when it is most needed."""
+    enrolments = doc.get("enrolments")
+    return [e for e in enrolments.values() if isinstance(e, Mapping)] if isinstance(enrolments, Mapping) else []
 
 
 class StudentStore(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 
 from features import DEFAULT_THRESHOLDS, format_ts
@@ -108,3 +109,40 @@ async def test_live_records_of_a_school_east_of_utc_are_not_from_the_future() ->
     assert [d["reason"] for d in sent.on("scorer.dead_letters")] == ["event_time_in_future"]  # 4 h ahead
     doc = (await store.load([11]))[11][1]
     assert doc is not None and len(doc["facts"]["logins"]) == 1
+
+
+async def test_a_document_the_step_cannot_read_harms_no_other_student(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """A student due on a partition whose document the step cannot read (a bug on some state, a document a newer
+    release wrote) used to fail every batch of the partition, and the consumer then quarantined every record
+    there, anyone's. Now that student is set aside, their events dead-lettered with the error, until their
+    document changes; the others are processed as usual."""
+    pipeline, store, sent = world
+    await _process(pipeline, [_record(7, NOW - 86_400 * 3, 0)])
+    version, _ = store.docs[7]
+    store.docs[7] = (version, orjson.dumps({"written_by": "a newer release"}))
+    store.due_at.setdefault(partition_of(b"7", PARTITIONS), {})[7] = NOW - 86_400 * 2  # due, with no record
+    failed = {"topic": Topic.AUTHORIZATIONS.value, "reason": "processing_failed"}
+    dead = _sample("scorer_dead_letters_total", **failed)
+
+    with caplog.at_level("DEBUG", logger="streams.pipeline"):
+        await _process(pipeline, [_record(8, NOW - 3600, 1)])  # raised KeyError: 'enrolments'
+        batch = [_record(8, NOW - 3000, 2), _record(7, NOW - 2900, 3)]
+        await _process(pipeline, batch)
+        await _process(pipeline, batch)  # the same batch again (redelivered): dead-lettered, counted once
+    facts = (await store.load([8]))[8][1]
+    assert facts is not None and len(facts["facts"]["logins"]) == 2  # both of its logins applied
+    letters = sent.on("scorer.dead_letters")
+    assert [(d["offset"], d["reason"]) for d in letters] == [(3, "processing_failed")] * 2
+    assert letters[0]["error"] == "KeyError: 'enrolments'" and '"user_id":7' in letters[0]["value"]
+    assert _sample("scorer_dead_letters_total", **failed) == dead + 1
+    assert _sample("scorer_students_set_aside") == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["a student's document cannot be stepped (KeyError): set aside, their events dead-lettered, "
+                      "until it changes"] and "7" not in errors[0]  # logged once, and names no student
+
+    await store.forget([7])  # erased on request: their next event starts a new document
+    await _process(pipeline, [_record(7, NOW - 600, 4)])
+    doc = (await store.load([7]))[7][1]
+    assert doc is not None and len(doc["facts"]["logins"]) == 1 and _sample("scorer_students_set_aside") == 0
+    assert len(sent.on("scorer.dead_letters")) == 2
