@@ -16,6 +16,7 @@ from pathlib import Path
 
 from features.eventtime import parse_ts
 from online_models.families import DEFAULT_FAMILY, FAMILIES
+from streams.ingest.files import FORMATS
 from streams.settings import Settings
 
 
@@ -299,9 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_oulad_deal)
 
     p = sub.add_parser("replay", help="publish an LMS export or log to the topics in event-time order")
-    p.add_argument("directory", help="a seed-format export directory, or (--format) an xAPI / Open edX / Moodle file")
-    p.add_argument("--format", choices=["csv", "xapi", "openedx", "moodle"], default="csv",
+    p.add_argument("directory", help="a seed-format export directory, or (--format) an xAPI / Caliper / Open edX / "
+                                     "Moodle file")
+    p.add_argument("--format", choices=["csv", *FORMATS], default="csv",
                    help="csv: a seed-format export directory; xapi/openedx: a JSON-lines file (.gz ok); "
+                        "caliper: Caliper events or envelopes, JSON lines or an array (.gz ok); "
                         "moodle: a logstore_standard_log CSV (identifiers through SCORER_INGEST_MAPPING)")
     p.add_argument("--speed", type=float, default=0.0,
                    help="event-time seconds per wall second; 0 = as fast as possible")
@@ -311,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "later records are held back; the schedule is published whole")
     p.set_defaults(func=_replay)
 
-    p = sub.add_parser("ingest", help="HTTP endpoint: xAPI statements and native records in, to the topics")
+    p = sub.add_parser("ingest", help="HTTP endpoint: xAPI statements, Caliper envelopes and native records in, to "
+                                      "the topics")
     p.set_defaults(func=_ingest)
 
     p = sub.add_parser("ingest-load", help="load test of `scorer ingest` on loopback (JSON)")

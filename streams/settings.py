@@ -60,8 +60,8 @@ class Settings:
                                                 "without its completers; negative: each outcome when it arrives")
     alerted_students: str = _setting("online", "`online`: alert only the students the seed's online filter keeps "
                                      "(the #онлайн tag in their current tags; the others are kept and scored, never "
-                                     "alerted; a profile that does not say, as from an xAPI, Moodle or Open edX "
-                                     "LMS, is kept); `all`: every student")
+                                     "alerted; a profile that does not say, as from an xAPI, Caliper, Moodle or "
+                                     "Open edX LMS, is kept); `all`: every student")
     at_risk_threshold: float = _setting(0.6, "an active student whose P(dropout) reaches this gets an early-warning "
                                         "alert (kind `at_risk`)")
     at_risk_clear: float = _setting(0.45, "a new early warning needs P(dropout) to have fallen below this first "
@@ -91,10 +91,11 @@ class Settings:
     web_bind: str = _setting("127.0.0.1", "address the worker's HTTP listens on (`0.0.0.0` in containers)")
     api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "
                               "pages refuse every request (health and metrics stay open)")
-    ingest_port: int = _setting(8077, "`scorer ingest` HTTP port (xAPI statements and native records in)")
+    ingest_port: int = _setting(8077, "`scorer ingest` HTTP port (xAPI statements, Caliper envelopes and native "
+                                      "records in)")
     ingest_token: str = _setting("", "bearer token `scorer ingest` requires; empty: it refuses every request")
     ingest_mapping: str = _setting("", "path of the identifier mapping file `scorer ingest` and `scorer replay` "
-                                   "use for xAPI, Open edX and Moodle input (see streams/ingest)")
+                                   "use for xAPI, Caliper, Open edX and Moodle input (see streams/ingest)")
     max_clock_skew_minutes: float = _setting(10.0, "how far a record's event time may run ahead of its Kafka "
                                              "timestamp, and that timestamp ahead of the wall clock; beyond: "
                                              "dead-lettered")

@@ -1,7 +1,8 @@
 """LMS input in the formats schools already have, turned into the scorer's own contract records.
 
 - Adapters, pure functions, one module per format, each with its mapping table in its
-  docstring: `xapi` (xAPI 1.0.3 statements), `openedx` (Open edX tracking-log events),
+  docstring: `xapi` (xAPI 1.0.3 statements), `caliper` (IMS Caliper 1.1 and 1.2 events: Canvas
+  Live Events, D2L Brightspace, Blackboard Learn), `openedx` (Open edX tracking-log events),
   `moodle` (Moodle `logstore_standard_log` rows). Each maps one input item to contract records
   (validated against streams/contract/schemas) or to a `Rejection` with a reason and a kind
   (`base`: invalid, unmapped, unsupported, ignored; all but ignored go to the dead-letter topic).
@@ -9,15 +10,16 @@
   activities and webinars -> the contract's integer ids, the school's time zone, and the
   numeric fallback for ids that are not listed.
 - `times`: source instants -> the contract's naive school-local time.
-- `service` + `server`: `scorer ingest`, an HTTP endpoint (xAPI statements and native records)
-  that produces to the topics and acknowledges only what the broker acknowledged.
+- `service` + `server`: `scorer ingest`, an HTTP endpoint (xAPI statements, Caliper Envelopes and
+  native records) that produces to the topics and acknowledges only what the broker acknowledged.
 - `files`: export files of each format -> records in event-time order, for `scorer replay`.
 
 A student leaving a course (Open edX enrollment deactivated, Moodle enrolment deleted, xAPI
-unregistered) becomes an outcome at that moment with result `withdrawn` (`base.withdrawal`).
-What the contract cannot express yet (the adapters reject these as `unsupported`, so they sit on
-the dead-letter topic until it can): a retracted fact (xAPI voided);
-course-level grades (the outcome record needs a module, progress and attestation). An
+unregistered, a Caliper or Canvas membership deleted or deactivated) becomes an outcome at that
+moment with result `withdrawn` (`base.withdrawal`). What the contract cannot express yet (the
+adapters reject these as `unsupported`, so they sit on the dead-letter topic until it can): a
+retracted fact (xAPI voided); course-level grades (the outcome record needs a module, progress
+and attestation). An
 exercise finished without a score can only be written as result null, which the features read
 as a skip (0 points). A student profile is a whole snapshot ("newest ts wins"), so an
 enrollment, which knows only the course, publishes a profile without age, tags or flow.

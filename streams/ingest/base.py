@@ -1,7 +1,7 @@
 """What every adapter returns: contract records, or a rejection that says why.
 
-An adapter maps one input item (an xAPI statement, an Open edX tracking-log event, a Moodle
-log row) to zero or more contract records, each validated against its topic's JSON Schema,
+An adapter maps one input item (an xAPI statement, a Caliper event, an Open edX tracking-log
+event, a Moodle log row) to zero or more contract records, each validated against its topic's JSON Schema,
 or to one `Rejection`. A rejection's `kind` says what becomes of it:
 
 | kind          | meaning                                                        | dead-lettered | HTTP |
@@ -17,13 +17,19 @@ or to one `Rejection`. A rejection's `kind` says what becomes of it:
 `reason` is a short stable label (a metric label value); `detail` is for people.
 
 A student leaving a course (Moodle enrolment deleted, Open edX enrollment deactivated, xAPI
-unregistered) is no rejection: each adapter maps it to the outcome `withdrawal` builds.
+unregistered, a Caliper membership deleted or deactivated) is no rejection: each adapter maps it
+to the outcome `withdrawal` builds.
+
+The helpers below are what more than one adapter reads the same way: IRIs, UUIDs, scores and
+the boundary of one input item.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +42,11 @@ log = logging.getLogger(__name__)
 
 INVALID, UNMAPPED, UNSUPPORTED, IGNORED = "invalid", "unmapped", "unsupported", "ignored"
 KINDS = (INVALID, UNMAPPED, UNSUPPORTED, IGNORED)
+#: An IRI as xAPI and Caliper identify things by (a scheme, a colon, no white space), and its longest accepted form.
+_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+MAX_IRI = 2048
+#: A UUID in its canonical text form (any case).
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 #: A contract record and its topic.
 Record = tuple[Topic, dict[str, Any]]
@@ -83,7 +94,7 @@ class Rejection:
     detail: str
     raw: Any
     kind: str = INVALID
-    source: str = ""  # "xapi", "openedx", "moodle", or the physical topic of a native record
+    source: str = ""  # "xapi", "caliper", "openedx", "moodle", or the physical topic of a native record
     ref: str | None = None  # statement id, event id or line number, when known
 
     @property
@@ -108,6 +119,34 @@ class Mapped:
     raw: Any
     records: list[Record] = field(default_factory=list)
     rejection: Rejection | None = None
+
+
+def iri(value: object, what: str) -> str:
+    """`value` when it is an IRI, else Reject `bad_<what>`."""
+    if not isinstance(value, str) or len(value) > MAX_IRI or not _IRI.fullmatch(value):
+        raise Reject(f"bad_{what}", f"{what} needs an IRI, got {str(value)[:80]!r}")
+    return value
+
+
+def number(value: object, label: str) -> float | None:
+    """A finite JSON number as a float (None stays None), else Reject `bad_score` naming `label`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Reject("bad_score", f"{label} must be a number")
+    return float(value)
+
+
+def whole_percent(percent: float) -> int:
+    """A percentage clamped to 0..100 and rounded half up: the contract's `result`. A ratio's binary
+    fuzz is dropped first, so 5.55 of 10 (55.49999...) rounds to 56 as its reader would."""
+    return math.floor(round(min(100.0, max(0.0, percent)), 9) + 0.5)
+
+
+def with_optional(record: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """`record` with those of `optional` that are not None (the contract's optional fields)."""
+    record.update({k: v for k, v in optional.items() if v is not None})
+    return record
 
 
 def checked(topic: Topic, record: dict[str, Any]) -> Record:
@@ -145,6 +184,16 @@ def guarded(source: str, raw: Any, ref: str | None, build: Callable[[], list[Rec
         log.exception("mapping a %s item failed", source)
         return Mapped(ref, raw, rejection=Rejection("internal_error", f"{type(error).__name__}: {error}"[:1000], raw,
                                                     INVALID, source, ref))
+
+
+def identified(source: str, raw: Any, identify: Callable[[Any], str], build: Callable[[str], list[Record]]) -> Mapped:
+    """`guarded`, for items that carry their own id (an xAPI statement, a Caliper event): the id
+    `identify` reads is the item's ref; an item whose id cannot be read is rejected without one."""
+    try:
+        ref = identify(raw)
+    except Reject as rejected:
+        return Mapped(None, raw, rejection=Rejection(rejected.reason, rejected.detail, raw, rejected.kind, source))
+    return guarded(source, raw, ref, lambda: build(ref))
 
 
 def split(items: Iterable[Mapped]) -> tuple[list[Record], list[Rejection]]:

@@ -1,9 +1,13 @@
-"""Export files of the three formats -> contract records in event-time order (for `scorer replay`).
+"""Export files of each format -> contract records in event-time order (for `scorer replay`).
 
 - `xapi`: statements as JSON lines, a JSON array, or an LRS's StatementResult
   (`{"statements": [...]}`, what `GET /statements` returns). A statement id seen earlier in the
   file is dropped (`ignored` `duplicate_statement`), or rejected when its content differs
   (`invalid` `conflicting_statement_id`). Statements need a `timestamp` or `stored`.
+- `caliper`: Caliper events or Envelopes (`{sensor, sendTime, dataVersion, data: [...]}`, as a
+  sensor sends them; a malformed one is one `invalid` rejection), as JSON lines, a JSON array, or
+  one JSON object. An event id seen earlier is dropped (`ignored` `duplicate_event`), or rejected
+  when its content differs (`invalid` `conflicting_event_id`).
 - `openedx`: a tracking log, one event per line (a syslog prefix before the `{` is skipped).
 - `moodle`: a CSV export of `logstore_standard_log` (header row; `,`, `;` or tab).
 
@@ -19,11 +23,12 @@ import orjson
 
 from features.eventtime import parse_ts
 from streams.contract import same_time_rank
-from streams.ingest import moodle, openedx, xapi
+from streams.ingest import caliper, moodle, openedx, xapi
 from streams.ingest.base import IGNORED, INVALID, Mapped, Record, Rejection, digest, split
 from streams.ingest.mapping import IdMapping
 
-FORMATS = ("xapi", "openedx", "moodle")
+#: The formats `scorer replay --format` reads (besides the seed's CSV export directory).
+FORMATS = ("xapi", "caliper", "openedx", "moodle")
 
 
 def read_text(path: Path) -> str:
@@ -31,25 +36,17 @@ def read_text(path: Path) -> str:
     return raw.decode("utf-8-sig", "replace")
 
 
-def _statements(text: str) -> list[tuple[str, Any]]:
-    """(ref, statement or the unparsable line) of an xAPI export."""
+def _json_items(text: str) -> list[tuple[str, Any]]:
+    """(ref, value) of a JSON export: the items of a JSON array, one JSON object, or JSON lines (a
+    line that is not JSON: an `_Unparsed`)."""
     stripped = text.lstrip()
-    if stripped.startswith("["):
+    if stripped.startswith(("[", "{")):
         try:
             loaded = orjson.loads(stripped)
         except orjson.JSONDecodeError:
-            pass
-        else:
-            return [(str(i), s) for i, s in enumerate(loaded, 1)] if isinstance(loaded, list) else [("1", loaded)]
-    if stripped.startswith("{"):
-        try:
-            whole = orjson.loads(stripped)
-        except orjson.JSONDecodeError:
             pass  # JSON lines
         else:
-            if isinstance(whole, dict) and isinstance(whole.get("statements"), list):
-                return [(str(i), s) for i, s in enumerate(whole["statements"], 1)]
-            return [("1", whole)]
+            return [(str(i), item) for i, item in enumerate(loaded, 1)] if isinstance(loaded, list) else [("1", loaded)]
     out: list[tuple[str, Any]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -64,27 +61,53 @@ class _Unparsed(str):
     """A line that is not JSON."""
 
 
+def _unparsed(ref: str, line: _Unparsed, source: str) -> Mapped:
+    return Mapped(ref, str(line), rejection=Rejection("malformed_json", "the line is not JSON", str(line), INVALID,
+                                                      source, f"line {ref}"))
+
+
+class _FirstOfEachId:
+    """Items of one file by their id: a later copy is dropped (`ignored` `duplicate_<what>`), a later
+    item with the same id and other content is `invalid` (`conflicting_<what>_id`)."""
+
+    def __init__(self, source: str, what: str) -> None:
+        self.source, self.what = source, what
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, mapped: Mapped) -> Mapped:
+        if mapped.ref is None:
+            return mapped
+        content = digest(mapped.raw)
+        if mapped.ref not in self.seen:
+            self.seen[mapped.ref] = content
+            return mapped
+        same = self.seen[mapped.ref] == content
+        return Mapped(mapped.ref, mapped.raw, rejection=Rejection(
+            f"duplicate_{self.what}" if same else f"conflicting_{self.what}_id",
+            f"a copy of an earlier {self.what}" if same else f"an earlier {self.what} has this id and other content",
+            mapped.raw, IGNORED if same else INVALID, self.source, mapped.ref))
+
+
 def map_xapi_text(text: str, mapping: IdMapping) -> list[Mapped]:
+    items = _json_items(text)
+    if text.lstrip().startswith("{") and len(items) == 1 and isinstance(items[0][1], dict) \
+            and isinstance(items[0][1].get("statements"), list):  # a StatementResult
+        items = [(str(i), s) for i, s in enumerate(items[0][1]["statements"], 1)]
+    once = _FirstOfEachId(xapi.SOURCE, "statement")
+    return [_unparsed(ref, statement, xapi.SOURCE) if isinstance(statement, _Unparsed)
+            else once(xapi.map_statement(statement, mapping)) for ref, statement in items]
+
+
+def map_caliper_text(text: str, mapping: IdMapping) -> list[Mapped]:
+    once = _FirstOfEachId(caliper.SOURCE, "event")
     out: list[Mapped] = []
-    seen: dict[str, str] = {}
-    for ref, statement in _statements(text):
-        if isinstance(statement, _Unparsed):
-            out.append(Mapped(ref, str(statement), rejection=Rejection(
-                "malformed_json", "the line is not JSON", str(statement), INVALID, xapi.SOURCE, f"line {ref}")))
-            continue
-        mapped = xapi.map_statement(statement, mapping)
-        sid = mapped.ref
-        if sid is not None:
-            content = digest(statement)
-            if sid in seen:
-                same = seen[sid] == content
-                mapped = Mapped(sid, statement, rejection=Rejection(
-                    "duplicate_statement" if same else "conflicting_statement_id",
-                    "a copy of an earlier statement" if same else "an earlier statement has this id and other content",
-                    statement, IGNORED if same else INVALID, xapi.SOURCE, sid))
-            else:
-                seen[sid] = content
-        out.append(mapped)
+    for ref, item in _json_items(text):
+        if isinstance(item, _Unparsed):
+            out.append(_unparsed(ref, item, caliper.SOURCE))
+        elif caliper.is_envelope(item):
+            out.extend(once(mapped) for mapped in caliper.map_envelope(item, mapping, f"envelope {ref}"))
+        else:
+            out.append(once(caliper.map_event(item, mapping)))
     return out
 
 
@@ -93,6 +116,8 @@ def map_file(path: Path, fmt: str, mapping: IdMapping) -> list[Mapped]:
     text = read_text(path)
     if fmt == "xapi":
         return map_xapi_text(text, mapping)
+    if fmt == "caliper":
+        return map_caliper_text(text, mapping)
     if fmt == "openedx":
         return openedx.map_lines(text.splitlines(), mapping)
     if fmt == "moodle":

@@ -1,4 +1,4 @@
-"""The identifier mapping: how xAPI, Open edX and Moodle identifiers become the contract's integer ids.
+"""The identifier mapping: how xAPI, Caliper, Open edX and Moodle identifiers become the contract's integer ids.
 
 The contract keys everything by integers (user_id, course_id, page_id, activity_id, webinar_id);
 the sources name things by e-mail addresses, account names, IRIs and opaque keys. A mapping
@@ -9,7 +9,8 @@ is which. Example, every key optional:
 numeric_fallback: true     # unmapped ids -> their trailing integer (true, false, or a list of sections)
 pass_percent: 50           # a score at least this is a success when the source states no pass/fail
                            # (null: never inferred, success 0)
-lms_roots: [https://lms.example.edu]   # xAPI objects that are the LMS itself: launching it is a login
+lms_roots: [https://lms.example.edu]   # xAPI / Caliper objects that are the LMS itself: launching,
+                                       # viewing or navigating to it is a login
 verbs:                     # xAPI verbs added or overridden (IRI -> authorization, page_view,
   https://example.edu/verbs/watched: page_view   # exercise_result, webinar_connect, webinar_disconnect,
                                                  # enrollment, withdrawal, ignore)
@@ -18,11 +19,14 @@ users:
   sha1:ebd31e95054c018b10727ccffd2ef2ec3a016ee9: 1002   # xAPI actor.mbox_sha1sum
   openid:https://id.example.edu/carol: 1003       # xAPI actor.openid
   account:https://lms.example.edu|dave: 1004      # xAPI actor.account: homePage|name
+  https://lms.example.edu/users/554433: 1004      # Caliper Person id (an IRI, as is)
+  urn:instructure:canvas:user:21070000000020064: 1007   # ... as Canvas writes it
   openedx:username:erin: 1005                     # Open edX username
   openedx:user_id:42: 1005                        # Open edX context.user_id / event.user_id
   moodle:17: 1006                                 # Moodle userid / relateduserid
 courses:
-  https://lms.example.edu/courses/python: 7       # xAPI course activity IRI
+  https://lms.example.edu/courses/python: 7       # xAPI course activity IRI; Caliper CourseOffering or
+                                                  # CourseSection id (Canvas: urn:instructure:canvas:course:<id>)
   course-v1:SchoolX+PY101+2024_T1: 7              # Open edX course key
   moodle:12: 7                                    # Moodle courseid
 pages:                                            # viewed pages: an id, or an object
@@ -44,7 +48,9 @@ the section, the **trailing integer** of the identifier: its last segment when t
 ASCII digits (segments end at / : @ + # = ? & . , ; _ -), e.g. `https://lms/activities/8719` ->
 8719, `...+type@problem+block@13278` -> 13278, `page.php?id=345` -> 345, a Moodle or Open edX
 numeric id -> itself. Users are stricter: only an identifier that is entirely digits (an
-account name `72002`, an Open edX or Moodle user id) falls back; an e-mail address never does.
+account name `72002`, an Open edX or Moodle user id, the last segment of a Caliper Person IRI
+such as `https://lms/users/554433` or `urn:instructure:canvas:user:21070000000020064`) falls
+back; an e-mail address never does.
 Otherwise the item is rejected as `unmapped_<section>` (kind `unmapped`: dead-lettered, so it can
 be replayed once the mapping knows the identifier).
 
@@ -172,6 +178,10 @@ class IdMapping:
 
     def is_course(self, key: str) -> bool:
         return key in self.courses
+
+    def is_lms_root(self, key: str) -> bool:
+        """Whether an object id is the LMS itself (one of `lms_roots`, a trailing slash aside)."""
+        return key.rstrip("/") in self.lms_roots
 
     def success_of(self, percent: int | None) -> int:
         """Success when the source states none: the score against `pass_percent`."""

@@ -67,6 +67,8 @@ from streams.ingest.base import (
     checked,
     digest,
     split,
+    whole_percent,
+    with_optional,
     withdrawal,
 )
 from streams.ingest.base import guarded as _guarded
@@ -174,7 +176,7 @@ def _ratio(earned: object, possible: object) -> int | None:
     got, out_of = _number(earned), _number(possible)
     if got is None or out_of is None or out_of <= 0:
         return None
-    return int(min(100.0, max(0.0, got / out_of * 100)) + 0.5)
+    return whole_percent(got / out_of * 100)
 
 
 def _page(mapping: IdMapping, keys: list[object], default_type: str, activity_type: str | None = None,
@@ -184,11 +186,6 @@ def _page(mapping: IdMapping, keys: list[object], default_type: str, activity_ty
         raise Reject("missing_block", "the event names no page or block")
     target = mapping.resolve(section, texts, texts[0])
     return target, target.page_type or default_type
-
-
-def _with(record: dict[str, Any], **optional: Any) -> dict[str, Any]:
-    record.update({k: v for k, v in optional.items() if v is not None})
-    return record
 
 
 # -- an event ------------------------------------------------------------------------------------
@@ -226,14 +223,15 @@ def _records(event: Any, mapping: IdMapping) -> list[Record]:
             raise Reject("browser_problem_check", "the browser's problem_check has no grade", IGNORED)
         record = base()
         target, _ = _page(mapping, [payload.get("problem_id"), module.get("usage_key")], "", section="activities")
-        return [checked(Topic.EXERCISE_RESULTS, _with(
+        return [checked(Topic.EXERCISE_RESULTS, with_optional(
             {**record, "activity_id": target.id, "result": _ratio(payload.get("grade"), payload.get("max_grade")),
              "success": int(payload.get("success") == "correct")}, module=target.module))]
     if name in VIDEO:
         record = base()
         target, page_type = _page(mapping, [payload.get("id"), module.get("usage_key")], ACTIVITY_PAGE)
-        return [checked(Topic.PAGE_VIEWS, _with({**record, "page_type": page_type, "page_id": target.id},
-                                                module=target.module, activity_type=target.activity_type or "video"))]
+        return [checked(Topic.PAGE_VIEWS, with_optional({**record, "page_type": page_type, "page_id": target.id},
+                                                        module=target.module,
+                                                        activity_type=target.activity_type or "video"))]
     if name in SEQUENCE or name in OUTLINE or name == "page_close":
         if name in SEQUENCE:
             keys: list[object] = [payload.get("id")]
@@ -246,15 +244,15 @@ def _records(event: Any, mapping: IdMapping) -> list[Record]:
             keys = [page]
         record = base()
         target, page_type = _page(mapping, keys, LESSON)
-        return [checked(Topic.PAGE_VIEWS, _with({**record, "page_type": page_type, "page_id": target.id},
-                                                module=target.module, activity_type=target.activity_type))]
+        return [checked(Topic.PAGE_VIEWS, with_optional({**record, "page_type": page_type, "page_id": target.id},
+                                                        module=target.module, activity_type=target.activity_type))]
     if name == "edx.grades.subsection.grade_calculated":
         percent = _ratio(payload.get("weighted_total_earned"), payload.get("weighted_total_possible"))
         if percent is None:
             raise Reject("no_possible_score", "a subsection grade out of nothing", IGNORED)
         record = base(learner_first=True)
         target, _ = _page(mapping, [payload.get("block_id")], "", section="activities")
-        return [checked(Topic.EXERCISE_RESULTS, _with(
+        return [checked(Topic.EXERCISE_RESULTS, with_optional(
             {**record, "activity_id": target.id, "result": percent, "success": mapping.success_of(percent)},
             module=target.module))]
     if name == "edx.grades.course.grade_calculated":

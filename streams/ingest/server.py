@@ -1,12 +1,14 @@
-"""`scorer ingest`: the HTTP door for LMS records (xAPI statements and native contract records).
+"""`scorer ingest`: the HTTP door for LMS records (xAPI statements, Caliper events, native contract records).
 
-Routes (every answer is JSON):
+Routes (every answer is JSON, but a stored Caliper Envelope's, empty as the Caliper specification asks):
 
 | route                                     | auth  | what                                               |
 |-------------------------------------------|-------|----------------------------------------------------|
 | `POST /xapi/statements`                   | token | one xAPI statement or an array; 200, the ids       |
 | `PUT /xapi/statements?statementId=<uuid>` | token | one statement with that id; 204                    |
 | `GET /xapi/about`                         | open  | the xAPI versions understood                       |
+| `POST /caliper`                           | token | one Caliper Envelope (1.1 or 1.2, as sensors such  |
+|                                           |       | as Canvas send it); 200 with an empty body         |
 | `POST /events/{topic}`                    | token | native records of one input topic (`lms.page_views`|
 |                                           |       | or `page_view`), one or an array                   |
 | `GET /healthz`                            | open  | 200 while the broker acknowledges, else 503        |
@@ -17,8 +19,10 @@ the password (what most xAPI clients send; the user name is not checked), compar
 time. With no token configured every authenticated route answers 503. Status codes: 400 invalid
 input (a reason per item; nothing of the request stored), 401 missing or wrong token, 404 unknown
 topic, 409 an id already received with other content, 413 a body over 1 MiB or over 1,000
-items, 503 back-pressure or the broker not acknowledging (with Retry-After). What is stored and
-when is streams.ingest.service's; the mapping of each format is its adapter's.
+items, 415 a Content-Type other than JSON (except on the xAPI routes: 400), 422 a Caliper
+Envelope of another dataVersion (the Caliper specification's codes), 503 back-pressure or the
+broker not acknowledging (with Retry-After). What is stored and when is
+streams.ingest.service's; the mapping of each format is its adapter's.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.ingest import metrics
+from streams.ingest.base import UUID
 from streams.ingest.mapping import IdMapping, MappingError
 from streams.ingest.service import XAPI_VERSION, Answer, Ingestor, Limits
 from streams.kafka.admin import ensure_topics, new_producer
@@ -50,7 +55,6 @@ log = logging.getLogger(__name__)
 
 _REALM = 'Bearer realm="edu-scorer-ingest"'
 _VERSION = re.compile(r"1\.0(\.\d+)?")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 INGESTOR: web.AppKey[Ingestor] = web.AppKey("ingestor", Ingestor)
@@ -96,8 +100,8 @@ def refusal(header: str | None, configured: str) -> Answer | None:
 # -- HTTP ----------------------------------------------------------------------------------------
 def _respond(answer: Answer, extra: dict[str, str] | None = None) -> web.Response:
     headers = {**answer.headers, **(extra or {})}
-    if answer.status == 204:
-        return web.Response(status=204, headers=headers)
+    if answer.status == 204 or answer.body is None:
+        return web.Response(status=answer.status, headers=headers)
     return web.Response(status=answer.status, body=orjson.dumps(answer.body), content_type="application/json",
                         headers=headers)
 
@@ -168,7 +172,7 @@ async def _put_statement(request: web.Request) -> web.StreamResponse:
     if isinstance(body, web.StreamResponse):
         return body
     statement_id = request.query.get("statementId", "")
-    if not _UUID.fullmatch(statement_id):
+    if not UUID.fullmatch(statement_id):
         return _respond(Answer(400, {"error": "PUT needs a statementId parameter holding a UUID"}), extra)
     answer = await request.app[INGESTOR].statements(body, statement_id.lower())
     return _respond(answer, extra)
@@ -183,6 +187,13 @@ async def _post_records(request: web.Request) -> web.StreamResponse:
     if isinstance(body, web.StreamResponse):
         return body
     return _respond(await request.app[INGESTOR].records(request.match_info["topic"], body))
+
+
+async def _post_caliper(request: web.Request) -> web.StreamResponse:
+    body = await _guarded(request, xapi=False)
+    if isinstance(body, web.StreamResponse):
+        return body
+    return _respond(await request.app[INGESTOR].caliper(body))
 
 
 async def _health(request: web.Request) -> web.StreamResponse:
@@ -202,6 +213,7 @@ def build_app(ingestor: Ingestor, token: str, limits: Limits) -> web.Application
     app.router.add_post("/xapi/statements", _post_statements)
     app.router.add_put("/xapi/statements", _put_statement)
     app.router.add_get("/xapi/about", _about)
+    app.router.add_post("/caliper", _post_caliper)
     app.router.add_post("/events/{topic}", _post_records)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
@@ -294,7 +306,7 @@ def serve(settings: Settings, limits: Limits | None = None) -> int:
         print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
         return 2
     if not settings.ingest_token:
-        log.warning("SCORER_INGEST_TOKEN is empty: every request for /xapi and /events is refused with 503")
+        log.warning("SCORER_INGEST_TOKEN is empty: every request for /xapi, /caliper and /events is refused with 503")
     asyncio.run(_serve(settings, mapping, limits))
     return 0
 

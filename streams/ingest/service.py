@@ -1,7 +1,8 @@
 """The ingest service without its HTTP: request bodies in, broker-acknowledged records out.
 
-`Ingestor` takes a request body (xAPI statements or native contract records), maps and checks
-every item, and answers with a status, a JSON body and headers; the HTTP layer
+`Ingestor` takes a request body (xAPI statements, a Caliper Envelope of events, or native
+contract records), maps and checks every item, and answers with a status, a JSON body and
+headers; the HTTP layer
 (streams.ingest.server) only authenticates, reads bodies and writes answers, so the rules below
 are tested without sockets.
 
@@ -12,7 +13,7 @@ are tested without sockets.
 - **Acknowledged means durable**: the answer is sent only after the broker acknowledged every
   record and dead letter of the request (acks=1, see streams.kafka.admin.new_producer); a send that
   fails or times out answers 503 and the client resends.
-- **Idempotent by id**: an item whose id (statement id; a native record's event_id) was
+- **Idempotent by id**: an item whose id (statement id; Caliper event id; a native record's event_id) was
   acknowledged recently (a bounded LRU, `Limits.seen_ids`) is acknowledged again without being
   produced; one still being produced by another request is waited for. The same id with other
   content is a conflict (409). Beyond the LRU's memory the worker still drops copies by event_id.
@@ -37,8 +38,8 @@ import orjson
 from features.eventtime import parse_ts
 from streams.contract import INPUT_TOPICS, TOPIC_SCHEMA, InvalidEvent, Topic, encode, key_of, validate
 from streams.contract.codec import MAX_RECORD_BYTES
-from streams.ingest import metrics
-from streams.ingest.base import INVALID, Mapped, Rejection, digest
+from streams.ingest import caliper, metrics
+from streams.ingest.base import INVALID, Mapped, Reject, Rejection, digest
 from streams.ingest.mapping import IdMapping
 from streams.ingest.xapi import map_statement
 
@@ -52,7 +53,7 @@ Enqueue = Callable[[str, bytes | None, bytes], Awaitable["asyncio.Future[Any]"]]
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 1024 * 1024  # a larger body: 413
-    max_items: int = 1000  # statements or records per request; more: 413
+    max_items: int = 1000  # statements, events or records per request; more: 413
     max_inflight_records: int = 20_000  # sent, not yet acknowledged; beyond: 503 + Retry-After
     max_inflight_bytes: int = 32 * 1024 * 1024
     produce_timeout: float = 30.0  # seconds for the broker to acknowledge a request's records; beyond: 503
@@ -204,7 +205,6 @@ class Ingestor:
         if len(values) > self.limits.max_items:
             return Answer(413, {"error": f"{len(values)} records; at most {self.limits.max_items} a request"})
         items: list[_Item] = []
-        first: dict[str, str] = {}
         for index, value in enumerate(values):
             event_id = value.get("event_id") if isinstance(value, dict) else None
             ref = event_id if isinstance(event_id, str) else None
@@ -214,28 +214,41 @@ class Ingestor:
             except InvalidEvent as error:
                 rejection = Rejection(error.reason, error.detail, value, INVALID, source, ref)
                 mapped = Mapped(ref, value, rejection=rejection)
-            key = f"{topic.value}|{ref}" if ref is not None else None
-            content = digest(value)
-            if key is not None and key in first:  # a copy inside the batch: once is enough
-                if first[key] != content:
-                    mapped = Mapped(ref, value, rejection=Rejection(
-                        "conflicting_event_id", "another record of this batch has the same event_id", value, INVALID,
-                        source, ref))
-                else:
-                    mapped = Mapped(ref, value)
-                key = None
-            elif key is not None:
-                first[key] = content
-            items.append(_Item(index, mapped, key, content))
-        answer = await self._accept(source, items, topic_label=topic.value)
+            items.append(_Item(index, mapped, f"{topic.value}|{ref}" if ref is not None else None, digest(value)))
+        answer = await self._accept(source, _once_per_id(items, source), topic_label=topic.value)
         if answer.status == 200:
             answer.body = {"accepted": len(items), **answer.body}
         return answer
 
+    async def caliper(self, body: bytes) -> Answer:
+        """POST /caliper: one Caliper Envelope, as sensors send it. As the Caliper specification asks of an
+        endpoint: 200 with an empty body once stored; 400 for a body that is no Envelope or a malformed one;
+        422 for a dataVersion other than 1.1 or 1.2."""
+        parsed = _json(body)
+        if isinstance(parsed, Answer):
+            return await self._malformed(caliper.SOURCE, body, parsed)
+        try:
+            events = caliper.envelope(parsed)
+        except Reject as rejected:
+            status = 422 if rejected.reason == "unsupported_version" else 400
+            return await self._malformed(caliper.SOURCE, body, Answer(status, {"error": rejected.detail}),
+                                         rejected.reason)
+        if len(events) > self.limits.max_items:
+            return Answer(413, {"error": f"{len(events)} events; at most {self.limits.max_items} a request"})
+        items = []
+        for index, event in enumerate(events):
+            mapped = caliper.map_event(event, self.mapping)
+            items.append(_Item(index, mapped, f"caliper|{mapped.ref}" if mapped.ref else None, digest(event)))
+        answer = await self._accept(caliper.SOURCE, _once_per_id(items, caliper.SOURCE))
+        if answer.status == 200:
+            answer.body = None
+        return answer
+
     # -- the rules ------------------------------------------------------------------------------
-    async def _malformed(self, source: str, body: bytes, answer: Answer) -> Answer:
-        rejection = Rejection("malformed_json", str(answer.body["error"]), body, INVALID, source)
-        metrics.REJECTED.labels(_label(source), INVALID, "malformed_json").inc()
+    async def _malformed(self, source: str, body: bytes, answer: Answer, reason: str = "malformed_json") -> Answer:
+        """A body refused whole (not JSON, not an Envelope): dead-lettered, counted, answered."""
+        rejection = Rejection(reason, str(answer.body["error"]), body, INVALID, source)
+        metrics.REJECTED.labels(_label(source), INVALID, reason).inc()
         await self._dead_letter_quietly([rejection])
         return answer
 
@@ -470,8 +483,27 @@ def _input_topic(name: str) -> Topic | None:
 
 
 def _label(source: str) -> str:
-    """The metric label of a source: xapi, openedx, moodle, native (any topic name)."""
-    return source if source in {"xapi", "openedx", "moodle"} else "native"
+    """The metric label of a source: xapi, caliper, openedx, moodle, native (any topic name)."""
+    return source if source in {"xapi", "caliper", "openedx", "moodle"} else "native"
+
+
+def _once_per_id(items: list[_Item], source: str) -> list[_Item]:
+    """A batch with each id once: a later copy of an item is kept empty and unkeyed (acknowledged as a
+    duplicate), a later item with the same id and other content is `invalid` `conflicting_event_id`."""
+    first: dict[str, str] = {}
+    out = []
+    for item in items:
+        if item.key is None:
+            out.append(item)
+        elif item.key not in first:
+            first[item.key] = item.content
+            out.append(item)
+        else:
+            raw, ref = item.mapped.raw, item.mapped.ref
+            mapped = Mapped(ref, raw) if first[item.key] == item.content else Mapped(ref, raw, rejection=Rejection(
+                "conflicting_event_id", "another item of this batch has the same id", raw, INVALID, source, ref))
+            out.append(_Item(item.index, mapped, None, item.content))
+    return out
 
 
 def _sourced(rejection: Rejection, source: str) -> Rejection:

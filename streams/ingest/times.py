@@ -1,10 +1,10 @@
 """Source times -> the contract's time: the school's naive local wall time, to the second.
 
 The contract's `ts` is the school's local time without an offset (features.eventtime
-reads it as if it were UTC). Sources carry instants: xAPI and Open edX an ISO 8601 time with
-an offset (none means UTC, as both specifications say), Moodle a Unix time. Each instant is
-converted to the school's time zone (the mapping file's `time_zone`, default UTC) and written
-without its offset.
+reads it as if it were UTC). Sources carry instants: xAPI, Caliper and Open edX an ISO 8601 time
+with an offset (none means UTC, as the specifications say; Caliper writes UTC with a Z), Moodle a
+Unix time. Each instant is converted to the school's time zone (the mapping file's `time_zone`,
+default UTC) and written without its offset.
 """
 from __future__ import annotations
 

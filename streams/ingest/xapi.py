@@ -49,7 +49,6 @@ without an IRI id; an unreadable timestamp or duration; a score outside its boun
 """
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from collections.abc import Iterable
@@ -61,14 +60,19 @@ from streams.ingest.base import (
     IGNORED,
     INVALID,
     UNSUPPORTED,
+    UUID,
     Mapped,
     Record,
     Reject,
     Rejection,
     checked,
     digest,
-    guarded,
+    identified,
+    iri,
+    number,
     split,
+    whole_percent,
+    with_optional,
     withdrawal,
 )
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping
@@ -109,13 +113,10 @@ VERBS: dict[str, str] = {
     TINCAN + "unregistered": "withdrawal",
 }
 _ATTENDED = {ADL + "attended", TINCAN + "attended"}
-_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SHA1 = re.compile(r"[0-9a-fA-F]{40}")
 _VERSION = re.compile(r"1\.0(\.\d+)?")
 #: Statement ids made up for statements that carry none: UUID 5 of their content in this namespace.
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://edu-scorer.example/ingest/xapi")
-MAX_IRI = 2048
 
 
 def statement_id(statement: Any) -> str:
@@ -126,7 +127,7 @@ def statement_id(statement: Any) -> str:
     given = statement.get("id")
     if given is None:
         return str(uuid.uuid5(ID_NAMESPACE, digest(statement)))
-    if not isinstance(given, str) or not _UUID.fullmatch(given):
+    if not isinstance(given, str) or not UUID.fullmatch(given):
         raise Reject("bad_statement_id", f"id must be a UUID, got {str(given)[:60]!r}")
     return given.lower()
 
@@ -134,12 +135,7 @@ def statement_id(statement: Any) -> str:
 def map_statement(statement: Any, mapping: IdMapping, received_at: datetime | None = None) -> Mapped:
     """One statement -> its records, or a rejection (never raises). `received_at` dates a
     statement that carries neither timestamp nor stored (the HTTP endpoint passes the arrival time)."""
-    try:
-        sid = statement_id(statement)
-    except Reject as rejected:
-        return Mapped(None, statement, rejection=Rejection(rejected.reason, rejected.detail, statement,
-                                                           rejected.kind, SOURCE))
-    return guarded(SOURCE, statement, sid, lambda: _records(statement, sid, mapping, received_at))
+    return identified(SOURCE, statement, statement_id, lambda sid: _records(statement, sid, mapping, received_at))
 
 
 def map_statements(statements: Iterable[Any], mapping: IdMapping,
@@ -154,12 +150,6 @@ def from_statements(statements: Iterable[Any], mapping: IdMapping,
 
 
 # -- the parts of a statement ---------------------------------------------------------------------
-def _iri(value: object, what: str) -> str:
-    if not isinstance(value, str) or len(value) > MAX_IRI or not _IRI.fullmatch(value):
-        raise Reject(f"bad_{what}", f"{what} needs an IRI, got {str(value)[:80]!r}")
-    return value
-
-
 def _actor(actor: object) -> tuple[list[str], object]:
     """The mapping keys of an Agent, and what the numeric fallback may read (an account name)."""
     if not isinstance(actor, dict):
@@ -183,19 +173,11 @@ def _actor(actor: object) -> tuple[list[str], object]:
             raise Reject("bad_actor", "actor.mbox_sha1sum must be 40 hex digits")
         return [f"sha1:{value.lower()}"], None
     if name == "openid":
-        return [f"openid:{_iri(value, 'actor')}"], None
+        return [f"openid:{iri(value, 'actor')}"], None
     if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"]:
         raise Reject("bad_actor", "actor.account needs homePage and name")
-    home = _iri(value.get("homePage"), "actor")
+    home = iri(value.get("homePage"), "actor")
     return [f"account:{home}|{value['name']}"], value["name"]
-
-
-def _number(value: object, what: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise Reject("bad_score", f"result.score.{what} must be a number")
-    return float(value)
 
 
 def _percent(result: dict[str, Any]) -> int | None:
@@ -205,8 +187,8 @@ def _percent(result: dict[str, Any]) -> int | None:
         return None
     if not isinstance(score, dict):
         raise Reject("bad_score", "result.score must be an object")
-    scaled, raw = _number(score.get("scaled"), "scaled"), _number(score.get("raw"), "raw")
-    low, high = _number(score.get("min"), "min"), _number(score.get("max"), "max")
+    scaled, raw = number(score.get("scaled"), "result.score.scaled"), number(score.get("raw"), "result.score.raw")
+    low, high = number(score.get("min"), "result.score.min"), number(score.get("max"), "result.score.max")
     if scaled is not None and not -1 <= scaled <= 1:
         raise Reject("bad_score", f"result.score.scaled must be within -1..1, got {scaled}")
     if low is not None and high is not None and not low < high:
@@ -226,7 +208,7 @@ def _percent(result: dict[str, Any]) -> int | None:
         raise Reject("unscorable_result", f"a raw score of {raw} without max cannot be read as 0..100", UNSUPPORTED)
     else:
         return None
-    return math.floor(min(100.0, max(0.0, percent)) + 0.5)
+    return whole_percent(percent)
 
 
 def _moment(statement: dict[str, Any], received_at: datetime | None) -> datetime:
@@ -256,11 +238,6 @@ def _type_name(type_iri: str | None) -> str | None:
     return name[:50] or None
 
 
-def _with(record: dict[str, Any], **optional: Any) -> dict[str, Any]:
-    record.update({k: v for k, v in optional.items() if v is not None})
-    return record
-
-
 # -- a statement ---------------------------------------------------------------------------------
 def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_at: datetime | None) -> list[Record]:
     version = statement.get("version")
@@ -272,7 +249,7 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
     verb = statement["verb"]
     if not isinstance(verb, dict):
         raise Reject("bad_verb", "verb must be an object")
-    verb_id = _iri(verb.get("id"), "verb")
+    verb_id = iri(verb.get("id"), "verb")
     obj = statement["object"]
     if not isinstance(obj, dict):
         raise Reject("bad_object", "object must be an object")
@@ -287,9 +264,9 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
     definition = obj.get("definition")
     type_iri = definition.get("type") if isinstance(definition, dict) else None
     if type_iri is not None:
-        type_iri = _iri(type_iri, "object")
-    object_id = _iri(obj.get("id"), "object") if object_type == "Activity" else None
-    if object_type == "StatementRef" and not (isinstance(obj.get("id"), str) and _UUID.fullmatch(obj["id"])):
+        type_iri = iri(type_iri, "object")
+    object_id = iri(obj.get("id"), "object") if object_type == "Activity" else None
+    if object_type == "StatementRef" and not (isinstance(obj.get("id"), str) and UUID.fullmatch(obj["id"])):
         raise Reject("bad_object", "a StatementRef's id must be a UUID")
     if verb_id == VOIDED:
         if object_type != "StatementRef":
@@ -306,13 +283,13 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
     if object_type != "Activity" or object_id is None:
         raise Reject("object_not_activity", f"verb {verb_id[:200]} on a {object_type}", UNSUPPORTED)
     if kind == "page_view":
-        if object_id.rstrip("/") in mapping.lms_roots:
+        if mapping.is_lms_root(object_id):
             return [checked(Topic.AUTHORIZATIONS, base)]
         page = mapping.resolve("pages", [object_id], object_id)
         page_type = page.page_type or (LESSON if type_iri == LESSON_TYPE else ACTIVITY_PAGE)
-        return [checked(Topic.PAGE_VIEWS, _with({**base, "page_type": page_type, "page_id": page.id},
-                                                module=page.module,
-                                                activity_type=page.activity_type or _type_name(type_iri)))]
+        return [checked(Topic.PAGE_VIEWS, with_optional({**base, "page_type": page_type, "page_id": page.id},
+                                                        module=page.module,
+                                                        activity_type=page.activity_type or _type_name(type_iri)))]
     if kind == "exercise_result":
         if type_iri == COURSE_TYPE or mapping.is_course(object_id):
             raise Reject("course_result", "a result for a whole course: the contract's outcome needs a module, "
@@ -327,16 +304,16 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
             success = 0
         else:
             success = mapping.success_of(percent)
-        return [checked(Topic.EXERCISE_RESULTS, _with({**base, "activity_id": activity.id, "result": percent,
-                                                       "success": success}, module=activity.module))]
+        return [checked(Topic.EXERCISE_RESULTS, with_optional(
+            {**base, "activity_id": activity.id, "result": percent, "success": success}, module=activity.module))]
     if kind in {"webinar_connect", "webinar_disconnect"}:
         webinar = mapping.resolve("webinars", [object_id], object_id)
         event = CONNECT if kind == "webinar_connect" else DISCONNECT
-        records = [checked(Topic.WEBINAR_EVENTS, _with({**base, "event": event, "webinar_id": webinar.id},
-                                                       module=webinar.module))]
+        records = [checked(Topic.WEBINAR_EVENTS, with_optional({**base, "event": event, "webinar_id": webinar.id},
+                                                               module=webinar.module))]
         if verb_id in _ATTENDED and duration is not None:
             left = local_ts(moment + timedelta(seconds=duration), mapping.time_zone)
-            records.append(checked(Topic.WEBINAR_EVENTS, _with(
+            records.append(checked(Topic.WEBINAR_EVENTS, with_optional(
                 {**base, "event_id": f"{sid}/left", "ts": left, "event": DISCONNECT, "webinar_id": webinar.id},
                 module=webinar.module)))
         return records

@@ -5,8 +5,8 @@ at time t is in the log, everything before floor(t) is too, which is the promise
 worker's watermark relies on (see streams.core.watermark). Rows that cannot become valid records
 go straight to the dead-letter topic with the reason, so nothing read disappears.
 
-`replay_file` does the same for an export in another LMS format: xAPI statements, an Open edX
-tracking log or a Moodle standard log (mapped by streams.ingest with the identifier mapping of
+`replay_file` does the same for an export in another LMS format: xAPI statements, Caliper events, an
+Open edX tracking log or a Moodle standard log (mapped by streams.ingest with the identifier mapping of
 SCORER_INGEST_MAPPING); statements and events the scorer has no use for are only counted.
 
 `until` stops the history at a moment of event time: what a school looked like then, mid-course,
@@ -93,7 +93,7 @@ def up_to(events: list[Event], until: float | None) -> list[Event]:
 
 async def replay_file(settings: Settings, path: Path, fmt: str, *, speed: float = 0.0, progress: bool = True,
                       mapping: IdMapping | None = None, until: float | None = None) -> ReplayReport:
-    """Publish an export in another LMS format (`fmt`: xapi, openedx or moodle; see
+    """Publish an export in another LMS format (`fmt`: xapi, caliper, openedx or moodle; see
     streams.ingest.files), identifiers mapped by `mapping` (default: SCORER_INGEST_MAPPING's)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")

@@ -11,13 +11,13 @@ import pytest
 
 from features.eventtime import parse_ts
 from streams.contract import Topic, validate
-from streams.ingest.files import load_file, map_file, map_xapi_text
+from streams.ingest.files import load_file, map_caliper_text, map_file, map_xapi_text
 from streams.ingest.mapping import IdMapping
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "lms_formats"
 MAPPING = IdMapping.load(FIXTURES / "mapping.yaml", "Europe/Moscow")
 FILES = {"xapi": FIXTURES / "xapi_statements.jsonl", "openedx": FIXTURES / "openedx_tracking.log",
-         "moodle": FIXTURES / "moodle_logstore.csv"}
+         "moodle": FIXTURES / "moodle_logstore.csv", "caliper": FIXTURES / "caliper_events.jsonl"}
 
 
 def outcome(fmt: str) -> tuple[Counter[str], Counter[tuple[str, str]]]:
@@ -56,8 +56,25 @@ def test_the_moodle_fixture():
                         ("invalid", "bad_timestamp"): 1}
 
 
+def test_the_caliper_fixture():
+    """Canvas Live Events (Caliper 1.1) and the IMS 1.2 examples, as envelopes and bare events."""
+    topics, rejected = outcome("caliper")
+    assert topics == {"lms.students": 1, "lms.authorizations": 2, "lms.page_views": 2, "lms.exercise_results": 4,
+                      "lms.outcomes": 1}
+    assert rejected == {("ignored", "not_a_person"): 1, ("ignored", "unused_event"): 2, ("ignored", "not_a_course"): 1,
+                        ("ignored", "entity_describe"): 1, ("ignored", "duplicate_event"): 1,
+                        ("unmapped", "unmapped_user"): 1, ("invalid", "unsupported_version"): 1,
+                        ("invalid", "bad_actor"): 1, ("invalid", "malformed_json"): 1}
+    records, _ = load_file(FILES["caliper"], "caliper", MAPPING)
+    graded = [r for t, r in records if t is Topic.EXERCISE_RESULTS and r["result"] is not None]
+    assert [(r["user_id"], r["activity_id"], r["result"], r["success"]) for r in graded] == [
+        (1008, 13283, 80, 1),  # Canvas grade_change: 8 of 10, pass_percent 60
+        (1009, 13284, 40, 0)]  # the IMS autograder: 10 of the assessment's 25 (the Score's maxScore is 0)
+
+
 @pytest.mark.parametrize(("fmt", "event_id", "user_id", "ts"), [
     ("moodle", "moodle:5010", 1007, "2024-01-23T13:00:00"),  # timecreated 1706004000
+    ("caliper", "urn:uuid:7205050c-95ed-4c5f-9ecf-2998c7d3a02c", 1008, "2024-01-23T13:00:00"),  # 10:00Z
     ("openedx", "openedx:6a8e54fbb012e905731af9d7591e5786", 1006, "2024-01-20T15:07:46"),  # 12:07:46Z
 ])
 def test_the_fixtures_withdrawal_is_its_last_record_a_withdrawn_outcome(fmt, event_id, user_id, ts):
@@ -97,6 +114,31 @@ def test_a_statement_repeated_in_a_file_counts_once():
     assert [m.records != [] for m in mapped] == [True, False, False]
     assert [(m.rejection.kind, m.rejection.reason) for m in mapped[1:]] == [
         ("ignored", "duplicate_statement"), ("invalid", "conflicting_statement_id")]
+
+
+def test_caliper_exports_as_an_array_an_envelope_or_gzip(tmp_path):
+    lines = [json.loads(line) for line in FILES["caliper"].read_text().splitlines() if line.endswith("}")]
+    events = [e for item in lines for e in (item["data"] if "data" in item else [item])]
+    read = [m.records for m in map_caliper_text(FILES["caliper"].read_text(), MAPPING) if m.records]
+    as_array = map_caliper_text(json.dumps(lines), MAPPING)
+    one_envelope = map_caliper_text(json.dumps({"sensor": "http://oxana.instructure.com/", "dataVersion":
+                                                "http://purl.imsglobal.org/ctx/caliper/v1p1", "data": events,
+                                                "sendTime": "2024-01-24T00:00:00.000Z"}), MAPPING)
+    assert [m.records for m in as_array if m.records] == read
+    by_id = {r["event_id"]: r for rs in read for _, r in rs}
+    assert {r["event_id"]: r for m in one_envelope for _, r in m.records} == by_id and len(by_id) == 10
+    packed = tmp_path / "caliper.jsonl.gz"
+    packed.write_bytes(gzip.compress(FILES["caliper"].read_bytes()))
+    assert [m.records for m in map_file(packed, "caliper", MAPPING) if m.records] == read
+
+
+def test_a_caliper_event_repeated_in_a_file_counts_once():
+    event = json.loads(FILES["caliper"].read_text().splitlines()[1])["data"][0]
+    changed = {**event, "eventTime": "2024-01-10T06:01:00.000Z"}
+    mapped = map_caliper_text("\n".join(json.dumps(e) for e in [event, event, changed]), MAPPING)
+    assert [m.records != [] for m in mapped] == [True, False, False]
+    assert [(m.rejection.kind, m.rejection.reason) for m in mapped[1:]] == [
+        ("ignored", "duplicate_event"), ("invalid", "conflicting_event_id")]
 
 
 def test_an_unknown_format():

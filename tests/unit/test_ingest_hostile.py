@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from streams.contract import Topic, decode, encode, validate
-from streams.ingest import moodle, openedx, xapi
+from streams.ingest import caliper, moodle, openedx, xapi
 from streams.ingest.base import KINDS, Mapped
 from streams.ingest.mapping import IdMapping
 from streams.ingest.service import Ingestor, Limits
@@ -38,17 +38,25 @@ XAPI_SAMPLES = [json.loads(line) for line in (FIXTURES / "xapi_statements.jsonl"
 OPENEDX_SAMPLES = [json.loads(line[line.index("{"):]) for line in
                    (FIXTURES / "openedx_tracking.log").read_text().splitlines() if line.endswith("}")]
 MOODLE_SAMPLES = list(moodle.read_csv((FIXTURES / "moodle_logstore.csv").read_text()))
+CALIPER_ENVELOPES = [json.loads(line) for line in (FIXTURES / "caliper_events.jsonl").read_text().splitlines()
+                     if line.endswith("}")]
+CALIPER_SAMPLES = [e for item in CALIPER_ENVELOPES for e in (item["data"] if "data" in item else [item])]
 FIELDS = ["id", "actor", "verb", "object", "timestamp", "stored", "result", "score", "scaled", "raw", "min", "max",
           "mbox", "mbox_sha1sum", "openid", "account", "homePage", "name", "objectType", "definition", "type",
           "success", "duration", "version", "context", "event", "event_type", "event_source", "time", "user_id",
           "username", "course_id", "problem_id", "grade", "max_grade", "page", "block_id", "mode", "eventname",
           "userid", "relateduserid", "courseid", "contextinstanceid", "timecreated", "other", "finalgrade",
-          "grademax", "weighted_total_earned", "weighted_total_possible", "target_url"]
+          "grademax", "weighted_total_earned", "weighted_total_possible", "target_url", "@context", "action",
+          "eventTime", "edApp", "generated", "assignee", "assignable", "scoreGiven", "maxScore", "member",
+          "organization", "roles", "status", "extensions", "com.instructure.canvas", "workflow_state", "sensor",
+          "sendTime", "dataVersion", "data"]
 SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-(2**70), max_value=2**70)
            | st.floats() | st.text(max_size=40)
            | st.sampled_from(["2024-01-10T06:00:00Z", "mailto:a@b.c", "http://adlnet.gov/expapi/verbs/answered",
                               "https://lms.example.edu", "1704870000", "\\core\\event\\user_graded", "server",
-                              "problem_check", "00000000-0000-4000-8000-000000000001", "PT1H", "", "0", "-1"]))
+                              "problem_check", "00000000-0000-4000-8000-000000000001", "PT1H", "", "0", "-1",
+                              "urn:uuid:00000000-0000-4000-8000-000000000002", "Person", "Attempt", "Membership",
+                              "GradeEvent", "Graded", "http://purl.imsglobal.org/ctx/caliper/v1p2"]))
 KEYS = st.sampled_from(FIELDS) | st.text(max_size=12)
 JSON = st.recursive(SCALARS, lambda children: st.lists(children, max_size=5)
                     | st.dictionaries(KEYS, children, max_size=6), max_leaves=30)
@@ -147,6 +155,20 @@ def test_arbitrary_csv_text(text):
         check(mapped)
 
 
+@settings(max_examples=900, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_caliper_input(data):
+    """Arbitrary JSON as an event, and the fixture's events and envelopes mutated."""
+    kind = data.draw(st.sampled_from(["json", "event", "envelope"]))
+    if kind == "envelope":
+        items = caliper.map_envelope(mutate(data, data.draw(st.sampled_from(CALIPER_ENVELOPES))), MAPPING, "1")
+    else:
+        item = data.draw(JSON) if kind == "json" else mutate(data, data.draw(st.sampled_from(CALIPER_SAMPLES)))
+        items = [caliper.map_event(item, MAPPING)]
+    for mapped in items:
+        check(mapped)
+
+
 class _Broker:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
@@ -165,8 +187,9 @@ def _serve(bodies: list[tuple[str, bytes]]) -> tuple[list[int], list[tuple[str, 
     async def run() -> list[int]:
         statuses = []
         for route, body in bodies:
-            answer = await (service.statements(body) if route == "xapi" else service.records(route, body))
-            assert answer.status in {200, 400, 404, 409, 413}, answer
+            answer = await (service.statements(body) if route == "xapi" else service.caliper(body)
+                            if route == "caliper" else service.records(route, body))
+            assert answer.status in {200, 400, 404, 409, 413, 422}, answer
             orjson.dumps(answer.body)
             statuses.append(answer.status)
         return statuses
@@ -179,12 +202,14 @@ def _serve(bodies: list[tuple[str, bytes]]) -> tuple[list[int], list[tuple[str, 
 def test_the_service_answers_every_body(data):
     bodies = []
     for _ in range(data.draw(st.integers(1, 4))):
-        route = data.draw(st.sampled_from(["xapi", "lms.page_views", "exercise_result", "lms.nothing"]))
+        route = data.draw(st.sampled_from(["xapi", "caliper", "lms.page_views", "exercise_result", "lms.nothing"]))
         kind = data.draw(st.sampled_from(["bytes", "json", "statements"]))
         if kind == "bytes":
             body = data.draw(st.binary(max_size=200))
         elif kind == "json":
             body = json.dumps(data.draw(JSON), default=str).encode()
+        elif route == "caliper":
+            body = json.dumps(mutate(data, data.draw(st.sampled_from(CALIPER_ENVELOPES)))).encode()
         else:
             batch = [mutate(data, s) if data.draw(st.booleans()) else s
                      for s in data.draw(st.lists(st.sampled_from(XAPI_SAMPLES), max_size=4))]

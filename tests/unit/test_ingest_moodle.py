@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from streams.contract import Topic, validate
+from helpers.mapped import accepted, refused
+from streams.contract import Topic
 from streams.ingest import moodle
 from streams.ingest.mapping import IdMapping
 
@@ -31,17 +32,11 @@ def row(eventname: str, **columns: Any) -> dict[str, Any]:
 
 
 def records(r: Any) -> list[tuple[Topic, dict]]:
-    mapped = moodle.map_row(r, MAPPING)
-    assert mapped.rejection is None, mapped.rejection
-    for topic, record in mapped.records:
-        validate(topic, record)
-    return mapped.records
+    return accepted(moodle.map_row(r, MAPPING))
 
 
 def rejection(r: Any) -> tuple[str, str]:
-    mapped = moodle.map_row(r, MAPPING)
-    assert mapped.rejection is not None and not mapped.records, mapped
-    return mapped.rejection.kind, mapped.rejection.reason
+    return refused(moodle.map_row(r, MAPPING))
 
 
 def test_logged_in_is_an_authorization():

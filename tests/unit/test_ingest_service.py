@@ -53,6 +53,12 @@ class Broker:
     def on(self, topic: Topic) -> list[dict[str, Any]]:
         return [json.loads(value) for name, _, value in self.sent if name == topic.physical(PREFIX)]
 
+    def keys(self) -> dict[str, bytes | None]:
+        """The key of what was sent to each physical topic, once each value sent decodes as the worker decodes it."""
+        for name, _, value in self.sent:
+            decode(Topic(name.removeprefix(PREFIX)), value)
+        return {name: key for name, key, _ in self.sent}
+
 
 def ingestor(broker: Broker, **limits: Any) -> Ingestor:
     mapping = IdMapping.from_dict({"lms_roots": [LMS], "users": {"mailto:alice@example.edu": 1001}})
@@ -80,10 +86,8 @@ async def test_statements_are_produced_keyed_by_student_and_answered_with_their_
     assert answer.headers["X-Ingest-Records"] == "2" and answer.headers["X-Ingest-Ignored"] == "1"
     views, results = broker.on(Topic.PAGE_VIEWS), broker.on(Topic.EXERCISE_RESULTS)
     assert [v["page_id"] for v in views] == [1] and [r["result"] for r in results] == [50]
-    keys = {name: key for name, key, _ in broker.sent}
+    keys = broker.keys()
     assert keys[Topic.PAGE_VIEWS.physical(PREFIX)] == b"101" and keys[Topic.EXERCISE_RESULTS.physical(PREFIX)] == b"102"
-    for name, _, value in broker.sent:  # what the worker will decode
-        decode(Topic(name.removeprefix(PREFIX)), value)
     assert not broker.on(Topic.DEAD_LETTERS)  # an unused verb is only counted
 
 

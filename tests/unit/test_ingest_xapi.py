@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from streams.contract import Topic, validate
+from helpers.mapped import accepted, refused
+from streams.contract import Topic
 from streams.ingest import xapi
 from streams.ingest.mapping import IdMapping
 
@@ -39,18 +40,11 @@ def statement(verb: str, object_id: str | None = None, *, obj: dict[str, Any] | 
 
 
 def records(s: Any, mapping: IdMapping = MAPPING, received_at: datetime | None = None) -> list[tuple[Topic, dict]]:
-    mapped = xapi.map_statement(s, mapping, received_at)
-    assert mapped.rejection is None, mapped.rejection
-    for topic, record in mapped.records:
-        validate(topic, record)
-    return mapped.records
+    return accepted(xapi.map_statement(s, mapping, received_at))
 
 
 def rejection(s: Any, mapping: IdMapping = MAPPING) -> tuple[str, str]:
-    mapped = xapi.map_statement(s, mapping)
-    assert mapped.rejection is not None and not mapped.records, mapped
-    assert mapped.rejection.reason and mapped.rejection.detail
-    return mapped.rejection.kind, mapped.rejection.reason
+    return refused(xapi.map_statement(s, mapping))
 
 
 BASE = {"event_id": SID, "user_id": 1001, "ts": "2024-01-10T09:00:00"}  # 06:00Z in Moscow (UTC+3)
