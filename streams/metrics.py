@@ -79,9 +79,10 @@ MODEL_VERSION = Gauge(
     "scorer_model_version", "Model version currently used for scoring.", ["model"], registry=REGISTRY)
 STUDENTS_SET_ASIDE = Gauge(
     "scorer_students_set_aside",
-    "Students this worker sets aside because the step cannot read their document (a bug on some state, a "
-    "document written by a newer release): their events go to the dead letters (reason processing_failed) "
-    "until the document changes; the others are processed as usual. The log says why, by exception type.",
+    "Students this worker sets aside because their step or commit fails for a reason of their own (a bug on some "
+    "state, a document written by a newer release, a row a store refuses): their events go to the dead letters "
+    "(reason processing_failed) until the document changes; the others are processed as usual. The log says "
+    "why, by exception type.",
     registry=REGISTRY)
 MODEL_UNREADABLE = Counter(
     "scorer_model_unreadable_versions_total",

@@ -22,7 +22,7 @@ from features.schedule import CourseSchedule, FlowSchedules, ScheduleKey
 from online_models.scoring import Scoring
 from storage.row_sink import RowSink
 from storage.students import Commit, FlowRecord, StudentStore
-from streams import metrics
+from streams import failures, metrics
 from streams.contract import GLOBAL_TOPICS, InvalidEvent, Topic, check_event_time, dead_letter, decode, encode, key_of
 from streams.core.documents import StudentDoc, StudentEvent
 from streams.core.step import StepConfig, StepResult, step
@@ -46,6 +46,8 @@ _STEP_COUNTERS: dict[str, tuple[Any, tuple[str, ...]]] = {
 }
 #: Tries of a batch's students before giving up (their documents keep changing under this worker).
 _COMMIT_TRIES = 5
+#: Tries of one student's commit, failing for a reason of its own, before the student is set aside.
+COMMIT_ATTEMPTS = 3
 #: A batch's CPU-bound loops (decoding records, stepping students) hand the event loop back this
 #: often, so heartbeats, HTTP, timers and the next fetch are not held up by a 5,000-record batch.
 YIELD_EVERY_SECONDS = 0.02
@@ -117,7 +119,8 @@ class Pipeline:
         #: highest offset per (topic, partition) already counted as read: a retried batch counts once
         self._counted: dict[tuple[str, int], int] = {}
         self._counted_before: dict[tuple[str, int], int] = {}  # as it stood before this batch
-        #: students whose document the step cannot read: (the version that failed, why), skipped until it changes
+        #: students whose step or commit fails for a reason of their own: (the version that failed, why), skipped
+        #: until it changes
         self._set_aside: dict[int, tuple[int, str]] = {}
 
     # -- entry points (the consumer's) --------------------------------------------------------
@@ -277,17 +280,46 @@ class Pipeline:
                     self._tally[metric, (topic, *labels)] += count
                 if result.stored:
                     stepped[user_id] = (version, result)
-            await self._set_students_aside(failed, per_student)
-            user_ids = set(await self._commit(stepped))
+            conflicts, refused = await self._commit_apart(stepped)
+            await self._set_students_aside(failed | refused, per_student)
+            user_ids = set(conflicts)
         raise RuntimeError(f"{len(user_ids)} students kept changing under this worker")
+
+    async def _commit_apart(self, stepped: dict[int, tuple[int, StepResult]]
+                            ) -> tuple[list[int], dict[int, tuple[int, str]]]:
+        """`_commit`, and when it fails for a reason of the batch's own (a row a store refuses, say; not an
+        outage), its halves apart, down to the student it fails for, who is set aside: one student's commit
+        must not fail a partition's batches, as one student's step must not. A half committed before the
+        other fails is what a crash there would leave (`_commit` says why that is safe). A lone student's
+        commit is tried COMMIT_ATTEMPTS times first."""
+        try:
+            return await self._commit(stepped), {}
+        except Exception as error:
+            if failures.dependency_of(error) is not None or not stepped:
+                raise  # an outage: the consumer waits for the dependency, then hands the batch over again
+            if len(stepped) > 1:
+                items = list(stepped.items())
+                first, first_refused = await self._commit_apart(dict(items[:len(items) // 2]))
+                second, second_refused = await self._commit_apart(dict(items[len(items) // 2:]))
+                return first + second, first_refused | second_refused
+            last = error
+        for _ in range(COMMIT_ATTEMPTS - 1):
+            try:
+                return await self._commit(stepped), {}
+            except Exception as error:
+                if failures.dependency_of(error) is not None:
+                    raise
+                last = error
+        ((user_id, (version, _)),) = stepped.items()
+        return [], {user_id: (version, _why(last))}
 
     async def _set_students_aside(self, failed: dict[int, tuple[int, str]],
                                   per_student: dict[int, list[StudentEvent]]) -> None:
-        """Students whose document the step cannot read (a bug on some state, a document written by a newer
-        release): their events of the batch go to the dead letters with the error, and the others' batch goes
-        on. Before, one such student due on a partition failed every batch of it, and the consumer then
-        quarantined every record there, anyone's. The student is skipped until their document changes
-        (erased with `scorer forget`, or repaired); `scorer_students_set_aside` counts them."""
+        """Students whose step or commit fails for a reason of their own (a bug on some state, a document written
+        by a newer release, a row a store refuses): their events of the batch go to the dead letters with the
+        error, and the others' batch goes on. Before, one such student due on a partition failed every batch of
+        it, and the consumer then quarantined every record there, anyone's. The student is skipped until their
+        document changes (erased with `scorer forget`, or repaired); `scorer_students_set_aside` counts them."""
         letters = []
         for user_id, (version, why) in failed.items():
             failure = InvalidEvent("processing_failed", why)  # the dead letter carries the error
@@ -299,8 +331,8 @@ class Pipeline:
                 if event.offset > self._counted_before.get((physical, event.partition), -1):
                     self._tally[metrics.DEAD_LETTERS, (event.topic.value, failure.reason)] += 1
             if self._set_aside.get(user_id) != (version, why):  # its message may quote the document: not logged
-                log.error("a student's document cannot be stepped (%s): set aside, their events dead-lettered, "
-                          "until it changes", why.split(":", 1)[0])
+                log.error("a student cannot be processed (%s): set aside, their events dead-lettered, until their "
+                          "document changes", why.split(":", 1)[0])
                 log.debug("student %d set aside: %s", user_id, why)
             self._set_aside[user_id] = (version, why)
         metrics.STUDENTS_SET_ASIDE.set(len(self._set_aside))

@@ -2,17 +2,21 @@
 with its reason, counted once, and moves no watermark; the others are applied as usual."""
 from __future__ import annotations
 
+import json
+import random
 import time
 
 import orjson
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from features import DEFAULT_THRESHOLDS, format_ts
-from helpers.pipeline_cases import PARTITIONS, Sent
+from helpers.pipeline_cases import PARTITIONS, Event, Sent, drive, history
 from online_models.scoring import NoScoring
 from storage.row_sink import MemoryRowSink
 from storage.students import InMemoryStudentStore
 from streams.contract import Topic, encode, key_of
+from streams.contract.outputs import Alert, ScoreRow
 from streams.core.step import StepConfig
 from streams.kafka.consumer import InputRecord
 from streams.kafka.partitioning import partition_of
@@ -138,11 +142,55 @@ async def test_a_document_the_step_cannot_read_harms_no_other_student(
     assert _sample("scorer_dead_letters_total", **failed) == dead + 1
     assert _sample("scorer_students_set_aside") == 1
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert errors == ["a student's document cannot be stepped (KeyError): set aside, their events dead-lettered, "
-                      "until it changes"] and "7" not in errors[0]  # logged once, and names no student
+    assert errors == ["a student cannot be processed (KeyError): set aside, their events dead-lettered, until "
+                      "their document changes"] and "7" not in errors[0]  # logged once, and names no student
 
     await store.forget([7])  # erased on request: their next event starts a new document
     await _process(pipeline, [_record(7, NOW - 600, 4)])
     doc = (await store.load([7]))[7][1]
     assert doc is not None and len(doc["facts"]["logins"]) == 1 and _sample("scorer_students_set_aside") == 0
     assert len(sent.on("scorer.dead_letters")) == 2
+
+
+class _Refusing(MemoryRowSink):
+    """The snapshot store refusing one student's rows: a bad value (of the batch's own), or an outage."""
+
+    def __init__(self, refused: int, error: Exception) -> None:
+        super().__init__()
+        self.refused, self.error = refused, error
+
+    async def write(self, scores: list[ScoreRow], transitions: list[Alert]) -> None:
+        if any(row.user_id == self.refused for row in scores):
+            raise self.error
+        await super().write(scores, transitions)
+
+
+async def _school(sink: MemoryRowSink, events: list[Event]) -> tuple[InMemoryStudentStore, Sent]:
+    store, sent = InMemoryStudentStore(), Sent()
+    await drive(Pipeline(CONFIG, store, sent.send, NoScoring(), sink), PREFIX, events, random.Random(4),
+                redeliver=False)
+    return store, sent
+
+
+async def test_a_row_the_snapshot_store_refuses_sets_aside_its_student_only() -> None:
+    """A commit failing for one student's own reason (here Postgres refusing their row) failed the batches of
+    every student beside them, whom the consumer then quarantined. Now the commit is split down to that student,
+    who is set aside; the others end exactly as without the refusal. An outage still holds the batch."""
+    events = history(random.Random(3), 6)
+    refused = 2
+    control, _ = await _school(MemoryRowSink(), events)
+    sink = _Refusing(refused, ValueError("integer out of range"))
+    store, sent = await _school(sink, events)
+    others = [u for u in range(1, 7) if u != refused]
+    assert {u: doc for u, (_, doc) in (await store.load(others)).items()} == {
+        u: doc for u, (_, doc) in (await control.load(others)).items()}
+    assert {row.user_id for row in sink.current.values()} == set(others)
+    letters = sent.on("scorer.dead_letters")
+    assert letters and {(d["reason"], d["error"]) for d in letters} == {("processing_failed",
+                                                                      "ValueError: integer out of range")}
+    assert {json.loads(d["value"])["user_id"] for d in letters} == {refused}
+    assert _sample("scorer_students_set_aside") == 1
+
+    outage = _Refusing(refused, OperationalError("SELECT 1", {}, Exception("server closed the connection")))
+    with pytest.raises(OperationalError):  # not the student's fault: the consumer waits for Postgres
+        await _school(outage, events)
