@@ -319,7 +319,8 @@ class Pipeline:
         by a newer release, a row a store refuses): their events of the batch go to the dead letters with the
         error, and the others' batch goes on. Before, one such student due on a partition failed every batch of
         it, and the consumer then quarantined every record there, anyone's. The student is skipped until their
-        document changes (erased with `scorer forget`, or repaired); `scorer_students_set_aside` counts them."""
+        document changes (erased with `scorer forget`, or repaired) or this worker lets their partition go or
+        restarts, when they are tried again; `scorer_students_set_aside` counts them."""
         letters = []
         for user_id, (version, why) in failed.items():
             failure = InvalidEvent("processing_failed", why)  # the dead letter carries the error
