@@ -43,6 +43,7 @@ PRUNE_BATCH = 1000
 KAFKA_NOTE = ("records on the Kafka topics (LMS events, alerts, dead letters) are not in the scorer's stores: "
               "they leave with the topics' retention")
 
+
 @dataclass(frozen=True)
 class _RedisParts:
     """Every part of the workers' Redis that holds students."""
