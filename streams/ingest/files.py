@@ -28,7 +28,7 @@ from streams.ingest.base import IGNORED, INVALID, Mapped, Record, Rejection, dig
 from streams.ingest.mapping import IdMapping
 
 #: The formats `scorer replay --format` reads (besides the seed's CSV export directory).
-FORMATS = ("xapi", "caliper", "openedx", "moodle")
+FORMATS = (xapi.SOURCE, caliper.SOURCE, openedx.SOURCE, moodle.SOURCE)
 
 
 def read_text(path: Path) -> str:

@@ -40,6 +40,7 @@ from streams.contract import INPUT_TOPICS, TOPIC_SCHEMA, InvalidEvent, Topic, en
 from streams.contract.codec import MAX_RECORD_BYTES
 from streams.ingest import caliper, metrics
 from streams.ingest.base import INVALID, Mapped, Reject, Rejection, digest
+from streams.ingest.files import FORMATS
 from streams.ingest.mapping import IdMapping
 from streams.ingest.xapi import map_statement
 
@@ -483,8 +484,8 @@ def _input_topic(name: str) -> Topic | None:
 
 
 def _label(source: str) -> str:
-    """The metric label of a source: xapi, caliper, openedx, moodle, native (any topic name)."""
-    return source if source in {"xapi", "caliper", "openedx", "moodle"} else "native"
+    """The metric label of a source: an LMS format's name (`FORMATS`), or native (any topic name)."""
+    return source if source in FORMATS else "native"
 
 
 def _once_per_id(items: list[_Item], source: str) -> list[_Item]:
