@@ -292,26 +292,21 @@ class Pipeline:
         must not fail a partition's batches, as one student's step must not. A half committed before the
         other fails is what a crash there would leave (`_commit` says why that is safe). A lone student's
         commit is tried COMMIT_ATTEMPTS times first."""
-        try:
-            return await self._commit(stepped), {}
-        except Exception as error:
-            if failures.dependency_of(error) is not None or not stepped:
-                raise  # an outage: the consumer waits for the dependency, then hands the batch over again
-            if len(stepped) > 1:
-                items = list(stepped.items())
-                first, first_refused = await self._commit_apart(dict(items[:len(items) // 2]))
-                second, second_refused = await self._commit_apart(dict(items[len(items) // 2:]))
-                return first + second, first_refused | second_refused
-            last = error
-        for _ in range(COMMIT_ATTEMPTS - 1):
+        why = ""
+        for _ in range(COMMIT_ATTEMPTS):
             try:
                 return await self._commit(stepped), {}
             except Exception as error:
-                if failures.dependency_of(error) is not None:
-                    raise
-                last = error
+                if failures.dependency_of(error) is not None or not stepped:
+                    raise  # an outage: the consumer waits for the dependency, then hands the batch over again
+                if len(stepped) > 1:
+                    items = list(stepped.items())
+                    first, first_refused = await self._commit_apart(dict(items[:len(items) // 2]))
+                    second, second_refused = await self._commit_apart(dict(items[len(items) // 2:]))
+                    return first + second, first_refused | second_refused
+                why = _why(error)
         ((user_id, (version, _)),) = stepped.items()
-        return [], {user_id: (version, _why(last))}
+        return [], {user_id: (version, why)}
 
     async def _set_students_aside(self, failed: dict[int, tuple[int, str]],
                                   per_student: dict[int, list[StudentEvent]]) -> None:
