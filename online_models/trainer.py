@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
@@ -32,6 +31,7 @@ from online_models.registry import ModelRegistry
 from online_models.surrogate import MAX_ENROLMENTS
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
+from streams.lease import RedisLease
 from streams.settings import redis_text
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,6 @@ log = logging.getLogger(__name__)
 #: Wall seconds between refits of the surrogate (online_models.surrogate): a fit of at most MAX_ENROLMENTS
 #: enrolments takes about a second of the trainer's CPU, and a school's running flows change by the day.
 SURROGATE_EVERY_S = 600.0
-
-# Extend / drop the lock only if we still own it.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class OncePerVersion:
@@ -157,12 +147,8 @@ class Trainer:
         self._weeks = weeks
         self._publish_every = publish_every
         self._publish_after_s = publish_after_s
-        self._lock_key, self._trained_key, self._queue_key, self._failed_key = TrainerKeys.under(prefix)
-        self._lock_ttl_ms = lock_ttl_ms
-        self._token = uuid.uuid4().hex
-        self._renew = redis_client.register_script(_RENEW)
-        self._release = redis_client.register_script(_RELEASE)
-        self._holding = False
+        lock_key, self._trained_key, self._queue_key, self._failed_key = TrainerKeys.under(prefix)
+        self._lease = RedisLease(redis_client, lock_key, lock_ttl_ms)
         self._learned: set[str] = set()  # learners in self.models but not yet in a published version
         self._queued_read = 0  # queue entries this trainer has consumed since the last publish
         self._set_aside: list[bytes | str] = []  # consumed, failed to learn: to _failed_key at the publish
@@ -179,11 +165,10 @@ class Trainer:
         """Renew our lock or take a free one; raise LockHeldElsewhere if another trainer has it.
         On (re)gaining the lock, start again from the latest published version: whatever was learned
         and not published is still queued and will be learned again."""
-        if self._holding and self._renew(keys=[self._lock_key], args=[self._token, self._lock_ttl_ms]):
+        if self._lease.renew():
             return
-        self._holding = bool(self._redis.set(self._lock_key, self._token, nx=True, px=self._lock_ttl_ms))
-        if not self._holding:
-            raise LockHeldElsewhere(self._lock_key)
+        if not self._lease.take():
+            raise LockHeldElsewhere(self._lease.key)
         try:
             if self._learned or self._registry.latest_version() != self.models.version:
                 self.models = self._registry.load()
@@ -198,9 +183,7 @@ class Trainer:
 
     def release(self) -> None:
         """Give the lock up (on shutdown) so a standby trainer can take over at once."""
-        if self._holding:
-            self._release(keys=[self._lock_key], args=[self._token])
-            self._holding = False
+        self._lease.release()
 
     def enqueue(self, learner: str, label: Label) -> None:
         """Any process: hand a label to whichever process is the trainer."""
