@@ -16,6 +16,7 @@ from pathlib import Path
 
 from features.eventtime import parse_ts
 from online_models.families import DEFAULT_FAMILY, FAMILIES
+from streams.contract.topics import INPUT_TOPICS
 from streams.ingest.files import FORMATS
 from streams.settings import Settings
 
@@ -178,6 +179,34 @@ def _export_student(args: argparse.Namespace) -> int:
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
         out.write(text + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    import redis
+
+    from streams.contract import Topic
+    from streams.settings import REDIS_CLIENT_OPTIONS
+    from streams.tools.redrive import Ledger, RedriveRunning, Selection, parse_moment, redrive
+
+    settings = Settings.from_env()
+    if not settings.kafka_url or not settings.redis_url:
+        print("redrive needs the workers' SCORER_KAFKA_URL and SCORER_REDIS_URL (its ledger of what was sent)",
+              file=sys.stderr)
+        return 2
+    try:
+        since, until = (None if text is None else parse_moment(text) for text in (args.since, args.until))
+    except ValueError as error:
+        print(f"--since/--until: {error}", file=sys.stderr)
+        return 2
+    selection = Selection(frozenset(args.reason or ()), frozenset(Topic(t) for t in args.topic or ()), since, until)
+    ledger = Ledger(redis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS), settings.topic_prefix)
+    try:
+        report = asyncio.run(redrive(settings, selection, ledger, dry_run=args.dry_run))
+    except RedriveRunning:
+        print("another redrive is running (or this one lost its lease): run one at a time", file=sys.stderr)
+        return 1
+    print(json.dumps(report.as_dict(), ensure_ascii=False))
     return 0
 
 
@@ -374,6 +403,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=float, help="the retention period in days (default: SCORER_RETENTION_DAYS)")
     p.add_argument("--dry-run", action="store_true", help="only report what it would erase")
     p.set_defaults(func=_prune)
+
+    p = sub.add_parser("redrive", help="republish dead-lettered records to the topics they came from, once the "
+                                       "cause is fixed (each applied once however often redriven); prints counts, "
+                                       "as JSON")
+    p.add_argument("--reason", action="append", metavar="REASON",
+                   help="only letters of this reason, e.g. processing_failed (repeatable; default: any)")
+    p.add_argument("--topic", action="append", choices=[t.value for t in INPUT_TOPICS],
+                   help="only letters of this input topic (repeatable; default: any)")
+    p.add_argument("--since", metavar="TIME",
+                   help="only letters written at or after this time (ISO; UTC unless it has an offset)")
+    p.add_argument("--until", metavar="TIME",
+                   help="only letters written before this time (default: when the redrive begins)")
+    p.add_argument("--dry-run", action="store_true", help="only count what would go back")
+    p.set_defaults(func=_redrive)
 
     p = sub.add_parser("critical-points", help="where in a course students stop: module, theme, task and week of "
                                                "their last activity before going dozing/asleep")

@@ -22,6 +22,7 @@ from streams.kafka.consumer import InputRecord
 from streams.kafka.partitioning import partition_of
 from streams.metrics import REGISTRY
 from streams.pipeline import Pipeline, PipelineConfig
+from streams.tools.redrive import Redrivable, redrivable
 
 PREFIX = "h."
 CONFIG = PipelineConfig(topic_prefix=PREFIX, step=StepConfig(DEFAULT_THRESHOLDS, 3600.0), lateness=3600.0,
@@ -194,3 +195,48 @@ async def test_a_row_the_snapshot_store_refuses_sets_aside_its_student_only() ->
     outage = _Refusing(refused, OperationalError("SELECT 1", {}, Exception("server closed the connection")))
     with pytest.raises(OperationalError):  # not the student's fault: the consumer waits for Postgres
         await _school(outage, events)
+
+
+def _redriven(letters: list[dict[str, object]], first_offset: int) -> list[InputRecord]:
+    """The letters' records as a redrive publishes them: on their key's partition, after the log's end."""
+    out = []
+    for number, letter in enumerate(letters):
+        back = redrivable(letter, PREFIX)
+        assert isinstance(back, Redrivable)
+        assert back.key is not None
+        out.append(InputRecord(back.topic.physical(PREFIX), partition_of(back.key, PARTITIONS), first_offset + number,
+                               back.key, back.value, NOW))
+    return out
+
+
+async def test_a_set_aside_students_records_redriven_after_the_fix_end_as_if_nothing_failed() -> None:
+    """A store refused one student's rows, so their records from then on were dead-lettered. After the fix (a
+    restart with a store that takes the rows) the letters are redriven, and resent as a crash between the acks
+    and the redrive's ledger would: the student's facts, statuses and alerts end equal to a run without the
+    refusal, and every copy is dropped by the event-id fence (these records are recent enough for it)."""
+    events = history(random.Random(3), 6)
+    refused = 2
+    control, control_sent = await _school(MemoryRowSink(), events)
+    store, sent = await _school(_Refusing(refused, ValueError("integer out of range")), events)
+    letters = sent.on("scorer.dead_letters")
+    assert letters and {orjson.loads(d["value"])["user_id"] for d in letters} == {refused}
+
+    restarted = Pipeline(CONFIG, store, sent.send, NoScoring(), MemoryRowSink())
+    duplicates_before = sum(_sample("scorer_events_duplicate_total", topic=t.value, by="event_id")
+                            for t in Topic)
+    for first_offset in (1_000_000, 2_000_000):  # the same letters redriven twice
+        records = _redriven(letters, first_offset)
+        ends = {(r.topic, r.partition): (r.offset + 1, r.offset + 1, None) for r in records}
+        await restarted.process(records, ends, {r.topic: PARTITIONS for r in records})
+    duplicates = sum(_sample("scorer_events_duplicate_total", topic=t.value, by="event_id")
+                            for t in Topic) - duplicates_before
+    assert duplicates == len(letters)
+
+    (_, fixed), (_, expected) = (await store.load([refused]))[refused], (await control.load([refused]))[refused]
+    assert fixed is not None and expected is not None
+    assert fixed["facts"] == expected["facts"]
+    assert {k: e["machine"] for k, e in fixed["enrolments"].items()} == {
+        k: e["machine"] for k, e in expected["enrolments"].items()}
+    alert_ids = {a["alert_id"] for a in sent.on("scorer.alerts") if a["user_id"] == refused}
+    assert alert_ids and alert_ids == {a["alert_id"] for a in control_sent.on("scorer.alerts")
+                                       if a["user_id"] == refused}

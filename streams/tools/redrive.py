@@ -1,0 +1,256 @@
+"""`scorer redrive`: put dead-lettered records back on the topics they came from, once the cause is fixed.
+
+The dead-letter topic is the only copy of a record the scorer could not use: a student set aside
+(`processing_failed`: a bug on some state, a store refusing a row) or a record an older release
+refused. After the fix (a release, `scorer forget` of a broken document) the matching letters are
+republished to their topic with their key, and the worker applies them as it applies any late
+record. Letters are chosen by reason, topic and the time they were written; never one written
+after the redrive began, so a letter the redrive itself causes is not read back.
+
+A record goes back once, however often it was dead-lettered (a batch retried, a schedule row each
+worker refuses) or redriven: each is named by where the scorer read it (topic, partition, offset),
+and a ledger in Redis (`<prefix>redrive:sent`) keeps the names of those sent, marked once the
+broker acknowledged them; a lease there lets one redrive run at a time. Each record also goes back
+with an event id (the LMS's own, or its name), so if a crash between an ack and its mark resends a
+batch (SEND_BATCH records), the students' event-id fence drops the copies it still holds ids for.
+The fence alone would not do: it keeps ids only for the days a document keeps facts one by one
+(streams.core.event_ids), and a redriven record is usually older.
+
+Only letters of the scorer's input topics that hold their whole record go back. One cut to its
+first 16 KiB, one whose text no longer matches its SHA-256 (bytes that were not UTF-8), or one that
+is not a JSON object could not be applied by any release, and is counted by why. Letters of an LMS
+adapter (`scorer ingest` refused a statement and answered so) are the LMS's to send again.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.contract import Topic, encode
+from streams.contract.topics import INPUT_TOPICS
+from streams.kafka.admin import new_producer
+from streams.lease import RedisLease
+from streams.settings import Settings
+
+#: An event id a redrive derives: this prefix and 32 hex digits (the contract allows 128 characters).
+DERIVED_ID_PREFIX = "dead-letter:"
+#: Records sent, acknowledged and marked together: a crash resends at most this many.
+SEND_BATCH = 500
+#: The redrive's lease lapses this long after its last batch (a crashed redrive frees it so).
+LEASE_MS = 60_000
+#: Letters read between renewals of the lease (reading a long topic may take longer than it lasts).
+RENEW_EVERY = 1_000
+#: How long one read of the dead-letter topic waits for letters.
+FETCH_MS = 500
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which letters go back: those matching every filter given (an empty set: any)."""
+
+    reasons: frozenset[str] = frozenset()
+    topics: frozenset[Topic] = frozenset()
+    since: datetime | None = None
+    until: datetime | None = None  # None: the moment the redrive began
+
+
+@dataclass(frozen=True)
+class Redrivable:
+    """A letter's record as it goes back, and the name of where it was read."""
+
+    topic: Topic
+    key: bytes | None
+    value: bytes
+    place_id: str
+
+
+@dataclass
+class RedriveReport:
+    read: int = 0  # letters on the dead-letter topic
+    matched: Counter[str] = field(default_factory=Counter)  # "topic reason" -> letters selected
+    redriven: Counter[str] = field(default_factory=Counter)  # logical topic -> records republished
+    kept: Counter[str] = field(default_factory=Counter)  # why a selected letter cannot go back -> letters
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dead_letters_read": self.read, "matched": dict(sorted(self.matched.items())),
+                "redriven": dict(sorted(self.redriven.items())), "not_redriven": dict(sorted(self.kept.items()))}
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO time for --since/--until; one without an offset is UTC, as the letters' `at` is."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def source_topic(letter: dict[str, Any], prefix: str) -> Topic | None:
+    """The input topic a letter's record was read from, if it was one."""
+    physical = letter.get("topic")
+    return next((t for t in INPUT_TOPICS if t.physical(prefix) == physical), None)
+
+
+def selected(letter: dict[str, Any], selection: Selection, prefix: str, until: datetime) -> bool:
+    try:
+        at = parse_moment(str(letter.get("at")))
+    except ValueError:
+        return False
+    topic = source_topic(letter, prefix)
+    return ((not selection.reasons or letter.get("reason") in selection.reasons)
+            and (not selection.topics or topic in selection.topics)
+            and at < until and (selection.since is None or at >= selection.since))
+
+
+def redrivable(letter: dict[str, Any], prefix: str) -> Redrivable | str:
+    """The record to republish, or why this letter cannot go back."""
+    topic = source_topic(letter, prefix)
+    if topic is None:
+        return "not_an_input_topic"
+    if letter.get("value_truncated"):
+        return "truncated"
+    value = str(letter.get("value", "")).encode("utf-8", "surrogatepass")
+    if hashlib.sha256(value).hexdigest() != letter.get("value_sha256"):
+        return "not_the_bytes_read"
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return "not_a_json_object"
+    if not isinstance(record, dict):
+        return "not_a_json_object"
+    place_id = read_at(letter)
+    if not isinstance(record.get("event_id"), str):
+        record["event_id"] = place_id
+        value = encode(record)
+    key = letter.get("key")
+    return Redrivable(topic, None if key is None else str(key).encode("utf-8", "surrogatepass"), value, place_id)
+
+
+def read_at(letter: dict[str, Any]) -> str:
+    """The same name for every letter of one record read at one place (without a place: of its bytes)."""
+    if letter.get("partition") is not None and letter.get("offset") is not None:
+        place = f"{letter['topic']}:{letter['partition']}:{letter['offset']}"
+    else:
+        place = f"{letter['topic']}:{letter['value_sha256']}"
+    return DERIVED_ID_PREFIX + hashlib.blake2b(place.encode(), digest_size=16).hexdigest()
+
+
+class Ledger:
+    """What earlier redrives republished (each record by where it was read), and a lease so that one
+    redrive runs at a time: a second redrive skips what the first sent, even records older than the
+    event-id fence. A record is marked once its batch is acknowledged, so a crash resends at most one
+    batch; those the fence still holds are dropped by it."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._client = client
+        self._sent = f"{prefix}redrive:sent"
+        self.lease = RedisLease(client, f"{prefix}redrive:lease", LEASE_MS)
+
+    def sent(self, place_ids: list[str]) -> list[bool]:
+        return [bool(x) for x in self._client.smismember(self._sent, place_ids)] if place_ids else []
+
+    def mark(self, place_ids: list[str]) -> None:
+        if place_ids:
+            self._client.sadd(self._sent, *place_ids)
+
+
+class RedriveRunning(RuntimeError):
+    """Another redrive holds the lease (or this one lost it): two at once could both send a record."""
+
+
+async def redrive(settings: Settings, selection: Selection, ledger: Ledger, *,
+                  dry_run: bool = False) -> RedriveReport:
+    """Read the dead-letter topic from its beginning to where it ended when this began, and republish
+    the selected letters' records that no redrive sent before (with `dry_run`, only count them)."""
+    began = time.time()
+    until = selection.until or datetime.fromtimestamp(began, UTC)
+    prefix = settings.topic_prefix
+    if not dry_run and not ledger.lease.take():
+        raise RedriveRunning(ledger.lease.key)
+    report = RedriveReport()
+    producer = None if dry_run else new_producer(settings)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    try:
+        await consumer.start()
+        if producer is not None:
+            await producer.start()
+        batch: dict[str, Redrivable] = {}
+        seen: set[str] = set()  # places of this run's records: one dead-lettered twice goes back once
+        async for letter in _letters(consumer, Topic.DEAD_LETTERS.physical(prefix), began):
+            report.read += 1
+            if not dry_run and report.read % RENEW_EVERY == 0 and not ledger.lease.renew():
+                raise RedriveRunning(ledger.lease.key)
+            if not selected(letter, selection, prefix, until):
+                continue
+            report.matched[f"{letter.get('topic')} {letter.get('reason')}"] += 1
+            outcome = redrivable(letter, prefix)
+            if isinstance(outcome, str):
+                report.kept[outcome] += 1
+            elif outcome.place_id in seen:
+                report.kept["already_redriven"] += 1
+            else:
+                seen.add(outcome.place_id)
+                batch[outcome.place_id] = outcome
+                if len(batch) >= SEND_BATCH:
+                    await _send(batch, ledger, producer, prefix, report)
+        await _send(batch, ledger, producer, prefix, report)
+    finally:
+        await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+        ledger.lease.release()
+    return report
+
+
+async def _send(batch: dict[str, Redrivable], ledger: Ledger, producer: AIOKafkaProducer | None, prefix: str,
+                report: RedriveReport) -> None:
+    """Republish a batch's records no redrive sent before, wait for every ack, then mark them sent."""
+    ids = list(batch)
+    fresh = [place_id for place_id, sent in zip(ids, ledger.sent(ids)) if not sent]
+    if len(fresh) < len(ids):
+        report.kept["already_redriven"] += len(ids) - len(fresh)
+    report.redriven.update(batch[place_id].topic.value for place_id in fresh)
+    if producer is not None:
+        if not ledger.lease.renew():
+            raise RedriveRunning(ledger.lease.key)
+        records = [batch[place_id] for place_id in fresh]
+        await asyncio.gather(*[await producer.send(r.topic.physical(prefix), r.value, key=r.key) for r in records])
+        ledger.mark(fresh)
+    batch.clear()
+
+
+async def _letters(consumer: AIOKafkaConsumer, topic: str, began: float) -> AsyncIterator[dict[str, Any]]:
+    """Every letter on `topic` up to its end as of `began` (one that is not JSON is skipped: it holds
+    no record). A partition's end is its log end in the first fetch answered after `began` (the
+    embedded broker answers ListOffsets 'latest' wrongly, so it is not asked); letters written after
+    that are not waited for, so the redrive ends while workers go on writing."""
+    if topic not in await consumer.topics():
+        return
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    ends: dict[TopicPartition, int] = {}
+    while True:
+        batch = await consumer.getmany(*partitions, timeout_ms=FETCH_MS, max_records=10 * SEND_BATCH)
+        for records in batch.values():
+            for record in records:
+                try:
+                    letter = orjson.loads(record.value or b"")
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(letter, dict):
+                    yield letter
+        for tp in partitions:
+            end, answered_ms = consumer.highwater(tp), consumer.last_poll_timestamp(tp)
+            if tp not in ends and end is not None and (answered_ms or 0) >= began * 1000:
+                ends[tp] = end
+        if len(ends) == len(partitions) and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+            return
