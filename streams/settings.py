@@ -116,8 +116,9 @@ class Settings:
                                              "jitter) up to 60 times this, or what `Retry-After` asks")
     notify_metrics_port: int = _setting(6069, "`scorer notify` serves Prometheus `/metrics` here")
     retention_days: float = _setting(0.0, "`scorer prune` erases the students whose every enrolment is finished "
-                                     "and none was scored in this many days (wall clock): the school keeps no "
-                                     "one's data longer than it needs; 0: keep them")
+                                     "and none was scored in this many days (wall clock), and those never scored "
+                                     "whose document was not written in as long: the school keeps no one's data "
+                                     "longer than it needs; 0: keep them")
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),
                            metadata={"meaning": "local scratch (Faust's data dir, embedded servers' files)",
                                      "default": "`./var`"})

@@ -43,6 +43,18 @@ def done_students(database_url: str, before: datetime) -> list[int]:
         return [user_id for (user_id,) in connection.execute(query)]
 
 
+def scored_students(database_url: str, user_ids: Collection[int]) -> set[int]:
+    """Those of the students who have a current row: the scorer has scored them."""
+    rows = _CURRENT.c
+    ids = sorted(set(user_ids))
+    found: set[int] = set()
+    with timed("scored_students"), shared_engine(database_url).connect() as connection:
+        for start in range(0, len(ids), 10_000):
+            query = select(rows.user_id).distinct().where(rows.user_id.in_(ids[start:start + 10_000]))
+            found.update(user_id for (user_id,) in connection.execute(query))
+    return found
+
+
 def erase_students(database_url: str, user_ids: Collection[int], dry_run: bool = False) -> dict[str, int]:
     """Delete the students' rows from every table, in one transaction (rolled back on a `dry_run`); rows
     deleted per table."""

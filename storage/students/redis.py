@@ -25,9 +25,9 @@ from streams.settings import REDIS_CLIENT_OPTIONS, redis_literal, redis_text
 _COMMIT = """
 local current = redis.call('HGET', KEYS[1], 'v')
 if (current or '0') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3], 'w', ARGV[6])
 if ARGV[5] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
-for i = 6, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
@@ -165,6 +165,7 @@ class RedisStudentStore:
         if not commits:
             return []
         conflicts: list[int] = []
+        written = str(int(time.time()))
         with _Timed("commit"):
             for start in range(0, len(commits), CHUNK):
                 chunk = commits[start:start + CHUNK]
@@ -174,7 +175,7 @@ class RedisStudentStore:
                             keys=[self._student_key(c.user_id), self._due_key(c.partition), self._status_key],
                             args=[c.expected_version, c.expected_version + 1,
                                   orjson.dumps(c.doc), c.user_id,
-                                  "" if c.due is None else repr(c.due),
+                                  "" if c.due is None else repr(c.due), written,
                                   *(x for status, change in c.status_delta.items() if change
                                     for x in (status, change))],
                             client=pipe,
@@ -274,6 +275,32 @@ class RedisStudentStore:
             changes = [x for status, n in counted_statuses(doc).items() for x in (status, -n)]
             if await self._forget(keys=[self._student_key(user_id), self._status_key], args=[version, *changes]):
                 return doc
+
+    async def unchanged_since(self, before: float, *, undated_from: float | None = None) -> list[int]:
+        """The students whose document was last written before `before` (wall clock, seconds; each commit
+        stamps it, so a replay of old events does not age anyone, and reads do not make anyone younger). A
+        document written before documents were dated has no time: with `undated_from`, it is given that one
+        and ages from then; it is never returned on the day it is found."""
+        found: list[int] = []
+        base = len(self._student_key(0)) - 1
+        with _Timed("unchanged_since"):
+            keys = [redis_text(key) async for key in
+                    self.redis.scan_iter(match=f"{redis_literal(self.prefix)}st:*", count=1000)]
+            keys = [key for key in keys if key[base:].isdigit()]
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start:start + CHUNK]
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key in chunk:
+                        pipe.hget(key, "w")
+                    written = await pipe.execute()
+                found.extend(int(key[base:]) for key, at in zip(chunk, written) if at is not None and int(at) < before)
+                undated = [key for key, at in zip(chunk, written) if at is None]
+                if undated and undated_from is not None:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for key in undated:
+                            pipe.hsetnx(key, "w", str(int(undated_from)))
+                        await pipe.execute()
+        return sorted(found)
 
     async def status_counts(self) -> dict[str, int]:
         with _Timed("status_counts"):

@@ -1,7 +1,7 @@
 """What the scorer keeps about students, and for how long (152-FZ, GDPR): `scorer export-student` gives a copy
 of everything it keeps about a student (the right of access), `scorer forget` erases it (the right to
-erasure), and `scorer prune` erases the students whose courses are over once the school's retention period
-has passed (storage limitation: no one's data kept longer than it is needed).
+erasure), and `scorer prune` erases the students whose courses are over, and those it never scored, once the
+school's retention period has passed (storage limitation: no one's data kept longer than it is needed).
 
 The scorer keeps a student in Redis (their document, the due and flow indexes and the status counters, their
 weekly feature snapshots, their enrolments in the trainer's sets, alerts held for quiet hours) and in Postgres
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -31,7 +32,7 @@ import redis.asyncio as aioredis
 
 from online_models.trainer import TrainerKeys, forget_learners, student_entries
 from online_models.weekly_features import WeeklyFeatureStore
-from storage.postgres.personal_data import done_students, erase_students, student_rows
+from storage.postgres.personal_data import done_students, erase_students, scored_students, student_rows
 from storage.students import RedisStudentStore
 from streams.notify.store import NotifyStore
 from streams.settings import REDIS_CLIENT_OPTIONS, Settings
@@ -124,17 +125,31 @@ def export_students(settings: Settings, user_ids: Sequence[int]) -> dict[str, An
 
 def prune(settings: Settings, days: float, dry_run: bool = False, now: datetime | None = None) -> dict[str, Any]:
     """Erase every student whose enrolments are all finished and none was scored in `days` (Postgres knows
-    when; so it needs the database); with `dry_run`, report and change nothing. Totals only: the report
-    names no student."""
+    when; so it needs the database), and every student the scorer never scored whose document was not
+    written in that long (`never_scored`: activity without a profile, say); with `dry_run`, report and change
+    nothing. A document from before documents were dated ages from the first pruning run that finds it.
+    Totals only: the report names no student."""
     before = (now or datetime.now(UTC)) - timedelta(days=days)
     done = done_students(settings.database_url, before)
+    never_scored: list[int] = []
+    if settings.redis_url:
+        quiet = asyncio.run(_unchanged_in_redis(settings, before.timestamp(), None if dry_run else time.time()))
+        never_scored = sorted(set(quiet) - scored_students(settings.database_url, quiet))
+    students = sorted({*done, *never_scored})
     in_redis: Counter[str] = Counter()
     in_postgres: Counter[str] = Counter()
-    for start in range(0, len(done), PRUNE_BATCH):
-        erased = forget(settings, done[start:start + PRUNE_BATCH], dry_run)
+    for start in range(0, len(students), PRUNE_BATCH):
+        erased = forget(settings, students[start:start + PRUNE_BATCH], dry_run)
         for held in (erased["redis"] or {}).values():
             in_redis.update(held)
         in_postgres.update(erased["postgres"])
     return {"dry_run": dry_run, "retention_days": days, "not_scored_since": before.isoformat(),
-            "students": len(done), "redis": dict(in_redis) if settings.redis_url else None,
+            "students": len(students),
+            "never_scored": len(never_scored),
+            "redis": dict(in_redis) if settings.redis_url else None,
             "postgres": dict(in_postgres), "not_erased": KAFKA_NOTE}
+
+
+async def _unchanged_in_redis(settings: Settings, before: float, undated_from: float | None) -> list[int]:
+    async with _redis_parts(settings) as parts:
+        return await parts.students.unchanged_since(before, undated_from=undated_from)

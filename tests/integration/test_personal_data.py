@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from storage.postgres.sink import PostgresSink
 from storage.students import RedisStudentStore
 from storage.students.base import counted_statuses
 from streams.cli import build_parser, main
+from streams.contract import Topic
 from streams.notify.store import NotifyStore
 from streams.pipeline import Pipeline
 from streams.runtime import pipeline_config
@@ -211,29 +213,59 @@ def _set_rows(database_url: str, user_id: int, status: str, days_ago: int) -> No
     engine.dispose()
 
 
+def _written_days_ago(client: redis.Redis, store: RedisStudentStore, user_id: int, days: int | None) -> None:
+    """Date a student's document as if its last write was `days` ago (None: a document from before dates)."""
+    key = f"{store.prefix}st:{user_id}"
+    if days is None:
+        client.hdel(key, "w")
+    else:
+        client.hset(key, "w", str(int(time.time()) - days * 86_400))
+
+
 async def test_prune_erases_only_students_whose_courses_are_over_and_quiet_past_retention(
         school: School, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Three scored students: finished and quiet past the period (erased), as quiet but asleep, finished 10 days
+    ago. Three the scorer never scored (logins without a profile: a document, no rows): unwritten past the
+    period (erased), written 10 days ago, and undated (from before documents were dated: it ages from the
+    first pruning run, so it is kept)."""
     settings, (done, still_enrolled, recent) = school.settings, school.kept[:3]
+    never_scored = [FIRST_ID + 100, FIRST_ID + 101, FIRST_ID + 102]
+    logins = [(Topic.AUTHORIZATIONS, {"user_id": u, "ts": "2024-01-10T10:00:00"}) for u in never_scored]
+    sink = await PostgresSink.open(settings.database_url)
+    try:
+        await drive(Pipeline(pipeline_config(settings), school.store, Sent().send, NoScoring(), sink),
+                    settings.topic_prefix, logins, random.Random(1), redeliver=False)
+    finally:
+        await sink.close()
+    quiet_unscored, recent_unscored, undated = never_scored
+    all_users = [*school.users, *never_scored]
     _set_rows(settings.database_url, done, "finished", 400)
     _set_rows(settings.database_url, still_enrolled, "asleep", 400)  # quiet as long, but not finished
     _set_rows(settings.database_url, recent, "finished", 10)
+    for user, days in ((quiet_unscored, 400), (recent_unscored, 10), (undated, None), (still_enrolled, 400)):
+        _written_days_ago(school.client, school.store, user, days)
     rows_before = _rows_by_user(settings.database_url)
-    docs_before = await school.store.load(school.users)
+    assert not any(rows_before[table][u] for table in rows_before for u in never_scored)
+    docs_before = await school.store.load(all_users)
+    assert all(docs_before[u][1] is not None for u in never_scored)
     stored_before = _everything_under(school.client, settings.topic_prefix)
 
     preview = await asyncio.to_thread(prune, settings, 365, True)
     assert _everything_under(school.client, settings.topic_prefix) == stored_before
     report = await asyncio.to_thread(prune, settings, 365)
     assert {**preview, "dry_run": False, "not_scored_since": report["not_scored_since"]} == report
-    assert report["students"] == 1 and str(done) not in json.dumps(report)  # totals only: no student named
+    assert report["students"] == 2 and report["never_scored"] == 1
+    assert str(done) not in json.dumps(report) and str(quiet_unscored) not in json.dumps(report)  # totals only
     assert report["postgres"] == {table: rows_before[table][done] for table in rows_before}
-    assert report["redis"]["document"] == 1 and report["redis"]["weekly_features"] == 1
-    assert (await school.store.load([done]))[done] == (0, None)
+    assert report["redis"]["document"] == 2 and report["redis"]["weekly_features"] == 1
+    erased = [done, quiet_unscored]
+    assert all(doc is None for _, doc in (await school.store.load(erased)).values())
     rows_after = _rows_by_user(settings.database_url)
     assert all(rows_after[table][done] == 0 for table in rows_after)
-    others = [u for u in school.users if u != done]
+    others = [u for u in all_users if u not in erased]
     assert all(rows_after[table][u] == rows_before[table][u] for table in rows_after for u in others)
     assert (await school.store.load(others)) == {u: docs_before[u] for u in others}
+    assert school.client.hget(f"{school.store.prefix}st:{undated}", "w") is not None  # dated now, by the run
 
     for name, value in settings.to_env().items():  # as a scheduled job runs it
         monkeypatch.setenv(name, value)
@@ -241,7 +273,8 @@ async def test_prune_erases_only_students_whose_courses_are_over_and_quiet_past_
     assert await asyncio.to_thread(main, ["prune"]) == 2  # no retention period set: it refuses
     monkeypatch.setenv("SCORER_RETENTION_DAYS", "7")
     assert await asyncio.to_thread(main, ["prune", "--dry-run"]) == 0
-    assert json.loads(capsys.readouterr().out)["students"] == 1  # `recent`, finished 10 days ago
+    printed = json.loads(capsys.readouterr().out)  # finished 10 days ago; written 10 days ago, never scored
+    assert (printed["students"], printed["never_scored"]) == (2, 1)
     assert await asyncio.to_thread(main, ["prune", "--days", "30"]) == 0
     assert json.loads(capsys.readouterr().out)["students"] == 0
 
