@@ -186,6 +186,7 @@ def _redrive(args: argparse.Namespace) -> int:
     import redis
 
     from streams.contract import Topic
+    from streams.ingest.mapping import IdMapping, MappingError
     from streams.settings import REDIS_CLIENT_OPTIONS
     from streams.tools.redrive import Ledger, RedriveRunning, Selection, parse_moment, redrive
 
@@ -200,9 +201,14 @@ def _redrive(args: argparse.Namespace) -> int:
         print(f"--since/--until: {error}", file=sys.stderr)
         return 2
     selection = Selection(frozenset(args.reason or ()), frozenset(Topic(t) for t in args.topic or ()), since, until)
+    try:
+        mapping = IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
+    except MappingError as error:
+        print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
+        return 2
     ledger = Ledger(redis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS), settings.topic_prefix)
     try:
-        report = asyncio.run(redrive(settings, selection, ledger, dry_run=args.dry_run))
+        report = asyncio.run(redrive(settings, selection, ledger, mapping, dry_run=args.dry_run))
     except RedriveRunning:
         print("another redrive is running (or this one lost its lease): run one at a time", file=sys.stderr)
         return 1
@@ -405,8 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_prune)
 
     p = sub.add_parser("redrive", help="republish dead-lettered records to the topics they came from, once the "
-                                       "cause is fixed (each applied once however often redriven); prints counts, "
-                                       "as JSON")
+                                       "cause is fixed (each applied once however often redriven; an LMS statement "
+                                       "mapped again with SCORER_INGEST_MAPPING); prints counts, as JSON")
     p.add_argument("--reason", action="append", metavar="REASON",
                    help="only letters of this reason, e.g. processing_failed (repeatable; default: any)")
     p.add_argument("--topic", action="append", choices=[t.value for t in INPUT_TOPICS],

@@ -16,6 +16,7 @@ A name ending in `.gz` is read through gzip (rotated tracking logs are).
 from __future__ import annotations
 
 import gzip
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,20 @@ def map_file(path: Path, fmt: str, mapping: IdMapping) -> list[Mapped]:
         return openedx.map_lines(text.splitlines(), mapping)
     if fmt == "moodle":
         return moodle.map_rows(moodle.read_csv(text), mapping)
+    raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
+
+
+def map_item(fmt: str, item: Any, mapping: IdMapping, received_at: datetime | None = None) -> list[Mapped]:
+    """One item as a dead letter keeps it (an xAPI statement, a Caliper event or envelope, an Open edX event, a
+    Moodle row), mapped again: what `scorer redrive` makes of it once the mapping knows its ids."""
+    if fmt == xapi.SOURCE:
+        return [xapi.map_statement(item, mapping, received_at)]
+    if fmt == caliper.SOURCE:
+        return caliper.map_envelope(item, mapping) if caliper.is_envelope(item) else [caliper.map_event(item, mapping)]
+    if fmt == openedx.SOURCE:
+        return [openedx.map_event(item, mapping)]
+    if fmt == moodle.SOURCE:
+        return [moodle.map_row(item, mapping)]
     raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
 
 

@@ -52,7 +52,7 @@ account name `72002`, an Open edX or Moodle user id, the last segment of a Calip
 such as `https://lms/users/554433` or `urn:instructure:canvas:user:21070000000020064`) falls
 back; an e-mail address never does.
 Otherwise the item is rejected as `unmapped_<section>` (kind `unmapped`: dead-lettered, so it can
-be replayed once the mapping knows the identifier).
+be put back with `scorer redrive` once the mapping knows the identifier).
 
 `page_type` is `lesson` (the seed's 'занятие', page_id = task id) or `activity` ('активность',
 page_id = activity id); without it each adapter documents its default. `module` and

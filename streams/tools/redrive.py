@@ -1,11 +1,12 @@
 """`scorer redrive`: put dead-lettered records back on the topics they came from, once the cause is fixed.
 
 The dead-letter topic is the only copy of a record the scorer could not use: a student set aside
-(`processing_failed`: a bug on some state, a store refusing a row) or a record an older release
-refused. After the fix (a release, `scorer forget` of a broken document) the matching letters are
-republished to their topic with their key, and the worker applies them as it applies any late
-record. Letters are chosen by reason, topic and the time they were written; never one written
-after the redrive began, so a letter the redrive itself causes is not read back.
+(`processing_failed`: a bug on some state, a store refusing a row), a record an older release
+refused, an LMS statement whose ids the mapping lacked. After the fix (a release, `scorer forget` of
+a broken document, the ids added) the matching letters' records are republished to their topics with
+their keys, and the worker applies them as it applies any late record. Letters are chosen by reason,
+topic and the time they were written; never one written after the redrive began, so a letter the
+redrive itself causes is not read back.
 
 A record goes back once, however often it was dead-lettered (a batch retried, a schedule row each
 worker refuses) or redriven: each is named by where the scorer read it (topic, partition, offset),
@@ -16,10 +17,14 @@ batch (SEND_BATCH records), the students' event-id fence drops the copies it sti
 The fence alone would not do: it keeps ids only for the days a document keeps facts one by one
 (streams.core.event_ids), and a redriven record is usually older.
 
-Only letters of the scorer's input topics that hold their whole record go back. One cut to its
-first 16 KiB, one whose text no longer matches its SHA-256 (bytes that were not UTF-8), or one that
-is not a JSON object could not be applied by any release, and is counted by why. Letters of an LMS
-adapter (`scorer ingest` refused a statement and answered so) are the LMS's to send again.
+Letters of an LMS adapter (`scorer ingest`, `scorer replay --format`) that were stored and answered
+for (an id the identifier mapping lacked, a verb or event this release did not map) are mapped again
+with today's mapping (SCORER_INGEST_MAPPING): their records go back, or the letter stays, counted as
+`still_unmapped` or `still_unsupported`. An invalid statement stays: its source was told.
+
+Only letters that hold their whole record go back. One cut to its first 16 KiB, one whose text no
+longer matches its SHA-256 (bytes that were not UTF-8), or one that is not a JSON object could not be
+applied by any release, and is counted by why.
 """
 from __future__ import annotations
 
@@ -30,14 +35,17 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.contract import Topic, encode
+from streams.contract import Topic, encode, key_of
 from streams.contract.topics import INPUT_TOPICS
+from streams.ingest.base import UNMAPPED, UNSUPPORTED
+from streams.ingest.files import FORMATS, map_item
+from streams.ingest.mapping import IdMapping
 from streams.kafka.admin import new_producer
 from streams.lease import RedisLease
 from streams.settings import Settings
@@ -64,14 +72,12 @@ class Selection:
     until: datetime | None = None  # None: the moment the redrive began
 
 
-@dataclass(frozen=True)
-class Redrivable:
-    """A letter's record as it goes back, and the name of where it was read."""
+class Out(NamedTuple):
+    """A record as it goes back."""
 
     topic: Topic
     key: bytes | None
     value: bytes
-    place_id: str
 
 
 @dataclass
@@ -109,10 +115,10 @@ def selected(letter: dict[str, Any], selection: Selection, prefix: str, until: d
             and at < until and (selection.since is None or at >= selection.since))
 
 
-def redrivable(letter: dict[str, Any], prefix: str) -> Redrivable | str:
-    """The record to republish, or why this letter cannot go back."""
+def redrivable(letter: dict[str, Any], prefix: str, mapping: IdMapping) -> tuple[Out, ...] | str:
+    """The records to republish (an LMS statement may map to several), or why this letter cannot go back."""
     topic = source_topic(letter, prefix)
-    if topic is None:
+    if topic is None and letter.get("topic") not in FORMATS:
         return "not_an_input_topic"
     if letter.get("value_truncated"):
         return "truncated"
@@ -120,17 +126,32 @@ def redrivable(letter: dict[str, Any], prefix: str) -> Redrivable | str:
     if hashlib.sha256(value).hexdigest() != letter.get("value_sha256"):
         return "not_the_bytes_read"
     try:
-        record = orjson.loads(value)
+        item = orjson.loads(value)
     except orjson.JSONDecodeError:
         return "not_a_json_object"
-    if not isinstance(record, dict):
+    if not isinstance(item, dict):
         return "not_a_json_object"
-    place_id = read_at(letter)
-    if not isinstance(record.get("event_id"), str):
-        record["event_id"] = place_id
-        value = encode(record)
-    key = letter.get("key")
-    return Redrivable(topic, None if key is None else str(key).encode("utf-8", "surrogatepass"), value, place_id)
+    if topic is None:
+        return _mapped_again(letter, item, mapping)
+    if not isinstance(item.get("event_id"), str):
+        item["event_id"] = read_at(letter)
+        value = encode(item)
+    key = None if letter.get("key") is None else str(letter["key"]).encode("utf-8", "surrogatepass")
+    return (Out(topic, key, value),)
+
+
+def _mapped_again(letter: dict[str, Any], item: dict[str, Any], mapping: IdMapping) -> tuple[Out, ...] | str:
+    """An LMS adapter's letter: the statement (event, row) mapped again with today's identifier mapping. Only
+    those `scorer ingest` stored and answered for (unmapped ids, a verb or event this release did not map); an
+    invalid one was refused, and its source told so."""
+    if letter.get("kind") not in (UNMAPPED, UNSUPPORTED):
+        return "invalid_input"
+    mapped = map_item(str(letter["topic"]), item, mapping, parse_moment(str(letter.get("at"))))
+    refused = [m.rejection for m in mapped if m.rejection is not None and m.rejection.dead_lettered]
+    if refused:
+        return f"still_{refused[0].kind}"
+    records = tuple(Out(t, key_of(t, record), encode(record)) for m in mapped for t, record in m.records)
+    return records if records else "maps_to_nothing"
 
 
 def read_at(letter: dict[str, Any]) -> str:
@@ -165,7 +186,7 @@ class RedriveRunning(RuntimeError):
     """Another redrive holds the lease (or this one lost it): two at once could both send a record."""
 
 
-async def redrive(settings: Settings, selection: Selection, ledger: Ledger, *,
+async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapping: IdMapping, *,
                   dry_run: bool = False) -> RedriveReport:
     """Read the dead-letter topic from its beginning to where it ended when this began, and republish
     the selected letters' records that no redrive sent before (with `dry_run`, only count them)."""
@@ -182,8 +203,8 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, *,
         await consumer.start()
         if producer is not None:
             await producer.start()
-        batch: dict[str, Redrivable] = {}
-        seen: set[str] = set()  # places of this run's records: one dead-lettered twice goes back once
+        batch: dict[str, dict[str, Any]] = {}  # where each was read -> letter
+        seen: set[str] = set()  # places of this run's letters: a record dead-lettered twice goes back once
         async for letter in _letters(consumer, Topic.DEAD_LETTERS.physical(prefix), began):
             report.read += 1
             if not dry_run and report.read % RENEW_EVERY == 0 and not ledger.lease.renew():
@@ -191,17 +212,16 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, *,
             if not selected(letter, selection, prefix, until):
                 continue
             report.matched[f"{letter.get('topic')} {letter.get('reason')}"] += 1
-            outcome = redrivable(letter, prefix)
-            if isinstance(outcome, str):
-                report.kept[outcome] += 1
-            elif outcome.place_id in seen:
+            place_id = read_at(letter)
+            if place_id in seen:
                 report.kept["already_redriven"] += 1
-            else:
-                seen.add(outcome.place_id)
-                batch[outcome.place_id] = outcome
-                if len(batch) >= SEND_BATCH:
-                    await _send(batch, ledger, producer, prefix, report)
-        await _send(batch, ledger, producer, prefix, report)
+                continue
+            seen.add(place_id)
+            batch[place_id] = letter
+            if len(batch) >= SEND_BATCH:
+                await _send(batch, ledger, producer, prefix, mapping, report)
+        await _send(batch, ledger, producer, prefix, mapping, report)
+        await _send(batch, ledger, producer, prefix, mapping, report)
     finally:
         await consumer.stop()
         if producer is not None:
@@ -210,20 +230,29 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, *,
     return report
 
 
-async def _send(batch: dict[str, Redrivable], ledger: Ledger, producer: AIOKafkaProducer | None, prefix: str,
-                report: RedriveReport) -> None:
-    """Republish a batch's records no redrive sent before, wait for every ack, then mark them sent."""
+async def _send(batch: dict[str, dict[str, Any]], ledger: Ledger, producer: AIOKafkaProducer | None, prefix: str,
+                mapping: IdMapping, report: RedriveReport) -> None:
+    """Republish the records of a batch's letters no redrive sent before, wait for every ack, then mark
+    those letters sent."""
     ids = list(batch)
     fresh = [place_id for place_id, sent in zip(ids, ledger.sent(ids)) if not sent]
     if len(fresh) < len(ids):
         report.kept["already_redriven"] += len(ids) - len(fresh)
-    report.redriven.update(batch[place_id].topic.value for place_id in fresh)
+    going: list[str] = []
+    records: list[Out] = []
+    for place_id in fresh:
+        outcome = redrivable(batch[place_id], prefix, mapping)
+        if isinstance(outcome, str):
+            report.kept[outcome] += 1
+        else:
+            going.append(place_id)
+            records.extend(outcome)
+    report.redriven.update(out.topic.value for out in records)
     if producer is not None:
         if not ledger.lease.renew():
             raise RedriveRunning(ledger.lease.key)
-        records = [batch[place_id] for place_id in fresh]
         await asyncio.gather(*[await producer.send(r.topic.physical(prefix), r.value, key=r.key) for r in records])
-        ledger.mark(fresh)
+        ledger.mark(going)
     batch.clear()
 
 

@@ -3,9 +3,10 @@
 A producer with another partitioner (librdkafka's default is not Kafka's) put three students' records,
 without event ids, on partitions their keys do not belong to: the worker dead-lettered them all as
 `wrong_partition`. Once that producer is fixed, the letters are redriven: the second redrive, and the one
-tried while another holds the lease, send nothing. The worker then holds exactly the fold of every record
-(each applied once, though all are older than the event-id fence keeps ids for), the alerts are the
-reference machine's, and Postgres agrees (`check_results`).
+tried while another holds the lease, send nothing. A Caliper page view of a student the identifier mapping
+did not know stays until the mapping knows them, then goes back as the command sends it. The worker then
+holds exactly the fold of every record (each applied once, though all are older than the event-id fence
+keeps ids for), the alerts are the reference machine's, and Postgres agrees (`check_results`).
 """
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -22,6 +26,8 @@ import redis
 from helpers.results import check_results
 from helpers.topics import read_topic
 from streams.contract import Topic, encode, key_of
+from streams.ingest.files import map_item
+from streams.ingest.mapping import IdMapping
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.partitioning import partition_of
 from streams.lms.synthetic import generate
@@ -32,6 +38,22 @@ from streams.tools.replay import load_records, publish_records
 
 pytestmark = pytest.mark.slow
 MISPLACED_STUDENTS = 3
+MAPPING = IdMapping()
+EDU = "https://example.edu"
+STRANGER = 990_001
+
+
+def _unknown_students_view(first_ts: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Caliper page view of a student the mapping does not know: the dead letter `scorer ingest` writes
+    for it (it answers 200: stored), and the mapping that knows them."""
+    at = datetime.fromisoformat(first_ts) + timedelta(days=3)
+    view = {"@context": "http://purl.imsglobal.org/ctx/caliper/v1p2", "id": f"urn:uuid:{uuid.uuid4()}",
+            "type": "NavigationEvent", "action": "NavigatedTo", "edApp": EDU,
+            "actor": {"id": f"{EDU}/users/stranger", "type": "Person"},
+            "object": {"id": f"{EDU}/pages/5", "type": "WebPage"}, "eventTime": f"{at.isoformat()}.000Z"}
+    (mapped,) = map_item("caliper", view, IdMapping.from_dict({"numeric_fallback": []}))
+    assert mapped.rejection is not None and mapped.rejection.kind == "unmapped"
+    return mapped.rejection.dead_letter(), {"users": {f"{EDU}/users/stranger": STRANGER}}
 
 
 async def test_misplaced_records_redriven_twice_are_applied_once(db, settings, tmp_path) -> None:
@@ -43,6 +65,12 @@ async def test_misplaced_records_redriven_twice_are_applied_once(db, settings, t
     misplaced = [(t, {k: v for k, v in r.items() if k != "event_id"}) for t, r in events
                  if t is not Topic.SCHEDULE and r["user_id"] in misplaced_ids]
     kept = [(t, r) for t, r in events if t is Topic.SCHEDULE or r["user_id"] not in misplaced_ids]
+    unmapped_letter, known = _unknown_students_view(min(r["ts"] for _, r in events))
+    mapping_file = tmp_path / "mapping.json"
+    mapping_file.write_text(json.dumps(known))
+    ((topic, view),) = [r for m in map_item("caliper", json.loads(unmapped_letter["value"]),
+                                            IdMapping.from_dict(known)) for r in m.records]
+    assert topic is Topic.PAGE_VIEWS and view["user_id"] == STRANGER
 
     await ensure_topics(settings)
     producer = new_producer(settings)
@@ -52,6 +80,7 @@ async def test_misplaced_records_redriven_twice_are_applied_once(db, settings, t
             key = key_of(topic, record)
             await producer.send(topic.physical(settings.topic_prefix), encode(record), key=key,
                                 partition=(partition_of(key, settings.partitions) + 1) % settings.partitions)
+        await producer.send(Topic.DEAD_LETTERS.physical(settings.topic_prefix), encode(unmapped_letter))
         await producer.flush()
     finally:
         await producer.stop()
@@ -70,33 +99,36 @@ async def test_misplaced_records_redriven_twice_are_applied_once(db, settings, t
         only_misplaced = Selection(reasons=frozenset({"wrong_partition"}))
         client = redis.Redis.from_url(settings.redis_url)
         ledger, elsewhere = Ledger(client, settings.topic_prefix), Ledger(client, settings.topic_prefix)
-        dry = await redrive(settings, only_misplaced, ledger, dry_run=True)
+        dry = await redrive(settings, only_misplaced, ledger, MAPPING, dry_run=True)
         assert dict(dry.redriven) == dict(expected) and not dry.kept
-        assert dry.read == len(misplaced) + len(rejected)  # the export's bad rows are letters too, not chosen
+        assert dry.read == len(misplaced) + len(rejected) + 1  # the CSV rows and the statement: not chosen
         assert elsewhere.lease.take()
         with pytest.raises(RedriveRunning):
-            await redrive(settings, only_misplaced, ledger)
+            await redrive(settings, only_misplaced, ledger, MAPPING)
         elsewhere.lease.release()
-        sent = await redrive(settings, only_misplaced, ledger)
+        sent = await redrive(settings, only_misplaced, ledger, MAPPING)
         assert dict(sent.redriven) == dict(expected)
-        again = await redrive(settings, only_misplaced, ledger)
+        again = await redrive(settings, only_misplaced, ledger, MAPPING)
         assert not again.redriven and dict(again.kept) == {"already_redriven": len(misplaced)}
-        everything = await redrive(settings, Selection(), ledger, dry_run=True)
-        assert rejected and dict(everything.kept) == {"not_an_input_topic": len(rejected),  # CSV rows
-                                                      "already_redriven": len(misplaced)}
+        unmapped = Selection(reasons=frozenset({"unmapped_user"}))
+        assert dict((await redrive(settings, unmapped, ledger, MAPPING, dry_run=True)).kept) == {"still_unmapped": 1}
 
+        # the school adds the student to the mapping; the command, as an operator runs it
         env = {**os.environ, "SCORER_KAFKA_URL": settings.kafka_url, "SCORER_REDIS_URL": settings.redis_url,
-               "SCORER_TOPIC_PREFIX": settings.topic_prefix}
+               "SCORER_TOPIC_PREFIX": settings.topic_prefix, "SCORER_INGEST_MAPPING": str(mapping_file)}
         command = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "streams.cli", "redrive", "--topic", Topic.STUDENTS.value,
+            subprocess.run, [sys.executable, "-m", "streams.cli", "redrive", "--reason", "unmapped_user",
                              "--since", "2000-01-01T00:00:00"], env=env, capture_output=True, text=True, timeout=120)
         assert command.returncode == 0, command.stderr
-        assert json.loads(command.stdout)["not_redriven"] == {"already_redriven": expected[Topic.STUDENTS.value]}
+        assert json.loads(command.stdout)["redriven"] == {Topic.PAGE_VIEWS.value: 1}
+        everything = await redrive(settings, Selection(), ledger, MAPPING, dry_run=True)
+        assert rejected and dict(everything.kept) == {"not_an_input_topic": len(rejected),  # CSV rows
+                                                      "already_redriven": len(misplaced) + 1}
 
-        await asyncio.to_thread(wait_until_scored, port, total + len(misplaced), worker,
+        await asyncio.to_thread(wait_until_scored, port, total + len(misplaced) + 1, worker,
                                 report.final_watermark(settings), settings.partitions)
         metrics = scrape(port)
-        assert metrics["scorer_events_consumed_total"] == total + len(misplaced)  # once, whatever was tried
+        assert metrics["scorer_events_consumed_total"] == total + len(misplaced) + 1  # once, whatever was tried
     finally:
         stop([worker])
-    await check_results(settings, events, dataset)
+    await check_results(settings, [*events, (Topic.PAGE_VIEWS, view)], dataset)

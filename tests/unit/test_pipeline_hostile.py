@@ -18,11 +18,12 @@ from storage.students import InMemoryStudentStore
 from streams.contract import Topic, encode, key_of
 from streams.contract.outputs import Alert, ScoreRow
 from streams.core.step import StepConfig
+from streams.ingest.mapping import IdMapping
 from streams.kafka.consumer import InputRecord
 from streams.kafka.partitioning import partition_of
 from streams.metrics import REGISTRY
 from streams.pipeline import Pipeline, PipelineConfig
-from streams.tools.redrive import Redrivable, redrivable
+from streams.tools.redrive import redrivable
 
 PREFIX = "h."
 CONFIG = PipelineConfig(topic_prefix=PREFIX, step=StepConfig(DEFAULT_THRESHOLDS, 3600.0), lateness=3600.0,
@@ -201,11 +202,12 @@ def _redriven(letters: list[dict[str, object]], first_offset: int) -> list[Input
     """The letters' records as a redrive publishes them: on their key's partition, after the log's end."""
     out = []
     for number, letter in enumerate(letters):
-        back = redrivable(letter, PREFIX)
-        assert isinstance(back, Redrivable)
-        assert back.key is not None
-        out.append(InputRecord(back.topic.physical(PREFIX), partition_of(back.key, PARTITIONS), first_offset + number,
-                               back.key, back.value, NOW))
+        back = redrivable(letter, PREFIX, IdMapping())
+        assert not isinstance(back, str), back
+        ((topic, key, value),) = back
+        assert key is not None
+        out.append(InputRecord(topic.physical(PREFIX), partition_of(key, PARTITIONS), first_offset + number, key,
+                               value, NOW))
     return out
 
 
