@@ -16,7 +16,8 @@ OUTCOMES = Counter(
     "notify_alerts_total",
     "What became of each alert, by kind: `delivered`, `held` (quiet hours; delivered later), `held_out` "
     "(the holdout group: recorded, not sent), `suppressed` (the policy sends nothing), `deduplicated` "
-    "(already handled: a redelivery or a duplicate alert id) or `dead_lettered`.",
+    "(already handled: a redelivery or a duplicate alert id), `dead_lettered` or `superseded` (held, then dropped: "
+    "its enrolment's status changed again before the quiet hours ended).",
     ["kind", "outcome"], registry=REGISTRY)
 ATTEMPTS = Counter("notify_delivery_attempts_total", "Webhook POSTs, by result: `delivered`, `retry` (connection "
                    "error, 5xx, 408, 429) or `permanent` (another 4xx).", ["result"], registry=REGISTRY)

@@ -4,6 +4,8 @@ Order of the checks, for an alert read from Kafka:
 
 1. unreadable (not JSON, no alert_id) -> notify dead-letter topic;
 2. its id already has a final state or is held -> skipped (`deduplicated`);
+   a status change drops its enrolment's messages held from earlier statuses (`superseded`): the
+   student came back, went from dozing to asleep, or finished, before their morning;
 3. the policy says `none` -> recorded `suppressed`;
 4. `"holdout": true` -> recorded `held_out`, not sent (the experiment's control group);
 5. a message to the student inside their quiet hours -> `held` in Redis until the hours end;
@@ -18,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, NamedTuple
 
 import orjson
@@ -31,12 +33,14 @@ from streams.notify import metrics
 from streams.notify.policy import AUDIENCE, Action, Policy, channel, part, reaches_student
 from streams.notify.quiet_hours import QuietHours, parse_zone
 from streams.notify.senders import Sender
-from streams.notify.store import DELIVERING, FINAL, HELD, NotifyStore
+from streams.notify.store import DELIVERING, FINAL, HELD, SUPERSEDED, NotifyStore
 from streams.notify.templates import language_of, render
 
 log = logging.getLogger(__name__)
 
 MAX_ALERT_ID = 200
+#: Alert kinds that give an enrolment a new status (an early warning does not).
+STATUS_KINDS = ("status_change", "finished")
 
 
 class Source(NamedTuple):
@@ -73,6 +77,16 @@ def decode(value: bytes | None) -> dict[str, Any]:
     return alert
 
 
+def _moment(alert: dict[str, Any]) -> datetime | None:
+    """When the alert's status change happened (None if it does not say readably); naive, as the scorer
+    writes it (one with an offset is taken to UTC), so any two compare."""
+    try:
+        moment = datetime.fromisoformat(str(alert.get("ts")))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def notification(alert: dict[str, Any], action: Action, language: str) -> dict[str, Any]:
     """The webhook body: the chosen action, audience, channel and texts, and the alert itself."""
     return {"alert_id": alert["alert_id"], "action": action, "audience": list(AUDIENCE[action]),
@@ -105,6 +119,8 @@ class Notifier:
         if state in FINAL or state == HELD:
             metrics.OUTCOMES.labels(kind, "deduplicated").inc()
             return
+        if alert.get("kind", "status_change") in STATUS_KINDS:
+            await self._supersede_held(alert, source.partition)
         action = self._rules.policy.action_for(alert)
         if action == "none":
             await self._record(alert_id, kind, "suppressed")
@@ -124,6 +140,21 @@ class Notifier:
                 return
         await self._deliver(body, kind, source)
 
+    async def _supersede_held(self, alert: dict[str, Any], partition: int) -> None:
+        """Drop the messages held for the alert's enrolment from before its new status: a nudge held
+        overnight must not reach a student who came back before morning."""
+        user_id = alert.get("user_id")
+        if not isinstance(user_id, int):
+            return
+        enrolment, now = (alert.get("course_id"), alert.get("flow_num")), _moment(alert)
+        stale = [(alert_id, held) for alert_id, held in
+                 ((alert_id, entry["body"]["alert"]) for alert_id, entry in await self._store.held_of(user_id))
+                 if (held.get("course_id"), held.get("flow_num")) == enrolment
+                 and now is not None and (then := _moment(held)) is not None and then < now]
+        await self._store.supersede([alert_id for alert_id, _ in stale], partition, user_id)
+        for _, held in stale:
+            metrics.OUTCOMES.labels(metrics.kind_label(held.get("kind")), SUPERSEDED).inc()
+
     async def release_due(self, partition: int) -> int:
         """Send the held alerts of `partition` whose quiet hours are over; how many were handled."""
         due = await self._store.due(partition, self._clock())
@@ -134,7 +165,7 @@ class Notifier:
                 source = Source(entry["topic"], partition, entry["offset"], None if key is None else key.encode(),
                                 orjson.dumps(body["alert"]))
                 await self._deliver(body, metrics.kind_label(body["alert"].get("kind")), source)
-            await self._store.release(alert_id, partition)
+            await self._store.release(alert_id, partition, entry)
         return len(due)
 
     async def quarantine(self, source: Source, error: BaseException) -> None:

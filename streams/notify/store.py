@@ -6,8 +6,10 @@ after a crash, within minutes; a month covers any redelivery):
 - `delivering`: a send began. Found again after a crash: the send is repeated with the same
   Idempotency-Key (the receiver can tell), never skipped (nothing is lost).
 - `held`: waiting in a partition's quiet-hours set (a sorted set by release time, beside a hash of
-  the alerts), so a hold survives restarts and its Kafka offset can be committed at once.
-- final (`delivered`, `held_out`, `suppressed`, `dead_lettered`): a duplicate is skipped.
+  the alerts and a set of each student's), so a hold survives restarts and its Kafka offset can be
+  committed at once.
+- final (`delivered`, `held_out`, `suppressed`, `dead_lettered`, `superseded`: held, then dropped for
+  a later status of its enrolment): a duplicate is skipped.
 
 Held alerts are kept per alerts-topic partition: the consumer that owns a partition releases its
 held alerts, so ownership follows the group's assignment with no lock of its own.
@@ -24,7 +26,8 @@ from streams.settings import redis_literal, redis_text
 
 DEDUPE_TTL_SECONDS = 30 * 86_400
 DELIVERING, HELD = "delivering", "held"
-FINAL = frozenset({"delivered", "held_out", "suppressed", "dead_lettered"})
+SUPERSEDED = "superseded"
+FINAL = frozenset({"delivered", "held_out", "suppressed", "dead_lettered", SUPERSEDED})
 
 
 class NotifyStore:
@@ -39,6 +42,9 @@ class NotifyStore:
     def _held(self, partition: int) -> str:
         return f"{self._prefix}held:{partition}"
 
+    def _held_of(self, user_id: int) -> str:
+        return f"{self._prefix}held-of:{user_id}"
+
     async def state(self, alert_id: str) -> str | None:
         value = await self.redis.get(self._key(alert_id))
         return None if value is None else redis_text(value)
@@ -52,7 +58,27 @@ class NotifyStore:
             pipe.set(self._key(alert_id), HELD, ex=DEDUPE_TTL_SECONDS)
             pipe.hset(self._held_alerts, alert_id, orjson.dumps(entry))
             pipe.zadd(self._held(partition), {alert_id: release_at})
+            pipe.sadd(self._held_of(_student(entry)), alert_id)
+            pipe.expire(self._held_of(_student(entry)), DEDUPE_TTL_SECONDS)
             await pipe.execute()
+
+    async def held_of(self, user_id: int) -> list[tuple[str, dict[str, Any]]]:
+        """A student's held alerts (a set per student: no pass over everyone's)."""
+        ids = sorted(redis_text(i) for i in await self.redis.smembers(self._held_of(user_id)))
+        entries = await self.redis.hmget(self._held_alerts, ids) if ids else []
+        return [(i, orjson.loads(e)) for i, e in zip(ids, entries) if e is not None]
+
+    async def supersede(self, alert_ids: list[str], partition: int, user_id: int) -> None:
+        """Drop held alerts for good (a later status of their enrolment made them wrong): never sent, and
+        a redelivery of one is a duplicate."""
+        if alert_ids:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(self._held(partition), *alert_ids)
+                pipe.hdel(self._held_alerts, *alert_ids)
+                pipe.srem(self._held_of(user_id), *alert_ids)
+                for alert_id in alert_ids:
+                    pipe.set(self._key(alert_id), SUPERSEDED, ex=DEDUPE_TTL_SECONDS)
+                await pipe.execute()
 
     async def due(self, partition: int, now: float, limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
         """Held alerts of `partition` whose quiet hours are over at `now`, earliest first."""
@@ -65,10 +91,11 @@ class NotifyStore:
             await self.redis.zrem(self._held(partition), *orphans)
         return [(i, orjson.loads(e)) for i, e in zip(ids, entries) if e is not None]
 
-    async def release(self, alert_id: str, partition: int) -> None:
+    async def release(self, alert_id: str, partition: int, entry: dict[str, Any]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self._held(partition), alert_id)
             pipe.hdel(self._held_alerts, alert_id)
+            pipe.srem(self._held_of(_student(entry)), alert_id)
             await pipe.execute()
 
     async def held_for(self, user_ids: Collection[int]) -> dict[int, dict[str, dict[str, Any]]]:
@@ -76,7 +103,7 @@ class NotifyStore:
         mine: dict[int, dict[str, dict[str, Any]]] = {user_id: {} for user_id in user_ids}
         async for alert_id, raw in self.redis.hscan_iter(self._held_alerts):
             entry = orjson.loads(raw)
-            if (held := mine.get(entry["body"]["alert"].get("user_id"))) is not None:
+            if (held := mine.get(_student(entry))) is not None:
                 held[redis_text(alert_id)] = entry
         return {user_id: dict(sorted(held.items())) for user_id, held in mine.items()}
 
@@ -90,6 +117,7 @@ class NotifyStore:
                 pipe.hdel(self._held_alerts, *doomed)
                 async for key in self.redis.scan_iter(match=f"{redis_literal(self._prefix)}held:*"):
                     pipe.zrem(key, *doomed)
+                pipe.delete(*(self._held_of(user_id) for user_id in held))
                 await pipe.execute()
         return {user_id: len(mine) for user_id, mine in held.items()}
 
@@ -99,3 +127,7 @@ class NotifyStore:
             total += await self.redis.zcard(self._held(partition))
         return total
 
+
+def _student(entry: dict[str, Any]) -> Any:
+    """The student a held entry's alert is for."""
+    return entry["body"]["alert"].get("user_id")

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -276,3 +276,43 @@ async def test_quiet_hours_hold_a_message_until_the_students_morning_even_across
     assert len(receiver.posts) == 5  # each once
     held = [b for b in receiver.delivered().values() if b["alert"]["user_id"] in (1, 2, 4)]
     assert all(b["action"] == "nudge" and b["texts"]["student"] for b in held)
+
+
+def later(record: dict[str, Any], to_status: str, hours: float, **extra: Any) -> dict[str, Any]:
+    """The same enrolment's next status change, `hours` after `record`'s."""
+    ts = datetime.fromisoformat(record["ts"]) + timedelta(hours=hours)
+    return {**record, "alert_id": f"{record['alert_id']}->{to_status}", "from_status": record["to_status"],
+            "to_status": to_status, "ts": ts.isoformat(timespec="seconds"), **extra}
+
+
+async def test_a_held_message_is_dropped_when_its_enrolment_changes_status_before_morning(
+        kafka_url, redis_url, prefix, tmp_path):
+    """At 23:00 in Moscow four students go dozing; their nudges wait for 09:00. Before morning student 1
+    comes back, student 2 goes asleep, student 3 comes back in another course, and student 4's course ends.
+    In the morning student 2 gets the urge alone, student 3 the nudge; students 1 and 4 get nothing (4, a
+    cancel, sent at once). Read again by a new group (as after an offset reset), nothing changes."""
+    now = [datetime(2024, 1, 15, 20, 0, tzinfo=UTC).timestamp()]  # 23:00 in Moscow
+    clock = lambda: now[0]  # noqa: E731
+    dozing = {n: alert(n, zone="+03:00") for n in (1, 2, 3, 4)}
+    records: list[dict[str, Any] | bytes] = [
+        *dozing.values(), later(dozing[1], "active", 2), later(dozing[2], "asleep", 3),
+        later(dozing[3], "active", 2, course_id=6), later(dozing[4], "finished", 4, kind="finished")]
+    superseded = count("superseded")
+    async with receiving(Receiver()) as receiver:
+        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url,
+                             notify_quiet_hours="22:00-09:00", school_time_zone="Europe/Moscow")
+        await produce(settings, records)
+        async with notifying(settings, clock) as consumer:
+            await until(lambda: _equal(committed(consumer), len(records)), what="every record committed")
+            await until(lambda: backlog() == 2, what="the urge and student 3's nudge held, the rest dropped")
+            assert count("superseded") - superseded == 3
+            assert [b["action"] for b in receiver.delivered().values()] == ["cancel"]  # not held: at once
+            now[0] = datetime(2024, 1, 16, 6, 0, 1, tzinfo=UTC).timestamp()  # 09:00:01 in Moscow
+            await until(lambda: len(receiver.delivered()) == 3, what="the morning")
+            await until(lambda: backlog() == 0, what="an empty backlog")
+        settings = settings.copy(notify_group=f"{settings.notify_group}-2")
+        async with notifying(settings, clock) as consumer:
+            await until(lambda: _equal(committed(consumer), len(records)), what="every record read again")
+    sent = {(b["alert"]["user_id"], b["alert"]["to_status"]): b["action"] for b in receiver.delivered().values()}
+    assert sent == {(2, "asleep"): "urge", (3, "dozing"): "nudge", (4, "finished"): "cancel"}
+    assert len(receiver.posts) == 3  # each once, the second reading included
