@@ -115,12 +115,12 @@ class Notifier:
         kind = metrics.kind_label(alert.get("kind"))
         metrics.CONSUMED.labels(kind).inc()
         alert_id: str = alert["alert_id"]
-        state = await self._store.state(alert_id)
+        state, held = await self._store.state_and_held(alert_id, alert.get("user_id"))
         if state in FINAL or state == HELD:
             metrics.OUTCOMES.labels(kind, "deduplicated").inc()
             return
-        if alert.get("kind", "status_change") in STATUS_KINDS:
-            await self._supersede_held(alert, source.partition)
+        if held and alert.get("kind", "status_change") in STATUS_KINDS:
+            await self._supersede_held(alert, held, source.partition)
         action = self._rules.policy.action_for(alert)
         if action == "none":
             await self._record(alert_id, kind, "suppressed")
@@ -140,20 +140,18 @@ class Notifier:
                 return
         await self._deliver(body, kind, source)
 
-    async def _supersede_held(self, alert: dict[str, Any], partition: int) -> None:
+    async def _supersede_held(self, alert: dict[str, Any], held_ids: list[str], partition: int) -> None:
         """Drop the messages held for the alert's enrolment from before its new status: a nudge held
         overnight must not reach a student who came back before morning."""
-        user_id = alert.get("user_id")
-        if not isinstance(user_id, int):
-            return
         enrolment, now = (alert.get("course_id"), alert.get("flow_num")), _moment(alert)
-        stale = [(alert_id, held) for alert_id, held in
-                 ((alert_id, entry["body"]["alert"]) for alert_id, entry in await self._store.held_of(user_id))
-                 if (held.get("course_id"), held.get("flow_num")) == enrolment
-                 and now is not None and (then := _moment(held)) is not None and then < now]
-        await self._store.supersede([alert_id for alert_id, _ in stale], partition, user_id)
-        for _, held in stale:
-            metrics.OUTCOMES.labels(metrics.kind_label(held.get("kind")), SUPERSEDED).inc()
+        held = [(alert_id, entry["body"]["alert"]) for alert_id, entry in await self._store.held_entries(held_ids)]
+        stale = [(alert_id, message) for alert_id, message in held
+                 if (message.get("course_id"), message.get("flow_num")) == enrolment
+                 and now is not None and (then := _moment(message)) is not None and then < now]
+        await self._store.supersede([alert_id for alert_id, _ in stale], partition, alert["user_id"],
+                                    none_left=len(stale) == len(held))
+        for _, message in stale:
+            metrics.OUTCOMES.labels(metrics.kind_label(message.get("kind")), SUPERSEDED).inc()
 
     async def release_due(self, partition: int) -> int:
         """Send the held alerts of `partition` whose quiet hours are over; how many were handled."""
@@ -165,7 +163,7 @@ class Notifier:
                 source = Source(entry["topic"], partition, entry["offset"], None if key is None else key.encode(),
                                 orjson.dumps(body["alert"]))
                 await self._deliver(body, metrics.kind_label(body["alert"].get("kind")), source)
-            await self._store.release(alert_id, partition, entry)
+            await self._store.release(alert_id, partition)
         return len(due)
 
     async def quarantine(self, source: Source, error: BaseException) -> None:

@@ -6,8 +6,9 @@ after a crash, within minutes; a month covers any redelivery):
 - `delivering`: a send began. Found again after a crash: the send is repeated with the same
   Idempotency-Key (the receiver can tell), never skipped (nothing is lost).
 - `held`: waiting in a partition's quiet-hours set (a sorted set by release time, beside a hash of
-  the alerts and a set of each student's), so a hold survives restarts and its Kafka offset can be
-  committed at once.
+  the alerts), so a hold survives restarts and its Kafka offset can be committed at once. Each
+  student's held ids are also listed under their id (read with the alert's state in one MGET: the
+  common case, nothing held, costs no extra round trip), so a later status can supersede them.
 - final (`delivered`, `held_out`, `suppressed`, `dead_lettered`, `superseded`: held, then dropped for
   a later status of its enrolment): a duplicate is skipped.
 
@@ -58,27 +59,32 @@ class NotifyStore:
             pipe.set(self._key(alert_id), HELD, ex=DEDUPE_TTL_SECONDS)
             pipe.hset(self._held_alerts, alert_id, orjson.dumps(entry))
             pipe.zadd(self._held(partition), {alert_id: release_at})
-            pipe.sadd(self._held_of(_student(entry)), alert_id)
+            pipe.append(self._held_of(_student(entry)), f"{alert_id} ")
             pipe.expire(self._held_of(_student(entry)), DEDUPE_TTL_SECONDS)
             await pipe.execute()
 
-    async def held_of(self, user_id: int) -> list[tuple[str, dict[str, Any]]]:
-        """A student's held alerts (a set per student: no pass over everyone's)."""
-        ids = sorted(redis_text(i) for i in await self.redis.smembers(self._held_of(user_id)))
-        entries = await self.redis.hmget(self._held_alerts, ids) if ids else []
-        return [(i, orjson.loads(e)) for i, e in zip(ids, entries) if e is not None]
+    async def state_and_held(self, alert_id: str, user_id: Any) -> tuple[str | None, list[str]]:
+        """An alert's state, and the ids held for its student (some perhaps released since), in one MGET."""
+        state, held = await self.redis.mget(self._key(alert_id), self._held_of(user_id))
+        return None if state is None else redis_text(state), redis_text(held).split() if held else []
 
-    async def supersede(self, alert_ids: list[str], partition: int, user_id: int) -> None:
-        """Drop held alerts for good (a later status of their enrolment made them wrong): never sent, and
-        a redelivery of one is a duplicate."""
-        if alert_ids:
-            async with self.redis.pipeline(transaction=True) as pipe:
+    async def held_entries(self, alert_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Those of the alerts still held, with their entries."""
+        entries = await self.redis.hmget(self._held_alerts, alert_ids) if alert_ids else []
+        return [(i, orjson.loads(e)) for i, e in zip(alert_ids, entries) if e is not None]
+
+    async def supersede(self, alert_ids: list[str], partition: int, user_id: Any, *, none_left: bool) -> None:
+        """Drop held alerts for good (a later status of their enrolment made them wrong): never sent, and a
+        redelivery of one is a duplicate. With `none_left`, the student's list of held ids goes too."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if alert_ids:
                 pipe.zrem(self._held(partition), *alert_ids)
                 pipe.hdel(self._held_alerts, *alert_ids)
-                pipe.srem(self._held_of(user_id), *alert_ids)
                 for alert_id in alert_ids:
                     pipe.set(self._key(alert_id), SUPERSEDED, ex=DEDUPE_TTL_SECONDS)
-                await pipe.execute()
+            if none_left:
+                pipe.delete(self._held_of(user_id))
+            await pipe.execute()
 
     async def due(self, partition: int, now: float, limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
         """Held alerts of `partition` whose quiet hours are over at `now`, earliest first."""
@@ -91,11 +97,10 @@ class NotifyStore:
             await self.redis.zrem(self._held(partition), *orphans)
         return [(i, orjson.loads(e)) for i, e in zip(ids, entries) if e is not None]
 
-    async def release(self, alert_id: str, partition: int, entry: dict[str, Any]) -> None:
+    async def release(self, alert_id: str, partition: int) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self._held(partition), alert_id)
             pipe.hdel(self._held_alerts, alert_id)
-            pipe.srem(self._held_of(_student(entry)), alert_id)
             await pipe.execute()
 
     async def held_for(self, user_ids: Collection[int]) -> dict[int, dict[str, dict[str, Any]]]:
