@@ -88,6 +88,13 @@ def _ingest_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notify_load(args: argparse.Namespace) -> int:
+    from streams.tools.notify_load import run
+
+    print(json.dumps(run(Settings.from_env(), count=args.alerts)))
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     from streams.tools.embedded import embedded_stack
     from streams.worker import run_worker
@@ -358,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--batch", type=int, default=100)
     p.set_defaults(func=_ingest_load)
+
+    p = sub.add_parser("notify-load", help="load test of `scorer notify` to a webhook on loopback (JSON)")
+    p.add_argument("--alerts", type=int, default=2000)
+    p.set_defaults(func=_notify_load)
 
     p = sub.add_parser("worker", help="run a scoring worker (embedded servers for any URL not set)")
     p.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])

@@ -29,6 +29,8 @@ from streams.notify import metrics
 from streams.notify.process import run
 from streams.settings import Settings
 from streams.tools.embedded import free_port
+from streams.tools.notify_load import alerts as notify_load_alerts
+from streams.tools.notify_load import measure
 from streams.tools.processes import notify_process, scrape_if_up, stop
 
 pytestmark = pytest.mark.slow
@@ -316,3 +318,13 @@ async def test_a_held_message_is_dropped_when_its_enrolment_changes_status_befor
     sent = {(b["alert"]["user_id"], b["alert"]["to_status"]): b["action"] for b in receiver.delivered().values()}
     assert sent == {(2, "asleep"): "urge", (3, "dozing"): "nudge", (4, "finished"): "cancel"}
     assert len(receiver.posts) == 3  # each once, the second reading included
+
+
+async def test_the_load_test_counts_what_the_policy_sends(kafka_url, redis_url, prefix, tmp_path):
+    """`scorer notify-load`'s figures: every message the policy sends arrives once, and it is timed."""
+    report = await measure(_settings(kafka_url, redis_url, prefix, tmp_path), 200)
+    records = notify_load_alerts(200)
+    returns = sum(a["kind"] == "status_change" and a["to_status"] == "active" for a in records)  # policy: none
+    assert report["alerts"] == len(records) >= 200 and returns
+    assert report["received"] == report["sent_by_policy"] == report["alerts"] - returns
+    assert report["alerts_per_second"] > 0
