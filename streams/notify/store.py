@@ -76,6 +76,8 @@ class NotifyStore:
     async def supersede(self, alert_ids: list[str], partition: int, user_id: Any, *, none_left: bool) -> None:
         """Drop held alerts for good (a later status of their enrolment made them wrong): never sent, and a
         redelivery of one is a duplicate. With `none_left`, the student's list of held ids goes too."""
+        if not alert_ids and not none_left:
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
             if alert_ids:
                 pipe.zrem(self._held(partition), *alert_ids)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -129,11 +128,12 @@ def prune(settings: Settings, days: float, dry_run: bool = False, now: datetime 
     written in that long (`never_scored`: activity without a profile, say); with `dry_run`, report and change
     nothing. A document from before documents were dated ages from the first pruning run that finds it.
     Totals only: the report names no student."""
-    before = (now or datetime.now(UTC)) - timedelta(days=days)
+    now = now or datetime.now(UTC)
+    before = now - timedelta(days=days)
     done = done_students(settings.database_url, before)
     never_scored: list[int] = []
     if settings.redis_url:
-        quiet = asyncio.run(_unchanged_in_redis(settings, before.timestamp(), None if dry_run else time.time()))
+        quiet = asyncio.run(_unchanged_in_redis(settings, before.timestamp(), None if dry_run else now.timestamp()))
         never_scored = sorted(set(quiet) - scored_students(settings.database_url, quiet))
     students = sorted({*done, *never_scored})
     in_redis: Counter[str] = Counter()
