@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 import orjson
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.contract import Topic, encode, key_of
 from streams.contract.topics import INPUT_TOPICS
@@ -205,7 +206,7 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
             await producer.start()
         batch: dict[str, dict[str, Any]] = {}  # where each was read -> letter
         seen: set[str] = set()  # places of this run's letters: a record dead-lettered twice goes back once
-        async for letter in _letters(consumer, Topic.DEAD_LETTERS.physical(prefix), began):
+        async for letter in _letters(consumer, settings.bootstrap_servers, Topic.DEAD_LETTERS.physical(prefix), began):
             report.read += 1
             if not dry_run and report.read % RENEW_EVERY == 0 and not ledger.lease.renew():
                 raise RedriveRunning(ledger.lease.key)
@@ -256,14 +257,27 @@ async def _send(batch: dict[str, dict[str, Any]], ledger: Ledger, producer: AIOK
     batch.clear()
 
 
-async def _letters(consumer: AIOKafkaConsumer, topic: str, began: float) -> AsyncIterator[dict[str, Any]]:
+async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    """The topic's partitions (none if it does not exist). Asked of the cluster: a consumer that subscribes
+    to nothing knows no topic's partitions on Apache Kafka."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [] if described["error_code"] else sorted(p["partition"] for p in described["partitions"])
+
+
+async def _letters(consumer: AIOKafkaConsumer, bootstrap_servers: str, topic: str,
+                   began: float) -> AsyncIterator[dict[str, Any]]:
     """Every letter on `topic` up to its end as of `began` (one that is not JSON is skipped: it holds
     no record). A partition's end is its log end in the first fetch answered after `began` (the
     embedded broker answers ListOffsets 'latest' wrongly, so it is not asked); letters written after
     that are not waited for, so the redrive ends while workers go on writing."""
-    if topic not in await consumer.topics():
+    partitions = [TopicPartition(topic, p) for p in await _partitions(bootstrap_servers, topic)]
+    if not partitions:
         return
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
     consumer.assign(partitions)
     await consumer.seek_to_beginning(*partitions)
     ends: dict[TopicPartition, int] = {}

@@ -170,3 +170,35 @@ async def test_worker_kill_9_mid_stream_on_apache_kafka(on_apache: Settings, dat
         if not replay_task.done():
             replay_task.cancel()
         stop([worker])
+
+
+async def test_redrive_reads_every_letter_and_ends_on_apache_kafka(on_apache: Settings) -> None:
+    """`scorer redrive` finds the dead-letter topic's end from fetch responses (Tansu answers ListOffsets
+    wrongly): on the broker production runs it reads every letter, an empty partition included, and ends."""
+    import redis
+
+    from streams.contract import InvalidEvent, dead_letter, encode
+    from streams.ingest.mapping import IdMapping
+    from streams.kafka.admin import new_producer
+    from streams.tools.redrive import Ledger, Selection, redrive
+
+    logins = [{"user_id": user, "ts": "2024-01-10T10:00:00"} for user in (11, 12, 13)]
+    producer = new_producer(on_apache)
+    await producer.start()
+    try:
+        for number, login in enumerate(logins):  # partitions 0-2; partition 3 holds none
+            letter = dead_letter(Topic.AUTHORIZATIONS.physical(on_apache.topic_prefix),
+                                 InvalidEvent("processing_failed", "ValueError: x"), value=encode(login),
+                                 key=str(login["user_id"]).encode(), partition=0, offset=number)
+            await producer.send_and_wait(Topic.DEAD_LETTERS.physical(on_apache.topic_prefix), encode(letter),
+                                         partition=number)
+    finally:
+        await producer.stop()
+    ledger = Ledger(redis.Redis.from_url(on_apache.redis_url), on_apache.topic_prefix)
+    sent = await asyncio.wait_for(redrive(on_apache, Selection(), ledger, IdMapping()), 60)
+    assert sent.read == 3 and dict(sent.redriven) == {Topic.AUTHORIZATIONS.value: 3}
+    again = await asyncio.wait_for(redrive(on_apache, Selection(), ledger, IdMapping()), 60)
+    assert again.read == 3 and dict(again.kept) == {"already_redriven": 3}
+    back = await read_topic(on_apache, Topic.AUTHORIZATIONS)
+    assert sorted(r["user_id"] for r in back) == [11, 12, 13]
+    assert all(r["event_id"].startswith("dead-letter:") for r in back)
