@@ -6,7 +6,10 @@ without event ids, on partitions their keys do not belong to: the worker dead-le
 tried while another holds the lease, send nothing. A Caliper page view of a student the identifier mapping
 did not know stays until the mapping knows them, then goes back as the command sends it. The worker then
 holds exactly the fold of every record (each applied once, though all are older than the event-id fence
-keeps ids for), the alerts are the reference machine's, and Postgres agrees (`check_results`).
+keeps ids for), every other student's alerts are the reference machine's, and Postgres agrees
+(`check_results`). The redriven students' records come long after the watermark, as late records, in
+more than one batch: a transition alerted from part of them is not withdrawn when the rest comes, so
+their alerts are not compared one by one, only each enrolment's last status.
 """
 from __future__ import annotations
 
@@ -131,4 +134,4 @@ async def test_misplaced_records_redriven_twice_are_applied_once(db, settings, t
         assert metrics["scorer_events_consumed_total"] == total + len(misplaced) + 1  # once, whatever was tried
     finally:
         stop([worker])
-    await check_results(settings, [*events, (Topic.PAGE_VIEWS, view)], dataset)
+    await check_results(settings, [*events, (Topic.PAGE_VIEWS, view)], dataset, late=frozenset(misplaced_ids))
