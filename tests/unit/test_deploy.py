@@ -911,3 +911,10 @@ def test_helm_lint() -> None:
     report = helm_chart.lint(str(CHART), strict=True)
     problems = [m for m in report["messages"] if m["severity"] >= 2] + report.get("errors", [])
     assert not problems, problems
+
+
+def test_the_deploy_readme_names_every_alert_rule() -> None:
+    """An operator paged by an alert finds it in the table of what each one means."""
+    names = {rule["alert"] for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]}
+    table = (DEPLOY / "README.md").read_text()
+    assert names and not {name for name in names if f"`{name}`" not in table}
