@@ -222,7 +222,6 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
             if len(batch) >= SEND_BATCH:
                 await _send(batch, ledger, producer, prefix, mapping, report)
         await _send(batch, ledger, producer, prefix, mapping, report)
-        await _send(batch, ledger, producer, prefix, mapping, report)
     finally:
         await consumer.stop()
         if producer is not None:
