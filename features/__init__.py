@@ -21,7 +21,7 @@ from features.engagement import DESCRIPTIONS, FEATURE_NAMES, compute, task_due_t
 from features.eventtime import DAY, WEEK, format_ts, parse_ts, to_db_time
 from features.fold import fold
 from features.schedule import Activity, CourseSchedule, FlowSchedules, ScheduleKey, schedule_key
-from features.state import FeatureState, apply, canonical, last_activity, new_state, outcome, profile
+from features.state import FeatureState, apply, attempt_facts, canonical, last_activity, new_state, outcome, profile
 
 __all__ = [
     "ACTIVE",
@@ -44,6 +44,7 @@ __all__ = [
     "Thresholds",
     "Transition",
     "apply",
+    "attempt_facts",
     "canonical",
     "compute",
     "fold",

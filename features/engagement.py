@@ -61,7 +61,7 @@ from weakref import WeakKeyDictionary
 from features.compacted import Compacted
 from features.eventtime import DAY, WEEK
 from features.schedule import LESSON, Activity, CourseSchedule, Opened
-from features.state import SKIPPED, FeatureState, profile
+from features.state import SKIPPED, FeatureState, attempt_facts, profile
 
 EARLY_N = 3
 #: The last task's length when the schedule shows no gap between task openings.
@@ -288,26 +288,34 @@ def _profile(state: FeatureState, as_of: float) -> dict[str, float]:
 def _attempts(state: FeatureState, old: Compacted | None, as_of: float) -> dict[int, Attempts]:
     compacted = old["attempts"] if old else {}
     out = {int(key): _more_attempts(agg, []) for key, agg in compacted.items()}
-    for key, facts in state["attempts"].items():
+    for key, facts in attempt_facts(state, as_of).items():
         if facts[0][0] > as_of:
             continue
         done = facts if facts[-1][0] <= as_of else facts[: bisect_right(facts, as_of, key=_TS)]
-        out[int(key)] = _more_attempts(compacted.get(key) or [0, SKIPPED, *done[0], None, 0, 0, 0], done)
+        out[int(key)] = _more_attempts(compacted.get(key) or _NONE_BEFORE, done)
     return out
 
 
-def _more_attempts(agg: list[Any], done: list[list[int]]) -> Attempts:
-    """An activity's attempts: `agg` summarises those before `done` (features.compacted's layout;
-    with none before, zeros and `done`'s first as the first attempt), then `done`, in time order."""
-    n, best, first_ts, first_result, _, passed, n_success, result_sum, success_sum = agg
-    for ts, result, success in done:
+#: The compacted summary of an activity with no attempt before the horizon (features.compacted's layout).
+_NONE_BEFORE = [0, SKIPPED, 0, SKIPPED, 0, None, 0, 0, 0]
+
+
+def _more_attempts(agg: list[Any], done: list[list[Any]]) -> Attempts:
+    """An activity's attempts: `agg` summarises some (features.compacted's layout), `done` the
+    rest, in time order. A named attempt is never compacted, so `done` may start before `agg`'s."""
+    n, best, first_ts, first_result, first_success, passed, n_success, result_sum, success_sum = agg
+    if done and (n == 0 or done[0] < [first_ts, first_result, first_success]):
+        first_ts, first_result = done[0][0], done[0][1]
+    for fact in done:  # [ts, result, success], a named attempt's with its time passed (features.state)
+        result, success = fact[1], fact[2]
         best = max(best, result)
         score = max(result, 0)
         result_sum += score
         if success:
             n_success += 1
             success_sum += score
-            passed = ts if passed is None else passed
+            at = fact[3] if len(fact) > 3 else fact[0]
+            passed = at if passed is None else min(passed, at)
     return Attempts(n + len(done), max(best, 0), first_ts, max(first_result, 0), passed, n_success, result_sum,
                     success_sum)
 
@@ -389,7 +397,7 @@ def _activity_days(state: FeatureState, as_of: float, since: float) -> tuple[int
                     days.add(int(day_key))
     for views in state["views"].values():
         take(views)
-    for table in (state["attempts"], state["webinars"]):
+    for table in (attempt_facts(state, as_of), state["webinars"]):
         for facts in table.values():
             take_facts(facts)
     return latest, days

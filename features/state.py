@@ -6,8 +6,11 @@ multiset and insertion order cannot show through):
     logins:   [ts, ...]
     views:    {"t<task_id>"|"a<activity_id>": [ts, ...]}   page views per page
     attempts: {"<activity_id>": [[ts, result, success]]}   exercise attempts; result -1 = skipped
-    webinars: {"<webinar_id>": [[ts, event, online]]}      event 1 connect / 0 disconnect;
-                                                           online 1 / 0 offline / -1 unknown
+    graded:   {"<activity_id>": {"<attempt_id>": [[graded_at, ts, result, success]]}}
+                                                           attempts the LMS names, which it may
+                                                           grade again: every distinct grade
+                                                           (absent until the first; never
+                                                           compacted, as a regrade may come)
     profiles: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num, time_zone, unti_id]}
                                                            profile versions; time_zone is the
                                                            contract's text ('+03:00'). Documents
@@ -27,7 +30,7 @@ canonical JSON, which is an order-free rule.
 from __future__ import annotations
 
 import json
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from operator import itemgetter
 from typing import Any, NotRequired, TypedDict
 
@@ -52,6 +55,7 @@ class FeatureState(TypedDict):
     webinars: dict[str, list[list[int]]]
     profiles: dict[str, list[Any]]
     outcomes: dict[str, list[Any]]
+    graded: NotRequired[dict[str, dict[str, list[list[int]]]]]
     compacted: NotRequired[Compacted]
 
 
@@ -98,10 +102,52 @@ def _page_view(state: FeatureState, r: dict[str, Any]) -> None:
 def _exercise_result(state: FeatureState, r: dict[str, Any]) -> None:
     ts, activity = _secs(r["ts"]), str(r["activity_id"])
     result = SKIPPED if r["result"] is None else int(r["result"])
-    if (old := _before_horizon(state, ts)) is not None:
+    if (attempt_id := r.get("attempt_id")) is not None:
+        graded_at = _secs(r["graded_at"]) if r.get("graded_at") is not None else ts
+        versions = state.setdefault("graded", {}).setdefault(activity, {}).setdefault(attempt_id, [])
+        version = [graded_at, ts, result, int(r["success"])]
+        if version not in versions:  # the same grade read twice is one grade
+            insort(versions, version)
+    elif (old := _before_horizon(state, ts)) is not None:
         old_facts.add_attempt(old, activity, ts, result, int(r["success"]))
     else:
         insort(state["attempts"].setdefault(activity, []), [ts, result, int(r["success"])])
+
+
+def attempt_facts(state: FeatureState, as_of: float | None = None) -> dict[str, list[list[Any]]]:
+    """Every activity's attempts as sorted [ts, result, success] lists: the anonymous ones, and each
+    named attempt as the grades known by `as_of` (graded_at; None: all) have it, as [ts, result,
+    success, passed at]: handed in at their earliest ts (a teacher's regrade is not the student's
+    activity), with the latest grade (ties: the larger), passed since the first of the passing
+    grades that run to it (Moodle regrades an item at each new quiz attempt). The stored lists
+    themselves when no attempt is named."""
+    graded = state.get("graded")
+    if not graded:
+        return state["attempts"]
+    merged: dict[str, list[list[Any]]] = dict(state["attempts"])
+    for activity, attempts in graded.items():
+        standing = []
+        for versions in attempts.values():
+            known = sorted(versions if as_of is None else versions[:bisect_right(versions, as_of, key=_TS)],
+                           key=_grade_order)
+            if not known:
+                continue
+            _, _, result, success = known[-1]
+            passed_at = None
+            for _, ts, _, succeeded in reversed(known):
+                if not succeeded:
+                    break
+                passed_at = ts
+            standing.append([min(version[1] for version in known), result, success, passed_at])
+        if standing:
+            merged[activity] = sorted([*merged.get(activity, ()), *standing])
+    return merged
+
+
+def _grade_order(version: list[int]) -> tuple[int, int, int]:
+    """Which of two grades of an attempt is the later: by graded_at, ties by the larger."""
+    graded_at, _, result, success = version
+    return graded_at, result, success
 
 
 def _webinar_event(state: FeatureState, r: dict[str, Any]) -> None:
@@ -183,7 +229,7 @@ def active_days(state: FeatureState) -> set[int]:
     days = {int(key) for key in old["days"]} if old is not None else set()
     days.update(ts // day for ts in state["logins"])
     days.update(ts // day for times in state["views"].values() for ts in times)
-    days.update(fact[0] // day for table in (state["attempts"], state["webinars"]) for facts in table.values()
+    days.update(fact[0] // day for table in (attempt_facts(state), state["webinars"]) for facts in table.values()
                 for fact in facts)
     return days
 
@@ -194,7 +240,7 @@ def last_activity(state: FeatureState) -> float | None:
     if (old := old_facts.latest(state.get("compacted"))) is not None:
         ends.append(old)
     ends += [views[-1] for views in state["views"].values()]
-    ends += [facts[-1][0] for table in (state["attempts"], state["webinars"]) for facts in table.values()]
+    ends += [facts[-1][0] for table in (attempt_facts(state), state["webinars"]) for facts in table.values()]
     return float(max(ends)) if ends else None
 
 

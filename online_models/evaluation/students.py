@@ -16,6 +16,7 @@ from features import (
     CourseSchedule,
     FeatureState,
     Thresholds,
+    attempt_facts,
     compute,
     outcome,
     reference_transitions,
@@ -38,7 +39,7 @@ def activity_times(state: FeatureState) -> list[float]:
     """Every login, page view, exercise attempt and webinar event time of a student."""
     times = [float(t) for t in state["logins"]]
     times += [float(t) for views in state["views"].values() for t in views]
-    times += [float(a[0]) for attempts in state["attempts"].values() for a in attempts]
+    times += [float(a[0]) for attempts in attempt_facts(state).values() for a in attempts]
     times += [float(w[0]) for events in state["webinars"].values() for w in events]
     return sorted(times)
 

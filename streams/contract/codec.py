@@ -19,7 +19,7 @@ from features.eventtime import parse_ts
 from streams.contract.topics import TOPIC_SCHEMA, Topic
 
 #: Fields that hold event times; a value parse_ts refuses is a bad record.
-_TIME_FIELDS = ("ts", "date_shown", "attestation_date")
+_TIME_FIELDS = ("ts", "date_shown", "attestation_date", "graded_at")
 #: A record larger than this is refused before it is parsed (the schemas bound every field far below it).
 MAX_RECORD_BYTES = 64 * 1024
 #: No LMS event happened before this (2000-01-01): an earlier time is a broken clock or a unit mix-up.
@@ -89,6 +89,8 @@ def validate(topic: Topic, record: Any) -> dict[str, Any]:
     for field, at in times.items():
         if field != "ts" and "ts" in times and abs(at - times["ts"]) > MAX_DATE_SPAN:
             raise InvalidEvent("event_time_out_of_range", f"{field} {record[field]} is over ten years from ts")
+    if "graded_at" in times and "ts" in times and times["graded_at"] < times["ts"]:
+        raise InvalidEvent("graded_before_handed_in", f"graded_at {record['graded_at']} is before ts {record['ts']}")
     return record
 
 

@@ -42,7 +42,7 @@ from features.compacted import day_bounds
 from features.eventtime import DAY, WEEK, parse_ts
 from features.hypotheses import Language
 from features.schedule import CourseSchedule, ScheduleKey, page_key
-from features.state import FeatureState, compact
+from features.state import FeatureState, attempt_facts, compact
 from streams.contract.holdout import held_out
 from streams.contract.outputs import Alert, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import ACTIVITY_TOPICS, Topic
@@ -144,7 +144,7 @@ def step(user_id: int, doc: StudentDoc | None, events: Sequence[StudentEvent], w
     machines = {key: StatusMachine.from_json(user_id, e["machine"], scope=key) for key, e in doc["enrolments"].items()}
     for key in opened:
         _seed(machines[key], doc["facts"], doc["enrolments"][key]["started"], key, plans)
-    _attribute(applied, doc["enrolments"], machines, plans, opened, result.counts)
+    _attribute(applied, doc["facts"], doc["enrolments"], machines, plans, opened, result.counts)
     if len(machines) > 1:
         for key, machine in machines.items():
             if machine.status != FINISHED:
@@ -344,13 +344,13 @@ def _concerns(key: str, enrolment: EnrolmentDoc, topic: Topic, record: dict[str,
     return not claimed_by or key in claimed_by
 
 
-def _attribute(applied: Sequence[StudentEvent], enrolments: dict[str, EnrolmentDoc],
+def _attribute(applied: Sequence[StudentEvent], facts: FeatureState, enrolments: dict[str, EnrolmentDoc],
                machines: dict[str, StatusMachine], plans: dict[str, CourseSchedule | None], opened: list[str],
                counts: Counter[tuple[str, str]]) -> None:
     """Each new activity to the machines of the enrolments it concerns (those opened now were
     seeded from all the facts, these included); late ones counted once per record."""
     for topic, _, _, record, ts in applied:
-        if topic not in ACTIVITY_TOPICS:
+        if topic not in ACTIVITY_TOPICS or not _is_handing_in(facts, topic, record, ts):
             continue
         late = False
         for key, enrolment in enrolments.items():
@@ -358,6 +358,18 @@ def _attribute(applied: Sequence[StudentEvent], enrolments: dict[str, EnrolmentD
                 late = not machines[key].add(ts) or late
         if late:
             counts["late", topic.value] += 1
+
+
+def _is_handing_in(facts: FeatureState, topic: Topic, record: dict[str, Any], ts: float) -> bool:
+    """Is the record the student's own activity? A later record of an attempt the LMS names (a
+    regrade) is the grader's: the attempt stays handed in at its earliest time, as the facts hold
+    it (features.state.attempt_facts). A regrade read before the attempt's first record has
+    counted by then, and stays counted."""
+    attempt_id = record.get("attempt_id") if topic is Topic.EXERCISE_RESULTS else None
+    if attempt_id is None:
+        return True
+    versions = facts.get("graded", {})[str(record["activity_id"])][attempt_id]
+    return min(version[1] for version in versions) == int(ts // 1)
 
 
 def _seed(machine: StatusMachine, facts: FeatureState, started: float, key: str,
@@ -398,7 +410,7 @@ def _concerning_times(facts: FeatureState, started: float, key: str,
                 plans[key], Topic.PAGE_VIEWS, record):
             continue
         times += [float(ts) for ts in views if ts >= started]
-    for activity, attempts in facts["attempts"].items():
+    for activity, attempts in attempt_facts(facts).items():
         record = {"activity_id": int(activity)}
         if any(_claims(s, Topic.EXERCISE_RESULTS, record) for s in plans.values()) and not _claims(
                 plans[key], Topic.EXERCISE_RESULTS, record):

@@ -316,6 +316,7 @@ def hostile_corpus(events: list[tuple[Topic, dict[str, Any]]], partitions: int) 
     login = {"user_id": uid, "ts": ts}
     view = next(r for t, r in events if t is Topic.PAGE_VIEWS)
     webinar = next(r for t, r in events if t is Topic.WEBINAR_EVENTS)
+    attempt = next(r for t, r in events if t is Topic.EXERCISE_RESULTS)
     profile = next(r for t, r in events if t is Topic.STUDENTS)
     lesson = next(r for t, r in events if t is Topic.SCHEDULE)
 
@@ -351,6 +352,9 @@ def hostile_corpus(events: list[tuple[Topic, dict[str, Any]]], partitions: int) 
         keyed("dated 2100, produced in 2100", Topic.AUTHORIZATIONS, {**login, "ts": format_ts(YEAR_2100)},
               "produced_in_future", timestamp_ms=int(YEAR_2100 * 1000)),
         keyed("dated 1970", Topic.AUTHORIZATIONS, {**login, "ts": format_ts(YEAR_1970)}, "event_time_out_of_range"),
+        keyed("graded the day before it was handed in", Topic.EXERCISE_RESULTS,
+              {**attempt, "attempt_id": "a1", "graded_at": format_ts(parse_ts(attempt["ts"]) - 86_400)},
+              "graded_before_handed_in"),
         keyed("a schedule row dated 2100", Topic.SCHEDULE,
               {**lesson, "ts": format_ts(YEAR_2100), "date_shown": format_ts(YEAR_2100)}, "event_time_in_future"),
         keyed("a schedule row shown in 2100", Topic.SCHEDULE, {**lesson, "date_shown": format_ts(YEAR_2100)},

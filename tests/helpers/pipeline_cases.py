@@ -46,9 +46,32 @@ def history(rng: random.Random, students: int) -> list[Event]:
         while t < START + 90 * DAY:
             topic = rng.choice(ACTIVITY_TOPICS)
             events.append((topic, _record(topic, user_id, t, rng)))
+            if topic is Topic.EXERCISE_RESULTS and rng.random() < 0.3:
+                events += _graded_by_a_teacher(events.pop()[1], t, rng)
             t += rng.choice([0.1, 0.5, 1, 2, 9, 25]) * DAY * rng.random()
     events.sort(key=lambda item: parse_ts(item[1]["ts"]))
     return events
+
+
+def _graded_by_a_teacher(record: dict[str, Any], ts: float, rng: random.Random) -> list[Event]:
+    """An attempt the LMS names, graded a day after it was handed in and regraded days later, in
+    a record dated then (as Moodle's user_graded is): the regrade is no activity of the student."""
+    named = {**record, "attempt_id": f"a{record['user_id']}-{ts:.0f}", "graded_at": format_ts(ts + DAY),
+             "result": 40, "success": 0}
+    regraded_at = format_ts(ts + rng.uniform(2, 30) * DAY)
+    regrade = {**named, "ts": regraded_at, "graded_at": regraded_at, "result": 90, "success": 1}
+    return [(Topic.EXERCISE_RESULTS, named), (Topic.EXERCISE_RESULTS, regrade)]
+
+
+def activity_times(events: list[Event], user_id: int) -> list[float]:
+    """The student's activity: every activity record's time but a regrade's (its attempt was handed in earlier)."""
+    handed_in: dict[str, float] = {}
+    for _, record in events:
+        if record["user_id"] == user_id and "attempt_id" in record:
+            at = parse_ts(record["ts"])
+            handed_in[record["attempt_id"]] = min(at, handed_in.get(record["attempt_id"], at))
+    return [parse_ts(r["ts"]) for t, r in events if r["user_id"] == user_id and t in ACTIVITY_TOPICS
+            and ("attempt_id" not in r or parse_ts(r["ts"]) == handed_in[r["attempt_id"]])]
 
 
 @dataclass
@@ -111,13 +134,14 @@ async def assert_equals_fold_and_reference(store: StudentStore, sent: Sent, even
     watermark = max(parse_ts(r["ts"]) for _, r in events) - LATENESS
     expected_alerts = []
     for user_id in expected_states:
-        times = [parse_ts(r["ts"]) for t, r in events if r["user_id"] == user_id and t in ACTIVITY_TOPICS]
+        times = activity_times(events, user_id)
         registration = min(parse_ts(r["ts"]) for t, r in events if r["user_id"] == user_id and t is Topic.STUDENTS)
         expected_alerts += reference_transitions(user_id, [registration, *times], watermark, DEFAULT_THRESHOLDS,
                                                  scope=ENROLMENT)
     alerts = sent.on("scorer.alerts")
     assert sorted(a["alert_id"] for a in alerts) == sorted(t.alert_id for t in expected_alerts)
     assert len(expected_alerts) > 5  # the history really has dozing and asleep spells
+    assert sum("graded" in state for state in expected_states.values()) > len(expected_states) // 2  # and regrades
     assert {a["to_status"] for a in alerts} >= {"dozing", "asleep", "active"}
 
     dead = sent.on("scorer.dead_letters")

@@ -83,6 +83,19 @@ def test_schedule_dates_stay_near_the_record():
     assert validate(Topic.SCHEDULE, {**row, "date_shown": "2024-01-01T00:00:00"})
 
 
+def test_a_grade_is_given_at_or_after_the_attempt_it_grades():
+    attempt = {"user_id": 1, "ts": "2023-12-01T10:00:00", "activity_id": 7, "result": 80, "success": 1,
+               "attempt_id": "urn:attempt:1"}
+    assert validate(Topic.EXERCISE_RESULTS, {**attempt, "graded_at": "2023-12-05T09:00:00"})
+    assert validate(Topic.EXERCISE_RESULTS, {**attempt, "graded_at": attempt["ts"]})
+    with pytest.raises(InvalidEvent) as caught:
+        validate(Topic.EXERCISE_RESULTS, {**attempt, "graded_at": "2023-11-30T10:00:00"})
+    assert caught.value.reason == "graded_before_handed_in"
+    with pytest.raises(InvalidEvent) as empty:
+        validate(Topic.EXERCISE_RESULTS, {**attempt, "attempt_id": ""})
+    assert empty.value.reason == "schema_violation"
+
+
 def test_event_time_is_bounded_by_the_kafka_timestamp_and_the_clock():
     now = 1_800_000_000.0
     check_event_time(now - 86_400, now - 10, now, 600)  # an old event, just produced: fine (a replay)

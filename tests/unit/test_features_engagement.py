@@ -185,3 +185,14 @@ def test_unknown_activity_types_fall_back_to_all_activity_rows_for_progress() ->
                                             row(2, 1, "2023-12-04T10:00:00", activity_type=None)])
     state = fold([attempt("2023-12-05T10:00:00", 1, 80, 1)])[USER]
     assert compute(state, schedule, AS_OF)["progress"] == 50
+
+
+def test_an_attempt_graded_again_counts_as_passed_when_its_passing_grade_came() -> None:
+    """Moodle grades a quiz's item again at each attempt: failed on 12-05, passed on 12-13, after
+    102's due date (12-11 10:00). One attempt, handed in on 12-05, passed two days late."""
+    named = {"attempt_id": "moodle:gradeitem:7", "module": 2}
+    state = fold([("exercise_result", {**attempt("2023-12-05T10:00:00", 102, 40, 0)[1], **named}),
+                  ("exercise_result", {**attempt("2023-12-13T10:00:00", 102, 80, 1)[1], **named})])[USER]
+    features = compute(state, SCHEDULE, parse_ts("2023-12-14T10:00:00"))
+    assert features["deadline_delay_mean"] == pytest.approx(2.0)
+    assert features["exercise_delay_first"] == pytest.approx(-6.0) and features["sum_exercise_attempts_mean"] == 1.0

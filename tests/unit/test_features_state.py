@@ -1,11 +1,12 @@
 """State layout, last-writer-wins profile and outcome, last activity, JSON round trip."""
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 
-from features import apply, canonical, last_activity, new_state, outcome, parse_ts, profile
+from features import apply, attempt_facts, canonical, compute, last_activity, new_state, outcome, parse_ts, profile
 
 
 def student(ts: str, **fields) -> dict:
@@ -75,3 +76,51 @@ def test_last_activity_ignores_profile_and_outcome() -> None:
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError):
         apply(new_state(), "schedule_activity", {"course_id": 3})
+
+
+def graded(ts: str, result: int, graded_at: str | None = None, attempt: str = "urn:attempt:1") -> dict:
+    record = {"user_id": 1, "ts": ts, "activity_id": 9, "attempt_id": attempt, "result": result,
+              "success": int(result >= 60)}
+    return record if graded_at is None else {**record, "graded_at": graded_at}
+
+
+def test_a_named_attempt_graded_and_regraded_is_one_attempt_with_its_latest_grade() -> None:
+    handed_in, graded_at, regraded_at = "2023-12-05T13:00:00", "2023-12-07T09:00:00", "2023-12-20T10:00:00"
+    records = [graded(handed_in, 40, graded_at), graded(handed_in, 40, graded_at),  # the same grade read twice
+               graded(regraded_at, 80),  # a regrade that names no hand-in time: dated when it was given
+               graded("2023-12-06T08:00:00", 100, attempt="urn:attempt:2")]
+    states = []
+    for order in itertools.permutations(records):
+        state = new_state()
+        for record in order:
+            apply(state, "exercise_result", record)
+        states.append(canonical(state))
+    assert len(set(states)) == 1
+    state = json.loads(states[0])
+    t = lambda text: int(parse_ts(text))  # noqa: E731
+    second = [t("2023-12-06T08:00:00"), 100, 1, t("2023-12-06T08:00:00")]  # [handed in, result, success, passed]
+    assert attempt_facts(state) == {"9": [[t(handed_in), 80, 1, t(regraded_at)], second]}  # passed when regraded
+    assert attempt_facts(state, t("2023-12-10T00:00:00"))["9"] == [[t(handed_in), 40, 0, None], second]
+    assert attempt_facts(state, t("2023-12-06T12:00:00"))["9"] == [second]
+    assert last_activity(state) == t("2023-12-06T08:00:00")  # the regrade is the teacher's doing
+    features = compute(state, None, t("2023-12-21T00:00:00"))
+    assert features["sum_exercise_attempts_mean"] == 2.0
+    assert features["success_index"] == 1.0 and features["mean_attempt_score"] == 90.0
+
+
+def test_a_named_attempt_has_passed_since_the_first_of_its_last_passing_grades() -> None:
+    state = new_state()
+    for day, result in ((5, 70), (6, 40), (8, 65), (9, 90)):  # passed, failed (an override), passed, raised
+        apply(state, "exercise_result", graded(f"2023-12-{day:02d}T10:00:00", result))
+    (fact,) = attempt_facts(state)["9"]
+    assert fact == [int(parse_ts("2023-12-05T10:00:00")), 90, 1, int(parse_ts("2023-12-08T10:00:00"))]
+
+
+def test_anonymous_and_named_attempts_of_one_activity_add_up() -> None:
+    state = new_state()
+    apply(state, "exercise_result", {"user_id": 1, "ts": "2023-12-05T12:00:00", "activity_id": 9, "result": None,
+                                     "success": 0})
+    apply(state, "exercise_result", graded("2023-12-05T13:00:00", 70))
+    features = compute(state, None, parse_ts("2023-12-06T00:00:00"))
+    assert features["sum_exercise_attempts_mean"] == 2.0 and features["success_index"] == 0.5
+    assert state["attempts"] == {"9": [[int(parse_ts("2023-12-05T12:00:00")), -1, 0]]}  # the named one kept apart

@@ -35,12 +35,11 @@ from hypothesis import strategies as st
 
 from features import DAY, DEFAULT_THRESHOLDS, canonical, fold, format_ts, parse_ts, reference_transitions
 from helpers.facts import folded_as_stored
-from helpers.pipeline_cases import ENROLMENT, LATENESS, PARTITIONS, START, Sent, history
+from helpers.pipeline_cases import ENROLMENT, LATENESS, PARTITIONS, START, Sent, activity_times, history
 from online_models.scoring import NoScoring
 from storage.row_sink import MemoryRowSink
 from storage.students import InMemoryStudentStore
 from streams.contract import (
-    ACTIVITY_TOPICS,
     INPUT_TOPICS,
     TOPIC_SCHEMA,
     InvalidEvent,
@@ -72,7 +71,7 @@ def _reference_ids() -> list[str]:
     watermark = max(parse_ts(r["ts"]) for _, r in HISTORY) - LATENESS
     ids = []
     for user in HISTORY_USERS:
-        times = [parse_ts(r["ts"]) for t, r in HISTORY if r["user_id"] == user and t in ACTIVITY_TOPICS]
+        times = activity_times(HISTORY, user)
         registered = min(parse_ts(r["ts"]) for t, r in HISTORY if r["user_id"] == user and t is Topic.STUDENTS)
         ids += [t.alert_id for t in reference_transitions(user, [registered, *times], watermark, DEFAULT_THRESHOLDS,
                                                           scope=ENROLMENT)]

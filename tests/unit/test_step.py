@@ -250,6 +250,20 @@ def test_activity_before_the_profile_counts_from_the_enrolment_on() -> None:
     assert [(a.to_status, a.at) for a in result.alerts] == [(DOZING, START + 9 * DAY)]  # 7 days after the login
 
 
+def test_a_teachers_regrade_is_not_the_students_activity() -> None:
+    """Handed in on day 1, graded on day 3 and regraded on day 12 (a record dated then, since the
+    LMS names no hand-in time): silence from day 1 on, as the facts say; a regrade is no return."""
+    named = {"user_id": 1, "activity_id": 10, "attempt_id": "urn:attempt:7", "success": 0, "result": 40}
+    graded = {**named, "ts": format_ts(START + DAY), "graded_at": format_ts(START + 3 * DAY)}
+    regraded = {**named, "ts": format_ts(START + 12 * DAY), "result": 90, "success": 1}
+    first = run(None, [enrol(), StudentEvent(Topic.EXERCISE_RESULTS, 2, 1, graded, START + DAY)], START + 3 * DAY)
+    second = run(first.doc, [StudentEvent(Topic.EXERCISE_RESULTS, 2, 2, regraded, START + 12 * DAY)],
+                 START + 30 * DAY)
+    assert [(a.from_status, a.to_status, a.at) for a in second.alerts] == [
+        (ACTIVE, DOZING, START + 8 * DAY), (DOZING, ASLEEP, START + 21 * DAY)]
+    assert second.doc["facts"]["graded"]["10"]["urn:attempt:7"][-1][2] == 90  # the grade still counts
+
+
 def test_a_redelivered_event_changes_nothing_and_is_counted() -> None:
     first = run(None, [enrol(), login(5, START + DAY)], START + DAY)
     facts = repr(first.doc["facts"])
