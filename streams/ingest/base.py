@@ -143,6 +143,23 @@ def whole_percent(percent: float) -> int:
     return math.floor(round(min(100.0, max(0.0, percent)), 9) + 0.5)
 
 
+#: The contract's longest attempt_id; a longer LMS id is shortened to its SHA-256.
+MAX_ATTEMPT_ID = 128
+
+
+def attempt_id(lms_id: str) -> str:
+    """The contract's attempt_id for an LMS's id of an attempt (any length)."""
+    if len(lms_id) <= MAX_ATTEMPT_ID:
+        return lms_id
+    return "sha256:" + hashlib.sha256(lms_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def not_graded(what: str) -> Reject:
+    """A hand-in without a score: no attempt result yet. Read as a skip, it was counted twice, as a
+    failed attempt and again when its grade came, which halved the student's success index."""
+    return Reject("not_graded", f"{what} without a score: its grade comes as an event of its own", IGNORED)
+
+
 def with_optional(record: dict[str, Any], **optional: Any) -> dict[str, Any]:
     """`record` with those of `optional` that are not None (the contract's optional fields)."""
     record.update({k: v for k, v in optional.items() if v is not None})

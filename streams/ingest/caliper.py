@@ -24,20 +24,29 @@ Mapping table (event type and action -> record: fields):
     -> page_view: page_id = pages[object.id]; page_type = the mapping's, else `занятие` for Page,
        WebPage and Chapter objects, else `активность`; activity_type = the mapping's, else the
        object's type (for Canvas's generic `Entity`, its `asset_type` extension, e.g. `attachment`).
-- AssessmentEvent Submitted, AssessmentItemEvent Completed, AssessmentItemEvent Skipped
+- AssessmentEvent Submitted, AssessmentItemEvent Completed, with a Score the event `generated`
     -> exercise_result: activity_id = activities[the Assessment or AssessmentItem: the object, or
        the object's `assignable` when the object is an Attempt, as Canvas sends quiz_submitted];
-       result = that of a Score the event `generated` (below), else null (a submission states no
-       score, and a skipped item is the contract's skip); success = result >= pass_percent.
+       result = the Score's (below); success = result >= pass_percent; attempt_id = the Attempt
+       (the object when it is one, else the Attempt the event generated, else the Score's `attempt`).
+    Without a Score -> rejected `ignored` / `not_graded`: a hand-in is no result, and its grade
+    comes as a GradeEvent (Canvas sends quiz_submitted and grade_change for every quiz). Read as
+    a skip it counted each quiz twice, once failed.
+- AssessmentItemEvent Skipped -> exercise_result as above with result null: the contract's skip.
 - GradeEvent Graded (the actor is the grader, a Person or an autograder)
     -> exercise_result of the graded Attempt's `assignee` (the object's, else the Score's
        attempt's): activity_id = activities[the Attempt's `assignable`]; result = the generated
        Score's scoreGiven / maxScore x 100 (a maxScore of 0 or none: the assignable's maxScore, as
        Blackboard sends it), clamped to 0..100 (a score above the maximum is extra credit, as
-       Canvas sends it: 100) and rounded half up; no scoreGiven: null; success = result >= the
-       mapping's pass_percent (0 without a result). A scoreGiven with no positive maximum anywhere ->
-       rejected `unsupported` / `unscorable_result`; an assignable listed in the mapping's `courses`
-       -> `unsupported` / `course_result` (no module outcome can be built from it).
+       Canvas sends it: 100) and rounded half up; success = result >= the mapping's pass_percent;
+       attempt_id = the Attempt's id (a SHA-256 when over 128 characters), so a regrade (Canvas
+       sends grade_change again, Blackboard a GradeEvent for each feedback update) replaces the
+       grade instead of adding an attempt; ts = when the Attempt was handed in: its `endedAtTime`,
+       else its `startedAtTime` (Blackboard's), unless that is after the grade; graded_at = eventTime
+       when later. No scoreGiven (Blackboard's GradeEvent of a submission) -> `ignored` /
+       `not_graded`. A scoreGiven with no positive maximum anywhere -> rejected `unsupported` /
+       `unscorable_result`; an assignable listed in the mapping's `courses` -> `unsupported` /
+       `course_result` (no module outcome can be built from it).
 - an event whose object is a course **Membership** (its organization a CourseOffering or a
   CourseSection, or only its IRI) of a Learner (a role Learner or Learner#..., or no roles
   stated): student = `member`; course_id = courses[the section's `subOrganizationOf`, else the
@@ -65,9 +74,10 @@ Mapping table (event type and action -> record: fields):
 Invalid events (rejected `invalid`, HTTP 400): not an object; no `id`, or one that is not a UUID;
 a Caliper `@context` other than 1.1 or 1.2 (an Envelope's `dataVersion` likewise, HTTP 422); no
 `type` or `action`; no actor or object, or one that is neither an IRI nor an entity with an IRI
-`id` (a Person without an id); no `eventTime`, or an unreadable one; a score that is not a number
-or is negative; a graded Attempt that names no assignee or no assignable; a membership without
-member or organization; a record the contract refuses (e.g. a time before 2000).
+`id` (a Person without an id); no `eventTime`, or an unreadable one (a graded Attempt's `endedAtTime`
+or `startedAtTime` too); a score that is not a number or is negative; a graded Attempt that names no
+assignee or no assignable; a membership without member or organization; a record the contract
+refuses (e.g. a time before 2000).
 """
 from __future__ import annotations
 
@@ -83,9 +93,11 @@ from streams.ingest.base import (
     Record,
     Reject,
     Rejection,
+    attempt_id,
     checked,
     identified,
     iri,
+    not_graded,
     number,
     whole_percent,
     with_optional,
@@ -317,15 +329,46 @@ def _records(event: dict[str, Any], eid: str, mapping: IdMapping) -> list[Record
         student = actor
         assessed = _entity(_of_attempt(obj, score, "assignable"), "assignable") if obj.type == "Attempt" else obj
     percent = _percent(score, assessed)
+    if percent is None and action != "Skipped":
+        raise not_graded(f"{event_type[:60]} {action[:60]}")
+    attempt = _attempt(event, obj, score)
+    handed_in = ts if kind != "grade" or attempt is None else _handed_in(attempt, event["eventTime"], ts, mapping)
     base = {"event_id": eid, "user_id": _person(student, "assignee" if kind == "grade" else "actor", mapping),
-            "ts": ts}
+            "ts": handed_in}
     if mapping.is_course(assessed.id):
         raise Reject("course_result", "a grade for a whole course: the contract's outcome needs a module, "
                      "progress and attestation", UNSUPPORTED)
     activity = mapping.resolve("activities", [assessed.id], assessed.id)
     return [checked(Topic.EXERCISE_RESULTS, with_optional(
         {**base, "activity_id": activity.id, "result": percent, "success": mapping.success_of(percent)},
-        module=activity.module))]
+        module=activity.module, attempt_id=None if attempt is None else attempt_id(attempt.id),
+        graded_at=ts if handed_in != ts else None))]
+
+
+def _attempt(event: dict[str, Any], obj: Entity, score: dict[str, Any]) -> Entity | None:
+    """The Attempt a result is of: the object (a GradeEvent's; Canvas's quiz_submitted), else the
+    Attempt the event generated (Caliper 1.2's AssessmentEvent), else the Score's; None if none is named."""
+    if obj.type == "Attempt":
+        return obj
+    generated = event.get("generated")
+    for candidate in (generated if isinstance(generated, dict) and generated.get("type") == "Attempt" else None,
+                      score.get("attempt")):
+        if candidate is not None:
+            return _entity(candidate, "attempt")
+    return None
+
+
+def _handed_in(attempt: Entity, event_time: str, ts: str, mapping: IdMapping) -> str:
+    """When the student handed in the graded Attempt: its `endedAtTime`, else its `startedAtTime`
+    (Blackboard's), as the school's local time; the grade's own time when it names neither or a later one."""
+    for name in ("endedAtTime", "startedAtTime"):
+        if (given := attempt.fields.get(name)) is not None:
+            try:
+                moment = parse_instant(given)
+            except Reject:
+                raise Reject("bad_attempt_time", f"Attempt.{name} {str(given)[:60]!r} is no ISO 8601 time") from None
+            return local_ts(moment, mapping.time_zone) if moment <= parse_instant(event_time) else ts
+    return ts
 
 
 def _membership(obj: Entity, action: str, eid: str, ts: str, mapping: IdMapping) -> list[Record]:

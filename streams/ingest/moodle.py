@@ -1,6 +1,6 @@
 r"""Moodle standard log rows (`logstore_standard_log`: a CSV export of the table, or dicts) -> contract records.
 
-Columns read: `id`, `eventname`, `contextinstanceid` (the course module id, cmid), `userid`,
+Columns read: `id`, `eventname`, `objectid`, `contextinstanceid` (the course module id, cmid), `userid`,
 `relateduserid`, `courseid`, `other` (JSON, or PHP-serialized as older Moodle versions store it)
 and `timecreated` (Unix seconds); optional columns a school may add to its export: `grade`
 (0..100), `finalgrade` and `grademax` (a raw grade and its maximum), `gradepass` (0..100) and
@@ -17,17 +17,25 @@ Mapping table (eventname -> record: fields):
     -> page_view: user = userid; page_id = pages[cmid]; page_type = the mapping's, else `занятие`
        for mod_page, mod_book and mod_lesson, else `активность`; activity_type = the mapping's,
        else `<module>` (quiz, resource, ...).
-- \mod_quiz\event\attempt_submitted
+- \mod_quiz\event\attempt_submitted, where the export adds the attempt's `grade` (or
+  `finalgrade` and `grademax`, or `success`)
     -> exercise_result: user = relateduserid (the attempt's owner), else userid; activity_id =
-       activities[cmid]; result = `grade`, else `finalgrade` / `grademax` x 100, else null (the
-       event itself carries no grade); success = `success`, else result >= `gradepass`, else
-       result >= the mapping's pass_percent (0 when result is null).
+       activities[cmid]; result = `grade`, else `finalgrade` / `grademax` x 100, else null;
+       success = `success`, else result >= `gradepass`, else result >= the mapping's pass_percent
+       (0 when result is null); attempt_id = `moodle:attempt:<objectid>` (the quiz attempt's id)
+       when the export has objectid.
+  Without them -> rejected `ignored` / `not_graded`: the event carries no grade, which comes as
+  user_graded; read as a skip, each quiz counted as a failed attempt as well.
 - \core\event\user_graded
     -> exercise_result: user = relateduserid (the graded student; userid is the grader);
        activity_id = activities[moodle:gradeitem:<other.itemid>]; result = `grade`, else
        finalgrade (the column, else other.finalgrade) / grademax (the column, else 100, Moodle's
-       default maximum) x 100; success as above. A cleared grade (finalgrade null) -> rejected
-       `ignored` / `grade_cleared`.
+       default maximum) x 100; success as above; attempt_id = `moodle:gradeitem:<itemid>`: the
+       student's grade in the item, which Moodle sends again at each change (a quiz's next attempt,
+       a teacher's override), so it stays one attempt with the latest grade, handed in at its first
+       grade (features.state.attempt_facts). A cleared grade (finalgrade null) -> rejected
+       `ignored` / `grade_cleared`. Map a quiz's grade item only where its attempt_submitted rows
+       carry no grades, or each graded quiz counts twice.
 - \mod_bigbluebuttonbn\event\meeting_joined
     -> webinar_event `Подключение`, conn_format `онлайн`: webinar_id = webinars[cmid].
 - \mod_bigbluebuttonbn\event\meeting_left
@@ -62,7 +70,9 @@ from streams.ingest.base import (
     checked,
     digest,
     guarded,
+    not_graded,
     split,
+    with_optional,
     withdrawal,
 )
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping, whole_integer
@@ -235,8 +245,8 @@ def _records(row: Any, mapping: IdMapping) -> list[Record]:
         activity = mapping.resolve("activities", [f"moodle:gradeitem:{item}"], item)
         percent = _percent(row, other, 100.0)
         return [checked(Topic.EXERCISE_RESULTS, _module(
-            {**base, "activity_id": activity.id, "result": percent, "success": _success(row, percent, mapping)},
-            activity.module))]
+            {**base, "activity_id": activity.id, "result": percent, "success": _success(row, percent, mapping),
+             "attempt_id": f"moodle:gradeitem:{item}"}, activity.module))]
     cmid = _required(row, "contextinstanceid")
     if viewed is not None:
         module_name = viewed.group(1)
@@ -246,11 +256,14 @@ def _records(row: Any, mapping: IdMapping) -> list[Record]:
         return [checked(Topic.PAGE_VIEWS, _module(
             {**base, "page_type": page_type, "page_id": page.id, "activity_type": activity_type}, page.module))]
     if name == _ATTEMPT_SUBMITTED:
-        activity = mapping.resolve("activities", [f"moodle:{cmid}"], cmid)
         percent = _percent(row, {}, None)
-        return [checked(Topic.EXERCISE_RESULTS, _module(
+        if percent is None and _cell(row, "success") is None:
+            raise not_graded("a quiz attempt")
+        activity = mapping.resolve("activities", [f"moodle:{cmid}"], cmid)
+        attempt = _int(row, "objectid")
+        return [checked(Topic.EXERCISE_RESULTS, _module(with_optional(
             {**base, "activity_id": activity.id, "result": percent, "success": _success(row, percent, mapping)},
-            activity.module))]
+            attempt_id=None if attempt is None else f"moodle:attempt:{attempt}"), activity.module))]
     webinar = mapping.resolve("webinars", [f"moodle:{cmid}"], cmid)  # a BigBlueButton meeting (_MEETINGS)
     return [checked(Topic.WEBINAR_EVENTS, _module(
         {**base, "event": _MEETINGS[name], "webinar_id": webinar.id, "conn_format": "онлайн"}, webinar.module))]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from features import compute, fold, last_activity, parse_ts
 from helpers.mapped import accepted, refused
 from streams.contract import Topic
 from streams.ingest import caliper
@@ -30,6 +31,7 @@ MAPPING = IdMapping.from_dict({
 }, time_zone="Europe/Moscow")
 LEARNER = {"id": f"{EDU}/users/554433", "type": "Person"}
 BASE = {"event_id": EID, "user_id": 1001, "ts": "2024-01-10T09:00:00"}  # 06:00Z in Moscow (UTC+3)
+ATTEMPT = f"{ASSESSMENT}/users/554433/attempts/1"
 
 
 def event(kind: str, action: str, obj: Any, *, actor: Any = None, **extra: Any) -> dict[str, Any]:
@@ -94,27 +96,35 @@ def test_a_started_video_is_a_page_view():
 
 
 # -- exercise results -------------------------------------------------------------------------------
-def test_a_submitted_assessment_is_an_exercise_result_without_a_score():
+def test_a_submission_without_a_score_is_no_result_yet():
     quiz = {"id": ASSESSMENT, "type": "Assessment", "name": "Quiz One", "maxScore": 25.0}
     attempt = {"id": f"{ASSESSMENT}/users/554433/attempts/1", "type": "Attempt", "assignee": LEARNER["id"],
                "assignable": ASSESSMENT, "count": 1, "duration": "PT10M30S"}
-    assert records(event("AssessmentEvent", "Submitted", quiz, generated=attempt)) == [
-        (Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "result": None, "success": 0, "module": 2})]
+    assert rejection(event("AssessmentEvent", "Submitted", quiz, generated=attempt)) == ("ignored", "not_graded")
+    canvas = {"id": "urn:instructure:canvas:submission:11210000013995723", "type": "Attempt",  # quiz_submitted
+              "assignee": {"id": CANVAS_USER, "type": "Person"},
+              "assignable": {"id": "urn:instructure:canvas:quiz:11210000002223333", "type": "Assessment"}}
+    assert rejection(event("AssessmentEvent", "Submitted", canvas, actor={"id": CANVAS_USER, "type": "Person"})) == (
+        "ignored", "not_graded")
 
 
-def test_canvas_quiz_submitted_names_the_quiz_as_the_attempts_assignable():
-    attempt = {"id": "urn:instructure:canvas:submission:11210000013995723", "type": "Attempt",
-               "assignee": {"id": CANVAS_USER, "type": "Person"},
-               "assignable": {"id": "urn:instructure:canvas:quiz:11210000002223333", "type": "Assessment"}}
-    got = records(event("AssessmentEvent", "Submitted", attempt, actor={"id": CANVAS_USER, "type": "Person"}))
-    assert got[0][1]["activity_id"] == 11210000002223333 and got[0][1]["user_id"] == 1008
+def test_a_submission_with_a_score_is_the_result_of_its_attempt():
+    quiz = {"id": ASSESSMENT, "type": "Assessment"}
+    score = {"id": f"{ASSESSMENT}/scores/1", "type": "Score", "scoreGiven": 20, "maxScore": 25,
+             "attempt": f"{ASSESSMENT}/users/554433/attempts/1"}
+    assert records(event("AssessmentEvent", "Submitted", quiz, generated=score)) == [
+        (Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "result": 80, "success": 1, "module": 2,
+                                  "attempt_id": f"{ASSESSMENT}/users/554433/attempts/1"})]
+    canvas = {"id": "urn:instructure:canvas:submission:1", "type": "Attempt", "assignable": ASSESSMENT}
+    got = records(event("AssessmentEvent", "Submitted", canvas, generated={**score, "attempt": None}))
+    assert got[0][1]["attempt_id"] == "urn:instructure:canvas:submission:1"  # the object is the Attempt
 
 
-@pytest.mark.parametrize("action", ["Completed", "Skipped"])
-def test_a_completed_or_skipped_item_is_an_exercise_result_of_the_item(action):
+def test_a_completed_item_waits_for_its_score_and_a_skipped_one_is_the_contracts_skip():
     item = {"id": f"{ASSESSMENT}/items/3", "type": "AssessmentItem", "isPartOf": {"id": ASSESSMENT,
                                                                                   "type": "Assessment"}}
-    assert records(event("AssessmentItemEvent", action, item)) == [
+    assert rejection(event("AssessmentItemEvent", "Completed", item)) == ("ignored", "not_graded")
+    assert records(event("AssessmentItemEvent", "Skipped", item)) == [
         (Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 3, "result": None, "success": 0})]
 
 
@@ -137,24 +147,66 @@ def graded(score: dict[str, Any] | None, *, assignable: Any = None, **attempt: A
     ({"scoreGiven": 5, "maxScore": 1}, None, (100, 1)),  # Canvas's grade_change example: extra credit
     ({"scoreGiven": 39.45205, "maxScore": 0}, 160, (25, 0)),  # Blackboard: the maximum is the assignable's
     ({"scoreGiven": 12}, 24, (50, 0)),
-    ({"maxScore": 0.0}, None, (None, 0)),  # the specification's GradeEvent fixture: no scoreGiven
     ({"scoreGiven": 0}, None, (0, 0)),
 ])
 def test_a_graded_attempt_is_the_assignees_exercise_result(score, assignable_max, expected):
     assignable = {"id": ASSESSMENT, "type": "Assessment", **({"maxScore": assignable_max} if assignable_max else {})}
     assert records(graded(score, assignable=assignable)) == [
         (Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "result": expected[0], "success": expected[1],
-                                  "module": 2})]
+                                  "module": 2, "attempt_id": ATTEMPT})]
 
 
-def test_a_grade_without_a_score_and_a_thinned_attempt():
-    assert records(graded(None))[0][1]["result"] is None
+def test_a_grade_without_a_score_is_no_result_and_a_thinned_attempt_is_named_by_its_iri():
+    assert rejection(graded({"maxScore": 0.0})) == ("ignored", "not_graded")  # the specification's fixture
+    assert rejection(graded(None)) == ("ignored", "not_graded")  # Blackboard's GradeEvent of a submission
     e = graded({"scoreGiven": 3, "maxScore": 4})
     e["generated"]["attempt"] = {"id": e["object"]["id"], "type": "Attempt", "assignee": LEARNER,
                                  "assignable": ASSESSMENT}
     e["object"] = e["object"]["id"]  # only the Score's attempt says whose and what
     assert records(e) == [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "result": 75, "success": 1,
-                                                    "module": 2})]
+                                                    "module": 2, "attempt_id": ATTEMPT})]
+
+
+@pytest.mark.parametrize(("times", "ts", "graded_at"), [
+    ({"endedAtTime": "2024-01-08T20:15:00Z"}, "2024-01-08T23:15:00", "2024-01-10T09:00:00"),  # graded two days on
+    ({"startedAtTime": "2024-01-09T12:57:55.941Z"}, "2024-01-09T15:57:55", "2024-01-10T09:00:00"),  # Blackboard's
+    ({"startedAtTime": "2024-01-01T00:00:00Z", "endedAtTime": "2024-01-09T00:00:00Z"}, "2024-01-09T03:00:00",
+     "2024-01-10T09:00:00"),
+    ({"endedAtTime": "2024-01-10T06:00:00Z"}, "2024-01-10T09:00:00", None),  # graded as it was handed in
+    ({"endedAtTime": "2024-01-11T00:00:00Z"}, "2024-01-10T09:00:00", None),  # after its grade: the grade's time
+])
+def test_a_grade_is_dated_when_its_attempt_was_handed_in(times, ts, graded_at):
+    (_, record), = records(graded({"scoreGiven": 8, "maxScore": 10}, **times))
+    assert (record["ts"], record.get("graded_at")) == (ts, graded_at)
+
+
+def test_an_unreadable_hand_in_time_is_invalid_and_a_long_attempt_iri_is_shortened():
+    assert rejection(graded({"scoreGiven": 8, "maxScore": 10}, endedAtTime="yesterday")) == (
+        "invalid", "bad_attempt_time")
+    e = graded({"scoreGiven": 8, "maxScore": 10})
+    e["object"]["id"] = f"{ASSESSMENT}/attempts/{'x' * 300}"
+    (_, record), = records(e)
+    assert record["attempt_id"].startswith("sha256:") and len(record["attempt_id"]) == 71
+
+
+def test_a_canvas_quiz_submitted_graded_and_regraded_is_one_attempt_with_its_last_grade():
+    """Canvas sends quiz_submitted (no score) and grade_change for every quiz, and grade_change again
+    when a teacher regrades: once a skip and two results, now one attempt."""
+    canvas_attempt = {"id": "urn:instructure:canvas:submission:7", "type": "Attempt",
+                      "assignee": {"id": CANVAS_USER, "type": "Person"}, "assignable": ASSESSMENT}
+    submitted = event("AssessmentEvent", "Submitted", canvas_attempt, actor={"id": CANVAS_USER, "type": "Person"})
+    grade = graded({"scoreGiven": 4, "maxScore": 10}, **{k: v for k, v in canvas_attempt.items() if k != "type"})
+    regrade = copy.deepcopy(grade)
+    regrade["id"], regrade["eventTime"] = "urn:uuid:0b8f1d5c-0000-4000-8000-000000000001", "2024-01-15T06:00:00Z"
+    regrade["generated"]["scoreGiven"] = 9
+    got = [r for e in (submitted, grade, regrade) for r in caliper.map_event(e, MAPPING).records]
+    state = fold([(topic.value[len("lms."):-1], record) for topic, record in got])[1008]
+    features = compute(state, None, parse_ts("2024-01-16T00:00:00"))
+    assert (features["sum_exercise_attempts_mean"], features["success_index"], features["mean_attempt_score"]) == (
+        1.0, 1.0, 90.0)
+    assert last_activity(state) == parse_ts("2024-01-10T09:00:00")  # the regrade is not the student's doing
+
+
 
 
 def test_the_grader_is_not_the_student():

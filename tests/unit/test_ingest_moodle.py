@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from features import compute, fold, last_activity, parse_ts
 from helpers.mapped import accepted, refused
 from streams.contract import Topic
 from streams.ingest import moodle
@@ -58,20 +59,26 @@ def test_course_module_viewed_is_a_page_view(module, cmid, expected):
 
 
 @pytest.mark.parametrize(("columns", "expected"), [
-    ({}, (None, 0)),  # the event carries no grade
     ({"grade": "75"}, (75, 1)), ({"grade": "59.5"}, (60, 1)), ({"grade": "40", "success": "1"}, (40, 1)),
     ({"finalgrade": "8", "grademax": "10"}, (80, 1)), ({"grade": "70", "gradepass": "80"}, (70, 0)),
+    ({"success": "0"}, (None, 0)),
 ])
-def test_quiz_attempt_submitted_is_an_exercise_result(columns, expected):
+def test_a_graded_quiz_attempt_submitted_is_an_exercise_result_of_that_attempt(columns, expected):
     r = row("\\mod_quiz\\event\\attempt_submitted", contextinstanceid="346", relateduserid="17", userid="2",
-            other='{"submitterid":2,"quizid":21}', **columns)
+            objectid="88", other='{"submitterid":2,"quizid":21}', **columns)
     assert records(r) == [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13280, "result": expected[0],
-                                                    "success": expected[1]})]
+                                                    "success": expected[1], "attempt_id": "moodle:attempt:88"})]
+
+
+def test_a_quiz_attempt_submitted_without_a_grade_waits_for_user_graded():
+    r = row("\\mod_quiz\\event\\attempt_submitted", contextinstanceid="346", relateduserid="17", userid="2",
+            other='{"submitterid":2,"quizid":21}')
+    assert rejection(r) == ("ignored", "not_graded")
 
 
 def test_a_quiz_attempt_without_relateduserid_is_the_actors():
-    r = row("\\mod_quiz\\event\\attempt_submitted", contextinstanceid="346")
-    assert records(r)[0][1]["user_id"] == 1007
+    r = row("\\mod_quiz\\event\\attempt_submitted", contextinstanceid="346", objectid="", grade="50")
+    assert records(r)[0][1]["user_id"] == 1007 and "attempt_id" not in records(r)[0][1]
 
 
 @pytest.mark.parametrize(("other", "columns", "expected"), [
@@ -85,7 +92,23 @@ def test_user_graded_is_an_exercise_result_of_the_graded_student(other, columns,
     r = row("\\core\\event\\user_graded", contextlevel="50", contextinstanceid="12", userid="2",
             relateduserid="17", other=other, **columns)
     assert records(r) == [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13281, "result": expected[0],
-                                                    "success": expected[1], "module": 2})]
+                                                    "success": expected[1], "module": 2,
+                                                    "attempt_id": "moodle:gradeitem:91"})]
+
+
+def test_a_grade_item_graded_again_is_one_attempt_with_its_latest_grade():
+    """Moodle sends user_graded at each change of a grade (the quiz's next attempt, a teacher's
+    override): once an attempt each, now the student's one grade in the item."""
+    graded = "\\core\\event\\user_graded"
+    rows = [row(graded, id=str(5002 + n), userid="2", relateduserid="17", timecreated=str(1704870000 + n * 86_400),
+                other=f'{{"itemid":91,"finalgrade":{grade}}}') for n, grade in enumerate((40, 55, 90))]
+    rows.insert(0, row("\\mod_quiz\\event\\attempt_submitted", contextinstanceid="346", relateduserid="17"))
+    got = [r for each in rows for r in moodle.map_row(each, MAPPING).records]
+    state = fold([("exercise_result", record) for _, record in got])[1007]
+    features = compute(state, None, parse_ts("2024-01-20T00:00:00"))
+    assert (features["sum_exercise_attempts_mean"], features["success_index"], features["mean_attempt_score"]) == (
+        1.0, 1.0, 90.0)
+    assert last_activity(state) == parse_ts(TS)  # handed in at its first grade; the later ones are not activity
 
 
 def test_user_graded_edge_cases():

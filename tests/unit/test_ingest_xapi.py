@@ -99,7 +99,7 @@ def test_a_lesson_type_without_mapping_is_a_lesson_page():
     ({"score": {"scaled": 0.4}}, "passed", (40, 1)),  # passed: success whatever the score
     ({"score": {"scaled": 0.9}}, "failed", (90, 0)),
     ({"score": {"scaled": 0.9}, "success": False}, "passed", (90, 0)),  # result.success wins over the verb
-    ({"completion": True}, "completed", (None, 0)),  # no score: null (read by the features as a skip)
+    ({"completion": True, "success": False}, "completed", (None, 0)),  # no score: null, with its verdict
     ({}, "passed", (None, 1)),
     ({"score": {"scaled": 0.555}}, "answered", (56, 0)),  # rounded half up
 ])
@@ -108,6 +108,14 @@ def test_result_verbs_are_exercise_results(result, verb, expected):
     got = records(s)
     assert got == [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "result": expected[0],
                                              "success": expected[1], "module": 2})]
+
+
+@pytest.mark.parametrize(("verb", "result"), [("completed", {"completion": True}), ("answered", {}),
+                                               ("scored", {"response": "for i in range(3)"})])
+def test_a_result_with_neither_score_nor_verdict_is_no_attempt(verb, result):
+    """cmi5 sends `completed` without a score, then `passed` or `failed` with it: read as a skip,
+    the first made each unit two attempts, one failed."""
+    assert rejection(statement(ADL + verb, f"{LMS}/quizzes/loops", result=result)) == ("ignored", "not_graded")
 
 
 def test_a_result_for_a_course_is_unsupported():
