@@ -111,7 +111,10 @@ class Settings:
                                        "these local hours (their `recipient.time_zone`, else "
                                        "`SCORER_SCHOOL_TIME_ZONE`) until the window ends; empty: never")
     notify_max_retries: int = _setting(6, "`scorer notify` retries a webhook this many times (connection errors, "
-                                       "5xx, 408, 429), then dead-letters the alert")
+                                       "5xx, 408, 429), then parks the message and tries again later")
+    notify_give_up_hours: float = _setting(24.0, "`scorer notify` keeps trying a message the webhook failed on "
+                                           "(parked in Redis, the next try 1 min later, doubling up to 30 min) "
+                                           "this long, then dead-letters it; 0: dead-letter at once")
     notify_backoff_seconds: float = _setting(1.0, "`scorer notify`'s first retry wait; it doubles per retry (with "
                                              "jitter) up to 60 times this, or what `Retry-After` asks")
     notify_metrics_port: int = _setting(6069, "`scorer notify` serves Prometheus `/metrics` here")

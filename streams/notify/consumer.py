@@ -5,7 +5,8 @@ partition's offset is committed only after each of its records was delivered, re
 Redis or dead-lettered: a crash redelivers, and the Redis record of each alert id turns the
 redelivery into a skip. A failing dependency (Redis, the broker) holds the partition and retries
 until it is back. Beside it, a loop sends the held alerts of the owned partitions whose quiet
-hours are over. A rebalance waits for both (one lock), so a revoked partition is settled first.
+hours are over or whose next try after a failed delivery is due. A rebalance waits for both (one
+lock), so a revoked partition is settled first.
 """
 from __future__ import annotations
 

@@ -16,15 +16,19 @@ OUTCOMES = Counter(
     "notify_alerts_total",
     "What became of each alert, by kind: `delivered`, `held` (quiet hours; delivered later), `held_out` "
     "(the holdout group: recorded, not sent), `suppressed` (the policy sends nothing), `deduplicated` "
-    "(already handled: a redelivery or a duplicate alert id), `dead_lettered` or `superseded` (held, then dropped: "
-    "its enrolment's status changed again before the quiet hours ended).",
+    "(already handled: a redelivery or a duplicate alert id), `parked` (the webhook failed on it: tried again "
+    "later; counted at each failure), `dead_lettered` or `superseded` (held, then dropped: its enrolment's status "
+    "changed again before it was sent).",
     ["kind", "outcome"], registry=REGISTRY)
 ATTEMPTS = Counter("notify_delivery_attempts_total", "Webhook POSTs, by result: `delivered`, `retry` (connection "
                    "error, 5xx, 408, 429) or `permanent` (another 4xx).", ["result"], registry=REGISTRY)
 LATENCY = Histogram("notify_delivery_latency_seconds", "Duration of one webhook POST.",
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
-BACKLOG = Gauge("notify_quiet_hours_backlog", "Messages held for the end of their recipient's quiet hours "
-                "(on the partitions this process owns).", registry=REGISTRY)
+BACKLOG = Gauge("notify_quiet_hours_backlog", "Messages held for the end of their recipient's quiet hours, or "
+                "parked until their next try (on the partitions this process owns).", registry=REGISTRY)
+RECEIVER_FAILING = Gauge("notify_receiver_failing", "1 while the webhook is failing (its last delivery ran out of "
+                         "retries and none succeeded since): messages are tried once, then parked.",
+                         registry=REGISTRY)
 
 
 def kind_label(kind: object) -> str:

@@ -9,7 +9,11 @@ Order of the checks, for an alert read from Kafka:
 3. the policy says `none` -> recorded `suppressed`;
 4. `"holdout": true` -> recorded `held_out`, not sent (the experiment's control group);
 5. a message to the student inside their quiet hours -> `held` in Redis until the hours end;
-6. sent: state `delivering`, then `delivered`; refused for good or out of retries -> dead-lettered.
+6. sent: state `delivering`, then `delivered`; refused for good -> dead-lettered. Out of retries
+   (the receiver is down) -> parked: held again until its next try (retry.park_wait, and out of the
+   recipient's quiet hours), while later status changes can still supersede it, until
+   `give_up` seconds after its first failure; then dead-lettered. While the receiver is failing
+   each message gets one attempt before it is parked, so an outage does not stall the partitions.
 
 The caller commits the record's offset only after `handle` returns, so every alert ends in one
 of these records before Kafka forgets it. Nothing here logs a student or alert id at INFO.
@@ -32,6 +36,7 @@ from streams.contract.topics import Topic
 from streams.notify import metrics
 from streams.notify.policy import AUDIENCE, Action, Policy, channel, part, reaches_student
 from streams.notify.quiet_hours import QuietHours, parse_zone
+from streams.notify.retry import park_wait
 from streams.notify.senders import Sender
 from streams.notify.store import DELIVERING, FINAL, HELD, SUPERSEDED, NotifyStore
 from streams.notify.templates import language_of, render
@@ -96,13 +101,15 @@ def notification(alert: dict[str, Any], action: Action, language: str) -> dict[s
 
 class Notifier:
     def __init__(self, store: NotifyStore, sender: Sender, producer: AIOKafkaProducer, rules: Rules,
-                 *, dead_letter_topic: str, clock: Callable[[], float] = time.time) -> None:
+                 *, dead_letter_topic: str, give_up: float, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._sender = sender
         self._producer = producer
         self._rules = rules
         self._dead_letter_topic = dead_letter_topic
+        self._give_up = give_up
         self._clock = clock
+        self._receiver_failing = False
 
     async def handle(self, source: Source) -> None:
         """Decide and act on one alert record (see the module docstring for the order)."""
@@ -129,16 +136,19 @@ class Notifier:
             await self._record(alert_id, kind, "held_out")
             return
         body = notification(alert, action, language_of(alert, self._rules.language))
-        if state is None and reaches_student(action):
-            zone = parse_zone(str(part(alert, "recipient").get("time_zone") or "")) or self._rules.school_zone
-            release_at = self._rules.quiet.release_at(self._clock(), zone)
-            if release_at is not None:
-                entry = {"body": body, "topic": source.topic, "offset": source.offset,
-                         "key": None if source.key is None else source.key.decode("utf-8", "replace")}
-                await self._store.hold(alert_id, source.partition, release_at, entry)
-                metrics.OUTCOMES.labels(kind, "held").inc()
-                return
+        if state is None and (release_at := self._quiet_until(body, self._clock())) is not None:
+            await self._store.hold(alert_id, source.partition, release_at, _entry(body, source))
+            metrics.OUTCOMES.labels(kind, "held").inc()
+            return
         await self._deliver(body, kind, source)
+
+    def _quiet_until(self, body: dict[str, Any], at: float) -> float | None:
+        """When the recipient's quiet hours end, if `at` falls in them and the message reaches the student."""
+        if not reaches_student(body["action"]):
+            return None
+        alert = body["alert"]
+        zone = parse_zone(str(part(alert, "recipient").get("time_zone") or "")) or self._rules.school_zone
+        return self._rules.quiet.release_at(at, zone)
 
     async def _supersede_held(self, alert: dict[str, Any], held_ids: list[str], partition: int) -> None:
         """Drop the messages held for the alert's enrolment from before its new status: a nudge held
@@ -154,16 +164,19 @@ class Notifier:
             metrics.OUTCOMES.labels(metrics.kind_label(message.get("kind")), SUPERSEDED).inc()
 
     async def release_due(self, partition: int) -> int:
-        """Send the held alerts of `partition` whose quiet hours are over; how many were handled."""
+        """Send the held alerts of `partition` whose quiet hours are over or whose next try is due;
+        how many were handled."""
         due = await self._store.due(partition, self._clock())
         for alert_id, entry in due:
             body = entry["body"]
+            parked = False
             if await self._store.state(alert_id) not in FINAL:  # else sent already, then a crash before release
                 key = entry.get("key")
                 source = Source(entry["topic"], partition, entry["offset"], None if key is None else key.encode(),
                                 orjson.dumps(body["alert"]))
-                await self._deliver(body, metrics.kind_label(body["alert"].get("kind")), source)
-            await self._store.release(alert_id, partition)
+                parked = await self._deliver(body, metrics.kind_label(body["alert"].get("kind")), source, entry)
+            if not parked:
+                await self._store.release(alert_id, partition)
         return len(due)
 
     async def quarantine(self, source: Source, error: BaseException) -> None:
@@ -171,15 +184,43 @@ class Notifier:
         # the error's type only: its message may quote the webhook URL, which can hold a secret
         await self._dead_letter(source, InvalidEvent("notify_error", type(error).__name__), "other")
 
-    async def _deliver(self, body: dict[str, Any], kind: str, source: Source) -> None:
+    async def _deliver(self, body: dict[str, Any], kind: str, source: Source,
+                       held: dict[str, Any] | None = None) -> bool:
+        """Send `body` (`held`: its entry, when it was held); True when it was parked for a later try."""
         alert_id = body["alert_id"]
         await self._store.mark(alert_id, DELIVERING)
-        result = await self._sender.send(body, alert_id)
+        result = await self._sender.send(body, alert_id, once=self._receiver_failing)
         if result.delivered:
+            self._receiver_is_failing(False)
             await self._record(alert_id, kind, "delivered")
-            return
-        await self._dead_letter(source, InvalidEvent(result.reason, result.detail), kind)
+            return False
+        now = self._clock()
+        failing_since = (held or {}).get("failing_since", now)
+        if result.reason == "retries_exhausted":
+            self._receiver_is_failing(True)
+            if now - failing_since < self._give_up:
+                failures = (held or {}).get("failures", 0) + 1
+                release_at = now + park_wait(failures)
+                release_at = self._quiet_until(body, release_at) or release_at
+                entry = {**_entry(body, source), "failures": failures, "failing_since": failing_since}
+                await self._store.hold(alert_id, source.partition, release_at, entry, listed=held is not None)
+                metrics.OUTCOMES.labels(kind, "parked").inc()
+                return True
+        detail = result.detail if held is None or "failures" not in held else (
+            f"{result.detail}; tried since {datetime.fromtimestamp(failing_since, UTC):%Y-%m-%d %H:%M} UTC")
+        await self._dead_letter(source, InvalidEvent(result.reason, detail), kind)
         await self._store.mark(alert_id, "dead_lettered")
+        return False
+
+    def _receiver_is_failing(self, failing: bool) -> None:
+        if failing == self._receiver_failing:
+            return
+        if failing:
+            log.warning("the webhook is failing: messages are parked and tried again later")
+        else:
+            log.info("the webhook is back")
+        metrics.RECEIVER_FAILING.set(int(failing))
+        self._receiver_failing = failing
 
     async def _record(self, alert_id: str, kind: str, outcome: str) -> None:
         await self._store.mark(alert_id, outcome)
@@ -191,6 +232,12 @@ class Notifier:
         await self._producer.send_and_wait(self._dead_letter_topic, orjson.dumps(record), key=source.key)
         metrics.OUTCOMES.labels(kind, "dead_lettered").inc()
         log.warning("alert dead-lettered: %s", error.reason)
+
+
+def _entry(body: dict[str, Any], source: Source) -> dict[str, Any]:
+    """What a held message keeps: the notification, and where its alert came from (for its dead letter)."""
+    return {"body": body, "topic": source.topic, "offset": source.offset,
+            "key": None if source.key is None else source.key.decode("utf-8", "replace")}
 
 
 def dead_letter_topic(prefix: str) -> str:

@@ -53,7 +53,8 @@ async def run(settings: Settings, *, clock: Callable[[], float] = time.time,
     out = sender(settings, clock)
     store = NotifyStore(redis, settings.topic_prefix)
     notifier = Notifier(store, out, producer, rules(settings), clock=clock,
-                        dead_letter_topic=Topic.NOTIFY_DEAD_LETTERS.physical(settings.topic_prefix))
+                        dead_letter_topic=Topic.NOTIFY_DEAD_LETTERS.physical(settings.topic_prefix),
+                        give_up=settings.notify_give_up_hours * 3600)
     consumer = NotifyConsumer(settings.bootstrap_servers, Topic.ALERTS.physical(settings.topic_prefix),
                               settings.notify_group, notifier, store)
     if ready is not None:

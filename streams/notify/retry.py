@@ -12,6 +12,8 @@ from typing import Literal
 
 CAP_FACTOR = 60  # the longest backoff step: this many first steps
 MAX_RETRY_AFTER = 300.0
+#: A message the webhook failed on waits this long before its next try, doubling per failure up to PARK_MAX.
+PARK_FIRST, PARK_MAX = 60.0, 1800.0
 
 Verdict = Literal["delivered", "retry", "permanent"]
 
@@ -57,3 +59,9 @@ def wait_before(retry: int, first: float, rng: random.Random, header: str | None
     ours = backoff(retry, first, rng)
     theirs = retry_after(header, now)
     return ours if theirs is None else max(ours, theirs)
+
+
+def park_wait(failures: int) -> float:
+    """How long a message waits after its `failures`-th failed delivery (1-based) before the next:
+    a receiver back within minutes gets it within minutes, one down for hours is not hammered."""
+    return min(PARK_FIRST * 2.0 ** (failures - 1), PARK_MAX)

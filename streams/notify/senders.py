@@ -31,7 +31,10 @@ class Result:
 
 
 class Sender(Protocol):
-    async def send(self, body: dict[str, Any], key: str) -> Result: ...
+    async def send(self, body: dict[str, Any], key: str, *, once: bool = False) -> Result:
+        """Deliver; `once`: a single attempt, no retries (the receiver is known to be failing)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -41,7 +44,7 @@ class PrintSender:
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
 
-    async def send(self, body: dict[str, Any], key: str) -> Result:
+    async def send(self, body: dict[str, Any], key: str, *, once: bool = False) -> Result:
         self._out.write(orjson.dumps(body).decode() + "\n")
         self._out.flush()
         return Result(True)
@@ -65,12 +68,13 @@ class WebhookSender:
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, body: dict[str, Any], key: str) -> Result:
+    async def send(self, body: dict[str, Any], key: str, *, once: bool = False) -> Result:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         payload = orjson.dumps(body)
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
-        for retry in range(self._max_retries + 1):
+        retries = 0 if once else self._max_retries
+        for retry in range(retries + 1):
             started = time.monotonic()
             retry_header: str | None = None
             try:
@@ -87,7 +91,7 @@ class WebhookSender:
                 return Result(True)
             if outcome == "permanent":
                 return Result(False, "rejected", detail)
-            if retry == self._max_retries:
+            if retry == retries:
                 return Result(False, "retries_exhausted", f"{retry + 1} attempts; last: {detail}")
             await self._sleep(wait_before(retry, self._first_backoff, self._rng, retry_header, self._clock()))
         raise AssertionError("unreachable: the loop returns on its last attempt")

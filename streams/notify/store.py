@@ -5,8 +5,9 @@ after a crash, within minutes; a month covers any redelivery):
 
 - `delivering`: a send began. Found again after a crash: the send is repeated with the same
   Idempotency-Key (the receiver can tell), never skipped (nothing is lost).
-- `held`: waiting in a partition's quiet-hours set (a sorted set by release time, beside a hash of
-  the alerts), so a hold survives restarts and its Kafka offset can be committed at once. Each
+- `held`: waiting in a partition's held set (a sorted set by release time, beside a hash of the
+  alerts) for the end of its recipient's quiet hours, or parked there until its next try when the
+  webhook failed on it; so a hold survives restarts and its Kafka offset can be committed at once. Each
   student's held ids are also listed under their id (read with the alert's state in one MGET: the
   common case, nothing held, costs no extra round trip), so a later status can supersede them.
 - final (`delivered`, `held_out`, `suppressed`, `dead_lettered`, `superseded`: held, then dropped for
@@ -53,13 +54,16 @@ class NotifyStore:
     async def mark(self, alert_id: str, state: str) -> None:
         await self.redis.set(self._key(alert_id), state, ex=DEDUPE_TTL_SECONDS)
 
-    async def hold(self, alert_id: str, partition: int, release_at: float, entry: dict[str, Any]) -> None:
-        """Keep the alert until `release_at` (UTC epoch), all or nothing (one MULTI)."""
+    async def hold(self, alert_id: str, partition: int, release_at: float, entry: dict[str, Any], *,
+                   listed: bool = False) -> None:
+        """Keep the alert until `release_at` (UTC epoch), all or nothing (one MULTI); `listed`: it is
+        held already (parked again), so its student's list of held ids has it."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key(alert_id), HELD, ex=DEDUPE_TTL_SECONDS)
             pipe.hset(self._held_alerts, alert_id, orjson.dumps(entry))
             pipe.zadd(self._held(partition), {alert_id: release_at})
-            pipe.append(self._held_of(_student(entry)), f"{alert_id} ")
+            if not listed:
+                pipe.append(self._held_of(_student(entry)), f"{alert_id} ")
             pipe.expire(self._held_of(_student(entry)), DEDUPE_TTL_SECONDS)
             await pipe.execute()
 

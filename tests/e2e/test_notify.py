@@ -195,7 +195,8 @@ async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refus
         return 503, {}  # user 4: never back
 
     async with receiving(Receiver(reply)) as receiver:
-        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url)
+        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url,
+                             notify_give_up_hours=0)  # no parking: out of retries is dead-lettered at once
         await produce(settings, [alert(1), alert(2), alert(3), alert(4)])
         async with notifying(settings) as consumer:
             await until(lambda: _equal(committed(consumer), 4), what="every record committed")
@@ -210,6 +211,71 @@ async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refus
     assert dead["4"]["reason"] == "retries_exhausted" and "4 attempts" in dead["4"]["error"]
     assert orjson.loads(dead["3"]["value"])["alert_id"] == "3:5:1:status_change:dozing"
     assert all("s3cret" not in d["error"] for d in dead.values())  # the webhook URL's secret stays out
+
+
+async def test_a_receiver_that_is_down_gets_the_messages_when_it_is_back_but_no_stale_one(
+        kafka_url, redis_url, prefix, tmp_path):
+    """The webhook is down at 21:00 in Moscow: three nudges are parked (the first after its retries,
+    the others after one attempt each), student 2 comes back meanwhile, a try at 21:01 fails again,
+    and at 21:03 the webhook is back: students 1 and 3 get their nudges, student 2 none. Then the
+    webhook refuses student 5 for good with 503s: tried until 21:59, its next try would fall in the
+    quiet hours, so it waits for 09:00, and then, past `give_up` (6 h), it is dead-lettered."""
+    moscow = lambda hour, minute, second=0, day=15: datetime(  # noqa: E731
+        2024, 1, day, hour, minute, second, tzinfo=UTC).timestamp() - 3 * 3600
+    now = [moscow(21, 0)]
+    up = [False]
+    accepted: list[int] = []
+
+    def reply(key: str, attempt: int) -> tuple[int, dict[str, str]]:
+        if up[0] and not key.startswith("5:"):
+            accepted.append(int(key.split(":")[0]))
+            return 200, {}
+        return 503, {}
+
+    def failing() -> float | None:
+        return metrics.REGISTRY.get_sample_value("notify_receiver_failing")
+
+    dozing = {n: alert(n, zone="+03:00") for n in (1, 2, 3)}
+    parked, superseded, dead_lettered = count("parked"), count("superseded"), count("dead_lettered")
+    async with receiving(Receiver(reply)) as receiver:
+        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url,
+                             notify_quiet_hours="22:00-09:00", school_time_zone="Europe/Moscow",
+                             notify_give_up_hours=6)
+        await produce(settings, [dozing[1]])
+        async with notifying(settings, lambda: now[0]) as consumer:
+            await until(lambda: count("parked") - parked == 1, what="the first parked")
+            await produce(settings, [dozing[2], dozing[3]])
+            await until(lambda: _equal(committed(consumer), 3), what="three parked")
+            await until(lambda: backlog() == 3, what="the backlog gauge")
+            assert count("parked") - parked == 3 and failing() == 1
+            assert len(receiver.posts) == 4 + 1 + 1  # the first: 1 + max_retries; then one attempt each
+            await produce(settings, [later(dozing[2], "active", 0.01)])
+            await until(lambda: count("superseded") - superseded == 1, what="student 2's nudge dropped")
+            await until(lambda: backlog() == 2, what="two parked")
+
+            now[0] = moscow(21, 1, 1)
+            await until(lambda: count("parked") - parked == 5, what="one more try each, failed")
+            assert len(receiver.posts) == 8
+            up[0] = True
+            now[0] = moscow(21, 3, 2)  # the second failure waits 2 min
+            await until(lambda: sorted(accepted) == [1, 3] and backlog() == 0, what="the webhook back")
+            assert failing() == 0
+
+            await produce(settings, [alert(5, zone="+03:00")])
+            await until(lambda: count("parked") - parked == 6, what="student 5's nudge parked")
+            now[0] = moscow(21, 59, 30)
+            await until(lambda: count("parked") - parked == 7, what="tried again, and parked past 22:00")
+            now[0] = moscow(23, 30)
+            await asyncio.sleep(2.5)  # two passes of the release loop: nothing is due in the quiet hours
+            assert count("parked") - parked == 7 and backlog() == 1
+            now[0] = moscow(9, 0, 1, day=16)
+            await until(lambda: count("dead_lettered") - dead_lettered == 1, what="given up after 6 h")
+            await until(lambda: backlog() == 0, what="an empty backlog")
+    assert sorted(accepted) == [1, 3]  # each once, never student 2
+    assert sum(1 for key, _, _ in receiver.posts if key.startswith("1:")) == 4 + 1 + 1
+    assert sum(1 for key, _, _ in receiver.posts if key.startswith("5:")) == 4 + 1 + 1
+    (dead,) = [d for d in await read_topic(settings, Topic.NOTIFY_DEAD_LETTERS) if d["key"] == "5"]
+    assert dead["reason"] == "retries_exhausted" and "tried since 2024-01-15 18:03 UTC" in dead["error"]
 
 
 async def test_killed_mid_stream_and_restarted_every_alert_arrives_exactly_once(kafka_url, redis_url, prefix,

@@ -117,15 +117,16 @@ def dashboard_exprs() -> list[str]:
 
 
 def metric_catalogue() -> dict[str, set[str]]:
-    """Every sample name streams.metrics exposes -> the labels it carries."""
+    """Every sample name streams.metrics and streams.notify.metrics expose -> the labels it carries."""
     from prometheus_client.metrics import MetricWrapperBase
 
     from streams import metrics
+    from streams.notify import metrics as notify_metrics
 
     suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_count", "_sum"],
                 "summary": ["_count", "_sum", ""], "info": ["_info"]}
     catalogue: dict[str, set[str]] = {}
-    for obj in vars(metrics).values():
+    for obj in [*vars(metrics).values(), *vars(notify_metrics).values()]:
         if not isinstance(obj, MetricWrapperBase):
             continue
         labels = set(getattr(obj, "_labelnames", ()))
@@ -136,8 +137,8 @@ def metric_catalogue() -> dict[str, set[str]]:
     return catalogue
 
 
-SCORER_NAME = re.compile(r"\b(scorer_[a-zA-Z0-9_]+)")
-SELECTOR = re.compile(r"\b(scorer_[a-zA-Z0-9_]+)\s*\{([^}]*)\}")
+SCORER_NAME = re.compile(r"\b((?:scorer|notify)_[a-zA-Z0-9_]+)")
+SELECTOR = re.compile(r"\b((?:scorer|notify)_[a-zA-Z0-9_]+)\s*\{([^}]*)\}")
 MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 GROUPING = re.compile(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)")
 

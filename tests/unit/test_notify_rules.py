@@ -14,7 +14,7 @@ from streams.contract.outputs import Alert, Scores
 from streams.notify.notifier import decode, notification
 from streams.notify.policy import Policy, channel, reaches_student
 from streams.notify.quiet_hours import QuietHours, parse_zone
-from streams.notify.retry import MAX_RETRY_AFTER, backoff, retry_after, verdict, wait_before
+from streams.notify.retry import MAX_RETRY_AFTER, PARK_MAX, backoff, park_wait, retry_after, verdict, wait_before
 from streams.notify.senders import PrintSender
 from streams.notify.templates import language_of, render
 from streams.settings import Settings
@@ -125,6 +125,11 @@ def test_the_backoff_doubles_is_capped_and_jittered_within_half_a_step():
         waits = [backoff(retry, 1.0, rng) for _ in range(200)]
         assert step / 2 <= min(waits) and max(waits) <= step
         assert max(waits) - min(waits) > step / 4  # jittered, not one fixed value
+
+
+def test_a_parked_message_waits_a_minute_then_twice_as_long_each_time_up_to_half_an_hour():
+    assert [park_wait(n) for n in range(1, 8)] == [60, 120, 240, 480, 960, 1800, 1800]
+    assert park_wait(40) == PARK_MAX == 1800
 
 
 def test_retry_after_is_honoured_in_both_forms_and_capped():
