@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -27,6 +28,9 @@ from streams.notify.store import NotifyStore
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 50
+#: An alert record older than this (its Kafka timestamp), with later ones of its partition waiting, is
+#: read while catching up: its message waits until the partition is caught up (streams.notify.notifier).
+CATCH_UP_SECONDS = 60.0
 #: A batch may take long (a webhook that is down: each alert retries with backoff before it is
 #: dead-lettered), so the group must not drop a member that is busy; a dead one goes within 6 s
 #: (Kafka's smallest session timeout by default), and its partitions to the others.
@@ -40,10 +44,12 @@ POISON_ATTEMPTS = 3  # failures of one alert, not caused by an outage, before it
 
 class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
     def __init__(self, bootstrap_servers: str, topic: str, group: str, notifier: Notifier,
-                 store: NotifyStore) -> None:
+                 store: NotifyStore, clock: Callable[[], float] = time.time) -> None:
         self._topic = topic
         self._notifier = notifier
         self._store = store
+        self._clock = clock
+        self._caught_up: dict[int, bool] = {}
         self._busy = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group,
@@ -72,9 +78,17 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
             await self.consumer.stop()
 
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        end = self.consumer.highwater(tp)  # the partition's next offset, as the last fetch saw it
+
+        def catching_up(record: ConsumerRecord) -> bool:
+            late = self._clock() - record.timestamp / 1000 > CATCH_UP_SECONDS
+            return bool(late and end is not None and record.offset + 1 < end)
+
         for record in records:
-            source = Source(record.topic, record.partition, record.offset, record.key, record.value)
+            source = Source(record.topic, record.partition, record.offset, record.key, record.value,
+                            catching_up(record))
             await settle(self._notifier, source)
+        self._caught_up[tp.partition] = not catching_up(records[-1])
         try:
             await self.consumer.commit({tp: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError, KafkaError) as error:
@@ -89,7 +103,7 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
                 async with self._busy:
                     partitions = sorted(tp.partition for tp in self.consumer.assignment())
                     for partition in partitions:
-                        await self._notifier.release_due(partition)
+                        await self._notifier.release_due(partition, self._caught_up.get(partition, True))
                     metrics.BACKLOG.set(await self._store.backlog(partitions))
             except Exception as error:  # noqa: BLE001 - a Redis blip: the next pass retries
                 log.warning("releasing held alerts failed (%s); retrying", type(error).__name__)

@@ -14,7 +14,8 @@ CONSUMED = Counter("notify_alerts_consumed_total", "Alert records read from the 
                    ["kind"], registry=REGISTRY)
 OUTCOMES = Counter(
     "notify_alerts_total",
-    "What became of each alert, by kind: `delivered`, `held` (quiet hours; delivered later), `held_out` "
+    "What became of each alert, by kind: `delivered`, `held` (quiet hours, or read from a backlog: delivered "
+    "later), `held_out` "
     "(the holdout group: recorded, not sent), `suppressed` (the policy sends nothing), `deduplicated` "
     "(already handled: a redelivery or a duplicate alert id), `parked` (the webhook failed on it: tried again "
     "later; counted at each failure), `dead_lettered` or `superseded` (held, then dropped: its enrolment's status "

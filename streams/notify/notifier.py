@@ -8,7 +8,10 @@ Order of the checks, for an alert read from Kafka:
    student came back, went from dozing to asleep, or finished, before their morning;
 3. the policy says `none` -> recorded `suppressed`;
 4. `"holdout": true` -> recorded `held_out`, not sent (the experiment's control group);
-5. a message to the student inside their quiet hours -> `held` in Redis until the hours end;
+5. a message to the student inside their quiet hours -> `held` in Redis until the hours end; one
+   read while catching up (a backlog after the notifier was down) -> `held` until its partition is
+   caught up: a student's alerts share a partition, so by then their later status changes were
+   read and have superseded it (no "we miss you" to a student who came back meanwhile);
 6. sent: state `delivering`, then `delivered`; refused for good -> dead-lettered. Out of retries
    (the receiver is down) -> parked: held again until its next try (retry.park_wait, and out of the
    recipient's quiet hours), while later status changes can still supersede it, until
@@ -44,18 +47,22 @@ from streams.notify.templates import language_of, render
 log = logging.getLogger(__name__)
 
 MAX_ALERT_ID = 200
+#: A held entry's mark: it waits for its partition to be caught up (see the module docstring, 5).
+CAUGHT_UP = "until_caught_up"
 #: Alert kinds that give an enrolment a new status (an early warning does not).
 STATUS_KINDS = ("status_change", "finished")
 
 
 class Source(NamedTuple):
-    """Where an alert came from, for its dead letter."""
+    """Where an alert came from, for its dead letter; `catching_up`: it was read late, with later
+    records of its partition already waiting (the notifier was down or behind)."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
+    catching_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,8 +143,11 @@ class Notifier:
             await self._record(alert_id, kind, "held_out")
             return
         body = notification(alert, action, language_of(alert, self._rules.language))
-        if state is None and (release_at := self._quiet_until(body, self._clock())) is not None:
-            await self._store.hold(alert_id, source.partition, release_at, _entry(body, source))
+        now = self._clock()
+        release_at = self._quiet_until(body, now)
+        if state is None and (release_at is not None or (source.catching_up and reaches_student(action))):
+            entry = {**_entry(body, source), CAUGHT_UP: True} if source.catching_up else _entry(body, source)
+            await self._store.hold(alert_id, source.partition, release_at or now, entry)
             metrics.OUTCOMES.labels(kind, "held").inc()
             return
         await self._deliver(body, kind, source)
@@ -163,11 +173,13 @@ class Notifier:
         for _, message in stale:
             metrics.OUTCOMES.labels(metrics.kind_label(message.get("kind")), SUPERSEDED).inc()
 
-    async def release_due(self, partition: int) -> int:
-        """Send the held alerts of `partition` whose quiet hours are over or whose next try is due;
-        how many were handled."""
+    async def release_due(self, partition: int, caught_up: bool = True) -> int:
+        """Send the held alerts of `partition` whose quiet hours are over or whose next try is due, and
+        once the partition is `caught_up` those held for that; how many were handled."""
         due = await self._store.due(partition, self._clock())
         for alert_id, entry in due:
+            if entry.get(CAUGHT_UP) and not caught_up:
+                continue
             body = entry["body"]
             parked = False
             if await self._store.state(alert_id) not in FINAL:  # else sent already, then a crash before release

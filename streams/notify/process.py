@@ -56,7 +56,7 @@ async def run(settings: Settings, *, clock: Callable[[], float] = time.time,
                         dead_letter_topic=Topic.NOTIFY_DEAD_LETTERS.physical(settings.topic_prefix),
                         give_up=settings.notify_give_up_hours * 3600)
     consumer = NotifyConsumer(settings.bootstrap_servers, Topic.ALERTS.physical(settings.topic_prefix),
-                              settings.notify_group, notifier, store)
+                              settings.notify_group, notifier, store, clock)
     if ready is not None:
         ready(consumer)
     try:

@@ -6,8 +6,9 @@ after a crash, within minutes; a month covers any redelivery):
 - `delivering`: a send began. Found again after a crash: the send is repeated with the same
   Idempotency-Key (the receiver can tell), never skipped (nothing is lost).
 - `held`: waiting in a partition's held set (a sorted set by release time, beside a hash of the
-  alerts) for the end of its recipient's quiet hours, or parked there until its next try when the
-  webhook failed on it; so a hold survives restarts and its Kafka offset can be committed at once. Each
+  alerts) for the end of its recipient's quiet hours, for its partition to be caught up (read from
+  a backlog), or parked there until its next try when the webhook failed on it; so a hold survives
+  restarts and its Kafka offset can be committed at once. Each
   student's held ids are also listed under their id (read with the alert's state in one MGET: the
   common case, nothing held, costs no extra round trip), so a later status can supersede them.
 - final (`delivered`, `held_out`, `suppressed`, `dead_lettered`, `superseded`: held, then dropped for

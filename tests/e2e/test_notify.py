@@ -386,6 +386,26 @@ async def test_a_held_message_is_dropped_when_its_enrolment_changes_status_befor
     assert len(receiver.posts) == 3  # each once, the second reading included
 
 
+async def test_a_backlog_read_late_sends_no_nudge_its_own_later_alerts_made_stale(
+        kafka_url, redis_url, prefix, tmp_path):
+    """The notifier was down for an hour: student 1 went dozing and came back, student 3 went dozing
+    and got an early warning, student 2 went dozing. Read late, the nudges wait until each partition
+    is caught up: student 1's is superseded by the return, the others go; the curator's note at once."""
+    dozing = {n: alert(n, zone="+03:00") for n in (1, 2, 3)}
+    records: list[dict[str, Any] | bytes] = [
+        dozing[1], dozing[3], later(dozing[1], "active", 0.5), alert(3, "active", kind="at_risk"), dozing[2]]
+    superseded = count("superseded")
+    async with receiving(Receiver()) as receiver:
+        settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url)
+        await produce(settings, records)
+        async with notifying(settings, lambda: time.time() + 3600) as consumer:  # every record an hour old
+            await until(lambda: _equal(committed(consumer), len(records)), what="every record committed")
+            await until(lambda: len(receiver.delivered()) == 3 and backlog() == 0, what="the backlog sent")
+    sent = sorted((b["alert"]["user_id"], b["action"]) for b in receiver.delivered().values())
+    assert sent == [(2, "nudge"), (3, "curator"), (3, "nudge")]  # none for student 1, who came back
+    assert count("superseded") - superseded == 1 and len(receiver.posts) == 3
+
+
 async def test_the_load_test_counts_what_the_policy_sends(kafka_url, redis_url, prefix, tmp_path):
     """`scorer notify-load`'s figures: every message the policy sends arrives once, and it is timed."""
     report = await measure(_settings(kafka_url, redis_url, prefix, tmp_path), 200)
