@@ -37,8 +37,12 @@ Mapping table (event name -> record: fields):
   page_close elsewhere (the dashboard, ...) -> rejected `ignored` / `not_courseware`.
 - edx.grades.subsection.grade_calculated
     -> exercise_result: activity_id = activities[event.block_id]; result = weighted_total_earned /
-       weighted_total_possible x 100; success = result >= pass_percent. A subsection out of 0
-       points -> rejected `ignored` / `no_possible_score`.
+       weighted_total_possible x 100; success = result >= pass_percent; attempt_id =
+       `openedx:subsection:<activity_id>`: Open edX computes a subsection's grade again after each
+       problem in it and at each regrade, and each is the student's grade in it so far, one
+       attempt with its latest grade (once an attempt each); ts = event.first_attempted (when
+       readable and not after the grade), graded_at = `time`. A subsection out of 0 points ->
+       rejected `ignored` / `no_possible_score`.
 - edx.grades.course.grade_calculated -> rejected `unsupported` / `course_grade` (a course grade is
   no module outcome).
 - edx.grades.problem.submitted -> rejected `ignored` / `duplicate_of_problem_check`.
@@ -52,6 +56,7 @@ event used above without a readable time or user, is rejected `invalid`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -64,6 +69,7 @@ from streams.ingest.base import (
     Record,
     Reject,
     Rejection,
+    attempt_id,
     checked,
     digest,
     split,
@@ -189,6 +195,18 @@ def _page(mapping: IdMapping, keys: list[object], default_type: str, activity_ty
 
 
 # -- an event ------------------------------------------------------------------------------------
+def _first_attempted(value: object, graded: datetime) -> datetime | None:
+    """A subsection grade's `first_attempted` (Open edX writes `2024-01-10 14:30:34+00:00`), when it is
+    readable and not after the grade; else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = parse_instant(value.replace(" ", "T", 1))
+    except Reject:
+        return None
+    return moment if moment <= graded else None
+
+
 def _records(event: Any, mapping: IdMapping) -> list[Record]:
     if not isinstance(event, dict):
         raise Reject("not_an_object", f"a tracking-log event is a JSON object, got {type(event).__name__}")
@@ -252,9 +270,12 @@ def _records(event: Any, mapping: IdMapping) -> list[Record]:
             raise Reject("no_possible_score", "a subsection grade out of nothing", IGNORED)
         record = base(learner_first=True)
         target, _ = _page(mapping, [payload.get("block_id")], "", section="activities")
+        first = _first_attempted(payload.get("first_attempted"), parse_instant(event.get("time")))
+        handed_in = record["ts"] if first is None else local_ts(first, mapping.time_zone)
         return [checked(Topic.EXERCISE_RESULTS, with_optional(
-            {**record, "activity_id": target.id, "result": percent, "success": mapping.success_of(percent)},
-            module=target.module))]
+            {**record, "ts": handed_in, "activity_id": target.id, "result": percent,
+             "success": mapping.success_of(percent), "attempt_id": attempt_id(f"openedx:subsection:{target.id}")},
+            module=target.module, graded_at=record["ts"] if handed_in != record["ts"] else None))]
     if name == "edx.grades.course.grade_calculated":
         raise Reject("course_grade", "a course grade: the contract's outcome needs a module", UNSUPPORTED)
     if name == "edx.grades.problem.submitted":

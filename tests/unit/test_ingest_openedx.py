@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from features import attempt_facts, fold, parse_ts
 from helpers.mapped import accepted, refused
 from streams.contract import Topic
 from streams.ingest import openedx
@@ -151,7 +152,29 @@ def test_subsection_grades_are_exercise_results(earned, possible, expected):
                "weighted_graded_possible": possible, "first_attempted": "2024-01-10 14:30:34+00:00"}
     e = event("edx.grades.subsection.grade_calculated", payload, user_id=3, username="staff")
     assert records(e) == [(Topic.EXERCISE_RESULTS, {"user_id": 1006, "ts": TS, "activity_id": 13279,
-                                                    "result": expected[0], "success": expected[1], "module": 2})]
+                                                    "result": expected[0], "success": expected[1], "module": 2,
+                                                    "attempt_id": "openedx:subsection:13279"})]
+
+
+def test_a_subsection_graded_again_is_one_attempt_first_attempted_when_its_first_problem_was():
+    """Open edX recomputes a subsection's grade after each of its problems and at a regrade: 2 of 5,
+    then 4 of 5 a day later, were two attempts, one failed; now one, passed when the 4 came."""
+    def grade(earned: float, time: str) -> dict[str, Any]:
+        payload = {"user_id": "7", "course_id": COURSE, "block_id": SEQUENTIAL, "weighted_total_earned": earned,
+                   "weighted_total_possible": 5.0, "first_attempted": "2024-01-10 14:00:00+00:00"}
+        return {**event("edx.grades.subsection.grade_calculated", payload, user_id=3), "time": time}
+
+    got = [r for e in (grade(2.0, "2024-01-10T14:30:34Z"), grade(4.0, "2024-01-11T09:00:00Z"))
+           for r in openedx.map_event(e, MAPPING).records]
+    assert [(r["ts"], r["graded_at"]) for _, r in got] == [("2024-01-10T17:00:00", "2024-01-10T17:30:34"),
+                                                           ("2024-01-10T17:00:00", "2024-01-11T12:00:00")]
+    state = fold([("exercise_result", record) for _, record in got])[1006]
+    (fact,) = attempt_facts(state)["13279"]
+    assert fact == [parse_ts("2024-01-10T17:00:00"), 80, 1, parse_ts("2024-01-10T17:00:00")]
+    late = grade(4.0, "2024-01-11T09:00:00Z")
+    late["event"]["first_attempted"] = "2024-01-12 00:00:00+00:00"  # after the grade: not believed
+    (_, record), = records(late)
+    assert record["ts"] == "2024-01-11T12:00:00" and "graded_at" not in record
 
 
 def test_a_subsection_out_of_nothing_is_ignored():
