@@ -10,8 +10,9 @@ redrive itself causes is not read back.
 
 A record goes back once, however often it was dead-lettered (a batch retried, a schedule row each
 worker refuses) or redriven: each is named by where the scorer read it (topic, partition, offset),
-and a ledger in Redis (`<prefix>redrive:sent`) keeps the names of those sent, marked once the
-broker acknowledged them; a lease there lets one redrive run at a time. Each record also goes back
+and a ledger in Redis (`<prefix>redrive:sent-at`) keeps the names of those sent, marked once the
+broker acknowledged them, for as long as a letter of theirs is on the topic; a lease there lets one
+redrive run at a time. Each record also goes back
 with an event id (the LMS's own, or its name), so if a crash between an ack and its mark resends a
 batch (SEND_BATCH records), the students' event-id fence drops the copies it still holds ids for.
 The fence alone would not do: it keeps ids only for the days a document keeps facts one by one
@@ -87,10 +88,12 @@ class RedriveReport:
     matched: Counter[str] = field(default_factory=Counter)  # "topic reason" -> letters selected
     redriven: Counter[str] = field(default_factory=Counter)  # logical topic -> records republished
     kept: Counter[str] = field(default_factory=Counter)  # why a selected letter cannot go back -> letters
+    forgotten: int = 0  # the ledger's marks of records whose letters have left the topic
 
     def as_dict(self) -> dict[str, Any]:
         return {"dead_letters_read": self.read, "matched": dict(sorted(self.matched.items())),
-                "redriven": dict(sorted(self.redriven.items())), "not_redriven": dict(sorted(self.kept.items()))}
+                "redriven": dict(sorted(self.redriven.items())), "not_redriven": dict(sorted(self.kept.items())),
+                "ledger_forgotten": self.forgotten}
 
 
 def parse_moment(text: str) -> datetime:
@@ -168,19 +171,49 @@ class Ledger:
     """What earlier redrives republished (each record by where it was read), and a lease so that one
     redrive runs at a time: a second redrive skips what the first sent, even records older than the
     event-id fence. A record is marked once its batch is acknowledged, so a crash resends at most one
-    batch; those the fence still holds are dropped by it."""
+    batch; those the fence still holds are dropped by it.
+
+    Each mark is scored with the start of the last redrive that read one of its record's letters; a
+    complete run then drops the marks it did not read (`trim`): their letters have left the topic
+    (its retention), so no redrive can meet them again, and the ledger stays as large as the topic.
+    """
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._client = client
-        self._sent = f"{prefix}redrive:sent"
+        self._sent = f"{prefix}redrive:sent-at"
+        self._unscored = f"{prefix}redrive:sent"  # the marks of releases before `trim`: a set
         self.lease = RedisLease(client, f"{prefix}redrive:lease", LEASE_MS)
 
     def sent(self, place_ids: list[str]) -> list[bool]:
-        return [bool(x) for x in self._client.smismember(self._sent, place_ids)] if place_ids else []
+        if not place_ids:
+            return []
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.zmscore(self._sent, place_ids)
+            pipe.smismember(self._unscored, place_ids)
+            scores, unscored = pipe.execute()
+        return [score is not None or bool(old) for score, old in zip(scores, unscored)]
 
-    def mark(self, place_ids: list[str]) -> None:
+    def mark(self, place_ids: list[str], run: float) -> None:
         if place_ids:
-            self._client.sadd(self._sent, *place_ids)
+            self._client.zadd(self._sent, dict.fromkeys(place_ids, run))
+
+    def read_again(self, place_ids: list[str], run: float) -> None:
+        """These records' letters are still on the topic: keep their marks (those there are)."""
+        if place_ids:
+            self._client.zadd(self._sent, dict.fromkeys(place_ids, run), xx=True)
+
+    def adopt_unscored(self) -> None:
+        """Before a run: the marks of an earlier release join the scored ones (a one-time move), scored
+        0, so the run keeps those it reads and drops the rest as it does any."""
+        if self._client.exists(self._unscored):
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.zunionstore(self._sent, {self._sent: 1, self._unscored: 0}, aggregate="MAX")
+                pipe.delete(self._unscored)
+                pipe.execute()
+
+    def trim(self, run: float) -> int:
+        """After a run that read the whole topic: drop the marks it did not read; how many."""
+        return int(self._client.zremrangebyscore(self._sent, "-inf", f"({run!r}"))
 
 
 class RedriveRunning(RuntimeError):
@@ -196,6 +229,8 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
     prefix = settings.topic_prefix
     if not dry_run and not ledger.lease.take():
         raise RedriveRunning(ledger.lease.key)
+    if not dry_run:
+        ledger.adopt_unscored()
     report = RedriveReport()
     producer = None if dry_run else new_producer(settings)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
@@ -206,22 +241,30 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
             await producer.start()
         batch: dict[str, dict[str, Any]] = {}  # where each was read -> letter
         seen: set[str] = set()  # places of this run's letters: a record dead-lettered twice goes back once
+        read: list[str] = []  # places of the letters read since the ledger last heard of them
         async for letter in _letters(consumer, settings.bootstrap_servers, Topic.DEAD_LETTERS.physical(prefix), began):
             report.read += 1
-            if not dry_run and report.read % RENEW_EVERY == 0 and not ledger.lease.renew():
-                raise RedriveRunning(ledger.lease.key)
+            place_id = read_at(letter)
+            read.append(place_id)
+            if not dry_run and report.read % RENEW_EVERY == 0:
+                if not ledger.lease.renew():
+                    raise RedriveRunning(ledger.lease.key)
+                ledger.read_again(read, began)
+                read.clear()
             if not selected(letter, selection, prefix, until):
                 continue
             report.matched[f"{letter.get('topic')} {letter.get('reason')}"] += 1
-            place_id = read_at(letter)
             if place_id in seen:
                 report.kept["already_redriven"] += 1
                 continue
             seen.add(place_id)
             batch[place_id] = letter
             if len(batch) >= SEND_BATCH:
-                await _send(batch, ledger, producer, prefix, mapping, report)
-        await _send(batch, ledger, producer, prefix, mapping, report)
+                await _send(batch, ledger, producer, prefix, mapping, report, began)
+        await _send(batch, ledger, producer, prefix, mapping, report, began)
+        if not dry_run:
+            ledger.read_again(read, began)
+            report.forgotten = ledger.trim(began)
     finally:
         await consumer.stop()
         if producer is not None:
@@ -231,7 +274,7 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
 
 
 async def _send(batch: dict[str, dict[str, Any]], ledger: Ledger, producer: AIOKafkaProducer | None, prefix: str,
-                mapping: IdMapping, report: RedriveReport) -> None:
+                mapping: IdMapping, report: RedriveReport, run: float) -> None:
     """Republish the records of a batch's letters no redrive sent before, wait for every ack, then mark
     those letters sent."""
     ids = list(batch)
@@ -252,7 +295,7 @@ async def _send(batch: dict[str, dict[str, Any]], ledger: Ledger, producer: AIOK
         if not ledger.lease.renew():
             raise RedriveRunning(ledger.lease.key)
         await asyncio.gather(*[await producer.send(r.topic.physical(prefix), r.value, key=r.key) for r in records])
-        ledger.mark(going)
+        ledger.mark(going, run)
     batch.clear()
 
 

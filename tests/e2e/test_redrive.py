@@ -110,9 +110,11 @@ async def test_misplaced_records_redriven_twice_are_applied_once(db, settings, t
             await redrive(settings, only_misplaced, ledger, MAPPING)
         elsewhere.lease.release()
         sent = await redrive(settings, only_misplaced, ledger, MAPPING)
-        assert dict(sent.redriven) == dict(expected)
+        assert dict(sent.redriven) == dict(expected) and sent.forgotten == 0
         again = await redrive(settings, only_misplaced, ledger, MAPPING)
         assert not again.redriven and dict(again.kept) == {"already_redriven": len(misplaced)}
+        assert again.forgotten == 0  # their letters are still on the topic: the marks stay
+        assert client.zcard(f"{settings.topic_prefix}redrive:sent-at") == len(misplaced)
         unmapped = Selection(reasons=frozenset({"unmapped_user"}))
         assert dict((await redrive(settings, unmapped, ledger, MAPPING, dry_run=True)).kept) == {"still_unmapped": 1}
 
@@ -124,6 +126,7 @@ async def test_misplaced_records_redriven_twice_are_applied_once(db, settings, t
                              "--since", "2000-01-01T00:00:00"], env=env, capture_output=True, text=True, timeout=120)
         assert command.returncode == 0, command.stderr
         assert json.loads(command.stdout)["redriven"] == {Topic.PAGE_VIEWS.value: 1}
+        assert json.loads(command.stdout)["ledger_forgotten"] == 0
         everything = await redrive(settings, Selection(), ledger, MAPPING, dry_run=True)
         assert rejected and dict(everything.kept) == {"not_an_input_topic": len(rejected),  # CSV rows
                                                       "already_redriven": len(misplaced) + 1}
