@@ -11,6 +11,8 @@ multiset and insertion order cannot show through):
                                                            grade again: every distinct grade
                                                            (absent until the first; never
                                                            compacted, as a regrade may come)
+    webinars: {"<webinar_id>": [[ts, event, online]]}      event 1 connect / 0 disconnect;
+                                                           online 1 / 0 offline / -1 unknown
     profiles: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num, time_zone, unti_id]}
                                                            profile versions; time_zone is the
                                                            contract's text ('+03:00'). Documents
@@ -22,7 +24,8 @@ multiset and insertion order cannot show through):
                the first `compact`; see features.compacted)
 
 Every fact keeps its time so features can be taken as of any moment (any moment at or after
-the compaction horizon, once a state is compacted). Profile versions are
+the compaction horizon, once a state is compacted; a named attempt's grades as of when they were
+given). Profile versions are
 kept per ts (a snapshot uses the newest one not after it); the outcome is a label, so only
 its newest version per module is kept. Same-ts conflicts are settled by the larger
 canonical JSON, which is an order-free rule.

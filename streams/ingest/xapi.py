@@ -300,7 +300,7 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
                          "progress and attestation", UNSUPPORTED)
         percent = _percent(result)
         if percent is None and "success" not in result and verb_id not in {ADL + "passed", ADL + "failed"}:
-            raise not_graded(f"{verb_id[:200]}")  # cmi5's `completed`, then `passed` with the score
+            raise not_graded(verb_id[:200])  # cmi5's `completed`, then `passed` with the score
         activity = mapping.resolve("activities", [object_id], object_id)
         if "success" in result:
             success = int(result["success"])
