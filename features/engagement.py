@@ -304,18 +304,20 @@ def _more_attempts(agg: list[Any], done: list[list[Any]]) -> Attempts:
     """An activity's attempts: `agg` summarises some (features.compacted's layout), `done` the
     rest, in time order. A named attempt is never compacted, so `done` may start before `agg`'s."""
     n, best, first_ts, first_result, first_success, passed, n_success, result_sum, success_sum = agg
-    if done and (n == 0 or done[0] < [first_ts, first_result, first_success]):
+    if done and (n == 0 or done[0][0] <= first_ts and done[0][:3] < [first_ts, first_result, first_success]):
         first_ts, first_result = done[0][0], done[0][1]
     for fact in done:  # [ts, result, success], a named attempt's with its time passed (features.state)
-        result, success = fact[1], fact[2]
-        best = max(best, result)
-        score = max(result, 0)
-        result_sum += score
-        if success:
+        result = fact[1]
+        if result > best:
+            best = result
+        if result > 0:
+            result_sum += result
+        if fact[2]:
             n_success += 1
-            success_sum += score
+            if result > 0:
+                success_sum += result
             at = fact[3] if len(fact) > 3 else fact[0]
-            passed = at if passed is None else min(passed, at)
+            passed = at if passed is None or at < passed else passed
     return Attempts(n + len(done), max(best, 0), first_ts, max(first_result, 0), passed, n_success, result_sum,
                     success_sum)
 
