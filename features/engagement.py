@@ -304,7 +304,7 @@ def _more_attempts(agg: list[Any], done: list[list[Any]]) -> Attempts:
     """An activity's attempts: `agg` summarises some (features.compacted's layout), `done` the
     rest, in time order. A named attempt is never compacted, so `done` may start before `agg`'s."""
     n, best, first_ts, first_result, first_success, passed, n_success, result_sum, success_sum = agg
-    if done and (n == 0 or done[0][0] <= first_ts and done[0][:3] < [first_ts, first_result, first_success]):
+    if done and (n == 0 or (done[0][0] <= first_ts and done[0][:3] < [first_ts, first_result, first_success])):
         first_ts, first_result = done[0][0], done[0][1]
     for fact in done:  # [ts, result, success], a named attempt's with its time passed (features.state)
         result = fact[1]

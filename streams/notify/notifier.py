@@ -143,13 +143,14 @@ class Notifier:
             await self._record(alert_id, kind, "held_out")
             return
         body = notification(alert, action, language_of(alert, self._rules.language))
-        now = self._clock()
-        release_at = self._quiet_until(body, now)
-        if state is None and (release_at is not None or (source.catching_up and reaches_student(action))):
-            entry = {**_entry(body, source), CAUGHT_UP: True} if source.catching_up else _entry(body, source)
-            await self._store.hold(alert_id, source.partition, release_at or now, entry)
-            metrics.OUTCOMES.labels(kind, "held").inc()
-            return
+        if state is None:  # else a send began before a crash: it is repeated at once
+            now = self._clock()
+            release_at = self._quiet_until(body, now)
+            if release_at is not None or (source.catching_up and reaches_student(action)):
+                entry = {**_entry(body, source), CAUGHT_UP: True} if source.catching_up else _entry(body, source)
+                await self._store.hold(alert_id, source.partition, release_at or now, entry)
+                metrics.OUTCOMES.labels(kind, "held").inc()
+                return
         await self._deliver(body, kind, source)
 
     def _quiet_until(self, body: dict[str, Any], at: float) -> float | None:
