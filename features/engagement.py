@@ -249,7 +249,8 @@ def compute(state: FeatureState, schedule: CourseSchedule | None, as_of: float) 
     A compacted state (features.compacted) is exact as of its horizon or later: before it, its
     aggregates count whole."""
     old = state.get("compacted")
-    attempts = _attempts(state, old, as_of)
+    tried = attempt_facts(state, as_of)  # built once: named attempts make it a merge
+    attempts = _attempts(tried, old, as_of)
     first_views = {key: views[0] for key, views in state["views"].items() if views[0] <= as_of}
     for key, (first, _) in (old["views"] if old else {}).items():
         first_views[key] = min(first, first_views.get(key, first))
@@ -258,7 +259,7 @@ def compute(state: FeatureState, schedule: CourseSchedule | None, as_of: float) 
     out.update(_logins(state["logins"][: bisect_right(state["logins"], as_of)], old, as_of))
     out.update(_webinars(state, as_of))
     out.update(_exercises(attempts))
-    out.update(_rhythm(state, schedule, as_of))
+    out.update(_rhythm(state, tried, schedule, as_of))
     if schedule is not None:
         plan = _plan(schedule)
         opened = schedule.opened_counts(as_of)
@@ -285,10 +286,10 @@ def _profile(state: FeatureState, as_of: float) -> dict[str, float]:
     return out
 
 
-def _attempts(state: FeatureState, old: Compacted | None, as_of: float) -> dict[int, Attempts]:
+def _attempts(tried: dict[str, list[list[Any]]], old: Compacted | None, as_of: float) -> dict[int, Attempts]:
     compacted = old["attempts"] if old else {}
     out = {int(key): _more_attempts(agg, []) for key, agg in compacted.items()}
-    for key, facts in attempt_facts(state, as_of).items():
+    for key, facts in tried.items():
         if facts[0][0] > as_of:
             continue
         done = facts if facts[-1][0] <= as_of else facts[: bisect_right(facts, as_of, key=_TS)]
@@ -368,7 +369,8 @@ def _exercises(attempts: dict[int, Attempts]) -> dict[str, float]:
     }
 
 
-def _activity_days(state: FeatureState, as_of: float, since: float) -> tuple[int | None, set[int]]:
+def _activity_days(state: FeatureState, tried: dict[str, list[list[Any]]], as_of: float,
+                   since: float) -> tuple[int | None, set[int]]:
     """(latest activity time by as_of, the days with activity in [since, as_of]): each sorted fact
     list is cut with two bisects instead of being read whole."""
     latest: int | None = None
@@ -399,15 +401,16 @@ def _activity_days(state: FeatureState, as_of: float, since: float) -> tuple[int
                     days.add(int(day_key))
     for views in state["views"].values():
         take(views)
-    for table in (attempt_facts(state, as_of), state["webinars"]):
+    for table in (tried, state["webinars"]):
         for facts in table.values():
             take_facts(facts)
     return latest, days
 
 
-def _rhythm(state: FeatureState, schedule: CourseSchedule | None, as_of: float) -> dict[str, float]:
+def _rhythm(state: FeatureState, tried: dict[str, list[list[Any]]], schedule: CourseSchedule | None,
+           as_of: float) -> dict[str, float]:
     today = int(as_of // DAY)
-    latest, days = _activity_days(state, as_of, (today - 13) * DAY)
+    latest, days = _activity_days(state, tried, as_of, (today - 13) * DAY)
     if latest is not None:
         inactive = (as_of - latest) / DAY
     else:

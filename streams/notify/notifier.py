@@ -40,7 +40,7 @@ from streams.notify import metrics
 from streams.notify.policy import AUDIENCE, Action, Policy, channel, part, reaches_student
 from streams.notify.quiet_hours import QuietHours, parse_zone
 from streams.notify.retry import park_wait
-from streams.notify.senders import Sender
+from streams.notify.senders import RETRIES_EXHAUSTED, Sender
 from streams.notify.store import DELIVERING, FINAL, HELD, SUPERSEDED, NotifyStore
 from streams.notify.templates import language_of, render
 
@@ -209,7 +209,7 @@ class Notifier:
             return False
         now = self._clock()
         failing_since = (held or {}).get("failing_since", now)
-        if result.reason == "retries_exhausted":
+        if result.reason == RETRIES_EXHAUSTED:
             self._receiver_is_failing(True)
             if now - failing_since < self._give_up:
                 failures = (held or {}).get("failures", 0) + 1

@@ -20,6 +20,9 @@ import orjson
 from streams.notify import metrics
 from streams.notify.retry import verdict, wait_before
 
+#: Why a delivery failed: refused for good (a 4xx), or still failing after every retry.
+REJECTED, RETRIES_EXHAUSTED = "rejected", "retries_exhausted"
+
 
 @dataclass(frozen=True)
 class Result:
@@ -90,9 +93,9 @@ class WebhookSender:
             if outcome == "delivered":
                 return Result(True)
             if outcome == "permanent":
-                return Result(False, "rejected", detail)
+                return Result(False, REJECTED, detail)
             if retry == retries:
-                return Result(False, "retries_exhausted", f"{retry + 1} attempts; last: {detail}")
+                return Result(False, RETRIES_EXHAUSTED, f"{retry + 1} attempts; last: {detail}")
             await self._sleep(wait_before(retry, self._first_backoff, self._rng, retry_header, self._clock()))
         raise AssertionError("unreachable: the loop returns on its last attempt")
 
