@@ -228,8 +228,10 @@ class Pipeline:
             raise InvalidEvent("wrong_partition", f"key belongs in partition {partition_of(r.key, count)} of "
                                f"{count} (Kafka's default partitioner), not {r.partition}")
         ts = parse_ts(record["ts"])
-        for moment in (ts, *([parse_ts(record["graded_at"])] if record.get("graded_at") else [])):
-            check_event_time(local_to_utc(moment, self.config.zone), r.timestamp, now, self.config.max_skew)
+        check_event_time(local_to_utc(ts, self.config.zone), r.timestamp, now, self.config.max_skew)
+        if record.get("graded_at"):  # when a grade counts from (features.state): no more in the future than ts
+            graded_at = local_to_utc(parse_ts(record["graded_at"]), self.config.zone)
+            check_event_time(graded_at, r.timestamp, now, self.config.max_skew)
         return record, ts
 
     async def _send_dead_letters(self, dead_letters: list[dict[str, Any]]) -> None:

@@ -227,9 +227,9 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
     began = time.time()
     until = selection.until or datetime.fromtimestamp(began, UTC)
     prefix = settings.topic_prefix
-    if not dry_run and not ledger.lease.take():
-        raise RedriveRunning(ledger.lease.key)
     if not dry_run:
+        if not ledger.lease.take():
+            raise RedriveRunning(ledger.lease.key)
         ledger.adopt_unscored()
     report = RedriveReport()
     producer = None if dry_run else new_producer(settings)
@@ -245,12 +245,13 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
         async for letter in _letters(consumer, settings.bootstrap_servers, Topic.DEAD_LETTERS.physical(prefix), began):
             report.read += 1
             place_id = read_at(letter)
-            read.append(place_id)
-            if not dry_run and report.read % RENEW_EVERY == 0:
-                if not ledger.lease.renew():
-                    raise RedriveRunning(ledger.lease.key)
-                ledger.read_again(read, began)
-                read.clear()
+            if not dry_run:  # a dry run writes nothing, so it keeps no list of places either
+                read.append(place_id)
+                if report.read % RENEW_EVERY == 0:
+                    if not ledger.lease.renew():
+                        raise RedriveRunning(ledger.lease.key)
+                    ledger.read_again(read, began)
+                    read.clear()
             if not selected(letter, selection, prefix, until):
                 continue
             report.matched[f"{letter.get('topic')} {letter.get('reason')}"] += 1
