@@ -122,7 +122,7 @@ def attempt_facts(state: FeatureState, as_of: float | None = None) -> dict[str, 
     named attempt as the grades known by `as_of` (graded_at; None: all) have it, as [ts, result,
     success, passed at]: handed in at their earliest ts (a teacher's regrade is not the student's
     activity), with the latest grade (ties: the larger), passed since the first of the passing
-    grades that run to it (Moodle regrades an item at each new quiz attempt). The stored lists
+    grades that run to it (a grade item failed, then passed, passed when the pass came). The stored lists
     themselves when no attempt is named."""
     graded = state.get("graded")
     if not graded:

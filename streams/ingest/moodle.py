@@ -31,9 +31,9 @@ Mapping table (eventname -> record: fields):
        activity_id = activities[moodle:gradeitem:<other.itemid>]; result = `grade`, else
        finalgrade (the column, else other.finalgrade) / grademax (the column, else 100, Moodle's
        default maximum) x 100; success as above; attempt_id = `moodle:gradeitem:<itemid>`: the
-       student's grade in the item, which Moodle sends again at each change (a quiz's next attempt,
-       a teacher's override), so it stays one attempt with the latest grade, handed in at its first
-       grade (features.state.attempt_facts). A cleared grade (finalgrade null) -> rejected
+       student's grade in the item, which Moodle sends again when it changes (its event class names
+       a teacher's edit or override of a grade), so it stays one attempt with the latest grade,
+       handed in at its first grade (features.state.attempt_facts). A cleared grade (finalgrade null) -> rejected
        `ignored` / `grade_cleared`. Map a quiz's grade item only where its attempt_submitted rows
        carry no grades, or each graded quiz counts twice.
 - \mod_bigbluebuttonbn\event\meeting_joined

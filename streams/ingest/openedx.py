@@ -38,9 +38,9 @@ Mapping table (event name -> record: fields):
 - edx.grades.subsection.grade_calculated
     -> exercise_result: activity_id = activities[event.block_id]; result = weighted_total_earned /
        weighted_total_possible x 100; success = result >= pass_percent; attempt_id =
-       `openedx:subsection:<activity_id>`: Open edX computes a subsection's grade again after each
-       problem in it and at each regrade, each the student's grade in it so far, so they are one
-       attempt with the latest grade (each was an attempt of its own before); ts =
+       `openedx:subsection:<activity_id>`: Open edX emits this event each time it calculates the
+       subsection's grade, each the student's grade in it so far, so they are one attempt with the
+       latest grade (each was an attempt of its own before); ts =
        event.first_attempted (when readable and not after the grade), graded_at = `time`. A
        subsection out of 0 points -> rejected `ignored` / `no_possible_score`.
 - edx.grades.course.grade_calculated -> rejected `unsupported` / `course_grade` (a course grade is

@@ -23,9 +23,9 @@ TINCAN = http://id.tincanapi.com/verb/, AS = http://activitystrea.ms/schema/1.0/
        else (raw - min) / (max - min) x 100 (min 0 when absent), else raw when it lies in 0..100,
        else null (no score); clamped to 0..100 and rounded; success = result.success, else 1 for
        passed and 0 for failed, else result >= the mapping's pass_percent. With neither a score nor
-       a verdict (result.success, passed, failed) -> rejected `ignored` / `not_graded`: cmi5 sends
-       `completed` without one and then `passed` or `failed` with the score, and a skip read from
-       the first counted the unit twice, once failed.
+       a verdict (result.success, passed, failed) -> rejected `ignored` / `not_graded`: cmi5 has
+       `completed` as a statement of its own beside `passed` or `failed`, and a `completed` with
+       neither, read as a skip, counted the unit twice, once failed.
 - ADL attended, TINCAN attended
     -> webinar_event `Подключение` at timestamp, and `Отключение` at timestamp + result.duration
        when a duration is given (event_id `<id>/left`): webinar_id = webinars[object.id].
@@ -300,7 +300,7 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
                          "progress and attestation", UNSUPPORTED)
         percent = _percent(result)
         if percent is None and "success" not in result and verb_id not in {ADL + "passed", ADL + "failed"}:
-            raise not_graded(verb_id[:200])  # cmi5's `completed`, then `passed` with the score
+            raise not_graded(verb_id[:200])  # e.g. cmi5's `completed`, beside its `passed`
         activity = mapping.resolve("activities", [object_id], object_id)
         if "success" in result:
             success = int(result["success"])

@@ -188,7 +188,7 @@ def test_unknown_activity_types_fall_back_to_all_activity_rows_for_progress() ->
 
 
 def test_an_attempt_graded_again_counts_as_passed_when_its_passing_grade_came() -> None:
-    """Moodle grades a quiz's item again at each attempt: failed on 12-05, passed on 12-13, after
+    """A Moodle grade item graded again: failed on 12-05, passed on 12-13, after
     102's due date (12-11 10:00). One attempt, handed in on 12-05, passed two days late."""
     named = {"attempt_id": "moodle:gradeitem:7", "module": 2}
     state = fold([("exercise_result", {**attempt("2023-12-05T10:00:00", 102, 40, 0)[1], **named}),

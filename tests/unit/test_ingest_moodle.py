@@ -97,8 +97,8 @@ def test_user_graded_is_an_exercise_result_of_the_graded_student(other, columns,
 
 
 def test_a_grade_item_graded_again_is_one_attempt_with_its_latest_grade():
-    """Moodle sends user_graded at each change of a grade (the quiz's next attempt, a teacher's
-    override): once an attempt each, now the student's one grade in the item."""
+    """Moodle sends user_graded again when a grade changes (a teacher's edit or override): once an
+    attempt each, now the student's one grade in the item."""
     graded = "\\core\\event\\user_graded"
     rows = [row(graded, id=str(5002 + n), userid="2", relateduserid="17", timecreated=str(1704870000 + n * 86_400),
                 other=f'{{"itemid":91,"finalgrade":{grade}}}') for n, grade in enumerate((40, 55, 90))]

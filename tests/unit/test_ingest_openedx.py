@@ -157,7 +157,7 @@ def test_subsection_grades_are_exercise_results(earned, possible, expected):
 
 
 def test_a_subsection_graded_again_is_one_attempt_first_attempted_when_its_first_problem_was():
-    """Open edX recomputes a subsection's grade after each of its problems and at a regrade: 2 of 5,
+    """Open edX emits a subsection's grade each time it calculates it: 2 of 5,
     then 4 of 5 a day later, were two attempts, one failed; now one, passed when the 4 came."""
     def grade(earned: float, time: str) -> dict[str, Any]:
         payload = {"user_id": "7", "course_id": COURSE, "block_id": SEQUENTIAL, "weighted_total_earned": earned,

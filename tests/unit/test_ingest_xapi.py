@@ -113,8 +113,8 @@ def test_result_verbs_are_exercise_results(result, verb, expected):
 @pytest.mark.parametrize(("verb", "result"), [("completed", {"completion": True}), ("answered", {}),
                                                ("scored", {"response": "for i in range(3)"})])
 def test_a_result_with_neither_score_nor_verdict_is_no_attempt(verb, result):
-    """cmi5 sends `completed` without a score, then `passed` or `failed` with it: read as a skip,
-    the first made each unit two attempts, one failed."""
+    """cmi5 has `completed` as a statement of its own beside `passed` or `failed`: one with neither a
+    score nor a verdict, read as a skip, made each unit two attempts, one failed."""
     assert rejection(statement(ADL + verb, f"{LMS}/quizzes/loops", result=result)) == ("ignored", "not_graded")
 
 
