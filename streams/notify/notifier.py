@@ -47,8 +47,6 @@ from streams.notify.templates import language_of, render
 log = logging.getLogger(__name__)
 
 MAX_ALERT_ID = 200
-#: A held entry's mark: it waits for its partition to be caught up (see the module docstring, 5).
-CAUGHT_UP = "until_caught_up"
 #: Alert kinds that give an enrolment a new status (an early warning does not).
 STATUS_KINDS = ("status_change", "finished")
 
@@ -146,9 +144,10 @@ class Notifier:
         if state is None:  # else a send began before a crash: it is repeated at once
             now = self._clock()
             release_at = self._quiet_until(body, now)
-            if release_at is not None or (source.catching_up and reaches_student(action)):
-                entry = {**_entry(body, source), CAUGHT_UP: True} if source.catching_up else _entry(body, source)
-                await self._store.hold(alert_id, source.partition, release_at or now, entry)
+            catching_up = source.catching_up and reaches_student(action)
+            if release_at is not None or catching_up:
+                await self._store.hold(alert_id, source.partition, release_at or now, _entry(body, source),
+                                       catching_up=catching_up)
                 metrics.OUTCOMES.labels(kind, "held").inc()
                 return
         await self._deliver(body, kind, source)
@@ -177,10 +176,11 @@ class Notifier:
     async def release_due(self, partition: int, caught_up: bool = True) -> int:
         """Send the held alerts of `partition` whose quiet hours are over or whose next try is due, and
         once the partition is `caught_up` those held for that; how many were handled."""
-        due = await self._store.due(partition, self._clock())
+        now = self._clock()
+        due = await self._store.due(partition, now)
+        if caught_up:
+            due += await self._store.due(partition, now, caught_up=True)
         for alert_id, entry in due:
-            if entry.get(CAUGHT_UP) and not caught_up:
-                continue
             body = entry["body"]
             parked = False
             if await self._store.state(alert_id) not in FINAL:  # else sent already, then a crash before release

@@ -6,9 +6,9 @@ after a crash, within minutes; a month covers any redelivery):
 - `delivering`: a send began. Found again after a crash: the send is repeated with the same
   Idempotency-Key (the receiver can tell), never skipped (nothing is lost).
 - `held`: waiting in a partition's held set (a sorted set by release time, beside a hash of the
-  alerts) for the end of its recipient's quiet hours, for its partition to be caught up (read from
-  a backlog), or parked there until its next try when the webhook failed on it; so a hold survives
-  restarts and its Kafka offset can be committed at once. Each
+  alerts) for the end of its recipient's quiet hours, or parked there until its next try when the
+  webhook failed on it; or, in a set of its own, for its partition to be caught up (read from a
+  backlog). So a hold survives restarts and its Kafka offset can be committed at once. Each
   student's held ids are also listed under their id (read with the alert's state in one MGET: the
   common case, nothing held, costs no extra round trip), so a later status can supersede them.
 - final (`delivered`, `held_out`, `suppressed`, `dead_lettered`, `superseded`: held, then dropped for
@@ -45,6 +45,11 @@ class NotifyStore:
     def _held(self, partition: int) -> str:
         return f"{self._prefix}held:{partition}"
 
+    def _catching_up(self, partition: int) -> str:
+        """The partition's messages read from a backlog: apart, so that while they wait for the partition
+        to be caught up they never stand in front of a due quiet-hours or parked one."""
+        return f"{self._prefix}held:{partition}:catch-up"
+
     def _held_of(self, user_id: int) -> str:
         return f"{self._prefix}held-of:{user_id}"
 
@@ -56,13 +61,18 @@ class NotifyStore:
         await self.redis.set(self._key(alert_id), state, ex=DEDUPE_TTL_SECONDS)
 
     async def hold(self, alert_id: str, partition: int, release_at: float, entry: dict[str, Any], *,
-                   listed: bool = False) -> None:
-        """Keep the alert until `release_at` (UTC epoch), all or nothing (one MULTI); `listed`: it is
-        held already (parked again), so its student's list of held ids has it."""
+                   listed: bool = False, catching_up: bool = False) -> None:
+        """Keep the alert until `release_at` (UTC epoch), and with `catching_up` until its partition is
+        caught up too; all or nothing (one MULTI). `listed`: it is held already (parked again), so its
+        student's list of held ids has it."""
+        waiting, other = self._held(partition), self._catching_up(partition)
+        if catching_up:
+            waiting, other = other, waiting
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key(alert_id), HELD, ex=DEDUPE_TTL_SECONDS)
             pipe.hset(self._held_alerts, alert_id, orjson.dumps(entry))
-            pipe.zadd(self._held(partition), {alert_id: release_at})
+            pipe.zadd(waiting, {alert_id: release_at})
+            pipe.zrem(other, alert_id)
             if not listed:
                 pipe.append(self._held_of(_student(entry)), f"{alert_id} ")
             pipe.expire(self._held_of(_student(entry)), DEDUPE_TTL_SECONDS)
@@ -86,6 +96,7 @@ class NotifyStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             if alert_ids:
                 pipe.zrem(self._held(partition), *alert_ids)
+                pipe.zrem(self._catching_up(partition), *alert_ids)
                 pipe.hdel(self._held_alerts, *alert_ids)
                 for alert_id in alert_ids:
                     pipe.set(self._key(alert_id), SUPERSEDED, ex=DEDUPE_TTL_SECONDS)
@@ -93,20 +104,24 @@ class NotifyStore:
                 pipe.delete(self._held_of(user_id))
             await pipe.execute()
 
-    async def due(self, partition: int, now: float, limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
-        """Held alerts of `partition` whose quiet hours are over at `now`, earliest first."""
-        ids = [redis_text(i) for i in await self.redis.zrangebyscore(self._held(partition), "-inf", now, 0, limit)]
+    async def due(self, partition: int, now: float, *, caught_up: bool = False,
+                  limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
+        """Held alerts of `partition` due at `now` (quiet hours over, next try due), earliest first;
+        `caught_up`: those that waited for the partition to be caught up instead."""
+        waiting = self._catching_up(partition) if caught_up else self._held(partition)
+        ids = [redis_text(i) for i in await self.redis.zrangebyscore(waiting, "-inf", now, 0, limit)]
         if not ids:
             return []
         entries = await self.redis.hmget(self._held_alerts, ids)
         orphans = [i for i, e in zip(ids, entries) if e is None]  # none expected (hold is one MULTI)
         if orphans:
-            await self.redis.zrem(self._held(partition), *orphans)
+            await self.redis.zrem(waiting, *orphans)
         return [(i, orjson.loads(e)) for i, e in zip(ids, entries) if e is not None]
 
     async def release(self, alert_id: str, partition: int) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self._held(partition), alert_id)
+            pipe.zrem(self._catching_up(partition), alert_id)
             pipe.hdel(self._held_alerts, alert_id)
             await pipe.execute()
 
@@ -136,7 +151,8 @@ class NotifyStore:
     async def backlog(self, partitions: list[int]) -> int:
         total = 0
         for partition in partitions:
-            total += await self.redis.zcard(self._held(partition))
+            for waiting in (self._held(partition), self._catching_up(partition)):
+                total += await self.redis.zcard(waiting)
         return total
 
 
