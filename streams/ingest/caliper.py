@@ -104,7 +104,7 @@ from streams.ingest.base import (
     withdrawal,
 )
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping, trailing_integer
-from streams.ingest.times import local_ts, parse_instant
+from streams.ingest.times import handed_in_at, local_ts, parse_instant
 
 SOURCE = "caliper"
 #: The Caliper versions read: their JSON-LD context IRIs are http://purl.imsglobal.org/ctx/caliper/<version>.
@@ -363,11 +363,7 @@ def _handed_in(attempt: Entity, event_time: str, ts: str, mapping: IdMapping) ->
     (Blackboard's), as the school's local time; the grade's own time when it names neither or a later one."""
     for name in ("endedAtTime", "startedAtTime"):
         if (given := attempt.fields.get(name)) is not None:
-            try:
-                moment = parse_instant(given)
-            except Reject:
-                raise Reject("bad_attempt_time", f"Attempt.{name} {str(given)[:60]!r} is no ISO 8601 time") from None
-            return local_ts(moment, mapping.time_zone) if moment <= parse_instant(event_time) else ts
+            return local_ts(handed_in_at(given, parse_instant(event_time), f"Attempt.{name}"), mapping.time_zone)
     return ts
 
 

@@ -41,8 +41,10 @@ Mapping table (event name -> record: fields):
        `openedx:subsection:<activity_id>`: Open edX emits this event each time it calculates the
        subsection's grade, each the student's grade in it so far, so they are one attempt with the
        latest grade (each was an attempt of its own before); ts =
-       event.first_attempted (when readable and not after the grade), graded_at = `time`. A
-       subsection out of 0 points -> rejected `ignored` / `no_possible_score`.
+       event.first_attempted (not after the grade; without the field, the grade's time), graded_at =
+       `time`. A subsection out of 0 points -> rejected `ignored` / `no_possible_score`; one never
+       attempted (`first_attempted` `None`) -> `ignored` / `not_attempted`; an unreadable
+       `first_attempted` -> `invalid` / `bad_attempt_time`, as Caliper's Attempt times.
 - edx.grades.course.grade_calculated -> rejected `unsupported` / `course_grade` (a course grade is
   no module outcome).
 - edx.grades.problem.submitted -> rejected `ignored` / `duplicate_of_problem_check`.
@@ -79,7 +81,7 @@ from streams.ingest.base import (
 )
 from streams.ingest.base import guarded as _guarded
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping, Target, whole_integer
-from streams.ingest.times import local_ts, parse_instant
+from streams.ingest.times import handed_in_at, local_ts, parse_instant
 
 SOURCE = "openedx"
 PAID_MODES = frozenset({"verified", "professional", "no-id-professional", "credit", "masters", "executive-education"})
@@ -195,16 +197,18 @@ def _page(mapping: IdMapping, keys: list[object], default_type: str, activity_ty
 
 
 # -- an event ------------------------------------------------------------------------------------
-def _first_attempted(value: object, graded: datetime) -> datetime | None:
-    """A subsection grade's `first_attempted` (Open edX writes `2024-01-10 14:30:34+00:00`), when it is
-    readable and not after the grade; else None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = parse_instant(value.replace(" ", "T", 1))
-    except Reject:
-        return None
-    return moment if moment <= graded else None
+def _first_attempted(payload: dict[str, Any], graded: datetime) -> datetime:
+    """When the student first tried the subsection: its grade's `first_attempted` (Open edX writes
+    `str()` of it: `2024-01-10 14:30:34+00:00`, or `None`), else the grade's own time. Open edX keeps
+    the first one; `None` is a grade of a subsection the student never attempted (in the edx-platform
+    code read, persisted only for a deleted score or a changed enrolment track): no attempt, so
+    ignored `not_attempted`."""
+    if "first_attempted" not in payload:
+        return graded
+    value = payload["first_attempted"]
+    if value is None or value == "None":
+        raise Reject("not_attempted", "a subsection grade the student never attempted", IGNORED)
+    return handed_in_at(value, graded, "first_attempted")
 
 
 def _records(event: Any, mapping: IdMapping) -> list[Record]:
@@ -270,8 +274,7 @@ def _records(event: Any, mapping: IdMapping) -> list[Record]:
             raise Reject("no_possible_score", "a subsection grade out of nothing", IGNORED)
         record = base(learner_first=True)
         target, _ = _page(mapping, [payload.get("block_id")], "", section="activities")
-        first = _first_attempted(payload.get("first_attempted"), parse_instant(event.get("time")))
-        handed_in = record["ts"] if first is None else local_ts(first, mapping.time_zone)
+        handed_in = local_ts(_first_attempted(payload, parse_instant(event.get("time"))), mapping.time_zone)
         return [checked(Topic.EXERCISE_RESULTS, with_optional(
             {**record, "ts": handed_in, "activity_id": target.id, "result": percent,
              "success": mapping.success_of(percent), "attempt_id": attempt_id(f"openedx:subsection:{target.id}")},

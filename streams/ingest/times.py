@@ -44,6 +44,18 @@ def parse_instant(text: object) -> datetime:
         raise Reject("bad_timestamp", f"{text[:60]!r}: {error}") from None
 
 
+def handed_in_at(text: object, graded: datetime, field: str) -> datetime:
+    """When a graded attempt was handed in, as its LMS dates it, but not after its grade (the grade's
+    own time then: a clock that ran ahead must not move the student's work later). An unreadable one
+    is Reject `bad_attempt_time`: the grade is kept out (dead-lettered, to redrive) rather than dated
+    at the teacher's grading, which would read as the student working then."""
+    try:
+        moment = parse_instant(text)
+    except Reject:
+        raise Reject("bad_attempt_time", f"{field} {str(text)[:60]!r} is no ISO 8601 time") from None
+    return min(moment, graded)
+
+
 def local_ts(moment: datetime, zone: tzinfo) -> str:
     """An aware instant -> the contract's naive school-local time, to the second."""
     try:

@@ -177,6 +177,21 @@ def test_a_subsection_graded_again_is_one_attempt_first_attempted_when_its_first
     assert record["ts"] == "2024-01-11T12:00:00" and "graded_at" not in record
 
 
+@pytest.mark.parametrize(("first_attempted", "expected"), [
+    ("None", ("ignored", "not_attempted")),  # Open edX's str(None): a score deleted, a track changed
+    (None, ("ignored", "not_attempted")),
+    ("the day before", ("invalid", "bad_attempt_time")),
+])
+def test_a_subsection_grade_nobody_attempted_is_no_attempt_and_an_unreadable_time_no_guess(first_attempted,
+                                                                                          expected):
+    payload = {"user_id": "7", "block_id": SEQUENTIAL, "weighted_total_earned": 0.0, "weighted_total_possible": 5.0,
+               "first_attempted": first_attempted}
+    assert rejection(event("edx.grades.subsection.grade_calculated", payload)) == expected
+    del payload["first_attempted"]  # a release without the field: dated at the grade
+    (_, record), = records(event("edx.grades.subsection.grade_calculated", payload))
+    assert record["ts"] == TS and record["result"] == 0 and "graded_at" not in record
+
+
 def test_a_subsection_out_of_nothing_is_ignored():
     payload = {"user_id": "7", "block_id": SEQUENTIAL, "weighted_total_earned": 0, "weighted_total_possible": 0}
     assert rejection(event("edx.grades.subsection.grade_calculated", payload)) == ("ignored", "no_possible_score")
