@@ -182,11 +182,16 @@ class Ledger:
         self._client = client
         self._sent = f"{prefix}redrive:sent-at"
         self._unscored = f"{prefix}redrive:sent"  # the marks of releases before `trim`: a set
+        self._unscored_left: bool | None = None  # whether that set is still there (asked once a run)
         self.lease = RedisLease(client, f"{prefix}redrive:lease", LEASE_MS)
 
     def sent(self, place_ids: list[str]) -> list[bool]:
         if not place_ids:
             return []
+        if self._unscored_left is None:
+            self._unscored_left = bool(self._client.exists(self._unscored))
+        if not self._unscored_left:
+            return [score is not None for score in self._client.zmscore(self._sent, place_ids)]
         with self._client.pipeline(transaction=False) as pipe:
             pipe.zmscore(self._sent, place_ids)
             pipe.smismember(self._unscored, place_ids)
@@ -210,6 +215,7 @@ class Ledger:
                 pipe.zunionstore(self._sent, {self._sent: 1, self._unscored: 0}, aggregate="MAX")
                 pipe.delete(self._unscored)
                 pipe.execute()
+        self._unscored_left = False
 
     def trim(self, run: float) -> int:
         """After a run that read the whole topic: drop the marks it did not read; how many."""
