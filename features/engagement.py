@@ -61,7 +61,7 @@ from weakref import WeakKeyDictionary
 from features.compacted import Compacted
 from features.eventtime import DAY, WEEK
 from features.schedule import LESSON, Activity, CourseSchedule, Opened
-from features.state import SKIPPED, FeatureState, attempt_facts, profile
+from features.state import PENDING, SKIPPED, FeatureState, attempt_facts, profile
 
 EARLY_N = 3
 #: The last task's length when the schedule shows no gap between task openings.
@@ -250,7 +250,7 @@ def compute(state: FeatureState, schedule: CourseSchedule | None, as_of: float) 
     aggregates count whole."""
     old = state.get("compacted")
     tried = attempt_facts(state, as_of)  # built once: named attempts make it a merge
-    attempts = _attempts(tried, old, as_of)
+    attempts = _attempts(tried, old, as_of, named="graded" in state)
     first_views = {key: views[0] for key, views in state["views"].items() if views[0] <= as_of}
     for key, (first, _) in (old["views"] if old else {}).items():
         first_views[key] = min(first, first_views.get(key, first))
@@ -286,13 +286,18 @@ def _profile(state: FeatureState, as_of: float) -> dict[str, float]:
     return out
 
 
-def _attempts(tried: dict[str, list[list[Any]]], old: Compacted | None, as_of: float) -> dict[int, Attempts]:
+def _attempts(tried: dict[str, list[list[Any]]], old: Compacted | None, as_of: float, *,
+              named: bool) -> dict[int, Attempts]:
+    """Each tried activity's attempts by `as_of`; `named`: some attempt is named, so some facts may be
+    hand-ins not graded yet (PENDING), which are activity and no attempt."""
     compacted = old["attempts"] if old else {}
     out = {int(key): _more_attempts(agg, []) for key, agg in compacted.items()}
     for key, facts in tried.items():
         if facts[0][0] > as_of:
             continue
         done = facts if facts[-1][0] <= as_of else facts[: bisect_right(facts, as_of, key=_TS)]
+        if named and not (done := [fact for fact in done if fact[1] != PENDING]) and key not in compacted:
+            continue
         out[int(key)] = _more_attempts(compacted.get(key) or _NONE_BEFORE, done)
     return out
 

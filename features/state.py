@@ -8,9 +8,11 @@ multiset and insertion order cannot show through):
     attempts: {"<activity_id>": [[ts, result, success]]}   exercise attempts; result -1 = skipped
     graded:   {"<activity_id>": {"<attempt_id>": [[graded_at, ts, result, success]]}}
                                                            attempts the LMS names, which it may
-                                                           grade again: every distinct grade
-                                                           (absent until the first; never
-                                                           compacted, as a regrade may come)
+                                                           grade again: every distinct grade,
+                                                           and each hand-in still to be graded
+                                                           (result -2, graded_at = ts; absent
+                                                           until the first; never compacted, as
+                                                           a regrade may come)
     webinars: {"<webinar_id>": [[ts, event, online]]}      event 1 connect / 0 disconnect;
                                                            online 1 / 0 offline / -1 unknown
     profiles: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num, time_zone, unti_id]}
@@ -43,6 +45,9 @@ from features.eventtime import DAY, parse_ts
 from features.schedule import page_key
 
 SKIPPED = -1
+#: A named attempt's hand-in that no grade came with (exercise_result `pending`): the student's
+#: activity, and the time of the work its later grade grades; never an attempt by itself.
+PENDING = -2
 UNKNOWN = -1
 _CONNECT = "Подключение"
 _TS = itemgetter(0)
@@ -106,9 +111,12 @@ def _exercise_result(state: FeatureState, r: dict[str, Any]) -> None:
     ts, activity = _secs(r["ts"]), str(r["activity_id"])
     result = SKIPPED if r["result"] is None else int(r["result"])
     if (attempt_id := r.get("attempt_id")) is not None:
-        graded_at = _secs(r["graded_at"]) if r.get("graded_at") is not None else ts
+        if r.get("pending") is True:
+            version = [ts, ts, PENDING, 0]
+        else:
+            graded_at = _secs(r["graded_at"]) if r.get("graded_at") is not None else ts
+            version = [graded_at, ts, result, int(r["success"])]
         versions = state.setdefault("graded", {}).setdefault(activity, {}).setdefault(attempt_id, [])
-        version = [graded_at, ts, result, int(r["success"])]
         if version not in versions:  # the same grade read twice is one grade
             insort(versions, version)
     elif (old := _before_horizon(state, ts)) is not None:
@@ -119,11 +127,13 @@ def _exercise_result(state: FeatureState, r: dict[str, Any]) -> None:
 
 def attempt_facts(state: FeatureState, as_of: float | None = None) -> dict[str, list[list[Any]]]:
     """Every activity's attempts as sorted [ts, result, success] lists: the anonymous ones, and each
-    named attempt as the grades known by `as_of` (graded_at; None: all) have it, as [ts, result,
-    success, passed at]: handed in at their earliest ts (a teacher's regrade is not the student's
-    activity), with the latest grade (ties: the larger), passed since the first of the passing
-    grades that run to it (a grade item failed, then passed, passed when the pass came). The stored lists
-    themselves when no attempt is named."""
+    named attempt as the grades and hand-ins known by `as_of` (graded_at; None: all) have it, as
+    [ts, result, success, passed at]: handed in at their earliest ts (a teacher's regrade is not the
+    student's activity), with the latest grade (ties: the larger), passed since the first of the
+    passing grades that run to it (a grade item failed, then passed, passed when the pass came),
+    each grade dated at the latest hand-in before it (the work it grades), if one is known. A
+    hand-in with no grade yet, and each hand-in after the first, is [ts, PENDING, 0, None]: the
+    student's activity, no attempt. The stored lists themselves when no attempt is named."""
     graded = state.get("graded")
     if not graded:
         return state["attempts"]
@@ -131,20 +141,31 @@ def attempt_facts(state: FeatureState, as_of: float | None = None) -> dict[str, 
     for activity, attempts in graded.items():
         standing = []
         for versions in attempts.values():
-            known = sorted(versions if as_of is None else versions[:bisect_right(versions, as_of, key=_TS)],
-                           key=_grade_order)
-            if not known:
-                continue
-            _, _, result, success = known[-1]
-            passed_at = None
-            for _, ts, _, succeeded in reversed(known):
-                if not succeeded:
-                    break
-                passed_at = ts
-            standing.append([min(version[1] for version in known), result, success, passed_at])
+            known = versions if as_of is None else versions[:bisect_right(versions, as_of, key=_TS)]
+            if known:
+                standing += _standing(known)
         if standing:
             merged[activity] = sorted([*merged.get(activity, ()), *standing])
     return merged
+
+
+def _standing(known: list[list[int]]) -> list[list[Any]]:
+    """A named attempt's facts from its known versions (attempt_facts): [ts, result, success, passed
+    at], and each later hand-in as [ts, PENDING, 0, None] (the work handed in again is activity too)."""
+    handed_in = min(version[1] for version in known)
+    hand_ins = sorted({version[1] for version in known if version[2] == PENDING})
+    again: list[list[Any]] = [[ts, PENDING, 0, None] for ts in hand_ins if ts != handed_in]
+    grades = sorted((version for version in known if version[2] != PENDING), key=_grade_order)
+    if not grades:
+        return [[handed_in, PENDING, 0, None], *again]
+    _, _, result, success = grades[-1]
+    passed_at = None
+    for _, ts, _, succeeded in reversed(grades):
+        if not succeeded:
+            break
+        before = bisect_right(hand_ins, ts)
+        passed_at = hand_ins[before - 1] if before else ts
+    return [[handed_in, result, success, passed_at], *again]
 
 
 def _grade_order(version: list[int]) -> tuple[int, int, int]:

@@ -91,6 +91,9 @@ def validate(topic: Topic, record: Any) -> dict[str, Any]:
             raise InvalidEvent("event_time_out_of_range", f"{field} {record[field]} is over ten years from ts")
     if "graded_at" in times and "ts" in times and times["graded_at"] < times["ts"]:
         raise InvalidEvent("graded_before_handed_in", f"graded_at {record['graded_at']} is before ts {record['ts']}")
+    if record.get("pending") is True and (record.get("attempt_id") is None or record.get("result") is not None):
+        raise InvalidEvent("pending_not_a_hand_in",
+                           "a pending record is a hand-in of a named attempt: attempt_id given, result null")
     return record
 
 

@@ -361,12 +361,12 @@ def _attribute(applied: Sequence[StudentEvent], facts: FeatureState, enrolments:
 
 
 def _is_handing_in(facts: FeatureState, topic: Topic, record: dict[str, Any], ts: float) -> bool:
-    """Is the record the student's own activity? A later record of an attempt the LMS names (a
-    regrade) is the grader's: the attempt stays handed in at its earliest time, as the facts hold
-    it (features.state.attempt_facts). A regrade read before the attempt's first record has
-    counted by then, and stays counted."""
+    """Is the record the student's own activity? A hand-in (`pending`) is. A later grade of an
+    attempt the LMS names (a regrade) is the grader's: the attempt stays handed in at its earliest
+    time, as the facts hold it (features.state.attempt_facts). A regrade read before the attempt's
+    first record has counted by then, and stays counted."""
     attempt_id = record.get("attempt_id") if topic is Topic.EXERCISE_RESULTS else None
-    if attempt_id is None:
+    if attempt_id is None or record.get("pending") is True:
         return True
     versions = facts.get("graded", {})[str(record["activity_id"])][attempt_id]
     return min(version[1] for version in versions) == int(ts // 1)

@@ -155,8 +155,9 @@ def attempt_id(lms_id: str) -> str:
 
 
 def not_graded(what: str) -> Reject:
-    """A hand-in without a score: no attempt result yet. Read as a skip, it was counted twice, as a
-    failed attempt and again when its grade came, which halved the student's success index."""
+    """A hand-in without a score that names no attempt: nothing its grade could join (one that names
+    its attempt is a `pending` hand-in). Read as a skip, it was counted twice, as a failed attempt
+    and again when its grade came, which halved the student's success index."""
     return Reject("not_graded", f"{what} without a score: its grade comes as an event of its own", IGNORED)
 
 

@@ -29,9 +29,11 @@ Mapping table (event type and action -> record: fields):
        the object's `assignable` when the object is an Attempt, as Canvas sends quiz_submitted];
        result = the Score's (below); success = result >= pass_percent; attempt_id = the Attempt
        (the object when it is one, else the Attempt the event generated, else the Score's `attempt`).
-    Without a Score -> rejected `ignored` / `not_graded`: a hand-in is no result, and its grade
-    comes as a GradeEvent (Canvas sends quiz_submitted and grade_change for every quiz). Read as
-    a skip it counted each quiz twice, once failed.
+    Without a Score: a hand-in, whose grade comes as a GradeEvent (Canvas sends quiz_submitted and
+    grade_change for every quiz) -> exercise_result `pending` (result null, success 0) of its
+    Attempt: the student's activity, never an attempt by itself, and when the Attempt's grade
+    comes, the time of the work it grades. Naming no Attempt -> rejected `ignored` / `not_graded`
+    (nothing to join its grade to; read as a skip it counted each quiz twice, once failed).
 - AssessmentItemEvent Skipped -> exercise_result as above with result null: the contract's skip.
 - GradeEvent Graded (the actor is the grader, a Person or an autograder)
     -> exercise_result of the graded Attempt's `assignee` (the object's, else the Score's
@@ -43,8 +45,8 @@ Mapping table (event type and action -> record: fields):
        sends grade_change again, Blackboard a GradeEvent for each feedback update) replaces the
        grade instead of adding an attempt; ts = when the Attempt was handed in: its `endedAtTime`,
        else its `startedAtTime` (Blackboard's), unless that is after the grade; graded_at = eventTime
-       when later. No scoreGiven (Blackboard's GradeEvent of a submission) -> `ignored` /
-       `not_graded`. A scoreGiven with no positive maximum anywhere -> rejected `unsupported` /
+       when later. No scoreGiven (Blackboard's GradeEvent of a submission) -> a hand-in as above,
+       dated when the Attempt was. A scoreGiven with no positive maximum anywhere -> rejected `unsupported` /
        `unscorable_result`; an assignable listed in the mapping's `courses` -> `unsupported` /
        `course_result` (no module outcome can be built from it).
 - an event whose object is a course **Membership** (its organization a CourseOffering or a
@@ -329,9 +331,10 @@ def _records(event: dict[str, Any], eid: str, mapping: IdMapping) -> list[Record
         student = actor
         assessed = _entity(_of_attempt(obj, score, "assignable"), "assignable") if obj.type == "Attempt" else obj
     percent = _percent(score, assessed)
-    if percent is None and action != "Skipped":
-        raise not_graded(f"{event_type[:60]} {action[:60]}")
     attempt = _attempt(event, obj, score)
+    pending = percent is None and action != "Skipped"  # a hand-in: its grade comes as an event of its own
+    if pending and attempt is None:
+        raise not_graded(f"{event_type[:60]} {action[:60]}")
     handed_in = ts if kind != "grade" or attempt is None else _handed_in(attempt, event["eventTime"], ts, mapping)
     base = {"event_id": eid, "user_id": _person(student, "assignee" if kind == "grade" else "actor", mapping),
             "ts": handed_in}
@@ -342,7 +345,7 @@ def _records(event: dict[str, Any], eid: str, mapping: IdMapping) -> list[Record
     return [checked(Topic.EXERCISE_RESULTS, with_optional(
         {**base, "activity_id": activity.id, "result": percent, "success": mapping.success_of(percent)},
         module=activity.module, attempt_id=None if attempt is None else attempt_id(attempt.id),
-        graded_at=ts if handed_in != ts else None))]
+        graded_at=ts if handed_in != ts and not pending else None, pending=pending or None))]
 
 
 def _attempt(event: dict[str, Any], obj: Entity, score: dict[str, Any]) -> Entity | None:

@@ -24,18 +24,24 @@ Mapping table (eventname -> record: fields):
        success = `success`, else result >= `gradepass`, else result >= the mapping's pass_percent
        (0 when result is null); attempt_id = `moodle:attempt:<objectid>` (the quiz attempt's id)
        when the export has objectid.
-  Without them -> rejected `ignored` / `not_graded`: the event carries no grade, which comes as
-  user_graded; read as a skip, each quiz counted as a failed attempt as well.
+  Without them (the event carries no grade, which comes as user_graded), and
+  \mod_assign\event\assessable_submitted (an assignment handed in)
+    -> exercise_result `pending` (a hand-in: result null, success 0): user = relateduserid (the
+       student, when someone handed in for them), else userid; activity_id = activities[cmid];
+       attempt_id = `moodle:grade`. The student's activity, never an attempt by itself; map the
+       activity's grade item to the same activity id, and its grade (below) is dated at the latest
+       hand-in before it. Read as a skip, each quiz counted as a failed attempt as well.
 - \core\event\user_graded
     -> exercise_result: user = relateduserid (the graded student; userid is the grader);
        activity_id = activities[moodle:gradeitem:<other.itemid>]; result = `grade`, else
        finalgrade (the column, else other.finalgrade) / grademax (the column, else 100, Moodle's
-       default maximum) x 100; success as above; attempt_id = `moodle:gradeitem:<itemid>`: the
-       student's grade in the item, which Moodle sends again when it changes (its event class names
-       a teacher's edit or override of a grade), so it stays one attempt with the latest grade,
-       handed in at its first grade (features.state.attempt_facts). A cleared grade (finalgrade null) -> rejected
-       `ignored` / `grade_cleared`. Map a quiz's grade item only where its attempt_submitted rows
-       carry no grades, or each graded quiz counts twice.
+       default maximum) x 100; success as above; attempt_id = `moodle:grade`: the student's
+       grade in the item, which Moodle sends again whenever its value changes (grade_item's
+       update_raw_grade and update_final_grade: a quiz attempt that changes it, a teacher's edit),
+       so it stays one attempt with the latest grade, handed in at its first hand-in or grade
+       (features.state.attempt_facts). A cleared grade (finalgrade null) -> rejected `ignored` /
+       `grade_cleared`. Map a quiz's grade item only where its attempt_submitted rows carry no
+       grades, or each graded quiz counts twice.
 - \mod_bigbluebuttonbn\event\meeting_joined
     -> webinar_event `Подключение`, conn_format `онлайн`: webinar_id = webinars[cmid].
 - \mod_bigbluebuttonbn\event\meeting_left
@@ -70,7 +76,6 @@ from streams.ingest.base import (
     checked,
     digest,
     guarded,
-    not_graded,
     split,
     with_optional,
     withdrawal,
@@ -221,7 +226,7 @@ def _records(row: Any, mapping: IdMapping) -> list[Record]:
     ts = unix_local_ts(_cell(row, "timecreated"), mapping.time_zone)
     if name in _ABOUT_RELATED:  # the student is relateduserid; userid is who acted (a teacher, the system)
         user_number = _int(row, "relateduserid")
-        if user_number is None and name != _ATTEMPT_SUBMITTED:
+        if user_number is None and name not in _HAND_INS:
             raise Reject("missing_relateduserid", f"{name} names its student in relateduserid")
         user_number = user_number or _int(row, "userid")
     else:
@@ -246,7 +251,7 @@ def _records(row: Any, mapping: IdMapping) -> list[Record]:
         percent = _percent(row, other, 100.0)
         return [checked(Topic.EXERCISE_RESULTS, _module(
             {**base, "activity_id": activity.id, "result": percent, "success": _success(row, percent, mapping),
-             "attempt_id": f"moodle:gradeitem:{item}"}, activity.module))]
+             "attempt_id": GRADE_BOOK}, activity.module))]
     cmid = _required(row, "contextinstanceid")
     if viewed is not None:
         module_name = viewed.group(1)
@@ -255,11 +260,13 @@ def _records(row: Any, mapping: IdMapping) -> list[Record]:
         activity_type = page.activity_type or module_name[:50]
         return [checked(Topic.PAGE_VIEWS, _module(
             {**base, "page_type": page_type, "page_id": page.id, "activity_type": activity_type}, page.module))]
-    if name == _ATTEMPT_SUBMITTED:
-        percent = _percent(row, {}, None)
-        if percent is None and _cell(row, "success") is None:
-            raise not_graded("a quiz attempt")
+    if name in _HAND_INS:
         activity = mapping.resolve("activities", [f"moodle:{cmid}"], cmid)
+        percent = None if name == _SUBMITTED else _percent(row, {}, None)
+        if percent is None and (name == _SUBMITTED or _cell(row, "success") is None):
+            return [checked(Topic.EXERCISE_RESULTS, _module(
+                {**base, "activity_id": activity.id, "result": None, "success": 0, "attempt_id": GRADE_BOOK,
+                 "pending": True}, activity.module))]
         attempt = _int(row, "objectid")
         return [checked(Topic.EXERCISE_RESULTS, _module(with_optional(
             {**base, "activity_id": activity.id, "result": percent, "success": _success(row, percent, mapping)},
@@ -282,13 +289,19 @@ def _module(record: dict[str, Any], module: int | None) -> dict[str, Any]:
     return record
 
 
+#: The attempt_id of a student's grade in an activity: Moodle keeps it in one grade item, which it
+#: grades again at each quiz attempt and each teacher's edit, and a hand-in (a quiz attempt without
+#: its grade, an assignment submitted) is the work the grade after it grades.
+GRADE_BOOK = "moodle:grade"
 _LOGGED_IN = "\\core\\event\\user_loggedin"
 _ATTEMPT_SUBMITTED = "\\mod_quiz\\event\\attempt_submitted"
+_SUBMITTED = "\\mod_assign\\event\\assessable_submitted"
+_HAND_INS = frozenset({_ATTEMPT_SUBMITTED, _SUBMITTED})
 _GRADED = "\\core\\event\\user_graded"
 _ENROLMENT_CREATED = "\\core\\event\\user_enrolment_created"
 _ENROLMENT_DELETED = "\\core\\event\\user_enrolment_deleted"
 _MEETINGS = {"\\mod_bigbluebuttonbn\\event\\meeting_joined": CONNECT,
              "\\mod_bigbluebuttonbn\\event\\meeting_left": DISCONNECT}
 _ENROLMENT = frozenset({_ENROLMENT_CREATED, _ENROLMENT_DELETED})
-_ABOUT_RELATED = frozenset({_ATTEMPT_SUBMITTED, _GRADED, *_ENROLMENT})
+_ABOUT_RELATED = frozenset({*_HAND_INS, _GRADED, *_ENROLMENT})
 _HANDLED = frozenset({_LOGGED_IN, *_ABOUT_RELATED, *_MEETINGS})

@@ -54,24 +54,33 @@ def history(rng: random.Random, students: int) -> list[Event]:
 
 
 def _graded_by_a_teacher(record: dict[str, Any], ts: float, rng: random.Random) -> list[Event]:
-    """An attempt the LMS names, graded a day after it was handed in and regraded days later, in
-    a record dated then (as Moodle's user_graded is): the regrade is no activity of the student."""
-    named = {**record, "attempt_id": f"a{record['user_id']}-{ts:.0f}", "graded_at": format_ts(ts + DAY),
-             "result": 40, "success": 0}
-    regraded_at = format_ts(ts + rng.uniform(2, 30) * DAY)
-    regrade = {**named, "ts": regraded_at, "graded_at": regraded_at, "result": 90, "success": 1}
-    return [(Topic.EXERCISE_RESULTS, named), (Topic.EXERCISE_RESULTS, regrade)]
+    """An attempt the LMS names, graded a fail a day after it was handed in and a pass days later, in
+    records dated then (as Moodle's user_graded is): no grade is the student's activity. Either the
+    first grade says when the work was handed in (`graded_at`, as a Caliper grade does), or the
+    hand-in came as a record of its own (`pending`), and the student handed the work in again
+    before the pass."""
+    named = {**record, "attempt_id": f"a{record['user_id']}-{ts:.0f}", "result": 40, "success": 0}
+    regraded = ts + rng.uniform(2, 30) * DAY
+    regrade = {**named, "ts": format_ts(regraded), "graded_at": format_ts(regraded), "result": 90, "success": 1}
+    if rng.random() < 0.5:
+        return [(Topic.EXERCISE_RESULTS, {**named, "graded_at": format_ts(ts + DAY)}),
+                (Topic.EXERCISE_RESULTS, regrade)]
+    hand_in = {**named, "result": None, "success": 0, "pending": True}
+    again = format_ts(rng.uniform(ts + DAY, regraded))
+    return [(Topic.EXERCISE_RESULTS, hand_in), (Topic.EXERCISE_RESULTS, {**named, "ts": format_ts(ts + DAY)}),
+            (Topic.EXERCISE_RESULTS, {**hand_in, "ts": again}), (Topic.EXERCISE_RESULTS, regrade)]
 
 
 def activity_times(events: list[Event], user_id: int) -> list[float]:
-    """The student's activity: every activity record's time but a regrade's (its attempt was handed in earlier)."""
+    """The student's activity: every activity record's time but a grade's after its attempt's first
+    record (a teacher's doing); every hand-in counts."""
     handed_in: dict[str, float] = {}
     for _, record in events:
         if record["user_id"] == user_id and "attempt_id" in record:
             at = parse_ts(record["ts"])
             handed_in[record["attempt_id"]] = min(at, handed_in.get(record["attempt_id"], at))
     return [parse_ts(r["ts"]) for t, r in events if r["user_id"] == user_id and t in ACTIVITY_TOPICS
-            and ("attempt_id" not in r or parse_ts(r["ts"]) == handed_in[r["attempt_id"]])]
+            and ("attempt_id" not in r or r.get("pending") or parse_ts(r["ts"]) == handed_in[r["attempt_id"]])]
 
 
 @dataclass

@@ -96,6 +96,19 @@ def test_a_grade_is_given_at_or_after_the_attempt_it_grades():
     assert empty.value.reason == "schema_violation"
 
 
+def test_a_hand_in_still_to_be_graded_names_its_attempt_and_has_no_result():
+    hand_in = {"user_id": 1, "ts": "2023-12-01T10:00:00", "activity_id": 7, "result": None, "success": 0,
+               "attempt_id": "urn:attempt:1", "pending": True}
+    assert validate(Topic.EXERCISE_RESULTS, hand_in)
+    for broken in ({**hand_in, "result": 80}, {k: v for k, v in hand_in.items() if k != "attempt_id"}):
+        with pytest.raises(InvalidEvent) as caught:
+            validate(Topic.EXERCISE_RESULTS, broken)
+        assert caught.value.reason == "pending_not_a_hand_in"
+    with pytest.raises(InvalidEvent) as typed:
+        validate(Topic.EXERCISE_RESULTS, {**hand_in, "pending": "yes"})
+    assert typed.value.reason == "schema_violation"
+
+
 def test_event_time_is_bounded_by_the_kafka_timestamp_and_the_clock():
     now = 1_800_000_000.0
     check_event_time(now - 86_400, now - 10, now, 600)  # an old event, just produced: fine (a replay)

@@ -80,6 +80,14 @@ def student_events(user_id: int, diligence: float, rng: random.Random) -> list[t
                 regraded = {**named, "ts": iso(at + timedelta(days=3)), "graded_at": iso(at + timedelta(days=3)),
                             "result": 75, "success": 1}
                 out += [("exercise_result", named), ("exercise_result", dict(named)), ("exercise_result", regraded)]
+            if k == 3:  # handed in (read twice), graded a fail two days later in a record dated then, as
+                # Moodle's user_graded; handed in again, and graded a pass a day after that
+                hand_in = {"user_id": user_id, "ts": iso(at), "module": 2, "activity_id": 1000 + 10 * week + k,
+                           "attempt_id": "moodle:grade", "result": None, "success": 0, "pending": True}
+                grade = {**hand_in, "ts": iso(at + timedelta(days=2)), "result": 40, "pending": False}
+                again = {**hand_in, "ts": iso(at + timedelta(days=3))}
+                passed = {**grade, "ts": iso(at + timedelta(days=4)), "result": 80, "success": 1}
+                out += [("exercise_result", r) for r in (hand_in, dict(hand_in), grade, again, passed)]
         webinar = START + timedelta(days=7 * week + 3, hours=8)
         fmt = rng.choice(["онлайн", "офлайн", None])
         for minutes, event in ((0, "Подключение"), (2, "Подключение"), (50, "Отключение"), (50, "Подключение")):
@@ -106,10 +114,11 @@ def known_at(record: dict) -> float:
 
 
 def handed_in(kind: str, record: dict) -> bool:
-    """Is the record the student's own activity? A regrade of a named attempt is the grader's."""
-    if kind != "exercise_result" or "attempt_id" not in record:
+    """Is the record the student's own activity? A hand-in is; a regrade of a named attempt is the grader's."""
+    if kind != "exercise_result" or "attempt_id" not in record or record.get("pending"):
         return True
-    return record["ts"] == min(r["ts"] for k, r in EVENTS if k == kind and r.get("attempt_id") == record["attempt_id"])
+    return record["ts"] == min(r["ts"] for k, r in EVENTS if k == kind and r.get("attempt_id") == record["attempt_id"]
+                               and (r["user_id"], r["activity_id"]) == (record["user_id"], record["activity_id"]))
 
 
 def canon(states: dict[int, dict]) -> dict[int, str]:

@@ -116,6 +116,36 @@ def test_a_named_attempt_has_passed_since_the_first_of_its_last_passing_grades()
     assert fact == [int(parse_ts("2023-12-05T10:00:00")), 90, 1, int(parse_ts("2023-12-08T10:00:00"))]
 
 
+def hand_in(ts: str, attempt: str = "urn:attempt:1") -> dict:
+    return {"user_id": 1, "ts": ts, "activity_id": 9, "attempt_id": attempt, "result": None, "success": 0,
+            "pending": True}
+
+
+def test_a_hand_in_is_activity_not_an_attempt_until_its_grade_which_it_dates() -> None:
+    """Handed in on the 5th, graded a fail on the 9th (a grade that names no hand-in time, as Moodle's),
+    handed in again on the 12th, graded a pass on the 15th: the work passed on the 12th."""
+    t = lambda text: int(parse_ts(text))  # noqa: E731
+    records = [hand_in("2023-12-05T10:00:00"), graded("2023-12-09T10:00:00", 40),
+               hand_in("2023-12-12T10:00:00"), graded("2023-12-15T10:00:00", 80), hand_in("2023-12-05T10:00:00")]
+    states = set()
+    for order in itertools.permutations(records):
+        state = new_state()
+        for record in order:
+            apply(state, "exercise_result", record)
+        states.add(canonical(state))
+    (one,) = states
+    state = json.loads(one)
+    assert attempt_facts(state) == {"9": [[t("2023-12-05T10:00:00"), 80, 1, t("2023-12-12T10:00:00")],
+                                          [t("2023-12-12T10:00:00"), -2, 0, None]]}  # handed in again: activity
+    assert attempt_facts(state, t("2023-12-06T00:00:00")) == {"9": [[t("2023-12-05T10:00:00"), -2, 0, None]]}
+    early = compute(state, None, t("2023-12-06T00:00:00"))  # handed in, not graded: no attempt yet
+    assert early["sum_exercise_attempts_mean"] == 0.0 and early["success_index"] == 0.0
+    assert early["days_inactive"] == pytest.approx(14 / 24)  # but the student was active that day
+    late = compute(state, None, t("2023-12-16T00:00:00"))
+    assert late["sum_exercise_attempts_mean"] == 1.0 and late["success_index"] == 1.0
+    assert last_activity(state) == t("2023-12-12T10:00:00")  # the grades are the teacher's doing
+
+
 def test_anonymous_and_named_attempts_of_one_activity_add_up() -> None:
     state = new_state()
     apply(state, "exercise_result", {"user_id": 1, "ts": "2023-12-05T12:00:00", "activity_id": 9, "result": None,

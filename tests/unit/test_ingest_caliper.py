@@ -96,16 +96,21 @@ def test_a_started_video_is_a_page_view():
 
 
 # -- exercise results -------------------------------------------------------------------------------
-def test_a_submission_without_a_score_is_no_result_yet():
+HAND_IN = {"result": None, "success": 0, "pending": True}
+
+
+def test_a_submission_without_a_score_is_a_hand_in_of_its_attempt_and_no_result():
     quiz = {"id": ASSESSMENT, "type": "Assessment", "name": "Quiz One", "maxScore": 25.0}
     attempt = {"id": f"{ASSESSMENT}/users/554433/attempts/1", "type": "Attempt", "assignee": LEARNER["id"],
                "assignable": ASSESSMENT, "count": 1, "duration": "PT10M30S"}
-    assert rejection(event("AssessmentEvent", "Submitted", quiz, generated=attempt)) == ("ignored", "not_graded")
+    assert records(event("AssessmentEvent", "Submitted", quiz, generated=attempt)) == [
+        (Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "module": 2, "attempt_id": ATTEMPT, **HAND_IN})]
     canvas = {"id": "urn:instructure:canvas:submission:11210000013995723", "type": "Attempt",  # quiz_submitted
               "assignee": {"id": CANVAS_USER, "type": "Person"},
               "assignable": {"id": "urn:instructure:canvas:quiz:11210000002223333", "type": "Assessment"}}
-    assert rejection(event("AssessmentEvent", "Submitted", canvas, actor={"id": CANVAS_USER, "type": "Person"})) == (
-        "ignored", "not_graded")
+    (_, record), = records(event("AssessmentEvent", "Submitted", canvas, actor={"id": CANVAS_USER, "type": "Person"}))
+    assert record["pending"] and record["attempt_id"] == canvas["id"] and record["user_id"] == 1008
+    assert rejection(event("AssessmentEvent", "Submitted", quiz)) == ("ignored", "not_graded")  # no Attempt to join
 
 
 def test_a_submission_with_a_score_is_the_result_of_its_attempt():
@@ -156,9 +161,12 @@ def test_a_graded_attempt_is_the_assignees_exercise_result(score, assignable_max
                                   "module": 2, "attempt_id": ATTEMPT})]
 
 
-def test_a_grade_without_a_score_is_no_result_and_a_thinned_attempt_is_named_by_its_iri():
-    assert rejection(graded({"maxScore": 0.0})) == ("ignored", "not_graded")  # the specification's fixture
-    assert rejection(graded(None)) == ("ignored", "not_graded")  # Blackboard's GradeEvent of a submission
+def test_a_grade_without_a_score_is_a_hand_in_and_a_thinned_attempt_is_named_by_its_iri():
+    hand_in = [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "module": 2, "attempt_id": ATTEMPT, **HAND_IN})]
+    assert records(graded({"maxScore": 0.0})) == hand_in  # the specification's fixture
+    assert records(graded(None)) == hand_in  # Blackboard's GradeEvent of a submission
+    (_, dated), = records(graded(None, startedAtTime="2024-01-09T12:57:55.941Z"))
+    assert dated["ts"] == "2024-01-09T15:57:55" and "graded_at" not in dated  # when the Attempt was
     e = graded({"scoreGiven": 3, "maxScore": 4})
     e["generated"]["attempt"] = {"id": e["object"]["id"], "type": "Attempt", "assignee": LEARNER,
                                  "assignable": ASSESSMENT}
@@ -191,7 +199,7 @@ def test_an_unreadable_hand_in_time_is_invalid_and_a_long_attempt_iri_is_shorten
 
 def test_a_canvas_quiz_submitted_graded_and_regraded_is_one_attempt_with_its_last_grade():
     """Canvas sends quiz_submitted (no score) and grade_change for every quiz, and grade_change again
-    when a teacher regrades: once a skip and two results, now one attempt."""
+    when a teacher regrades: once a skip and two results, now a hand-in and one attempt."""
     canvas_attempt = {"id": "urn:instructure:canvas:submission:7", "type": "Attempt",
                       "assignee": {"id": CANVAS_USER, "type": "Person"}, "assignable": ASSESSMENT}
     submitted = event("AssessmentEvent", "Submitted", canvas_attempt, actor={"id": CANVAS_USER, "type": "Person"})

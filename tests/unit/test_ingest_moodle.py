@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from features import compute, fold, last_activity, parse_ts
+from features import attempt_facts, compute, fold, last_activity, parse_ts
 from helpers.mapped import accepted, refused
 from streams.contract import Topic
 from streams.ingest import moodle
@@ -70,10 +70,36 @@ def test_a_graded_quiz_attempt_submitted_is_an_exercise_result_of_that_attempt(c
                                                     "success": expected[1], "attempt_id": "moodle:attempt:88"})]
 
 
-def test_a_quiz_attempt_submitted_without_a_grade_waits_for_user_graded():
+HAND_IN = {"result": None, "success": 0, "attempt_id": "moodle:grade", "pending": True}
+
+
+def test_a_quiz_attempt_submitted_without_a_grade_is_a_hand_in_its_user_graded_grades():
     r = row("\\mod_quiz\\event\\attempt_submitted", contextinstanceid="346", relateduserid="17", userid="2",
             other='{"submitterid":2,"quizid":21}')
-    assert rejection(r) == ("ignored", "not_graded")
+    assert records(r) == [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13280, **HAND_IN})]
+
+
+def test_an_assignment_handed_in_and_graded_days_later_is_one_attempt_passed_when_handed_in():
+    """Handed in on the 10th (by the student, then again by a teacher for them on the 12th), graded on
+    the 15th: one attempt, handed in and passed on the 12th's work; the grade is not the student's doing."""
+    mapping = IdMapping.from_dict({"users": {"moodle:17": 1007}, "pass_percent": 60,
+                                   "activities": {"moodle:346": 13280, "moodle:gradeitem:91": 13280}},
+                                  time_zone="Europe/Moscow")
+    submitted = "\\mod_assign\\event\\assessable_submitted"
+    rows = [row(submitted, contextinstanceid="346", userid="17", other='{"submission_editable":false}'),
+            row(submitted, id="5003", contextinstanceid="346", userid="2", relateduserid="17",
+                timecreated=str(1704870000 + 2 * 86_400)),
+            row("\\core\\event\\user_graded", id="5004", userid="2", relateduserid="17",
+                timecreated=str(1704870000 + 5 * 86_400), other='{"itemid":91,"finalgrade":75}')]
+    got = [r for each in rows for r in moodle.map_row(each, mapping).records]
+    assert [(r["user_id"], r["activity_id"], r["attempt_id"], r.get("pending", False)) for _, r in got] == [
+        (1007, 13280, "moodle:grade", True), (1007, 13280, "moodle:grade", True),
+        (1007, 13280, "moodle:grade", False)]
+    state = fold([("exercise_result", record) for _, record in got])[1007]
+    (fact, again), = attempt_facts(state).values()
+    assert fact == [parse_ts(TS), 75, 1, parse_ts("2024-01-12T10:00:00")] and again[:2] == [fact[3], -2]
+    assert last_activity(state) == parse_ts("2024-01-12T10:00:00")
+    assert compute(state, None, parse_ts("2024-01-14T00:00:00"))["sum_exercise_attempts_mean"] == 0.0  # not graded yet
 
 
 def test_a_quiz_attempt_without_relateduserid_is_the_actors():
@@ -93,7 +119,7 @@ def test_user_graded_is_an_exercise_result_of_the_graded_student(other, columns,
             relateduserid="17", other=other, **columns)
     assert records(r) == [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13281, "result": expected[0],
                                                     "success": expected[1], "module": 2,
-                                                    "attempt_id": "moodle:gradeitem:91"})]
+                                                    "attempt_id": "moodle:grade"})]
 
 
 def test_a_grade_item_graded_again_is_one_attempt_with_its_latest_grade():
