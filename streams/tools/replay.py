@@ -84,11 +84,12 @@ async def publish_records(settings: Settings, events: list[Event], rejected: lis
 
 def up_to(events: list[Event], until: float | None) -> list[Event]:
     """The records of the history as it stood at `until` (every record when None): the schedule, and
-    every other record whose event time is not later."""
+    every other record whose event time is not later; a grade given later (`graded_at`) did not
+    exist yet, though the work it grades was handed in before."""
     if until is None:
         return events
     return [(topic, record) for topic, record in events
-            if topic is Topic.SCHEDULE or parse_ts(record["ts"]) <= until]
+            if topic is Topic.SCHEDULE or parse_ts(record.get("graded_at") or record["ts"]) <= until]
 
 
 async def replay_file(settings: Settings, path: Path, fmt: str, *, speed: float = 0.0, progress: bool = True,

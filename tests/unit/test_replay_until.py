@@ -56,6 +56,16 @@ def test_up_to_keeps_the_whole_schedule_and_every_record_by_then(events: list[Ev
     assert up_to(events, None) is events
 
 
+def test_a_grade_given_after_the_stop_is_held_back_though_its_work_was_handed_in_before() -> None:
+    grade = {"user_id": 1, "ts": "2024-02-01T10:00:00", "activity_id": 5, "result": 80, "success": 1,
+             "attempt_id": "a1", "graded_at": "2024-02-12T09:00:00"}
+    hand_in = {**grade, "result": None, "success": 0, "pending": True}
+    del hand_in["graded_at"]
+    events: list[Event] = [(Topic.EXERCISE_RESULTS, hand_in), (Topic.EXERCISE_RESULTS, grade)]
+    assert up_to(events, parse_ts("2024-02-10T00:00:00")) == events[:1]
+    assert up_to(events, parse_ts("2024-02-12T09:00:00")) == events
+
+
 def test_the_cli_reads_until_on_the_exports_clock_and_the_demo_can_replay_everything() -> None:
     from streams.cli import build_parser
 
