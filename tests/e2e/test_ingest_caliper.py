@@ -1,11 +1,14 @@
 """`POST /caliper` of `scorer ingest` on the embedded broker: Caliper Envelopes as Canvas's sensor sends
 them in over HTTP, contract records out on the topics (keyed and partitioned as the worker requires);
 the Caliper specification's endpoint answers (2xx empty, 400, 401, 415, 422) with the xAPI door's
-limits, idempotency and all-or-nothing; and `replay --format caliper` of the Canvas-like fixture.
+limits, idempotency and all-or-nothing; `replay --format caliper` of the Canvas-like fixture; and a
+real worker fed only through the endpoint, where a quiz graded days after its hand-in raises no false alert.
 Servers and helpers are test_ingest_server's."""
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,11 +16,15 @@ from typing import Any
 import pytest
 import test_ingest_server as door
 
+from features import DAY, format_ts, parse_ts
 from helpers.topics import read_topic
 from streams.contract import Topic, decode
 from streams.ingest import caliper
 from streams.ingest.mapping import IdMapping
+from streams.ingest.server import IngestServer
 from streams.kafka.partitioning import partition_of
+from streams.tools.embedded import free_port
+from streams.tools.processes import scrape_if_up, stop, worker_process
 from streams.tools.replay import replay_file
 
 pytestmark = pytest.mark.slow
@@ -132,3 +139,72 @@ async def test_replay_of_a_caliper_export(settings):
         (1008, 0, "2024-01-10T10:00:00", None, True), (1008, 80, "2024-01-11T12:00:00", None, False),
         (1009, 40, "2024-01-11T13:55:12", "2024-01-11T13:57:06", False)]
     assert all(r["attempt_id"] for r in results)  # the item Completed with no score or Attempt: not_graded
+
+
+async def test_a_quiz_graded_days_after_its_hand_in_keeps_the_student_active_from_the_hand_in(
+        db, settings, tmp_path, http):
+    """A worker fed only through the endpoint, as Canvas sends: student 401 logs in on days 0-2 and
+    hands a quiz in on day 5 (quiz_submitted, no score); the teacher grades it on day 11
+    (grade_change of the same Attempt). The student dozes on day 12, seven days after the hand-in,
+    and falls asleep on day 25: never on day 9, as when the hand-in was ignored and the grade came
+    late. Student 402's daily logins move event time."""
+    start = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    quiet, busy, teacher = 401, 402, 999
+
+    def enrolment(number: int, user: int) -> dict[str, Any]:
+        enrolled = {"id": f"urn:instructure:canvas:enrollment:{user}", "type": "Entity", "extensions": {
+            "com.instructure.canvas": {"course_id": COURSE["id"], "type": "StudentEnrollment",
+                                       "workflow_state": "active", "user_id": f"urn:instructure:canvas:user:{user}"}}}
+        return event(number, "Event", "Created", enrolled, 1, start - timedelta(days=1))
+
+    attempt = {"id": "urn:instructure:canvas:submission:555", "type": "Attempt",
+               "assignee": {"id": f"urn:instructure:canvas:user:{quiet}", "type": "Person"},
+               "assignable": {"id": "urn:instructure:canvas:quiz:77", "type": "Assessment"},
+               "endedAtTime": (start + timedelta(days=5)).isoformat().replace("+00:00", "Z")}
+    days: dict[int, list[dict[str, Any]]] = {0: [enrolment(100, quiet), enrolment(101, busy)]}
+    for day in range(28):
+        days.setdefault(day, []).append(event(200 + day, "SessionEvent", "LoggedIn", CANVAS, busy,
+                                              start + timedelta(days=day, hours=1)))
+    for day in range(3):
+        days[day].append(event(300 + day, "SessionEvent", "LoggedIn", CANVAS, quiet, start + timedelta(days=day)))
+    days[5].append(event(400, "AssessmentEvent", "Submitted", attempt, quiet, start + timedelta(days=5)))
+    days[11].append(event(401, "GradeEvent", "Graded", attempt, teacher, start + timedelta(days=11),
+                          generated={"id": f"{attempt['id']}/score", "type": "Score", "scoreGiven": 8,
+                                     "maxScore": 10}))
+    port = free_port()
+    worker = worker_process(settings, port, tmp_path / "worker.log")
+    try:
+        async with IngestServer(settings.copy(ingest_token=door.TOKEN), mapping=door.MAPPING, port=0) as ingest:
+            published = 0
+            for day in range(28):  # a day's events at a time, as the sensor sends them
+                if day == 11:  # the worker has read days 0-10 before the grade comes
+                    await until_consumed(port, published, worker)
+                status, body, headers = await door.post(http, url(ingest), envelope(*days[day]))
+                assert status == 200, body
+                published += int(headers["X-Ingest-Records"])
+        deadline, mine = time.monotonic() + 120, []
+        while time.monotonic() < deadline and len(mine) < 2:
+            await asyncio.sleep(2)
+            mine = [a for a in await read_topic(settings, Topic.ALERTS) if a["user_id"] == quiet]
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+    finally:
+        stop([worker])
+    handed_in = parse_ts(format_ts((start + timedelta(days=5)).timestamp()))
+    assert [(a["from_status"], a["to_status"], a["ts"]) for a in mine] == [
+        ("active", "dozing", format_ts(handed_in + 7 * DAY)), ("dozing", "asleep", format_ts(handed_in + 20 * DAY))]
+    results = [r for r in await read_topic(settings, Topic.EXERCISE_RESULTS) if r["user_id"] == quiet]
+    assert [(r.get("pending", False), r["result"]) for r in results] == [(True, None), (False, 80)]
+
+
+async def until_consumed(port: int, records: int, worker: Any, timeout: float = 120) -> None:
+    """Until the worker has read `records` records and finished two more processing passes."""
+    deadline, passes = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        assert worker.poll() is None
+        found = scrape_if_up(port)
+        if passes is None and found.get("scorer_events_consumed_total", 0) >= records:
+            passes = found.get("scorer_batch_size_records_count", 0)
+        if passes is not None and found.get("scorer_batch_size_records_count", 0) >= passes + 2:
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"the worker did not read {records} records")
