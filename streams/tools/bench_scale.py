@@ -4,8 +4,10 @@ One run, one machine, so the figures compare as ratios:
 - per_touch: the worker's per-student work for one new event (load the document from Redis, step
   it with the event, commit it back with the Lua swap), for students with 100, 1,000 and 10,000
   facts of history (a 30-week course), with compaction (the worker's default) and without (the
-  document keeping every fact, as before compaction existed). Every touch re-scores (features
-  computed), the worst case. Mean and p99 in ms, and the document's bytes.
+  document keeping every fact, as before compaction existed); and compacted, from an LMS that names
+  its attempts (`named_attempts`: each exercise result a hand-in and its grade, as Moodle sends a
+  quiz, kept whole as a regrade may still come). Every touch re-scores (features computed), the
+  worst case. Mean and p99 in ms, and the document's bytes.
 - students: bytes per student in Redis (used_memory delta over the documents written) and the
   per-touch cost, with 1,000, 10,000 and 100,000 students of 1,000 facts each stored.
 
@@ -79,9 +81,10 @@ def _schedules(key: tuple[int, int | None]) -> CourseSchedule | None:
     return SCHEDULE if key[0] == COURSE else None
 
 
-def _history(user_id: int, facts: int, rng: random.Random) -> Iterator[list[StudentEvent]]:
+def _history(user_id: int, facts: int, rng: random.Random, named: bool = False) -> Iterator[list[StudentEvent]]:
     """The student's enrolment and `facts` logins, page views and attempts (each with an LMS
-    event id, as every adapter sends them) spread over the course, one list per day."""
+    event id, as every adapter sends them) spread over the course, one list per day; `named`:
+    each attempt a hand-in and its grade of the activity's named attempt (two facts)."""
     offset = 0
 
     def event(topic: Topic, record: dict[str, Any], ts: float) -> StudentEvent:
@@ -106,16 +109,21 @@ def _history(user_id: int, facts: int, rng: random.Random) -> Iterator[list[Stud
                                                       "page_id": 1000 + 10 * week + rng.randrange(1, 5)}, ts))
             else:
                 result = rng.randrange(101)
-                batch.append(event(Topic.EXERCISE_RESULTS, {"activity_id": 1000 + 10 * week + rng.randrange(1, 5),
-                                                            "result": result, "success": int(result >= 60)}, ts))
+                attempt: dict[str, Any] = {"activity_id": 1000 + 10 * week + rng.randrange(1, 5), "result": result,
+                                           "success": int(result >= 60)}
+                if named:
+                    attempt["attempt_id"] = "moodle:grade"
+                    batch.append(event(Topic.EXERCISE_RESULTS, {**attempt, "result": None, "success": 0,
+                                                                "pending": True}, ts))
+                batch.append(event(Topic.EXERCISE_RESULTS, attempt, ts))
         yield batch
 
 
-def _document(facts: int, config: StepConfig) -> StudentDoc:
+def _document(facts: int, config: StepConfig, named: bool = False) -> StudentDoc:
     """A student's document after their whole history, stepped a day at a time as a live worker
     would (the watermark at each day's end)."""
     doc: StudentDoc | None = None
-    for day, batch in enumerate(_history(1, facts, random.Random(facts))):
+    for day, batch in enumerate(_history(1, facts, random.Random(facts), named)):
         doc = step(1, doc, batch, {PARTITION: START + day * DAY}, _schedules, config, NoScoring()).doc
     assert doc is not None
     return doc
@@ -160,8 +168,10 @@ async def measure(redis_url: str, scale: Scale) -> dict[str, Any]:
     client = aioredis.Redis.from_url(redis_url)
     rng = random.Random(0)
     base = StepConfig(DEFAULT_THRESHOLDS, score_every=0.0)  # every touch re-scores: the worst case
-    variants = {"compacted": base, "every_fact": StepConfig(DEFAULT_THRESHOLDS, score_every=0.0, compact_every=None)}
-    docs = {(name, facts): _document(facts, config) for name, config in variants.items() for facts in scale.histories}
+    variants = {"compacted": base, "every_fact": StepConfig(DEFAULT_THRESHOLDS, score_every=0.0, compact_every=None),
+                "named_attempts": base}
+    docs = {(name, facts): _document(facts, config, named=name == "named_attempts")
+            for name, config in variants.items() for facts in scale.histories}
     stores = {}
     for (name, facts), doc in docs.items():
         stores[name, facts] = RedisStudentStore(client, prefix=f"bench-{name}-{facts}.")
