@@ -15,17 +15,21 @@ features read about the past for any moment at or after the horizon:
     views:      {"<page>": [first ts, count]}
     attempts:   {"<activity_id>": [n, best, first ts, first result, first success, pass ts or
                                    None, successes, result sum, successful result sum]}
+    hand_ins:   {"<activity_id>": {"<attempt_id>": [ts, ...]}}   a named attempt's hand-ins (its
+                                   pending records), sorted: a later grade is dated by them (absent
+                                   until the first)
 
 Each aggregate is a commutative merge (counts add, firsts and lasts are minima and maxima, sets
 unite), so a fact older than the horizon that arrives after it (a late record) merges into the
 same value it would have had if it had come first: any arrival order, any compaction points,
 one state. Webinar events (sessions pair connects with disconnects in order) and profile
-versions stay raw: both are few per student.
+versions stay raw: both are few per student. A named attempt's grades stay raw but for those no
+feature reads again (features.state.compact).
 """
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from features.eventtime import DAY
 
@@ -39,6 +43,7 @@ class Compacted(TypedDict):
     logins: int
     views: dict[str, list[int]]
     attempts: dict[str, list[Any]]  # ints, pass ts None until passed
+    hand_ins: NotRequired[dict[str, dict[str, list[int]]]]
 
 
 def new_compacted(horizon: int) -> Compacted:
@@ -79,6 +84,20 @@ def add_attempt(old: Compacted, activity: str, ts: int, result: int, success: in
         pass_ts = ts if pass_ts is None else min(pass_ts, ts)
     old["attempts"][activity] = [n + 1, max(best, result), *first, pass_ts, n_success + success,
                                  result_sum + score, success_sum + (score if success else 0)]
+
+
+def add_hand_in(old: Compacted, activity: str, attempt_id: str, ts: int) -> None:
+    """A named attempt handed in (read twice: once)."""
+    _activity(old, ts)
+    times = old.setdefault("hand_ins", {}).setdefault(activity, {}).setdefault(attempt_id, [])
+    at = bisect_left(times, ts)
+    if at == len(times) or times[at] != ts:
+        times.insert(at, ts)
+
+
+def hand_ins(old: Compacted | None, activity: str, attempt_id: str) -> list[int]:
+    """A named attempt's hand-ins before the horizon, sorted."""
+    return old.get("hand_ins", {}).get(activity, {}).get(attempt_id, []) if old else []
 
 
 def latest(old: Compacted | None) -> int | None:

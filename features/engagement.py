@@ -61,7 +61,7 @@ from weakref import WeakKeyDictionary
 from features.compacted import Compacted
 from features.eventtime import DAY, WEEK
 from features.schedule import LESSON, Activity, CourseSchedule, Opened
-from features.state import PENDING, SKIPPED, FeatureState, attempt_facts, profile
+from features.state import PENDING, SKIPPED, FeatureState, attempt_facts, names_attempts, profile
 
 EARLY_N = 3
 #: The last task's length when the schedule shows no gap between task openings.
@@ -250,7 +250,7 @@ def compute(state: FeatureState, schedule: CourseSchedule | None, as_of: float) 
     aggregates count whole."""
     old = state.get("compacted")
     tried = attempt_facts(state, as_of)  # built once: named attempts make it a merge
-    attempts = _attempts(tried, old, as_of, named="graded" in state)
+    attempts = _attempts(tried, old, as_of, named=names_attempts(state))
     first_views = {key: views[0] for key, views in state["views"].items() if views[0] <= as_of}
     for key, (first, _) in (old["views"] if old else {}).items():
         first_views[key] = min(first, first_views.get(key, first))
@@ -308,7 +308,7 @@ _NONE_BEFORE = [0, SKIPPED, 0, SKIPPED, 0, None, 0, 0, 0]
 
 def _more_attempts(agg: list[Any], done: list[list[Any]]) -> Attempts:
     """An activity's attempts: `agg` summarises some (features.compacted's layout), `done` the
-    rest, in time order. A named attempt is never compacted, so `done` may start before `agg`'s."""
+    rest, in time order. A named attempt is never folded into `agg`, so `done` may start before `agg`'s."""
     n, best, first_ts, first_result, first_success, passed, n_success, result_sum, success_sum = agg
     if done and (n == 0 or (done[0][0] <= first_ts and done[0][:3] < [first_ts, first_result, first_success])):
         first_ts, first_result = done[0][0], done[0][1]

@@ -11,8 +11,8 @@ multiset and insertion order cannot show through):
                                                            grade again: every distinct grade,
                                                            and each hand-in still to be graded
                                                            (result -2, graded_at = ts; absent
-                                                           until the first; never compacted, as
-                                                           a regrade may come)
+                                                           until the first). Compacted apart
+                                                           (`_settle`): a regrade may still come
     webinars: {"<webinar_id>": [[ts, event, online]]}      event 1 connect / 0 disconnect;
                                                            online 1 / 0 offline / -1 unknown
     profiles: {"<ts>": [course_id, age, tg_bot, payment, online, flow_num, time_zone, unti_id]}
@@ -22,8 +22,8 @@ multiset and insertion order cannot show through):
                                                            kept hold 6-item lists: the missing
                                                            trailing items read as unknown (None)
     outcomes: {"<module>": [ts, course_id, progress, attestation, attestation_ts, result]}   late labels
-    compacted: logins, views and attempts older than its horizon, as aggregates (absent until
-               the first `compact`; see features.compacted)
+    compacted: logins, views, attempts and named attempts' hand-ins older than its horizon, as
+               aggregates (absent until the first `compact`; see features.compacted)
 
 Every fact keeps its time so features can be taken as of any moment (any moment at or after
 the compaction horizon, once a state is compacted; a named attempt's grades as of when they were
@@ -116,9 +116,15 @@ def _exercise_result(state: FeatureState, r: dict[str, Any]) -> None:
         else:
             graded_at = _secs(r["graded_at"]) if r.get("graded_at") is not None else ts
             version = [graded_at, ts, result, int(r["success"])]
+        old = _before_horizon(state, version[0])
+        if old is not None and version[2] == PENDING:
+            old_facts.add_hand_in(old, activity, attempt_id, ts)
+            return
         versions = state.setdefault("graded", {}).setdefault(activity, {}).setdefault(attempt_id, [])
         if version not in versions:  # the same grade read twice is one grade
             insort(versions, version)
+        if old is not None:
+            _settle(state, old, activity, attempt_id)
     elif (old := _before_horizon(state, ts)) is not None:
         old_facts.add_attempt(old, activity, ts, result, int(r["success"]))
     else:
@@ -134,27 +140,47 @@ def attempt_facts(state: FeatureState, as_of: float | None = None) -> dict[str, 
     each grade dated at the latest hand-in before it (the work it grades), if one is known. A
     hand-in with no grade yet, and each hand-in after the first, is [ts, PENDING, 0, None]: the
     student's activity, no attempt. The stored lists themselves when no attempt is named."""
-    graded = state.get("graded")
-    if not graded:
+    graded = state.get("graded", {})
+    old = state.get("compacted")
+    compacted = old.get("hand_ins", {}) if old else {}
+    if not graded and not compacted:
         return state["attempts"]
     merged: dict[str, list[list[Any]]] = dict(state["attempts"])
-    for activity, attempts in graded.items():
+    for activity in sorted(graded.keys() | compacted.keys()):
+        attempts, handed = graded.get(activity, {}), compacted.get(activity, {})
         standing = []
-        for versions in attempts.values():
+        for attempt_id in sorted(attempts.keys() | handed.keys()):
+            versions = attempts.get(attempt_id, [])
             known = versions if as_of is None else versions[:bisect_right(versions, as_of, key=_TS)]
-            if known:
-                standing += _standing(known)
+            if known or attempt_id in handed:
+                standing += _standing(known, handed.get(attempt_id, []))
         if standing:
             merged[activity] = sorted([*merged.get(activity, ()), *standing])
     return merged
 
 
-def _standing(known: list[list[int]]) -> list[list[Any]]:
-    """A named attempt's facts from its known versions (attempt_facts): [ts, result, success, passed
-    at], and each later hand-in as [ts, PENDING, 0, None] (the work handed in again is activity too)."""
-    handed_in = min(version[1] for version in known)
-    hand_ins = sorted({version[1] for version in known if version[2] == PENDING})
-    again: list[list[Any]] = [[ts, PENDING, 0, None] for ts in hand_ins if ts != handed_in]
+def names_attempts(state: FeatureState) -> bool:
+    """Does the LMS name some attempt of the student's (so attempt_facts merges)?"""
+    old = state.get("compacted")
+    return "graded" in state or bool(old and old.get("hand_ins"))
+
+
+def handed_in_at(state: FeatureState, activity: str, attempt_id: str) -> int | None:
+    """When a named attempt was first handed in: its earliest record's time, if one is known."""
+    times = [version[1] for version in state.get("graded", {}).get(activity, {}).get(attempt_id, [])]
+    times += old_facts.hand_ins(state.get("compacted"), activity, attempt_id)[:1]
+    return min(times) if times else None
+
+
+def _standing(known: list[list[int]], before: list[int]) -> list[list[Any]]:
+    """A named attempt's facts from its known versions and its hand-ins before the compaction
+    horizon (attempt_facts): [ts, result, success, passed at], and each later hand-in as [ts,
+    PENDING, 0, None] (the work handed in again is activity too; those before the horizon are
+    in the aggregates' days)."""
+    raw = sorted({version[1] for version in known if version[2] == PENDING})
+    handed_in = min([version[1] for version in known] + before[:1])
+    hand_ins = before + raw  # every one before the horizon is earlier than a raw one
+    again: list[list[Any]] = [[ts, PENDING, 0, None] for ts in raw if ts != handed_in]
     grades = sorted((version for version in known if version[2] != PENDING), key=_grade_order)
     if not grades:
         return [[handed_in, PENDING, 0, None], *again]
@@ -163,9 +189,37 @@ def _standing(known: list[list[int]]) -> list[list[Any]]:
     for _, ts, _, succeeded in reversed(grades):
         if not succeeded:
             break
-        before = bisect_right(hand_ins, ts)
-        passed_at = hand_ins[before - 1] if before else ts
+        earlier = bisect_right(hand_ins, ts)
+        passed_at = hand_ins[earlier - 1] if earlier else ts
     return [[handed_in, result, success, passed_at], *again]
+
+
+def _settle(state: FeatureState, old: Compacted, activity: str, attempt_id: str) -> None:
+    """Compact a named attempt below the horizon: its hand-ins go to the aggregates, and of the
+    grades given before the horizon only those a feature may still read stay: the one handed in
+    first, and the last failing one and every later one (the result is the latest grade, the
+    passing run starts after the last fail). A later record cannot revive a dropped grade, so
+    any arrival order and any compaction points give one state."""
+    horizon, attempts = old["horizon"], state["graded"][activity]
+    kept = []
+    for version in attempts[attempt_id]:
+        if version[2] == PENDING and version[0] < horizon:
+            old_facts.add_hand_in(old, activity, attempt_id, version[1])
+        else:
+            kept.append(version)
+    before = [version for version in kept if version[0] < horizon]
+    fails = [_grade_order(version) for version in before if not version[3]]
+    if fails:
+        last_fail, first = max(fails), min(before, key=lambda version: (version[1], version))
+        kept = [v for v in kept if v[0] >= horizon or _grade_order(v) >= last_fail or v is first]
+    if kept:
+        attempts[attempt_id] = kept
+        return
+    del attempts[attempt_id]
+    if not attempts:
+        del state["graded"][activity]
+        if not state["graded"]:
+            del state["graded"]
 
 
 def _grade_order(version: list[int]) -> tuple[int, int, int]:
@@ -218,7 +272,8 @@ def apply(state: FeatureState, kind: str, record: dict[str, Any]) -> None:
 
 def compact(state: FeatureState, horizon: float) -> None:
     """Fold the logins, views and attempts before `horizon` (floored to a day) into the state's
-    aggregates. The horizon never moves back; features stay exact as of any moment after it."""
+    aggregates, and named attempts' hand-ins and spent grades (`_settle`). The horizon never moves
+    back; features stay exact as of any moment after it."""
     new = int(horizon // DAY) * int(DAY)
     old = state.get("compacted")
     if old is not None and new <= old["horizon"]:
@@ -244,6 +299,9 @@ def compact(state: FeatureState, horizon: float) -> None:
         del facts[:cut]
         if not facts:
             del state["attempts"][activity]
+    for activity, attempts in list(state.get("graded", {}).items()):
+        for attempt_id in list(attempts):
+            _settle(state, old, activity, attempt_id)
 
 
 def active_days(state: FeatureState) -> set[int]:

@@ -42,7 +42,7 @@ from features.compacted import day_bounds
 from features.eventtime import DAY, WEEK, parse_ts
 from features.hypotheses import Language
 from features.schedule import CourseSchedule, ScheduleKey, page_key
-from features.state import FeatureState, attempt_facts, compact
+from features.state import FeatureState, attempt_facts, compact, handed_in_at
 from streams.contract.holdout import held_out
 from streams.contract.outputs import Alert, ScoreRow, Scores, enrolment_key
 from streams.contract.topics import ACTIVITY_TOPICS, Topic
@@ -368,8 +368,7 @@ def _is_handing_in(facts: FeatureState, topic: Topic, record: dict[str, Any], ts
     attempt_id = record.get("attempt_id") if topic is Topic.EXERCISE_RESULTS else None
     if attempt_id is None or record.get("pending") is True:
         return True
-    versions = facts.get("graded", {})[str(record["activity_id"])][attempt_id]
-    return min(version[1] for version in versions) == int(ts // 1)
+    return handed_in_at(facts, str(record["activity_id"]), attempt_id) == int(ts // 1)
 
 
 def _seed(machine: StatusMachine, facts: FeatureState, started: float, key: str,

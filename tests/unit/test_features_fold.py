@@ -80,6 +80,16 @@ def student_events(user_id: int, diligence: float, rng: random.Random) -> list[t
                 regraded = {**named, "ts": iso(at + timedelta(days=3)), "graded_at": iso(at + timedelta(days=3)),
                             "result": 75, "success": 1}
                 out += [("exercise_result", named), ("exercise_result", dict(named)), ("exercise_result", regraded)]
+            if k == 2:  # handed in (in odd weeks; else its first grade is its first record), then a grade
+                # book entry's grades: pass, fail, pass, fail, pass (those before the last fail are
+                # spent once compacted, but the first record)
+                entry = {"user_id": user_id, "ts": iso(at), "module": 2, "activity_id": 1000 + 10 * week + k,
+                         "attempt_id": "moodle:grade", "result": None, "success": 0, "pending": True}
+                if week % 2:
+                    out.append(("exercise_result", entry))
+                for days, result in ((1, 70), (2, 50), (3, 90), (5, 40), (6, 80)):
+                    out.append(("exercise_result", {**entry, "ts": iso(at + timedelta(days=days)), "result": result,
+                                                    "success": int(result >= 60), "pending": False}))
             if k == 3:  # handed in (read twice), graded a fail two days later in a record dated then, as
                 # Moodle's user_graded; handed in again, and graded a pass a day after that
                 hand_in = {"user_id": user_id, "ts": iso(at), "module": 2, "activity_id": 1000 + 10 * week + k,
