@@ -106,7 +106,7 @@ from streams.ingest.base import (
     withdrawal,
 )
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping, trailing_integer
-from streams.ingest.times import handed_in_at, local_ts, parse_instant
+from streams.ingest.times import attempt_handed_in, local_ts, parse_instant
 
 SOURCE = "caliper"
 #: The Caliper versions read: their JSON-LD context IRIs are http://purl.imsglobal.org/ctx/caliper/<version>.
@@ -366,7 +366,7 @@ def _handed_in(attempt: Entity, event_time: str, ts: str, mapping: IdMapping) ->
     (Blackboard's), as the school's local time; the grade's own time when it names neither or a later one."""
     for name in ("endedAtTime", "startedAtTime"):
         if (given := attempt.fields.get(name)) is not None:
-            return local_ts(handed_in_at(given, parse_instant(event_time), f"Attempt.{name}"), mapping.time_zone)
+            return local_ts(attempt_handed_in(given, parse_instant(event_time), f"Attempt.{name}"), mapping.time_zone)
     return ts
 
 

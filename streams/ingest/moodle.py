@@ -289,9 +289,10 @@ def _module(record: dict[str, Any], module: int | None) -> dict[str, Any]:
     return record
 
 
-#: The attempt_id of a student's grade in an activity: Moodle keeps it in one grade item, which it
-#: grades again at each quiz attempt and each teacher's edit, and a hand-in (a quiz attempt without
-#: its grade, an assignment submitted) is the work the grade after it grades.
+#: The attempt_id of a student's grade in an activity: Moodle keeps it in one grade item, whose
+#: grade it sends again whenever the value changes (a quiz attempt that changes it, a teacher's
+#: edit), and a hand-in (a quiz attempt without its grade, an assignment submitted) is the work the
+#: grade after it grades.
 GRADE_BOOK = "moodle:grade"
 _LOGGED_IN = "\\core\\event\\user_loggedin"
 _ATTEMPT_SUBMITTED = "\\mod_quiz\\event\\attempt_submitted"

@@ -81,7 +81,7 @@ from streams.ingest.base import (
 )
 from streams.ingest.base import guarded as _guarded
 from streams.ingest.mapping import ACTIVITY_PAGE, LESSON, IdMapping, Target, whole_integer
-from streams.ingest.times import handed_in_at, local_ts, parse_instant
+from streams.ingest.times import attempt_handed_in, local_ts, parse_instant
 
 SOURCE = "openedx"
 PAID_MODES = frozenset({"verified", "professional", "no-id-professional", "credit", "masters", "executive-education"})
@@ -208,7 +208,7 @@ def _first_attempted(payload: dict[str, Any], graded: datetime) -> datetime:
     value = payload["first_attempted"]
     if value is None or value == "None":
         raise Reject("not_attempted", "a subsection grade the student never attempted", IGNORED)
-    return handed_in_at(value, graded, "first_attempted")
+    return attempt_handed_in(value, graded, "first_attempted")
 
 
 def _records(event: Any, mapping: IdMapping) -> list[Record]:

@@ -44,7 +44,7 @@ def parse_instant(text: object) -> datetime:
         raise Reject("bad_timestamp", f"{text[:60]!r}: {error}") from None
 
 
-def handed_in_at(text: object, graded: datetime, field: str) -> datetime:
+def attempt_handed_in(text: object, graded: datetime, field: str) -> datetime:
     """When a graded attempt was handed in, as its LMS dates it, but not after its grade (the grade's
     own time then: a clock that ran ahead must not move the student's work later). An unreadable one
     is Reject `bad_attempt_time`: the grade is kept out (dead-lettered, to redrive) rather than dated
