@@ -28,7 +28,7 @@ feature reads again (features.state.compact).
 """
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from typing import Any, NotRequired, TypedDict
 
 from features.eventtime import DAY
@@ -55,13 +55,17 @@ def _activity(old: Compacted, ts: int) -> None:
     day[0], day[1] = min(day[0], ts), max(day[1], ts)
 
 
+def _insert_once(values: list[int], value: int) -> None:
+    """Add `value` to the sorted set-like list `values` unless it is there."""
+    at = bisect_left(values, value)
+    if at == len(values) or values[at] != value:
+        values.insert(at, value)
+
+
 def add_login(old: Compacted, ts: int) -> None:
     _activity(old, ts)
     old["logins"] += 1
-    day, days = ts // _DAY, old["login_days"]
-    at = bisect_left(days, day)
-    if at == len(days) or days[at] != day:
-        insort(days, day)
+    _insert_once(old["login_days"], ts // _DAY)
 
 
 def add_view(old: Compacted, page: str, ts: int) -> None:
@@ -89,10 +93,7 @@ def add_attempt(old: Compacted, activity: str, ts: int, result: int, success: in
 def add_hand_in(old: Compacted, activity: str, attempt_id: str, ts: int) -> None:
     """A named attempt handed in (read twice: once)."""
     _activity(old, ts)
-    times = old.setdefault("hand_ins", {}).setdefault(activity, {}).setdefault(attempt_id, [])
-    at = bisect_left(times, ts)
-    if at == len(times) or times[at] != ts:
-        times.insert(at, ts)
+    _insert_once(old.setdefault("hand_ins", {}).setdefault(activity, {}).setdefault(attempt_id, []), ts)
 
 
 def hand_ins(old: Compacted | None, activity: str, attempt_id: str) -> list[int]:

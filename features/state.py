@@ -140,11 +140,11 @@ def attempt_facts(state: FeatureState, as_of: float | None = None) -> dict[str, 
     each grade dated at the latest hand-in before it (the work it grades), if one is known. A
     hand-in with no grade yet, and each hand-in after the first, is [ts, PENDING, 0, None]: the
     student's activity, no attempt. The stored lists themselves when no attempt is named."""
+    if not names_attempts(state):
+        return state["attempts"]
     graded = state.get("graded", {})
     old = state.get("compacted")
     compacted = old.get("hand_ins", {}) if old else {}
-    if not graded and not compacted:
-        return state["attempts"]
     merged: dict[str, list[list[Any]]] = dict(state["attempts"])
     for activity in sorted(graded.keys() | compacted.keys()):
         attempts, handed = graded.get(activity, {}), compacted.get(activity, {})
