@@ -18,14 +18,20 @@ TINCAN = http://id.tincanapi.com/verb/, AS = http://activitystrea.ms/schema/1.0/
     -> page_view: page_id = pages[object.id]; page_type = the mapping's, else `занятие` for activity
        type http://adlnet.gov/expapi/activities/lesson, else `активность`; activity_type = the
        mapping's, else the last segment of object.definition.type; module = the mapping's.
-- ADL answered, ADL passed, ADL failed, ADL completed, ADL scored
+- ADL answered, ADL passed, ADL failed, ADL completed, ADL scored, AS submit
     -> exercise_result: activity_id = activities[object.id]; result = result.score.scaled x 100,
        else (raw - min) / (max - min) x 100 (min 0 when absent), else raw when it lies in 0..100,
        else null (no score); clamped to 0..100 and rounded; success = result.success, else 1 for
-       passed and 0 for failed, else result >= the mapping's pass_percent. With neither a score nor
-       a verdict (result.success, passed, failed) -> rejected `ignored` / `not_graded`: cmi5 has
-       `completed` as a statement of its own beside `passed` or `failed`, and a `completed` with
-       neither, read as a skip, counted the unit twice, once failed.
+       passed and 0 for failed, else result >= the mapping's pass_percent. Graded by someone else
+       (`context.instructor` given: Moodle's logstore_xapi and the Jisc VLE profile send an
+       assignment's grade as `scored` by the student, its grader the instructor), attempt_id =
+       `xapi:grade`, the student's grade in the activity: a regrade replaces it, and it is dated at
+       the latest hand-in before it. With neither a score nor a verdict (result.success, passed,
+       failed): a hand-in, exercise_result `pending` (result null, success 0, attempt_id
+       `xapi:grade`): the student's activity, never an attempt by itself, and the work a teacher's
+       later grade grades (logstore_xapi sends an assignment handed in as `submit`, or `completed`
+       for Jisc). cmi5 has `completed` as a statement of its own beside `passed` or `failed`: read
+       as a skip, it counted the unit twice, once failed; as a hand-in it is activity only.
 - ADL attended, TINCAN attended
     -> webinar_event `Подключение` at timestamp, and `Отключение` at timestamp + result.duration
        when a duration is given (event_id `<id>/left`): webinar_id = webinars[object.id].
@@ -72,7 +78,6 @@ from streams.ingest.base import (
     digest,
     identified,
     iri,
-    not_graded,
     number,
     split,
     whole_percent,
@@ -105,6 +110,7 @@ VERBS: dict[str, str] = {
     ADL + "failed": "exercise_result",
     ADL + "completed": "exercise_result",
     ADL + "scored": "exercise_result",
+    ACTIVITY_STREAMS + "submit": "exercise_result",
     ADL + "attended": "webinar_connect",
     TINCAN + "attended": "webinar_connect",
     ADL + "joined": "webinar_connect",
@@ -117,6 +123,9 @@ VERBS: dict[str, str] = {
     TINCAN + "unregistered": "withdrawal",
 }
 _ATTENDED = {ADL + "attended", TINCAN + "attended"}
+#: The attempt_id of a student's grade in an activity as someone else gives it, and of the hand-ins
+#: it grades: one attempt, whose latest grade counts, handed in when the student handed it in.
+GRADE_BOOK = "xapi:grade"
 _SHA1 = re.compile(r"[0-9a-fA-F]{40}")
 _VERSION = re.compile(r"1\.0(\.\d+)?")
 #: Statement ids made up for statements that carry none: UUID 5 of their content in this namespace.
@@ -235,6 +244,16 @@ def _result(statement: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _names_an_instructor(statement: dict[str, Any]) -> bool:
+    """context.instructor given: on a result, a grade someone else gave the actor's work."""
+    context = statement.get("context")
+    if context is None:
+        return False
+    if not isinstance(context, dict):
+        raise Reject("bad_context", "context must be an object")
+    return context.get("instructor") is not None
+
+
 def _type_name(type_iri: str | None) -> str | None:
     if not type_iri:
         return None
@@ -264,6 +283,7 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
     keys, fallback = _actor(statement["actor"])
     moment = _moment(statement, received_at)
     result = _result(statement)
+    graded_by_someone_else = _names_an_instructor(statement)
     duration = parse_duration(result["duration"]) if result.get("duration") is not None else None
     definition = obj.get("definition")
     type_iri = definition.get("type") if isinstance(definition, dict) else None
@@ -299,9 +319,11 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
             raise Reject("course_result", "a result for a whole course: the contract's outcome needs a module, "
                          "progress and attestation", UNSUPPORTED)
         percent = _percent(result)
-        if percent is None and "success" not in result and verb_id not in {ADL + "passed", ADL + "failed"}:
-            raise not_graded(verb_id[:200])  # e.g. cmi5's `completed`, beside its `passed`
         activity = mapping.resolve("activities", [object_id], object_id)
+        if percent is None and "success" not in result and verb_id not in {ADL + "passed", ADL + "failed"}:
+            return [checked(Topic.EXERCISE_RESULTS, with_optional(
+                {**base, "activity_id": activity.id, "result": None, "success": 0, "attempt_id": GRADE_BOOK,
+                 "pending": True}, module=activity.module))]
         if "success" in result:
             success = int(result["success"])
         elif verb_id == ADL + "passed":
@@ -311,7 +333,8 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
         else:
             success = mapping.success_of(percent)
         return [checked(Topic.EXERCISE_RESULTS, with_optional(
-            {**base, "activity_id": activity.id, "result": percent, "success": success}, module=activity.module))]
+            {**base, "activity_id": activity.id, "result": percent, "success": success}, module=activity.module,
+            attempt_id=GRADE_BOOK if graded_by_someone_else else None))]
     if kind in {"webinar_connect", "webinar_disconnect"}:
         webinar = mapping.resolve("webinars", [object_id], object_id)
         event = CONNECT if kind == "webinar_connect" else DISCONNECT

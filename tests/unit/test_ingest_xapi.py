@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from features import attempt_facts, compute, fold, last_activity, parse_ts
 from helpers.mapped import accepted, refused
 from streams.contract import Topic
 from streams.ingest import xapi
@@ -110,12 +111,49 @@ def test_result_verbs_are_exercise_results(result, verb, expected):
                                              "success": expected[1], "module": 2})]
 
 
-@pytest.mark.parametrize(("verb", "result"), [("completed", {"completion": True}), ("answered", {}),
-                                               ("scored", {"response": "for i in range(3)"})])
-def test_a_result_with_neither_score_nor_verdict_is_no_attempt(verb, result):
-    """cmi5 has `completed` as a statement of its own beside `passed` or `failed`: one with neither a
-    score nor a verdict, read as a skip, made each unit two attempts, one failed."""
-    assert rejection(statement(ADL + verb, f"{LMS}/quizzes/loops", result=result)) == ("ignored", "not_graded")
+HAND_IN = {"result": None, "success": 0, "attempt_id": "xapi:grade", "pending": True}
+INSTRUCTOR = {"instructor": {"objectType": "Agent", "account": {"homePage": LMS, "name": "teacher"}}}
+
+
+@pytest.mark.parametrize(("verb", "result"), [
+    (ADL + "completed", {"completion": True}), (ADL + "answered", {}),
+    (ADL + "scored", {"response": "for i in range(3)"}), (AS + "submit", {})])
+def test_a_result_with_neither_score_nor_verdict_is_a_hand_in(verb, result):
+    """cmi5 has `completed` as a statement of its own beside `passed` or `failed`, and Moodle's
+    logstore_xapi sends an assignment handed in as `submit` (`completed` for Jisc): read as a skip, each
+    made the unit two attempts, one failed; ignored, the student looked inactive until it was graded."""
+    got = records(statement(verb, f"{LMS}/quizzes/loops", result=result))
+    assert got == [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "module": 2, **HAND_IN})]
+
+
+def test_a_grade_given_by_an_instructor_is_the_students_grade_in_the_activity():
+    s = statement(ADL + "scored", f"{LMS}/quizzes/loops", result={"score": {"raw": 45, "min": 0, "max": 50}},
+                  context=INSTRUCTOR)
+    assert records(s) == [(Topic.EXERCISE_RESULTS, {**BASE, "activity_id": 13278, "result": 90, "success": 1,
+                                                    "module": 2, "attempt_id": "xapi:grade"})]
+    assert "attempt_id" not in records({**s, "context": {"platform": "Moodle"}})[0][1]  # the learner's own attempt
+
+
+def test_an_assignment_handed_in_and_graded_then_regraded_is_one_attempt_of_the_students_work():
+    """logstore_xapi's assignment_submitted and assignment_graded: handed in on the 10th, graded 40 on the
+    15th and regraded 75 on the 17th by the teacher (context.instructor). One attempt, handed in and passed
+    on the 10th's work, and the student last active on the 10th: the grades are the teacher's doing."""
+    def at(day: int, verb: str, sid: str, **extra: Any) -> dict[str, Any]:
+        return {**statement(verb, f"{LMS}/quizzes/loops", **extra), "id": sid,
+                "timestamp": f"2024-01-{day}T06:00:00Z"}
+    statements = [at(10, AS + "submit", SID),
+                  at(15, ADL + "scored", "1f0c7bd4-6f4e-4f43-a6a4-3c0a8a0b0c15", context=INSTRUCTOR,
+                     result={"score": {"raw": 20, "max": 50}}),
+                  at(17, ADL + "scored", "1f0c7bd4-6f4e-4f43-a6a4-3c0a8a0b0c17", context=INSTRUCTOR,
+                     result={"score": {"raw": 37.5, "max": 50}})]
+    got = [record for s in statements for _, record in records(s)]
+    state = fold([("exercise_result", record) for record in got])[1001]
+    (fact,), = attempt_facts(state).values()
+    assert fact == [parse_ts("2024-01-10T09:00:00"), 75, 1, parse_ts("2024-01-10T09:00:00")]
+    assert last_activity(state) == parse_ts("2024-01-10T09:00:00")
+    features = compute(state, None, parse_ts("2024-01-20T00:00:00"))
+    assert (features["sum_exercise_attempts_mean"], features["success_index"], features["mean_attempt_score"]) == (
+        1.0, 1.0, 75.0)
 
 
 def test_a_result_for_a_course_is_unsupported():
@@ -285,6 +323,7 @@ def test_the_statement_id_is_the_event_id_or_a_uuid_of_the_content():
     ({"verb": {"display": {"en-US": "x"}}}, "bad_verb"), ({"verb": {"id": "answered"}}, "bad_verb"),
     ({"object": {"id": "lesson 1"}}, "bad_object"), ({"version": "2.0.0"}, "unsupported_version"),
     ({"result": {"success": "yes"}}, "bad_result"), ({"result": {"duration": "90 minutes"}}, "bad_duration"),
+    ({"verb": {"id": ADL + "scored"}, "result": {"score": {"scaled": 0.5}}, "context": "teacher"}, "bad_context"),
 ])
 def test_malformed_statements_are_invalid(change, reason):
     s = {**statement(ADL + "experienced", f"{LMS}/lessons/intro"), **change}
