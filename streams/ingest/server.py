@@ -37,7 +37,6 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -242,7 +241,6 @@ class IngestServer:
 
     async def start(self) -> None:
         mapping = self.mapping or IdMapping.load(self.settings.ingest_mapping, self.settings.school_time_zone)
-        _warn_about_zone(mapping, self.settings)
         await ensure_topics(self.settings)
         self._producer = new_producer(self.settings)
         await self._producer.start()
@@ -282,17 +280,6 @@ class IngestServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-def _warn_about_zone(mapping: IdMapping, settings: Settings) -> None:
-    """Contract times are school-local but the worker compares them with UTC clocks: a school
-    ahead of UTC by more than the allowed skew has its live records refused (see the report in
-    streams.ingest's docstring)."""
-    offset = datetime.now(UTC).astimezone(mapping.time_zone).utcoffset()
-    if offset is not None and offset.total_seconds() > settings.max_clock_skew_minutes * 60:
-        log.warning("the school's time zone %s is %.1f h ahead of UTC, more than the %.0f min clock skew the "
-                    "worker allows: live records (dated now) are refused as event_time_in_future",
-                    mapping.zone_name, offset.total_seconds() / 3600, settings.max_clock_skew_minutes)
 
 
 def serve(settings: Settings, limits: Limits | None = None) -> int:

@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from features.eventtime import parse_ts
+from features.eventtime import local_to_utc, parse_ts
 from streams.contract import INPUT_TOPICS, TOPIC_SCHEMA, InvalidEvent, Topic, encode, key_of, validate
 from streams.contract.codec import MAX_RECORD_BYTES
 from streams.ingest import caliper, metrics
@@ -256,11 +256,10 @@ class Ingestor:
     def _check(self, mapped: Mapped, now: float) -> None:
         """Refuse what the worker would refuse: a record dated ahead of the clock, or too large."""
         for _, record in mapped.records:
-            ts = parse_ts(record["ts"])
-            if ts > now + self.max_skew:
+            if local_to_utc(parse_ts(record["ts"]), self.mapping.time_zone) > now + self.max_skew:
                 mapped.records = []
                 mapped.rejection = Rejection(
-                    "event_time_in_future", f"ts {record['ts']} is ahead of the clock (school time, read as UTC); "
+                    "event_time_in_future", f"ts {record['ts']} ({self.mapping.zone_name}) is ahead of the clock; "
                     f"the worker allows {self.max_skew:.0f} s", mapped.raw, INVALID, "", mapped.ref)
                 return
             if len(encode(record)) > MAX_RECORD_BYTES:

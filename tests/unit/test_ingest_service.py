@@ -222,6 +222,21 @@ async def test_a_record_dated_ahead_of_the_clock_is_refused_as_the_worker_would(
     assert (await ingestor(Broker()).statements(body(soon))).status == 200
 
 
+async def test_a_school_east_of_utc_has_its_live_statements_accepted_and_its_future_ones_refused():
+    """Contract times are the school's wall clock (Moscow: UTC+3). The door read them as UTC, so every
+    statement made now looked three hours ahead and was refused (400, dead-lettered), which the worker,
+    converting through the same zone, would have accepted."""
+    mapping = IdMapping.from_dict({"lms_roots": [LMS]}, time_zone="Europe/Moscow")
+    service = Ingestor(mapping, PREFIX, Broker().enqueue, max_skew_seconds=600, clock=lambda: NOW)
+    at = {offset: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW + offset)) for offset in (0, 3600)}
+    assert (await service.statements(body(statement(1, timestamp=at[0])))).status == 200
+    future = await service.statements(body(statement(2, timestamp=at[3600])))
+    assert future.status == 400 and future.body["rejected"][0]["reason"] == "event_time_in_future"
+    local_now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(NOW + 3 * 3600))  # a native record dated now
+    view = {"event_id": "lms-now", "user_id": 982, "ts": local_now, "page_type": "занятие", "page_id": 3015}
+    assert (await service.records("lms.page_views", body(view))).status == 200
+
+
 async def test_put_stores_one_statement_under_its_id():
     broker = Broker()
     service = ingestor(broker)
