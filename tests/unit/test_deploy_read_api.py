@@ -50,7 +50,7 @@ def test_env_example_has_a_token_placeholder() -> None:
 
 
 def _worker_env(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    (container,) = one(objects, "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e for e in container["env"]}
 
 

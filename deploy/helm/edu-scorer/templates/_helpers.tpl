@@ -28,6 +28,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: worker
 {{- end }}
 
+{{/* Labels that select the LMS's HTTP door, `scorer ingest` (Deployment, Service, PDB). */}}
+{{- define "edu-scorer.ingestSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "edu-scorer.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: ingest
+{{- end }}
+
 {{/* Labels of every object, without the component. */}}
 {{- define "edu-scorer.commonLabels" -}}
 helm.sh/chart: {{ include "edu-scorer.chart" . }}
