@@ -202,3 +202,37 @@ async def test_statements_in_alerts_out(db, settings, tmp_path, http):
         stop([worker])
     assert [(a["from_status"], a["to_status"]) for a in mine] == [("active", "dozing"), ("dozing", "asleep")]
     assert [a["ts"] for a in mine] == [format_ts(last + 7 * DAY), format_ts(last + 20 * DAY)]
+
+
+async def test_a_school_east_of_utc_is_scored_live_through_the_door(db, settings, tmp_path, http):
+    """Contract times are the school's wall clock. A Moscow school (UTC+3) sends statements as they
+    happen: the door and a live worker both read them in that zone, so they are stored and scored, the
+    student active since their last statement. The door used to read them as UTC, three hours ahead of
+    its clock, and refused them all (400, dead-lettered as event_time_in_future)."""
+    from sqlalchemy import create_engine, text
+
+    # Live, with no lateness allowed: the watermark is the school's wall clock, so the worker scores at once.
+    moscow = settings.copy(school_time_zone="Europe/Moscow", clock="live", allowed_lateness_hours=0.0)
+    mapping = IdMapping.from_dict({"lms_roots": [LMS]}, time_zone="Europe/Moscow")
+    now = datetime.now(UTC).replace(microsecond=0)
+    batch = [statement(401, "registered", f"{LMS}/courses/7", now - timedelta(minutes=2)),
+             statement(401, "launched", LMS, now - timedelta(minutes=1))]
+    worker = worker_process(moscow, free_port(), tmp_path / "worker.log")
+    engine = create_engine(db)
+    try:
+        async with IngestServer(moscow.copy(ingest_token=TOKEN), mapping=mapping, port=0) as ingest:
+            status, body, _ = await post(http, f"{ingest.url}/xapi/statements", batch)
+            assert status == 200, body
+        deadline, row = time.monotonic() + 120, None
+        while time.monotonic() < deadline and row is None:
+            await asyncio.sleep(1)
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            with engine.connect() as connection:
+                row = connection.execute(text(
+                    "SELECT status, last_activity_at FROM students_current WHERE user_id = 401")).one_or_none()
+    finally:
+        stop([worker])
+        engine.dispose()
+    moscow_wall_clock = (now - timedelta(minutes=1) + timedelta(hours=3)).replace(tzinfo=None)
+    assert row is not None and tuple(row) == ("active", moscow_wall_clock)
+    assert not await read_topic(settings, Topic.DEAD_LETTERS)
