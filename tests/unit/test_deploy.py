@@ -991,6 +991,56 @@ def test_helm_lint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def relabel(rules: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, str] | None:
+    """Prometheus' relabelling (the `keep` and `replace` actions these configs use; regexes anchored at both
+    ends, source labels joined by `;`): the target's labels, or None where it is dropped."""
+    labels = dict(labels)
+    for rule in rules:
+        value = ";".join(labels.get(name, "") for name in rule.get("source_labels", []))
+        match = re.fullmatch(rule.get("regex", "(.*)"), value)
+        action = rule.get("action", "replace")
+        if action == "keep":
+            if match is None:
+                return None
+        elif action == "replace":
+            if match is not None:
+                labels[rule["target_label"]] = match.expand(rule.get("replacement", "$1").replace("$", "\\"))
+        else:
+            raise AssertionError(f"relabel action {action} not emulated")
+    return labels
+
+
+def test_kubernetes_scrape_jobs_carry_the_names_the_alerts_select_by() -> None:
+    """On Kubernetes the alerts' up{job=...} must find the pods: a worker pod only in job edu-scorer, a
+    door's only in edu-scorer-ingest, each at its pod IP and annotated port, the migration Job in neither.
+    Every job an alert names is scraped by compose's config and, where the pods run there, by this one."""
+    config = load_yaml(PROM_DIR / "kubernetes.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    named = {name for rule in alert_rules() for name in re.findall(r'job="([^"]+)"', rule["expr"])}
+    compose_jobs = {job["job_name"] for job in load_yaml(PROM_DIR / "prometheus.yml")["scrape_configs"]}
+    assert named <= compose_jobs and {"edu-scorer", "edu-scorer-ingest"} <= named & set(jobs)
+    assert config["rule_files"] == [ALERTS.name]
+
+    def targets(pod: dict[str, Any]) -> dict[str, dict[str, str]]:
+        meta = {"__address__": "10.1.2.3:9999", "__metrics_path__": "/metrics",  # another declared port
+                "__meta_kubernetes_pod_name": "pod-1", "__meta_kubernetes_namespace": "edu-scorer"}
+        meta |= {f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
+                 for k, v in pod["metadata"].get("labels", {}).items()}
+        meta |= {f"__meta_kubernetes_pod_annotation_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
+                 for k, v in pod["metadata"].get("annotations", {}).items()}
+        found = {name: relabel(job["relabel_configs"], meta) for name, job in jobs.items()}
+        return {name: labels for name, labels in found.items() if labels is not None}
+
+    objects = k8s_objects()
+    for component, job, port in (("worker", "edu-scorer", WEB_PORT), ("ingest", "edu-scorer-ingest", INGEST_PORT)):
+        pod = one(objects, "Deployment", component)["spec"]["template"]
+        (labels,) = targets(pod).values()
+        assert list(targets(pod)) == [job], component
+        assert (labels["__address__"], labels["__metrics_path__"], labels["instance"]) == (
+            f"10.1.2.3:{port}", "/metrics", "pod-1")
+    assert not targets(one(objects, "Job")["spec"]["template"]), "the migration is no scrape target"
+
+
 def test_the_deploy_readme_names_every_alert_rule() -> None:
     """An operator paged by an alert finds it in the table of what each one means."""
     names = {rule["alert"] for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]}
