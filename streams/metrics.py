@@ -67,7 +67,8 @@ ASSIGNED_AT = Gauge(
     "When this worker's current partition assignment began (a rebalance resets it).",
     registry=REGISTRY)
 WATERMARK = Gauge(
-    "scorer_event_time_watermark_seconds", "Event-time watermark (epoch seconds) per partition.",
+    "scorer_event_time_watermark_seconds",
+    "Event-time watermark per partition, as a Unix time (the school's wall clock through its time zone).",
     ["partition"], registry=REGISTRY)
 STUDENTS_BY_STATUS = Gauge(
     "scorer_students", "Students per activity status, as seen by this worker's partitions.",

@@ -246,7 +246,7 @@ class Pipeline:
         watermarks = {p: mark for p in self.watermarks.partitions()
                       if (mark := self.watermarks.watermark(p)) is not None}
         for partition, mark in watermarks.items():
-            metrics.WATERMARK.labels(str(partition)).set(mark)
+            metrics.WATERMARK.labels(str(partition)).set(local_to_utc(mark, self.config.zone))
         user_ids = set(per_student)
         for partition, mark in watermarks.items():
             user_ids.update(await self.store.due(partition, mark))

@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from features.eventtime import parse_ts
+from features.eventtime import local_to_utc, parse_ts, zone_named
 from streams.contract import InvalidEvent, Topic, dead_letter, encode, key_of
 from streams.ingest.files import FORMATS, load_file
 from streams.ingest.mapping import IdMapping
@@ -45,8 +45,11 @@ class ReplayReport:
     held_back: int = 0  # records after `until`, not published
 
     def final_watermark(self, settings: Settings) -> float | None:
-        """Where a worker's watermark ends once it has read everything published."""
-        return None if self.newest_ts is None else self.newest_ts - settings.allowed_lateness_seconds
+        """Where a worker's watermark ends once it has read everything published, as its gauge shows it: a
+        Unix time (event times are the school's wall clock)."""
+        if self.newest_ts is None:
+            return None
+        return local_to_utc(self.newest_ts - settings.allowed_lateness_seconds, zone_named(settings.school_time_zone))
 
     def as_dict(self) -> dict[str, Any]:
         out = {"published": dict(self.published), "dead_letters": self.dead_letters,

@@ -117,6 +117,23 @@ async def test_live_records_of_a_school_east_of_utc_are_not_from_the_future() ->
     assert doc is not None and len(doc["facts"]["logins"]) == 1
 
 
+async def test_the_watermark_gauge_is_a_unix_time_in_a_school_east_of_utc() -> None:
+    """The dashboard and operators read the gauge against the wall clock (time() minus it). It held the
+    school's wall clock read as UTC, so a Moscow worker fully caught up showed its watermark two hours
+    ahead of now instead of its hour of allowed lateness behind."""
+    from dataclasses import replace
+
+    from features.eventtime import utc_to_local, zone_named
+
+    moscow = zone_named("Europe/Moscow")
+    pipeline = Pipeline(replace(CONFIG, zone=moscow), InMemoryStudentStore(), Sent().send, NoScoring(),
+                        MemoryRowSink())
+    login = _record(12, float(int(utc_to_local(NOW, moscow))), 0)
+    read = {(LOGINS, p): (int(p == login.partition), int(p == login.partition), NOW + 1) for p in range(PARTITIONS)}
+    await pipeline.process([login], read, {LOGINS: PARTITIONS})  # every partition read to its end
+    assert _sample("scorer_event_time_watermark_seconds", partition=str(login.partition)) == NOW - CONFIG.lateness
+
+
 async def test_a_document_the_step_cannot_read_harms_no_other_student(
         world: World, caplog: pytest.LogCaptureFixture) -> None:
     """A student due on a partition whose document the step cannot read (a bug on some state, a document a newer
