@@ -819,6 +819,40 @@ def check_ingest_objects(objects: list[dict[str, Any]]) -> None:
     Settings(school_time_zone=config["data"]["SCORER_SCHOOL_TIME_ZONE"])  # refuses an unknown zone
 
 
+NOTIFY = K8S / "notify.yaml"
+NOTIFY_PORT = 6069
+
+
+def check_notify_deployment(deployment: dict[str, Any]) -> None:
+    """`scorer notify`: the broker's and Redis' URLs from the Secret, the webhook's from its own Secret and
+    optional (without it the notifications go to the log), no Postgres URL or read API token, scraped on
+    its metrics port, alive while that port answers."""
+    pod = deployment["spec"]["template"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == ["notify"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": NOTIFY_PORT}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SCORER_NOTIFY_METRICS_PORT"]["value"] == str(NOTIFY_PORT)
+    for var in ("SCORER_KAFKA_URL", "SCORER_REDIS_URL"):
+        assert env[var]["valueFrom"]["secretKeyRef"]["name"], f"{var} not from a Secret"
+    webhook = env["SCORER_NOTIFY_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"]
+    assert webhook["optional"] is True and webhook["name"]
+    assert not {"SCORER_DATABASE_URL", "SCORER_API_TOKEN", "SCORER_INGEST_TOKEN"} & set(env)
+    assert container["livenessProbe"]["tcpSocket"]["port"] == "metrics"
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(NOTIFY_PORT)
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_k8s_notifier_is_opt_in_and_complete() -> None:
+    (deployment,) = load_yaml_all(NOTIFY)
+    check_notify_deployment(deployment)
+    assert NOTIFY.name not in load_yaml(K8S / "kustomization.yaml")["resources"], "a school may have its own"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (worker,) = one(k8s_objects(), "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
+    assert container["envFrom"] == worker["envFrom"] and container["image"] == worker["image"]
+
+
 def test_k8s_manifests_are_consistent() -> None:
     objects = k8s_objects()
     check_k8s_objects(objects)
@@ -949,6 +983,20 @@ def test_helm_chart_renders_the_same_objects() -> None:
     assert one(plain, "ConfigMap")["data"] == one(objects, "ConfigMap")["data"]
 
 
+def test_helm_chart_runs_the_notifier_when_asked_as_k8s_notify_yaml_does() -> None:
+    assert not [o for o in render_chart() if o["metadata"]["labels"].get("app.kubernetes.io/component") == "notify"]
+    objects = render_chart({"notify.enabled": "true", "notify.settings.SCORER_NOTIFY_QUIET_HOURS": "22:00-09:00"})
+    deployment = one(objects, "Deployment", "notify")
+    check_notify_deployment(deployment)
+    (rendered,) = deployment["spec"]["template"]["spec"]["containers"]
+    (plain,) = load_yaml_all(NOTIFY)[0]["spec"]["template"]["spec"]["containers"]
+    for field in ("args", "ports", "livenessProbe", "startupProbe", "resources", "securityContext", "volumeMounts"):
+        assert rendered.get(field) == plain.get(field), f"notify: {field} differs between k8s/ and the chart"
+    assert [e for e in rendered["env"] if e["name"] != "SCORER_NOTIFY_QUIET_HOURS"] == plain["env"]
+    assert {"name": "SCORER_NOTIFY_QUIET_HOURS", "value": "22:00-09:00"} in rendered["env"]
+    assert set(e["name"] for e in rendered["env"]) <= settings_env_names()
+
+
 def test_helm_chart_mounts_the_ingest_mapping_the_school_names() -> None:
     objects = render_chart({"ingest.mappingConfigMap": "school-mapping"})
     pod = one(objects, "Deployment", "ingest")["spec"]["template"]["spec"]
@@ -1012,13 +1060,14 @@ def relabel(rules: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, st
 
 def test_kubernetes_scrape_jobs_carry_the_names_the_alerts_select_by() -> None:
     """On Kubernetes the alerts' up{job=...} must find the pods: a worker pod only in job edu-scorer, a
-    door's only in edu-scorer-ingest, each at its pod IP and annotated port, the migration Job in neither.
-    Every job an alert names is scraped by compose's config and, where the pods run there, by this one."""
+    door's only in edu-scorer-ingest, a notifier's only in edu-scorer-notify, each at its pod IP and
+    annotated port, the migration Job in none. Every job an alert names is scraped by compose's config, and
+    these jobs are compose's too."""
     config = load_yaml(PROM_DIR / "kubernetes.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     named = {name for rule in alert_rules() for name in re.findall(r'job="([^"]+)"', rule["expr"])}
     compose_jobs = {job["job_name"] for job in load_yaml(PROM_DIR / "prometheus.yml")["scrape_configs"]}
-    assert named <= compose_jobs and {"edu-scorer", "edu-scorer-ingest"} <= named & set(jobs)
+    assert named <= compose_jobs and set(jobs) <= compose_jobs and {"edu-scorer", "edu-scorer-ingest"} <= named
     assert config["rule_files"] == [ALERTS.name]
 
     def targets(pod: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -1031,8 +1080,9 @@ def test_kubernetes_scrape_jobs_carry_the_names_the_alerts_select_by() -> None:
         found = {name: relabel(job["relabel_configs"], meta) for name, job in jobs.items()}
         return {name: labels for name, labels in found.items() if labels is not None}
 
-    objects = k8s_objects()
-    for component, job, port in (("worker", "edu-scorer", WEB_PORT), ("ingest", "edu-scorer-ingest", INGEST_PORT)):
+    objects = [*k8s_objects(), *load_yaml_all(NOTIFY)]
+    for component, job, port in (("worker", "edu-scorer", WEB_PORT), ("ingest", "edu-scorer-ingest", INGEST_PORT),
+                                 ("notify", "edu-scorer-notify", NOTIFY_PORT)):
         pod = one(objects, "Deployment", component)["spec"]["template"]
         (labels,) = targets(pod).values()
         assert list(targets(pod)) == [job], component

@@ -21,18 +21,16 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Labels that select the workers (Deployment, Service, PDB, HPA). */}}
-{{- define "edu-scorer.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "edu-scorer.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/component: worker
+{{/* Labels that select one component's pods: (dict "root" . "component" "ingest"). */}}
+{{- define "edu-scorer.componentSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "edu-scorer.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* Labels that select the LMS's HTTP door, `scorer ingest` (Deployment, Service, PDB). */}}
-{{- define "edu-scorer.ingestSelectorLabels" -}}
-app.kubernetes.io/name: {{ include "edu-scorer.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/component: ingest
+{{/* Labels that select the workers (Deployment, Service, PDB, HPA). */}}
+{{- define "edu-scorer.selectorLabels" -}}
+{{ include "edu-scorer.componentSelectorLabels" (dict "root" . "component" "worker") }}
 {{- end }}
 
 {{/* Labels of every object, without the component. */}}
