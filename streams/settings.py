@@ -16,6 +16,11 @@ from features.eventtime import zone_named
 from features.hypotheses import LANGUAGES
 
 PREFIX = "SCORER_"
+
+
+class SettingsError(ValueError):
+    """A setting the scorer cannot use; the message names its variable, so a process refuses to start
+    with one line an operator can act on rather than a traceback."""
 #: How every Redis client of the worker connects: a paused or unreachable Redis must fail a call
 #: within seconds (the worker then waits it out) rather than hang it.
 REDIS_CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0,
@@ -127,27 +132,26 @@ class Settings:
                                      "default": "`./var`"})
 
     def __post_init__(self) -> None:
-        if not 0 < self.dozing_days < self.asleep_days:
-            raise ValueError("need 0 < dozing_days < asleep_days")
-        if self.alerted_students not in {"online", "all"}:
-            raise ValueError("alerted_students must be 'online' or 'all'")
-        if not 0 <= self.at_risk_clear <= self.at_risk_threshold <= 1:
-            raise ValueError("need 0 <= at_risk_clear <= at_risk_threshold <= 1")
-        if not 0 <= self.holdout_share <= 1:
-            raise ValueError("need 0 <= holdout_share <= 1")
-        if self.reason_language not in LANGUAGES:
-            raise ValueError(f"reason_language must be one of {', '.join(LANGUAGES)}")
-        if self.trainer not in {"inline", "external"}:
-            raise ValueError("trainer must be 'inline' or 'external'")
-        if self.clock not in {"event", "live"}:
-            raise ValueError("clock must be 'event' or 'live'")
-        if self.surrogate_every_minutes < 0:
-            raise ValueError("surrogate_every_minutes must be >= 0")
-        if self.retention_days < 0:
-            raise ValueError("retention_days must be >= 0")
-        if self.partitions < 1:
-            raise ValueError("partitions must be >= 1")
-        zone_named(self.school_time_zone)  # raises ValueError for an unknown zone
+        checks = [
+            (0 < self.dozing_days < self.asleep_days, "need 0 < SCORER_DOZING_DAYS < SCORER_ASLEEP_DAYS"),
+            (self.alerted_students in {"online", "all"}, "SCORER_ALERTED_STUDENTS must be 'online' or 'all'"),
+            (0 <= self.at_risk_clear <= self.at_risk_threshold <= 1,
+             "need 0 <= SCORER_AT_RISK_CLEAR <= SCORER_AT_RISK_THRESHOLD <= 1"),
+            (0 <= self.holdout_share <= 1, "need 0 <= SCORER_HOLDOUT_SHARE <= 1"),
+            (self.reason_language in LANGUAGES, f"SCORER_REASON_LANGUAGE must be one of {', '.join(LANGUAGES)}"),
+            (self.trainer in {"inline", "external"}, "SCORER_TRAINER must be 'inline' or 'external'"),
+            (self.clock in {"event", "live"}, "SCORER_CLOCK must be 'event' or 'live'"),
+            (self.surrogate_every_minutes >= 0, "SCORER_SURROGATE_EVERY_MINUTES must be >= 0"),
+            (self.retention_days >= 0, "SCORER_RETENTION_DAYS must be >= 0"),
+            (self.partitions >= 1, "SCORER_PARTITIONS must be >= 1"),
+        ]
+        for holds, problem in checks:
+            if not holds:
+                raise SettingsError(problem)
+        try:
+            zone_named(self.school_time_zone)
+        except ValueError as error:
+            raise SettingsError(f"SCORER_SCHOOL_TIME_ZONE: {error}") from None
 
     @staticmethod
     def env_name(name: str) -> str:
@@ -167,7 +171,11 @@ class Settings:
                     default = f.default_factory()
                 else:
                     raise TypeError(f"setting {f.name} has no default")
-                values[f.name] = type(default)(raw)
+                try:
+                    values[f.name] = type(default)(raw)
+                except ValueError:
+                    kind = "a whole number" if isinstance(default, int) else "a number"
+                    raise SettingsError(f"{cls.env_name(f.name)}={raw[:40]!r} is not {kind}") from None
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:

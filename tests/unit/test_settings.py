@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import Settings, documented
+from streams.settings import Settings, SettingsError, documented
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -25,15 +25,26 @@ def test_a_child_worker_gets_exactly_these_settings() -> None:
     assert len(settings.to_env()) == len(documented())
 
 
-def test_invalid_settings_are_refused() -> None:
-    with pytest.raises(ValueError):
-        Settings(dozing_days=20, asleep_days=7)
-    with pytest.raises(ValueError):
-        Settings.from_env({"SCORER_CLOCK": "sundial"})
-    with pytest.raises(ValueError):
-        Settings.from_env({"SCORER_PARTITIONS": "four"})
-    with pytest.raises(ValueError):
-        Settings.from_env({"SCORER_SURROGATE_EVERY_MINUTES": "-1"})
+@pytest.mark.parametrize(("env", "named"), [
+    ({"SCORER_DOZING_DAYS": "20", "SCORER_ASLEEP_DAYS": "7"}, "SCORER_DOZING_DAYS"),
+    ({"SCORER_CLOCK": "sundial"}, "SCORER_CLOCK"),
+    ({"SCORER_PARTITIONS": "four"}, "SCORER_PARTITIONS='four' is not a whole number"),
+    ({"SCORER_SURROGATE_EVERY_MINUTES": "-1"}, "SCORER_SURROGATE_EVERY_MINUTES"),
+    ({"SCORER_SCHOOL_TIME_ZONE": "Mars/Olympus"}, "SCORER_SCHOOL_TIME_ZONE"),
+])
+def test_invalid_settings_are_refused_naming_their_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_a_command_with_an_invalid_setting_refuses_in_one_line(monkeypatch, capsys) -> None:
+    """An operator with a typo in a variable gets its name and exit code 2, not a traceback."""
+    from streams.cli import main
+
+    monkeypatch.setenv("SCORER_SCHOOL_TIME_ZONE", "Europe/Moskow")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("scorer migrate: invalid setting: SCORER_SCHOOL_TIME_ZONE") and "\n" not in err
 
 
 def test_the_surrogate_interval_defaults_to_the_trainers() -> None:
