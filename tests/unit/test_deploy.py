@@ -783,6 +783,29 @@ def check_k8s_objects(objects: list[dict[str, Any]]) -> None:
 INGEST_PORT = 8077
 
 
+def check_process(deployment: dict[str, Any], command: str, port: tuple[str, int], port_variable: str,
+                  from_secrets: tuple[str, ...], absent: set[str]) -> tuple[dict[str, Any], dict[str, Any],
+                                                                         dict[str, dict[str, Any]]]:
+    """A Deployment of one `scorer` command beside the workers: its pods selected, listening and scraped on
+    its port, the URLs and tokens it needs from Secrets and none it does not need, non-root on a read-only
+    root. Returns (pod template, container, env by name)."""
+    pod = deployment["spec"]["template"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == [command]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == dict([port])
+    env = {e["name"]: e for e in container["env"]}
+    assert env[port_variable]["value"] == str(port[1])
+    for var in from_secrets:
+        assert env[var]["valueFrom"]["secretKeyRef"]["name"], f"{command}: {var} not from a Secret"
+    assert not absent & set(env), f"{command} holds credentials it does not need"
+    annotations = pod["metadata"]["annotations"]
+    assert (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"]) == ("true", str(port[1]))
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    return pod, container, env
+
+
 def check_ingest_objects(objects: list[dict[str, Any]]) -> None:
     """`scorer ingest` beside the workers: its own pods, Service and PDB; the broker's URL and the LMS's token
     from Secrets and no Redis or Postgres credentials; taken out of the Service, not restarted, while
@@ -790,30 +813,18 @@ def check_ingest_objects(objects: list[dict[str, Any]]) -> None:
     from streams.settings import Settings
 
     deployment = one(objects, "Deployment", "ingest")
-    pod = deployment["spec"]["template"]
+    pod, container, _ = check_process(deployment, "ingest", ("http", INGEST_PORT), "SCORER_INGEST_PORT",
+                                      ("SCORER_KAFKA_URL", "SCORER_INGEST_TOKEN"),
+                                      {"SCORER_REDIS_URL", "SCORER_DATABASE_URL", "SCORER_API_TOKEN"})
     pod_labels = pod["metadata"]["labels"]
-    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     worker_pods = one(objects, "Deployment", "worker")["spec"]["selector"]["matchLabels"]
     assert not worker_pods.items() <= pod_labels.items(), "the workers' selector must not take the door's pods"
     for kind in ("Service", "PodDisruptionBudget"):
         selector = one(objects, kind, "ingest")["spec"]["selector"]
         assert selector.get("matchLabels", selector).items() <= pod_labels.items(), kind
     assert one(objects, "Service", "ingest")["spec"]["ports"][0]["port"] == INGEST_PORT
-
-    (container,) = pod["spec"]["containers"]
-    assert container["args"] == ["ingest"]
-    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": INGEST_PORT}
-    env = {e["name"]: e for e in container["env"]}
-    assert env["SCORER_INGEST_PORT"]["value"] == str(INGEST_PORT)
-    for var in ("SCORER_KAFKA_URL", "SCORER_INGEST_TOKEN"):
-        assert env[var]["valueFrom"]["secretKeyRef"]["name"], f"{var} not from a Secret"
-    assert not {"SCORER_REDIS_URL", "SCORER_DATABASE_URL", "SCORER_API_TOKEN"} & set(env), "it needs only the broker"
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert "tcpSocket" in container["livenessProbe"], "a broker outage must not restart the door"
-    annotations = pod["metadata"]["annotations"]
-    assert annotations["prometheus.io/port"] == str(INGEST_PORT) and annotations["prometheus.io/scrape"] == "true"
-    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
     config = one(objects, "ConfigMap")
     assert {"configMapRef": {"name": config["metadata"]["name"]}} in container["envFrom"]
     Settings(school_time_zone=config["data"]["SCORER_SCHOOL_TIME_ZONE"])  # refuses an unknown zone
@@ -827,21 +838,12 @@ def check_notify_deployment(deployment: dict[str, Any]) -> None:
     """`scorer notify`: the broker's and Redis' URLs from the Secret, the webhook's from its own Secret and
     optional (without it the notifications go to the log), no Postgres URL or read API token, scraped on
     its metrics port, alive while that port answers."""
-    pod = deployment["spec"]["template"]
-    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-    (container,) = pod["spec"]["containers"]
-    assert container["args"] == ["notify"]
-    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": NOTIFY_PORT}
-    env = {e["name"]: e for e in container["env"]}
-    assert env["SCORER_NOTIFY_METRICS_PORT"]["value"] == str(NOTIFY_PORT)
-    for var in ("SCORER_KAFKA_URL", "SCORER_REDIS_URL"):
-        assert env[var]["valueFrom"]["secretKeyRef"]["name"], f"{var} not from a Secret"
+    _, container, env = check_process(deployment, "notify", ("metrics", NOTIFY_PORT), "SCORER_NOTIFY_METRICS_PORT",
+                                      ("SCORER_KAFKA_URL", "SCORER_REDIS_URL"),
+                                      {"SCORER_DATABASE_URL", "SCORER_API_TOKEN", "SCORER_INGEST_TOKEN"})
     webhook = env["SCORER_NOTIFY_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"]
     assert webhook["optional"] is True and webhook["name"]
-    assert not {"SCORER_DATABASE_URL", "SCORER_API_TOKEN", "SCORER_INGEST_TOKEN"} & set(env)
     assert container["livenessProbe"]["tcpSocket"]["port"] == "metrics"
-    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(NOTIFY_PORT)
-    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
 def test_k8s_notifier_is_opt_in_and_complete() -> None:
