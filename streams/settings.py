@@ -21,6 +21,8 @@ PREFIX = "SCORER_"
 class SettingsError(ValueError):
     """A setting the scorer cannot use; the message names its variable, so a process refuses to start
     with one line an operator can act on rather than a traceback."""
+
+
 #: How every Redis client of the worker connects: a paused or unreachable Redis must fail a call
 #: within seconds (the worker then waits it out) rather than hang it.
 REDIS_CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0,
