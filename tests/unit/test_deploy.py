@@ -846,10 +846,28 @@ def check_notify_deployment(deployment: dict[str, Any]) -> None:
     assert container["livenessProbe"]["tcpSocket"]["port"] == "metrics"
 
 
-def test_k8s_notifier_is_opt_in_and_complete() -> None:
-    (deployment,) = load_yaml_all(NOTIFY)
-    check_notify_deployment(deployment)
-    assert NOTIFY.name not in load_yaml(K8S / "kustomization.yaml")["resources"], "a school may have its own"
+TRAINER = K8S / "trainer.yaml"
+TRAINER_PORT = 6068
+
+
+def check_trainer_deployment(deployment: dict[str, Any]) -> None:
+    """`scorer train`: Redis (labels, versions) and Postgres (the versions' rows), no broker or tokens; one
+    replica (a second would only wait on the lock), scraped on its metrics port."""
+    _, container, _ = check_process(deployment, "train", ("metrics", TRAINER_PORT), "SCORER_TRAINER_METRICS_PORT",
+                                    ("SCORER_REDIS_URL", "SCORER_DATABASE_URL"),
+                                    {"SCORER_KAFKA_URL", "SCORER_API_TOKEN", "SCORER_INGEST_TOKEN"})
+    assert deployment["spec"]["replicas"] == 1
+    assert container["livenessProbe"]["tcpSocket"]["port"] == "metrics"
+
+
+@pytest.mark.parametrize(("path", "check"), [(NOTIFY, check_notify_deployment), (TRAINER, check_trainer_deployment)],
+                         ids=["notify", "trainer"])
+def test_k8s_opt_in_processes_are_complete(path: Path, check: Any) -> None:
+    """Left out of kustomization.yaml's resources (a school may have a notifier of its own; the workers train
+    by default), each runs its command with the workers' image and settings once added."""
+    (deployment,) = load_yaml_all(path)
+    check(deployment)
+    assert path.name not in load_yaml(K8S / "kustomization.yaml")["resources"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     (worker,) = one(k8s_objects(), "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
     assert container["envFrom"] == worker["envFrom"] and container["image"] == worker["image"]
@@ -999,6 +1017,19 @@ def test_helm_chart_runs_the_notifier_when_asked_as_k8s_notify_yaml_does() -> No
     assert set(e["name"] for e in rendered["env"]) <= settings_env_names()
 
 
+def test_helm_chart_moves_the_trainer_out_of_the_workers_when_asked_as_k8s_trainer_yaml_does() -> None:
+    assert one(render_chart(), "ConfigMap")["data"]["SCORER_TRAINER"] == "inline"
+    objects = render_chart({"trainer.external": "true"})
+    assert one(objects, "ConfigMap")["data"]["SCORER_TRAINER"] == "external", "the workers only queue labels"
+    deployment = one(objects, "Deployment", "trainer")
+    check_trainer_deployment(deployment)
+    (rendered,) = deployment["spec"]["template"]["spec"]["containers"]
+    (plain,) = load_yaml_all(TRAINER)[0]["spec"]["template"]["spec"]["containers"]
+    for field in ("args", "ports", "env", "livenessProbe", "startupProbe", "resources", "securityContext",
+                  "volumeMounts"):
+        assert rendered.get(field) == plain.get(field), f"trainer: {field} differs between k8s/ and the chart"
+
+
 def test_helm_chart_mounts_the_ingest_mapping_the_school_names() -> None:
     objects = render_chart({"ingest.mappingConfigMap": "school-mapping"})
     pod = one(objects, "Deployment", "ingest")["spec"]["template"]["spec"]
@@ -1062,7 +1093,7 @@ def relabel(rules: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, st
 
 def test_kubernetes_scrape_jobs_carry_the_names_the_alerts_select_by() -> None:
     """On Kubernetes the alerts' up{job=...} must find the pods: a worker pod only in job edu-scorer, a
-    door's only in edu-scorer-ingest, a notifier's only in edu-scorer-notify, each at its pod IP and
+    door's only in edu-scorer-ingest, a notifier's and a trainer's only in theirs, each at its pod IP and
     annotated port, the migration Job in none. Every job an alert names is scraped by compose's config, and
     these jobs are compose's too."""
     config = load_yaml(PROM_DIR / "kubernetes.yml")
@@ -1082,9 +1113,10 @@ def test_kubernetes_scrape_jobs_carry_the_names_the_alerts_select_by() -> None:
         found = {name: relabel(job["relabel_configs"], meta) for name, job in jobs.items()}
         return {name: labels for name, labels in found.items() if labels is not None}
 
-    objects = [*k8s_objects(), *load_yaml_all(NOTIFY)]
+    objects = [*k8s_objects(), *load_yaml_all(NOTIFY), *load_yaml_all(TRAINER)]
     for component, job, port in (("worker", "edu-scorer", WEB_PORT), ("ingest", "edu-scorer-ingest", INGEST_PORT),
-                                 ("notify", "edu-scorer-notify", NOTIFY_PORT)):
+                                 ("notify", "edu-scorer-notify", NOTIFY_PORT),
+                                 ("trainer", "edu-scorer-trainer", TRAINER_PORT)):
         pod = one(objects, "Deployment", component)["spec"]["template"]
         (labels,) = targets(pod).values()
         assert list(targets(pod)) == [job], component
