@@ -19,10 +19,11 @@ unregistered, a Caliper or Canvas membership deleted or deactivated) becomes an 
 moment with result `withdrawn` (`base.withdrawal`). What the contract cannot express yet (the
 adapters reject these as `unsupported`, so they sit on the dead-letter topic until it can): a
 retracted fact (xAPI voided); course-level grades (the outcome record needs a module, progress
-and attestation). An
-exercise finished without a score can only be written as result null, which the features read
-as a skip (0 points). A student profile is a whole snapshot ("newest ts wins"), so an
-enrollment, which knows only the course, publishes a profile without age, tags or flow.
+and attestation). Work handed in without a score is a `pending` hand-in of a named attempt (the
+student's activity, and the time of the work its later grade grades), never an attempt by itself;
+one that names no attempt the adapters ignore (`not_graded`). A student profile is a whole
+snapshot ("newest ts wins"), so an enrollment, which knows only the course, publishes a profile
+without age, tags or flow.
 """
 from streams.ingest.base import IGNORED, INVALID, UNMAPPED, UNSUPPORTED, Mapped, Record, Rejection
 from streams.ingest.mapping import IdMapping, MappingError, Target
