@@ -23,10 +23,10 @@ TINCAN = http://id.tincanapi.com/verb/, AS = http://activitystrea.ms/schema/1.0/
        else (raw - min) / (max - min) x 100 (min 0 when absent), else raw when it lies in 0..100,
        else null (no score); clamped to 0..100 and rounded; success = result.success, else 1 for
        passed and 0 for failed, else result >= the mapping's pass_percent. Graded by someone else
-       (`context.instructor` given: Moodle's logstore_xapi and the Jisc VLE profile send an
-       assignment's grade as `scored` by the student, its grader the instructor), attempt_id =
-       `xapi:grade`, the student's grade in the activity: a regrade replaces it, and it is dated at
-       the latest hand-in before it. With neither a score nor a verdict (result.success, passed,
+       (`context.instructor` given: Moodle's logstore_xapi sends an assignment's grade as `scored`
+       with the student as actor and the grader as instructor), attempt_id = `xapi:grade`, the
+       student's grade in the activity: a regrade replaces it, and it is dated at the latest
+       hand-in before it. With neither a score nor a verdict (result.success, passed,
        failed): a hand-in, exercise_result `pending` (result null, success 0, attempt_id
        `xapi:grade`): the student's activity, never an attempt by itself, and the work a teacher's
        later grade grades (logstore_xapi sends an assignment handed in as `submit`, or `completed`
