@@ -66,6 +66,11 @@ ASSIGNED_AT = Gauge(
     "scorer_assignment_timestamp_seconds",
     "When this worker's current partition assignment began (a rebalance resets it).",
     registry=REGISTRY)
+REDIS_MAY_EVICT = Gauge(
+    "scorer_redis_may_evict",
+    "1 while Redis has a memory limit and a maxmemory-policy other than noeviction: it may drop student "
+    "documents, due indexes or queued labels without a word once memory runs short; absent where CONFIG GET "
+    "is refused.", registry=REGISTRY)
 WATERMARK = Gauge(
     "scorer_event_time_watermark_seconds",
     "Event-time watermark per partition, as a Unix time (the school's wall clock through its time zone).",

@@ -73,6 +73,11 @@ class Runtime:
         settings = self.settings
         await ensure_topics(settings)
         self.store = RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix)
+        eviction = await self.store.may_evict()
+        if eviction is not None and eviction[0]:
+            log.warning("Redis may evict keys (maxmemory-policy %s, with a memory limit): students' documents and "
+                        "queued labels would vanish without a word once memory runs short; set noeviction",
+                        eviction[1])
         self.producer = new_producer(settings)
         await self.producer.start()
         self.sink = await PostgresSink.open(settings.database_url)

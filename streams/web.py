@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from features.activity_status import STATUSES
 from storage.postgres import queries
 from storage.postgres.db import jsonable
-from streams.metrics import REGISTRY, STUDENTS_BY_STATUS
+from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENTS_BY_STATUS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 
 log = logging.getLogger(__name__)
@@ -147,19 +147,22 @@ def student_data(token: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
-async def refresh_status_counts(runtime: Runtime) -> None:
-    """Best effort: `scorer_students` from Redis. With Redis down /metrics still renders (the
-    other series are what tell the operator Redis is down); logs the failure's type only."""
+async def refresh_store_gauges(runtime: Runtime) -> None:
+    """Best effort: `scorer_students` and `scorer_redis_may_evict` from Redis. With Redis down /metrics
+    still renders (the other series are what tell the operator Redis is down); logs the failure's type only."""
     store = runtime.store
     if store is None:
         return
     try:
         counts = await asyncio.wait_for(store.status_counts(), CHECK_TIMEOUT_SECONDS)
+        eviction = await asyncio.wait_for(store.may_evict(), CHECK_TIMEOUT_SECONDS)
     except Exception as error:  # noqa: BLE001 - any failure: keep the previous values
-        log.warning("scorer_students not refreshed: status counts from Redis failed (%s)", type(error).__name__)
+        log.warning("store gauges not refreshed: Redis failed (%s)", type(error).__name__)
         return
     for status in STATUSES:  # every status a series, zeros included: a missing series is not a zero
         STUDENTS_BY_STATUS.labels(status).set(counts.get(status, 0))
+    if eviction is not None:
+        REDIS_MAY_EVICT.set(int(eviction[0]))
 
 
 def register_views(app: faust.App, runtime: Runtime) -> None:
@@ -170,7 +173,7 @@ def register_views(app: faust.App, runtime: Runtime) -> None:
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        await refresh_status_counts(runtime)
+        await refresh_store_gauges(runtime)
         # aiohttp refuses a charset inside content_type; Prometheus' text format is UTF-8 anyway
         return web.bytes(generate_latest(REGISTRY), content_type="text/plain; version=0.0.4")
 

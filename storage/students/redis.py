@@ -331,5 +331,17 @@ class RedisStudentStore:
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
+    async def may_evict(self) -> tuple[bool, str] | None:
+        """(could Redis evict keys, its policy): a memory limit with any policy but `noeviction` lets
+        Redis drop student documents, due indexes or queued labels without a word once memory runs
+        short. None where the server refuses CONFIG GET (managed services often do)."""
+        try:
+            config = await self.redis.config_get("maxmemory*")
+        except aioredis.ResponseError:
+            return None
+        text = {redis_text(k): redis_text(v) for k, v in config.items()}
+        policy = text.get("maxmemory-policy", "noeviction")
+        return int(text.get("maxmemory", "0") or 0) > 0 and policy != "noeviction", policy
+
     async def close(self) -> None:
         await self.redis.aclose()

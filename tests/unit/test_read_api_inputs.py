@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from storage.postgres.db import make_engine
-from streams.metrics import STUDENTS_BY_STATUS
+from streams.metrics import REDIS_MAY_EVICT, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.web import (
@@ -26,7 +26,7 @@ from streams.web import (
     check_bearer,
     parse_id,
     parse_limit,
-    refresh_status_counts,
+    refresh_store_gauges,
     student_data,
     token_matches,
 )
@@ -161,19 +161,29 @@ class FailingStore:
 
 
 class CountingStore:
+    def __init__(self, eviction: tuple[bool, str] | None = (True, "allkeys-lru")) -> None:
+        self.eviction = eviction
+
     async def status_counts(self) -> dict[str, int]:
         return {"asleep": 3}
 
+    async def may_evict(self) -> tuple[bool, str] | None:
+        return self.eviction
 
-async def test_status_counts_are_best_effort(caplog: pytest.LogCaptureFixture) -> None:
-    await refresh_status_counts(cast(Runtime, SimpleNamespace(store=CountingStore())))
+
+async def test_store_gauges_are_best_effort(caplog: pytest.LogCaptureFixture) -> None:
+    await refresh_store_gauges(cast(Runtime, SimpleNamespace(store=CountingStore())))
     gauge = STUDENTS_BY_STATUS.labels("asleep")
-    assert gauge._value.get() == 3
+    assert gauge._value.get() == 3 and REDIS_MAY_EVICT._value.get() == 1
     with caplog.at_level(logging.WARNING, logger="streams.web"):
-        await refresh_status_counts(cast(Runtime, SimpleNamespace(store=FailingStore())))
-    assert gauge._value.get() == 3  # the last known value stays
+        await refresh_store_gauges(cast(Runtime, SimpleNamespace(store=FailingStore())))
+    assert gauge._value.get() == 3 and REDIS_MAY_EVICT._value.get() == 1  # the last known values stay
     assert [r.levelno for r in caplog.records] == [logging.WARNING] and "ConnectionError" in caplog.text
-    await refresh_status_counts(cast(Runtime, SimpleNamespace(store=None)))  # not started yet: nothing to do
+    await refresh_store_gauges(cast(Runtime, SimpleNamespace(store=CountingStore(None))))  # CONFIG refused
+    assert REDIS_MAY_EVICT._value.get() == 1
+    await refresh_store_gauges(cast(Runtime, SimpleNamespace(store=CountingStore((False, "noeviction")))))
+    assert REDIS_MAY_EVICT._value.get() == 0
+    await refresh_store_gauges(cast(Runtime, SimpleNamespace(store=None)))  # not started yet: nothing to do
 
 
 # --------------------------------------------------------------------------------------------
