@@ -159,6 +159,29 @@ def _forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accept_state_loss(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from storage.students import RedisStudentStore
+
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        print("this needs the workers' SCORER_REDIS_URL", file=sys.stderr)
+        return 2
+
+    async def accept() -> float | None:
+        store = RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix)
+        try:
+            return await (store.state_lost_at() if args.dry_run else store.accept_state_loss())
+        finally:
+            await store.close()
+
+    lost_at = asyncio.run(accept())
+    print(json.dumps({"lost_at": None if lost_at is None else datetime.fromtimestamp(lost_at, UTC).isoformat(),
+                      "accepted": lost_at is not None and not args.dry_run}))
+    return 0
+
+
 def _prune(args: argparse.Namespace) -> int:
     from streams.tools.personal_data import prune
 
@@ -414,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("user_ids", nargs="+", type=_student_id, metavar="USER_ID")
     p.add_argument("--out", type=Path, help="write it to this file, readable by its owner only (default: stdout)")
     p.set_defaults(func=_export_student)
+
+    p = sub.add_parser("accept-state-loss", help="clear the report that Redis lost the students' state "
+                                                 "(scorer_student_state_lost) once it is restored, rebuilt, or "
+                                                 "accepted; prints when the loss was found, as JSON")
+    p.add_argument("--dry-run", action="store_true", help="only say whether a loss is reported, and since when")
+    p.set_defaults(func=_accept_state_loss)
 
     p = sub.add_parser("prune", help="erase the students whose enrolments are all finished and none was scored in "
                                      "the retention period (SCORER_RETENTION_DAYS); prints totals, as JSON")

@@ -66,6 +66,10 @@ ASSIGNED_AT = Gauge(
     "scorer_assignment_timestamp_seconds",
     "When this worker's current partition assignment began (a rebalance resets it).",
     registry=REGISTRY)
+STUDENT_STATE_LOST = Gauge(
+    "scorer_student_state_lost",
+    "1 while the student store has been found without the state of what the consumer group had read (Redis "
+    "restarted empty, say) and nobody has accepted the loss (`scorer accept-state-loss`).", registry=REGISTRY)
 REDIS_MAY_EVICT = Gauge(
     "scorer_redis_may_evict",
     "1 while Redis has a memory limit and a maxmemory-policy other than noeviction: it may drop student "

@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 
 from features.eventtime import local_to_utc, parse_ts, utc_to_local
@@ -122,12 +122,16 @@ class Pipeline:
         #: students whose step or commit fails for a reason of their own: (the version that failed, why), skipped
         #: until it changes
         self._set_aside: dict[int, tuple[int, str]] = {}
+        self._claimed = False  # the store was told, at this process's first batch, whether history was read
+        self._history_read = False  # an assignment found offsets the group had committed
 
     # -- entry points (the consumer's) --------------------------------------------------------
     async def process(self, records: list[InputRecord], offsets: Offsets, partitions: PartitionCounts) -> None:
         """Handle a batch; `offsets` gives (resume position, highwater, wall time the highwater
         was read) of every assigned topic-partition, `partitions` each topic's partition count."""
         async with self._lock:
+            if not self._claimed:
+                await self._claim_store()
             self._tally.clear()  # a failed attempt's counts are dropped; the retry counts once
             per_student, schedule_rows = await self._decode(records, partitions)
             if self.watermarks.newest is not None:
@@ -143,6 +147,22 @@ class Pipeline:
                 metrics.PROCESSING_LATENCY.observe(max(0.0, scored_at - record.timestamp))
             metrics.BATCH_SIZE.observe(len(records))
             self._flush_tally()
+
+    def note_history(self, committed: bool) -> None:
+        """The consumer, at an assignment: had the group committed offsets on those partitions?"""
+        self._history_read = self._history_read or committed
+
+    async def _claim_store(self) -> None:
+        """At the first batch: a group that committed offsets before expects their state in the store. A store
+        holding none (Redis restarted empty, say) would go on from those offsets with every student's history
+        gone and nobody told: it is reported (an error here, `scorer_student_state_lost` until accepted)."""
+        lost_at = await self.store.claim(self._history_read, time.time())
+        self._claimed = True
+        if lost_at is not None:
+            log.error("the student store holds none of the history this consumer group has read (found at %s): "
+                      "students' documents, statuses and due times are gone; restore Redis, or rebuild from the "
+                      "topics, then `scorer accept-state-loss` (deploy/README.md, ScorerStudentStateLost)",
+                      datetime.fromtimestamp(lost_at, UTC).isoformat(timespec="seconds"))
 
     async def forget(self, partitions: list[tuple[str, int]]) -> None:
         """Revoked partitions: their watermarks and due students are another worker's now (and so may be the

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from features.activity_status import STATUSES
 from storage.postgres import queries
 from storage.postgres.db import jsonable
-from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENTS_BY_STATUS
+from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENT_STATE_LOST, STUDENTS_BY_STATUS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 
 log = logging.getLogger(__name__)
@@ -148,14 +148,16 @@ def student_data(token: str) -> Callable[[Handler], Handler]:
 
 
 async def refresh_store_gauges(runtime: Runtime) -> None:
-    """Best effort: `scorer_students` and `scorer_redis_may_evict` from Redis. With Redis down /metrics
-    still renders (the other series are what tell the operator Redis is down); logs the failure's type only."""
+    """Best effort: `scorer_students`, `scorer_redis_may_evict` and `scorer_student_state_lost` from Redis.
+    With Redis down /metrics still renders (the other series are what tell the operator Redis is down); logs
+    the failure's type only."""
     store = runtime.store
     if store is None:
         return
     try:
         counts = await asyncio.wait_for(store.status_counts(), CHECK_TIMEOUT_SECONDS)
         eviction = await asyncio.wait_for(store.may_evict(), CHECK_TIMEOUT_SECONDS)
+        lost_at = await asyncio.wait_for(store.state_lost_at(), CHECK_TIMEOUT_SECONDS)
     except Exception as error:  # noqa: BLE001 - any failure: keep the previous values
         log.warning("store gauges not refreshed: Redis failed (%s)", type(error).__name__)
         return
@@ -163,6 +165,7 @@ async def refresh_store_gauges(runtime: Runtime) -> None:
         STUDENTS_BY_STATUS.labels(status).set(counts.get(status, 0))
     if eviction is not None:
         REDIS_MAY_EVICT.set(int(eviction[0]))
+    STUDENT_STATE_LOST.set(int(lost_at is not None))
 
 
 def register_views(app: faust.App, runtime: Runtime) -> None:

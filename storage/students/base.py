@@ -111,6 +111,12 @@ class StudentStore(Protocol):
     async def schedule_records(self, course_id: int) -> list[dict[str, Any]]:
         """Every schedule row of a course."""
 
+    async def claim(self, history_read: bool, now: float) -> float | None:
+        """Mark the store as the one holding this group's student state, once. `history_read`: the consumer
+        group has committed offsets, so the state of what it read should be here. Returns when the state was
+        found lost (history read, yet neither the mark nor any student's document is here: a Redis restarted
+        empty), as long as the loss stands; None otherwise."""
+
     async def ping(self) -> bool:
         """Is the store reachable?"""
 

@@ -117,6 +117,10 @@ class InMemoryStudentStore:
     async def schedule_records(self, course_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.schedules.get(course_id, {}).values()]
 
+    async def claim(self, history_read: bool, now: float) -> float | None:
+        """Never lost: this store lives and dies with the process that reads the topics."""
+        return None
+
     async def ping(self) -> bool:
         return True
 

@@ -331,6 +331,46 @@ class RedisStudentStore:
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
+    def _marker_key(self) -> str:
+        return f"{self.prefix}store"
+
+    async def claim(self, history_read: bool, now: float) -> float | None:
+        """See StudentStore.claim. The marker is written once a group with history finds the students'
+        documents here; one without history has nothing to check. Student documents, not just any key: every
+        worker puts the schedule it re-reads from the start, so a peer's first batch must not pass for the
+        state that was lost. A store without the marker but with documents was written before the marker
+        existed: it is marked, not lost."""
+        marker = self._marker_key()
+        lost_at = await self.redis.hget(marker, "lost_at")
+        if lost_at is not None or await self.redis.exists(marker):
+            return None if lost_at is None else float(lost_at)
+        if not history_read:
+            return None
+        lost = not await self._holds_documents()
+        await self.redis.hsetnx(marker, "created", now)
+        if lost:
+            await self.redis.hsetnx(marker, "lost_at", now)
+            return float(await self.redis.hget(marker, "lost_at") or now)
+        return None
+
+    async def state_lost_at(self) -> float | None:
+        """When the store was found to have lost the group's state, until that is accepted."""
+        lost_at = await self.redis.hget(self._marker_key(), "lost_at")
+        return None if lost_at is None else float(lost_at)
+
+    async def accept_state_loss(self) -> float | None:
+        """The operator knows (restored, rebuilt, or accepts going on from here): clear the loss; returns
+        when it had been found, if it had."""
+        lost_at = await self.state_lost_at()
+        await self.redis.hdel(self._marker_key(), "lost_at")
+        return lost_at
+
+    async def _holds_documents(self) -> bool:
+        """Any student's document (one SCAN pass at most, at a worker's first batch)."""
+        async for _ in self.redis.scan_iter(f"{redis_literal(self.prefix)}st:*", count=1000):
+            return True
+        return False
+
     async def may_evict(self) -> tuple[bool, str] | None:
         """(could Redis evict keys, its policy): a memory limit with any policy but `noeviction` lets
         Redis drop student documents, due indexes or queued labels without a word once memory runs

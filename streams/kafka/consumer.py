@@ -79,6 +79,7 @@ class BatchHandler(Protocol):
     async def process(self, records: list[InputRecord], offsets: Offsets, partitions: PartitionCounts) -> None: ...
     async def quarantine(self, record: InputRecord, error: BaseException) -> None: ...
     async def forget(self, partitions: list[tuple[str, int]]) -> None: ...
+    def note_history(self, committed: bool) -> None: ...
 
 
 class Dependencies(Protocol):
@@ -305,16 +306,19 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._batch_lock:
             now = time.time()
+            history = False
             for tp in assigned:
                 with contextlib.suppress(KafkaError):
                     committed = await self.consumer.committed(tp)
                     if committed is not None:
                         self._committed[tp] = committed
+                        history = history or committed > 0
                 self._progress_at[tp] = now
                 metrics.SECONDS_SINCE_COMMIT.labels(tp.topic, str(tp.partition)).set_function(
                     _since(self._progress_at, tp))
             self._owned |= assigned
             self.has_assignment = True
+            self._handler.note_history(history)
             metrics.ASSIGNED_PARTITIONS.set(len(self._owned))
             metrics.ASSIGNED_AT.set_to_current_time()
         log.info("partitions assigned: %d", len(assigned))

@@ -110,7 +110,7 @@ class _Counting:
     def __init__(self, pipeline: Pipeline, expected: int) -> None:
         self.pipeline, self.expected = pipeline, expected
         self.seen, self.started, self.finished = 0, 0.0, asyncio.Event()
-        self.quarantine, self.forget = pipeline.quarantine, pipeline.forget
+        self.quarantine, self.forget, self.note_history = pipeline.quarantine, pipeline.forget, pipeline.note_history
 
     async def process(self, records: list[InputRecord], offsets: Offsets, partitions: PartitionCounts) -> None:
         if records and not self.started:

@@ -44,3 +44,35 @@ async def test_a_memory_limit_with_an_evicting_policy_is_reported(store: RedisSt
     finally:
         for key, value in saved.items():
             await store.redis.config_set(key, value)
+
+
+async def test_a_store_that_lost_the_groups_state_says_so_until_the_loss_is_accepted(
+        store: RedisStudentStore, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A Redis restarted empty under a consumer group with committed offsets: the workers would go on from
+    those offsets with every student's history gone. The store says so from its first claim until an
+    operator accepts the loss (`scorer accept-state-loss`)."""
+    import asyncio
+
+    from storage.students import Commit
+    from streams.cli import main
+
+    assert await store.claim(history_read=False, now=100.0) is None  # a new group: nothing to check yet
+    assert not await store.redis.exists(store._marker_key())
+    assert await store.commit([Commit(7, 0, 0, {"a": 1}, None)]) == []
+    assert await store.claim(history_read=True, now=300.0) is None  # documents without a mark: an older store
+    assert await store.redis.exists(store._marker_key()) and await store.state_lost_at() is None
+
+    await store.redis.delete(*[k async for k in store.redis.scan_iter(f"{store.prefix}*")])  # Redis lost it all
+    await store.put_schedule([{"course_id": 3, "flow": 1, "type": "занятие", "task_id": 1, "activity_id": 5}])
+    assert await store.claim(history_read=True, now=400.0) == 400.0  # a peer's schedule rows are no state
+    assert await store.claim(history_read=True, now=500.0) == 400.0  # every later worker hears of it too
+    assert await store.state_lost_at() == 400.0
+
+    monkeypatch.setenv("SCORER_REDIS_URL", redis_url)
+    monkeypatch.setenv("SCORER_TOPIC_PREFIX", prefix)
+    assert await asyncio.to_thread(main, ["accept-state-loss", "--dry-run"]) == 0
+    assert '"accepted": false' in capsys.readouterr().out and await store.state_lost_at() == 400.0
+    assert await asyncio.to_thread(main, ["accept-state-loss"]) == 0
+    assert '"lost_at": "1970-01-01T00:06:40+00:00", "accepted": true' in capsys.readouterr().out
+    assert await store.state_lost_at() is None and await store.claim(history_read=True, now=600.0) is None

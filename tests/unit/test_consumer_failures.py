@@ -53,6 +53,9 @@ class Handler:
     async def forget(self, partitions: list[tuple[str, int]]) -> None:
         return None
 
+    def note_history(self, committed: bool) -> None:
+        pass
+
 
 class Dependencies:
     def __init__(self, healthy_after: int = 0) -> None:

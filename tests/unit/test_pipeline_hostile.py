@@ -134,6 +134,39 @@ async def test_the_watermark_gauge_is_a_unix_time_in_a_school_east_of_utc() -> N
     assert _sample("scorer_event_time_watermark_seconds", partition=str(login.partition)) == NOW - CONFIG.lateness
 
 
+async def test_the_first_batch_tells_the_store_whether_the_group_had_read_history(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A store without the state of what the group had committed (Redis restarted empty) must be reported at
+    the first batch, not found out weeks later from students who never doze: the pipeline tells the store
+    whether offsets had been committed, once, and logs the loss it reports."""
+    class Claimed(InMemoryStudentStore):
+        def __init__(self, lost_at: float | None) -> None:
+            super().__init__()
+            self.claims: list[bool] = []
+            self.lost_at = lost_at
+
+        async def claim(self, history_read: bool, now: float) -> float | None:
+            self.claims.append(history_read)
+            return self.lost_at
+
+    fresh = Claimed(None)
+    pipeline = Pipeline(CONFIG, fresh, Sent().send, NoScoring(), MemoryRowSink())
+    pipeline.note_history(False)  # nothing committed before: a new group
+    await _process(pipeline, [_record(5, NOW - 60, 0)])
+    pipeline.note_history(True)  # a later rebalance: the store was asked already
+    await _process(pipeline, [_record(5, NOW - 30, 1)])
+    assert fresh.claims == [False]
+
+    wiped = Claimed(NOW - 5)
+    pipeline = Pipeline(CONFIG, wiped, Sent().send, NoScoring(), MemoryRowSink())
+    pipeline.note_history(False)
+    pipeline.note_history(True)  # some partition had committed offsets
+    with caplog.at_level("ERROR", logger="streams.pipeline"):
+        await _process(pipeline, [_record(6, NOW - 60, 40)])
+    assert wiped.claims == [True]
+    assert "holds none of the history" in caplog.text and "accept-state-loss" in caplog.text
+
+
 async def test_a_document_the_step_cannot_read_harms_no_other_student(
         world: World, caplog: pytest.LogCaptureFixture) -> None:
     """A student due on a partition whose document the step cannot read (a bug on some state, a document a newer

@@ -170,6 +170,9 @@ class CountingStore:
     async def may_evict(self) -> tuple[bool, str] | None:
         return self.eviction
 
+    async def state_lost_at(self) -> float | None:
+        return None
+
 
 async def test_store_gauges_are_best_effort(caplog: pytest.LogCaptureFixture) -> None:
     await refresh_store_gauges(cast(Runtime, SimpleNamespace(store=CountingStore())))
