@@ -119,6 +119,10 @@ class Settings:
                                        "`SCORER_SCHOOL_TIME_ZONE`) until the window ends; empty: never")
     notify_max_retries: int = _setting(6, "`scorer notify` retries a webhook this many times (connection errors, "
                                        "5xx, 408, 429), then parks the message and tries again later")
+    notify_max_age_hours: float = _setting(168.0, "`scorer notify` sends nothing about a moment longer ago than "
+                                           "this (the alert's time): a backfill of history or a rebuild emits "
+                                           "past alerts again, and a student is not told of a dozing months "
+                                           "ago (`stale`); 0: no limit")
     notify_give_up_hours: float = _setting(24.0, "`scorer notify` keeps trying a message the webhook failed on "
                                            "(parked in Redis, the next try 1 min later, doubling up to 30 min) "
                                            "this long, then dead-letters it; 0: dead-letter at once")
@@ -145,6 +149,7 @@ class Settings:
             (self.clock in {"event", "live"}, "SCORER_CLOCK must be 'event' or 'live'"),
             (self.surrogate_every_minutes >= 0, "SCORER_SURROGATE_EVERY_MINUTES must be >= 0"),
             (self.retention_days >= 0, "SCORER_RETENTION_DAYS must be >= 0"),
+            (self.notify_max_age_hours >= 0, "SCORER_NOTIFY_MAX_AGE_HOURS must be >= 0"),
             (self.partitions >= 1, "SCORER_PARTITIONS must be >= 1"),
         ]
         for holds, problem in checks:

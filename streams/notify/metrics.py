@@ -18,8 +18,9 @@ OUTCOMES = Counter(
     "later), `held_out` "
     "(the holdout group: recorded, not sent), `suppressed` (the policy sends nothing), `deduplicated` "
     "(already handled: a redelivery or a duplicate alert id), `parked` (the webhook failed on it: tried again "
-    "later; counted at each failure), `dead_lettered` or `superseded` (held, then dropped: its enrolment's status "
-    "changed again before it was sent).",
+    "later; counted at each failure), `dead_lettered`, `superseded` (held, then dropped: its enrolment's status "
+    "changed again before it was sent) or `stale` (about a moment longer ago than SCORER_NOTIFY_MAX_AGE_HOURS: "
+    "a backfill of history, a rebuild).",
     ["kind", "outcome"], registry=REGISTRY)
 ATTEMPTS = Counter("notify_delivery_attempts_total", "Webhook POSTs, by result: `delivered`, `retry` (connection "
                    "error, 5xx, 408, 429) or `permanent` (another 4xx).", ["result"], registry=REGISTRY)

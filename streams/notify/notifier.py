@@ -6,13 +6,16 @@ Order of the checks, for an alert read from Kafka:
 2. its id already has a final state or is held -> skipped (`deduplicated`);
    a status change drops its enrolment's messages held from earlier statuses (`superseded`): the
    student came back, went from dozing to asleep, or finished, before their morning;
-3. the policy says `none` -> recorded `suppressed`;
-4. `"holdout": true` -> recorded `held_out`, not sent (the experiment's control group);
-5. a message to the student inside their quiet hours -> `held` in Redis until the hours end; one
+3. about a moment longer ago than `Rules.max_age` (SCORER_NOTIFY_MAX_AGE_HOURS; the alert's own time:
+   a backfill of history or a rebuild emits past alerts again, with fresh Kafka timestamps) ->
+   recorded `stale`, never sent;
+4. the policy says `none` -> recorded `suppressed`;
+5. `"holdout": true` -> recorded `held_out`, not sent (the experiment's control group);
+6. a message to the student inside their quiet hours -> `held` in Redis until the hours end; one
    read while catching up (a backlog after the notifier was down) -> `held` until its partition is
    caught up: a student's alerts share a partition, so by then their later status changes were
    read and have superseded it (no "we miss you" to a student who came back meanwhile);
-6. sent: state `delivering`, then `delivered`; refused for good -> dead-lettered. Out of retries
+7. sent: state `delivering`, then `delivered`; refused for good -> dead-lettered. Out of retries
    (the receiver is down) -> parked: held again until its next try (retry.park_wait, and out of the
    recipient's quiet hours), while later status changes can still supersede it, until
    `give_up` seconds after its first failure; then dead-lettered. While the receiver is failing
@@ -41,7 +44,7 @@ from streams.notify.policy import AUDIENCE, Action, Policy, channel, part, reach
 from streams.notify.quiet_hours import QuietHours, parse_zone
 from streams.notify.retry import park_wait
 from streams.notify.senders import RETRIES_EXHAUSTED, Sender
-from streams.notify.store import DELIVERING, FINAL, HELD, SUPERSEDED, NotifyStore
+from streams.notify.store import DELIVERING, FINAL, HELD, STALE, SUPERSEDED, NotifyStore
 from streams.notify.templates import language_of, render
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ class Rules:
     quiet: QuietHours
     school_zone: tzinfo
     language: str
+    max_age: float | None = None  # seconds: an alert about a moment longer ago is `stale`, never sent
 
 
 def decode(value: bytes | None) -> dict[str, Any]:
@@ -133,6 +137,9 @@ class Notifier:
             return
         if held and alert.get("kind", "status_change") in STATUS_KINDS:
             await self._supersede_held(alert, held, source.partition)
+        if state is None and self._too_old(alert):
+            await self._record(alert_id, kind, STALE)
+            return
         action = self._rules.policy.action_for(alert)
         if action == "none":
             await self._record(alert_id, kind, "suppressed")
@@ -151,6 +158,19 @@ class Notifier:
                 metrics.OUTCOMES.labels(kind, "held").inc()
                 return
         await self._deliver(body, kind, source)
+
+    def _too_old(self, alert: dict[str, Any]) -> bool:
+        """Is the alert about a moment longer ago than the school's limit? A backfill of history, or a rebuild
+        after Redis lost its data, emits past alerts again with fresh Kafka timestamps: only their own time
+        tells them from today's."""
+        if self._rules.max_age is None:
+            return False
+        try:
+            moment = datetime.fromisoformat(str(alert.get("ts")))
+        except ValueError:
+            return False  # the policy and the receiver see it as it is
+        at = (moment if moment.tzinfo else moment.replace(tzinfo=self._rules.school_zone)).timestamp()
+        return self._clock() - at > self._rules.max_age
 
     def _quiet_until(self, body: dict[str, Any], at: float) -> float | None:
         """When the recipient's quiet hours end, if `at` falls in them and the message reaches the student."""

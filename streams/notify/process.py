@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 def rules(settings: Settings) -> Rules:
     """The school's notification rules; ValueError names a malformed setting."""
     return Rules(Policy.parse(settings.notify_policy), QuietHours.parse(settings.notify_quiet_hours),
-                 zone_named(settings.school_time_zone), settings.reason_language)
+                 zone_named(settings.school_time_zone), settings.reason_language,
+                 settings.notify_max_age_hours * 3600 or None)
 
 
 def sender(settings: Settings, clock: Callable[[], float] = time.time) -> Sender:

@@ -29,8 +29,8 @@ from streams.settings import redis_literal, redis_text
 
 DEDUPE_TTL_SECONDS = 30 * 86_400
 DELIVERING, HELD = "delivering", "held"
-SUPERSEDED = "superseded"
-FINAL = frozenset({"delivered", "held_out", "suppressed", "dead_lettered", SUPERSEDED})
+SUPERSEDED, STALE = "superseded", "stale"
+FINAL = frozenset({"delivered", "held_out", "suppressed", "dead_lettered", SUPERSEDED, STALE})
 
 
 class NotifyStore:
