@@ -187,6 +187,14 @@ def withdrawal(base: dict[str, Any], course_id: int) -> Record:
                                     "attestation": None, "result": "withdrawn"})
 
 
+def hand_in(base: dict[str, Any], activity_id: int, attempt: str, module: int | None) -> Record:
+    """Work handed in without a score: the contract's `pending` exercise result of a named attempt (the
+    student's activity, and the time of the work the attempt's later grade grades)."""
+    return checked(Topic.EXERCISE_RESULTS, with_optional(
+        {**base, "activity_id": activity_id, "result": None, "success": 0, "attempt_id": attempt, "pending": True},
+        module=module))
+
+
 def guarded(source: str, raw: Any, ref: str | None, build: Callable[[], list[Record]]) -> Mapped:
     """Run one item's mapping; whatever it raises becomes a Rejection, so no input can stop a batch.
     An unexpected exception is a bug: it is logged and rejected as `internal_error` (the property

@@ -76,6 +76,7 @@ from streams.ingest.base import (
     checked,
     digest,
     guarded,
+    hand_in,
     split,
     with_optional,
     withdrawal,
@@ -249,31 +250,30 @@ def _records(row: Any, mapping: IdMapping) -> list[Record]:
             raise Reject("missing_itemid", "user_graded without other.itemid")
         activity = mapping.resolve("activities", [f"moodle:gradeitem:{item}"], item)
         percent = _percent(row, other, 100.0)
-        return [checked(Topic.EXERCISE_RESULTS, _module(
+        return [checked(Topic.EXERCISE_RESULTS, with_optional(
             {**base, "activity_id": activity.id, "result": percent, "success": _success(row, percent, mapping),
-             "attempt_id": GRADE_BOOK}, activity.module))]
+             "attempt_id": GRADE_BOOK}, module=activity.module))]
     cmid = _required(row, "contextinstanceid")
     if viewed is not None:
         module_name = viewed.group(1)
         page = mapping.resolve("pages", [f"moodle:{cmid}"], cmid)
         page_type = page.page_type or (LESSON if module_name in LESSON_MODULES else ACTIVITY_PAGE)
         activity_type = page.activity_type or module_name[:50]
-        return [checked(Topic.PAGE_VIEWS, _module(
-            {**base, "page_type": page_type, "page_id": page.id, "activity_type": activity_type}, page.module))]
+        return [checked(Topic.PAGE_VIEWS, with_optional(
+            {**base, "page_type": page_type, "page_id": page.id, "activity_type": activity_type}, module=page.module))]
     if name in _HAND_INS:
         activity = mapping.resolve("activities", [f"moodle:{cmid}"], cmid)
         percent = None if name == _SUBMITTED else _percent(row, {}, None)
         if percent is None and (name == _SUBMITTED or _cell(row, "success") is None):
-            return [checked(Topic.EXERCISE_RESULTS, _module(
-                {**base, "activity_id": activity.id, "result": None, "success": 0, "attempt_id": GRADE_BOOK,
-                 "pending": True}, activity.module))]
+            return [hand_in(base, activity.id, GRADE_BOOK, activity.module)]
         attempt = _int(row, "objectid")
-        return [checked(Topic.EXERCISE_RESULTS, _module(with_optional(
+        return [checked(Topic.EXERCISE_RESULTS, with_optional(
             {**base, "activity_id": activity.id, "result": percent, "success": _success(row, percent, mapping)},
-            attempt_id=None if attempt is None else f"moodle:attempt:{attempt}"), activity.module))]
+            attempt_id=None if attempt is None else f"moodle:attempt:{attempt}", module=activity.module))]
     webinar = mapping.resolve("webinars", [f"moodle:{cmid}"], cmid)  # a BigBlueButton meeting (_MEETINGS)
-    return [checked(Topic.WEBINAR_EVENTS, _module(
-        {**base, "event": _MEETINGS[name], "webinar_id": webinar.id, "conn_format": "онлайн"}, webinar.module))]
+    return [checked(Topic.WEBINAR_EVENTS, with_optional(
+        {**base, "event": _MEETINGS[name], "webinar_id": webinar.id, "conn_format": "онлайн"},
+        module=webinar.module))]
 
 
 def _required(row: Mapping[str, Any], name: str) -> int:
@@ -281,12 +281,6 @@ def _required(row: Mapping[str, Any], name: str) -> int:
     if number is None:
         raise Reject(f"missing_{name}", f"the row has no {name}")
     return number
-
-
-def _module(record: dict[str, Any], module: int | None) -> dict[str, Any]:
-    if module is not None:
-        record["module"] = module
-    return record
 
 
 #: The attempt_id of a student's grade in an activity: Moodle keeps it in one grade item, whose

@@ -76,6 +76,7 @@ from streams.ingest.base import (
     Rejection,
     checked,
     digest,
+    hand_in,
     identified,
     iri,
     number,
@@ -321,9 +322,7 @@ def _records(statement: dict[str, Any], sid: str, mapping: IdMapping, received_a
         percent = _percent(result)
         activity = mapping.resolve("activities", [object_id], object_id)
         if percent is None and "success" not in result and verb_id not in {ADL + "passed", ADL + "failed"}:
-            return [checked(Topic.EXERCISE_RESULTS, with_optional(
-                {**base, "activity_id": activity.id, "result": None, "success": 0, "attempt_id": GRADE_BOOK,
-                 "pending": True}, module=activity.module))]
+            return [hand_in(base, activity.id, GRADE_BOOK, activity.module)]
         if "success" in result:
             success = int(result["success"])
         elif verb_id == ADL + "passed":
