@@ -1093,36 +1093,34 @@ def relabel(rules: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, st
 
 
 def test_kubernetes_scrape_jobs_carry_the_names_the_alerts_select_by() -> None:
-    """On Kubernetes the alerts' up{job=...} must find the pods: a worker pod only in job edu-scorer, a
-    door's only in edu-scorer-ingest, a notifier's and a trainer's only in theirs, each at its pod IP and
-    annotated port, the migration Job in none. Every job an alert names is scraped by compose's config, and
-    these jobs are compose's too."""
+    """On Kubernetes the alerts' up{job=...} must find the pods: a worker pod as job edu-scorer, a door's as
+    edu-scorer-ingest, a notifier's and a trainer's under theirs (compose's names), each once, at its pod IP
+    and annotated port, the migration Job not at all. Every job an alert names is scraped by compose's
+    config."""
     config = load_yaml(PROM_DIR / "kubernetes.yml")
-    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     named = {name for rule in alert_rules() for name in re.findall(r'job="([^"]+)"', rule["expr"])}
     compose_jobs = {job["job_name"] for job in load_yaml(PROM_DIR / "prometheus.yml")["scrape_configs"]}
-    assert named <= compose_jobs and set(jobs) <= compose_jobs and {"edu-scorer", "edu-scorer-ingest"} <= named
+    assert named <= compose_jobs and {"edu-scorer", "edu-scorer-ingest"} <= named
     assert config["rule_files"] == [ALERTS.name]
 
-    def targets(pod: dict[str, Any]) -> dict[str, dict[str, str]]:
+    def targets(pod: dict[str, Any]) -> list[dict[str, str]]:
         meta = {"__address__": "10.1.2.3:9999", "__metrics_path__": "/metrics",  # another declared port
                 "__meta_kubernetes_pod_name": "pod-1", "__meta_kubernetes_namespace": "edu-scorer"}
         meta |= {f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
                  for k, v in pod["metadata"].get("labels", {}).items()}
         meta |= {f"__meta_kubernetes_pod_annotation_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
                  for k, v in pod["metadata"].get("annotations", {}).items()}
-        found = {name: relabel(job["relabel_configs"], meta) for name, job in jobs.items()}
-        return {name: labels for name, labels in found.items() if labels is not None}
+        found = [relabel(job["relabel_configs"], {"job": job["job_name"], **meta}) for job in config["scrape_configs"]]
+        return [labels for labels in found if labels is not None]
 
     objects = [*k8s_objects(), *load_yaml_all(NOTIFY), *load_yaml_all(TRAINER)]
     for component, job, port in (("worker", "edu-scorer", WEB_PORT), ("ingest", "edu-scorer-ingest", INGEST_PORT),
                                  ("notify", "edu-scorer-notify", NOTIFY_PORT),
                                  ("trainer", "edu-scorer-trainer", TRAINER_PORT)):
-        pod = one(objects, "Deployment", component)["spec"]["template"]
-        (labels,) = targets(pod).values()
-        assert list(targets(pod)) == [job], component
-        assert (labels["__address__"], labels["__metrics_path__"], labels["instance"]) == (
-            f"10.1.2.3:{port}", "/metrics", "pod-1")
+        (labels,) = targets(one(objects, "Deployment", component)["spec"]["template"])
+        assert job in compose_jobs, job
+        assert (labels["job"], labels["__address__"], labels["__metrics_path__"], labels["instance"]) == (
+            job, f"10.1.2.3:{port}", "/metrics", "pod-1"), component
     assert not targets(one(objects, "Job")["spec"]["template"]), "the migration is no scrape target"
 
 
