@@ -87,3 +87,36 @@ app.kubernetes.io/component: worker
       name: {{ required "readApi.existingSecret: the Secret holding the read API's token" .Values.readApi.existingSecret }}
       key: {{ .Values.readApi.existingSecretKey }}
 {{- end }}
+
+{{/* A pod template's metadata for one component: (dict "root" . "component" "ingest" "port" 8077), its
+metrics port scraped by Prometheus' pod discovery. */}}
+{{- define "edu-scorer.podMetadata" -}}
+labels:
+  {{- include "edu-scorer.commonLabels" .root | nindent 2 }}
+  app.kubernetes.io/component: {{ .component }}
+  {{- with .root.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+annotations:
+  checksum/config: {{ include (print .root.Template.BasePath "/configmap.yaml") .root | sha256sum }}
+  {{- if .root.Values.metrics.annotations }}
+  prometheus.io/scrape: "true"
+  prometheus.io/port: {{ .port | quote }}
+  prometheus.io/path: {{ .root.Values.metrics.path | quote }}
+  {{- end }}
+  {{- with .root.Values.podAnnotations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{/* Where a component's pods may run: the chart's nodeSelector and tolerations. */}}
+{{- define "edu-scorer.placement" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
