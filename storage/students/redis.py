@@ -341,9 +341,8 @@ class RedisStudentStore:
         state that was lost. A store without the marker but with documents was written before the marker
         existed: it is marked, not lost."""
         marker = self._marker_key()
-        lost_at = await self.redis.hget(marker, "lost_at")
-        if lost_at is not None or await self.redis.exists(marker):
-            return None if lost_at is None else float(lost_at)
+        if mark := await self.redis.hgetall(marker):
+            return float(mark[b"lost_at"]) if b"lost_at" in mark else None
         if not history_read:
             return None
         lost = not await self._holds_documents()
