@@ -31,7 +31,7 @@ from streams.lms.events import Event
 from streams.lms.synthetic import generate
 from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
-from streams.tools.processes import stop, wait_until_scored, worker_process
+from streams.tools.processes import Sample, samples, stop, wait_until_scored, worker_process
 from streams.tools.replay import load_records, publish_records
 
 
@@ -48,6 +48,22 @@ def middle_of_newest_flow(events: list[Event]) -> float | None:
     flows = FlowSchedules(record for topic, record in events if topic is Topic.SCHEDULE).flows()
     newest = max(flows, key=lambda schedule: schedule.start, default=None)
     return None if newest is None else (newest.start + newest.end) / 2
+
+
+def alerts_by_kind(found: list[Sample]) -> dict[str, int]:
+    """The worker's alerts by what they say: an early warning stays active (`at_risk`), a status change
+    names where the student went. Early warnings follow the model version that scored the student, so
+    their count moves a little between runs with the trainer's timing; the status changes do not."""
+    counts: dict[str, int] = {}
+    for name, labels, value in found:
+        if name == "scorer_alerts_total":
+            kind = "at_risk" if labels["from_status"] == labels["to_status"] else f"to {labels['to_status']}"
+            counts[kind] = counts.get(kind, 0) + int(value)
+    return counts
+
+
+def format_alerts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(counts.items())) or "none"
 
 
 def example_course(database_url: str) -> int:
@@ -151,6 +167,7 @@ def run_demo(students: int, seed: int, out: Path, whole_history: bool = False) -
             if final_watermark is None:
                 raise RuntimeError("the replay published no student events")
             totals = wait_until_scored(web_port, published, worker, final_watermark, settings.partitions)
+            alerts = alerts_by_kind(samples(web_port))
             api_url = f"http://127.0.0.1:{web_port}{example_path(settings.database_url)}"
             api_answer = try_read_api(api_url, settings.api_token)
             course = example_course(settings.database_url)
@@ -161,7 +178,7 @@ def run_demo(students: int, seed: int, out: Path, whole_history: bool = False) -
         print("4/4 results")
         print(f"    records consumed: {totals.get('scorer_events_consumed_total', 0):.0f}, "
               f"dead letters: {totals.get('scorer_dead_letters_total', 0) + report.dead_letters:.0f}, "
-              f"alerts: {totals.get('scorer_alerts_total', 0):.0f}")
+              f"alerts: {totals.get('scorer_alerts_total', 0):.0f} ({format_alerts(alerts)})")
         print("    students by status:", json.dumps(status_summary(settings.database_url)))
         print("    where students fall asleep (course_critical_points):")
         print(format_table(critical_points(settings.database_url, limit=10)))

@@ -10,7 +10,7 @@ from features.eventtime import parse_ts
 from streams.contract import Topic
 from streams.lms.events import Event
 from streams.lms.synthetic import generate
-from streams.tools.demo import middle_of_newest_flow
+from streams.tools.demo import alerts_by_kind, format_alerts, middle_of_newest_flow
 from streams.tools.replay import load_records, up_to
 
 
@@ -74,3 +74,17 @@ def test_the_cli_reads_until_on_the_exports_clock_and_the_demo_can_replay_everyt
     assert build_parser().parse_args(["replay", "lms"]).until is None
     assert build_parser().parse_args(["demo", "--whole-history"]).whole_history
     assert not build_parser().parse_args(["demo"]).whole_history
+
+
+def test_the_demo_counts_early_warnings_apart_from_status_changes() -> None:
+    """An early warning is the only alert that stays where it was; the demo reports it apart, since its count
+    follows the model version that scored the student and the status changes' does not."""
+    found = [("scorer_alerts_total", {"from_status": "active", "to_status": "dozing"}, 3.0),
+             ("scorer_alerts_total", {"from_status": "new", "to_status": "dozing"}, 2.0),
+             ("scorer_alerts_total", {"from_status": "active", "to_status": "active"}, 4.0),
+             ("scorer_alerts_created", {"from_status": "active", "to_status": "active"}, 1.7e9),
+             ("scorer_students", {"status": "dozing"}, 9.0)]
+    counts = alerts_by_kind(found)
+    assert counts == {"to dozing": 5, "at_risk": 4}
+    assert format_alerts(counts) == "at_risk 4, to dozing 5"
+    assert format_alerts({}) == "none"
