@@ -8,13 +8,18 @@ import redis.exceptions as redis_errors
 from aiokafka import errors as kafka_errors
 from sqlalchemy import exc as sql_errors
 
+from storage.students.redis import NotReplicated
+
 #: Redis replies that are the server's state, not the command's fault.
 _REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUSY", "TRYAGAIN", "NOREPLICAS")
 
 
 def dependency_of(error: BaseException) -> str | None:
-    """"redis", "postgres" or "kafka" when `error` says that dependency is unavailable; None
-    when the error is the batch's own (a bad value, a bug)."""
+    """"redis", "postgres" or "kafka" when `error` says that dependency is unavailable ("redis_replicas"
+    when Redis answers but too few of its replicas hold the writes); None when the error is the batch's own
+    (a bad value, a bug)."""
+    if isinstance(error, NotReplicated):
+        return "redis_replicas"
     if isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError):
         return "redis"
     if isinstance(error, redis_errors.ResponseError) and str(error).startswith(_REDIS_STATES):

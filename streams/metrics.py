@@ -57,7 +57,8 @@ PROCESSING_FAILURES = Counter(
     "until it is back) or `record` (retried, then the record is quarantined to the dead-letter topic).",
     ["kind"], registry=REGISTRY)
 DEPENDENCY_UP = Gauge(
-    "scorer_dependency_up", "1 while a dependency answered its last call or check, 0 while it fails.",
+    "scorer_dependency_up", "1 while a dependency answered its last call or check, 0 while it fails "
+    "(`redis_replicas`: Redis answers, but fewer replicas than SCORER_REDIS_WAIT_REPLICAS hold a batch's writes).",
     ["dependency"], registry=REGISTRY)
 ASSIGNED_PARTITIONS = Gauge(
     "scorer_assigned_partitions", "Input topic-partitions this worker owns in the consumer group.",
@@ -147,6 +148,11 @@ STORE_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=REGISTRY)
 STORE_ERRORS = Counter(
     "scorer_store_errors_total", "Failed Redis and Postgres calls.", ["store", "operation"], registry=REGISTRY)
+REDIS_REPLICAS_ACKNOWLEDGED = Gauge(
+    "scorer_redis_replicas_acknowledged",
+    "Redis replicas that held this worker's last batch's writes when it asked (WAIT); only while "
+    "SCORER_REDIS_WAIT_REPLICAS is above 0. A batch that finds fewer than that many is retried, its offsets "
+    "uncommitted (scorer_store_errors_total{operation=\"replicated\"}).", registry=REGISTRY)
 
 
 def set_or_remove(gauge: Gauge, value: float | None, *labels: str) -> None:

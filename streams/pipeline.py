@@ -142,6 +142,7 @@ class Pipeline:
                 if topic in self._logical:
                     self.watermarks.set_offsets(self._logical[topic].value, partition, *reading)
             await self._run_students(per_student)
+            await self.store.replicated()  # before the consumer commits the offsets: a retry redoes nothing
             scored_at = time.time()
             for record in records:
                 metrics.PROCESSING_LATENCY.observe(max(0.0, scored_at - record.timestamp))

@@ -72,7 +72,8 @@ class Runtime:
     async def start(self) -> Pipeline:
         settings = self.settings
         await ensure_topics(settings)
-        self.store = RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix)
+        self.store = RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix, settings.redis_wait_replicas,
+                                                settings.redis_wait_timeout_ms)
         eviction = await self.store.may_evict()
         if eviction is not None and eviction[0]:
             log.warning("Redis may evict keys (maxmemory-policy %s, with a memory limit): students' documents and "

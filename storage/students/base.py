@@ -120,6 +120,12 @@ class StudentStore(Protocol):
     async def ping(self) -> bool:
         """Is the store reachable?"""
 
+    async def replicated(self) -> None:
+        """Return once every write acknowledged so far would survive a failover to a replica (as many replicas
+        hold it as the store was asked to wait for; none asked: at once); else raise a timeout, an outage to
+        the worker. The worker asks before it commits a batch's offsets: once they are committed, the batch
+        is not read again, and a replica that had not received its writes would lose them."""
+
     async def close(self) -> None:
         """Release connections."""
 

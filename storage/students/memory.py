@@ -124,5 +124,8 @@ class InMemoryStudentStore:
     async def ping(self) -> bool:
         return True
 
+    async def replicated(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None

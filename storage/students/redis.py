@@ -15,11 +15,12 @@ from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
 from features.schedule import ScheduleKey
 from storage.students.base import Commit, Document, FlowRecord, Forgotten, counted_statuses, flows_of, schedule_field
-from streams.metrics import STORE_ERRORS, STORE_LATENCY
+from streams.metrics import REDIS_REPLICAS_ACKNOWLEDGED, STORE_ERRORS, STORE_LATENCY
 from streams.settings import REDIS_CLIENT_OPTIONS, redis_literal, redis_text
 
 _COMMIT = """
@@ -114,10 +115,18 @@ class _Timed:
 CHUNK = 500
 
 
+class NotReplicated(RedisTimeoutError):
+    """Fewer replicas than asked acknowledged the writes in time: a Redis outage to the worker, which keeps
+    the batch's offsets uncommitted and tries it again (streams.failures names it `redis_replicas`)."""
+
+
 class RedisStudentStore:
-    def __init__(self, client: aioredis.Redis, prefix: str = "") -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str = "", wait_replicas: int = 0,
+                 wait_timeout_ms: int = 1000) -> None:
         self.redis = client
         self.prefix = f"{prefix}scorer:"
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._commit = client.register_script(_COMMIT)
         self._raise_newest = client.register_script(_RAISE_NEWEST)
         self._record_flow = client.register_script(_RECORD_FLOW)
@@ -126,8 +135,9 @@ class RedisStudentStore:
         self._forget = client.register_script(_FORGET)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "") -> RedisStudentStore:
-        return cls(aioredis.Redis.from_url(url, **REDIS_CLIENT_OPTIONS), prefix)
+    def from_url(cls, url: str, prefix: str = "", wait_replicas: int = 0,
+                 wait_timeout_ms: int = 1000) -> RedisStudentStore:
+        return cls(aioredis.Redis.from_url(url, **REDIS_CLIENT_OPTIONS), prefix, wait_replicas, wait_timeout_ms)
 
     def _student_key(self, user_id: int) -> str:
         return f"{self.prefix}st:{user_id}"
@@ -330,6 +340,23 @@ class RedisStudentStore:
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
+
+    async def replicated(self) -> None:
+        """See StudentStore.replicated. Redis' WAIT counts the replicas that hold the writes its own
+        connection made, and a pool spreads the batch's writes over several; so one more write goes first on
+        the connection that waits: the replication stream is one sequence, and a replica that holds this
+        write holds every write acknowledged before it, whichever connection made them."""
+        if self.wait_replicas <= 0:
+            return
+        with _Timed("replicated"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(f"{self.prefix}replicated")
+                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+                _, acknowledged = await pipe.execute()
+            REDIS_REPLICAS_ACKNOWLEDGED.set(acknowledged)
+            if acknowledged < self.wait_replicas:  # counted in scorer_store_errors_total{operation="replicated"}
+                raise NotReplicated(f"{acknowledged} of {self.wait_replicas} Redis replicas acknowledged the "
+                                    f"batch's writes within {self.wait_timeout_ms} ms")
 
     def _marker_key(self) -> str:
         return f"{self.prefix}store"

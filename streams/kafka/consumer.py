@@ -106,6 +106,9 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         self._progress_at: dict[TopicPartition, float] = {}  # wall time a partition last committed or was read up
         self._poll_stamps: dict[TopicPartition, tuple[int, int | None]] = {}  # (latest, previous) fetch stamps, ms
         self._stopping = False
+        #: what a processed batch shows to be up (streams.failures.dependency_of names what is down)
+        self._dependency_names = ("kafka", "redis", "postgres") + (("redis_replicas",) if settings.redis_wait_replicas
+                                                                     else ())
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
             group_id=settings.app_id,
@@ -179,8 +182,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         for wait in _waits():
             try:
                 await self._handler.process(records, await self.offsets(before=later), self._partition_counts())
-                metrics.DEPENDENCY_UP.labels("kafka").set(1)
-                for name in ("redis", "postgres"):
+                for name in self._dependency_names:
                     metrics.DEPENDENCY_UP.labels(name).set(1)
                 return
             except Exception as error:  # noqa: BLE001 - classified below: an outage, or the records

@@ -277,6 +277,60 @@ async def test_postgres_stopped_and_started_mid_stream(fault_settings: Settings,
                                  fault_postgres.start, in_thread=True))
 
 
+async def test_failover_to_a_replica_that_lagged_loses_nothing(fault_settings: Settings, fault_redis: RedisProcess,
+                                                               dataset: Path, tmp_path: Path) -> None:
+    """Redis replicated, the worker waiting for one replica (SCORER_REDIS_WAIT_REPLICAS=1): the replica stops
+    receiving (detached), the primary goes on acknowledging the worker's writes for a while, dies, and the
+    replica takes its place at its address, without those writes. The worker committed no offsets it had not
+    seen replicated, so it reads those records again and the state is whole. (With no wait, the same fault
+    leaves the students' state short of the reference: measured once by hand, not run here.)"""
+    replica = RedisProcess(tmp_path / "replica", replica_of=fault_redis.port).start()
+    successor = RedisProcess(tmp_path / "successor", replica_of=fault_redis.port)  # the new primary's replica
+    try:
+        await _score_through(fault_settings.copy(redis_wait_replicas=1, redis_wait_timeout_ms=500), dataset,
+                             tmp_path, _failover_to_lagging_replica(fault_redis, replica, successor))
+    finally:
+        replica.stop()
+        successor.stop()
+
+
+def _failover_to_lagging_replica(primary: RedisProcess, replica: RedisProcess, successor: RedisProcess) -> Fault:
+    async def fault(port: int) -> Outage:
+        outage = Outage("failover to a replica that lagged")
+        await _until(lambda: primary.replicas_in_sync() == 1, 30, "the replica in sync")
+        stalls = await asyncio.to_thread(_sample, port, "scorer_store_errors_total", operation="replicated")
+        _detach(replica)
+        await _until(lambda: _sample(port, "scorer_store_errors_total", operation="replicated") > stalls, 30,
+                     "the worker waiting for the replica")
+        assert _sample(port, "scorer_dependency_up", dependency="redis_replicas") == 0
+        assert _sample(port, "scorer_redis_replicas_acknowledged") == 0
+        began = time.monotonic()
+        primary.kill()
+        try:
+            await _observe_outage(port, outage, OUTAGE_SECONDS / 3)
+        finally:
+            primary.take_over_data(replica)
+            outage.seconds = time.monotonic() - began
+        successor.start()
+        await _ready_again(port, outage)
+        await _until(lambda: _sample(port, "scorer_dependency_up", dependency="redis_replicas") == 1, 60,
+                     "the worker seeing its writes replicated again")
+        return outage
+
+    return fault
+
+
+def _detach(replica: RedisProcess) -> None:
+    """REPLICAOF NO ONE: the replica keeps what it has and receives nothing more."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=replica.port)
+    try:
+        client.execute_command("REPLICAOF", "NO", "ONE")
+    finally:
+        client.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # d. a hostile corpus, published while the export is replayed
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,9 +63,10 @@ def redis_server_binary() -> Path:
 class RedisProcess:
     """A redis-server on 127.0.0.1:`port` with its data (append-only file) in `directory`."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, replica_of: int | None = None) -> None:
         self.directory = Path(directory)
         self.port = port or free_port()
+        self.replica_of = replica_of  # the port of the primary on 127.0.0.1 this server replicates
         self.log_path = self.directory / "redis.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._paused = False
@@ -90,6 +92,8 @@ class RedisProcess:
                    "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
                    "--save", "", "--daemonize", "no", "--protected-mode", "no",
                    "--logfile", str(self.log_path)]
+        if self.replica_of is not None:
+            command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          stdin=subprocess.DEVNULL,
                                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
@@ -150,6 +154,29 @@ class RedisProcess:
         assert self._process is not None, "redis-server is not running"
         self._process.send_signal(signal.SIGCONT)
         self._paused = False
+
+    def take_over_data(self, other: RedisProcess) -> None:
+        """Restart on `other`'s data (its append-only file), `other` stopped: a failover to `other` kept at
+        this server's address, as Sentinel's clients or a managed service's endpoint would see it."""
+        self.kill()
+        other.stop()
+        for path in self.directory.glob("appendonly*"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for path in other.directory.glob("appendonly*"):
+            (shutil.copytree if path.is_dir() else shutil.copy2)(path, self.directory / path.name)
+        self.start()
+
+    def replicas_in_sync(self) -> int:
+        """Replicas that report themselves online to this primary (INFO replication)."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+        return sum(1 for key, value in info.items()
+                   if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online")
 
     def restart(self) -> RedisProcess:
         self.stop()

@@ -1,0 +1,106 @@
+"""The store waits for Redis replicas before a batch's offsets are committed (SCORER_REDIS_WAIT_REPLICAS),
+against a real primary and a real replica: it passes while the replica holds the writes, and refuses, as an
+outage the worker waits out, while it does not, whichever connection of the pool made them."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from helpers.servers import RedisProcess
+from storage.students.redis import NotReplicated, RedisStudentStore
+from streams import metrics
+from streams.failures import dependency_of
+
+
+@pytest.fixture(scope="module")
+def primary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    with RedisProcess(tmp_path_factory.mktemp("primary")) as server:
+        yield server
+
+
+@pytest.fixture
+def replica(primary: RedisProcess, tmp_path: Path) -> Iterator[RedisProcess]:
+    with RedisProcess(tmp_path / "replica", replica_of=primary.port) as server:
+        deadline = time.monotonic() + 20
+        while primary.replicas_in_sync() < 1:
+            assert time.monotonic() < deadline, "the replica did not come in sync"
+            time.sleep(0.1)
+        client = redis.Redis(host="127.0.0.1", port=primary.port)
+        client.set("replica-acknowledges", "1")
+        assert client.execute_command("WAIT", 1, 10_000) == 1, "the replica acknowledges nothing"
+        client.close()
+        yield server
+
+
+def _errors() -> float:
+    return metrics.STORE_ERRORS.labels("redis", "replicated")._value.get()
+
+
+async def test_a_batch_passes_once_the_replica_holds_its_writes(primary: RedisProcess, replica: RedisProcess) -> None:
+    store = RedisStudentStore.from_url(primary.url, "replicas-ok.", wait_replicas=1, wait_timeout_ms=2000)
+    try:
+        await store.redis.set("replicas-ok.written", "1")
+        await store.replicated()
+        assert metrics.REDIS_REPLICAS_ACKNOWLEDGED._value.get() == 1
+        copy = redis.Redis(host="127.0.0.1", port=replica.port)
+        assert copy.get("replicas-ok.written") == b"1"  # WAIT returned: the replica has it, no polling
+        copy.close()
+    finally:
+        await store.close()
+
+
+async def test_without_the_replica_a_batch_is_an_outage(primary: RedisProcess, replica: RedisProcess) -> None:
+    """A replica that stopped answering holds nothing newer: the store says so after its timeout, and the
+    worker takes it for an outage of its own name (it retries the batch, offsets uncommitted)."""
+    store = RedisStudentStore.from_url(primary.url, "replicas-gone.", wait_replicas=1, wait_timeout_ms=300)
+    errors = _errors()
+    replica.pause()
+    try:
+        began = time.monotonic()
+        with pytest.raises(NotReplicated, match="0 of 1 Redis replicas") as raised:
+            await store.replicated()
+        assert time.monotonic() - began >= 0.29
+        assert dependency_of(raised.value) == "redis_replicas"
+        assert _errors() == errors + 1
+        assert metrics.REDIS_REPLICAS_ACKNOWLEDGED._value.get() == 0
+    finally:
+        replica.resume()
+        await store.close()
+
+
+async def test_writes_of_another_connection_are_waited_for(primary: RedisProcess, replica: RedisProcess) -> None:
+    """Redis' WAIT counts only what its own connection wrote. A batch's writes go out over several of the
+    pool's connections, so the one that waits writes first: a replica that has not received the others'
+    writes cannot acknowledge it. (A bare WAIT on a connection that wrote nothing passes at once.)"""
+    store = RedisStudentStore.from_url(primary.url, "replicas-pool.", wait_replicas=1, wait_timeout_ms=300)
+    other = redis.Redis(host="127.0.0.1", port=primary.port)
+    try:
+        await store.ping()  # the store's connection exists and has written nothing
+        other.set("replicas-pool.before", "1")
+        assert other.execute_command("WAIT", 1, 10_000) == 1  # the replica has acknowledged all until now
+        replica.pause()
+        other.set("replicas-pool.written", "1")  # acknowledged by the primary alone
+        bare = await store.redis.execute_command("WAIT", 1, 300)
+        assert bare == 1  # why the store does not WAIT bare
+        with pytest.raises(NotReplicated):
+            await store.replicated()
+    finally:
+        replica.resume()
+        other.close()
+        await store.close()
+
+
+async def test_without_replicas_asked_the_store_never_waits(primary: RedisProcess) -> None:
+    store = RedisStudentStore.from_url(primary.url, "replicas-none.")
+    try:
+        began = time.monotonic()
+        await asyncio.wait_for(store.replicated(), 1)
+        assert time.monotonic() - began < 0.5
+        assert await store.redis.get("replicas-none.scorer:replicated") is None  # not even the marker write
+    finally:
+        await store.close()
