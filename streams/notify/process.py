@@ -52,7 +52,7 @@ async def run(settings: Settings, *, clock: Callable[[], float] = time.time,
     producer = new_producer(settings)
     await producer.start()
     out = sender(settings, clock)
-    store = NotifyStore(redis, settings.topic_prefix)
+    store = NotifyStore(redis, settings.topic_prefix, settings.redis_wait_replicas, settings.redis_wait_timeout_ms)
     notifier = Notifier(store, out, producer, rules(settings), clock=clock,
                         dead_letter_topic=Topic.NOTIFY_DEAD_LETTERS.physical(settings.topic_prefix),
                         give_up=settings.notify_give_up_hours * 3600)

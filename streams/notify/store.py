@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from storage.replication import wait_for_replicas
 from streams.settings import redis_literal, redis_text
 
 DEDUPE_TTL_SECONDS = 30 * 86_400
@@ -34,9 +35,11 @@ FINAL = frozenset({"delivered", "held_out", "suppressed", "dead_lettered", SUPER
 
 
 class NotifyStore:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         self.redis = redis
         self._prefix = f"{prefix}notify:"
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._held_alerts = f"{self._prefix}held-alerts"
 
     def _key(self, alert_id: str) -> str:
@@ -52,6 +55,14 @@ class NotifyStore:
 
     def _held_of(self, user_id: int) -> str:
         return f"{self._prefix}held-of:{user_id}"
+
+    async def replicated(self) -> None:
+        """Once as many Redis replicas as asked hold what was written so far (none asked: at once); else
+        storage.replication.NotReplicated. Asked before a partition's offset is committed: an alert held for
+        the morning lives only here from then on."""
+        if self.wait_replicas > 0:
+            await wait_for_replicas(self.redis, f"{self._prefix}replicated", self.wait_replicas,
+                                    self.wait_timeout_ms)
 
     async def state(self, alert_id: str) -> str | None:
         value = await self.redis.get(self._key(alert_id))

@@ -289,9 +289,9 @@ async def test_failover_to_a_replica_that_lagged_loses_nothing(fault_settings: S
     try:
         await _score_through(fault_settings.copy(redis_wait_replicas=1, redis_wait_timeout_ms=500), dataset,
                              tmp_path, _failover_to_lagging_replica(fault_redis, replica, successor))
-    finally:
-        replica.stop()
-        successor.stop()
+    finally:  # their data is of no use after
+        replica.kill()
+        successor.kill()
 
 
 def _failover_to_lagging_replica(primary: RedisProcess, replica: RedisProcess, successor: RedisProcess) -> Fault:

@@ -20,7 +20,9 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from redis import Redis
 
+from helpers.servers import RedisProcess
 from helpers.topics import read_topic
 from streams.contract import Topic
 from streams.contract.outputs import Alert, CoursePosition, Scores
@@ -346,6 +348,39 @@ async def test_quiet_hours_hold_a_message_until_the_students_morning_even_across
     held = [b for b in receiver.delivered().values() if b["alert"]["user_id"] in (1, 2, 4)]
     assert all(b["action"] == "nudge" and b["texts"]["student"] for b in held)
 
+
+async def test_a_held_message_is_committed_only_once_a_redis_replica_holds_it(kafka_url, prefix, tmp_path):
+    """SCORER_REDIS_WAIT_REPLICAS=1: a nudge held for the morning lives only in Redis once its offset is
+    committed, so the offset waits while the replica does not answer (a failover then would lose it), and
+    is committed once it does."""
+    now = datetime(2024, 1, 15, 20, 0, tzinfo=UTC).timestamp()  # 23:00 in Moscow: held
+    with RedisProcess(tmp_path / "primary") as primary, \
+            RedisProcess(tmp_path / "replica", replica_of=primary.port) as replica:
+        await until(lambda: primary.replicas_in_sync() == 1, what="the replica in sync")
+        settings = _settings(kafka_url, primary.url, prefix, tmp_path, notify_quiet_hours="22:00-09:00",
+                             school_time_zone="Europe/Moscow", redis_wait_replicas=1, redis_wait_timeout_ms=200)
+        await produce(settings, [alert(1, zone="+03:00")])
+        replica.pause()
+        try:
+            async with notifying(settings, lambda: now) as consumer:
+                await until(lambda: _held(primary.port, prefix), what="the nudge held")
+                await asyncio.sleep(2.0)  # several waits for the replica
+                assert await committed(consumer) == 0
+                replica.resume()
+                await until(lambda: _equal(committed(consumer), 1), what="the offset committed")
+        finally:
+            replica.resume()
+        assert _held(replica.port, prefix), "the replica holds the nudge"
+
+
+def _held(port: int, prefix: str) -> bool:
+    """Does the Redis on `port` hold a message for the end of quiet hours?"""
+    client = Redis(host="127.0.0.1", port=port)
+    try:
+        return any(client.zcard(key) for key in client.scan_iter(f"{prefix}notify:held:*")
+                   if client.type(key) == b"zset")
+    finally:
+        client.close()
 
 def later(record: dict[str, Any], to_status: str, hours: float, **extra: Any) -> dict[str, Any]:
     """The same enrolment's next status change, `hours` after `record`'s."""

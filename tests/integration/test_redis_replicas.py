@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from helpers.servers import RedisProcess
-from storage.students.redis import NotReplicated, RedisStudentStore
+from storage.replication import NotReplicated
+from storage.students.redis import RedisStudentStore
 from streams import metrics
 from streams.failures import dependency_of
 
@@ -25,7 +26,8 @@ def primary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
 
 @pytest.fixture
 def replica(primary: RedisProcess, tmp_path: Path) -> Iterator[RedisProcess]:
-    with RedisProcess(tmp_path / "replica", replica_of=primary.port) as server:
+    server = RedisProcess(tmp_path / "replica", replica_of=primary.port).start()
+    try:
         deadline = time.monotonic() + 20
         while primary.replicas_in_sync() < 1:
             assert time.monotonic() < deadline, "the replica did not come in sync"
@@ -35,6 +37,8 @@ def replica(primary: RedisProcess, tmp_path: Path) -> Iterator[RedisProcess]:
         assert client.execute_command("WAIT", 1, 10_000) == 1, "the replica acknowledges nothing"
         client.close()
         yield server
+    finally:
+        server.kill()  # its data is of no use after
 
 
 def _errors() -> float:
