@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from storage.postgres import queries
 from storage.postgres.db import jsonable
 from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENT_STATE_LOST, STUDENTS_BY_STATUS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
+from streams.tokens import bearer_credentials, token_matches
 
 log = logging.getLogger(__name__)
 
@@ -94,21 +94,6 @@ class Refusal:
     status: int
     error: str
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def bearer_credentials(header: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), else None."""
-    if not header:
-        return None
-    scheme, _, credentials = header.strip().partition(" ")
-    credentials = credentials.strip()
-    return credentials if scheme.lower() == "bearer" and credentials else None
-
-
-def token_matches(given: str, expected: str) -> bool:
-    """Constant-time comparison, as bytes: compare_digest refuses non-ASCII str, and a header
-    may hold anything (surrogatepass encodes every str, lone surrogates included)."""
-    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def check_bearer(header: str | None, configured: str) -> Refusal | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from streams.web import Refusal, check_bearer, token_matches
+from streams.tokens import token_matches
+from streams.web import Refusal, check_bearer
 
 COOKIE = "scorer_console"
 SESSION_SECONDS = 12 * 3600

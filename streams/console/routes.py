@@ -25,7 +25,8 @@ from streams.console.html import HEADERS, layout, note
 from streams.console.svg import esc
 from streams.console.views import DEFAULT_SORT, course_summaries
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
-from streams.web import InvalidParameter, parse_id, parse_sort, token_matches
+from streams.tokens import token_matches
+from streams.web import InvalidParameter, parse_id, parse_sort
 
 log = logging.getLogger(__name__)
 #: A login form's body is one short field; anything longer is not a login.

@@ -30,7 +30,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hmac
 import logging
 import re
 import signal
@@ -49,6 +48,7 @@ from streams.ingest.mapping import IdMapping, MappingError
 from streams.ingest.service import XAPI_VERSION, Answer, Ingestor, Limits
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.settings import Settings
+from streams.tokens import authorization, token_matches
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,13 @@ LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 # -- pure checks ---------------------------------------------------------------------------------
 def presented_token(header: str | None) -> str | None:
     """The token of `Bearer <token>` or the password of `Basic base64(user:password)`, else None."""
-    if not header:
+    found = authorization(header)
+    if found is None:
         return None
-    scheme, _, credentials = header.strip().partition(" ")
-    credentials = credentials.strip()
-    if not credentials:
-        return None
-    if scheme.lower() == "bearer":
+    scheme, credentials = found
+    if scheme == "bearer":
         return credentials
-    if scheme.lower() == "basic":
+    if scheme == "basic":
         try:
             decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -91,7 +89,7 @@ def refusal(header: str | None, configured: str) -> Answer | None:
     challenge = {"WWW-Authenticate": f'{_REALM}, Basic realm="edu-scorer-ingest"'}
     if given is None:
         return Answer(401, {"error": "missing credentials: Authorization: Bearer <token>"}, challenge)
-    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), configured.encode("utf-8", "surrogatepass")):
+    if not token_matches(given, configured):
         return Answer(401, {"error": "invalid token"}, challenge)
     return None
 

@@ -17,18 +17,17 @@ from storage.postgres.db import make_engine
 from streams.metrics import REDIS_MAY_EVICT, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
 from streams.settings import Settings
+from streams.tokens import bearer_credentials, token_matches
 from streams.web import (
     DEFAULT_LIMIT,
     MAX_ID,
     MAX_LIMIT,
     InvalidParameter,
-    bearer_credentials,
     check_bearer,
     parse_id,
     parse_limit,
     refresh_store_gauges,
     student_data,
-    token_matches,
 )
 
 HOSTILE_IDS = ["", "²", "１２", "١٢", "-1", "+1", "0", "00", "1.0", "1e3", " 1", "1 ", "\t1", "1\n", "9" * 5000,
