@@ -91,14 +91,19 @@ def decode(value: bytes | None) -> dict[str, Any]:
     return alert
 
 
-def _moment(alert: dict[str, Any]) -> datetime | None:
-    """When the alert's status change happened (None if it does not say readably); naive, as the scorer
-    writes it (one with an offset is taken to UTC), so any two compare."""
+def _written_ts(alert: dict[str, Any]) -> datetime | None:
+    """The alert's `ts` as written: naive (the school's wall clock, as the scorer writes it) or with an
+    offset; None if it does not say readably."""
     try:
-        moment = datetime.fromisoformat(str(alert.get("ts")))
+        return datetime.fromisoformat(str(alert.get("ts")))
     except ValueError:
         return None
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _moment(alert: dict[str, Any]) -> datetime | None:
+    """When the alert's status change happened, naive (one with an offset taken to UTC), so any two compare."""
+    moment = _written_ts(alert)
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment is not None and moment.tzinfo else moment
 
 
 def notification(alert: dict[str, Any], action: Action, language: str) -> dict[str, Any]:
@@ -165,9 +170,8 @@ class Notifier:
         tells them from today's."""
         if self._rules.max_age is None:
             return False
-        try:
-            moment = datetime.fromisoformat(str(alert.get("ts")))
-        except ValueError:
+        moment = _written_ts(alert)
+        if moment is None:
             return False  # the policy and the receiver see it as it is
         at = (moment if moment.tzinfo else moment.replace(tzinfo=self._rules.school_zone)).timestamp()
         return self._clock() - at > self._rules.max_age
