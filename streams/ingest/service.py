@@ -11,7 +11,7 @@ are tested without sockets.
   the request is produced. Unmappable and unsupported items are valid input: they are
   dead-lettered and acknowledged (200); ignored ones are only counted.
 - **Acknowledged means durable**: the answer is sent only after the broker acknowledged every
-  record and dead letter of the request (acks=1, see streams.kafka.admin.new_producer); a send that
+  record and dead letter of the request (every in-sync replica, see streams.kafka.admin.new_producer); a send that
   fails or times out answers 503 and the client resends.
 - **Idempotent by id**: an item whose id (statement id; Caliper event id; a native record's event_id) was
   acknowledged recently (a bounded LRU, `Limits.seen_ids`) is acknowledged again without being

@@ -41,14 +41,18 @@ async def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = tuple(To
 
 
 def new_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
-    """A producer that waits for the leader's ack: nothing counted as sent is lost on our side.
+    """A producer whose sends are acknowledged once every in-sync replica has them (`acks=all`): a worker
+    commits its offsets once its alerts and dead letters are acknowledged, and the LMS's door answers its
+    client then, so a record the leader alone held, lost with it in a failover, would be lost for good.
+    Topics with a replication factor of 3 and `min.insync.replicas` 2 make that mean two copies
+    (deploy/README.md).
 
     No idempotent producer or transactions: the embedded broker has neither, and every
     consumer of ours is idempotent instead.
     """
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
-        "acks": 1,
+        "acks": "all",
         "linger_ms": 5,
         "max_batch_size": 256 * 1024,
         "compression_type": None,
