@@ -19,7 +19,7 @@ from online_models.trainer import SURROGATE_EVERY_S, LockHeldElsewhere, OncePerV
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
 from streams.contract.outputs import Scores
-from streams.settings import REDIS_CLIENT_OPTIONS
+from streams.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class OnlineScoring:
 
     @classmethod
     def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> OnlineScoring:
-        return cls(redis.Redis.from_url(redis_url, **REDIS_CLIENT_OPTIONS), prefix, asleep_days, **kwargs)
+        return cls(redis_client(redis_url), prefix, asleep_days, **kwargs)
 
     def score(self, features: dict[str, float]) -> Scores:
         models = self.cache.current()

@@ -213,11 +213,10 @@ def _export_student(args: argparse.Namespace) -> int:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    import redis
 
     from streams.contract import Topic
     from streams.ingest.mapping import IdMapping, MappingError
-    from streams.settings import REDIS_CLIENT_OPTIONS
+    from streams.redis_clients import redis_client
     from streams.tools.redrive import Ledger, RedriveRunning, Selection, parse_moment, redrive
 
     settings = Settings.from_env()
@@ -236,7 +235,7 @@ def _redrive(args: argparse.Namespace) -> int:
     except MappingError as error:
         print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
         return 2
-    ledger = Ledger(redis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS), settings.topic_prefix)
+    ledger = Ledger(redis_client(settings.redis_url), settings.topic_prefix)
     try:
         report = asyncio.run(redrive(settings, selection, ledger, mapping, dry_run=args.dry_run))
     except RedriveRunning:

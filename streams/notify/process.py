@@ -12,7 +12,6 @@ import signal
 import time
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
 from prometheus_client import start_http_server
 
 from features.eventtime import zone_named
@@ -25,7 +24,8 @@ from streams.notify.policy import Policy
 from streams.notify.quiet_hours import QuietHours
 from streams.notify.senders import PrintSender, Sender, WebhookSender
 from streams.notify.store import NotifyStore
-from streams.settings import REDIS_CLIENT_OPTIONS, Settings
+from streams.redis_clients import async_redis_client
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ async def run(settings: Settings, *, clock: Callable[[], float] = time.time,
               ready: Callable[[NotifyConsumer], None] | None = None) -> None:
     """Consume alerts until the consumer is stopped (`ready` receives it, to stop it or read it)."""
     await ensure_topics(settings, (Topic.ALERTS, Topic.NOTIFY_DEAD_LETTERS))
-    redis = aioredis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS)
+    redis = async_redis_client(settings.redis_url)
     producer = new_producer(settings)
     await producer.start()
     out = sender(settings, clock)

@@ -34,7 +34,6 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -52,8 +51,9 @@ from streams.lms.events import Event
 from streams.lms.synthetic import generate
 from streams.loop_lag import watch_event_loop
 from streams.pipeline import Pipeline
+from streams.redis_clients import async_redis_client, redis_client
 from streams.runtime import running
-from streams.settings import REDIS_CLIENT_OPTIONS, Settings
+from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
 from streams.tools.processes import (
     histogram_buckets,
@@ -368,7 +368,7 @@ async def _surrogate_fit_lag(settings: Settings, export: Path) -> dict[str, Any]
     bench's Redis (the export's students' weeks, repeated under other ids to fill it) and fitting it, in a
     thread as the trainer does: the slowest refit's seconds, and the waits of this event loop meanwhile."""
     students = load_students(export, weeks=10)
-    client = redis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS)
+    client = redis_client(settings.redis_url)
     prefix = f"{settings.topic_prefix}bench-surrogate:"
     store = WeeklyFeatureStore(client, prefix=prefix)
     copies = -(-MAX_ENROLMENTS // len(students))
@@ -390,7 +390,7 @@ async def _surrogate_fit_lag(settings: Settings, export: Path) -> dict[str, Any]
         with contextlib.suppress(asyncio.CancelledError):
             await probe
         client.close()
-        aclient = aioredis.Redis.from_url(settings.redis_url)
+        aclient = async_redis_client(settings.redis_url)
         await delete_keys(aclient, f"{prefix}*")
         await aclient.aclose()
     waits.sort()
@@ -401,7 +401,7 @@ async def _surrogate_fit_lag(settings: Settings, export: Path) -> dict[str, Any]
 
 async def _forget_state(settings: Settings) -> None:
     """Delete every scorer key in Redis: a measured phase must find no state from an earlier one."""
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = async_redis_client(settings.redis_url)
     try:
         await delete_keys(client, f"{settings.topic_prefix}scorer:*")
     finally:

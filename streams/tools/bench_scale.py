@@ -36,6 +36,7 @@ from storage.students.redis import RedisStudentStore
 from streams.contract import Topic
 from streams.core.documents import StudentDoc, StudentEvent
 from streams.core.step import StepConfig, step
+from streams.redis_clients import async_redis_client
 from streams.settings import Settings
 from streams.tools.bench import delete_keys
 from streams.tools.embedded import redis_server
@@ -165,7 +166,7 @@ async def _memory(client: aioredis.Redis) -> int:
 
 
 async def measure(redis_url: str, scale: Scale) -> dict[str, Any]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = async_redis_client(redis_url, socket_timeout=None)  # its pipelines are large
     rng = random.Random(0)
     base = StepConfig(DEFAULT_THRESHOLDS, score_every=0.0)  # every touch re-scores: the worst case
     variants = {"compacted": base, "every_fact": StepConfig(DEFAULT_THRESHOLDS, score_every=0.0, compact_every=None),

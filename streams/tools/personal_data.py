@@ -27,14 +27,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 
 from online_models.trainer import TrainerKeys, forget_learners, student_entries
 from online_models.weekly_features import WeeklyFeatureStore
 from storage.postgres.personal_data import done_students, erase_students, scored_students, student_rows
 from storage.students import RedisStudentStore
 from streams.notify.store import NotifyStore
-from streams.settings import REDIS_CLIENT_OPTIONS, Settings
+from streams.redis_clients import async_redis_client, redis_client
+from streams.settings import Settings
 
 #: Students erased together by `prune`: each batch costs one pass over the due index, the weekly snapshots'
 #: keys, the trainer's keys and the held alerts.
@@ -57,8 +57,8 @@ class _RedisParts:
 
 @asynccontextmanager
 async def _redis_parts(settings: Settings) -> AsyncIterator[_RedisParts]:
-    notify_client = aioredis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS)
-    client = redis.Redis.from_url(settings.redis_url, **REDIS_CLIENT_OPTIONS)
+    notify_client = async_redis_client(settings.redis_url)
+    client = redis_client(settings.redis_url)
     parts = _RedisParts(RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix),
                         WeeklyFeatureStore(client, prefix=settings.models_key_prefix),
                         TrainerKeys.under(settings.models_key_prefix),

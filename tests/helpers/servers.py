@@ -190,6 +190,72 @@ class RedisProcess:
         self.stop()
 
 
+class SentinelProcess:
+    """A Redis Sentinel on 127.0.0.1:`port` watching the primary on `primary_port` as `service`, alone (a
+    quorum of 1), quick to act: the primary is down after 1 s of silence."""
+
+    def __init__(self, directory: Path, primary_port: int, service: str = "scorer") -> None:
+        self.directory = Path(directory)
+        self.port = free_port()
+        self.primary_port = primary_port
+        self.service = service
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """SCORER_REDIS_URL through this sentinel."""
+        return f"redis+sentinel://127.0.0.1:{self.port}/{self.service}/0"
+
+    def start(self, timeout: float = 20.0) -> SentinelProcess:
+        import redis
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "sentinel.conf"  # Sentinel rewrites its own config: it must be a file
+        config.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                          f"logfile {self.directory / 'sentinel.log'}\n"
+                          f"sentinel monitor {self.service} 127.0.0.1 {self.primary_port} 1\n"
+                          f"sentinel down-after-milliseconds {self.service} 1000\n"
+                          f"sentinel failover-timeout {self.service} 10000\n")
+        self._process = subprocess.Popen([str(redis_server_binary()), str(config), "--sentinel"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.primary() is not None:
+                    return self
+            except redis.RedisError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"redis sentinel did not answer on {self.port}:\n{_tail(self.directory / 'sentinel.log')}")
+
+    def primary(self) -> int | None:
+        """The port of the primary this sentinel names now."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            found = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+        finally:
+            client.close()
+        return int(found[1]) if found else None
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    def __enter__(self) -> SentinelProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL
 # ---------------------------------------------------------------------------------------------
