@@ -175,22 +175,23 @@ async def _ready_again(port: int, outage: Outage) -> None:
     outage.processing_again_after = time.monotonic() - back
 
 
-def _pace(events: list[tuple[Topic, dict[str, Any]]]) -> float:
-    """Replay speed (event-time seconds per wall second) that spreads the export over REPLAY_SECONDS."""
+def _pace(events: list[tuple[Topic, dict[str, Any]]], seconds: float = REPLAY_SECONDS) -> float:
+    """Replay speed (event-time seconds per wall second) that spreads the export over `seconds`."""
     times = [parse_ts(r["ts"]) for _, r in events]
-    return (max(times) - min(times)) / REPLAY_SECONDS
+    return (max(times) - min(times)) / seconds
 
 
 Fault = Callable[[int], Awaitable[Outage]]
 
 
-async def _score_through(settings: Settings, dataset: Path, tmp_path: Path, fault: Fault) -> Outage:
-    """Worker + paced replay; `fault(web_port)` once the worker is well into the stream; then the
-    worker must finish, still the same process, with every invariant holding."""
+async def _score_through(settings: Settings, dataset: Path, tmp_path: Path, fault: Fault,
+                         replay_seconds: float = REPLAY_SECONDS) -> Outage:
+    """Worker + replay paced over `replay_seconds`; `fault(web_port)` once the worker is well into the
+    stream; then the worker must finish, still the same process, with every invariant holding."""
     events, rejected = load_records(dataset)
     port = free_port()
     worker = worker_process(settings, port, tmp_path / "worker.log")
-    replay_task = asyncio.create_task(replay(settings, dataset, speed=_pace(events), progress=False))
+    replay_task = asyncio.create_task(replay(settings, dataset, speed=_pace(events, replay_seconds), progress=False))
     try:
         await _until(lambda: scrape_if_up(port).get("scorer_events_applied_total", 0) >= len(events) * START_FAULT_AT,
                      120, "the worker applying records")
@@ -288,7 +289,8 @@ async def test_failover_to_a_replica_that_lagged_loses_nothing(fault_settings: S
     successor = RedisProcess(tmp_path / "successor", replica_of=fault_redis.port)  # the new primary's replica
     try:
         await _score_through(fault_settings.copy(redis_wait_replicas=1, redis_wait_timeout_ms=500), dataset,
-                             tmp_path, _failover_to_lagging_replica(fault_redis, replica, successor))
+                             tmp_path, _failover_to_lagging_replica(fault_redis, replica, successor),
+                             replay_seconds=REPLAY_SECONDS / 2)  # the fault takes about 10 s
     finally:  # their data is of no use after
         replica.kill()
         successor.kill()

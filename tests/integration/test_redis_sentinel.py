@@ -49,7 +49,8 @@ async def test_the_store_follows_a_failover_and_keeps_what_it_saw_replicated(tmp
             with pytest.raises(NotReplicated):  # the new primary has no replica yet
                 await store.replicated()
 
-            first.start()  # the sentinel makes it the new primary's replica
+            first.replica_of = second.port  # back as the new primary's replica (Sentinel would make it one, in
+            first.start()  # up to 10 s: not what is tested here)
 
             async def replicated() -> bool:
                 try:
