@@ -40,6 +40,8 @@ def redis_text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SENTINEL_SCHEME = "redis+sentinel"
 
 
@@ -82,6 +84,17 @@ def _setting(default: Any, meaning: str) -> Any:
 @dataclass(frozen=True)
 class Settings:
     kafka_url: str = _setting("", "`kafka://host:9092[,host2:9092]`; empty: an embedded Tansu broker")
+    kafka_security_protocol: str = _setting("PLAINTEXT", "how the scorer's Kafka clients talk to the brokers: "
+                                            "`PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL` (a user and "
+                                            "password over TLS: managed clusters mostly)")
+    kafka_sasl_mechanism: str = _setting("PLAIN", "with SASL: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`")
+    kafka_sasl_username: str = _setting("", "with SASL: the user")
+    kafka_sasl_password: str = _setting("", "with SASL: the password (a secret: from the environment only)")
+    kafka_ssl_ca_file: str = _setting("", "with TLS: a PEM file of the CAs that signed the brokers' certificates; "
+                                      "empty: the system's")
+    kafka_ssl_cert_file: str = _setting("", "with TLS, where the brokers ask for a client certificate: its PEM file")
+    kafka_ssl_key_file: str = _setting("", "with TLS, where the brokers ask for a client certificate: its key's "
+                                       "PEM file")
     redis_url: str = _setting("", "`redis://:password@host:6379/0`, `unix:///path`, or through Redis Sentinel "
                               "`redis+sentinel://:password@sentinel1:26379,sentinel2:26379/service/0` (the "
                               "primary followed across failovers; `?sentinel_password=` if the sentinels have "
@@ -197,6 +210,13 @@ class Settings:
             (self.retention_days >= 0, "SCORER_RETENTION_DAYS must be >= 0"),
             (self.notify_max_age_hours >= 0, "SCORER_NOTIFY_MAX_AGE_HOURS must be >= 0"),
             (self.partitions >= 1, "SCORER_PARTITIONS must be >= 1"),
+            (self.kafka_security_protocol in KAFKA_SECURITY_PROTOCOLS,
+             f"SCORER_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}"),
+            (self.kafka_sasl_mechanism in KAFKA_SASL_MECHANISMS,
+             f"SCORER_KAFKA_SASL_MECHANISM must be one of {', '.join(KAFKA_SASL_MECHANISMS)}"),
+            (not self.kafka_security_protocol.startswith("SASL_")
+             or bool(self.kafka_sasl_username and self.kafka_sasl_password),
+             "SCORER_KAFKA_SECURITY_PROTOCOL SASL_* needs SCORER_KAFKA_SASL_USERNAME and SCORER_KAFKA_SASL_PASSWORD"),
             (self.redis_wait_replicas >= 0, "SCORER_REDIS_WAIT_REPLICAS must be >= 0"),
             (self.redis_wait_timeout_ms >= 1, "SCORER_REDIS_WAIT_TIMEOUT_MS must be >= 1"),
         ]

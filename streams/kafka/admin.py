@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.contract.topics import Topic
+from streams.kafka.connection import kafka_connection
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ async def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = tuple(To
     the same partition number everywhere (co-partitioning), which the event-time watermark
     relies on. Brokers that auto-create topics would otherwise pick their own count.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka_connection(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -51,7 +52,7 @@ def new_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     consumer of ours is idempotent instead.
     """
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
+        **kafka_connection(settings),
         "acks": "all",
         "linger_ms": 5,
         "max_batch_size": 256 * 1024,

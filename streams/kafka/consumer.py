@@ -39,6 +39,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from streams import metrics
 from streams.contract.topics import GLOBAL_TOPICS, GROUP_TOPICS
+from streams.kafka.connection import kafka_connection
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         self._dependency_names = ("kafka", "redis", "postgres") + (("redis_replicas",) if settings.redis_wait_replicas
                                                                      else ())
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
+            **kafka_connection(settings),
             group_id=settings.app_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -122,7 +123,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
             heartbeat_interval_ms=1_000,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
-        self.reference = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+        self.reference = AIOKafkaConsumer(**kafka_connection(settings), group_id=None,
                                           enable_auto_commit=False, auto_offset_reset="earliest",
                                           max_partition_fetch_bytes=4 << 20, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
 

@@ -16,7 +16,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -44,7 +44,7 @@ POISON_ATTEMPTS = 3  # failures of one alert, not caused by an outage, before it
 
 
 class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
-    def __init__(self, bootstrap_servers: str, topic: str, group: str, notifier: Notifier,
+    def __init__(self, connection: dict[str, Any], topic: str, group: str, notifier: Notifier,
                  store: NotifyStore, clock: Callable[[], float] = time.time) -> None:
         self._topic = topic
         self._notifier = notifier
@@ -53,7 +53,7 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
         self._caught_up: dict[int, bool] = {}
         self._busy = asyncio.Lock()
         self._stopping = asyncio.Event()
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group,
+        self.consumer = AIOKafkaConsumer(**connection, group_id=group,
                                          enable_auto_commit=False, auto_offset_reset="earliest",
                                          session_timeout_ms=SESSION_MS, heartbeat_interval_ms=1_000,
                                          max_poll_interval_ms=MAX_BUSY_MS)

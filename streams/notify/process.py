@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 from features.eventtime import zone_named
 from streams.contract.topics import Topic
 from streams.kafka.admin import ensure_topics, new_producer
+from streams.kafka.connection import kafka_connection
 from streams.notify import metrics
 from streams.notify.consumer import NotifyConsumer
 from streams.notify.notifier import Notifier, Rules
@@ -56,7 +57,7 @@ async def run(settings: Settings, *, clock: Callable[[], float] = time.time,
     notifier = Notifier(store, out, producer, rules(settings), clock=clock,
                         dead_letter_topic=Topic.NOTIFY_DEAD_LETTERS.physical(settings.topic_prefix),
                         give_up=settings.notify_give_up_hours * 3600)
-    consumer = NotifyConsumer(settings.bootstrap_servers, Topic.ALERTS.physical(settings.topic_prefix),
+    consumer = NotifyConsumer(kafka_connection(settings), Topic.ALERTS.physical(settings.topic_prefix),
                               settings.notify_group, notifier, store, clock)
     if ready is not None:
         ready(consumer)

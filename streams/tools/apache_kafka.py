@@ -186,6 +186,30 @@ def _ready(bootstrap: str) -> bool:
         return pool.submit(lambda: asyncio.run(probe())).result()
 
 
+def _broker_certificate(directory: Path) -> Path:
+    """A CA (`ca.pem`) and, signed by it, a key and certificate for 127.0.0.1 in one PEM file, as Kafka's PEM
+    key store takes them; made once per directory."""
+    keystore = directory / "broker-keystore.pem"
+    if keystore.exists():
+        return keystore
+    directory.mkdir(parents=True, exist_ok=True)
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("openssl not found on PATH: cannot make the broker's TLS certificate")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for args in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                  "-subj", "/CN=edu-scorer test CA"],
+                 ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
+                  "-subj", "/CN=127.0.0.1"],
+                 ["x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                  "-out", "broker.pem", "-days", "2", "-extfile", "san.ext"]):
+        done = subprocess.run([openssl, *args], cwd=directory, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"openssl {args[0]} failed: {_tail(done.stderr)}")
+    keystore.write_text((directory / "broker.key").read_text() + (directory / "broker.pem").read_text())
+    return keystore
+
+
 class ApacheKafkaBroker:
     """One KRaft node (broker + controller) on 127.0.0.1 with its data in `data_dir`.
 
@@ -196,8 +220,13 @@ class ApacheKafkaBroker:
     """
 
     def __init__(self, data_dir: Path, *, version: str = KAFKA_VERSION, cache_dir: Path | None = None,
-                 start_timeout: float = 90.0) -> None:
+                 start_timeout: float = 90.0, sasl_ssl_user: tuple[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir)
+        #: (user, password) of a SASL_SSL listener (PLAIN over TLS, as managed clusters ask) beside the plain
+        #: one, on `secure_port`, its certificate signed by a CA written to `ca_file`
+        self.sasl_ssl_user = sasl_ssl_user
+        self.secure_port = free_port()
+        self.ca_file = self.data_dir / "tls" / "ca.pem"
         self.version = version
         self.cache_dir = cache_dir
         self.start_timeout = start_timeout
@@ -241,10 +270,27 @@ class ApacheKafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             "log.segment.bytes": str(16 * 1024 * 1024),
         }
+        if self.sasl_ssl_user is not None:
+            properties.update(self._sasl_ssl_properties(listeners, *self.sasl_ssl_user))
         path = self.data_dir / "server.properties"
         path.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
         return path
+
+    def _sasl_ssl_properties(self, listeners: str, user: str, password: str) -> dict[str, str]:
+        """A SASL_SSL listener: PLAIN users from the JAAS line, a PEM key store (key and certificate for
+        127.0.0.1, signed by a CA made here with the openssl command)."""
+        keystore = _broker_certificate(self.data_dir / "tls")
+        secure = f"SASL_SSL://127.0.0.1:{self.secure_port}"
+        jaas = (f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{user}" '
+                f'password="{password}" user_{user}="{password}";')
+        return {"listeners": f"{listeners},{secure}",
+                "advertised.listeners": f"{listeners},{secure}",
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
+                "sasl.enabled.mechanisms": "PLAIN",
+                "listener.name.sasl_ssl.plain.sasl.jaas.config": jaas,
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": str(keystore)}
 
     def _java(self, main: str, *args: str, heap: tuple[str, ...] = ()) -> list[str]:
         java = shutil.which("java") or "java"

@@ -46,6 +46,7 @@ from online_models.surrogate import MAX_ENROLMENTS
 from online_models.weekly_features import WeeklyFeatureStore
 from streams.contract import INPUT_TOPICS, TOPIC_SCHEMA, InvalidEvent, Topic, decode, encode, key_of
 from streams.kafka.admin import ensure_topics, new_producer
+from streams.kafka.connection import kafka_connection
 from streams.kafka.consumer import BATCH_MAX, BatchConsumer, InputRecord, Offsets, PartitionCounts
 from streams.lms.events import Event
 from streams.lms.synthetic import generate
@@ -78,7 +79,7 @@ async def _drain(settings: Settings, expected: int, validating: bool = False) ->
     before anything else (the least any consumer that trusts no input must do)."""
     logical = {t.physical(settings.topic_prefix): t for t in INPUT_TOPICS}
     topics = list(logical)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**kafka_connection(settings), enable_auto_commit=False,
                                 auto_offset_reset="earliest", group_id=None, max_partition_fetch_bytes=4 << 20)
     await consumer.start()
     partitions = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]

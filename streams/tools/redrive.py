@@ -49,6 +49,7 @@ from streams.ingest.base import UNMAPPED, UNSUPPORTED
 from streams.ingest.files import FORMATS, map_item
 from streams.ingest.mapping import IdMapping
 from streams.kafka.admin import new_producer
+from streams.kafka.connection import kafka_connection
 from streams.lease import RedisLease
 from streams.settings import Settings
 
@@ -239,7 +240,7 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
         ledger.adopt_unscored()
     report = RedriveReport()
     producer = None if dry_run else new_producer(settings)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+    consumer = AIOKafkaConsumer(**kafka_connection(settings), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     try:
         await consumer.start()
@@ -248,7 +249,7 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
         batch: dict[str, dict[str, Any]] = {}  # where each was read -> letter
         seen: set[str] = set()  # places of this run's letters: a record dead-lettered twice goes back once
         read: list[str] = []  # places of the letters read since the ledger last heard of them
-        async for letter in _letters(consumer, settings.bootstrap_servers, Topic.DEAD_LETTERS.physical(prefix), began):
+        async for letter in _letters(consumer, settings, Topic.DEAD_LETTERS.physical(prefix), began):
             report.read += 1
             place_id = read_at(letter)
             if not dry_run:  # a dry run writes nothing, so it keeps no list of places either
@@ -306,10 +307,10 @@ async def _send(batch: dict[str, dict[str, Any]], ledger: Ledger, producer: AIOK
     batch.clear()
 
 
-async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
+async def _partitions(settings: Settings, topic: str) -> list[int]:
     """The topic's partitions (none if it does not exist). Asked of the cluster: a consumer that subscribes
     to nothing knows no topic's partitions on Apache Kafka."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka_connection(settings))
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -318,13 +319,13 @@ async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
     return [] if described["error_code"] else sorted(p["partition"] for p in described["partitions"])
 
 
-async def _letters(consumer: AIOKafkaConsumer, bootstrap_servers: str, topic: str,
+async def _letters(consumer: AIOKafkaConsumer, settings: Settings, topic: str,
                    began: float) -> AsyncIterator[dict[str, Any]]:
     """Every letter on `topic` up to its end as of `began` (one that is not JSON is skipped: it holds
     no record). A partition's end is its log end in the first fetch answered after `began` (the
     embedded broker answers ListOffsets 'latest' wrongly, so it is not asked); letters written after
     that are not waited for, so the redrive ends while workers go on writing."""
-    partitions = [TopicPartition(topic, p) for p in await _partitions(bootstrap_servers, topic)]
+    partitions = [TopicPartition(topic, p) for p in await _partitions(settings, topic)]
     if not partitions:
         return
     consumer.assign(partitions)

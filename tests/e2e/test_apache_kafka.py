@@ -15,12 +15,18 @@ from collections.abc import Iterator
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
+from streams.contract import Topic
+from streams.kafka.admin import ensure_topics, new_producer
+from streams.kafka.connection import kafka_connection
+from streams.settings import Settings
 from streams.tools.apache_kafka import ApacheKafkaBroker, missing_requirements
 
 pytestmark = pytest.mark.slow
 PARTITIONS = 4
+SASL_USER = ("scorer", "s3cret")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +34,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafkaBrok
     reason = missing_requirements()
     if reason is not None:
         pytest.skip(reason)
-    with ApacheKafkaBroker(tmp_path_factory.mktemp("apache-kafka")) as running:
+    with ApacheKafkaBroker(tmp_path_factory.mktemp("apache-kafka"), sasl_ssl_user=SASL_USER) as running:
         yield running
 
 
@@ -126,6 +132,41 @@ async def test_restart_keeps_records_and_committed_offsets(broker: ApacheKafkaBr
     finally:
         await checker.stop()
     assert sorted(int(r.value) for r in await drain(broker, partitions)) == list(range(300))
+
+
+async def test_the_scorers_clients_reach_a_cluster_over_sasl_ssl(broker: ApacheKafkaBroker) -> None:
+    """A managed cluster asks for a user and password over TLS: the scorer's admin, producer and consumer
+    settings (streams.kafka.connection) create its topics, send and read back; a wrong password, or a broker
+    certificate no trusted CA signed, gets nothing through."""
+    prefix = f"tls-{uuid.uuid4().hex[:8]}."
+    settings = Settings(kafka_url=f"kafka://127.0.0.1:{broker.secure_port}", topic_prefix=prefix, partitions=2,
+                        kafka_security_protocol="SASL_SSL", kafka_sasl_username=SASL_USER[0],
+                        kafka_sasl_password=SASL_USER[1], kafka_ssl_ca_file=str(broker.ca_file))
+    await ensure_topics(settings, (Topic.ALERTS,))
+    topic = Topic.ALERTS.physical(prefix)
+    producer = new_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"over TLS", key=b"7")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, **kafka_connection(settings), group_id=f"tls-{prefix}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=10_000)
+        assert [r.value for records in batch.values() for r in records] == [b"over TLS"]
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+    for refused in (settings.copy(kafka_sasl_password="wrong"), settings.copy(kafka_ssl_ca_file="")):
+        stranger = new_producer(refused, request_timeout_ms=3000)
+        with pytest.raises(KafkaError):
+            try:
+                await stranger.start()
+                await stranger.send_and_wait(topic, b"refused")
+            finally:
+                await stranger.stop()
 
 
 async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:

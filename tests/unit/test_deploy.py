@@ -939,7 +939,8 @@ def test_helm_chart_metadata_and_values() -> None:
     assert values["probes"]["liveness"]["path"] == "/healthz"
     assert values["probes"]["readiness"]["path"] == "/readyz"
     assert values["settings"]["webPort"] == WEB_PORT
-    assert values["secret"]["name"] and set(values["secret"]["keys"]) == {"kafkaUrl", "redisUrl", "databaseUrl"}
+    assert values["secret"]["name"]
+    assert set(values["secret"]["keys"]) == {"kafkaUrl", "redisUrl", "databaseUrl", "kafkaSasl"}
 
     def keys(node: Any) -> Iterator[str]:
         if isinstance(node, dict):

@@ -32,6 +32,10 @@ def test_a_child_worker_gets_exactly_these_settings() -> None:
     ({"SCORER_SURROGATE_EVERY_MINUTES": "-1"}, "SCORER_SURROGATE_EVERY_MINUTES"),
     ({"SCORER_SCHOOL_TIME_ZONE": "Mars/Olympus"}, "SCORER_SCHOOL_TIME_ZONE"),
     ({"SCORER_REDIS_WAIT_REPLICAS": "-1"}, "SCORER_REDIS_WAIT_REPLICAS"),
+    ({"SCORER_KAFKA_SECURITY_PROTOCOL": "TLS"}, "SCORER_KAFKA_SECURITY_PROTOCOL"),
+    ({"SCORER_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "SCORER_KAFKA_SASL_USERNAME": "scorer"},
+     "SCORER_KAFKA_SASL_PASSWORD"),
+    ({"SCORER_KAFKA_SASL_MECHANISM": "GSSAPI"}, "SCORER_KAFKA_SASL_MECHANISM"),
     ({"SCORER_REDIS_WAIT_TIMEOUT_MS": "0"}, "SCORER_REDIS_WAIT_TIMEOUT_MS"),
 ])
 def test_invalid_settings_are_refused_naming_their_variable(env: dict[str, str], named: str) -> None:

@@ -67,6 +67,12 @@ app.kubernetes.io/component: worker
     secretKeyRef:
       name: {{ .Values.secret.name }}
       key: {{ .Values.secret.keys.kafkaUrl }}
+- name: SCORER_KAFKA_SASL_PASSWORD  # with SASL (SCORER_KAFKA_SECURITY_PROTOCOL in the ConfigMap)
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secret.name }}
+      key: {{ .Values.secret.keys.kafkaSasl }}
+      optional: true
 - name: SCORER_REDIS_URL
   valueFrom:
     secretKeyRef:
