@@ -242,6 +242,17 @@ class SentinelProcess:
             client.close()
         return int(found[1]) if found else None
 
+    def replicas(self) -> int:
+        """Replicas of the primary this sentinel has found (from the primary's INFO, within a second or so of
+        its start): one it has not found cannot be promoted, and the failover waits twice its timeout."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return len(client.execute_command("SENTINEL", "REPLICAS", self.service))
+        finally:
+            client.close()
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:

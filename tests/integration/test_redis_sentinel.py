@@ -30,6 +30,7 @@ async def test_the_store_follows_a_failover_and_keeps_what_it_saw_replicated(tmp
         models = redis_client(sentinel.url)  # the trainer's and the model cache's (synchronous) client
         try:
             await _until(lambda: asyncio.to_thread(lambda: first.replicas_in_sync() == 1), 30, "the replica in sync")
+            await _until(lambda: asyncio.to_thread(lambda: sentinel.replicas() == 1), 30, "the sentinel finding it")
             await store.redis.set("sentinel.before", "kept")
             await store.replicated()
 
