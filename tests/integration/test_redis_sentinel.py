@@ -65,3 +65,5 @@ async def test_the_store_follows_a_failover_and_keeps_what_it_saw_replicated(tmp
         finally:
             models.close()
             await store.close()
+            for server in (first, second):  # their data is of no use after, and a stop may wait out its grace
+                server.kill()
