@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -180,7 +181,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         lone record that keeps failing is quarantined."""
         failures = 0
         last_error: BaseException = RuntimeError("not attempted")
-        for wait in _waits():
+        for wait in retry_waits():
             try:
                 await self._handler.process(records, await self.offsets(before=later), self._partition_counts())
                 for name in self._dependency_names:
@@ -345,12 +346,10 @@ def _cancel_swallowed() -> bool:
     return True
 
 
-def _waits() -> Iterator[float]:
-    """RETRY_SECONDS, then its last value forever."""
-    attempt = 0
-    while True:
-        yield RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
-        attempt += 1
+def retry_waits(seconds: Sequence[float] = RETRY_SECONDS) -> Iterator[float]:
+    """The waits between tries while a dependency is down: `seconds`, then its last value forever."""
+    yield from seconds
+    yield from itertools.repeat(seconds[-1])
 
 
 def _since(progress_at: dict[TopicPartition, float], tp: TopicPartition) -> Callable[[], float]:

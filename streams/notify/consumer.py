@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from redis.exceptions import RedisError
 
+from streams.kafka.consumer import retry_waits
 from streams.notify import metrics
 from streams.notify.notifier import Notifier, Source
 from streams.notify.store import NotifyStore
@@ -102,7 +102,7 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
         """Wait, however long, until Redis' replicas hold what the records left there (SCORER_REDIS_WAIT_REPLICAS):
         once the offset is committed, an alert held for the morning is only in Redis, and a failover to a
         replica without it would lose it."""
-        for wait in itertools.chain(RETRY_SECONDS, itertools.repeat(RETRY_SECONDS[-1])):
+        for wait in retry_waits(RETRY_SECONDS):
             try:
                 await self._store.replicated()
                 return
@@ -139,7 +139,7 @@ class Handler(Protocol):
 async def settle(notifier: Handler, source: Source, waits: Sequence[float] = RETRY_SECONDS) -> None:
     """Handle one record, waiting out a dependency outage however long (the alert must not be lost);
     an error that is no outage, POISON_ATTEMPTS times over, sends the record to the dead letters."""
-    pending, wait = iter(waits), waits[0]
+    pending = retry_waits(waits)
     failures: list[BaseException] = []
     while True:
         try:
@@ -151,7 +151,7 @@ async def settle(notifier: Handler, source: Source, waits: Sequence[float] = RET
         except Exception as error:  # noqa: BLE001 - logged and retried: an outage must not lose the alert
             if not _dependency_down(error):
                 failures.append(error)
-            wait = next(pending, wait)
+            wait = next(pending)
             # the type only: a message may quote the webhook URL (a secret) or an alert's content
             log.warning("handling an alert failed (%s); retrying in %.1f s", type(error).__name__, wait)
             await asyncio.sleep(wait)
