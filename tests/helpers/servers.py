@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from streams.tools.embedded import free_port
 
@@ -231,27 +232,25 @@ class SentinelProcess:
         self.stop()
         raise TimeoutError(f"redis sentinel did not answer on {self.port}:\n{_tail(self.directory / 'sentinel.log')}")
 
-    def primary(self) -> int | None:
-        """The port of the primary this sentinel names now."""
+    def _ask(self, *command: str) -> Any:
+        """A SENTINEL command's answer (about this sentinel's service)."""
         import redis
 
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
         try:
-            found = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+            return client.execute_command("SENTINEL", *command, self.service)
         finally:
             client.close()
+
+    def primary(self) -> int | None:
+        """The port of the primary this sentinel names now."""
+        found = self._ask("GET-MASTER-ADDR-BY-NAME")
         return int(found[1]) if found else None
 
     def replicas(self) -> int:
         """Replicas of the primary this sentinel has found (from the primary's INFO, within a second or so of
         its start): one it has not found cannot be promoted, and the failover waits twice its timeout."""
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            return len(client.execute_command("SENTINEL", "REPLICAS", self.service))
-        finally:
-            client.close()
+        return len(self._ask("REPLICAS"))
 
     def stop(self) -> None:
         process, self._process = self._process, None
