@@ -1044,6 +1044,22 @@ def test_helm_chart_mounts_the_ingest_mapping_the_school_names() -> None:
                    for o in render_chart({"ingest.enabled": "false"}))
 
 
+def test_helm_chart_mounts_the_kafka_tls_files_in_every_kafka_client_and_names_them_in_the_config() -> None:
+    assert not any("SSL" in key for key in one(render_chart(), "ConfigMap")["data"]), "defaults: the system's CAs"
+    objects = render_chart({"kafkaTls.existingSecret": "school-kafka-tls", "kafkaTls.certKey": "tls.crt",
+                            "kafkaTls.keyKey": "tls.key", "notify.enabled": "true", "trainer.external": "true"})
+    data = one(objects, "ConfigMap")["data"]
+    files = {data[f"SCORER_KAFKA_SSL_{name}_FILE"] for name in ("CA", "CERT", "KEY")}
+    for component in ("worker", "ingest", "notify"):
+        pod = one(objects, "Deployment", component)["spec"]["template"]["spec"]
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "kafka-tls"]
+        assert mount["readOnly"] and {str(Path(f).parent) for f in files} == {mount["mountPath"]}, component
+        assert {"name": "kafka-tls", "secret": {"secretName": "school-kafka-tls"}} in pod["volumes"], component
+    assert {Path(f).name for f in files} == {"ca.crt", "tls.crt", "tls.key"}
+    trainer = one(objects, "Deployment", "trainer")["spec"]["template"]["spec"]
+    assert all(v["name"] != "kafka-tls" for v in trainer["volumes"]), "the trainer never talks to Kafka"
+
+
 def test_helm_chart_prunes_only_when_the_school_sets_a_retention_period() -> None:
     assert "CronJob" not in {o["kind"] for o in render_chart()}
     objects = render_chart({"retention.enabled": "true", "retention.days": "400"})

@@ -126,3 +126,34 @@ tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* TLS files for Kafka (values.kafkaTls, used only where kafkaTls.existingSecret is set): the ConfigMap
+entries naming them, a Kafka client's volumeMount and the pod's volume. */}}
+{{- define "edu-scorer.kafkaTlsDir" -}}/etc/scorer/kafka-tls{{- end }}
+
+{{- define "edu-scorer.kafkaTlsSettings" -}}
+{{- $dir := include "edu-scorer.kafkaTlsDir" . }}
+{{- with .Values.kafkaTls }}
+{{- if .caKey }}
+SCORER_KAFKA_SSL_CA_FILE: {{ printf "%s/%s" $dir .caKey | quote }}
+{{- end }}
+{{- if .certKey }}
+SCORER_KAFKA_SSL_CERT_FILE: {{ printf "%s/%s" $dir .certKey | quote }}
+{{- end }}
+{{- if .keyKey }}
+SCORER_KAFKA_SSL_KEY_FILE: {{ printf "%s/%s" $dir .keyKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "edu-scorer.kafkaTlsMount" -}}
+- name: kafka-tls
+  mountPath: {{ include "edu-scorer.kafkaTlsDir" . }}
+  readOnly: true
+{{- end }}
+
+{{- define "edu-scorer.kafkaTlsVolume" -}}
+- name: kafka-tls
+  secret:
+    secretName: {{ .Values.kafkaTls.existingSecret }}
+{{- end }}
