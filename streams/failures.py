@@ -12,6 +12,9 @@ from storage.replication import NotReplicated
 
 #: Redis replies that are the server's state, not the command's fault.
 _REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUSY", "TRYAGAIN", "NOREPLICAS")
+#: Postgres SQLSTATEs that are the server's state: a standby (not yet promoted, or a primary just demoted) refusing
+#: a write (25006, read_only_sql_transaction; its driver raises it as an InternalError).
+_POSTGRES_STATES = ("25006",)
 
 
 def dependency_of(error: BaseException) -> str | None:
@@ -26,7 +29,8 @@ def dependency_of(error: BaseException) -> str | None:
         return "redis"
     if isinstance(error, sql_errors.OperationalError | sql_errors.InterfaceError | sql_errors.DisconnectionError):
         return "postgres"
-    if isinstance(error, sql_errors.DBAPIError) and error.connection_invalidated:
+    if isinstance(error, sql_errors.DBAPIError) and (error.connection_invalidated
+                                                     or getattr(error.orig, "pgcode", None) in _POSTGRES_STATES):
         return "postgres"
     if isinstance(error, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
         return "kafka"

@@ -106,7 +106,10 @@ class Settings:
                                         "them again; short of that many, the offsets wait as in a Redis outage; "
                                         "0: no wait")
     redis_wait_timeout_ms: int = _setting(1000, "how long a batch waits for those replicas before it is retried")
-    database_url: str = _setting("", "`postgresql+psycopg2://user:password@host/db`; empty: an embedded PostgreSQL")
+    database_url: str = _setting("", "`postgresql+psycopg2://user:password@host/db`; a primary and its standby: "
+                                     "`postgresql+psycopg2://user:password@/db?host=pg1:5432&host=pg2:5432"
+                                     "&target_session_attrs=read-write` (whichever accepts writes, followed across "
+                                     "failovers); empty: an embedded PostgreSQL")
     topic_prefix: str = _setting("", "prefix of every topic and Redis key (several schools or test runs share "
                                  "a cluster)")
     partitions: int = _setting(4, "partitions of every keyed topic (all equal, so a student's records co-partition)")

@@ -275,14 +275,17 @@ POSTGRES_SYSTEM_USER = "embedded_postgres"
 
 class PostgresProcess:
     """A PostgreSQL cluster in `directory/data` on 127.0.0.1:`port` (TCP only, trust auth),
-    holding one database `database`; `stop()`/`start()` keep port, data and database."""
+    holding one database `database`; `stop()`/`start()` keep port, data and database. With `replica_of`,
+    a hot standby streaming from that (running) cluster, copied from it by pg_basebackup."""
 
-    def __init__(self, directory: Path, port: int | None = None, database: str = "scorer") -> None:
+    def __init__(self, directory: Path, port: int | None = None, database: str = "scorer",
+                 replica_of: PostgresProcess | None = None) -> None:
         self.directory = Path(directory)
         self.data = self.directory / "data"
         self.log_path = self.directory / "postgres.log"
         self.port = port or free_port()
         self.database = database
+        self.replica_of = replica_of
         self._user: str | None = None
         self._initialized = False
 
@@ -327,6 +330,13 @@ class PostgresProcess:
             entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
             os.chown(self.directory, entry.pw_uid, entry.pw_gid)
             self._user = POSTGRES_SYSTEM_USER
+        if self.replica_of is not None and not (self.data / "PG_VERSION").exists():
+            # -R: standby.signal and primary_conninfo (initdb's trust rules let 127.0.0.1 replicate); -c fast: no
+            # waiting for a spread checkpoint, which took 90 s
+            self._run(self._binary("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.replica_of.port), "-U",
+                      "postgres", "-D", str(self.data), "-R", "-X", "stream", "-c", "fast")
+            with (self.data / "postgresql.conf").open("a") as conf:
+                conf.write(f"\nport = {self.port}\n")
         if not (self.data / "PG_VERSION").exists():
             self._run(self._binary("initdb"), "-D", str(self.data), "--auth=trust", "--auth-local=trust",
                       "--encoding=utf8", "-U", "postgres")
@@ -365,6 +375,8 @@ class PostgresProcess:
                 time.sleep(0.1)
 
     def _ensure_database(self) -> None:
+        if self.replica_of is not None and not self.promoted:
+            return  # read-only: the primary's databases arrive by replication
         connection = self._connect()
         connection.autocommit = True
         try:
@@ -411,6 +423,26 @@ class PostgresProcess:
             deadline = time.monotonic() + 30
             while self.running and time.monotonic() < deadline:
                 time.sleep(0.1)
+
+    @property
+    def promoted(self) -> bool:
+        """A standby that has left recovery (always true of a primary)."""
+        return not (self.data / "standby.signal").exists()
+
+    def promote(self, timeout: float = 60.0) -> None:
+        """`pg_ctl promote -w`: the standby stops replaying and accepts writes."""
+        self._run(self._binary("pg_ctl"), "-D", str(self.data), "-w", "-t", str(int(timeout)), "promote",
+                  timeout=timeout + 10)
+
+    def execute(self, sql: str) -> None:
+        """Run one statement outside a transaction (ALTER SYSTEM, pg_reload_conf)."""
+        connection = self._connect()
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            connection.close()
 
     def restart(self) -> PostgresProcess:
         self.stop()
