@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-from streams.tools.embedded import free_port
+from streams.tools.embedded import free_port, listening
+from streams.tools.processes import die_with_parent
 
 #: Newest org.apache.kafka:kafka_2.13 on Maven Central (4.0.0 … 4.4.0) checked to resolve and run on Java 17.
 KAFKA_VERSION = "4.4.0"
@@ -142,19 +140,6 @@ def _cluster_id() -> str:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):  # Kafka avoids these too: they read as CLI options
             return text
-
-
-def _die_with_parent() -> None:
-    """Linux: the JVM gets SIGTERM when the thread that started it dies, so no broker outlives a killed test."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _listening(port: int) -> bool:
-    """A TCP connect first, so aiokafka does not log a connection error per poll while the JVM boots."""
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
-    return False
 
 
 def _ready(bootstrap: str) -> bool:
@@ -330,7 +315,7 @@ class ApacheKafkaBroker:
             self._process = subprocess.Popen(
                 self._java("kafka.Kafka", str(config), heap=("-Xms256m", "-Xmx512m")),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -338,7 +323,7 @@ class ApacheKafkaBroker:
                 code = self._process.returncode
                 self._process = None
                 raise RuntimeError(f"Apache Kafka {self.version} exited with {code} on start:\n{self._log_tail()}")
-            if _listening(self.port) and _ready(self.bootstrap):
+            if listening(self.port, timeout=0.5) and _ready(self.bootstrap):
                 return self
             time.sleep(0.5)
         self.stop()

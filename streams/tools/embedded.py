@@ -28,16 +28,22 @@ def free_port() -> int:
         return port
 
 
+def listening(port: int, timeout: float = 0.3) -> bool:
+    """Something accepts TCP connections on 127.0.0.1:`port`: a server's first sign of life, checked before a
+    client that would log a connection error per try."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        return True
+    return False
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"embedded broker exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        if listening(port, timeout=0.2):
             return
-        except OSError:
-            time.sleep(0.05)
+        time.sleep(0.05)
     raise TimeoutError(f"embedded broker did not listen on {port}")
 
 

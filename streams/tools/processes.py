@@ -18,8 +18,9 @@ from streams.settings import Settings
 Sample = tuple[str, dict[str, str], float]
 
 
-def _die_with_parent() -> None:
-    """Linux: the worker gets SIGTERM when the process that started it dies, even by SIGKILL."""
+def die_with_parent() -> None:
+    """Linux (a child's preexec_fn): the child gets SIGTERM when the thread that started it dies, even by
+    SIGKILL, so no worker, broker or server outlives a killed test or tool."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -30,7 +31,7 @@ def _scorer_process(args: list[str], settings: Settings, log_path: Path) -> subp
 
     return subprocess.Popen([sys.executable, "-m", "streams.cli", *args], env={**environ, **settings.to_env()},
                             stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
-                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                            preexec_fn=die_with_parent if sys.platform == "linux" else None)
 
 
 def worker_process(settings: Settings, web_port: int, log_path: Path) -> subprocess.Popen[bytes]:

@@ -13,12 +13,9 @@ postmaster is detached by pg_ctl, so callers stop it (the context manager does).
 """
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,18 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from streams.tools.embedded import free_port
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM when the process that started it dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.3):
-        return True
-    return False
+from streams.tools.processes import die_with_parent
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -97,7 +83,7 @@ class RedisProcess:
             command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          stdin=subprocess.DEVNULL,
-                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                         preexec_fn=die_with_parent if sys.platform == "linux" else None)
         self._paused = False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -220,7 +206,7 @@ class SentinelProcess:
         self._process = subprocess.Popen([str(redis_server_binary()), str(config), "--sentinel"],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          stdin=subprocess.DEVNULL,
-                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                         preexec_fn=die_with_parent if sys.platform == "linux" else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

