@@ -301,7 +301,7 @@ def _failover_to_lagging_replica(primary: RedisProcess, replica: RedisProcess, s
         outage = Outage("failover to a replica that lagged")
         await _until(lambda: primary.replicas_in_sync() == 1, 30, "the replica in sync")
         stalls = await asyncio.to_thread(_sample, port, "scorer_store_errors_total", operation="replicated")
-        _detach(replica)
+        replica.detach()
         await _until(lambda: _sample(port, "scorer_store_errors_total", operation="replicated") > stalls, 30,
                      "the worker waiting for the replica")
         assert _sample(port, "scorer_dependency_up", dependency="redis_replicas") == 0
@@ -320,17 +320,6 @@ def _failover_to_lagging_replica(primary: RedisProcess, replica: RedisProcess, s
         return outage
 
     return fault
-
-
-def _detach(replica: RedisProcess) -> None:
-    """REPLICAOF NO ONE: the replica keeps what it has and receives nothing more."""
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=replica.port)
-    try:
-        client.execute_command("REPLICAOF", "NO", "ONE")
-    finally:
-        client.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ postmaster is detached by pg_ctl, so callers stop it (the context manager does).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -109,19 +110,23 @@ class RedisProcess:
             client.close()
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM: Redis fsyncs the append-only file and exits (a paused server is resumed first)."""
+        """SIGTERM: Redis fsyncs the append-only file and exits (a paused server is resumed first). Sent again
+        every half second: a server still writing its first append-only file (a replica just synced) logs
+        "Writing initial AOF, can't exit" and ignores the signal, and the full grace went by in waiting."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
         if self._paused:
             process.send_signal(signal.SIGCONT)
             self._paused = False
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(0.5)
+                return
+        process.kill()
+        process.wait(10)
 
     def kill(self) -> None:
         """SIGKILL: what was acknowledged is on disk already (appendfsync always)."""
@@ -152,6 +157,16 @@ class RedisProcess:
         for path in other.directory.glob("appendonly*"):
             (shutil.copytree if path.is_dir() else shutil.copy2)(path, self.directory / path.name)
         self.start()
+
+    def detach(self) -> None:
+        """REPLICAOF NO ONE: a replica keeps what it has and receives nothing more."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        try:
+            client.execute_command("REPLICAOF", "NO", "ONE")
+        finally:
+            client.close()
 
     def replicas_in_sync(self) -> int:
         """Replicas that report themselves online to this primary (INFO replication)."""
