@@ -62,13 +62,18 @@ class ModelRegistry:
         return self._prefix + ":".join(str(p) for p in parts)
 
     def publish(self, models: ScoringModels, also: Callable[[redis.client.Pipeline], None] | None = None,
-                origin: Metadata | None = None) -> int:
+                origin: Metadata | None = None, above: int = 0) -> int:
         """Store a new version of `models` (its `version` is set to the new number) and point `latest` at it.
 
         `also` adds the caller's own writes to the same transaction (the trainer marks what the
         version has learned), so a crash leaves either all of it or none. `origin` says where a
-        version not made by the live trainer came from (kept in its metadata)."""
+        version not made by the live trainer came from (kept in its metadata). The new number is above
+        `above` too: a Redis that lost versions the caller published (a failover to a replica that lacked
+        them) would hand their numbers out again, and an alert scored by a lost version would name another."""
         version = int(self._redis.incr(self._key("seq")))
+        if version <= above:
+            version = above + 1
+            self._redis.set(self._key("seq"), version)
         models.version = version
         meta: Metadata = {
             "version": version,

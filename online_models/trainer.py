@@ -157,6 +157,7 @@ class Trainer:
         self._surrogate_every_s = surrogate_every_s
         self._surrogate_at: float | None = None  # monotonic time of the last refit attempt
         self._refitted = False  # self.models has a surrogate no published version has
+        self._published = 0  # the newest version this process published: the next goes above it, whatever Redis lost
         #: the latest published version replaces it when this process takes the lock (`ensure_lock`): a process
         #: that never trains never reads a version, and one it cannot read stops no worker from starting
         self.models: ScoringModels = registry.load(0)
@@ -175,11 +176,34 @@ class Trainer:
         except Exception:  # a version it cannot read (UnreadableVersion), Redis: learn nothing on top of another
             self.release()  # whoever takes the lock next loads again; the labels stay queued
             raise
+        self._forget_unpublished()
+
+    def _forget_unpublished(self) -> None:
+        """What was learned since the last publish is all still queued (a publish trims the queue with the
+        version that learned it, in one transaction): the next drain reads it from the start."""
         self._learned.clear()
         self._set_aside.clear()
         self._queued_read = 0
         self._first_unpublished_at = None
         self._refitted = False
+
+    def _check_published(self) -> None:
+        """Start over from the latest version where it is not the one this process learned on top of. A failover
+        to a replica that had not received a publish (Redis replicates asynchronously) takes the version back,
+        and with it the transaction's trim of the labels it learned: they are queued again, and learning them on
+        top of the lost version would learn them twice. (A newer one: another process published, `scorer
+        bootstrap --on-top`; learning on top of the older would publish over it.)"""
+        latest = self._registry.latest_version()
+        if latest == self.models.version:
+            return
+        lost = latest < self.models.version
+        if lost:
+            metrics.MODEL_VERSIONS_LOST.inc()
+        log.warning("Redis holds model version %d where this trainer learned on top of version %d (%s); learning "
+                    "again from version %d", latest, self.models.version,
+                    "a failover or a restore lost a publish" if lost else "another process published", latest)
+        self.models = self._registry.load(latest)
+        self._forget_unpublished()
 
     def release(self) -> None:
         """Give the lock up (on shutdown) so a standby trainer can take over at once."""
@@ -194,6 +218,7 @@ class Trainer:
         learning raises is set aside (`_set_aside_label`) and the rest go on: before, the whole batch counted as
         consumed when read, so an exception left the rest of it unlearned, and the next publish trimmed them."""
         self.ensure_lock()
+        self._check_published()
         raw = self._redis.lrange(self._queue_key, self._queued_read, self._queued_read + limit - 1)
         learned = 0
         for item in raw:
@@ -266,6 +291,9 @@ class Trainer:
         if not self._refitted and done < self._publish_every and waited < self._publish_after_s:
             return None
         self.ensure_lock()
+        self._check_published()
+        if not self._learned and not self._refitted and not self._set_aside:
+            return None  # started over: what it had learned is queued again
         learned, consumed, set_aside = sorted(self._learned), self._queued_read, list(self._set_aside)
 
         def mark_learned(pipe: redis.client.Pipeline) -> None:
@@ -276,7 +304,8 @@ class Trainer:
             if set_aside:
                 pipe.rpush(self._failed_key, *set_aside)
 
-        version = self._registry.publish(self.models, also=mark_learned)
+        version = self._registry.publish(self.models, also=mark_learned, above=self._published)
+        self._published = version
         self._learned.clear()
         self._set_aside.clear()
         self._queued_read = 0

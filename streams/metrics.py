@@ -140,6 +140,10 @@ LABELS_SET_ASIDE = Counter(
     "scorer_labels_set_aside_total", "Outcome labels the trainer failed to learn (the model raised), set aside in "
     "Redis (<prefix>trainer:labels_failed) for a replay once fixed, while the others are learned.",
     registry=REGISTRY)
+MODEL_VERSIONS_LOST = Counter(
+    "scorer_model_versions_lost_total", "Times the trainer found Redis holding an older model version than the "
+    "one it had published (a failover to a replica that lacked the publish, a restore): it started again from "
+    "the version Redis holds, the lost version's labels being queued again.", registry=REGISTRY)
 LABELS_QUEUED = Gauge(
     "scorer_labels_queued", "Outcome labels waiting for the trainer (set by the process that trains): how far "
     "learning trails the outcomes.", registry=REGISTRY)

@@ -1,6 +1,7 @@
 """The store waits for Redis replicas before a batch's offsets are committed (SCORER_REDIS_WAIT_REPLICAS),
 against a real primary and a real replica: it passes while the replica holds the writes, and refuses, as an
-outage the worker waits out, while it does not, whichever connection of the pool made them."""
+outage the worker waits out, while it does not, whichever connection of the pool made them. And the trainer,
+after a failover to a replica that lacked its last publish, learns that version's labels again, once."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,10 @@ import pytest
 import redis
 
 from helpers.servers import RedisProcess
+from online_models.labels import Label
+from online_models.registry import ModelRegistry
+from online_models.trainer import Trainer
+from online_models.weekly_features import WeeklyFeatureStore
 from storage.replication import NotReplicated
 from storage.students.redis import RedisStudentStore
 from streams import metrics
@@ -108,3 +113,52 @@ async def test_without_replicas_asked_the_store_never_waits(primary: RedisProces
         assert await store.redis.get("replicas-none.scorer:replicated") is None  # not even the marker write
     finally:
         await store.close()
+
+
+def _wait_in_sync(primary: RedisProcess) -> None:
+    deadline = time.monotonic() + 20
+    while primary.replicas_in_sync() < 1:
+        assert time.monotonic() < deadline, "the replica did not come in sync"
+        time.sleep(0.1)
+
+
+def test_the_trainer_learns_a_version_lost_in_a_failover_again_once(tmp_path: Path) -> None:
+    """Version 2 is published (labels trimmed from the queue, enrolments marked learned, one transaction) on a
+    primary whose replica was detached; the primary dies and the replica takes its place with version 1 and
+    those labels queued again. The trainer, still running, learns them on top of version 1, not on top of the
+    version it remembers, and numbers the next version above the lost one."""
+    primary = RedisProcess(tmp_path / "primary").start()
+    replica = RedisProcess(tmp_path / "replica", replica_of=primary.port).start()
+    client = redis.Redis(host="127.0.0.1", port=primary.port)
+    try:
+        _wait_in_sync(primary)
+        registry = ModelRegistry(client, prefix="t:")
+        weeks = WeeklyFeatureStore(client, prefix="t:")
+        trainer = Trainer(client, registry, weeks, publish_every=3, prefix="t:")
+
+        def outcomes(students: range) -> None:  # what the workers store and queue
+            for user_id in students:
+                weeks.put_many([(str(user_id), week, {"progress": 10.0 * week, "course_week": float(week)})
+                                for week in (1, 2)])
+                trainer.enqueue(str(user_id), Label(40.0 + user_id, user_id % 2 == 0, user_id % 3 == 0))
+
+        outcomes(range(1, 4))
+        assert trainer.drain() == 3 and trainer.maybe_publish() == 1
+        outcomes(range(4, 7))
+        assert client.execute_command("WAIT", 1, 10_000) == 1, "version 1 and the next outcomes are on the replica"
+        replica.detach()
+        assert trainer.drain() == 3 and trainer.maybe_publish() == 2  # acknowledged by the primary alone
+        lost = metrics.MODEL_VERSIONS_LOST._value.get()
+        primary.take_over_data(replica)  # the failover: version 1 at the primary's address
+
+        assert registry.latest_version() == 1
+        assert trainer.drain() == 3, "the lost version's three enrolments, from the queue again"
+        assert trainer.maybe_publish() == 3, "not 2 again: an alert scored by the lost version 2 names it"
+        assert registry.load().n_labels == 12, "six enrolments of two weeks each, each learned once"
+        assert metrics.MODEL_VERSIONS_LOST._value.get() == lost + 1
+        assert trainer.drain() == 0 and client.llen("t:trainer:labels") == 0
+    finally:
+        client.close()
+        replica.kill()
+        primary.kill()
+
