@@ -191,8 +191,8 @@ class Trainer:
         """Start over from the latest version where it is not the one this process learned on top of. A failover
         to a replica that had not received a publish (Redis replicates asynchronously) takes the version back,
         and with it the transaction's trim of the labels it learned: they are queued again, and learning them on
-        top of the lost version would learn them twice. (A newer one: another process published, `scorer
-        bootstrap --on-top`; learning on top of the older would publish over it.)"""
+        top of the lost version would learn them twice. (A newer one should not appear while this process holds
+        the lock, which `scorer bootstrap` takes too; learning on top of the older would publish over it.)"""
         latest = self._registry.latest_version()
         if latest == self.models.version:
             return
