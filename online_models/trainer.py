@@ -281,10 +281,14 @@ class Trainer:
         if learners:
             pipe.sadd(self._trained_key, *learners)
 
+    def _unpublished(self) -> bool:
+        """Something learned, set aside or refit that no published version has."""
+        return bool(self._learned or self._refitted or self._set_aside)
+
     def maybe_publish(self) -> int | None:
         """Publish once `publish_every` students were learned, or any were learned `publish_after_s` ago,
         or the surrogate was refit."""
-        if not self._learned and not self._refitted and not self._set_aside:
+        if not self._unpublished():
             return None
         waited = time.monotonic() - (self._first_unpublished_at or time.monotonic())
         done = len(self._learned) + len(self._set_aside)
@@ -292,7 +296,7 @@ class Trainer:
             return None
         self.ensure_lock()
         self._check_published()
-        if not self._learned and not self._refitted and not self._set_aside:
+        if not self._unpublished():
             return None  # started over: what it had learned is queued again
         learned, consumed, set_aside = sorted(self._learned), self._queued_read, list(self._set_aside)
 

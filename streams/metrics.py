@@ -142,7 +142,7 @@ LABELS_SET_ASIDE = Counter(
     registry=REGISTRY)
 MODEL_VERSIONS_LOST = Counter(
     "scorer_model_versions_lost_total", "Times the trainer found Redis holding an older model version than the "
-    "one it had published (a failover to a replica that lacked the publish, a restore): it started again from "
+    "one it learned on top of (a failover to a replica that lacked a publish, a restore): it started again from "
     "the version Redis holds, the lost version's labels being queued again.", registry=REGISTRY)
 LABELS_QUEUED = Gauge(
     "scorer_labels_queued", "Outcome labels waiting for the trainer (set by the process that trains): how far "
