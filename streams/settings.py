@@ -113,6 +113,11 @@ class Settings:
     topic_prefix: str = _setting("", "prefix of every topic and Redis key (several schools or test runs share "
                                  "a cluster)")
     partitions: int = _setting(4, "partitions of every keyed topic (all equal, so a student's records co-partition)")
+    topic_replication_factor: int = _setting(1, "replicas of each topic a process creates where it is missing (1: "
+                                             "a single broker, the embedded one; 3 in production, where those "
+                                             "topics also get `min.insync.replicas` 2, so a record acknowledged "
+                                             "to the scorer is on two brokers); topics created beforehand keep "
+                                             "their own")
     dozing_days: float = _setting(DEFAULT_THRESHOLDS.dozing_days, "inactive this many days: dozing (the seed's 7)")
     asleep_days: float = _setting(DEFAULT_THRESHOLDS.asleep_days, "inactive this many days: asleep (the seed's 20)")
     school_time_zone: str = _setting("UTC", "the school's time zone (IANA name such as `Europe/Moscow`, or "
@@ -213,6 +218,7 @@ class Settings:
             (self.retention_days >= 0, "SCORER_RETENTION_DAYS must be >= 0"),
             (self.notify_max_age_hours >= 0, "SCORER_NOTIFY_MAX_AGE_HOURS must be >= 0"),
             (self.partitions >= 1, "SCORER_PARTITIONS must be >= 1"),
+            (self.topic_replication_factor >= 1, "SCORER_TOPIC_REPLICATION_FACTOR must be >= 1"),
             (self.kafka_security_protocol in KAFKA_SECURITY_PROTOCOLS,
              f"SCORER_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}"),
             (self.kafka_sasl_mechanism in KAFKA_SASL_MECHANISMS,

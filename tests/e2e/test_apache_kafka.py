@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import InvalidReplicationFactorError, KafkaError
 from aiokafka.structs import TopicPartition
 
 from streams.contract import Topic
@@ -167,6 +167,25 @@ async def test_the_scorers_clients_reach_a_cluster_over_sasl_ssl(broker: ApacheK
                 await stranger.send_and_wait(topic, b"refused")
             finally:
                 await stranger.stop()
+
+
+async def test_topics_are_created_as_configured_and_a_refusal_names_the_topic(broker: ApacheKafkaBroker) -> None:
+    """The broker answers CreateTopics per topic, and a refusal used to pass unnoticed (the worker then waited on a
+    topic never made): more replicas than this one broker has is refused, and the process says which topic and
+    why. Within what the cluster has, the topics get SCORER_PARTITIONS partitions and the replicas asked for."""
+    prefix = f"created-{uuid.uuid4().hex[:8]}."
+    settings = Settings(kafka_url=broker.url, topic_prefix=prefix, partitions=3)
+    with pytest.raises(InvalidReplicationFactorError, match=f"topic {prefix}scorer.alerts not created"):
+        await ensure_topics(settings.copy(topic_replication_factor=2), (Topic.ALERTS,))
+    await ensure_topics(settings, (Topic.ALERTS,))
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([Topic.ALERTS.physical(prefix)])
+    finally:
+        await admin.close()
+    assert described["error_code"] == 0
+    assert sorted(len(partition["replicas"]) for partition in described["partitions"]) == [1, 1, 1]
 
 
 async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:
