@@ -212,6 +212,12 @@ def _export_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from streams.tools.preflight import run
+
+    return run(Settings.from_env(), as_json=args.json)
+
+
 def _redrive(args: argparse.Namespace) -> int:
 
     from streams.contract import Topic
@@ -421,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("notify", help="the reference notification service: alerts in, deduplicated, policy and "
                        "quiet hours applied, to SCORER_NOTIFY_WEBHOOK_URL (or stdout)")
     p.set_defaults(func=_notify)
+
+    p = sub.add_parser("check", help="whether the Kafka, Redis and Postgres the settings name are what the scorer "
+                                     "needs (topics, eviction, replicas, a writable schema): read-only; exit 1 on "
+                                     "an error")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_check)
 
     p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")
     p.set_defaults(func=_migrate)

