@@ -23,6 +23,7 @@ from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.connection import kafka_connection
 from streams.settings import Settings
 from streams.tools.apache_kafka import ApacheKafkaBroker, missing_requirements
+from streams.tools.preflight import findings as preflight_findings
 
 pytestmark = pytest.mark.slow
 PARTITIONS = 4
@@ -186,6 +187,8 @@ async def test_topics_are_created_as_configured_and_a_refusal_names_the_topic(br
         await admin.close()
     assert described["error_code"] == 0
     assert sorted(len(partition["replicas"]) for partition in described["partitions"]) == [1, 1, 1]
+    found = {f.check: f for f in await asyncio.to_thread(preflight_findings, settings) if f.dependency == "kafka"}
+    assert found[f"topic {prefix}scorer.alerts"].detail == "3 partitions, 1 replica(s), min.insync.replicas 1"
 
 
 async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:
