@@ -31,7 +31,8 @@ class Finding:
 
 
 def _unreachable(dependency: str, error: BaseException) -> Finding:
-    return Finding(dependency, "reachable", ERROR, f"{type(error).__name__}: {error}")
+    """The error on one line (a driver's message spans several)."""
+    return Finding(dependency, "reachable", ERROR, " ".join(f"{type(error).__name__}: {error}".split()))
 
 
 # -- Kafka ---------------------------------------------------------------------------------------

@@ -54,3 +54,12 @@ async def test_embedded_servers_are_not_checked() -> None:
 async def _findings(settings: Settings) -> list:
     """`findings` runs its own event loop (the command's): here, off the test's."""
     return await asyncio.to_thread(findings, settings)
+
+
+async def test_servers_that_do_not_answer_are_errors_on_one_line_each() -> None:
+    nobody = "127.0.0.1:9"  # the discard port: nothing listens
+    found = await _findings(Settings(kafka_url=f"kafka://{nobody}", redis_url=f"redis://{nobody}/0",
+                                     database_url=f"postgresql+psycopg2://u@{nobody}/db"))
+    assert [(f.dependency, f.check, f.level) for f in found] == [
+        ("kafka", "reachable", ERROR), ("redis", "reachable", ERROR), ("postgres", "reachable", ERROR)]
+    assert all("\n" not in f.detail for f in found)
