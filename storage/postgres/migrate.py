@@ -5,6 +5,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from storage.postgres.db import make_engine, timed
@@ -14,6 +15,18 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x6564752D73636F72
 
 
+def alembic_config() -> Config:
+    """The migrations' configuration, from code (no alembic.ini)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest schema revision the code knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def upgrade(database_url: str) -> None:
     """`alembic upgrade head` in one transaction under an advisory lock.
 
@@ -21,8 +34,7 @@ def upgrade(database_url: str) -> None:
     the schema at head and does nothing. Postgres DDL is transactional, so a failed
     migration leaves the previous schema intact.
     """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = alembic_config()
     engine = make_engine(database_url)
     try:
         with timed("migrate"), engine.begin() as connection:

@@ -50,16 +50,16 @@ async def kafka_findings(settings: Settings) -> list[Finding]:
         brokers = len((await admin.describe_cluster())["brokers"])
         names = {topic: topic.physical(settings.topic_prefix) for topic in Topic}
         existing = set(await admin.list_topics())
-        described = {t["topic"]: t for t in await admin.describe_topics([n for n in names.values() if n in existing])}
-        in_sync = await _min_in_sync(admin, sorted(described))
+        present = [name for name in names.values() if name in existing]
+        described = {t["topic"]: t for t in await admin.describe_topics(present)} if present else {}
+        in_sync = await _min_in_sync(admin, present)
     except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
         return [_unreachable("kafka", error)]
     finally:
         await admin.close()
-    findings = [Finding("kafka", "reachable", OK, f"{brokers} broker(s)")]
-    for topic, name in names.items():
-        findings.append(_topic_finding(settings, topic, name, described.get(name), brokers, in_sync.get(name)))
-    return findings
+    return [Finding("kafka", "reachable", OK, f"{brokers} broker(s)"),
+            *(_topic_finding(settings, topic, name, described.get(name), brokers, in_sync.get(name))
+              for topic, name in names.items())]
 
 
 async def _min_in_sync(admin: Any, names: list[str]) -> dict[str, int]:
@@ -123,12 +123,9 @@ def redis_findings(settings: Settings) -> list[Finding]:
     try:
         client.ping()
         info = client.info()
-        findings = [Finding("redis", "reachable", OK, f"Redis {info.get('redis_version', '?')}, "
-                                                      f"role {info.get('role', '?')}")]
-        findings.append(_eviction(client))
-        findings.append(_persistence(info))
-        findings.append(_replicas(settings, info))
-        return findings
+        server = f"Redis {info.get('redis_version', '?')}, role {info.get('role', '?')}"
+        return [Finding("redis", "reachable", OK, server), _eviction(client), _persistence(info),
+                _replicas(settings, info)]
     except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
         return [_unreachable("redis", error)]
     finally:
@@ -172,12 +169,10 @@ def _replicas(settings: Settings, info: dict[str, Any]) -> Finding:
 # -- Postgres ------------------------------------------------------------------------------------
 
 def postgres_findings(settings: Settings) -> list[Finding]:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
     from sqlalchemy import text
 
     from storage.postgres.db import make_engine
-    from storage.postgres.migrate import MIGRATIONS
+    from storage.postgres.migrate import head_revision
 
     if not settings.database_url:
         return [Finding("postgres", "reachable", SKIPPED, "SCORER_DATABASE_URL is empty: an embedded PostgreSQL")]
@@ -192,22 +187,15 @@ def postgres_findings(settings: Settings) -> list[Finding]:
         return [_unreachable("postgres", error)]
     finally:
         engine.dispose()
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    findings = [Finding("postgres", "reachable", OK, f"PostgreSQL {version}")]
-    if read_only == "on":
-        findings.append(Finding("postgres", "writable", ERROR, "read-only (a standby?): list the primary and its "
-                                                               "standby with target_session_attrs=read-write"))
-    else:
-        findings.append(Finding("postgres", "writable", OK, "accepts writes"))
-    if current == head:
-        findings.append(Finding("postgres", "schema", OK, f"at {head}"))
-    else:
-        now = f"at {current}" if current else "not created yet"
-        findings.append(Finding("postgres", "schema", WARN, f"{now}, the code's at {head}: `scorer migrate` (or the "
-                                                            "first worker to start) brings it up"))
-    return findings
+    head = head_revision()
+    writable = (Finding("postgres", "writable", ERROR, "read-only (a standby?): list the primary and its standby with "
+                                                       "target_session_attrs=read-write")
+                if read_only == "on" else Finding("postgres", "writable", OK, "accepts writes"))
+    schema = (Finding("postgres", "schema", OK, f"at {head}") if current == head
+              else Finding("postgres", "schema", WARN, f"{f'at {current}' if current else 'not created yet'}, the "
+                                                       f"code's at {head}: `scorer migrate` (or the first worker to "
+                                                       "start) brings it up"))
+    return [Finding("postgres", "reachable", OK, f"PostgreSQL {version}"), writable, schema]
 
 
 # -- the command ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The worker's Postgres sink through a failover: a URL that lists the primary and its standby, with
 `target_session_attrs=read-write`, follows the standby once it is promoted, and with synchronous replication
 every batch the sink acknowledged before the primary died is on the new one (deploy/README.md, "When Postgres
-fails over"). A write a standby refuses is an outage to wait out, not a bad record to set aside."""
+fails over"). A write a standby refuses is an outage to wait out, not a bad record to set aside, and `scorer
+check` names a standby for what it is."""
 from __future__ import annotations
 
 import asyncio
@@ -25,6 +26,7 @@ from streams.failures import dependency_of
 from streams.pipeline import Pipeline
 from streams.runtime import pipeline_config
 from streams.settings import Settings
+from streams.tools.preflight import ERROR, OK, WARN, postgres_findings
 
 
 class FailingOver:
@@ -63,9 +65,12 @@ async def test_the_sink_follows_the_promoted_standby_and_loses_no_acknowledged_r
     try:
         primary.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")  # a commit waits for the standby
         primary.execute("SELECT pg_reload_conf()")
+        standby_alone = f"postgresql+psycopg2://postgres@127.0.0.1:{standby.port}/{primary.database}"
         with pytest.raises(DBAPIError) as refused:
-            upgrade(f"postgresql+psycopg2://postgres@127.0.0.1:{standby.port}/{primary.database}")
+            upgrade(standby_alone)
         assert dependency_of(refused.value) == "postgres", "a read-only standby is an outage, not a bad record"
+        checked = {f.check: f.level for f in postgres_findings(Settings(database_url=standby_alone))}
+        assert checked == {"reachable": OK, "writable": ERROR, "schema": WARN}, "`scorer check` says so first"
         # the standby first: libpq skips it while it is read-only, and picks it once promoted
         url = (f"postgresql+psycopg2://postgres@/{primary.database}?host=127.0.0.1:{standby.port}"
                f"&host=127.0.0.1:{primary.port}&target_session_attrs=read-write&connect_timeout=2")
