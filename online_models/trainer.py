@@ -179,8 +179,9 @@ class Trainer:
         self._forget_unpublished()
 
     def _forget_unpublished(self) -> None:
-        """What was learned since the last publish is all still queued (a publish trims the queue with the
-        version that learned it, in one transaction): the next drain reads it from the start."""
+        """Nothing learned since the last publish: just after one, or starting over from a published version,
+        whatever was learned since being still queued (a publish trims the queue with the version that learned
+        it, in one transaction), so the next drain reads the queue from its start."""
         self._learned.clear()
         self._set_aside.clear()
         self._queued_read = 0
@@ -310,9 +311,5 @@ class Trainer:
 
         version = self._registry.publish(self.models, also=mark_learned, above=self._published)
         self._published = version
-        self._learned.clear()
-        self._set_aside.clear()
-        self._queued_read = 0
-        self._first_unpublished_at = None
-        self._refitted = False
+        self._forget_unpublished()
         return version

@@ -29,14 +29,18 @@ def primary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
         yield server
 
 
+def _wait_in_sync(primary: RedisProcess) -> None:
+    deadline = time.monotonic() + 20
+    while primary.replicas_in_sync() < 1:
+        assert time.monotonic() < deadline, "the replica did not come in sync"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def replica(primary: RedisProcess, tmp_path: Path) -> Iterator[RedisProcess]:
     server = RedisProcess(tmp_path / "replica", replica_of=primary.port).start()
     try:
-        deadline = time.monotonic() + 20
-        while primary.replicas_in_sync() < 1:
-            assert time.monotonic() < deadline, "the replica did not come in sync"
-            time.sleep(0.1)
+        _wait_in_sync(primary)
         client = redis.Redis(host="127.0.0.1", port=primary.port)
         client.set("replica-acknowledges", "1")
         assert client.execute_command("WAIT", 1, 10_000) == 1, "the replica acknowledges nothing"
@@ -113,13 +117,6 @@ async def test_without_replicas_asked_the_store_never_waits(primary: RedisProces
         assert await store.redis.get("replicas-none.scorer:replicated") is None  # not even the marker write
     finally:
         await store.close()
-
-
-def _wait_in_sync(primary: RedisProcess) -> None:
-    deadline = time.monotonic() + 20
-    while primary.replicas_in_sync() < 1:
-        assert time.monotonic() < deadline, "the replica did not come in sync"
-        time.sleep(0.1)
 
 
 def test_the_trainer_learns_a_version_lost_in_a_failover_again_once(tmp_path: Path) -> None:
