@@ -54,9 +54,16 @@ UNIT = ("unit tests (no servers)",
         [*PYTEST, "tests/unit", "features", "--doctest-modules", "-m", "not heavy", "--basetemp", _tier_tmp("unit")])
 HEAVY = ("heavy in-memory tests (no servers)",
          [*PYTEST, "tests/unit", "tests/models", "-m", "heavy", "--durations=10", "--basetemp", _tier_tmp("heavy")])
+#: Server test files that wait for the heavy tier instead of running beside it: the server tier is the run's
+#: longest step, and these two (`scorer bench`'s e2e, the slowest test, among them) end beside its last
+#: minutes what it would otherwise run alone after the heavy tier has finished.
+LATE_SERVER_FILES = ("tests/e2e/test_bench.py", "tests/e2e/test_state_lost.py")
 #: The slowest server tests are listed: the whole suite has a 20-minute budget.
 SERVERS = ("integration and end-to-end tests (real broker, Redis, Postgres)",
-           [*PYTEST, "tests/integration", "tests/e2e", "--durations=25", "--basetemp", _tier_tmp("servers")])
+           [*PYTEST, "tests/integration", "tests/e2e", *(f"--ignore={path}" for path in LATE_SERVER_FILES),
+            "--durations=25", "--basetemp", _tier_tmp("servers")])
+LATE_SERVERS = ("the last server tests, beside the rest of the server tier",
+                [*PYTEST, *LATE_SERVER_FILES, "--durations=5", "--basetemp", _tier_tmp("servers-late")])
 
 
 def _ensure_venv() -> None:
@@ -167,7 +174,7 @@ def main(argv: list[str]) -> int:
     if command == "test" and rest:
         return subprocess.call([*PYTEST, *rest], cwd=ROOT)
     if command == "test":
-        return _run_beside(SERVERS, (*CHECKS, UNIT, HEAVY))
+        return _run_beside(SERVERS, (*CHECKS, UNIT, HEAVY, LATE_SERVERS))
     if command in {"check", "unit"}:
         return _run_steps(CHECKS if command == "check" else (UNIT,))
     cmd = [str(BIN / "scorer"), *rest] if command == "scorer" else [str(BIN / "scorer"), command, *rest]
