@@ -1,6 +1,7 @@
 """Fault injection against real servers: a worker process scores a generated export while Redis
-hangs (SIGSTOP), Redis is stopped and restarted on the same data, Postgres is stopped and
-started again, or a hostile corpus is mixed into the input topics.
+hangs (SIGSTOP), Redis is stopped and restarted on the same data, Redis fails over to a replica
+(by hand or through Sentinel), Postgres is stopped and started again, or a hostile corpus is mixed
+into the input topics.
 
 Every test asserts the same invariants as the end-to-end test (`helpers.results.check_results`):
 nothing lost and nothing doubled (Redis state equals the pure fold; the alerts topic holds
@@ -33,7 +34,7 @@ from sqlalchemy import create_engine, text
 
 from features import format_ts, parse_ts
 from helpers.results import check_results, eventually
-from helpers.servers import PostgresProcess, RedisProcess
+from helpers.servers import PostgresProcess, RedisProcess, SentinelProcess
 from helpers.topics import read_topic
 from storage.postgres.migrate import upgrade
 from streams.contract import Topic, encode, key_of
@@ -314,6 +315,47 @@ def _failover_to_lagging_replica(primary: RedisProcess, replica: RedisProcess, s
             primary.take_over_data(replica)
             outage.seconds = time.monotonic() - began
         successor.start()
+        await _ready_again(port, outage)
+        await _until(lambda: _sample(port, "scorer_dependency_up", dependency="redis_replicas") == 1, 60,
+                     "the worker seeing its writes replicated again")
+        return outage
+
+    return fault
+
+
+async def test_a_sentinel_failover_mid_stream_loses_nothing(fault_settings: Settings, dataset: Path,
+                                                           tmp_path: Path) -> None:
+    """Redis behind Sentinel (SCORER_REDIS_URL `redis+sentinel://`), the worker waiting for one replica: the
+    primary dies mid-stream and Sentinel promotes its replica. The same worker process follows the new primary
+    without a restart, holds its batches while that primary has no replica, and goes on once the old one is
+    back as its replica; the state is whole."""
+    with RedisProcess(tmp_path / "a") as first, RedisProcess(tmp_path / "b", replica_of=first.port) as second, \
+            SentinelProcess(tmp_path / "sentinel", first.port) as sentinel:
+        try:
+            await _until(lambda: first.replicas_in_sync() == 1 and sentinel.replicas() == 1, 30,
+                         "the replica in sync and found by the sentinel")
+            settings = fault_settings.copy(redis_url=sentinel.url, redis_wait_replicas=1, redis_wait_timeout_ms=500)
+            await _score_through(settings, dataset, tmp_path, _sentinel_failover(first, second, sentinel),
+                                 replay_seconds=REPLAY_SECONDS / 2)
+        finally:  # their data is of no use after, and a stop may wait out its grace
+            first.kill()
+            second.kill()
+
+
+def _sentinel_failover(primary: RedisProcess, replica: RedisProcess, sentinel: SentinelProcess) -> Fault:
+    async def fault(port: int) -> Outage:
+        outage = Outage("Sentinel failover")
+        began = time.monotonic()
+        primary.kill()
+        while await asyncio.to_thread(sentinel.primary) != replica.port:
+            assert time.monotonic() - began < 30, "Sentinel did not promote the replica within 30 s"
+            answer = await asyncio.to_thread(_http, port, "/readyz")
+            if await asyncio.to_thread(sentinel.primary) == primary.port:  # asked before the promotion
+                outage.ready_statuses.append(answer)
+            await asyncio.sleep(0.3)
+        outage.seconds = time.monotonic() - began
+        primary.replica_of = replica.port  # back as the new primary's replica (Sentinel would make it one, in
+        primary.start()  # up to its failover timeout)
         await _ready_again(port, outage)
         await _until(lambda: _sample(port, "scorer_dependency_up", dependency="redis_replicas") == 1, 60,
                      "the worker seeing its writes replicated again")
