@@ -38,6 +38,10 @@ return 0
 class UnreadableVersion(Exception):
     """A stored version this code cannot load: published by a newer release (after a rollback), or damaged."""
 
+    def __init__(self, version: int, cause: Exception) -> None:
+        super().__init__(f"model version {version} cannot be read by this code ({type(cause).__name__}: {cause})")
+        self.version = version
+
 
 class ModelRegistry:
     def __init__(
@@ -125,8 +129,7 @@ class ModelRegistry:
         try:
             return ScoringModels.from_bytes(blob)
         except Exception as error:
-            raise UnreadableVersion(f"model version {version} cannot be read by this code "
-                                    f"({type(error).__name__}: {error})") from error
+            raise UnreadableVersion(version, error) from error
 
     def newest_readable(self, latest: int, report: Callable[[int, Exception], None]) -> ScoringModels:
         """The newest version up to `latest` whose blob is stored and readable (`report` hears of each that

@@ -14,7 +14,7 @@ import redis
 
 from online_models.labels import label_from_outcome
 from online_models.learners import ScoringModels, model_input
-from online_models.registry import ModelCache, ModelRegistry
+from online_models.registry import ModelCache, ModelRegistry, UnreadableVersion
 from online_models.trainer import SURROGATE_EVERY_S, LockHeldElsewhere, OncePerVersion, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
@@ -100,6 +100,7 @@ class OnlineScoring:
                                surrogate_every_s=surrogate_every_s)
         self._unsaved: list[tuple[str, int, dict[str, float]]] = []
         self._failure_log = OncePerVersion()
+        self._waiting_log = OncePerVersion()
 
     @classmethod
     def connect(cls, redis_url: str, prefix: str, asleep_days: float, **kwargs: Any) -> OnlineScoring:
@@ -153,16 +154,29 @@ class OnlineScoring:
         self.cache.refresh()  # a version another worker's trainer published
         try:
             learned = self.trainer.drain(limit)
+            metrics.LABELS.inc(learned)
+            metrics.LABELS_QUEUED.set(self.trainer.queued())
+            self.trainer.maybe_refit_surrogate()
+            version = self.trainer.maybe_publish()
         except LockHeldElsewhere:
             return 0
-        metrics.LABELS.inc(learned)
-        metrics.LABELS_QUEUED.set(self.trainer.queued())
-        self.trainer.maybe_refit_surrogate()
-        version = self.trainer.maybe_publish()
+        except UnreadableVersion as error:
+            self._wait_for_readable(error)
+            return 0
         if version is not None:
             _report(self.trainer.models)
             log.info("published model version %d", version)
         return learned
+
+    def _wait_for_readable(self, error: UnreadableVersion) -> None:
+        """The latest version is one this code cannot read (a rollback, a damaged blob): learning on top of an
+        older one would publish over it, so the trainer learns nothing and the labels stay queued until a
+        version it can read is published. Not a failure of Redis, which answered: the callers would report
+        Redis down and warn every tick. Logged once per version; the queue's gauge shows the labels waiting."""
+        metrics.LABELS_QUEUED.set(self.trainer.queued())
+        if self._waiting_log.first(error.version):
+            log.error("%s; the trainer learns nothing until a version this code can read is published, and the "
+                      "labels stay queued", error)
 
     async def close(self) -> None:
         def release() -> None:

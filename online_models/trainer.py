@@ -170,13 +170,19 @@ class Trainer:
             return
         if not self._lease.take():
             raise LockHeldElsewhere(self._lease.key)
-        try:
-            if self._learned or self._registry.latest_version() != self.models.version:
-                self.models = self._registry.load()
-        except Exception:  # a version it cannot read (UnreadableVersion), Redis: learn nothing on top of another
-            self.release()  # whoever takes the lock next loads again; the labels stay queued
-            raise
+        if self._learned or self._registry.latest_version() != self.models.version:
+            self.models = self._load_or_let_go(None)
         self._forget_unpublished()
+
+    def _load_or_let_go(self, version: int | None) -> ScoringModels:
+        """The version to learn on top of (default: the latest). One it cannot read (UnreadableVersion: a
+        rollback, a damaged blob) or a Redis failure gives the lock up: learning on top of another would publish
+        over it, and whoever takes the lock next loads again; the labels stay queued."""
+        try:
+            return self._registry.load(version)
+        except Exception:
+            self.release()
+            raise
 
     def _forget_unpublished(self) -> None:
         """Nothing learned since the last publish: just after one, or starting over from a published version,
@@ -203,7 +209,7 @@ class Trainer:
         log.warning("Redis holds model version %d where this trainer learned on top of version %d (%s); learning "
                     "again from version %d", latest, self.models.version,
                     "a failover or a restore lost a publish" if lost else "another process published", latest)
-        self.models = self._registry.load(latest)
+        self.models = self._load_or_let_go(latest)
         self._forget_unpublished()
 
     def release(self) -> None:
