@@ -1,14 +1,21 @@
 """Which errors mean "a dependency is down" (wait for it) rather than "this record cannot be
 processed" (retry a few times, then quarantine it). Getting this wrong either way is costly: an
 outage mistaken for bad records would dead-letter good ones, so anything that looks like a lost
-connection, a timeout or a server refusing work counts as an outage."""
+connection, a timeout or a server refusing work counts as an outage. A training round's failure is told
+apart the same way (`training_round`)."""
 from __future__ import annotations
+
+import logging
 
 import redis.exceptions as redis_errors
 from aiokafka import errors as kafka_errors
 from sqlalchemy import exc as sql_errors
 
 from storage.replication import NotReplicated
+from streams import metrics
+from streams.kafka.consumer import summarize
+
+log = logging.getLogger(__name__)
 
 #: Redis replies that are the server's state, not the command's fault.
 _REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUSY", "TRYAGAIN", "NOREPLICAS")
@@ -37,3 +44,18 @@ def dependency_of(error: BaseException) -> str | None:
     if isinstance(error, kafka_errors.KafkaError) and error.retriable:
         return "kafka"
     return None  # unclassified: retried as the records' own failure, with a health check before quarantine
+
+
+def training_round(error: Exception | None) -> None:
+    """Report a training round (the worker's inline trainer, `scorer train`): it reached Redis (`error` None),
+    a dependency it names was down, or it failed for a reason of its own (`scorer_training_failures_total`).
+    Before, every failure set `scorer_dependency_up{dependency="redis"}` to 0: a bug read as a Redis outage."""
+    if error is None:
+        metrics.DEPENDENCY_UP.labels("redis").set(1)
+        return
+    dependency = dependency_of(error)
+    if dependency is not None:
+        metrics.DEPENDENCY_UP.labels(dependency).set(0)
+    else:
+        metrics.TRAINING_FAILURES.inc()
+    log.warning("training failed this round (%s: %s); retried the next", type(error).__name__, summarize(error))

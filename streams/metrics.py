@@ -140,6 +140,10 @@ LABELS_SET_ASIDE = Counter(
     "scorer_labels_set_aside_total", "Outcome labels the trainer failed to learn (the model raised), set aside in "
     "Redis (<prefix>trainer:labels_failed) for a replay once fixed, while the others are learned.",
     registry=REGISTRY)
+TRAINING_FAILURES = Counter(
+    "scorer_training_failures_total", "Training rounds that failed for a reason of the trainer's own (a bug, a "
+    "version it could not fit or publish), retried the next round; an outage of Redis or Postgres shows in "
+    "`scorer_dependency_up` instead.", registry=REGISTRY)
 MODEL_VERSIONS_LOST = Counter(
     "scorer_model_versions_lost_total", "Times the trainer found Redis holding an older model version than the "
     "one it learned on top of (a failover to a replica that lacked a publish, a restore): it started again from "

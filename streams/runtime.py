@@ -23,7 +23,7 @@ from storage.postgres import queries
 from storage.postgres.db import dispose_shared_engines
 from storage.postgres.sink import PostgresSink
 from storage.students import RedisStudentStore
-from streams import failures, metrics
+from streams import failures
 from streams.core.step import StepConfig
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.consumer import BatchConsumer, summarize
@@ -133,11 +133,10 @@ class Runtime:
             return
         try:
             await self.scoring.train_pending()
-            metrics.DEPENDENCY_UP.labels("redis").set(1)
         except Exception as error:  # noqa: BLE001 - logged, counted, retried next tick
-            dependency = failures.dependency_of(error) or "redis"
-            metrics.DEPENDENCY_UP.labels(dependency).set(0)
-            log.warning("training skipped this tick (%s: %s)", type(error).__name__, summarize(error))
+            failures.training_round(error)
+        else:
+            failures.training_round(None)
 
     # -- what the consumer asks (streams.kafka.consumer.Dependencies) ----------------------------
     dependency_of = staticmethod(failures.dependency_of)

@@ -19,7 +19,7 @@ from prometheus_client import start_http_server
 
 from online_models.scoring import OnlineScoring
 from storage.postgres.sink import PostgresSink
-from streams import metrics
+from streams import failures, metrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,11 @@ def run_trainer(settings: Settings, stop: threading.Event, *, interval: float = 
         while not stop.is_set():
             try:
                 learned = scoring.train_once(DRAIN_LIMIT)
-                metrics.DEPENDENCY_UP.labels("redis").set(1)
             except Exception as error:  # noqa: BLE001 - logged, retried: a Redis blip must not end training
-                metrics.DEPENDENCY_UP.labels("redis").set(0)
-                log.warning("training failed (%s: %s); retrying", type(error).__name__, error)
+                failures.training_round(error)
                 learned = 0
+            else:
+                failures.training_round(None)
             if not learned:
                 stop.wait(interval)
     finally:

@@ -166,3 +166,22 @@ async def test_a_cancellation_lost_in_a_fetch_still_stops_the_consumer() -> None
     task.cancel()
     await asyncio.wait_for(task, 5)
     assert kafka.stopped and kafka.fetches <= 3
+
+
+@pytest.mark.parametrize(("error", "down", "own"), [
+    (None, None, 0),
+    (redis.exceptions.ConnectionError("connection refused"), "redis", 0),
+    (RuntimeError("a bug in a fit"), None, 1),
+])
+def test_a_training_round_reports_an_outage_as_one_and_its_own_failure_as_its_own(error, down, own) -> None:
+    """Before, every failed round set scorer_dependency_up{dependency="redis"} to 0: a bug read as a Redis outage."""
+    from streams import metrics
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    metrics.DEPENDENCY_UP.labels("redis").set(1)
+    before = value("scorer_training_failures_total")
+    failures.training_round(error)
+    assert value("scorer_dependency_up", dependency="redis") == (0 if down == "redis" else 1)
+    assert value("scorer_training_failures_total") == before + own
