@@ -3,26 +3,40 @@ in a thread so the worker's event loop never waits on Postgres)."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from online_models.uplift import from_rows, report
 from storage.postgres import console_queries as q
 from storage.postgres import queries
 from storage.postgres.alert_outcomes import transitions
 from storage.postgres.critical_points import critical_points
-from streams.console import views
+from streams.console import export, views
 from streams.console.pages import CourseView, EnrolmentView
 
 #: The course page's critical points: enough places for every week's bar and the worst places.
 MAX_PLACES = 500
 
 
-def course_view(database_url: str, course_id: int, sort: queries.Sort) -> CourseView:
-    now = q.course_now(database_url, course_id)
-    rows = queries.at_risk(database_url, course_id, views.AT_RISK_LIMIT, sort)
+def _at_risk(database_url: str, course_id: int, sort: queries.Sort, limit: int,
+             now: datetime | None) -> tuple[list[dict[str, Any]], dict[tuple[int, str], float | None]]:
+    """The list's rows, and each one's P(dropout) a week before `now`, the course's newest score (its trend)."""
+    rows = queries.at_risk(database_url, course_id, limit, sort)
     earlier = ({} if now is None else
                q.p_dropout_before(database_url, course_id, [r["user_id"] for r in rows],
                                   now - timedelta(days=views.TREND_DAYS)))
+    return rows, earlier
+
+
+def at_risk_export(database_url: str, course_id: int, sort: queries.Sort) -> str:
+    """The whole at-risk list as CSV (streams.console.export)."""
+    now = q.course_now(database_url, course_id)
+    return export.at_risk_csv(*_at_risk(database_url, course_id, sort, export.EXPORT_LIMIT, now))
+
+
+def course_view(database_url: str, course_id: int, sort: queries.Sort) -> CourseView:
+    now = q.course_now(database_url, course_id)
+    rows, earlier = _at_risk(database_url, course_id, sort, views.AT_RISK_LIMIT, now)
     points = critical_points(database_url, course_id, limit=MAX_PLACES)
     pairs = q.course_feature_pairs(database_url, course_id, views.ENGAGEMENT, views.PERFORMANCE, views.QUADRANT_LIMIT)
     finished = not pairs  # a course that is over: where its students ended

@@ -126,6 +126,9 @@ def course_page(view: CourseView) -> str:
     parts.append(_sort_choice(c, view.sort))
     if view.total > shown:
         parts.append(note(f"The first {shown} of {view.total} enrolments, by {_SORT_TITLES[view.sort]}."))
+    order = "" if view.sort == views.DEFAULT_SORT else f"?sort={view.sort}"
+    parts.append(f'<p><a href="/console/courses/{c}/at-risk.csv{order}" download>All {view.total} enrolments in '
+                 f'this order as CSV</a> (with the reasons and what answered each P(dropout))</p>')
     headers = ["student", _sort_header(c, "status", view.sort), _sort_header(c, "p_dropout", view.sort),
                "week", "P(success)", _sort_header(c, "days_inactive", view.sort), "reasons"]
     rows = [[link(f"/console/students/{r.user_id}", r.user_id), status(r.status), _marked(r.p_dropout, r.dropout_mark),

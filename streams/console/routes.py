@@ -1,4 +1,5 @@
-"""The console's routes on the worker's HTTP server (Faust web): login, logout and four pages.
+"""The console's routes on the worker's HTTP server (Faust web): login, logout, four pages and the at-risk
+list as CSV.
 
 Every page needs the read API's token (session cookie or bearer header, streams.console.auth);
 a browser without a session is sent to the login form. Bad ids and sorts are 400s and a
@@ -130,6 +131,15 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
         sort = parse_sort(request.query.get("sort"), DEFAULT_SORT)
         view = await asyncio.to_thread(data.course_view, database_url, course, sort)
         return _html(web, pages.course_page(view))
+
+    @app.page("/console/courses/{course_id}/at-risk.csv")
+    @page
+    async def at_risk_export(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
+        course = parse_id(course_id, "course_id")
+        sort = parse_sort(request.query.get("sort"), DEFAULT_SORT)
+        body = await asyncio.to_thread(data.at_risk_export, database_url, course, sort)
+        return web.text(body, content_type="text/csv", headers={  # aiohttp adds the charset (utf-8)
+            **HEADERS, "Content-Disposition": f'attachment; filename="course-{course}-at-risk.csv"'})
 
     @app.page("/console/students/{user_id}")
     @page

@@ -136,6 +136,15 @@ def test_console_needs_the_token_and_answers_bad_input_with_400(console: tuple[i
     assert status == 200 and "script-src" not in headers["Content-Security-Policy"]
     assert headers["Cache-Control"] == "no-store" and "<script" not in body
     assert _request(port, "/console/students/999999999", bearer)[0] == 404
+    export = f"/console/courses/{course}/at-risk.csv"
+    status, headers, _ = _request(port, export)
+    assert (status, headers.get("Location")) == (303, "/console/login")
+    assert _request(port, export, {"Authorization": "Bearer wrong"})[0] == 401
+    assert _request(port, export + "?sort=user_id", bearer)[0] == 400
+    status, headers, body = _request(port, export, bearer)
+    assert status == 200 and headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert headers["Content-Disposition"] == f'attachment; filename="course-{course}-at-risk.csv"'
+    assert body.startswith("\ufeffuser_id,") and len(body.splitlines()) > 1
 
 
 def test_login_sets_an_httponly_strict_cookie_that_opens_the_pages(console: tuple[int, str, int]) -> None:

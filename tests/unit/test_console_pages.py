@@ -241,7 +241,10 @@ def test_the_default_order_is_named_and_explained_though_no_column_is_its_own() 
 def test_more_students_than_listed_says_so() -> None:
     rows = views.at_risk_rows([{"user_id": 1, "enrolment": "", "status": "active", "p_dropout": None,
                                 "p_success": None, "days_inactive": None, "factors": None}], {})
-    assert "The first 1 of 3 enrolments" in pages.course_page(_course_view(rows))
+    page = pages.course_page(_course_view(rows))
+    assert "The first 1 of 3 enrolments" in page and "All 3 enrolments in this order as CSV" in page
+    assert 'href="/console/courses/7/at-risk.csv?sort=p_dropout"' in page  # the list's order, whole
+    assert 'href="/console/courses/7/at-risk.csv"' in pages.course_page(_course_view(rows, sort=views.DEFAULT_SORT))
 
 
 def test_empty_course_and_empty_index_and_unknown_student() -> None:
