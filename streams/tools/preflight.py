@@ -38,6 +38,7 @@ def _unreachable(dependency: str, error: BaseException) -> Finding:
 # -- Kafka ---------------------------------------------------------------------------------------
 
 async def kafka_findings(settings: Settings) -> list[Finding]:
+    from aiokafka import TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
 
     from streams.kafka.connection import kafka_connection
@@ -57,9 +58,49 @@ async def kafka_findings(settings: Settings) -> list[Finding]:
         return [_unreachable("kafka", error)]
     finally:
         await admin.close()
+    groups = [await _group_finding(settings, group, [TopicPartition(names[t], p["partition"]) for t in topics
+                                                     for p in described.get(names[t], {}).get("partitions", ())])
+              for group, topics in _groups(settings)]
     return [Finding("kafka", "reachable", OK, f"{brokers} broker(s)"),
             *(_topic_finding(settings, topic, name, described.get(name), brokers, in_sync.get(name))
-              for topic, name in names.items())]
+              for topic, name in names.items()), *groups]
+
+
+def _groups(settings: Settings) -> list[tuple[str, tuple[Topic, ...]]]:
+    """The consumer groups the settings name, and the topics each commits offsets on."""
+    return [(settings.app_id, GROUP_TOPICS), (settings.notify_group, (Topic.ALERTS,))]
+
+
+async def _group_finding(settings: Settings, group: str, partitions: list[Any]) -> Finding:
+    """How far a consumer group's committed offsets trail the ends of its topics' `partitions`: whether the
+    workers (or the notifier) have caught up, before a deployment is changed or after one. Informational: a
+    backlog is the workers' to clear. Read as a member that never joins (no subscription), so the group's
+    assignment is left alone."""
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.kafka.connection import kafka_connection
+
+    check = f"group {group}"
+    if not partitions:
+        return Finding("kafka", check, SKIPPED, "none of its topics exists yet")
+    reader = AIOKafkaConsumer(**kafka_connection(settings), group_id=group, enable_auto_commit=False,
+                              request_timeout_ms=int(TIMEOUT_S * 1000))
+    try:
+        await asyncio.wait_for(reader.start(), TIMEOUT_S)
+        committed = {tp: await asyncio.wait_for(reader.committed(tp), TIMEOUT_S) for tp in partitions}
+        starts, ends = await reader.beginning_offsets(partitions), await reader.end_offsets(partitions)
+    except Exception as error:  # noqa: BLE001 - an informational question
+        return Finding("kafka", check, WARN, " ".join(f"its offsets could not be read: {type(error).__name__}: "
+                                                       f"{error}".split()))
+    finally:
+        await reader.stop()
+    behind = sum(ends[tp] - max(starts[tp], committed[tp] or starts[tp]) for tp in partitions)
+    uncommitted = sum(1 for tp in partitions if committed[tp] is None and ends[tp] > starts[tp])
+    detail = f"{behind} record(s) behind over {len(partitions)} partitions"
+    if all(offset is None for offset in committed.values()):
+        return Finding("kafka", check, OK, f"{detail}: no offsets committed yet, so it starts at the earliest")
+    return Finding("kafka", check, OK, detail + (f"; {uncommitted} partition(s) with records and no commit"
+                                                 if uncommitted else ""))
 
 
 async def _min_in_sync(admin: Any, names: list[str]) -> dict[str, int]:

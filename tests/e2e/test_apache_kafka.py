@@ -189,6 +189,8 @@ async def test_topics_are_created_as_configured_and_a_refusal_names_the_topic(br
     assert sorted(len(partition["replicas"]) for partition in described["partitions"]) == [1, 1, 1]
     found = {f.check: f for f in await asyncio.to_thread(preflight_findings, settings) if f.dependency == "kafka"}
     assert found[f"topic {prefix}scorer.alerts"].detail == "3 partitions, 1 replica(s), min.insync.replicas 1"
+    assert found[f"group {settings.notify_group}"].detail == (
+        "0 record(s) behind over 3 partitions: no offsets committed yet, so it starts at the earliest")
 
 
 async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:
