@@ -953,7 +953,7 @@ def test_helm_chart_metadata_and_values() -> None:
 
 def test_helm_templates_reference_only_defined_values() -> None:
     values = chart_values()
-    templates = list((CHART / "templates").glob("*"))
+    templates = [t for t in (CHART / "templates").rglob("*") if t.is_file()]
     assert {"deployment.yaml", "service.yaml", "configmap.yaml", "migrate-job.yaml", "pdb.yaml", "hpa.yaml",
             "_helpers.tpl"} <= {t.name for t in templates}
     for template in templates:
@@ -992,7 +992,9 @@ def test_helm_chart_renders_the_same_objects() -> None:
     objects = render_chart()
     check_k8s_objects(objects)
     check_ingest_objects(objects)
-    assert {o["kind"] for o in objects} == K8S_KINDS, "defaults: no HPA"
+    tests = [o for o in objects if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    assert [o["kind"] for o in tests] == ["Pod"], "`helm test`'s `scorer check`, which k8s/ has no place for"
+    assert {o["kind"] for o in objects if o not in tests} == K8S_KINDS, "defaults: no HPA"
     job = one(objects, "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     plain = k8s_objects()
@@ -1058,6 +1060,21 @@ def test_helm_chart_mounts_the_kafka_tls_files_in_every_kafka_client_and_names_t
     assert {Path(f).name for f in files} == {"ca.crt", "tls.crt", "tls.key"}
     trainer = one(objects, "Deployment", "trainer")["spec"]["template"]["spec"]
     assert all(v["name"] != "kafka-tls" for v in trainer["volumes"]), "the trainer never talks to Kafka"
+
+
+def test_helm_test_runs_scorer_check_with_the_workers_settings_and_kafka_tls_files() -> None:
+    objects = render_chart({"kafkaTls.existingSecret": "school-kafka-tls"})
+    (pod,) = [o for o in objects if o["kind"] == "Pod"]
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test" and pod["spec"]["restartPolicy"] == "Never"
+    (check,) = pod["spec"]["containers"]
+    (worker,) = one(objects, "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
+    assert check["args"] == ["check"] and check["envFrom"] == worker["envFrom"]
+    assert check["env"] == [e for e in worker["env"] if e["name"] != "SCORER_API_TOKEN"], "the same URLs"
+    assert [m for m in check["volumeMounts"] if m["name"] == "kafka-tls"] == [
+        m for m in worker["volumeMounts"] if m["name"] == "kafka-tls"]
+    assert {"name": "kafka-tls", "secret": {"secretName": "school-kafka-tls"}} in pod["spec"]["volumes"]
+    assert check["securityContext"]["readOnlyRootFilesystem"] and not pod["spec"]["automountServiceAccountToken"]
+    assert not [o for o in render_chart({"check.enabled": "false"}) if o["kind"] == "Pod"]
 
 
 def test_helm_chart_prunes_only_when_the_school_sets_a_retention_period() -> None:
