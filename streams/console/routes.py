@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from features.eventtime import DAY, to_db_time
 from features.state import active_days
 from storage.postgres.console_queries import course_status_counts
+from storage.postgres.queries import Sort
 from streams.console import auth, data, pages
 from streams.console.html import HEADERS, layout, note
 from streams.console.svg import esc
@@ -92,6 +93,11 @@ async def _active_dates(runtime: Runtime, user_id: int) -> set[date]:
     return {to_db_time(day * DAY).date() for day in active_days(doc["facts"])}
 
 
+def _course_and_sort(request: faust.web.Request, course_id: str) -> tuple[int, Sort]:
+    """A course page's (or its export's) course and the at-risk list's order, each checked."""
+    return parse_id(course_id, "course_id"), parse_sort(request.query.get("sort"), DEFAULT_SORT)
+
+
 def register_console(app: faust.App, runtime: Runtime) -> None:
     """Add the console's views to the worker's web server."""
     database_url = runtime.settings.database_url
@@ -127,16 +133,13 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
     @app.page("/console/courses/{course_id}")
     @page
     async def course(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
-        course = parse_id(course_id, "course_id")
-        sort = parse_sort(request.query.get("sort"), DEFAULT_SORT)
-        view = await asyncio.to_thread(data.course_view, database_url, course, sort)
+        view = await asyncio.to_thread(data.course_view, database_url, *_course_and_sort(request, course_id))
         return _html(web, pages.course_page(view))
 
     @app.page("/console/courses/{course_id}/at-risk.csv")
     @page
     async def at_risk_export(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
-        course = parse_id(course_id, "course_id")
-        sort = parse_sort(request.query.get("sort"), DEFAULT_SORT)
+        course, sort = _course_and_sort(request, course_id)
         body = await asyncio.to_thread(data.at_risk_export, database_url, course, sort)
         return web.text(body, content_type="text/csv", headers={  # aiohttp adds the charset (utf-8)
             **HEADERS, "Content-Disposition": f'attachment; filename="course-{course}-at-risk.csv"'})
