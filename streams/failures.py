@@ -46,16 +46,25 @@ def dependency_of(error: BaseException) -> str | None:
     return None  # unclassified: retried as the records' own failure, with a health check before quarantine
 
 
+#: Dependencies a failed training round reported down: the next round that succeeds reports them up again.
+_down_in_training: set[str] = set()
+
+
 def training_round(error: Exception | None) -> None:
-    """Report a training round (the worker's inline trainer, `scorer train`): it reached Redis (`error` None),
-    a dependency it names was down, or it failed for a reason of its own (`scorer_training_failures_total`).
-    Before, every failure set `scorer_dependency_up{dependency="redis"}` to 0: a bug read as a Redis outage."""
+    """Report a training round (the worker's inline trainer, `scorer train`): it went through (`error` None:
+    Redis answered, and whatever a failed round had reported down is up again), a dependency it names was
+    down, or it failed for a reason of its own (`scorer_training_failures_total`). Before, every failure set
+    `scorer_dependency_up{dependency="redis"}` to 0: a bug, or Postgres refusing a publish, read as a Redis
+    outage."""
     if error is None:
-        metrics.DEPENDENCY_UP.labels("redis").set(1)
+        for name in {"redis", *_down_in_training}:
+            metrics.DEPENDENCY_UP.labels(name).set(1)
+        _down_in_training.clear()
         return
     dependency = dependency_of(error)
     if dependency is not None:
         metrics.DEPENDENCY_UP.labels(dependency).set(0)
+        _down_in_training.add(dependency)
     else:
         metrics.TRAINING_FAILURES.inc()
     log.warning("training failed this round (%s: %s); retried the next", type(error).__name__, summarize(error))

@@ -185,3 +185,17 @@ def test_a_training_round_reports_an_outage_as_one_and_its_own_failure_as_its_ow
     failures.training_round(error)
     assert value("scorer_dependency_up", dependency="redis") == (0 if down == "redis" else 1)
     assert value("scorer_training_failures_total") == before + own
+    failures.training_round(None)  # the next round goes through
+    assert value("scorer_dependency_up", dependency="redis") == 1
+
+
+def test_a_dependency_a_failed_round_reported_down_is_up_again_after_one_that_goes_through() -> None:
+    """`scorer train` reports nothing else about Postgres: without this, one refused publish left it down for good."""
+    from sqlalchemy.exc import OperationalError
+
+    from streams import metrics
+
+    failures.training_round(OperationalError("INSERT", {}, Exception("server closed the connection")))
+    assert metrics.REGISTRY.get_sample_value("scorer_dependency_up", {"dependency": "postgres"}) == 0
+    failures.training_round(None)
+    assert metrics.REGISTRY.get_sample_value("scorer_dependency_up", {"dependency": "postgres"}) == 1
