@@ -96,7 +96,12 @@ async def _group_finding(settings: Settings, group: str, partitions: list[Any]) 
         await reader.stop()
     behind = sum(ends[tp] - max(starts[tp], committed[tp] or starts[tp]) for tp in partitions)
     uncommitted = sum(1 for tp in partitions if committed[tp] is None and ends[tp] > starts[tp])
+    unread = sum(starts[tp] - offset for tp, offset in committed.items() if offset is not None and offset < starts[tp])
     detail = f"{behind} record(s) behind over {len(partitions)} partitions"
+    if unread:
+        return Finding("kafka", check, WARN, f"{detail}; {unread} record(s) were deleted (retention) before it read "
+                                             "them: those students' state lacks them. Lengthen the topics' "
+                                             "retention beyond the longest outage the workers may have")
     if all(offset is None for offset in committed.values()):
         return Finding("kafka", check, OK, f"{detail}: no offsets committed yet, so it starts at the earliest")
     return Finding("kafka", check, OK, detail + (f"; {uncommitted} partition(s) with records and no commit"

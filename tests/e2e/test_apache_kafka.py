@@ -19,6 +19,7 @@ from aiokafka.errors import InvalidReplicationFactorError, KafkaError
 from aiokafka.structs import TopicPartition
 
 from streams.contract import Topic
+from streams.contract.topics import GROUP_TOPICS
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.connection import kafka_connection
 from streams.settings import Settings
@@ -191,6 +192,42 @@ async def test_topics_are_created_as_configured_and_a_refusal_names_the_topic(br
     assert found[f"topic {prefix}scorer.alerts"].detail == "3 partitions, 1 replica(s), min.insync.replicas 1"
     assert found[f"group {settings.notify_group}"].detail == (
         "0 record(s) behind over 3 partitions: no offsets committed yet, so it starts at the earliest")
+
+
+async def test_scorer_check_says_when_a_group_lost_records_to_retention(broker: ApacheKafkaBroker) -> None:
+    """The workers' group committed after 2 of 6 logins, then the log start moved past 5 of them (retention, here
+    DeleteRecords): 3 were never read, and `scorer check` says so, with what to change."""
+    from aiokafka.admin.records_to_delete import RecordsToDelete
+
+    prefix = f"retention-{uuid.uuid4().hex[:8]}."
+    settings = Settings(kafka_url=broker.url, topic_prefix=prefix, partitions=2)
+    await ensure_topics(settings)
+    logins = TopicPartition(Topic.AUTHORIZATIONS.physical(prefix), 0)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    await producer.start()
+    try:
+        for n in range(6):
+            await producer.send_and_wait(logins.topic, b"{}", key=str(n).encode(), partition=logins.partition)
+    finally:
+        await producer.stop()
+    member = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=settings.app_id, enable_auto_commit=False)
+    member.assign([logins])
+    await member.start()
+    try:
+        await member.commit({logins: 2})
+    finally:
+        await member.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({logins: RecordsToDelete(before_offset=5)})
+    finally:
+        await admin.close()
+    found = {f.check: f for f in await asyncio.to_thread(preflight_findings, settings) if f.dependency == "kafka"}
+    group = found[f"group {settings.app_id}"]
+    assert group.level == "warn" and group.detail.startswith(
+        f"1 record(s) behind over {2 * len(GROUP_TOPICS)} partitions; 3 record(s) were deleted (retention) before it "
+        "read them")
 
 
 async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:
