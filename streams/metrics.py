@@ -46,6 +46,11 @@ SECONDS_SINCE_COMMIT = Gauge(
     "Seconds since an assigned partition's offset last moved forward or was last seen fully read "
     "(grows only while records wait: a stuck worker).",
     ["topic", "partition"], registry=REGISTRY)
+RECORDS_LOST_TO_RETENTION = Counter(
+    "scorer_records_lost_to_retention_total",
+    "Records the broker deleted (retention) before the consumer group read them, found when a partition is "
+    "assigned: its committed offset lay before the log's first record. Those records never reach the "
+    "students' state.", ["topic"], registry=REGISTRY)
 OFFSET_RESETS = Counter(
     "scorer_offset_resets_total",
     "Records behind a student's offset fence whose LMS event id was never applied: the partition's "

@@ -18,10 +18,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import InvalidReplicationFactorError, KafkaError
 from aiokafka.structs import TopicPartition
 
+from streams import metrics
 from streams.contract import Topic
 from streams.contract.topics import GROUP_TOPICS
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.connection import kafka_connection
+from streams.kafka.consumer import BatchConsumer
 from streams.settings import Settings
 from streams.tools.apache_kafka import ApacheKafkaBroker, missing_requirements
 from streams.tools.preflight import findings as preflight_findings
@@ -194,15 +196,13 @@ async def test_topics_are_created_as_configured_and_a_refusal_names_the_topic(br
         "0 record(s) behind over 3 partitions: no offsets committed yet, so it starts at the earliest")
 
 
-async def test_scorer_check_says_when_a_group_lost_records_to_retention(broker: ApacheKafkaBroker) -> None:
-    """The workers' group committed after 2 of 6 logins, then the log start moved past 5 of them (retention, here
-    DeleteRecords): 3 were never read, and `scorer check` says so, with what to change."""
+async def _lost_to_retention(broker: ApacheKafkaBroker, settings: Settings) -> TopicPartition:
+    """Six logins on a partition, the workers' group committed after 2, then the log start moved past 5 of them
+    (retention, here DeleteRecords): 3 were never read."""
     from aiokafka.admin.records_to_delete import RecordsToDelete
 
-    prefix = f"retention-{uuid.uuid4().hex[:8]}."
-    settings = Settings(kafka_url=broker.url, topic_prefix=prefix, partitions=2)
     await ensure_topics(settings)
-    logins = TopicPartition(Topic.AUTHORIZATIONS.physical(prefix), 0)
+    logins = TopicPartition(Topic.AUTHORIZATIONS.physical(settings.topic_prefix), 0)
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
     await producer.start()
     try:
@@ -223,11 +223,37 @@ async def test_scorer_check_says_when_a_group_lost_records_to_retention(broker: 
         await admin.delete_records({logins: RecordsToDelete(before_offset=5)})
     finally:
         await admin.close()
+    return logins
+
+
+async def test_scorer_check_says_when_a_group_lost_records_to_retention(broker: ApacheKafkaBroker) -> None:
+    settings = Settings(kafka_url=broker.url, topic_prefix=f"retention-{uuid.uuid4().hex[:8]}.", partitions=2)
+    await _lost_to_retention(broker, settings)
     found = {f.check: f for f in await asyncio.to_thread(preflight_findings, settings) if f.dependency == "kafka"}
     group = found[f"group {settings.app_id}"]
     assert group.level == "warn" and group.detail.startswith(
         f"1 record(s) behind over {2 * len(GROUP_TOPICS)} partitions; 3 record(s) were deleted (retention) before it "
         "read them")
+
+
+class _Handler:
+    def note_history(self, history: bool) -> None:
+        self.history = history
+
+
+async def test_a_worker_counts_the_records_retention_deleted_before_it_read_them(broker: ApacheKafkaBroker) -> None:
+    """aiokafka starts such a partition at its first record without a word (auto_offset_reset): the worker counts
+    and logs what was skipped when the partition is assigned."""
+    settings = Settings(kafka_url=broker.url, topic_prefix=f"retained-{uuid.uuid4().hex[:8]}.", partitions=2)
+    logins = await _lost_to_retention(broker, settings)
+    lost = ("scorer_records_lost_to_retention_total", {"topic": logins.topic})
+    worker = BatchConsumer(settings, _Handler(), None)  # type: ignore[arg-type]
+    await worker.consumer.start()
+    try:
+        await worker.on_partitions_assigned({logins, TopicPartition(logins.topic, 1)})
+    finally:
+        await worker.consumer.stop()
+    assert metrics.REGISTRY.get_sample_value(*lost) == 3
 
 
 async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:
