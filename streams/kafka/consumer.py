@@ -31,7 +31,6 @@ import contextlib
 import itertools
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
@@ -42,6 +41,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from streams import metrics
 from streams.contract.topics import GLOBAL_TOPICS, GROUP_TOPICS
 from streams.kafka.connection import kafka_connection
+from streams.kafka.retention import deleted_unread
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -309,26 +309,19 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         log.info("partitions revoked: %d", len(revoked))
 
     async def _count_deleted_unread(self, assigned: set[TopicPartition]) -> None:
-        """Records the broker deleted (retention) before the group read them: a committed offset before the log's
-        first record. The consumer then starts at that first record (auto_offset_reset), silently; here it is
-        counted and logged, since those records never reach the students' state (workers down for longer than the
-        topics keep records, say). A broker that does not answer leaves it unsaid, never the assignment undone."""
-        committed = {tp: self._committed[tp] for tp in assigned if tp in self._committed}
-        if not committed:
-            return
+        """Records retention deleted before the group read them (streams.kafka.retention): counted and logged,
+        since those never reach the students' state (workers down for longer than the topics keep records, say).
+        A broker that does not answer leaves it unsaid, never the assignment undone."""
         try:
-            starts = await self.consumer.beginning_offsets(list(committed))
+            lost = await deleted_unread(self.consumer, {tp: self._committed[tp] for tp in assigned
+                                                        if tp in self._committed})
         except KafkaError as error:
             log.warning("could not read the partitions' first offsets (%s)", type(error).__name__)
             return
-        lost: Counter[str] = Counter()
-        for tp, offset in committed.items():
-            lost[tp.topic] += max(0, starts.get(tp, offset) - offset)
         for topic, records in lost.items():
-            if records:
-                metrics.RECORDS_LOST_TO_RETENTION.labels(topic).inc(records)
-                log.error("%d record(s) of %s were deleted (retention) before this consumer group read them; the "
-                          "students' state lacks them (replay them from the LMS export)", records, topic)
+            metrics.RECORDS_LOST_TO_RETENTION.labels(topic).inc(records)
+            log.error("%d record(s) of %s were deleted (retention) before this consumer group read them; the "
+                      "students' state lacks them (replay them from the LMS export)", records, topic)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._batch_lock:

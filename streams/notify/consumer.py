@@ -22,6 +22,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from redis.exceptions import RedisError
 
 from streams.kafka.consumer import retry_waits
+from streams.kafka.retention import deleted_unread
 from streams.notify import metrics
 from streams.notify.notifier import Notifier, Source
 from streams.notify.store import NotifyStore
@@ -129,6 +130,16 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("assigned %d alert partitions", len(assigned))
+        try:
+            committed = {tp: offset for tp in assigned if (offset := await self.consumer.committed(tp)) is not None}
+            lost = sum((await deleted_unread(self.consumer, committed)).values())
+        except KafkaError as error:  # unsaid, never the assignment undone
+            log.warning("could not read the alert partitions' first offsets (%s)", type(error).__name__)
+            return
+        if lost:
+            metrics.LOST_TO_RETENTION.inc(lost)
+            log.error("%d alert(s) were deleted (retention) before the notifier read them: those students were "
+                      "never told; lengthen the alerts topic's retention beyond the notifier's longest outage", lost)
 
 
 class Handler(Protocol):

@@ -36,3 +36,6 @@ RECEIVER_FAILING = Gauge("notify_receiver_failing", "1 while the webhook is fail
 def kind_label(kind: object) -> str:
     """An alert's kind as a label value: one of ALERT_KINDS, else `other` (labels stay a bounded set)."""
     return kind if isinstance(kind, str) and kind in ALERT_KINDS else ("status_change" if kind is None else "other")
+LOST_TO_RETENTION = Counter(
+    "notify_alerts_lost_to_retention_total", "Alert records the broker deleted (retention) before the notifier's "
+    "group read them, found when a partition is assigned: those students were never told.", registry=REGISTRY)

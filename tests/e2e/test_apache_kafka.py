@@ -196,13 +196,14 @@ async def test_topics_are_created_as_configured_and_a_refusal_names_the_topic(br
         "0 record(s) behind over 3 partitions: no offsets committed yet, so it starts at the earliest")
 
 
-async def _lost_to_retention(broker: ApacheKafkaBroker, settings: Settings) -> TopicPartition:
-    """Six logins on a partition, the workers' group committed after 2, then the log start moved past 5 of them
-    (retention, here DeleteRecords): 3 were never read."""
+async def _lost_to_retention(broker: ApacheKafkaBroker, settings: Settings, topic: Topic = Topic.AUTHORIZATIONS,
+                             group: str | None = None) -> TopicPartition:
+    """Six records on a partition of `topic`, `group` (the workers') committed after 2, then the log start moved
+    past 5 of them (retention, here DeleteRecords): 3 were never read."""
     from aiokafka.admin.records_to_delete import RecordsToDelete
 
     await ensure_topics(settings)
-    logins = TopicPartition(Topic.AUTHORIZATIONS.physical(settings.topic_prefix), 0)
+    logins = TopicPartition(topic.physical(settings.topic_prefix), 0)
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
     await producer.start()
     try:
@@ -210,7 +211,8 @@ async def _lost_to_retention(broker: ApacheKafkaBroker, settings: Settings) -> T
             await producer.send_and_wait(logins.topic, b"{}", key=str(n).encode(), partition=logins.partition)
     finally:
         await producer.stop()
-    member = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=settings.app_id, enable_auto_commit=False)
+    member = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group or settings.app_id,
+                              enable_auto_commit=False)
     member.assign([logins])
     await member.start()
     try:
@@ -254,6 +256,23 @@ async def test_a_worker_counts_the_records_retention_deleted_before_it_read_them
     finally:
         await worker.consumer.stop()
     assert metrics.REGISTRY.get_sample_value(*lost) == 3
+
+
+async def test_the_notifier_counts_the_alerts_retention_deleted_before_it_read_them(broker: ApacheKafkaBroker) -> None:
+    """Those students were never told: as for the worker, counted and logged when the partition is assigned."""
+    from streams.notify import metrics as notify_metrics
+    from streams.notify.consumer import NotifyConsumer
+
+    settings = Settings(kafka_url=broker.url, topic_prefix=f"told-{uuid.uuid4().hex[:8]}.", partitions=2)
+    alerts = await _lost_to_retention(broker, settings, Topic.ALERTS, settings.notify_group)
+    before = notify_metrics.REGISTRY.get_sample_value("notify_alerts_lost_to_retention_total") or 0.0
+    notifier = NotifyConsumer(kafka_connection(settings), alerts.topic, settings.notify_group, None, None)  # type: ignore[arg-type]
+    await notifier.consumer.start()
+    try:
+        await notifier.on_partitions_assigned({alerts, TopicPartition(alerts.topic, 1)})
+    finally:
+        await notifier.consumer.stop()
+    assert notify_metrics.REGISTRY.get_sample_value("notify_alerts_lost_to_retention_total") == before + 3
 
 
 async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:
