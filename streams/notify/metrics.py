@@ -32,10 +32,11 @@ RECEIVER_FAILING = Gauge("notify_receiver_failing", "1 while the webhook is fail
                          "retries and none succeeded since): messages are tried once, then parked.",
                          registry=REGISTRY)
 
+LOST_TO_RETENTION = Counter(
+    "notify_alerts_lost_to_retention_total", "Alert records the broker deleted (retention) before the notifier's "
+    "group read them, found when a partition is assigned: those students were never told.", registry=REGISTRY)
+
 
 def kind_label(kind: object) -> str:
     """An alert's kind as a label value: one of ALERT_KINDS, else `other` (labels stay a bounded set)."""
     return kind if isinstance(kind, str) and kind in ALERT_KINDS else ("status_change" if kind is None else "other")
-LOST_TO_RETENTION = Counter(
-    "notify_alerts_lost_to_retention_total", "Alert records the broker deleted (retention) before the notifier's "
-    "group read them, found when a partition is assigned: those students were never told.", registry=REGISTRY)

@@ -102,8 +102,8 @@ async def _group_finding(settings: Settings, group: str, partitions: list[Any]) 
     detail = f"{behind} record(s) behind over {len(partitions)} partitions"
     if unread:
         return Finding("kafka", check, WARN, f"{detail}; {unread} record(s) were deleted (retention) before it read "
-                                             "them: those students' state lacks them. Lengthen the topics' "
-                                             "retention beyond the longest outage the workers may have")
+                                             "them, and never will be: lengthen the topics' retention beyond the "
+                                             "longest outage its consumers may have")
     if all(offset is None for offset in committed.values()):
         return Finding("kafka", check, OK, f"{detail}: no offsets committed yet, so it starts at the earliest")
     return Finding("kafka", check, OK, detail + (f"; {uncommitted} partition(s) with records and no commit"
