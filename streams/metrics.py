@@ -48,9 +48,9 @@ SECONDS_SINCE_COMMIT = Gauge(
     ["topic", "partition"], registry=REGISTRY)
 RECORDS_LOST_TO_RETENTION = Counter(
     "scorer_records_lost_to_retention_total",
-    "Records the broker deleted (retention) before the consumer group read them, found when a partition is "
-    "assigned: its committed offset lay before the log's first record. Those records never reach the "
-    "students' state.", ["topic"], registry=REGISTRY)
+    "Records the broker deleted (retention) before the consumer group read them, found when a batch of a "
+    "partition starts past the offset expected and the log's first record lies past it too. Those records never "
+    "reach the students' state.", ["topic"], registry=REGISTRY)
 OFFSET_RESETS = Counter(
     "scorer_offset_resets_total",
     "Records behind a student's offset fence whose LMS event id was never applied: the partition's "

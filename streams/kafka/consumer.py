@@ -168,6 +168,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         # owner reads them too, and here they would drive a watermark that no longer sees the
         # partition's other topics (a student could be advanced past events it has not applied)
         batch = {tp: rs for tp, rs in batch.items() if tp in self._owned or tp in self._global}
+        await self._count_deleted_unread(batch)
         records = [InputRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000)
                    for tp_records in batch.values() for r in tp_records]
         await self._settle(records, later=[], attempts=RECORD_ATTEMPTS)
@@ -308,13 +309,19 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
                         gauge.remove(tp.topic, str(tp.partition))
         log.info("partitions revoked: %d", len(revoked))
 
-    async def _count_deleted_unread(self, assigned: set[TopicPartition]) -> None:
-        """Records retention deleted before the group read them (streams.kafka.retention): counted and logged,
-        since those never reach the students' state (workers down for longer than the topics keep records, say).
-        A broker that does not answer leaves it unsaid, never the assignment undone."""
+    async def _count_deleted_unread(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Records retention deleted before the group read them (streams.kafka.retention): a partition's batch that
+        starts past the offset this member expected (its last commit, or the group's at assignment), where the log
+        start has moved past that offset too (a gap of another cause is not counted). aiokafka restarts such a
+        partition at its first record without a word: after workers were down for longer than the topics keep
+        records, or held a batch through a dependency outage as long. Counted and logged, since those records
+        never reach the students' state. A broker that does not answer leaves it unsaid."""
+        expected = {tp: self._committed[tp] for tp, records in batch.items()
+                    if tp in self._owned and tp in self._committed and records[0].offset > self._committed[tp]}
+        if not expected:
+            return
         try:
-            lost = await deleted_unread(self.consumer, {tp: self._committed[tp] for tp in assigned
-                                                        if tp in self._committed})
+            lost = await deleted_unread(self.consumer, expected)
         except KafkaError as error:
             log.warning("could not read the partitions' first offsets (%s)", type(error).__name__)
             return
@@ -336,7 +343,6 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
                 self._progress_at[tp] = now
                 metrics.SECONDS_SINCE_COMMIT.labels(tp.topic, str(tp.partition)).set_function(
                     _since(self._progress_at, tp))
-            await self._count_deleted_unread(assigned)
             self._owned |= assigned
             self.has_assignment = True
             self._handler.note_history(history)
