@@ -2,7 +2,7 @@
 
 A group whose committed offset lies before its partition's first record starts at that record
 (auto_offset_reset), without a word: the records in between are gone. The worker and the notifier count
-them when a partition is assigned, since nothing else would show them."""
+them when a partition's records start past the offset they expected, since nothing else would show them."""
 from __future__ import annotations
 
 from collections import Counter

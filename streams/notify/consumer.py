@@ -52,6 +52,7 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
         self._store = store
         self._clock = clock
         self._caught_up: dict[int, bool] = {}
+        self._expected: dict[TopicPartition, int] = {}  # each partition's next offset: the last commit
         self._busy = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(**connection, group_id=group,
@@ -81,6 +82,8 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
 
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         end = self.consumer.highwater(tp)  # the partition's next offset, as the last fetch saw it
+        if tp in self._expected and records[0].offset > self._expected[tp]:
+            await self._count_deleted_unread(tp, self._expected[tp])
 
         def catching_up(record: ConsumerRecord) -> bool:
             late = self._clock() - record.timestamp / 1000 > CATCH_UP_SECONDS
@@ -97,6 +100,23 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
         except (CommitFailedError, IllegalStateError, KafkaError) as error:
             # revoked meanwhile: the new owner redelivers, and the Redis records make that a skip
             log.warning("offset commit failed (%s); the partition's new owner will redeliver", type(error).__name__)
+            return
+        self._expected[tp] = records[-1].offset + 1
+
+    async def _count_deleted_unread(self, tp: TopicPartition, expected: int) -> None:
+        """Alerts retention deleted before the notifier read them (streams.kafka.retention): records that start
+        past the offset expected, where the log start has moved past it too. aiokafka restarts such a partition
+        at its first record without a word (the notifier down, or holding its records through an outage, for
+        longer than the alerts topic keeps them). A broker that does not answer leaves it unsaid."""
+        try:
+            lost = sum((await deleted_unread(self.consumer, {tp: expected})).values())
+        except KafkaError as error:
+            log.warning("could not read the alert partition's first offset (%s)", type(error).__name__)
+            return
+        if lost:
+            metrics.LOST_TO_RETENTION.inc(lost)
+            log.error("%d alert(s) were deleted (retention) before the notifier read them: those students were "
+                      "never told; lengthen the alerts topic's retention beyond the notifier's longest outage", lost)
 
 
     async def _replicated(self) -> None:
@@ -126,20 +146,15 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._busy:  # the records in hand are settled and committed first
-            pass
+            for tp in revoked:
+                self._expected.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("assigned %d alert partitions", len(assigned))
-        try:
-            committed = {tp: offset for tp in assigned if (offset := await self.consumer.committed(tp)) is not None}
-            lost = sum((await deleted_unread(self.consumer, committed)).values())
-        except KafkaError as error:  # unsaid, never the assignment undone
-            log.warning("could not read the alert partitions' first offsets (%s)", type(error).__name__)
-            return
-        if lost:
-            metrics.LOST_TO_RETENTION.inc(lost)
-            log.error("%d alert(s) were deleted (retention) before the notifier read them: those students were "
-                      "never told; lengthen the alerts topic's retention beyond the notifier's longest outage", lost)
+        for tp in assigned:
+            with contextlib.suppress(KafkaError):  # unknown: nothing is counted for the partition's first records
+                if (offset := await self.consumer.committed(tp)) is not None:
+                    self._expected[tp] = offset
 
 
 class Handler(Protocol):

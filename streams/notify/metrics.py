@@ -34,7 +34,8 @@ RECEIVER_FAILING = Gauge("notify_receiver_failing", "1 while the webhook is fail
 
 LOST_TO_RETENTION = Counter(
     "notify_alerts_lost_to_retention_total", "Alert records the broker deleted (retention) before the notifier's "
-    "group read them, found when a partition is assigned: those students were never told.", registry=REGISTRY)
+    "group read them, found when a partition's records start past the offset expected and the log's first record "
+    "lies past it too: those students were never told.", registry=REGISTRY)
 
 
 def kind_label(kind: object) -> str:

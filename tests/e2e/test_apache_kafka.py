@@ -232,10 +232,9 @@ async def _delete_before(broker: ApacheKafkaBroker, partition: TopicPartition, o
         await admin.close()
 
 
-async def _lost_to_retention(broker: ApacheKafkaBroker, settings: Settings, topic: Topic = Topic.AUTHORIZATIONS,
-                             group: str | None = None) -> TopicPartition:
-    """Committed after 2 of 6 records, then the log start moved past 5: 3 were never read."""
-    partition = await _committed_at_2(broker, settings, topic, group)
+async def _lost_to_retention(broker: ApacheKafkaBroker, settings: Settings) -> TopicPartition:
+    """Committed after 2 of 6 logins, then the log start moved past 5: 3 were never read."""
+    partition = await _committed_at_2(broker, settings)
     await _delete_before(broker, partition, 5)
     return partition
 
@@ -248,6 +247,15 @@ async def test_scorer_check_says_when_a_group_lost_records_to_retention(broker: 
     assert group.level == "warn" and group.detail.startswith(
         f"1 record(s) behind over {2 * len(GROUP_TOPICS)} partitions; 3 record(s) were deleted (retention) before it "
         "read them")
+
+
+async def _first_batch(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+    """The consumer's first non-empty fetch (within 20 s)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if batch := await consumer.getmany(timeout_ms=1000):
+            return batch
+    raise AssertionError("nothing fetched within 20 s")
 
 
 class _Handler:
@@ -277,10 +285,7 @@ async def test_a_worker_counts_the_records_retention_deleted_before_it_read_them
     try:
         await worker.on_partitions_assigned({logins})
         await _delete_before(broker, logins, 5)
-        batch: dict[TopicPartition, list[Any]] = {}
-        deadline = time.monotonic() + 20
-        while not batch and time.monotonic() < deadline:
-            batch = await worker.consumer.getmany(timeout_ms=1000)
+        batch = await _first_batch(worker.consumer)
         await worker._handle(batch)
         await worker._handle(batch)  # read again (a redelivery): counted once
     finally:
@@ -288,20 +293,40 @@ async def test_a_worker_counts_the_records_retention_deleted_before_it_read_them
     assert handler.offsets[:1] == [5] and metrics.REGISTRY.get_sample_value(*lost) == 3
 
 
+class _Told:
+    """The notifier's and its store's place: takes every alert."""
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+
+    async def handle(self, source: Any) -> None:
+        self.offsets.append(source.offset)
+
+    async def replicated(self) -> None:
+        pass
+
+
 async def test_the_notifier_counts_the_alerts_retention_deleted_before_it_read_them(broker: ApacheKafkaBroker) -> None:
-    """Those students were never told: as for the worker, counted and logged when the partition is assigned."""
+    """Those students were never told: as for the worker, counted when the notifier reads the partition, once."""
     from streams.notify import metrics as notify_metrics
     from streams.notify.consumer import NotifyConsumer
 
     settings = Settings(kafka_url=broker.url, topic_prefix=f"told-{uuid.uuid4().hex[:8]}.", partitions=2)
-    alerts = await _lost_to_retention(broker, settings, Topic.ALERTS, settings.notify_group)
+    alerts = await _committed_at_2(broker, settings, Topic.ALERTS, settings.notify_group)
     before = notify_metrics.REGISTRY.get_sample_value("notify_alerts_lost_to_retention_total") or 0.0
-    notifier = NotifyConsumer(kafka_connection(settings), alerts.topic, settings.notify_group, None, None)  # type: ignore[arg-type]
+    told = _Told()
+    notifier = NotifyConsumer(kafka_connection(settings), alerts.topic, settings.notify_group, told, told)  # type: ignore[arg-type]
+    notifier.consumer.assign([alerts])
     await notifier.consumer.start()
     try:
-        await notifier.on_partitions_assigned({alerts, TopicPartition(alerts.topic, 1)})
+        await notifier.on_partitions_assigned({alerts})
+        await _delete_before(broker, alerts, 5)
+        batch = await _first_batch(notifier.consumer)
+        for _ in range(2):  # read again (a redelivery): counted once
+            await notifier._partition(alerts, batch[alerts])
     finally:
         await notifier.consumer.stop()
+    assert told.offsets[:1] == [5]
     assert notify_metrics.REGISTRY.get_sample_value("notify_alerts_lost_to_retention_total") == before + 3
 
 
