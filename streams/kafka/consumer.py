@@ -312,20 +312,11 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
     async def _count_deleted_unread(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Records retention deleted before the group read them (streams.kafka.retention): a partition's batch that
         starts past the offset this member expected (its last commit, or the group's at assignment), where the log
-        start has moved past that offset too (a gap of another cause is not counted). aiokafka restarts such a
-        partition at its first record without a word: after workers were down for longer than the topics keep
-        records, or held a batch through a dependency outage as long. Counted and logged, since those records
-        never reach the students' state. A broker that does not answer leaves it unsaid."""
-        expected = {tp: self._committed[tp] for tp, records in batch.items()
-                    if tp in self._owned and tp in self._committed and records[0].offset > self._committed[tp]}
-        if not expected:
-            return
-        try:
-            lost = await deleted_unread(self.consumer, expected)
-        except KafkaError as error:
-            log.warning("could not read the partitions' first offsets (%s)", type(error).__name__)
-            return
-        for topic, records in lost.items():
+        start has moved past that offset too. aiokafka restarts such a partition at its first record without a
+        word: after workers were down for longer than the topics keep records, or held a batch through a
+        dependency outage as long. Counted and logged, since those records never reach the students' state."""
+        first_read = {tp: records[0].offset for tp, records in batch.items() if tp in self._owned}
+        for topic, records in (await deleted_unread(self.consumer, first_read, self._committed)).items():
             metrics.RECORDS_LOST_TO_RETENTION.labels(topic).inc(records)
             log.error("%d record(s) of %s were deleted (retention) before this consumer group read them; the "
                       "students' state lacks them (replay them from the LMS export)", records, topic)

@@ -82,8 +82,7 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
 
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         end = self.consumer.highwater(tp)  # the partition's next offset, as the last fetch saw it
-        if tp in self._expected and records[0].offset > self._expected[tp]:
-            await self._count_deleted_unread(tp, self._expected[tp])
+        await self._count_deleted_unread(tp, records[0].offset)
 
         def catching_up(record: ConsumerRecord) -> bool:
             late = self._clock() - record.timestamp / 1000 > CATCH_UP_SECONDS
@@ -103,16 +102,12 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
             return
         self._expected[tp] = records[-1].offset + 1
 
-    async def _count_deleted_unread(self, tp: TopicPartition, expected: int) -> None:
-        """Alerts retention deleted before the notifier read them (streams.kafka.retention): records that start
-        past the offset expected, where the log start has moved past it too. aiokafka restarts such a partition
-        at its first record without a word (the notifier down, or holding its records through an outage, for
-        longer than the alerts topic keeps them). A broker that does not answer leaves it unsaid."""
-        try:
-            lost = sum((await deleted_unread(self.consumer, {tp: expected})).values())
-        except KafkaError as error:
-            log.warning("could not read the alert partition's first offset (%s)", type(error).__name__)
-            return
+    async def _count_deleted_unread(self, tp: TopicPartition, first_read: int) -> None:
+        """Alerts retention deleted before the notifier read them (streams.kafka.retention): records read from past
+        the offset expected, where the log start has moved past it too. aiokafka restarts such a partition at its
+        first record without a word (the notifier down, or holding its records through an outage, for longer than
+        the alerts topic keeps them)."""
+        lost = sum((await deleted_unread(self.consumer, {tp: first_read}, self._expected)).values())
         if lost:
             metrics.LOST_TO_RETENTION.inc(lost)
             log.error("%d alert(s) were deleted (retention) before the notifier read them: those students were "

@@ -79,7 +79,7 @@ async def _group_finding(settings: Settings, group: str, partitions: list[Any]) 
     from aiokafka import AIOKafkaConsumer
 
     from streams.kafka.connection import kafka_connection
-    from streams.kafka.retention import deleted_unread
+    from streams.kafka.retention import unread
 
     check = f"group {group}"
     if not partitions:
@@ -90,8 +90,6 @@ async def _group_finding(settings: Settings, group: str, partitions: list[Any]) 
         await asyncio.wait_for(reader.start(), TIMEOUT_S)
         committed = {tp: await asyncio.wait_for(reader.committed(tp), TIMEOUT_S) for tp in partitions}
         starts, ends = await reader.beginning_offsets(partitions), await reader.end_offsets(partitions)
-        unread = sum((await deleted_unread(reader, {tp: offset for tp, offset in committed.items()
-                                                    if offset is not None})).values())
     except Exception as error:  # noqa: BLE001 - an informational question
         return Finding("kafka", check, WARN, " ".join(f"its offsets could not be read: {type(error).__name__}: "
                                                        f"{error}".split()))
@@ -99,9 +97,10 @@ async def _group_finding(settings: Settings, group: str, partitions: list[Any]) 
         await reader.stop()
     behind = sum(ends[tp] - max(starts[tp], committed[tp] or starts[tp]) for tp in partitions)
     uncommitted = sum(1 for tp in partitions if committed[tp] is None and ends[tp] > starts[tp])
+    deleted = sum(unread({tp: offset for tp, offset in committed.items() if offset is not None}, starts).values())
     detail = f"{behind} record(s) behind over {len(partitions)} partitions"
-    if unread:
-        return Finding("kafka", check, WARN, f"{detail}; {unread} record(s) were deleted (retention) before it read "
+    if deleted:
+        return Finding("kafka", check, WARN, f"{detail}; {deleted} record(s) were deleted (retention) before it read "
                                              "them, and never will be: lengthen the topics' retention beyond the "
                                              "longest outage its consumers may have")
     if all(offset is None for offset in committed.values()):
