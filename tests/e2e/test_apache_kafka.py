@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import InvalidReplicationFactorError, KafkaError
 from aiokafka.structs import TopicPartition
 
+from helpers.topics import records_committed
 from streams import metrics
 from streams.contract import Topic
 from streams.contract.topics import GROUP_TOPICS
@@ -202,21 +203,7 @@ async def _committed_at_2(broker: ApacheKafkaBroker, settings: Settings, topic: 
     """Six records on a partition of `topic`, `group` (the workers') committed after 2 of them."""
     await ensure_topics(settings)
     partition = TopicPartition(topic.physical(settings.topic_prefix), 0)
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
-    await producer.start()
-    try:
-        for n in range(6):
-            await producer.send_and_wait(partition.topic, b"{}", key=str(n).encode(), partition=partition.partition)
-    finally:
-        await producer.stop()
-    member = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group or settings.app_id,
-                              enable_auto_commit=False)
-    member.assign([partition])
-    await member.start()
-    try:
-        await member.commit({partition: 2})
-    finally:
-        await member.stop()
+    await records_committed(settings, partition, 6, group or settings.app_id, 2)
     return partition
 
 

@@ -33,26 +33,13 @@ async def test_what_the_workers_create_passes(settings: Settings, migrated: str)
 async def test_it_says_how_far_each_consumer_group_trails(settings: Settings) -> None:
     """Seven logins on one partition, the workers' group committed after the first three (read as a member that
     never joins): four behind; the notifier's group, with no commit, starts at the earliest."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import TopicPartition
 
-    from streams.kafka.connection import kafka_connection
+    from helpers.topics import records_committed
 
     await ensure_topics(settings)
     logins = TopicPartition(Topic.AUTHORIZATIONS.physical(settings.topic_prefix), 1)
-    producer = AIOKafkaProducer(**kafka_connection(settings))
-    await producer.start()
-    try:
-        for n in range(7):
-            await producer.send_and_wait(logins.topic, b"{}", key=str(n).encode(), partition=logins.partition)
-    finally:
-        await producer.stop()
-    member = AIOKafkaConsumer(**kafka_connection(settings), group_id=settings.app_id, enable_auto_commit=False)
-    member.assign([logins])
-    await member.start()
-    try:
-        await member.commit({logins: 3})
-    finally:
-        await member.stop()
+    await records_committed(settings, logins, 7, settings.app_id, 3)
     found = by_check(await _findings(settings))
     workers = found[("kafka", f"group {settings.app_id}")]
     assert (workers.level, workers.detail) == (OK, f"4 record(s) behind over {4 * len(GROUP_TOPICS)} partitions")
