@@ -205,11 +205,15 @@ class ApacheKafkaBroker:
     """
 
     def __init__(self, data_dir: Path, *, version: str = KAFKA_VERSION, cache_dir: Path | None = None,
-                 start_timeout: float = 90.0, sasl_ssl_user: tuple[str, str] | None = None) -> None:
+                 start_timeout: float = 90.0, sasl_ssl_user: tuple[str, str] | None = None,
+                 acl_user: tuple[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir)
         #: (user, password) of a SASL_SSL listener (PLAIN over TLS, as managed clusters ask) beside the plain
         #: one, on `secure_port`, its certificate signed by a CA written to `ca_file`
         self.sasl_ssl_user = sasl_ssl_user
+        #: (user, password) of a second user of that listener, allowed only what ACLs grant it: the broker then
+        #: runs Kafka's StandardAuthorizer, with the plain listener's clients and `sasl_ssl_user` as super users
+        self.acl_user = acl_user
         self.secure_port = free_port()
         self.ca_file = self.data_dir / "tls" / "ca.pem"
         self.version = version
@@ -267,9 +271,13 @@ class ApacheKafkaBroker:
         127.0.0.1, signed by a CA made here with the openssl command)."""
         keystore = _broker_certificate(self.data_dir / "tls")
         secure = f"SASL_SSL://127.0.0.1:{self.secure_port}"
+        accounts = [(user, password), *([self.acl_user] if self.acl_user else [])]
+        users = " ".join(f'user_{name}="{secret}"' for name, secret in accounts)
         jaas = (f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{user}" '
-                f'password="{password}" user_{user}="{password}";')
-        return {"listeners": f"{listeners},{secure}",
+                f'password="{password}" {users};')
+        authorizer = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                      "super.users": f"User:ANONYMOUS;User:{user}"} if self.acl_user else {}
+        return {**authorizer, "listeners": f"{listeners},{secure}",
                 "advertised.listeners": f"{listeners},{secure}",
                 "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
                 "sasl.enabled.mechanisms": "PLAIN",

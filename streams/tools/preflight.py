@@ -42,6 +42,7 @@ async def kafka_findings(settings: Settings) -> list[Finding]:
     from aiokafka.admin import AIOKafkaAdminClient
 
     from streams.kafka.connection import kafka_connection
+    from streams.tools.check_access import access_finding
 
     if not settings.kafka_url:
         return [Finding("kafka", "reachable", SKIPPED, "SCORER_KAFKA_URL is empty: an embedded broker")]
@@ -58,12 +59,13 @@ async def kafka_findings(settings: Settings) -> list[Finding]:
         return [_unreachable("kafka", error)]
     finally:
         await admin.close()
+    access = await access_finding(settings, set(names.values()) - existing)
     groups = [await _group_finding(settings, group, [TopicPartition(names[t], p["partition"]) for t in topics
                                                      for p in described.get(names[t], {}).get("partitions", ())])
               for group, topics in _groups(settings)]
     return [Finding("kafka", "reachable", OK, f"{brokers} broker(s)"),
             *(_topic_finding(settings, topic, name, described.get(name), brokers, in_sync.get(name))
-              for topic, name in names.items()), *groups]
+              for topic, name in names.items()), access, *groups]
 
 
 def _groups(settings: Settings) -> list[tuple[str, tuple[Topic, ...]]]:

@@ -24,15 +24,20 @@ from streams import metrics
 from streams.contract import Topic
 from streams.contract.topics import GROUP_TOPICS
 from streams.kafka.admin import ensure_topics, new_producer
+from streams.kafka.authorized import Operation
 from streams.kafka.connection import kafka_connection
 from streams.kafka.consumer import BatchConsumer
 from streams.settings import Settings
 from streams.tools.apache_kafka import ApacheKafkaBroker, missing_requirements
+from streams.tools.check_access import TOPIC_USES
+from streams.tools.preflight import ERROR, OK, WARN, Finding, kafka_findings
 from streams.tools.preflight import findings as preflight_findings
 
 pytestmark = pytest.mark.slow
 PARTITIONS = 4
 SASL_USER = ("scorer", "s3cret")
+ACL_USER = ("limited", "l1mited")  # allowed only what a test grants it
+TOPIC_RESOURCE, GROUP_RESOURCE = 2, 3  # Kafka's ResourceType codes
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafkaBrok
     reason = missing_requirements()
     if reason is not None:
         pytest.skip(reason)
-    with ApacheKafkaBroker(tmp_path_factory.mktemp("apache-kafka"), sasl_ssl_user=SASL_USER) as running:
+    with ApacheKafkaBroker(tmp_path_factory.mktemp("apache-kafka"), sasl_ssl_user=SASL_USER,
+                           acl_user=ACL_USER) as running:
         yield running
 
 
@@ -145,9 +151,7 @@ async def test_the_scorers_clients_reach_a_cluster_over_sasl_ssl(broker: ApacheK
     settings (streams.kafka.connection) create its topics, send and read back; a wrong password, or a broker
     certificate no trusted CA signed, gets nothing through."""
     prefix = f"tls-{uuid.uuid4().hex[:8]}."
-    settings = Settings(kafka_url=f"kafka://127.0.0.1:{broker.secure_port}", topic_prefix=prefix, partitions=2,
-                        kafka_security_protocol="SASL_SSL", kafka_sasl_username=SASL_USER[0],
-                        kafka_sasl_password=SASL_USER[1], kafka_ssl_ca_file=str(broker.ca_file))
+    settings = _over_sasl_ssl(broker, prefix, SASL_USER)
     await ensure_topics(settings, (Topic.ALERTS,))
     topic = Topic.ALERTS.physical(prefix)
     producer = new_producer(settings)
@@ -173,6 +177,12 @@ async def test_the_scorers_clients_reach_a_cluster_over_sasl_ssl(broker: ApacheK
                 await stranger.send_and_wait(topic, b"refused")
             finally:
                 await stranger.stop()
+
+
+def _over_sasl_ssl(broker: ApacheKafkaBroker, prefix: str, user: tuple[str, str]) -> Settings:
+    return Settings(kafka_url=f"kafka://127.0.0.1:{broker.secure_port}", topic_prefix=prefix, partitions=2,
+                    kafka_security_protocol="SASL_SSL", kafka_sasl_username=user[0], kafka_sasl_password=user[1],
+                    kafka_ssl_ca_file=str(broker.ca_file))
 
 
 async def test_topics_are_created_as_configured_and_a_refusal_names_the_topic(broker: ApacheKafkaBroker) -> None:
@@ -234,6 +244,72 @@ async def test_scorer_check_says_when_a_group_lost_records_to_retention(broker: 
     assert group.level == "warn" and group.detail.startswith(
         f"1 record(s) behind over {2 * len(GROUP_TOPICS)} partitions; 3 record(s) were deleted (retention) before it "
         "read them")
+
+
+async def _grant(broker: ApacheKafkaBroker, user: str, grants: list[tuple[int, str, Operation]]) -> None:
+    """Allow `user` each (resource type, literal name, operation), over the plain listener (a super user)."""
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.admin import CreateAclsRequest
+
+    client = AIOKafkaClient(bootstrap_servers=broker.bootstrap)
+    await client.bootstrap()
+    try:
+        for resource_type, name, operation in grants:
+            request = CreateAclsRequest(resource_type, name, 3, f"User:{user}", "*", operation, 3)  # literal, allow
+            response = await client.send(client.get_random_node(), request)
+            assert [code for code, _message in response.creation_responses] == [0]
+    finally:
+        await client.close()
+
+
+async def _access_once(settings: Settings, level: str, timeout: float = 30.0) -> Finding:
+    """`scorer check`'s access finding once it reads `level`: the broker's authorizer takes new ACLs from the
+    metadata log a moment after CreateAcls answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (found,) = [f for f in await kafka_findings(settings) if f.check == "access"]
+        if found.level == level or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.5)
+
+
+def _needed(settings: Settings) -> list[tuple[int, str, Operation]]:
+    """Every grant the scorer's processes need, as literal ACLs."""
+    needed = [(TOPIC_RESOURCE, topic.physical(settings.topic_prefix), operation)
+              for topic, uses in TOPIC_USES.items() for operation, _why in uses]
+    return needed + [(GROUP_RESOURCE, group, Operation.READ) for group in (settings.app_id, settings.notify_group)]
+
+
+async def test_scorer_check_names_each_acl_the_principal_lacks_and_who_needs_it(broker: ApacheKafkaBroker) -> None:
+    """A user allowed all the scorer does but the workers' Write on the alerts topic and the notifier's Read on its
+    group: `scorer check` fails naming those two and why each is needed; once granted, it passes."""
+    prefix = f"acl-{uuid.uuid4().hex[:8]}."
+    await ensure_topics(Settings(kafka_url=broker.url, topic_prefix=prefix, partitions=2))
+    settings = _over_sasl_ssl(broker, prefix, ACL_USER)
+    alerts = Topic.ALERTS.physical(prefix)
+    needed = _needed(settings)
+    held_back = [(TOPIC_RESOURCE, alerts, Operation.WRITE), (GROUP_RESOURCE, settings.notify_group, Operation.READ)]
+    await _grant(broker, ACL_USER[0], [grant for grant in needed if grant not in held_back])
+    found = await _access_once(settings, ERROR)
+    assert (found.level, found.detail) == (ERROR, (
+        f"User:limited may not: Write on topic {alerts} (the workers publish alerts to it); Read on group "
+        f"{settings.notify_group} (`scorer notify` joins it and commits in it). Grant these ACLs (each process fails "
+        "on the first one it needs)"))
+    await _grant(broker, ACL_USER[0], held_back)
+    found = await _access_once(settings, OK)
+    assert (found.level, found.detail) == (OK, "User:limited may do what the scorer does on the 10 topic(s) and 2 "
+                                               "group(s) the broker reported its rights on")
+
+
+async def test_scorer_check_warns_when_the_topics_are_missing_and_the_principal_may_not_create_them(
+        broker: ApacheKafkaBroker) -> None:
+    """Allowed to use every topic, which nobody created yet, and not to create topics: the workers would fail to
+    start (they create missing topics), so `scorer check` says to create them beforehand."""
+    settings = _over_sasl_ssl(broker, f"acl-missing-{uuid.uuid4().hex[:8]}.", ACL_USER)
+    await _grant(broker, ACL_USER[0], _needed(settings))
+    found = await _access_once(settings, WARN)
+    assert (found.level, found.detail) == (WARN, "User:limited may not Create on the cluster, and 10 topic(s) are "
+                                                 "missing: create them beforehand, or allow Create on their names")
 
 
 async def _first_batch(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
