@@ -64,7 +64,8 @@ Mapping table (event type and action -> record: fields):
   the same way: student = the extension's `user_id`; course_id = courses[`course_id`, else
   `course_section_id`]; workflow_state deleted, inactive or rejected -> the withdrawn outcome;
   completed -> `ignored` / `enrolment_completed` (the course ended, no withdrawal); otherwise
-  (active, invited, creation_pending) -> student. Teacher, TA, observer and test-student
+  (active, invited, creation_pending) -> student; a workflow_state that is not text -> `invalid` /
+  `bad_workflow_state`. Teacher, TA, observer and test-student
   enrollments -> `ignored` / `not_a_learner`.
 - where the actor is the student but is not a Person (an application, as Canvas's own file
   access; an organization) -> `ignored` / `not_a_person`.
@@ -390,6 +391,8 @@ def _membership(obj: Entity, action: str, eid: str, ts: str, mapping: IdMapping)
         if canvas.get("type") != "StudentEnrollment":
             raise Reject("not_a_learner", f"a Canvas {str(canvas.get('type'))[:60]}", IGNORED)
         state = canvas.get("workflow_state")
+        if state is not None and not isinstance(state, str):
+            raise Reject("bad_workflow_state", f"a Canvas workflow_state of {type(state).__name__}, not text")
         if state == "completed":
             raise Reject("enrolment_completed", "the enrolment was concluded with its course", IGNORED)
         keys = [key for key in (canvas.get("course_id"), canvas.get("course_section_id")) if isinstance(key, str)

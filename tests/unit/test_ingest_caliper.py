@@ -344,6 +344,12 @@ def test_other_canvas_enrollments_are_ignored(kind, state, reason):
     assert rejection(canvas_enrollment("Created", state, kind)) == ("ignored", reason)
 
 
+@pytest.mark.parametrize("state", [[], {}, 3])
+def test_a_canvas_workflow_state_that_is_no_text_is_invalid(state):
+    """Found by the hostile-input test: a list there raised inside the adapter (an internal error)."""
+    assert rejection(canvas_enrollment("Modified", state)) == ("invalid", "bad_workflow_state")
+
+
 def test_an_enrolment_in_no_known_course_is_unmapped():
     e = membership("Created", organization={"id": f"{EDU}/courses/unknown", "type": "CourseOffering"})
     assert rejection(e) == ("unmapped", "unmapped_course")
