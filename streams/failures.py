@@ -22,6 +22,12 @@ _REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUS
 #: Postgres SQLSTATEs that are the server's state: a standby (not yet promoted, or a primary just demoted) refusing
 #: a write (25006, read_only_sql_transaction; its driver raises it as an InternalError).
 _POSTGRES_STATES = ("25006",)
+#: The broker refusing the principal (an ACL removed, a password rotated): aiokafka calls these not retriable,
+#: yet they are the deployment's, not the records'; taken for the records' own, they dead-lettered every student's
+#: records in turn. `scorer check` names the grant missing.
+_KAFKA_REFUSALS = (kafka_errors.TopicAuthorizationFailedError, kafka_errors.GroupAuthorizationFailedError,
+                   kafka_errors.ClusterAuthorizationFailedError, kafka_errors.SaslAuthenticationFailed,
+                   kafka_errors.AuthenticationFailedError)
 
 
 def dependency_of(error: BaseException) -> str | None:
@@ -42,6 +48,8 @@ def dependency_of(error: BaseException) -> str | None:
     if isinstance(error, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
         return "kafka"
     if isinstance(error, kafka_errors.KafkaError) and error.retriable:
+        return "kafka"
+    if isinstance(error, _KAFKA_REFUSALS):
         return "kafka"
     return None  # unclassified: retried as the records' own failure, with a health check before quarantine
 

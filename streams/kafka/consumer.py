@@ -360,8 +360,10 @@ def _cancel_swallowed() -> bool:
     return True
 
 
-def retry_waits(seconds: Sequence[float] = RETRY_SECONDS) -> Iterator[float]:
-    """The waits between tries while a dependency is down: `seconds`, then its last value forever."""
+def retry_waits(seconds: Sequence[float] | None = None) -> Iterator[float]:
+    """The waits between tries while a dependency is down: `seconds` (RETRY_SECONDS as it is when called), then
+    its last value forever."""
+    seconds = RETRY_SECONDS if seconds is None else seconds
     yield from seconds
     yield from itertools.repeat(seconds[-1])
 

@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import InvalidReplicationFactorError, KafkaError
+from aiokafka.errors import InvalidReplicationFactorError, KafkaError, TopicAuthorizationFailedError
 from aiokafka.structs import TopicPartition
 
 from helpers.topics import records_committed
 from streams import metrics
 from streams.contract import Topic
 from streams.contract.topics import GROUP_TOPICS
+from streams.failures import dependency_of
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.authorized import Operation
 from streams.kafka.connection import kafka_connection
@@ -310,6 +311,27 @@ async def test_scorer_check_warns_when_the_topics_are_missing_and_the_principal_
     found = await _access_once(settings, WARN)
     assert (found.level, found.detail) == (WARN, "User:limited may not Create on the cluster, and 10 topic(s) are "
                                                  "missing: create them beforehand, or allow Create on their names")
+
+
+async def test_a_write_the_acls_refuse_is_an_outage_to_the_worker_not_the_records_fault(
+        broker: ApacheKafkaBroker) -> None:
+    """What the scorer's producer raises when the broker refuses it a topic (the user may read it, not write
+    it) is taken for Kafka unavailable: the worker holds the batch, where the records' own error would have
+    quarantined them one by one (tests/unit/test_consumer_failures.py)."""
+    prefix = f"acl-write-{uuid.uuid4().hex[:8]}."
+    await ensure_topics(Settings(kafka_url=broker.url, topic_prefix=prefix, partitions=2), (Topic.ALERTS,))
+    settings = _over_sasl_ssl(broker, prefix, ACL_USER)
+    alerts = Topic.ALERTS.physical(settings.topic_prefix)
+    await _grant(broker, ACL_USER[0], [(TOPIC_RESOURCE, alerts, Operation.READ)])
+    producer = new_producer(settings, request_timeout_ms=5000)
+    await producer.start()
+    try:
+        with pytest.raises(KafkaError) as refused:
+            await producer.send_and_wait(alerts, b"{}", key=b"7")
+    finally:
+        await producer.stop()
+    assert isinstance(refused.value, TopicAuthorizationFailedError)
+    assert dependency_of(refused.value) == "kafka"
 
 
 async def _first_batch(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:

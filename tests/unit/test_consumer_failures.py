@@ -8,6 +8,7 @@ import asyncio
 import pytest
 import redis.exceptions
 from aiokafka import TopicPartition
+from aiokafka.errors import SaslAuthenticationFailed, TopicAuthorizationFailedError
 
 from streams import failures
 from streams.kafka import consumer as consumer_module
@@ -95,6 +96,21 @@ async def test_an_outage_holds_the_batch_until_it_is_over() -> None:
     await _consumer(handler, Dependencies())._settle(BATCH, later=[], attempts=3)
     assert handler.done == list(range(8)) and handler.quarantined == []
     assert len(calls) == 6  # five failed attempts, whatever the retry limit for bad records
+
+
+@pytest.mark.parametrize("refusal", [TopicAuthorizationFailedError, SaslAuthenticationFailed])
+async def test_a_broker_refusing_the_principal_holds_the_batch_until_it_is_allowed(refusal: type) -> None:
+    """An ACL removed or a password rotated is the deployment's, not the records': aiokafka calls these errors not
+    retriable, and as the records' own they would have dead-lettered every student's records in turn."""
+    calls = []
+
+    def fail(records: list[InputRecord]) -> Exception | None:
+        calls.append(1)
+        return refusal() if len(calls) <= 60 else None  # longer than a record's tries
+
+    handler = Handler(fail)
+    await _consumer(handler, Dependencies())._settle(BATCH, later=[], attempts=3)
+    assert handler.done == list(range(8)) and handler.quarantined == []
 
 
 async def test_a_poison_record_is_quarantined_alone_and_its_neighbours_processed() -> None:
