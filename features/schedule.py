@@ -137,9 +137,6 @@ class CourseSchedule:
             self.pages[row.page] = (*self.pages.get(row.page, ()), row)
         self.exercises = self._exercise_ids(rows)
         self.due = self._due_times(rows)
-        self._exercise_due = sorted(
-            self.due[activities[a].task_id] for a in self.exercises if activities[a].task_id in self.due
-        )
 
     @classmethod
     def from_records(cls, records: Iterable[dict[str, Any]]) -> CourseSchedule:
@@ -177,10 +174,6 @@ class CourseSchedule:
             return Opened(0, 0, 0, 0.0)
         days_open = (n * (as_of - self.start) - self._offset_sum[n - 1]) / DAY
         return Opened(n, self._required[n - 1], self._attestation[n - 1], days_open)
-
-    def exercises_due(self, as_of: float) -> int:
-        """How many exercises' tasks had their next task opened by as_of."""
-        return bisect_right(self._exercise_due, as_of)
 
     def week_of(self, ts: float) -> int:
         """1-based course week of a moment (week 1 starts at the first opening), never below 1."""
