@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 #: Redis replies that are the server's state, not the command's fault.
 _REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUSY", "TRYAGAIN", "NOREPLICAS")
+#: Redis refusing the scorer's user a command or key (its ACLs): a NoPermissionError, or inside a script an error
+#: whose text says so (Redis 6.2: "can't run this command"; 7: "NOPERM"). The deployment's, not the records'.
+_REDIS_REFUSALS = ("NOPERM", "can't run this command", "no permissions")
 #: Postgres SQLSTATEs that are the server's state: a standby (not yet promoted, or a primary just demoted) refusing
 #: a write (25006, read_only_sql_transaction; its driver raises it as an InternalError).
 _POSTGRES_STATES = ("25006",)
@@ -39,6 +42,9 @@ def dependency_of(error: BaseException) -> str | None:
     if isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError):
         return "redis"
     if isinstance(error, redis_errors.ResponseError) and str(error).startswith(_REDIS_STATES):
+        return "redis"
+    if isinstance(error, redis_errors.NoPermissionError) or (
+            isinstance(error, redis_errors.ResponseError) and any(text in str(error) for text in _REDIS_REFUSALS)):
         return "redis"
     if isinstance(error, sql_errors.OperationalError | sql_errors.InterfaceError | sql_errors.DisconnectionError):
         return "postgres"
