@@ -23,8 +23,9 @@ _REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUS
 #: whose text says so (Redis 6.2: "can't run this command"; 7: "NOPERM"). The deployment's, not the records'.
 _REDIS_REFUSALS = ("NOPERM", "can't run this command", "no permissions")
 #: Postgres SQLSTATEs that are the server's state: a standby (not yet promoted, or a primary just demoted) refusing
-#: a write (25006, read_only_sql_transaction; its driver raises it as an InternalError).
-_POSTGRES_STATES = ("25006",)
+#: a write (25006, read_only_sql_transaction; its driver raises it as an InternalError); the scorer's role refused a
+#: table (42501, insufficient_privilege: a grant lost in a migration; raised as a ProgrammingError).
+_POSTGRES_STATES = ("25006", "42501")
 #: The broker refusing the principal (an ACL removed, a password rotated): aiokafka calls these not retriable,
 #: yet they are the deployment's, not the records'; taken for the records' own, they dead-lettered every student's
 #: records in turn. `scorer check` names the grant missing.
