@@ -220,6 +220,7 @@ def _replicas(settings: Settings, info: dict[str, Any]) -> Finding:
 def postgres_findings(settings: Settings) -> list[Finding]:
     from sqlalchemy import text
 
+    from storage.postgres import privileges
     from storage.postgres.db import make_engine
     from storage.postgres.migrate import head_revision
 
@@ -230,8 +231,11 @@ def postgres_findings(settings: Settings) -> list[Finding]:
         with engine.connect() as connection:
             version = connection.execute(text("SHOW server_version")).scalar()
             read_only = connection.execute(text("SHOW transaction_read_only")).scalar()
+            role = connection.execute(text("SELECT current_user")).scalar()
+            lacking, may_create = privileges.missing(connection), privileges.may_create_tables(connection)
             migrated = connection.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
-            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar() if migrated else None
+            readable = migrated and f"SELECT on {privileges.VERSION_TABLE}" not in lacking
+            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar() if readable else None
     except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
         return [_unreachable("postgres", error)]
     finally:
@@ -244,7 +248,21 @@ def postgres_findings(settings: Settings) -> list[Finding]:
               else Finding("postgres", "schema", WARN, f"{f'at {current}' if current else 'not created yet'}, the "
                                                        f"code's at {head}: `scorer migrate` (or the first worker to "
                                                        "start) brings it up"))
-    return [Finding("postgres", "reachable", OK, f"PostgreSQL {version}"), writable, schema]
+    return [Finding("postgres", "reachable", OK, f"PostgreSQL {version}"), writable, schema,
+            _privileges(str(role), lacking, may_create, bool(migrated) and current == head)]
+
+
+def _privileges(role: str, lacking: list[str], may_create: bool, at_head: bool) -> Finding:
+    """What the scorer's processes do with its tables (storage.postgres.privileges), against the role's grants."""
+    if lacking:
+        return Finding("postgres", "privileges", ERROR, f"role {role} may not: {'; '.join(lacking)}. Grant them: the "
+                                                        "workers read and upsert scores and transitions, `scorer "
+                                                        "forget` and `scorer prune` delete")
+    if not at_head and not may_create:
+        return Finding("postgres", "privileges", ERROR, f"role {role} may not create tables in its schema, and the "
+                                                        "schema is not at the code's version: run `scorer migrate` "
+                                                        "as the schema's owner")
+    return Finding("postgres", "privileges", OK, f"role {role} may do what the scorer does with its tables")
 
 
 # -- the command ---------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ async def test_the_sink_follows_the_promoted_standby_and_loses_no_acknowledged_r
             upgrade(standby_alone)
         assert dependency_of(refused.value) == "postgres", "a read-only standby is an outage, not a bad record"
         checked = {f.check: f.level for f in postgres_findings(Settings(database_url=standby_alone))}
-        assert checked == {"reachable": OK, "writable": ERROR, "schema": WARN}, "`scorer check` says so first"
+        assert checked == {"reachable": OK, "writable": ERROR, "schema": WARN, "privileges": OK}, (
+            "`scorer check` says so first")
         # the standby first: libpq skips it while it is read-only, and picks it once promoted
         url = (f"postgresql+psycopg2://postgres@/{primary.database}?host=127.0.0.1:{standby.port}"
                f"&host=127.0.0.1:{primary.port}&target_session_attrs=read-write&connect_timeout=2")

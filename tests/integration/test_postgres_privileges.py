@@ -1,12 +1,14 @@
 """A Postgres that refuses the scorer's role a write (a grant lost in a migration, a role made read-only) is the
-deployment's fault, not the records': the sink's error reads as Postgres unavailable, so the worker holds its
-batch until the grant is back, where the records' own error would have quarantined them one by one."""
+deployment's fault, not the records': `scorer check` names each grant missing, and the sink's error reads as
+Postgres unavailable, so the worker holds its batch until the grant is back, where the records' own error would
+have quarantined them one by one."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from helpers.pipeline_cases import Sent, drive, history
@@ -18,35 +20,84 @@ from streams.failures import dependency_of
 from streams.pipeline import Pipeline
 from streams.runtime import pipeline_config
 from streams.settings import Settings
+from streams.tools.preflight import ERROR, OK, postgres_findings
+
+ROLE = "scorer_reader"
 
 
-async def test_a_write_the_role_may_not_make_is_an_outage(migrated: str) -> None:
+@pytest.fixture()
+def admin(migrated: str) -> Iterator[Engine]:
+    """The superuser's engine, with ROLE allowed to read the scorer's tables and nothing more."""
+    engine = create_engine(migrated)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP ROLE IF EXISTS {ROLE}"))
+        connection.execute(text(f"CREATE ROLE {ROLE} LOGIN PASSWORD 'pw'"))
+        connection.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ROLE}"))
+    yield engine
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP OWNED BY {ROLE}"))
+        connection.execute(text(f"DROP ROLE {ROLE}"))
+    engine.dispose()
+
+
+def _as_reader(migrated: str) -> str:
+    return make_url(migrated).set(username=ROLE, password="pw").render_as_string(hide_password=False)
+
+
+def _privileges(database_url: str) -> tuple[str, str]:
+    (found,) = [f for f in postgres_findings(Settings(database_url=database_url)) if f.check == "privileges"]
+    return found.level, found.detail
+
+
+def test_scorer_check_names_each_grant_the_role_lacks(admin: Engine, migrated: str) -> None:
+    level, detail = _privileges(_as_reader(migrated))
+    assert level == ERROR and detail.startswith(f"role {ROLE} may not: INSERT on students_current; UPDATE on "
+                                                "students_current; DELETE on students_current; INSERT on score_history")
+    assert "USAGE on sequence score_history_id_seq" in detail and "SELECT" not in detail
+    with admin.begin() as connection:
+        connection.execute(text(f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {ROLE}"))
+    assert _privileges(_as_reader(migrated))[0] == ERROR  # the sequences are still refused
+    with admin.begin() as connection:
+        connection.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {ROLE}"))
+    assert _privileges(_as_reader(migrated)) == (OK, f"role {ROLE} may do what the scorer does with its tables")
+
+
+async def test_a_write_the_role_may_not_make_is_an_outage_and_waits_for_the_grant(admin: Engine, migrated: str) -> None:
     rng = random.Random(4)
     rows = MemoryRowSink()
     await drive(Pipeline(pipeline_config(Settings()), InMemoryStudentStore(), Sent().send, NoScoring(), rows), "",
                 history(rng, students=3), rng, redeliver=False)
-    admin = create_engine(migrated)
-    with admin.begin() as connection:
-        connection.execute(text("DROP ROLE IF EXISTS scorer_reader"))
-        connection.execute(text("CREATE ROLE scorer_reader LOGIN PASSWORD 'pw'"))
-        connection.execute(text("GRANT SELECT ON ALL TABLES IN SCHEMA public TO scorer_reader"))
-    sink = await PostgresSink.open(make_url(migrated).set(username="scorer_reader", password="pw")
-                                   .render_as_string(hide_password=False))
+    sink = await PostgresSink.open(_as_reader(migrated))
     try:
         with pytest.raises(DBAPIError) as refused:
             await sink.write(list(rows.current.values()), list(rows.transitions.values()))
         assert refused.value.orig.pgcode == "42501"  # insufficient_privilege
         assert dependency_of(refused.value) == "postgres"
         with admin.begin() as connection:
-            connection.execute(text("GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO scorer_reader"))
-            connection.execute(text("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO scorer_reader"))
+            connection.execute(text(f"GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {ROLE}"))
+            connection.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {ROLE}"))
         await sink.write([], [])  # what stayed buffered goes out once the grant is back
         with admin.connect() as connection:
             stored = set(connection.execute(text("SELECT user_id, enrolment FROM students_current")).tuples())
         assert set(rows.current) <= stored and rows.current
     finally:
         await sink.close()
-        with admin.begin() as connection:
-            connection.execute(text("DROP OWNED BY scorer_reader"))
-            connection.execute(text("DROP ROLE scorer_reader"))
-        admin.dispose()
+
+
+def test_scorer_check_says_who_must_create_the_schema_when_the_role_cannot(admin: Engine, migrated: str) -> None:
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("DROP DATABASE IF EXISTS scorer_fresh"))
+        connection.execute(text("CREATE DATABASE scorer_fresh"))
+    fresh = make_url(migrated).set(database="scorer_fresh")
+    engine = create_engine(fresh)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        reader = fresh.set(username=ROLE, password="pw").render_as_string(hide_password=False)
+        assert _privileges(reader) == (ERROR, f"role {ROLE} may not create tables in its schema, and the schema is "
+                                              "not at the code's version: run `scorer migrate` as the schema's owner")
+        assert _privileges(fresh.render_as_string(hide_password=False))[0] == OK  # the owner may
+    finally:
+        engine.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("DROP DATABASE scorer_fresh"))

@@ -1,0 +1,51 @@
+"""Which of the scorer's tables and sequences the connected role may not use as the scorer does: asked of the
+server's own privilege functions, read-only, so `scorer check` can name a grant lost in a migration or a role
+made read-only before a worker meets it as `insufficient_privilege` on its first batch."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from storage.postgres.tables import Base
+
+#: What is done with every table: the workers and the trainer read and upsert, `scorer forget` and `scorer prune`
+#: delete.
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+#: Alembic's own table: every worker reads it when it starts (its upgrade runs only when the schema is behind).
+VERSION_TABLE = "alembic_version"
+
+_MISSING_ON_TABLES = text("""
+    SELECT t.name, p.privilege
+    FROM unnest(CAST(:tables AS text[])) WITH ORDINALITY AS t(name, position)
+    CROSS JOIN unnest(CAST(:privileges AS text[])) WITH ORDINALITY AS p(privilege, rank)
+    WHERE CASE WHEN to_regclass(t.name) IS NULL THEN FALSE ELSE NOT has_table_privilege(t.name, p.privilege) END
+    ORDER BY t.position, p.rank""")
+_MISSING_ON_SEQUENCES = text("""
+    SELECT s.relname
+    FROM pg_class s
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.deptype IN ('a', 'i')
+    WHERE d.refobjid = ANY (SELECT to_regclass(name) FROM unnest(CAST(:tables AS text[])) AS name)
+      AND CASE WHEN s.relkind = 'S' THEN NOT has_sequence_privilege(s.oid, 'USAGE') ELSE FALSE END
+    ORDER BY s.relname""")
+# CASE, not AND: Postgres may evaluate a condition's parts in any order, and the privilege functions raise on a
+# relation that is missing or not of their kind.
+
+
+def missing(connection: Any) -> list[str]:
+    """Each privilege the role lacks, as "INSERT on students_current"; tables not created yet are left out."""
+    tables = list(Base.metadata.tables)
+    lacking = [f"{privilege} on {name}" for name, privilege in connection.execute(
+        _MISSING_ON_TABLES, {"tables": tables, "privileges": list(TABLE_PRIVILEGES)})]
+    version_readable = connection.execute(
+        text("SELECT CASE WHEN to_regclass(:name) IS NULL THEN TRUE ELSE has_table_privilege(:name, 'SELECT') END"),
+        {"name": VERSION_TABLE}
+    ).scalar()
+    lacking += [] if version_readable else [f"SELECT on {VERSION_TABLE}"]
+    return lacking + [f"USAGE on sequence {name}" for (name,) in connection.execute(_MISSING_ON_SEQUENCES,
+                                                                                     {"tables": tables})]
+
+
+def may_create_tables(connection: Any) -> bool:
+    """Whether `scorer migrate` (or the first worker) could create the schema's tables here."""
+    return bool(connection.execute(text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar())
