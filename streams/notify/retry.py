@@ -18,11 +18,17 @@ PARK_FIRST, PARK_MAX = 60.0, 1800.0
 Verdict = Literal["delivered", "retry", "permanent"]
 
 
+#: Answers that refuse the sender, not the message (a token rotated at the receiver, a proxy's credentials):
+#: permanent, they dead-lettered every alert until someone noticed; retried, the messages wait as in an outage.
+REFUSED_SENDER = (401, 403, 407)
+
+
 def verdict(status: int) -> Verdict:
-    """2xx delivered; 408, 429 and 5xx worth retrying; any other answer (a 4xx, a 3xx) permanent."""
+    """2xx delivered; 408, 429, 5xx and the sender's refusals worth retrying; any other answer (a 4xx, a 3xx)
+    permanent."""
     if 200 <= status < 300:
         return "delivered"
-    if status in (408, 429) or status >= 500:
+    if status in (408, 429, *REFUSED_SENDER) or status >= 500:
         return "retry"
     return "permanent"
 

@@ -185,7 +185,7 @@ async def _equal(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
 
 
-async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refusal_is_dead_lettered(
+async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refusal_of_it_is_dead_lettered(
         kafka_url, redis_url, prefix, tmp_path):
     def reply(key: str, attempt: int) -> tuple[int, dict[str, str]]:
         user = int(key.split(":")[0])
@@ -195,17 +195,20 @@ async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refus
             return (429, {"Retry-After": "1"}) if attempt == 1 else (200, {})
         if user == 3:  # does not know this student: permanent
             return 400, {}
+        if user == 5:  # refuses the sender (its token was rotated) twice: the sender's to fix, not the message's
+            return (401, {}) if attempt <= 2 else (200, {})
         return 503, {}  # user 4: never back
 
     async with receiving(Receiver(reply)) as receiver:
         settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url,
                              notify_give_up_hours=0)  # no parking: out of retries is dead-lettered at once
-        await produce(settings, [alert(1), alert(2), alert(3), alert(4)])
+        await produce(settings, [alert(1), alert(2), alert(3), alert(4), alert(5)])
         async with notifying(settings) as consumer:
-            await until(lambda: _equal(committed(consumer), 4), what="every record committed")
+            await until(lambda: _equal(committed(consumer), 5), what="every record committed")
     tries = receiver.accepted()
     assert tries == {"1:5:1:status_change:dozing": 3, "2:5:1:status_change:dozing": 2,
-                     "3:5:1:status_change:dozing": 1, "4:5:1:status_change:dozing": 4}  # 1 + max_retries
+                     "3:5:1:status_change:dozing": 1, "4:5:1:status_change:dozing": 4,  # 1 + max_retries
+                     "5:5:1:status_change:dozing": 3}
     times = [when for key, _, when in receiver.posts if key.startswith("2:")]
     assert times[1] - times[0] >= 0.95  # Retry-After honoured over the 0.05 s backoff
     dead = {d["key"]: d for d in await read_topic(settings, Topic.NOTIFY_DEAD_LETTERS)}
