@@ -13,7 +13,7 @@ from streams.contract.topics import INPUT_TOPICS, Topic
 from streams.kafka.authorized import Operation, Rights, principal_rights
 from streams.kafka.connection import kafka_connection
 from streams.settings import Settings
-from streams.tools.preflight import ERROR, OK, SKIPPED, TIMEOUT_S, WARN, Finding
+from streams.tools.preflight import ERROR, OK, SKIPPED, TIMEOUT_S, WARN, Finding, consumer_groups
 
 Uses = tuple[tuple[Operation, str], ...]
 _INPUT: Uses = ((Operation.READ, "the workers read it"),
@@ -29,12 +29,6 @@ TOPIC_USES: dict[Topic, Uses] = {
 }
 
 
-def _groups(settings: Settings) -> dict[str, str]:
-    """Each consumer group the settings name, and whose it is: its members need Read on it to join and commit."""
-    return {settings.app_id: "the workers join it and commit in it",
-            settings.notify_group: "`scorer notify` joins it and commits in it"}
-
-
 async def access_finding(settings: Settings, missing_topics: set[str]) -> Finding:
     """The principal's rights as the broker reports them (streams.kafka.authorized), against what the scorer
     needs. Skipped where the broker does not report them (no Metadata version 8, or an authorizer that does
@@ -42,7 +36,8 @@ async def access_finding(settings: Settings, missing_topics: set[str]) -> Findin
     names = {topic.physical(settings.topic_prefix): uses for topic, uses in TOPIC_USES.items()}
     try:
         rights = await asyncio.wait_for(principal_rights(kafka_connection(settings), sorted(names),
-                                                         sorted(_groups(settings))), TIMEOUT_S)
+                                                         [group for group, *_ in consumer_groups(settings)]),
+                                        TIMEOUT_S)
     except Exception as error:  # noqa: BLE001 - an optional question: the other findings stand without it
         return Finding("kafka", "access", SKIPPED, " ".join(f"the broker did not say what this principal may do: "
                                                             f"{type(error).__name__}: {error}".split()))
@@ -55,13 +50,14 @@ async def access_finding(settings: Settings, missing_topics: set[str]) -> Findin
                                                    "or none of them exists yet")
     lacking = [f"{op.name.title()} on topic {name} ({why})" for name, uses in names.items()
                for op, why in uses if not _allows(rights.topics.get(name), op)]
-    lacking += [f"Read on group {group} ({why})" for group, why in _groups(settings).items()
+    lacking += [f"Read on group {group} ({whose})" for group, _topics, whose in consumer_groups(settings)
                 if not _allows(rights.groups[group], Operation.READ)]
     sasl = settings.kafka_security_protocol.startswith("SASL_") and settings.kafka_sasl_username
     principal = f"User:{settings.kafka_sasl_username}" if sasl else "this client's principal"
     if lacking:
         return Finding("kafka", "access", ERROR, f"{principal} may not: {'; '.join(lacking)}. Grant these ACLs "
-                                                 "(each process fails on the first one it needs)")
+                                                 "(each process holds its work on the first one it lacks, as in "
+                                                 "an outage)")
     if creating:
         return Finding("kafka", "access", WARN, f"{principal} may not Create on the cluster, and {creating} "
                                                 "missing: create them beforehand, or allow Create on their names")

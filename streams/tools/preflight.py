@@ -62,15 +62,16 @@ async def kafka_findings(settings: Settings) -> list[Finding]:
     access = await access_finding(settings, set(names.values()) - existing)
     groups = [await _group_finding(settings, group, [TopicPartition(names[t], p["partition"]) for t in topics
                                                      for p in described.get(names[t], {}).get("partitions", ())])
-              for group, topics in _groups(settings)]
+              for group, topics, _whose in consumer_groups(settings)]
     return [Finding("kafka", "reachable", OK, f"{brokers} broker(s)"),
             *(_topic_finding(settings, topic, name, described.get(name), brokers, in_sync.get(name))
               for topic, name in names.items()), access, *groups]
 
 
-def _groups(settings: Settings) -> list[tuple[str, tuple[Topic, ...]]]:
-    """The consumer groups the settings name, and the topics each commits offsets on."""
-    return [(settings.app_id, GROUP_TOPICS), (settings.notify_group, (Topic.ALERTS,))]
+def consumer_groups(settings: Settings) -> list[tuple[str, tuple[Topic, ...], str]]:
+    """The consumer groups the settings name, the topics each commits offsets on, and whose it is."""
+    return [(settings.app_id, GROUP_TOPICS, "the workers join it and commit in it"),
+            (settings.notify_group, (Topic.ALERTS,), "`scorer notify` joins it and commits in it")]
 
 
 async def _group_finding(settings: Settings, group: str, partitions: list[Any]) -> Finding:

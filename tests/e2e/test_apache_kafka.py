@@ -294,8 +294,8 @@ async def test_scorer_check_names_each_acl_the_principal_lacks_and_who_needs_it(
     found = await _access_once(settings, ERROR)
     assert (found.level, found.detail) == (ERROR, (
         f"User:limited may not: Write on topic {alerts} (the workers publish alerts to it); Read on group "
-        f"{settings.notify_group} (`scorer notify` joins it and commits in it). Grant these ACLs (each process fails "
-        "on the first one it needs)"))
+        f"{settings.notify_group} (`scorer notify` joins it and commits in it). Grant these ACLs (each process holds "
+        "its work on the first one it lacks, as in an outage)"))
     await _grant(broker, ACL_USER[0], held_back)
     found = await _access_once(settings, OK)
     assert (found.level, found.detail) == (OK, "User:limited may do what the scorer does on the 10 topic(s) and 2 "
