@@ -13,7 +13,7 @@ from streams.contract.topics import INPUT_TOPICS, Topic
 from streams.kafka.authorized import Operation, Rights, principal_rights
 from streams.kafka.connection import kafka_connection
 from streams.settings import Settings
-from streams.tools.preflight import ERROR, OK, SKIPPED, TIMEOUT_S, WARN, Finding, consumer_groups
+from streams.tools.check_findings import ERROR, OK, SKIPPED, TIMEOUT_S, WARN, Finding, consumer_groups
 
 Uses = tuple[tuple[Operation, str], ...]
 _INPUT: Uses = ((Operation.READ, "the workers read it"),

@@ -11,23 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from streams.contract.topics import GROUP_TOPICS, Topic
 from streams.settings import Settings, redis_text
+from streams.tools.check_access import access_finding
+from streams.tools.check_findings import ERROR, OK, SKIPPED, TIMEOUT_S, WARN, Finding, consumer_groups
 
-OK, WARN, ERROR, SKIPPED = "ok", "warn", "error", "skipped"
-#: Seconds any one server may take to answer before it counts as unreachable.
-TIMEOUT_S = 10.0
-
-
-@dataclass(frozen=True)
-class Finding:
-    dependency: str  # kafka | redis | postgres
-    check: str
-    level: str  # OK, WARN, ERROR or SKIPPED
-    detail: str
+__all__ = ["ERROR", "OK", "SKIPPED", "WARN", "Finding", "findings", "kafka_findings", "postgres_findings",
+           "redis_findings", "run"]
 
 
 def _unreachable(dependency: str, error: BaseException) -> Finding:
@@ -42,7 +35,6 @@ async def kafka_findings(settings: Settings) -> list[Finding]:
     from aiokafka.admin import AIOKafkaAdminClient
 
     from streams.kafka.connection import kafka_connection
-    from streams.tools.check_access import access_finding
 
     if not settings.kafka_url:
         return [Finding("kafka", "reachable", SKIPPED, "SCORER_KAFKA_URL is empty: an embedded broker")]
@@ -66,12 +58,6 @@ async def kafka_findings(settings: Settings) -> list[Finding]:
     return [Finding("kafka", "reachable", OK, f"{brokers} broker(s)"),
             *(_topic_finding(settings, topic, name, described.get(name), brokers, in_sync.get(name))
               for topic, name in names.items()), access, *groups]
-
-
-def consumer_groups(settings: Settings) -> list[tuple[str, tuple[Topic, ...], str]]:
-    """The consumer groups the settings name, the topics each commits offsets on, and whose it is."""
-    return [(settings.app_id, GROUP_TOPICS, "the workers join it and commit in it"),
-            (settings.notify_group, (Topic.ALERTS,), "`scorer notify` joins it and commits in it")]
 
 
 async def _group_finding(settings: Settings, group: str, partitions: list[Any]) -> Finding:
