@@ -24,8 +24,10 @@ _REDIS_STATES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "LOADING", "BUS
 _REDIS_REFUSALS = ("NOPERM", "can't run this command", "no permissions")
 #: Postgres SQLSTATEs that are the server's state: a standby (not yet promoted, or a primary just demoted) refusing
 #: a write (25006, read_only_sql_transaction; its driver raises it as an InternalError); the scorer's role refused a
-#: table (42501, insufficient_privilege: a grant lost in a migration; raised as a ProgrammingError).
-_POSTGRES_STATES = ("25006", "42501")
+#: table (42501, insufficient_privilege: a grant lost in a migration; raised as a ProgrammingError); a schema other
+#: than this code's (42P01 undefined_table, 42703 undefined_column: a worker of the previous release still running
+#: after a migration of the next one dropped or renamed what it writes).
+_POSTGRES_STATES = ("25006", "42501", "42P01", "42703")
 #: The broker refusing the principal (an ACL removed, a password rotated): aiokafka calls these not retriable,
 #: yet they are the deployment's, not the records'; taken for the records' own, they dead-lettered every student's
 #: records in turn. `scorer check` names the grant missing.

@@ -1,5 +1,6 @@
-"""A Postgres that refuses the scorer's role a write (a grant lost in a migration, a role made read-only) is the
-deployment's fault, not the records': `scorer check` names each grant missing, and the sink's error reads as
+"""A Postgres that refuses the scorer's role a write (a grant lost in a migration, a role made read-only), or whose
+schema the running code does not know (a rolling update's migration ran first), is the deployment's fault, not the
+records': `scorer check` names each grant missing, and the sink's error reads as
 Postgres unavailable, so the worker holds its batch until the grant is back, where the records' own error would
 have quarantined them one by one."""
 from __future__ import annotations
@@ -101,3 +102,35 @@ def test_scorer_check_says_who_must_create_the_schema_when_the_role_cannot(admin
         engine.dispose()
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("DROP DATABASE scorer_fresh"))
+
+
+@pytest.mark.parametrize(("change", "undo", "code"), [
+    ("ALTER TABLE status_transitions RENAME COLUMN reasons TO why", "ALTER TABLE status_transitions RENAME COLUMN why "
+     "TO reasons", "42703"),
+    ("ALTER TABLE status_transitions RENAME TO transitions_renamed", "ALTER TABLE transitions_renamed RENAME TO "
+     "status_transitions", "42P01"),
+])
+async def test_a_schema_this_code_does_not_know_is_an_outage(admin: Engine, migrated: str, change: str, undo: str,
+                                                             code: str) -> None:
+    """A migration of the next release dropped or renamed what this one writes, while a worker of this one still
+    runs (a rolling update): its writes fail on every record alike, so it holds its batch until it is replaced."""
+    rng = random.Random(5)
+    rows = MemoryRowSink()
+    await drive(Pipeline(pipeline_config(Settings()), InMemoryStudentStore(), Sent().send, NoScoring(), rows), "",
+                history(rng, students=3), rng, redeliver=False)
+    assert rows.transitions, "the history has status changes to write"
+    sink = await PostgresSink.open(migrated)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(change))
+        try:
+            with pytest.raises(DBAPIError) as refused:
+                await sink.write([], list(rows.transitions.values()))
+        finally:
+            with admin.begin() as connection:
+                connection.execute(text(undo))
+        assert refused.value.orig.pgcode == code
+        assert dependency_of(refused.value) == "postgres"
+        await sink.write([], [])  # the buffered transitions go out once the schema is back
+    finally:
+        await sink.close()
