@@ -15,6 +15,8 @@ TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 #: Alembic's own table: every worker reads it when it starts (its upgrade runs only when the schema is behind).
 VERSION_TABLE = "alembic_version"
 
+# CASE, not AND: Postgres may evaluate a condition's parts in any order, and the privilege functions raise on a
+# relation that is missing or not of their kind.
 _MISSING_ON_TABLES = text("""
     SELECT t.name, p.privilege
     FROM unnest(CAST(:tables AS text[])) WITH ORDINALITY AS t(name, position)
@@ -28,8 +30,6 @@ _MISSING_ON_SEQUENCES = text("""
     WHERE d.refobjid = ANY (SELECT to_regclass(name) FROM unnest(CAST(:tables AS text[])) AS name)
       AND CASE WHEN s.relkind = 'S' THEN NOT has_sequence_privilege(s.oid, 'USAGE') ELSE FALSE END
     ORDER BY s.relname""")
-# CASE, not AND: Postgres may evaluate a condition's parts in any order, and the privilege functions raise on a
-# relation that is missing or not of their kind.
 
 
 def missing(connection: Any) -> list[str]:
