@@ -14,15 +14,13 @@ from enum import IntEnum
 from typing import Any
 
 from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import GroupAuthorizationFailedError
+from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 from aiokafka.protocol.admin import DescribeGroupsResponse_v3
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import Array, Boolean, Int16, Int32, Schema, String
 
 #: What a broker puts in an authorized-operations field it did not compute (Integer.MIN_VALUE).
 NOT_REPORTED = -(2 ** 31)
-TOPIC_AUTHORIZATION_FAILED = 29
-GROUP_AUTHORIZATION_FAILED = 30
 
 
 class Operation(IntEnum):
@@ -109,7 +107,7 @@ def operations(field: int) -> frozenset[Operation] | None:
 def _topics(response: Any) -> dict[str, frozenset[Operation] | None]:
     topics: dict[str, frozenset[Operation] | None] = {}
     for error_code, name, _internal, _partitions, authorized in response.topics:
-        if error_code == TOPIC_AUTHORIZATION_FAILED:
+        if error_code == TopicAuthorizationFailedError.errno:
             topics[name] = frozenset()
         else:
             topics[name] = operations(authorized) if error_code == 0 else None
@@ -122,7 +120,7 @@ async def _group(client: Any, group: str) -> frozenset[Operation] | None:
     except GroupAuthorizationFailedError:
         return frozenset()
     ((error_code, *fields),) = (await client.send(coordinator, AuthorizedGroup(group))).groups
-    if error_code == GROUP_AUTHORIZATION_FAILED:
+    if error_code == GroupAuthorizationFailedError.errno:
         return frozenset()
     return operations(fields[-1]) if error_code == 0 else None
 
