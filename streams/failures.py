@@ -14,6 +14,7 @@ from sqlalchemy import exc as sql_errors
 from storage.replication import NotReplicated
 from streams import metrics
 from streams.kafka.consumer import summarize
+from streams.kafka.refusals import REFUSALS
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,6 @@ _REDIS_REFUSALS = ("NOPERM", "can't run this command", "no permissions")
 #: than this code's (42P01 undefined_table, 42703 undefined_column: a worker of the previous release still running
 #: after a migration of the next one dropped or renamed what it writes).
 _POSTGRES_STATES = ("25006", "42501", "42P01", "42703")
-#: The broker refusing the principal (an ACL removed, a password rotated): aiokafka calls these not retriable,
-#: yet they are the deployment's, not the records'; taken for the records' own, they dead-lettered every student's
-#: records in turn. `scorer check` names the grant missing.
-_KAFKA_REFUSALS = (kafka_errors.TopicAuthorizationFailedError, kafka_errors.GroupAuthorizationFailedError,
-                   kafka_errors.ClusterAuthorizationFailedError, kafka_errors.SaslAuthenticationFailed,
-                   kafka_errors.AuthenticationFailedError)
 
 
 def dependency_of(error: BaseException) -> str | None:
@@ -58,8 +53,8 @@ def dependency_of(error: BaseException) -> str | None:
         return "kafka"
     if isinstance(error, kafka_errors.KafkaError) and error.retriable:
         return "kafka"
-    if isinstance(error, _KAFKA_REFUSALS):
-        return "kafka"
+    if isinstance(error, REFUSALS):  # the deployment's, not the records': taken for the records' own, they
+        return "kafka"  # dead-lettered every student's records in turn
     return None  # unclassified: retried as the records' own failure, with a health check before quarantine
 
 

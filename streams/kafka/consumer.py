@@ -23,6 +23,7 @@ Postgres, the broker) holds the batch until it is back, however long; any other 
 retried RECORD_ATTEMPTS times, then the batch is split in halves until the records that fail on
 their own are found, and each of those is quarantined to the dead-letter topic with its error
 (after a health check, so an outage is never mistaken for a poison pill). The worker moves on.
+A poll the broker refuses (no Read on the group or a topic) is waited out the same way.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from streams import metrics
 from streams.contract.topics import GLOBAL_TOPICS, GROUP_TOPICS
 from streams.kafka.connection import kafka_connection
+from streams.kafka.refusals import REFUSALS, Refusals
 from streams.kafka.retention import deleted_unread
 from streams.settings import Settings
 
@@ -109,6 +111,8 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         self._progress_at: dict[TopicPartition, float] = {}  # wall time a partition last committed or was read up
         self._poll_stamps: dict[TopicPartition, tuple[int, int | None]] = {}  # (latest, previous) fetch stamps, ms
         self._stopping = False
+        self._refusals = Refusals(lambda refused: metrics.DEPENDENCY_UP.labels("kafka").set(0 if refused else 1),
+                                  retry_waits)
         #: what a processed batch shows to be up (streams.failures.dependency_of names what is down)
         self._dependency_names = ("kafka", "redis", "postgres") + (("redis_replicas",) if settings.redis_wait_replicas
                                                                      else ())
@@ -140,18 +144,32 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         self.consumer.subscribe([t.physical(self.settings.topic_prefix) for t in GROUP_TOPICS], listener=self)
         try:
             while not self._stopping and not _cancel_swallowed():
-                batch = {}
-                if not self._global:
-                    await self._assign_reference()
-                if self._global:  # an unassigned consumer's getmany waits for an assignment, whatever the timeout
-                    batch = dict(await self.reference.getmany(timeout_ms=0, max_records=BATCH_MAX))
-                batch.update(await self.consumer.getmany(timeout_ms=int(POLL_SECONDS * 1000), max_records=BATCH_MAX))
-                if batch or time.monotonic() - self._last_pass >= IDLE_PASS_SECONDS:
+                batch, refusal = await self._poll()
+                # a refusal is waited out as an outage: no idle pass either (streams.kafka.refusals)
+                if batch or (refusal is None and time.monotonic() - self._last_pass >= IDLE_PASS_SECONDS):
                     async with self._batch_lock:
                         await self._handle(batch)
+                if refusal is not None:
+                    await asyncio.sleep(self._refusals.wait_after(refusal))
+                else:
+                    self._refusals.allowed()
         finally:
             await self.consumer.stop()
             await self.reference.stop()
+
+    async def _poll(self) -> tuple[dict[TopicPartition, list[ConsumerRecord]], BaseException | None]:
+        """The next records of the reference topics and of the group's, and the broker's refusal if it refused
+        a poll (aiokafka raises one before it drains any records, so none is dropped)."""
+        batch: dict[TopicPartition, list[ConsumerRecord]] = {}
+        try:
+            if not self._global:
+                await self._assign_reference()
+            if self._global:  # an unassigned consumer's getmany waits for an assignment, whatever the timeout
+                batch = dict(await self.reference.getmany(timeout_ms=0, max_records=BATCH_MAX))
+            batch.update(await self.consumer.getmany(timeout_ms=int(POLL_SECONDS * 1000), max_records=BATCH_MAX))
+        except REFUSALS as error:
+            return batch, error
+        return batch, None
 
     async def _assign_reference(self) -> None:
         """Every partition of the reference topics, read from the start (once the metadata lists them).

@@ -4,9 +4,10 @@ A fetched batch is handled partition by partition (partitions side by side, each
 partition's offset is committed only after each of its records was delivered, recorded, held in
 Redis or dead-lettered: a crash redelivers, and the Redis record of each alert id turns the
 redelivery into a skip. A failing dependency (Redis, the broker) holds the partition and retries
-until it is back. Beside it, a loop sends the held alerts of the owned partitions whose quiet
-hours are over or whose next try after a failed delivery is due. A rebalance waits for both (one
-lock), so a revoked partition is settled first.
+until it is back, and a broker refusing the notifier its group or topic (a missing ACL) holds the
+polls. Beside it, a loop sends the held alerts of the owned partitions whose quiet hours are over
+or whose next try after a failed delivery is due. A rebalance waits for both (one lock), so a
+revoked partition is settled first.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from redis.exceptions import RedisError
 
 from streams.kafka.consumer import retry_waits
+from streams.kafka.refusals import REFUSALS, Refusals
 from streams.kafka.retention import deleted_unread
 from streams.notify import metrics
 from streams.notify.notifier import Notifier, Source
@@ -55,6 +57,8 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
         self._expected: dict[TopicPartition, int] = {}  # each partition's next offset: the last commit
         self._busy = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._refusals = Refusals(lambda refused: metrics.BROKER_REFUSING.set(int(refused)),
+                                  lambda: retry_waits(RETRY_SECONDS))
         self.consumer = AIOKafkaConsumer(**connection, group_id=group,
                                          enable_auto_commit=False, auto_offset_reset="earliest",
                                          session_timeout_ms=SESSION_MS, heartbeat_interval_ms=1_000,
@@ -70,7 +74,12 @@ class NotifyConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
         releaser = asyncio.create_task(self._release_loop())
         try:
             while not self._stopping.is_set():
-                batch = await self.consumer.getmany(timeout_ms=POLL_MS, max_records=BATCH_MAX)
+                try:
+                    batch = await self.consumer.getmany(timeout_ms=POLL_MS, max_records=BATCH_MAX)
+                except REFUSALS as error:  # waited out as an outage (streams.kafka.refusals)
+                    await asyncio.sleep(self._refusals.wait_after(error))
+                    continue
+                self._refusals.allowed()
                 if batch:
                     async with self._busy:
                         await asyncio.gather(*(self._partition(tp, records) for tp, records in batch.items()))

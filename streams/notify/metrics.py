@@ -31,6 +31,9 @@ BACKLOG = Gauge("notify_quiet_hours_backlog", "Messages held for the end of thei
 RECEIVER_FAILING = Gauge("notify_receiver_failing", "1 while the webhook is failing (its last delivery ran out of "
                          "retries and none succeeded since): messages are tried once, then parked.",
                          registry=REGISTRY)
+BROKER_REFUSING = Gauge("notify_broker_refusing", "1 while the broker refuses the notifier's principal its alerts "
+                        "topic or consumer group (an ACL missing or removed): it reads no alert until the grant.",
+                        registry=REGISTRY)
 
 LOST_TO_RETENTION = Counter(
     "notify_alerts_lost_to_retention_total", "Alert records the broker deleted (retention) before the notifier's "

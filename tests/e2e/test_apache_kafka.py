@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -348,12 +349,17 @@ class _Handler:
 
     def __init__(self) -> None:
         self.offsets: list[int] = []
+        self.topics: set[str] = set()
 
     def note_history(self, history: bool) -> None:
         pass
 
     async def process(self, records: list[Any], offsets: Any, partitions: Any) -> None:
         self.offsets += [r.offset for r in records]
+        self.topics.update(r.topic for r in records)
+
+    async def forget(self, partitions: list[tuple[str, int]]) -> None:
+        pass
 
 
 async def test_a_worker_counts_the_records_retention_deleted_before_it_read_them(broker: ApacheKafkaBroker) -> None:
@@ -390,6 +396,12 @@ class _Told:
     async def replicated(self) -> None:
         pass
 
+    async def release_due(self, partition: int, caught_up: bool) -> None:
+        pass
+
+    async def backlog(self, partitions: list[int]) -> int:
+        return 0
+
 
 async def test_the_notifier_counts_the_alerts_retention_deleted_before_it_read_them(broker: ApacheKafkaBroker) -> None:
     """Those students were never told: as for the worker, counted when the notifier reads the partition, once."""
@@ -413,6 +425,75 @@ async def test_the_notifier_counts_the_alerts_retention_deleted_before_it_read_t
         await notifier.consumer.stop()
     assert told.offsets[:1] == [5]
     assert notify_metrics.REGISTRY.get_sample_value("notify_alerts_lost_to_retention_total") == before + 3
+
+
+async def _until(condition: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not {what} within {timeout}s"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_worker_the_broker_refuses_its_group_or_a_topic_waits_for_the_grant_and_then_reads(
+        broker: ApacheKafkaBroker, caplog: pytest.LogCaptureFixture) -> None:
+    """aiokafka raises a refusal from every poll, at once; it used to end the consumer's loop and the worker
+    with it. Refused its group's Read, then an input topic's, the worker holds (Kafka reported down, no
+    record processed, one warning) and reads that topic's records at the first poll after the last grant."""
+    caplog.set_level("INFO", "streams.kafka.refusals")
+    prefix = f"refused-{uuid.uuid4().hex[:8]}."
+    await ensure_topics(Settings(kafka_url=broker.url, topic_prefix=prefix, partitions=2))
+    settings = replace(_over_sasl_ssl(broker, prefix, ACL_USER), app_id=f"{prefix}workers")  # a group none granted
+    page_views = Topic.PAGE_VIEWS.physical(prefix)
+    await produce_keyed(broker, page_views, 5)
+    topic_read = (TOPIC_RESOURCE, page_views, Operation.READ)
+    group_read = (GROUP_RESOURCE, settings.app_id, Operation.READ)
+    await _grant(broker, ACL_USER[0], [grant for grant in _needed(settings) if grant not in (topic_read, group_read)])
+    kafka_up = ("scorer_dependency_up", {"dependency": "kafka"})
+    handler = _Handler()
+    worker = BatchConsumer(settings, handler, None)  # type: ignore[arg-type]
+    running = asyncio.create_task(worker.run())
+    try:
+        for missing in (group_read, topic_read):
+            metrics.DEPENDENCY_UP.labels("kafka").set(1)
+            await _until(lambda: metrics.REGISTRY.get_sample_value(*kafka_up) == 0, "reported down")
+            await asyncio.sleep(5)  # refused polls meanwhile
+            assert not running.done() and metrics.REGISTRY.get_sample_value(*kafka_up) == 0
+            assert handler.offsets == []
+            await _grant(broker, ACL_USER[0], [missing])
+        await _until(lambda: page_views in handler.topics and metrics.REGISTRY.get_sample_value(*kafka_up) == 1,
+                     "read")
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 30)
+    assert len(handler.offsets) == 5
+    assert [r.levelname for r in caplog.records if r.name == "streams.kafka.refusals"] == ["WARNING", "INFO"]
+
+
+async def test_a_notifier_the_broker_refuses_its_group_waits_for_the_grant_and_then_joins(
+        broker: ApacheKafkaBroker) -> None:
+    """The same for `scorer notify`, whose gauge says the broker refuses it."""
+    from streams.notify import metrics as notify_metrics
+    from streams.notify.consumer import NotifyConsumer
+
+    prefix = f"refused-notify-{uuid.uuid4().hex[:8]}."
+    await ensure_topics(Settings(kafka_url=broker.url, topic_prefix=prefix, partitions=2), (Topic.ALERTS,))
+    settings = _over_sasl_ssl(broker, prefix, ACL_USER)
+    alerts = Topic.ALERTS.physical(prefix)
+    await _grant(broker, ACL_USER[0], [(TOPIC_RESOURCE, alerts, Operation.READ)])
+    told = _Told()
+    group = f"{prefix}notify"  # none granted
+    notifier = NotifyConsumer(kafka_connection(settings), alerts, group, told, told)  # type: ignore[arg-type]
+    running = asyncio.create_task(notifier.run())
+    try:
+        await _until(lambda: notify_metrics.REGISTRY.get_sample_value("notify_broker_refusing") == 1, "refused")
+        await asyncio.sleep(3)
+        assert not running.done() and not notifier.consumer.assignment()
+        await _grant(broker, ACL_USER[0], [(GROUP_RESOURCE, group, Operation.READ)])
+        await _until(lambda: len(notifier.consumer.assignment()) == 2
+                     and notify_metrics.REGISTRY.get_sample_value("notify_broker_refusing") == 0, "joined")
+    finally:
+        notifier.stop()
+        await asyncio.wait_for(running, 30)
 
 
 async def test_read_committed_sees_only_committed_transactions(broker: ApacheKafkaBroker) -> None:
