@@ -37,13 +37,26 @@ def missing(connection: Any) -> list[str]:
     tables = list(Base.metadata.tables)
     lacking = [f"{privilege} on {name}" for name, privilege in connection.execute(
         _MISSING_ON_TABLES, {"tables": tables, "privileges": list(TABLE_PRIVILEGES)})]
-    version_readable = connection.execute(
-        text("SELECT CASE WHEN to_regclass(:name) IS NULL THEN TRUE ELSE has_table_privilege(:name, 'SELECT') END"),
-        {"name": VERSION_TABLE}
-    ).scalar()
-    lacking += [] if version_readable else [f"SELECT on {VERSION_TABLE}"]
+    lacking += [] if _version_readable(connection) else [f"SELECT on {VERSION_TABLE}"]
     return lacking + [f"USAGE on sequence {name}" for (name,) in connection.execute(_MISSING_ON_SEQUENCES,
                                                                                      {"tables": tables})]
+
+
+def schema_version(connection: Any) -> str | None:
+    """The schema's Alembic revision; None when it is not created yet, or this role may not read it (`missing`
+    names that)."""
+    created = connection.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": VERSION_TABLE}).scalar()
+    if not created or not _version_readable(connection):
+        return None
+    version = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+    return None if version is None else str(version)
+
+
+def _version_readable(connection: Any) -> bool:
+    """May this role read Alembic's table (True while it does not exist: nothing to grant yet)?"""
+    return bool(connection.execute(
+        text("SELECT CASE WHEN to_regclass(:name) IS NULL THEN TRUE ELSE has_table_privilege(:name, 'SELECT') END"),
+        {"name": VERSION_TABLE}).scalar())
 
 
 def may_create_tables(connection: Any) -> bool:

@@ -220,9 +220,7 @@ def postgres_findings(settings: Settings) -> list[Finding]:
             read_only = connection.execute(text("SHOW transaction_read_only")).scalar()
             role = connection.execute(text("SELECT current_user")).scalar()
             lacking, may_create = privileges.missing(connection), privileges.may_create_tables(connection)
-            migrated = connection.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
-            readable = migrated and f"SELECT on {privileges.VERSION_TABLE}" not in lacking
-            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar() if readable else None
+            current = privileges.schema_version(connection)
     except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
         return [_unreachable("postgres", error)]
     finally:
@@ -236,7 +234,7 @@ def postgres_findings(settings: Settings) -> list[Finding]:
                                                        f"code's at {head}: `scorer migrate` (or the first worker to "
                                                        "start) brings it up"))
     return [Finding("postgres", "reachable", OK, f"PostgreSQL {version}"), writable, schema,
-            _privileges(str(role), lacking, may_create, bool(migrated) and current == head)]
+            _privileges(str(role), lacking, may_create, current == head)]
 
 
 def _privileges(role: str, lacking: list[str], may_create: bool, at_head: bool) -> Finding:
