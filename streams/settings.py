@@ -185,7 +185,8 @@ class Settings:
                                        "these local hours (their `recipient.time_zone`, else "
                                        "`SCORER_SCHOOL_TIME_ZONE`) until the window ends; empty: never")
     notify_max_retries: int = _setting(6, "`scorer notify` retries a webhook this many times (connection errors, "
-                                       "5xx, 408, 429, 401, 403, 407), then parks the message and tries again later")
+                                       "5xx, 408, 429, 401, 403, 404, 405, 407), then parks the message and tries "
+                                       "again later")
     notify_max_age_hours: float = _setting(168.0, "`scorer notify` sends nothing about a moment longer ago than "
                                            "this (the alert's time): a backfill of history or a rebuild emits "
                                            "past alerts again, and a student is not told of a dozing months "

@@ -23,7 +23,8 @@ OUTCOMES = Counter(
     "a backfill of history, a rebuild).",
     ["kind", "outcome"], registry=REGISTRY)
 ATTEMPTS = Counter("notify_delivery_attempts_total", "Webhook POSTs, by result: `delivered`, `retry` (connection "
-                   "error, 5xx, 408, 429, 401, 403, 407) or `permanent` (another 4xx).", ["result"], registry=REGISTRY)
+                   "error, 5xx, 408, 429, 401, 403, 404, 405, 407) or `permanent` (another 4xx).", ["result"],
+                   registry=REGISTRY)
 LATENCY = Histogram("notify_delivery_latency_seconds", "Duration of one webhook POST.",
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
 BACKLOG = Gauge("notify_quiet_hours_backlog", "Messages held for the end of their recipient's quiet hours, or "

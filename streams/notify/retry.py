@@ -18,17 +18,18 @@ PARK_FIRST, PARK_MAX = 60.0, 1800.0
 Verdict = Literal["delivered", "retry", "permanent"]
 
 
-#: Answers that refuse the sender, not the message (a token rotated at the receiver, a proxy's credentials):
-#: permanent, they dead-lettered every alert until someone noticed; retried, the messages wait as in an outage.
-REFUSED_SENDER = (401, 403, 407)
+#: Answers about the sender or the endpoint, not the message: a token rotated at the receiver, a proxy's credentials
+#: (401, 403, 407); a URL whose path or route is wrong, or not deployed yet (404, 405). Permanent, they dead-lettered
+#: every alert until someone noticed; retried, the messages wait as in an outage.
+NOT_THE_MESSAGE = (401, 403, 404, 405, 407)
 
 
 def verdict(status: int) -> Verdict:
-    """2xx delivered; 408, 429, 5xx and the sender's refusals worth retrying; any other answer (a 4xx, a 3xx)
-    permanent."""
+    """2xx delivered; 408, 429, 5xx and the answers about the sender or the endpoint worth retrying; any other
+    answer (a 4xx, a 3xx) permanent."""
     if 200 <= status < 300:
         return "delivered"
-    if status in (408, 429, *REFUSED_SENDER) or status >= 500:
+    if status in (408, 429, *NOT_THE_MESSAGE) or status >= 500:
         return "retry"
     return "permanent"
 

@@ -57,7 +57,8 @@ class PrintSender:
 
 
 class WebhookSender:
-    """POST JSON to `url`, retrying connection errors, timeouts, 5xx, 408, 429, 401, 403 and 407 with backoff."""
+    """POST JSON to `url`, retrying connection errors, timeouts, 5xx, 408, 429, 401, 403, 404, 405
+    and 407 with backoff."""
 
     def __init__(self, url: str, *, max_retries: int, first_backoff: float, timeout: float = 10.0,
                  clock: Callable[[], float] = time.time,

@@ -145,8 +145,9 @@ def test_retry_after_is_honoured_in_both_forms_and_capped():
 
 @pytest.mark.parametrize("status, expected", [(200, "delivered"), (204, "delivered"), (500, "retry"),
                                               (503, "retry"), (429, "retry"), (408, "retry"),
-                                              (400, "permanent"), (404, "permanent"), (410, "permanent"),
-                                              (302, "permanent"), (401, "retry"), (403, "retry"), (407, "retry")])
+                                              (400, "permanent"), (422, "permanent"), (410, "permanent"),
+                                              (302, "permanent"), (401, "retry"), (403, "retry"), (407, "retry"),
+                                              (404, "retry"), (405, "retry")])
 def test_which_answers_are_retried(status, expected):
     assert verdict(status) == expected
 
