@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -99,6 +100,11 @@ class OnlineScoring:
         self.trainer = Trainer(client, self.registry, self.weeks, publish_every=publish_every, prefix=prefix,
                                surrogate_every_s=surrogate_every_s)
         self._unsaved: list[tuple[str, int, dict[str, float]]] = []
+        #: held by a training round and by `close`: a round still running in its thread when the process stopped
+        #: took the trainer's lock again after `close` had given it up, and a standby trainer (or `scorer bootstrap`)
+        #: waited out its 30 s
+        self._round = threading.Lock()
+        self._closed = False
         self._failure_log = OncePerVersion()
         self._waiting_log = OncePerVersion()
 
@@ -150,7 +156,11 @@ class OnlineScoring:
 
     def train_once(self, limit: int) -> int:
         """Learn up to `limit` queued labels if this process holds the trainer's lock, and publish
-        when due; returns how many enrolments were learned (0 while another process trains)."""
+        when due; returns how many enrolments were learned (0 while another process trains, or once closed)."""
+        with self._round:
+            return 0 if self._closed else self._train_round(limit)
+
+    def _train_round(self, limit: int) -> int:
         self.cache.refresh()  # a version another worker's trainer published
         try:
             learned = self.trainer.drain(limit)
@@ -180,9 +190,11 @@ class OnlineScoring:
 
     async def close(self) -> None:
         def release() -> None:
-            try:
-                self.trainer.release()
-            finally:
-                self._redis.close()
+            with self._round:  # after the round in flight, if any
+                self._closed = True
+                try:
+                    self.trainer.release()
+                finally:
+                    self._redis.close()
 
         await asyncio.to_thread(release)

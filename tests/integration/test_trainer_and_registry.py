@@ -1,7 +1,9 @@
 """The Redis side of the models: the registry and hot-swap, weekly features, and the single delayed-label trainer."""
 from __future__ import annotations
 
+import asyncio
 import random
+import threading
 import time
 import zlib
 
@@ -437,3 +439,26 @@ def test_a_version_this_code_cannot_read_stops_no_worker_and_loses_no_label(redi
     assert scoring.train_once(100) == 1  # learned on top of version 3, and published
     assert registry.latest_version() == 4 and registry.load(4).n_labels == models.n_labels + 1
     assert redis_db.llen("t:trainer:labels") == 0
+
+
+async def test_a_round_in_flight_when_the_worker_stops_does_not_keep_the_trainers_lock(redis_db, monkeypatch):
+    """A stopping worker gives the trainer's lock up for a standby (or `scorer bootstrap`) at once. A training
+    round still running in its thread took it again after that, and the lock outlived the process by its TTL."""
+    scoring = OnlineScoring(redis_db, "t:", asleep_days=20.0)
+    inside, go = threading.Event(), threading.Event()
+    drain = scoring.trainer.drain
+
+    def slow_drain(limit: int) -> int:
+        inside.set()
+        go.wait(10)
+        return drain(limit)  # takes the lock
+
+    monkeypatch.setattr(scoring.trainer, "drain", slow_drain)
+    training = asyncio.create_task(scoring.train_pending())
+    assert await asyncio.to_thread(inside.wait, 10)
+    closing = asyncio.create_task(scoring.close())
+    await asyncio.sleep(0.2)  # close is waiting for the round
+    go.set()
+    await asyncio.gather(training, closing)
+    assert redis_db.get("t:trainer:lock") is None
+    assert await scoring.train_pending() == 0 and redis_db.get("t:trainer:lock") is None  # closed: no new round
