@@ -4,7 +4,8 @@ its settings name are what the scorer needs, each finding with what to do about 
 The workers find most of this out on their own, later and one at a time: a topic with another partition count
 breaks co-partitioning without an error, a replica short of SCORER_REDIS_WAIT_REPLICAS holds every batch, an
 evicting Redis drops students' documents without a word, a standby first in the Postgres URL refuses every
-write. Here they are asked at once, read-only, and a finding of level `error` makes the exit status 1.
+write. Here they are asked at once, read-only (but for Redis's access probe, on keys of its own deleted after
+it), and a finding of level `error` makes the exit status 1.
 A URL left empty means an embedded server, which only `scorer worker` and `scorer demo` start: not checked.
 """
 from __future__ import annotations
@@ -14,7 +15,10 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from redis.exceptions import NoPermissionError
+
 from streams.contract.topics import GROUP_TOPICS, Topic
+from streams.redis_access import KEY_FAMILIES, acl_rule, refused
 from streams.settings import Settings, redis_text
 from streams.tools.check_access import access_finding
 from streams.tools.check_findings import ERROR, OK, SKIPPED, TIMEOUT_S, WARN, Finding, consumer_groups
@@ -158,14 +162,35 @@ def redis_findings(settings: Settings) -> list[Finding]:
     client = redis_client(settings.redis_url)
     try:
         client.ping()
-        info = client.info()
+        access = _redis_access(settings, client)
+        try:
+            info = client.info()
+        except NoPermissionError:
+            return [Finding("redis", "reachable", OK, "Redis (INFO refused)"), access, _eviction(client),
+                    *(Finding("redis", check, WARN, "INFO refused: the user may not run it (see access)")
+                      for check in ("persistence", "replicas"))]
         server = f"Redis {info.get('redis_version', '?')}, role {info.get('role', '?')}"
-        return [Finding("redis", "reachable", OK, server), _eviction(client), _persistence(info),
+        return [Finding("redis", "reachable", OK, server), access, _eviction(client), _persistence(info),
                 _replicas(settings, info)]
     except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
         return [_unreachable("redis", error)]
     finally:
         client.close()
+
+
+def _redis_access(settings: Settings, client: Any) -> Finding:
+    """The commands the scorer sends, probed on each of its key families (streams.redis_access): a user without
+    admin rights cannot read its own ACL."""
+    user = client.connection_pool.connection_kwargs.get("username") or "default"
+    families = [f"{settings.topic_prefix}{family}*" for family in KEY_FAMILIES]
+    found = refused(client, settings.topic_prefix)
+    if not found:
+        return Finding("redis", "access", OK, f"user {user} may do what the scorer does on "
+                                              f"{', '.join(families[:-1])} and {families[-1]}")
+    lacking = "; ".join(f"{', '.join(names)}{f' on {pattern}' if pattern else ''}" for pattern, names in found.items())
+    return Finding("redis", "access", ERROR, f"user {user} may not: {lacking}. Grant them (the least the scorer "
+                                             f"needs: ACL SETUSER {user} {acl_rule(settings.topic_prefix)}); "
+                                             "each process holds its work on the first one it lacks, as in an outage")
 
 
 def _eviction(client: Any) -> Finding:

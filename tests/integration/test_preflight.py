@@ -28,6 +28,7 @@ async def test_what_the_workers_create_passes(settings: Settings, migrated: str)
         assert topic_finding.level == OK and topic_finding.detail.startswith("4 partitions, 1 replica(s)")
     assert found[("postgres", "writable")].level == OK and found[("postgres", "schema")].level == OK
     assert found[("redis", "replicas")].level == OK and found[("redis", "eviction")].level == OK
+    assert found[("redis", "access")].detail.startswith("user default may do what the scorer does on ")
     # Tansu has no authorizer: it reports the groups' rights (all) and not the topics'
     assert (found[("kafka", "access")].level, found[("kafka", "access")].detail) == (
         OK, "this client's principal may do what the scorer does on the 0 topic(s) and 2 group(s) the broker "
