@@ -54,9 +54,10 @@ UNIT = ("unit tests (no servers)",
 HEAVY = ("heavy in-memory tests (no servers)",
          [*PYTEST, "tests/unit", "tests/models", "-m", "heavy", "--durations=10", "--basetemp", _tier_tmp("heavy")])
 #: Server test files that wait for the heavy tier instead of running beside it: the server tier is the run's
-#: longest step, and these two (`scorer bench`'s e2e, the slowest test, among them) end beside its last
+#: longest step, and these (`scorer bench`'s e2e, the slowest test, among them) end beside its last
 #: minutes what it would otherwise run alone after the heavy tier has finished.
-LATE_SERVER_FILES = ("tests/e2e/test_bench.py", "tests/e2e/test_state_lost.py")
+LATE_SERVER_FILES = ("tests/e2e/test_bench.py", "tests/e2e/test_state_lost.py",
+                     "tests/e2e/test_redis_least_privilege.py")
 #: The slowest server tests are listed: the whole suite has a 20-minute budget.
 SERVERS = ("integration and end-to-end tests (real broker, Redis, Postgres)",
            [*PYTEST, "tests/integration", "tests/e2e", *(f"--ignore={path}" for path in LATE_SERVER_FILES),
