@@ -213,8 +213,11 @@ def _export_student(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from streams.tools.preflight import run
+    from streams.tools.preflight import grants, run
 
+    if args.grants:
+        print("\n".join(grants(Settings.from_env())))
+        return 0
     return run(Settings.from_env(), as_json=args.json)
 
 
@@ -432,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "needs (topics, eviction, replicas, a writable schema): read-only; exit 1 on "
                                      "an error")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--grants", action="store_true", help="print instead the Kafka ACLs and the Redis ACL rule that "
+                                                         "allow what the scorer does, for these settings")
     p.set_defaults(func=_check)
 
     p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")

@@ -65,6 +65,20 @@ async def access_finding(settings: Settings, missing_topics: set[str]) -> Findin
                                           f"and {len(judged_groups)} group(s) the broker reported its rights on")
 
 
+def acl_commands(settings: Settings, principal: str) -> list[str]:
+    """`kafka-acls.sh` commands that grant `principal` what the scorer's processes do (TOPIC_USES, the two consumer
+    groups) and Create on the cluster, which only the processes that create missing topics at start need."""
+    base = f"kafka-acls.sh --bootstrap-server $BROKERS --add --allow-principal {principal}"
+    by_operations: dict[tuple[Operation, ...], list[str]] = {}  # one line for the topics with the same uses
+    for topic, uses in TOPIC_USES.items():
+        operations = tuple(sorted({op for op, _why in uses}))
+        by_operations.setdefault(operations, []).append(topic.physical(settings.topic_prefix))
+    lines = [base + "".join(f" --operation {op.name.title()}" for op in operations)
+             + "".join(f" --topic {name}" for name in names) for operations, names in by_operations.items()]
+    lines.append(f"{base} --operation Read" + "".join(f" --group {group}" for group, *_ in consumer_groups(settings)))
+    return [*lines, f"{base} --operation Create --cluster  # only if the processes are to create missing topics"]
+
+
 def _allows(allowed: frozenset[Operation] | None, op: Operation) -> bool:
     """None (not reported: a missing topic, or a group the broker had nothing to say about) is not held against it."""
     return allowed is None or op in allowed

@@ -20,7 +20,7 @@ from redis.exceptions import NoPermissionError
 from streams.contract.topics import GROUP_TOPICS, Topic
 from streams.redis_access import KEY_FAMILIES, acl_rule, refused
 from streams.settings import Settings, redis_text
-from streams.tools.check_access import access_finding
+from streams.tools.check_access import access_finding, acl_commands
 from streams.tools.check_findings import ERROR, OK, SKIPPED, TIMEOUT_S, WARN, Finding, consumer_groups
 
 __all__ = ["ERROR", "OK", "SKIPPED", "WARN", "Finding", "findings", "kafka_findings", "postgres_findings",
@@ -276,6 +276,18 @@ def _privileges(role: str, lacking: list[str], may_create: bool, at_head: bool) 
 
 
 # -- the command ---------------------------------------------------------------------------------
+
+def grants(settings: Settings) -> list[str]:
+    """The least the settings' Kafka principal and Redis user need (`scorer check --grants`), as commands an
+    operator runs: `kafka-acls.sh` lines and a Redis `ACL SETUSER`."""
+    from streams.redis_clients import redis_client
+
+    principal = f"User:{settings.kafka_sasl_username or 'scorer'}"
+    user = (redis_client(settings.redis_url).connection_pool.connection_kwargs.get("username")
+            if settings.redis_url else None) or "scorer"
+    return ["# Kafka (the broker's authorizer)", *acl_commands(settings, principal),
+            "# Redis 6 or later", f"ACL SETUSER {user} on >PASSWORD {acl_rule(settings.topic_prefix)}"]
+
 
 def findings(settings: Settings) -> list[Finding]:
     return asyncio.run(kafka_findings(settings)) + redis_findings(settings) + postgres_findings(settings)

@@ -31,7 +31,7 @@ from streams.kafka.connection import kafka_connection
 from streams.kafka.consumer import BatchConsumer
 from streams.settings import Settings
 from streams.tools.apache_kafka import ApacheKafkaBroker, missing_requirements
-from streams.tools.check_access import TOPIC_USES
+from streams.tools.check_access import TOPIC_USES, acl_commands
 from streams.tools.preflight import ERROR, OK, WARN, Finding, kafka_findings
 from streams.tools.preflight import findings as preflight_findings
 
@@ -312,6 +312,24 @@ async def test_scorer_check_warns_when_the_topics_are_missing_and_the_principal_
     found = await _access_once(settings, WARN)
     assert (found.level, found.detail) == (WARN, "User:limited may not Create on the cluster, and 10 topic(s) are "
                                                  "missing: create them beforehand, or allow Create on their names")
+
+
+async def test_the_acls_scorer_check_prints_are_all_a_principal_needs(broker: ApacheKafkaBroker) -> None:
+    """`scorer check --grants`'s kafka-acls lines, granted as they say (their syntax was run once by hand through
+    Apache Kafka 4.4.0's AclCommand, which is not among the broker's jars), and nothing else: access is OK."""
+    prefix = f"acl-grants-{uuid.uuid4().hex[:8]}."
+    await ensure_topics(Settings(kafka_url=broker.url, topic_prefix=prefix, partitions=2))
+    settings = replace(_over_sasl_ssl(broker, prefix, ACL_USER), app_id=f"{prefix}workers",
+                       notify_group=f"{prefix}notify")  # groups none granted yet
+    assert (await _access_once(settings, ERROR, timeout=5)).level == ERROR
+    grants = []
+    for line in acl_commands(settings, f"User:{ACL_USER[0]}")[:-1]:  # all but Create on the cluster
+        words = line.split()
+        operations = [Operation[words[i + 1].upper()] for i, word in enumerate(words) if word == "--operation"]
+        grants += [(TOPIC_RESOURCE if word == "--topic" else GROUP_RESOURCE, words[i + 1], operation)
+                   for i, word in enumerate(words) if word in ("--topic", "--group") for operation in operations]
+    await _grant(broker, ACL_USER[0], grants)
+    assert (await _access_once(settings, OK)).level == OK
 
 
 async def test_a_write_the_acls_refuse_is_an_outage_to_the_worker_not_the_records_fault(
