@@ -435,8 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "needs (topics, eviction, replicas, a writable schema): read-only; exit 1 on "
                                      "an error")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--grants", action="store_true", help="print instead the Kafka ACLs and the Redis ACL rule that "
-                                                         "allow what the scorer does, for these settings")
+    p.add_argument("--grants", action="store_true", help="print instead the Kafka ACLs, the Redis ACL rule and the "
+                                                         "Postgres GRANTs that allow what the scorer does, for these "
+                                                         "settings")
     p.set_defaults(func=_check)
 
     p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")

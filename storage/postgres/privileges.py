@@ -59,6 +59,16 @@ def _version_readable(connection: Any) -> bool:
         {"name": VERSION_TABLE}).scalar())
 
 
+def grant_statements(role: str) -> list[str]:
+    """SQL that gives `role` what `missing` asks of it, run by the schema's owner once `scorer migrate` created it."""
+    tables = Base.metadata.tables.values()
+    sequences = [f"{table.name}_{table.autoincrement_column.name}_seq" for table in tables
+                 if table.autoincrement_column is not None]  # a serial key's sequence, by Postgres's naming
+    return [f"GRANT {', '.join(TABLE_PRIVILEGES)} ON {', '.join(table.name for table in tables)} TO {role};",
+            f"GRANT USAGE ON SEQUENCE {', '.join(sequences)} TO {role};",
+            f"GRANT SELECT ON {VERSION_TABLE} TO {role};"]
+
+
 def may_create_tables(connection: Any) -> bool:
     """Whether `scorer migrate` (or the first worker) could create the schema's tables here."""
     return bool(connection.execute(text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar())

@@ -278,15 +278,20 @@ def _privileges(role: str, lacking: list[str], may_create: bool, at_head: bool) 
 # -- the command ---------------------------------------------------------------------------------
 
 def grants(settings: Settings) -> list[str]:
-    """The least the settings' Kafka principal and Redis user need (`scorer check --grants`), as commands an
-    operator runs: `kafka-acls.sh` lines and a Redis `ACL SETUSER`."""
+    """The least the settings' Kafka principal, Redis user and Postgres role need (`scorer check --grants`), as
+    commands an operator runs: `kafka-acls.sh` lines, a Redis `ACL SETUSER` and SQL GRANTs."""
+    from sqlalchemy import make_url
+
+    from storage.postgres.privileges import grant_statements
     from streams.redis_clients import redis_client
 
     principal = f"User:{settings.kafka_sasl_username or 'scorer'}"
     user = (redis_client(settings.redis_url).connection_pool.connection_kwargs.get("username")
             if settings.redis_url else None) or "scorer"
+    role = (make_url(settings.database_url).username if settings.database_url else None) or "scorer"
     return ["# Kafka (the broker's authorizer)", *acl_commands(settings, principal),
-            "# Redis 6 or later", f"ACL SETUSER {user} on >PASSWORD {acl_rule(settings.topic_prefix)}"]
+            "# Redis 6 or later", f"ACL SETUSER {user} on >PASSWORD {acl_rule(settings.topic_prefix)}",
+            "# Postgres, as the schema's owner after `scorer migrate`", *grant_statements(role)]
 
 
 def findings(settings: Settings) -> list[Finding]:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from helpers.pipeline_cases import Sent, drive, history
 from online_models.scoring import NoScoring
+from storage.postgres.privileges import grant_statements
 from storage.postgres.sink import PostgresSink
 from storage.row_sink import MemoryRowSink
 from storage.students import InMemoryStudentStore
@@ -60,6 +61,16 @@ def test_scorer_check_names_each_grant_the_role_lacks(admin: Engine, migrated: s
     assert _privileges(_as_reader(migrated))[0] == ERROR  # the sequences are still refused
     with admin.begin() as connection:
         connection.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {ROLE}"))
+    assert _privileges(_as_reader(migrated)) == (OK, f"role {ROLE} may do what the scorer does with its tables")
+
+
+def test_the_grants_scorer_check_prints_are_all_the_role_needs(admin: Engine, migrated: str) -> None:
+    with admin.begin() as connection:
+        connection.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {ROLE}"))
+    assert _privileges(_as_reader(migrated))[0] == ERROR
+    with admin.begin() as connection:
+        for statement in grant_statements(ROLE):
+            connection.execute(text(statement))
     assert _privileges(_as_reader(migrated)) == (OK, f"role {ROLE} may do what the scorer does with its tables")
 
 

@@ -1,5 +1,5 @@
-"""The least the scorer's Kafka principal and Redis user need (`scorer check --grants`), as deploy/README.md gives
-them for the default settings."""
+"""The least the scorer's Kafka principal, Redis user and Postgres role need (`scorer check --grants`), as
+deploy/README.md gives them for the default settings."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,13 +15,14 @@ def test_the_deploy_readme_gives_the_codes_grants() -> None:
     readme = (ROOT / "deploy" / "README.md").read_text("utf-8").splitlines()
     printed = [line for line in grants(Settings()) if not line.startswith("#")]
     assert [line for line in printed if line not in readme] == []
-    assert printed[-1] == f"ACL SETUSER scorer on >PASSWORD {acl_rule('')}"
+    assert f"ACL SETUSER scorer on >PASSWORD {acl_rule('')}" in printed
 
 
 def test_the_grants_follow_the_settings_names() -> None:
     printed = "\n".join(grants(Settings(topic_prefix="school-a.", app_id="w", notify_group="n",
-                                        kafka_sasl_username="svc")))
+                                        kafka_sasl_username="svc", database_url="postgresql://role1@db/scorer")))
     assert "--allow-principal User:svc " in printed and "--group w --group n" in printed
+    assert "GRANT SELECT ON alembic_version TO role1;" in printed
     assert "--topic school-a.lms.authorizations " in printed and " lms." not in printed
 
 
