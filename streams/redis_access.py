@@ -18,6 +18,7 @@ KEY_FAMILIES = ("scorer:", "notify:", "redrive:")
 _KEY, _OTHER = "{key}", "{other}"
 _SCRIPT = "return 1"
 _SCRIPT_SHA = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"  # SHA1 of _SCRIPT: EVALSHA is checked before it is looked up
+# (redis-py sends a script by its SHA, and SCRIPT LOAD when the server does not know it yet: never EVAL)
 
 #: Every command sent, each with harmless arguments to probe it on keys of its own (`{key}`, `{other}`): it reads a
 #: key that does not exist, or writes one that is deleted after the probe.
@@ -29,11 +30,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "set": ("SET", _KEY, "1", "PX", "60000"),
     "incr": ("INCR", _KEY),
     "incrby": ("INCRBY", _KEY, "1"),
+    "append": ("APPEND", _KEY, "1"),
     "exists": ("EXISTS", _KEY),
     "del": ("DEL", _KEY),
     "expire": ("EXPIRE", _KEY, "60"),
     "pexpire": ("PEXPIRE", _KEY, "60000"),
-    "pttl": ("PTTL", _KEY),
     "scan": ("SCAN", "0", "COUNT", "1"),  # no key of its own: ACLs do not filter what it finds
     "hget": ("HGET", _KEY, "f"),
     "hmget": ("HMGET", _KEY, "f"),
@@ -64,7 +65,6 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "zrangebyscore": ("ZRANGEBYSCORE", _KEY, "0", "0"),
     "zremrangebyscore": ("ZREMRANGEBYSCORE", _KEY, "0", "0"),
     "zunionstore": ("ZUNIONSTORE", _OTHER, "1", _KEY),
-    "eval": ("EVAL", _SCRIPT, "1", _KEY),
     "evalsha": ("EVALSHA", _SCRIPT_SHA, "1", _KEY),
     "script|load": ("SCRIPT", "LOAD", _SCRIPT),
     "script|exists": ("SCRIPT", "EXISTS", _SCRIPT_SHA),  # a pipeline's scripts, before it runs

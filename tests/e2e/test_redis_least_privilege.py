@@ -1,10 +1,11 @@
-"""The scorer's processes under a Redis user allowed only `streams.redis_access.acl_rule`: the worker with its
-trainer, read API and console (`scorer demo`), `scorer notify` (`scorer notify-load`), `scorer bootstrap`, the
-personal-data commands and `scorer check`. A command or key the rule does not name is refused: the worker would
-hold its batch as an outage and log it, the others would fail; so the rule is what the code needs, and the
-deploy/README's rule is the code's."""
+"""The scorer's processes under a Redis user allowed only `streams.redis_access.acl_rule`: the worker with
+its trainer, read API and console (`scorer demo`), `scorer notify` (`scorer notify-load`, and its store's
+holds, which that leaves alone), `scorer bootstrap`, the personal-data commands and `scorer check`. A
+command or key the rule does not name is refused: the worker would hold its batch as an outage and log it,
+the others would fail; so the rule is what the code needs, and the deploy/README's rule is the code's."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -17,7 +18,10 @@ import pytest
 import redis
 
 from helpers.servers import RedisProcess
+from storage.replication import NotReplicated
+from streams.notify.store import NotifyStore
 from streams.redis_access import acl_rule
+from streams.redis_clients import async_redis_client
 from streams.tools.embedded import postgres_server
 
 pytestmark = pytest.mark.slow
@@ -82,10 +86,35 @@ def _demo(server: RedisProcess, out: Path, timeout: float = 300) -> None:
     assert not any(word in log.read_text("utf-8", "replace") for word in REFUSED)
 
 
+async def _hold_park_release_and_forget(url: str) -> None:
+    """The notifier's store on the paths `scorer notify-load` (quiet hours off, a receiver that takes all) leaves
+    alone: held for quiet hours, parked again, due, released, superseded, read back and forgotten."""
+    store = NotifyStore(async_redis_client(url), PREFIX, wait_replicas=1, wait_timeout_ms=1)
+    entry, now = {"body": {"alert": {"user_id": 7}}}, time.time()
+    try:
+        await store.hold("a1", 0, now + 60, entry)
+        assert await store.state_and_held("a1", 7) == ("held", ["a1"])
+        await store.hold("a1", 0, now - 1, entry, listed=True)  # parked again, due now
+        assert [alert_id for alert_id, _ in await store.due(0, now)] == ["a1"]
+        await store.release("a1", 0)
+        await store.hold("a2", 0, now + 60, entry, catching_up=True)
+        assert await store.held_entries(["a1", "a2"]) == [("a2", entry)] and await store.backlog([0]) == 1
+        await store.supersede(["a2"], 0, 7, none_left=True)
+        await store.hold("a3", 1, now + 60, entry)
+        assert list((await store.held_for([7]))[7]) == ["a3"] and await store.forget([7]) == {7: 1}
+        await store.mark("a4", "delivered")
+        assert await store.state("a4") == "delivered"
+        with pytest.raises(NotReplicated):  # WAIT is allowed; there is no replica to wait for
+            await store.replicated()
+    finally:
+        await store.redis.aclose()
+
+
 def test_every_process_does_its_work_under_the_least_privileged_user(server: RedisProcess, tmp_path: Path) -> None:
     env = _env(server)
     _demo(server, tmp_path / "demo")
     _scorer(env, "notify-load", "--alerts", "300")
+    asyncio.run(_hold_park_release_and_forget(env["SCORER_REDIS_URL"]))
     checked = json.loads(_scorer(env, "check", "--json").stdout)["findings"]
     assert [f for f in checked if f["dependency"] == "redis" and f["check"] == "access"] == [
         {"dependency": "redis", "check": "access", "level": "ok",
