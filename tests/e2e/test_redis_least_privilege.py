@@ -1,8 +1,9 @@
 """The scorer's processes under a Redis user allowed only `streams.redis_access.acl_rule`: the worker with
 its trainer, read API and console (`scorer demo`), `scorer notify` (`scorer notify-load`, and its store's
-holds, which that leaves alone), `scorer bootstrap`, the personal-data commands and `scorer check`. A
-command or key the rule does not name is refused: the worker would hold its batch as an outage and log it,
-the others would fail; so the rule is what the code needs, and the deploy/README's rule is the code's."""
+holds, which that leaves alone), `scorer bootstrap`, the personal-data commands, `scorer redrive`'s ledger
+and `scorer check`. A command or key the rule does not name is refused: the worker would hold its batch as
+an outage and log it, the others would fail; so the rule is what the code needs, and the deploy/README's
+rule is the code's."""
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,9 @@ from helpers.servers import RedisProcess
 from storage.replication import NotReplicated
 from streams.notify.store import NotifyStore
 from streams.redis_access import acl_rule
-from streams.redis_clients import async_redis_client
+from streams.redis_clients import async_redis_client, redis_client
 from streams.tools.embedded import postgres_server
+from streams.tools.redrive import Ledger
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,11 +112,29 @@ async def _hold_park_release_and_forget(url: str) -> None:
         await store.redis.aclose()
 
 
+def _redrive_ledger(url: str) -> None:
+    """`scorer redrive`'s ledger and lease (its run needs a topic of dead letters; tests/e2e/test_redrive.py)."""
+    client = redis_client(url)
+    try:
+        ledger = Ledger(client, PREFIX)
+        assert ledger.lease.take() and ledger.lease.renew()
+        client.sadd(f"{PREFIX}redrive:sent", "old")  # an earlier release's marks
+        ledger.adopt_unscored()
+        assert ledger.sent(["old", "new"]) == [True, False]
+        ledger.mark(["new"], 2.0)
+        ledger.read_again(["old"], 2.0)
+        assert ledger.trim(2.0) == 0 and ledger.sent(["old", "new"]) == [True, True]
+        ledger.lease.release()
+    finally:
+        client.close()
+
+
 def test_every_process_does_its_work_under_the_least_privileged_user(server: RedisProcess, tmp_path: Path) -> None:
     env = _env(server)
     _demo(server, tmp_path / "demo")
     _scorer(env, "notify-load", "--alerts", "300")
     asyncio.run(_hold_park_release_and_forget(env["SCORER_REDIS_URL"]))
+    _redrive_ledger(env["SCORER_REDIS_URL"])
     checked = json.loads(_scorer(env, "check", "--json").stdout)["findings"]
     assert [f for f in checked if f["dependency"] == "redis" and f["check"] == "access"] == [
         {"dependency": "redis", "check": "access", "level": "ok",
@@ -127,5 +147,5 @@ def test_every_process_does_its_work_under_the_least_privileged_user(server: Red
         assert exported["redis"] and exported["postgres"], exported  # what the worker kept, read back
         _scorer(env, "forget", student)
         _scorer(env, "prune", "--days", "1")
-        _scorer(env, "accept-state-loss", "--dry-run")
+        _scorer(env, "accept-state-loss")
     assert set(_denied(server)) <= EXPECTED
