@@ -68,7 +68,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "evalsha": ("EVALSHA", _SCRIPT_SHA, "1", _KEY),
     "script|load": ("SCRIPT", "LOAD", _SCRIPT),
     "script|exists": ("SCRIPT", "EXISTS", _SCRIPT_SHA),  # a pipeline's scripts, before it runs
-    "wait": ("WAIT", "0", "0"),  # SCORER_REDIS_WAIT_REPLICAS
+    "wait": ("WAIT", "0", "1"),  # SCORER_REDIS_WAIT_REPLICAS (for no replica, within 1 ms)
 }
 
 
