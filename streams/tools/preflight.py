@@ -22,6 +22,7 @@ from streams.redis_access import KEY_FAMILIES, acl_rule, refused
 from streams.settings import Settings, redis_text
 from streams.tools.check_access import access_finding, acl_commands
 from streams.tools.check_findings import ERROR, OK, SKIPPED, TIMEOUT_S, WARN, Finding, consumer_groups
+from streams.tools.check_settings import settings_findings
 
 __all__ = ["ERROR", "OK", "SKIPPED", "WARN", "Finding", "findings", "kafka_findings", "postgres_findings",
            "redis_findings", "run"]
@@ -295,7 +296,8 @@ def grants(settings: Settings) -> list[str]:
 
 
 def findings(settings: Settings) -> list[Finding]:
-    return asyncio.run(kafka_findings(settings)) + redis_findings(settings) + postgres_findings(settings)
+    return (asyncio.run(kafka_findings(settings)) + redis_findings(settings) + postgres_findings(settings)
+            + settings_findings(settings))
 
 
 def run(settings: Settings, as_json: bool = False) -> int:

@@ -71,7 +71,8 @@ def test_a_mismatch_is_an_error_named_and_the_command_exits_1(settings: Settings
 
 async def test_embedded_servers_are_not_checked() -> None:
     found = await _findings(Settings())
-    assert {(f.dependency, f.level) for f in found} == {("kafka", SKIPPED), ("redis", SKIPPED), ("postgres", SKIPPED)}
+    assert {(f.dependency, f.level) for f in found if f.dependency != "settings"} == {
+        ("kafka", SKIPPED), ("redis", SKIPPED), ("postgres", SKIPPED)}
 
 
 async def _findings(settings: Settings) -> list:
@@ -83,6 +84,6 @@ async def test_servers_that_do_not_answer_are_errors_on_one_line_each() -> None:
     nobody = "127.0.0.1:9"  # the discard port: nothing listens
     found = await _findings(Settings(kafka_url=f"kafka://{nobody}", redis_url=f"redis://{nobody}/0",
                                      database_url=f"postgresql+psycopg2://u@{nobody}/db"))
-    assert [(f.dependency, f.check, f.level) for f in found] == [
+    assert [(f.dependency, f.check, f.level) for f in found if f.dependency != "settings"] == [
         ("kafka", "reachable", ERROR), ("redis", "reachable", ERROR), ("postgres", "reachable", ERROR)]
     assert all("\n" not in f.detail for f in found)

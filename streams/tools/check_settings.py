@@ -1,0 +1,56 @@
+"""`scorer check`'s findings on the settings themselves: the secrets that guard students' data and where the
+notifications go. The dependencies' checks cannot see these, and each one would otherwise show only as a
+console nobody can log in to, or a token a script can guess."""
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from streams.settings import Settings
+from streams.tools.check_findings import ERROR, OK, WARN, Finding
+
+#: Below this many characters a token is refused outright: guessable by a script against the console's login.
+TOKEN_TOO_SHORT = 16
+#: Below this many, a warning: 32 random URL-safe characters carry 192 bits.
+TOKEN_SHORT = 32
+_MAKE_ONE = "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+
+
+def settings_findings(settings: Settings) -> list[Finding]:
+    return [_token(settings.api_token, "SCORER_API_TOKEN", "the read API and the curators' console"),
+            _token(settings.ingest_token, "SCORER_INGEST_TOKEN", "the LMS's door (`scorer ingest`)"),
+            _webhook(settings.notify_webhook_url)]
+
+
+def _token(token: str, name: str, guards: str) -> Finding:
+    check = name.removeprefix("SCORER_").lower()
+    if not token:
+        return Finding("settings", check, WARN, f"{name} is empty: {guards} refuse every request (set it where "
+                                                f"they are used; {_MAKE_ONE} makes one)")
+    if len(token) < TOKEN_TOO_SHORT:
+        return Finding("settings", check, ERROR, f"{name} has {len(token)} characters: guessable, and it guards "
+                                                 f"{guards}; use {TOKEN_SHORT} or more ({_MAKE_ONE})")
+    if len(token) < TOKEN_SHORT:
+        return Finding("settings", check, WARN, f"{name} has {len(token)} characters: use {TOKEN_SHORT} or more "
+                                                f"({_MAKE_ONE})")
+    return Finding("settings", check, OK, f"{name} has {len(token)} characters")
+
+
+def _webhook(url: str) -> Finding:
+    if not url:
+        return Finding("settings", "notify_webhook_url", OK, "empty: `scorer notify` prints the notifications")
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        return Finding("settings", "notify_webhook_url", WARN, f"plain http to {parts.hostname}: the notifications "
+                                                               "(students' ids and statuses) and any token in the URL "
+                                                               "cross the network unencrypted; use https")
+    return Finding("settings", "notify_webhook_url", OK, f"{parts.scheme} to {parts.hostname}")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

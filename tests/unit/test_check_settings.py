@@ -1,0 +1,28 @@
+"""`scorer check` on the settings themselves: the tokens that guard students' data, where notifications go."""
+from __future__ import annotations
+
+import pytest
+
+from streams.settings import Settings
+from streams.tools.check_settings import settings_findings
+
+
+def _levels(**settings: str) -> dict[str, tuple[str, str]]:
+    return {f.check: (f.level, f.detail) for f in settings_findings(Settings(**settings))}
+
+
+@pytest.mark.parametrize(("token", "level"), [("", "warn"), ("change-me", "error"), ("x" * 15, "error"),
+                                              ("x" * 16, "warn"), ("x" * 31, "warn"), ("x" * 32, "ok")])
+def test_a_token_is_judged_by_its_length(token: str, level: str) -> None:
+    found = _levels(api_token=token, ingest_token=token)
+    assert found["api_token"][0] == found["ingest_token"][0] == level
+    assert token not in found["api_token"][1] or not token  # the secret itself is never printed
+
+
+@pytest.mark.parametrize(("url", "level"), [("", "ok"), ("https://hooks.school.example/notify?key=s3cret", "ok"),
+                                            ("http://127.0.0.1:9000/hook", "ok"), ("http://localhost/hook", "ok"),
+                                            ("http://[::1]/hook", "ok"), ("http://notify.internal/hook?key=s3cret",
+                                                                         "warn")])
+def test_a_webhook_in_plain_http_off_this_host_is_a_warning(url: str, level: str) -> None:
+    found_level, detail = _levels(notify_webhook_url=url)["notify_webhook_url"]
+    assert found_level == level and "s3cret" not in detail
