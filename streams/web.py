@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from features.activity_status import STATUSES
 from storage.postgres import queries
 from storage.postgres.db import jsonable
-from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENT_STATE_LOST, STUDENTS_BY_STATUS
+from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENT_STATE_LOST, STUDENTS_BY_STATUS, WRONG_TOKENS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 from streams.tokens import bearer_credentials, token_matches
 
@@ -89,11 +89,24 @@ def parse_limit(raw: str | None) -> int:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a request for student data is turned away, as the HTTP answer."""
+    """Why a request for student data is turned away, as the HTTP answer. `wrong_token`: it presented a token,
+    not the one configured (`wrong_token_answered`)."""
 
     status: int
     error: str
     headers: dict[str, str] = field(default_factory=dict)
+    wrong_token: bool = False
+
+
+#: How long a request that presented a wrong token waits for its answer: a client guessing one at a time
+#: gets at most one guess a second per connection; a client with a stale token waits a second to hear it.
+WRONG_TOKEN_DELAY_SECONDS = 1.0
+
+
+async def wrong_token_answered(door: str) -> None:
+    """Count a wrong token at `door` (`read_api`, `console`) and hold its answer WRONG_TOKEN_DELAY_SECONDS."""
+    WRONG_TOKENS.labels(door).inc()
+    await asyncio.sleep(WRONG_TOKEN_DELAY_SECONDS)
 
 
 def check_bearer(header: str | None, configured: str) -> Refusal | None:
@@ -104,7 +117,8 @@ def check_bearer(header: str | None, configured: str) -> Refusal | None:
     if given is None:
         return Refusal(401, "missing bearer token", {"WWW-Authenticate": _REALM})
     if not token_matches(given, configured):
-        return Refusal(401, "invalid bearer token", {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
+        return Refusal(401, "invalid bearer token", {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'},
+                       wrong_token=True)
     return None
 
 
@@ -118,6 +132,8 @@ def student_data(token: str) -> Callable[[Handler], Handler]:
         async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
             refusal = check_bearer(request.headers.get("Authorization"), token)
             if refusal is not None:
+                if refusal.wrong_token:
+                    await wrong_token_answered("read_api")
                 return web.json({"error": refusal.error}, status=refusal.status, headers=refusal.headers)
             try:
                 return await handler(web, request, **match)

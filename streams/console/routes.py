@@ -28,7 +28,7 @@ from streams.console.svg import esc
 from streams.console.views import DEFAULT_SORT, course_summaries
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 from streams.tokens import token_matches
-from streams.web import InvalidParameter, parse_id, parse_sort
+from streams.web import InvalidParameter, parse_id, parse_sort, wrong_token_answered
 
 log = logging.getLogger(__name__)
 #: A login form's body is one short field; anything longer is not a login.
@@ -62,6 +62,8 @@ def console_page(token: str) -> Callable[[Handler], Handler]:
             if refusal is not None:
                 if refusal.status == 401 and authorization is None:
                     return _redirect(web, "/console/login")
+                if refusal.wrong_token:
+                    await wrong_token_answered("console")
                 return _html(web, layout("Refused", note(refusal.error), signed_in=False), refusal.status,
                              **refusal.headers)
             try:
@@ -115,6 +117,7 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
             form = await request.post()
             given = form.get("token")
             if not isinstance(given, str) or len(given) > MAX_TOKEN_CHARS or not token_matches(given, token):
+                await wrong_token_answered("console")
                 return _html(self, pages.login_page("Wrong token."), 401)
             session = auth.set_cookie(auth.session_value(token, time.time()))
             return _redirect(self, "/console/", **{"Set-Cookie": session})

@@ -123,8 +123,9 @@ def test_console_needs_the_token_and_answers_bad_input_with_400(console: tuple[i
         assert status == 401 and "<table" not in body, path
         status, _, _ = _request(port, path, {"Cookie": "scorer_console=9999999999.deadbeef"})
         assert status == 303, path
+    started = time.monotonic()
     status, _, body = _request(port, "/console/login", data=b"token=wrong")
-    assert status == 401 and "Wrong token" in body
+    assert status == 401 and "Wrong token" in body and time.monotonic() - started >= 1.0  # answered late
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     for path in ("/console/courses/abc", "/console/courses/%C2%B2", "/console/students/0",
                  "/console/students/99999999999999999999", f"/console/courses/{course}?sort=user_id",
@@ -140,6 +141,8 @@ def test_console_needs_the_token_and_answers_bad_input_with_400(console: tuple[i
     status, headers, _ = _request(port, export)
     assert (status, headers.get("Location")) == (303, "/console/login")
     assert _request(port, export, {"Authorization": "Bearer wrong"})[0] == 401
+    metrics = _request(port, "/metrics")[2]
+    assert 'scorer_read_api_wrong_tokens_total{door="console"} 6.0' in metrics  # 4 pages, the login, the export
     assert _request(port, export + "?sort=user_id", bearer)[0] == 400
     status, headers, body = _request(port, export, bearer)
     assert status == 200 and headers["Content-Type"] == "text/csv; charset=utf-8"

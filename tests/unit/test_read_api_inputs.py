@@ -6,6 +6,7 @@ wrapper, /metrics with Redis down, the Faust app's bind and pages, and Postgres'
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
@@ -14,7 +15,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from storage.postgres.db import make_engine
-from streams.metrics import REDIS_MAY_EVICT, STUDENTS_BY_STATUS
+from streams import web as web_module
+from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.tokens import bearer_credentials, token_matches
@@ -123,7 +125,8 @@ async def _call(handler: Any, headers: dict[str, str], token: str = "right", **m
     return cast(Answer, await guarded(FakeView(), FakeRequest(headers), **match))
 
 
-async def test_the_wrapper_checks_the_token_before_the_handler_runs() -> None:
+async def test_the_wrapper_checks_the_token_before_the_handler_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web_module, "WRONG_TOKEN_DELAY_SECONDS", 0.0)
     calls: list[str] = []
 
     async def student(web: FakeView, request: FakeRequest, user_id: str) -> Answer:
@@ -138,6 +141,25 @@ async def test_the_wrapper_checks_the_token_before_the_handler_runs() -> None:
     assert (ok.status, ok.body) == (200, {"user_id": 12})
     bad = await _call(student, {"Authorization": "Bearer right"}, user_id="²")
     assert bad.status == 400 and bad.body["parameter"] == "user_id"
+
+
+async def test_a_wrong_token_is_counted_and_answered_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guessing one token at a time takes a second a guess; a missing or right token is neither counted nor held."""
+    monkeypatch.setattr(web_module, "WRONG_TOKEN_DELAY_SECONDS", 0.2)
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("scorer_read_api_wrong_tokens_total", {"door": "read_api"}) or 0.0
+
+    async def student(web: FakeView, request: FakeRequest, user_id: str) -> Answer:
+        return web.json({})
+
+    before, started = counted(), time.monotonic()
+    assert (await _call(student, {"Authorization": "Bearer wrong"}, user_id="1")).status == 401
+    assert time.monotonic() - started >= 0.2 and counted() == before + 1
+    started = time.monotonic()
+    assert [(await _call(student, headers, user_id="1")).status
+            for headers in ({}, {"Authorization": "Bearer right"})] == [401, 200]
+    assert time.monotonic() - started < 0.2 and counted() == before + 1
 
 
 async def test_a_database_failure_is_a_503_logged_without_values(caplog: pytest.LogCaptureFixture) -> None:
