@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hmac
 
+#: How long a request that presented a wrong token waits for its answer, at every door that takes a token: a
+#: client guessing one at a time gets at most one guess a second per connection; a client with a stale token
+#: waits a second to hear it.
+WRONG_TOKEN_DELAY_SECONDS = 1.0
+
 
 def authorization(header: str | None) -> tuple[str, str] | None:
     """(scheme in lower case, credentials) of an `Authorization` header, else None."""

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from features.activity_status import STATUSES
 from storage.postgres import queries
 from storage.postgres.db import jsonable
+from streams import tokens
 from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENT_STATE_LOST, STUDENTS_BY_STATUS, WRONG_TOKENS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 from streams.tokens import bearer_credentials, token_matches
@@ -98,15 +99,10 @@ class Refusal:
     wrong_token: bool = False
 
 
-#: How long a request that presented a wrong token waits for its answer: a client guessing one at a time
-#: gets at most one guess a second per connection; a client with a stale token waits a second to hear it.
-WRONG_TOKEN_DELAY_SECONDS = 1.0
-
-
 async def wrong_token_answered(door: str) -> None:
     """Count a wrong token at `door` (`read_api`, `console`) and hold its answer WRONG_TOKEN_DELAY_SECONDS."""
     WRONG_TOKENS.labels(door).inc()
-    await asyncio.sleep(WRONG_TOKEN_DELAY_SECONDS)
+    await asyncio.sleep(tokens.WRONG_TOKEN_DELAY_SECONDS)
 
 
 def check_bearer(header: str | None, configured: str) -> Refusal | None:

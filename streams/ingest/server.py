@@ -42,6 +42,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams import tokens
 from streams.ingest import metrics
 from streams.ingest.base import UUID
 from streams.ingest.mapping import IdMapping, MappingError
@@ -136,6 +137,8 @@ async def _guarded(request: web.Request, xapi: bool) -> bytes | web.Response:
     extra = {"X-Experience-API-Version": XAPI_VERSION} if xapi else None
     refused = refusal(request.headers.get("Authorization"), request.app[TOKEN])
     if refused is not None:
+        if refused.status == 401 and presented_token(request.headers.get("Authorization")) is not None:
+            await asyncio.sleep(tokens.WRONG_TOKEN_DELAY_SECONDS)  # a wrong one: answered late, as at the read API
         return _respond(refused, extra)
     if xapi:
         version = request.headers.get("X-Experience-API-Version")

@@ -110,7 +110,9 @@ async def test_authentication(settings, server, http):
     url = f"{server.url}/xapi/statements"
     one = [statement(1, "launched", LMS, datetime(2024, 3, 4, tzinfo=UTC))]
     assert (await post(http, url, one, headers={}))[0] == 401
+    started = time.monotonic()
     assert (await post(http, url, one, headers={"Authorization": "Bearer wrong"}))[0] == 401
+    assert time.monotonic() - started >= 1.0  # a wrong token is answered late
     basic = "Basic " + base64.b64encode(f"lms:{TOKEN}".encode()).decode()
     assert (await post(http, url, one, headers={"Authorization": basic}))[0] == 200  # xAPI clients' Basic auth
     async with IngestServer(settings.copy(ingest_token=""), mapping=MAPPING, port=0) as closed:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from storage.postgres.db import make_engine
-from streams import web as web_module
+from streams import tokens
 from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
 from streams.settings import Settings
@@ -126,7 +126,7 @@ async def _call(handler: Any, headers: dict[str, str], token: str = "right", **m
 
 
 async def test_the_wrapper_checks_the_token_before_the_handler_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(web_module, "WRONG_TOKEN_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(tokens, "WRONG_TOKEN_DELAY_SECONDS", 0.0)
     calls: list[str] = []
 
     async def student(web: FakeView, request: FakeRequest, user_id: str) -> Answer:
@@ -145,7 +145,7 @@ async def test_the_wrapper_checks_the_token_before_the_handler_runs(monkeypatch:
 
 async def test_a_wrong_token_is_counted_and_answered_late(monkeypatch: pytest.MonkeyPatch) -> None:
     """Guessing one token at a time takes a second a guess; a missing or right token is neither counted nor held."""
-    monkeypatch.setattr(web_module, "WRONG_TOKEN_DELAY_SECONDS", 0.2)
+    monkeypatch.setattr(tokens, "WRONG_TOKEN_DELAY_SECONDS", 0.2)
 
     def counted() -> float:
         return REGISTRY.get_sample_value("scorer_read_api_wrong_tokens_total", {"door": "read_api"}) or 0.0
