@@ -77,6 +77,17 @@ def sentinel_url(url: str) -> SentinelUrl | None:
     return SentinelUrl(sentinels, path[0], db, username or None, password or None, sentinel_password)
 
 
+#: Settings that are secrets, and URLs that may hold one: `Settings.__repr__` leaves them out.
+_SECRETS = frozenset({"kafka_sasl_password", "api_token", "ingest_token", "notify_webhook_secret"})
+_URLS = frozenset({"redis_url", "database_url", "notify_webhook_url"})
+
+
+def _hosts_only(url: str) -> str:
+    """A URL's scheme and hosts, without its user, password, path or query: `redis://host:6379/…`."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
+
+
 def _setting(default: Any, meaning: str) -> Any:
     return field(default=default, metadata={"meaning": meaning})
 
@@ -175,6 +186,10 @@ class Settings:
                                              "dead-lettered")
     notify_webhook_url: str = _setting("", "`scorer notify` POSTs each notification here (JSON; may hold a secret: "
                                        "never logged); empty: it prints them to stdout as JSON lines")
+    notify_webhook_secret: str = _setting("", "`scorer notify` signs each POST with it (header "
+                                          "`Edu-Scorer-Signature: t=<unix seconds>,v1=<HMAC-SHA256 of "
+                                          "\"<t>.<body>\">`), so the receiver can refuse what it did not send; "
+                                          "empty: unsigned")
     notify_group: str = _setting("edu-scorer-notify", "`scorer notify`'s consumer group on the alerts topic")
     notify_policy: str = _setting("dozing=nudge,asleep=urge,at_risk=curator,finished=cancel,active=none",
                                   "what `scorer notify` sends per alert (`to_status` of a status change, else "
@@ -267,6 +282,19 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The `SCORER_*` variables that make `from_env` give these settings (a child worker's)."""
         return {self.env_name(f.name): str(getattr(self, f.name)) for f in fields(self)}
+
+    def __repr__(self) -> str:
+        """Every setting but the secrets: a Settings in a traceback or a log line shows whether each is set and,
+        of a URL, its scheme and hosts (a URL may hold a password, a webhook's one a token)."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRETS:
+                value = "<set>" if value else ""
+            elif f.name in _URLS and value:
+                value = _hosts_only(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     def copy(self, **changes: Any) -> Settings:
         return replace(self, **changes)

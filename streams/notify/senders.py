@@ -2,7 +2,8 @@
 
 Every POST carries `Idempotency-Key: <alert_id>`: the one window in which `scorer notify` may send
 an alert twice (it crashed after POSTing, before recording the delivery) is closed by a receiver
-that keeps the keys it has seen. The URL may hold a secret and is never logged or dead-lettered.
+that keeps the keys it has seen. With a secret, each attempt is signed (streams.notify.signing). The URL
+may hold a secret too and is never logged or dead-lettered.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any, Protocol, TextIO
 import aiohttp
 import orjson
 
-from streams.notify import metrics
+from streams.notify import metrics, signing
 from streams.notify.retry import verdict, wait_before
 
 #: Why a delivery failed: refused for good (a 4xx), or still failing after every retry.
@@ -61,9 +62,10 @@ class WebhookSender:
     and 407 with backoff."""
 
     def __init__(self, url: str, *, max_retries: int, first_backoff: float, timeout: float = 10.0,
-                 clock: Callable[[], float] = time.time,
+                 secret: str = "", clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, rng: random.Random | None = None) -> None:
         self._url = url
+        self._secret = secret
         self._max_retries = max_retries
         self._first_backoff = first_backoff
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -81,6 +83,8 @@ class WebhookSender:
         for retry in range(retries + 1):
             started = time.monotonic()
             retry_header: str | None = None
+            if self._secret:  # each attempt signed at its own time
+                headers[signing.HEADER] = signing.signature(self._secret, payload, self._clock())
             try:
                 async with self._session.post(self._url, data=payload, headers=headers) as response:
                     status, retry_header = response.status, response.headers.get("Retry-After")

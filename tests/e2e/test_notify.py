@@ -29,6 +29,7 @@ from streams.contract.outputs import Alert, CoursePosition, Scores
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.notify import metrics
 from streams.notify.process import run
+from streams.notify.signing import HEADER, verify
 from streams.settings import Settings
 from streams.tools.embedded import free_port
 from streams.tools.notify_load import alerts as notify_load_alerts
@@ -52,10 +53,14 @@ class Receiver:
     delay: float = 0.0
     posts: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)  # (key, body, when)
     url: str = ""
+    secret: str = ""  # the webhook's signing secret: each POST's signature checked against it
+    signed: list[bool] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.Response:
         key = request.headers["Idempotency-Key"]
         body = await request.json()
+        if self.secret:
+            self.signed.append(verify(self.secret, request.headers.get(HEADER), await request.read(), time.time()))
         await asyncio.sleep(self.delay)
         status, headers = self.reply(key, sum(1 for k, _, _ in self.posts if k == key) + 1)
         self.posts.append((key, body, time.monotonic()))
@@ -199,8 +204,9 @@ async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refus
             return ((404, {}), (401, {}), (200, {}))[min(attempt, 3) - 1]  # sender's to fix, not the message's
         return 503, {}  # user 4: never back
 
-    async with receiving(Receiver(reply)) as receiver:
+    async with receiving(Receiver(reply, secret="signing-s3cret")) as receiver:
         settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url,
+                             notify_webhook_secret="signing-s3cret",
                              notify_give_up_hours=0)  # no parking: out of retries is dead-lettered at once
         await produce(settings, [alert(1), alert(2), alert(3), alert(4), alert(5)])
         async with notifying(settings) as consumer:
@@ -217,6 +223,7 @@ async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refus
     assert dead["4"]["reason"] == "retries_exhausted" and "4 attempts" in dead["4"]["error"]
     assert orjson.loads(dead["3"]["value"])["alert_id"] == "3:5:1:status_change:dozing"
     assert all("s3cret" not in d["error"] for d in dead.values())  # the webhook URL's secret stays out
+    assert receiver.signed == [True] * len(receiver.posts)  # each attempt signed, retries at their own time
 
 
 async def test_a_receiver_that_is_down_gets_the_messages_when_it_is_back_but_no_stale_one(
