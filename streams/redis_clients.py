@@ -31,8 +31,9 @@ def redis_client(url: str, **options: Any) -> redis.Redis:
     if found is None:
         return redis.Redis.from_url(url, **{**REDIS_CLIENT_OPTIONS, **options})
     primary, sentinels = _options(found, options)
-    sentinel = Sentinel(found.sentinels, sentinel_kwargs=sentinels)  # type: ignore[no-untyped-call]
-    return cast("redis.Redis", sentinel.master_for(found.service, **primary))  # type: ignore[no-untyped-call]
+    # redis-py types Sentinel from 8.2 on, not before: the ignores serve the older releases pyproject allows.
+    sentinel = Sentinel(found.sentinels, sentinel_kwargs=sentinels)  # type: ignore[no-untyped-call, unused-ignore]
+    return cast("redis.Redis", sentinel.master_for(found.service, **primary))  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def async_redis_client(url: str, **options: Any) -> aioredis.Redis:
@@ -41,5 +42,5 @@ def async_redis_client(url: str, **options: Any) -> aioredis.Redis:
     if found is None:
         return aioredis.Redis.from_url(url, **{**REDIS_CLIENT_OPTIONS, **options})
     primary, sentinels = _options(found, options)
-    sentinel = AsyncSentinel(found.sentinels, sentinel_kwargs=sentinels)  # type: ignore[no-untyped-call]
+    sentinel = AsyncSentinel(found.sentinels, sentinel_kwargs=sentinels)  # type: ignore[no-untyped-call, unused-ignore]
     return cast("aioredis.Redis", sentinel.master_for(found.service, **primary))
