@@ -8,9 +8,10 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# .dockerignore lets in only the package sources, pyproject.toml and README.md.
+# .dockerignore lets in only the package sources, pyproject.toml, constraints.txt and README.md; the image
+# gets the versions the test suite passed with.
 COPY . .
-RUN pip install --upgrade pip && pip install .
+RUN pip install --upgrade pip && pip install -c constraints.txt .
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="edu-scorer" \

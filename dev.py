@@ -5,9 +5,11 @@
     python3 dev.py test    # everything CI runs: lint, types, layers, unit, integration, end-to-end
     python3 dev.py check   # only the static checks (ruff, mypy, import contracts): seconds
     python3 dev.py unit    # only the fast unit tier (no servers): seconds
+    python3 dev.py lock    # refresh constraints.txt to the newest releases pyproject.toml allows
 
 It creates `.venv/` next to this file and installs the project (with its embedded
-servers and test tools) there, re-installing only when pyproject.toml changes.
+servers and test tools) there at the versions constraints.txt pins, re-installing only when
+pyproject.toml or constraints.txt changes.
 `python3 dev.py test ARGS...` runs pytest over the whole suite with ARGS
 (e.g. `-k readers`); `python3 dev.py scorer ...` runs any `scorer` command.
 """
@@ -27,6 +29,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed-pyproject"
+#: The versions the whole suite last passed with: a release upstream must not turn a commit's CI red
+#: (redis-py 8.2 typed Sentinel and mypy failed a clean clone). `dev.py lock` moves them on, on purpose.
+CONSTRAINTS = ROOT / "constraints.txt"
 PYTEST = [str(BIN / "python"), "-m", "pytest", "-q"]
 
 #: (name, command) of each static check.
@@ -66,21 +71,40 @@ LATE_SERVERS = ("the last server tests, beside the rest of the server tier",
                 [*PYTEST, *LATE_SERVER_FILES, "--durations=5", "--basetemp", _tier_tmp("servers-late")])
 
 
+PIP = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+
+
+def _pip(*args: str) -> None:
+    log = VENV / "install.log"
+    with log.open("a") as out:
+        if subprocess.call([*PIP, *args], stdout=out, stderr=subprocess.STDOUT) != 0:
+            sys.stderr.write(log.read_text()[-5000:])
+            raise SystemExit(f"pip {' '.join(args)} failed; full log: {log}")
+
+
 def _ensure_venv() -> None:
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing into .venv (first run, or pyproject.toml changed) ...", flush=True)
-    pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-    log = VENV / "install.log"
-    with log.open("w") as out:
-        for args in (["install", "--upgrade", "pip"], ["install", "-e", f"{ROOT}[test]"]):
-            if subprocess.call(pip + args, stdout=out, stderr=subprocess.STDOUT) != 0:
-                sys.stderr.write(log.read_text()[-5000:])
-                raise SystemExit(f"pip {' '.join(args)} failed; full log: {log}")
+    print("installing into .venv (first run, or pyproject.toml or constraints.txt changed) ...", flush=True)
+    (VENV / "install.log").write_text("")
+    _pip("install", "--upgrade", "pip")
+    _pip("install", "-e", f"{ROOT}[test]", "-c", str(CONSTRAINTS))
     STAMP.write_text(wanted)
+
+
+def _lock() -> int:
+    """Upgrade .venv to the newest releases pyproject.toml allows and pin them in constraints.txt; run
+    `dev.py test` before committing the new pins."""
+    _pip("install", "--upgrade", "--upgrade-strategy", "eager", "-e", f"{ROOT}[test]")
+    frozen = subprocess.run([*PIP, "freeze", "--exclude-editable"], capture_output=True, text=True, check=True)
+    header = CONSTRAINTS.read_text().split("\n\n", 1)[0]
+    CONSTRAINTS.write_text(f"{header}\n\n{frozen.stdout}")
+    STAMP.unlink(missing_ok=True)
+    print(f"{CONSTRAINTS.name}: {len(frozen.stdout.splitlines())} pins; run `python3 dev.py test` before committing")
+    return 0
 
 
 def _ensure_chromium(seconds: int = 300) -> None:
@@ -149,11 +173,13 @@ def _verdict(code: int) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "check", "unit", "scorer", "bench"}:
+    if not argv or argv[0] not in {"demo", "test", "check", "unit", "scorer", "bench", "lock"}:
         print(__doc__)
         return 2
     _ensure_venv()
     command, rest = argv[0], argv[1:]
+    if command == "lock":
+        return _lock()
     if command == "test":
         _ensure_chromium()
     if command == "test" and rest:

@@ -20,6 +20,9 @@ from typing import Any, get_args
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from streams.contract.outputs import Basis
 
@@ -188,7 +191,8 @@ def test_dockerfile() -> None:
     final = lines[lines.index(froms[-1]):]
     users = [ln.split()[1] for ln in final if ln.upper().startswith("USER ")]
     assert users and users[-1].split(":")[0] not in {"root", "0"}, "the final stage must run as a non-root user"
-    assert any(re.search(r"pip install[^&]* \.(\s|$)", ln) for ln in lines), "the image must `pip install .`"
+    assert any(re.search(r"pip install -c constraints\.txt \.(\s|$)", ln) for ln in lines), \
+        "the image must `pip install -c constraints.txt .`: the versions the tests passed with"
     entrypoint = next(ln for ln in final if ln.upper().startswith("ENTRYPOINT"))
     assert json.loads(entrypoint.split(None, 1)[1]) == ["scorer"]
     cmd = next(ln for ln in final if ln.upper().startswith("CMD"))
@@ -208,10 +212,26 @@ def test_dockerignore_lets_in_what_pip_install_needs() -> None:
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
-    needed = {"pyproject.toml", *packages}
+    needed = {"pyproject.toml", "constraints.txt", *packages}
     if pyproject["project"].get("readme"):
         needed.add(pyproject["project"]["readme"])
     assert needed <= allowed, f"not sent to the build: {sorted(needed - allowed)}"
+
+
+def test_constraints_pin_every_dependency_within_what_pyproject_allows() -> None:
+    """dev.py and the image install with constraints.txt: a dependency it left out would float again, and a
+    pin outside pyproject's range would make pip refuse to install."""
+    pins = {canonicalize_name(name): Version(version) for name, version in
+            (ln.split("==") for ln in (ROOT / "constraints.txt").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#"))}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    wanted += [Requirement(r) for extra in project["optional-dependencies"].values() for r in extra
+               if not r.startswith(project["name"])]
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is not pinned in constraints.txt (python3 dev.py lock)"
+        assert requirement.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} vs {requirement}"
 
 
 # --------------------------------------------------------------------------------------------
