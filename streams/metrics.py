@@ -65,8 +65,13 @@ WRONG_TOKENS = Counter(
     "scorer_read_api_wrong_tokens_total", "Requests to the read API (`read_api`) or the curators' console (`console`: "
     "its login form or a bearer header) that presented a token other than SCORER_API_TOKEN: a client with a stale "
     "token, or someone guessing. Each is answered after a second.", ["door"], registry=REGISTRY)
+PREVIOUS_TOKENS = Counter(
+    "scorer_read_api_previous_tokens_total", "Requests to the read API or the console (`door`) accepted with "
+    "SCORER_API_TOKEN_PREVIOUS: clients not yet moved to the new token. When it stops rising, drop the old one.",
+    ["door"], registry=REGISTRY)
 for _door in ("read_api", "console"):  # exported from 0, so the first wrong token is an increase
     WRONG_TOKENS.labels(_door)
+    PREVIOUS_TOKENS.labels(_door)
 DEPENDENCY_UP = Gauge(
     "scorer_dependency_up", "1 while a dependency answered its last call or check, 0 while it fails "
     "(`redis_replicas`: Redis answers, but fewer replicas than SCORER_REDIS_WAIT_REPLICAS hold a batch's writes).",

@@ -78,7 +78,8 @@ def sentinel_url(url: str) -> SentinelUrl | None:
 
 
 #: Settings that are secrets, and URLs that may hold one: `Settings.__repr__` leaves them out.
-_SECRETS = frozenset({"kafka_sasl_password", "api_token", "ingest_token", "notify_webhook_secret"})
+_SECRETS = frozenset({"kafka_sasl_password", "api_token", "api_token_previous", "ingest_token",
+                      "ingest_token_previous", "notify_webhook_secret", "notify_webhook_secret_previous"})
 _URLS = frozenset({"redis_url", "database_url", "notify_webhook_url"})
 
 
@@ -176,9 +177,15 @@ class Settings:
     web_bind: str = _setting("127.0.0.1", "address the worker's HTTP listens on (`0.0.0.0` in containers)")
     api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "
                               "pages refuse every request (health and metrics stay open)")
+    api_token_previous: str = _setting("", "while SCORER_API_TOKEN is being replaced, the old one, still accepted "
+                                       "(counted: `scorer_read_api_previous_tokens_total`); empty once no client "
+                                       "uses it")
     ingest_port: int = _setting(8077, "`scorer ingest` HTTP port (xAPI statements, Caliper envelopes and native "
                                       "records in)")
     ingest_token: str = _setting("", "bearer token `scorer ingest` requires; empty: it refuses every request")
+    ingest_token_previous: str = _setting("", "while SCORER_INGEST_TOKEN is being replaced, the old one, still "
+                                          "accepted (counted: `scorer_ingest_previous_tokens_total`); empty once "
+                                          "the LMS has the new one")
     ingest_mapping: str = _setting("", "path of the identifier mapping file `scorer ingest` and `scorer replay` "
                                    "use for xAPI, Caliper, Open edX and Moodle input (see streams/ingest)")
     max_clock_skew_minutes: float = _setting(10.0, "how far a record's event time may run ahead of its Kafka "
@@ -190,6 +197,9 @@ class Settings:
                                           "`Edu-Scorer-Signature: t=<unix seconds>,v1=<HMAC-SHA256 of "
                                           "\"<t>.<body>\">`), so the receiver can refuse what it did not send; "
                                           "empty: unsigned")
+    notify_webhook_secret_previous: str = _setting("", "while SCORER_NOTIFY_WEBHOOK_SECRET is being replaced, the "
+                                                   "old one: each POST carries a second `v1=` signed with it, so "
+                                                   "the receiver may switch secrets at any time")
     notify_group: str = _setting("edu-scorer-notify", "`scorer notify`'s consumer group on the alerts topic")
     notify_policy: str = _setting("dozing=nudge,asleep=urge,at_risk=curator,finished=cancel,active=none",
                                   "what `scorer notify` sends per alert (`to_status` of a status change, else "

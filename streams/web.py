@@ -25,9 +25,17 @@ from features.activity_status import STATUSES
 from storage.postgres import queries
 from storage.postgres.db import jsonable
 from streams import tokens
-from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENT_STATE_LOST, STUDENTS_BY_STATUS, WRONG_TOKENS
+from streams.metrics import (
+    PREVIOUS_TOKENS,
+    REDIS_MAY_EVICT,
+    REGISTRY,
+    STUDENT_STATE_LOST,
+    STUDENTS_BY_STATUS,
+    WRONG_TOKENS,
+)
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
-from streams.tokens import bearer_credentials, token_matches
+from streams.settings import Settings
+from streams.tokens import DoorTokens, Presented, bearer_credentials
 
 log = logging.getLogger(__name__)
 
@@ -105,20 +113,29 @@ async def wrong_token_answered(door: str) -> None:
     await asyncio.sleep(tokens.WRONG_TOKEN_DELAY_SECONDS)
 
 
-def check_bearer(header: str | None, configured: str) -> Refusal | None:
-    """None if the request may read student data; an empty configured token refuses everyone."""
-    if not configured:
+def check_bearer(header: str | None, configured: DoorTokens, door: str) -> Refusal | None:
+    """None if the request may read student data (counted at `door` when it came with the previous token);
+    an empty configured token refuses everyone."""
+    if not configured.current:
         return Refusal(503, "the read API token is not configured (SCORER_API_TOKEN is empty): all requests refused")
     given = bearer_credentials(header)
     if given is None:
         return Refusal(401, "missing bearer token", {"WWW-Authenticate": _REALM})
-    if not token_matches(given, configured):
+    which = configured.presented(given)
+    if which is Presented.WRONG:
         return Refusal(401, "invalid bearer token", {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'},
                        wrong_token=True)
+    if which is Presented.PREVIOUS:
+        PREVIOUS_TOKENS.labels(door).inc()
     return None
 
 
-def student_data(token: str) -> Callable[[Handler], Handler]:
+def api_tokens(settings: Settings) -> DoorTokens:
+    """The read API's and the console's tokens."""
+    return DoorTokens(settings.api_token, settings.api_token_previous)
+
+
+def student_data(token: DoorTokens) -> Callable[[Handler], Handler]:
     """Wrap a view that serves student data: bearer token first, then its handler, whose
     InvalidParameter becomes a 400 and whose database failure a 503 (logged without the query's
     values; the engine hides bound parameters too)."""
@@ -126,7 +143,7 @@ def student_data(token: str) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
-            refusal = check_bearer(request.headers.get("Authorization"), token)
+            refusal = check_bearer(request.headers.get("Authorization"), token, "read_api")
             if refusal is not None:
                 if refusal.wrong_token:
                     await wrong_token_answered("read_api")
@@ -167,7 +184,7 @@ async def refresh_store_gauges(runtime: Runtime) -> None:
 
 def register_views(app: faust.App, runtime: Runtime) -> None:
     database_url = runtime.settings.database_url
-    guarded = student_data(runtime.settings.api_token)
+    guarded = student_data(api_tokens(runtime.settings))
     if not runtime.settings.api_token:
         log.warning("SCORER_API_TOKEN is empty: /students and /courses refuse every request")
 

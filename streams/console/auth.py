@@ -2,7 +2,8 @@
 (which cannot send a header on a link), as a session cookie the login form sets.
 
 The cookie never holds the token: it holds an expiry and an HMAC of it keyed by the token, so a
-leaked cookie dies at its expiry and changing SCORER_API_TOKEN ends every session. HttpOnly
+leaked cookie dies at its expiry and changing SCORER_API_TOKEN ends every session (but those of the token
+kept in SCORER_API_TOKEN_PREVIOUS, while it is kept there: a rotation logs nobody out). HttpOnly
 keeps it from scripts; SameSite=Strict keeps other sites from riding on it (no CSRF on the
 logout form).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from streams.tokens import token_matches
+from streams.tokens import DoorTokens, token_matches
 from streams.web import Refusal, check_bearer
 
 COOKIE = "scorer_console"
@@ -30,15 +31,16 @@ def session_value(token: str, now: float) -> str:
     return f"{expires}.{_mac(token, expires)}"
 
 
-def session_valid(value: str | None, token: str, now: float) -> bool:
-    """The cookie was made with this token and has not expired (constant-time comparison)."""
-    if not value or not token:
+def session_valid(value: str | None, tokens: DoorTokens, now: float) -> bool:
+    """The cookie was made with one of the tokens accepted now and has not expired (constant-time comparison)."""
+    if not value:
         return False
     expires_text, _, mac = value.partition(".")
     if not expires_text.isascii() or not expires_text.isdigit() or len(expires_text) > 12:
         return False
     expires = int(expires_text)
-    return token_matches(mac, _mac(token, expires)) and now < expires
+    made_with = [token_matches(mac, _mac(token, expires)) for token in tokens.accepted()]
+    return any(made_with) and now < expires
 
 
 def set_cookie(value: str) -> str:
@@ -50,11 +52,11 @@ def clear_cookie() -> str:
     return f"{COOKIE}=; Path={PATH}; Max-Age=0; HttpOnly; SameSite=Strict"
 
 
-def authorize(authorization: str | None, cookie: str | None, token: str, now: float) -> Refusal | None:
+def authorize(authorization: str | None, cookie: str | None, tokens: DoorTokens, now: float) -> Refusal | None:
     """None if the request may see the console: a valid session cookie, or the bearer header
     the read API takes; an empty configured token refuses everyone."""
-    if token and session_valid(cookie, token, now):
+    if session_valid(cookie, tokens, now):
         return None
-    if authorization is None and token:
+    if authorization is None and tokens.current:
         return Refusal(401, "log in first")
-    return check_bearer(authorization, token)
+    return check_bearer(authorization, tokens, "console")

@@ -26,9 +26,10 @@ from streams.console import auth, data, pages
 from streams.console.html import HEADERS, layout, note
 from streams.console.svg import esc
 from streams.console.views import DEFAULT_SORT, course_summaries
+from streams.metrics import PREVIOUS_TOKENS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
-from streams.tokens import token_matches
-from streams.web import InvalidParameter, parse_id, parse_sort, wrong_token_answered
+from streams.tokens import DoorTokens, Presented
+from streams.web import InvalidParameter, api_tokens, parse_id, parse_sort, wrong_token_answered
 
 log = logging.getLogger(__name__)
 #: A login form's body is one short field; anything longer is not a login.
@@ -50,7 +51,7 @@ def _error(web: faust.web.View, status: int, message: str) -> faust.web.Response
     return _html(web, layout("Error", f'<p class="error">{esc(message)}</p>'), status)
 
 
-def console_page(token: str) -> Callable[[Handler], Handler]:
+def console_page(tokens: DoorTokens) -> Callable[[Handler], Handler]:
     """Wrap a page: session or bearer first (a browser without either goes to the login form),
     then its handler, whose InvalidParameter becomes a 400 and whose database failure a 503."""
 
@@ -58,7 +59,7 @@ def console_page(token: str) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
             authorization = request.headers.get("Authorization")
-            refusal = auth.authorize(authorization, request.cookies.get(auth.COOKIE), token, time.time())
+            refusal = auth.authorize(authorization, request.cookies.get(auth.COOKIE), tokens, time.time())
             if refusal is not None:
                 if refusal.status == 401 and authorization is None:
                     return _redirect(web, "/console/login")
@@ -103,23 +104,26 @@ def _course_and_sort(request: faust.web.Request, course_id: str) -> tuple[int, S
 def register_console(app: faust.App, runtime: Runtime) -> None:
     """Add the console's views to the worker's web server."""
     database_url = runtime.settings.database_url
-    token = runtime.settings.api_token
-    page = console_page(token)
+    tokens = api_tokens(runtime.settings)
+    page = console_page(tokens)
 
     @app.page("/console/login")
     class Login(faust.web.View):
         async def get(self, request: faust.web.Request) -> faust.web.Response:
-            return _html(self, pages.login_page(configured=bool(token)), 200 if token else 503)
+            return _html(self, pages.login_page(configured=bool(tokens.current)), 200 if tokens.current else 503)
 
         async def post(self, request: faust.web.Request) -> faust.web.Response:
-            if not token:
+            if not tokens.current:
                 return _html(self, pages.login_page(configured=False), 503)
             form = await request.post()
             given = form.get("token")
-            if not isinstance(given, str) or len(given) > MAX_TOKEN_CHARS or not token_matches(given, token):
+            which = tokens.presented(given) if isinstance(given, str) and len(given) <= MAX_TOKEN_CHARS else None
+            if which in (None, Presented.WRONG):
                 await wrong_token_answered("console")
                 return _html(self, pages.login_page("Wrong token."), 401)
-            session = auth.set_cookie(auth.session_value(token, time.time()))
+            if which is Presented.PREVIOUS:
+                PREVIOUS_TOKENS.labels("console").inc()
+            session = auth.set_cookie(auth.session_value(tokens.current, time.time()))
             return _redirect(self, "/console/", **{"Set-Cookie": session})
 
     @app.page("/console/logout")

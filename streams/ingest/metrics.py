@@ -15,6 +15,9 @@ REQUEST_LATENCY = Histogram(
     "scorer_ingest_request_seconds", "From a request's arrival to its answer (produce acknowledged included).",
     ["route"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY)
+PREVIOUS_TOKENS = Counter(
+    "scorer_ingest_previous_tokens_total", "Requests accepted with SCORER_INGEST_TOKEN_PREVIOUS: the LMS has not "
+    "moved to the new token yet. When it stops rising, drop the old one.", registry=REGISTRY)
 ITEMS = Counter(
     "scorer_ingest_items_total", "Statements, events or native records received in accepted requests, by source.",
     ["source"], registry=REGISTRY)

@@ -49,7 +49,7 @@ from streams.ingest.mapping import IdMapping, MappingError
 from streams.ingest.service import XAPI_VERSION, Answer, Ingestor, Limits
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.settings import Settings
-from streams.tokens import authorization, token_matches
+from streams.tokens import DoorTokens, Presented, authorization
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ _VERSION = re.compile(r"1\.0(\.\d+)?")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 INGESTOR: web.AppKey[Ingestor] = web.AppKey("ingestor", Ingestor)
-TOKEN: web.AppKey[str] = web.AppKey("token", str)
+TOKEN: web.AppKey[DoorTokens] = web.AppKey("token", DoorTokens)
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 
 
@@ -81,17 +81,21 @@ def presented_token(header: str | None) -> str | None:
     return None
 
 
-def refusal(header: str | None, configured: str) -> Answer | None:
-    """None if the request may send records; an empty configured token refuses everyone (503)."""
-    if not configured:
+def refusal(header: str | None, configured: DoorTokens) -> Answer | None:
+    """None if the request may send records (counted when it came with the previous token); an empty
+    configured token refuses everyone (503)."""
+    if not configured.current:
         return Answer(503, {"error": "the ingest token is not configured (SCORER_INGEST_TOKEN is empty): "
                                      "all requests refused"})
     given = presented_token(header)
     challenge = {"WWW-Authenticate": f'{_REALM}, Basic realm="edu-scorer-ingest"'}
     if given is None:
         return Answer(401, {"error": "missing credentials: Authorization: Bearer <token>"}, challenge)
-    if not token_matches(given, configured):
+    which = configured.presented(given)
+    if which is Presented.WRONG:
         return Answer(401, {"error": "invalid token"}, challenge)
+    if which is Presented.PREVIOUS:
+        metrics.PREVIOUS_TOKENS.inc()
     return None
 
 
@@ -204,7 +208,7 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def build_app(ingestor: Ingestor, token: str, limits: Limits) -> web.Application:
+def build_app(ingestor: Ingestor, token: DoorTokens, limits: Limits) -> web.Application:
     # the body limit is enforced by _body (a JSON 413); aiohttp's own is a little above it
     app = web.Application(client_max_size=limits.max_body_bytes + 1, middlewares=[_observe])
     app[INGESTOR] = ingestor
@@ -253,8 +257,9 @@ class IngestServer:
 
         self.ingestor = Ingestor(mapping, self.settings.topic_prefix, enqueue, self.limits,
                                  self.settings.max_clock_skew_minutes * 60)
-        self._runner = web.AppRunner(build_app(self.ingestor, self.settings.ingest_token, self.limits),
-                                     access_log=None, shutdown_timeout=self.limits.produce_timeout + 5)
+        tokens = DoorTokens(self.settings.ingest_token, self.settings.ingest_token_previous)
+        self._runner = web.AppRunner(build_app(self.ingestor, tokens, self.limits), access_log=None,
+                                     shutdown_timeout=self.limits.produce_timeout + 5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:

@@ -43,7 +43,7 @@ def sender(settings: Settings, clock: Callable[[], float] = time.time) -> Sender
         return PrintSender()
     return WebhookSender(settings.notify_webhook_url, max_retries=settings.notify_max_retries,
                          first_backoff=settings.notify_backoff_seconds, secret=settings.notify_webhook_secret,
-                         clock=clock, rng=random.Random())
+                         previous_secret=settings.notify_webhook_secret_previous, clock=clock, rng=random.Random())
 
 
 async def run(settings: Settings, *, clock: Callable[[], float] = time.time,

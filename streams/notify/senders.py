@@ -2,8 +2,9 @@
 
 Every POST carries `Idempotency-Key: <alert_id>`: the one window in which `scorer notify` may send
 an alert twice (it crashed after POSTing, before recording the delivery) is closed by a receiver
-that keeps the keys it has seen. With a secret, each attempt is signed (streams.notify.signing). The URL
-may hold a secret too and is never logged or dead-lettered.
+that keeps the keys it has seen. With a secret, each attempt is signed (streams.notify.signing), and with
+the previous one too while a rotation lasts. The URL may hold a secret too and is never logged or
+dead-lettered.
 """
 from __future__ import annotations
 
@@ -62,10 +63,11 @@ class WebhookSender:
     and 407 with backoff."""
 
     def __init__(self, url: str, *, max_retries: int, first_backoff: float, timeout: float = 10.0,
-                 secret: str = "", clock: Callable[[], float] = time.time,
+                 secret: str = "", previous_secret: str = "", clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, rng: random.Random | None = None) -> None:
         self._url = url
         self._secret = secret
+        self._previous_secret = previous_secret
         self._max_retries = max_retries
         self._first_backoff = first_backoff
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -83,8 +85,9 @@ class WebhookSender:
         for retry in range(retries + 1):
             started = time.monotonic()
             retry_header: str | None = None
-            if self._secret:  # each attempt signed at its own time
-                headers[signing.HEADER] = signing.signature(self._secret, payload, self._clock())
+            if self._secret:  # each attempt signed at its own time (and with the old secret too, mid-rotation)
+                at = self._clock()
+                headers[signing.HEADER] = signing.signature(self._secret, payload, at, self._previous_secret)
             try:
                 async with self._session.post(self._url, data=payload, headers=headers) as response:
                     status, retry_header = response.status, response.headers.get("Retry-After")

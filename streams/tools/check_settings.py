@@ -4,6 +4,7 @@ console nobody can log in to, or a token a script can guess."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from streams.settings import Settings
@@ -17,9 +18,36 @@ _MAKE_ONE = "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 
 
 def settings_findings(settings: Settings) -> list[Finding]:
-    return [_token(settings.api_token, "SCORER_API_TOKEN", "the read API and the curators' console"),
-            _token(settings.ingest_token, "SCORER_INGEST_TOKEN", "the LMS's door (`scorer ingest`)"),
-            _webhook(settings.notify_webhook_url)]
+    api, ingest = "the read API and the curators' console", "the LMS's door (`scorer ingest`)"
+    return [_token(settings.api_token, "SCORER_API_TOKEN", api),
+            *_previous(settings.api_token_previous, settings.api_token, "SCORER_API_TOKEN", api,
+                       "scorer_read_api_previous_tokens_total"),
+            _token(settings.ingest_token, "SCORER_INGEST_TOKEN", ingest),
+            *_previous(settings.ingest_token_previous, settings.ingest_token, "SCORER_INGEST_TOKEN", ingest,
+                       "scorer_ingest_previous_tokens_total"),
+            _webhook(settings.notify_webhook_url),
+            *_previous(settings.notify_webhook_secret_previous, settings.notify_webhook_secret,
+                       "SCORER_NOTIFY_WEBHOOK_SECRET", "", "")]
+
+
+def _previous(previous: str, current: str, name: str, guards: str, counter: str) -> list[Finding]:
+    """A rotation under way: the old secret still works, so it should not stay set longer than it must."""
+    if not previous:
+        return []
+    check = f"{name.removeprefix('SCORER_').lower()}_previous"
+    if not current:
+        return [Finding("settings", check, WARN, f"{name}_PREVIOUS is set and {name} is empty: the old one "
+                                                 "is not used alone")]
+    if previous == current:
+        return [Finding("settings", check, WARN, f"{name}_PREVIOUS is {name} itself: nothing is being replaced")]
+    if guards:
+        found = _token(previous, f"{name}_PREVIOUS", guards)
+        if found.level != OK:
+            return [replace(found, check=check)]
+        return [Finding("settings", check, WARN, f"{name}_PREVIOUS is still accepted beside {name}: empty it "
+                                                 f"once `{counter}` stops rising")]
+    return [Finding("settings", check, WARN, f"{name}_PREVIOUS still signs each POST beside {name}: empty it "
+                                             "once the receiver checks the new one")]
 
 
 def _token(token: str, name: str, guards: str) -> Finding:

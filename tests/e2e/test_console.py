@@ -10,6 +10,7 @@ import http.cookiejar
 import importlib.util
 import json
 import os
+import re
 import shutil
 import time
 import urllib.error
@@ -24,6 +25,7 @@ import pytest
 
 from storage.postgres.queries import at_risk
 from storage.postgres.row_writer import RowWriter
+from streams.console import auth
 from streams.lms.synthetic import generate
 from streams.settings import Settings
 from streams.tools.embedded import free_port
@@ -33,6 +35,7 @@ from streams.tools.replay import replay
 pytestmark = pytest.mark.slow
 STUDENTS = 60  # over the trainer's 50 labels a version: one is published without its 30 s wait
 TOKEN = "console-e2e-token"
+PREVIOUS_TOKEN = "console-e2e-token-being-replaced"  # SCORER_API_TOKEN_PREVIOUS: still opens the console
 CHROMIUM = os.environ.get("SCORER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -53,7 +56,7 @@ def console(kafka_url: str, redis_url: str, migrated: str,
     prefix = f"t{os.urandom(4).hex()}."
     settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
                         app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state), api_token=TOKEN,
-                        web_bind="127.0.0.1", reason_language="en")
+                        api_token_previous=PREVIOUS_TOKEN, web_bind="127.0.0.1", reason_language="en")
     port = free_port()
     worker = worker_process(settings, port, state / "worker.log")
     try:
@@ -162,6 +165,26 @@ def test_login_sets_an_httponly_strict_cookie_that_opens_the_pages(console: tupl
     assert _request(port, "/console/", opener=opener)[0] == 200
     assert _request(port, "/console/logout", data=b"", opener=opener)[0] == 303
     assert _request(port, "/console/", opener=opener)[0] == 303  # the cookie is gone
+
+
+def test_mid_rotation_the_previous_token_logs_in_is_counted_and_gets_a_session_of_the_new_one(
+        console: tuple[int, str, int]) -> None:
+    port, _, _ = console
+
+    def counted() -> float:
+        found = re.search(r'^scorer_read_api_previous_tokens_total\{door="console"\} (\S+)$',
+                          _request(port, "/metrics")[2], re.M)
+        assert found, "exported from 0"
+        return float(found.group(1))
+
+    before = counted()
+    login = urllib.parse.urlencode({"token": PREVIOUS_TOKEN}).encode()
+    status, headers, _ = _request(port, "/console/login", data=login)
+    assert status == 303 and counted() == before + 1
+    session = headers["Set-Cookie"].split(";")[0]
+    assert _request(port, "/console/", {"Cookie": session})[0] == 200
+    expires, mac = session.split("=", 1)[1].split(".")
+    assert mac == auth.session_value(TOKEN, int(expires) - auth.SESSION_SECONDS).split(".")[1]  # keyed by the new
 
 
 def _chromium() -> str | None:

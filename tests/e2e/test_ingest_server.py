@@ -123,6 +123,14 @@ async def test_authentication(settings, server, http):
     async with http.get(f"{server.url}/metrics") as page:
         text = await page.text()
     assert 'scorer_ingest_requests_total{route="/xapi/statements",status="401"} 2.0' in text
+    assert "scorer_ingest_previous_tokens_total 0.0" in text
+    rotating = settings.copy(ingest_token="the-new-ingest-token", ingest_token_previous=TOKEN)
+    async with IngestServer(rotating, mapping=MAPPING, port=0) as moving:  # the LMS still sends the old one
+        assert (await post(http, f"{moving.url}/xapi/statements", one))[0] == 200
+        new = {"Authorization": "Bearer the-new-ingest-token"}
+        assert (await post(http, f"{moving.url}/xapi/statements", one, headers=new))[0] == 200
+        async with http.get(f"{moving.url}/metrics") as page:
+            assert "scorer_ingest_previous_tokens_total 1.0" in await page.text()
     assert "user_id" not in text
 
 

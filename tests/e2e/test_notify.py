@@ -53,14 +53,15 @@ class Receiver:
     delay: float = 0.0
     posts: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)  # (key, body, when)
     url: str = ""
-    secret: str = ""  # the webhook's signing secret: each POST's signature checked against it
-    signed: list[bool] = field(default_factory=list)
+    secrets: tuple[str, ...] = ()  # signing secrets each POST's signature is checked against, one by one
+    signed: list[bool] = field(default_factory=list)  # per POST: did every one of them verify it?
 
     async def handle(self, request: web.Request) -> web.Response:
         key = request.headers["Idempotency-Key"]
         body = await request.json()
-        if self.secret:
-            self.signed.append(verify(self.secret, request.headers.get(HEADER), await request.read(), time.time()))
+        if self.secrets:
+            raw, header = await request.read(), request.headers.get(HEADER)
+            self.signed.append(all(verify(secret, header, raw, time.time()) for secret in self.secrets))
         await asyncio.sleep(self.delay)
         status, headers = self.reply(key, sum(1 for k, _, _ in self.posts if k == key) + 1)
         self.posts.append((key, body, time.monotonic()))
@@ -204,9 +205,10 @@ async def test_a_failing_receiver_gets_each_alert_once_after_retries_and_a_refus
             return ((404, {}), (401, {}), (200, {}))[min(attempt, 3) - 1]  # sender's to fix, not the message's
         return 503, {}  # user 4: never back
 
-    async with receiving(Receiver(reply, secret="signing-s3cret")) as receiver:
+    # mid-rotation: the receiver may check either secret, so each POST must verify with both
+    async with receiving(Receiver(reply, secrets=("signing-s3cret", "old-s3cret"))) as receiver:
         settings = _settings(kafka_url, redis_url, prefix, tmp_path, notify_webhook_url=receiver.url,
-                             notify_webhook_secret="signing-s3cret",
+                             notify_webhook_secret="signing-s3cret", notify_webhook_secret_previous="old-s3cret",
                              notify_give_up_hours=0)  # no parking: out of retries is dead-lettered at once
         await produce(settings, [alert(1), alert(2), alert(3), alert(4), alert(5)])
         async with notifying(settings) as consumer:

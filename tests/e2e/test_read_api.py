@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import socket
 import sys
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.slow
 
 T0 = datetime(2024, 3, 1, 12, 0)
 COURSE = 77
+#: The token being replaced: the worker still takes it (SCORER_API_TOKEN_PREVIOUS).
+PREVIOUS_TOKEN = secrets.token_urlsafe(24)
 HOSTILE_IDS = ["²", "１２", "-1", "0", "1.0", " 1", "9" * 5000, "9223372036854775808", "%00", "abc",
                "1e3", "+1", "0x1", "٣", "", "99999999999999999999"]
 HOSTILE_LIMITS = ["abc", "0", "1001", "-5", "1e3", "9" * 5000, "", "1.5", "+5", "５", "%00"]
@@ -66,7 +69,8 @@ def api(kafka_url: str, redis_url: str, migrated: str,
     prefix = f"t{uuid.uuid4().hex[:8]}."
     settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
                         app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state),
-                        api_token=secrets.token_urlsafe(24), web_bind="127.0.0.1")
+                        api_token=secrets.token_urlsafe(24), api_token_previous=PREVIOUS_TOKEN,
+                        web_bind="127.0.0.1")
     port = free_port()
     worker = worker_process(settings, port, state / "worker.log")
     try:
@@ -124,6 +128,22 @@ def test_student_data_needs_the_token(api: tuple[int, str]) -> None:
             assert status == 401, (path, authorization, status, body)
             assert headers.get("WWW-Authenticate", "").startswith("Bearer"), headers
             assert body and "error" in body and "students" not in body and "user_id" not in body
+
+
+def test_during_a_rotation_the_previous_token_reads_too_and_is_counted(api: tuple[int, str]) -> None:
+    port, token = api
+
+    def counted() -> float:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=15).read().decode()
+        found = re.search(r'^scorer_read_api_previous_tokens_total\{door="read_api"\} (\S+)$', page, re.M)
+        assert found, "the counter is exported from 0"
+        return float(found.group(1))
+
+    before = counted()
+    assert _get(port, "/students/2", token=token)[0] == 200 and counted() == before
+    status, _, body = _get(port, "/students/2", token=PREVIOUS_TOKEN)
+    assert (status, body["user_id"]) == (200, 2) and counted() == before + 1
+    assert _get(port, "/students/2", token=PREVIOUS_TOKEN + "x")[0] == 401 and counted() == before + 1
 
 
 def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:

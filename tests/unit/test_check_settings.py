@@ -26,3 +26,23 @@ def test_a_token_is_judged_by_its_length(token: str, level: str) -> None:
 def test_a_webhook_in_plain_http_off_this_host_is_a_warning(url: str, level: str) -> None:
     found_level, detail = _levels(notify_webhook_url=url)["notify_webhook_url"]
     assert found_level == level and "s3cret" not in detail
+
+
+@pytest.mark.parametrize(("settings", "check", "level", "says"), [
+    ({"api_token": "n" * 32, "api_token_previous": "o" * 32}, "api_token_previous", "warn",
+     "scorer_read_api_previous_tokens_total"),
+    ({"api_token": "n" * 32, "api_token_previous": "old"}, "api_token_previous", "error", "guessable"),
+    ({"ingest_token": "", "ingest_token_previous": "o" * 32}, "ingest_token_previous", "warn", "is empty"),
+    ({"ingest_token": "n" * 32, "ingest_token_previous": "n" * 32}, "ingest_token_previous", "warn", "itself"),
+    ({"notify_webhook_secret": "n", "notify_webhook_secret_previous": "o"}, "notify_webhook_secret_previous",
+     "warn", "receiver"),
+])
+def test_a_previous_secret_is_a_rotation_to_finish(settings: dict[str, str], check: str, level: str,
+                                                    says: str) -> None:
+    found_level, detail = _levels(**settings)[check]
+    assert (found_level, says in detail) == (level, True), detail
+    assert all(secret not in detail for secret in settings.values() if len(secret) > 3)
+
+
+def test_no_previous_secret_no_finding() -> None:
+    assert not [check for check in _levels(api_token="n" * 32) if check.endswith("_previous")]

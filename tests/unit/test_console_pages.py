@@ -12,6 +12,7 @@ import pytest
 from online_models.prequential import WEEK_CAP
 from streams.console import auth, html, pages, svg, views
 from streams.console.html import CSP, CSS
+from streams.tokens import DoorTokens
 from streams.web import InvalidParameter, parse_sort
 
 XSS = '<script>alert("x")</script>&"\''
@@ -295,30 +296,39 @@ def test_csp_allows_only_the_pages_own_style() -> None:
 
 def test_session_cookie_holds_no_token_and_expires() -> None:
     token = "s3cret-token"
+    tokens = DoorTokens(token)
     value = auth.session_value(token, now=1000.0)
     assert token not in value
-    assert auth.session_valid(value, token, now=1000.0 + auth.SESSION_SECONDS - 1)
-    assert not auth.session_valid(value, token, now=1000.0 + auth.SESSION_SECONDS)
-    assert not auth.session_valid(value, "another-token", now=1001.0)
+    assert auth.session_valid(value, tokens, now=1000.0 + auth.SESSION_SECONDS - 1)
+    assert not auth.session_valid(value, tokens, now=1000.0 + auth.SESSION_SECONDS)
+    assert not auth.session_valid(value, DoorTokens("another-token"), now=1001.0)
     expires, mac = value.split(".")
     forged = f"{int(expires) + 10**6}.{mac}"  # a longer expiry does not match the MAC
     for bad in (forged, "", ".", "x.y", "１２.ab", f"{expires}.", None, "9" * 40 + "." + mac):
-        assert not auth.session_valid(bad, token, now=1001.0), bad
-    assert not auth.session_valid(value, "", now=1001.0)
+        assert not auth.session_valid(bad, tokens, now=1001.0), bad
+    assert not auth.session_valid(value, DoorTokens(""), now=1001.0)
+    assert not auth.session_valid(value, DoorTokens("", token), now=1001.0)  # the previous one alone opens nothing
     header = auth.set_cookie(value)
     assert "HttpOnly" in header and "SameSite=Strict" in header and "Path=/console" in header
 
 
+def test_a_rotation_logs_nobody_out_until_the_previous_token_is_dropped() -> None:
+    before_rotation = auth.session_value("old-token", now=1000.0)
+    assert auth.session_valid(before_rotation, DoorTokens("new-token", "old-token"), now=1001.0)
+    assert not auth.session_valid(before_rotation, DoorTokens("new-token"), now=1001.0)
+
+
 def test_authorize_needs_a_session_or_the_bearer_and_refuses_all_without_a_token() -> None:
     token = "tok"
+    tokens = DoorTokens(token)
     session = auth.session_value(token, 0.0)
-    assert auth.authorize(None, session, token, 1.0) is None
-    assert auth.authorize(f"Bearer {token}", None, token, 1.0) is None
-    refusal = auth.authorize(None, None, token, 1.0)
+    assert auth.authorize(None, session, tokens, 1.0) is None
+    assert auth.authorize(f"Bearer {token}", None, tokens, 1.0) is None
+    refusal = auth.authorize(None, None, tokens, 1.0)
     assert refusal is not None and refusal.status == 401
-    refusal = auth.authorize("Bearer nope", session + "x", token, 1.0)
+    refusal = auth.authorize("Bearer nope", session + "x", tokens, 1.0)
     assert refusal is not None and refusal.status == 401
-    refusal = auth.authorize(f"Bearer {token}", session, "", 1.0)
+    refusal = auth.authorize(f"Bearer {token}", session, DoorTokens(""), 1.0)
     assert refusal is not None and refusal.status == 503
 
 

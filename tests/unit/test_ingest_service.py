@@ -17,6 +17,7 @@ from streams.ingest import metrics
 from streams.ingest.mapping import IdMapping
 from streams.ingest.server import presented_token, refusal
 from streams.ingest.service import Ingestor, Limits
+from streams.tokens import DoorTokens
 
 LMS = "https://lms.example.edu"
 ADL = "http://adlnet.gov/expapi/verbs/"
@@ -281,8 +282,22 @@ def test_presented_token(header, token):
 
 
 def test_refusal():
-    assert refusal("Bearer anything", "").status == 503  # no token configured: everything refused
-    assert refusal(None, "s3cret").status == 401 and "WWW-Authenticate" in refusal(None, "s3cret").headers
-    assert refusal("Bearer wrong", "s3cret").status == 401
-    assert refusal("Bearer s3cr\udcffet", "s3cret").status == 401  # any string compares without raising
-    assert refusal("Bearer s3cret", "s3cret") is None
+    configured = DoorTokens("s3cret")
+    assert refusal("Bearer anything", DoorTokens("")).status == 503  # no token configured: everything refused
+    assert refusal("Bearer old", DoorTokens("", "old")).status == 503  # the previous one alone opens nothing
+    assert refusal(None, configured).status == 401 and "WWW-Authenticate" in refusal(None, configured).headers
+    assert refusal("Bearer wrong", configured).status == 401
+    assert refusal("Bearer s3cr\udcffet", configured).status == 401  # any string compares without raising
+    assert refusal("Bearer s3cret", configured) is None
+
+
+def test_the_previous_token_is_accepted_during_a_rotation_and_counted():
+    def counted() -> float:
+        return metrics.REGISTRY.get_sample_value("scorer_ingest_previous_tokens_total") or 0.0
+
+    rotating, before = DoorTokens("new-token", "old-token"), counted()
+    assert refusal("Bearer new-token", rotating) is None and counted() == before
+    assert refusal("Basic " + base64.b64encode(b"lms:old-token").decode(), rotating) is None
+    assert counted() == before + 1
+    assert refusal("Bearer old-token", DoorTokens("new-token")).status == 401  # rotation over: refused
+    assert refusal("Bearer other", rotating).status == 401 and counted() == before + 1

@@ -20,11 +20,23 @@ def test_a_signature_verifies_only_for_its_body_secret_and_time() -> None:
         assert not verify(SECRET, broken, BODY, NOW), broken
 
 
+def test_during_a_rotation_a_receiver_with_either_secret_accepts_the_post() -> None:
+    header = signature("new-secret", BODY, NOW, previous="old-secret")
+    assert header.count("v1=") == 2 and "secret" not in header
+    assert verify("new-secret", header, BODY, NOW) and verify("old-secret", header, BODY, NOW)
+    assert not verify("third-secret", header, BODY, NOW)
+    assert not verify("old-secret", signature("new-secret", BODY, NOW), BODY, NOW)  # the rotation is over
+    two_times = f"t={int(NOW)},{header}"  # a second `t` could pick the time a replay needs: refused
+    assert not verify("new-secret", two_times, BODY, NOW)
+
+
 def test_settings_show_no_secret_in_their_repr() -> None:
     shown = repr(Settings(redis_url="redis://u:redis-pw@redis:6379/0", api_token="api-tok",
                           database_url="postgresql+psycopg2://scorer:db-pw@db:5432/scorer", ingest_token="door-tok",
                           kafka_sasl_password="kafka-pw", notify_webhook_secret="hook-secret",
-                          notify_webhook_url="https://hooks.example/in/url-tok?key=url-key"))
-    assert not [secret for secret in ("redis-pw", "api-tok", "db-pw", "door-tok", "kafka-pw", "hook-secret",
-                                      "url-tok", "url-key") if secret in shown]
+                          api_token_previous="old-api-tok", ingest_token_previous="old-door-tok",
+                          notify_webhook_secret_previous="old-hook-secret", notify_webhook_url="https://hooks.example/in/url-tok?key=url-key"))
+    secrets = ("redis-pw", "api-tok", "db-pw", "door-tok", "kafka-pw", "hook-secret", "url-tok", "url-key",
+               "old-api-tok", "old-door-tok", "old-hook-secret")
+    assert not [secret for secret in secrets if secret in shown]
     assert "redis://redis:6379/…" in shown and "api_token='<set>'" in shown and "ingest_token='<set>'" in shown

@@ -19,7 +19,7 @@ from streams import tokens
 from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
 from streams.settings import Settings
-from streams.tokens import bearer_credentials, token_matches
+from streams.tokens import DoorTokens, bearer_credentials, token_matches
 from streams.web import (
     DEFAULT_LIMIT,
     MAX_ID,
@@ -88,14 +88,29 @@ def test_token_comparison_takes_any_text() -> None:
 
 
 def test_bearer_check_refuses_missing_wrong_and_unconfigured() -> None:
-    assert check_bearer("Bearer right", "right") is None
+    assert check_bearer("Bearer right", DoorTokens("right"), "read_api") is None
     for header in (None, "", "Bearer", "Basic cmlnaHQ=", "Bearer wrong", "Bearer right2", "Bearer RIGHT"):
-        refusal = check_bearer(header, "right")
+        refusal = check_bearer(header, DoorTokens("right", "old"), "read_api")
         assert refusal is not None and refusal.status == 401, header
         assert refusal.headers["WWW-Authenticate"].startswith("Bearer")
-    for header in (None, "Bearer ", "Bearer anything"):  # no token configured: closed, never open
-        refusal = check_bearer(header, "")
+    for header in (None, "Bearer ", "Bearer anything", "Bearer old"):  # no token configured: closed, never open
+        refusal = check_bearer(header, DoorTokens("", "old"), "read_api")
         assert refusal is not None and refusal.status == 503 and "not configured" in refusal.error
+
+
+def test_during_a_rotation_both_tokens_open_the_door_and_the_previous_one_is_counted() -> None:
+    def counted(door: str) -> float:
+        return REGISTRY.get_sample_value("scorer_read_api_previous_tokens_total", {"door": door}) or 0.0
+
+    rotating = DoorTokens("new-token", "old-token")
+    before = counted("read_api"), counted("console")
+    assert check_bearer("Bearer new-token", rotating, "read_api") is None
+    assert (counted("read_api"), counted("console")) == before
+    assert check_bearer("Bearer old-token", rotating, "read_api") is None
+    assert check_bearer("Bearer old-token", rotating, "console") is None
+    assert (counted("read_api"), counted("console")) == (before[0] + 1, before[1] + 1)
+    refusal = check_bearer("Bearer old-token", DoorTokens("new-token"), "read_api")
+    assert refusal is not None and refusal.wrong_token  # the rotation is over: the old token is a wrong one
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,7 +136,7 @@ class FakeRequest:
 
 
 async def _call(handler: Any, headers: dict[str, str], token: str = "right", **match: str) -> Answer:
-    guarded = student_data(token)(handler)
+    guarded = student_data(DoorTokens(token))(handler)
     return cast(Answer, await guarded(FakeView(), FakeRequest(headers), **match))
 
 

@@ -92,6 +92,12 @@ app.kubernetes.io/component: worker
     secretKeyRef:
       name: {{ required "readApi.existingSecret: the Secret holding the read API's token" .Values.readApi.existingSecret }}
       key: {{ .Values.readApi.existingSecretKey }}
+- name: SCORER_API_TOKEN_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.readApi.existingSecret }}
+      key: {{ .Values.readApi.previousSecretKey }}
+      optional: true
 {{- end }}
 
 {{/* A pod template's metadata for one component: (dict "root" . "component" "ingest" "port" 8077), its
