@@ -670,7 +670,8 @@ def test_dashboard_covers_the_metrics() -> None:
               "scorer_processing_failures_total", "scorer_offset_resets_total", "scorer_events_duplicate_total",
               "scorer_ingest_requests_total", "scorer_ingest_rejected_total", "scorer_ingest_records_produced_total",
               "scorer_ingest_request_seconds_bucket", "scorer_ingest_inflight_records",
-              "scorer_student_state_lost", "scorer_redis_may_evict"}
+              "scorer_student_state_lost", "scorer_redis_may_evict", "scorer_read_api_wrong_tokens_total",
+              "scorer_read_api_previous_tokens_total", "scorer_ingest_previous_tokens_total"}
     assert wanted <= used, f"no panel for {wanted - used}"
     exprs = " ".join(re.sub(r"\s+", " ", e) for e in dashboard_exprs())
     assert "by (kind)" in exprs and "by (by)" in exprs, "processing failures by kind, duplicates by `by`"
