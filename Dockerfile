@@ -32,8 +32,9 @@ COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 WORKDIR /var/lib/scorer
 EXPOSE 6066
-# Liveness only (/healthz); readiness (/readyz) also needs Kafka, Redis and Postgres up.
+# Liveness only (/healthz); readiness (/readyz) also needs Kafka, Redis and Postgres up. Over HTTPS when the
+# worker serves it (SCORER_WEB_TLS_*): its own loopback, so the certificate's name is not checked.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SCORER_WEB_PORT', '6066'), timeout=4)"]
+    CMD ["python", "-c", "import os, ssl, urllib.request; tls = bool(os.environ.get('SCORER_WEB_TLS_CERT_FILE')); urllib.request.urlopen('%s://127.0.0.1:%s/healthz' % ('https' if tls else 'http', os.environ.get('SCORER_WEB_PORT', '6066')), timeout=4, context=ssl._create_unverified_context() if tls else None)"]
 ENTRYPOINT ["scorer"]
 CMD ["worker"]

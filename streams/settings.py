@@ -175,6 +175,9 @@ class Settings:
     web_port: int = _setting(6066, "worker HTTP: `/metrics`, `/healthz`, `/readyz`, `/students/{id}`, "
                              "`/courses/{id}/at-risk`")
     web_bind: str = _setting("127.0.0.1", "address the worker's HTTP listens on (`0.0.0.0` in containers)")
+    web_tls_cert_file: str = _setting("", "with its key, the worker serves HTTPS (read API, console, metrics, "
+                                      "probes): a PEM file of its certificate (and chain); empty: plain HTTP")
+    web_tls_key_file: str = _setting("", "the PEM file of that certificate's private key")
     api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "
                               "pages refuse every request (health and metrics stay open)")
     api_token_previous: str = _setting("", "while SCORER_API_TOKEN is being replaced, the old one, still accepted "
@@ -183,6 +186,9 @@ class Settings:
     ingest_port: int = _setting(8077, "`scorer ingest` HTTP port (xAPI statements, Caliper envelopes and native "
                                       "records in)")
     ingest_token: str = _setting("", "bearer token `scorer ingest` requires; empty: it refuses every request")
+    ingest_tls_cert_file: str = _setting("", "with its key, `scorer ingest` serves HTTPS: a PEM file of its "
+                                         "certificate (and chain); empty: plain HTTP")
+    ingest_tls_key_file: str = _setting("", "the PEM file of that certificate's private key")
     ingest_token_previous: str = _setting("", "while SCORER_INGEST_TOKEN is being replaced, the old one, still "
                                           "accepted (counted: `scorer_ingest_previous_tokens_total`); empty once "
                                           "the LMS has the new one")
@@ -254,6 +260,10 @@ class Settings:
              "SCORER_KAFKA_SECURITY_PROTOCOL SASL_* needs SCORER_KAFKA_SASL_USERNAME and SCORER_KAFKA_SASL_PASSWORD"),
             (self.redis_wait_replicas >= 0, "SCORER_REDIS_WAIT_REPLICAS must be >= 0"),
             (self.redis_wait_timeout_ms >= 1, "SCORER_REDIS_WAIT_TIMEOUT_MS must be >= 1"),
+            (bool(self.web_tls_cert_file) == bool(self.web_tls_key_file),
+             "SCORER_WEB_TLS_CERT_FILE and SCORER_WEB_TLS_KEY_FILE go together: set both or neither"),
+            (bool(self.ingest_tls_cert_file) == bool(self.ingest_tls_key_file),
+             "SCORER_INGEST_TLS_CERT_FILE and SCORER_INGEST_TLS_KEY_FILE go together: set both or neither"),
         ]
         for holds, problem in checks:
             if not holds:

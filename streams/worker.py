@@ -21,6 +21,7 @@ from streams.loop_lag import watch_event_loop
 from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX
 from streams.runtime import Runtime
 from streams.settings import Settings
+from streams.tls import server_context
 from streams.web import register_views
 
 LOOP_PROBE_SECONDS = 0.25
@@ -45,6 +46,7 @@ def build_app(settings: Settings) -> faust.App:
         store="memory://",
         web_port=settings.web_port,
         web_bind=settings.web_bind,  # 127.0.0.1 unless deployed (containers set 0.0.0.0)
+        web_ssl_context=server_context(settings.web_tls_cert_file, settings.web_tls_key_file, "SCORER_WEB_TLS"),
         web_enabled=True,
         # Faust's own pages show cluster topology, tables, sensors and the service graph:
         # none of them is ours to serve (the read API has its own pages and token).

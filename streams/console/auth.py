@@ -43,13 +43,18 @@ def session_valid(value: str | None, tokens: DoorTokens, now: float) -> bool:
     return any(made_with) and now < expires
 
 
-def set_cookie(value: str) -> str:
-    """The Set-Cookie header of a new session (no `Secure`: the worker speaks plain HTTP; put TLS in front)."""
-    return f"{COOKIE}={value}; Path={PATH}; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict"
+def set_cookie(value: str, secure: bool) -> str:
+    """The Set-Cookie header of a new session; `secure` when the worker serves HTTPS itself, so the browser never
+    sends it over plain HTTP (behind a TLS proxy the worker cannot tell: the flag is then the proxy's to add)."""
+    return f"{COOKIE}={value}; Path={PATH}; Max-Age={SESSION_SECONDS}; {_attributes(secure)}"
 
 
-def clear_cookie() -> str:
-    return f"{COOKIE}=; Path={PATH}; Max-Age=0; HttpOnly; SameSite=Strict"
+def clear_cookie(secure: bool) -> str:
+    return f"{COOKIE}=; Path={PATH}; Max-Age=0; {_attributes(secure)}"
+
+
+def _attributes(secure: bool) -> str:
+    return "HttpOnly; SameSite=Strict; Secure" if secure else "HttpOnly; SameSite=Strict"
 
 
 def authorize(authorization: str | None, cookie: str | None, tokens: DoorTokens, now: float) -> Refusal | None:

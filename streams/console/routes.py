@@ -105,6 +105,7 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
     """Add the console's views to the worker's web server."""
     database_url = runtime.settings.database_url
     tokens = api_tokens(runtime.settings)
+    secure = bool(runtime.settings.web_tls_cert_file)  # HTTPS here: the browser may send the cookie on no other
     page = console_page(tokens)
 
     @app.page("/console/login")
@@ -123,13 +124,13 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
                 return _html(self, pages.login_page("Wrong token."), 401)
             if which is Presented.PREVIOUS:
                 PREVIOUS_TOKENS.labels("console").inc()
-            session = auth.set_cookie(auth.session_value(tokens.current, time.time()))
+            session = auth.set_cookie(auth.session_value(tokens.current, time.time()), secure)
             return _redirect(self, "/console/", **{"Set-Cookie": session})
 
     @app.page("/console/logout")
     class Logout(faust.web.View):
         async def post(self, request: faust.web.Request) -> faust.web.Response:
-            return _redirect(self, "/console/login", **{"Set-Cookie": auth.clear_cookie()})
+            return _redirect(self, "/console/login", **{"Set-Cookie": auth.clear_cookie(secure)})
 
     @app.page("/console/")
     @page

@@ -49,6 +49,7 @@ from streams.ingest.mapping import IdMapping, MappingError
 from streams.ingest.service import XAPI_VERSION, Answer, Ingestor, Limits
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.settings import Settings
+from streams.tls import server_context
 from streams.tokens import DoorTokens, Presented, authorization
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,7 @@ class IngestServer:
         self.limits = limits or Limits()
         self.host = host or settings.web_bind
         self.port = settings.ingest_port if port is None else port
+        self.tls = server_context(settings.ingest_tls_cert_file, settings.ingest_tls_key_file, "SCORER_INGEST_TLS")
         self.ingestor: Ingestor | None = None
         self._producer: Any = None
         self._runner: web.AppRunner | None = None
@@ -242,7 +244,7 @@ class IngestServer:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
         mapping = self.mapping or IdMapping.load(self.settings.ingest_mapping, self.settings.school_time_zone)
@@ -261,7 +263,7 @@ class IngestServer:
         self._runner = web.AppRunner(build_app(self.ingestor, tokens, self.limits), access_log=None,
                                      shutdown_timeout=self.limits.produce_timeout + 5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.tls)
         try:
             await site.start()
         except OSError:

@@ -19,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from features import DAY, format_ts, parse_ts
+from helpers.tls import issue_for_loopback
 from helpers.topics import read_topic
 from streams.contract import Topic, decode
 from streams.ingest.mapping import IdMapping
@@ -104,6 +105,22 @@ async def test_statements_in_records_out(settings, server, http):
         for key, partition, record in got:  # what the worker checks before it accepts a record
             assert key == str(record["user_id"]).encode() and partition == partition_of(key, settings.partitions)
             decode(topic, json.dumps(record).encode())
+
+
+async def test_with_a_certificate_the_door_speaks_https_only(settings, tmp_path):
+    """SCORER_INGEST_TLS_*: the LMS's token and its students' events never cross in the clear."""
+    issued = issue_for_loopback(tmp_path)
+    tls = settings.copy(ingest_token=TOKEN, ingest_tls_cert_file=issued.cert_file, ingest_tls_key_file=issued.key_file)
+    one = [statement(1, "launched", LMS, datetime(2024, 3, 4, tzinfo=UTC))]
+    async with IngestServer(tls, mapping=MAPPING, port=0) as door:
+        assert door.url.startswith("https://127.0.0.1:")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=issued.client)) as trusting:
+            assert (await post(trusting, f"{door.url}/xapi/statements", one))[0] == 200
+        async with aiohttp.ClientSession() as plain:
+            with pytest.raises(aiohttp.ClientError):  # plain HTTP to it: no answer
+                await post(plain, door.url.replace("https://", "http://") + "/xapi/statements", one)
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):  # the system's CAs did not sign it
+                await post(plain, f"{door.url}/xapi/statements", one)
 
 
 async def test_authentication(settings, server, http):

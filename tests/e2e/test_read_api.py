@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from helpers.tls import issue_for_loopback
 from storage.postgres.row_writer import RowWriter
 from streams.settings import Settings
 from streams.tools.embedded import free_port
@@ -34,6 +36,8 @@ pytestmark = pytest.mark.slow
 
 T0 = datetime(2024, 3, 1, 12, 0)
 COURSE = 77
+#: The TLS context that trusts the module's worker's certificate (set by the `api` fixture).
+CLIENT_TLS: list[ssl.SSLContext] = []
 #: The token being replaced: the worker still takes it (SCORER_API_TOKEN_PREVIOUS).
 PREVIOUS_TOKEN = secrets.token_urlsafe(24)
 HOSTILE_IDS = ["²", "１２", "-1", "0", "1.0", " 1", "9" * 5000, "9223372036854775808", "%00", "abc",
@@ -63,14 +67,17 @@ def _write_rows(database_url: str) -> None:
 @pytest.fixture(scope="module")
 def api(kafka_url: str, redis_url: str, migrated: str,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
-    """(port, token) of one worker process for the whole module, on its own topics and keys."""
+    """(port, token) of one worker process for the whole module, on its own topics and keys, serving HTTPS
+    (a certificate of a throwaway CA, which `_get` alone trusts)."""
     _write_rows(migrated)
     state = tmp_path_factory.mktemp("read-api")
+    issued = issue_for_loopback(state)
+    CLIENT_TLS.append(issued.client)
     prefix = f"t{uuid.uuid4().hex[:8]}."
     settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
                         app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state),
                         api_token=secrets.token_urlsafe(24), api_token_previous=PREVIOUS_TOKEN,
-                        web_bind="127.0.0.1")
+                        web_bind="127.0.0.1", web_tls_cert_file=issued.cert_file, web_tls_key_file=issued.key_file)
     port = free_port()
     worker = worker_process(settings, port, state / "worker.log")
     try:
@@ -100,9 +107,9 @@ def _get(port: int, path: str, token: str | None = None, authorization: str | No
         headers["Authorization"] = f"Bearer {token}"
     if authorization is not None:
         headers["Authorization"] = authorization
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers, method=method)
+    request = urllib.request.Request(f"https://127.0.0.1:{port}{path}", headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=15) as response:
+        with urllib.request.urlopen(request, timeout=15, context=CLIENT_TLS[-1]) as response:
             status, got, raw = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         status, got, raw = error.code, dict(error.headers), error.read()
@@ -134,7 +141,8 @@ def test_during_a_rotation_the_previous_token_reads_too_and_is_counted(api: tupl
     port, token = api
 
     def counted() -> float:
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=15).read().decode()
+        page = urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=15,
+                                      context=CLIENT_TLS[-1]).read().decode()
         found = re.search(r'^scorer_read_api_previous_tokens_total\{door="read_api"\} (\S+)$', page, re.M)
         assert found, "the counter is exported from 0"
         return float(found.group(1))
@@ -208,8 +216,21 @@ def test_health_and_metrics_stay_open_and_readyz_lists_the_checks(api: tuple[int
     status, _, body = _get(port, "/readyz")
     assert status == 200 and body["ready"] is True
     assert set(body["checks"]) >= {"started", "kafka", "redis", "postgres"} and all(body["checks"].values())
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        assert response.status == 200 and b"scorer_students" in response.read()
+    status, headers, _ = _get(port, "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+
+
+def test_it_speaks_https_only_with_its_certificate(api: tuple[int, str]) -> None:
+    """With SCORER_WEB_TLS_*: no token crosses in the clear, and a client can check whose server it is."""
+    port, _ = api
+    with pytest.raises(OSError):  # plain HTTP to the TLS port: the handshake fails, nothing is answered
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
+    with pytest.raises(urllib.error.URLError) as refused:  # a client that does not trust the CA refuses the server
+        urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=10, context=ssl.create_default_context())
+    assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            CLIENT_TLS[-1].wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        assert tls.version() in {"TLSv1.2", "TLSv1.3"}
 
 
 def _listening_addresses(port: int) -> set[str]:

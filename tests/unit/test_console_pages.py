@@ -308,8 +308,10 @@ def test_session_cookie_holds_no_token_and_expires() -> None:
         assert not auth.session_valid(bad, tokens, now=1001.0), bad
     assert not auth.session_valid(value, DoorTokens(""), now=1001.0)
     assert not auth.session_valid(value, DoorTokens("", token), now=1001.0)  # the previous one alone opens nothing
-    header = auth.set_cookie(value)
+    header = auth.set_cookie(value, secure=False)
     assert "HttpOnly" in header and "SameSite=Strict" in header and "Path=/console" in header
+    assert "Secure" not in header and "; Secure" in auth.set_cookie(value, secure=True)
+    assert "; Secure" in auth.clear_cookie(secure=True) and "Max-Age=0" in auth.clear_cookie(secure=True)
 
 
 def test_a_rotation_logs_nobody_out_until_the_previous_token_is_dropped() -> None:

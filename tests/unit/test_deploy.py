@@ -8,11 +8,14 @@ test that needs one is skipped with the reason otherwise:
 """
 from __future__ import annotations
 
+import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +27,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from helpers.tls import issue_for_loopback
 from streams.contract.outputs import Basis
+from streams.tls import server_context
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -203,6 +208,44 @@ def test_dockerfile() -> None:
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["scripts"]["scorer"], "the entrypoint `scorer` is a console script"
+
+
+class _Healthz(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_the_images_healthcheck_asks_the_worker_over_http_or_https(tls: bool, tmp_path: Path) -> None:
+    """The HEALTHCHECK's own command, run against a stand-in of the worker's /healthz: plain, or HTTPS with
+    SCORER_WEB_TLS_* set (a healthcheck that cannot speak to its worker restarts a healthy container)."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    (command,) = [json.loads(ln.split("CMD", 1)[1]) for ln in text.splitlines() if ln.startswith("HEALTHCHECK")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORER_")}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthz)
+    if tls:
+        issued = issue_for_loopback(tmp_path)
+        context = server_context(issued.cert_file, issued.key_file, "SCORER_WEB_TLS")
+        assert context is not None
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        env.update(SCORER_WEB_TLS_CERT_FILE=issued.cert_file, SCORER_WEB_TLS_KEY_FILE=issued.key_file)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env["SCORER_WEB_PORT"] = str(server.server_address[1])
+        assert command[0] == "python"
+        run = subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, run.stderr
+        wrong = {**env, "SCORER_WEB_TLS_CERT_FILE": "" if tls else "server.crt"}  # the other scheme: unhealthy
+        run = subprocess.run([sys.executable, *command[1:]], env=wrong, capture_output=True, text=True, timeout=30)
+        assert run.returncode != 0
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_dockerignore_lets_in_what_pip_install_needs() -> None:
@@ -1082,6 +1125,31 @@ def test_helm_chart_mounts_the_kafka_tls_files_in_every_kafka_client_and_names_t
     assert {Path(f).name for f in files} == {"ca.crt", "tls.crt", "tls.key"}
     trainer = one(objects, "Deployment", "trainer")["spec"]["template"]["spec"]
     assert all(v["name"] != "kafka-tls" for v in trainer["volumes"]), "the trainer never talks to Kafka"
+
+
+def test_helm_chart_serves_https_from_the_tls_secrets_it_is_given() -> None:
+    """readApi.tlsSecret, ingest.tlsSecret: each server's certificate mounted and named, probed and scraped over
+    HTTPS; by default neither (TLS ends at the Ingress)."""
+    def servers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+        for component, variable in (("worker", "SCORER_WEB_TLS"), ("ingest", "SCORER_INGEST_TLS")):
+            template = one(objects, "Deployment", component)["spec"]["template"]
+            yield variable, template, template["spec"]["containers"][0]
+
+    for variable, template, container in servers(render_chart()):
+        assert not [e for e in container["env"] if e["name"].startswith(variable)]
+        assert "prometheus.io/scheme" not in template["metadata"]["annotations"]
+    objects = render_chart({"readApi.tlsSecret": "web-tls", "ingest.tlsSecret": "door-tls"})
+    for (variable, template, container), secret in zip(servers(objects), ("web-tls", "door-tls"), strict=True):
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "server-tls"]
+        assert env[f"{variable}_CERT_FILE"] == mount["mountPath"] + "/tls.crt" and mount["readOnly"]
+        assert env[f"{variable}_KEY_FILE"] == mount["mountPath"] + "/tls.key"
+        assert {"name": "server-tls", "secret": {"secretName": secret}} in template["spec"]["volumes"]
+        probes = [container[p]["httpGet"] for p in ("startupProbe", "livenessProbe", "readinessProbe")
+                  if "httpGet" in container.get(p, {})]
+        assert probes and all(probe["scheme"] == "HTTPS" for probe in probes), variable
+        assert template["metadata"]["annotations"]["prometheus.io/scheme"] == "https"
+        assert set(env) <= settings_env_names()
 
 
 def test_helm_test_runs_scorer_check_with_the_workers_settings_and_kafka_tls_files() -> None:

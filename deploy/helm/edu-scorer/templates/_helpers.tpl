@@ -115,6 +115,9 @@ annotations:
   prometheus.io/scrape: "true"
   prometheus.io/port: {{ .port | quote }}
   prometheus.io/path: {{ .root.Values.metrics.path | quote }}
+  {{- if .tls }}
+  prometheus.io/scheme: https
+  {{- end }}
   {{- end }}
   {{- with .root.Values.podAnnotations }}
   {{- toYaml . | nindent 2 }}
@@ -131,6 +134,27 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end }}
+
+{{/* A server's own certificate (readApi.tlsSecret, ingest.tlsSecret: a kubernetes.io/tls Secret), for
+(dict "secret" NAME "variable" "SCORER_WEB_TLS"): its settings, mount and volume. */}}
+{{- define "edu-scorer.serverTlsEnv" -}}
+- name: {{ .variable }}_CERT_FILE
+  value: /etc/scorer/server-tls/tls.crt
+- name: {{ .variable }}_KEY_FILE
+  value: /etc/scorer/server-tls/tls.key
+{{- end }}
+
+{{- define "edu-scorer.serverTlsMount" -}}
+- name: server-tls
+  mountPath: /etc/scorer/server-tls
+  readOnly: true
+{{- end }}
+
+{{- define "edu-scorer.serverTlsVolume" -}}
+- name: server-tls
+  secret:
+    secretName: {{ .secret }}
 {{- end }}
 
 {{/* TLS files for Kafka (values.kafkaTls, used only where kafkaTls.existingSecret is set): the ConfigMap
