@@ -7,7 +7,8 @@ import ipaddress
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
+from streams.tls import server_context
 from streams.tools.check_findings import ERROR, OK, WARN, Finding
 
 #: Below this many characters a token is refused outright: guessable by a script against the console's login.
@@ -25,6 +26,8 @@ def settings_findings(settings: Settings) -> list[Finding]:
             _token(settings.ingest_token, "SCORER_INGEST_TOKEN", ingest),
             *_previous(settings.ingest_token_previous, settings.ingest_token, "SCORER_INGEST_TOKEN", ingest,
                        "scorer_ingest_previous_tokens_total"),
+            *_tls(settings.web_tls_cert_file, settings.web_tls_key_file, "SCORER_WEB_TLS"),
+            *_tls(settings.ingest_tls_cert_file, settings.ingest_tls_key_file, "SCORER_INGEST_TLS"),
             _webhook(settings.notify_webhook_url),
             *_previous(settings.notify_webhook_secret_previous, settings.notify_webhook_secret,
                        "SCORER_NOTIFY_WEBHOOK_SECRET", "", "")]
@@ -62,6 +65,18 @@ def _token(token: str, name: str, guards: str) -> Finding:
         return Finding("settings", check, WARN, f"{name} has {len(token)} characters: use {TOKEN_SHORT} or more "
                                                 f"({_MAKE_ONE})")
     return Finding("settings", check, OK, f"{name} has {len(token)} characters")
+
+
+def _tls(cert_file: str, key_file: str, variable: str) -> list[Finding]:
+    """A certificate the server would not load stops it at start: say so before it is deployed."""
+    if not cert_file:
+        return []
+    check = variable.removeprefix("SCORER_").lower()
+    try:
+        server_context(cert_file, key_file, variable)
+    except SettingsError as error:
+        return [Finding("settings", check, ERROR, f"the server would not start: {error}")]
+    return [Finding("settings", check, OK, f"{variable}_CERT_FILE and its key load: the server speaks HTTPS")]
 
 
 def _webhook(url: str) -> Finding:

@@ -1,8 +1,11 @@
 """`scorer check` on the settings themselves: the tokens that guard students' data, where notifications go."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from helpers.tls import issue_for_loopback
 from streams.settings import Settings
 from streams.tools.check_settings import settings_findings
 
@@ -46,3 +49,12 @@ def test_a_previous_secret_is_a_rotation_to_finish(settings: dict[str, str], che
 
 def test_no_previous_secret_no_finding() -> None:
     assert not [check for check in _levels(api_token="n" * 32) if check.endswith("_previous")]
+
+
+def test_a_certificate_the_server_would_not_load_is_an_error(tmp_path: Path) -> None:
+    issued = issue_for_loopback(tmp_path)
+    found = _levels(web_tls_cert_file=issued.cert_file, web_tls_key_file=issued.key_file,
+                    ingest_tls_cert_file=issued.cert_file, ingest_tls_key_file=str(tmp_path / "gone.key"))
+    assert found["web_tls"][0] == "ok"
+    assert found["ingest_tls"][0] == "error" and "SCORER_INGEST_TLS_KEY_FILE" in found["ingest_tls"][1]
+    assert "web_tls" not in _levels()  # plain HTTP: nothing to load
