@@ -43,9 +43,16 @@ def session_valid(value: str | None, tokens: DoorTokens, now: float) -> bool:
     return any(made_with) and now < expires
 
 
+def over_https(tls: bool, forwarded_proto: str | None) -> bool:
+    """Did the browser reach the console over HTTPS: the worker's own TLS, or a proxy that ended TLS and says so
+    (`X-Forwarded-Proto: https`)? Trusting the header is safe here: it only marks the cookie `Secure`, and a
+    client that forges it only keeps its own browser from sending the cookie over plain HTTP."""
+    return tls or (forwarded_proto or "").split(",")[0].strip().lower() == "https"
+
+
 def set_cookie(value: str, secure: bool) -> str:
-    """The Set-Cookie header of a new session; `secure` when the worker serves HTTPS itself, so the browser never
-    sends it over plain HTTP (behind a TLS proxy the worker cannot tell: the flag is then the proxy's to add)."""
+    """The Set-Cookie header of a new session; `secure` (`over_https`): the browser never sends it over plain
+    HTTP."""
     return f"{COOKIE}={value}; Path={PATH}; Max-Age={SESSION_SECONDS}; {_attributes(secure)}"
 
 

@@ -105,7 +105,7 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
     """Add the console's views to the worker's web server."""
     database_url = runtime.settings.database_url
     tokens = api_tokens(runtime.settings)
-    secure = bool(runtime.settings.web_tls_cert_file)  # HTTPS here: the browser may send the cookie on no other
+    tls = bool(runtime.settings.web_tls_cert_file)
     page = console_page(tokens)
 
     @app.page("/console/login")
@@ -124,12 +124,14 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
                 return _html(self, pages.login_page("Wrong token."), 401)
             if which is Presented.PREVIOUS:
                 PREVIOUS_TOKENS.labels("console").inc()
+            secure = auth.over_https(tls, request.headers.get("X-Forwarded-Proto"))
             session = auth.set_cookie(auth.session_value(tokens.current, time.time()), secure)
             return _redirect(self, "/console/", **{"Set-Cookie": session})
 
     @app.page("/console/logout")
     class Logout(faust.web.View):
         async def post(self, request: faust.web.Request) -> faust.web.Response:
+            secure = auth.over_https(tls, request.headers.get("X-Forwarded-Proto"))
             return _redirect(self, "/console/login", **{"Set-Cookie": auth.clear_cookie(secure)})
 
     @app.page("/console/")

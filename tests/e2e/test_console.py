@@ -158,7 +158,10 @@ def test_login_sets_an_httponly_strict_cookie_that_opens_the_pages(console: tupl
     status, headers, _ = _request(port, "/console/login", data=urllib.parse.urlencode({"token": TOKEN}).encode())
     assert (status, headers["Location"]) == (303, "/console/")
     cookie = headers["Set-Cookie"]
-    assert TOKEN not in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert TOKEN not in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    behind_tls = {"X-Forwarded-Proto": "https"}  # an Ingress that ended TLS: the browser came over HTTPS
+    login = urllib.parse.urlencode({"token": TOKEN}).encode()
+    assert "; Secure" in _request(port, "/console/login", behind_tls, data=login)[1]["Set-Cookie"]
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _KeepRedirects)
     _request(port, "/console/login", data=f"token={TOKEN}".encode(), opener=opener)

@@ -314,6 +314,15 @@ def test_session_cookie_holds_no_token_and_expires() -> None:
     assert "; Secure" in auth.clear_cookie(secure=True) and "Max-Age=0" in auth.clear_cookie(secure=True)
 
 
+@pytest.mark.parametrize(("tls", "forwarded", "secure"), [
+    (False, None, False), (True, None, True), (False, "https", True), (False, "HTTPS, http", True),
+    (False, "http", False), (False, "http, https", False), (True, "http", True)])
+def test_the_cookie_is_secure_when_the_browser_came_over_https(tls: bool, forwarded: str | None,
+                                                                secure: bool) -> None:
+    """The worker's own TLS, or a proxy that ended it and says so in X-Forwarded-Proto (its first hop)."""
+    assert auth.over_https(tls, forwarded) is secure
+
+
 def test_a_rotation_logs_nobody_out_until_the_previous_token_is_dropped() -> None:
     before_rotation = auth.session_value("old-token", now=1000.0)
     assert auth.session_valid(before_rotation, DoorTokens("new-token", "old-token"), now=1001.0)
