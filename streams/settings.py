@@ -180,6 +180,9 @@ class Settings:
     web_tls_key_file: str = _setting("", "the PEM file of that certificate's private key")
     api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "
                               "pages refuse every request (health and metrics stay open)")
+    api_tokens_file: str = _setting("", "a file of people's own tokens for the read API and the console, a line "
+                                    "`<name> <token>` each (a mounted Secret), beside SCORER_API_TOKEN: one who "
+                                    "leaves is removed alone; read at start")
     api_token_previous: str = _setting("", "while SCORER_API_TOKEN is being replaced, the old one, still accepted "
                                        "(counted: `scorer_read_api_previous_tokens_total`); empty once no client "
                                        "uses it")

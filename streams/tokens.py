@@ -3,17 +3,24 @@ console and the LMS's door (`scorer ingest`), which must not import the worker's
 
 Each door also takes a *previous* token while one is being replaced (SCORER_API_TOKEN_PREVIOUS,
 SCORER_INGEST_TOKEN_PREVIOUS): the clients move to the new token one by one, none is refused meanwhile,
-and a counter of the requests still presenting the old one says when it can be dropped."""
+and a counter of the requests still presenting the old one says when it can be dropped.
+
+The read API and the console also take *people's own* tokens (SCORER_API_TOKENS_FILE: a curator, an analyst),
+so one who leaves is removed alone, without giving everyone else a new token, and a console login is
+logged with the name."""
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 #: How long a request that presented a wrong token waits for its answer, at every door that takes a token: a
 #: client guessing one at a time gets at most one guess a second per connection; a client with a stale token
 #: waits a second to hear it.
 WRONG_TOKEN_DELAY_SECONDS = 1.0
+#: No configured token may be shorter: a script could guess it through a login form.
+MIN_TOKEN_CHARS = 16
 
 
 def authorization(header: str | None) -> tuple[str, str] | None:
@@ -42,28 +49,66 @@ class Presented(Enum):
 
     CURRENT = "current"
     PREVIOUS = "previous"
+    PERSON = "person"
     WRONG = "wrong"
 
 
 @dataclass(frozen=True)
 class DoorTokens:
-    """A door's token and, while it is being replaced, the previous one. Without a current token the door
-    refuses everyone: the previous one alone opens nothing."""
+    """A door's token, while it is being replaced the previous one, and people's own tokens (name, token).
+    With neither a current token nor people the door refuses everyone: the previous one alone opens nothing."""
 
     current: str
     previous: str = ""
+    people: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.current or self.people)
 
     def presented(self, given: str) -> Presented:
-        """Which token `given` is. Both comparisons always run, so the answer's time does not tell which
+        """Which token `given` is. Every comparison always runs, so the answer's time does not tell which
         token was close."""
-        is_current = token_matches(given, self.current)
-        is_previous = bool(self.previous) and token_matches(given, self.previous)
-        if not self.current:
-            return Presented.WRONG
+        return self._match(given)[0]
+
+    def person(self, given: str) -> str | None:
+        """The name of the person whose token `given` is, else None."""
+        kind, name = self._match(given)
+        return name if kind is Presented.PERSON else None
+
+    def _match(self, given: str) -> tuple[Presented, str]:
+        is_current = token_matches(given, self.current) and bool(self.current)
+        is_previous = bool(self.current) and bool(self.previous) and token_matches(given, self.previous)
+        names = [name for name, token in self.people if token_matches(given, token)]
         if is_current:
-            return Presented.CURRENT
-        return Presented.PREVIOUS if is_previous else Presented.WRONG
+            return Presented.CURRENT, ""
+        if names:
+            return Presented.PERSON, names[0]
+        return (Presented.PREVIOUS, "") if is_previous else (Presented.WRONG, "")
 
     def accepted(self) -> tuple[str, ...]:
         """The tokens a request may present now, the current one first."""
-        return tuple(token for token in (self.current, self.previous) if token) if self.current else ()
+        shared = tuple(token for token in (self.current, self.previous) if token) if self.current else ()
+        return shared + tuple(token for _, token in self.people)
+
+
+def read_people(path: str) -> tuple[tuple[str, str], ...]:
+    """(name, token) of each line `<name> <token>` of the file at `path` (the name may hold spaces; `#` starts a
+    comment line); "" reads as none. ValueError names the line of anything else, never a token."""
+    if not path:
+        return ()
+    people: list[tuple[str, str]] = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.rsplit(None, 1)
+        if len(parts) != 2 or not parts[0].strip():
+            raise ValueError(f"line {number}: expected `<name> <token>`")
+        name, token = parts[0].strip(), parts[1]
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(f"line {number} ({name}): a token of {len(token)} characters; at least "
+                             f"{MIN_TOKEN_CHARS}")
+        if any(name == known for known, _ in people) or any(token == known for _, known in people):
+            raise ValueError(f"line {number} ({name}): a name or a token given twice")
+        people.append((name, token))
+    return tuple(people)

@@ -34,8 +34,8 @@ from streams.metrics import (
     WRONG_TOKENS,
 )
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
-from streams.settings import Settings
-from streams.tokens import DoorTokens, Presented, bearer_credentials
+from streams.settings import Settings, SettingsError
+from streams.tokens import DoorTokens, Presented, bearer_credentials, read_people
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,10 @@ async def wrong_token_answered(door: str) -> None:
 
 def check_bearer(header: str | None, configured: DoorTokens, door: str) -> Refusal | None:
     """None if the request may read student data (counted at `door` when it came with the previous token);
-    an empty configured token refuses everyone."""
-    if not configured.current:
-        return Refusal(503, "the read API token is not configured (SCORER_API_TOKEN is empty): all requests refused")
+    with no token configured, everyone is refused."""
+    if not configured.configured:
+        return Refusal(503, "the read API token is not configured (SCORER_API_TOKEN is empty, and no "
+                            "SCORER_API_TOKENS_FILE): all requests refused")
     given = bearer_credentials(header)
     if given is None:
         return Refusal(401, "missing bearer token", {"WWW-Authenticate": _REALM})
@@ -131,8 +132,12 @@ def check_bearer(header: str | None, configured: DoorTokens, door: str) -> Refus
 
 
 def api_tokens(settings: Settings) -> DoorTokens:
-    """The read API's and the console's tokens."""
-    return DoorTokens(settings.api_token, settings.api_token_previous)
+    """The read API's and the console's tokens; a people's file that cannot be read stops the start."""
+    try:
+        people = read_people(settings.api_tokens_file)
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"SCORER_API_TOKENS_FILE: {error}") from None
+    return DoorTokens(settings.api_token, settings.api_token_previous, people)
 
 
 def student_data(token: DoorTokens) -> Callable[[Handler], Handler]:
@@ -184,9 +189,13 @@ async def refresh_store_gauges(runtime: Runtime) -> None:
 
 def register_views(app: faust.App, runtime: Runtime) -> None:
     database_url = runtime.settings.database_url
-    guarded = student_data(api_tokens(runtime.settings))
-    if not runtime.settings.api_token:
+    tokens = api_tokens(runtime.settings)
+    guarded = student_data(tokens)
+    if not tokens.configured:
         log.warning("SCORER_API_TOKEN is empty: /students and /courses refuse every request")
+    elif tokens.people:
+        log.info("the read API and the console take the tokens of %d people (SCORER_API_TOKENS_FILE)",
+                 len(tokens.people))
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:

@@ -69,6 +69,6 @@ def authorize(authorization: str | None, cookie: str | None, tokens: DoorTokens,
     the read API takes; an empty configured token refuses everyone."""
     if session_valid(cookie, tokens, now):
         return None
-    if authorization is None and tokens.current:
+    if authorization is None and tokens.configured:
         return Refusal(401, "log in first")
     return check_bearer(authorization, tokens, "console")

@@ -111,21 +111,25 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
     @app.page("/console/login")
     class Login(faust.web.View):
         async def get(self, request: faust.web.Request) -> faust.web.Response:
-            return _html(self, pages.login_page(configured=bool(tokens.current)), 200 if tokens.current else 503)
+            return _html(self, pages.login_page(configured=tokens.configured), 200 if tokens.configured else 503)
 
         async def post(self, request: faust.web.Request) -> faust.web.Response:
-            if not tokens.current:
+            if not tokens.configured:
                 return _html(self, pages.login_page(configured=False), 503)
             form = await request.post()
-            given = form.get("token")
-            which = tokens.presented(given) if isinstance(given, str) and len(given) <= MAX_TOKEN_CHARS else None
-            if which in (None, Presented.WRONG):
+            field = form.get("token")
+            given = field if isinstance(field, str) and len(field) <= MAX_TOKEN_CHARS else ""  # "" matches none
+            which = tokens.presented(given)
+            if which is Presented.WRONG:
                 await wrong_token_answered("console")
                 return _html(self, pages.login_page("Wrong token."), 401)
             if which is Presented.PREVIOUS:
                 PREVIOUS_TOKENS.labels("console").inc()
+            # a person's session is keyed by their own token: removed from the file, their sessions end too
+            log.info("console: %s signed in", tokens.person(given) or "the shared token's holder")
             secure = auth.over_https(tls, request.headers.get("X-Forwarded-Proto"))
-            session = auth.set_cookie(auth.session_value(tokens.current, time.time()), secure)
+            key = given if which is Presented.PERSON else tokens.current
+            session = auth.set_cookie(auth.session_value(key, time.time()), secure)
             return _redirect(self, "/console/", **{"Set-Cookie": session})
 
     @app.page("/console/logout")

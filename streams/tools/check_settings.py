@@ -9,10 +9,9 @@ from urllib.parse import urlsplit
 
 from streams.settings import Settings, SettingsError
 from streams.tls import server_context
+from streams.tokens import MIN_TOKEN_CHARS, read_people
 from streams.tools.check_findings import ERROR, OK, WARN, Finding
 
-#: Below this many characters a token is refused outright: guessable by a script against the console's login.
-TOKEN_TOO_SHORT = 16
 #: Below this many, a warning: 32 random URL-safe characters carry 192 bits.
 TOKEN_SHORT = 32
 _MAKE_ONE = "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
@@ -20,7 +19,12 @@ _MAKE_ONE = "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 
 def settings_findings(settings: Settings) -> list[Finding]:
     api, ingest = "the read API and the curators' console", "the LMS's door (`scorer ingest`)"
-    return [_token(settings.api_token, "SCORER_API_TOKEN", api),
+    people = _people(settings.api_tokens_file)
+    shared = (Finding("settings", "api_token", OK, "empty: only the people of SCORER_API_TOKENS_FILE open the "
+                                                   "read API and the console")
+              if not settings.api_token and people and people[0].level == OK else
+              _token(settings.api_token, "SCORER_API_TOKEN", api))
+    return [shared, *people,
             *_previous(settings.api_token_previous, settings.api_token, "SCORER_API_TOKEN", api,
                        "scorer_read_api_previous_tokens_total"),
             _token(settings.ingest_token, "SCORER_INGEST_TOKEN", ingest),
@@ -31,6 +35,18 @@ def settings_findings(settings: Settings) -> list[Finding]:
             _webhook(settings.notify_webhook_url),
             *_previous(settings.notify_webhook_secret_previous, settings.notify_webhook_secret,
                        "SCORER_NOTIFY_WEBHOOK_SECRET", "", "")]
+
+
+def _people(path: str) -> list[Finding]:
+    """People's own tokens: a file the worker cannot read stops it at start."""
+    if not path:
+        return []
+    try:
+        people = read_people(path)
+    except (OSError, ValueError) as error:
+        return [Finding("settings", "api_tokens_file", ERROR, f"SCORER_API_TOKENS_FILE: {error}")]
+    return [Finding("settings", "api_tokens_file", OK if people else WARN,
+                    f"{len(people)} listed, each with a token of their own" if people else "no one listed")]
 
 
 def _previous(previous: str, current: str, name: str, guards: str, counter: str) -> list[Finding]:
@@ -58,7 +74,7 @@ def _token(token: str, name: str, guards: str) -> Finding:
     if not token:
         return Finding("settings", check, WARN, f"{name} is empty: {guards} refuse every request (set it where "
                                                 f"they are used; {_MAKE_ONE} makes one)")
-    if len(token) < TOKEN_TOO_SHORT:
+    if len(token) < MIN_TOKEN_CHARS:  # guessable by a script against the console's login
         return Finding("settings", check, ERROR, f"{name} has {len(token)} characters: guessable, and it guards "
                                                  f"{guards}; use {TOKEN_SHORT} or more ({_MAKE_ONE})")
     if len(token) < TOKEN_SHORT:

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 STUDENTS = 60  # over the trainer's 50 labels a version: one is published without its 30 s wait
 TOKEN = "console-e2e-token"
 PREVIOUS_TOKEN = "console-e2e-token-being-replaced"  # SCORER_API_TOKEN_PREVIOUS: still opens the console
+PERSON_TOKEN = "anna-petrova-s-own-console-token"  # SCORER_API_TOKENS_FILE: a curator's own
 CHROMIUM = os.environ.get("SCORER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -52,11 +53,13 @@ def console(kafka_url: str, redis_url: str, migrated: str,
         connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions"))
     engine.dispose()
     state = tmp_path_factory.mktemp("console")
+    (state / "people").write_text(f"Anna Petrova {PERSON_TOKEN}\n")
     generate(state / "lms", students=STUDENTS, seed=17)
     prefix = f"t{os.urandom(4).hex()}."
     settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
                         app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state), api_token=TOKEN,
-                        api_token_previous=PREVIOUS_TOKEN, web_bind="127.0.0.1", reason_language="en")
+                        api_token_previous=PREVIOUS_TOKEN, api_tokens_file=str(state / "people"),
+                        web_bind="127.0.0.1", reason_language="en")
     port = free_port()
     worker = worker_process(settings, port, state / "worker.log")
     try:
@@ -159,6 +162,9 @@ def test_login_sets_an_httponly_strict_cookie_that_opens_the_pages(console: tupl
     assert (status, headers["Location"]) == (303, "/console/")
     cookie = headers["Set-Cookie"]
     assert TOKEN not in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    as_anna = urllib.parse.urlencode({"token": PERSON_TOKEN}).encode()
+    status, headers, _ = _request(port, "/console/login", data=as_anna)
+    assert status == 303 and _request(port, "/console/", {"Cookie": headers["Set-Cookie"].split(";")[0]})[0] == 200
     behind_tls = {"X-Forwarded-Proto": "https"}  # an Ingress that ended TLS: the browser came over HTTPS
     login = urllib.parse.urlencode({"token": TOKEN}).encode()
     assert "; Secure" in _request(port, "/console/login", behind_tls, data=login)[1]["Set-Cookie"]

@@ -38,6 +38,8 @@ T0 = datetime(2024, 3, 1, 12, 0)
 COURSE = 77
 #: The TLS context that trusts the module's worker's certificate (set by the `api` fixture).
 CLIENT_TLS: list[ssl.SSLContext] = []
+#: A curator's own token (SCORER_API_TOKENS_FILE).
+PERSON_TOKEN = secrets.token_urlsafe(24)
 #: The token being replaced: the worker still takes it (SCORER_API_TOKEN_PREVIOUS).
 PREVIOUS_TOKEN = secrets.token_urlsafe(24)
 HOSTILE_IDS = ["²", "１２", "-1", "0", "1.0", " 1", "9" * 5000, "9223372036854775808", "%00", "abc",
@@ -73,10 +75,13 @@ def api(kafka_url: str, redis_url: str, migrated: str,
     state = tmp_path_factory.mktemp("read-api")
     issued = issue_for_loopback(state)
     CLIENT_TLS.append(issued.client)
+    people = state / "people"
+    people.write_text(f"# the school's curators\nAnna Petrova {PERSON_TOKEN}\n")
     prefix = f"t{uuid.uuid4().hex[:8]}."
     settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
                         app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state),
                         api_token=secrets.token_urlsafe(24), api_token_previous=PREVIOUS_TOKEN,
+                        api_tokens_file=str(people),
                         web_bind="127.0.0.1", web_tls_cert_file=issued.cert_file, web_tls_key_file=issued.key_file)
     port = free_port()
     worker = worker_process(settings, port, state / "worker.log")
@@ -152,6 +157,13 @@ def test_during_a_rotation_the_previous_token_reads_too_and_is_counted(api: tupl
     status, _, body = _get(port, "/students/2", token=PREVIOUS_TOKEN)
     assert (status, body["user_id"]) == (200, 2) and counted() == before + 1
     assert _get(port, "/students/2", token=PREVIOUS_TOKEN + "x")[0] == 401 and counted() == before + 1
+
+
+def test_a_persons_own_token_reads_too(api: tuple[int, str]) -> None:
+    port, _ = api
+    status, _, body = _get(port, "/students/2", token=PERSON_TOKEN)
+    assert (status, body["user_id"]) == (200, 2)
+    assert _get(port, "/students/2", token=PERSON_TOKEN[:-1])[0] == 401
 
 
 def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:

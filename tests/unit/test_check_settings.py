@@ -58,3 +58,15 @@ def test_a_certificate_the_server_would_not_load_is_an_error(tmp_path: Path) -> 
     assert found["web_tls"][0] == "ok"
     assert found["ingest_tls"][0] == "error" and "SCORER_INGEST_TLS_KEY_FILE" in found["ingest_tls"][1]
     assert "web_tls" not in _levels()  # plain HTTP: nothing to load
+
+
+def test_the_people_file_is_read_as_the_worker_will(tmp_path: Path) -> None:
+    people = tmp_path / "people"
+    people.write_text("Anna anna-s-own-token-0123456789\n")
+    found = _levels(api_tokens_file=str(people))
+    assert found["api_tokens_file"] == ("ok", "1 listed, each with a token of their own")
+    assert found["api_token"][0] == "ok" and "only the people" in found["api_token"][1]
+    people.write_text("Anna short\n")
+    found = _levels(api_tokens_file=str(people))
+    assert found["api_tokens_file"][0] == "error" and "line 1 (Anna)" in found["api_tokens_file"][1]
+    assert found["api_token"][0] == "warn", "no shared token and no one listed: the doors refuse everyone"

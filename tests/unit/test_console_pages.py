@@ -323,6 +323,15 @@ def test_the_cookie_is_secure_when_the_browser_came_over_https(tls: bool, forwar
     assert auth.over_https(tls, forwarded) is secure
 
 
+def test_a_persons_session_ends_when_they_are_removed_from_the_people_file() -> None:
+    anna, boris = ("Anna", "anna-s-own-token-0123456789"), ("Boris", "boris-s-own-token-0123456789")
+    session = auth.session_value(anna[1], now=1000.0)  # keyed by her own token, as the login makes it
+    assert auth.session_valid(session, DoorTokens("", people=(anna, boris)), now=1001.0)
+    assert not auth.session_valid(session, DoorTokens("", people=(boris,)), now=1001.0)
+    assert auth.authorize(None, None, DoorTokens("", people=(boris,)), 1.0) == auth.authorize(
+        None, None, DoorTokens("shared"), 1.0)  # people alone: a browser without a session is asked to log in
+
+
 def test_a_rotation_logs_nobody_out_until_the_previous_token_is_dropped() -> None:
     before_rotation = auth.session_value("old-token", now=1000.0)
     assert auth.session_valid(before_rotation, DoorTokens("new-token", "old-token"), now=1001.0)

@@ -1152,6 +1152,18 @@ def test_helm_chart_serves_https_from_the_tls_secrets_it_is_given() -> None:
         assert set(env) <= settings_env_names()
 
 
+def test_helm_chart_mounts_peoples_own_tokens_from_the_read_apis_secret() -> None:
+    (plain,) = one(render_chart(), "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
+    assert "SCORER_API_TOKENS_FILE" not in {e["name"] for e in plain["env"]}
+    pod = one(render_chart({"readApi.peopleKey": "people"}), "Deployment", "worker")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "api-people"]
+    assert env["SCORER_API_TOKENS_FILE"] == mount["mountPath"] + "/people" and mount["readOnly"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "api-people"]
+    assert volume["secret"] == {"secretName": "edu-scorer-api", "items": [{"key": "people", "path": "people"}]}
+
+
 def test_helm_test_runs_scorer_check_with_the_workers_settings_and_kafka_tls_files() -> None:
     objects = render_chart({"kafkaTls.existingSecret": "school-kafka-tls"})
     (pod,) = [o for o in objects if o["kind"] == "Pod"]

@@ -6,8 +6,10 @@ wrapper, /metrics with Redis down, the Faust app's bind and pages, and Postgres'
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -18,13 +20,14 @@ from storage.postgres.db import make_engine
 from streams import tokens
 from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
-from streams.settings import Settings
-from streams.tokens import DoorTokens, bearer_credentials, token_matches
+from streams.settings import Settings, SettingsError
+from streams.tokens import DoorTokens, Presented, bearer_credentials, read_people, token_matches
 from streams.web import (
     DEFAULT_LIMIT,
     MAX_ID,
     MAX_LIMIT,
     InvalidParameter,
+    api_tokens,
     check_bearer,
     parse_id,
     parse_limit,
@@ -96,6 +99,43 @@ def test_bearer_check_refuses_missing_wrong_and_unconfigured() -> None:
     for header in (None, "Bearer ", "Bearer anything", "Bearer old"):  # no token configured: closed, never open
         refusal = check_bearer(header, DoorTokens("", "old"), "read_api")
         assert refusal is not None and refusal.status == 503 and "not configured" in refusal.error
+
+
+ANNA, BORIS = "anna-s-own-token-0123456789", "boris-s-own-token-0123456789"
+
+
+def test_people_open_the_door_with_their_own_tokens_with_or_without_a_shared_one() -> None:
+    for shared in ("shared-token-0123456789", ""):
+        tokens = DoorTokens(shared, "old-token-0123456789", (("Anna Petrova", ANNA), ("Boris", BORIS)))
+        assert tokens.configured
+        assert [check_bearer(f"Bearer {t}", tokens, "read_api") for t in (ANNA, BORIS)] == [None, None]
+        assert (tokens.person(ANNA), tokens.person(BORIS), tokens.person(ANNA + "x")) == ("Anna Petrova", "Boris", None)
+        refusal = check_bearer(f"Bearer {ANNA[:-1]}", tokens, "read_api")
+        assert refusal is not None and refusal.wrong_token
+    alone = DoorTokens("", "old-token-0123456789", (("Anna Petrova", ANNA),))
+    assert alone.presented("old-token-0123456789") is Presented.WRONG  # the previous one alone opens nothing
+    assert alone.presented("") is Presented.WRONG and ANNA in alone.accepted()
+    removed = DoorTokens("shared-token-0123456789")  # Boris has left: his line is gone
+    refusal = check_bearer(f"Bearer {BORIS}", removed, "read_api")
+    assert refusal is not None and refusal.status == 401
+
+
+def test_the_people_file_is_read_strictly_and_its_errors_show_no_token(tmp_path: Path) -> None:
+    path = tmp_path / "people"
+    path.write_text(f"# curators\n\nAnna Petrova {ANNA}\n  Boris\t{BORIS}  \n")
+    assert read_people(str(path)) == (("Anna Petrova", ANNA), ("Boris", BORIS))
+    assert read_people("") == ()
+    for bad, says in ((f"{ANNA}\n", "line 1: expected"), ("Anna short-token\n", "line 1 (Anna): a token of 11"),
+                      (f"Anna {ANNA}\nAnna {BORIS}\n", "line 2 (Anna): a name or a token given twice"),
+                      (f"Anna {ANNA}\nBoris {ANNA}\n", "line 2 (Boris)")):
+        path.write_text(bad)
+        with pytest.raises(ValueError, match=re.escape(says)) as error:
+            read_people(str(path))
+        assert ANNA not in str(error.value) and BORIS not in str(error.value)
+    with pytest.raises(OSError):
+        read_people(str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="SCORER_API_TOKENS_FILE"):
+        api_tokens(Settings(api_tokens_file=str(tmp_path / "missing")))
 
 
 def test_during_a_rotation_both_tokens_open_the_door_and_the_previous_one_is_counted() -> None:
