@@ -57,6 +57,7 @@ from streams.runtime import running
 from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
 from streams.tools.processes import (
+    LOOPBACK_HTTP,
     histogram_buckets,
     histogram_quantile,
     samples,
@@ -222,7 +223,7 @@ def run(events: int = 50_000, as_json: bool = False) -> int:
         students = max(20, events // 120)  # the generator writes ~120 records a student
         generate(work / "lms", students=students, seed=1)
         records, _ = load_records(work / "lms")
-        base = Settings.from_env().copy(state_dir=str(work / "var"))
+        base = Settings.from_env().copy(state_dir=str(work / "var"), **LOOPBACK_HTTP)
         with embedded_stack(base) as settings:
             figures = asyncio.run(_measure(settings, records, work))
     figures["students"] = students

@@ -31,7 +31,7 @@ from streams.lms.events import Event
 from streams.lms.synthetic import generate
 from streams.settings import Settings
 from streams.tools.embedded import embedded_stack, free_port
-from streams.tools.processes import Sample, samples, stop, wait_until_scored, worker_process
+from streams.tools.processes import LOOPBACK_HTTP, Sample, samples, stop, wait_until_scored, worker_process
 from streams.tools.replay import load_records, publish_records
 
 
@@ -144,9 +144,7 @@ def run_demo(students: int, seed: int, out: Path, whole_history: bool = False) -
     shutil.rmtree(state, ignore_errors=True)
     (out / "worker.log").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    # its own worker on loopback, asked over plain HTTP: a deployment's certificate settings are not the demo's
-    settings, generated = with_api_token(Settings.from_env().copy(
-        state_dir=str(state.resolve()), web_bind="127.0.0.1", web_tls_cert_file="", web_tls_key_file=""))
+    settings, generated = with_api_token(Settings.from_env().copy(state_dir=str(state.resolve()), **LOOPBACK_HTTP))
     print(f"1/4 generating {students} students into {out / 'lms'}")
     generate(out / "lms", students=students, seed=seed, bad_rows=5)
     with embedded_stack(settings) as settings:

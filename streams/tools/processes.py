@@ -16,6 +16,9 @@ from streams.settings import Settings
 
 #: (sample name, labels, value) of one exposed sample.
 Sample = tuple[str, dict[str, str], float]
+#: Settings for a dev tool's own workers, which it asks over loopback HTTP (`scrape`): a deployment's address and
+#: certificate settings in the environment are not theirs.
+LOOPBACK_HTTP = {"web_bind": "127.0.0.1", "web_tls_cert_file": "", "web_tls_key_file": ""}
 
 
 def die_with_parent() -> None:
