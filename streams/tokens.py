@@ -67,16 +67,12 @@ class DoorTokens:
         return bool(self.current or self.people)
 
     def presented(self, given: str) -> Presented:
-        """Which token `given` is. Every comparison always runs, so the answer's time does not tell which
-        token was close."""
-        return self._match(given)[0]
+        """Which token `given` is."""
+        return self.match(given)[0]
 
-    def person(self, given: str) -> str | None:
-        """The name of the person whose token `given` is, else None."""
-        kind, name = self._match(given)
-        return name if kind is Presented.PERSON else None
-
-    def _match(self, given: str) -> tuple[Presented, str]:
+    def match(self, given: str) -> tuple[Presented, str]:
+        """Which token `given` is, and for a person's, their name (else ""). Every comparison always runs, so
+        the answer's time does not tell which token was close."""
         is_current = token_matches(given, self.current) and bool(self.current)
         is_previous = bool(self.current) and bool(self.previous) and token_matches(given, self.previous)
         names = [name for name, token in self.people if token_matches(given, token)]

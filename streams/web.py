@@ -187,9 +187,9 @@ async def refresh_store_gauges(runtime: Runtime) -> None:
     STUDENT_STATE_LOST.set(int(lost_at is not None))
 
 
-def register_views(app: faust.App, runtime: Runtime) -> None:
+def register_views(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> None:
+    """The read API, health and metrics; `tokens` (`api_tokens`) are the console's too."""
     database_url = runtime.settings.database_url
-    tokens = api_tokens(runtime.settings)
     guarded = student_data(tokens)
     if not tokens.configured:
         log.warning("SCORER_API_TOKEN is empty: /students and /courses refuse every request")

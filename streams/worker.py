@@ -22,7 +22,7 @@ from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX
 from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.tls import server_context
-from streams.web import register_views
+from streams.web import api_tokens, register_views
 
 LOOP_PROBE_SECONDS = 0.25
 #: Between two rounds of `Runtime.train` (learn queued labels, pick up new model versions).
@@ -98,8 +98,9 @@ def build_app(settings: Settings) -> faust.App:
             await runtime.train()
             await asyncio.sleep(TRAIN_PAUSE_SECONDS)
 
-    register_views(app, runtime)
-    register_console(app, runtime)
+    tokens = api_tokens(settings)  # the people's file read once, for both
+    register_views(app, runtime, tokens)
+    register_console(app, runtime, tokens)
     return app
 
 

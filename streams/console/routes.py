@@ -29,7 +29,7 @@ from streams.console.views import DEFAULT_SORT, course_summaries
 from streams.metrics import PREVIOUS_TOKENS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 from streams.tokens import DoorTokens, Presented
-from streams.web import InvalidParameter, api_tokens, parse_id, parse_sort, wrong_token_answered
+from streams.web import InvalidParameter, parse_id, parse_sort, wrong_token_answered
 
 log = logging.getLogger(__name__)
 #: A login form's body is one short field; anything longer is not a login.
@@ -101,10 +101,9 @@ def _course_and_sort(request: faust.web.Request, course_id: str) -> tuple[int, S
     return parse_id(course_id, "course_id"), parse_sort(request.query.get("sort"), DEFAULT_SORT)
 
 
-def register_console(app: faust.App, runtime: Runtime) -> None:
-    """Add the console's views to the worker's web server."""
+def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> None:
+    """Add the console's views to the worker's web server; `tokens` are the read API's."""
     database_url = runtime.settings.database_url
-    tokens = api_tokens(runtime.settings)
     tls = bool(runtime.settings.web_tls_cert_file)
     page = console_page(tokens)
 
@@ -119,14 +118,14 @@ def register_console(app: faust.App, runtime: Runtime) -> None:
             form = await request.post()
             field = form.get("token")
             given = field if isinstance(field, str) and len(field) <= MAX_TOKEN_CHARS else ""  # "" matches none
-            which = tokens.presented(given)
+            which, person = tokens.match(given)
             if which is Presented.WRONG:
                 await wrong_token_answered("console")
                 return _html(self, pages.login_page("Wrong token."), 401)
             if which is Presented.PREVIOUS:
                 PREVIOUS_TOKENS.labels("console").inc()
             # a person's session is keyed by their own token: removed from the file, their sessions end too
-            log.info("console: %s signed in", tokens.person(given) or "the shared token's holder")
+            log.info("console: %s signed in", person or "the shared token's holder")
             secure = auth.over_https(tls, request.headers.get("X-Forwarded-Proto"))
             key = given if which is Presented.PERSON else tokens.current
             session = auth.set_cookie(auth.session_value(key, time.time()), secure)

@@ -109,7 +109,8 @@ def test_people_open_the_door_with_their_own_tokens_with_or_without_a_shared_one
         tokens = DoorTokens(shared, "old-token-0123456789", (("Anna Petrova", ANNA), ("Boris", BORIS)))
         assert tokens.configured
         assert [check_bearer(f"Bearer {t}", tokens, "read_api") for t in (ANNA, BORIS)] == [None, None]
-        assert (tokens.person(ANNA), tokens.person(BORIS), tokens.person(ANNA + "x")) == ("Anna Petrova", "Boris", None)
+        assert [tokens.match(t) for t in (ANNA, BORIS, ANNA + "x")] == [
+            (Presented.PERSON, "Anna Petrova"), (Presented.PERSON, "Boris"), (Presented.WRONG, "")]
         refusal = check_bearer(f"Bearer {ANNA[:-1]}", tokens, "read_api")
         assert refusal is not None and refusal.wrong_token
     alone = DoorTokens("", "old-token-0123456789", (("Anna Petrova", ANNA),))
