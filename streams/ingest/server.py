@@ -85,7 +85,7 @@ def presented_token(header: str | None) -> str | None:
 def refusal(header: str | None, configured: DoorTokens) -> Answer | None:
     """None if the request may send records (counted when it came with the previous token); an empty
     configured token refuses everyone (503)."""
-    if not configured.current:
+    if not configured.configured:
         return Answer(503, {"error": "the ingest token is not configured (SCORER_INGEST_TOKEN is empty): "
                                      "all requests refused"})
     given = presented_token(header)
