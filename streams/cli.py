@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from features.eventtime import parse_ts
@@ -187,11 +187,30 @@ def _prune(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     days = settings.retention_days if args.days is None else args.days
-    if not settings.database_url or days <= 0:
+    if not settings.database_url or (days <= 0 and settings.read_records_days <= 0):
         print("prune needs the workers' SCORER_DATABASE_URL (and SCORER_REDIS_URL), and a retention period: "
-              "--days or SCORER_RETENTION_DAYS above 0", file=sys.stderr)
+              "--days or SCORER_RETENTION_DAYS above 0 (students), or SCORER_READ_RECORDS_DAYS above 0 (the "
+              "records of who read their data)", file=sys.stderr)
         return 2
     print(json.dumps(prune(settings, days, args.dry_run), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _since(raw: str) -> datetime:
+    """An ISO 8601 date or time; one without a zone is UTC."""
+    value = datetime.fromisoformat(raw)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _reads(args: argparse.Namespace) -> int:
+    from storage.postgres.data_reads import reads
+
+    settings = Settings.from_env()
+    if not settings.database_url:
+        print("reads needs the workers' SCORER_DATABASE_URL", file=sys.stderr)
+        return 2
+    found = reads(settings.database_url, args.reader, args.student, args.since, args.limit)
+    print(json.dumps({"reads": found}, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -455,6 +474,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write it to this file, readable by its owner only (default: stdout)")
     p.set_defaults(func=_export_student)
 
+    p = sub.add_parser("reads", help="who read students' data through the read API and the console, newest first, "
+                                     "as JSON: each answer's time, reader, door, page, course and students")
+    p.add_argument("--reader", help="one reader: a name from SCORER_API_TOKENS_FILE, or `shared token`")
+    p.add_argument("--student", type=_student_id, metavar="USER_ID", help="the reads that carried this student")
+    p.add_argument("--since", type=_since, help="from this ISO 8601 date or time on (UTC unless it says)")
+    p.add_argument("--limit", type=int, default=1000, help="at most this many, the newest (default: 1000)")
+    p.set_defaults(func=_reads)
+
     p = sub.add_parser("accept-state-loss", help="clear the report that Redis lost the students' state "
                                                  "(scorer_student_state_lost) once it is restored, rebuilt, or "
                                                  "accepted; prints when the loss was found, as JSON")
@@ -462,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_accept_state_loss)
 
     p = sub.add_parser("prune", help="erase the students whose enrolments are all finished and none was scored in "
-                                     "the retention period (SCORER_RETENTION_DAYS); prints totals, as JSON")
+                                     "the retention period (SCORER_RETENTION_DAYS), and the records of who read "
+                                     "students' data older than SCORER_READ_RECORDS_DAYS; prints totals, as JSON")
     p.add_argument("--days", type=float, help="the retention period in days (default: SCORER_RETENTION_DAYS)")
     p.add_argument("--dry-run", action="store_true", help="only report what it would erase")
     p.set_defaults(func=_prune)

@@ -69,6 +69,11 @@ PREVIOUS_TOKENS = Counter(
     "scorer_read_api_previous_tokens_total", "Requests to the read API or the console (`door`) accepted with "
     "SCORER_API_TOKEN_PREVIOUS: clients not yet moved to the new token. When it stops rising, drop the old one.",
     ["door"], registry=REGISTRY)
+STUDENT_DATA_READS = Counter(
+    "scorer_student_data_reads_total", "Answers of the read API or the console (`door`) that carried students' data, "
+    "by page, each recorded first in Postgres' student_data_reads (who, when, which students). A read whose record "
+    "could not be written is answered 503 without the data, and counted in scorer_store_errors_total "
+    "{operation=\"record_read\"}.", ["door", "page"], registry=REGISTRY)
 for _door in ("read_api", "console"):  # exported from 0, so the first wrong token is an increase
     WRONG_TOKENS.labels(_door)
     PREVIOUS_TOKENS.labels(_door)

@@ -235,6 +235,9 @@ class Settings:
                                      "and none was scored in this many days (wall clock), and those never scored "
                                      "whose document was not written in as long: the school keeps no one's data "
                                      "longer than it needs; 0: keep them")
+    read_records_days: float = _setting(0.0, "`scorer prune` deletes the records of who read students' data "
+                                        "through the read API and the console (student_data_reads) older than this "
+                                        "many days; 0: keep them")
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),
                            metadata={"meaning": "local scratch (Faust's data dir, embedded servers' files)",
                                      "default": "`./var`"})
@@ -251,6 +254,7 @@ class Settings:
             (self.clock in {"event", "live"}, "SCORER_CLOCK must be 'event' or 'live'"),
             (self.surrogate_every_minutes >= 0, "SCORER_SURROGATE_EVERY_MINUTES must be >= 0"),
             (self.retention_days >= 0, "SCORER_RETENTION_DAYS must be >= 0"),
+            (self.read_records_days >= 0, "SCORER_READ_RECORDS_DAYS must be >= 0"),
             (self.notify_max_age_hours >= 0, "SCORER_NOTIFY_MAX_AGE_HOURS must be >= 0"),
             (self.partitions >= 1, "SCORER_PARTITIONS must be >= 1"),
             (self.topic_replication_factor >= 1, "SCORER_TOPIC_REPLICATION_FACTOR must be >= 1"),

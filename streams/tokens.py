@@ -21,6 +21,9 @@ from pathlib import Path
 WRONG_TOKEN_DELAY_SECONDS = 1.0
 #: No configured token may be shorter: a script could guess it through a login form.
 MIN_TOKEN_CHARS = 16
+#: Who the record of students' data reads names for the shared tokens (a person's token names the person).
+SHARED_READER = "shared token"
+PREVIOUS_READER = "shared token (previous)"
 
 
 def authorization(header: str | None) -> tuple[str, str] | None:
@@ -82,10 +85,18 @@ class DoorTokens:
             return Presented.PERSON, names[0]
         return (Presented.PREVIOUS, "") if is_previous else (Presented.WRONG, "")
 
-    def accepted(self) -> tuple[str, ...]:
-        """The tokens a request may present now, the current one first."""
-        shared = tuple(token for token in (self.current, self.previous) if token) if self.current else ()
-        return shared + tuple(token for _, token in self.people)
+    def accepted(self) -> tuple[tuple[str, str], ...]:
+        """(token, reader) of each token a request may present now, the current one first: the reader is who
+        the record of students' data reads names (`reader`)."""
+        shared = [(self.current, SHARED_READER), (self.previous, PREVIOUS_READER)] if self.current else []
+        return tuple((token, reader) for token, reader in shared if token) + tuple(
+            (token, name) for name, token in self.people)
+
+
+def reader(which: Presented, person: str) -> str:
+    """Who presented an accepted token, as the record of students' data reads names them: a person by their name,
+    the shared tokens by which."""
+    return {Presented.CURRENT: SHARED_READER, Presented.PREVIOUS: PREVIOUS_READER, Presented.PERSON: person}[which]
 
 
 def read_people(path: str) -> tuple[tuple[str, str], ...]:

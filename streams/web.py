@@ -2,8 +2,9 @@
 
 The read API serves the Postgres snapshot (what analysts and the notification service see),
 so any worker can answer for any student, whichever partitions it owns. Its pages carry
-student data, so each needs `Authorization: Bearer <SCORER_API_TOKEN>`; with no token
-configured they refuse every request. `/metrics`, `/healthz` and `/readyz` carry none and
+student data, so each needs `Authorization: Bearer <SCORER_API_TOKEN>` (or a person's own token); with no
+token configured they refuse every request; and each answer is recorded (who, which students) before it is
+sent (`ReadLog`). `/metrics`, `/healthz` and `/readyz` carry none and
 stay open (probes and Prometheus do not authenticate). Every input is checked by the small
 pure functions below, so no path or query string can make a page fail with a 500.
 """
@@ -13,7 +14,7 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +23,14 @@ from prometheus_client import generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from features.activity_status import STATUSES
-from storage.postgres import queries
+from storage.postgres import data_reads, queries
 from storage.postgres.db import jsonable
 from streams import tokens
 from streams.metrics import (
     PREVIOUS_TOKENS,
     REDIS_MAY_EVICT,
     REGISTRY,
+    STUDENT_DATA_READS,
     STUDENT_STATE_LOST,
     STUDENTS_BY_STATUS,
     WRONG_TOKENS,
@@ -113,8 +115,15 @@ async def wrong_token_answered(door: str) -> None:
     await asyncio.sleep(tokens.WRONG_TOKEN_DELAY_SECONDS)
 
 
-def check_bearer(header: str | None, configured: DoorTokens, door: str) -> Refusal | None:
-    """None if the request may read student data (counted at `door` when it came with the previous token);
+@dataclass(frozen=True)
+class Admitted:
+    """A request that may read student data, and who sent it: the record of reads names them (`tokens.reader`)."""
+
+    reader: str
+
+
+def check_bearer(header: str | None, configured: DoorTokens, door: str) -> Refusal | Admitted:
+    """Admitted if the request may read student data (counted at `door` when it came with the previous token);
     with no token configured, everyone is refused."""
     if not configured.configured:
         return Refusal(503, "the read API token is not configured (SCORER_API_TOKEN is empty, and no "
@@ -122,13 +131,28 @@ def check_bearer(header: str | None, configured: DoorTokens, door: str) -> Refus
     given = bearer_credentials(header)
     if given is None:
         return Refusal(401, "missing bearer token", {"WWW-Authenticate": _REALM})
-    which = configured.presented(given)
+    which, person = configured.match(given)
     if which is Presented.WRONG:
         return Refusal(401, "invalid bearer token", {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'},
                        wrong_token=True)
     if which is Presented.PREVIOUS:
         PREVIOUS_TOKENS.labels(door).inc()
-    return None
+    return Admitted(tokens.reader(which, person))
+
+
+@dataclass(frozen=True)
+class ReadLog:
+    """Records who read which students' data before the answer carries it (`storage.postgres.data_reads`): a
+    record that cannot be written raises SQLAlchemyError, which the page answers with a 503, without the data."""
+
+    database_url: str
+    door: str
+    reader: str
+
+    async def record(self, page: str, user_ids: Collection[int], course_id: int | None = None) -> None:
+        read = data_reads.DataRead(self.reader, self.door, page, tuple(user_ids), course_id)
+        await asyncio.to_thread(data_reads.record, self.database_url, read)
+        STUDENT_DATA_READS.labels(self.door, page).inc()
 
 
 def api_tokens(settings: Settings) -> DoorTokens:
@@ -140,21 +164,21 @@ def api_tokens(settings: Settings) -> DoorTokens:
     return DoorTokens(settings.api_token, settings.api_token_previous, people)
 
 
-def student_data(token: DoorTokens) -> Callable[[Handler], Handler]:
-    """Wrap a view that serves student data: bearer token first, then its handler, whose
-    InvalidParameter becomes a 400 and whose database failure a 503 (logged without the query's
-    values; the engine hides bound parameters too)."""
+def student_data(token: DoorTokens, database_url: str) -> Callable[[Handler], Handler]:
+    """Wrap a view that serves student data: bearer token first, then its handler, given the ReadLog of who
+    asked, whose InvalidParameter becomes a 400 and whose database failure (its read's record's too) a 503
+    (logged without the query's values; the engine hides bound parameters too)."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
-            refusal = check_bearer(request.headers.get("Authorization"), token, "read_api")
-            if refusal is not None:
-                if refusal.wrong_token:
+            admitted = check_bearer(request.headers.get("Authorization"), token, "read_api")
+            if isinstance(admitted, Refusal):
+                if admitted.wrong_token:
                     await wrong_token_answered("read_api")
-                return web.json({"error": refusal.error}, status=refusal.status, headers=refusal.headers)
+                return web.json({"error": admitted.error}, status=admitted.status, headers=admitted.headers)
             try:
-                return await handler(web, request, **match)
+                return await handler(web, request, ReadLog(database_url, "read_api", admitted.reader), **match)
             except InvalidParameter as error:
                 return web.json({"error": str(error), "parameter": error.parameter}, status=400)
             except SQLAlchemyError as error:
@@ -190,7 +214,7 @@ async def refresh_store_gauges(runtime: Runtime) -> None:
 def register_views(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> None:
     """The read API, health and metrics; `tokens` (`api_tokens`) are the console's too."""
     database_url = runtime.settings.database_url
-    guarded = student_data(tokens)
+    guarded = student_data(tokens, database_url)
     if not tokens.configured:
         log.warning("SCORER_API_TOKEN is empty: /students and /courses refuse every request")
     elif tokens.people:
@@ -215,17 +239,21 @@ def register_views(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> None
 
     @app.page("/students/{user_id}")
     @guarded
-    async def student(web: faust.web.View, request: faust.web.Request, user_id: str) -> faust.web.Response:
+    async def student(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
+                      user_id: str) -> faust.web.Response:
         student_id = parse_id(user_id, "user_id")
         rows = await asyncio.to_thread(queries.student, database_url, student_id)
         if not rows:
             return web.json({"error": "unknown student"}, status=404)
+        await reads.record("student", [student_id])
         return web.json({"user_id": student_id, "enrolments": [jsonable(r) for r in rows]})
 
     @app.page("/courses/{course_id}/at-risk")
     @guarded
-    async def at_risk(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
+    async def at_risk(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
+                      course_id: str) -> faust.web.Response:
         course = parse_id(course_id, "course_id")
         limit, sort = parse_limit(request.query.get("limit")), parse_sort(request.query.get("sort"), "status")
         rows = await asyncio.to_thread(queries.at_risk, database_url, course, limit, sort)
+        await reads.record("at_risk", [row["user_id"] for row in rows], course)
         return web.json({"course_id": course, "students": [jsonable(r) for r in rows]})

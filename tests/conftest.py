@@ -78,7 +78,8 @@ def db(migrated: str) -> Iterator[str]:
 
     engine = create_engine(migrated)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions"))
+        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions, "
+                                "student_data_reads"))
     engine.dispose()
     yield migrated
 

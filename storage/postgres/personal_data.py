@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select
 
 from features.activity_status import FINISHED
+from storage.postgres import data_reads
 from storage.postgres.db import shared_engine, timed
 from storage.postgres.tables import ScoreHistory, StatusTransition, StudentCurrent
 
@@ -19,7 +20,7 @@ _CURRENT = StudentCurrent.__table__
 
 def student_rows(database_url: str, user_ids: Collection[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
     """Every row of every table about each student, as plain JSON values (times in ISO 8601), in the order
-    the tables key them."""
+    the tables key them, and who read their data (`data_reads.reads_of`)."""
     found: dict[int, dict[str, list[dict[str, Any]]]] = {
         user_id: {table.__tablename__: [] for table in STUDENT_TABLES} for user_id in user_ids}
     with timed("student_rows"), shared_engine(database_url).connect() as connection:
@@ -28,6 +29,8 @@ def student_rows(database_url: str, user_ids: Collection[int]) -> dict[int, dict
                      .order_by(*table.__mapper__.primary_key))
             for row in connection.execute(query).mappings():
                 found[row["user_id"]][table.__tablename__].append({name: _plain(v) for name, v in row.items()})
+    for user_id, seen in data_reads.reads_of(database_url, found).items():
+        found[user_id][data_reads.TABLE] = seen
     return found
 
 
@@ -56,12 +59,13 @@ def scored_students(database_url: str, user_ids: Collection[int]) -> set[int]:
 
 
 def erase_students(database_url: str, user_ids: Collection[int], dry_run: bool = False) -> dict[str, int]:
-    """Delete the students' rows from every table, in one transaction (rolled back on a `dry_run`); rows
-    deleted per table."""
+    """Delete the students' rows from every table and take them out of the record of reads, in one transaction
+    (rolled back on a `dry_run`); rows deleted per table, records changed for the reads."""
     ids = sorted(set(user_ids))
     with timed("erase_students"), shared_engine(database_url).connect() as connection, connection.begin() as erasing:
         deleted = {table.__tablename__: connection.execute(delete(table).where(table.user_id.in_(ids))).rowcount
                    for table in STUDENT_TABLES}
+        deleted[data_reads.TABLE] = data_reads.take_out(connection, ids)
         if dry_run:
             erasing.rollback()
     return deleted

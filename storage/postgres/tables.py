@@ -1,4 +1,5 @@
-"""The tables the worker writes (score rows, status transitions, model versions) and analysts and the HTTP API read.
+"""The tables the worker writes (score rows, status transitions, model versions) and analysts and the HTTP API read,
+and the record of who read students' data through the HTTP API and the console.
 
 Event times (status_since, last_activity_at, updated_at, as_of, at, created_at) are naive
 timestamps in school-local time, exactly as the LMS sends them, so they compare with the
@@ -24,7 +25,7 @@ from sqlalchemy import (
     func,
     literal_column,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from features.activity_status import FROM_STATUSES, STATUSES
@@ -157,3 +158,24 @@ class ModelVersion(Base):
     #: course week ("0".."20", the last pooling later weeks) -> that week's prequential metrics; NULL
     #: for versions published before they were recorded (migration 0005)
     metrics_by_week: Mapped[dict[str, Any] | None]
+
+
+class StudentDataRead(Base):
+    """Who read which students' data, when, and through which page: one row per answer of the read API or the
+    console that carried student data (`storage.postgres.data_reads`), written before the answer is sent."""
+
+    __tablename__ = "student_data_reads"
+    __table_args__ = (
+        Index("ix_student_data_reads_user_ids", "user_ids", postgresql_using="gin"),
+        Index("ix_student_data_reads_read_at", "read_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: a person's name from SCORER_API_TOKENS_FILE, or which shared token (streams.tokens.Reader)
+    reader: Mapped[str] = mapped_column(String(200))
+    door: Mapped[str] = mapped_column(String(16))  # read_api, console
+    page: Mapped[str] = mapped_column(String(32))
+    course_id: Mapped[int | None]
+    #: the students whose rows the answer carried (`scorer forget` takes a student out)
+    user_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))

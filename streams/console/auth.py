@@ -13,7 +13,7 @@ import hashlib
 import hmac
 
 from streams.tokens import DoorTokens, token_matches
-from streams.web import Refusal, check_bearer
+from streams.web import Admitted, Refusal, check_bearer
 
 COOKIE = "scorer_console"
 SESSION_SECONDS = 12 * 3600
@@ -31,16 +31,17 @@ def session_value(token: str, now: float) -> str:
     return f"{expires}.{_mac(token, expires)}"
 
 
-def session_valid(value: str | None, tokens: DoorTokens, now: float) -> bool:
-    """The cookie was made with one of the tokens accepted now and has not expired (constant-time comparison)."""
+def session_reader(value: str | None, tokens: DoorTokens, now: float) -> str | None:
+    """Who holds the session, if the cookie was made with one of the tokens accepted now and has not expired (the
+    reader that token names: `DoorTokens.accepted`); else None. Every comparison runs (constant time)."""
     if not value:
-        return False
+        return None
     expires_text, _, mac = value.partition(".")
     if not expires_text.isascii() or not expires_text.isdigit() or len(expires_text) > 12:
-        return False
+        return None
     expires = int(expires_text)
-    made_with = [token_matches(mac, _mac(token, expires)) for token in tokens.accepted()]
-    return any(made_with) and now < expires
+    made_by = [reader for token, reader in tokens.accepted() if token_matches(mac, _mac(token, expires))]
+    return made_by[0] if made_by and now < expires else None
 
 
 def over_https(tls: bool, forwarded_proto: str | None) -> bool:
@@ -64,11 +65,12 @@ def _attributes(secure: bool) -> str:
     return "HttpOnly; SameSite=Strict; Secure" if secure else "HttpOnly; SameSite=Strict"
 
 
-def authorize(authorization: str | None, cookie: str | None, tokens: DoorTokens, now: float) -> Refusal | None:
-    """None if the request may see the console: a valid session cookie, or the bearer header
+def authorize(authorization: str | None, cookie: str | None, tokens: DoorTokens, now: float) -> Refusal | Admitted:
+    """Admitted (and who) if the request may see the console: a valid session cookie, or the bearer header
     the read API takes; an empty configured token refuses everyone."""
-    if session_valid(cookie, tokens, now):
-        return None
+    holder = session_reader(cookie, tokens, now)
+    if holder is not None:
+        return Admitted(holder)
     if authorization is None and tokens.configured:
         return Refusal(401, "log in first")
     return check_bearer(authorization, tokens, "console")

@@ -28,10 +28,11 @@ def _at_risk(database_url: str, course_id: int, sort: queries.Sort, limit: int,
     return rows, earlier
 
 
-def at_risk_export(database_url: str, course_id: int, sort: queries.Sort) -> str:
-    """The whole at-risk list as CSV (streams.console.export)."""
+def at_risk_export(database_url: str, course_id: int, sort: queries.Sort) -> tuple[str, list[int]]:
+    """The whole at-risk list as CSV (streams.console.export), and the students it lists."""
     now = q.course_now(database_url, course_id)
-    return export.at_risk_csv(*_at_risk(database_url, course_id, sort, export.EXPORT_LIMIT, now))
+    rows, earlier = _at_risk(database_url, course_id, sort, export.EXPORT_LIMIT, now)
+    return export.at_risk_csv(rows, earlier), [row["user_id"] for row in rows]
 
 
 def course_view(database_url: str, course_id: int, sort: queries.Sort) -> CourseView:

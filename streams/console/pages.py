@@ -57,6 +57,11 @@ class CourseView:
     limit: int = views.AT_RISK_LIMIT
 
     @property
+    def students(self) -> set[int]:
+        """The students the page shows one by one (its list and its quadrant chart): the record of reads names them."""
+        return {row.user_id for row in self.at_risk} | {point[0] for point in self.quadrants.points}
+
+    @property
     def total(self) -> int:
         return sum(self.counts.values())
 

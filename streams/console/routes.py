@@ -29,7 +29,7 @@ from streams.console.views import DEFAULT_SORT, course_summaries
 from streams.metrics import PREVIOUS_TOKENS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 from streams.tokens import DoorTokens, Presented
-from streams.web import InvalidParameter, parse_id, parse_sort, wrong_token_answered
+from streams.web import InvalidParameter, ReadLog, Refusal, parse_id, parse_sort, wrong_token_answered
 
 log = logging.getLogger(__name__)
 #: A login form's body is one short field; anything longer is not a login.
@@ -51,24 +51,25 @@ def _error(web: faust.web.View, status: int, message: str) -> faust.web.Response
     return _html(web, layout("Error", f'<p class="error">{esc(message)}</p>'), status)
 
 
-def console_page(tokens: DoorTokens) -> Callable[[Handler], Handler]:
+def console_page(tokens: DoorTokens, database_url: str) -> Callable[[Handler], Handler]:
     """Wrap a page: session or bearer first (a browser without either goes to the login form),
-    then its handler, whose InvalidParameter becomes a 400 and whose database failure a 503."""
+    then its handler, given the ReadLog of who asked, whose InvalidParameter becomes a 400 and whose
+    database failure (its read's record's too) a 503."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
             authorization = request.headers.get("Authorization")
-            refusal = auth.authorize(authorization, request.cookies.get(auth.COOKIE), tokens, time.time())
-            if refusal is not None:
-                if refusal.status == 401 and authorization is None:
+            admitted = auth.authorize(authorization, request.cookies.get(auth.COOKIE), tokens, time.time())
+            if isinstance(admitted, Refusal):
+                if admitted.status == 401 and authorization is None:
                     return _redirect(web, "/console/login")
-                if refusal.wrong_token:
+                if admitted.wrong_token:
                     await wrong_token_answered("console")
-                return _html(web, layout("Refused", note(refusal.error), signed_in=False), refusal.status,
-                             **refusal.headers)
+                return _html(web, layout("Refused", note(admitted.error), signed_in=False), admitted.status,
+                             **admitted.headers)
             try:
-                return await handler(web, request, **match)
+                return await handler(web, request, ReadLog(database_url, "console", admitted.reader), **match)
             except InvalidParameter as error:
                 return _error(web, 400, str(error))
             except SQLAlchemyError as error:
@@ -105,7 +106,7 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
     """Add the console's views to the worker's web server; `tokens` are the read API's."""
     database_url = runtime.settings.database_url
     tls = bool(runtime.settings.web_tls_cert_file)
-    page = console_page(tokens)
+    page = console_page(tokens, database_url)
 
     @app.page("/console/login")
     class Login(faust.web.View):
@@ -139,34 +140,41 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
 
     @app.page("/console/")
     @page
-    async def index(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+    async def index(web: faust.web.View, request: faust.web.Request, _reads: ReadLog) -> faust.web.Response:
         rows = await asyncio.to_thread(course_status_counts, database_url)
         return _html(web, pages.index_page(course_summaries(rows)))
 
     @app.page("/console/courses/{course_id}")
     @page
-    async def course(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
+    async def course(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
+                     course_id: str) -> faust.web.Response:
         view = await asyncio.to_thread(data.course_view, database_url, *_course_and_sort(request, course_id))
+        await reads.record("course", view.students, view.course_id)
         return _html(web, pages.course_page(view))
 
     @app.page("/console/courses/{course_id}/at-risk.csv")
     @page
-    async def at_risk_export(web: faust.web.View, request: faust.web.Request, course_id: str) -> faust.web.Response:
+    async def at_risk_export(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
+                             course_id: str) -> faust.web.Response:
         course, sort = _course_and_sort(request, course_id)
-        body = await asyncio.to_thread(data.at_risk_export, database_url, course, sort)
+        body, students = await asyncio.to_thread(data.at_risk_export, database_url, course, sort)
+        await reads.record("at_risk_csv", students, course)
         return web.text(body, content_type="text/csv", headers={  # aiohttp adds the charset (utf-8)
             **HEADERS, "Content-Disposition": f'attachment; filename="course-{course}-at-risk.csv"'})
 
     @app.page("/console/students/{user_id}")
     @page
-    async def student(web: faust.web.View, request: faust.web.Request, user_id: str) -> faust.web.Response:
+    async def student(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
+                      user_id: str) -> faust.web.Response:
         student_id = parse_id(user_id, "user_id")
         active = await _active_dates(runtime, student_id)
         enrolments, transitions = await asyncio.to_thread(data.student_view, database_url, student_id, active)
+        if enrolments:
+            await reads.record("student", [student_id])
         return _html(web, pages.student_page(student_id, enrolments, transitions), 200 if enrolments else 404)
 
     @app.page("/console/model")
     @page
-    async def model(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+    async def model(web: faust.web.View, request: faust.web.Request, _reads: ReadLog) -> faust.web.Response:
         current, weeks = await asyncio.to_thread(data.model_view, database_url)
         return _html(web, pages.model_page(current, weeks))

@@ -30,6 +30,7 @@ import redis
 
 from online_models.trainer import TrainerKeys, forget_learners, student_entries
 from online_models.weekly_features import WeeklyFeatureStore
+from storage.postgres.data_reads import drop_before
 from storage.postgres.personal_data import done_students, erase_students, scored_students, student_rows
 from storage.students import RedisStudentStore
 from streams.notify.store import NotifyStore
@@ -125,10 +126,21 @@ def export_students(settings: Settings, user_ids: Sequence[int]) -> dict[str, An
 def prune(settings: Settings, days: float, dry_run: bool = False, now: datetime | None = None) -> dict[str, Any]:
     """Erase every student whose enrolments are all finished and none was scored in `days` (Postgres knows
     when; so it needs the database), and every student the scorer never scored whose document was not
-    written in that long (`never_scored`: activity without a profile, say); with `dry_run`, report and change
-    nothing. A document from before documents were dated ages from the first pruning run that finds it.
-    Totals only: the report names no student."""
+    written in that long (`never_scored`: activity without a profile, say); and delete the records of who read
+    students' data older than SCORER_READ_RECORDS_DAYS. A period of 0 keeps what it would erase. With
+    `dry_run`, report and change nothing. A document from before documents were dated ages from the first
+    pruning run that finds it. Totals only: the report names no student."""
     now = now or datetime.now(UTC)
+    report = _prune_students(settings, days, dry_run, now) if days > 0 else {"retention_days": 0}
+    records_before = now - timedelta(days=settings.read_records_days)
+    return {"dry_run": dry_run, **report,
+            "read_records": None if settings.read_records_days <= 0 else {
+                "older_than": records_before.isoformat(),
+                "deleted": drop_before(settings.database_url, records_before, dry_run)},
+            "not_erased": KAFKA_NOTE}
+
+
+def _prune_students(settings: Settings, days: float, dry_run: bool, now: datetime) -> dict[str, Any]:
     before = now - timedelta(days=days)
     done = done_students(settings.database_url, before)
     never_scored: list[int] = []
@@ -143,11 +155,9 @@ def prune(settings: Settings, days: float, dry_run: bool = False, now: datetime 
         for held in (erased["redis"] or {}).values():
             in_redis.update(held)
         in_postgres.update(erased["postgres"])
-    return {"dry_run": dry_run, "retention_days": days, "not_scored_since": before.isoformat(),
-            "students": len(students),
-            "never_scored": len(never_scored),
-            "redis": dict(in_redis) if settings.redis_url else None,
-            "postgres": dict(in_postgres), "not_erased": KAFKA_NOTE}
+    return {"retention_days": days, "not_scored_since": before.isoformat(), "students": len(students),
+            "never_scored": len(never_scored), "redis": dict(in_redis) if settings.redis_url else None,
+            "postgres": dict(in_postgres)}
 
 
 async def _unchanged_in_redis(settings: Settings, before: float, undated_from: float | None) -> list[int]:

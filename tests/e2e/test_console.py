@@ -50,7 +50,8 @@ def console(kafka_url: str, redis_url: str, migrated: str,
 
     engine = create_engine(migrated)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions"))
+        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions, "
+                                "student_data_reads"))
     engine.dispose()
     state = tmp_path_factory.mktemp("console")
     (state / "people").write_text(f"Anna Petrova {PERSON_TOKEN}\n")
@@ -194,6 +195,37 @@ def test_mid_rotation_the_previous_token_logs_in_is_counted_and_gets_a_session_o
     assert _request(port, "/console/", {"Cookie": session})[0] == 200
     expires, mac = session.split("=", 1)[1].split(".")
     assert mac == auth.session_value(TOKEN, int(expires) - auth.SESSION_SECONDS).split(".")[1]  # keyed by the new
+
+
+def test_a_persons_reads_are_recorded_by_name_page_by_page(console: tuple[int, str, int]) -> None:
+    """A session names whom it was opened by: each page that shows students is recorded with them, the pages
+    of counts and of the model are not."""
+    from sqlalchemy import create_engine, text
+
+    port, database_url, course = console
+    engine = create_engine(database_url)
+
+    def records() -> list[tuple[str, str, str, int | None, list[int]]]:
+        with engine.connect() as connection:
+            return [(r.reader, r.door, r.page, r.course_id, list(r.user_ids)) for r in connection.execute(text(
+                "SELECT reader, door, page, course_id, user_ids FROM student_data_reads ORDER BY id"))]
+
+    login = urllib.parse.urlencode({"token": PERSON_TOKEN}).encode()
+    session = {"Cookie": _request(port, "/console/login", data=login)[1]["Set-Cookie"].split(";")[0]}
+    before = len(records())
+    listed = [row["user_id"] for row in at_risk(database_url, course, 1000, "status")]
+    student = listed[0]
+    for path in ("/console/", "/console/model", f"/console/courses/{course}", f"/console/courses/{course}/at-risk.csv",
+                 f"/console/students/{student}", "/console/students/999999999"):
+        assert _request(port, path, session)[0] == (404 if path.endswith("999999999") else 200), path
+    recorded = records()[before:]
+    engine.dispose()
+    assert [(reader, door, page, course_id) for reader, door, page, course_id, _ in recorded] == [
+        ("Anna Petrova", "console", "course", course), ("Anna Petrova", "console", "at_risk_csv", course),
+        ("Anna Petrova", "console", "student", None)]
+    page_shows, csv_lists, student_page = (ids for *_, ids in recorded)
+    assert set(csv_lists) == set(listed) and student_page == [student]
+    assert set(listed[:20]) <= set(page_shows)  # the page's list (and its chart's points)
 
 
 def _chromium() -> str | None:

@@ -192,6 +192,48 @@ def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:
         "course_id": 9223372036854775807, "students": []}
 
 
+def _records(database_url: str) -> list[tuple[str, str, str, int | None, list[int]]]:
+    """(reader, door, page, course, students) of every record of reads, in the order they were written."""
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        found = [(r.reader, r.door, r.page, r.course_id, list(r.user_ids)) for r in connection.execute(
+            text("SELECT reader, door, page, course_id, user_ids FROM student_data_reads ORDER BY id"))]
+    engine.dispose()
+    return found
+
+
+def _alter(database_url: str, statement: str) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+def test_each_answer_with_student_data_is_recorded_before_it_is_sent(api: tuple[int, str], migrated: str) -> None:
+    """Who read whom, by page; an answer without student data (401, 404) leaves no record; and while the record
+    cannot be written, no student data leaves either (503)."""
+    port, token = api
+    before = len(_records(migrated))
+    assert _get(port, "/students/3", token=PERSON_TOKEN)[0] == 200
+    assert _get(port, f"/courses/{COURSE}/at-risk?limit=2", token)[0] == 200
+    assert _get(port, "/students/3", token=PREVIOUS_TOKEN)[0] == 200
+    assert [_get(port, path, token)[0] for path in ("/students/999999", "/students/abc")] == [404, 400]
+    assert _get(port, "/students/3", token=PERSON_TOKEN + "x")[0] == 401
+    assert _records(migrated)[before:] == [
+        ("Anna Petrova", "read_api", "student", None, [3]), ("shared token", "read_api", "at_risk", COURSE, [2, 4]),
+        ("shared token (previous)", "read_api", "student", None, [3])]
+
+    _alter(migrated, "ALTER TABLE student_data_reads RENAME TO student_data_reads_away")
+    try:
+        for path in ("/students/3", f"/courses/{COURSE}/at-risk"):
+            status, _, body = _get(port, path, token=PERSON_TOKEN)
+            assert status == 503 and "enrolments" not in body and "students" not in body, (path, body)
+    finally:
+        _alter(migrated, "ALTER TABLE student_data_reads_away RENAME TO student_data_reads")
+    assert _get(port, "/students/3", token=PERSON_TOKEN)[0] == 200
+    assert len(_records(migrated)) == before + 4
+
+
 @pytest.mark.parametrize("raw", HOSTILE_IDS, ids=lambda r: repr(r[:12]))
 def test_hostile_ids_are_400_never_500(api: tuple[int, str], raw: str) -> None:
     port, token = api

@@ -64,11 +64,14 @@ def test_course_view_holds_the_course_only_and_bounds_the_list(big_course: str) 
 
 def test_the_at_risk_export_holds_the_whole_course_in_the_page_order(big_course: str) -> None:
     """The CSV holds every enrolment of the course, not the page's first 200, in the order the page lists them."""
-    text = data.at_risk_export(big_course, COURSE, views.DEFAULT_SORT)
+    text, students = data.at_risk_export(big_course, COURSE, views.DEFAULT_SORT)
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert len(rows) == STUDENTS and all(int(r["user_id"]) < 10**6 for r in rows)
-    page = data.course_view(big_course, COURSE, views.DEFAULT_SORT).at_risk
+    assert students == [int(r["user_id"]) for r in rows]  # what the record of reads names
+    view = data.course_view(big_course, COURSE, views.DEFAULT_SORT)
+    page = view.at_risk
     assert [int(r["user_id"]) for r in rows[:len(page)]] == [r.user_id for r in page]
+    assert {r.user_id for r in page} <= view.students and len(view.students) <= len(page) + views.QUADRANT_LIMIT
     assert all(r["reasons"] for r in rows[:len(page)]) and any(r["p_dropout_a_week_earlier"] for r in rows)
     counts = data.course_view(big_course, COURSE, "status").counts
     assert {r["status"] for r in rows} == {status for status, n in counts.items() if n}

@@ -23,6 +23,8 @@ from helpers.pipeline_cases import Sent, drive, history
 from online_models.scoring import NoScoring
 from online_models.trainer import TrainerKeys
 from online_models.weekly_features import WeeklyFeatureStore
+from storage.postgres.data_reads import TABLE as READS
+from storage.postgres.data_reads import DataRead, record
 from storage.postgres.sink import PostgresSink
 from storage.students import RedisStudentStore
 from storage.students.base import counted_statuses
@@ -32,6 +34,7 @@ from streams.notify.store import NotifyStore
 from streams.pipeline import Pipeline
 from streams.runtime import pipeline_config
 from streams.settings import Settings
+from streams.tokens import SHARED_READER
 from streams.tools.personal_data import export_students, forget, prune
 
 #: Ids no version, time or count spells, so a search of every stored byte finds only the students.
@@ -51,19 +54,32 @@ def _everything_under(client: redis.Redis, prefix: str) -> dict[str, str]:
 
 
 def _rows_by_user(database_url: str) -> dict[str, Counter[int]]:
+    """Per table, each student's rows (the record of reads: the records that name them)."""
     engine = create_engine(database_url)
     with engine.connect() as connection:
         rows = {table: Counter(u for (u,) in connection.execute(text(f"SELECT user_id FROM {table}")))
                 for table in ("students_current", "score_history", "status_transitions")}
+        rows[READS] = Counter(u for (u,) in connection.execute(text(f"SELECT unnest(user_ids) FROM {READS}")))
     engine.dispose()
     return rows
+
+
+def _read_records(database_url: str) -> list[tuple[str, list[int]]]:
+    """(reader, students) of every record of reads, in the order they were written."""
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        found = [(reader, list(ids)) for reader, ids in connection.execute(
+            text(f"SELECT reader, user_ids FROM {READS} ORDER BY id"))]
+    engine.dispose()
+    return found
 
 
 @dataclass
 class School:
     """Six students scored by the pipeline into real Redis and Postgres, with the trainer's and the notifier's
     keys beside them: `gone` has weekly features, a learned enrolment, a failed and a queued label and an alert
-    held for quiet hours; `kept[0]` a failed label and a held alert too."""
+    held for quiet hours; `kept[0]` a failed label and a held alert too. Their data was read three times: a
+    course's list of `gone` and two others by a curator, `gone`'s page with the shared token, `kept[0]`'s page."""
 
     settings: Settings
     users: list[int]
@@ -75,6 +91,7 @@ class School:
     keys: TrainerKeys
     alert_ids: dict[int, str]
     held: dict[int, dict[str, Any]]
+    reads: list[DataRead]
 
 
 @pytest.fixture
@@ -104,7 +121,12 @@ async def school(redis_url: str, db: str, prefix: str, tmp_path: Any) -> AsyncIt
     held = {user: {"body": {"alert": {"user_id": user}}, "key": str(user)} for user in alert_ids}
     for user, alert_id in alert_ids.items():
         await notify.hold(alert_id, 1, 4e9, held[user])
-    yield School(settings, users, gone, kept, store, notify, client, keys, alert_ids, held)
+    reads = [DataRead("Anna Petrova", "console", "course", [kept[1], gone, kept[0]], 3),
+             DataRead(SHARED_READER, "read_api", "student", [gone]),
+             DataRead("Boris", "read_api", "student", [kept[0]])]
+    for read in reads:
+        record(db, read)
+    yield School(settings, users, gone, kept, store, notify, client, keys, alert_ids, held, reads)
     await store.close()
     await notify_client.aclose()
     client.close()
@@ -143,6 +165,8 @@ async def test_forget_erases_one_student_everywhere_and_no_one_else(
     rows_after = _rows_by_user(db)
     assert all(rows_after[table][gone] == 0 for table in rows_after)
     assert all(rows_after[table][u] == rows_before[table][u] for table in rows_after for u in kept)
+    assert _read_records(db) == [  # who read what stays, without them
+        ("Anna Petrova", sorted([kept[0], kept[1]])), (SHARED_READER, []), ("Boris", [kept[0]])]
     assert [i for i, _ in await notify.due(1, 5e9)] == [alert_ids[kept[0]]]
     for name, value in settings.to_env().items():  # again, as an operator runs it: a second request is harmless
         monkeypatch.setenv(name, value)
@@ -172,8 +196,13 @@ async def test_export_student_copies_what_each_store_holds_and_only_theirs(
         "document": docs[gone][1], "weekly_features": {f"{gone}:3:1": {1: {"progress": 1.0}, 2: {"progress": 1.0}}},
         "trainer": {"learned_enrolments": [f"{gone}:3:1"], "labels_failed": [label], "labels_queued": [label]},
         "held_alerts": [school.held[gone]]}
+    read_by = theirs["postgres"].pop(READS)
     for table, rows in theirs["postgres"].items():
         assert len(rows) == rows_before[table][gone] and {row["user_id"] for row in rows} == {gone}
+    assert [(read["reader"], read["door"], read["page"], read["course_id"]) for read in read_by] == [
+        ("Anna Petrova", "console", "course", 3), (SHARED_READER, "read_api", "student", None)]
+    assert all(read["read_at"] for read in read_by)
+    assert str(kept[0]) not in json.dumps(read_by)  # who read the list, never who else was on it
     (current,) = theirs["postgres"]["students_current"]
     (enrolment,) = docs[gone][1]["enrolments"].values()
     assert current["status"] == enrolment["machine"]["status"]
@@ -185,7 +214,8 @@ async def test_export_student_copies_what_each_store_holds_and_only_theirs(
     assert counts["weekly_features"] == len(theirs["redis"]["weekly_features"])
     assert counts["trainer_entries"] == len(trainer["learned_enrolments"]) + len(trainer["labels_failed"])
     assert (counts["labels_still_queued"], counts["held_alerts"]) == (len(trainer["labels_queued"]), 1)
-    assert preview["postgres"] == {table: len(rows) for table, rows in theirs["postgres"].items()}
+    assert preview["postgres"] == {**{table: len(rows) for table, rows in theirs["postgres"].items()},
+                                   READS: len(read_by)}
 
     await asyncio.to_thread(forget, settings, [gone])
     after = (await asyncio.to_thread(export_students, settings, [gone]))["students"][str(gone)]

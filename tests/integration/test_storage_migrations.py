@@ -14,7 +14,8 @@ from sqlalchemy import Connection, create_engine, inspect, make_url, text
 from storage.postgres.migrate import upgrade
 from storage.postgres.tables import Base
 
-TABLES = {"students_current", "score_history", "status_transitions", "model_versions", "alembic_version"}
+TABLES = {"students_current", "score_history", "status_transitions", "model_versions", "student_data_reads",
+          "alembic_version"}
 
 
 @contextlib.contextmanager
@@ -54,7 +55,7 @@ def test_upgrade_creates_tables_and_view(empty_url: str) -> None:
     tables, views, head = _schema(empty_url)
     assert tables == TABLES
     assert views == {"course_critical_points"}
-    assert head == "0006"
+    assert head == "0007"
 
 
 def _upgrade_to(connection: Connection, revision: str) -> None:

@@ -21,12 +21,23 @@ from streams import tokens
 from streams.metrics import REDIS_MAY_EVICT, REGISTRY, STUDENTS_BY_STATUS
 from streams.runtime import Runtime
 from streams.settings import Settings, SettingsError
-from streams.tokens import DoorTokens, Presented, bearer_credentials, read_people, token_matches
+from streams.tokens import (
+    PREVIOUS_READER,
+    SHARED_READER,
+    DoorTokens,
+    Presented,
+    bearer_credentials,
+    read_people,
+    token_matches,
+)
 from streams.web import (
     DEFAULT_LIMIT,
     MAX_ID,
     MAX_LIMIT,
+    Admitted,
     InvalidParameter,
+    ReadLog,
+    Refusal,
     api_tokens,
     check_bearer,
     parse_id,
@@ -91,14 +102,14 @@ def test_token_comparison_takes_any_text() -> None:
 
 
 def test_bearer_check_refuses_missing_wrong_and_unconfigured() -> None:
-    assert check_bearer("Bearer right", DoorTokens("right"), "read_api") is None
+    assert check_bearer("Bearer right", DoorTokens("right"), "read_api") == Admitted(SHARED_READER)
     for header in (None, "", "Bearer", "Basic cmlnaHQ=", "Bearer wrong", "Bearer right2", "Bearer RIGHT"):
         refusal = check_bearer(header, DoorTokens("right", "old"), "read_api")
-        assert refusal is not None and refusal.status == 401, header
+        assert isinstance(refusal, Refusal) and refusal.status == 401, header
         assert refusal.headers["WWW-Authenticate"].startswith("Bearer")
     for header in (None, "Bearer ", "Bearer anything", "Bearer old"):  # no token configured: closed, never open
         refusal = check_bearer(header, DoorTokens("", "old"), "read_api")
-        assert refusal is not None and refusal.status == 503 and "not configured" in refusal.error
+        assert isinstance(refusal, Refusal) and refusal.status == 503 and "not configured" in refusal.error
 
 
 ANNA, BORIS = "anna-s-own-token-0123456789", "boris-s-own-token-0123456789"
@@ -108,17 +119,18 @@ def test_people_open_the_door_with_their_own_tokens_with_or_without_a_shared_one
     for shared in ("shared-token-0123456789", ""):
         tokens = DoorTokens(shared, "old-token-0123456789", (("Anna Petrova", ANNA), ("Boris", BORIS)))
         assert tokens.configured
-        assert [check_bearer(f"Bearer {t}", tokens, "read_api") for t in (ANNA, BORIS)] == [None, None]
+        assert [check_bearer(f"Bearer {t}", tokens, "read_api") for t in (ANNA, BORIS)] == [
+            Admitted("Anna Petrova"), Admitted("Boris")]
         assert [tokens.match(t) for t in (ANNA, BORIS, ANNA + "x")] == [
             (Presented.PERSON, "Anna Petrova"), (Presented.PERSON, "Boris"), (Presented.WRONG, "")]
         refusal = check_bearer(f"Bearer {ANNA[:-1]}", tokens, "read_api")
-        assert refusal is not None and refusal.wrong_token
+        assert isinstance(refusal, Refusal) and refusal.wrong_token
     alone = DoorTokens("", "old-token-0123456789", (("Anna Petrova", ANNA),))
     assert alone.presented("old-token-0123456789") is Presented.WRONG  # the previous one alone opens nothing
-    assert alone.presented("") is Presented.WRONG and ANNA in alone.accepted()
+    assert alone.presented("") is Presented.WRONG and alone.accepted() == ((ANNA, "Anna Petrova"),)
     removed = DoorTokens("shared-token-0123456789")  # Boris has left: his line is gone
     refusal = check_bearer(f"Bearer {BORIS}", removed, "read_api")
-    assert refusal is not None and refusal.status == 401
+    assert isinstance(refusal, Refusal) and refusal.status == 401
 
 
 def test_the_people_file_is_read_strictly_and_its_errors_show_no_token(tmp_path: Path) -> None:
@@ -145,13 +157,13 @@ def test_during_a_rotation_both_tokens_open_the_door_and_the_previous_one_is_cou
 
     rotating = DoorTokens("new-token", "old-token")
     before = counted("read_api"), counted("console")
-    assert check_bearer("Bearer new-token", rotating, "read_api") is None
+    assert check_bearer("Bearer new-token", rotating, "read_api") == Admitted(SHARED_READER)
     assert (counted("read_api"), counted("console")) == before
-    assert check_bearer("Bearer old-token", rotating, "read_api") is None
-    assert check_bearer("Bearer old-token", rotating, "console") is None
+    assert check_bearer("Bearer old-token", rotating, "read_api") == Admitted(PREVIOUS_READER)
+    assert check_bearer("Bearer old-token", rotating, "console") == Admitted(PREVIOUS_READER)
     assert (counted("read_api"), counted("console")) == (before[0] + 1, before[1] + 1)
     refusal = check_bearer("Bearer old-token", DoorTokens("new-token"), "read_api")
-    assert refusal is not None and refusal.wrong_token  # the rotation is over: the old token is a wrong one
+    assert isinstance(refusal, Refusal) and refusal.wrong_token  # the rotation is over: the old token is a wrong one
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,16 +189,18 @@ class FakeRequest:
 
 
 async def _call(handler: Any, headers: dict[str, str], token: str = "right", **match: str) -> Answer:
-    guarded = student_data(DoorTokens(token))(handler)
+    guarded = student_data(DoorTokens(token), "postgresql://nowhere/none")(handler)
     return cast(Answer, await guarded(FakeView(), FakeRequest(headers), **match))
 
 
 async def test_the_wrapper_checks_the_token_before_the_handler_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens, "WRONG_TOKEN_DELAY_SECONDS", 0.0)
     calls: list[str] = []
+    readers: list[ReadLog] = []
 
-    async def student(web: FakeView, request: FakeRequest, user_id: str) -> Answer:
+    async def student(web: FakeView, request: FakeRequest, reads: ReadLog, user_id: str) -> Answer:
         calls.append(user_id)
+        readers.append(reads)
         return web.json({"user_id": parse_id(user_id, "user_id")})
 
     assert (await _call(student, {}, user_id="1")).status == 401
@@ -195,6 +209,7 @@ async def test_the_wrapper_checks_the_token_before_the_handler_runs(monkeypatch:
     assert calls == []
     ok = await _call(student, {"Authorization": "Bearer right"}, user_id="12")
     assert (ok.status, ok.body) == (200, {"user_id": 12})
+    assert readers == [ReadLog("postgresql://nowhere/none", "read_api", SHARED_READER)]
     bad = await _call(student, {"Authorization": "Bearer right"}, user_id="²")
     assert bad.status == 400 and bad.body["parameter"] == "user_id"
 
@@ -206,7 +221,7 @@ async def test_a_wrong_token_is_counted_and_answered_late(monkeypatch: pytest.Mo
     def counted() -> float:
         return REGISTRY.get_sample_value("scorer_read_api_wrong_tokens_total", {"door": "read_api"}) or 0.0
 
-    async def student(web: FakeView, request: FakeRequest, user_id: str) -> Answer:
+    async def student(web: FakeView, request: FakeRequest, reads: ReadLog, user_id: str) -> Answer:
         return web.json({})
 
     before, started = counted(), time.monotonic()
@@ -219,7 +234,7 @@ async def test_a_wrong_token_is_counted_and_answered_late(monkeypatch: pytest.Mo
 
 
 async def test_a_database_failure_is_a_503_logged_without_values(caplog: pytest.LogCaptureFixture) -> None:
-    async def student(web: FakeView, request: FakeRequest, user_id: str) -> Answer:
+    async def student(web: FakeView, request: FakeRequest, reads: ReadLog, user_id: str) -> Answer:
         raise OperationalError("SELECT ... WHERE user_id = %(id)s", {"id": 424242}, Exception("server closed"))
 
     with caplog.at_level(logging.WARNING, logger="streams.web"):

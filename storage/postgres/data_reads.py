@@ -1,0 +1,90 @@
+"""The record of who read students' data: written by the read API and the console before each answer that
+carries it (no record, no answer), read back for a student (`scorer export-student`: who saw my data) and for a
+person or a period (`scorer reads`), a student taken out by `scorer forget`, old records dropped by `scorer prune`.
+
+A list's record holds every student it carried, so a student's copy names each list they were on; the copy
+never shows the other students of that list."""
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, text
+
+from storage.postgres.db import jsonable, shared_engine, timed
+from storage.postgres.tables import StudentDataRead
+
+_READS = StudentDataRead.__table__
+TABLE = StudentDataRead.__tablename__
+_TAKE_OUT = text("""
+    UPDATE student_data_reads
+    SET user_ids = ARRAY(SELECT id FROM unnest(user_ids) AS id WHERE id <> ALL(CAST(:ids AS bigint[])) ORDER BY id)
+    WHERE user_ids && CAST(:ids AS bigint[])""")
+#: What a student's own copy shows of each read (never the list's other students).
+_SEEN_BY = (_READS.c.read_at, _READS.c.reader, _READS.c.door, _READS.c.page, _READS.c.course_id)
+
+
+@dataclass(frozen=True)
+class DataRead:
+    """One answer that carried student data: who (`streams.tokens.reader`), through which door and page, which
+    students, and the course of a course's list."""
+
+    reader: str
+    door: str
+    page: str
+    user_ids: Sequence[int]
+    course_id: int | None = None
+
+
+def record(database_url: str, read: DataRead) -> None:
+    """Write the record; raises (SQLAlchemyError) when it cannot, and the caller answers without the data."""
+    row = {"reader": read.reader, "door": read.door, "page": read.page, "course_id": read.course_id,
+           "user_ids": sorted(set(read.user_ids))}
+    with timed("record_read"), shared_engine(database_url).begin() as connection:
+        connection.execute(insert(StudentDataRead).values(row))
+
+
+def reads_of(database_url: str, user_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per student, when, by whom and through which page their data was read, oldest first (`@>`: the GIN index
+    answers it)."""
+    found: dict[int, list[dict[str, Any]]] = {user_id: [] for user_id in user_ids}
+    with timed("reads_of"), shared_engine(database_url).connect() as connection:
+        for user_id in found:
+            query = (select(*_SEEN_BY).where(_READS.c.user_ids.contains([user_id]))
+                     .order_by(_READS.c.read_at, _READS.c.id))
+            found[user_id] = [jsonable(dict(row)) for row in connection.execute(query).mappings()]
+    return found
+
+
+def reads(database_url: str, reader: str | None = None, user_id: int | None = None,
+          since: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """The newest records, at most `limit`, of one reader, of one student's data, since a time (each filter
+    optional), newest first; each with the number of students it carried and their ids."""
+    query = select(*_SEEN_BY, func.cardinality(_READS.c.user_ids).label("students"), _READS.c.user_ids)
+    if reader is not None:
+        query = query.where(_READS.c.reader == reader)
+    if user_id is not None:
+        query = query.where(_READS.c.user_ids.contains([user_id]))
+    if since is not None:
+        query = query.where(_READS.c.read_at >= since)
+    query = query.order_by(_READS.c.read_at.desc(), _READS.c.id.desc()).limit(limit)
+    with timed("reads"), shared_engine(database_url).connect() as connection:
+        return [jsonable(dict(row)) for row in connection.execute(query).mappings()]
+
+
+def take_out(connection: Connection, user_ids: Collection[int]) -> int:
+    """Remove the students from every record (inside the caller's transaction, `scorer forget`'s); records
+    changed. The record that a page was read, and by whom, stays."""
+    return int(connection.execute(_TAKE_OUT, {"ids": sorted(set(user_ids))}).rowcount)
+
+
+def drop_before(database_url: str, before: datetime, dry_run: bool = False) -> int:
+    """Delete the records older than `before` (`scorer prune`: the record is kept as long as the school says, not
+    for ever); how many (or would be, on a `dry_run`)."""
+    with timed("drop_reads"), shared_engine(database_url).begin() as connection:
+        if dry_run:
+            return int(connection.execute(select(func.count()).where(_READS.c.read_at < before)).scalar_one())
+        return int(connection.execute(delete(StudentDataRead).where(_READS.c.read_at < before)).rowcount)
+

@@ -1,0 +1,72 @@
+"""The record of who read students' data, on a real Postgres: written as the pages write it, found by reader,
+student and time (`scorer reads`), and dropped past SCORER_READ_RECORDS_DAYS by `scorer prune`."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from storage.postgres.data_reads import DataRead, drop_before, reads, reads_of, record
+from streams.cli import main
+from streams.settings import Settings
+from streams.tokens import SHARED_READER
+from streams.tools.personal_data import prune
+
+
+def _age(database_url: str, reader: str, days: int) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE student_data_reads SET read_at = now() - make_interval(days => :days) "
+                                "WHERE reader = :reader"), {"days": days, "reader": reader})
+    engine.dispose()
+
+
+def test_reads_are_found_by_reader_student_and_time(db: str) -> None:
+    record(db, DataRead("Anna Petrova", "console", "course", [12, 11, 12, 13], 77))  # a list names each once
+    record(db, DataRead("Boris", "read_api", "student", [11]))
+    record(db, DataRead(SHARED_READER, "read_api", "at_risk", [], 78))  # an empty list is read too
+    _age(db, "Anna Petrova", 40)
+
+    newest_first = reads(db)
+    assert [(r["reader"], r["page"], r["students"], r["user_ids"]) for r in newest_first] == [
+        (SHARED_READER, "at_risk", 0, []), ("Boris", "student", 1, [11]), ("Anna Petrova", "course", 3, [11, 12, 13])]
+    assert [r["reader"] for r in reads(db, user_id=11)] == ["Boris", "Anna Petrova"]
+    assert [r["reader"] for r in reads(db, reader="Anna Petrova")] == ["Anna Petrova"]
+    assert reads(db, reader="Anna Petrova", user_id=13)[0]["course_id"] == 77
+    assert [r["reader"] for r in reads(db, since=datetime.now(UTC) - timedelta(days=1))] == [SHARED_READER, "Boris"]
+    assert len(reads(db, limit=1)) == 1
+    assert reads(db, user_id=99) == []
+    by_student = reads_of(db, [12, 11, 99])
+    assert [r["reader"] for r in by_student[11]] == ["Anna Petrova", "Boris"]  # oldest first
+    assert by_student[99] == [] and set(by_student[12][0]) == {"read_at", "reader", "door", "page", "course_id"}
+
+
+async def test_prune_drops_records_past_their_period_and_the_cli_lists_them(
+        db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    record(db, DataRead("Anna Petrova", "console", "student", [21]))
+    record(db, DataRead("Boris", "console", "student", [22]))
+    _age(db, "Anna Petrova", 400)
+    assert drop_before(db, datetime.now(UTC) - timedelta(days=365), dry_run=True) == 1
+    assert len(reads(db)) == 2
+
+    settings = Settings(database_url=db, read_records_days=365)
+    report = await asyncio.to_thread(prune, settings, 0)  # no student retention: only the records
+    assert report["retention_days"] == 0 and "students" not in report
+    assert report["read_records"]["deleted"] == 1
+    assert [r["reader"] for r in reads(db)] == ["Boris"]
+
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["prune", "--dry-run"]) == 0  # SCORER_READ_RECORDS_DAYS alone will do
+    assert json.loads(capsys.readouterr().out)["read_records"]["deleted"] == 0
+    assert await asyncio.to_thread(main, ["reads", "--student", "22", "--since", "2020-01-01"]) == 0
+    listed = json.loads(capsys.readouterr().out)["reads"]
+    assert [(r["reader"], r["user_ids"]) for r in listed] == [("Boris", [22])]
+    assert await asyncio.to_thread(main, ["reads", "--reader", "Anna Petrova"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"reads": []}
+    monkeypatch.setenv("SCORER_READ_RECORDS_DAYS", "0")
+    assert await asyncio.to_thread(main, ["prune"]) == 2  # nothing to prune by: it refuses
