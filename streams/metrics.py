@@ -69,6 +69,10 @@ PREVIOUS_TOKENS = Counter(
     "scorer_read_api_previous_tokens_total", "Requests to the read API or the console (`door`) accepted with "
     "SCORER_API_TOKEN_PREVIOUS: clients not yet moved to the new token. When it stops rising, drop the old one.",
     ["door"], registry=REGISTRY)
+TLS_CERTIFICATE_EXPIRY = Gauge(
+    "scorer_tls_certificate_expiry_timestamp_seconds", "When the certificate the worker serves HTTPS with "
+    "(SCORER_WEB_TLS_CERT_FILE; `server`: web) stops being valid, as Unix time; updated when a renewed one is "
+    "loaded. Absent over plain HTTP.", ["server"], registry=REGISTRY)
 STUDENT_DATA_READS = Counter(
     "scorer_student_data_reads_total", "Answers of the read API or the console (`door`) that carried students' data, "
     "by page, each recorded first in Postgres' student_data_reads (who, when, which students). A read whose record "

@@ -18,10 +18,10 @@ from faust.app.base import BootStrategy
 
 from streams.console.routes import register_console
 from streams.loop_lag import watch_event_loop
-from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX
+from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX, TLS_CERTIFICATE_EXPIRY
 from streams.runtime import Runtime
 from streams.settings import Settings
-from streams.tls import server_context
+from streams.tls import follow, serving
 from streams.web import api_tokens, register_views
 
 LOOP_PROBE_SECONDS = 0.25
@@ -41,12 +41,14 @@ class ScorerApp(faust.App):
 
 def build_app(settings: Settings) -> faust.App:
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)  # faust creates only the last level
+    certificate = serving(settings.web_tls_cert_file, settings.web_tls_key_file, "SCORER_WEB_TLS", "web",
+                          TLS_CERTIFICATE_EXPIRY)
     app = ScorerApp(
         settings.app_id,
         store="memory://",
         web_port=settings.web_port,
         web_bind=settings.web_bind,  # 127.0.0.1 unless deployed (containers set 0.0.0.0)
-        web_ssl_context=server_context(settings.web_tls_cert_file, settings.web_tls_key_file, "SCORER_WEB_TLS"),
+        web_ssl_context=None if certificate is None else certificate.context,
         web_enabled=True,
         # Faust's own pages show cluster topology, tables, sensors and the service graph:
         # none of them is ours to serve (the read API has its own pages and token).
@@ -97,6 +99,11 @@ def build_app(settings: Settings) -> faust.App:
         while True:
             await runtime.train()
             await asyncio.sleep(TRAIN_PAUSE_SECONDS)
+
+    @app.task  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
+    async def follow_certificate() -> None:
+        """A renewed certificate is served without a restart."""
+        await follow(certificate, settings.tls_reload_seconds)
 
     tokens = api_tokens(settings)  # the people's file read once, for both
     register_views(app, runtime, tokens)

@@ -18,6 +18,10 @@ REQUEST_LATENCY = Histogram(
 PREVIOUS_TOKENS = Counter(
     "scorer_ingest_previous_tokens_total", "Requests accepted with SCORER_INGEST_TOKEN_PREVIOUS: the LMS has not "
     "moved to the new token yet. When it stops rising, drop the old one.", registry=REGISTRY)
+TLS_CERTIFICATE_EXPIRY = Gauge(
+    "scorer_tls_certificate_expiry_timestamp_seconds", "When the certificate the door serves HTTPS with "
+    "(SCORER_INGEST_TLS_CERT_FILE; `server`: ingest) stops being valid, as Unix time; updated when a renewed one is "
+    "loaded. Absent over plain HTTP.", ["server"], registry=REGISTRY)
 ITEMS = Counter(
     "scorer_ingest_items_total", "Statements, events or native records received in accepted requests, by source.",
     ["source"], registry=REGISTRY)

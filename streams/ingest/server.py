@@ -49,7 +49,7 @@ from streams.ingest.mapping import IdMapping, MappingError
 from streams.ingest.service import XAPI_VERSION, Answer, Ingestor, Limits
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.settings import Settings
-from streams.tls import server_context
+from streams.tls import follow, serving
 from streams.tokens import DoorTokens, Presented, authorization
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,10 @@ class IngestServer:
         self.limits = limits or Limits()
         self.host = host or settings.web_bind
         self.port = settings.ingest_port if port is None else port
-        self.tls = server_context(settings.ingest_tls_cert_file, settings.ingest_tls_key_file, "SCORER_INGEST_TLS")
+        self.certificate = serving(settings.ingest_tls_cert_file, settings.ingest_tls_key_file, "SCORER_INGEST_TLS",
+                                   "ingest", metrics.TLS_CERTIFICATE_EXPIRY)
+        self.tls = None if self.certificate is None else self.certificate.context
+        self._following: asyncio.Task[None] | None = None
         self.ingestor: Ingestor | None = None
         self._producer: Any = None
         self._runner: web.AppRunner | None = None
@@ -270,11 +273,15 @@ class IngestServer:
             await self.stop()
             raise
         self.port = self._runner.addresses[0][1]
+        self._following = asyncio.create_task(follow(self.certificate, self.settings.tls_reload_seconds))
         log.info("ingest listening on %s (topics prefixed %r)", self.url, self.settings.topic_prefix)
 
     async def stop(self) -> None:
         """Stop taking requests, let those in hand finish (their records acknowledged), then close
         the producer (it flushes)."""
+        if self._following is not None:
+            self._following.cancel()
+            self._following = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from streams.settings import Settings, SettingsError
-from streams.tls import server_context
+from streams.tls import not_after, server_context
 from streams.tokens import MIN_TOKEN_CHARS, read_people
 from streams.tools.check_findings import ERROR, OK, WARN, Finding
 
 #: Below this many, a warning: 32 random URL-safe characters carry 192 bits.
 TOKEN_SHORT = 32
+#: A certificate valid for less than this is a warning (the alert ScorerTlsCertificateExpiresSoon's 14 days).
+CERTIFICATE_RENEWAL_DUE = timedelta(days=14)
 _MAKE_ONE = "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 
 
@@ -83,16 +86,22 @@ def _token(token: str, name: str, guards: str) -> Finding:
     return Finding("settings", check, OK, f"{name} has {len(token)} characters")
 
 
-def _tls(cert_file: str, key_file: str, variable: str) -> list[Finding]:
-    """A certificate the server would not load stops it at start: say so before it is deployed."""
+def _tls(cert_file: str, key_file: str, variable: str, now: datetime | None = None) -> list[Finding]:
+    """A certificate the server would not load stops it at start, and an expired one is refused by every client:
+    say so before it is deployed, and warn while a renewal is due."""
     if not cert_file:
         return []
     check = variable.removeprefix("SCORER_").lower()
     try:
         server_context(cert_file, key_file, variable)
-    except SettingsError as error:
+        expires = not_after(cert_file)
+    except (SettingsError, ValueError) as error:
         return [Finding("settings", check, ERROR, f"the server would not start: {error}")]
-    return [Finding("settings", check, OK, f"{variable}_CERT_FILE and its key load: the server speaks HTTPS")]
+    left = expires - (now or datetime.now(UTC))
+    level = ERROR if left.total_seconds() <= 0 else WARN if left < CERTIFICATE_RENEWAL_DUE else OK
+    return [Finding("settings", check, level, f"{variable}_CERT_FILE and its key load: the server speaks HTTPS "
+                                              f"with a certificate valid until {expires.isoformat()} "
+                                              f"({left.days} days from now)")]
 
 
 def _webhook(url: str) -> Finding:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from features import DAY, format_ts, parse_ts
 from helpers.tls import issue_for_loopback
 from helpers.topics import read_topic
 from streams.contract import Topic, decode
+from streams.ingest import metrics as ingest_metrics
 from streams.ingest.mapping import IdMapping
 from streams.ingest.server import IngestServer
 from streams.ingest.xapi import map_statement
@@ -121,6 +123,34 @@ async def test_with_a_certificate_the_door_speaks_https_only(settings, tmp_path)
                 await post(plain, door.url.replace("https://", "http://") + "/xapi/statements", one)
             with pytest.raises(aiohttp.ClientConnectorCertificateError):  # the system's CAs did not sign it
                 await post(plain, f"{door.url}/xapi/statements", one)
+
+
+async def test_the_door_serves_a_renewed_certificate_without_a_restart(settings, tmp_path):
+    issued = issue_for_loopback(tmp_path, not_after=datetime(2030, 1, 1, tzinfo=UTC))
+    tls = settings.copy(ingest_token=TOKEN, ingest_tls_cert_file=issued.cert_file, ingest_tls_key_file=issued.key_file,
+                        tls_reload_seconds=0.1)
+
+    async def served(port: int) -> bytes:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=issued.client, server_hostname="127.0.0.1")
+        certificate = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        writer.close()
+        await writer.wait_closed()
+        return certificate
+
+    def expiry() -> float | None:
+        return ingest_metrics.REGISTRY.get_sample_value("scorer_tls_certificate_expiry_timestamp_seconds",
+                                                        {"server": "ingest"})
+
+    async with IngestServer(tls, mapping=MAPPING, port=0) as door:
+        before = await served(door.port)
+        assert expiry() == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
+        issued.renew(datetime(2031, 6, 1, tzinfo=UTC))
+        for _ in range(100):
+            if await served(door.port) != before:
+                break
+            await asyncio.sleep(0.05)
+        assert await served(door.port) == ssl.PEM_cert_to_DER_cert(Path(issued.cert_file).read_text())
+        assert expiry() == datetime(2031, 6, 1, tzinfo=UTC).timestamp()
 
 
 async def test_authentication(settings, server, http):

@@ -19,14 +19,14 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from helpers.tls import issue_for_loopback
+from helpers.tls import Issued, issue_for_loopback
 from storage.postgres.row_writer import RowWriter
 from streams.settings import Settings
 from streams.tools.embedded import free_port
@@ -36,8 +36,9 @@ pytestmark = pytest.mark.slow
 
 T0 = datetime(2024, 3, 1, 12, 0)
 COURSE = 77
-#: The TLS context that trusts the module's worker's certificate (set by the `api` fixture).
+#: The TLS context that trusts the module's worker's certificate, and its files (set by the `api` fixture).
 CLIENT_TLS: list[ssl.SSLContext] = []
+ISSUED: list[Issued] = []
 #: A curator's own token (SCORER_API_TOKENS_FILE).
 PERSON_TOKEN = secrets.token_urlsafe(24)
 #: The token being replaced: the worker still takes it (SCORER_API_TOKEN_PREVIOUS).
@@ -73,8 +74,9 @@ def api(kafka_url: str, redis_url: str, migrated: str,
     (a certificate of a throwaway CA, which `_get` alone trusts)."""
     _write_rows(migrated)
     state = tmp_path_factory.mktemp("read-api")
-    issued = issue_for_loopback(state)
+    issued = issue_for_loopback(state, not_after=datetime(2030, 1, 1, tzinfo=UTC))
     CLIENT_TLS.append(issued.client)
+    ISSUED.append(issued)
     people = state / "people"
     people.write_text(f"# the school's curators\nAnna Petrova {PERSON_TOKEN}\n")
     prefix = f"t{uuid.uuid4().hex[:8]}."
@@ -82,7 +84,8 @@ def api(kafka_url: str, redis_url: str, migrated: str,
                         app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state),
                         api_token=secrets.token_urlsafe(24), api_token_previous=PREVIOUS_TOKEN,
                         api_tokens_file=str(people),
-                        web_bind="127.0.0.1", web_tls_cert_file=issued.cert_file, web_tls_key_file=issued.key_file)
+                        web_bind="127.0.0.1", web_tls_cert_file=issued.cert_file, web_tls_key_file=issued.key_file,
+                        tls_reload_seconds=0.3)
     port = free_port()
     worker = worker_process(settings, port, state / "worker.log")
     try:
@@ -285,6 +288,37 @@ def test_it_speaks_https_only_with_its_certificate(api: tuple[int, str]) -> None
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
             CLIENT_TLS[-1].wrap_socket(raw, server_hostname="127.0.0.1") as tls:
         assert tls.version() in {"TLSv1.2", "TLSv1.3"}
+
+
+def _served_certificate(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            CLIENT_TLS[-1].wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        certificate = tls.getpeercert(binary_form=True)
+    assert certificate is not None
+    return certificate
+
+
+def _expiry_exported(port: int) -> float:
+    page = urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=15, context=CLIENT_TLS[-1]).read()
+    found = re.search(rb'^scorer_tls_certificate_expiry_timestamp_seconds\{server="web"\} (\S+)$', page, re.M)
+    assert found, "exported over HTTPS"
+    return float(found.group(1))
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(api: tuple[int, str]) -> None:
+    """The files replaced as cert-manager replaces a Secret's: new connections get the new certificate, the
+    expiry gauge follows, and the old connections' clients notice nothing."""
+    port, token = api
+    before = _served_certificate(port)
+    assert _expiry_exported(port) == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
+    ISSUED[-1].renew(datetime(2031, 6, 1, tzinfo=UTC))
+    renewed = ssl.PEM_cert_to_DER_cert(Path(ISSUED[-1].cert_file).read_text())
+    deadline = time.monotonic() + 15
+    while _served_certificate(port) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _served_certificate(port) == renewed != before
+    assert _expiry_exported(port) == datetime(2031, 6, 1, tzinfo=UTC).timestamp()
+    assert _get(port, "/students/2", token)[0] == 200
 
 
 def _listening_addresses(port: int) -> set[str]:

@@ -1,6 +1,7 @@
 """`scorer check` on the settings themselves: the tokens that guard students' data, where notifications go."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,15 @@ def test_a_certificate_the_server_would_not_load_is_an_error(tmp_path: Path) -> 
     assert found["web_tls"][0] == "ok"
     assert found["ingest_tls"][0] == "error" and "SCORER_INGEST_TLS_KEY_FILE" in found["ingest_tls"][1]
     assert "web_tls" not in _levels()  # plain HTTP: nothing to load
+
+
+@pytest.mark.parametrize(("days_left", "level"), [(60, "ok"), (13, "warn"), (-1, "error")])
+def test_a_certificate_near_its_expiry_is_a_warning_and_an_expired_one_an_error(
+        tmp_path: Path, days_left: int, level: str) -> None:
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days_left, hours=1)
+    issued = issue_for_loopback(tmp_path, not_after=expires)
+    found = _levels(web_tls_cert_file=issued.cert_file, web_tls_key_file=issued.key_file)["web_tls"]
+    assert found[0] == level and f"valid until {expires.isoformat()}" in found[1], found
 
 
 def test_the_people_file_is_read_as_the_worker_will(tmp_path: Path) -> None:

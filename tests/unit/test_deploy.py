@@ -569,7 +569,8 @@ def test_alert_rules_cover_the_failure_modes() -> None:
 
 # Labels an annotation may show: all bounded (a worker, a topic-partition, a store...), never a student.
 ANNOTATION_LABELS = {"instance", "job", "topic", "partition", "reason", "store", "operation", "model", "metric",
-                     "from_status", "to_status", "dependency", "kind", "by", "source", "route", "status", "door"}
+                     "from_status", "to_status", "dependency", "kind", "by", "source", "route", "status", "door",
+                     "server"}
 
 
 def test_alert_annotations_show_no_student_data() -> None:
@@ -1129,7 +1130,8 @@ def test_helm_chart_mounts_the_kafka_tls_files_in_every_kafka_client_and_names_t
 
 def test_helm_chart_serves_https_from_the_tls_secrets_it_is_given() -> None:
     """readApi.tlsSecret, ingest.tlsSecret: each server's certificate mounted and named, probed and scraped over
-    HTTPS; by default neither (TLS ends at the Ingress)."""
+    HTTPS; by default neither (TLS ends at the Ingress). The Secret is mounted whole: a subPath mount never sees a
+    renewal, which the servers load without a restart."""
     def servers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
         for component, variable in (("worker", "SCORER_WEB_TLS"), ("ingest", "SCORER_INGEST_TLS")):
             template = one(objects, "Deployment", component)["spec"]["template"]
@@ -1143,6 +1145,7 @@ def test_helm_chart_serves_https_from_the_tls_secrets_it_is_given() -> None:
         env = {e["name"]: e.get("value") for e in container["env"]}
         (mount,) = [m for m in container["volumeMounts"] if m["name"] == "server-tls"]
         assert env[f"{variable}_CERT_FILE"] == mount["mountPath"] + "/tls.crt" and mount["readOnly"]
+        assert "subPath" not in mount
         assert env[f"{variable}_KEY_FILE"] == mount["mountPath"] + "/tls.key"
         assert {"name": "server-tls", "secret": {"secretName": secret}} in template["spec"]["volumes"]
         probes = [container[p]["httpGet"] for p in ("startupProbe", "livenessProbe", "readinessProbe")

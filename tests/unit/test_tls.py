@@ -1,14 +1,19 @@
-"""HTTPS for the worker and the LMS's door (streams/tls.py): the settings go in pairs and a bad file stops the start."""
+"""HTTPS for the worker and the LMS's door (streams/tls.py): the settings go in pairs, a bad file stops the start,
+a certificate's expiry is read, and a renewed pair is served without a restart (a bad one never)."""
 from __future__ import annotations
 
+import logging
 import ssl
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from prometheus_client import CollectorRegistry, Gauge
 
 from helpers.tls import issue_for_loopback
 from streams.settings import Settings, SettingsError
-from streams.tls import server_context
+from streams.tls import ServerCertificate, not_after, server_context, serving
 
 
 def test_no_certificate_is_plain_http() -> None:
@@ -36,3 +41,95 @@ def test_a_missing_file_or_a_key_of_another_certificate_names_the_setting(tmp_pa
 def test_the_certificate_and_its_key_go_together(half: dict[str, str]) -> None:
     with pytest.raises(SettingsError, match="set both or neither"):
         Settings(**half)
+
+
+def _their_not_after(cert_file: str) -> datetime:
+    """The oracle: cryptography's reading of the file's first certificate."""
+    return x509.load_pem_x509_certificates(Path(cert_file).read_bytes())[0].not_valid_after_utc
+
+
+@pytest.mark.parametrize("expires", [datetime(2031, 5, 17, 8, 30, 5, tzinfo=UTC),  # UTCTime
+                                     datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC),  # UTCTime's last year
+                                     datetime(2050, 1, 1, tzinfo=UTC),  # GeneralizedTime from 2050
+                                     datetime(2101, 2, 3, 4, 5, 6, tzinfo=UTC)])
+def test_the_expiry_of_the_servers_own_certificate_is_read(tmp_path: Path, expires: datetime) -> None:
+    issued = issue_for_loopback(tmp_path, not_after=expires)
+    assert not_after(issued.cert_file) == expires == _their_not_after(issued.cert_file)
+    chain = tmp_path / "chain.pem"  # its own, then the CA's (valid for longer): its own counts
+    chain.write_bytes(Path(issued.cert_file).read_bytes() + issued.ca.cert_pem.bytes())
+    assert not_after(str(chain)) == expires
+
+
+def test_a_file_without_a_certificate_has_no_expiry(tmp_path: Path) -> None:
+    issued = issue_for_loopback(tmp_path)
+    bad = tmp_path / "bad.pem"
+    pem = "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n"
+    for text in ("", Path(issued.key_file).read_text(), pem.format("MAMCAQE="), pem.format("MIIB")):
+        bad.write_text(text)
+        with pytest.raises(ValueError):
+            not_after(str(bad))
+
+
+def _served(server: ssl.SSLContext, client: ssl.SSLContext) -> bytes:
+    """The certificate a client is shown in a handshake with `server` (in memory, no socket), as DER."""
+    pipes = [ssl.MemoryBIO() for _ in range(4)]
+    serving_end = server.wrap_bio(pipes[0], pipes[1], server_side=True)
+    asking_end = client.wrap_bio(pipes[2], pipes[3], server_hostname="127.0.0.1")
+    done: set[int] = set()
+    for _ in range(10):
+        for side, (end, outgoing, incoming) in enumerate(((asking_end, pipes[3], pipes[0]),
+                                                          (serving_end, pipes[1], pipes[2]))):
+            try:
+                end.do_handshake()
+                done.add(side)
+            except ssl.SSLWantReadError:
+                pass
+            incoming.write(outgoing.read())
+        if done == {0, 1}:
+            certificate = asking_end.getpeercert(binary_form=True)
+            assert certificate is not None
+            return certificate
+    raise AssertionError("no handshake")
+
+
+def _der(cert_file: str) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(Path(cert_file).read_text().split("-----END CERTIFICATE-----")[0]
+                                    + "-----END CERTIFICATE-----")
+
+
+def test_a_renewed_pair_is_served_without_a_restart_and_a_bad_one_never(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    issued = issue_for_loopback(tmp_path, not_after=datetime(2030, 1, 1, tzinfo=UTC))
+    expiry = Gauge("expiry_seconds", "", ["server"], registry=CollectorRegistry())
+    certificate = ServerCertificate(issued.cert_file, issued.key_file, "SCORER_WEB_TLS", "web", expiry)
+    first = _der(issued.cert_file)
+    assert _served(certificate.context, issued.client) == first
+    assert expiry.labels("web")._value.get() == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
+    assert not certificate.refresh()  # the same files: nothing to load
+
+    issued.renew(datetime(2031, 1, 1, tzinfo=UTC))
+    renewed = _der(issued.cert_file)
+    assert certificate.refresh() and not certificate.refresh()
+    assert renewed != first and _served(certificate.context, issued.client) == renewed  # the same context
+    assert expiry.labels("web")._value.get() == datetime(2031, 1, 1, tzinfo=UTC).timestamp()
+
+    with caplog.at_level(logging.WARNING, logger="streams.tls"):
+        issued.renew(only="certificate")  # half-done: the new certificate beside the old key
+        assert not certificate.refresh() and not certificate.refresh()
+        issued.renew(only="key")  # a key of no certificate in the files
+        assert not certificate.refresh()
+        Path(issued.key_file).unlink()
+        assert not certificate.refresh() and not certificate.refresh()
+    assert _served(certificate.context, issued.client) == renewed  # still served, still valid
+    assert expiry.labels("web")._value.get() == datetime(2031, 1, 1, tzinfo=UTC).timestamp()
+    kept = [r.getMessage() for r in caplog.records if "kept serving" in r.getMessage()]
+    assert len(kept) == 3 and "FileNotFoundError" in kept[2]  # once per state of the files
+    assert "PRIVATE KEY" not in caplog.text
+
+    issued.renew(datetime(2032, 1, 1, tzinfo=UTC))  # repaired
+    assert certificate.refresh() and _served(certificate.context, issued.client) == _der(issued.cert_file)
+
+
+def test_plain_http_serves_no_certificate() -> None:
+    assert serving("", "", "SCORER_WEB_TLS", "web", Gauge("unused_seconds", "", ["server"],
+                                                          registry=CollectorRegistry())) is None
