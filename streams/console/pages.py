@@ -27,10 +27,11 @@ def login_page(error: str | None = None, configured: bool = True) -> str:
         return layout("Log in", body, signed_in=False)
     message = f'<p class="error" id="login-error">{esc(error)}</p>' if error else ""
     body = (f"{message}<form method=\"post\" action=\"/console/login\">"
-            "<label>Read API token (SCORER_API_TOKEN) "
+            "<label>Your token, or the read API's (SCORER_API_TOKEN) "
             "<input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label> "
             "<button type=\"submit\">Log in</button></form>"
-            + note("The session lasts 12 hours; a new token ends every session."))
+            + note("The session lasts 12 hours; a new token ends every session. Each page that shows students is "
+                   "recorded with whose token opened it (scorer reads)."))
     return layout("Log in", body, signed_in=False)
 
 
