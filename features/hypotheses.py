@@ -139,12 +139,20 @@ _NAMES: dict[str, tuple[str, str, str]] = {
     "deadline_delay_mean": ("days", "delay of handed-in work", "задержка сданных работ"),
     "early_result": ("score", "result of the first activities", "результат первых заданий"),
     "early_pass_days": ("days", "time to pass the first activities", "время на первые задания"),
+    "w_view_hours": ("rate", "hours of webinars watched", "часов вебинаров просмотрено"),
+    "progress": ("rate", "progress", "прогресс"),
 }
 _NORM_WORDS: dict[NormKind, dict[Language, str]] = {
     "cohort": {"en": "course norm", "ru": "норма курса"},
     "target": {"en": "target", "ru": "ориентир"},
 }
 _RISK_WORDS: dict[Language, str] = {"en": "dropout risk", "ru": "риск отчисления"}
+
+
+def feature_name(feature: str, language: Language) -> str:
+    """A feature's name for a curator, in `language` (its code where none is given)."""
+    _, en, ru = _NAMES.get(feature, ("", feature, feature))
+    return en if language == "en" else ru
 
 
 def _amount(unit: str, value: float, language: Language) -> str:
@@ -159,9 +167,9 @@ def _amount(unit: str, value: float, language: Language) -> str:
 
 def describe(factor: Factor, language: Language) -> str:
     """A curator's sentence: 'Timeliness: deadlines missed 4 (course norm 1); dropout risk +12 pp'."""
-    unit, en, ru = _NAMES.get(factor.feature, ("rate", factor.feature, factor.feature))
+    unit = _NAMES.get(factor.feature, ("rate",))[0]
     title = _TITLES.get(factor.hypothesis, {}).get(language, factor.hypothesis)
     points = "pp" if language == "en" else "п.п."
-    return (f"{title}: {en if language == 'en' else ru} {_amount(unit, factor.value, language)} "
+    return (f"{title}: {feature_name(factor.feature, language)} {_amount(unit, factor.value, language)} "
             f"({_NORM_WORDS[factor.norm_kind][language]} {_amount(unit, factor.norm, language)}); "
             f"{_RISK_WORDS[language]} {100 * factor.effect:+.0f} {points}")

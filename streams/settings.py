@@ -157,7 +157,8 @@ class Settings:
                                     "drawn per student and enrolment from a hash, so it is stable; 0: none")
     holdout_salt: str = _setting("", "salt of that draw: change it to hold out other students")
     reason_language: str = _setting("ru", "language of the reasons' sentences in alerts, snapshots and the read "
-                                    "API: `ru` (the school's) or `en`")
+                                    "API, and of the console for a browser that asks for neither: `ru` (the "
+                                    "school's) or `en`")
     clock: str = _setting("event", "`event`: time moves only with events (replays); `live`: quiet partitions "
                           "also follow the wall clock")
     allowed_lateness_hours: float = _setting(1.0, "how far the event-time watermark trails the newest record")

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from streams.console.views import reasons
+from streams.console.words import reasons
 
 #: The most rows one export holds: a course's enrolments, bounded so one request cannot read a whole table.
 EXPORT_LIMIT = 20_000

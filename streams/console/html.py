@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 from streams.console.svg import esc
+from streams.console.words import language, say, term
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -33,14 +34,15 @@ HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "X-Conte
 
 
 def layout(title: str, body: str, signed_in: bool = True) -> str:
-    """A whole page: the navigation, `title` as its heading, then `body` (already HTML)."""
-    nav = ('<a href="/console/">Courses</a><a href="/console/model">Model</a>'
-           '<form method="post" action="/console/logout"><button type="submit">Log out</button></form>'
-           if signed_in else "")
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    """A whole page in the request's language: the navigation, `title` as its heading, then `body` (already
+    HTML)."""
+    nav = (f'<a href="/console/">{esc(say("nav.courses"))}</a><a href="/console/model">{esc(say("nav.model"))}</a>'
+           '<form method="post" action="/console/logout">'
+           f'<button type="submit">{esc(say("nav.logout"))}</button></form>' if signed_in else "")
+    return (f"<!doctype html><html lang=\"{language()}\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<link rel=\"icon\" href=\"data:,\"><title>{esc(title)} · edu-scorer</title>"
-            f"<style>{CSS}</style></head><body><header><strong>edu-scorer console</strong>{nav}</header>"
+            f"<style>{CSS}</style></head><body><header><strong>{esc(say('console'))}</strong>{nav}</header>"
             f"<main><h1>{esc(title)}</h1>{body}</main></body></html>")
 
 
@@ -56,7 +58,7 @@ def number(value: float | int | None, digits: int = 2) -> str:
 
 
 def status(value: str) -> str:
-    return f'<span class="status-{esc(value)}">{esc(value)}</span>'
+    return f'<span class="status-{esc(value)}">{esc(term(value))}</span>'
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: frozenset[int] = frozenset(),

@@ -8,24 +8,27 @@ database failure a 503, never a 500, as in the read API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 from sqlalchemy.exc import SQLAlchemyError
 
 from features.eventtime import DAY, to_db_time
+from features.hypotheses import Language
 from features.state import active_days
 from storage.postgres.console_queries import course_status_counts
 from storage.postgres.queries import Sort
-from streams.console import auth, data, pages
+from streams.console import auth, data, pages, words
 from streams.console.html import HEADERS, layout, note
 from streams.console.svg import esc
 from streams.console.views import DEFAULT_SORT, course_summaries
+from streams.console.words import say
 from streams.metrics import PREVIOUS_TOKENS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 from streams.tokens import DoorTokens, Presented
@@ -48,17 +51,26 @@ def _redirect(web: faust.web.View, location: str, **headers: str) -> faust.web.R
 
 
 def _error(web: faust.web.View, status: int, message: str) -> faust.web.Response:
-    return _html(web, layout("Error", f'<p class="error">{esc(message)}</p>'), status)
+    return _html(web, layout(say("error.title"), f'<p class="error">{esc(message)}</p>'), status)
 
 
-def console_page(tokens: DoorTokens, database_url: str) -> Callable[[Handler], Handler]:
+def _speaking_to(request: faust.web.Request, language: Language) -> contextlib.AbstractContextManager[None]:
+    """The language the browser asks for first (Accept-Language), else the school's."""
+    return words.speaking(words.negotiate(request.headers.get("Accept-Language"), language))
+
+
+def console_page(tokens: DoorTokens, database_url: str, language: Language) -> Callable[[Handler], Handler]:
     """Wrap a page: session or bearer first (a browser without either goes to the login form),
-    then its handler, given the ReadLog of who asked, whose InvalidParameter becomes a 400 and whose
-    database failure (its read's record's too) a 503."""
+    then its handler, in the language the browser asks for (else `language`), given the ReadLog of who
+    asked, whose InvalidParameter becomes a 400 and whose database failure (its read's record's too) a 503."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
+            with _speaking_to(request, language):
+                return await answered(web, request, **match)
+
+        async def answered(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
             authorization = request.headers.get("Authorization")
             admitted = auth.authorize(authorization, request.cookies.get(auth.COOKIE), tokens, time.time())
             if isinstance(admitted, Refusal):
@@ -66,15 +78,16 @@ def console_page(tokens: DoorTokens, database_url: str) -> Callable[[Handler], H
                     return _redirect(web, "/console/login")
                 if admitted.wrong_token:
                     await wrong_token_answered("console")
-                return _html(web, layout("Refused", note(admitted.error), signed_in=False), admitted.status,
+                why = say("refused.token" if admitted.status == 401 else "refused.off")
+                return _html(web, layout(say("refused.title"), note(why), signed_in=False), admitted.status,
                              **admitted.headers)
             try:
                 return await handler(web, request, ReadLog(database_url, "console", admitted.reader), **match)
             except InvalidParameter as error:
-                return _error(web, 400, str(error))
+                return _error(web, 400, say("error.parameter", message=str(error), parameter=error.parameter))
             except SQLAlchemyError as error:
                 log.warning("console: %s failed: %s", handler.__name__, type(error).__name__)
-                return _error(web, 503, "database unavailable")
+                return _error(web, 503, say("error.database"))
 
         return guarded
 
@@ -106,14 +119,20 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
     """Add the console's views to the worker's web server; `tokens` are the read API's."""
     database_url = runtime.settings.database_url
     tls = bool(runtime.settings.web_tls_cert_file)
-    page = console_page(tokens, database_url)
+    language = cast("Language", runtime.settings.reason_language)  # Settings checks it is one
+    page = console_page(tokens, database_url, language)
 
     @app.page("/console/login")
     class Login(faust.web.View):
         async def get(self, request: faust.web.Request) -> faust.web.Response:
-            return _html(self, pages.login_page(configured=tokens.configured), 200 if tokens.configured else 503)
+            with _speaking_to(request, language):
+                return _html(self, pages.login_page(configured=tokens.configured), 200 if tokens.configured else 503)
 
         async def post(self, request: faust.web.Request) -> faust.web.Response:
+            with _speaking_to(request, language):
+                return await self._log_in(request)
+
+        async def _log_in(self, request: faust.web.Request) -> faust.web.Response:
             if not tokens.configured:
                 return _html(self, pages.login_page(configured=False), 503)
             form = await request.post()
@@ -122,7 +141,7 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
             which, person = tokens.match(given)
             if which is Presented.WRONG:
                 await wrong_token_answered("console")
-                return _html(self, pages.login_page("Wrong token."), 401)
+                return _html(self, pages.login_page(say("login.wrong")), 401)
             if which is Presented.PREVIOUS:
                 PREVIOUS_TOKENS.labels("console").inc()
             # a person's session is keyed by their own token: removed from the file, their sessions end too

@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from streams.console.words import say
+
 WIDTH, HEIGHT = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 56, 150, 16, 40  # plot margins; the legend sits in the right one
 
@@ -38,10 +40,10 @@ def _open(title: str, height: int = HEIGHT, width: int = WIDTH) -> str:
             f'class="chart" aria-label="{esc(title)}"><title>{esc(title)}</title>')
 
 
-def empty(title: str, note: str = "no data yet") -> str:
+def empty(title: str) -> str:
     """A small figure that says there is nothing to draw."""
     return (_open(title, 60) + f'<text x="{WIDTH / 2}" y="34" text-anchor="middle" class="muted">'
-            f"{esc(note)}</text></svg>")
+            f"{esc(say('chart.no_data'))}</text></svg>")
 
 
 def nice_max(value: float) -> float:

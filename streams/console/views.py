@@ -12,6 +12,7 @@ from typing import Any
 from features.activity_status import ACTIVE, ASLEEP, DOZING, FINISHED, NEW, STATUSES
 from online_models.prequential import WEEK_CAP
 from storage.postgres.queries import Sort
+from streams.console.words import reasons, say, term
 
 STATUS_COLORS = {ACTIVE: "#2e7d32", DOZING: "#f9a825", ASLEEP: "#c62828", FINISHED: "#607d8b"}
 #: The at-risk list shows at most this many enrolments (the page says so when there are more).
@@ -63,36 +64,26 @@ class Trend:
 def trend(now: float | None, before: float | None) -> Trend:
     """Up (risk rising) or down by TREND_STEP or more, flat otherwise; unknown without both scores."""
     if now is None or before is None or not (math.isfinite(now) and math.isfinite(before)):
-        return Trend("·", "trend-none", "no score a week earlier")
+        return Trend("·", "trend-none", say("trend.none"))
     delta = now - before
-    text = f"{before:.2f} → {now:.2f} in {TREND_DAYS} days"
+    moved = {"before": f"{before:.2f}", "now": f"{now:.2f}", "days": TREND_DAYS}
     if delta >= TREND_STEP:
-        return Trend("↑", "trend-up", f"risk rising: {text}")
+        return Trend("↑", "trend-up", say("trend.up", **moved))
     if delta <= -TREND_STEP:
-        return Trend("↓", "trend-down", f"risk falling: {text}")
-    return Trend("→", "trend-flat", f"steady: {text}")
+        return Trend("↓", "trend-down", say("trend.down", **moved))
+    return Trend("→", "trend-flat", say("trend.flat", **moved))
 
 
-#: The console's mark on a score a label-free guess gave (streams.contract.outputs.Basis); a learned one has none.
-GUESS_MARKS = {"guess": "guess", "calibrated_guess": "leveled guess"}
-GUESS_NOTE = ("guess: estimated from activity before any outcome was learned; it ranks students, but its value is "
-              "not a frequency. leveled guess: that estimate shifted to the level of the outcomes learned so far. "
-              "Unmarked: the course week's model, learned from outcomes.")
+#: What a label-free guess gave (streams.contract.outputs.Basis), marked on its score (`guess.<basis>`; the page's
+#: `guess.note` says what each mark means); a learned score has no mark.
+GUESSES = ("guess", "calibrated_guess")
 
 
 def guess_mark(basis: Any, score: str) -> str:
     """The mark of what answered `score` in a row's `basis`: "" for a learned model (or a row written before
     rows said)."""
-    return GUESS_MARKS.get(str(basis.get(score)), "") if isinstance(basis, dict) else ""
-
-
-def reasons(factors: Sequence[dict[str, Any]] | None) -> list[str]:
-    """The model's reasons as sentences (a factor without one shows its code)."""
-    out = []
-    for factor in factors or ():
-        if isinstance(factor, dict):
-            out.append(str(factor.get("text") or factor.get("code") or ""))
-    return [r for r in out if r]
+    answered = str(basis.get(score)) if isinstance(basis, dict) else ""
+    return say(f"guess.{answered}") if answered in GUESSES else ""
 
 
 # -- course page ---------------------------------------------------------------------------------
@@ -148,23 +139,24 @@ def stops_by_week(points: Iterable[dict[str, Any]]) -> StopCounts:
         weeks[int(row["course_week"])][0] += int(row["to_dozing"])
         weeks[int(row["course_week"])][1] += int(row["to_asleep"])
     order = sorted(weeks)
-    return StopCounts([f"w{w}" for w in order], [weeks[w][0] for w in order], [weeks[w][1] for w in order])
+    return StopCounts([say("week.short", week=w) for w in order], [weeks[w][0] for w in order],
+                      [weeks[w][1] for w in order])
 
 
 def place_label(row: dict[str, Any]) -> str:
     """'module 2 · theme name · task 31', each part only when known."""
     parts = []
     if row.get("module") is not None:
-        parts.append(f"module {row['module']}")
+        parts.append(say("place.module", module=row["module"]))
     if row.get("theme"):
         parts.append(str(row["theme"]))
     elif row.get("theme_id") is not None:
-        parts.append(f"theme {row['theme_id']}")
+        parts.append(say("place.theme", theme=row["theme_id"]))
     if row.get("task_name"):
         parts.append(str(row["task_name"]))
     elif row.get("task_id") is not None:
-        parts.append(f"task {row['task_id']}")
-    return " · ".join(parts) or "unknown place"
+        parts.append(say("place.task", task=row["task_id"]))
+    return " · ".join(parts) or say("place.unknown")
 
 
 def stops_by_place(points: Sequence[dict[str, Any]], top: int = 12) -> StopCounts:
@@ -302,11 +294,12 @@ are all there."""
     observed: list[tuple[datetime, int, str, str]] = []  # (at, order, status, note)
     for t in transitions:
         if t["kind"] != "at_risk":
+            change = f"{term(t['from_status'])} → {term(t['to_status'])}"
             observed += [(t["at"], 1, t["from_status"], ""), (t["at"], 2, t["to_status"],
-                                                             f"alert {t['from_status']} → {t['to_status']}")]
+                                                             say("timeline.alert", change=change))]
         else:
-            observed.append((t["at"], 2, ACTIVE, f"early warning, P(dropout) {t['p_dropout'] or 0:.2f}"))
-    observed += [(h["as_of"], 2, h["status"], "scored") for h in history]
+            observed.append((t["at"], 2, ACTIVE, say("timeline.early_warning", p_dropout=f"{t['p_dropout'] or 0:.2f}")))
+    observed += [(h["as_of"], 2, h["status"], say("timeline.scored")) for h in history]
     end = current["updated_at"]
     observed.append((end, 3, current["status"], ""))
     since_start = (current.get("features") or {}).get("days_since_course_start")
@@ -324,7 +317,7 @@ are all there."""
                 notes.append(observed[i][3])
             i += 1
         if isinstance(last_activity, datetime) and last_activity.date() == day:
-            notes.append("last activity")
+            notes.append(say("timeline.last_activity"))
         days.append(Day(day.isoformat(), status, "; ".join(notes), day in active))
         day += timedelta(days=1)
     return days

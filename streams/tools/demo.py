@@ -25,7 +25,8 @@ from features.schedule import FlowSchedules
 from storage.postgres.critical_points import critical_points, format_table
 from storage.postgres.migrate import upgrade
 from storage.postgres.queries import at_risk, status_summary
-from streams.console.views import DEFAULT_SORT, guess_mark, reasons
+from streams.console.views import DEFAULT_SORT, guess_mark
+from streams.console.words import reasons, speaking
 from streams.contract import Topic
 from streams.lms.events import Event
 from streams.lms.synthetic import generate
@@ -122,7 +123,8 @@ def try_console(url: str, token: str) -> str:
 def print_console(url: str, token: str, generated: bool, answer: str, database_url: str, course: int,
                   top: int = 5) -> None:
     """The console's address, the token to log in with, and the first students of the list the console's
-    course page opens with (DEFAULT_SORT: those a curator can still reach), with their reasons."""
+    course page opens with (DEFAULT_SORT: those a curator can still reach), with their reasons (in the language
+    spoken: `words.speaking`)."""
     print("    curator console (served by `scorer worker` while it runs; log in with the read API token):")
     print(f"      {url}")
     print(f"      token: {token if generated else 'SCORER_API_TOKEN'}")
@@ -182,5 +184,6 @@ def run_demo(students: int, seed: int, out: Path, whole_history: bool = False) -
         print("    where students fall asleep (course_critical_points):")
         print(format_table(critical_points(settings.database_url, limit=10)))
         print_read_api(api_url, settings.api_token, generated, api_answer)
-        print_console(console_url, settings.api_token, generated, console_answer, settings.database_url, course)
+        with speaking(settings.reason_language):  # type: ignore[arg-type]  # Settings checks it is one
+            print_console(console_url, settings.api_token, generated, console_answer, settings.database_url, course)
     return 0

@@ -177,6 +177,22 @@ def test_login_sets_an_httponly_strict_cookie_that_opens_the_pages(console: tupl
     assert _request(port, "/console/", opener=opener)[0] == 303  # the cookie is gone
 
 
+def test_the_console_speaks_the_language_the_browser_asks_for(console: tuple[int, str, int]) -> None:
+    """Russian for a Russian browser (the worker's SCORER_REASON_LANGUAGE here is English), reasons included."""
+    port, database_url, course = console
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    russian = {**bearer, "Accept-Language": "ru-RU,ru;q=0.9,en;q=0.8"}
+    status, _, page = _request(port, f"/console/courses/{course}", russian)
+    assert status == 200 and '<html lang="ru">' in page and "Где ученики останавливаются" in page
+    english = _request(port, f"/console/courses/{course}", bearer)[2]
+    assert '<html lang="en">' in english and "Where students stop" in english and "Где ученики" not in english
+    assert "Вход" in _request(port, "/console/login", {"Accept-Language": "ru"})[2]
+    listed = at_risk(database_url, course, 5, "reachable")
+    with_reasons = next(row for row in listed if row["factors"])
+    student = _request(port, f"/console/students/{with_reasons['user_id']}", russian)[2]
+    assert "риск отчисления" in student and "dropout risk" not in student
+
+
 def test_mid_rotation_the_previous_token_logs_in_is_counted_and_gets_a_session_of_the_new_one(
         console: tuple[int, str, int]) -> None:
     port, _, _ = console

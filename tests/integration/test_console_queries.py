@@ -12,7 +12,7 @@ import pytest
 from helpers.console_rows import fill_course, time_pages
 from storage.postgres import console_queries as q
 from storage.postgres.queries import at_risk
-from streams.console import data, pages, views
+from streams.console import data, pages, views, words
 
 COURSE, STUDENTS, DAYS = 501, 2000, 45
 #: Generous bound against stalls (a full-table scan per student would take seconds); measured: README.
@@ -106,5 +106,5 @@ def test_demo_ends_with_the_console_and_the_most_urgent_students(big_course: str
     for row in urgent:  # a P(dropout) the guess gave says so
         mark = " (guess)" if row["basis"]["p_dropout"] == "guess" else ""
         assert f"student {row['user_id']}: {row['status']}, P(dropout) {row['p_dropout']:.2f}{mark}\n" in out
-        assert all(f"- {reason}" in out for reason in views.reasons(row["factors"]))
+        assert all(f"- {reason}" in out for reason in words.reasons(row["factors"]))
     assert "(guess)" in out

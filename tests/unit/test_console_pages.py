@@ -12,6 +12,7 @@ import pytest
 from online_models.prequential import WEEK_CAP
 from streams.console import auth, html, pages, svg, views
 from streams.console.html import CSP, CSS
+from streams.console.words import say
 from streams.tokens import PREVIOUS_READER, SHARED_READER, DoorTokens
 from streams.web import Admitted, InvalidParameter, Refusal, parse_sort
 
@@ -213,29 +214,29 @@ def test_a_score_the_guess_gave_is_marked_and_explained() -> None:
     page = pages.course_page(_course_view(rows))
     cells = [r[2] for r in _table_rows(page, "at-risk")]
     assert cells == ['0.70 <span class="guess">guess</span>', '0.70 <span class="guess">leveled guess</span>', "0.70"]
-    assert html.note(views.GUESS_NOTE) in page
+    assert html.note(say("guess.note")) in page
     plain = pages.course_page(_course_view(views.at_risk_rows([row(3, learned), row(4, None)], {})))
     assert [r[2] for r in _table_rows(plain, "at-risk")] == ["0.70", "0.70"]
-    assert html.note(views.GUESS_NOTE) not in plain
+    assert html.note(say("guess.note")) not in plain
     current = {**row(5, {**learned, "p_success": "guess", "progress": "guess"}), "course_id": 7, "status_since": None,
                "progress_pred": 40.0, "last_activity_at": None, "features": {}}
     page = pages.student_page(5, [pages.EnrolmentView(current, None, [], [])], [])
     text = " ".join("".join(_parse(page).text).split())
     assert "P(dropout) 0.70, P(success) 0.20 guess, progress forecast 40.0 guess;" in text
-    assert views.GUESS_NOTE in text
+    assert say("guess.note") in text
 
 
 def test_sort_links_mark_the_current_order() -> None:
     page = pages.course_page(_course_view([], sort="status"))
     assert "status ▼" in page and "<strong>status</strong>" in page
     assert 'href="/console/courses/7?sort=p_dropout"' in page and 'href="/console/courses/7?sort=days_inactive"' in page
-    assert 'href="/console/courses/7?sort=reachable"' in page and pages.REACHABLE_NOTE not in page
+    assert 'href="/console/courses/7?sort=reachable"' in page and say("reachable_note") not in page
 
 
 def test_the_default_order_is_named_and_explained_though_no_column_is_its_own() -> None:
     page = pages.course_page(_course_view([], sort=views.DEFAULT_SORT))
     assert "<strong>still reachable</strong>" in page and "?sort=reachable" not in page
-    assert pages.REACHABLE_NOTE in " ".join(_parse(page).text)
+    assert say("reachable_note") in " ".join(_parse(page).text)
     assert all(f'href="/console/courses/7?sort={s}"' in page for s in ("p_dropout", "status", "days_inactive"))
 
 
