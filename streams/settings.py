@@ -184,8 +184,9 @@ class Settings:
     api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "
                               "pages refuse every request (health and metrics stay open)")
     api_tokens_file: str = _setting("", "a file of people's own tokens for the read API and the console, a line "
-                                    "`<name> <token>` each (a mounted Secret), beside SCORER_API_TOKEN: one who "
-                                    "leaves is removed alone; read at start")
+                                    "`<name> <token>` each, or `<name> <token> courses=3,49` for one who reads "
+                                    "those courses' students only (a mounted Secret), beside SCORER_API_TOKEN: "
+                                    "one who leaves is removed alone; read at start")
     api_token_previous: str = _setting("", "while SCORER_API_TOKEN is being replaced, the old one, still accepted "
                                        "(counted: `scorer_read_api_previous_tokens_total`); empty once no client "
                                        "uses it")

@@ -7,7 +7,8 @@ and a counter of the requests still presenting the old one says when it can be d
 
 The read API and the console also take *people's own* tokens (SCORER_API_TOKENS_FILE: a curator, an analyst),
 so one who leaves is removed alone, without giving everyone else a new token, and a console login is
-logged with the name."""
+logged with the name; a person's line may name the only courses whose students they read (a curator of two
+courses sees those two)."""
 from __future__ import annotations
 
 import hmac
@@ -47,6 +48,33 @@ def token_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who reads students' data, as the record of reads names them, and the courses whose students they may read
+    (None: every course; the shared tokens' holders read every course)."""
+
+    name: str
+    courses: frozenset[int] | None = None
+
+    def may_read(self, course_id: int | None) -> bool:
+        """May they read an enrolment of this course (None: an enrolment of no known course, which only a reader
+        of every course reads)?"""
+        return self.courses is None or course_id in self.courses
+
+
+@dataclass(frozen=True)
+class Person:
+    """A line of SCORER_API_TOKENS_FILE: a name, their own token, and the courses they read (None: all)."""
+
+    name: str
+    token: str
+    courses: frozenset[int] | None = None
+
+    @property
+    def reader(self) -> Reader:
+        return Reader(self.name, self.courses)
+
+
 class Presented(Enum):
     """Which of a door's configured tokens a request presented."""
 
@@ -58,12 +86,12 @@ class Presented(Enum):
 
 @dataclass(frozen=True)
 class DoorTokens:
-    """A door's token, while it is being replaced the previous one, and people's own tokens (name, token).
-    With neither a current token nor people the door refuses everyone: the previous one alone opens nothing."""
+    """A door's token, while it is being replaced the previous one, and people's own tokens. With neither a
+    current token nor people the door refuses everyone: the previous one alone opens nothing."""
 
     current: str
     previous: str = ""
-    people: tuple[tuple[str, str], ...] = ()
+    people: tuple[Person, ...] = ()
 
     @property
     def configured(self) -> bool:
@@ -73,49 +101,58 @@ class DoorTokens:
         """Which token `given` is."""
         return self.match(given)[0]
 
-    def match(self, given: str) -> tuple[Presented, str]:
-        """Which token `given` is, and for a person's, their name (else ""). Every comparison always runs, so
-        the answer's time does not tell which token was close."""
+    def match(self, given: str) -> tuple[Presented, Reader | None]:
+        """Which token `given` is, and who presented it (None for a wrong one). Every comparison always runs,
+        so the answer's time does not tell which token was close."""
         is_current = token_matches(given, self.current) and bool(self.current)
         is_previous = bool(self.current) and bool(self.previous) and token_matches(given, self.previous)
-        names = [name for name, token in self.people if token_matches(given, token)]
+        people = [person for person in self.people if token_matches(given, person.token)]
         if is_current:
-            return Presented.CURRENT, ""
-        if names:
-            return Presented.PERSON, names[0]
-        return (Presented.PREVIOUS, "") if is_previous else (Presented.WRONG, "")
+            return Presented.CURRENT, Reader(SHARED_READER)
+        if people:
+            return Presented.PERSON, people[0].reader
+        return (Presented.PREVIOUS, Reader(PREVIOUS_READER)) if is_previous else (Presented.WRONG, None)
 
-    def accepted(self) -> tuple[tuple[str, str], ...]:
-        """(token, reader) of each token a request may present now, the current one first: the reader is who
-        the record of students' data reads names (`reader`)."""
+    def accepted(self) -> tuple[tuple[str, Reader], ...]:
+        """(token, who presents it) of each token a request may present now, the current one first."""
         shared = [(self.current, SHARED_READER), (self.previous, PREVIOUS_READER)] if self.current else []
-        return tuple((token, reader) for token, reader in shared if token) + tuple(
-            (token, name) for name, token in self.people)
+        return tuple((token, Reader(name)) for token, name in shared if token) + tuple(
+            (person.token, person.reader) for person in self.people)
 
 
-def reader(which: Presented, person: str) -> str:
-    """Who presented an accepted token, as the record of students' data reads names them: a person by their name,
-    the shared tokens by which."""
-    return {Presented.CURRENT: SHARED_READER, Presented.PREVIOUS: PREVIOUS_READER, Presented.PERSON: person}[which]
-
-
-def read_people(path: str) -> tuple[tuple[str, str], ...]:
-    """(name, token) of each line `<name> <token>` of the file at `path` (the name may hold spaces; `#` starts a
-    comment line); "" reads as none. ValueError names the line of anything else, never a token."""
+def read_people(path: str) -> tuple[Person, ...]:
+    """Each line `<name> <token>` of the file at `path`, or `<name> <token> courses=<id>,<id>...` for one who reads
+    those courses' students only (the name may hold spaces; `#` starts a comment line); "" reads as none.
+    ValueError names the line of anything else, never a token."""
     if not path:
         return ()
-    people: list[tuple[str, str]] = []
+    people: list[Person] = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        parts = line.rsplit(None, 1)
+        words = line.split()
+        courses = _courses(words.pop(), number) if words[-1].startswith(COURSES) else None
+        parts = " ".join(words).rsplit(None, 1)
         if len(parts) != 2 or not parts[0].strip():
-            raise ValueError(f"line {number}: expected `<name> <token>`")
+            raise ValueError(f"line {number}: expected `<name> <token>` (and, for some courses only, "
+                             f"`{COURSES}<id>,<id>`)")
         name, token = parts[0].strip(), parts[1]
         if len(token) < MIN_TOKEN_CHARS:
             raise ValueError(f"line {number} ({name}): a token of {len(token)} characters; at least "
                              f"{MIN_TOKEN_CHARS}")
-        if any(name == known for known, _ in people) or any(token == known for _, known in people):
+        if any(name == known.name or token == known.token for known in people):
             raise ValueError(f"line {number} ({name}): a name or a token given twice")
-        people.append((name, token))
+        people.append(Person(name, token, courses))
     return tuple(people)
+
+
+#: How a people's file line names the only courses one reads.
+COURSES = "courses="
+
+
+def _courses(field: str, number: int) -> frozenset[int]:
+    """The course ids of a `courses=77,78` field: positive integers, at least one."""
+    ids = field.removeprefix(COURSES).split(",")
+    if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in ids):
+        raise ValueError(f"line {number}: `{COURSES}` takes course ids, positive integers separated by commas")
+    return frozenset(int(part) for part in ids)

@@ -37,7 +37,7 @@ from streams.metrics import (
 )
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
 from streams.settings import Settings, SettingsError
-from streams.tokens import DoorTokens, Presented, bearer_credentials, read_people
+from streams.tokens import DoorTokens, Presented, Reader, bearer_credentials, read_people
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +117,10 @@ async def wrong_token_answered(door: str) -> None:
 
 @dataclass(frozen=True)
 class Admitted:
-    """A request that may read student data, and who sent it: the record of reads names them (`tokens.reader`)."""
+    """A request that may read student data, and who sent it: the record of reads names them, and their courses
+    bound what they read."""
 
-    reader: str
+    reader: Reader
 
 
 def check_bearer(header: str | None, configured: DoorTokens, door: str) -> Refusal | Admitted:
@@ -131,26 +132,27 @@ def check_bearer(header: str | None, configured: DoorTokens, door: str) -> Refus
     given = bearer_credentials(header)
     if given is None:
         return Refusal(401, "missing bearer token", {"WWW-Authenticate": _REALM})
-    which, person = configured.match(given)
-    if which is Presented.WRONG:
+    which, reader = configured.match(given)
+    if reader is None:
         return Refusal(401, "invalid bearer token", {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'},
                        wrong_token=True)
     if which is Presented.PREVIOUS:
         PREVIOUS_TOKENS.labels(door).inc()
-    return Admitted(tokens.reader(which, person))
+    return Admitted(reader)
 
 
 @dataclass(frozen=True)
 class ReadLog:
-    """Records who read which students' data before the answer carries it (`storage.postgres.data_reads`): a
-    record that cannot be written raises SQLAlchemyError, which the page answers with a 503, without the data."""
+    """Who reads (and so which courses' students: `reader.may_read`), recording which students' data they read
+    before the answer carries it (`storage.postgres.data_reads`): a record that cannot be written raises
+    SQLAlchemyError, which the page answers with a 503, without the data."""
 
     database_url: str
     door: str
-    reader: str
+    reader: Reader
 
     async def record(self, page: str, user_ids: Collection[int], course_id: int | None = None) -> None:
-        read = data_reads.DataRead(self.reader, self.door, page, tuple(user_ids), course_id)
+        read = data_reads.DataRead(self.reader.name, self.door, page, tuple(user_ids), course_id)
         await asyncio.to_thread(data_reads.record, self.database_url, read)
         STUDENT_DATA_READS.labels(self.door, page).inc()
 
@@ -242,8 +244,9 @@ def register_views(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> None
     async def student(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
                       user_id: str) -> faust.web.Response:
         student_id = parse_id(user_id, "user_id")
-        rows = await asyncio.to_thread(queries.student, database_url, student_id)
-        if not rows:
+        rows = [row for row in await asyncio.to_thread(queries.student, database_url, student_id)
+                if reads.reader.may_read(row["course_id"])]
+        if not rows:  # none, or none of the reader's courses: the same answer, which tells nothing
             return web.json({"error": "unknown student"}, status=404)
         await reads.record("student", [student_id])
         return web.json({"user_id": student_id, "enrolments": [jsonable(r) for r in rows]})
@@ -254,6 +257,8 @@ def register_views(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> None
                       course_id: str) -> faust.web.Response:
         course = parse_id(course_id, "course_id")
         limit, sort = parse_limit(request.query.get("limit")), parse_sort(request.query.get("sort"), "status")
+        if not reads.reader.may_read(course):
+            return web.json({"error": "not one of your courses"}, status=403)
         rows = await asyncio.to_thread(queries.at_risk, database_url, course, limit, sort)
         await reads.record("at_risk", [row["user_id"] for row in rows], course)
         return web.json({"course_id": course, "students": [jsonable(r) for r in rows]})

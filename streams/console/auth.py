@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from streams.tokens import DoorTokens, token_matches
+from streams.tokens import DoorTokens, Reader, token_matches
 from streams.web import Admitted, Refusal, check_bearer
 
 COOKIE = "scorer_console"
@@ -31,7 +31,7 @@ def session_value(token: str, now: float) -> str:
     return f"{expires}.{_mac(token, expires)}"
 
 
-def session_reader(value: str | None, tokens: DoorTokens, now: float) -> str | None:
+def session_reader(value: str | None, tokens: DoorTokens, now: float) -> Reader | None:
     """Who holds the session, if the cookie was made with one of the tokens accepted now and has not expired (the
     reader that token names: `DoorTokens.accepted`); else None. Every comparison runs (constant time)."""
     if not value:

@@ -54,7 +54,7 @@ def course_view(database_url: str, course_id: int, sort: queries.Sort) -> Course
 
 
 def student_view(database_url: str, user_id: int,
-                 active: Collection[date] = frozenset()) -> tuple[list[EnrolmentView], list[dict[str, object]]]:
+                 active: Collection[date] = frozenset()) -> tuple[list[EnrolmentView], list[dict[str, Any]]]:
     """The student's enrolments (newest first) with their histories and norms, and their alerts;
     `active`: the days they did something (from their stored facts)."""
     current = queries.student(database_url, user_id)

@@ -138,14 +138,14 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
             form = await request.post()
             field = form.get("token")
             given = field if isinstance(field, str) and len(field) <= MAX_TOKEN_CHARS else ""  # "" matches none
-            which, person = tokens.match(given)
-            if which is Presented.WRONG:
+            which, reader = tokens.match(given)
+            if reader is None:
                 await wrong_token_answered("console")
                 return _html(self, pages.login_page(say("login.wrong")), 401)
             if which is Presented.PREVIOUS:
                 PREVIOUS_TOKENS.labels("console").inc()
             # a person's session is keyed by their own token: removed from the file, their sessions end too
-            log.info("console: %s signed in", person or "the shared token's holder")
+            log.info("console: %s signed in", reader.name)
             secure = auth.over_https(tls, request.headers.get("X-Forwarded-Proto"))
             key = given if which is Presented.PERSON else tokens.current
             session = auth.set_cookie(auth.session_value(key, time.time()), secure)
@@ -159,15 +159,19 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
 
     @app.page("/console/")
     @page
-    async def index(web: faust.web.View, request: faust.web.Request, _reads: ReadLog) -> faust.web.Response:
+    async def index(web: faust.web.View, request: faust.web.Request, reads: ReadLog) -> faust.web.Response:
         rows = await asyncio.to_thread(course_status_counts, database_url)
-        return _html(web, pages.index_page(course_summaries(rows)))
+        return _html(web, pages.index_page([summary for summary in course_summaries(rows)
+                                            if reads.reader.may_read(summary.course_id)]))
 
     @app.page("/console/courses/{course_id}")
     @page
     async def course(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
                      course_id: str) -> faust.web.Response:
-        view = await asyncio.to_thread(data.course_view, database_url, *_course_and_sort(request, course_id))
+        course, sort = _course_and_sort(request, course_id)
+        if not reads.reader.may_read(course):
+            return _error(web, 403, say("error.course"))
+        view = await asyncio.to_thread(data.course_view, database_url, course, sort)
         await reads.record("course", view.students, view.course_id)
         return _html(web, pages.course_page(view))
 
@@ -176,6 +180,8 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
     async def at_risk_export(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
                              course_id: str) -> faust.web.Response:
         course, sort = _course_and_sort(request, course_id)
+        if not reads.reader.may_read(course):
+            return _error(web, 403, say("error.course"))
         body, students = await asyncio.to_thread(data.at_risk_export, database_url, course, sort)
         await reads.record("at_risk_csv", students, course)
         return web.text(body, content_type="text/csv", headers={  # aiohttp adds the charset (utf-8)
@@ -188,7 +194,9 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
         student_id = parse_id(user_id, "user_id")
         active = await _active_dates(runtime, student_id)
         enrolments, transitions = await asyncio.to_thread(data.student_view, database_url, student_id, active)
-        if enrolments:
+        enrolments = [e for e in enrolments if reads.reader.may_read(e.current["course_id"])]
+        transitions = [t for t in transitions if reads.reader.may_read(t["course_id"])]
+        if enrolments:  # none, or none of the reader's courses: the same page, which tells nothing
             await reads.record("student", [student_id])
         return _html(web, pages.student_page(student_id, enrolments, transitions), 200 if enrolments else 404)
 

@@ -144,6 +144,8 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "error.title": _t("Error", "Ошибка"),
     "error.parameter": _t("{message}", "Недопустимое значение параметра «{parameter}»."),
     "error.database": _t("database unavailable", "база данных недоступна"),
+    "error.course": _t("Not one of your courses: your token reads the students of other courses.",
+                       "Это не ваш курс: ваш токен открывает учеников других курсов."),
     # courses
     "courses.title": _t("Courses", "Курсы"),
     "courses.empty": _t("No scores yet: the worker has not written any enrolment.",

@@ -48,8 +48,10 @@ def _people(path: str) -> list[Finding]:
         people = read_people(path)
     except (OSError, ValueError) as error:
         return [Finding("settings", "api_tokens_file", ERROR, f"SCORER_API_TOKENS_FILE: {error}")]
-    return [Finding("settings", "api_tokens_file", OK if people else WARN,
-                    f"{len(people)} listed, each with a token of their own" if people else "no one listed")]
+    limited = sum(person.courses is not None for person in people)
+    detail = f"{len(people)} listed, each with a token of their own" + (
+        f"; {limited} of them reading only the courses their line names" if limited else "")
+    return [Finding("settings", "api_tokens_file", OK if people else WARN, detail if people else "no one listed")]
 
 
 def _previous(previous: str, current: str, name: str, guards: str, counter: str) -> list[Finding]:

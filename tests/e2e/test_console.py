@@ -37,6 +37,7 @@ STUDENTS = 60  # over the trainer's 50 labels a version: one is published withou
 TOKEN = "console-e2e-token"
 PREVIOUS_TOKEN = "console-e2e-token-being-replaced"  # SCORER_API_TOKEN_PREVIOUS: still opens the console
 PERSON_TOKEN = "anna-petrova-s-own-console-token"  # SCORER_API_TOKENS_FILE: a curator's own
+COURSE_3_TOKEN = "boris-ivanov-reads-course-3-only"  # a curator of the generated school's course 3 alone
 CHROMIUM = os.environ.get("SCORER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -54,7 +55,7 @@ def console(kafka_url: str, redis_url: str, migrated: str,
                                 "student_data_reads"))
     engine.dispose()
     state = tmp_path_factory.mktemp("console")
-    (state / "people").write_text(f"Anna Petrova {PERSON_TOKEN}\n")
+    (state / "people").write_text(f"Anna Petrova {PERSON_TOKEN}\nBoris Ivanov {COURSE_3_TOKEN} courses=3\n")
     generate(state / "lms", students=STUDENTS, seed=17)
     prefix = f"t{os.urandom(4).hex()}."
     settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
@@ -175,6 +176,30 @@ def test_login_sets_an_httponly_strict_cookie_that_opens_the_pages(console: tupl
     assert _request(port, "/console/", opener=opener)[0] == 200
     assert _request(port, "/console/logout", data=b"", opener=opener)[0] == 303
     assert _request(port, "/console/", opener=opener)[0] == 303  # the cookie is gone
+
+
+def test_a_curator_of_one_course_sees_its_students_only(console: tuple[int, str, int]) -> None:
+    from sqlalchemy import create_engine, text
+
+    port, database_url, _ = console
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        courses = {user: set(ids) for user, ids in connection.execute(text(
+            "SELECT user_id, array_agg(course_id) FROM students_current GROUP BY user_id"))}
+    engine.dispose()
+    in_3 = next(user for user, ids in courses.items() if 3 in ids)
+    elsewhere = next(user for user, ids in courses.items() if 3 not in ids)
+    other_course = min(course for ids in courses.values() for course in ids if course != 3)
+    bearer = {"Authorization": f"Bearer {COURSE_3_TOKEN}"}
+    index = _request(port, "/console/", bearer)[2]
+    assert set(re.findall(r'href="/console/courses/(\d+)"', index)) == {"3"}
+    for path in (f"/console/courses/{other_course}", f"/console/courses/{other_course}/at-risk.csv"):
+        status, _, body = _request(port, path, bearer)
+        assert status == 403 and "Not one of your courses" in body and "/console/students/" not in body, path
+    assert _request(port, "/console/courses/3", bearer)[0] == 200
+    status, _, page = _request(port, f"/console/students/{in_3}", bearer)
+    assert status == 200 and set(re.findall(r'href="/console/courses/(\d+)"', page)) == {"3"}
+    assert _request(port, f"/console/students/{elsewhere}", bearer)[0] == 404
 
 
 def test_the_console_speaks_the_language_the_browser_asks_for(console: tuple[int, str, int]) -> None:

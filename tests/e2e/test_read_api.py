@@ -39,8 +39,9 @@ COURSE = 77
 #: The TLS context that trusts the module's worker's certificate, and its files (set by the `api` fixture).
 CLIENT_TLS: list[ssl.SSLContext] = []
 ISSUED: list[Issued] = []
-#: A curator's own token (SCORER_API_TOKENS_FILE).
+#: A curator's own token (SCORER_API_TOKENS_FILE), and one who reads course 78's students only.
 PERSON_TOKEN = secrets.token_urlsafe(24)
+COURSE_78_TOKEN = secrets.token_urlsafe(24)
 #: The token being replaced: the worker still takes it (SCORER_API_TOKEN_PREVIOUS).
 PREVIOUS_TOKEN = secrets.token_urlsafe(24)
 HOSTILE_IDS = ["²", "１２", "-1", "0", "1.0", " 1", "9" * 5000, "9223372036854775808", "%00", "abc",
@@ -78,7 +79,8 @@ def api(kafka_url: str, redis_url: str, migrated: str,
     CLIENT_TLS.append(issued.client)
     ISSUED.append(issued)
     people = state / "people"
-    people.write_text(f"# the school's curators\nAnna Petrova {PERSON_TOKEN}\n")
+    people.write_text(f"# the school's curators\nAnna Petrova {PERSON_TOKEN}\n"
+                      f"Boris Ivanov {COURSE_78_TOKEN} courses=78\n")
     prefix = f"t{uuid.uuid4().hex[:8]}."
     settings = Settings(kafka_url=kafka_url, redis_url=redis_url, database_url=migrated, topic_prefix=prefix,
                         app_id=f"edu-scorer-{prefix}", partitions=2, state_dir=str(state),
@@ -167,6 +169,23 @@ def test_a_persons_own_token_reads_too(api: tuple[int, str]) -> None:
     status, _, body = _get(port, "/students/2", token=PERSON_TOKEN)
     assert (status, body["user_id"]) == (200, 2)
     assert _get(port, "/students/2", token=PERSON_TOKEN[:-1])[0] == 401
+
+
+def test_a_person_limited_to_a_course_reads_its_students_only(api: tuple[int, str], migrated: str) -> None:
+    """Student 4 is in courses 77 and 78, student 1 in 77 only: Boris (courses=78) sees 4's enrolment of 78, not
+    that 1 exists, and no list of 77; what he read is recorded as usual."""
+    port, _ = api
+    before = len(_records(migrated))
+    status, _, body = _get(port, "/students/4", token=COURSE_78_TOKEN)
+    assert status == 200 and [e["course_id"] for e in body["enrolments"]] == [78]
+    hidden, unknown = (_get(port, f"/students/{user}", token=COURSE_78_TOKEN) for user in (1, 999999))
+    assert hidden[0] == unknown[0] == 404 and hidden[2] == unknown[2]  # the same answer: nothing told
+    status, _, body = _get(port, f"/courses/{COURSE}/at-risk", token=COURSE_78_TOKEN)
+    assert status == 403 and "students" not in body
+    status, _, body = _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)
+    assert status == 200 and {s["user_id"] for s in body["students"]} == {4, 5}
+    assert _records(migrated)[before:] == [("Boris Ivanov", "read_api", "student", None, [4]),
+                                           ("Boris Ivanov", "read_api", "at_risk", 78, [4, 5])]
 
 
 def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:

@@ -75,6 +75,9 @@ def test_the_people_file_is_read_as_the_worker_will(tmp_path: Path) -> None:
     people.write_text("Anna anna-s-own-token-0123456789\n")
     found = _levels(api_tokens_file=str(people))
     assert found["api_tokens_file"] == ("ok", "1 listed, each with a token of their own")
+    people.write_text("Anna anna-s-own-token-0123456789\nBoris boris-s-own-token-0123456789 courses=77\n")
+    assert _levels(api_tokens_file=str(people))["api_tokens_file"] == (
+        "ok", "2 listed, each with a token of their own; 1 of them reading only the courses their line names")
     assert found["api_token"][0] == "ok" and "only the people" in found["api_token"][1]
     people.write_text("Anna short\n")
     found = _levels(api_tokens_file=str(people))

@@ -13,7 +13,7 @@ from online_models.prequential import WEEK_CAP
 from streams.console import auth, html, pages, svg, views
 from streams.console.html import CSP, CSS
 from streams.console.words import say
-from streams.tokens import PREVIOUS_READER, SHARED_READER, DoorTokens
+from streams.tokens import PREVIOUS_READER, SHARED_READER, DoorTokens, Person, Reader
 from streams.web import Admitted, InvalidParameter, Refusal, parse_sort
 
 XSS = '<script>alert("x")</script>&"\''
@@ -300,7 +300,7 @@ def test_session_cookie_holds_no_token_and_expires() -> None:
     tokens = DoorTokens(token)
     value = auth.session_value(token, now=1000.0)
     assert token not in value
-    assert auth.session_reader(value, tokens, now=1000.0 + auth.SESSION_SECONDS - 1) == SHARED_READER
+    assert auth.session_reader(value, tokens, now=1000.0 + auth.SESSION_SECONDS - 1) == Reader(SHARED_READER)
     assert auth.session_reader(value, tokens, now=1000.0 + auth.SESSION_SECONDS) is None
     assert auth.session_reader(value, DoorTokens("another-token"), now=1001.0) is None
     expires, mac = value.split(".")
@@ -325,9 +325,11 @@ def test_the_cookie_is_secure_when_the_browser_came_over_https(tls: bool, forwar
 
 
 def test_a_persons_session_ends_when_they_are_removed_from_the_people_file() -> None:
-    anna, boris = ("Anna", "anna-s-own-token-0123456789"), ("Boris", "boris-s-own-token-0123456789")
-    session = auth.session_value(anna[1], now=1000.0)  # keyed by her own token, as the login makes it
-    assert auth.session_reader(session, DoorTokens("", people=(anna, boris)), now=1001.0) == "Anna"
+    anna = Person("Anna", "anna-s-own-token-0123456789", frozenset({7}))
+    boris = Person("Boris", "boris-s-own-token-0123456789")
+    session = auth.session_value(anna.token, now=1000.0)  # keyed by her own token, as the login makes it
+    assert auth.session_reader(session, DoorTokens("", people=(anna, boris)), now=1001.0) == Reader("Anna",
+                                                                                                  frozenset({7}))
     assert auth.session_reader(session, DoorTokens("", people=(boris,)), now=1001.0) is None
     assert auth.authorize(None, None, DoorTokens("", people=(boris,)), 1.0) == auth.authorize(
         None, None, DoorTokens("shared"), 1.0)  # people alone: a browser without a session is asked to log in
@@ -335,7 +337,8 @@ def test_a_persons_session_ends_when_they_are_removed_from_the_people_file() -> 
 
 def test_a_rotation_logs_nobody_out_until_the_previous_token_is_dropped() -> None:
     before_rotation = auth.session_value("old-token", now=1000.0)
-    assert auth.session_reader(before_rotation, DoorTokens("new-token", "old-token"), now=1001.0) == PREVIOUS_READER
+    assert auth.session_reader(before_rotation, DoorTokens("new-token", "old-token"), now=1001.0) == Reader(
+        PREVIOUS_READER)
     assert auth.session_reader(before_rotation, DoorTokens("new-token"), now=1001.0) is None
 
 
@@ -343,8 +346,8 @@ def test_authorize_needs_a_session_or_the_bearer_and_refuses_all_without_a_token
     token = "tok"
     tokens = DoorTokens(token)
     session = auth.session_value(token, 0.0)
-    assert auth.authorize(None, session, tokens, 1.0) == Admitted(SHARED_READER)
-    assert auth.authorize(f"Bearer {token}", None, tokens, 1.0) == Admitted(SHARED_READER)
+    assert auth.authorize(None, session, tokens, 1.0) == Admitted(Reader(SHARED_READER))
+    assert auth.authorize(f"Bearer {token}", None, tokens, 1.0) == Admitted(Reader(SHARED_READER))
     refusal = auth.authorize(None, None, tokens, 1.0)
     assert isinstance(refusal, Refusal) and refusal.status == 401
     refusal = auth.authorize("Bearer nope", session + "x", tokens, 1.0)

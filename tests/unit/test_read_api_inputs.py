@@ -25,7 +25,9 @@ from streams.tokens import (
     PREVIOUS_READER,
     SHARED_READER,
     DoorTokens,
+    Person,
     Presented,
+    Reader,
     bearer_credentials,
     read_people,
     token_matches,
@@ -102,7 +104,7 @@ def test_token_comparison_takes_any_text() -> None:
 
 
 def test_bearer_check_refuses_missing_wrong_and_unconfigured() -> None:
-    assert check_bearer("Bearer right", DoorTokens("right"), "read_api") == Admitted(SHARED_READER)
+    assert check_bearer("Bearer right", DoorTokens("right"), "read_api") == Admitted(Reader(SHARED_READER))
     for header in (None, "", "Bearer", "Basic cmlnaHQ=", "Bearer wrong", "Bearer right2", "Bearer RIGHT"):
         refusal = check_bearer(header, DoorTokens("right", "old"), "read_api")
         assert isinstance(refusal, Refusal) and refusal.status == 401, header
@@ -117,30 +119,43 @@ ANNA, BORIS = "anna-s-own-token-0123456789", "boris-s-own-token-0123456789"
 
 def test_people_open_the_door_with_their_own_tokens_with_or_without_a_shared_one() -> None:
     for shared in ("shared-token-0123456789", ""):
-        tokens = DoorTokens(shared, "old-token-0123456789", (("Anna Petrova", ANNA), ("Boris", BORIS)))
+        tokens = DoorTokens(shared, "old-token-0123456789", (Person("Anna Petrova", ANNA), Person("Boris", BORIS)))
         assert tokens.configured
         assert [check_bearer(f"Bearer {t}", tokens, "read_api") for t in (ANNA, BORIS)] == [
-            Admitted("Anna Petrova"), Admitted("Boris")]
+            Admitted(Reader("Anna Petrova")), Admitted(Reader("Boris"))]
         assert [tokens.match(t) for t in (ANNA, BORIS, ANNA + "x")] == [
-            (Presented.PERSON, "Anna Petrova"), (Presented.PERSON, "Boris"), (Presented.WRONG, "")]
+            (Presented.PERSON, Reader("Anna Petrova")), (Presented.PERSON, Reader("Boris")), (Presented.WRONG, None)]
         refusal = check_bearer(f"Bearer {ANNA[:-1]}", tokens, "read_api")
         assert isinstance(refusal, Refusal) and refusal.wrong_token
-    alone = DoorTokens("", "old-token-0123456789", (("Anna Petrova", ANNA),))
+    alone = DoorTokens("", "old-token-0123456789", (Person("Anna Petrova", ANNA),))
     assert alone.presented("old-token-0123456789") is Presented.WRONG  # the previous one alone opens nothing
-    assert alone.presented("") is Presented.WRONG and alone.accepted() == ((ANNA, "Anna Petrova"),)
+    assert alone.presented("") is Presented.WRONG and alone.accepted() == ((ANNA, Reader("Anna Petrova")),)
     removed = DoorTokens("shared-token-0123456789")  # Boris has left: his line is gone
     refusal = check_bearer(f"Bearer {BORIS}", removed, "read_api")
     assert isinstance(refusal, Refusal) and refusal.status == 401
 
 
+def test_a_person_may_read_only_the_courses_their_line_names() -> None:
+    anna = Reader("Anna", frozenset({77, 78}))
+    assert anna.may_read(77) and anna.may_read(78) and not anna.may_read(79)
+    assert not anna.may_read(None)  # an enrolment of no known course: only a reader of every course
+    assert Reader(SHARED_READER).may_read(79) and Reader(SHARED_READER).may_read(None)
+    tokens = DoorTokens("", people=(Person("Anna", ANNA, frozenset({77})),))
+    assert check_bearer(f"Bearer {ANNA}", tokens, "read_api") == Admitted(Reader("Anna", frozenset({77})))
+
+
 def test_the_people_file_is_read_strictly_and_its_errors_show_no_token(tmp_path: Path) -> None:
     path = tmp_path / "people"
-    path.write_text(f"# curators\n\nAnna Petrova {ANNA}\n  Boris\t{BORIS}  \n")
-    assert read_people(str(path)) == (("Anna Petrova", ANNA), ("Boris", BORIS))
+    path.write_text(f"# curators\n\nAnna Petrova {ANNA}\n  Boris\t{BORIS}  courses=78,77 \n")
+    assert read_people(str(path)) == (Person("Anna Petrova", ANNA), Person("Boris", BORIS, frozenset({77, 78})))
     assert read_people("") == ()
     for bad, says in ((f"{ANNA}\n", "line 1: expected"), ("Anna short-token\n", "line 1 (Anna): a token of 11"),
                       (f"Anna {ANNA}\nAnna {BORIS}\n", "line 2 (Anna): a name or a token given twice"),
-                      (f"Anna {ANNA}\nBoris {ANNA}\n", "line 2 (Boris)")):
+                      (f"Anna {ANNA}\nBoris {ANNA}\n", "line 2 (Boris)"),
+                      (f"Anna {ANNA} courses=\n", "line 1: `courses=` takes course ids"),
+                      (f"Anna {ANNA} courses=77,x\n", "line 1: `courses=` takes course ids"),
+                      (f"Anna {ANNA} courses=0\n", "line 1: `courses=` takes course ids"),
+                      ("courses=77\n", "line 1: expected")):
         path.write_text(bad)
         with pytest.raises(ValueError, match=re.escape(says)) as error:
             read_people(str(path))
@@ -157,10 +172,10 @@ def test_during_a_rotation_both_tokens_open_the_door_and_the_previous_one_is_cou
 
     rotating = DoorTokens("new-token", "old-token")
     before = counted("read_api"), counted("console")
-    assert check_bearer("Bearer new-token", rotating, "read_api") == Admitted(SHARED_READER)
+    assert check_bearer("Bearer new-token", rotating, "read_api") == Admitted(Reader(SHARED_READER))
     assert (counted("read_api"), counted("console")) == before
-    assert check_bearer("Bearer old-token", rotating, "read_api") == Admitted(PREVIOUS_READER)
-    assert check_bearer("Bearer old-token", rotating, "console") == Admitted(PREVIOUS_READER)
+    assert check_bearer("Bearer old-token", rotating, "read_api") == Admitted(Reader(PREVIOUS_READER))
+    assert check_bearer("Bearer old-token", rotating, "console") == Admitted(Reader(PREVIOUS_READER))
     assert (counted("read_api"), counted("console")) == (before[0] + 1, before[1] + 1)
     refusal = check_bearer("Bearer old-token", DoorTokens("new-token"), "read_api")
     assert isinstance(refusal, Refusal) and refusal.wrong_token  # the rotation is over: the old token is a wrong one
@@ -209,7 +224,7 @@ async def test_the_wrapper_checks_the_token_before_the_handler_runs(monkeypatch:
     assert calls == []
     ok = await _call(student, {"Authorization": "Bearer right"}, user_id="12")
     assert (ok.status, ok.body) == (200, {"user_id": 12})
-    assert readers == [ReadLog("postgresql://nowhere/none", "read_api", SHARED_READER)]
+    assert readers == [ReadLog("postgresql://nowhere/none", "read_api", Reader(SHARED_READER))]
     bad = await _call(student, {"Authorization": "Bearer right"}, user_id="²")
     assert bad.status == 400 and bad.body["parameter"] == "user_id"
 
