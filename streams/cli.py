@@ -203,14 +203,17 @@ def _since(raw: str) -> datetime:
 
 
 def _reads(args: argparse.Namespace) -> int:
-    from storage.postgres.data_reads import reads
+    from storage.postgres.data_reads import readers, reads
 
     settings = Settings.from_env()
     if not settings.database_url:
         print("reads needs the workers' SCORER_DATABASE_URL", file=sys.stderr)
         return 2
-    found = reads(settings.database_url, args.reader, args.student, args.since, args.limit)
-    print(json.dumps({"reads": found}, ensure_ascii=False, indent=2))
+    if args.by_reader:
+        found = {"readers": readers(settings.database_url, args.since)}
+    else:
+        found = {"reads": reads(settings.database_url, args.reader, args.student, args.since, args.limit)}
+    print(json.dumps(found, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -480,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", type=_student_id, metavar="USER_ID", help="the reads that carried this student")
     p.add_argument("--since", type=_since, help="from this ISO 8601 date or time on (UTC unless it says)")
     p.add_argument("--limit", type=int, default=1000, help="at most this many, the newest (default: 1000)")
+    p.add_argument("--by-reader", action="store_true", help="instead, per reader (since --since): answers, distinct "
+                                                             "students read, first and last read; who read the most "
+                                                             "students first (an access review)")
     p.set_defaults(func=_reads)
 
     p = sub.add_parser("accept-state-loss", help="clear the report that Redis lost the students' state "

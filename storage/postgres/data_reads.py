@@ -22,6 +22,16 @@ _TAKE_OUT = text("""
     UPDATE student_data_reads
     SET user_ids = ARRAY(SELECT id FROM unnest(user_ids) AS id WHERE id <> ALL(CAST(:ids AS bigint[])) ORDER BY id)
     WHERE user_ids && CAST(:ids AS bigint[])""")
+_READERS = text("""
+    WITH answers AS (
+        SELECT reader, read_at, user_ids FROM student_data_reads
+        WHERE CAST(:since AS timestamptz) IS NULL OR read_at >= CAST(:since AS timestamptz)),
+    students AS (
+        SELECT reader, count(DISTINCT id) AS students FROM answers, unnest(user_ids) AS id GROUP BY reader)
+    SELECT reader, count(*) AS answers, coalesce(max(students.students), 0) AS students,
+           min(read_at) AS first_read_at, max(read_at) AS last_read_at
+    FROM answers LEFT JOIN students USING (reader)
+    GROUP BY reader ORDER BY 3 DESC, reader""")
 #: What a student's own copy shows of each read (never the list's other students).
 _SEEN_BY = (_READS.c.read_at, _READS.c.reader, _READS.c.door, _READS.c.page, _READS.c.course_id)
 
@@ -72,6 +82,13 @@ def reads(database_url: str, reader: str | None = None, user_id: int | None = No
     query = query.order_by(_READS.c.read_at.desc(), _READS.c.id.desc()).limit(limit)
     with timed("reads"), shared_engine(database_url).connect() as connection:
         return [jsonable(dict(row)) for row in connection.execute(query).mappings()]
+
+
+def readers(database_url: str, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Per reader since a time (optional): answers, distinct students read, first and last read, who read the
+    most students first: for an access review, who reads how much."""
+    with timed("readers"), shared_engine(database_url).connect() as connection:
+        return [jsonable(dict(row)) for row in connection.execute(_READERS, {"since": since}).mappings()]
 
 
 def take_out(connection: Connection, user_ids: Collection[int]) -> int:

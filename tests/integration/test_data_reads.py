@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from storage.postgres.data_reads import DataRead, drop_before, reads, reads_of, record
+from storage.postgres.data_reads import DataRead, drop_before, readers, reads, reads_of, record
 from streams.cli import main
 from streams.settings import Settings
 from streams.tokens import SHARED_READER
@@ -39,6 +39,11 @@ def test_reads_are_found_by_reader_student_and_time(db: str) -> None:
     assert [r["reader"] for r in reads(db, since=datetime.now(UTC) - timedelta(days=1))] == [SHARED_READER, "Boris"]
     assert len(reads(db, limit=1)) == 1
     assert reads(db, user_id=99) == []
+    review = readers(db)  # who read the most students first
+    assert [(r["reader"], r["answers"], r["students"]) for r in review] == [
+        ("Anna Petrova", 1, 3), ("Boris", 1, 1), (SHARED_READER, 1, 0)]
+    assert review[0]["first_read_at"] == review[0]["last_read_at"]
+    assert [r["reader"] for r in readers(db, since=datetime.now(UTC) - timedelta(days=1))] == ["Boris", SHARED_READER]
     by_student = reads_of(db, [12, 11, 99])
     assert [r["reader"] for r in by_student[11]] == ["Anna Petrova", "Boris"]  # oldest first
     assert by_student[99] == [] and set(by_student[12][0]) == {"read_at", "reader", "door", "page", "course_id"}
@@ -68,5 +73,9 @@ async def test_prune_drops_records_past_their_period_and_the_cli_lists_them(
     assert [(r["reader"], r["user_ids"]) for r in listed] == [("Boris", [22])]
     assert await asyncio.to_thread(main, ["reads", "--reader", "Anna Petrova"]) == 0
     assert json.loads(capsys.readouterr().out) == {"reads": []}
+    record(db, DataRead("Boris", "console", "course", [22, 23], 3))
+    assert await asyncio.to_thread(main, ["reads", "--by-reader"]) == 0
+    (boris,) = json.loads(capsys.readouterr().out)["readers"]
+    assert (boris["reader"], boris["answers"], boris["students"]) == ("Boris", 2, 2)
     monkeypatch.setenv("SCORER_READ_RECORDS_DAYS", "0")
     assert await asyncio.to_thread(main, ["prune"]) == 2  # nothing to prune by: it refuses
