@@ -15,6 +15,9 @@ One run, one machine, so the figures compare (these machines are noisy):
 - model: the default model family, trained on the export's outcomes, scoring the export's
   students' features with and without their reasons (online_models.explain asks the model
   again once per hypothesis): scores per second and the cost ratio;
+- read_api: the external-trainer worker's read API, once it and its trainer process are idle, asked
+  sequentially over loopback (each answer timed by the client), and the two Postgres calls of one student
+  answer (the query and the record of the read) timed in this process: see streams.tools.bench_read_api;
 - surrogate_fit: the trainer's refit of the label-free guess (online_models.surrogate) at full size,
   in a thread beside an event loop as the worker's inline trainer runs it: how long reading the weekly
   store's sample and fitting it take, and the longest wait the loop saw (the worker phases above do not
@@ -55,6 +58,7 @@ from streams.pipeline import Pipeline
 from streams.redis_clients import async_redis_client, redis_client
 from streams.runtime import running
 from streams.settings import Settings
+from streams.tools import bench_read_api
 from streams.tools.embedded import embedded_stack, free_port
 from streams.tools.processes import (
     LOOPBACK_HTTP,
@@ -257,7 +261,7 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
     pair_records = expected + sent  # the latency phase added records
     pair_seconds, _, processes = await asyncio.to_thread(_workers_rate, pair, pair_records, work, 2)
     stop(processes)
-    external_seconds, external_lag = await _external_trainer_run(settings, expected + sent, work)
+    external_seconds, external_lag, read_api = await _external_trainer_run(settings, expected + sent, work)
     surrogate_fit = await _surrogate_fit_lag(settings, work / "lms")
     delta = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
     return {
@@ -279,6 +283,7 @@ async def _measure(settings: Settings, events: list[Event], work: Path) -> dict[
         "event_loop_lag_inline_trainer": inline_lag,
         "worker_external_trainer_records_per_s": round((expected + sent) / external_seconds, 1),
         "event_loop_lag_external_trainer": external_lag,
+        "read_api": read_api,
         "surrogate_fit": surrogate_fit,
     }
 
@@ -291,23 +296,30 @@ def _loop_lag(port: int) -> dict[str, float | None]:
             "max_s": round(longest[0], 4) if longest else None}
 
 
-async def _external_trainer_run(settings: Settings, expected: int, work: Path) -> tuple[float, dict[str, Any]]:
+async def _external_trainer_run(settings: Settings, expected: int,
+                                work: Path) -> tuple[float, dict[str, Any], dict[str, Any]]:
     """One worker with SCORER_TRAINER=external and a `scorer train` process beside it, from an empty
-    state: its rate, its event-loop lag, and how many labels the trainer process learned meanwhile."""
+    state: its rate, its event-loop lag, and how many labels the trainer process learned meanwhile; then,
+    with both idle, its read API's figures (the read_api section)."""
     await _forget_state(settings)
+    # Its read API takes a person's token, so the records of its answers name the bench (bench_read_api).
+    tokens_file, token = bench_read_api.token_file(work)
     external = settings.copy(app_id=f"{settings.app_id}-bench-external", trainer="external",
-                             trainer_metrics_port=free_port())
+                             trainer_metrics_port=free_port(), api_tokens_file=str(tokens_file))
     trainer = trainer_process(external, work / "bench-trainer.log")
     try:
         seconds, (port,), processes = await asyncio.to_thread(_workers_rate, external, expected, work)
         lag: dict[str, Any] = _loop_lag(port)
         try:  # the worker runs on: outcomes released once it has read everything (a flow complete) still go
             lag.update(await asyncio.to_thread(_trainer_caught_up, external.trainer_metrics_port))
+            # Only now: the inline trainer of the first worker learns the history's outcomes for some 15 s after
+            # the latency phase, on a thread that holds the interpreter, and its answers took 3-4 times as long.
+            read_api = await asyncio.to_thread(bench_read_api.measure, external.database_url, port, token)
         finally:
             stop(processes)
     finally:
         stop([trainer])
-    return seconds, lag
+    return seconds, lag, read_api
 
 
 #: The trainer has caught up once its queue is empty and it has learned nothing new for this long.

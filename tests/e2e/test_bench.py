@@ -5,6 +5,7 @@ import json
 import pytest
 
 from streams.cli import main
+from streams.tools.bench_read_api import ANSWERS, WARMUP
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +30,15 @@ def test_bench_prints_the_figures(capsys, monkeypatch, tmp_path, redis_url, post
     assert figures["event_loop_lag_external_trainer"]["trainer_labels_learned"] > 0
     for run in ("event_loop_lag_inline_trainer", "event_loop_lag_external_trainer"):
         assert figures[run]["max_s"] is not None and figures[run]["max_s"] >= 0
+    # the worker's read API, asked once per answer, and the two Postgres calls of a student answer
+    api = figures["read_api"]
+    for route in ("student", "at_risk"):
+        assert api[route]["answers"] == ANSWERS
+        assert 0 < api[route]["p50_ms"] <= api[route]["p95_ms"] <= api[route]["p99_ms"]
+    assert api["student_query_p50_ms"] > 0 and api["record_p50_ms"] > 0
+    assert 0 < api["record_share"] < 1 and api["record_share_of_answer"] > 0
+    # every record the section wrote (the worker's two routes and its own calls, warm-ups included) was deleted
+    assert api["bench_reads_deleted"] == 3 * (ANSWERS + WARMUP)
     # a full-size surrogate refit beside an event loop: it fitted, and the loop's waits were measured
     fit = figures["surrogate_fit"]
     assert fit["enrolments"] == 3000 and fit["rows"] > fit["enrolments"] and fit["refit_s"] > 0
