@@ -25,6 +25,8 @@ MIN_TOKEN_CHARS = 16
 #: Who the record of students' data reads names for the shared tokens (a person's token names the person).
 SHARED_READER = "shared token"
 PREVIOUS_READER = "shared token (previous)"
+#: How a people's file line names the only courses one reads.
+COURSES = "courses="
 
 
 def authorization(header: str | None) -> tuple[str, str] | None:
@@ -144,10 +146,6 @@ def read_people(path: str) -> tuple[Person, ...]:
             raise ValueError(f"line {number} ({name}): a name or a token given twice")
         people.append(Person(name, token, courses))
     return tuple(people)
-
-
-#: How a people's file line names the only courses one reads.
-COURSES = "courses="
 
 
 def _courses(field: str, number: int) -> frozenset[int]:

@@ -2,8 +2,10 @@
 list as CSV.
 
 Every page needs the read API's token (session cookie or bearer header, streams.console.auth);
-a browser without a session is sent to the login form. Bad ids and sorts are 400s and a
-database failure a 503, never a 500, as in the read API.
+a browser without a session is sent to the login form. A person limited to some courses sees only
+those (another course is a 403, a student's other enrolments are left out); each page that shows
+students is recorded first (`ReadLog`); every page speaks the browser's language (streams.console.words).
+Bad ids and sorts are 400s and a database failure a 503, never a 500, as in the read API.
 """
 from __future__ import annotations
 
