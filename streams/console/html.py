@@ -4,11 +4,14 @@ pages carry no script, and the Content-Security-Policy below allows none, so an 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 
 from streams.console.svg import esc
 from streams.console.words import language, say, term
+from streams.tokens import Reader
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -23,7 +26,7 @@ text-align:left;vertical-align:top}th{background:#eceff1}td.num{text-align:right
 .note{color:#555;font-size:13px}.error{color:#b71c1c}
 .status-active{color:#2e7d32}.status-dozing{color:#e65100}.status-asleep{color:#c62828}.status-finished{color:#607d8b}
 .trend-up{color:#c62828;font-weight:bold}.trend-down{color:#2e7d32;font-weight:bold}.trend-flat,.trend-none{color:#777}
-ul.reasons{margin:0;padding-left:16px}.guess{color:#777;font-size:12px}
+ul.reasons{margin:0;padding-left:16px}.guess{color:#777;font-size:12px}.who{margin-right:10px;color:#cfd8dc}
 """
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 #: No script, no remote anything; only this page's own <style> and same-origin forms.
@@ -33,11 +36,34 @@ HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "X-Conte
            "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
 
+_READER: ContextVar[Reader | None] = ContextVar("console_reader", default=None)
+
+
+@contextlib.contextmanager
+def signed_in_as(reader: Reader) -> Iterator[None]:
+    """Pages made inside name `reader` in their header (and the courses they are limited to): on a shared
+    computer a curator sees whose session it is, and one limited to some courses why they see those only."""
+    token = _READER.set(reader)
+    try:
+        yield
+    finally:
+        _READER.reset(token)
+
+
+def _who() -> str:
+    reader = _READER.get()
+    if reader is None:
+        return ""
+    courses = "" if reader.courses is None else " · " + say("nav.courses_only", courses=", ".join(
+        str(course) for course in sorted(reader.courses)))
+    return f'<span class="who">{esc(reader.name + courses)}</span>'
+
+
 def layout(title: str, body: str, signed_in: bool = True) -> str:
-    """A whole page in the request's language: the navigation, `title` as its heading, then `body` (already
-    HTML)."""
+    """A whole page in the request's language: the navigation (and who is signed in), `title` as its heading,
+    then `body` (already HTML)."""
     nav = (f'<a href="/console/">{esc(say("nav.courses"))}</a><a href="/console/model">{esc(say("nav.model"))}</a>'
-           '<form method="post" action="/console/logout">'
+           f'<form method="post" action="/console/logout">{_who()} '
            f'<button type="submit">{esc(say("nav.logout"))}</button></form>' if signed_in else "")
     return (f"<!doctype html><html lang=\"{language()}\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -27,7 +27,7 @@ from features.state import active_days
 from storage.postgres.console_queries import course_status_counts
 from storage.postgres.queries import Sort
 from streams.console import auth, data, pages, words
-from streams.console.html import HEADERS, layout, note
+from streams.console.html import HEADERS, layout, note, signed_in_as
 from streams.console.svg import esc
 from streams.console.views import DEFAULT_SORT, course_summaries
 from streams.console.words import say
@@ -84,7 +84,8 @@ def console_page(tokens: DoorTokens, database_url: str, language: Language) -> C
                 return _html(web, layout(say("refused.title"), note(why), signed_in=False), admitted.status,
                              **admitted.headers)
             try:
-                return await handler(web, request, ReadLog(database_url, "console", admitted.reader), **match)
+                with signed_in_as(admitted.reader):
+                    return await handler(web, request, ReadLog(database_url, "console", admitted.reader), **match)
             except InvalidParameter as error:
                 return _error(web, 400, say("error.parameter", message=str(error), parameter=error.parameter))
             except SQLAlchemyError as error:

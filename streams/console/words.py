@@ -102,6 +102,7 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "nav.courses": _t("Courses", "Курсы"),
     "nav.model": _t("Model", "Модель"),
     "nav.logout": _t("Log out", "Выйти"),
+    "nav.courses_only": _t("courses {courses} only", "только курсы {courses}"),
     "none": _t("none", "нет"),
     # statuses (the seed's categories: active, falling asleep, asleep) and alerts' kinds
     "term.active": _t("active", "активен"),

@@ -193,6 +193,7 @@ def test_a_curator_of_one_course_sees_its_students_only(console: tuple[int, str,
     bearer = {"Authorization": f"Bearer {COURSE_3_TOKEN}"}
     index = _request(port, "/console/", bearer)[2]
     assert set(re.findall(r'href="/console/courses/(\d+)"', index)) == {"3"}
+    assert '<span class="who">Boris Ivanov · courses 3 only</span>' in index
     for path in (f"/console/courses/{other_course}", f"/console/courses/{other_course}/at-risk.csv"):
         status, _, body = _request(port, path, bearer)
         assert status == 403 and "Not one of your courses" in body and "/console/students/" not in body, path

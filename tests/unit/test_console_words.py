@@ -12,8 +12,9 @@ import pytest
 
 from features.hypotheses import LANGUAGES, Language
 from online_models.uplift import TransitionRecord, report
-from streams.console import pages, views, words
+from streams.console import html, pages, views, words
 from streams.console.words import _TEXTS, negotiate, say, speaking
+from streams.tokens import Reader
 
 #: Words an English sentence would hold; a Russian page shows none of them outside names and codes.
 ENGLISH = re.compile(r"\b(?:the|and|of|by|to|in|with|from|for|no|not|this|each|every|a)\s+[a-z]{3,}", re.IGNORECASE)
@@ -125,3 +126,12 @@ def test_every_page_speaks_one_language(language: Language) -> None:
                 assert not ENGLISH.findall(_visible(page)), ENGLISH.findall(_visible(page))
             else:
                 assert not re.findall(r"[а-яё]{3,}", _visible(page), re.IGNORECASE)
+
+
+def test_the_header_names_who_is_signed_in_and_the_courses_they_are_limited_to() -> None:
+    with html.signed_in_as(Reader("Анна <b>", frozenset({49, 3}))), speaking("ru"):
+        page = pages.index_page([])
+    assert '<span class="who">Анна &lt;b&gt; · только курсы 3, 49</span>' in page
+    with html.signed_in_as(Reader("shared token")):
+        assert '<span class="who">shared token</span>' in pages.index_page([])
+    assert 'class="who"' not in pages.index_page([]) and 'class="who"' not in pages.login_page()
