@@ -23,6 +23,7 @@ from pathlib import Path
 from features.eventtime import format_ts
 from features.schedule import FlowSchedules
 from storage.postgres.critical_points import critical_points, format_table
+from storage.postgres.data_reads import readers
 from storage.postgres.migrate import upgrade
 from storage.postgres.queries import at_risk, status_summary
 from streams.console.views import DEFAULT_SORT, guess_mark
@@ -186,4 +187,12 @@ def run_demo(students: int, seed: int, out: Path, whole_history: bool = False) -
         print_read_api(api_url, settings.api_token, generated, api_answer)
         with speaking(settings.reason_language):  # type: ignore[arg-type]  # Settings checks it is one
             print_console(console_url, settings.api_token, generated, console_answer, settings.database_url, course)
+        print_reads(settings.database_url)
     return 0
+
+
+def print_reads(database_url: str) -> None:
+    """Who read whose data during the run (the record each answer of the read API and the console wrote)."""
+    print("    who read students' data (`scorer reads --by-reader`):")
+    for row in readers(database_url):
+        print(f"      {row['reader']}: {row['answers']} answers, {row['students']} students")
