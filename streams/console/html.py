@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 
 from streams.console.svg import esc
-from streams.console.words import language, say, term
+from streams.console.words import holding, language, say, term
 from streams.tokens import Reader
 
 CSS = """
@@ -39,15 +39,10 @@ HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "X-Conte
 _READER: ContextVar[Reader | None] = ContextVar("console_reader", default=None)
 
 
-@contextlib.contextmanager
-def signed_in_as(reader: Reader) -> Iterator[None]:
+def signed_in_as(reader: Reader) -> contextlib.AbstractContextManager[None]:
     """Pages made inside name `reader` in their header (and the courses they are limited to): on a shared
     computer a curator sees whose session it is, and one limited to some courses why they see those only."""
-    token = _READER.set(reader)
-    try:
-        yield
-    finally:
-        _READER.reset(token)
+    return holding(_READER, reader)
 
 
 def _who() -> str:

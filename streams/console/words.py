@@ -10,21 +10,27 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from features.hypotheses import LANGUAGES, Factor, Language, describe, feature_name
 
 _LANGUAGE: ContextVar[Language] = ContextVar("console_language", default="en")
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
-def speaking(language: Language) -> Iterator[None]:
-    """Word everything inside in `language`."""
-    token = _LANGUAGE.set(language)
+def holding(variable: ContextVar[T], value: T) -> Iterator[None]:
+    """`variable` is `value` inside (a request's language, who signed in), as it was after."""
+    token = variable.set(value)
     try:
         yield
     finally:
-        _LANGUAGE.reset(token)
+        variable.reset(token)
+
+
+def speaking(language: Language) -> contextlib.AbstractContextManager[None]:
+    """Word everything inside in `language`."""
+    return holding(_LANGUAGE, language)
 
 
 def language() -> Language:
