@@ -38,7 +38,7 @@ _SEEN_BY = (_READS.c.read_at, _READS.c.reader, _READS.c.door, _READS.c.page, _RE
 
 @dataclass(frozen=True)
 class DataRead:
-    """One answer that carried student data: who (`streams.tokens.reader`), through which door and page, which
+    """One answer that carried student data: who (`streams.tokens.Reader.name`), through which door and page, which
     students, and the course of a course's list."""
 
     reader: str
