@@ -5,7 +5,8 @@ school's retention period has passed (storage limitation: no one's data kept lon
 
 The scorer keeps a student in Redis (their document, the due and flow indexes and the status counters, their
 weekly feature snapshots, their enrolments in the trainer's sets, alerts held for quiet hours) and in Postgres
-(current scores, score history, status transitions and alerts). Models keep no student identifier: a version
+(current scores, score history, status transitions and alerts, and who read their data through the read
+API or the console: `forget` takes them out of that record, the record that a page was read stays). Models keep no student identifier: a version
 holds feature vectors and outcomes, never whose. The indexes and counters only place the document's
 enrolments (by id, time and status), so the copy shows the document and `forget` reports what it took from them.
 
