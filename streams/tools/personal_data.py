@@ -6,9 +6,10 @@ school's retention period has passed (storage limitation: no one's data kept lon
 The scorer keeps a student in Redis (their document, the due and flow indexes and the status counters, their
 weekly feature snapshots, their enrolments in the trainer's sets, alerts held for quiet hours) and in Postgres
 (current scores, score history, status transitions and alerts, and who read their data through the read
-API or the console: `forget` takes them out of that record, the record that a page was read stays). Models keep no student identifier: a version
-holds feature vectors and outcomes, never whose. The indexes and counters only place the document's
-enrolments (by id, time and status), so the copy shows the document and `forget` reports what it took from them.
+API or the console: `forget` takes them out of that record, the record that a page was read stays). Models
+keep no student identifier: a version holds feature vectors and outcomes, never whose. The indexes and
+counters only place the document's enrolments (by id, time and status), so the copy shows the document and
+`forget` reports what it took from them.
 
 What neither reaches: records on the Kafka topics (the LMS's events, the alerts, dead letters), which leave
 with the topics' retention. A label already queued for the trainer is shown, and `forget` leaves it: it is
