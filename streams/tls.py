@@ -125,9 +125,9 @@ class ServerCertificate:
         try:
             server_context(self.cert_file, self.key_file, "the renewed certificate")
             expires = not_after(self.cert_file)
-        except (SettingsError, ValueError) as error:
+            self.context.load_cert_chain(self.cert_file, self.key_file)  # replaced again meanwhile: tried next time
+        except (SettingsError, ValueError, OSError, ssl.SSLError) as error:
             return self._refuse(stamp, str(error))
-        self.context.load_cert_chain(self.cert_file, self.key_file)
         self._loaded, self._refused = stamp, None
         self._expiry.set(expires.timestamp())
         log.info("TLS: loaded the renewed certificate %s (valid until %s)", self.cert_file, expires.isoformat())
