@@ -244,7 +244,7 @@ _TEXTS: dict[str, dict[Language, str]] = {
                       "Ни одно зачисление этого курса не исключено из уведомлений (SCORER_HOLDOUT_SHARE равен 0), "
                       "поэтому нет контрольной группы для сравнения с уведомлёнными."),
     "uplift.outcome": _t("{outcome} in {days} days", "{outcome} за {days} дн."),
-    "uplift.alert": _t("alert", "алерт"),
+    "uplift.alert": _t("alert", "оповещение"),
     "uplift.outcome_col": _t("outcome", "исход"),
     "uplift.notified": _t("notified", "уведомлены"),
     "uplift.held_out": _t("held out", "без уведомления"),
@@ -254,7 +254,7 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "uplift.pp": _t("pp", "п.п."),
     "uplift.note": _t("The first alert of each kind per enrolment; {interval}; a verdict only when the interval "
                       "excludes 0. {share}% of enrolments are held out.",
-                      "Первый алерт каждого вида на зачисление; {interval}; вывод только когда интервал не "
+                      "Первое оповещение каждого вида на зачисление; {interval}; вывод только когда интервал не "
                       "содержит 0. Без уведомлений: {share}% зачислений."),
     # a student
     "student.title": _t("Student {student}", "Ученик {student}"),
@@ -272,7 +272,7 @@ _TEXTS: dict[str, dict[Language, str]] = {
                             "and scores.",
                             "Одна клетка на день от начала потока до последней оценки, цвет: статус на конец дня "
                             "(по сменам статуса и оценкам); точка: день, когда ученик был активен (вход, просмотр "
-                            "страницы, попытка, вебинар); наведите, чтобы увидеть алерты и оценки дня."),
+                            "страницы, попытка, вебинар); наведите, чтобы увидеть оповещения и оценки дня."),
     "student.active_day": _t("active", "активен"),
     "student.timeline": _t("timeline", "статус по дням"),
     "student.scores": _t("Scores", "Оценки"),
@@ -280,8 +280,8 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "student.probability": _t("probability", "вероятность"),
     "student.progress_chart": _t("progress forecast", "прогноз прогресса"),
     "student.progress": _t("progress", "прогресс"),
-    "student.history": _t("Status history and alerts", "История статусов и алерты"),
-    "student.no_alert": _t("No alert for this enrolment.", "По этому зачислению алертов нет."),
+    "student.history": _t("Status history and alerts", "История статусов и оповещения"),
+    "student.no_alert": _t("No alert for this enrolment.", "По этому зачислению оповещений нет."),
     "student.against": _t("Against the course", "В сравнении с курсом"),
     "col.at": _t("at", "когда"),
     "col.kind": _t("kind", "вид"),
@@ -292,7 +292,7 @@ _TEXTS: dict[str, dict[Language, str]] = {
     "col.this_student": _t("this student", "этот ученик"),
     "col.course_median": _t("course median", "медиана курса"),
     "col.difference": _t("difference", "разница"),
-    "timeline.alert": _t("alert {change}", "алерт {change}"),
+    "timeline.alert": _t("alert {change}", "оповещение {change}"),
     "timeline.early_warning": _t("early warning, P(dropout) {p_dropout}", "раннее предупреждение, P(отчисления) "
                                                                           "{p_dropout}"),
     "timeline.scored": _t("scored", "оценён"),
