@@ -182,14 +182,17 @@ class Settings:
     web_tls_cert_file: str = _setting("", "with its key, the worker serves HTTPS (read API, console, metrics, "
                                       "probes): a PEM file of its certificate (and chain); empty: plain HTTP")
     web_tls_key_file: str = _setting("", "the PEM file of that certificate's private key")
-    tls_reload_seconds: float = _setting(60.0, "how often the worker and `scorer ingest` look at their certificate "
-                                         "and key files, and load them again once replaced (a renewal: no restart)")
+    reload_seconds: float = _setting(60.0, "how often the worker and `scorer ingest` look at the files they may be "
+                                     "given anew while they run (TLS certificates and keys, SCORER_API_TOKENS_FILE) "
+                                     "and read them again once replaced: a renewal, or someone leaving, without a "
+                                     "restart")
     api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "
                               "pages refuse every request (health and metrics stay open)")
     api_tokens_file: str = _setting("", "a file of people's own tokens for the read API and the console, a line "
                                     "`<name> <token>` each, or `<name> <token> courses=3,49` for one who reads "
                                     "those courses' students only (a mounted Secret), beside SCORER_API_TOKEN: "
-                                    "one who leaves is removed alone; read at start")
+                                    "one who leaves is removed alone; read again once replaced "
+                                    "(SCORER_RELOAD_SECONDS), a file that does not read keeping the tokens before")
     api_token_previous: str = _setting("", "while SCORER_API_TOKEN is being replaced, the old one, still accepted "
                                        "(counted: `scorer_read_api_previous_tokens_total`); empty once no client "
                                        "uses it")
@@ -262,7 +265,7 @@ class Settings:
             (self.surrogate_every_minutes >= 0, "SCORER_SURROGATE_EVERY_MINUTES must be >= 0"),
             (self.retention_days >= 0, "SCORER_RETENTION_DAYS must be >= 0"),
             (self.read_records_days >= 0, "SCORER_READ_RECORDS_DAYS must be >= 0"),
-            (self.tls_reload_seconds > 0, "SCORER_TLS_RELOAD_SECONDS must be > 0"),
+            (self.reload_seconds > 0, "SCORER_RELOAD_SECONDS must be > 0"),
             (self.notify_max_age_hours >= 0, "SCORER_NOTIFY_MAX_AGE_HOURS must be >= 0"),
             (self.partitions >= 1, "SCORER_PARTITIONS must be >= 1"),
             (self.topic_replication_factor >= 1, "SCORER_TOPIC_REPLICATION_FACTOR must be >= 1"),

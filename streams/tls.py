@@ -7,9 +7,7 @@ server's context, so new connections get the new certificate without a restart, 
 served expires, so an alert fires while a renewal that did not happen can still be made."""
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import re
 import ssl
 from datetime import UTC, datetime
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from prometheus_client import Gauge
 
+from streams.followed import FollowedFiles
 from streams.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -31,14 +30,23 @@ def server_context(cert_file: str, key_file: str, variable: str) -> ssl.SSLConte
     unreadable or not the certificate's key stops the process at start, naming the variable."""
     if not cert_file:
         return None
+    context = _new_context()
+    _load(context, cert_file, key_file, variable)
+    return context
+
+
+def _new_context() -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _load(context: ssl.SSLContext, cert_file: str, key_file: str, variable: str) -> None:
     try:
         context.load_cert_chain(cert_file, key_file)
     except (OSError, ssl.SSLError) as error:  # the files' names may be shown; their contents never are
         raise SettingsError(f"{variable}_CERT_FILE / {variable}_KEY_FILE: {type(error).__name__}: "
                             f"{getattr(error, 'strerror', None) or getattr(error, 'reason', None) or error}") from None
-    return context
 
 
 def not_after(cert_file: str) -> datetime:
@@ -90,66 +98,28 @@ def _time(tag: int, text: str) -> datetime:
 
 
 class ServerCertificate:
-    """A server's TLS context that follows its certificate and key files (`refresh`), and the gauge of when the
-    certificate it serves expires (`expiry`, labelled `server`)."""
+    """A server's TLS context that follows its certificate and key files (`files.refresh`: streams.followed),
+    and the gauge of when the certificate it serves expires (`expiry`, labelled `server`)."""
 
     def __init__(self, cert_file: str, key_file: str, variable: str, server: str, expiry: Gauge) -> None:
-        context = server_context(cert_file, key_file, variable)
-        if context is None:
-            raise ValueError("ServerCertificate needs a certificate file")
-        self.context, self.cert_file, self.key_file = context, cert_file, key_file
+        self.context, self.variable = _new_context(), variable
         self._expiry = expiry.labels(server)
-        self._loaded = self._stamp()
-        self._refused: tuple[float, ...] | None = None
+        self.files = FollowedFiles([cert_file, key_file], lambda: self._load(cert_file, key_file), "TLS certificate")
+
+    def _load(self, cert_file: str, key_file: str) -> datetime | None:
+        """Load the pair into the serving context, once it loads into a scratch one (a pair that does not belong
+        together would leave the serving context with a certificate and no key); when it expires, if readable."""
+        server_context(cert_file, key_file, self.variable)
+        _load(self.context, cert_file, key_file, self.variable)
         try:
-            self._expiry.set(not_after(cert_file).timestamp())
+            expires = not_after(cert_file)
         except ValueError as error:  # OpenSSL took it: serve it, and say why its date is not exported
-            log.warning("%s_CERT_FILE: its expiry was not read (%s)", variable, error)
-
-    def _stamp(self) -> tuple[float, ...]:
-        """What tells a replaced file: each file's modification time, size and inode (Kubernetes swaps a
-        Secret's files by a symlink, which stat follows)."""
-        stats = [os.stat(path) for path in (self.cert_file, self.key_file)]
-        return tuple(value for stat in stats for value in (stat.st_mtime, stat.st_size, stat.st_ino))
-
-    def refresh(self) -> bool:
-        """Load the files into the serving context if they changed since they were loaded; True if it did. A
-        pair that does not load (a half-written renewal, a key of another certificate) is tried into a scratch
-        context first, so the served certificate stays as it was; it is logged once, and tried again each call."""
-        try:
-            stamp = self._stamp()
-        except OSError as error:
-            return self._refuse((), f"{type(error).__name__}: {error.strerror}")
-        if stamp == self._loaded:
-            return False
-        try:
-            server_context(self.cert_file, self.key_file, "the renewed certificate")
-            expires = not_after(self.cert_file)
-            self.context.load_cert_chain(self.cert_file, self.key_file)  # replaced again meanwhile: tried next time
-        except (SettingsError, ValueError, OSError, ssl.SSLError) as error:
-            return self._refuse(stamp, str(error))
-        self._loaded, self._refused = stamp, None
+            log.warning("%s_CERT_FILE: its expiry was not read (%s)", self.variable, error)
+            return None
         self._expiry.set(expires.timestamp())
-        log.info("TLS: loaded the renewed certificate %s (valid until %s)", self.cert_file, expires.isoformat())
-        return True
-
-    def _refuse(self, stamp: tuple[float, ...], why: str) -> bool:
-        """Keep the loaded pair; log once per state of the files (`()`: they could not be read)."""
-        if stamp != self._refused:
-            log.warning("TLS: kept serving the certificate loaded before: %s did not load (%s)", self.cert_file, why)
-        self._refused = stamp
-        return False
+        return expires
 
 
 def serving(cert_file: str, key_file: str, variable: str, server: str, expiry: Gauge) -> ServerCertificate | None:
     """The server's certificate, or None for plain HTTP (no certificate file set)."""
     return ServerCertificate(cert_file, key_file, variable, server, expiry) if cert_file else None
-
-
-async def follow(certificate: ServerCertificate | None, every_seconds: float) -> None:
-    """Refresh the certificate every `every_seconds` (off the event loop: it reads files) until cancelled."""
-    if certificate is None:
-        return
-    while True:
-        await asyncio.sleep(every_seconds)
-        await asyncio.to_thread(certificate.refresh)

@@ -26,6 +26,7 @@ from features.activity_status import STATUSES
 from storage.postgres import data_reads, queries
 from storage.postgres.db import jsonable
 from streams import tokens
+from streams.followed import FollowedFiles
 from streams.metrics import (
     PREVIOUS_TOKENS,
     REDIS_MAY_EVICT,
@@ -157,16 +158,25 @@ class ReadLog:
         STUDENT_DATA_READS.labels(self.door, page).inc()
 
 
-def api_tokens(settings: Settings) -> DoorTokens:
-    """The read API's and the console's tokens; a people's file that cannot be read stops the start."""
+#: The read API's and the console's tokens: the people's file (SCORER_API_TOKENS_FILE) is read again once replaced,
+#: so someone who leaves is refused, and their console sessions end, without a restart.
+ApiTokens = FollowedFiles[DoorTokens]
+
+
+def api_tokens(settings: Settings) -> ApiTokens:
+    """The read API's and the console's tokens (`.value`, now); a people's file that cannot be read stops the
+    start, and one that cannot be read later keeps the tokens read before (streams.followed)."""
+    def read() -> DoorTokens:
+        return DoorTokens(settings.api_token, settings.api_token_previous, read_people(settings.api_tokens_file))
+
+    paths = [settings.api_tokens_file] if settings.api_tokens_file else []
     try:
-        people = read_people(settings.api_tokens_file)
+        return FollowedFiles(paths, read, "SCORER_API_TOKENS_FILE")
     except (OSError, ValueError) as error:
         raise SettingsError(f"SCORER_API_TOKENS_FILE: {error}") from None
-    return DoorTokens(settings.api_token, settings.api_token_previous, people)
 
 
-def student_data(token: DoorTokens, database_url: str) -> Callable[[Handler], Handler]:
+def student_data(tokens: ApiTokens, database_url: str) -> Callable[[Handler], Handler]:
     """Wrap a view that serves student data: bearer token first, then its handler, given the ReadLog of who
     asked, whose InvalidParameter becomes a 400 and whose database failure (its read's record's too) a 503
     (logged without the query's values; the engine hides bound parameters too)."""
@@ -174,7 +184,7 @@ def student_data(token: DoorTokens, database_url: str) -> Callable[[Handler], Ha
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
-            admitted = check_bearer(request.headers.get("Authorization"), token, "read_api")
+            admitted = check_bearer(request.headers.get("Authorization"), tokens.value, "read_api")
             if isinstance(admitted, Refusal):
                 if admitted.wrong_token:
                     await wrong_token_answered("read_api")
@@ -213,15 +223,15 @@ async def refresh_store_gauges(runtime: Runtime) -> None:
     STUDENT_STATE_LOST.set(int(lost_at is not None))
 
 
-def register_views(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> None:
+def register_views(app: faust.App, runtime: Runtime, tokens: ApiTokens) -> None:
     """The read API, health and metrics; `tokens` (`api_tokens`) are the console's too."""
     database_url = runtime.settings.database_url
     guarded = student_data(tokens, database_url)
-    if not tokens.configured:
+    if not tokens.value.configured:
         log.warning("SCORER_API_TOKEN is empty: /students and /courses refuse every request")
-    elif tokens.people:
+    elif tokens.value.people:
         log.info("the read API and the console take the tokens of %d people (SCORER_API_TOKENS_FILE)",
-                 len(tokens.people))
+                 len(tokens.value.people))
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:

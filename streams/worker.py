@@ -17,11 +17,12 @@ import faust
 from faust.app.base import BootStrategy
 
 from streams.console.routes import register_console
+from streams.followed import follow
 from streams.loop_lag import watch_event_loop
 from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX, TLS_CERTIFICATE_EXPIRY
 from streams.runtime import Runtime
 from streams.settings import Settings
-from streams.tls import follow, serving
+from streams.tls import serving
 from streams.web import api_tokens, register_views
 
 LOOP_PROBE_SECONDS = 0.25
@@ -43,6 +44,7 @@ def build_app(settings: Settings) -> faust.App:
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     certificate = serving(settings.web_tls_cert_file, settings.web_tls_key_file, "SCORER_WEB_TLS", "web",
                           TLS_CERTIFICATE_EXPIRY)
+    tokens = api_tokens(settings)  # the read API's and the console's, the people's file followed for both
     app = ScorerApp(
         settings.app_id,
         store="memory://",
@@ -101,11 +103,10 @@ def build_app(settings: Settings) -> faust.App:
             await asyncio.sleep(TRAIN_PAUSE_SECONDS)
 
     @app.task  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
-    async def follow_certificate() -> None:
-        """A renewed certificate is served without a restart."""
-        await follow(certificate, settings.tls_reload_seconds)
+    async def follow_files() -> None:
+        """A renewed certificate is served, and a changed people's file read, without a restart."""
+        await follow([*([] if certificate is None else [certificate.files]), tokens], settings.reload_seconds)
 
-    tokens = api_tokens(settings)  # the people's file read once, for both
     register_views(app, runtime, tokens)
     register_console(app, runtime, tokens)
     return app

@@ -33,8 +33,8 @@ from streams.console.views import DEFAULT_SORT, course_summaries
 from streams.console.words import say
 from streams.metrics import PREVIOUS_TOKENS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
-from streams.tokens import DoorTokens, Presented
-from streams.web import InvalidParameter, ReadLog, Refusal, parse_id, parse_sort, wrong_token_answered
+from streams.tokens import Presented
+from streams.web import ApiTokens, InvalidParameter, ReadLog, Refusal, parse_id, parse_sort, wrong_token_answered
 
 log = logging.getLogger(__name__)
 #: A login form's body is one short field; anything longer is not a login.
@@ -61,7 +61,7 @@ def _speaking_to(request: faust.web.Request, language: Language) -> contextlib.A
     return words.speaking(words.negotiate(request.headers.get("Accept-Language"), language))
 
 
-def console_page(tokens: DoorTokens, database_url: str, language: Language) -> Callable[[Handler], Handler]:
+def console_page(tokens: ApiTokens, database_url: str, language: Language) -> Callable[[Handler], Handler]:
     """Wrap a page: session or bearer first (a browser without either goes to the login form),
     then its handler, in the language the browser asks for (else `language`), given the ReadLog of who
     asked, whose InvalidParameter becomes a 400 and whose database failure (its read's record's too) a 503."""
@@ -74,7 +74,7 @@ def console_page(tokens: DoorTokens, database_url: str, language: Language) -> C
 
         async def answered(web: faust.web.View, request: faust.web.Request, **match: Any) -> faust.web.Response:
             authorization = request.headers.get("Authorization")
-            admitted = auth.authorize(authorization, request.cookies.get(auth.COOKIE), tokens, time.time())
+            admitted = auth.authorize(authorization, request.cookies.get(auth.COOKIE), tokens.value, time.time())
             if isinstance(admitted, Refusal):
                 if admitted.status == 401 and authorization is None:
                     return _redirect(web, "/console/login")
@@ -118,7 +118,7 @@ def _course_and_sort(request: faust.web.Request, course_id: str) -> tuple[int, S
     return parse_id(course_id, "course_id"), parse_sort(request.query.get("sort"), DEFAULT_SORT)
 
 
-def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> None:
+def register_console(app: faust.App, runtime: Runtime, tokens: ApiTokens) -> None:
     """Add the console's views to the worker's web server; `tokens` are the read API's."""
     database_url = runtime.settings.database_url
     tls = bool(runtime.settings.web_tls_cert_file)
@@ -128,20 +128,22 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
     @app.page("/console/login")
     class Login(faust.web.View):
         async def get(self, request: faust.web.Request) -> faust.web.Response:
+            configured = tokens.value.configured
             with _speaking_to(request, language):
-                return _html(self, pages.login_page(configured=tokens.configured), 200 if tokens.configured else 503)
+                return _html(self, pages.login_page(configured=configured), 200 if configured else 503)
 
         async def post(self, request: faust.web.Request) -> faust.web.Response:
             with _speaking_to(request, language):
                 return await self._log_in(request)
 
         async def _log_in(self, request: faust.web.Request) -> faust.web.Response:
-            if not tokens.configured:
+            now = tokens.value  # one reading of the people's file for the whole login
+            if not now.configured:
                 return _html(self, pages.login_page(configured=False), 503)
             form = await request.post()
             field = form.get("token")
             given = field if isinstance(field, str) and len(field) <= MAX_TOKEN_CHARS else ""  # "" matches none
-            which, reader = tokens.match(given)
+            which, reader = now.match(given)
             if reader is None:
                 await wrong_token_answered("console")
                 return _html(self, pages.login_page(say("login.wrong")), 401)
@@ -150,7 +152,7 @@ def register_console(app: faust.App, runtime: Runtime, tokens: DoorTokens) -> No
             # a person's session is keyed by their own token: removed from the file, their sessions end too
             log.info("console: %s signed in", reader.name)
             secure = auth.over_https(tls, request.headers.get("X-Forwarded-Proto"))
-            key = given if which is Presented.PERSON else tokens.current
+            key = given if which is Presented.PERSON else now.current
             session = auth.set_cookie(auth.session_value(key, time.time()), secure)
             return _redirect(self, "/console/", **{"Set-Cookie": session})
 

@@ -43,13 +43,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import tokens
+from streams.followed import follow
 from streams.ingest import metrics
 from streams.ingest.base import UUID
 from streams.ingest.mapping import IdMapping, MappingError
 from streams.ingest.service import XAPI_VERSION, Answer, Ingestor, Limits
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.settings import Settings
-from streams.tls import follow, serving
+from streams.tls import serving
 from streams.tokens import DoorTokens, Presented, authorization
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,8 @@ class IngestServer:
             await self.stop()
             raise
         self.port = self._runner.addresses[0][1]
-        self._following = asyncio.create_task(follow(self.certificate, self.settings.tls_reload_seconds))
+        self._following = asyncio.create_task(follow([] if self.certificate is None else [self.certificate.files],
+                                                     self.settings.reload_seconds))
         log.info("ingest listening on %s (topics prefixed %r)", self.url, self.settings.topic_prefix)
 
     async def stop(self) -> None:

@@ -128,7 +128,7 @@ async def test_with_a_certificate_the_door_speaks_https_only(settings, tmp_path)
 async def test_the_door_serves_a_renewed_certificate_without_a_restart(settings, tmp_path):
     issued = issue_for_loopback(tmp_path, not_after=datetime(2030, 1, 1, tzinfo=UTC))
     tls = settings.copy(ingest_token=TOKEN, ingest_tls_cert_file=issued.cert_file, ingest_tls_key_file=issued.key_file,
-                        tls_reload_seconds=0.1)
+                        reload_seconds=0.1)
 
     async def served(port: int) -> bytes:
         _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=issued.client, server_hostname="127.0.0.1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import secrets
 import socket
@@ -39,6 +40,8 @@ COURSE = 77
 #: The TLS context that trusts the module's worker's certificate, and its files (set by the `api` fixture).
 CLIENT_TLS: list[ssl.SSLContext] = []
 ISSUED: list[Issued] = []
+#: The module's worker's people's file (SCORER_API_TOKENS_FILE).
+PEOPLE: list[Path] = []
 #: A curator's own token (SCORER_API_TOKENS_FILE), and one who reads course 78's students only.
 PERSON_TOKEN = secrets.token_urlsafe(24)
 COURSE_78_TOKEN = secrets.token_urlsafe(24)
@@ -79,6 +82,7 @@ def api(kafka_url: str, redis_url: str, migrated: str,
     CLIENT_TLS.append(issued.client)
     ISSUED.append(issued)
     people = state / "people"
+    PEOPLE.append(people)
     people.write_text(f"# the school's curators\nAnna Petrova {PERSON_TOKEN}\n"
                       f"Boris Ivanov {COURSE_78_TOKEN} courses=78\n")
     prefix = f"t{uuid.uuid4().hex[:8]}."
@@ -87,7 +91,7 @@ def api(kafka_url: str, redis_url: str, migrated: str,
                         api_token=secrets.token_urlsafe(24), api_token_previous=PREVIOUS_TOKEN,
                         api_tokens_file=str(people),
                         web_bind="127.0.0.1", web_tls_cert_file=issued.cert_file, web_tls_key_file=issued.key_file,
-                        tls_reload_seconds=0.3)
+                        reload_seconds=0.3)
     port = free_port()
     worker = worker_process(settings, port, state / "worker.log")
     try:
@@ -186,6 +190,27 @@ def test_a_person_limited_to_a_course_reads_its_students_only(api: tuple[int, st
     assert status == 200 and {s["user_id"] for s in body["students"]} == {4, 5}
     assert _records(migrated)[before:] == [("Boris Ivanov", "read_api", "student", None, [4]),
                                            ("Boris Ivanov", "read_api", "at_risk", 78, [4, 5])]
+
+
+def test_someone_removed_from_the_people_file_is_refused_without_a_restart(api: tuple[int, str]) -> None:
+    port, _ = api
+    before = PEOPLE[-1].read_text()
+    assert _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)[0] == 200
+    replaced = PEOPLE[-1].with_name("people.new")
+    replaced.write_text("".join(line for line in before.splitlines(keepends=True) if "Boris" not in line))
+    os.replace(replaced, PEOPLE[-1])  # as Kubernetes replaces a mounted Secret's file
+    try:
+        deadline = time.monotonic() + 15
+        while _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)[0] != 401 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)[0] == 401
+        assert _get(port, "/students/2", token=PERSON_TOKEN)[0] == 200  # everyone else as before
+    finally:
+        PEOPLE[-1].write_text(before)
+    deadline = time.monotonic() + 15  # back in the file: back in
+    while _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)[0] == 200
 
 
 def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:

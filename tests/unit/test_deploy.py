@@ -1163,6 +1163,7 @@ def test_helm_chart_mounts_peoples_own_tokens_from_the_read_apis_secret() -> Non
     env = {e["name"]: e.get("value") for e in container["env"]}
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == "api-people"]
     assert env["SCORER_API_TOKENS_FILE"] == mount["mountPath"] + "/people" and mount["readOnly"]
+    assert "subPath" not in mount  # a subPath mount never sees the Secret change: the worker reads it again
     (volume,) = [v for v in pod["volumes"] if v["name"] == "api-people"]
     assert volume["secret"] == {"secretName": "edu-scorer-api", "items": [{"key": "people", "path": "people"}]}
 

@@ -204,7 +204,7 @@ class FakeRequest:
 
 
 async def _call(handler: Any, headers: dict[str, str], token: str = "right", **match: str) -> Answer:
-    guarded = student_data(DoorTokens(token), "postgresql://nowhere/none")(handler)
+    guarded = student_data(api_tokens(Settings(api_token=token)), "postgresql://nowhere/none")(handler)
     return cast(Answer, await guarded(FakeView(), FakeRequest(headers), **match))
 
 

@@ -105,29 +105,29 @@ def test_a_renewed_pair_is_served_without_a_restart_and_a_bad_one_never(
     first = _der(issued.cert_file)
     assert _served(certificate.context, issued.client) == first
     assert expiry.labels("web")._value.get() == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
-    assert not certificate.refresh()  # the same files: nothing to load
+    assert not certificate.files.refresh()  # the same files: nothing to load
 
     issued.renew(datetime(2031, 1, 1, tzinfo=UTC))
     renewed = _der(issued.cert_file)
-    assert certificate.refresh() and not certificate.refresh()
+    assert certificate.files.refresh() and not certificate.files.refresh()
     assert renewed != first and _served(certificate.context, issued.client) == renewed  # the same context
     assert expiry.labels("web")._value.get() == datetime(2031, 1, 1, tzinfo=UTC).timestamp()
 
-    with caplog.at_level(logging.WARNING, logger="streams.tls"):
+    with caplog.at_level(logging.WARNING, logger="streams.followed"):
         issued.renew(only="certificate")  # half-done: the new certificate beside the old key
-        assert not certificate.refresh() and not certificate.refresh()
+        assert not certificate.files.refresh() and not certificate.files.refresh()
         issued.renew(only="key")  # a key of no certificate in the files
-        assert not certificate.refresh()
+        assert not certificate.files.refresh()
         Path(issued.key_file).unlink()
-        assert not certificate.refresh() and not certificate.refresh()
+        assert not certificate.files.refresh() and not certificate.files.refresh()
     assert _served(certificate.context, issued.client) == renewed  # still served, still valid
     assert expiry.labels("web")._value.get() == datetime(2031, 1, 1, tzinfo=UTC).timestamp()
-    kept = [r.getMessage() for r in caplog.records if "kept serving" in r.getMessage()]
+    kept = [r.getMessage() for r in caplog.records if "kept the one read before" in r.getMessage()]
     assert len(kept) == 3 and "FileNotFoundError" in kept[2]  # once per state of the files
     assert "PRIVATE KEY" not in caplog.text
 
     issued.renew(datetime(2032, 1, 1, tzinfo=UTC))  # repaired
-    assert certificate.refresh() and _served(certificate.context, issued.client) == _der(issued.cert_file)
+    assert certificate.files.refresh() and _served(certificate.context, issued.client) == _der(issued.cert_file)
 
 
 def test_plain_http_serves_no_certificate() -> None:
