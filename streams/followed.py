@@ -4,7 +4,9 @@ Secret's files as a whole (a symlink swapped), an operator may edit one in place
 says of the file, which is all that is watched.
 
 A reading that fails (a half-written file, a line the reader refuses) keeps what was read before, logged once
-per state of the files and tried again at each look, so a mistake never takes away what worked."""
+per state of the files and tried again at each look, so a mistake never takes away what worked; and its gauge
+(`scorer_followed_file_stale{file}`) says 1 meanwhile: what was kept may be what the change meant to take away
+(a person's token, a certificate about to expire)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +14,8 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Generic, Protocol, TypeVar
+
+from prometheus_client import Gauge
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,13 +33,16 @@ def stamp(paths: Sequence[str]) -> Stamp:
 
 class FollowedFiles(Generic[T]):
     """`value`, read from `paths` by `read` (here, at start: its errors stop the start), and read again by
-    `refresh` once the files changed. `what` names it in the logs (never the files' contents)."""
+    `refresh` once the files changed. `what` names it in the logs and in `stale`'s `file` label (never the files'
+    contents)."""
 
-    def __init__(self, paths: Sequence[str], read: Callable[[], T], what: str) -> None:
+    def __init__(self, paths: Sequence[str], read: Callable[[], T], what: str, stale: Gauge | None = None) -> None:
         self.paths, self._read, self.what = tuple(paths), read, what
+        self._stale = None if stale is None else stale.labels(what)
         self._stamp = stamp(self.paths)
         self.value = read()
         self._refused: Stamp | None = None
+        self._mark(False)
 
     def refresh(self) -> bool:
         """Read the files again if they changed since the last good reading; True if that changed `value`."""
@@ -50,6 +57,7 @@ class FollowedFiles(Generic[T]):
         except Refused as error:
             return self._refuse(now, str(error))
         self.value, self._stamp, self._refused = value, now, None
+        self._mark(False)
         log.info("%s: read again from %s", self.what, ", ".join(self.paths))
         return True
 
@@ -57,7 +65,12 @@ class FollowedFiles(Generic[T]):
         if now != self._refused:
             log.warning("%s: kept the one read before: %s did not load (%s)", self.what, ", ".join(self.paths), why)
         self._refused = now
+        self._mark(True)
         return False
+
+    def _mark(self, stale: bool) -> None:
+        if self._stale is not None:
+            self._stale.set(int(stale))
 
 
 class Refreshable(Protocol):

@@ -69,6 +69,11 @@ PREVIOUS_TOKENS = Counter(
     "scorer_read_api_previous_tokens_total", "Requests to the read API or the console (`door`) accepted with "
     "SCORER_API_TOKEN_PREVIOUS: clients not yet moved to the new token. When it stops rising, drop the old one.",
     ["door"], registry=REGISTRY)
+FOLLOWED_FILE_STALE = Gauge(
+    "scorer_followed_file_stale", "1 while a file the worker reads again once replaced (`file`: TLS certificate, "
+    "SCORER_API_TOKENS_FILE) was replaced by one that does not load: the one read before is still in use, which "
+    "may keep what the change meant to take away (a person's token). The log names why.", ["file"],
+    registry=REGISTRY)
 TLS_CERTIFICATE_EXPIRY = Gauge(
     "scorer_tls_certificate_expiry_timestamp_seconds", "When the certificate the worker serves HTTPS with "
     "(SCORER_WEB_TLS_CERT_FILE; `server`: web) stops being valid, as Unix time; updated when a renewed one is "

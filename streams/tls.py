@@ -101,10 +101,12 @@ class ServerCertificate:
     """A server's TLS context that follows its certificate and key files (`files.refresh`: streams.followed),
     and the gauge of when the certificate it serves expires (`expiry`, labelled `server`)."""
 
-    def __init__(self, cert_file: str, key_file: str, variable: str, server: str, expiry: Gauge) -> None:
+    def __init__(self, cert_file: str, key_file: str, variable: str, server: str, expiry: Gauge,
+                 stale: Gauge | None = None) -> None:
         self.context, self.variable = _new_context(), variable
         self._expiry = expiry.labels(server)
-        self.files = FollowedFiles([cert_file, key_file], lambda: self._load(cert_file, key_file), "TLS certificate")
+        self.files = FollowedFiles([cert_file, key_file], lambda: self._load(cert_file, key_file), "TLS certificate",
+                                   stale)
 
     def _load(self, cert_file: str, key_file: str) -> datetime | None:
         """Load the pair into the serving context, once it loads into a scratch one (a pair that does not belong
@@ -120,6 +122,7 @@ class ServerCertificate:
         return expires
 
 
-def serving(cert_file: str, key_file: str, variable: str, server: str, expiry: Gauge) -> ServerCertificate | None:
+def serving(cert_file: str, key_file: str, variable: str, server: str, expiry: Gauge,
+            stale: Gauge) -> ServerCertificate | None:
     """The server's certificate, or None for plain HTTP (no certificate file set)."""
-    return ServerCertificate(cert_file, key_file, variable, server, expiry) if cert_file else None
+    return ServerCertificate(cert_file, key_file, variable, server, expiry, stale) if cert_file else None

@@ -28,6 +28,7 @@ from storage.postgres.db import jsonable
 from streams import tokens
 from streams.followed import FollowedFiles
 from streams.metrics import (
+    FOLLOWED_FILE_STALE,
     PREVIOUS_TOKENS,
     REDIS_MAY_EVICT,
     REGISTRY,
@@ -171,7 +172,7 @@ def api_tokens(settings: Settings) -> ApiTokens:
 
     paths = [settings.api_tokens_file] if settings.api_tokens_file else []
     try:
-        return FollowedFiles(paths, read, "SCORER_API_TOKENS_FILE")
+        return FollowedFiles(paths, read, "SCORER_API_TOKENS_FILE", FOLLOWED_FILE_STALE)
     except (OSError, ValueError) as error:
         raise SettingsError(f"SCORER_API_TOKENS_FILE: {error}") from None
 

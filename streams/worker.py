@@ -19,7 +19,7 @@ from faust.app.base import BootStrategy
 from streams.console.routes import register_console
 from streams.followed import follow
 from streams.loop_lag import watch_event_loop
-from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX, TLS_CERTIFICATE_EXPIRY
+from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX, FOLLOWED_FILE_STALE, TLS_CERTIFICATE_EXPIRY
 from streams.runtime import Runtime
 from streams.settings import Settings
 from streams.tls import serving
@@ -43,7 +43,7 @@ class ScorerApp(faust.App):
 def build_app(settings: Settings) -> faust.App:
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     certificate = serving(settings.web_tls_cert_file, settings.web_tls_key_file, "SCORER_WEB_TLS", "web",
-                          TLS_CERTIFICATE_EXPIRY)
+                          TLS_CERTIFICATE_EXPIRY, FOLLOWED_FILE_STALE)
     tokens = api_tokens(settings)  # the read API's and the console's, the people's file followed for both
     app = ScorerApp(
         settings.app_id,

@@ -238,7 +238,7 @@ class IngestServer:
         self.host = host or settings.web_bind
         self.port = settings.ingest_port if port is None else port
         self.certificate = serving(settings.ingest_tls_cert_file, settings.ingest_tls_key_file, "SCORER_INGEST_TLS",
-                                   "ingest", metrics.TLS_CERTIFICATE_EXPIRY)
+                                   "ingest", metrics.TLS_CERTIFICATE_EXPIRY, metrics.FOLLOWED_FILE_STALE)
         self.tls = None if self.certificate is None else self.certificate.context
         self._following: asyncio.Task[None] | None = None
         self.ingestor: Ingestor | None = None

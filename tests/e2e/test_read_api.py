@@ -213,6 +213,32 @@ def test_someone_removed_from_the_people_file_is_refused_without_a_restart(api: 
     assert _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)[0] == 200
 
 
+def _stale(port: int) -> float:
+    page = urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=15, context=CLIENT_TLS[-1]).read()
+    found = re.search(rb'^scorer_followed_file_stale\{file="SCORER_API_TOKENS_FILE"\} (\S+)$', page, re.M)
+    assert found, "exported from 0"
+    return float(found.group(1))
+
+
+def test_a_people_file_that_does_not_load_keeps_the_tokens_and_says_so(api: tuple[int, str]) -> None:
+    port, _ = api
+    before = PEOPLE[-1].read_text()
+    assert _stale(port) == 0
+    PEOPLE[-1].write_text(before + "Carla short\n")  # a token too short: the file is refused as a whole
+    try:
+        deadline = time.monotonic() + 15
+        while _stale(port) != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _stale(port) == 1
+        assert _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)[0] == 200  # the tokens read before
+    finally:
+        PEOPLE[-1].write_text(before)
+    deadline = time.monotonic() + 15
+    while _stale(port) != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _stale(port) == 0
+
+
 def test_the_token_reads_the_snapshot(api: tuple[int, str]) -> None:
     port, token = api
     status, _, body = _get(port, "/students/4", token)

@@ -570,7 +570,7 @@ def test_alert_rules_cover_the_failure_modes() -> None:
 # Labels an annotation may show: all bounded (a worker, a topic-partition, a store...), never a student.
 ANNOTATION_LABELS = {"instance", "job", "topic", "partition", "reason", "store", "operation", "model", "metric",
                      "from_status", "to_status", "dependency", "kind", "by", "source", "route", "status", "door",
-                     "server"}
+                     "server", "file"}
 
 
 def test_alert_annotations_show_no_student_data() -> None:

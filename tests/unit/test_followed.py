@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, Gauge
 
 from streams.followed import FollowedFiles
 from streams.settings import Settings
@@ -26,19 +27,24 @@ def test_a_replaced_file_is_read_again_and_a_bad_one_keeps_what_worked(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "number"
     path.write_text("1")
-    followed = FollowedFiles([str(path)], lambda: int(path.read_text()), "the number")
-    assert followed.value == 1 and not followed.refresh()
+    stale = Gauge("stale", "", ["file"], registry=CollectorRegistry())
+    followed = FollowedFiles([str(path)], lambda: int(path.read_text()), "the number", stale)
+
+    def marked() -> float:
+        return stale.labels("the number")._value.get()
+
+    assert followed.value == 1 and not followed.refresh() and marked() == 0
     _replace(path, "2")
     assert followed.refresh() and followed.value == 2 and not followed.refresh()
     with caplog.at_level(logging.WARNING, logger="streams.followed"):
         _replace(path, "two")  # int() refuses it
-        assert not followed.refresh() and not followed.refresh() and followed.value == 2
+        assert not followed.refresh() and not followed.refresh() and followed.value == 2 and marked() == 1
         path.unlink()
         assert not followed.refresh() and not followed.refresh() and followed.value == 2
     kept = [r.getMessage() for r in caplog.records]
     assert len(kept) == 2 and "the number: kept the one read before" in kept[0] and "FileNotFoundError" in kept[1]
     _replace(path, "3")
-    assert followed.refresh() and followed.value == 3
+    assert followed.refresh() and followed.value == 3 and marked() == 0
 
 
 def test_someone_removed_from_the_people_file_is_refused_without_a_restart(

@@ -131,5 +131,5 @@ def test_a_renewed_pair_is_served_without_a_restart_and_a_bad_one_never(
 
 
 def test_plain_http_serves_no_certificate() -> None:
-    assert serving("", "", "SCORER_WEB_TLS", "web", Gauge("unused_seconds", "", ["server"],
-                                                          registry=CollectorRegistry())) is None
+    unused = Gauge("unused_seconds", "", ["server"], registry=CollectorRegistry())
+    assert serving("", "", "SCORER_WEB_TLS", "web", unused, unused) is None
