@@ -50,7 +50,10 @@ class FollowedFiles(Generic[T]):
             now = stamp(self.paths)
         except OSError as error:
             return self._refuse((), f"{type(error).__name__}: {error.strerror}")
-        if now == self._stamp:
+        if now == self._stamp:  # unchanged, or back as it was read (a file moved away and back)
+            if self._refused is not None:
+                self._refused = None
+                self._mark(False)
             return False
         try:
             value = self._read()

@@ -45,6 +45,10 @@ def test_a_replaced_file_is_read_again_and_a_bad_one_keeps_what_worked(
     assert len(kept) == 2 and "the number: kept the one read before" in kept[0] and "FileNotFoundError" in kept[1]
     _replace(path, "3")
     assert followed.refresh() and followed.value == 3 and marked() == 0
+    path.rename(tmp_path / "away")  # moved away, then back as it was: nothing to read again, nothing stale
+    assert not followed.refresh() and marked() == 1
+    (tmp_path / "away").rename(path)
+    assert not followed.refresh() and marked() == 0 and followed.value == 3
 
 
 def test_someone_removed_from_the_people_file_is_refused_without_a_restart(
