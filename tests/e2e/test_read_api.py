@@ -155,11 +155,7 @@ def test_during_a_rotation_the_previous_token_reads_too_and_is_counted(api: tupl
     port, token = api
 
     def counted() -> float:
-        page = urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=15,
-                                      context=CLIENT_TLS[-1]).read().decode()
-        found = re.search(r'^scorer_read_api_previous_tokens_total\{door="read_api"\} (\S+)$', page, re.M)
-        assert found, "the counter is exported from 0"
-        return float(found.group(1))
+        return _sample(port, 'scorer_read_api_previous_tokens_total{door="read_api"}')
 
     before = counted()
     assert _get(port, "/students/2", token=token)[0] == 200 and counted() == before
@@ -213,11 +209,17 @@ def test_someone_removed_from_the_people_file_is_refused_without_a_restart(api: 
     assert _get(port, "/courses/78/at-risk", token=COURSE_78_TOKEN)[0] == 200
 
 
-def _stale(port: int) -> float:
+def _sample(port: int, series: str) -> float:
+    """One series' value on the worker's /metrics (over HTTPS); it must be there (every one asked is exported from
+    its start)."""
     page = urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=15, context=CLIENT_TLS[-1]).read()
-    found = re.search(rb'^scorer_followed_file_stale\{file="SCORER_API_TOKENS_FILE"\} (\S+)$', page, re.M)
-    assert found, "exported from 0"
+    found = re.search(rb"^" + re.escape(series.encode()) + rb" (\S+)$", page, re.M)
+    assert found, f"{series} is not exported"
     return float(found.group(1))
+
+
+def _stale(port: int) -> float:
+    return _sample(port, 'scorer_followed_file_stale{file="SCORER_API_TOKENS_FILE"}')
 
 
 def test_a_people_file_that_does_not_load_keeps_the_tokens_and_says_so(api: tuple[int, str]) -> None:
@@ -369,10 +371,7 @@ def _served_certificate(port: int) -> bytes:
 
 
 def _expiry_exported(port: int) -> float:
-    page = urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=15, context=CLIENT_TLS[-1]).read()
-    found = re.search(rb'^scorer_tls_certificate_expiry_timestamp_seconds\{server="web"\} (\S+)$', page, re.M)
-    assert found, "exported over HTTPS"
-    return float(found.group(1))
+    return _sample(port, 'scorer_tls_certificate_expiry_timestamp_seconds{server="web"}')
 
 
 def test_a_renewed_certificate_is_served_without_a_restart(api: tuple[int, str]) -> None:
