@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import math
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from sqlalchemy import text
 
 from storage.postgres import data_reads, queries
 from storage.postgres.db import dispose_shared_engines, shared_engine
+from streams.tools.processes import nearest_rank
 
 #: Timed answers per route, and timed calls per Postgres operation (300: the section stays near 4 s here).
 ANSWERS = 300
@@ -146,9 +146,10 @@ def _delete_bench_reads(database_url: str) -> int:
 
 
 def _quantile(values: list[float], q: float) -> float:
-    """Nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+    found = nearest_rank(values, q)
+    if found is None:
+        raise RuntimeError("read_api: nothing was timed")
+    return found
 
 
 def _percentiles(ms: list[float]) -> dict[str, float]:

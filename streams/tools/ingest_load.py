@@ -29,6 +29,7 @@ import orjson
 from streams.ingest.mapping import IdMapping
 from streams.ingest.server import IngestServer
 from streams.settings import Settings
+from streams.tools.processes import nearest_rank
 
 LMS = "https://lms.example.edu"
 ADL = "http://adlnet.gov/expapi/verbs/"
@@ -87,13 +88,6 @@ def batches(rng: random.Random, size: int, students: int, templates: int = 32) -
             yield [{**s, "id": str(uuid.UUID(int=rng.getrandbits(128), version=4))} for s in template]
 
 
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def measure(settings: Settings, *, seconds: float = 10.0, clients: int = 8, batch: int = 100,
                   students: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Run the load against an ingest server started here; the report (see `run`)."""
@@ -150,8 +144,8 @@ async def measure(settings: Settings, *, seconds: float = 10.0, clients: int = 8
         "ignored": outcomes.get("ignored", 0),
         "dead_lettered": outcomes.get("unmapped", 0) + outcomes.get("unsupported", 0),
         "latency_ms": {name: None if v is None else round(v * 1000, 2) for name, v in (
-            ("p50", _quantile(latencies, 0.50)), ("p90", _quantile(latencies, 0.90)),
-            ("p99", _quantile(latencies, 0.99)), ("max", max(latencies, default=None)))},
+            ("p50", nearest_rank(latencies, 0.50)), ("p90", nearest_rank(latencies, 0.90)),
+            ("p99", nearest_rank(latencies, 0.99)), ("max", max(latencies, default=None)))},
         "rejected_statements": rejected, "status_503": status.get(503, 0),
         "status": {str(code): count for code, count in sorted(status.items())}, "client_errors": errors,
     }

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -94,6 +96,14 @@ def scrape_if_up(web_port: int) -> dict[str, float]:
 def histogram_buckets(found: list[Sample], name: str) -> list[tuple[float, float]]:
     """Cumulative (upper bound, count) of histogram `name`, by upper bound."""
     return sorted((float(labels["le"]), value) for sample, labels, value in found if sample == f"{name}_bucket")
+
+
+def nearest_rank(values: Sequence[float], q: float) -> float | None:
+    """The `q` quantile of measured values by nearest rank (one of them, never interpolated); None for none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
