@@ -248,6 +248,8 @@ class Settings:
     read_records_days: float = _setting(0.0, "`scorer prune` deletes the records of who read students' data "
                                         "through the read API and the console (student_data_reads) older than this "
                                         "many days; 0: keep them")
+    operator: str = _setting("", "who `scorer export-student` records as having read the students' copy "
+                             "(student_data_reads, door `cli`): a person's name; empty: the operating-system login")
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),
                            metadata={"meaning": "local scratch (Faust's data dir, embedded servers' files)",
                                      "default": "`./var`"})

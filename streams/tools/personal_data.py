@@ -20,7 +20,9 @@ entry. A student whose events keep arriving is scored again from them: stop the 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
+import os
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -32,7 +34,7 @@ import redis
 
 from online_models.trainer import TrainerKeys, forget_learners, student_entries
 from online_models.weekly_features import WeeklyFeatureStore
-from storage.postgres.data_reads import drop_before
+from storage.postgres.data_reads import DataRead, drop_before, record
 from storage.postgres.personal_data import done_students, erase_students, scored_students, student_rows
 from storage.students import RedisStudentStore
 from streams.notify.store import NotifyStore
@@ -115,9 +117,23 @@ def forget(settings: Settings, user_ids: Sequence[int], dry_run: bool = False) -
     }
 
 
+def operator_name(settings: Settings) -> str:
+    """Who runs the command: SCORER_OPERATOR, else the operating-system login (never empty in the record)."""
+    if settings.operator:
+        return settings.operator
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return f"uid {os.getuid()}"
+
+
 def export_students(settings: Settings, user_ids: Sequence[int]) -> dict[str, Any]:
     """A copy of everything the Redis and the Postgres the settings name (each one that is set) keep about the
-    students, per student, as JSON values."""
+    students, per student, as JSON values. With Postgres, the read is recorded first, as the read API's are
+    (door `cli`, `operator_name`): an operator's copy is a read of the students' data too, and the copy it
+    makes already names it."""
+    if settings.database_url:
+        record(settings.database_url, DataRead(operator_name(settings), "cli", "export-student", user_ids))
     in_redis = asyncio.run(_copy_in_redis(settings, user_ids)) if settings.redis_url else {}
     in_postgres = student_rows(settings.database_url, user_ids) if settings.database_url else {}
     return {"students": {str(user_id): {"redis": in_redis.get(user_id), "postgres": in_postgres.get(user_id)}

@@ -11,7 +11,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -35,7 +35,7 @@ from streams.pipeline import Pipeline
 from streams.runtime import pipeline_config
 from streams.settings import Settings
 from streams.tokens import SHARED_READER
-from streams.tools.personal_data import export_students, forget, prune
+from streams.tools.personal_data import export_students, forget, operator_name, prune
 
 #: Ids no version, time or count spells, so a search of every stored byte finds only the students.
 FIRST_ID = 970_001
@@ -187,9 +187,13 @@ async def test_export_student_copies_what_each_store_holds_and_only_theirs(
     rows_before = _rows_by_user(settings.database_url)
     docs = await school.store.load(school.users)
 
-    copy = await asyncio.to_thread(export_students, settings, [gone, kept[0]])
+    records_before = _read_records(settings.database_url)
+    copy = await asyncio.to_thread(export_students, replace(settings, operator="Olga (DPO)"), [gone, kept[0]])
     assert _everything_under(school.client, settings.topic_prefix) == stored_before  # reading changes nothing
-    assert _rows_by_user(settings.database_url) == rows_before
+    rows_after = _rows_by_user(settings.database_url)
+    rows_before[READS].update([gone, kept[0]])  # but for the record of this read, written first
+    assert rows_after == rows_before
+    assert _read_records(settings.database_url) == [*records_before, ("Olga (DPO)", sorted([gone, kept[0]]))]
     label = [f"{gone}:3:1", 50.0, False, True]
     theirs = copy["students"][str(gone)]
     assert theirs["redis"] == {
@@ -200,7 +204,8 @@ async def test_export_student_copies_what_each_store_holds_and_only_theirs(
     for table, rows in theirs["postgres"].items():
         assert len(rows) == rows_before[table][gone] and {row["user_id"] for row in rows} == {gone}
     assert [(read["reader"], read["door"], read["page"], read["course_id"]) for read in read_by] == [
-        ("Anna Petrova", "console", "course", 3), (SHARED_READER, "read_api", "student", None)]
+        ("Anna Petrova", "console", "course", 3), (SHARED_READER, "read_api", "student", None),
+        ("Olga (DPO)", "cli", "export-student", None)]  # the copy names its own making
     assert all(read["read_at"] for read in read_by)
     assert str(kept[0]) not in json.dumps(read_by)  # who read the list, never who else was on it
     (current,) = theirs["postgres"]["students_current"]
@@ -221,17 +226,25 @@ async def test_export_student_copies_what_each_store_holds_and_only_theirs(
     after = (await asyncio.to_thread(export_students, settings, [gone]))["students"][str(gone)]
     assert after["redis"] == {"document": None, "weekly_features": {}, "held_alerts": [], "trainer": {
         "learned_enrolments": [], "labels_failed": [], "labels_queued": [label]}}  # the label forget leaves
-    assert after["postgres"] == {table: [] for table in rows_before}
+    (own_read,) = after["postgres"].pop(READS)  # forgotten in every record but this copy's own
+    assert (own_read["reader"], own_read["page"]) == (operator_name(settings), "export-student")
+    assert after["postgres"] == {table: [] for table in rows_before if table != READS}
 
     for name, value in settings.to_env().items():  # as an operator runs it, into a file others could read before
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SCORER_OPERATOR", "Pavel")
     out = tmp_path / "student.json"
     out.write_text("stale")
     out.chmod(0o644)
     assert await asyncio.to_thread(main, ["export-student", str(kept[0]), "--out", str(out)]) == 0
     assert out.stat().st_mode & 0o777 == 0o600
-    assert json.loads(out.read_text()) == json.loads(json.dumps(
-        await asyncio.to_thread(export_students, settings, [kept[0]])))
+    written = json.loads(out.read_text())
+    again = json.loads(json.dumps(await asyncio.to_thread(export_students, settings, [kept[0]])))
+    read_in_file, read_again = (copy_["students"][str(kept[0])]["postgres"].pop(READS) for copy_ in (written, again))
+    assert written == again
+    assert [(read["reader"], read["door"]) for read in read_again[-2:]] == [("Pavel", "cli"),
+                                                                            (operator_name(settings), "cli")]
+    assert read_in_file == read_again[:-1]
 
 
 def _set_rows(database_url: str, user_id: int, status: str, days_ago: int) -> None:
