@@ -146,7 +146,8 @@ def _stores_of_students() -> Settings | None:
     settings = Settings.from_env()
     if settings.redis_url or settings.database_url:
         return settings
-    print("this needs the workers' SCORER_REDIS_URL and SCORER_DATABASE_URL", file=sys.stderr)
+    print("this needs the workers' SCORER_REDIS_URL and a SCORER_DATABASE_URL (the data-protection role: `scorer "
+          "check --grants`)", file=sys.stderr)
     return None
 
 
@@ -188,9 +189,9 @@ def _prune(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     days = settings.retention_days if args.days is None else args.days
     if not settings.database_url or (days <= 0 and settings.read_records_days <= 0):
-        print("prune needs the workers' SCORER_DATABASE_URL (and SCORER_REDIS_URL), and a retention period: "
-              "--days or SCORER_RETENTION_DAYS above 0 (students), or SCORER_READ_RECORDS_DAYS above 0 (the "
-              "records of who read their data)", file=sys.stderr)
+        print("prune needs SCORER_DATABASE_URL (a role that may delete: `scorer check --grants`) and the workers' "
+              "SCORER_REDIS_URL, and a retention period: --days or SCORER_RETENTION_DAYS above 0 (students), or "
+              "SCORER_READ_RECORDS_DAYS above 0 (the records of who read their data)", file=sys.stderr)
         return 2
     print(json.dumps(prune(settings, days, args.dry_run), ensure_ascii=False, indent=2))
     return 0
@@ -207,7 +208,8 @@ def _reads(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     if not settings.database_url:
-        print("reads needs the workers' SCORER_DATABASE_URL", file=sys.stderr)
+        print("reads needs SCORER_DATABASE_URL (a role that may read the record: `scorer check --grants`)",
+              file=sys.stderr)
         return 2
     if args.by_reader:
         found = {"readers": readers(settings.database_url, args.since)}

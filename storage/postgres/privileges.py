@@ -3,43 +3,77 @@ server's own privilege functions, read-only, so `scorer check` can name a grant 
 made read-only before a worker meets it as `insufficient_privilege` on its first batch."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 
+from storage.postgres.data_reads import TABLE as READS
+from storage.postgres.personal_data import STUDENT_TABLES
 from storage.postgres.tables import Base
 
-#: What is done with every table: the workers and the trainer read and upsert, `scorer forget` and `scorer prune`
-#: delete.
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 #: Alembic's own table: every worker reads it when it starts (its upgrade runs only when the schema is behind).
 VERSION_TABLE = "alembic_version"
+#: Ways to change or empty the record of who read students' data, which the serving role must not have.
+ALTERING = ("UPDATE", "DELETE", "TRUNCATE")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one kind of process does with each of the scorer's tables (the privileges, by table name), and whether
+    it reads the schema's version (a worker does when it starts)."""
+
+    tables: dict[str, tuple[str, ...]]
+    reads_version: bool
+
+    def sequences(self) -> list[str]:
+        """The serial keys' sequences of the tables it inserts into, by Postgres's naming."""
+        return [f"{name}_{table.autoincrement_column.name}_seq" for name, table in Base.metadata.tables.items()
+                if "INSERT" in self.tables.get(name, ()) and table.autoincrement_column is not None]
+
+
+#: The workers, the trainer, the read API and the console: they read and upsert the snapshots and the model
+#: versions, and only add to the record of who read students' data (`data_reads.record`), so that neither a
+#: serving process nor whoever holds its credentials can change or delete what it records.
+SERVING = Needs({**{name: ("SELECT", "INSERT", "UPDATE") for name in Base.metadata.tables if name != READS},
+                 READS: ("INSERT",)}, reads_version=True)
+#: `scorer forget`, `prune`, `export-student` and `reads`: they read and delete the students' rows, and read,
+#: add to (a copy is a read), take students out of and delete (past SCORER_READ_RECORDS_DAYS) the record of reads.
+DATA_PROTECTION = Needs({**{table.__tablename__: ("SELECT", "DELETE") for table in STUDENT_TABLES},
+                         READS: TABLE_PRIVILEGES}, reads_version=False)
 
 # CASE, not AND: Postgres may evaluate a condition's parts in any order, and the privilege functions raise on a
 # relation that is missing or not of their kind.
 _MISSING_ON_TABLES = text("""
-    SELECT t.name, p.privilege
-    FROM unnest(CAST(:tables AS text[])) WITH ORDINALITY AS t(name, position)
-    CROSS JOIN unnest(CAST(:privileges AS text[])) WITH ORDINALITY AS p(privilege, rank)
-    WHERE CASE WHEN to_regclass(t.name) IS NULL THEN FALSE ELSE NOT has_table_privilege(t.name, p.privilege) END
-    ORDER BY t.position, p.rank""")
+    SELECT t.name, t.privilege
+    FROM unnest(CAST(:tables AS text[]), CAST(:privileges AS text[])) WITH ORDINALITY AS t(name, privilege, position)
+    WHERE CASE WHEN to_regclass(t.name) IS NULL THEN FALSE ELSE NOT has_table_privilege(t.name, t.privilege) END
+    ORDER BY t.position""")
 _MISSING_ON_SEQUENCES = text("""
     SELECT s.relname
-    FROM pg_class s
-    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.deptype IN ('a', 'i')
-    WHERE d.refobjid = ANY (SELECT to_regclass(name) FROM unnest(CAST(:tables AS text[])) AS name)
-      AND CASE WHEN s.relkind = 'S' THEN NOT has_sequence_privilege(s.oid, 'USAGE') ELSE FALSE END
+    FROM unnest(CAST(:sequences AS text[])) AS name
+    JOIN pg_class s ON s.oid = to_regclass(name) AND s.relkind = 'S'
+    WHERE NOT has_sequence_privilege(s.oid, 'USAGE')
     ORDER BY s.relname""")
 
 
-def missing(connection: Any) -> list[str]:
-    """Each privilege the role lacks, as "INSERT on students_current"; tables not created yet are left out."""
-    tables = list(Base.metadata.tables)
+def missing(connection: Any, needs: Needs = SERVING) -> list[str]:
+    """Each privilege the role lacks for `needs`, as "INSERT on students_current"; tables not created yet are
+    left out."""
+    pairs = [(name, privilege) for name, privileges in needs.tables.items() for privilege in privileges]
     lacking = [f"{privilege} on {name}" for name, privilege in connection.execute(
-        _MISSING_ON_TABLES, {"tables": tables, "privileges": list(TABLE_PRIVILEGES)})]
-    lacking += [] if _version_readable(connection) else [f"SELECT on {VERSION_TABLE}"]
-    return lacking + [f"USAGE on sequence {name}" for (name,) in connection.execute(_MISSING_ON_SEQUENCES,
-                                                                                     {"tables": tables})]
+        _MISSING_ON_TABLES, {"tables": [name for name, _ in pairs], "privileges": [p for _, p in pairs]})]
+    lacking += [] if not needs.reads_version or _version_readable(connection) else [f"SELECT on {VERSION_TABLE}"]
+    return lacking + [f"USAGE on sequence {name}" for (name,) in connection.execute(
+        _MISSING_ON_SEQUENCES, {"sequences": needs.sequences()})]
+
+
+def may_alter_reads(connection: Any) -> list[str]:
+    """Which of `ALTERING` the role may do to the record of reads (the table's owner may do all)."""
+    return [privilege for privilege in ALTERING if connection.execute(
+        text("SELECT CASE WHEN to_regclass(:name) IS NULL THEN FALSE ELSE has_table_privilege(:name, :privilege) END"),
+        {"name": READS, "privilege": privilege}).scalar()]
 
 
 def schema_version(connection: Any) -> str | None:
@@ -59,14 +93,16 @@ def _version_readable(connection: Any) -> bool:
         {"name": VERSION_TABLE}).scalar())
 
 
-def grant_statements(role: str) -> list[str]:
-    """SQL that gives `role` what `missing` asks of it, run by the schema's owner once `scorer migrate` created it."""
-    tables = Base.metadata.tables.values()
-    sequences = [f"{table.name}_{table.autoincrement_column.name}_seq" for table in tables
-                 if table.autoincrement_column is not None]  # a serial key's sequence, by Postgres's naming
-    return [f"GRANT {', '.join(TABLE_PRIVILEGES)} ON {', '.join(table.name for table in tables)} TO {role};",
-            f"GRANT USAGE ON SEQUENCE {', '.join(sequences)} TO {role};",
-            f"GRANT SELECT ON {VERSION_TABLE} TO {role};"]
+def grant_statements(role: str, needs: Needs = SERVING) -> list[str]:
+    """SQL that gives `role` what `missing` asks of it for `needs`, run by the schema's owner once `scorer migrate`
+    created the tables: one GRANT per set of privileges, then the sequences and Alembic's table."""
+    by_privileges: dict[tuple[str, ...], list[str]] = {}
+    for name, privileges in needs.tables.items():
+        by_privileges.setdefault(privileges, []).append(name)
+    statements = [f"GRANT {', '.join(privileges)} ON {', '.join(names)} TO {role};"
+                  for privileges, names in by_privileges.items()]
+    statements.append(f"GRANT USAGE ON SEQUENCE {', '.join(needs.sequences())} TO {role};")
+    return statements + ([f"GRANT SELECT ON {VERSION_TABLE} TO {role};"] if needs.reads_version else [])
 
 
 def may_create_tables(connection: Any) -> bool:

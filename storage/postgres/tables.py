@@ -168,6 +168,9 @@ class StudentDataRead(Base):
     __table_args__ = (
         Index("ix_student_data_reads_user_ids", "user_ids", postgresql_using="gin"),
         Index("ix_student_data_reads_read_at", "read_at"),
+        # no RETURNING of the new id: the workers' role may only INSERT here (storage.postgres.privileges), and
+        # RETURNING would need SELECT, a read of who read what
+        {"implicit_returning": False},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -246,6 +246,7 @@ def postgres_findings(settings: Settings) -> list[Finding]:
             read_only = connection.execute(text("SHOW transaction_read_only")).scalar()
             role = connection.execute(text("SELECT current_user")).scalar()
             lacking, may_create = privileges.missing(connection), privileges.may_create_tables(connection)
+            alters_reads = privileges.may_alter_reads(connection)
             current = privileges.schema_version(connection)
     except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
         return [_unreachable("postgres", error)]
@@ -260,20 +261,34 @@ def postgres_findings(settings: Settings) -> list[Finding]:
                                                        f"code's at {head}: `scorer migrate` (or the first worker to "
                                                        "start) brings it up"))
     return [Finding("postgres", "reachable", OK, f"PostgreSQL {version}"), writable, schema,
-            _privileges(str(role), lacking, may_create, current == head)]
+            _privileges(str(role), lacking, may_create, current == head), _record_of_reads(str(role), alters_reads)]
 
 
 def _privileges(role: str, lacking: list[str], may_create: bool, at_head: bool) -> Finding:
     """What the scorer's processes do with its tables (storage.postgres.privileges), against the role's grants."""
     if lacking:
         return Finding("postgres", "privileges", ERROR, f"role {role} may not: {'; '.join(lacking)}. Grant them: the "
-                                                        "workers read and upsert scores and transitions, `scorer "
-                                                        "forget` and `scorer prune` delete")
+                                                        "workers read and upsert scores, transitions and model "
+                                                        "versions, and add to the record of reads (`scorer check "
+                                                        "--grants`)")
     if not at_head and not may_create:
         return Finding("postgres", "privileges", ERROR, f"role {role} may not create tables in its schema, and the "
                                                         "schema is not at the code's version: run `scorer migrate` "
                                                         "as the schema's owner")
     return Finding("postgres", "privileges", OK, f"role {role} may do what the scorer does with its tables")
+
+
+def _record_of_reads(role: str, alters: list[str]) -> Finding:
+    """The workers' role should only add to the record of who read students' data (storage.postgres.privileges)."""
+    if alters:
+        return Finding("postgres", "record of reads", WARN, f"role {role} may {', '.join(alters)} student_data_reads, "
+                                                            "the record of who read students' data, so whoever holds "
+                                                            "the workers' credentials can rewrite it: give the workers "
+                                                            "a role that may only add to it, and `scorer forget`, "
+                                                            "`prune`, `export-student` and `reads` a data-protection "
+                                                            "role of their own (`scorer check --grants`)")
+    return Finding("postgres", "record of reads", OK, f"role {role} may only add to the record of who read students' "
+                                                      "data")
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -283,7 +298,7 @@ def grants(settings: Settings) -> list[str]:
     commands an operator runs: `kafka-acls.sh` lines, a Redis `ACL SETUSER` and SQL GRANTs."""
     from sqlalchemy import make_url
 
-    from storage.postgres.privileges import grant_statements
+    from storage.postgres.privileges import DATA_PROTECTION, grant_statements
     from streams.redis_clients import redis_client
 
     principal = f"User:{settings.kafka_sasl_username or 'scorer'}"
@@ -292,7 +307,9 @@ def grants(settings: Settings) -> list[str]:
     role = (make_url(settings.database_url).username if settings.database_url else None) or "scorer"
     return ["# Kafka (the broker's authorizer)", *acl_commands(settings, principal),
             "# Redis 6 or later", f"ACL SETUSER {user} on >PASSWORD {acl_rule(settings.topic_prefix)}",
-            "# Postgres, as the schema's owner after `scorer migrate`", *grant_statements(role)]
+            "# Postgres, as the schema's owner after `scorer migrate`: the workers' role", *grant_statements(role),
+            "# and the role of `scorer forget`, `prune`, `export-student` and `reads` (their SCORER_DATABASE_URL)",
+            *grant_statements(f"{role}_data_protection", DATA_PROTECTION)]
 
 
 def findings(settings: Settings) -> list[Finding]:

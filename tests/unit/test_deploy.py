@@ -1196,6 +1196,13 @@ def test_helm_chart_prunes_only_when_the_school_sets_a_retention_period() -> Non
         assert container[field] == plain_container[field], f"CronJob.{field} differs between k8s/ and the chart"
     with pytest.raises(Exception, match=r"retention\.days"):
         render_chart({"retention.enabled": "true", "retention.days": "0"})
+    own_role = render_chart({"retention.enabled": "true", "retention.databaseUrlKey": "privacy-database-url"})
+    (container,) = one(own_role, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    (worker,) = one(own_role, "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
+    database = {"name": "SCORER_DATABASE_URL", "valueFrom": {"secretKeyRef": {
+        "name": "edu-scorer-urls", "key": "privacy-database-url"}}}
+    assert database in container["env"] and database not in worker["env"]  # the data-protection role's, not theirs
+    assert [e["name"] for e in container["env"]].count("SCORER_DATABASE_URL") == 1
 
 
 def test_helm_chart_autoscaling() -> None:

@@ -60,7 +60,8 @@ app.kubernetes.io/component: worker
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* The connection URLs, from the existing Secret: never inlined. */}}
+{{/* The connection URLs, from the existing Secret: never inlined. Given a dict with Values and databaseUrlKey
+     (the prune CronJob), the database URL is that key's. */}}
 {{- define "edu-scorer.secretEnv" -}}
 - name: SCORER_KAFKA_URL
   valueFrom:
@@ -82,7 +83,7 @@ app.kubernetes.io/component: worker
   valueFrom:
     secretKeyRef:
       name: {{ .Values.secret.name }}
-      key: {{ .Values.secret.keys.databaseUrl }}
+      key: {{ .databaseUrlKey | default .Values.secret.keys.databaseUrl }}
 {{- end }}
 
 {{/* The read API's bearer token, from its existing Secret (workers only; the migration needs none). */}}
