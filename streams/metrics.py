@@ -71,13 +71,15 @@ PREVIOUS_TOKENS = Counter(
     ["door"], registry=REGISTRY)
 FOLLOWED_FILE_STALE = Gauge(
     "scorer_followed_file_stale", "1 while a file the worker reads again once replaced (`file`: TLS certificate, "
-    "SCORER_API_TOKENS_FILE) was replaced by one that does not load: the one read before is still in use, which "
-    "may keep what the change meant to take away (a person's token). The log names why.", ["file"],
+    "SCORER_API_TOKENS_FILE, SCORER_KAFKA_SSL files) was replaced by one that does not load: the one read before "
+    "is still in use, which may keep what the change meant to take away (a person's token). The log names why.",
+    ["file"],
     registry=REGISTRY)
 TLS_CERTIFICATE_EXPIRY = Gauge(
     "scorer_tls_certificate_expiry_timestamp_seconds", "When the certificate the worker serves HTTPS with "
-    "(SCORER_WEB_TLS_CERT_FILE; `server`: web) stops being valid, as Unix time; updated when a renewed one is "
-    "loaded. Absent over plain HTTP.", ["server"], registry=REGISTRY)
+    "(SCORER_WEB_TLS_CERT_FILE; `server`: web), or shows Kafka's brokers (SCORER_KAFKA_SSL_CERT_FILE; "
+    "`kafka_client`), stops being valid, as Unix time; updated when a renewed one is loaded. Absent without one.",
+    ["server"], registry=REGISTRY)
 STUDENT_DATA_READS = Counter(
     "scorer_student_data_reads_total", "Answers of the read API or the console (`door`) that carried students' data, "
     "by page, each recorded first in Postgres' student_data_reads (who, when, which students). A read whose record "

@@ -182,8 +182,9 @@ class Settings:
     web_tls_cert_file: str = _setting("", "with its key, the worker serves HTTPS (read API, console, metrics, "
                                       "probes): a PEM file of its certificate (and chain); empty: plain HTTP")
     web_tls_key_file: str = _setting("", "the PEM file of that certificate's private key")
-    reload_seconds: float = _setting(60.0, "how often the worker and `scorer ingest` look at the files they may be "
-                                     "given anew while they run (TLS certificates and keys, SCORER_API_TOKENS_FILE) "
+    reload_seconds: float = _setting(60.0, "how often the worker, `scorer ingest` and `scorer notify` look at the "
+                                     "files they may be given anew while they run (TLS certificates and keys, the "
+                                     "Kafka client's and its CA file too, SCORER_API_TOKENS_FILE) "
                                      "and read them again once replaced: a renewal, or someone leaving, without a "
                                      "restart")
     api_token: str = _setting("", "bearer token the read API (`/students`, `/courses`) requires; empty: those "

@@ -1,7 +1,8 @@
 """HTTPS for the servers that answer with students' data (the worker's read API and console, the LMS's door):
 without a proxy in front, a token and the data it reads would cross the network in the clear.
 
-Certificates are short-lived where they are managed well (cert-manager renews Let's Encrypt's 90-day ones a
+The Kafka clients' own certificate (`ClientCertificate`, where the brokers ask for one) and CA are followed the
+same way. Certificates are short-lived where they are managed well (cert-manager renews Let's Encrypt's 90-day ones a
 month ahead, by replacing the mounted files): `ServerCertificate` loads the renewed files into the running
 server's context, so new connections get the new certificate without a restart, and exports when the one
 served expires, so an alert fires while a renewal that did not happen can still be made."""
@@ -116,6 +117,60 @@ class ServerCertificate:
         try:
             expires = not_after(cert_file)
         except ValueError as error:  # OpenSSL took it: serve it, and say why its date is not exported
+            log.warning("%s_CERT_FILE: its expiry was not read (%s)", self.variable, error)
+            return None
+        self._expiry.set(expires.timestamp())
+        return expires
+
+
+class ClientCertificate:
+    """The TLS context a process's Kafka clients share (`context`), made from a private CA's file and a client
+    certificate with its key (each optional: without a CA file the system's CAs are trusted), and `follow`, which
+    loads renewed files into that same context: a connection opened after it (aiokafka reconnects, a new client)
+    shows the new certificate and trusts the new CA, with no restart. An established connection keeps its session;
+    TLS checks a certificate at the handshake only. The CAs trusted before stay trusted (OpenSSL adds, it cannot
+    remove): a CA taken out of trust needs a restart."""
+
+    def __init__(self, ca_file: str, cert_file: str, key_file: str, variable: str = "SCORER_KAFKA_SSL") -> None:
+        self.ca_file, self.cert_file, self.key_file, self.variable = ca_file, cert_file, key_file, variable
+        self.context = self._scratch()
+        self._expiry: Gauge | None = None
+
+    def follow(self, server: str, expiry: Gauge, stale: Gauge | None = None) -> FollowedFiles[datetime | None] | None:
+        """The files to read again once renewed (`refresh`), the client certificate's expiry exported on `expiry`
+        labelled `server`; None when no file is set."""
+        paths = [path for path in (self.ca_file, self.cert_file, self.key_file) if path]
+        if not paths:
+            return None
+        self._expiry = expiry.labels(server)
+        return FollowedFiles(paths, self._reload, f"{self.variable} files", stale)
+
+    def _scratch(self) -> ssl.SSLContext:
+        """A context from the files as they are now; a file that is missing or does not load raises, naming the
+        settings (never the files' contents)."""
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file or None)
+            if self.cert_file:
+                context.load_cert_chain(self.cert_file, self.key_file or None)
+        except (OSError, ssl.SSLError) as error:
+            raise SettingsError(f"{self.variable}_CA_FILE / _CERT_FILE / _KEY_FILE: {type(error).__name__}: "
+                                f"{getattr(error, 'strerror', None) or getattr(error, 'reason', None) or error}"
+                                ) from None
+        return context
+
+    def _reload(self) -> datetime | None:
+        """Load the files into the shared context once they load into a scratch one (so a certificate beside a
+        key not its own never reaches it); when the client certificate expires, if there is one and it reads."""
+        self._scratch()
+        if self.ca_file:
+            self.context.load_verify_locations(self.ca_file)
+        if self.cert_file:
+            self.context.load_cert_chain(self.cert_file, self.key_file or None)
+        if not self.cert_file or self._expiry is None:
+            return None
+        try:
+            expires = not_after(self.cert_file)
+        except ValueError as error:
             log.warning("%s_CERT_FILE: its expiry was not read (%s)", self.variable, error)
             return None
         self._expiry.set(expires.timestamp())

@@ -18,6 +18,7 @@ from faust.app.base import BootStrategy
 
 from streams.console.routes import register_console
 from streams.followed import follow
+from streams.kafka.connection import followed_client_certificate
 from streams.loop_lag import watch_event_loop
 from streams.metrics import EVENT_LOOP_LAG, EVENT_LOOP_LAG_MAX, FOLLOWED_FILE_STALE, TLS_CERTIFICATE_EXPIRY
 from streams.runtime import Runtime
@@ -104,8 +105,11 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.task  # type: ignore[untyped-decorator]  # faust types the returned decorator as a bare Callable
     async def follow_files() -> None:
-        """A renewed certificate is served, and a changed people's file read, without a restart."""
-        await follow([*([] if certificate is None else [certificate.files]), tokens], settings.reload_seconds)
+        """A renewed certificate is served (and a renewed Kafka client certificate shown), and a changed people's
+        file read, without a restart."""
+        await follow([*([] if certificate is None else [certificate.files]), tokens,
+                      *followed_client_certificate(settings, TLS_CERTIFICATE_EXPIRY, FOLLOWED_FILE_STALE)],
+                     settings.reload_seconds)
 
     register_views(app, runtime, tokens)
     register_console(app, runtime, tokens)

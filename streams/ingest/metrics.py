@@ -19,12 +19,14 @@ PREVIOUS_TOKENS = Counter(
     "scorer_ingest_previous_tokens_total", "Requests accepted with SCORER_INGEST_TOKEN_PREVIOUS: the LMS has not "
     "moved to the new token yet. When it stops rising, drop the old one.", registry=REGISTRY)
 FOLLOWED_FILE_STALE = Gauge(
-    "scorer_followed_file_stale", "1 while the door's TLS certificate files (`file`) were replaced by a pair that "
-    "does not load: the certificate read before is still served. The log names why.", ["file"], registry=REGISTRY)
+    "scorer_followed_file_stale", "1 while the door's TLS certificate files or its Kafka client's (`file`) were "
+    "replaced by files that do not load: the ones read before are still in use. The log names why.", ["file"],
+    registry=REGISTRY)
 TLS_CERTIFICATE_EXPIRY = Gauge(
     "scorer_tls_certificate_expiry_timestamp_seconds", "When the certificate the door serves HTTPS with "
-    "(SCORER_INGEST_TLS_CERT_FILE; `server`: ingest) stops being valid, as Unix time; updated when a renewed one is "
-    "loaded. Absent over plain HTTP.", ["server"], registry=REGISTRY)
+    "(SCORER_INGEST_TLS_CERT_FILE; `server`: ingest), or shows Kafka's brokers (SCORER_KAFKA_SSL_CERT_FILE; "
+    "`kafka_client`), stops being valid, as Unix time; updated when a renewed one is loaded. Absent without one.",
+    ["server"], registry=REGISTRY)
 ITEMS = Counter(
     "scorer_ingest_items_total", "Statements, events or native records received in accepted requests, by source.",
     ["source"], registry=REGISTRY)

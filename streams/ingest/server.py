@@ -49,6 +49,7 @@ from streams.ingest.base import UUID
 from streams.ingest.mapping import IdMapping, MappingError
 from streams.ingest.service import XAPI_VERSION, Answer, Ingestor, Limits
 from streams.kafka.admin import ensure_topics, new_producer
+from streams.kafka.connection import followed_client_certificate
 from streams.settings import Settings
 from streams.tls import serving
 from streams.tokens import DoorTokens, Presented, authorization
@@ -274,8 +275,9 @@ class IngestServer:
             await self.stop()
             raise
         self.port = self._runner.addresses[0][1]
-        self._following = asyncio.create_task(follow([] if self.certificate is None else [self.certificate.files],
-                                                     self.settings.reload_seconds))
+        followed = [*([] if self.certificate is None else [self.certificate.files]), *followed_client_certificate(
+            self.settings, metrics.TLS_CERTIFICATE_EXPIRY, metrics.FOLLOWED_FILE_STALE)]
+        self._following = asyncio.create_task(follow(followed, self.settings.reload_seconds))
         log.info("ingest listening on %s (topics prefixed %r)", self.url, self.settings.topic_prefix)
 
     async def stop(self) -> None:

@@ -10,6 +10,14 @@ from streams.contract.outputs import ALERT_KINDS
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+FOLLOWED_FILE_STALE = Gauge(
+    "scorer_followed_file_stale", "1 while the notifier's Kafka client TLS files (`file`) were replaced by files "
+    "that do not load: the ones read before are still in use. The log names why.", ["file"], registry=REGISTRY)
+TLS_CERTIFICATE_EXPIRY = Gauge(
+    "scorer_tls_certificate_expiry_timestamp_seconds", "When the certificate the notifier shows Kafka's brokers "
+    "(SCORER_KAFKA_SSL_CERT_FILE; `server`: kafka_client) stops being valid, as Unix time; updated when a renewed "
+    "one is loaded. Absent without one.", ["server"], registry=REGISTRY)
+
 CONSUMED = Counter("notify_alerts_consumed_total", "Alert records read from the alerts topic, by kind.",
                    ["kind"], registry=REGISTRY)
 OUTCOMES = Counter(

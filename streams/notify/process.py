@@ -16,8 +16,9 @@ from prometheus_client import start_http_server
 
 from features.eventtime import zone_named
 from streams.contract.topics import Topic
+from streams.followed import follow
 from streams.kafka.admin import ensure_topics, new_producer
-from streams.kafka.connection import kafka_connection
+from streams.kafka.connection import followed_client_certificate, kafka_connection
 from streams.notify import metrics
 from streams.notify.consumer import NotifyConsumer
 from streams.notify.notifier import Notifier, Rules
@@ -62,9 +63,12 @@ async def run(settings: Settings, *, clock: Callable[[], float] = time.time,
                               settings.notify_group, notifier, store, clock)
     if ready is not None:
         ready(consumer)
+    following = asyncio.create_task(follow(followed_client_certificate(
+        settings, metrics.TLS_CERTIFICATE_EXPIRY, metrics.FOLLOWED_FILE_STALE), settings.reload_seconds))
     try:
         await consumer.run()
     finally:
+        following.cancel()
         await out.close()
         await producer.stop()
         await redis.aclose()

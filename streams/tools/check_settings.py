@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from streams.settings import Settings, SettingsError
-from streams.tls import not_after, server_context
+from streams.tls import ClientCertificate, not_after, server_context
 from streams.tokens import MIN_TOKEN_CHARS, read_people
 from streams.tools.check_findings import ERROR, OK, WARN, Finding
 
@@ -35,6 +35,7 @@ def settings_findings(settings: Settings) -> list[Finding]:
                        "scorer_ingest_previous_tokens_total"),
             *_tls(settings.web_tls_cert_file, settings.web_tls_key_file, "SCORER_WEB_TLS"),
             *_tls(settings.ingest_tls_cert_file, settings.ingest_tls_key_file, "SCORER_INGEST_TLS"),
+            *_kafka_client_certificate(settings),
             _webhook(settings.notify_webhook_url),
             *_previous(settings.notify_webhook_secret_previous, settings.notify_webhook_secret,
                        "SCORER_NOTIFY_WEBHOOK_SECRET", "", "")]
@@ -99,11 +100,30 @@ def _tls(cert_file: str, key_file: str, variable: str, now: datetime | None = No
         expires = not_after(cert_file)
     except (SettingsError, ValueError) as error:
         return [Finding("settings", check, ERROR, f"the server would not start: {error}")]
+    return [_valid_until(check, expires, f"{variable}_CERT_FILE and its key load: the server speaks HTTPS with",
+                         now)]
+
+
+def _kafka_client_certificate(settings: Settings, now: datetime | None = None) -> list[Finding]:
+    """The Kafka clients' certificate, where the brokers ask for one: files that do not load stop every process
+    at start, and an expired certificate is refused by the brokers."""
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL") or not settings.kafka_ssl_cert_file:
+        return []
+    try:
+        ClientCertificate(settings.kafka_ssl_ca_file, settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file)
+        expires = not_after(settings.kafka_ssl_cert_file)
+    except (SettingsError, ValueError) as error:
+        return [Finding("settings", "kafka_ssl", ERROR, f"no process would start: {error}")]
+    return [_valid_until("kafka_ssl", expires, "SCORER_KAFKA_SSL_CERT_FILE and its key load: the Kafka clients "
+                                               "show the brokers", now)]
+
+
+def _valid_until(check: str, expires: datetime, loaded: str, now: datetime | None) -> Finding:
+    """An error once the certificate has expired, a warning while its renewal is due."""
     left = expires - (now or datetime.now(UTC))
     level = ERROR if left.total_seconds() <= 0 else WARN if left < CERTIFICATE_RENEWAL_DUE else OK
-    return [Finding("settings", check, level, f"{variable}_CERT_FILE and its key load: the server speaks HTTPS "
-                                              f"with a certificate valid until {expires.isoformat()} "
-                                              f"({left.days} days from now)")]
+    return Finding("settings", check, level, f"{loaded} a certificate valid until {expires.isoformat()} "
+                                             f"({left.days} days from now)")
 
 
 def _webhook(url: str) -> Finding:

@@ -83,3 +83,19 @@ def test_the_people_file_is_read_as_the_worker_will(tmp_path: Path) -> None:
     found = _levels(api_tokens_file=str(people))
     assert found["api_tokens_file"][0] == "error" and "line 1 (Anna)" in found["api_tokens_file"][1]
     assert found["api_token"][0] == "warn", "no shared token and no one listed: the doors refuse everyone"
+
+
+@pytest.mark.parametrize(("days_left", "level"), [(60, "ok"), (13, "warn"), (-1, "error")])
+def test_the_kafka_client_certificate_is_loaded_and_its_expiry_judged(tmp_path: Path, days_left: int,
+                                                                       level: str) -> None:
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days_left, hours=1)
+    issued = issue_for_loopback(tmp_path, not_after=expires)
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_bytes(issued.ca.cert_pem.bytes())
+    files = {"kafka_ssl_ca_file": str(ca_file), "kafka_ssl_cert_file": issued.cert_file,
+             "kafka_ssl_key_file": issued.key_file}
+    found = _levels(kafka_security_protocol="SSL", **files)["kafka_ssl"]
+    assert found[0] == level and f"valid until {expires.isoformat()}" in found[1], found
+    assert "kafka_ssl" not in _levels(**files)  # PLAINTEXT: no certificate is shown
+    broken = _levels(kafka_security_protocol="SSL", **{**files, "kafka_ssl_key_file": str(tmp_path / "gone")})
+    assert broken["kafka_ssl"][0] == "error" and "SCORER_KAFKA_SSL" in broken["kafka_ssl"][1]

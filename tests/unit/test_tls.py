@@ -3,17 +3,19 @@ a certificate's expiry is read, and a renewed pair is served without a restart (
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import trustme
 from cryptography import x509
 from prometheus_client import CollectorRegistry, Gauge
 
 from helpers.tls import issue_for_loopback
 from streams.settings import Settings, SettingsError
-from streams.tls import ServerCertificate, not_after, server_context, serving
+from streams.tls import ClientCertificate, ServerCertificate, not_after, server_context, serving
 
 
 def test_no_certificate_is_plain_http() -> None:
@@ -133,3 +135,79 @@ def test_a_renewed_pair_is_served_without_a_restart_and_a_bad_one_never(
 def test_plain_http_serves_no_certificate() -> None:
     unused = Gauge("unused_seconds", "", ["server"], registry=CollectorRegistry())
     assert serving("", "", "SCORER_WEB_TLS", "web", unused, unused) is None
+
+
+def _client_shown(server: ssl.SSLContext, client: ssl.SSLContext) -> bytes:
+    """The certificate `server` (which asks for one) is shown by `client` in a handshake, as DER."""
+    pipes = [ssl.MemoryBIO() for _ in range(4)]
+    serving_end = server.wrap_bio(pipes[0], pipes[1], server_side=True)
+    asking_end = client.wrap_bio(pipes[2], pipes[3], server_hostname="127.0.0.1")
+    for _ in range(10):
+        for end, outgoing, incoming in ((asking_end, pipes[3], pipes[0]), (serving_end, pipes[1], pipes[2])):
+            try:
+                end.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            incoming.write(outgoing.read())
+        shown = serving_end.getpeercert(binary_form=True) if serving_end.version() else None
+        if shown:
+            return shown
+    raise AssertionError("no handshake")
+
+
+def _write_leaf(leaf: trustme.LeafCert, cert_file: Path, key_file: Path) -> None:
+    for path, content in ((cert_file, leaf.cert_chain_pems[0].bytes()), (key_file, leaf.private_key_pem.bytes())):
+        path.with_suffix(".new").write_bytes(content)
+        os.replace(path.with_suffix(".new"), path)
+
+
+def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_and_a_bad_one_never(
+        tmp_path: Path) -> None:
+    """A broker that asks for client certificates (mTLS) sees the renewed one in the next handshake of the same
+    shared context; a certificate beside a key not its own is never loaded; a renewed CA file is trusted too."""
+    ca = trustme.CA()
+    broker = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(broker)
+    broker.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(broker)
+    ca_file, cert_file, key_file = tmp_path / "ca.crt", tmp_path / "tls.crt", tmp_path / "tls.key"
+    ca_file.write_bytes(ca.cert_pem.bytes())
+    _write_leaf(ca.issue_cert("scorer", not_after=datetime(2030, 1, 1, tzinfo=UTC)), cert_file, key_file)
+    registry = CollectorRegistry()
+    expiry = Gauge("expiry_seconds", "", ["server"], registry=registry)
+    stale = Gauge("stale", "", ["file"], registry=registry)
+    certificate = ClientCertificate(str(ca_file), str(cert_file), str(key_file))
+    files = certificate.follow("kafka_client", expiry, stale)
+    assert files is not None
+    shared = certificate.context  # what every Kafka client of the process was given: it must follow the files
+    first = _client_shown(broker, shared)
+    assert first == _der(str(cert_file)) and not files.refresh()
+    assert expiry.labels("kafka_client")._value.get() == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
+
+    _write_leaf(ca.issue_cert("scorer", not_after=datetime(2031, 1, 1, tzinfo=UTC)), cert_file, key_file)
+    assert files.refresh()
+    renewed = _client_shown(broker, shared)
+    assert renewed == _der(str(cert_file)) != first
+    assert expiry.labels("kafka_client")._value.get() == datetime(2031, 1, 1, tzinfo=UTC).timestamp()
+
+    other = ca.issue_cert("scorer")
+    cert_file.write_bytes(other.cert_chain_pems[0].bytes())  # half-done: the new certificate beside the old key
+    assert not files.refresh() and stale.labels("SCORER_KAFKA_SSL files")._value.get() == 1
+    assert _client_shown(broker, shared) == renewed
+
+    new_ca = trustme.CA()  # the brokers move to another CA: the renewed CA file is trusted from now on
+    new_broker = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    new_ca.issue_cert("127.0.0.1").configure_cert(new_broker)
+    new_broker.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(new_broker)
+    with pytest.raises(ssl.SSLError):
+        _client_shown(new_broker, shared)
+    ca_file.write_bytes(ca.cert_pem.bytes() + new_ca.cert_pem.bytes())
+    _write_leaf(ca.issue_cert("scorer"), cert_file, key_file)
+    assert files.refresh() and stale.labels("SCORER_KAFKA_SSL files")._value.get() == 0
+    assert _client_shown(new_broker, shared) == _der(str(cert_file))
+
+
+def test_kafka_tls_without_files_follows_nothing() -> None:
+    unused = Gauge("unused_seconds", "", ["server"], registry=CollectorRegistry())
+    assert ClientCertificate("", "", "").follow("kafka_client", unused, unused) is None
