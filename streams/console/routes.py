@@ -33,7 +33,7 @@ from streams.console.views import DEFAULT_SORT, course_summaries
 from streams.console.words import say
 from streams.metrics import PREVIOUS_TOKENS
 from streams.runtime import CHECK_TIMEOUT_SECONDS, Runtime
-from streams.tokens import Presented
+from streams.tokens import Presented, Reader
 from streams.web import ApiTokens, InvalidParameter, ReadLog, Refusal, parse_id, parse_sort, wrong_token_answered
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def _speaking_to(request: faust.web.Request, language: Language) -> contextlib.A
 def console_page(tokens: ApiTokens, database_url: str, language: Language) -> Callable[[Handler], Handler]:
     """Wrap a page: session or bearer first (a browser without either goes to the login form),
     then its handler, in the language the browser asks for (else `language`), given the ReadLog of who
-    asked, whose InvalidParameter becomes a 400 and whose database failure (its read's record's too) a 503."""
+    asked, whose InvalidParameter becomes a 400, NotTheirCourse a 403 and whose database failure (its read's
+    record's too) a 503."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -88,6 +89,8 @@ def console_page(tokens: ApiTokens, database_url: str, language: Language) -> Ca
                     return await handler(web, request, ReadLog(database_url, "console", admitted.reader), **match)
             except InvalidParameter as error:
                 return _error(web, 400, say("error.parameter", message=str(error), parameter=error.parameter))
+            except NotTheirCourse:
+                return _error(web, 403, say("error.course"))
             except SQLAlchemyError as error:
                 log.warning("console: %s failed: %s", handler.__name__, type(error).__name__)
                 return _error(web, 503, say("error.database"))
@@ -113,9 +116,17 @@ async def _active_dates(runtime: Runtime, user_id: int) -> set[date]:
     return {to_db_time(day * DAY).date() for day in active_days(doc["facts"])}
 
 
-def _course_and_sort(request: faust.web.Request, course_id: str) -> tuple[int, Sort]:
-    """A course page's (or its export's) course and the at-risk list's order, each checked."""
-    return parse_id(course_id, "course_id"), parse_sort(request.query.get("sort"), DEFAULT_SORT)
+class NotTheirCourse(Exception):
+    """A course the signed-in person may not read (`Reader.may_read`): a 403."""
+
+
+def _course_and_sort(request: faust.web.Request, course_id: str, reader: Reader) -> tuple[int, Sort]:
+    """A course page's (or its export's) course, one the reader may read, and the at-risk list's order, each
+    checked."""
+    course = parse_id(course_id, "course_id")
+    if not reader.may_read(course):
+        raise NotTheirCourse
+    return course, parse_sort(request.query.get("sort"), DEFAULT_SORT)
 
 
 def register_console(app: faust.App, runtime: Runtime, tokens: ApiTokens) -> None:
@@ -173,9 +184,7 @@ def register_console(app: faust.App, runtime: Runtime, tokens: ApiTokens) -> Non
     @page
     async def course(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
                      course_id: str) -> faust.web.Response:
-        course, sort = _course_and_sort(request, course_id)
-        if not reads.reader.may_read(course):
-            return _error(web, 403, say("error.course"))
+        course, sort = _course_and_sort(request, course_id, reads.reader)
         view = await asyncio.to_thread(data.course_view, database_url, course, sort)
         await reads.record("course", view.students, view.course_id)
         return _html(web, pages.course_page(view))
@@ -184,9 +193,7 @@ def register_console(app: faust.App, runtime: Runtime, tokens: ApiTokens) -> Non
     @page
     async def at_risk_export(web: faust.web.View, request: faust.web.Request, reads: ReadLog,
                              course_id: str) -> faust.web.Response:
-        course, sort = _course_and_sort(request, course_id)
-        if not reads.reader.may_read(course):
-            return _error(web, 403, say("error.course"))
+        course, sort = _course_and_sort(request, course_id, reads.reader)
         body, students = await asyncio.to_thread(data.at_risk_export, database_url, course, sort)
         await reads.record("at_risk_csv", students, course)
         return web.text(body, content_type="text/csv", headers={  # aiohttp adds the charset (utf-8)
