@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
@@ -26,6 +27,8 @@ from streams.tools.processes import die_with_parent
 
 #: Newest org.apache.kafka:kafka_2.13 on Maven Central (4.0.0 … 4.4.0) checked to resolve and run on Java 17.
 KAFKA_VERSION = "4.4.0"
+#: The common name of the mTLS listener's client certificates (a super user where ACLs are on).
+MTLS_CLIENT = "edu-scorer-client"
 #: SLF4J 1.x -> log4j2 binding: kafka_2.13 ships log4j-core and slf4j-api 1.7 but no binding, so without
 #: it the broker logs nothing. Maven's nearest-wins keeps kafka's own log4j-api/core versions.
 LOG4J_SLF4J_VERSION = "2.24.3"
@@ -206,7 +209,7 @@ class ApacheKafkaBroker:
 
     def __init__(self, data_dir: Path, *, version: str = KAFKA_VERSION, cache_dir: Path | None = None,
                  start_timeout: float = 90.0, sasl_ssl_user: tuple[str, str] | None = None,
-                 acl_user: tuple[str, str] | None = None) -> None:
+                 acl_user: tuple[str, str] | None = None, mtls: bool = False) -> None:
         self.data_dir = Path(data_dir)
         #: (user, password) of a SASL_SSL listener (PLAIN over TLS, as managed clusters ask) beside the plain
         #: one, on `secure_port`, its certificate signed by a CA written to `ca_file`
@@ -214,7 +217,11 @@ class ApacheKafkaBroker:
         #: (user, password) of a second user of that listener, allowed only what ACLs grant it: the broker then
         #: runs Kafka's StandardAuthorizer, with the plain listener's clients and `sasl_ssl_user` as super users
         self.acl_user = acl_user
+        #: with `sasl_ssl_user`: an SSL listener on `mtls_port` too, which asks every client for a certificate
+        #: signed by the same CA (`issue_client_certificate`), its principal User:CN=<the certificate's CN>
+        self.mtls = mtls
         self.secure_port = free_port()
+        self.mtls_port = free_port()
         self.ca_file = self.data_dir / "tls" / "ca.pem"
         self.version = version
         self.cache_dir = cache_dir
@@ -276,14 +283,49 @@ class ApacheKafkaBroker:
         jaas = (f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{user}" '
                 f'password="{password}" {users};')
         authorizer = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                      "super.users": f"User:ANONYMOUS;User:{user}"} if self.acl_user else {}
-        return {**authorizer, "listeners": f"{listeners},{secure}",
+                      "super.users": f"User:ANONYMOUS;User:{user};User:CN={MTLS_CLIENT}"} if self.acl_user else {}
+        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL"
+        mtls: dict[str, str] = {}
+        if self.mtls:
+            secure += f",SSL://127.0.0.1:{self.mtls_port}"
+            protocols += ",SSL:SSL"
+            mtls = {"listener.name.ssl.ssl.client.auth": "required",
+                    "listener.name.ssl.ssl.truststore.type": "PEM",
+                    "listener.name.ssl.ssl.truststore.location": str(self.ca_file)}
+        return {**authorizer, **mtls, "listeners": f"{listeners},{secure}",
                 "advertised.listeners": f"{listeners},{secure}",
-                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
+                "listener.security.protocol.map": protocols,
                 "sasl.enabled.mechanisms": "PLAIN",
                 "listener.name.sasl_ssl.plain.sasl.jaas.config": jaas,
                 "ssl.keystore.type": "PEM",
                 "ssl.keystore.location": str(keystore)}
+
+    def issue_client_certificate(self, cert_file: Path, key_file: Path, not_after: datetime) -> None:
+        """A client certificate for the mTLS listener (CN MTLS_CLIENT), signed by the broker's CA and valid until
+        `not_after`, written over `cert_file` and `key_file` as a renewal replaces them (each swapped in whole).
+        Needs `cryptography` (the test extra's)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.x509.oid import NameOID
+
+        directory = self.ca_file.parent
+        ca = x509.load_pem_x509_certificate(self.ca_file.read_bytes())
+        ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+        assert isinstance(ca_key, rsa.RSAPrivateKey)  # `_broker_certificate` makes it with openssl's rsa:2048
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = (x509.CertificateBuilder()
+                       .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, MTLS_CLIENT)]))
+                       .issuer_name(ca.subject).public_key(key.public_key())
+                       .serial_number(x509.random_serial_number())
+                       .not_valid_before(datetime.now(UTC) - timedelta(minutes=5)).not_valid_after(not_after)
+                       .sign(ca_key, hashes.SHA256()))
+        for path, content in ((cert_file, certificate.public_bytes(serialization.Encoding.PEM)),
+                              (key_file, key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))):
+            path.with_name(f"{path.name}.new").write_bytes(content)
+            os.replace(path.with_name(f"{path.name}.new"), path)
 
     def _java(self, main: str, *args: str, heap: tuple[str, ...] = ()) -> list[str]:
         java = shutil.which("java") or "java"

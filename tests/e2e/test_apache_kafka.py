@@ -12,6 +12,8 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import InvalidReplicationFactorError, KafkaError, TopicAuthorizationFailedError
 from aiokafka.structs import TopicPartition
+from prometheus_client import CollectorRegistry, Gauge
 
 from helpers.topics import records_committed
 from streams import metrics
@@ -27,9 +30,10 @@ from streams.contract.topics import GROUP_TOPICS
 from streams.failures import dependency_of
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.authorized import Operation
-from streams.kafka.connection import kafka_connection
+from streams.kafka.connection import followed_client_certificate, kafka_connection
 from streams.kafka.consumer import BatchConsumer
 from streams.settings import Settings
+from streams.tls import ClientCertificate
 from streams.tools.apache_kafka import ApacheKafkaBroker, missing_requirements
 from streams.tools.check_access import TOPIC_USES, acl_commands
 from streams.tools.preflight import ERROR, OK, WARN, Finding, kafka_findings
@@ -48,7 +52,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafkaBrok
     if reason is not None:
         pytest.skip(reason)
     with ApacheKafkaBroker(tmp_path_factory.mktemp("apache-kafka"), sasl_ssl_user=SASL_USER,
-                           acl_user=ACL_USER) as running:
+                           acl_user=ACL_USER, mtls=True) as running:
         yield running
 
 
@@ -179,6 +183,54 @@ async def test_the_scorers_clients_reach_a_cluster_over_sasl_ssl(broker: ApacheK
                 await stranger.send_and_wait(topic, b"refused")
             finally:
                 await stranger.stop()
+
+
+async def test_a_renewed_client_certificate_reaches_the_broker_without_a_restart(broker: ApacheKafkaBroker,
+                                                                                tmp_path: Path) -> None:
+    """A listener that asks every client for a certificate (mTLS). The process's shared context, followed, shows
+    the renewed certificate from its next connection on, after the first one has expired; a context made from
+    the same files before the renewal and never followed (a process that reads them only at start) is refused
+    then; nothing sent is lost."""
+    cert_file, key_file = tmp_path / "tls.crt", tmp_path / "tls.key"
+    first_expires = datetime.now(UTC) + timedelta(seconds=20)
+    broker.issue_client_certificate(cert_file, key_file, first_expires)
+    prefix = f"mtls-{uuid.uuid4().hex[:8]}."
+    settings = Settings(kafka_url=f"kafka://127.0.0.1:{broker.mtls_port}", topic_prefix=prefix,
+                        kafka_security_protocol="SSL", kafka_ssl_ca_file=str(broker.ca_file),
+                        kafka_ssl_cert_file=str(cert_file), kafka_ssl_key_file=str(key_file))
+    topic = prefix + "alerts"
+    partitions = await new_topic(broker, topic)
+    registry = CollectorRegistry()
+    expiry = Gauge("expiry_seconds", "", ["server"], registry=registry)
+    (followed,) = followed_client_certificate(settings, expiry, Gauge("stale", "", ["file"], registry=registry))
+    assert int(expiry.labels("kafka_client")._value.get()) == int(first_expires.timestamp())
+    early = new_producer(settings)
+    await early.start()
+    try:
+        await early.send_and_wait(topic, b"first certificate")
+        read_at_start = ClientCertificate(str(broker.ca_file), str(cert_file), str(key_file))
+        broker.issue_client_certificate(cert_file, key_file, datetime.now(UTC) + timedelta(days=1))
+        assert followed.refresh()
+        await asyncio.sleep(max(0.0, (first_expires - datetime.now(UTC)).total_seconds()) + 2)
+        late = new_producer(settings)  # a new connection, from the same shared context
+        await late.start()
+        try:
+            await late.send_and_wait(topic, b"renewed certificate")
+        finally:
+            await late.stop()
+        await early.send_and_wait(topic, b"the producer from before the renewal")
+    finally:
+        await early.stop()
+    stale = AIOKafkaProducer(**{**kafka_connection(settings), "ssl_context": read_at_start.context},
+                             request_timeout_ms=3000)
+    with pytest.raises(KafkaError):  # the expired certificate: the broker refuses the handshake
+        try:
+            await stale.start()
+            await stale.send_and_wait(topic, b"refused")
+        finally:
+            await stale.stop()
+    assert sorted(record.value for record in await drain(broker, partitions)) == sorted(
+        [b"first certificate", b"renewed certificate", b"the producer from before the renewal"])
 
 
 def _over_sasl_ssl(broker: ApacheKafkaBroker, prefix: str, user: tuple[str, str]) -> Settings:
