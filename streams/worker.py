@@ -46,6 +46,7 @@ def build_app(settings: Settings) -> faust.App:
     certificate = serving(settings.web_tls_cert_file, settings.web_tls_key_file, "SCORER_WEB_TLS", "web",
                           TLS_CERTIFICATE_EXPIRY, FOLLOWED_FILE_STALE)
     tokens = api_tokens(settings)  # the read API's and the console's, the people's file followed for both
+    kafka_tls = followed_client_certificate(settings, TLS_CERTIFICATE_EXPIRY, FOLLOWED_FILE_STALE)
     app = ScorerApp(
         settings.app_id,
         store="memory://",
@@ -107,8 +108,7 @@ def build_app(settings: Settings) -> faust.App:
     async def follow_files() -> None:
         """A renewed certificate is served (and a renewed Kafka client certificate shown), and a changed people's
         file read, without a restart."""
-        await follow([*([] if certificate is None else [certificate.files]), tokens,
-                      *followed_client_certificate(settings, TLS_CERTIFICATE_EXPIRY, FOLLOWED_FILE_STALE)],
+        await follow([*([] if certificate is None else [certificate.files]), tokens, *kafka_tls],
                      settings.reload_seconds)
 
     register_views(app, runtime, tokens)

@@ -50,6 +50,7 @@ def sender(settings: Settings, clock: Callable[[], float] = time.time) -> Sender
 async def run(settings: Settings, *, clock: Callable[[], float] = time.time,
               ready: Callable[[NotifyConsumer], None] | None = None) -> None:
     """Consume alerts until the consumer is stopped (`ready` receives it, to stop it or read it)."""
+    kafka_tls = followed_client_certificate(settings, metrics.TLS_CERTIFICATE_EXPIRY, metrics.FOLLOWED_FILE_STALE)
     await ensure_topics(settings, (Topic.ALERTS, Topic.NOTIFY_DEAD_LETTERS))
     redis = async_redis_client(settings.redis_url)
     producer = new_producer(settings)
@@ -63,8 +64,7 @@ async def run(settings: Settings, *, clock: Callable[[], float] = time.time,
                               settings.notify_group, notifier, store, clock)
     if ready is not None:
         ready(consumer)
-    following = asyncio.create_task(follow(followed_client_certificate(
-        settings, metrics.TLS_CERTIFICATE_EXPIRY, metrics.FOLLOWED_FILE_STALE), settings.reload_seconds))
+    following = asyncio.create_task(follow(kafka_tls, settings.reload_seconds))
     try:
         await consumer.run()
     finally:
