@@ -209,7 +209,17 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
             row[f"{name}_by_taught"] = _by_taught(labels, mine, forest, [runs[name].taught[(u, week)] for u in users])
     prior = [(label.progress, prior_progress(weekly[u][week])) for label, u in zip(labels, users)]
     row["prior"] = {"mae": _mae(prior), "mse": _mse(prior)}
+    for name in runs:
+        row[f"{name}_vs_prior"] = _versus_prior(labels, [methods[name][(u, week)][0] for u in users], prior)
     return row
+
+
+def _versus_prior(labels: list[Label], mine: list[float], prior: list[tuple[float | None, float]]) -> dict[str, Any]:
+    """Does learning help? The method's progress MAE minus the label-free prior's on the same students, with a
+    paired 95% interval (the mean of each student's absolute error minus the prior's); null without progress."""
+    errors = [abs(label.progress - m) - abs(label.progress - p)
+              for label, m, (_, p) in zip(labels, mine, prior) if label.progress is not None]
+    return {"mae": _interval(*paired_mean_difference(errors)) if errors else None}
 
 
 def _week_rows(students: Sequence[Student], train: set[int], test: set[int], runs: dict[str, OnlineRun],
@@ -294,6 +304,20 @@ def _versus_forest_within_flows(rows: list[dict[str, Any]], method: str) -> dict
     return out
 
 
+def _learning_vs_prior(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
+    """The method's progress MAE against the label-free prior's, over the weeks: both means, the weeks it is
+    worse, and the weeks its paired interval puts it worse or better beyond chance (alone, and after Holm's
+    adjustment over this table's weeks)."""
+    gaps = {"mae": [(r["week"], r[f"{method}_vs_prior"]["mae"]) for r in rows
+                    if r["n"] and r[f"{method}_vs_prior"]["mae"] is not None]}
+    pairs = [(r["week"], r[method]["mae"], r["prior"]["mae"]) for r in rows
+             if r["n"] and r[method]["mae"] is not None and r["prior"]["mae"] is not None]
+    return {method: round(float(np.mean([m for _, m, _ in pairs])), 3) if pairs else None,
+            "prior": round(float(np.mean([p for _, _, p in pairs])), 3) if pairs else None,
+            "worse_weeks": [w for w, m, p in pairs if m > p],
+            **_verdicts(gaps["mae"], _holm(gaps)["mae"], lower_is_better=True)}
+
+
 def _verdicts(gaps: WeekGaps, held: list[bool], lower_is_better: bool) -> dict[str, list[int]]:
     """The weeks whose paired interval lies wholly on the worse or the better side, alone and where Holm's
     adjustment (`held`) keeps the gap."""
@@ -369,6 +393,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "calibration": _calibration(rows),
         "by_basis": {method: _by_basis_over_weeks(rows, method) for method in ("online", "online_warm")},
         "by_taught": {method: _by_taught_over_weeks(rows, method) for method in ("online", "online_warm")},
+        "learning_vs_prior": {method: _learning_vs_prior(rows, method) for method in ("online", "online_warm")},
         "notes": (
             "online (strict time order) can only learn from outcomes that have arrived; flows overlap, so "
             f"in weeks {starved or 'none'} of the test flows it had seen no label at all and scores with a "
@@ -458,6 +483,11 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "carries to a course it has not seen; `none`: no outcome yet, the label-free guess answers), with "
             "how many `scores` (`progress_scores` with a known final progress) and the method's and the forest's "
             "MAE and AUCs on them; the summary's `by_taught` pools the weeks' MAE",
+            "learning_vs_prior": "each week's `online_vs_prior` and `online_warm_vs_prior`: the method's progress "
+            "MAE minus the label-free prior's (`prior`) on the same students, with a paired 95% interval (each "
+            "student's absolute error minus the prior's): whether learning helps; the summary's "
+            "`learning_vs_prior` gives the weeks worse or better beyond chance, alone and after Holm's adjustment "
+            "over the method's weeks",
             "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
             "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
             "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "

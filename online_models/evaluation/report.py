@@ -47,6 +47,15 @@ def text_table(result: dict[str, Any]) -> str:
                              f"[{within[metric]['significantly_worse_weeks_holm']} / "
                              f"{within[metric]['significantly_better_weeks_holm']}]" for metric, _, _ in AUCS)
             lines.append(f"  {short}: {held}")
+    lines.append("progress MAE against the label-free prior (no learning), mean over the weeks, and weeks worse / "
+                 "better beyond chance [after Holm]:")
+    for method, short in methods.items():
+        learning = result["summary"].get("learning_vs_prior", {}).get(method)
+        if learning:
+            lines.append(f"  {short}: {fmt(learning[method]).strip()} against {fmt(learning['prior']).strip()}; "
+                         f"{learning['significantly_worse_weeks']} / {learning['significantly_better_weeks']} "
+                         f"[{learning['significantly_worse_weeks_holm']} / "
+                         f"{learning['significantly_better_weeks_holm']}]")
     lines.append("what answered the probabilities, all weeks: scores (mean P / share that came true):")
     for method, short in methods.items():
         by_basis = result["summary"].get("by_basis", {}).get(method)

@@ -11,10 +11,12 @@ from online_models.evaluation.evaluate import (
     _by_basis_over_weeks,
     _by_taught,
     _by_taught_over_weeks,
+    _learning_vs_prior,
     _levels_by_basis,
     _paired,
     _versus_forest,
     _versus_forest_within_flows,
+    _versus_prior,
     _within_flows,
     calibration_error,
 )
@@ -156,3 +158,30 @@ def test_inside_each_flow_a_level_that_moved_between_flows_is_no_ranking_error()
     assert summary["auc_success"]["significantly_better_weeks"] == [3] == summary["auc_success"][
         "significantly_better_weeks_holm"]
     assert summary["auc_success"]["online"] == success_gap["method"] and summary["auc_dropout"]["worse_weeks"] == []
+
+
+def test_learning_is_judged_against_the_label_free_prior_on_the_same_students() -> None:
+    """Each student's absolute error minus the prior's: a method 4 points closer on every student (errors 1 and
+    5 against 5 and 9, plus noise) is better beyond chance; one that only swaps which students it misses is not.
+    A student without a final progress does not count."""
+    rng = random.Random(8)
+    truths = [rng.uniform(20, 80) for _ in range(200)]
+    labels = [Label(t, False, True) for t in truths] + [Label(None, True, False)]
+    prior = [(t, t + rng.choice((5.0, -9.0))) for t in truths] + [(None, 50.0)]
+    closer = [t + (1.0 if p > t else -5.0) + rng.gauss(0, 0.1) for t, (_, p) in zip(truths, prior)] + [0.0]
+    gap = _versus_prior(labels, closer, prior)["mae"]
+    assert gap["difference"] == pytest.approx(-4.0, abs=0.05) and gap["high"] < 0
+    swapped = [t - (p - t) for t, (_, p) in zip(truths, prior)] + [0.0]  # the same errors, other side
+    assert _versus_prior(labels, swapped, prior)["mae"]["difference"] == pytest.approx(0.0, abs=1e-9)
+
+    rows = []
+    for week in range(1, 11):
+        worse = week == 1  # week 1: the learned model is worse than the prior beyond any doubt
+        rows.append({"week": week, "n": 200, "online": {"mae": 20.0 if worse else 10.0}, "prior": {"mae": 15.0},
+                     "online_vs_prior": {"mae": _gap(5.0 if worse else -5.0 if week > 5 else -0.2, 0.5)}})
+    summary = _learning_vs_prior(rows, "online")
+    assert (summary["online"], summary["prior"]) == (11.0, 15.0) and summary["worse_weeks"] == [1]
+    assert summary["significantly_worse_weeks_holm"] == [1]
+    assert summary["significantly_better_weeks_holm"] == [6, 7, 8, 9, 10]
+    table = text_table({"weeks": [], "summary": {"learning_vs_prior": {"online": summary}}})
+    assert "  strict: 11.000 against 15.000; [1] / [6, 7, 8, 9, 10] [[1] / [6, 7, 8, 9, 10]]" in table
