@@ -178,6 +178,16 @@ def test_evaluate_reports_every_week_for_both_methods(students):
         assert within["significantly_worse_weeks"] == [
             r["week"] for r in rows if r[f"{method}_vs_forest_within_flows"]["auc_dropout"]["high"] < 0]
         assert set(within["significantly_worse_weeks_holm"]) <= set(within["significantly_worse_weeks"])
+    for method in ("online", "online_warm"):  # does learning help: each week's gap to the label-free prior
+        for row in result["weeks"]:
+            gap = row[f"{method}_vs_prior"]["mae"]
+            assert gap["difference"] == pytest.approx(row[method]["mae"] - row["prior"]["mae"], abs=2e-3)
+            assert gap["low"] <= gap["difference"] <= gap["high"]
+        learning = result["summary"]["learning_vs_prior"][method]
+        assert learning["prior"] == pytest.approx(np.mean([r["prior"]["mae"] for r in result["weeks"]]), abs=1e-3)
+        assert learning["worse_weeks"] == [r["week"] for r in result["weeks"] if r[method]["mae"] > r["prior"]["mae"]]
+        assert learning["significantly_better_weeks"] == [
+            r["week"] for r in result["weeks"] if r[f"{method}_vs_prior"]["mae"]["high"] < 0]
     # the seed validates per course: every test course, every week, the same metrics on its own students
     courses = result["courses"]
     assert set(courses) == {str(c) for c, _ in result["students"]["test_flows"]}
