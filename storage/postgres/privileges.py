@@ -12,6 +12,7 @@ from storage.postgres.data_reads import TABLE as READS
 from storage.postgres.personal_data import STUDENT_TABLES
 from storage.postgres.tables import Base
 
+#: Everything done with a table's rows (the data-protection role's on the record of reads).
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 #: Alembic's own table: every worker reads it when it starts (its upgrade runs only when the schema is behind).
 VERSION_TABLE = "alembic_version"
