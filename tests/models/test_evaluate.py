@@ -218,8 +218,8 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     assert png.stat().st_size > 10_000
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    (header, week_1, _, legend, holm, strict, warm, within, within_strict, _, basis, basis_strict, _,
-     taught, taught_strict, _, warning, silence) = lines
+    (header, week_1, _, legend, holm, strict, warm, within, within_strict, _, learning, learning_strict, _,
+     basis, basis_strict, _, taught, taught_strict, _, warning, silence) = lines
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
     gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
     verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
@@ -233,6 +233,12 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
     cell = (f"auc_success {inside['significantly_worse_weeks']} / {inside['significantly_better_weeks']} "
             f"[{inside['significantly_worse_weeks_holm']} / {inside['significantly_better_weeks_holm']}]")
     assert cell in within_strict
+    helped = printed["summary"]["learning_vs_prior"]["online"]  # does learning beat the label-free prior
+    assert learning.startswith("progress MAE against the label-free prior")
+    assert learning_strict == (f"  strict: {helped['online']:.3f} against {helped['prior']:.3f}; "
+                               f"{helped['significantly_worse_weeks']} / {helped['significantly_better_weeks']} "
+                               f"[{helped['significantly_worse_weeks_holm']} / "
+                               f"{helped['significantly_better_weeks_holm']}]")
     answered = printed["summary"]["by_basis"]["online"]["p_dropout"]
     assert basis.startswith("what answered the probabilities") and basis_strict.startswith("  strict: p_dropout ")
     assert all(f"{name} {v['scores']} ({v['mean_p']:.3f} / {v['came_true']:.3f})" in basis_strict
