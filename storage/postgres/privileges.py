@@ -70,11 +70,13 @@ def missing(connection: Any, needs: Needs = SERVING) -> list[str]:
         _MISSING_ON_SEQUENCES, {"sequences": needs.sequences()})]
 
 
-def may_alter_reads(connection: Any) -> list[str]:
-    """Which of `ALTERING` the role may do to the record of reads (the table's owner may do all)."""
+def may_alter_reads(connection: Any) -> list[str] | None:
+    """Which of `ALTERING` the role may do to the record of reads (the table's owner may do all); None while the
+    table is not created yet."""
+    if not connection.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": READS}).scalar():
+        return None
     return [privilege for privilege in ALTERING if connection.execute(
-        text("SELECT CASE WHEN to_regclass(:name) IS NULL THEN FALSE ELSE has_table_privilege(:name, :privilege) END"),
-        {"name": READS, "privilege": privilege}).scalar()]
+        text("SELECT has_table_privilege(:name, :privilege)"), {"name": READS, "privilege": privilege}).scalar()]
 
 
 def schema_version(connection: Any) -> str | None:

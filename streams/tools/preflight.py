@@ -261,7 +261,8 @@ def postgres_findings(settings: Settings) -> list[Finding]:
                                                        f"code's at {head}: `scorer migrate` (or the first worker to "
                                                        "start) brings it up"))
     return [Finding("postgres", "reachable", OK, f"PostgreSQL {version}"), writable, schema,
-            _privileges(str(role), lacking, may_create, current == head), _record_of_reads(str(role), alters_reads)]
+            _privileges(str(role), lacking, may_create, current == head),
+            *([] if alters_reads is None else [_record_of_reads(str(role), alters_reads)])]
 
 
 def _privileges(role: str, lacking: list[str], may_create: bool, at_head: bool) -> Finding:
