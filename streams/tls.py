@@ -45,9 +45,25 @@ def _new_context() -> ssl.SSLContext:
 def _load(context: ssl.SSLContext, cert_file: str, key_file: str, variable: str) -> None:
     try:
         context.load_cert_chain(cert_file, key_file)
-    except (OSError, ssl.SSLError) as error:  # the files' names may be shown; their contents never are
-        raise SettingsError(f"{variable}_CERT_FILE / {variable}_KEY_FILE: {type(error).__name__}: "
-                            f"{getattr(error, 'strerror', None) or getattr(error, 'reason', None) or error}") from None
+    except (OSError, ssl.SSLError) as error:
+        raise SettingsError(f"{variable}_CERT_FILE / {variable}_KEY_FILE: {_why(error)}") from None
+
+
+def _why(error: OSError) -> str:
+    """Why files did not load, for the error: the files' names may be shown; their contents never are."""
+    return f"{type(error).__name__}: {getattr(error, 'strerror', None) or getattr(error, 'reason', None) or error}"
+
+
+def _exported_expiry(cert_file: str, variable: str, expiry: Gauge) -> datetime | None:
+    """When the certificate in `cert_file` expires, set on `expiry`; None where its date does not read (OpenSSL
+    took the file, so it is used all the same, and the log says why its date is not exported)."""
+    try:
+        expires = not_after(cert_file)
+    except ValueError as error:
+        log.warning("%s_CERT_FILE: its expiry was not read (%s)", variable, error)
+        return None
+    expiry.set(expires.timestamp())
+    return expires
 
 
 def not_after(cert_file: str) -> datetime:
@@ -114,13 +130,7 @@ class ServerCertificate:
         together would leave the serving context with a certificate and no key); when it expires, if readable."""
         server_context(cert_file, key_file, self.variable)
         _load(self.context, cert_file, key_file, self.variable)
-        try:
-            expires = not_after(cert_file)
-        except ValueError as error:  # OpenSSL took it: serve it, and say why its date is not exported
-            log.warning("%s_CERT_FILE: its expiry was not read (%s)", self.variable, error)
-            return None
-        self._expiry.set(expires.timestamp())
-        return expires
+        return _exported_expiry(cert_file, self.variable, self._expiry)
 
 
 class ClientCertificate:
@@ -153,9 +163,7 @@ class ClientCertificate:
             if self.cert_file:
                 context.load_cert_chain(self.cert_file, self.key_file or None)
         except (OSError, ssl.SSLError) as error:
-            raise SettingsError(f"{self.variable}_CA_FILE / _CERT_FILE / _KEY_FILE: {type(error).__name__}: "
-                                f"{getattr(error, 'strerror', None) or getattr(error, 'reason', None) or error}"
-                                ) from None
+            raise SettingsError(f"{self.variable}_CA_FILE / _CERT_FILE / _KEY_FILE: {_why(error)}") from None
         return context
 
     def _reload(self) -> datetime | None:
@@ -168,13 +176,7 @@ class ClientCertificate:
             self.context.load_cert_chain(self.cert_file, self.key_file or None)
         if not self.cert_file or self._expiry is None:
             return None
-        try:
-            expires = not_after(self.cert_file)
-        except ValueError as error:
-            log.warning("%s_CERT_FILE: its expiry was not read (%s)", self.variable, error)
-            return None
-        self._expiry.set(expires.timestamp())
-        return expires
+        return _exported_expiry(self.cert_file, self.variable, self._expiry)
 
 
 def serving(cert_file: str, key_file: str, variable: str, server: str, expiry: Gauge,
