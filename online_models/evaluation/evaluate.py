@@ -124,15 +124,21 @@ def _truth(labels: list[Label], outcome_of: str) -> np.ndarray:
     return np.array([getattr(label, outcome_of) for label in labels], dtype=bool)
 
 
+def _mae_gap(labels: list[Label], mine: list[float], other: list[float]) -> dict[str, float] | None:
+    """`mine`'s progress MAE minus `other`'s on the same students, with a paired 95% interval (the mean of each
+    student's absolute error minus the other's); null where no student has a final progress."""
+    errors = [abs(label.progress - m) - abs(label.progress - o)
+              for label, m, o in zip(labels, mine, other) if label.progress is not None]
+    return _interval(*paired_mean_difference(errors)) if errors else None
+
+
 def _paired(labels: list[Label], mine: list[tuple[float, float, float]],
             forest: list[tuple[float, float, float]]) -> dict[str, dict[str, float] | None]:
     """Per metric: this method's value minus the forest's on the same students, with a paired 95% interval
     and its two-sided p-value (null where undefined), so a week's gap can be told from the luck of which
     students it holds. The interval is per week and metric, not adjusted for the many of them: it flags a
     gap more readily (the summary's Holm verdicts adjust, from the p-values)."""
-    errors = [abs(label.progress - m[0]) - abs(label.progress - f[0])
-              for label, m, f in zip(labels, mine, forest) if label.progress is not None]
-    out: dict[str, dict[str, float] | None] = {"mae": _interval(*paired_mean_difference(errors)) if errors else None}
+    out: dict[str, dict[str, float] | None] = {"mae": _mae_gap(labels, [m[0] for m in mine], [f[0] for f in forest])}
     for metric, column, outcome_of in AUCS:
         auc = delong_difference(np.array([m[column] for m in mine]), np.array([f[column] for f in forest]),
                                 _truth(labels, outcome_of))
@@ -209,17 +215,10 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
             row[f"{name}_by_taught"] = _by_taught(labels, mine, forest, [runs[name].taught[(u, week)] for u in users])
     prior = [(label.progress, prior_progress(weekly[u][week])) for label, u in zip(labels, users)]
     row["prior"] = {"mae": _mae(prior), "mse": _mse(prior)}
-    for name in runs:
-        row[f"{name}_vs_prior"] = _versus_prior(labels, [methods[name][(u, week)][0] for u in users], prior)
+    for name in runs:  # does learning help?
+        row[f"{name}_vs_prior"] = {"mae": _mae_gap(labels, [methods[name][(u, week)][0] for u in users],
+                                                   [p for _, p in prior])}
     return row
-
-
-def _versus_prior(labels: list[Label], mine: list[float], prior: list[tuple[float | None, float]]) -> dict[str, Any]:
-    """Does learning help? The method's progress MAE minus the label-free prior's on the same students, with a
-    paired 95% interval (the mean of each student's absolute error minus the prior's); null without progress."""
-    errors = [abs(label.progress - m) - abs(label.progress - p)
-              for label, m, (_, p) in zip(labels, mine, prior) if label.progress is not None]
-    return {"mae": _interval(*paired_mean_difference(errors)) if errors else None}
 
 
 def _week_rows(students: Sequence[Student], train: set[int], test: set[int], runs: dict[str, OnlineRun],
@@ -249,6 +248,8 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
 
 
 METRICS = (("mae", True), ("auc_dropout", False), ("auc_success", False))  # (name, lower is better)
+#: What the label-free prior is compared on (it forecasts final progress only)
+MAE_ONLY = METRICS[:1]
 #: (week, a method's paired interval against the forest) of one metric
 WeekGaps = list[tuple[int, dict[str, float]]]
 
@@ -263,23 +264,32 @@ def beyond_chance(gap: dict[str, float], lower_is_better: bool) -> int:
     return 0
 
 
-def _versus_forest(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
-    """Per metric: means over the weeks both methods have a value, the weeks `method` is worse, and the weeks
-    its paired interval puts it worse or better beyond chance: each interval alone, and after Holm's
-    adjustment over all the weeks and metrics of the table (`_holm`)."""
+def _versus(rows: list[dict[str, Any]], method: str, reference: str,
+            metrics: Sequence[tuple[str, bool]]) -> dict[str, Any]:
+    """Per metric: means over the weeks `method` and `reference` both have a value, the weeks `method` is worse,
+    and the weeks its paired interval (`{method}_vs_{reference}` in each row) puts it worse or better beyond
+    chance: each interval alone, and after Holm's adjustment over all the weeks and metrics of the table."""
     out: dict[str, Any] = {}
-    gaps = {metric: [(r["week"], r[f"{method}_vs_forest"][metric]) for r in rows
-                     if r["n"] and r[f"{method}_vs_forest"][metric] is not None] for metric, _ in METRICS}
+    key = f"{method}_vs_{reference}"
+    gaps = {metric: [(r["week"], r[key][metric]) for r in rows if r["n"] and r[key][metric] is not None]
+            for metric, _ in metrics}
     adjusted = _holm(gaps)
-    for metric, lower_is_better in METRICS:
-        pairs = [(r["week"], r[method][metric], r["forest"][metric]) for r in rows
-                 if r["n"] and r[method][metric] is not None and r["forest"][metric] is not None]
+    for metric, lower_is_better in metrics:
+        pairs = [(r["week"], r[method][metric], r[reference][metric]) for r in rows
+                 if r["n"] and r[method][metric] is not None and r[reference][metric] is not None]
         out[metric] = {
             method: round(float(np.mean([o for _, o, _ in pairs])), 3) if pairs else None,
-            "forest": round(float(np.mean([f for _, _, f in pairs])), 3) if pairs else None,
+            reference: round(float(np.mean([f for _, _, f in pairs])), 3) if pairs else None,
             "worse_weeks": [w for w, o, f in pairs if (o > f if lower_is_better else o < f)],
             **_verdicts(gaps[metric], adjusted[metric], lower_is_better),
         }
+    return out
+
+
+def _versus_forest(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
+    """`_versus` the forest on every metric, and whether `method` never trails it (raw, beyond chance, after
+    Holm)."""
+    out = _versus(rows, method, "forest", METRICS)
     per_metric = list(out.values())
     out["matches_or_beats_forest_every_week"] = not any(m["worse_weeks"] for m in per_metric)
     out["never_significantly_worse"] = not any(m["significantly_worse_weeks"] for m in per_metric)
@@ -302,20 +312,6 @@ def _versus_forest_within_flows(rows: list[dict[str, Any]], method: str) -> dict
             **_verdicts(weekly, adjusted[metric], lower_is_better=False),
         }
     return out
-
-
-def _learning_vs_prior(rows: list[dict[str, Any]], method: str) -> dict[str, Any]:
-    """The method's progress MAE against the label-free prior's, over the weeks: both means, the weeks it is
-    worse, and the weeks its paired interval puts it worse or better beyond chance (alone, and after Holm's
-    adjustment over this table's weeks)."""
-    gaps = {"mae": [(r["week"], r[f"{method}_vs_prior"]["mae"]) for r in rows
-                    if r["n"] and r[f"{method}_vs_prior"]["mae"] is not None]}
-    pairs = [(r["week"], r[method]["mae"], r["prior"]["mae"]) for r in rows
-             if r["n"] and r[method]["mae"] is not None and r["prior"]["mae"] is not None]
-    return {method: round(float(np.mean([m for _, m, _ in pairs])), 3) if pairs else None,
-            "prior": round(float(np.mean([p for _, _, p in pairs])), 3) if pairs else None,
-            "worse_weeks": [w for w, m, p in pairs if m > p],
-            **_verdicts(gaps["mae"], _holm(gaps)["mae"], lower_is_better=True)}
 
 
 def _verdicts(gaps: WeekGaps, held: list[bool], lower_is_better: bool) -> dict[str, list[int]]:
@@ -393,7 +389,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "calibration": _calibration(rows),
         "by_basis": {method: _by_basis_over_weeks(rows, method) for method in ("online", "online_warm")},
         "by_taught": {method: _by_taught_over_weeks(rows, method) for method in ("online", "online_warm")},
-        "learning_vs_prior": {method: _learning_vs_prior(rows, method) for method in ("online", "online_warm")},
+        "learning_vs_prior": {method: _versus(rows, method, "prior", MAE_ONLY)["mae"]
+                              for method in ("online", "online_warm")},
         "notes": (
             "online (strict time order) can only learn from outcomes that have arrived; flows overlap, so "
             f"in weeks {starved or 'none'} of the test flows it had seen no label at all and scores with a "

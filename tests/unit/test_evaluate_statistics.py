@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 
 from online_models.evaluation.evaluate import (
+    MAE_ONLY,
     _by_basis_over_weeks,
     _by_taught,
     _by_taught_over_weeks,
-    _learning_vs_prior,
     _levels_by_basis,
+    _mae_gap,
     _paired,
+    _versus,
     _versus_forest,
     _versus_forest_within_flows,
-    _versus_prior,
     _within_flows,
     calibration_error,
 )
@@ -169,17 +170,17 @@ def test_learning_is_judged_against_the_label_free_prior_on_the_same_students() 
     labels = [Label(t, False, True) for t in truths] + [Label(None, True, False)]
     prior = [(t, t + rng.choice((5.0, -9.0))) for t in truths] + [(None, 50.0)]
     closer = [t + (1.0 if p > t else -5.0) + rng.gauss(0, 0.1) for t, (_, p) in zip(truths, prior)] + [0.0]
-    gap = _versus_prior(labels, closer, prior)["mae"]
+    gap = _mae_gap(labels, closer, [p for _, p in prior])
     assert gap["difference"] == pytest.approx(-4.0, abs=0.05) and gap["high"] < 0
     swapped = [t - (p - t) for t, (_, p) in zip(truths, prior)] + [0.0]  # the same errors, other side
-    assert _versus_prior(labels, swapped, prior)["mae"]["difference"] == pytest.approx(0.0, abs=1e-9)
+    assert _mae_gap(labels, swapped, [p for _, p in prior])["difference"] == pytest.approx(0.0, abs=1e-9)
 
     rows = []
     for week in range(1, 11):
         worse = week == 1  # week 1: the learned model is worse than the prior beyond any doubt
         rows.append({"week": week, "n": 200, "online": {"mae": 20.0 if worse else 10.0}, "prior": {"mae": 15.0},
                      "online_vs_prior": {"mae": _gap(5.0 if worse else -5.0 if week > 5 else -0.2, 0.5)}})
-    summary = _learning_vs_prior(rows, "online")
+    summary = _versus(rows, "online", "prior", MAE_ONLY)["mae"]
     assert (summary["online"], summary["prior"]) == (11.0, 15.0) and summary["worse_weeks"] == [1]
     assert summary["significantly_worse_weeks_holm"] == [1]
     assert summary["significantly_better_weeks_holm"] == [6, 7, 8, 9, 10]
