@@ -346,6 +346,11 @@ class Settings:
         return ",".join(part.split("://", 1)[-1] for part in self.kafka_url.split(","))
 
     @property
+    def kafka_tls(self) -> bool:
+        """Do the Kafka clients speak TLS (`SSL`, or `SASL_SSL`)?"""
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
     def allowed_lateness_seconds(self) -> float:
         return self.allowed_lateness_hours * 3600
 

@@ -23,7 +23,7 @@ def kafka_connection(settings: Settings) -> dict[str, Any]:
     """The keyword arguments aiokafka's consumers, producers and admin clients take to connect."""
     options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers,
                                "security_protocol": settings.kafka_security_protocol}
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+    if settings.kafka_tls:
         options["ssl_context"] = client_certificate(settings).context
     if settings.kafka_security_protocol.startswith("SASL_"):
         options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
@@ -44,7 +44,7 @@ def followed_client_certificate(settings: Settings, expiry: Gauge,
                                 stale: Gauge) -> list[FollowedFiles[Any]]:
     """What a long-running process adds to what it follows (streams.followed.follow): the Kafka TLS files, with the
     client certificate's expiry on `expiry` (label `kafka_client`); nothing without TLS or without files."""
-    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+    if not settings.kafka_tls:
         return []
     followed = client_certificate(settings).follow("kafka_client", expiry, stale)
     return [] if followed is None else [followed]

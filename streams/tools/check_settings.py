@@ -107,7 +107,7 @@ def _tls(cert_file: str, key_file: str, variable: str, now: datetime | None = No
 def _kafka_client_certificate(settings: Settings, now: datetime | None = None) -> list[Finding]:
     """The Kafka clients' certificate, where the brokers ask for one: files that do not load stop every process
     at start, and an expired certificate is refused by the brokers."""
-    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL") or not settings.kafka_ssl_cert_file:
+    if not settings.kafka_tls or not settings.kafka_ssl_cert_file:
         return []
     try:
         ClientCertificate(settings.kafka_ssl_ca_file, settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file)

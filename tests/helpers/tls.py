@@ -21,20 +21,21 @@ class Issued:
     def renew(self, not_after: datetime | None = None, *, only: str = "") -> None:
         """Write a new certificate and key over the files, each swapped in whole (as Kubernetes swaps a
         Secret's); `only` "key" or "certificate": a half-done renewal, whose two files do not belong together."""
-        _write(self.ca.issue_cert("127.0.0.1", "localhost", not_after=not_after), self.cert_file, self.key_file,
-               only)
+        write_leaf(self.ca.issue_cert("127.0.0.1", "localhost", not_after=not_after), self.cert_file,
+                   self.key_file, only)
 
 
 def issue_for_loopback(directory: Path, not_after: datetime | None = None) -> Issued:
     ca = trustme.CA()
     cert_file, key_file = str(directory / "server.crt"), str(directory / "server.key")
-    _write(ca.issue_cert("127.0.0.1", "localhost", not_after=not_after), cert_file, key_file, only="")
+    write_leaf(ca.issue_cert("127.0.0.1", "localhost", not_after=not_after), cert_file, key_file)
     client = ssl.create_default_context()
     ca.configure_trust(client)
     return Issued(cert_file, key_file, client, ca)
 
 
-def _write(leaf: trustme.LeafCert, cert_file: str, key_file: str, only: str) -> None:
+def write_leaf(leaf: trustme.LeafCert, cert_file: str, key_file: str, only: str = "") -> None:
+    """The leaf's certificate (and chain) and key over the files, each swapped in whole; `only` one of them."""
     files = {"key": (key_file, leaf.private_key_pem.bytes()),
              "certificate": (cert_file, b"".join(blob.bytes() for blob in leaf.cert_chain_pems))}
     for path, content in [files[only]] if only else files.values():

@@ -3,7 +3,6 @@ a certificate's expiry is read, and a renewed pair is served without a restart (
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ import trustme
 from cryptography import x509
 from prometheus_client import CollectorRegistry, Gauge
 
-from helpers.tls import issue_for_loopback
+from helpers.tls import issue_for_loopback, write_leaf
 from streams.settings import Settings, SettingsError
 from streams.tls import ClientCertificate, ServerCertificate, not_after, server_context, serving
 
@@ -155,12 +154,6 @@ def _client_shown(server: ssl.SSLContext, client: ssl.SSLContext) -> bytes:
     raise AssertionError("no handshake")
 
 
-def _write_leaf(leaf: trustme.LeafCert, cert_file: Path, key_file: Path) -> None:
-    for path, content in ((cert_file, leaf.cert_chain_pems[0].bytes()), (key_file, leaf.private_key_pem.bytes())):
-        path.with_suffix(".new").write_bytes(content)
-        os.replace(path.with_suffix(".new"), path)
-
-
 def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_and_a_bad_one_never(
         tmp_path: Path) -> None:
     """A broker that asks for client certificates (mTLS) sees the renewed one in the next handshake of the same
@@ -172,7 +165,7 @@ def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_an
     ca.configure_trust(broker)
     ca_file, cert_file, key_file = tmp_path / "ca.crt", tmp_path / "tls.crt", tmp_path / "tls.key"
     ca_file.write_bytes(ca.cert_pem.bytes())
-    _write_leaf(ca.issue_cert("scorer", not_after=datetime(2030, 1, 1, tzinfo=UTC)), cert_file, key_file)
+    write_leaf(ca.issue_cert("scorer", not_after=datetime(2030, 1, 1, tzinfo=UTC)), str(cert_file), str(key_file))
     registry = CollectorRegistry()
     expiry = Gauge("expiry_seconds", "", ["server"], registry=registry)
     stale = Gauge("stale", "", ["file"], registry=registry)
@@ -184,14 +177,14 @@ def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_an
     assert first == _der(str(cert_file)) and not files.refresh()
     assert expiry.labels("kafka_client")._value.get() == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
 
-    _write_leaf(ca.issue_cert("scorer", not_after=datetime(2031, 1, 1, tzinfo=UTC)), cert_file, key_file)
+    write_leaf(ca.issue_cert("scorer", not_after=datetime(2031, 1, 1, tzinfo=UTC)), str(cert_file), str(key_file))
     assert files.refresh()
     renewed = _client_shown(broker, shared)
     assert renewed == _der(str(cert_file)) != first
     assert expiry.labels("kafka_client")._value.get() == datetime(2031, 1, 1, tzinfo=UTC).timestamp()
 
-    other = ca.issue_cert("scorer")
-    cert_file.write_bytes(other.cert_chain_pems[0].bytes())  # half-done: the new certificate beside the old key
+    # half-done: the new certificate beside the old key
+    write_leaf(ca.issue_cert("scorer"), str(cert_file), str(key_file), only="certificate")
     assert not files.refresh() and stale.labels("SCORER_KAFKA_SSL files")._value.get() == 1
     assert _client_shown(broker, shared) == renewed
 
@@ -203,7 +196,7 @@ def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_an
     with pytest.raises(ssl.SSLError):
         _client_shown(new_broker, shared)
     ca_file.write_bytes(ca.cert_pem.bytes() + new_ca.cert_pem.bytes())
-    _write_leaf(ca.issue_cert("scorer"), cert_file, key_file)
+    write_leaf(ca.issue_cert("scorer"), str(cert_file), str(key_file))
     assert files.refresh() and stale.labels("SCORER_KAFKA_SSL files")._value.get() == 0
     assert _client_shown(new_broker, shared) == _der(str(cert_file))
 
