@@ -61,11 +61,12 @@ from online_models.week_learners import (
     Prior,
     RegressorLike,
     course_week,
+    keeps_windows,
     learn_batch,
     relearn,
     settle,
 )
-from online_models.window_forest import WindowForestClassifier, row_input
+from online_models.window_forest import COURSE, WindowForestClassifier, row_input
 from streams.contract.outputs import Basis, ScoreBasis
 
 #: Probabilities are kept off 0/1 so a confident miss costs a finite log loss.
@@ -263,27 +264,31 @@ class ScoringModels:
         caller has it from `predict`, so it is not asked again (one of the 4-5 times explaining asks the model)."""
         return explain(self.p_dropout, x, self.norms, self.p_dropout(x) if p_dropout is None else p_dropout)
 
-    def learn_weeks(self, xs: list[dict[str, float]], label: Label) -> None:
-        """Learn one label from each course week's features. All are scored first (the honest, prequential error:
-        none of them has been learned yet), then learned."""
+    def learn_weeks(self, xs: list[dict[str, float]], label: Label, course: int | None = None) -> None:
+        """Learn one label from each course week's features of an enrolment of `course`. All are scored first (the
+        honest, prequential error: none of them has been learned yet), then learned."""
         before = [self.predict(x) for x in xs]
         for target in ("dropout", "success"):
             for x in xs:
                 self.calibration.learn(target, course_week(x), self._label_free(x, target), getattr(label, target))
         regressor, dropout, success = self.learners
+        of_course = xs if course is None else [{**x, COURSE: course} for x in xs]
+
+        def inputs(learner: object) -> list[dict[str, float]]:
+            return of_course if keeps_windows(learner) else xs
         for x, scores in zip(xs, before):
             week = self.by_week.setdefault(metric_week(x), WeekMetrics())
             week.examples += 1
             update_metrics(self.rolling, label, scores)
             update_metrics(week.rolling, label, scores)
         if label.progress is not None:
-            learn_batch(regressor, xs, [label.progress - prior_progress(x) for x in xs])
+            learn_batch(regressor, inputs(regressor), [label.progress - prior_progress(x) for x in xs])
             self.n_progress_labels += len(xs)
-        learn_batch(dropout, xs, [label.dropout] * len(xs))
+        learn_batch(dropout, inputs(dropout), [label.dropout] * len(xs))
         self._rehearse(dropout, "dropout", xs, label.dropout)
         for x in xs:
             self.norms.learn_one(x)
-        learn_batch(success, xs, [label.success] * len(xs))
+        learn_batch(success, inputs(success), [label.success] * len(xs))
         self._rehearse(success, "success", xs, label.success)
         self.n_labels += len(xs)
 

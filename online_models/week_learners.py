@@ -301,6 +301,14 @@ def settle(learner: object) -> None:
             settle(member)
 
 
+def keeps_windows(learner: object) -> bool:
+    """Whether `learner` learns into windows of snapshots (online_models.window_forest), which read a learned
+    x's course (window_forest.COURSE) to keep each course's latest; other learners would take it for a feature."""
+    if isinstance(learner, FirstOpinion):
+        return keeps_windows(learner.members[0])
+    return bool(getattr(learner, "order_free", False))
+
+
 def learn_batch(learner: Learner[Y], xs: list[dict[str, float]], ys: list[Y]) -> None:
     if isinstance(learner, _WeekBlend):
         learner.learn_batch(xs, ys)

@@ -4,9 +4,9 @@ Measured on the OULAD import and on generated data (`scorer evaluate`), River's 
 trees and linear models trailed the seed's per-week random forests (up to 0.08 AUC in a week), while a
 forest fitted on one course week's current features matched them (trajectory columns added
 nothing). So the strongest online learner we have is the forest itself, kept current: each
-(target, course week) learner holds the latest WINDOW labelled snapshots and refits when the
+(target, course week) learner holds each course's latest WINDOW labelled snapshots and refits when the
 window has grown by REFIT_GROWTH since the last fit. Memory and the published blob stay
-bounded (the window is float32 arrays of at most WINDOW rows, and those learned since the last fit;
+bounded (the window is float32 arrays of at most WHOLE_WINDOWS * WINDOW rows, and those learned since the last fit;
 the fitted trees are kept as flat arrays), and a recent window follows a school whose students change.
 
 The fitted trees are walked in plain Python for one row at a time: scikit-learn's
@@ -29,8 +29,16 @@ from threadpoolctl import threadpool_limits
 
 from features import FEATURE_NAMES
 
-#: Snapshots kept per learner: about one cohort of a course week; the oldest leaves first.
+#: Snapshots kept per learner and course: about one cohort of a course week; the oldest leaves first.
 WINDOW = 1000
+#: Courses whose windows a learner keeps whole: beyond them the courses share this many windows equally
+#: (a course with fewer snapshots keeps them all), so a fit costs at most this many windows' rows.
+WHOLE_WINDOWS = 4
+#: The key of a learned x that names its course (the trainer adds it; the trees never see it): the
+#: window keeps each course's latest snapshots, not only the school's.
+COURSE = "course_id"
+#: The course of snapshots learned without one (and of windows stored before courses were kept).
+NO_COURSE = -1
 #: Refit once the window holds this share more examples than at the last fit (and after
 #: every REFIT_AFTER new ones once it is full): about ten fits to fill a window.
 REFIT_GROWTH = 0.5
@@ -64,6 +72,31 @@ COLUMNS: tuple[str, ...] = FEATURE_NAMES
 def feature_row(x: Mapping[Any, float]) -> list[float]:
     """x as the trees' input row: COLUMNS in order, 0 where x has no value."""
     return [float(x.get(name, 0.0)) for name in COLUMNS]
+
+
+def course_share(sizes: Sequence[int], per_course: int, total: int) -> int:
+    """The most snapshots each course may keep: up to `per_course`, and together at most `total` (water-filling:
+    a course with fewer than its share keeps them all and leaves the rest to the others)."""
+    left, courses = total, len(sizes)
+    for served, size in enumerate(sorted(sizes)):
+        share = min(per_course, left // (courses - served))
+        if size > share:
+            return share
+        left -= size
+    return per_course
+
+
+def latest_of_each_course(courses: np.ndarray, per_course: int, total: int) -> np.ndarray:
+    """Which rows a window keeps (rows oldest first, `courses` their courses): each course's latest
+    `course_share` rows. With one course, its latest `min(per_course, total)`."""
+    _, course_of_row, sizes = np.unique(courses, return_inverse=True, return_counts=True)
+    share = course_share(sizes.tolist(), per_course, total)
+    newest_first = np.arange(len(courses))[::-1]
+    order = newest_first[np.argsort(course_of_row[newest_first], kind="stable")]  # by course, newest first
+    starts = np.cumsum(sizes) - sizes
+    rank = np.empty(len(courses), dtype=np.int64)
+    rank[order] = np.arange(len(courses)) - np.repeat(starts, sizes)
+    return rank < share
 
 
 def row_input(row: Sequence[float]) -> dict[str, float]:
@@ -152,7 +185,10 @@ def boosted_trees(model: HistGradientBoostingRegressor) -> tuple[float, list[Fla
 
 
 class _Window(base.Estimator):
-    """The latest `window` snapshots (the oldest dropped first) and the refit schedule, shared by both learners."""
+    """Each course's latest `window` snapshots (the oldest dropped first; `WHOLE_WINDOWS` windows in all) and the
+    refit schedule, shared by both learners. Per course: outcomes arrive a flow at a time, and one window over
+    the school's held the latest flows' courses alone (docs/models.md, "A course week's window keeps each
+    course's latest snapshots")."""
 
     #: Order-free: a refit sees the whole window at once, so rehearsing examples (learners.ScoringModels)
     #: would only duplicate rows.
@@ -163,6 +199,7 @@ class _Window(base.Estimator):
         self.seed = seed
         self.rows = np.zeros((0, len(COLUMNS)), dtype=np.float32)
         self.targets = np.zeros(0, dtype=np.float32)
+        self.courses = np.zeros(0, dtype=np.int64)
         self.fitted_at = 0  # examples in the window at the last fit (0: never fitted)
         self.since_fit = 0
         self.trees: list[FlatTree] = []
@@ -175,11 +212,13 @@ class _Window(base.Estimator):
         missing = len(COLUMNS) - state["rows"].shape[1]
         if missing > 0:
             state["rows"] = np.pad(state["rows"], ((0, 0), (0, missing)))
+        state.setdefault("courses", np.full(len(state["targets"]), NO_COURSE, dtype=np.int64))
         self.__dict__.update(state)
 
     def _add(self, x: dict[Any, float], y: float) -> None:
         self.rows = np.vstack([self.rows, np.asarray([feature_row(x)], dtype=np.float32)])
         self.targets = np.append(self.targets, np.float32(y))
+        self.courses = np.append(self.courses, np.int64(x.get(COURSE, NO_COURSE)))
         self.since_fit += 1
         due = (not self.trees or self.since_fit >= REFIT_AFTER
                or min(len(self.targets), self.window) >= (1 + REFIT_GROWTH) * self.fitted_at)
@@ -197,10 +236,11 @@ class _Window(base.Estimator):
             self._refit()
 
     def _refit(self) -> None:
-        """Fit on the latest `window` rows. The older ones leave only now: until the next fit the rows the
-        last one saw stay together (fitted_window), whatever arrived since (at most REFIT_AFTER once fitted)."""
-        if len(self.targets) > self.window:
-            self.rows, self.targets = self.rows[-self.window:], self.targets[-self.window:]
+        """Fit on each course's latest `window` rows. The older ones leave only now: until the next fit the rows
+        the last one saw stay together (fitted_window), whatever arrived since (at most REFIT_AFTER once fitted)."""
+        kept = latest_of_each_course(self.courses, self.window, WHOLE_WINDOWS * self.window)
+        if not kept.all():
+            self.rows, self.targets, self.courses = self.rows[kept], self.targets[kept], self.courses[kept]
             self._forget_fit_rows()
         if self._ready():
             with threadpool_limits(1):  # OpenMP threads fighting the worker for 2 cores made a fit 4x slower

@@ -61,6 +61,13 @@ def learner_key(user_id: int, key: str) -> str:
     return f"{user_id}:{key}"
 
 
+def learner_course(learner: str) -> int | None:
+    """The course of a `learner_key` ("user:course:flow"); None where the enrolment has no course (or the key
+    is not one: the trainer still learns the label, in no course's window)."""
+    parts = str(learner).split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
 class StudentEvent(NamedTuple):
     """A decoded, valid record of one student."""
 

@@ -78,6 +78,36 @@ def test_memory_is_bounded_and_refits_are_few():
     assert len(pickle.dumps(model)) < 1.5 * size
 
 
+def test_each_course_keeps_its_share_of_the_windows():
+    assert wf.course_share([5000], 1000, 4000) == 1000  # one course: its window, as before courses were kept
+    assert wf.course_share([300, 5000], 1000, 4000) == 1000  # few courses: whole windows
+    assert wf.course_share([100] + [5000] * 5, 1000, 4000) == 780  # the small one keeps its 100, five share 3,900
+    assert wf.course_share([], 1000, 4000) == 1000
+    courses = np.array([3, 3, 77, 3, 77, 77, 77, 3, 49])
+    kept = wf.latest_of_each_course(courses, 2, 8)
+    assert np.flatnonzero(kept).tolist() == [3, 5, 6, 7, 8]  # each course's latest two, in the order learned
+    assert np.flatnonzero(wf.latest_of_each_course(courses, 2, 4)).tolist() == [6, 7, 8]  # 4 over 3: one each
+    assert wf.latest_of_each_course(np.zeros(0, np.int64), 2, 8).tolist() == []
+
+
+def test_one_courses_burst_does_not_push_another_course_out_of_the_window():
+    """Outcomes come a flow at a time: a course's burst bigger than the window used to leave the week's forest
+    with that course's students alone, ranking the other course's by a relation it does not have."""
+    rng = random.Random(14)
+    model = wf.WindowForestClassifier(window=200)
+    for course, feature, n in ((3, "progress", 400), (77, "sum_auth", 600)):  # each course its own telling feature
+        for _ in range(n):
+            x = _x(rng)
+            model.learn_one({**x, wf.COURSE: course}, x[feature] > 0.5)
+    model.settle()
+    assert sorted(np.unique(model.courses, return_counts=True)[1].tolist()) == [200, 200]
+    probe = [_x(rng) for _ in range(200)]
+    p = np.array([model.predict_proba_one(x)[True] for x in probe])
+    telling = np.array([x["progress"] > 0.5 for x in probe])
+    assert p[telling].mean() > p[~telling].mean() + 0.15  # course 3's relation is still learned
+    assert set(model.courses[-200:].tolist()) == {77}  # where one window of 200 would have held course 77 alone
+
+
 def test_settling_refits_on_the_burst_the_refit_schedule_left_waiting():
     """Real outcomes come sorted: a burst of one class that stays under REFIT_AFTER is left out of
     the fit until more labels come. settle() refits on all of it (what scorer bootstrap publishes)."""
@@ -160,7 +190,7 @@ def test_each_fit_keeps_the_leaf_size_its_window_supports_out_of_bag():
         assert chosen is not None and chosen > min(wf.LEAF_SIZES), seed
 
 
-def test_a_window_stored_before_a_feature_was_appended_predicts_as_before_and_learns_on():
+def test_a_window_stored_before_a_feature_was_appended_or_courses_kept_predicts_as_before_and_learns_on():
     rng = random.Random(9)
     newest = wf.COLUMNS[-1]
     model = wf.WindowForestClassifier(window=100)
@@ -171,8 +201,10 @@ def test_a_window_stored_before_a_feature_was_appended_predicts_as_before_and_le
     probe = [_x(rng) for _ in range(20)]
     before = [model.predict_proba_one(x) for x in probe]
     model.rows = model.rows[:, :-1]  # as a version pickled before the column existed holds it
+    del model.courses  # and before windows kept courses
     restored = pickle.loads(pickle.dumps(model))
     assert restored.rows.shape == (len(model.targets), len(wf.COLUMNS))
+    assert restored.courses.tolist() == [wf.NO_COURSE] * len(model.targets)
     assert not restored.rows[:, -1].any()
     assert [restored.predict_proba_one(x) for x in probe] == before
     for _ in range(wf.REFIT_AFTER):  # enough to refit on rows of both widths
