@@ -89,7 +89,21 @@ def course_share(sizes: Sequence[int], per_course: int, total: int) -> int:
 
 def latest_of_each_course(courses: np.ndarray, per_course: int, total: int) -> np.ndarray:
     """Which rows a window keeps (rows oldest first, `courses` their courses): each course's latest
-    `course_share` rows. With one course, its latest `min(per_course, total)`."""
+    `course_share` rows. With one course, its latest `min(per_course, total)`. Rows of NO_COURSE alone are
+    one course too; beside named courses they are a window stored before courses were kept, and leave as
+    the named ones arrive, the oldest first, as that window's rows would have."""
+    named = courses != NO_COURSE
+    if named.all() or not named.any():
+        return _latest_per_course(courses, per_course, total)
+    kept = np.zeros(len(courses), dtype=bool)
+    kept[named] = _latest_per_course(courses[named], per_course, total)
+    unnamed = np.flatnonzero(~named)
+    room = max(0, min(per_course - int(named.sum()), total - int(kept.sum())))
+    kept[unnamed[len(unnamed) - room:] if room else unnamed[:0]] = True
+    return kept
+
+
+def _latest_per_course(courses: np.ndarray, per_course: int, total: int) -> np.ndarray:
     _, course_of_row, sizes = np.unique(courses, return_inverse=True, return_counts=True)
     share = course_share(sizes.tolist(), per_course, total)
     newest_first = np.arange(len(courses))[::-1]

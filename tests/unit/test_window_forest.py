@@ -90,6 +90,14 @@ def test_each_course_keeps_its_share_of_the_windows():
     assert wf.latest_of_each_course(np.zeros(0, np.int64), 2, 8).tolist() == []
 
 
+def test_a_window_stored_before_courses_were_kept_gives_way_as_named_courses_arrive():
+    """Its rows name no course; kept as a course of their own they would never leave beside the named ones."""
+    old = [wf.NO_COURSE] * 5
+    assert np.flatnonzero(wf.latest_of_each_course(np.array([*old, 3, 3, 77]), 4, 8)).tolist() == [4, 5, 6, 7]
+    assert np.flatnonzero(wf.latest_of_each_course(np.array(old + [3] * 4), 4, 8)).tolist() == [5, 6, 7, 8]
+    assert wf.latest_of_each_course(np.array(old), 4, 8).sum() == 4  # no course named anywhere: one course
+
+
 def test_one_courses_burst_does_not_push_another_course_out_of_the_window():
     """Outcomes come a flow at a time: a course's burst bigger than the window used to leave the week's forest
     with that course's students alone, ranking the other course's by a relation it does not have."""
