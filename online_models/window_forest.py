@@ -93,13 +93,11 @@ def latest_of_each_course(courses: np.ndarray, per_course: int, total: int) -> n
     one course too; beside named courses they are a window stored before courses were kept, and leave as
     the named ones arrive, the oldest first, as that window's rows would have."""
     named = courses != NO_COURSE
-    if named.all() or not named.any():
-        return _latest_per_course(courses, per_course, total)
     kept = np.zeros(len(courses), dtype=bool)
     kept[named] = _latest_per_course(courses[named], per_course, total)
     unnamed = np.flatnonzero(~named)
     room = max(0, min(per_course - int(named.sum()), total - int(kept.sum())))
-    kept[unnamed[len(unnamed) - room:] if room else unnamed[:0]] = True
+    kept[unnamed[max(0, len(unnamed) - room):]] = True
     return kept
 
 

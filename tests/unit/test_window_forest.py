@@ -96,6 +96,7 @@ def test_a_window_stored_before_courses_were_kept_gives_way_as_named_courses_arr
     assert np.flatnonzero(wf.latest_of_each_course(np.array([*old, 3, 3, 77]), 4, 8)).tolist() == [4, 5, 6, 7]
     assert np.flatnonzero(wf.latest_of_each_course(np.array(old + [3] * 4), 4, 8)).tolist() == [5, 6, 7, 8]
     assert wf.latest_of_each_course(np.array(old), 4, 8).sum() == 4  # no course named anywhere: one course
+    assert wf.latest_of_each_course(np.array([*old, 3]), 10, 20).all()  # room for more than it holds: all stay
 
 
 def test_one_courses_burst_does_not_push_another_course_out_of_the_window():
