@@ -24,6 +24,7 @@ their classes in this module (`MOVED`).
 """
 from __future__ import annotations
 
+import copyreg
 import io
 import math
 import pickle
@@ -52,6 +53,7 @@ from online_models.prequential import (
     with_every_metric,
 )
 from online_models.priors import PRIORS, clip, prior_progress, priors
+from online_models.scoring_copy import reduce_with
 from online_models.surrogate import Surrogate, Trajectory, fit_surrogate
 from online_models.week_learners import (
     ClassifierLike,
@@ -66,7 +68,13 @@ from online_models.week_learners import (
     relearn,
     settle,
 )
-from online_models.window_forest import COURSE, WindowForestClassifier, row_input
+from online_models.window_forest import (
+    COURSE,
+    WindowForestClassifier,
+    WindowForestRegressor,
+    reduce_for_scoring,
+    row_input,
+)
 from streams.contract.outputs import Basis, ScoreBasis
 
 #: Probabilities are kept off 0/1 so a confident miss costs a finite log loss.
@@ -190,6 +198,8 @@ class ScoringModels:
     guess_version: int = field(init=False, default=0)
     #: (target, course week) -> how its forest and the guess are weighed (online_models.guess_stack)
     stacks: dict[tuple[str, int], Stack] = field(init=False, default_factory=dict)
+    #: a version's scoring copy (`to_bytes(scoring_only=True)`): it answers as the version does, and cannot learn
+    scoring_only: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.learners = FAMILIES[self.family](self.seed)
@@ -229,6 +239,8 @@ class ScoringModels:
             return None
         fitted_for = (forest.fits, self.guess_version)
         stack = self.stacks.get((target, week))
+        if self.scoring_only:  # its windows were left out, every stack fitted first (`to_bytes`)
+            return stack
         if stack is None or stack.fitted_for != fitted_for:
             rows, forest_p, outcomes = forest.fitted_window()
             guesses = self._label_free_rows(rows, target)
@@ -267,6 +279,8 @@ class ScoringModels:
     def learn_weeks(self, xs: list[dict[str, float]], label: Label, course: int | None = None) -> None:
         """Learn one label from each course week's features of an enrolment of `course`. All are scored first (the
         honest, prequential error: none of them has been learned yet), then learned."""
+        if self.scoring_only:
+            raise TypeError("a version's scoring copy has no windows to learn on: learn on its full form")
         before = [self.predict(x) for x in xs]
         for target in ("dropout", "success"):
             for x in xs:
@@ -340,11 +354,20 @@ class ScoringModels:
                     weights.setdefault(target, {})[str(week)] = stack.as_json()
         return weights
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, scoring_only: bool = False) -> bytes:
         """Pickle, zlib-compressed: feature names repeat in every tree node, so it shrinks ~4x. Every
-        week's stack is fitted first: a worker that loads the version scores at once."""
+        week's stack is fitted first: a worker that loads the version scores at once. `scoring_only`: without
+        what only learning reads (the windows' rows, the examples to rehearse), for the workers, which hold the
+        version they score with (docs/models.md, "A worker loads a version without its windows")."""
         self.stack_weights()
-        return zlib.compress(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL), 6)
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        if scoring_only:
+            pickler.dispatch_table = {**copyreg.dispatch_table, ScoringModels: _reduce_for_scoring,
+                                      WindowForestClassifier: reduce_for_scoring,
+                                      WindowForestRegressor: reduce_for_scoring}
+        pickler.dump(self)
+        return zlib.compress(buffer.getvalue(), 6)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> ScoringModels:
@@ -367,3 +390,8 @@ class ScoringModels:
         for week in models.by_week.values():
             with_every_metric(week.rolling, WINDOW_PER_WEEK)
         return models
+
+
+def _reduce_for_scoring(models: ScoringModels) -> tuple[Any, ...]:
+    """How the bundle pickles into its scoring copy: marked as one, without the examples it rehearses."""
+    return reduce_with(models, {"scoring_only": True, "recent": {}})

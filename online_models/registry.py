@@ -1,8 +1,10 @@
 """Model versions in Redis, so one trainer can publish and every worker can hot-swap.
 
 Keys (under `prefix`): `models:seq` (version counter), `models:blob:<v>` (pickled
-ScoringModels), `models:meta:<v>` (JSON metadata), `models:latest` (newest version, only
-ever moved forward). Version 0 is never stored: it is the untrained ScoringModels.
+ScoringModels, what the trainer learns on), `models:scoring:<v>` (its scoring copy, without the windows:
+what workers load; versions published before it have none and workers load the blob),
+`models:meta:<v>` (JSON metadata), `models:latest` (newest version, only ever moved forward).
+Version 0 is never stored: it is the untrained ScoringModels.
 
 A version's metadata has `origin` only when it did not come from the live trainer (e.g. `scorer
 bootstrap`: {"kind": "bootstrap", ...}); readers treat a missing `origin` as the live trainer. Its
@@ -96,9 +98,10 @@ class ModelRegistry:
             meta["stacks"] = stacks
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._key("blob", version), models.to_bytes())
+        pipe.set(self._key("scoring", version), models.to_bytes(scoring_only=True))
         pipe.set(self._key("meta", version), json.dumps(meta))
         if version > self._keep:
-            pipe.delete(self._key("blob", version - self._keep))
+            pipe.delete(self._key("blob", version - self._keep), self._key("scoring", version - self._keep))
         self._advance(keys=[self._key("latest")], args=[version], client=pipe)
         if also is not None:
             also(pipe)
@@ -115,13 +118,16 @@ class ModelRegistry:
         raw = self._redis.get(self._key("meta", version))
         return None if raw is None else dict(json.loads(raw))
 
-    def load(self, version: int | None = None) -> ScoringModels:
-        """A version's models (default: the latest); version 0 is a fresh, untrained bundle."""
+    def load(self, version: int | None = None, scoring_only: bool = False) -> ScoringModels:
+        """A version's models (default: the latest); version 0 is a fresh, untrained bundle. `scoring_only`: its
+        scoring copy, which answers the same and cannot learn (the full form where it was published without one)."""
         if version is None:
             version = self.latest_version()
         if version == 0:
             return self._new_models()
-        blob = self._redis.get(self._key("blob", version))
+        blob = self._redis.get(self._key("scoring", version)) if scoring_only else None
+        if blob is None:
+            blob = self._redis.get(self._key("blob", version))
         if blob is None:
             raise KeyError(f"model version {version} is not stored (only the last {self._keep} are kept)")
         if not isinstance(blob, bytes):
@@ -132,18 +138,18 @@ class ModelRegistry:
             raise UnreadableVersion(version, error) from error
 
     def newest_readable(self, latest: int, report: Callable[[int, Exception], None]) -> ScoringModels:
-        """The newest version up to `latest` whose blob is stored and readable (`report` hears of each that
-        is not), else version 0: scoring with an older version, or the priors, beats not scoring at all."""
+        """The scoring copy of the newest version up to `latest` that is stored and readable (`report` hears of
+        each that is not), else version 0: scoring with an older version, or the priors, beats not scoring at all."""
         for version in range(latest, max(0, latest - self._keep), -1):
             try:
-                return self.load(version)
+                return self.load(version, scoring_only=True)
             except (UnreadableVersion, KeyError) as error:
                 report(version, error)
         return self.load(0)
 
 
 class ModelCache:
-    """What a worker scores with: the newest published version. Scoring reads `current()`, which
+    """What a worker scores with: the newest published version's scoring copy. Scoring reads `current()`, which
     does no I/O; `refresh()` (the training timer's thread) looks for a newer version at most every
     `check_every` seconds, so scoring never waits on Redis."""
 
@@ -167,7 +173,7 @@ class ModelCache:
             latest = self._registry.latest_version()
             if latest != self._models.version and latest not in self._unreadable:
                 try:
-                    self._models = self._registry.load(latest)
+                    self._models = self._registry.load(latest, scoring_only=True)
                 except (UnreadableVersion, KeyError) as error:
                     self._cannot_read(latest, error)
 

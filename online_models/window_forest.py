@@ -28,6 +28,7 @@ from sklearn.metrics import log_loss
 from threadpoolctl import threadpool_limits
 
 from features import FEATURE_NAMES
+from online_models.scoring_copy import reduce_with
 
 #: Snapshots kept per learner and course: about two cohorts of a course week; the oldest leaves first.
 #: Measured against 1,000 (docs/models.md, "A course week's window keeps each course's latest snapshots").
@@ -274,6 +275,13 @@ class _Window(base.Estimator):
             return None
         row = feature_row(x)
         return self.bias + self.scale * sum(tree.predict(row) for tree in self.trees)
+
+
+def reduce_for_scoring(window: _Window) -> tuple[Any, ...]:
+    """How a window learner pickles into a version's scoring copy (learners.ScoringModels.to_bytes): its trees
+    and out-of-bag P without the rows it fits on, which a worker never reads. The rows were 85% of a version
+    learned from a school of four courses (docs/models.md, "A worker loads a version without its windows")."""
+    return reduce_with(window, {"rows": window.rows[:0], "targets": window.targets[:0], "courses": window.courses[:0]})
 
 
 class WindowForestClassifier(_Window, base.Classifier):

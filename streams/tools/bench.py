@@ -14,7 +14,9 @@ One run, one machine, so the figures compare (these machines are noisy):
   produced -> scored come from the worker's own histogram;
 - model: the default model family, trained on the export's outcomes, scoring the export's
   students' features with and without their reasons (online_models.explain asks the model
-  again once per hypothesis): scores per second and the cost ratio;
+  again once per hypothesis): scores per second and the cost ratio; and the version as published, its full
+  form (what the trainer learns on) beside its scoring copy (what workers load): bytes, the memory a load
+  holds, and the fastest of MODEL_LOADS loads;
 - read_api: the external-trainer worker's read API, once it and its trainer process are idle, asked
   sequentially over loopback (each answer timed by the client), and the two Postgres calls of one student
   answer (the query and the record of the read) timed in this process: see streams.tools.bench_read_api;
@@ -33,6 +35,7 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -358,7 +361,9 @@ def _model_figures(events: list[Event]) -> dict[str, Any]:
         x = model_input(compute(state, schedule, last))
         models.learn_weeks([x], label_from_outcome(known, x["days_inactive"]))
         xs.append(x)
-    models = ScoringModels.from_bytes(models.to_bytes())  # as a worker gets it: published, then loaded
+    loads = {form: _load_figures(models.to_bytes(scoring_only=form == "scoring_copy"))
+             for form in ("full", "scoring_copy")}
+    models = ScoringModels.from_bytes(models.to_bytes(scoring_only=True))  # as a worker gets it: published, then loaded
     began = time.perf_counter()
     for x in xs:
         models.predict(x)
@@ -369,7 +374,25 @@ def _model_figures(events: list[Event]) -> dict[str, Any]:
     explained = time.perf_counter() - began
     return {"model_students": len(xs), "model_scores_per_s": round(len(xs) / plain, 1),
             "model_scores_with_reasons_per_s": round(len(xs) / explained, 1),
-            "reasons_cost_ratio": round(explained / plain, 2)}
+            "reasons_cost_ratio": round(explained / plain, 2), "model_load": loads}
+
+
+MODEL_LOADS = 3
+
+
+def _load_figures(blob: bytes) -> dict[str, float]:
+    """A published form's size, the memory its load holds, and the fastest of MODEL_LOADS loads."""
+    tracemalloc.start()
+    models = ScoringModels.from_bytes(blob)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del models
+    seconds = []
+    for _ in range(MODEL_LOADS):
+        began = time.perf_counter()
+        ScoringModels.from_bytes(blob)
+        seconds.append(time.perf_counter() - began)
+    return {"kb": round(len(blob) / 1e3, 1), "held_kb": round(held / 1e3, 1), "load_ms": round(1e3 * min(seconds), 2)}
 
 
 SURROGATE_ROUNDS = 3

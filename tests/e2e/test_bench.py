@@ -25,6 +25,9 @@ def test_bench_prints_the_figures(capsys, monkeypatch, tmp_path, redis_url, post
     # the model scored the export's labelled students with and without reasons
     assert figures["model_students"] > 0 and figures["model_scores_with_reasons_per_s"] > 0
     assert figures["reasons_cost_ratio"] > 0  # a ratio of two timings: measured, not asserted (a CI run read 0.82)
+    loads = figures["model_load"]  # the version's two published forms: the workers' copy leaves the windows out
+    assert 0 < loads["scoring_copy"]["kb"] < loads["full"]["kb"] and loads["scoring_copy"]["held_kb"] > 0
+    assert loads["full"]["load_ms"] > 0 and loads["scoring_copy"]["load_ms"] > 0
     # a worker beside a `scorer train` process: it read everything, and the trainer learned labels
     assert figures["worker_external_trainer_records_per_s"] > 0
     assert figures["event_loop_lag_external_trainer"]["trainer_labels_learned"] > 0

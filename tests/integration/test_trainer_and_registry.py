@@ -58,7 +58,7 @@ def test_registry_publish_load_and_hot_swap(redis_db):
     assert {int(week): values for week, values in by_week.items()} == models.metrics_by_week()
     assert sum(values["examples"] for values in by_week.values()) == models.n_labels
     loaded = registry.load(1)
-    assert loaded.n_labels == 20 and loaded.version == 1
+    assert loaded.n_labels == 20 and loaded.version == 1 and not loaded.scoring_only  # what the trainer learns on
 
     assert cache.current().version == 0  # scoring reads what the last refresh found
     now[0] = 4.9
@@ -66,11 +66,24 @@ def test_registry_publish_load_and_hot_swap(redis_db):
     assert cache.current().version == 0  # not re-checked yet
     now[0] = 5.0
     cache.refresh()
-    assert cache.current().version == 1
+    assert cache.current().version == 1 and cache.current().scoring_only  # a worker loads the scoring copy
     assert registry.publish(models) == 2
+    redis_db.delete("t:models:scoring:2")  # as a version published before scoring copies
     now[0] = 10.0
     cache.refresh()
-    assert cache.current().version == 2
+    assert cache.current().version == 2 and not cache.current().scoring_only
+
+
+def test_the_registry_keeps_each_versions_two_forms_and_drops_both(redis_db):
+    registry = ModelRegistry(redis_db, prefix="t:", keep=2)
+    models = ScoringModels()
+    for x, label in (_student(random.Random(7)) for _ in range(20)):
+        models.learn_weeks([x], label)
+    assert [registry.publish(models) for _ in range(3)] == [1, 2, 3]
+    assert sorted(redis_db.keys("t:models:blob:*") + redis_db.keys("t:models:scoring:*")) == [
+        b"t:models:blob:2", b"t:models:blob:3", b"t:models:scoring:2", b"t:models:scoring:3"]
+    x = _student(random.Random(8))[0]
+    assert registry.load(3, scoring_only=True).predict(x) == models.predict(x)
 
 
 def test_snapshots_overwrite_per_week(redis_db):
@@ -412,7 +425,8 @@ def test_a_version_this_code_cannot_read_stops_no_worker_and_loses_no_label(redi
     for x, label in (_student(random.Random(3)) for _ in range(20)):
         models.learn_weeks([x], label)
     assert registry.publish(models) == 1 and registry.publish(models) == 2
-    redis_db.set("t:models:blob:2", zlib.compress(b"\x80\x04\x95not a pickle of this code"))
+    for form in ("blob", "scoring"):  # as a newer release wrote both
+        redis_db.set(f"t:models:{form}:2", zlib.compress(b"\x80\x04\x95not a pickle of this code"))
     unreadable = ("scorer_model_unreadable_versions_total", {})
     before = metrics.REGISTRY.get_sample_value(*unreadable) or 0.0
 

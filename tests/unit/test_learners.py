@@ -13,6 +13,8 @@ from online_models.labels import Label, label_from_outcome
 from online_models.learners import MOVED, REHEARSAL, Prediction, ScoringModels
 from online_models.prequential import WEEK_CAP
 from online_models.priors import prior_dropout, prior_progress, prior_success
+from online_models.week_learners import FirstOpinion
+from online_models.window_forest import WindowForestClassifier, WindowForestRegressor
 from streams.contract.outputs import ScoreBasis
 
 
@@ -148,6 +150,42 @@ def test_an_enrolments_course_reaches_the_windows_and_no_learner_takes_it_for_a_
     if family == "forest":
         window = told.learners[1].members[0].models[3]
         assert set(window.courses.tolist()) == {3, 77}
+
+
+def _windows(models: ScoringModels) -> list[WindowForestClassifier | WindowForestRegressor]:
+    """Every window learner the bundle holds (the `forest` family's; none in the River families)."""
+    found = []
+    for learner in models.learners:
+        for member in learner.members if isinstance(learner, FirstOpinion) else [learner]:
+            found += [m for m in getattr(member, "models", {}).values()
+                      if isinstance(m, (WindowForestClassifier, WindowForestRegressor))]
+    return found
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_versions_scoring_copy_answers_as_it_does_without_what_only_learning_reads(family, monkeypatch):
+    """What a worker loads (ModelRegistry.load(scoring_only=True)): the same scores and reasons, no window rows, no
+    stack fitted again (it has no rows to fit one on), and it refuses to learn; the full form learns on."""
+    rng = random.Random(5)
+    models = ScoringModels(family=family)
+    for x, label in (_student(rng) for _ in range(150)):
+        models.learn_weeks([x], label, 3)
+    full, scoring = models.to_bytes(), models.to_bytes(scoring_only=True)
+    copy, again = ScoringModels.from_bytes(scoring), ScoringModels.from_bytes(full)
+    monkeypatch.setattr("online_models.learners.fit_weights", lambda *args: pytest.fail("a stack fitted again"))
+    probe = [_student(rng)[0] for _ in range(30)]
+    assert [copy.predict(x) for x in probe] == [models.predict(x) for x in probe]
+    assert [copy.explain(x) for x in probe] == [models.explain(x) for x in probe]
+    assert copy.scoring_only and not again.scoring_only and copy.recent == {} and again.recent == models.recent
+    if family == "forest":
+        assert all(len(w.targets) == len(w.rows) == len(w.courses) == 0 and w.trees for w in _windows(copy))
+        assert sum(len(w.targets) for w in _windows(again)) == sum(len(w.targets) for w in _windows(models)) > 0
+        assert len(scoring) < len(full)
+    with pytest.raises(TypeError, match="scoring copy"):
+        copy.learn_weeks([probe[0]], _student(rng)[1])
+    monkeypatch.undo()
+    again.learn_weeks([probe[0]], _student(rng)[1], 3)
+    assert again.n_labels == models.n_labels + 1
 
 
 def test_rolling_auc_is_undefined_not_zero_while_its_window_holds_one_class():
