@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,17 +141,39 @@ class ServerCertificate:
             connection.context = self._newest
 
 
+class _NewestContext(ssl.SSLContext):
+    """The context the Kafka clients hold: each connection it opens (asyncio's `wrap_bio`, a blocking client's
+    `wrap_socket`) is the newest loaded context's, so the files' settings arrive whole, and a CA taken out of the
+    CA file is no longer trusted. Loaded into the clients' context in place, a CA could only be added (OpenSSL
+    cannot remove one), and a handshake during the load could meet the new certificate before its key."""
+
+    newest: ssl.SSLContext
+
+    def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool = False,
+                 server_hostname: str | bytes | None = None, session: ssl.SSLSession | None = None) -> ssl.SSLObject:
+        return self.newest.wrap_bio(incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
+                                    session=session)
+
+    def wrap_socket(self, sock: socket.socket, server_side: bool = False, do_handshake_on_connect: bool = True,
+                    suppress_ragged_eofs: bool = True, server_hostname: str | bytes | None = None,
+                    session: ssl.SSLSession | None = None) -> ssl.SSLSocket:
+        return self.newest.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=do_handshake_on_connect,
+                                       suppress_ragged_eofs=suppress_ragged_eofs, server_hostname=server_hostname,
+                                       session=session)
+
+
 class ClientCertificate:
     """The TLS context a process's Kafka clients share (`context`), made from a private CA's file and a client
     certificate with its key (each optional: without a CA file the system's CAs are trusted), and `follow`, which
-    loads renewed files into that same context: a connection opened after it (aiokafka reconnects, a new client)
-    shows the new certificate and trusts the new CA, with no restart. An established connection keeps its session;
-    TLS checks a certificate at the handshake only. The CAs trusted before stay trusted (OpenSSL adds, it cannot
-    remove): a CA taken out of trust needs a restart."""
+    reads renewed files into a context of their own that `context` opens every new connection with
+    (`_NewestContext`): a connection opened after it (aiokafka reconnects, a new client) shows the new certificate
+    and trusts the CAs of the new CA file only, with no restart. An established connection keeps its session; TLS
+    checks a certificate at the handshake only."""
 
     def __init__(self, ca_file: str, cert_file: str, key_file: str, variable: str = "SCORER_KAFKA_SSL") -> None:
         self.ca_file, self.cert_file, self.key_file, self.variable = ca_file, cert_file, key_file, variable
-        self.context = self._scratch()
+        self.context = _NewestContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.context.newest = self._scratch()
         self._expiry: Gauge | None = None
 
     def follow(self, server: str, expiry: Gauge, stale: Gauge | None = None) -> FollowedFiles[datetime | None] | None:
@@ -174,13 +197,9 @@ class ClientCertificate:
         return context
 
     def _reload(self) -> datetime | None:
-        """Load the files into the shared context once they load into a scratch one (so a certificate beside a
-        key not its own never reaches it); when the client certificate expires, if there is one and it reads."""
-        self._scratch()
-        if self.ca_file:
-            self.context.load_verify_locations(self.ca_file)
-        if self.cert_file:
-            self.context.load_cert_chain(self.cert_file, self.key_file or None)
+        """The files as the newest context, once they load whole (a certificate beside a key not its own raises and
+        leaves the one before); when the client certificate expires, if there is one and it reads."""
+        self.context.newest = self._scratch()
         if not self.cert_file or self._expiry is None:
             return None
         return _exported_expiry(self.cert_file, self.variable, self._expiry)

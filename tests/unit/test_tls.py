@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -139,31 +140,40 @@ def test_a_handshake_while_a_renewal_loads_is_served_a_whole_pair(tmp_path: Path
     issued = issue_for_loopback(tmp_path)
     expiry = Gauge("expiry_seconds", "", ["server"], registry=CollectorRegistry())
     certificate = ServerCertificate(issued.cert_file, issued.key_file, "SCORER_WEB_TLS", "web", expiry)
+
+    def renew() -> bool:
+        issued.renew()
+        return certificate.files.refresh()
+    _handshakes_beside_renewals(lambda: _served(certificate.context, issued.client), renew)
+
+
+#: Handshakes beside back-to-back renewals: loaded in place, 187 of 300 failed.
+HANDSHAKES = 300
+
+
+def _handshakes_beside_renewals(handshake: Callable[[], bytes], renew: Callable[[], bool]) -> None:
+    """HANDSHAKES handshakes on this thread while another renews again and again: none fails, and they met
+    renewals (they were shown many certificates)."""
     stop, renewals = threading.Event(), [0]
 
     def renew_again_and_again() -> None:
         while not stop.is_set():
-            issued.renew()
-            renewals[0] += certificate.files.refresh()
+            renewals[0] += renew()
 
     renewer = threading.Thread(target=renew_again_and_again)
     renewer.start()
-    failed, served = 0, set()
+    failed, shown = 0, set()
     try:
         for _ in range(HANDSHAKES):
             try:
-                served.add(_served(certificate.context, issued.client))
+                shown.add(handshake())
             except ssl.SSLError:
                 failed += 1
     finally:
         stop.set()
         renewer.join()
-    assert renewals[0] > 10 and len(served) > 10  # the handshakes did meet renewals
+    assert renewals[0] > 10 and len(shown) > 10
     assert failed == 0
-
-
-#: Handshakes beside the renewals: before the fix, 300 failed some every run on this machine.
-HANDSHAKES = 300
 
 
 def test_plain_http_serves_no_certificate() -> None:
@@ -234,6 +244,32 @@ def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_an
     write_leaf(ca.issue_cert("scorer"), str(cert_file), str(key_file))
     assert files.refresh() and stale.labels("SCORER_KAFKA_SSL files")._value.get() == 0
     assert _client_shown(new_broker, shared) == _der(str(cert_file))
+    assert _client_shown(broker, shared) == _der(str(cert_file))
+
+    ca_file.write_bytes(new_ca.cert_pem.bytes())  # the old CA taken out of trust: its brokers are refused at once
+    assert files.refresh()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _client_shown(broker, shared)
+    assert _client_shown(new_broker, shared) == _der(str(cert_file))
+
+
+def test_a_kafka_client_handshake_while_its_renewal_loads_shows_a_whole_pair(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    broker = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(broker)
+    broker.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(broker)
+    ca_file, cert_file, key_file = tmp_path / "ca.crt", tmp_path / "tls.crt", tmp_path / "tls.key"
+    ca_file.write_bytes(ca.cert_pem.bytes())
+    write_leaf(ca.issue_cert("scorer"), str(cert_file), str(key_file))
+    certificate = ClientCertificate(str(ca_file), str(cert_file), str(key_file))
+    files = certificate.follow("kafka_client", Gauge("expiry_seconds", "", ["server"], registry=CollectorRegistry()))
+    assert files is not None
+
+    def renew() -> bool:
+        write_leaf(ca.issue_cert("scorer"), str(cert_file), str(key_file))
+        return files.refresh()
+    _handshakes_beside_renewals(lambda: _client_shown(broker, certificate.context), renew)
 
 
 def test_kafka_tls_without_files_follows_nothing() -> None:
