@@ -103,7 +103,7 @@ def learn_history(models: ScoringModels, students: Iterable[Student], until: flo
         if not weeks:
             learned.no_weeks += 1
             continue
-        models.learn_weeks(weeks, student.label, student.course_id)
+        models.learn_weeks(weeks, student.label, student.course_id, student.flow)
         learned.enrolments += 1
         learned.weeks += len(weeks)
         learned.labels[label_class(student.label)] += 1

@@ -70,6 +70,7 @@ from online_models.week_learners import (
 )
 from online_models.window_forest import (
     COURSE,
+    FLOW,
     WindowForestClassifier,
     WindowForestRegressor,
     reduce_for_scoring,
@@ -276,9 +277,11 @@ class ScoringModels:
         caller has it from `predict`, so it is not asked again (one of the 4-5 times explaining asks the model)."""
         return explain(self.p_dropout, x, self.norms, self.p_dropout(x) if p_dropout is None else p_dropout)
 
-    def learn_weeks(self, xs: list[dict[str, float]], label: Label, course: int | None = None) -> None:
-        """Learn one label from each course week's features of an enrolment of `course`. All are scored first (the
-        honest, prequential error: none of them has been learned yet), then learned."""
+    def learn_weeks(self, xs: list[dict[str, float]], label: Label, course: int | None = None,
+                    flow: int | None = None) -> None:
+        """Learn one label from each course week's features of an enrolment of `course` and `flow` (what the windows
+        keep by: online_models.window_forest). All are scored first (the honest, prequential error: none of them has
+        been learned yet), then learned."""
         if self.scoring_only:
             raise TypeError("a version's scoring copy has no windows to learn on: learn on its full form")
         before = [self.predict(x) for x in xs]
@@ -286,7 +289,8 @@ class ScoringModels:
             for x in xs:
                 self.calibration.learn(target, course_week(x), self._label_free(x, target), getattr(label, target))
         regressor, dropout, success = self.learners
-        of_course = xs if course is None else [{**x, COURSE: course} for x in xs]
+        cohort = {**({} if course is None else {COURSE: course}), **({} if flow is None else {FLOW: flow})}
+        of_course = [{**x, **cohort} for x in xs] if cohort else xs
 
         def inputs(learner: object) -> list[dict[str, float]]:
             return of_course if keeps_windows(learner) else xs

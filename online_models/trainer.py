@@ -31,7 +31,7 @@ from online_models.registry import ModelRegistry
 from online_models.surrogate import MAX_ENROLMENTS
 from online_models.weekly_features import WeeklyFeatureStore
 from streams import metrics
-from streams.core.documents import learner_course
+from streams.core.documents import learner_cohort
 from streams.lease import RedisLease
 from streams.settings import redis_text
 
@@ -264,7 +264,7 @@ class Trainer:
             return False
         weeks = list(self._weeks.read_all(learner).values())
         if weeks:
-            self.models.learn_weeks(weeks, label, learner_course(learner))
+            self.models.learn_weeks(weeks, label, *learner_cohort(learner))
         self._learned.add(learner)
         self._first_unpublished_at = self._first_unpublished_at or time.monotonic()
         return True

@@ -303,7 +303,8 @@ def settle(learner: object) -> None:
 
 def keeps_windows(learner: object) -> bool:
     """Whether `learner` learns into windows of snapshots (online_models.window_forest), which read a learned
-    x's course (window_forest.COURSE) to keep each course's latest; other learners would take it for a feature."""
+    x's course and flow (window_forest.COURSE, FLOW) to keep each course's latest flows; other learners would take
+    them for features."""
     if isinstance(learner, FirstOpinion):
         return keeps_windows(learner.members[0])
     return bool(getattr(learner, "order_free", False))

@@ -61,7 +61,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     def learn(student_id: int) -> None:
         student = by_id[student_id]
         weeks = student.open_week_numbers()
-        models.learn_weeks([student.weekly[w] for w in weeks], label_of[student_id], student.course_id)
+        models.learn_weeks([student.weekly[w] for w in weeks], label_of[student_id], student.course_id, student.flow)
         for week in weeks:
             week_courses.setdefault(week, set()).add(student.course_id)
         learned.add(student_id)

@@ -61,11 +61,14 @@ def learner_key(user_id: int, key: str) -> str:
     return f"{user_id}:{key}"
 
 
-def learner_course(learner: str) -> int | None:
-    """The course of a `learner_key` ("user:course:flow"); None where the enrolment has no course (or the key
-    is not one: the trainer still learns the label, in no course's window)."""
+def learner_cohort(learner: str) -> tuple[int | None, int | None]:
+    """The course and flow of a `learner_key` ("user:course:flow"); None for each the enrolment has none of (or
+    where the key is not one: the trainer still learns the label, in no course's window)."""
     parts = str(learner).split(":")
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+    if len(parts) != 3:
+        return None, None
+    course, flow = (int(part) if part.isdigit() else None for part in parts[1:])
+    return course, flow
 
 
 class StudentEvent(NamedTuple):

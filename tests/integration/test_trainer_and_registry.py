@@ -19,7 +19,7 @@ from online_models.registry import ModelCache, ModelRegistry, UnreadableVersion
 from online_models.scoring import OnlineScoring
 from online_models.trainer import LockHeldElsewhere, Trainer
 from online_models.weekly_features import WeeklyFeatureStore
-from online_models.window_forest import NO_COURSE
+from online_models.window_forest import NO_COURSE, NO_FLOW
 from storage.postgres.sink import PostgresSink
 from streams import metrics
 from streams.console import data, pages
@@ -112,10 +112,11 @@ def test_trainer_is_idempotent_and_publishes(redis_db):
     assert trainer.on_label(6, Label(None, True, False)) is True
     assert trainer.maybe_publish() == 1
     assert registry.load().n_labels == 4
-    store.put_many([("9:77:1", 1, {"progress": 5.0, "course_week": 1.0})])  # a learner key names its course
+    store.put_many([("9:77:1", 1, {"progress": 5.0, "course_week": 1.0})])  # a learner key names its course, flow
     assert trainer.on_label("9:77:1", Label(20.0, True, False)) is True
     week_1 = trainer.models.learners[1].members[0].models[1]  # its window forest of P(dropout)
     assert week_1.courses.tolist() == [NO_COURSE, NO_COURSE, 77]  # learners 5 and 6 name none
+    assert week_1.flows.tolist() == [NO_FLOW, NO_FLOW, 1]
     assert store.read_all(5) == {}  # learned and published: snapshots cleaned up with the publish
 
 
@@ -133,10 +134,10 @@ def test_a_label_the_model_fails_to_learn_is_set_aside_and_the_rest_are_learned(
         trainer.enqueue(learner, Label(70.0, False, True))
     learn_weeks = ScoringModels.learn_weeks
 
-    def fails_on_poison(models: ScoringModels, xs: list[dict[str, float]], label: Label, course: int | None) -> None:
+    def fails_on_poison(models: ScoringModels, xs: list[dict[str, float]], label: Label, *cohort: int | None) -> None:
         if any("poison" in x for x in xs):
             raise OverflowError("math range error")
-        learn_weeks(models, xs, label, course)
+        learn_weeks(models, xs, label, *cohort)
 
     monkeypatch.setattr(ScoringModels, "learn_weeks", fails_on_poison)
     before = metrics.REGISTRY.get_sample_value("scorer_labels_set_aside_total") or 0.0

@@ -25,7 +25,8 @@ export_dir, students = generated_export_fixtures(STUDENTS, weeks=ALL_WEEKS)
 def test_a_fresh_model_learns_every_labelled_enrolment_in_the_live_trainers_order(students):
     models, seen = ScoringModels(), []
     learn = models.learn_weeks
-    models.learn_weeks = lambda xs, label, course: (seen.append((xs, label, course)), learn(xs, label, course))
+    models.learn_weeks = lambda xs, label, course, flow: (seen.append((xs, label, course, flow)),
+                                                          learn(xs, label, course, flow))
     settle = models.settle
     models.settle = lambda: (seen.append("settled"), settle())
     learned = learn_history(models, students)
@@ -45,8 +46,8 @@ def test_a_fresh_model_learns_every_labelled_enrolment_in_the_live_trainers_orde
     assert all(s.label is not None for s in labelled)  # every generated student gets an outcome
     assert labelled != sorted(students, key=lambda s: (s.label_ts, s.id))  # not the order they arrived in
     assert learned.enrolments == STUDENTS and learned.no_weeks == learned.after_until == learned.unlabelled == 0
-    assert seen == [(s.open_weeks(), s.label, s.course_id) for s in labelled]  # the outcomes' order, weeks first
-    assert all(week["course_week"] < 11 for xs, _, _ in seen for week in xs)
+    assert seen == [(s.open_weeks(), s.label, s.course_id, s.flow) for s in labelled]  # the outcomes' order
+    assert all(week["course_week"] < 11 for xs, *_ in seen for week in xs)
     weeks = sum(len(s.open_weeks()) for s in labelled)
     assert learned.weeks == models.n_labels == weeks and weeks > STUDENTS  # several weeks per enrolment
     assert sum(learned.labels.values()) == STUDENTS and learned.labels["success"] and learned.labels["dropout"]

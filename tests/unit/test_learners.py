@@ -138,18 +138,18 @@ def test_every_family_learns_and_round_trips(family):
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_an_enrolments_course_reaches_the_windows_and_no_learner_takes_it_for_a_feature(family):
+def test_an_enrolments_course_and_flow_reach_the_windows_and_no_learner_takes_them_for_features(family):
     rng = random.Random(2)
     told, untold = ScoringModels(family=family), ScoringModels(family=family)
     for i in range(120):
         x, label = _student(rng)
-        told.learn_weeks([x], label, (3, 77)[i % 2])
+        told.learn_weeks([x], label, (3, 77)[i % 2], 1 + i % 3)
         untold.learn_weeks([x], label)
     probe = [_student(rng)[0] for _ in range(20)]
     assert [told.predict(x) for x in probe] == [untold.predict(x) for x in probe]
     if family == "forest":
         window = told.learners[1].members[0].models[3]
-        assert set(window.courses.tolist()) == {3, 77}
+        assert set(window.courses.tolist()) == {3, 77} and set(window.flows.tolist()) == {1, 2, 3}
 
 
 def _windows(models: ScoringModels) -> list[WindowForestClassifier | WindowForestRegressor]:

@@ -99,6 +99,33 @@ def test_a_window_stored_before_courses_were_kept_gives_way_as_named_courses_arr
     assert wf.latest_of_each_course(np.array([*old, 3]), 10, 20).all()  # room for more than it holds: all stay
 
 
+def test_a_course_beyond_its_share_keeps_its_latest_flows_and_a_random_part_of_the_one_it_cuts():
+    courses = np.full(90, 3)
+    flows = np.array([1] * 40 + [2] * 30 + [1] * 10 + [4] * 10)  # flow 1's last rows came after flow 2's
+    flow_1, flow_2 = np.flatnonzero(flows == 1), np.flatnonzero(flows == 2)
+    kept = wf.latest_of_each_course(courses, 70, 70, flows, np.random.default_rng(0))
+    assert kept[flows != 2].all() and kept[flow_2].sum() == 10  # flows 4 and 1 whole, a part of flow 2
+    assert kept[flow_2[:15]].any() and kept[flow_2[15:]].any()  # from anywhere in it, not its latest rows
+    cut = wf.latest_of_each_course(courses, 55, 55, flows, np.random.default_rng(0))
+    assert cut[flows == 4].all() and cut[flow_1].sum() == 45 and not cut[flow_2].any()
+    assert not cut[flow_1[:40]].all()  # flow 1's early rows are not all kept ahead of its later ones
+
+
+def test_a_window_of_sorted_outcomes_keeps_each_classs_share():
+    """Real outcomes come sorted (withdrawals first, passes and fails at the end), and a flow's arrive together:
+    kept by arrival, a window beyond its share held BBB's latest, few dropouts (5% where 17% dropped out)."""
+    rng = random.Random(16)
+    model = wf.WindowForestClassifier(window=150)
+    for course in (3, 49, 77):
+        xs = [_x(rng) for _ in range(300)]
+        for i, x in enumerate(xs):  # each flow's 30% dropouts first
+            model.learn_one({**x, wf.COURSE: course, wf.FLOW: 1}, i < 90)
+    model.settle()
+    assert len(model.targets) == 300 and set(model.flows.tolist()) == {1}
+    for course in (3, 49, 77):
+        assert 0.2 < model.targets[model.courses == course].mean() < 0.4
+
+
 def test_one_courses_burst_does_not_push_another_course_out_of_the_window():
     """Outcomes come a flow at a time: a course's burst bigger than the window used to leave the week's forest
     with that course's students alone, ranking the other course's by a relation it does not have."""
@@ -210,10 +237,11 @@ def test_a_window_stored_before_a_feature_was_appended_or_courses_kept_predicts_
     probe = [_x(rng) for _ in range(20)]
     before = [model.predict_proba_one(x) for x in probe]
     model.rows = model.rows[:, :-1]  # as a version pickled before the column existed holds it
-    del model.courses  # and before windows kept courses
+    del model.courses, model.flows  # and before windows kept courses and flows
     restored = pickle.loads(pickle.dumps(model))
     assert restored.rows.shape == (len(model.targets), len(wf.COLUMNS))
     assert restored.courses.tolist() == [wf.NO_COURSE] * len(model.targets)
+    assert restored.flows.tolist() == [wf.NO_FLOW] * len(model.targets)
     assert not restored.rows[:, -1].any()
     assert [restored.predict_proba_one(x) for x in probe] == before
     for _ in range(wf.REFIT_AFTER):  # enough to refit on rows of both widths
