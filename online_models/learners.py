@@ -290,10 +290,10 @@ class ScoringModels:
                 self.calibration.learn(target, course_week(x), self._label_free(x, target), getattr(label, target))
         regressor, dropout, success = self.learners
         cohort = {**({} if course is None else {COURSE: course}), **({} if flow is None else {FLOW: flow})}
-        of_course = [{**x, **cohort} for x in xs] if cohort else xs
+        of_cohort = [{**x, **cohort} for x in xs] if cohort else xs
 
         def inputs(learner: object) -> list[dict[str, float]]:
-            return of_course if keeps_windows(learner) else xs
+            return of_cohort if keeps_windows(learner) else xs
         for x, scores in zip(xs, before):
             week = self.by_week.setdefault(metric_week(x), WeekMetrics())
             week.examples += 1

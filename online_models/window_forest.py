@@ -98,9 +98,8 @@ def latest_of_each_course(courses: np.ndarray, per_course: int, total: int, flow
                           rng: np.random.Generator | None = None) -> np.ndarray:
     """Which rows a window keeps (rows oldest first, `courses` their courses, `flows` their flows): each course's
     `course_share` rows of its latest flows, a flow being as recent as its last row; of the flow that does not fit
-    whole, a random part (`rng`). Real outcomes arrive sorted (withdrawals first, passes and fails at the end), and
-    keeping the latest rows kept a course's last outcomes: on BBB copied into three courses, a week's window held
-    5% dropouts where 17% of the students it learned dropped out. Rows of NO_FLOW each count as a flow of their own
+    whole, a random part (`rng`): real outcomes arrive sorted (withdrawals first, passes and fails at the end), and
+    a flow's latest rows are its last outcomes (docs/models.md). Rows of NO_FLOW each count as a flow of their own
     (the oldest leave first). With one course, its latest `min(per_course, total)`. Rows of NO_COURSE alone are
     one course too; beside named courses they are a window stored before courses were kept, and leave as
     the named ones arrive, the oldest first, as that window's rows would have."""
@@ -108,7 +107,7 @@ def latest_of_each_course(courses: np.ndarray, per_course: int, total: int, flow
     kept = np.zeros(len(courses), dtype=bool)
     flows = np.full(len(courses), NO_FLOW, dtype=np.int64) if flows is None else flows
     kept[named] = _latest_per_course(courses[named], flows[named], per_course, total,
-                                     rng or np.random.default_rng(0))
+                                     np.random.default_rng(0) if rng is None else rng)
     unnamed = np.flatnonzero(~named)
     room = max(0, min(per_course - int(named.sum()), total - int(kept.sum())))
     kept[unnamed[max(0, len(unnamed) - room):]] = True
@@ -220,8 +219,8 @@ def boosted_trees(model: HistGradientBoostingRegressor) -> tuple[float, list[Fla
 
 
 class _Window(base.Estimator):
-    """Each course's latest `window` snapshots (the oldest dropped first; `WHOLE_WINDOWS` windows in all) and the
-    refit schedule, shared by both learners. Per course: outcomes arrive a flow at a time, and one window over
+    """Each course's latest `window` snapshots (its oldest flows dropped first; `WHOLE_WINDOWS` windows in all) and
+    the refit schedule, shared by both learners. Per course: outcomes arrive a flow at a time, and one window over
     the school's held the latest flows' courses alone (docs/models.md, "A course week's window keeps each
     course's latest snapshots")."""
 
@@ -274,8 +273,9 @@ class _Window(base.Estimator):
             self._refit()
 
     def _refit(self) -> None:
-        """Fit on each course's latest `window` rows. The older ones leave only now: until the next fit the rows
-        the last one saw stay together (fitted_window), whatever arrived since (at most REFIT_AFTER once fitted)."""
+        """Fit on each course's share of its latest flows' rows (`latest_of_each_course`). The others leave only
+        now: until the next fit the rows the last one saw stay together (fitted_window), whatever arrived since (at
+        most REFIT_AFTER once fitted)."""
         kept = latest_of_each_course(self.courses, self.window, WHOLE_WINDOWS * self.window, self.flows,
                                      np.random.default_rng([self.seed, len(self.targets)]))
         if not kept.all():
