@@ -199,18 +199,30 @@ def _client_shown(server: ssl.SSLContext, client: ssl.SSLContext) -> bytes:
     raise AssertionError("no handshake")
 
 
+def _broker(signed_by: trustme.CA, trusting: trustme.CA) -> ssl.SSLContext:
+    """A broker's listener that asks every client for a certificate (mTLS)."""
+    broker = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    signed_by.issue_cert("127.0.0.1").configure_cert(broker)
+    broker.verify_mode = ssl.CERT_REQUIRED
+    trusting.configure_trust(broker)
+    return broker
+
+
+def _client_files(directory: Path, ca: trustme.CA, not_after: datetime | None = None) -> tuple[Path, Path, Path]:
+    """The CA file and a client certificate with its key, as SCORER_KAFKA_SSL_* name them."""
+    ca_file, cert_file, key_file = directory / "ca.crt", directory / "tls.crt", directory / "tls.key"
+    ca_file.write_bytes(ca.cert_pem.bytes())
+    write_leaf(ca.issue_cert("scorer", not_after=not_after), str(cert_file), str(key_file))
+    return ca_file, cert_file, key_file
+
+
 def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_and_a_bad_one_never(
         tmp_path: Path) -> None:
     """A broker that asks for client certificates (mTLS) sees the renewed one in the next handshake of the same
     shared context; a certificate beside a key not its own is never loaded; a renewed CA file is trusted too."""
     ca = trustme.CA()
-    broker = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(broker)
-    broker.verify_mode = ssl.CERT_REQUIRED
-    ca.configure_trust(broker)
-    ca_file, cert_file, key_file = tmp_path / "ca.crt", tmp_path / "tls.crt", tmp_path / "tls.key"
-    ca_file.write_bytes(ca.cert_pem.bytes())
-    write_leaf(ca.issue_cert("scorer", not_after=datetime(2030, 1, 1, tzinfo=UTC)), str(cert_file), str(key_file))
+    broker = _broker(ca, ca)
+    ca_file, cert_file, key_file = _client_files(tmp_path, ca, datetime(2030, 1, 1, tzinfo=UTC))
     registry = CollectorRegistry()
     expiry = Gauge("expiry_seconds", "", ["server"], registry=registry)
     stale = Gauge("stale", "", ["file"], registry=registry)
@@ -234,10 +246,7 @@ def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_an
     assert _client_shown(broker, shared) == renewed
 
     new_ca = trustme.CA()  # the brokers move to another CA: the renewed CA file is trusted from now on
-    new_broker = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    new_ca.issue_cert("127.0.0.1").configure_cert(new_broker)
-    new_broker.verify_mode = ssl.CERT_REQUIRED
-    ca.configure_trust(new_broker)
+    new_broker = _broker(new_ca, ca)
     with pytest.raises(ssl.SSLError):
         _client_shown(new_broker, shared)
     ca_file.write_bytes(ca.cert_pem.bytes() + new_ca.cert_pem.bytes())
@@ -255,13 +264,8 @@ def test_a_renewed_kafka_client_certificate_is_shown_from_the_next_connection_an
 
 def test_a_kafka_client_handshake_while_its_renewal_loads_shows_a_whole_pair(tmp_path: Path) -> None:
     ca = trustme.CA()
-    broker = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(broker)
-    broker.verify_mode = ssl.CERT_REQUIRED
-    ca.configure_trust(broker)
-    ca_file, cert_file, key_file = tmp_path / "ca.crt", tmp_path / "tls.crt", tmp_path / "tls.key"
-    ca_file.write_bytes(ca.cert_pem.bytes())
-    write_leaf(ca.issue_cert("scorer"), str(cert_file), str(key_file))
+    broker = _broker(ca, ca)
+    ca_file, cert_file, key_file = _client_files(tmp_path, ca)
     certificate = ClientCertificate(str(ca_file), str(cert_file), str(key_file))
     files = certificate.follow("kafka_client", Gauge("expiry_seconds", "", ["server"], registry=CollectorRegistry()))
     assert files is not None
