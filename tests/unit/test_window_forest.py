@@ -109,6 +109,9 @@ def test_a_course_beyond_its_share_keeps_its_latest_flows_and_a_random_part_of_t
     cut = wf.latest_of_each_course(courses, 55, 55, flows, np.random.default_rng(0))
     assert cut[flows == 4].all() and cut[flow_1].sum() == 45 and not cut[flow_2].any()
     assert not cut[flow_1[:40]].all()  # flow 1's early rows are not all kept ahead of its later ones
+    stored = np.array([wf.NO_FLOW] * 3 + [1] * 4)  # a version's rows from before flows were kept, then a flow
+    kept = wf.latest_of_each_course(np.full(7, 3), 5, 5, stored, np.random.default_rng(0))
+    assert np.flatnonzero(kept).tolist() == [2, 3, 4, 5, 6]  # the stored rows leave oldest first, as before
 
 
 def test_a_window_of_sorted_outcomes_keeps_each_classs_share():
