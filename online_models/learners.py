@@ -289,7 +289,7 @@ class ScoringModels:
             for x in xs:
                 self.calibration.learn(target, course_week(x), self._label_free(x, target), getattr(label, target))
         regressor, dropout, success = self.learners
-        cohort = {**({} if course is None else {COURSE: course}), **({} if flow is None else {FLOW: flow})}
+        cohort = {key: value for key, value in ((COURSE, course), (FLOW, flow)) if value is not None}
         of_cohort = [{**x, **cohort} for x in xs] if cohort else xs
 
         def inputs(learner: object) -> list[dict[str, float]]:

@@ -47,6 +47,8 @@ NO_COURSE = -1
 FLOW = "flow_id"
 #: The flow of snapshots learned without one (and of windows stored before flows were kept): they leave oldest first.
 NO_FLOW = -1
+#: A window's arrays with one entry per snapshot, kept or dropped together.
+PER_ROW = ("rows", "targets", "courses", "flows")
 #: Refit once the window holds this share more examples than at the last fit (and after
 #: every REFIT_AFTER new ones once it is full): about ten fits to fill a window.
 REFIT_GROWTH = 0.5
@@ -279,8 +281,8 @@ class _Window(base.Estimator):
         kept = latest_of_each_course(self.courses, self.window, WHOLE_WINDOWS * self.window, self.flows,
                                      np.random.default_rng([self.seed, len(self.targets)]))
         if not kept.all():
-            self.rows, self.targets = self.rows[kept], self.targets[kept]
-            self.courses, self.flows = self.courses[kept], self.flows[kept]
+            for name in PER_ROW:
+                setattr(self, name, getattr(self, name)[kept])
             self._forget_fit_rows()
         if self._ready():
             with threadpool_limits(1):  # OpenMP threads fighting the worker for 2 cores made a fit 4x slower
@@ -307,8 +309,7 @@ def reduce_for_scoring(window: _Window) -> tuple[Any, ...]:
     """How a window learner pickles into a version's scoring copy (learners.ScoringModels.to_bytes): its trees
     and out-of-bag P without the rows it fits on, which a worker never reads. The rows were 85% of a version
     learned from a school of four courses (docs/models.md, "A worker loads a version without its windows")."""
-    return reduce_with(window, {"rows": window.rows[:0], "targets": window.targets[:0], "courses": window.courses[:0],
-                                "flows": window.flows[:0]})
+    return reduce_with(window, {name: getattr(window, name)[:0] for name in PER_ROW})
 
 
 class WindowForestClassifier(_Window, base.Classifier):

@@ -361,9 +361,9 @@ def _model_figures(events: list[Event]) -> dict[str, Any]:
         x = model_input(compute(state, schedule, last))
         models.learn_weeks([x], label_from_outcome(known, x["days_inactive"]))
         xs.append(x)
-    loads = {form: _load_figures(models.to_bytes(scoring_only=form == "scoring_copy"))
-             for form in ("full", "scoring_copy")}
-    models = ScoringModels.from_bytes(models.to_bytes(scoring_only=True))  # as a worker gets it: published, then loaded
+    blobs = {"full": models.to_bytes(), "scoring_copy": models.to_bytes(scoring_only=True)}
+    loads = {form: _load_figures(blob) for form, blob in blobs.items()}
+    models = ScoringModels.from_bytes(blobs["scoring_copy"])  # as a worker gets it: published, then loaded
     began = time.perf_counter()
     for x in xs:
         models.predict(x)
