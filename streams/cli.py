@@ -123,6 +123,7 @@ def _notify(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from storage.postgres.data_reads import keep_for
     from storage.postgres.migrate import upgrade
 
     settings = Settings.from_env()
@@ -130,6 +131,7 @@ def _migrate(args: argparse.Namespace) -> int:
         print("migrate needs SCORER_DATABASE_URL", file=sys.stderr)
         return 2
     upgrade(settings.database_url)
+    keep_for(settings.database_url, settings.read_records_days)
     return 0
 
 
@@ -464,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "settings")
     p.set_defaults(func=_check)
 
-    p = sub.add_parser("migrate", help="create or upgrade the Postgres schema")
+    p = sub.add_parser("migrate", help="create or upgrade the Postgres schema, as its owner, and set how long the "
+                                       "record of who read students' data is kept (SCORER_READ_RECORDS_DAYS)")
     p.set_defaults(func=_migrate)
 
     p = sub.add_parser("forget", help="erase students from the scorer's Redis and Postgres (a request to erase "

@@ -248,7 +248,8 @@ class Settings:
                                      "longer than it needs; 0: keep them")
     read_records_days: float = _setting(0.0, "`scorer prune` deletes the records of who read students' data "
                                         "through the read API and the console (student_data_reads) older than this "
-                                        "many days; 0: keep them")
+                                        "many days; 0: keep them. `scorer migrate` writes it into Postgres, where "
+                                        "triggers refuse any role a younger record's deletion")
     operator: str = _setting("", "who `scorer export-student` records as having read the students' copy "
                              "(student_data_reads, door `cli`): a person's name; empty: the operating-system login")
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),

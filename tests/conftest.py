@@ -74,13 +74,9 @@ def migrated(postgres_url: str) -> str:
 @pytest.fixture
 def db(migrated: str) -> Iterator[str]:
     """The migrated database with every table emptied, for tests that count rows."""
-    from sqlalchemy import create_engine, text
+    from helpers.postgres_rows import empty_tables
 
-    engine = create_engine(migrated)
-    with engine.begin() as connection:
-        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions, "
-                                "student_data_reads"))
-    engine.dispose()
+    empty_tables(migrated)
     yield migrated
 
 

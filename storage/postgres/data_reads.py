@@ -1,6 +1,7 @@
 """The record of who read students' data: written by the read API and the console before each answer that
 carries it (no record, no answer), read back for a student (`scorer export-student`: who saw my data) and for a
-person or a period (`scorer reads`), a student taken out by `scorer forget`, old records dropped by `scorer prune`.
+person or a period (`scorer reads`), a student taken out by `scorer forget`, old records dropped by `scorer prune`
+(no sooner than the period `scorer migrate` wrote into `read_record_policy`, which the table's triggers enforce).
 
 A list's record holds every student it carried, so a student's copy names each list they were on; the copy
 never shows the other students of that list."""
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from storage.postgres.db import jsonable, shared_engine, timed
-from storage.postgres.tables import StudentDataRead
+from storage.postgres.tables import ReadRecordPolicy, StudentDataRead
 
 _READS = StudentDataRead.__table__
+_POLICY = ReadRecordPolicy.__table__
 TABLE = StudentDataRead.__tablename__
 _TAKE_OUT = text("""
     UPDATE student_data_reads
@@ -100,10 +102,26 @@ def take_out(connection: Connection, user_ids: Collection[int]) -> int:
 
 
 def drop_before(database_url: str, before: datetime, dry_run: bool = False) -> int:
-    """Delete the records older than `before` (`scorer prune`: the record is kept as long as the school says, not
-    for ever); how many (or would be, on a `dry_run`)."""
+    """Delete the records older than `before` that the database's period lets go (`scorer prune`: the record is
+    kept as long as the school says, not for ever); how many (or would be, on a `dry_run`). The period
+    (`keep_days`) is the schema owner's, and a trigger refuses anyone a younger record: asking only for what it
+    lets go, a prune with a shorter SCORER_READ_RECORDS_DAYS than the database's keeps the rest, not fails."""
+    let_go = (_READS.c.read_at < before) & (_POLICY.c.keep_days > 0) & (
+        _READS.c.read_at < func.now() - _POLICY.c.keep_days * text("interval '1 day'"))
     with timed("drop_reads"), shared_engine(database_url).begin() as connection:
         if dry_run:
-            return int(connection.execute(select(func.count()).where(_READS.c.read_at < before)).scalar_one())
-        return int(connection.execute(delete(StudentDataRead).where(_READS.c.read_at < before)).rowcount)
+            return int(connection.execute(select(func.count()).select_from(_READS).where(let_go)).scalar_one())
+        return int(connection.execute(delete(StudentDataRead).where(let_go)).rowcount)
+
+
+def kept_days(database_url: str) -> float:
+    """The database's period for the record of reads (0: for ever): what `scorer migrate` last set."""
+    with shared_engine(database_url).connect() as connection:
+        return float(connection.execute(select(_POLICY.c.keep_days)).scalar_one())
+
+
+def keep_for(database_url: str, days: float) -> None:
+    """Set the database's period (`scorer migrate`, as the schema's owner: no other role may write it)."""
+    with shared_engine(database_url).begin() as connection:
+        connection.execute(update(ReadRecordPolicy).values(keep_days=max(0.0, days)))
 

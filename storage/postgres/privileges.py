@@ -10,8 +10,9 @@ from sqlalchemy import text
 
 from storage.postgres.data_reads import TABLE as READS
 from storage.postgres.personal_data import STUDENT_TABLES
-from storage.postgres.tables import Base
+from storage.postgres.tables import Base, ReadRecordPolicy
 
+POLICY = ReadRecordPolicy.__tablename__
 #: Everything done with a table's rows (the data-protection role's on the record of reads).
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 #: Alembic's own table: every worker reads it when it starts (its upgrade runs only when the schema is behind).
@@ -37,12 +38,13 @@ class Needs:
 #: The workers, the trainer, the read API and the console: they read and upsert the snapshots and the model
 #: versions, and only add to the record of who read students' data (`data_reads.record`), so that neither a
 #: serving process nor whoever holds its credentials can change or delete what it records.
-SERVING = Needs({**{name: ("SELECT", "INSERT", "UPDATE") for name in Base.metadata.tables if name != READS},
-                 READS: ("INSERT",)}, reads_version=True)
+SERVING = Needs({**{name: ("SELECT", "INSERT", "UPDATE") for name in Base.metadata.tables
+                    if name not in (READS, POLICY)}, READS: ("INSERT",)}, reads_version=True)
 #: `scorer forget`, `prune`, `export-student` and `reads`: they read and delete the students' rows, and read,
-#: add to (a copy is a read), take students out of and delete (past SCORER_READ_RECORDS_DAYS) the record of reads.
+#: add to (a copy is a read), take students out of and delete (past SCORER_READ_RECORDS_DAYS and the period the schema's
+#: owner set, which they read) the record of reads. A trigger holds them to that (migration 0008), whatever the grants.
 DATA_PROTECTION = Needs({**{table.__tablename__: ("SELECT", "DELETE") for table in STUDENT_TABLES},
-                         READS: TABLE_PRIVILEGES}, reads_version=False)
+                         READS: TABLE_PRIVILEGES, POLICY: ("SELECT",)}, reads_version=False)
 
 # CASE, not AND: Postgres may evaluate a condition's parts in any order, and the privilege functions raise on a
 # relation that is missing or not of their kind.

@@ -1,5 +1,5 @@
 """The tables the worker writes (score rows, status transitions, model versions) and analysts and the HTTP API read,
-and the record of who read students' data through the HTTP API and the console.
+and the record of who read students' data through the HTTP API and the console, with how long it is kept.
 
 Event times (status_since, last_activity_at, updated_at, as_of, at, created_at) are naive
 timestamps in school-local time, exactly as the LMS sends them, so they compare with the
@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -182,3 +183,18 @@ class StudentDataRead(Base):
     course_id: Mapped[int | None]
     #: the students whose rows the answer carried (`scorer forget` takes a student out)
     user_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+
+
+class ReadRecordPolicy(Base):
+    """How long the record of reads is kept: one row, which only the schema's owner writes (`scorer migrate`, from
+    SCORER_READ_RECORDS_DAYS). A trigger of migration 0008 refuses any role, whatever its grants, to delete a record
+    younger than that or to change one except by taking students out, so the credentials that prune and erase
+    cannot hide who read what."""
+
+    __tablename__ = "read_record_policy"
+    __table_args__ = (CheckConstraint("one_row", name="read_record_policy_one_row"),
+                      CheckConstraint("keep_days >= 0", name="read_record_policy_keep_days"))
+
+    one_row: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
+    #: days a record is kept; 0: for ever (no record may be deleted)
+    keep_days: Mapped[float] = mapped_column(Double, server_default="0")

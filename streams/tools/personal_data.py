@@ -34,7 +34,7 @@ import redis
 
 from online_models.trainer import TrainerKeys, forget_learners, student_entries
 from online_models.weekly_features import WeeklyFeatureStore
-from storage.postgres.data_reads import DataRead, drop_before, record
+from storage.postgres.data_reads import DataRead, drop_before, kept_days, record
 from storage.postgres.personal_data import done_students, erase_students, scored_students, student_rows
 from storage.students import RedisStudentStore
 from streams.notify.store import NotifyStore
@@ -145,7 +145,8 @@ def prune(settings: Settings, days: float, dry_run: bool = False, now: datetime 
     """Erase every student whose enrolments are all finished and none was scored in `days` (Postgres knows
     when; so it needs the database), and every student the scorer never scored whose document was not
     written in that long (`never_scored`: activity without a profile, say); and delete the records of who read
-    students' data older than SCORER_READ_RECORDS_DAYS. A period of 0 keeps what it would erase. With
+    students' data older than SCORER_READ_RECORDS_DAYS and past the period `scorer migrate` set in the database
+    (`database_keeps_days`: the longer of the two keeps them). A period of 0 keeps what it would erase. With
     `dry_run`, report and change nothing. A document from before documents were dated ages from the first
     pruning run that finds it. Totals only: the report names no student."""
     now = now or datetime.now(UTC)
@@ -154,6 +155,7 @@ def prune(settings: Settings, days: float, dry_run: bool = False, now: datetime 
     return {"dry_run": dry_run, **report,
             "read_records": None if settings.read_records_days <= 0 else {
                 "older_than": records_before.isoformat(),
+                "database_keeps_days": kept_days(settings.database_url),
                 "deleted": drop_before(settings.database_url, records_before, dry_run)},
             "not_erased": KAFKA_NOTE}
 

@@ -284,8 +284,9 @@ def _record_of_reads(role: str, alters: list[str]) -> Finding:
     if alters:
         return Finding("postgres", "record of reads", WARN, f"role {role} may {', '.join(alters)} student_data_reads, "
                                                             "the record of who read students' data, so whoever holds "
-                                                            "the workers' credentials can rewrite it: give the workers "
-                                                            "a role that may only add to it, and `scorer forget`, "
+                                                            "the workers' credentials can take students out of it: "
+                                                            "give the workers a role that may only add to it, and "
+                                                            "`scorer forget`, "
                                                             "`prune`, `export-student` and `reads` a data-protection "
                                                             "role of their own (`scorer check --grants`)")
     return Finding("postgres", "record of reads", OK, f"role {role} may only add to the record of who read students' "

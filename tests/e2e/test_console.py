@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from helpers.postgres_rows import empty_tables
 from storage.postgres.queries import at_risk
 from storage.postgres.row_writer import RowWriter
 from streams.console import auth
@@ -49,11 +50,8 @@ def console(kafka_url: str, redis_url: str, migrated: str,
     """(port, database URL, busiest course) of a worker that has scored a generated export."""
     from sqlalchemy import create_engine, text
 
+    empty_tables(migrated)
     engine = create_engine(migrated)
-    with engine.begin() as connection:
-        connection.execute(text("TRUNCATE students_current, score_history, status_transitions, model_versions, "
-                                "student_data_reads"))
-    engine.dispose()
     state = tmp_path_factory.mktemp("console")
     (state / "people").write_text(f"Anna Petrova {PERSON_TOKEN}\nBoris Ivanov {COURSE_3_TOKEN} courses=3\n")
     generate(state / "lms", students=STUDENTS, seed=17)

@@ -8,8 +8,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
-from storage.postgres.data_reads import DataRead, drop_before, readers, reads, reads_of, record
+from helpers.postgres_rows import unguarded
+from storage.postgres.data_reads import (
+    DataRead,
+    drop_before,
+    keep_for,
+    kept_days,
+    readers,
+    reads,
+    reads_of,
+    record,
+    take_out,
+)
 from streams.cli import main
 from streams.settings import Settings
 from streams.tokens import SHARED_READER
@@ -19,9 +31,21 @@ from streams.tools.personal_data import prune
 def _age(database_url: str, reader: str, days: int) -> None:
     engine = create_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE student_data_reads SET read_at = now() - make_interval(days => :days) "
-                                "WHERE reader = :reader"), {"days": days, "reader": reader})
+        unguarded(connection).execute(text("UPDATE student_data_reads SET read_at = now() - make_interval(days => "
+                                           ":days) WHERE reader = :reader"), {"days": days, "reader": reader})
     engine.dispose()
+
+
+def _refused(database_url: str, statement: str) -> str:
+    """The message of the error Postgres refuses `statement` with, insufficient_privilege."""
+    engine = create_engine(database_url)
+    try:
+        with pytest.raises(DBAPIError) as refused, engine.begin() as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
+    assert refused.value.orig.pgcode == "42501", statement
+    return str(refused.value.orig)
 
 
 def test_reads_are_found_by_reader_student_and_time(db: str) -> None:
@@ -54,17 +78,24 @@ async def test_prune_drops_records_past_their_period_and_the_cli_lists_them(
     record(db, DataRead("Anna Petrova", "console", "student", [21]))
     record(db, DataRead("Boris", "console", "student", [22]))
     _age(db, "Anna Petrova", 400)
-    assert drop_before(db, datetime.now(UTC) - timedelta(days=365), dry_run=True) == 1
-    assert len(reads(db)) == 2
+    a_year_ago = datetime.now(UTC) - timedelta(days=365)
+    keep_for(db, 0)  # what the schema's owner set: for ever, so nothing goes
+    assert drop_before(db, a_year_ago, dry_run=True) == 0 and drop_before(db, a_year_ago) == 0
+    keep_for(db, 500)  # the longer period wins
+    assert drop_before(db, a_year_ago, dry_run=True) == 0
 
     settings = Settings(database_url=db, read_records_days=365)
-    report = await asyncio.to_thread(prune, settings, 0)  # no student retention: only the records
-    assert report["retention_days"] == 0 and "students" not in report
-    assert report["read_records"]["deleted"] == 1
-    assert [r["reader"] for r in reads(db)] == ["Boris"]
-
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
+    assert await asyncio.to_thread(main, ["migrate"]) == 0  # the owner sets the database's period from the settings
+    assert kept_days(db) == 365
+    assert drop_before(db, a_year_ago, dry_run=True) == 1
+    assert len(reads(db)) == 2
+    report = await asyncio.to_thread(prune, settings, 0)  # no student retention: only the records
+    assert report["retention_days"] == 0 and "students" not in report
+    assert report["read_records"]["deleted"] == 1 and report["read_records"]["database_keeps_days"] == 365
+    assert [r["reader"] for r in reads(db)] == ["Boris"]
+
     capsys.readouterr()
     assert await asyncio.to_thread(main, ["prune", "--dry-run"]) == 0  # SCORER_READ_RECORDS_DAYS alone will do
     assert json.loads(capsys.readouterr().out)["read_records"]["deleted"] == 0
@@ -79,3 +110,28 @@ async def test_prune_drops_records_past_their_period_and_the_cli_lists_them(
     assert (boris["reader"], boris["answers"], boris["students"]) == ("Boris", 2, 2)
     monkeypatch.setenv("SCORER_READ_RECORDS_DAYS", "0")
     assert await asyncio.to_thread(main, ["prune"]) == 2  # nothing to prune by: it refuses
+
+
+def test_no_role_may_rewrite_empty_or_cut_short_the_record_of_reads(db: str) -> None:
+    """The triggers of migration 0008 hold every role to what `forget` and `prune` do, the schema's owner included
+    (this test's role): a record may lose students, and go once past the database's period; nothing else."""
+    record(db, DataRead("Anna Petrova", "console", "course", [31, 32, 33], 5))
+    record(db, DataRead("Boris", "read_api", "student", [32]))
+    _age(db, "Anna Petrova", 40)
+    keep_for(db, 30)
+    for statement in ("UPDATE student_data_reads SET reader = 'nobody'",
+                      "UPDATE student_data_reads SET read_at = now() - interval '1 year'",
+                      "UPDATE student_data_reads SET page = 'student' WHERE reader = 'Anna Petrova'",
+                      "UPDATE student_data_reads SET user_ids = '{31, 99}' WHERE reader = 'Anna Petrova'",
+                      "TRUNCATE student_data_reads"):
+        assert "record of who read" in _refused(db, statement)
+    assert "kept 30 days" in _refused(db, "DELETE FROM student_data_reads")  # Boris's is a day old
+    engine = create_engine(db)
+    try:
+        with engine.begin() as connection:
+            assert take_out(connection, [32]) == 2  # what `scorer forget` does
+    finally:
+        engine.dispose()
+    assert [(r["reader"], r["user_ids"]) for r in reads(db)] == [("Boris", []), ("Anna Petrova", [31, 33])]
+    assert drop_before(db, datetime.now(UTC)) == 1  # Anna's, past the 30 days; Boris's stays
+    assert [r["reader"] for r in reads(db)] == ["Boris"]

@@ -189,7 +189,7 @@ def two_roles(admin: Engine, migrated: str) -> Iterator[tuple[str, str]]:
 
 
 async def test_the_workers_role_only_adds_to_the_record_of_reads_and_the_data_protection_role_does_the_rest(
-        two_roles: tuple[str, str], admin: Engine) -> None:
+        two_roles: tuple[str, str], admin: Engine, migrated: str) -> None:
     """What the workers do works with the grants printed for them (their record of a read included), and what they
     must not do to the record of reads is refused; `scorer forget`, `prune`, `export-student` and `reads` work with
     the data-protection role's grants alone."""
@@ -227,6 +227,17 @@ async def test_the_workers_role_only_adds_to_the_record_of_reads_and_the_data_pr
     erased = (await asyncio.to_thread(forget, settings, users[:1]))["postgres"]
     assert erased["students_current"] > 0 and erased[data_reads.TABLE] == 2
     assert data_reads.drop_before(data_protection, datetime(2001, 1, 1, tzinfo=UTC)) == 0  # allowed: no refusal
+    data_reads.keep_for(migrated, 7)  # as the schema's owner
+    assert data_reads.kept_days(data_protection) == 7  # it reads the owner's period, and may not change it
+    engine = create_engine(data_protection)
+    try:
+        for statement in ("UPDATE student_data_reads SET reader = 'nobody'", "DELETE FROM student_data_reads",
+                          "UPDATE read_record_policy SET keep_days = 1"):
+            with pytest.raises(DBAPIError) as refused, engine.begin() as connection:
+                connection.execute(text(statement))
+            assert refused.value.orig.pgcode == "42501", statement  # granted UPDATE and DELETE, held by the triggers
+    finally:
+        engine.dispose()
     with admin.connect() as connection:
         left = set(connection.execute(text("SELECT DISTINCT user_id FROM students_current")).scalars())
     assert left & set(users) == set(users[1:])  # the others' rows stay

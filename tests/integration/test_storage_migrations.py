@@ -15,7 +15,7 @@ from storage.postgres.migrate import upgrade
 from storage.postgres.tables import Base
 
 TABLES = {"students_current", "score_history", "status_transitions", "model_versions", "student_data_reads",
-          "alembic_version"}
+          "read_record_policy", "alembic_version"}
 
 
 @contextlib.contextmanager
@@ -55,7 +55,7 @@ def test_upgrade_creates_tables_and_view(empty_url: str) -> None:
     tables, views, head = _schema(empty_url)
     assert tables == TABLES
     assert views == {"course_critical_points"}
-    assert head == "0007"
+    assert head == "0008"
 
 
 def _upgrade_to(connection: Connection, revision: str) -> None:
