@@ -206,7 +206,8 @@ def _since(raw: str) -> datetime:
 
 
 def _reads(args: argparse.Namespace) -> int:
-    from storage.postgres.data_reads import readers, reads
+    from storage.postgres.data_reads import readers
+    from streams.tools.personal_data import listed_reads
 
     settings = Settings.from_env()
     if not settings.database_url:
@@ -216,7 +217,7 @@ def _reads(args: argparse.Namespace) -> int:
     if args.by_reader:
         found = {"readers": readers(settings.database_url, args.since)}
     else:
-        found = {"reads": reads(settings.database_url, args.reader, args.student, args.since, args.limit)}
+        found = {"reads": listed_reads(settings, args.reader, args.student, args.since, args.limit)}
     print(json.dumps(found, ensure_ascii=False, indent=2))
     return 0
 

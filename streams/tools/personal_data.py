@@ -34,7 +34,7 @@ import redis
 
 from online_models.trainer import TrainerKeys, forget_learners, student_entries
 from online_models.weekly_features import WeeklyFeatureStore
-from storage.postgres.data_reads import DataRead, drop_before, kept_days, record
+from storage.postgres.data_reads import DataRead, drop_before, kept_days, reads, record
 from storage.postgres.personal_data import done_students, erase_students, scored_students, student_rows
 from storage.students import RedisStudentStore
 from streams.notify.store import NotifyStore
@@ -139,6 +139,17 @@ def export_students(settings: Settings, user_ids: Sequence[int]) -> dict[str, An
     return {"students": {str(user_id): {"redis": in_redis.get(user_id), "postgres": in_postgres.get(user_id)}
                          for user_id in user_ids},
             "not_included": KAFKA_NOTE}
+
+
+def listed_reads(settings: Settings, reader: str | None = None, user_id: int | None = None,
+                 since: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """`scorer reads`: the newest records of reads (`storage.postgres.data_reads.reads`). The list names students
+    and who read them, so listing it is a read as well, recorded before it is shown (door `cli`, page `reads`,
+    `operator_name`, every student it names), as `export_students` records its copy."""
+    found = reads(settings.database_url, reader, user_id, since, limit)
+    named = sorted({listed for read in found for listed in read["user_ids"]})
+    record(settings.database_url, DataRead(operator_name(settings), "cli", "reads", named))
+    return found
 
 
 def prune(settings: Settings, days: float, dry_run: bool = False, now: datetime | None = None) -> dict[str, Any]:

@@ -84,7 +84,7 @@ async def test_prune_drops_records_past_their_period_and_the_cli_lists_them(
     keep_for(db, 500)  # the longer period wins
     assert drop_before(db, a_year_ago, dry_run=True) == 0
 
-    settings = Settings(database_url=db, read_records_days=365)
+    settings = Settings(database_url=db, read_records_days=365, operator="Olga")
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
     assert await asyncio.to_thread(main, ["migrate"]) == 0  # the owner sets the database's period from the settings
@@ -102,12 +102,15 @@ async def test_prune_drops_records_past_their_period_and_the_cli_lists_them(
     assert await asyncio.to_thread(main, ["reads", "--student", "22", "--since", "2020-01-01"]) == 0
     listed = json.loads(capsys.readouterr().out)["reads"]
     assert [(r["reader"], r["user_ids"]) for r in listed] == [("Boris", [22])]
+    # the list named student 22 and who read them: itself a read, recorded
+    assert [(r["reader"], r["door"], r["page"], r["user_ids"]) for r in reads(db, reader="Olga")] == [
+        ("Olga", "cli", "reads", [22])]
     assert await asyncio.to_thread(main, ["reads", "--reader", "Anna Petrova"]) == 0
     assert json.loads(capsys.readouterr().out) == {"reads": []}
     record(db, DataRead("Boris", "console", "course", [22, 23], 3))
-    assert await asyncio.to_thread(main, ["reads", "--by-reader"]) == 0
-    (boris,) = json.loads(capsys.readouterr().out)["readers"]
-    assert (boris["reader"], boris["answers"], boris["students"]) == ("Boris", 2, 2)
+    assert await asyncio.to_thread(main, ["reads", "--by-reader"]) == 0  # counts, no student: not recorded
+    review = {r["reader"]: (r["answers"], r["students"]) for r in json.loads(capsys.readouterr().out)["readers"]}
+    assert review == {"Boris": (2, 2), "Olga": (2, 1)}  # Olga's second list named no one
     monkeypatch.setenv("SCORER_READ_RECORDS_DAYS", "0")
     assert await asyncio.to_thread(main, ["prune"]) == 2  # nothing to prune by: it refuses
 
