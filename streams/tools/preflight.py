@@ -286,9 +286,9 @@ def _record_of_reads(role: str, alters: list[str]) -> Finding:
                                                             "the record of who read students' data, so whoever holds "
                                                             "the workers' credentials can take students out of it: "
                                                             "give the workers a role that may only add to it, and "
-                                                            "`scorer forget`, "
-                                                            "`prune`, `export-student` and `reads` a data-protection "
-                                                            "role of their own (`scorer check --grants`)")
+                                                            "`scorer forget`, `prune`, `export-student` and `reads` a "
+                                                            "data-protection role of their own (`scorer check "
+                                                            "--grants`)")
     return Finding("postgres", "record of reads", OK, f"role {role} may only add to the record of who read students' "
                                                       "data")
 

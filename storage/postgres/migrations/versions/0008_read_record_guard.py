@@ -9,8 +9,8 @@ record) and DELETE (`scorer prune` drops records past SCORER_READ_RECORDS_DAYS),
 any record of who read what. Triggers now refuse every role (the table's owner may disable them) an UPDATE
 that does more than take students out of a record's list, a DELETE of a record younger than
 `read_record_policy.keep_days` (0, for ever, until `scorer migrate` sets it), and a TRUNCATE: SQLSTATE 42501,
-insufficient_privilege, as a missing grant is. The function runs as its owner (SECURITY DEFINER, its search
-path pinned) so that no other role needs to read the policy, and none may write it.
+insufficient_privilege, as a missing grant is. The data-protection role is granted SELECT on the policy
+(`storage.postgres.privileges`: the trigger reads it as the role that fires it); no role but the owner may write it.
 """
 from __future__ import annotations
 
