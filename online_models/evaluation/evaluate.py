@@ -38,6 +38,7 @@ from online_models.evaluation.delong import delong_difference, stratified_differ
 from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
 from online_models.evaluation.online_replay import TAUGHT, OnlineRun, Taught, online_runs
+from online_models.evaluation.progress import QUIET, Progress
 from online_models.evaluation.students import (
     LEARN_AFTER,
     TRAIN_SHARE,
@@ -221,8 +222,8 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
     return row
 
 
-def _week_rows(students: Sequence[Student], train: set[int], test: set[int], runs: dict[str, OnlineRun],
-               weeks: int, seed: int) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+def _week_rows(students: Sequence[Student], train: set[int], test: set[int], runs: dict[str, OnlineRun], weeks: int,
+               seed: int, progress: Progress) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """(the per-week rows over all test students, the same rows per course): the seed validates per course."""
     by_id = {s.id: s for s in students}
     label_of = labels_of(students)  # train and test are labelled
@@ -240,6 +241,7 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
             forest = WeeklyForest(week, FOREST_FEATURES, seed).fit(weekly, train_labels, courses)
             methods["forest"] = {(u, week): (float(p), float(d), float(c))
                                  for u, p, d, c in zip(users, *forest.predict(weekly, users))}
+            progress.say(f"week {week}: the seed's forest fitted; {len(users):,} test enrolments compared")
         rows.append(_row(week, users, label_of, weekly, methods, runs, flow_of))
         for course, course_rows in per_course.items():
             mine = [u for u in users if by_id[u].course_id == course]
@@ -403,19 +405,23 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate(directory: str | Path, *, weeks: int = 10, seed: int = 0, family: str = DEFAULT_FAMILY,
-             train_share: float = TRAIN_SHARE, workers: int = 1) -> dict[str, Any]:
+             train_share: float = TRAIN_SHARE, workers: int = 1, progress: Progress = QUIET) -> dict[str, Any]:
     """The per-week comparison table (see the module docstring); JSON-ready."""
-    return evaluate_students(load_students(Path(directory), weeks), weeks=weeks, seed=seed, family=family,
-                             train_share=train_share, workers=workers)
+    students = load_students(Path(directory), weeks)
+    progress.say(f"read {len(students):,} enrolments and their weekly snapshots from {directory}")
+    return evaluate_students(students, weeks=weeks, seed=seed, family=family, train_share=train_share,
+                             workers=workers, progress=progress)
 
 
 def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int = 0,
                       family: str = DEFAULT_FAMILY, train_share: float = TRAIN_SHARE,
-                      workers: int = 1) -> dict[str, Any]:
-    """`evaluate` on students already loaded; `workers`: see `online_runs`."""
+                      workers: int = 1, progress: Progress = QUIET) -> dict[str, Any]:
+    """`evaluate` on students already loaded; `workers`: see `online_runs`; `progress` is told how far it got."""
     train, test = split_by_flow(students, train_share, seed)
-    runs = online_runs(students, family, seed, train, workers)
-    rows, per_course = _week_rows(students, train, test, runs, weeks, seed)
+    progress.say(f"{len(test):,} test enrolments, the forest and the warm start learn {len(train):,}; "
+                 "replaying in time order")
+    runs = online_runs(students, family, seed, train, workers, progress)
+    rows, per_course = _week_rows(students, train, test, runs, weeks, seed, progress)
     flows = sorted({(s.course_id, s.flow) for s in students if s.id in test}, key=str)
     return {
         "protocol": {

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from features import DAY
+from online_models.evaluation.progress import QUIET, Progress
 from online_models.evaluation.students import Student, flows_done, in_learning_order, labels_of
 from online_models.learners import ScoringModels
 from streams.contract.outputs import ScoreBasis
@@ -43,13 +44,15 @@ class OnlineRun:
     taught: dict[tuple[int, int], Taught] = field(default_factory=dict)
 
 
-def run_online(students: Sequence[Student], family: str, seed: int, warm: frozenset[int] = frozenset()) -> OnlineRun:
+def run_online(students: Sequence[Student], family: str, seed: int, warm: frozenset[int] = frozenset(),
+               progress: Progress = QUIET, name: str = "online") -> OnlineRun:
     """Replay snapshots and labels in time order (at equal times a snapshot comes first: the
     label cannot have been used for it), each label when the live trainer would get it
     (`Student.learned_at`, ties in student order). A label teaches every snapshot taken before its outcome.
     Students in `warm` are learned up front, before time starts (a model bootstrapped from
     history, refit on all of it as `scorer bootstrap` publishes it), so their labels are not replayed.
-    The surrogate is refit once per SURROGATE_EVERY of event time, on the enrolments not learned by then."""
+    The surrogate is refit once per SURROGATE_EVERY of event time, on the enrolments not learned by then.
+    `progress` is told each tenth of the replay, as `name`."""
     by_id = {s.id: s for s in students}
     label_of = labels_of(students)
     done = flows_done(students)
@@ -70,6 +73,7 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
         learn(student.id)
     if warm:
         models.settle()  # as `scorer bootstrap` publishes it
+        progress.say(f"{name}: learned the {len(warm):,} enrolments of its warm start")
     timeline: list[tuple[float, int, int, int]] = []  # (time, 0 snapshot / 1 label, user, week)
     for s in students:
         timeline += [(s.week_end(w), 0, s.id, w) for w in s.weekly if s.open_at(w)]
@@ -78,7 +82,10 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
     timeline.sort()
     run = OnlineRun({}, {}, models)
     labels = len(warm)
-    for time, is_label, student_id, week in timeline:
+    tell = progress.steps(len(timeline))
+    for step, (time, is_label, student_id, week) in enumerate(timeline, 1):
+        if step in tell:
+            progress.say(f"{name}: {step:,} of {len(timeline):,} scores and outcomes replayed")
         s = by_id[student_id]
         if is_label:
             learn(student_id)
@@ -96,26 +103,27 @@ def run_online(students: Sequence[Student], family: str, seed: int, warm: frozen
 
 
 def run_replays(replays: Mapping[str, tuple[Sequence[Student], frozenset[int]]], family: str, seed: int,
-                workers: int = 1) -> dict[str, OnlineRun]:
+                workers: int = 1, progress: Progress = QUIET) -> dict[str, OnlineRun]:
     """`run_online` of each named (students, warm start): in this process, or with `workers` > 1 side by side
     in that many processes, each the same run as in this one (a replay depends on its inputs alone). Spawned,
     not forked: a fork of a process whose OpenMP threads have run (scikit-learn's) can hang in the child's
     first parallel region."""
     if workers < 2:
-        return {name: run_online(students, family, seed, warm) for name, (students, warm) in replays.items()}
+        return {name: run_online(students, family, seed, warm, progress, name)
+                for name, (students, warm) in replays.items()}
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(replays)), mp_context=spawn) as pool:
-        futures = {name: pool.submit(run_online, students, family, seed, warm)
+        futures = {name: pool.submit(run_online, students, family, seed, warm, progress, name)
                    for name, (students, warm) in replays.items()}
         return {name: future.result() for name, future in futures.items()}
 
 
 def online_runs(students: Sequence[Student], family: str, seed: int, train: set[int],
-                workers: int = 1) -> dict[str, OnlineRun]:
+                workers: int = 1, progress: Progress = QUIET) -> dict[str, OnlineRun]:
     """The strict replay (`online`) and the warm one (`online_warm`, the forest's train students learned first):
     most of an evaluation's time; `workers`: see `run_replays`."""
     return run_replays({"online": (students, frozenset()), "online_warm": (students, frozenset(train))},
-                       family, seed, workers)
+                       family, seed, workers, progress)
 
 
 def running_weeks(students: Sequence[Student], learned: Container[int], at: float) -> list[dict[int, dict[str, float]]]:

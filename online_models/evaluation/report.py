@@ -7,6 +7,7 @@ from typing import Any
 
 from online_models.evaluation.evaluate import AUCS, METRICS, beyond_chance, evaluate
 from online_models.evaluation.plot import plot_weeks
+from online_models.evaluation.progress import Progress
 from online_models.evaluation.students import TRAIN_SHARE
 from online_models.families import DEFAULT_FAMILY
 
@@ -86,8 +87,10 @@ def text_table(result: dict[str, Any]) -> str:
 
 def run(directory: Path, *, weeks: int = 10, seed: int = 0, family: str = DEFAULT_FAMILY,
         train_share: float = TRAIN_SHARE, plot: Path | None = None, as_json: bool = False, workers: int = 1) -> int:
-    """`scorer evaluate`: print the per-week table (or the whole result as JSON), plot it if asked."""
-    result = evaluate(directory, weeks=weeks, seed=seed, family=family, train_share=train_share, workers=workers)
+    """`scorer evaluate`: print the per-week table (or the whole result as JSON), plot it if asked; how far it
+    got on stderr as it goes."""
+    result = evaluate(directory, weeks=weeks, seed=seed, family=family, train_share=train_share, workers=workers,
+                      progress=Progress(enabled=True))
     if plot is not None:
         plot_weeks(result, plot)
     print(json.dumps(result, ensure_ascii=False, indent=2) if as_json else text_table(result))

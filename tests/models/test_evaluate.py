@@ -209,15 +209,23 @@ def test_evaluate_reports_every_week_for_both_methods(students):
     json.dumps(result)
 
 
-def test_cli_writes_json_and_plot(export_dir, tmp_path, capsys, monkeypatch):
-    """`scorer evaluate` end to end, on a 2-week horizon to keep it quick."""
+def test_cli_writes_json_and_plot(export_dir, tmp_path, capfd, monkeypatch):
+    """`scorer evaluate` end to end, on a 2-week horizon to keep it quick; how far it got on stderr, the replays'
+    lines from the processes they run in."""
     png = tmp_path / "curves.png"
     assert main(["evaluate", str(export_dir), "--json", "--weeks", "2", "--family", "linear", "--plot", str(png)]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    written = capfd.readouterr()
+    printed = json.loads(written.out)
     assert [row["week"] for row in printed["weeks"]] == [1, 2]
     assert png.stat().st_size > 10_000
+    told = [line.split("] ", 1)[1] for line in written.err.splitlines() if line.startswith("evaluate [")]
+    assert told[0] == f"read {printed['students']['total']:,} enrolments and their weekly snapshots from {export_dir}"
+    for replay in ("online", "online_warm"):
+        steps = [line for line in told if line.startswith(f"{replay}: ") and line.endswith("replayed")]
+        assert len(steps) == 10 and steps[-1].split()[1] == steps[-1].split()[3]  # each tenth, the last: n of n
+    assert told[-1] == f"week 2: the seed's forest fitted; {printed['weeks'][1]['n']:,} test enrolments compared"
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = capfd.readouterr().out.splitlines()
     (header, week_1, _, legend, holm, strict, warm, within, within_strict, _, learning, learning_strict, _,
      basis, basis_strict, _, taught, taught_strict, _, warning, silence) = lines
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
