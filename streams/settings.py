@@ -250,8 +250,9 @@ class Settings:
                                         "through the read API and the console (student_data_reads) older than this "
                                         "many days; 0: keep them. `scorer migrate` writes it into Postgres, where "
                                         "triggers refuse any role a younger record's deletion")
-    operator: str = _setting("", "who `scorer export-student` records as having read the students' copy "
-                             "(student_data_reads, door `cli`): a person's name; empty: the operating-system login")
+    operator: str = _setting("", "who `scorer export-student` and `scorer reads` record as having read the students' "
+                             "copy or list (student_data_reads, door `cli`): a person's name; empty: the "
+                             "operating-system login")
     state_dir: str = field(default_factory=lambda: os.path.join(os.getcwd(), "var"),
                            metadata={"meaning": "local scratch (Faust's data dir, embedded servers' files)",
                                      "default": "`./var`"})
