@@ -64,7 +64,7 @@ def learner_key(user_id: int, key: str) -> str:
 def learner_cohort(learner: str) -> tuple[int | None, int | None]:
     """The course and flow of a `learner_key` ("user:course:flow"); None for each the enrolment has none of (or
     where the key is not one: the trainer still learns the label, in no course's window)."""
-    parts = str(learner).split(":")
+    parts = learner.split(":")
     if len(parts) != 3:
         return None, None
     course, flow = (int(part) if part.isdigit() else None for part in parts[1:])

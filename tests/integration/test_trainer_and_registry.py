@@ -88,11 +88,11 @@ def test_the_registry_keeps_each_versions_two_forms_and_drops_both(redis_db):
 
 def test_snapshots_overwrite_per_week(redis_db):
     store = WeeklyFeatureStore(redis_db, prefix="t:")
-    store.put_many([(7, 2, {"a": 1.0})])
-    store.put_many([(7, 1, {"a": 0.0})])
-    store.put_many([(7, 2, {"a": 2.0})])
-    assert store.read_all(7) == {1: {"a": 0.0}, 2: {"a": 2.0}}
-    assert store.read_all(7) == {1: {"a": 0.0}, 2: {"a": 2.0}}  # kept until a version has learned them
+    store.put_many([("7", 2, {"a": 1.0})])
+    store.put_many([("7", 1, {"a": 0.0})])
+    store.put_many([("7", 2, {"a": 2.0})])
+    assert store.read_all("7") == {1: {"a": 0.0}, 2: {"a": 2.0}}
+    assert store.read_all("7") == {1: {"a": 0.0}, 2: {"a": 2.0}}  # kept until a version has learned them
 
 
 def test_trainer_is_idempotent_and_publishes(redis_db):
@@ -101,15 +101,15 @@ def test_trainer_is_idempotent_and_publishes(redis_db):
     trainer = Trainer(redis_db, registry, store, publish_every=2, prefix="t:")
     label = Label(70.0, False, True)
     for week in (1, 2, 3):
-        store.put_many([(5, week, {"progress": 10.0 * week, "course_week": float(week)})])
-    assert trainer.on_label(5, label) is True
+        store.put_many([("5", week, {"progress": 10.0 * week, "course_week": float(week)})])
+    assert trainer.on_label("5", label) is True
     assert trainer.models.n_labels == 3
-    store.put_many([(5, 4, {"progress": 40.0, "course_week": 4.0})])  # a late snapshot, then a redelivered outcome
-    assert trainer.on_label(5, label) is False
+    store.put_many([("5", 4, {"progress": 40.0, "course_week": 4.0})])  # a late snapshot, then a redelivered outcome
+    assert trainer.on_label("5", label) is False
     assert trainer.models.n_labels == 3
     assert trainer.maybe_publish() is None
-    store.put_many([(6, 1, {"progress": 5.0, "course_week": 1.0})])
-    assert trainer.on_label(6, Label(None, True, False)) is True
+    store.put_many([("6", 1, {"progress": 5.0, "course_week": 1.0})])
+    assert trainer.on_label("6", Label(None, True, False)) is True
     assert trainer.maybe_publish() == 1
     assert registry.load().n_labels == 4
     store.put_many([("9:77:1", 1, {"progress": 5.0, "course_week": 1.0})])  # a learner key names its course, flow
@@ -117,7 +117,7 @@ def test_trainer_is_idempotent_and_publishes(redis_db):
     week_1 = trainer.models.learners[1].members[0].models[1]  # its window forest of P(dropout)
     assert week_1.courses.tolist() == [NO_COURSE, NO_COURSE, 77]  # learners 5 and 6 name none
     assert week_1.flows.tolist() == [NO_FLOW, NO_FLOW, 1]
-    assert store.read_all(5) == {}  # learned and published: snapshots cleaned up with the publish
+    assert store.read_all("5") == {}  # learned and published: snapshots cleaned up with the publish
 
 
 def test_a_label_the_model_fails_to_learn_is_set_aside_and_the_rest_are_learned(redis_db, monkeypatch):
@@ -184,31 +184,31 @@ def test_trainer_lock_excludes_a_second_trainer(redis_db):
     store = WeeklyFeatureStore(redis_db, prefix="t:")
     first = Trainer(redis_db, registry, store, prefix="t:")
     second = Trainer(redis_db, registry, store, prefix="t:")
-    store.put_many([(1, 1, {"progress": 1.0})])
-    first.on_label(1, Label(50.0, False, False))
-    store.put_many([(2, 1, {"progress": 2.0})])
+    store.put_many([("1", 1, {"progress": 1.0})])
+    first.on_label("1", Label(50.0, False, False))
+    store.put_many([("2", 1, {"progress": 2.0})])
     with pytest.raises(LockHeldElsewhere):
-        second.on_label(2, Label(50.0, False, False))
-    assert store.read_all(2) == {1: {"progress": 2.0}}  # untouched by the refused trainer
+        second.on_label("2", Label(50.0, False, False))
+    assert store.read_all("2") == {1: {"progress": 2.0}}  # untouched by the refused trainer
     first.release()
-    store.put_many([(2, 1, {"progress": 2.0})])
-    assert second.on_label(2, Label(50.0, False, False)) is True
+    store.put_many([("2", 1, {"progress": 2.0})])
+    assert second.on_label("2", Label(50.0, False, False)) is True
 
 
 def test_an_expired_lock_passes_to_the_standby_with_the_published_model(redis_db):
     registry = ModelRegistry(redis_db, prefix="t:")
     store = WeeklyFeatureStore(redis_db, prefix="t:")
     first = Trainer(redis_db, registry, store, publish_every=1, prefix="t:", lock_ttl_ms=200)
-    store.put_many([(1, 1, {"progress": 1.0})])
-    first.on_label(1, Label(50.0, False, False))
+    store.put_many([("1", 1, {"progress": 1.0})])
+    first.on_label("1", Label(50.0, False, False))
     assert first.maybe_publish() == 1
     time.sleep(0.3)  # first stalls past its lease
     standby = Trainer(redis_db, registry, store, prefix="t:")
-    store.put_many([(2, 1, {"progress": 2.0})])
-    assert standby.on_label(2, Label(60.0, False, True)) is True
+    store.put_many([("2", 1, {"progress": 2.0})])
+    assert standby.on_label("2", Label(60.0, False, True)) is True
     assert standby.models.n_labels == 2  # continued from version 1, not from scratch
     with pytest.raises(LockHeldElsewhere):
-        first.on_label(3, Label(60.0, False, True))
+        first.on_label("3", Label(60.0, False, True))
 
 
 def test_a_trainer_killed_before_publishing_loses_no_label(redis_db):
