@@ -120,6 +120,15 @@ def kept_days(database_url: str) -> float:
         return float(connection.execute(select(_POLICY.c.keep_days)).scalar_one())
 
 
+def period_read_by(connection: Connection) -> float | None:
+    """`kept_days` as `connection`'s role reads it; None where the table is not created yet or the role may not
+    read it (the workers' may not: storage.postgres.privileges)."""
+    readable = connection.execute(text("SELECT CASE WHEN to_regclass(:name) IS NULL THEN false "
+                                       "ELSE has_table_privilege(:name, 'SELECT') END"),
+                                  {"name": ReadRecordPolicy.__tablename__}).scalar()
+    return float(connection.execute(select(_POLICY.c.keep_days)).scalar_one()) if readable else None
+
+
 def keep_for(database_url: str, days: float) -> None:
     """Set the database's period (`scorer migrate`, as the schema's owner: no other role may write it)."""
     with shared_engine(database_url).begin() as connection:

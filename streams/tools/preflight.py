@@ -233,7 +233,7 @@ def _replicas(settings: Settings, info: dict[str, Any]) -> Finding:
 def postgres_findings(settings: Settings) -> list[Finding]:
     from sqlalchemy import text
 
-    from storage.postgres import privileges
+    from storage.postgres import data_reads, privileges
     from storage.postgres.db import make_engine
     from storage.postgres.migrate import head_revision
 
@@ -247,6 +247,7 @@ def postgres_findings(settings: Settings) -> list[Finding]:
             role = connection.execute(text("SELECT current_user")).scalar()
             lacking, may_create = privileges.missing(connection), privileges.may_create_tables(connection)
             alters_reads = privileges.may_alter_reads(connection)
+            kept = data_reads.period_read_by(connection)
             current = privileges.schema_version(connection)
     except Exception as error:  # noqa: BLE001 - whatever stops the conversation is the finding
         return [_unreachable("postgres", error)]
@@ -262,7 +263,8 @@ def postgres_findings(settings: Settings) -> list[Finding]:
                                                        "start) brings it up"))
     return [Finding("postgres", "reachable", OK, f"PostgreSQL {version}"), writable, schema,
             _privileges(str(role), lacking, may_create, current == head),
-            *([] if alters_reads is None else [_record_of_reads(str(role), alters_reads)])]
+            *([] if alters_reads is None else [_record_of_reads(str(role), alters_reads)]),
+            *([] if kept is None else [_read_record_period(settings.read_records_days, kept)])]
 
 
 def _privileges(role: str, lacking: list[str], may_create: bool, at_head: bool) -> Finding:
@@ -291,6 +293,24 @@ def _record_of_reads(role: str, alters: list[str]) -> Finding:
                                                             "--grants`)")
     return Finding("postgres", "record of reads", OK, f"role {role} may only add to the record of who read students' "
                                                       "data")
+
+
+def _read_record_period(wanted: float, kept: float) -> Finding:
+    """SCORER_READ_RECORDS_DAYS against the period `scorer migrate` last wrote into the database. `scorer prune`
+    deletes only what both let go, so where they differ the longer one holds, whichever the operator meant, and a
+    prune job set to a year beside a database that keeps for ever deletes nothing, each night, without a word."""
+    def period(days: float) -> str:
+        return "for ever" if days <= 0 else f"{days:g} days"
+
+    if wanted > 0 and wanted != kept:
+        held = "nothing" if kept <= 0 else f"nothing younger than {period(max(wanted, kept))}"
+        return Finding("postgres", "record of reads period", WARN,
+                       f"SCORER_READ_RECORDS_DAYS asks {period(wanted)}, the database keeps them {period(kept)} (set "
+                       f"by the last `scorer migrate`): `scorer prune` deletes {held}; run `scorer migrate` with the "
+                       "period the school keeps them for")
+    return Finding("postgres", "record of reads period", OK,
+                   f"the database keeps the record of who read students' data {period(kept)} (`scorer migrate` sets "
+                   "it from SCORER_READ_RECORDS_DAYS)")
 
 
 # -- the command ---------------------------------------------------------------------------------

@@ -64,6 +64,13 @@ def _record_of_reads(database_url: str) -> tuple[str, str]:
     return _finding(database_url, "record of reads")
 
 
+def _period_finding(database_url: str, days: float) -> tuple[str, str] | None:
+    """`scorer check`'s comparison of SCORER_READ_RECORDS_DAYS (`days`) with the database's period, if it makes one."""
+    found = [f for f in postgres_findings(Settings(database_url=database_url, read_records_days=days))
+             if f.check == "record of reads period"]
+    return (found[0].level, found[0].detail) if found else None
+
+
 def test_scorer_check_names_each_grant_the_role_lacks(admin: Engine, migrated: str) -> None:
     level, detail = _privileges(_as_reader(migrated))
     assert level == ERROR and detail.startswith(f"role {ROLE} may not: INSERT on students_current; UPDATE on "
@@ -227,8 +234,14 @@ async def test_the_workers_role_only_adds_to_the_record_of_reads_and_the_data_pr
     erased = (await asyncio.to_thread(forget, settings, users[:1]))["postgres"]
     assert erased["students_current"] > 0 and erased[data_reads.TABLE] == 2
     assert data_reads.drop_before(data_protection, datetime(2001, 1, 1, tzinfo=UTC)) == 0  # allowed: no refusal
+    level, detail = _period_finding(data_protection, 30)  # migrated: kept for ever
+    assert level == WARN and "keeps them for ever" in detail and "`scorer prune` deletes nothing;" in detail
     data_reads.keep_for(migrated, 7)  # as the schema's owner
     assert data_reads.kept_days(data_protection) == 7  # it reads the owner's period, and may not change it
+    assert _period_finding(data_protection, 7)[0] == OK
+    level, detail = _period_finding(data_protection, 30)  # the prune job asks 30 days; migrate set 7
+    assert level == WARN and "asks 30 days, the database keeps them 7 days" in detail and "younger than 30" in detail
+    assert _period_finding(serving, 30) is None  # the workers' role may not read the period: nothing to compare
     engine = create_engine(data_protection)
     try:
         for statement in ("UPDATE student_data_reads SET reader = 'nobody'", "DELETE FROM student_data_reads",
