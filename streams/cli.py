@@ -35,8 +35,14 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _import_oulad(args: argparse.Namespace) -> int:
     from streams.lms.oulad import import_oulad
+    from streams.lms.oulad_tables import OuladFormatError
 
-    summary = import_oulad(Path(args.raw_dir), Path(args.out), anchor=args.anchor)
+    try:
+        summary = import_oulad(Path(args.raw_dir), Path(args.out), anchor=args.anchor, modules=args.module or (),
+                               presentation_codes=args.presentation or ())
+    except OuladFormatError as error:  # a directory or a selection it cannot import: say which, no traceback
+        print(f"scorer import oulad: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(summary.as_dict(), ensure_ascii=False, default=str))
     return 0
 
@@ -388,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="export directory to write")
     p.add_argument("--anchor", type=date.fromisoformat,
                    help="date of day 0 (default: 1 Feb for a YYYYB presentation, 1 Oct for YYYYJ)")
+    p.add_argument("--module", action="append", metavar="CODE",
+                   help="import only this module's presentations (AAA..GGG; repeat for several; default: all)")
+    p.add_argument("--presentation", action="append", metavar="CODE",
+                   help="import only presentations of this code (2013B, 2014J, ...; repeat for several; default: all)")
     p.set_defaults(func=_import_oulad)
 
     p = sub.add_parser("oulad-deal", help="one OULAD module-presentation's students dealt at random into "

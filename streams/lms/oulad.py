@@ -1,12 +1,13 @@
 """Import the Open University Learning Analytics Dataset (OULAD) as a seed-format LMS export.
 
-    scorer import oulad RAW_DIR --out LMS_DIR [--anchor 2013-02-01]
+    scorer import oulad RAW_DIR --out LMS_DIR [--anchor 2013-02-01] [--module BBB ...] [--presentation 2013J ...]
 
 RAW_DIR holds OULAD tables (`studentInfo`, `studentRegistration`, `vle`, `studentVle`,
 `assessments`, `studentAssessment`, optionally `courses`; each as `.csv` or `.csv.gz`, missing
 values empty or `?`, whitespace around values and names ignored, any other non-number in a
 number column read as missing). Every (code_module, code_presentation) found is one course
-flow. LMS_DIR receives the seed's nine CSV files (raw headers and literals, as
+flow; `--module` and `--presentation` (each may repeat) keep only those named, and the export is the one a
+directory holding only them would give. LMS_DIR receives the seed's nine CSV files (raw headers and literals, as
 `streams.lms.readers` reads them), `ground_truth.csv` (the generator's columns) and
 `enrolment_events.csv` (our extension, which the readers also read).
 Same input, same bytes out: nothing random, every file sorted on a full key.
@@ -115,6 +116,7 @@ from __future__ import annotations
 import re
 import time
 import zlib
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -124,7 +126,7 @@ import numpy as np
 import pandas as pd
 
 from features.schedule import EXERCISE_TYPES
-from streams.lms.oulad_tables import KEYS, OuladFormatError, read_tables
+from streams.lms.oulad_tables import KEYS, OuladFormatError, read_tables, select
 from streams.lms.oulad_write import DOTTED, Moments, int_text, write
 from streams.lms.readers import EXPORT_SPECS
 
@@ -414,15 +416,17 @@ def _view_times(clicks: pd.DataFrame, days: pd.DataFrame) -> np.ndarray:
     return at
 
 
-def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None) -> ImportSummary:
-    """Write the seed-format export of every OULAD presentation in `raw_dir` into `out_dir`."""
+def import_oulad(raw_dir: Path, out_dir: Path, anchor: date | None = None, modules: Collection[str] = (),
+                 presentation_codes: Collection[str] = ()) -> ImportSummary:
+    """Write the seed-format export of every OULAD presentation in `raw_dir` into `out_dir`, or of those of
+    `modules` and `presentation_codes` alone (`oulad_tables.select`)."""
     began = time.perf_counter()
+    tables = read_tables(Path(raw_dir))
+    left_out = select(tables, modules, presentation_codes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables = read_tables(Path(raw_dir))
     presentations = _presentations(tables, anchor)
     registrations = _registrations(tables, presentations)
-    left_out: dict[str, int] = {}
 
     clicks = _daily_clicks(tables.pop("studentVle"))  # the largest table is no longer needed
     exam_day = _exam_days(tables, presentations, clicks)

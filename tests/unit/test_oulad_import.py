@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -266,15 +267,15 @@ def test_a_messy_export_imports_to_the_same_bytes(tmp_path, export):
         assert (out / name).read_bytes() == (export / name).read_bytes(), name
 
 
-@pytest.mark.heavy
-def test_a_student_on_two_presentations_gets_a_user_each(tmp_path):
-    """The same two students on 2013J and 2014B: the later registration becomes id + 10**7."""
-    raw = tmp_path / "raw"
+def _sample_twice(raw: Path, code: str, again: str, keep_first: bool = True) -> Path:
+    """The sample's AAA 2013J beside a copy of it where `code` (the module's or the presentation's) is `again`,
+    with its own assessment and site ids (OULAD's are unique per presentation); only the copy if not
+    `keep_first`."""
     raw.mkdir()
     for source in SAMPLE.iterdir():
         lines = source.read_text(encoding="utf-8").splitlines()
-        later = [line.replace("2013J", "2014B") for line in lines[1:] if "2013J" in line]
-        if source.name == "assessments.csv":  # OULAD ids are unique per presentation
+        later = [line.replace(code, again) for line in lines[1:] if code in line]
+        if source.name == "assessments.csv":
             later = [line.replace(",175", ",275") for line in later]
         if source.name == "vle.csv":
             later = [line.replace("10", "20", 1) for line in later]
@@ -282,7 +283,15 @@ def test_a_student_on_two_presentations_gets_a_user_each(tmp_path):
             later = [line.replace(",10", ",20", 1) for line in later]
         extra = [line.replace("175", "275", 1) for line in lines[1:]] if source.name == "studentAssessment.csv" \
             else later
-        (raw / source.name).write_text("\n".join([*lines, *extra]) + "\n", encoding="utf-8")
+        (raw / source.name).write_text("\n".join([*(lines if keep_first else lines[:1]), *extra]) + "\n",
+                                       encoding="utf-8")
+    return raw
+
+
+@pytest.mark.heavy
+def test_a_student_on_two_presentations_gets_a_user_each(tmp_path):
+    """The same two students on 2013J and 2014B: the later registration becomes id + 10**7."""
+    raw = _sample_twice(tmp_path / "raw", "2013J", "2014B")
     out = tmp_path / "out"
     summary = import_oulad(raw, out)
     assert [(p["code_presentation"], p["flow_num"], p["anchor"]) for p in summary.presentations] == [
@@ -296,6 +305,28 @@ def test_a_student_on_two_presentations_gets_a_user_each(tmp_path):
     assert sorted(views.loc[views["user_id"] == 10000011, "page_id"]) == [201, 201, 202, 203, 203, 205]
     with pytest.raises(OuladFormatError):
         import_oulad(raw, tmp_path / "refused", anchor=date(2013, 10, 1))  # two codes, one anchor
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize(("code", "again", "option"), [("2013J", "2014B", "--presentation"),
+                                                       ("AAA,", "BBB,", "--module")])
+def test_a_selection_imports_what_a_directory_of_it_alone_would(tmp_path, capsys, code, again, option):
+    """`--module` / `--presentation` keep the named ones: the same bytes as a directory that held only them (its
+    students keep their ids: no earlier registration is imported), and the rows left out counted per table."""
+    both, alone = _sample_twice(tmp_path / "both", code, again), _sample_twice(tmp_path / "alone", code, again, False)
+    import_oulad(alone, tmp_path / "expected")
+    selected = again.rstrip(",")
+    assert main(["import", "oulad", str(both), "--out", str(tmp_path / "out"), option, selected]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for name in FILES:
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "expected" / name).read_bytes(), name
+    assert [(p["code_module"], p["code_presentation"]) for p in summary["presentations"]] == [
+        ("BBB" if option == "--module" else "AAA", "2014B" if option == "--presentation" else "2013J")]
+    assert summary["left_out"]["studentInfo: not selected"] == 2
+    assert summary["left_out"]["studentAssessment: not selected"] == 5  # the first presentation's, by assessment
+    assert main(["import", "oulad", str(both), "--out", str(tmp_path / "none"), "--presentation", "2015J"]) == 2
+    assert "the directory holds AAA 2013J, " in capsys.readouterr().err  # what it could have named
+    assert not (tmp_path / "none").exists()
 
 
 @pytest.mark.heavy
