@@ -13,12 +13,16 @@ import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from features.eventtime import parse_ts
 from online_models.families import DEFAULT_FAMILY, FAMILIES
 from streams.contract.topics import INPUT_TOPICS
 from streams.ingest.files import FORMATS
 from streams.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from streams.tools.redrive import Selection
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -254,24 +258,50 @@ def _check(args: argparse.Namespace) -> int:
     return run(Settings.from_env(), as_json=args.json)
 
 
-def _redrive(args: argparse.Namespace) -> int:
-
+def _selection(args: argparse.Namespace) -> Selection | None:
+    """The dead letters `redrive` and `dead-letters` read (streams.tools.redrive.Selection) from the options they
+    share; None, said on stderr, where --since or --until is not a time."""
     from streams.contract import Topic
+    from streams.tools.redrive import Selection, parse_moment
+
+    try:
+        since, until = (None if text is None else parse_moment(text) for text in (args.since, args.until))
+    except ValueError as error:
+        print(f"--since/--until: {error}", file=sys.stderr)
+        return None
+    return Selection(frozenset(args.reason or ()), frozenset(Topic(t) for t in args.topic or ()), since, until)
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    from streams.tools.dead_letters import NoRecordOfReads, survey
+
+    settings = Settings.from_env()
+    if not settings.kafka_url:
+        print("dead-letters needs the workers' SCORER_KAFKA_URL", file=sys.stderr)
+        return 2
+    if (selection := _selection(args)) is None:
+        return 2
+    try:
+        found = asyncio.run(survey(settings, selection, args.limit, args.values))
+    except NoRecordOfReads as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(json.dumps(found, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
     from streams.ingest.mapping import IdMapping, MappingError
     from streams.redis_clients import redis_client
-    from streams.tools.redrive import Ledger, RedriveRunning, Selection, parse_moment, redrive
+    from streams.tools.redrive import Ledger, RedriveRunning, redrive
 
     settings = Settings.from_env()
     if not settings.kafka_url or not settings.redis_url:
         print("redrive needs the workers' SCORER_KAFKA_URL and SCORER_REDIS_URL (its ledger of what was sent)",
               file=sys.stderr)
         return 2
-    try:
-        since, until = (None if text is None else parse_moment(text) for text in (args.since, args.until))
-    except ValueError as error:
-        print(f"--since/--until: {error}", file=sys.stderr)
+    if (selection := _selection(args)) is None:
         return 2
-    selection = Selection(frozenset(args.reason or ()), frozenset(Topic(t) for t in args.topic or ()), since, until)
     try:
         mapping = IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
     except MappingError as error:
@@ -357,6 +387,18 @@ def _faust_probe(args: argparse.Namespace) -> int:
 
     main(args.expected, Path(args.result))
     return 0
+
+
+def _letter_filters(p: argparse.ArgumentParser) -> None:
+    """The options that choose dead letters (`_selection`), shared by `redrive` and `dead-letters`."""
+    p.add_argument("--reason", action="append", metavar="REASON",
+                   help="only letters of this reason, e.g. processing_failed (repeatable; default: any)")
+    p.add_argument("--topic", action="append", choices=[t.value for t in INPUT_TOPICS],
+                   help="only letters of this input topic (repeatable; default: any)")
+    p.add_argument("--since", metavar="TIME",
+                   help="only letters written at or after this time (ISO; UTC unless it has an offset)")
+    p.add_argument("--until", metavar="TIME",
+                   help="only letters written before this time (default: when the command begins)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -520,16 +562,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("redrive", help="republish dead-lettered records to the topics they came from, once the "
                                        "cause is fixed (each applied once however often redriven; an LMS statement "
                                        "mapped again with SCORER_INGEST_MAPPING); prints counts, as JSON")
-    p.add_argument("--reason", action="append", metavar="REASON",
-                   help="only letters of this reason, e.g. processing_failed (repeatable; default: any)")
-    p.add_argument("--topic", action="append", choices=[t.value for t in INPUT_TOPICS],
-                   help="only letters of this input topic (repeatable; default: any)")
-    p.add_argument("--since", metavar="TIME",
-                   help="only letters written at or after this time (ISO; UTC unless it has an offset)")
-    p.add_argument("--until", metavar="TIME",
-                   help="only letters written before this time (default: when the redrive begins)")
+    _letter_filters(p)
     p.add_argument("--dry-run", action="store_true", help="only count what would go back")
     p.set_defaults(func=_redrive)
+
+    p = sub.add_parser("dead-letters", help="what the scorer refused and why: counts per topic and reason, and the "
+                                            "newest letters, as JSON (the records themselves only with --values, "
+                                            "recorded as a read of students' data)")
+    _letter_filters(p)
+    p.add_argument("--limit", type=int, default=20, help="newest letters shown (default: 20; 0: counts only)")
+    p.add_argument("--values", action="store_true",
+                   help="show each letter's key and record (students' data: recorded first in the record of who "
+                        "read it, so it needs SCORER_DATABASE_URL)")
+    p.set_defaults(func=_dead_letters)
 
     p = sub.add_parser("critical-points", help="where in a course students stop: module, theme, task and week of "
                                                "their last activity before going dozing/asleep")

@@ -24,7 +24,7 @@ TOPIC_USES: dict[Topic, Uses] = {
     Topic.ALERTS: ((Operation.WRITE, "the workers publish alerts to it"),
                    (Operation.READ, "`scorer notify` reads it")),
     Topic.DEAD_LETTERS: ((Operation.WRITE, "the workers, the ingest door and `scorer replay` dead-letter to it"),
-                         (Operation.READ, "`scorer redrive` reads it")),
+                         (Operation.READ, "`scorer redrive` and `scorer dead-letters` read it")),
     Topic.NOTIFY_DEAD_LETTERS: ((Operation.WRITE, "`scorer notify` dead-letters to it"),),
 }
 

@@ -249,7 +249,7 @@ async def redrive(settings: Settings, selection: Selection, ledger: Ledger, mapp
         batch: dict[str, dict[str, Any]] = {}  # where each was read -> letter
         seen: set[str] = set()  # places of this run's letters: a record dead-lettered twice goes back once
         read: list[str] = []  # places of the letters read since the ledger last heard of them
-        async for letter in _letters(consumer, settings, Topic.DEAD_LETTERS.physical(prefix), began):
+        async for letter in read_letters(consumer, settings, Topic.DEAD_LETTERS.physical(prefix), began):
             report.read += 1
             place_id = read_at(letter)
             if not dry_run:  # a dry run writes nothing, so it keeps no list of places either
@@ -319,8 +319,8 @@ async def _partitions(settings: Settings, topic: str) -> list[int]:
     return [] if described["error_code"] else sorted(p["partition"] for p in described["partitions"])
 
 
-async def _letters(consumer: AIOKafkaConsumer, settings: Settings, topic: str,
-                   began: float) -> AsyncIterator[dict[str, Any]]:
+async def read_letters(consumer: AIOKafkaConsumer, settings: Settings, topic: str,
+                       began: float) -> AsyncIterator[dict[str, Any]]:
     """Every letter on `topic` up to its end as of `began` (one that is not JSON is skipped: it holds
     no record). A partition's end is its log end in the first fetch answered after `began` (the
     embedded broker answers ListOffsets 'latest' wrongly, so it is not asked); letters written after
