@@ -261,7 +261,6 @@ def _check(args: argparse.Namespace) -> int:
 def _selection(args: argparse.Namespace) -> Selection | None:
     """The dead letters `redrive` and `dead-letters` read (streams.tools.redrive.Selection) from the options they
     share; None, said on stderr, where --since or --until is not a time."""
-    from streams.contract import Topic
     from streams.tools.redrive import Selection, parse_moment
 
     try:
@@ -269,7 +268,7 @@ def _selection(args: argparse.Namespace) -> Selection | None:
     except ValueError as error:
         print(f"--since/--until: {error}", file=sys.stderr)
         return None
-    return Selection(frozenset(args.reason or ()), frozenset(Topic(t) for t in args.topic or ()), since, until)
+    return Selection(frozenset(args.reason or ()), frozenset(args.topic or ()), since, until)
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
@@ -393,8 +392,9 @@ def _letter_filters(p: argparse.ArgumentParser) -> None:
     """The options that choose dead letters (`_selection`), shared by `redrive` and `dead-letters`."""
     p.add_argument("--reason", action="append", metavar="REASON",
                    help="only letters of this reason, e.g. processing_failed (repeatable; default: any)")
-    p.add_argument("--topic", action="append", choices=[t.value for t in INPUT_TOPICS],
-                   help="only letters of this input topic (repeatable; default: any)")
+    p.add_argument("--topic", action="append", choices=[*(t.value for t in INPUT_TOPICS), *FORMATS],
+                   help="only letters of this input topic, or of this LMS format the door could not map "
+                        "(repeatable; default: any)")
     p.add_argument("--since", metavar="TIME",
                    help="only letters written at or after this time (ISO; UTC unless it has an offset)")
     p.add_argument("--until", metavar="TIME",

@@ -70,7 +70,8 @@ class Selection:
     """Which letters go back: those matching every filter given (an empty set: any)."""
 
     reasons: frozenset[str] = frozenset()
-    topics: frozenset[Topic] = frozenset()
+    #: input topics by name (`lms.page_views`) and LMS formats (`xapi`: what the door could not map)
+    topics: frozenset[str] = frozenset()
     since: datetime | None = None
     until: datetime | None = None  # None: the moment the redrive began
 
@@ -115,8 +116,9 @@ def selected(letter: dict[str, Any], selection: Selection, prefix: str, until: d
     except ValueError:
         return False
     topic = source_topic(letter, prefix)
+    name = topic.value if topic is not None else letter.get("topic") if letter.get("topic") in FORMATS else None
     return ((not selection.reasons or letter.get("reason") in selection.reasons)
-            and (not selection.topics or topic in selection.topics)
+            and (not selection.topics or name in selection.topics)
             and at < until and (selection.since is None or at >= selection.since))
 
 

@@ -98,3 +98,5 @@ def test_the_command_prints_the_counts_and_refuses_values_without_a_database(
     assert main(["dead-letters", "--topic", "lms.authorizations", "--limit", "0"]) == 0
     printed = capsys.readouterr().out
     assert '"selected": 2' in printed and '"newest": []' in printed
+    assert main(["dead-letters", "--topic", "xapi"]) == 0  # a format the door could not map, chosen by name
+    assert '"selected": 1' in capsys.readouterr().out

@@ -121,8 +121,11 @@ def test_letters_are_chosen_by_reason_topic_and_when_they_were_written() -> None
     assert [selected(x, anything, PREFIX, NOW) for x in (login, view, old, late)] == [True, True, True, False]
     assert [selected(x, Selection(reasons=frozenset({"wrong_partition"})), PREFIX, NOW)
             for x in (login, view)] == [False, True]
-    assert [selected(x, Selection(topics=frozenset({Topic.AUTHORIZATIONS})), PREFIX, NOW)
-            for x in (login, view)] == [True, False]
+    statement = _letter(topic="xapi")  # one the door could not map: chosen by its format
+    assert [selected(x, Selection(topics=frozenset({Topic.AUTHORIZATIONS.value})), PREFIX, NOW)
+            for x in (login, view, statement)] == [True, False, False]
+    assert [selected(x, Selection(topics=frozenset({"xapi"})), PREFIX, NOW)
+            for x in (login, view, statement)] == [False, False, True]
     since = Selection(since=parse_moment("2026-12-01T00:00:00"))
     assert [selected(x, since, PREFIX, NOW) for x in (login, old)] == [True, False]
     assert parse_moment("2026-12-02T15:00:00+03:00") == NOW  # an offset is honoured; none means UTC
