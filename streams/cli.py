@@ -68,6 +68,8 @@ def _replay(args: argparse.Namespace) -> int:
     from streams.tools.replay import replay, replay_file
 
     settings = Settings.from_env()
+    if args.dry_run:
+        return _replay_dry_run(args, settings)
     if not settings.kafka_url:
         print("replay needs SCORER_KAFKA_URL (`scorer demo` runs one on an embedded broker)", file=sys.stderr)
         return 2
@@ -82,6 +84,24 @@ def _replay(args: argparse.Namespace) -> int:
             print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
             return 2
     print(json.dumps(report.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def _replay_dry_run(args: argparse.Namespace, settings: Settings) -> int:
+    """`scorer replay --dry-run`: what would be published and dead-lettered, without a broker."""
+    from streams.ingest.mapping import MappingError
+    from streams.tools.replay import ReplayReport, dry_run, load_records, mapped_file, row_letters
+
+    if args.format == "csv":
+        events, rejected = load_records(Path(args.directory), args.online_only)
+        letters, report = row_letters(rejected), ReplayReport()
+    else:
+        try:
+            events, letters, report = mapped_file(settings, Path(args.directory), args.format)
+        except MappingError as error:
+            print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
+            return 2
+    print(json.dumps(dry_run(settings, events, letters, report, args.until), ensure_ascii=False, indent=2))
     return 0
 
 
@@ -464,6 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=parse_ts, metavar="TS",
                    help="stop the history at this event time (ISO, the export's clock, e.g. 2024-02-10T00:00:00): "
                         "later records are held back; the schedule is published whole")
+    p.add_argument("--dry-run", action="store_true",
+                   help="publish nothing (no broker needed): count what would be published and what would be "
+                        "dead-lettered, by the loader or by the worker's check of each record, with the first errors "
+                        "of each reason")
     p.set_defaults(func=_replay)
 
     p = sub.add_parser("ingest", help="HTTP endpoint: xAPI statements, Caliper envelopes and native records in, to "

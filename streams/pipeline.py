@@ -216,7 +216,7 @@ class Pipeline:
             if fresh:
                 self._tally[metrics.EVENTS_CONSUMED, (topic.value,)] += 1
             try:
-                record, ts = self._valid(topic, r, partitions, now)
+                record, ts = checked_record(topic, r, partitions, now, self.config.zone, self.config.max_skew)
             except InvalidEvent as error:
                 dead_letters.append(dead_letter(r.topic, error, value=r.value, key=r.key,
                                                 partition=r.partition, offset=r.offset))
@@ -235,25 +235,6 @@ class Pipeline:
         self._flush_tally()  # records read show now, not at the batch's end: progress is visible
         await self._send_dead_letters(dead_letters)
         return per_student, schedule_rows
-
-    def _valid(self, topic: Topic, r: InputRecord, partitions: PartitionCounts,
-               now: float) -> tuple[dict[str, Any], float]:
-        """The record and its event time, if the scorer can use it; else InvalidEvent with the reason."""
-        if r.key is None:
-            raise InvalidEvent("missing_key", "records are keyed by student id (the schedule by course id)")
-        record = decode(topic, r.value)
-        if r.key != key_of(topic, record):
-            raise InvalidEvent("key_mismatch", f"key {r.key[:40]!r} does not match the record's id")
-        count = partitions.get(r.topic)
-        if count is not None and partition_of(r.key, count) != r.partition:
-            raise InvalidEvent("wrong_partition", f"key belongs in partition {partition_of(r.key, count)} of "
-                               f"{count} (Kafka's default partitioner), not {r.partition}")
-        ts = parse_ts(record["ts"])
-        check_event_time(local_to_utc(ts, self.config.zone), r.timestamp, now, self.config.max_skew)
-        if record.get("graded_at"):  # when a grade counts from (features.state): no more in the future than ts
-            graded_at = local_to_utc(parse_ts(record["graded_at"]), self.config.zone)
-            check_event_time(graded_at, r.timestamp, now, self.config.max_skew)
-        return record, ts
 
     async def _send_dead_letters(self, dead_letters: list[dict[str, Any]]) -> None:
         if dead_letters:
@@ -398,6 +379,26 @@ class Pipeline:
         if completed:
             await self.store.wake_flows(completed)
         return conflicts
+
+
+def checked_record(topic: Topic, r: InputRecord, partitions: PartitionCounts, now: float, zone: tzinfo,
+                   max_skew: float) -> tuple[dict[str, Any], float]:
+    """The record and its event time, if the scorer can use it; else InvalidEvent with the reason (the worker's
+    check of every record it reads, and `scorer replay --dry-run`'s of every record it would publish)."""
+    if r.key is None:
+        raise InvalidEvent("missing_key", "records are keyed by student id (the schedule by course id)")
+    record = decode(topic, r.value)
+    if r.key != key_of(topic, record):
+        raise InvalidEvent("key_mismatch", f"key {r.key[:40]!r} does not match the record's id")
+    count = partitions.get(r.topic)
+    if count is not None and partition_of(r.key, count) != r.partition:
+        raise InvalidEvent("wrong_partition", f"key belongs in partition {partition_of(r.key, count)} of "
+                           f"{count} (Kafka's default partitioner), not {r.partition}")
+    ts = parse_ts(record["ts"])
+    check_event_time(local_to_utc(ts, zone), r.timestamp, now, max_skew)
+    if record.get("graded_at"):  # when a grade counts from (features.state): no more in the future than ts
+        check_event_time(local_to_utc(parse_ts(record["graded_at"]), zone), r.timestamp, now, max_skew)
+    return record, ts
 
 
 def _courses(doc: dict[str, Any] | None, events: Iterable[StudentEvent]) -> set[int]:

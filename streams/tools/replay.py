@@ -12,6 +12,11 @@ SCORER_INGEST_MAPPING); statements and events the scorer has no use for are only
 `until` stops the history at a moment of event time: what a school looked like then, mid-course,
 with the later records (outcomes included) never sent. The course schedule is published whole, as
 an LMS publishes it ahead of the course.
+
+`dry_run` publishes nothing and needs no broker: it says what a replay would publish and what would be
+dead-lettered, by the loader (a row or statement that makes no record) or by the worker's own check of each
+record (`streams.pipeline.checked_record`, as if produced now), with the first errors of each reason: what an
+LMS's team runs on an export before pointing the LMS at the scorer.
 """
 from __future__ import annotations
 
@@ -29,9 +34,11 @@ from streams.contract import InvalidEvent, Topic, dead_letter, encode, key_of
 from streams.ingest.files import FORMATS, load_file
 from streams.ingest.mapping import IdMapping
 from streams.kafka.admin import ensure_topics, new_producer
+from streams.kafka.consumer import InputRecord
 from streams.lms.csvfile import RejectedRow
 from streams.lms.events import Event, export_to_events
 from streams.lms.readers import load_export
+from streams.pipeline import checked_record
 from streams.settings import Settings
 
 
@@ -62,6 +69,10 @@ class ReplayReport:
         return out
 
 
+#: Errors kept per reason in a dry run's report: enough to see what to fix.
+EXAMPLES = 3
+
+
 def load_records(directory: Path, online_only: bool = False) -> tuple[list[Event], list[RejectedRow]]:
     """Records in event-time order, plus the rows that could not become records."""
     export = load_export(directory)
@@ -79,10 +90,45 @@ async def replay(settings: Settings, directory: Path, *, speed: float = 0.0, onl
 async def publish_records(settings: Settings, events: list[Event], rejected: list[RejectedRow], *, speed: float = 0.0,
                           progress: bool = True, until: float | None = None) -> ReplayReport:
     """Publish records already loaded (`load_records`), the rows that could not become records as dead letters."""
-    letters = [dead_letter(row.file, InvalidEvent(f"csv_{row.reason.split(':')[0].strip().replace(' ', '_')[:40]}",
-                                                  row.reason), value=str(row.raw).encode(), key=None)
-               for row in rejected]
-    return await _publish(settings, events, letters, ReplayReport(), speed=speed, progress=progress, until=until)
+    return await _publish(settings, events, row_letters(rejected), ReplayReport(), speed=speed, progress=progress,
+                          until=until)
+
+
+def row_letters(rejected: list[RejectedRow]) -> list[dict[str, Any]]:
+    """The dead letters of an export's rows that could not become records."""
+    return [dead_letter(row.file, InvalidEvent(f"csv_{row.reason.split(':')[0].strip().replace(' ', '_')[:40]}",
+                                               row.reason), value=str(row.raw).encode(), key=None)
+            for row in rejected]
+
+
+def dry_run(settings: Settings, events: list[Event], letters: list[dict[str, Any]], report: ReplayReport,
+            until: float | None = None) -> dict[str, Any]:
+    """What `_publish` would publish and dead-letter, and what the worker would dead-letter of it (see the module's
+    docstring): counts by topic and by reason, and the first EXAMPLES errors of each reason."""
+    kept = up_to(events, until)
+    now = time.time()
+    zone = zone_named(settings.school_time_zone)
+    records: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    examples: dict[str, list[str]] = {}
+
+    def refuse(reason: str, error: str) -> None:
+        refused[reason] += 1
+        if len(shown := examples.setdefault(reason, [])) < EXAMPLES:
+            shown.append(error)
+
+    for letter in letters:
+        refuse(letter["reason"], letter["error"])
+    for offset, (topic, record) in enumerate(kept):
+        read = InputRecord(topic.physical(settings.topic_prefix), 0, offset, key_of(topic, record), encode(record), now)
+        try:
+            checked_record(topic, read, {}, now, zone, settings.max_clock_skew_minutes * 60)
+        except InvalidEvent as error:
+            refuse(error.reason, error.detail)
+        else:
+            records[topic.value] += 1
+    return {"dry_run": True, "would_publish": dict(records), "would_dead_letter": dict(refused),
+            "ignored": dict(report.ignored), "held_back": len(events) - len(kept), "errors": examples}
 
 
 def up_to(events: list[Event], until: float | None) -> list[Event]:
@@ -99,14 +145,21 @@ async def replay_file(settings: Settings, path: Path, fmt: str, *, speed: float 
                       mapping: IdMapping | None = None, until: float | None = None) -> ReplayReport:
     """Publish an export in another LMS format (`fmt`: xapi, caliper, openedx or moodle; see
     streams.ingest.files), identifiers mapped by `mapping` (default: SCORER_INGEST_MAPPING's)."""
+    events, letters, report = mapped_file(settings, path, fmt, mapping)
+    return await _publish(settings, events, letters, report, speed=speed, progress=progress, until=until)
+
+
+def mapped_file(settings: Settings, path: Path, fmt: str,
+                mapping: IdMapping | None = None) -> tuple[list[Event], list[dict[str, Any]], ReplayReport]:
+    """An export in another LMS format (`replay_file`) as records, the dead letters of what makes none, and a report
+    counting what the scorer has no use for."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
     mapping = mapping or IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
     events, rejections = load_file(path, fmt, mapping)
     report = ReplayReport()
     report.ignored.update(r.reason for r in rejections if not r.dead_lettered)
-    letters = [r.dead_letter() for r in rejections if r.dead_lettered]
-    return await _publish(settings, events, letters, report, speed=speed, progress=progress, until=until)
+    return events, [r.dead_letter() for r in rejections if r.dead_lettered], report
 
 
 async def _publish(settings: Settings, events: list[Event], letters: list[dict[str, Any]], report: ReplayReport, *,
