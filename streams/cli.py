@@ -292,6 +292,7 @@ def _selection(args: argparse.Namespace) -> Selection | None:
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
+    from streams.contract import Topic
     from streams.tools.dead_letters import NoRecordOfReads, survey
 
     settings = Settings.from_env()
@@ -301,7 +302,8 @@ def _dead_letters(args: argparse.Namespace) -> int:
     if (selection := _selection(args)) is None:
         return 2
     try:
-        found = asyncio.run(survey(settings, selection, args.limit, args.values))
+        found = asyncio.run(survey(settings, selection, args.limit, args.values,
+                                   Topic.NOTIFY_DEAD_LETTERS if args.notify else Topic.DEAD_LETTERS))
     except NoRecordOfReads as error:
         print(error, file=sys.stderr)
         return 2
@@ -595,6 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "recorded as a read of students' data)")
     _letter_filters(p)
     p.add_argument("--limit", type=int, default=20, help="newest letters shown (default: 20; 0: counts only)")
+    p.add_argument("--notify", action="store_true",
+                   help="read notify.dead_letters instead: the alerts `scorer notify` could not deliver")
     p.add_argument("--values", action="store_true",
                    help="show each letter's key and record (students' data: recorded first in the record of who "
                         "read it, so it needs SCORER_DATABASE_URL)")

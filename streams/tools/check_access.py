@@ -25,7 +25,8 @@ TOPIC_USES: dict[Topic, Uses] = {
                    (Operation.READ, "`scorer notify` reads it")),
     Topic.DEAD_LETTERS: ((Operation.WRITE, "the workers, the ingest door and `scorer replay` dead-letter to it"),
                          (Operation.READ, "`scorer redrive` and `scorer dead-letters` read it")),
-    Topic.NOTIFY_DEAD_LETTERS: ((Operation.WRITE, "`scorer notify` dead-letters to it"),),
+    Topic.NOTIFY_DEAD_LETTERS: ((Operation.WRITE, "`scorer notify` dead-letters to it"),
+                                (Operation.READ, "`scorer dead-letters --notify` reads it")),
 }
 
 

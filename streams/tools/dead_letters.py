@@ -9,6 +9,9 @@ student and what they did, and an error may quote them (a key that does not matc
 it shows them, and that is a read of students' data like any other: recorded first in the record of who read
 it (door `cli`, page `dead-letters`, the operator, every student a shown key or record names), as `scorer
 reads` records itself, so `values` needs SCORER_DATABASE_URL.
+
+It reads `scorer.dead_letters` (what the workers, the door and `scorer replay` refused), or `notify.dead_letters`
+(the alerts `scorer notify` could not deliver: refused by the receiver, failing past its give-up hours).
 """
 from __future__ import annotations
 
@@ -41,9 +44,9 @@ class NoRecordOfReads(RuntimeError):
     """`values` asked for without a database to record the read in."""
 
 
-async def survey(settings: Settings, selection: Selection, limit: int = DEFAULT_LIMIT,
-                 values: bool = False) -> dict[str, Any]:
-    """The counts and the newest `limit` selected letters (see the module's docstring)."""
+async def survey(settings: Settings, selection: Selection, limit: int = DEFAULT_LIMIT, values: bool = False,
+                 letters: Topic = Topic.DEAD_LETTERS) -> dict[str, Any]:
+    """The counts and the newest `limit` selected letters of `letters` (see the module's docstring)."""
     if values and not settings.database_url:
         raise NoRecordOfReads("showing the records (--values) is a read of students' data, recorded first: it "
                               "needs SCORER_DATABASE_URL (the data-protection role's, as `scorer reads`)")
@@ -56,8 +59,7 @@ async def survey(settings: Settings, selection: Selection, limit: int = DEFAULT_
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        async for letter in read_letters(consumer, settings, Topic.DEAD_LETTERS.physical(settings.topic_prefix),
-                                         began):
+        async for letter in read_letters(consumer, settings, letters.physical(settings.topic_prefix), began):
             read += 1
             if not selected(letter, selection, settings.topic_prefix, until):
                 continue

@@ -43,6 +43,9 @@ async def _write_letters(settings: Settings) -> None:
             letter["at"] = f"2026-01-01T10:0{minute}:00+00:00"
             await producer.send_and_wait(Topic.DEAD_LETTERS.physical(settings.topic_prefix), encode(letter))
         await producer.send_and_wait(Topic.DEAD_LETTERS.physical(settings.topic_prefix), b"not a letter")
+        undelivered = dead_letter(Topic.ALERTS.physical(settings.topic_prefix), InvalidEvent("rejected", "HTTP 422"),
+                                  value=b'{"user_id": 12, "kind": "dozing"}', key=b"12", partition=0, offset=0)
+        await producer.send_and_wait(Topic.NOTIFY_DEAD_LETTERS.physical(settings.topic_prefix), encode(undelivered))
     finally:
         await producer.stop()
 
@@ -84,6 +87,9 @@ async def test_counts_and_the_newest_letters_and_the_records_only_as_a_recorded_
     assert shown["newest"][0]["value"].startswith('{"actor"') and shown["newest"][0]["error"] == "test unmapped_actor"
     # recorded before it was shown: the students the keys and records name, not the schedule's course
     assert _reads(db) == [("Olga", "cli", "dead-letters", [7, 8, 9])]
+    undelivered = await survey(settings, Selection(), values=True, letters=Topic.NOTIFY_DEAD_LETTERS)
+    assert undelivered["selected"] == 1 and undelivered["newest"][0]["error"] == "HTTP 422"
+    assert _reads(db)[-1] == ("Olga", "cli", "dead-letters", [12])  # the student the undelivered alert names
 
 
 def test_the_command_prints_the_counts_and_refuses_values_without_a_database(
@@ -100,3 +106,6 @@ def test_the_command_prints_the_counts_and_refuses_values_without_a_database(
     assert '"selected": 2' in printed and '"newest": []' in printed
     assert main(["dead-letters", "--topic", "xapi"]) == 0  # a format the door could not map, chosen by name
     assert '"selected": 1' in capsys.readouterr().out
+    assert main(["dead-letters", "--notify"]) == 0  # the alerts `scorer notify` could not deliver, alone
+    printed = capsys.readouterr().out
+    assert '"selected": 1' in printed and '"reason": "rejected"' in printed
