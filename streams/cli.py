@@ -65,43 +65,22 @@ def _oulad_deal(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from streams.ingest.mapping import MappingError
-    from streams.tools.replay import replay, replay_file
+    from streams.tools.replay import dry_run, loaded, publish
 
     settings = Settings.from_env()
-    if args.dry_run:
-        return _replay_dry_run(args, settings)
-    if not settings.kafka_url:
+    if not args.dry_run and not settings.kafka_url:
         print("replay needs SCORER_KAFKA_URL (`scorer demo` runs one on an embedded broker)", file=sys.stderr)
         return 2
-    if args.format == "csv":
-        report = asyncio.run(replay(settings, Path(args.directory), speed=args.speed, online_only=args.online_only,
-                                    until=args.until))
-    else:
-        try:
-            report = asyncio.run(replay_file(settings, Path(args.directory), args.format, speed=args.speed,
-                                             until=args.until))
-        except MappingError as error:
-            print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
-            return 2
+    try:
+        events, letters, report = loaded(settings, Path(args.directory), args.format, args.online_only)
+    except MappingError as error:
+        print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
+        return 2
+    if args.dry_run:  # nothing published: what would be, and what would be refused
+        print(json.dumps(dry_run(settings, events, letters, report, args.until), ensure_ascii=False, indent=2))
+        return 0
+    report = asyncio.run(publish(settings, events, letters, report, speed=args.speed, progress=True, until=args.until))
     print(json.dumps(report.as_dict(), ensure_ascii=False))
-    return 0
-
-
-def _replay_dry_run(args: argparse.Namespace, settings: Settings) -> int:
-    """`scorer replay --dry-run`: what would be published and dead-lettered, without a broker."""
-    from streams.ingest.mapping import MappingError
-    from streams.tools.replay import ReplayReport, dry_run, load_records, mapped_file, row_letters
-
-    if args.format == "csv":
-        events, rejected = load_records(Path(args.directory), args.online_only)
-        letters, report = row_letters(rejected), ReplayReport()
-    else:
-        try:
-            events, letters, report = mapped_file(settings, Path(args.directory), args.format)
-        except MappingError as error:
-            print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
-            return 2
-    print(json.dumps(dry_run(settings, events, letters, report, args.until), ensure_ascii=False, indent=2))
     return 0
 
 

@@ -90,11 +90,21 @@ async def replay(settings: Settings, directory: Path, *, speed: float = 0.0, onl
 async def publish_records(settings: Settings, events: list[Event], rejected: list[RejectedRow], *, speed: float = 0.0,
                           progress: bool = True, until: float | None = None) -> ReplayReport:
     """Publish records already loaded (`load_records`), the rows that could not become records as dead letters."""
-    return await _publish(settings, events, row_letters(rejected), ReplayReport(), speed=speed, progress=progress,
+    return await publish(settings, events, _row_letters(rejected), ReplayReport(), speed=speed, progress=progress,
                           until=until)
 
 
-def row_letters(rejected: list[RejectedRow]) -> list[dict[str, Any]]:
+def loaded(settings: Settings, path: Path, fmt: str = "csv",
+           online_only: bool = False) -> tuple[list[Event], list[dict[str, Any]], ReplayReport]:
+    """What `scorer replay` publishes of `path`: a seed-format export directory (`fmt` csv) or a file in another LMS
+    format (`mapped_file`), as records, the dead letters of what makes none, and the report to count them in."""
+    if fmt != "csv":
+        return mapped_file(settings, path, fmt)
+    events, rejected = load_records(path, online_only)
+    return events, _row_letters(rejected), ReplayReport()
+
+
+def _row_letters(rejected: list[RejectedRow]) -> list[dict[str, Any]]:
     """The dead letters of an export's rows that could not become records."""
     return [dead_letter(row.file, InvalidEvent(f"csv_{row.reason.split(':')[0].strip().replace(' ', '_')[:40]}",
                                                row.reason), value=str(row.raw).encode(), key=None)
@@ -103,7 +113,7 @@ def row_letters(rejected: list[RejectedRow]) -> list[dict[str, Any]]:
 
 def dry_run(settings: Settings, events: list[Event], letters: list[dict[str, Any]], report: ReplayReport,
             until: float | None = None) -> dict[str, Any]:
-    """What `_publish` would publish and dead-letter, and what the worker would dead-letter of it (see the module's
+    """What `publish` would publish and dead-letter, and what the worker would dead-letter of it (see the module's
     docstring): counts by topic and by reason, and the first EXAMPLES errors of each reason."""
     kept = up_to(events, until)
     now = time.time()
@@ -146,7 +156,7 @@ async def replay_file(settings: Settings, path: Path, fmt: str, *, speed: float 
     """Publish an export in another LMS format (`fmt`: xapi, caliper, openedx or moodle; see
     streams.ingest.files), identifiers mapped by `mapping` (default: SCORER_INGEST_MAPPING's)."""
     events, letters, report = mapped_file(settings, path, fmt, mapping)
-    return await _publish(settings, events, letters, report, speed=speed, progress=progress, until=until)
+    return await publish(settings, events, letters, report, speed=speed, progress=progress, until=until)
 
 
 def mapped_file(settings: Settings, path: Path, fmt: str,
@@ -162,7 +172,7 @@ def mapped_file(settings: Settings, path: Path, fmt: str,
     return events, [r.dead_letter() for r in rejections if r.dead_lettered], report
 
 
-async def _publish(settings: Settings, events: list[Event], letters: list[dict[str, Any]], report: ReplayReport, *,
+async def publish(settings: Settings, events: list[Event], letters: list[dict[str, Any]], report: ReplayReport, *,
                    speed: float, progress: bool, until: float | None) -> ReplayReport:
     """Dead letters first, then the records up to `until` in event-time order, flushed at every lateness boundary."""
     kept = up_to(events, until)
