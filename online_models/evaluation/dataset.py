@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -53,6 +52,7 @@ import pandas as pd
 
 from features import DAY, CourseSchedule, FeatureState, ScheduleKey, compute, outcome, profile, task_due_times
 from online_models.evaluation.history import History, HistoryPart, load_history
+from streams.unusable import UnusableInput
 
 SEED_DAYS = 210
 SEED_COLUMNS: tuple[str, ...] = (
@@ -75,7 +75,7 @@ _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 
 
-class DatasetError(ValueError):
+class DatasetError(UnusableInput):
     """The dataset cannot be written as asked (unknown file type, Parquet without an engine)."""
 
 
@@ -177,15 +177,20 @@ def build_dataset(directory: str | Path, *, days: int | None = None, online_only
 
 def write_dataset(frame: pd.DataFrame, path: Path) -> None:
     """CSV (with the seed's leading row-number column) or Parquet, by the file's extension."""
-    name = path.name.lower()
-    if name.endswith(_PARQUET):
+    if _known_format(path).endswith(_PARQUET):
         frame.to_parquet(path, index=False)
-    elif name.endswith(_CSV):
+    else:
         out = frame.copy()
         out["cur_date"] = out["cur_date"].dt.strftime("%Y-%m-%d")
         out.to_csv(path, index=True)
-    else:
+
+
+def _known_format(path: Path) -> str:
+    """The file's name in lower case; DatasetError unless it names a format `write_dataset` writes."""
+    name = path.name.lower()
+    if not name.endswith(_PARQUET + _CSV):
         raise DatasetError(f"{path}: unknown dataset format; use .csv (optionally .gz/.bz2/.zip/.xz) or .parquet")
+    return name
 
 
 def read_dataset(path: Path) -> pd.DataFrame:
@@ -201,9 +206,7 @@ def run(directory: Path, out: Path, *, days: int | None = None, online_only: boo
         workers: int = 1) -> int:
     """`scorer dataset`: build and write the dataset, print a one-line JSON summary."""
     began = time.perf_counter()
-    if not out.name.lower().endswith(_PARQUET + _CSV):
-        print(f"{out}: use .csv or .parquet", file=sys.stderr)
-        return 2
+    _known_format(out)  # refused before the dataset is built, not after
     frame = build_dataset(directory, days=days, online_only=online_only, workers=workers)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_dataset(frame, out)

@@ -27,13 +27,19 @@ from streams.contract import same_time_rank
 from streams.ingest import caliper, moodle, openedx, xapi
 from streams.ingest.base import IGNORED, INVALID, Mapped, Record, Rejection, digest, split
 from streams.ingest.mapping import IdMapping
+from streams.unusable import UnusableInput
 
 #: The formats `scorer replay --format` reads (besides the seed's CSV export directory).
 FORMATS = (xapi.SOURCE, caliper.SOURCE, openedx.SOURCE, moodle.SOURCE)
 
 
 def read_text(path: Path) -> str:
-    raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (gzip.BadGzipFile, EOFError) as error:  # truncated or not gzip: the file's fault, named
+            raise UnusableInput(f"{path}: unreadable gzip ({error})") from None
     return raw.decode("utf-8-sig", "replace")
 
 

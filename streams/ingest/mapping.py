@@ -72,6 +72,7 @@ import yaml
 
 from features.eventtime import zone_named
 from streams.ingest.base import UNMAPPED, Reject
+from streams.unusable import UnusableInput
 
 SECTIONS = ("users", "courses", "pages", "activities", "webinars")
 _SINGULAR = {"users": "user", "courses": "course", "pages": "page", "activities": "activity", "webinars": "webinar"}
@@ -89,7 +90,7 @@ _TRAILING = re.compile(r"(?:^|[/:@+#=?&.,;_-])([0-9]{1,19})/?$")
 _WHOLE = re.compile(r"[0-9]{1,19}")
 
 
-class MappingError(ValueError):
+class MappingError(UnusableInput):
     """The mapping file is wrong; the message names the entry."""
 
 
@@ -223,19 +224,23 @@ class IdMapping:
 
     @classmethod
     def load(cls, path: str | Path | None, time_zone: str = "UTC") -> IdMapping:
-        """The mapping file at `path` (.json: JSON; otherwise YAML, which also reads JSON); an
-        empty path: the defaults."""
+        """The mapping file at `path`, the one SCORER_INGEST_MAPPING names (.json: JSON; otherwise YAML, which
+        also reads JSON); an empty path: the defaults. Every MappingError names the setting and the file."""
         if not path:
             return cls.from_dict({}, time_zone)
-        text = Path(path).read_text("utf-8")
+        where = f"SCORER_INGEST_MAPPING {path}"
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as error:  # missing, a directory, not readable
+            raise MappingError(f"{where}: {error.strerror}") from None
         try:
             data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as error:
-            raise MappingError(f"{path}: {error}") from None
+            raise MappingError(f"{where}: {error}") from None
         try:
             return cls.from_dict(data, time_zone)
         except MappingError as error:
-            raise MappingError(f"{path}: {error}") from None
+            raise MappingError(f"{where}: {error}") from None
 
 
 def _fallback(value: object) -> frozenset[str]:

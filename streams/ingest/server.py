@@ -46,7 +46,7 @@ from streams import tokens
 from streams.followed import follow
 from streams.ingest import metrics
 from streams.ingest.base import UUID
-from streams.ingest.mapping import IdMapping, MappingError
+from streams.ingest.mapping import IdMapping
 from streams.ingest.service import XAPI_VERSION, Answer, Ingestor, Limits
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.connection import followed_client_certificate
@@ -306,11 +306,7 @@ def serve(settings: Settings, limits: Limits | None = None) -> int:
     if not settings.kafka_url:
         print("ingest needs SCORER_KAFKA_URL (the broker the workers read)", file=sys.stderr)
         return 2
-    try:
-        mapping = IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
-    except (MappingError, OSError) as error:
-        print(f"SCORER_INGEST_MAPPING: {error}", file=sys.stderr)
-        return 2
+    mapping = IdMapping.load(settings.ingest_mapping, settings.school_time_zone)  # a MappingError: `scorer` says it
     if not settings.ingest_token:
         log.warning("SCORER_INGEST_TOKEN is empty: every request for /xapi, /caliper and /events is refused with 503")
     asyncio.run(_serve(settings, mapping, limits))

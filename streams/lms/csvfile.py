@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.unusable import UnusableInput
+
 DELIMITERS = (",", ";", "\t")
 
 
@@ -26,8 +28,9 @@ class RejectedRow:
     raw: str
 
 
-class ExportFormatError(ValueError):
-    """A whole file is unusable (e.g. a column the seed documents is missing from its header)."""
+class ExportFormatError(UnusableInput):
+    """A whole file or export is unusable (a column the seed documents missing from a header, a required file
+    missing from the directory)."""
 
 
 @dataclass(frozen=True)

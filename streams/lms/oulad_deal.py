@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from streams.lms.oulad_tables import find_table
+from streams.lms.oulad_tables import OuladFormatError, find_table
+from streams.unusable import UnusableInput
 
 PRESENTATIONS = ("2013B", "2013J", "2014B", "2014J", "2015B", "2015J")
 TABLES = ("courses", "vle", "assessments", "studentInfo", "studentRegistration", "studentVle", "studentAssessment")
@@ -33,15 +34,15 @@ class Dealt:
 
 
 def deal(raw_dir: Path, out_dir: Path, presentations: int, seed: int = 0) -> Dealt:
-    """Write the dealt tables to `out_dir` (plain CSV); ValueError unless `raw_dir` holds exactly one
+    """Write the dealt tables to `out_dir` (plain CSV); UnusableInput unless `raw_dir` holds exactly one
     module-presentation and 2..len(PRESENTATIONS) presentations are asked for."""
     if not 2 <= presentations <= len(PRESENTATIONS):
-        raise ValueError(f"--presentations must be 2..{len(PRESENTATIONS)}")
+        raise UnusableInput(f"--presentations must be 2..{len(PRESENTATIONS)}")
     tables = {name: _read(raw_dir, name) for name in TABLES}
     info = tables["studentInfo"]
     [module, *others] = sorted(set(info["code_module"])) or [""]
     if others or len(set(info["code_presentation"])) != 1:
-        raise ValueError("deal needs the tables of one module-presentation")
+        raise OuladFormatError("deal needs the tables of one module-presentation")
     students = sorted(set(info["id_student"].astype(int)))
     draw = np.random.default_rng(seed).integers(0, presentations, len(students))
     to = pd.Series(draw, index=students)
@@ -57,7 +58,7 @@ def deal(raw_dir: Path, out_dir: Path, presentations: int, seed: int = 0) -> Dea
 def _read(raw_dir: Path, name: str) -> pd.DataFrame:
     path = find_table(raw_dir, name)
     if path is None:
-        raise ValueError(f"{raw_dir} has no {name}.csv")
+        raise OuladFormatError(f"{raw_dir} has no {name}.csv")
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from streams.unusable import UnusableInput
+
 KEYS = ["code_module", "code_presentation"]  # one module-presentation: one course flow
 
 #: table: (required, columns read); every table but studentAssessment also has KEYS
@@ -31,7 +33,7 @@ _NUMERIC = {"id_student", "id_site", "id_assessment", "date", "date_registration
 MISSING = "?"  # OULAD's missing value, beside an empty cell
 
 
-class OuladFormatError(ValueError):
+class OuladFormatError(UnusableInput):
     """RAW_DIR is not an OULAD directory this importer understands."""
 
 

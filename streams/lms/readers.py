@@ -201,6 +201,8 @@ class LmsExport:
 def load_export(directory: Path) -> LmsExport:
     """Read every file of an export directory; users.csv and schedule.csv must be there."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise ExportFormatError(f"{directory}: no such directory")
     frames: dict[str, pd.DataFrame] = {}
     rejected: list[RejectedRow] = []
     for file, spec in EXPORT_SPECS.items():
@@ -211,6 +213,7 @@ def load_export(directory: Path) -> LmsExport:
         elif spec.optional:
             frame = empty_frame(spec)
         else:
-            raise FileNotFoundError(f"{path}: the export has no {file}")
+            raise ExportFormatError(f"{directory}: not an LMS export, it has no {file} (an export is the seed's CSV "
+                                    "files: `scorer generate` and `scorer import oulad` write one)")
         frames[file.removesuffix(".csv")] = frame
     return LmsExport(**frames, rejected=rejected)

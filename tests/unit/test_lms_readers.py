@@ -187,8 +187,10 @@ def test_missing_optional_file_is_an_empty_table(tmp_path):
     assert str(export.webinars_logs["datetime"].dtype).startswith("datetime64")
     assert str(export.webinars_logs["user_id"].dtype) == "Int64"
     (tmp_path / "users.csv").unlink()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ExportFormatError, match=r"it has no users\.csv"):
         load_export(tmp_path)
+    with pytest.raises(ExportFormatError, match="no such directory"):
+        load_export(tmp_path / "elsewhere")
 
 
 def test_raw_headers_are_the_seed_csv_headers():

@@ -1,0 +1,9 @@
+"""The one kind of failure a `scorer` command reports in a line rather than a traceback: an input it was
+given (an export directory, a public dataset, the LMS mapping, an output's format) that it cannot use. Each
+reader raises a subclass whose message names what is wrong and where; the CLI prints it and exits 2, so a
+mistyped path reads as a mistyped path, not as a crash of the scorer."""
+from __future__ import annotations
+
+
+class UnusableInput(ValueError):
+    """An input a command cannot use; the message says which and why."""
