@@ -662,6 +662,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"scorer {command}: {error.filename}: {error.strerror}", file=sys.stderr)
         return 2
+    except Exception as error:
+        from streams.failures import dependency_of
+        from streams.kafka.consumer import summarize
+
+        if (dependency := dependency_of(error)) is None:  # a bug, not a server: the traceback
+            raise
+        print(f"scorer {command}: {dependency} unavailable or refusing: {summarize(error)} (`scorer check` says what "
+              "each server the settings name answers)", file=sys.stderr)
+        return 1
     return code
 
 

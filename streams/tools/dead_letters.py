@@ -57,8 +57,8 @@ async def survey(settings: Settings, selection: Selection, limit: int = DEFAULT_
     read = 0
     consumer = AIOKafkaConsumer(**kafka_connection(settings), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a broker it cannot reach still closes the client
         async for letter in read_letters(consumer, settings, letters.physical(settings.topic_prefix), began):
             read += 1
             if not selected(letter, selection, settings.topic_prefix, until):

@@ -88,3 +88,4 @@ def test_an_error_about_no_path_keeps_its_traceback(monkeypatch):
     monkeypatch.setenv("SCORER_DATABASE_URL", "postgresql://nowhere/db")
     with pytest.raises(ConnectionRefusedError):
         cli.main(["critical-points"])
+
