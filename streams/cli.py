@@ -26,6 +26,15 @@ if TYPE_CHECKING:
     from streams.tools.redrive import Selection
 
 
+def _settings_having(*names: str, why: str = "") -> Settings:
+    """The settings from the environment, or UnusableInput naming those of `names` (Settings fields) that are
+    empty, and `why` the command needs them: the one line an operator acts on."""
+    settings = Settings.from_env()
+    if missing := [f"SCORER_{name.upper()}" for name in names if not getattr(settings, name)]:
+        raise UnusableInput(f"needs {' and '.join(missing)}" + (f" ({why})" if why else ""))
+    return settings
+
+
 def _generate(args: argparse.Namespace) -> int:
     from streams.lms.synthetic import Shapes, generate
 
@@ -58,10 +67,8 @@ def _oulad_deal(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from streams.tools.replay import dry_run, loaded, publish
 
-    settings = Settings.from_env()
-    if not args.dry_run and not settings.kafka_url:
-        print("replay needs SCORER_KAFKA_URL (`scorer demo` runs one on an embedded broker)", file=sys.stderr)
-        return 2
+    settings = _settings_having(*(() if args.dry_run else ("kafka_url",)),
+                                why="`scorer demo` runs one on an embedded broker; --dry-run needs none")
     events, letters, report = loaded(settings, Path(args.directory), args.format, args.online_only)
     if args.dry_run:  # nothing published: what would be, and what would be refused
         print(json.dumps(dry_run(settings, events, letters, report, args.until), ensure_ascii=False, indent=2))
@@ -122,10 +129,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from storage.postgres.data_reads import keep_for
     from storage.postgres.migrate import upgrade
 
-    settings = Settings.from_env()
-    if not settings.database_url:
-        print("migrate needs SCORER_DATABASE_URL", file=sys.stderr)
-        return 2
+    settings = _settings_having("database_url", why="as the owner of the scorer's schema")
     upgrade(settings.database_url)
     keep_for(settings.database_url, settings.read_records_days)
     return 0
@@ -139,21 +143,19 @@ def _student_id(raw: str) -> int:
     return value
 
 
-def _stores_of_students() -> Settings | None:
+def _stores_of_students() -> Settings:
     """The workers' settings, if they name a store that holds students."""
     settings = Settings.from_env()
     if settings.redis_url or settings.database_url:
         return settings
-    print("this needs the workers' SCORER_REDIS_URL and a SCORER_DATABASE_URL (the data-protection role: `scorer "
-          "check --grants`)", file=sys.stderr)
-    return None
+    raise UnusableInput("needs the workers' SCORER_REDIS_URL and a SCORER_DATABASE_URL (the data-protection role: "
+                        "`scorer check --grants`)")
 
 
 def _forget(args: argparse.Namespace) -> int:
     from streams.tools.personal_data import forget
 
-    if (settings := _stores_of_students()) is None:
-        return 2
+    settings = _stores_of_students()
     print(json.dumps(forget(settings, args.user_ids, args.dry_run), ensure_ascii=False, indent=2))
     return 0
 
@@ -163,10 +165,7 @@ def _accept_state_loss(args: argparse.Namespace) -> int:
 
     from storage.students import RedisStudentStore
 
-    settings = Settings.from_env()
-    if not settings.redis_url:
-        print("this needs the workers' SCORER_REDIS_URL", file=sys.stderr)
-        return 2
+    settings = _settings_having("redis_url", why="the workers'")
 
     async def accept() -> float | None:
         store = RedisStudentStore.from_url(settings.redis_url, settings.topic_prefix)
@@ -187,10 +186,9 @@ def _prune(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     days = settings.retention_days if args.days is None else args.days
     if not settings.database_url or (days <= 0 and settings.read_records_days <= 0):
-        print("prune needs SCORER_DATABASE_URL (a role that may delete: `scorer check --grants`) and the workers' "
-              "SCORER_REDIS_URL, and a retention period: --days or SCORER_RETENTION_DAYS above 0 (students), or "
-              "SCORER_READ_RECORDS_DAYS above 0 (the records of who read their data)", file=sys.stderr)
-        return 2
+        raise UnusableInput("needs SCORER_DATABASE_URL (a role that may delete: `scorer check --grants`) and the "
+                            "workers' SCORER_REDIS_URL, and a retention period: --days or SCORER_RETENTION_DAYS above "
+                            "0 (students), or SCORER_READ_RECORDS_DAYS above 0 (the records of who read their data)")
     print(json.dumps(prune(settings, days, args.dry_run), ensure_ascii=False, indent=2))
     return 0
 
@@ -205,11 +203,7 @@ def _reads(args: argparse.Namespace) -> int:
     from storage.postgres.data_reads import readers
     from streams.tools.personal_data import listed_reads
 
-    settings = Settings.from_env()
-    if not settings.database_url:
-        print("reads needs SCORER_DATABASE_URL (a role that may read the record: `scorer check --grants`)",
-              file=sys.stderr)
-        return 2
+    settings = _settings_having("database_url", why="a role that may read the record: `scorer check --grants`")
     if args.by_reader:
         found = {"readers": readers(settings.database_url, args.since)}
     else:
@@ -221,8 +215,7 @@ def _reads(args: argparse.Namespace) -> int:
 def _export_student(args: argparse.Namespace) -> int:
     from streams.tools.personal_data import export_students
 
-    if (settings := _stores_of_students()) is None:
-        return 2
+    settings = _stores_of_students()
     text = json.dumps(export_students(settings, args.user_ids), ensure_ascii=False, indent=2)
     if args.out is None:
         print(text)
@@ -244,35 +237,25 @@ def _check(args: argparse.Namespace) -> int:
     return run(Settings.from_env(), as_json=args.json)
 
 
-def _selection(args: argparse.Namespace) -> Selection | None:
+def _selection(args: argparse.Namespace) -> Selection:
     """The dead letters `redrive` and `dead-letters` read (streams.tools.redrive.Selection) from the options they
-    share; None, said on stderr, where --since or --until is not a time."""
+    share; UnusableInput where --since or --until is not a time."""
     from streams.tools.redrive import Selection, parse_moment
 
     try:
         since, until = (None if text is None else parse_moment(text) for text in (args.since, args.until))
     except ValueError as error:
-        print(f"--since/--until: {error}", file=sys.stderr)
-        return None
+        raise UnusableInput(f"--since/--until: {error}") from None
     return Selection(frozenset(args.reason or ()), frozenset(args.topic or ()), since, until)
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
     from streams.contract import Topic
-    from streams.tools.dead_letters import NoRecordOfReads, survey
+    from streams.tools.dead_letters import survey
 
-    settings = Settings.from_env()
-    if not settings.kafka_url:
-        print("dead-letters needs the workers' SCORER_KAFKA_URL", file=sys.stderr)
-        return 2
-    if (selection := _selection(args)) is None:
-        return 2
-    try:
-        found = asyncio.run(survey(settings, selection, args.limit, args.values,
-                                   Topic.NOTIFY_DEAD_LETTERS if args.notify else Topic.DEAD_LETTERS))
-    except NoRecordOfReads as error:
-        print(error, file=sys.stderr)
-        return 2
+    settings = _settings_having("kafka_url", why="the workers'")
+    found = asyncio.run(survey(settings, _selection(args), args.limit, args.values,
+                               Topic.NOTIFY_DEAD_LETTERS if args.notify else Topic.DEAD_LETTERS))
     print(json.dumps(found, ensure_ascii=False, indent=2))
     return 0
 
@@ -282,13 +265,8 @@ def _redrive(args: argparse.Namespace) -> int:
     from streams.redis_clients import redis_client
     from streams.tools.redrive import Ledger, RedriveRunning, redrive
 
-    settings = Settings.from_env()
-    if not settings.kafka_url or not settings.redis_url:
-        print("redrive needs the workers' SCORER_KAFKA_URL and SCORER_REDIS_URL (its ledger of what was sent)",
-              file=sys.stderr)
-        return 2
-    if (selection := _selection(args)) is None:
-        return 2
+    settings = _settings_having("kafka_url", "redis_url", why="the workers'; Redis keeps the ledger of what was sent")
+    selection = _selection(args)
     mapping = IdMapping.load(settings.ingest_mapping, settings.school_time_zone)
     ledger = Ledger(redis_client(settings.redis_url), settings.topic_prefix)
     try:
@@ -303,10 +281,7 @@ def _redrive(args: argparse.Namespace) -> int:
 def _critical_points(args: argparse.Namespace) -> int:
     from storage.postgres.critical_points import critical_points, format_table, plot
 
-    settings = Settings.from_env()
-    if not settings.database_url:
-        print("critical-points needs SCORER_DATABASE_URL (the Postgres the workers snapshot to)", file=sys.stderr)
-        return 2
+    settings = _settings_having("database_url", why="the Postgres the workers snapshot to")
     rows = critical_points(settings.database_url, course_id=args.course, limit=args.limit)
     if args.plot:
         plot(critical_points(settings.database_url, course_id=args.course, limit=10_000), Path(args.plot))
@@ -331,11 +306,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _uplift(args: argparse.Namespace) -> int:
     from online_models.evaluation.uplift_sources import run
 
-    settings = Settings.from_env()
+    settings = _settings_having(*(() if args.from_export else ("database_url",)), why="or --from-export DIR")
     if args.from_export is None:
-        if not settings.database_url:
-            print("uplift needs SCORER_DATABASE_URL (or --from-export DIR)", file=sys.stderr)
-            return 2
         return run(database_url=settings.database_url, course_id=args.course, days=args.days, as_json=args.json)
     changes = {name: value for name, value in (("holdout_share", args.holdout_share),
                                                ("holdout_salt", args.holdout_salt)) if value is not None}

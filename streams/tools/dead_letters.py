@@ -31,6 +31,7 @@ from streams.kafka.connection import kafka_connection
 from streams.settings import Settings
 from streams.tools.personal_data import operator_name
 from streams.tools.redrive import Selection, parse_moment, read_letters, selected, source_topic
+from streams.unusable import UnusableInput
 
 #: Letters shown when no limit is given: enough to see a pattern, few enough to read.
 DEFAULT_LIMIT = 20
@@ -40,7 +41,7 @@ PLAIN = ("at", "topic", "partition", "offset", "reason", "value_bytes", "value_s
 _KEYED_BY_STUDENT = frozenset(t for t in INPUT_TOPICS if t is not Topic.SCHEDULE)
 
 
-class NoRecordOfReads(RuntimeError):
+class NoRecordOfReads(UnusableInput):
     """`values` asked for without a database to record the read in."""
 
 

@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 @pytest.fixture(autouse=True)
 def _no_servers(monkeypatch):
-    for name in ("SCORER_KAFKA_URL", "SCORER_DATABASE_URL", "SCORER_INGEST_MAPPING"):
+    for name in ("SCORER_KAFKA_URL", "SCORER_REDIS_URL", "SCORER_DATABASE_URL", "SCORER_INGEST_MAPPING"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -74,7 +74,20 @@ def test_an_output_it_cannot_write_is_named_before_any_work(capsys, tmp_path):
 def test_the_subcommand_is_named_and_missing_settings_are_said(capsys, tmp_path):
     assert _refused(capsys, ["import", "oulad", str(tmp_path), "--out", str(tmp_path / "out")]).startswith(
         f"scorer import oulad: {tmp_path}: no studentInfo.csv")
-    assert _refused(capsys, ["critical-points"]).startswith("critical-points needs SCORER_DATABASE_URL")
+    assert _refused(capsys, ["critical-points"]) == (
+        "scorer critical-points: needs SCORER_DATABASE_URL (the Postgres the workers snapshot to)")
+    assert _refused(capsys, ["redrive", "--dry-run"]) == (
+        "scorer redrive: needs SCORER_KAFKA_URL and SCORER_REDIS_URL (the workers'; Redis keeps the ledger of what "
+        "was sent)")
+    assert _refused(capsys, ["replay", str(FIXTURES / "seed_sample")]).startswith(
+        "scorer replay: needs SCORER_KAFKA_URL")
+    assert _refused(capsys, ["uplift"]) == "scorer uplift: needs SCORER_DATABASE_URL (or --from-export DIR)"
+
+
+def test_a_time_that_is_not_one_is_said(capsys, monkeypatch):
+    monkeypatch.setenv("SCORER_KAFKA_URL", "kafka://127.0.0.1:9")  # never reached: the option is refused first
+    assert _refused(capsys, ["dead-letters", "--since", "last tuesday"]).startswith(
+        "scorer dead-letters: --since/--until: ")
 
 
 def test_an_error_about_no_path_keeps_its_traceback(monkeypatch):
