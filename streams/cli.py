@@ -155,8 +155,7 @@ def _stores_of_students() -> Settings:
 def _forget(args: argparse.Namespace) -> int:
     from streams.tools.personal_data import forget
 
-    settings = _stores_of_students()
-    print(json.dumps(forget(settings, args.user_ids, args.dry_run), ensure_ascii=False, indent=2))
+    print(json.dumps(forget(_stores_of_students(), args.user_ids, args.dry_run), ensure_ascii=False, indent=2))
     return 0
 
 
