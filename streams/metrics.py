@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from streams.unusable import port_taken
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -193,6 +195,17 @@ REDIS_REPLICAS_ACKNOWLEDGED = Gauge(
     "Redis replicas that held this worker's last batch's writes when it asked (WAIT); only while "
     "SCORER_REDIS_WAIT_REPLICAS is above 0. A batch that finds fewer than that many is retried, its offsets "
     "uncommitted (scorer_store_errors_total{operation=\"replicated\"}).", registry=REGISTRY)
+
+
+def serve(port: int, bind: str, variable: str, registry: CollectorRegistry = REGISTRY) -> None:
+    """Serve `registry` as `/metrics` on `port` (the setting `variable` names) in a thread of its own; a port
+    another process holds ends the command with one line naming `variable`."""
+    try:
+        start_http_server(port, addr=bind, registry=registry)
+    except OSError as error:
+        if (taken := port_taken(error, variable, port)) is not None:
+            raise taken from None
+        raise
 
 
 def set_or_remove(gauge: Gauge, value: float | None, *labels: str) -> None:

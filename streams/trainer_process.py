@@ -15,8 +15,6 @@ import signal
 import threading
 from types import FrameType
 
-from prometheus_client import start_http_server
-
 from online_models.scoring import OnlineScoring
 from storage.postgres.sink import PostgresSink
 from streams import failures, metrics
@@ -61,6 +59,7 @@ def run_trainer(settings: Settings, stop: threading.Event, *, interval: float = 
 def main(settings: Settings) -> int:
     """The `scorer train` command: metrics on `SCORER_TRAINER_METRICS_PORT`, stop on SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    metrics.serve(settings.trainer_metrics_port, settings.web_bind, "SCORER_TRAINER_METRICS_PORT")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -68,5 +67,4 @@ def main(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    start_http_server(settings.trainer_metrics_port, addr=settings.web_bind, registry=metrics.REGISTRY)
     return run_trainer(settings, stop)

@@ -4,6 +4,16 @@ empty) that it cannot use. Each reader raises a subclass whose message names wha
 prints it and exits 2, so a mistyped path reads as a mistyped path, not as a crash of the scorer."""
 from __future__ import annotations
 
+import errno
+
 
 class UnusableInput(ValueError):
     """An input a command cannot use; the message says which and why."""
+
+
+def port_taken(error: OSError, variable: str, port: int) -> UnusableInput | None:
+    """The one line for a port a server cannot listen on because another process does (the setting's fault, not
+    the scorer's); None for any other failure to listen."""
+    if error.errno != errno.EADDRINUSE:
+        return None
+    return UnusableInput(f"{variable} {port}: already in use by another process")

@@ -53,6 +53,7 @@ from streams.kafka.connection import followed_client_certificate
 from streams.settings import Settings
 from streams.tls import serving
 from streams.tokens import DoorTokens, Presented, authorization
+from streams.unusable import port_taken
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,10 @@ class IngestServer:
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.tls)
         try:
             await site.start()
-        except OSError:
+        except OSError as error:
             await self.stop()
+            if (taken := port_taken(error, "SCORER_INGEST_PORT", self.port)) is not None:
+                raise taken from None
             raise
         self.port = self._runner.addresses[0][1]
         followed = [*([] if self.certificate is None else [self.certificate.files]), *followed_client_certificate(

@@ -12,13 +12,12 @@ import signal
 import time
 from collections.abc import Callable
 
-from prometheus_client import start_http_server
-
 from features.eventtime import zone_named
 from streams.contract.topics import Topic
 from streams.followed import follow
 from streams.kafka.admin import ensure_topics, new_producer
 from streams.kafka.connection import followed_client_certificate, kafka_connection
+from streams.metrics import serve as serve_metrics
 from streams.notify import metrics
 from streams.notify.consumer import NotifyConsumer
 from streams.notify.notifier import Notifier, Rules
@@ -97,7 +96,7 @@ def main(settings: Settings) -> int:
     except ValueError as error:
         log.error("scorer notify: %s", error)
         return 2
-    start_http_server(settings.notify_metrics_port, addr=settings.web_bind, registry=metrics.REGISTRY)
+    serve_metrics(settings.notify_metrics_port, settings.web_bind, "SCORER_NOTIFY_METRICS_PORT", metrics.REGISTRY)
     asyncio.run(_serve(settings))
     log.info("notify stopped")
     return 0

@@ -32,6 +32,7 @@ from streams.tools.embedded import free_port
 from streams.tools.ingest_load import measure
 from streams.tools.processes import stop, worker_process
 from streams.tools.replay import replay_file
+from streams.unusable import UnusableInput
 
 pytestmark = pytest.mark.slow
 TOKEN = "e2e-ingest-token"
@@ -179,6 +180,13 @@ async def test_authentication(settings, server, http):
         async with http.get(f"{moving.url}/metrics") as page:
             assert "scorer_ingest_previous_tokens_total 1.0" in await page.text()
     assert "user_id" not in text
+
+
+async def test_a_port_another_process_holds_is_said_in_one_line(settings, server):
+    second = IngestServer(settings.copy(ingest_token=TOKEN), mapping=MAPPING, port=server.port)
+    with pytest.raises(UnusableInput, match=f"^SCORER_INGEST_PORT {server.port}: already in use by another process$"):
+        await second.start()
+    assert second._producer is None and second._runner is None  # stopped: its producer closed, no runner left
 
 
 async def test_size_limits(settings, server, http):

@@ -1,9 +1,11 @@
 """An input a command cannot use (a mistyped path, a directory that is no export, a missing mapping file, a
-broken gzip) ends the command with one line naming it and exit status 2, never a traceback."""
+broken gzip, a port another process holds) ends the command with one line naming it and exit status 2, never a
+traceback."""
 from __future__ import annotations
 
 import gzip
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,19 @@ def test_an_error_about_no_path_keeps_its_traceback(monkeypatch):
     with pytest.raises(ConnectionRefusedError):
         cli.main(["critical-points"])
 
+
+
+@pytest.mark.parametrize(("command", "variable"), [("train", "SCORER_TRAINER_METRICS_PORT"),
+                                                   ("notify", "SCORER_NOTIFY_METRICS_PORT")])
+def test_a_metrics_port_another_process_holds_is_said(capsys, monkeypatch, command, variable):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        monkeypatch.setenv(variable, str(port))
+        monkeypatch.setenv("SCORER_WEB_BIND", "127.0.0.1")
+        servers = {"SCORER_KAFKA_URL": "kafka://127.0.0.1:9", "SCORER_REDIS_URL": "redis://127.0.0.1:9/0",
+                   "SCORER_DATABASE_URL": "postgresql://127.0.0.1:9/db"}
+        for name, url in servers.items():  # never reached: the port is taken first
+            monkeypatch.setenv(name, url)
+        assert _refused(capsys, [command]) == f"scorer {command}: {variable} {port}: already in use by another process"
