@@ -37,6 +37,7 @@ from features import FEATURE_NAMES
 from online_models.evaluation.delong import delong_difference, stratified_difference
 from online_models.evaluation.early_warning import report as early_warning_report
 from online_models.evaluation.forest import WeeklyForest
+from online_models.evaluation.forest_in_time import MIN_LABELS, ForestInTime, Predictions
 from online_models.evaluation.online_replay import TAUGHT, OnlineRun, Taught, online_runs
 from online_models.evaluation.progress import QUIET, Progress
 from online_models.evaluation.students import (
@@ -162,9 +163,6 @@ def _within_flows(labels: list[Label], mine: list[tuple[float, float, float]], f
     return out
 
 
-#: (student, week) -> (progress, P(dropout), P(success)) of one method.
-Predictions = dict[tuple[int, int], tuple[float, float, float]]
-
 
 def _levels_by_basis(labels: list[Label], predictions: list[tuple[float, float, float]],
                      bases: list[ScoreBasis]) -> dict[str, dict[str, dict[str, float]]]:
@@ -197,10 +195,26 @@ def _by_taught(labels: list[Label], mine: list[tuple[float, float, float]], fore
     return out
 
 
+def _in_time(users: list[int], label_of: dict[int, Label], week: int, online: Predictions,
+             timed: Predictions) -> dict[str, Any]:
+    """The strict replay against the forest in time order (online_models.evaluation.forest_in_time) on the
+    snapshots that forest scored: how many, how many it could not (too few outcomes yet), both methods' metrics
+    on the same students and the paired intervals."""
+    scored = [u for u in users if (u, week) in timed]
+    out: dict[str, Any] = {"n": len(scored), "not_scored": len(users) - len(scored)}
+    if scored:
+        labels = [label_of[u] for u in scored]
+        mine, theirs = [online[(u, week)] for u in scored], [timed[(u, week)] for u in scored]
+        out |= {"online": _metrics(labels, *zip(*mine)), "forest_in_time": _metrics(labels, *zip(*theirs)),
+                "online_vs_forest_in_time": _paired(labels, mine, theirs)}
+    return out
+
+
 def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[int, dict[int, dict[str, float]]],
-         methods: dict[str, Predictions], runs: dict[str, OnlineRun], flow_of: Mapping[int, int]) -> dict[str, Any]:
+         methods: dict[str, Predictions], runs: dict[str, OnlineRun], flow_of: Mapping[int, int],
+         timed: Predictions) -> dict[str, Any]:
     """One week's metrics of every method on `users` (all test students, or one course's); `flow_of`: each
-    student's flow, numbered."""
+    student's flow, numbered; `timed`: the forest in time order's scores."""
     row: dict[str, Any] = {"week": week, "n": len(users)}
     if not users:
         return row
@@ -214,6 +228,7 @@ def _row(week: int, users: list[int], label_of: dict[int, Label], weekly: dict[i
             row[f"{name}_vs_forest_within_flows"] = _within_flows(labels, mine, forest, [flow_of[u] for u in users])
             row[f"{name}_by_basis"] = _levels_by_basis(labels, mine, [runs[name].bases[(u, week)] for u in users])
             row[f"{name}_by_taught"] = _by_taught(labels, mine, forest, [runs[name].taught[(u, week)] for u in users])
+    row["in_time"] = _in_time(users, label_of, week, methods["online"], timed)
     prior = [(label.progress, prior_progress(weekly[u][week])) for label, u in zip(labels, users)]
     row["prior"] = {"mae": _mae(prior), "mse": _mse(prior)}
     for name in runs:  # does learning help?
@@ -234,18 +249,22 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
     flow_of = {s.id: numbers[(s.course_id, s.flow)] for s in students}
     rows = []
     per_course: dict[int, list[dict[str, Any]]] = {c: [] for c in sorted({by_id[u].course_id for u in test})}
+    in_time = ForestInTime(students, FOREST_FEATURES, seed)
     for week in range(1, weeks + 1):
         users = sorted(u for u in test if week in by_id[u].weekly and by_id[u].open_at(week))
         methods: dict[str, Predictions] = {name: run.predictions for name, run in runs.items()}
+        timed: Predictions = {}
         if users:
             forest = WeeklyForest(week, FOREST_FEATURES, seed).fit(weekly, train_labels, courses)
             methods["forest"] = {(u, week): (float(p), float(d), float(c))
                                  for u, p, d, c in zip(users, *forest.predict(weekly, users))}
-            progress.say(f"week {week}: the seed's forest fitted; {len(users):,} test enrolments compared")
-        rows.append(_row(week, users, label_of, weekly, methods, runs, flow_of))
+            timed = in_time.scores(users, week)
+            progress.say(f"week {week}: the seed's forest fitted, with hindsight and in time order; {len(users):,} "
+                         "test enrolments compared")
+        rows.append(_row(week, users, label_of, weekly, methods, runs, flow_of, timed))
         for course, course_rows in per_course.items():
             mine = [u for u in users if by_id[u].course_id == course]
-            course_rows.append(_row(week, mine, label_of, weekly, methods, runs, flow_of))
+            course_rows.append(_row(week, mine, label_of, weekly, methods, runs, flow_of, timed))
     return rows, per_course
 
 
@@ -388,6 +407,10 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "online_warm_vs_forest": warm,
         "online_vs_forest_within_flows": _versus_forest_within_flows(rows, "online"),
         "online_warm_vs_forest_within_flows": _versus_forest_within_flows(rows, "online_warm"),
+        "online_vs_forest_in_time": {
+            **_versus([{"week": r["week"], **r["in_time"]} for r in rows if r["n"]], "online", "forest_in_time",
+                      METRICS),
+            "weeks_without_forest": [r["week"] for r in rows if r["n"] and not r["in_time"]["n"]]},
         "calibration": _calibration(rows),
         "by_basis": {method: _by_basis_over_weeks(rows, method) for method in ("online", "online_warm")},
         "by_taught": {method: _by_taught_over_weeks(rows, method) for method in ("online", "online_warm")},
@@ -491,6 +514,12 @@ def evaluate_students(students: Sequence[Student], *, weeks: int = 10, seed: int
             "student's absolute error minus the prior's): whether learning helps; the summary's "
             "`learning_vs_prior` gives the weeks worse or better beyond chance, alone and after Holm's adjustment "
             "over the method's weeks",
+            "forest_in_time": "each week's `in_time`: the seed's forest as a school without history could run it "
+            "live, each test snapshot scored by a week forest fitted (seed settings, course-balanced weights) on the "
+            "outcomes the strict replay had learned before that week ended, train and test flows alike; with fewer "
+            f"than {MIN_LABELS} there is no forest yet (`not_scored`); `n`, both methods' metrics on the snapshots "
+            "it scored and `online_vs_forest_in_time`, paired 95% intervals; the summary's "
+            "`online_vs_forest_in_time` as `online_vs_forest`, with the `weeks_without_forest`",
             "prior": "version-0 model, no labels: once an exercise is due, final progress = progress + "
             "max(0, 100 * exercise_pace - progress) * (1 - 0.5 * min(1, days_inactive / asleep days)): the "
             "rest of the course at the student's pace, discounted by inactivity; before that max(progress, "

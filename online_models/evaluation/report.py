@@ -48,6 +48,18 @@ def text_table(result: dict[str, Any]) -> str:
                              f"[{within[metric]['significantly_worse_weeks_holm']} / "
                              f"{within[metric]['significantly_better_weeks_holm']}]" for metric, _, _ in AUCS)
             lines.append(f"  {short}: {held}")
+    in_time = result["summary"].get("online_vs_forest_in_time")
+    if in_time:
+        lines.append("strict against the seed's forest in time order (fitted on the outcomes learned by then, as a "
+                     "school without history could), on the snapshots it scored; weeks worse / better beyond chance "
+                     f"[after Holm]; no forest yet in weeks {in_time['weeks_without_forest']}:")
+        lines.append("  " + "; ".join(f"{metric} {fmt(in_time[metric]['online']).strip()} against "
+                                      f"{fmt(in_time[metric]['forest_in_time']).strip()} "
+                                      f"{in_time[metric]['significantly_worse_weeks']} / "
+                                      f"{in_time[metric]['significantly_better_weeks']} "
+                                      f"[{in_time[metric]['significantly_worse_weeks_holm']} / "
+                                      f"{in_time[metric]['significantly_better_weeks_holm']}]"
+                                      for metric in ("mae", "auc_dropout", "auc_success")))
     lines.append("progress MAE against the label-free prior (no learning), mean over the weeks, and weeks worse / "
                  "better beyond chance [after Holm]:")
     for method, short in methods.items():

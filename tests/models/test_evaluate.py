@@ -9,9 +9,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from helpers.exports import generated_export_fixtures
-from online_models.evaluation.evaluate import evaluate_students
+from online_models.evaluation.evaluate import FOREST_FEATURES, evaluate_students
+from online_models.evaluation.forest import WeeklyForest
+from online_models.evaluation.forest_in_time import MIN_LABELS, ForestInTime
 from online_models.evaluation.online_replay import online_runs, run_online
-from online_models.evaluation.students import flows_done, in_learning_order, split_by_flow
+from online_models.evaluation.students import TRAIN_SHARE, flows_done, in_learning_order, labels_of, split_by_flow
 from online_models.priors import prior_dropout, prior_progress
 from streams.cli import main
 
@@ -289,3 +291,49 @@ def test_early_warnings_come_before_students_go_quiet_and_beat_the_base_rate(stu
     assert rule["precision"] > max(row["precision"] for row in silence)  # here its warnings come true more often
     quiet = [s for s in students if s.quiet.asleep is not None]
     assert quiet and all(s.quiet.dozing is not None and s.quiet.dozing < s.quiet.asleep for s in quiet)
+
+
+def test_the_forest_in_time_order_learns_only_the_outcomes_learned_before_each_score(students):
+    """Each score is the forest fitted on the outcomes the strict replay had learned before that week ended, no
+    more: refitting by hand on that prefix gives the same scores, and a user with fewer than MIN_LABELS of them
+    gets none."""
+    _, test = split_by_flow(students, TRAIN_SHARE, 0)
+    timed = ForestInTime(students, FOREST_FEATURES, seed=0)
+    done = flows_done(students)
+    order = in_learning_order(students, done)
+    by_id = {s.id: s for s in students}
+    label_of = labels_of(students)
+    seen_both = False
+    for week in (2, 6, 9):
+        users = sorted(u for u in test if week in by_id[u].weekly and by_id[u].open_at(week))
+        scores = timed.scores(users, week)
+        learned = {u: sum(s.learned_at(done) < by_id[u].week_end(week) for s in order) for u in users}
+        assert {u for u, _ in scores} == {u for u in users if learned[u] >= MIN_LABELS}
+        stages = sorted({learned[u] for u in users if learned[u] >= MIN_LABELS})
+        seen_both |= len(users) > len({u for u, _ in scores}) > 0
+        for count in stages[:2]:
+            some = [u for u in users if learned[u] == count][:5]
+            forest = WeeklyForest(week, FOREST_FEATURES, 0).fit(
+                {s.id: s.weekly for s in students}, {s.id: label_of[s.id] for s in order[:count]},
+                {s.id: s.course_id for s in students})
+            progress, dropout, success = forest.predict({s.id: s.weekly for s in students}, some)
+            for k, u in enumerate(some):
+                assert scores[(u, week)] == pytest.approx((progress[k], dropout[k], success[k]))
+    assert seen_both  # some week had both: snapshots with a forest in time order and some before it had one
+
+
+def test_evaluate_compares_the_strict_replay_with_the_forest_in_time_order(students):
+    result = evaluate_students(students, family="linear")
+    without = result["summary"]["online_vs_forest_in_time"]["weeks_without_forest"]
+    for row in result["weeks"]:
+        in_time = row["in_time"]
+        assert in_time["n"] + in_time["not_scored"] == row["n"]
+        assert (row["week"] in without) == (in_time["n"] == 0)
+        if in_time["n"]:
+            gap = in_time["online_vs_forest_in_time"]["mae"]
+            assert gap["difference"] == pytest.approx(in_time["online"]["mae"] - in_time["forest_in_time"]["mae"],
+                                                      abs=2e-3)
+            if in_time["n"] == row["n"]:  # the same snapshots: the online values are the week's own
+                assert in_time["online"]["mae"] == row["online"]["mae"]
+    assert 1 in without and 10 not in without  # no outcome before the first flows' week 1; many by week 10
+    assert "forest_in_time" in result["protocol"]
