@@ -10,7 +10,8 @@ the live trainer would learn it (with the rest of its flow's: streams.core.step.
 The forests are trained offline on the earlier flows and scored on the same (student, week)
 pairs as the online model. Module outcomes arrive weeks after the features, and flows overlap,
 so the strict replay is reported next to a "warm" one that gives the online model the forest's
-training set first (see the JSON's `protocol`).
+training set first, and next to the seed's forest in time order, fitted only on the outcomes the strict
+replay had learned by then (online_models.evaluation.forest_in_time; see the JSON's `protocol`).
 
 Per week and method: progress MAE and MSE (the seed's two error measures) and the ROC AUC of
 P(dropout) and P(success); the JSON's `courses` repeats the table per course, as the seed
@@ -161,7 +162,6 @@ def _within_flows(labels: list[Label], mine: list[tuple[float, float, float]], f
             "method": round(within.a, 3), "forest": round(within.b, 3), "flows": within.strata,
             **_interval(within.difference.difference, within.difference.low, within.difference.high)}
     return out
-
 
 
 def _levels_by_basis(labels: list[Label], predictions: list[tuple[float, float, float]],
