@@ -225,11 +225,15 @@ def test_cli_writes_json_and_plot(export_dir, tmp_path, capfd, monkeypatch):
     for replay in ("online", "online_warm"):
         steps = [line for line in told if line.startswith(f"{replay}: ") and line.endswith("replayed")]
         assert len(steps) == 10 and steps[-1].split()[1] == steps[-1].split()[3]  # each tenth, the last: n of n
-    assert told[-1] == f"week 2: the seed's forest fitted; {printed['weeks'][1]['n']:,} test enrolments compared"
+    assert told[-1] == (f"week 2: the seed's forest fitted, with hindsight and in time order; "
+                        f"{printed['weeks'][1]['n']:,} test enrolments compared")
     assert main(["evaluate", str(export_dir), "--weeks", "2", "--family", "linear"]) == 0
     lines = capfd.readouterr().out.splitlines()
-    (header, week_1, _, legend, holm, strict, warm, within, within_strict, _, learning, learning_strict, _,
-     basis, basis_strict, _, taught, taught_strict, _, warning, silence) = lines
+    (header, week_1, _, legend, holm, strict, warm, within, within_strict, _, in_time, in_time_cells, learning,
+     learning_strict, _, basis, basis_strict, _, taught, taught_strict, _, warning, silence) = lines
+    without = printed["summary"]["online_vs_forest_in_time"]["weeks_without_forest"]
+    assert in_time.startswith("strict against the seed's forest in time order") and f"weeks {without}:" in in_time
+    assert in_time_cells.startswith("  mae ") and "auc_success" in in_time_cells
     assert header.split()[:6] == ["week", "n", "|", "mae", "strict", "warm"]
     gap = printed["weeks"][0]["online_vs_forest"]["mae"]  # the strict MAE cell carries its verdict
     verdict = "-" if gap["low"] > 0 else "+" if gap["high"] < 0 else " "
