@@ -1,7 +1,8 @@
 """The one kind of failure a `scorer` command reports in a line rather than a traceback: an input it was
 given (an export directory, a public dataset, the LMS mapping, an output's format, a setting it needs left
-empty, a port another process holds) that it cannot use. Each reader raises a subclass whose message names what is wrong and where; the CLI
-prints it and exits 2, so a mistyped path reads as a mistyped path, not as a crash of the scorer."""
+empty, a port another process holds) that it cannot use. Each reader raises a subclass whose message names
+what is wrong and where; the CLI prints it and exits 2, so a mistyped path reads as a mistyped path, not as a
+crash of the scorer."""
 from __future__ import annotations
 
 import errno
