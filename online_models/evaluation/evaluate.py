@@ -37,8 +37,8 @@ from sklearn.metrics import roc_auc_score
 from features import FEATURE_NAMES
 from online_models.evaluation.delong import delong_difference, stratified_difference
 from online_models.evaluation.early_warning import report as early_warning_report
-from online_models.evaluation.forest import WeeklyForest
-from online_models.evaluation.forest_in_time import MIN_LABELS, ForestInTime, Predictions
+from online_models.evaluation.forest import Predictions, WeeklyForest
+from online_models.evaluation.forest_in_time import MIN_LABELS, ForestInTime
 from online_models.evaluation.online_replay import TAUGHT, OnlineRun, Taught, online_runs
 from online_models.evaluation.progress import QUIET, Progress
 from online_models.evaluation.students import (
@@ -255,9 +255,8 @@ def _week_rows(students: Sequence[Student], train: set[int], test: set[int], run
         methods: dict[str, Predictions] = {name: run.predictions for name, run in runs.items()}
         timed: Predictions = {}
         if users:
-            forest = WeeklyForest(week, FOREST_FEATURES, seed).fit(weekly, train_labels, courses)
-            methods["forest"] = {(u, week): (float(p), float(d), float(c))
-                                 for u, p, d, c in zip(users, *forest.predict(weekly, users))}
+            methods["forest"] = WeeklyForest(week, FOREST_FEATURES, seed).fit(weekly, train_labels, courses).scores(
+                weekly, users)
             timed = in_time.scores(users, week)
             progress.say(f"week {week}: the seed's forest fitted, with hindsight and in time order; {len(users):,} "
                          "test enrolments compared")

@@ -35,6 +35,9 @@ SEED_HYPERPARAMS: dict[int, dict[str, object]] = {
     10: {"n_estimators": 200, "max_features": "sqrt"},
 }
 
+#: (student, week) -> (progress, P(dropout), P(success)) of one method.
+Predictions = dict[tuple[int, int], tuple[float, float, float]]
+
 #: weekly[user_id][week] = that week's feature dict.
 WeeklyFeatures = Mapping[int, Mapping[int, Mapping[str, float]]]
 
@@ -94,3 +97,8 @@ class WeeklyForest:
         """(progress, P(dropout), P(success)) per user."""
         rows = cumulative_matrix(weekly, users, self.week, self.names)
         return np.clip(self.progress.predict(rows), 0, 100), _p_true(self.dropout, rows), _p_true(self.success, rows)
+
+    def scores(self, weekly: WeeklyFeatures, users: Sequence[int]) -> Predictions:
+        """`predict` as each (user, this week)'s scores, the shape every method's predictions take."""
+        return {(u, self.week): (float(p), float(d), float(c))
+                for u, p, d, c in zip(users, *self.predict(weekly, users))}

@@ -14,15 +14,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from online_models.evaluation.forest import WeeklyForest
+from online_models.evaluation.forest import Predictions, WeeklyForest
 from online_models.evaluation.students import Student, flows_done, in_learning_order, labels_of
 
 #: Outcomes a course week's forest needs before the school has one (the online model's own threshold for
 #: learning progress: learners' week models answer from 40 labels).
 MIN_LABELS = 40
-
-#: (student, week) -> (progress, P(dropout), P(success)) of one method.
-Predictions = dict[tuple[int, int], tuple[float, float, float]]
 
 
 class ForestInTime:
@@ -51,7 +48,6 @@ class ForestInTime:
             if count < MIN_LABELS:
                 continue
             taught = {s.id: self.label_of[s.id] for s in self.order[:count]}
-            forest = WeeklyForest(week, self.names, self.seed).fit(self.weekly, taught, self.courses)
-            out.update({(u, week): (float(p), float(d), float(c))
-                        for u, p, d, c in zip(scored, *forest.predict(self.weekly, scored))})
+            out.update(WeeklyForest(week, self.names, self.seed).fit(self.weekly, taught, self.courses)
+                       .scores(self.weekly, scored))
         return out
