@@ -20,7 +20,7 @@ from online_models.families import DEFAULT_FAMILY, FAMILIES
 from streams.contract.topics import INPUT_TOPICS
 from streams.ingest.files import FORMATS
 from streams.settings import Settings, SettingsError
-from streams.unusable import UnusableInput
+from streams.unusable import UnusableInput, refuse_taken_port
 
 if TYPE_CHECKING:
     from streams.tools.redrive import Selection
@@ -102,7 +102,9 @@ def _worker(args: argparse.Namespace) -> int:
     from streams.tools.embedded import embedded_stack
     from streams.worker import run_worker
 
-    with embedded_stack(Settings.from_env()) as settings:
+    settings = Settings.from_env()
+    refuse_taken_port(settings.web_bind, settings.web_port, "SCORER_WEB_PORT")  # before any server starts
+    with embedded_stack(settings) as settings:
         return run_worker(settings, loglevel=args.loglevel)
 
 

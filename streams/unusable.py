@@ -6,6 +6,7 @@ crash of the scorer."""
 from __future__ import annotations
 
 import errno
+import socket
 
 
 class UnusableInput(ValueError):
@@ -18,3 +19,16 @@ def port_taken(error: OSError, variable: str, port: int) -> UnusableInput | None
     if error.errno != errno.EADDRINUSE:
         return None
     return UnusableInput(f"{variable} {port}: already in use by another process")
+
+
+def refuse_taken_port(host: str, port: int, variable: str) -> None:
+    """Raise `port_taken`'s line where another process already listens on `host`:`port`: checked before a server
+    whose own failure to listen surfaces deep inside its start (the worker's faust web server: a traceback of
+    some sixty lines). Any other failure to bind is left to the server to report."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds: TIME_WAIT is no holder
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if (taken := port_taken(error, variable, port)) is not None:
+                raise taken from None

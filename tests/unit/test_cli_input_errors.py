@@ -107,8 +107,9 @@ def test_an_error_about_no_path_keeps_its_traceback(monkeypatch):
 
 
 @pytest.mark.parametrize(("command", "variable"), [("train", "SCORER_TRAINER_METRICS_PORT"),
-                                                   ("notify", "SCORER_NOTIFY_METRICS_PORT")])
-def test_a_metrics_port_another_process_holds_is_said(capsys, monkeypatch, command, variable):
+                                                   ("notify", "SCORER_NOTIFY_METRICS_PORT"),
+                                                   ("worker", "SCORER_WEB_PORT")])
+def test_a_port_another_process_holds_is_said(capsys, monkeypatch, command, variable):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
