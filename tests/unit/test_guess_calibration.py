@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from online_models import guess_calibration
 from online_models.guess_calibration import KEEP, GuessCalibration
 from online_models.labels import Label
-from online_models.learners import ScoringModels
+from online_models.learners import P_FLOOR, ScoringModels, off_the_edges
 from online_models.priors import prior_success
 
 
@@ -81,6 +82,28 @@ def test_the_models_answer_a_week_without_a_forest_at_the_level_of_its_outcomes(
     old = ScoringModels.from_bytes(models.to_bytes())
     del old.__dict__["calibration"]  # a version published before the calibration: the guess's own level
     assert ScoringModels.from_bytes(old.to_bytes()).predict(x).p_success == pytest.approx(prior_success(x))
+
+
+def test_a_guess_pulled_past_the_floor_keeps_its_ranking() -> None:
+    """BBB's late weeks, warm: a week's outcomes shift the guess to a rate of a few percent, which put most
+    students below the probability floor; a clip made them one tie (the dropout AUC .74 -> .62)."""
+    models = ScoringModels()
+    for _ in range(KEEP):
+        models.learn_weeks([_idle(10)], Label(20.0, dropout=False, success=False))
+    students = [{**_idle(10), "required_done_share": share} for share in (0.0, 0.3, 0.6, 0.9)]
+    priors = [prior_success(x) for x in students]
+    answers = [models.predict(x).p_success for x in students]
+    assert priors == sorted(priors) and len(set(priors)) == 4
+    assert answers == sorted(answers) and len(set(answers)) == 4  # the prior's order, no ties
+    assert all(P_FLOOR <= p < 2 * P_FLOOR for p in answers)  # every one pulled past the old floor's clip
+
+
+def test_off_the_edges_is_the_probability_itself_but_near_0_and_1_and_keeps_the_order() -> None:
+    grid = [i / 1000 for i in range(1001)]
+    kept = [off_the_edges(p) for p in grid]
+    assert all(a < b for a, b in pairwise(kept))
+    assert kept[0] == P_FLOOR and kept[-1] == 1 - P_FLOOR
+    assert all(k == p for p, k in zip(grid, kept) if 2 * P_FLOOR <= p <= 1 - 2 * P_FLOOR)
 
 
 def test_the_intercept_is_the_maximum_a_posteriori_one() -> None:
