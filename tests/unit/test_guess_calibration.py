@@ -95,7 +95,7 @@ def test_a_guess_pulled_past_the_floor_keeps_its_ranking() -> None:
     answers = [models.predict(x).p_success for x in students]
     assert priors == sorted(priors) and len(set(priors)) == 4
     assert answers == sorted(answers) and len(set(answers)) == 4  # the prior's order, no ties
-    assert all(P_FLOOR <= p < 2 * P_FLOOR for p in answers)  # every one pulled past the old floor's clip
+    assert all(P_FLOOR <= p < 2 * P_FLOOR for p in answers)  # all near the floor, where the clip tied them
 
 
 def test_off_the_edges_is_the_probability_itself_but_near_0_and_1_and_keeps_the_order() -> None:
