@@ -563,8 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", help="LMS export directory (seed-format CSV files)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--plot", help="write MAE/AUC curves of both methods to this PNG")
-    p.add_argument("--weeks", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weeks", type=int, default=10,
+                   help="course weeks 1..N to compare (default 10, the seed's; more for a longer course's later weeks)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed: the forests, the online learners and, in one flow, the half the forest learns")
     p.add_argument("--family", default=DEFAULT_FAMILY, choices=sorted(FAMILIES))
     p.add_argument("--train-share", type=float, help="share of labelled students the forest trains on (default 0.5)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
