@@ -115,7 +115,7 @@ async def test_a_write_the_role_may_not_make_is_an_outage_and_waits_for_the_gran
             connection.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {ROLE}"))
         await sink.write([], [])  # what stayed buffered goes out once the grant is back
         with admin.connect() as connection:
-            stored = set(connection.execute(text("SELECT user_id, enrolment FROM students_current")).tuples())
+            stored = {tuple(row) for row in connection.execute(text("SELECT user_id, enrolment FROM students_current"))}
         assert set(rows.current) <= stored and rows.current
     finally:
         await sink.close()
