@@ -97,13 +97,14 @@ def plot_weeks(result: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         if metric != "mae":
             ax.axhline(0.5, color="black", linewidth=0.6, alpha=0.4)
-    axes[0].legend(fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()  # below the panels: inside one it hid the early weeks
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     if early_warning:
         plot_early_warning(axes[-1], early_warning)
     students = result["students"]
     fig.suptitle(f"Online ({result['family']}) vs per-week forest on {students['test']} test students "
                  f"(forest trained on {students['train']})", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
